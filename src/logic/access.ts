@@ -1,0 +1,21 @@
+/** Who may call the logic API: the API key when one is set, loopback callers otherwise. */
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+export function isLoopback(address: string | undefined): boolean {
+  if (address === undefined) return false;
+  const v4 = address.startsWith('::ffff:') ? address.slice(7) : address;
+  return v4.startsWith('127.') || address === '::1';
+}
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest();
+}
+
+/** Compares in constant time: both sides are hashed to equal length first. */
+export function apiKeyChecker(apiKey: string): (authorization: string | undefined) => boolean {
+  const expected = digest(apiKey);
+  return (authorization) => {
+    if (authorization === undefined || !authorization.startsWith('Bearer ')) return false;
+    return timingSafeEqual(digest(authorization.slice(7).trim()), expected);
+  };
+}

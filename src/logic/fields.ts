@@ -1,0 +1,75 @@
+/**
+ * Input schemas of the logic API, written once: they validate requests, give
+ * the TypeScript types of handlers' input, and produce the OpenAPI document.
+ * Every message names the field as the request spells it (PROTOCOL.md §2).
+ */
+import { z } from 'zod';
+import { ROOM_ID_PATTERN, ROOM_ID_RULE } from '../protocol/room-id.js';
+import { apiErrors } from './errors.js';
+
+const TAG_MAX = 2 ** 31 - 1;
+const TAG_RULE = `an integer from 2 to ${TAG_MAX}`;
+const WS_ID_RULE = 'a string of 1-128 characters';
+
+/** An error callback: "<field> is required" when absent, "<field> must be <rule>" otherwise. */
+function fieldError(field: string, rule: string) {
+  return (issue: { input?: unknown }) => (issue.input === undefined ? `${field} is required` : `${field} must be ${rule}`);
+}
+
+/** `tag`: a JSON integer or a string of digits, 2..2^31-1 (0 and 1 are the server's own types). */
+export function tagField(field = 'tag') {
+  const must = `${field} must be ${TAG_RULE}`;
+  return z
+    .union([z.int(), z.string().regex(/^\d{1,10}$/, { error: must })], { error: fieldError(field, TAG_RULE) })
+    .transform(Number)
+    .pipe(z.int().min(2, { error: must }).max(TAG_MAX, { error: must }))
+    .meta({ description: `Message type delivered as the frame's \`type\`: ${TAG_RULE}` });
+}
+
+/** `val`: a non-empty string, delivered as the frame's `data`. */
+export function valField(field = 'val') {
+  return z
+    .string({ error: fieldError(field, 'a non-empty string') })
+    .min(1, { error: `${field} must be a non-empty string` })
+    .meta({ description: "Message body delivered as the frame's `data`" });
+}
+
+/** A room id: a string, or a JSON integer taken as its decimal string. */
+export function roomIdField(field = 'id') {
+  const must = `${field} must be ${ROOM_ID_RULE}`;
+  return z
+    .union([z.string(), z.int()], { error: fieldError(field, ROOM_ID_RULE) })
+    .transform(String)
+    .pipe(z.string().regex(ROOM_ID_PATTERN, { error: must }))
+    .meta({ description: `Room id: ${ROOM_ID_RULE} (an integer is taken as its decimal string)` });
+}
+
+export function wsIdField(field = 'wsId') {
+  const must = `${field} must be ${WS_ID_RULE}`;
+  return z
+    .string({ error: fieldError(field, WS_ID_RULE) })
+    .min(1, { error: must })
+    .max(128, { error: must })
+    .meta({ description: 'Connection id, as sent in the welcome frame' });
+}
+
+/** A non-negative integer query parameter (query values are strings). */
+export function countQuery(field: string, max: number, description: string) {
+  const must = `${field} must be an integer from 0 to ${max}`;
+  return z
+    .string()
+    .regex(/^\d{1,9}$/, { error: must })
+    .transform(Number)
+    .pipe(z.int().max(max, { error: must }))
+    .optional()
+    .meta({ description });
+}
+
+/** Validates one part of a request; the first problem becomes a 400 naming its field. */
+export function parseInput<S extends z.ZodType>(schema: S, value: unknown, part: string): z.output<S> {
+  const result = schema.safeParse(value ?? {});
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  const message = issue.path.length === 0 && issue.code === 'invalid_type' ? `${part} must be a form or a JSON object` : issue.message;
+  throw apiErrors.badRequest(message);
+}

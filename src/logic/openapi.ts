@@ -1,0 +1,101 @@
+/** Builds the OpenAPI 3.1 document from the route table, so the two cannot drift apart. */
+import { z } from 'zod';
+import { ERROR_STATUSES } from './errors.js';
+import type { AnyRoute } from './routes.js';
+
+type JsonSchema = Record<string, unknown>;
+
+function schemaOf(type: z.ZodType): JsonSchema {
+  const { $schema: _ignored, ...schema } = z.toJSONSchema(type, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  return schema;
+}
+
+function parametersOf(type: z.ZodType | undefined, location: 'path' | 'query'): JsonSchema[] {
+  if (type === undefined) return [];
+  const schema = schemaOf(type);
+  const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
+  const required = new Set((schema.required ?? []) as string[]);
+  return Object.entries(properties).map(([name, property]) => ({
+    name,
+    in: location,
+    required: location === 'path' || required.has(name),
+    ...(typeof property.description === 'string' ? { description: property.description } : {}),
+    schema: property,
+  }));
+}
+
+const errorResponse = { $ref: '#/components/responses/Error' };
+
+export function buildOpenApi(routes: AnyRoute[], version: string): JsonSchema {
+  const paths: Record<string, Record<string, JsonSchema>> = {};
+  for (const route of routes) {
+    const path = route.url.replace(/:([A-Za-z]+)/g, '{$1}');
+    const body = route.body === undefined ? undefined : schemaOf(route.body);
+    const responses: Record<string, JsonSchema> = {
+      200: {
+        description: 'Success',
+        content: {
+          'application/json': {
+            schema: {
+              type: 'object',
+              properties: { code: { const: 0 }, msg: { const: 'ok' }, data: schemaOf(route.data) },
+              required: ['code', 'msg', 'data'],
+            },
+          },
+        },
+      },
+    };
+    for (const status of ERROR_STATUSES) responses[status] = errorResponse;
+    paths[path] ??= {};
+    paths[path][route.method.toLowerCase()] = {
+      summary: route.summary,
+      operationId: `${route.method.toLowerCase()}${route.url.replace(/[/:]+(\w)/g, (_m, c: string) => c.toUpperCase())}`,
+      ...(route.auth === false ? { security: [] } : {}),
+      parameters: [...parametersOf(route.params, 'path'), ...parametersOf(route.query, 'query')],
+      ...(body === undefined
+        ? {}
+        : {
+            requestBody: {
+              required: true,
+              content: { 'application/x-www-form-urlencoded': { schema: body }, 'application/json': { schema: body } },
+            },
+          }),
+      responses,
+    };
+  }
+  paths['/openapi.json'] = {
+    get: {
+      summary: 'This document',
+      operationId: 'getOpenApi',
+      responses: { 200: { description: 'The OpenAPI document', content: { 'application/json': { schema: { type: 'object' } } } } },
+    },
+  };
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'roomcast logic API',
+      version,
+      description:
+        'Push messages to WebSocket clients connected to roomcast gateways. Every answer is JSON: ' +
+        '{"code":0,"msg":"ok","data":...} on success, {"code":<status>,"msg":"..."} otherwise.',
+    },
+    security: [{ apiKey: [] }],
+    paths,
+    components: {
+      securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'The --api-key value, when one is set' } },
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: { code: { type: 'integer', description: 'The HTTP status' }, msg: { type: 'string' } },
+          required: ['code', 'msg'],
+        },
+      },
+      responses: {
+        Error: {
+          description: 'An error; msg says what is wrong and names the field',
+          content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+        },
+      },
+    },
+  };
+}

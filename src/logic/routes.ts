@@ -1,0 +1,231 @@
+/**
+ * The logic API's routes, as data: method, path, input schemas, the shape of
+ * the answer's `data`, and the handler. The server registers them and the
+ * OpenAPI document is generated from the same table.
+ */
+import { z } from 'zod';
+import type { Broker } from '../broker/broker.js';
+import { ALL_STREAM } from '../protocol/room-id.js';
+import { apiErrors } from './errors.js';
+import { countQuery, roomIdField, tagField, valField, wsIdField } from './fields.js';
+
+export interface PushCounters {
+  all: number;
+  room: number;
+  conn: number;
+}
+
+export interface RouteContext {
+  broker: Broker;
+  pushes: PushCounters;
+  startedAt: number;
+  /** Why the node cannot serve yet, or undefined when it can. */
+  notReadyReason(): string | undefined;
+}
+
+export interface RouteInput<B, Q, P> {
+  body: B;
+  query: Q;
+  params: P;
+}
+
+export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType> {
+  method: 'GET' | 'POST';
+  url: string;
+  summary: string;
+  /** False for health probes, which answer without the API key. */
+  auth?: boolean;
+  body?: B;
+  query?: Q;
+  params?: P;
+  /** Schema of the success answer's `data`, for the OpenAPI document. */
+  data: z.ZodType;
+  handle(input: RouteInput<z.output<B>, z.output<Q>, z.output<P>>, ctx: RouteContext): Promise<unknown>;
+}
+
+export type AnyRoute = RouteSpec<z.ZodType, z.ZodType, z.ZodType>;
+
+function route<B extends z.ZodType = z.ZodNever, Q extends z.ZodType = z.ZodNever, P extends z.ZodType = z.ZodNever>(
+  spec: RouteSpec<B, Q, P>,
+): AnyRoute {
+  return spec as unknown as AnyRoute;
+}
+
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+const page = {
+  offset: countQuery('offset', 1_000_000_000, 'How many entries to skip (default 0)'),
+  limit: countQuery('limit', MAX_PAGE, `How many entries to return (default ${DEFAULT_PAGE}, at most ${MAX_PAGE})`),
+};
+
+const membershipData = z.object({ room: z.string(), wsId: z.string(), changed: z.boolean() });
+
+async function requireConn<T>(reply: Promise<T | undefined>, wsId: string): Promise<T> {
+  const answer = await reply;
+  if (answer === undefined) throw apiErrors.wsIdNotFound(wsId);
+  return answer;
+}
+
+export const routes: AnyRoute[] = [
+  route({
+    method: 'POST',
+    url: '/push/all',
+    summary: 'Push a message to every connection',
+    body: z.object({ val: valField(), tag: tagField() }),
+    data: z.object({ id: z.string(), seq: z.int() }),
+    async handle({ body }, ctx) {
+      const pub = await ctx.broker.publish(ALL_STREAM, body);
+      ctx.pushes.all++;
+      return { id: pub.id, seq: pub.seq };
+    },
+  }),
+  route({
+    method: 'POST',
+    url: '/push/room',
+    summary: 'Push a message to every member of a room',
+    body: z.object({ val: valField(), tag: tagField(), id: roomIdField() }),
+    data: z.object({ id: z.string(), room: z.string(), seq: z.int() }),
+    async handle({ body }, ctx) {
+      const pub = await ctx.broker.publish(body.id, { tag: body.tag, val: body.val });
+      ctx.pushes.room++;
+      return { id: pub.id, room: body.id, seq: pub.seq };
+    },
+  }),
+  route({
+    method: 'POST',
+    url: '/push/conn',
+    summary: 'Push a message to one connection',
+    body: z.object({ wsId: wsIdField(), val: valField(), tag: tagField() }),
+    data: z.object({ wsId: z.string(), delivered: z.boolean() }),
+    async handle({ body }, ctx) {
+      const { delivered } = await requireConn(ctx.broker.command({ op: 'push', wsId: body.wsId, tag: body.tag, val: body.val }), body.wsId);
+      ctx.pushes.conn++;
+      return { wsId: body.wsId, delivered };
+    },
+  }),
+  route({
+    method: 'POST',
+    url: '/room/join',
+    summary: 'Add a connection to a room (idempotent)',
+    body: z.object({ id: roomIdField(), wsId: wsIdField() }),
+    data: membershipData,
+    async handle({ body }, ctx) {
+      const { changed } = await requireConn(ctx.broker.command({ op: 'join', wsId: body.wsId, room: body.id }), body.wsId);
+      return { room: body.id, wsId: body.wsId, changed };
+    },
+  }),
+  route({
+    method: 'POST',
+    url: '/room/leave',
+    summary: 'Remove a connection from a room (idempotent)',
+    body: z.object({ id: roomIdField(), wsId: wsIdField() }),
+    data: membershipData,
+    async handle({ body }, ctx) {
+      const { changed } = await requireConn(ctx.broker.command({ op: 'leave', wsId: body.wsId, room: body.id }), body.wsId);
+      return { room: body.id, wsId: body.wsId, changed };
+    },
+  }),
+  route({
+    method: 'POST',
+    url: '/conn/kick',
+    summary: 'Close a connection with code 4003',
+    body: z.object({ wsId: wsIdField() }),
+    data: z.object({ wsId: z.string(), kicked: z.boolean() }),
+    async handle({ body }, ctx) {
+      await requireConn(ctx.broker.command({ op: 'kick', wsId: body.wsId }), body.wsId);
+      return { wsId: body.wsId, kicked: true };
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/rooms',
+    summary: 'List rooms with their member counts, sorted by id',
+    query: z.object({
+      prefix: z.string().max(128, { error: 'prefix must be at most 128 characters' }).optional().meta({ description: 'Only rooms whose id starts with this' }),
+      ...page,
+    }),
+    data: z.object({
+      total: z.int(),
+      offset: z.int(),
+      limit: z.int(),
+      rooms: z.array(z.object({ room: z.string(), members: z.int() })),
+    }),
+    async handle({ query }, ctx) {
+      const offset = query.offset ?? 0;
+      const limit = query.limit ?? DEFAULT_PAGE;
+      const prefix = query.prefix ?? '';
+      const all = (await ctx.broker.roomCounts()).filter((r) => r.room.startsWith(prefix));
+      all.sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
+      return { total: all.length, offset, limit, rooms: all.slice(offset, offset + limit) };
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/rooms/:id',
+    summary: "A room's member count and member wsIds (paged)",
+    params: z.object({ id: roomIdField() }),
+    query: z.object(page),
+    data: z.object({ room: z.string(), members: z.int(), offset: z.int(), limit: z.int(), wsIds: z.array(z.string()) }),
+    async handle({ params, query }, ctx) {
+      const offset = query.offset ?? 0;
+      const limit = query.limit ?? DEFAULT_PAGE;
+      const members = (await ctx.broker.roomMembers(params.id)).sort();
+      return { room: params.id, members: members.length, offset, limit, wsIds: members.slice(offset, offset + limit) };
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/conns/:wsId',
+    summary: "A connection's rooms, remote address and connect time",
+    params: z.object({ wsId: wsIdField() }),
+    data: z.object({ wsId: z.string(), node: z.string(), rooms: z.array(z.string()), remoteAddress: z.string(), connectedAt: z.string() }),
+    async handle({ params }, ctx) {
+      return requireConn(ctx.broker.command({ op: 'info', wsId: params.wsId }), params.wsId);
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/stats',
+    summary: 'Totals across every gateway node',
+    data: z.object({
+      engine: z.string(),
+      nodes: z.int(),
+      connections: z.int(),
+      rooms: z.int(),
+      deliveries: z.int(),
+      slowConsumerCloses: z.int(),
+      heartbeatTimeouts: z.int(),
+      malformedCloses: z.int(),
+      kicks: z.int(),
+      pushes: z.object({ all: z.int(), room: z.int(), conn: z.int() }),
+      uptimeSeconds: z.number(),
+    }),
+    async handle(_input, ctx) {
+      const stats = await ctx.broker.stats();
+      return { engine: ctx.broker.engine, ...stats, pushes: { ...ctx.pushes }, uptimeSeconds: (Date.now() - ctx.startedAt) / 1000 };
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/healthz',
+    summary: 'Liveness: the process answers',
+    auth: false,
+    data: z.object({ status: z.literal('ok') }),
+    async handle() {
+      return { status: 'ok' };
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/readyz',
+    summary: 'Readiness: listening, and the broker can hand pushes on (503 otherwise)',
+    auth: false,
+    data: z.object({ status: z.literal('ready') }),
+    async handle(_input, ctx) {
+      const reason = ctx.notReadyReason();
+      if (reason !== undefined) throw apiErrors.unavailable(`not ready: ${reason}`);
+      return { status: 'ready' };
+    },
+  }),
+];

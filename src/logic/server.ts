@@ -1,0 +1,166 @@
+/**
+ * The logic HTTP API on fastify: registers the route table, parses form and
+ * JSON bodies, applies access rules, and turns every failure into the
+ * `{"code":<status>,"msg":"..."}` body PROTOCOL.md §2 promises.
+ */
+import type { AddressInfo, Socket } from 'node:net';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
+import { apiKeyChecker, isLoopback } from './access.js';
+import { ApiError, apiErrors } from './errors.js';
+import { parseInput } from './fields.js';
+import { parseForm } from './form.js';
+import { buildOpenApi } from './openapi.js';
+import { routes, type AnyRoute, type PushCounters, type RouteContext } from './routes.js';
+
+export interface LogicOptions {
+  host: string;
+  port: number;
+  apiKey?: string;
+  bodyLimit: number;
+  /** Proxies whose X-Forwarded-For names the real caller (comma-separated addresses, CIDRs or `loopback`). */
+  trustProxy?: string;
+  version: string;
+}
+
+interface RouteConfig {
+  auth?: boolean;
+  /** Set on the routes that only answer 405: the methods the path does allow. */
+  allow?: string;
+}
+
+const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
+
+function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRequest): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof BrokerUnavailableError) return apiErrors.unavailable(`cannot hand the request on: ${err.message}`);
+  const code = (err as FastifyError).code;
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return apiErrors.bodyTooLarge(bodyLimit);
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return apiErrors.unsupportedMediaType(req.headers['content-type'] ?? '');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return apiErrors.badRequest('body is empty but content-type is application/json');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return apiErrors.badRequest('body is not valid JSON');
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return apiErrors.badRequest('content-length does not match the body');
+    case 'FST_ERR_BAD_URL':
+      return apiErrors.badRequest('the URL is malformed');
+  }
+  const status = (err as FastifyError).statusCode;
+  if (err instanceof SyntaxError && status === 400) return apiErrors.badRequest('body is not valid JSON');
+  if (status !== undefined && status >= 400 && status < 500) return new ApiError(status, err.message);
+  return apiErrors.internal();
+}
+
+export class LogicServer {
+  readonly app: FastifyInstance;
+  readonly pushes: PushCounters = { all: 0, room: 0, conn: 0 };
+
+  constructor(
+    private readonly options: LogicOptions,
+    broker: Broker,
+    private readonly log: Logger,
+    notReadyReason: () => string | undefined = () => undefined,
+  ) {
+    const context: RouteContext = {
+      broker,
+      pushes: this.pushes,
+      startedAt: Date.now(),
+      notReadyReason: () => (broker.isReady() ? notReadyReason() : `the ${broker.engine} broker is not connected`),
+    };
+    const app = Fastify({
+      logger: false,
+      trustProxy: options.trustProxy ?? false,
+      bodyLimit: options.bodyLimit,
+      return503OnClosing: true,
+      forceCloseConnections: true,
+      routerOptions: { maxParamLength: 256 },
+      frameworkErrors: (err, req, reply) => this.sendError(toApiError(err, options.bodyLimit, req), reply),
+      clientErrorHandler: (_err, socket: Socket) => {
+        const body = JSON.stringify({ code: 400, msg: 'malformed HTTP request' });
+        if (socket.writable) {
+          socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+        } else socket.destroy();
+      },
+    });
+    this.app = app;
+
+    app.removeContentTypeParser('text/plain');
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
+      done(null, parseForm(body as string));
+    });
+
+    const checkKey = options.apiKey === undefined ? undefined : apiKeyChecker(options.apiKey);
+    app.addHook('onRequest', async (req, reply) => {
+      const config = req.routeOptions.config as RouteConfig;
+      if (config.auth !== false) {
+        if (checkKey !== undefined) {
+          if (!checkKey(req.headers.authorization)) throw apiErrors.unauthorized();
+        } else if (!isLoopback(req.ip)) {
+          throw apiErrors.remoteWithoutKey();
+        }
+      }
+      if (config.allow !== undefined) {
+        reply.header('allow', config.allow);
+        throw apiErrors.methodNotAllowed(req.method, req.url.split('?')[0], config.allow);
+      }
+      const length = Number(req.headers['content-length']);
+      if (length > options.bodyLimit) throw apiErrors.bodyTooLarge(options.bodyLimit);
+    });
+
+    app.setErrorHandler((err: FastifyError, req, reply) => {
+      const apiError = toApiError(err, options.bodyLimit, req);
+      if (apiError.status === 500) this.log.error({ err, url: req.url }, 'request failed');
+      this.sendError(apiError, reply);
+    });
+    app.setNotFoundHandler((req, reply) => this.sendError(apiErrors.routeNotFound(req.method, req.url.split('?')[0]), reply));
+
+    const openApi = buildOpenApi(routes, options.version);
+    app.get('/openapi.json', async () => openApi);
+    this.registerRoutes(context);
+  }
+
+  async listen(): Promise<AddressInfo> {
+    await this.app.listen({ host: this.options.host, port: this.options.port });
+    return this.app.server.address() as AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    await this.app.close();
+  }
+
+  private sendError(error: ApiError, reply: FastifyReply): void {
+    reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.toBody()));
+  }
+
+  private registerRoutes(context: RouteContext): void {
+    const methodsByUrl = new Map<string, string[]>([['/openapi.json', ['GET']]]);
+    for (const route of routes) {
+      this.app.route({ method: route.method, url: route.url, config: { auth: route.auth }, handler: this.handlerFor(route, context) });
+      const methods = methodsByUrl.get(route.url) ?? [];
+      methods.push(route.method);
+      methodsByUrl.set(route.url, methods);
+    }
+    for (const [url, methods] of methodsByUrl) {
+      const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
+      const others = ALL_METHODS.filter((m) => !allowed.includes(m));
+      this.app.route({ method: others, url, config: { allow: allowed.join(', ') }, handler: async () => undefined });
+    }
+  }
+
+  private handlerFor(route: AnyRoute, context: RouteContext) {
+    return async (req: FastifyRequest) => {
+      const input = {
+        params: route.params === undefined ? undefined : parseInput(route.params, req.params, 'path'),
+        query: route.query === undefined ? undefined : parseInput(route.query, req.query, 'query'),
+        body: route.body === undefined ? undefined : parseInput(route.body, req.body, 'body'),
+      };
+      const data = await route.handle(input, context);
+      return { code: 0, msg: 'ok', data };
+    };
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * Server-to-client frames as JSON text (PROTOCOL.md §1). Builders return the
+ * JSON string; the gateway turns it into WebSocket bytes once.
+ */
+export type ReplyId = number | string;
+
+export type ClientErrorCode = 'forbidden' | 'bad_frame' | 'unknown_op' | 'bad_request' | 'bad_resume';
+
+export interface WelcomeFields {
+  wsId: string;
+  heartbeatMs: number;
+  resume?: string;
+  epoch?: string;
+}
+
+const q = JSON.stringify;
+
+export function welcomeFrame(w: WelcomeFields): string {
+  let text = `{"type":0,"op":"welcome","data":${q(w.wsId)},"wsId":${q(w.wsId)},"heartbeat":${w.heartbeatMs}`;
+  if (w.resume !== undefined) text += `,"resume":${q(w.resume)}`;
+  if (w.epoch !== undefined) text += `,"epoch":${q(w.epoch)}`;
+  return text + '}';
+}
+
+export const PONG_FRAME = '{"type":1,"data":"PONG"}';
+
+/** A push: `room` for room pushes, `seq` for pushes to a stream (room or all). */
+export function pushFrame(tag: number, val: string, room?: string, seq?: number): string {
+  let text = `{"type":${tag},"data":${q(val)}`;
+  if (room !== undefined) text += `,"room":${q(room)}`;
+  if (seq !== undefined) text += `,"seq":${seq}`;
+  return text + '}';
+}
+
+export function joinedFrame(room: string, seq?: number, epoch?: string): string {
+  let text = `{"type":0,"op":"joined","room":${q(room)}`;
+  if (seq !== undefined) text += `,"seq":${seq}`;
+  if (epoch !== undefined) text += `,"epoch":${q(epoch)}`;
+  return text + '}';
+}
+
+export function leftFrame(room: string): string {
+  return `{"type":0,"op":"left","room":${q(room)}}`;
+}
+
+export function replyFrame(id: ReplyId | undefined, fields: Record<string, unknown>): string {
+  return q({ type: 0, op: 'reply', ...(id === undefined ? {} : { id }), ...fields });
+}
+
+export function errorFrame(id: ReplyId | undefined, code: ClientErrorCode, message: string): string {
+  return q({ type: 0, op: 'error', ...(id === undefined ? {} : { id }), code, message });
+}

@@ -1,0 +1,26 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { CloseCode } from '../src/protocol/close-codes.js';
+import { ERROR_STATUSES } from '../src/logic/errors.js';
+import { routes } from '../src/logic/routes.js';
+
+const reference = readFileSync(new URL('../../docs/REFERENCE.md', import.meta.url), 'utf8');
+
+describe('docs/REFERENCE.md', () => {
+  it('lists every close code with its name', () => {
+    for (const [name, code] of Object.entries(CloseCode)) {
+      assert.match(reference, new RegExp(`\\| ${code} \\| ${name} \\|`), `close code ${code} (${name}) is not in the table`);
+    }
+  });
+
+  it('lists every error status the API answers with', () => {
+    for (const status of ERROR_STATUSES) assert.match(reference, new RegExp(`^\\| ${status} \\|`, 'm'), `status ${status} is not documented`);
+  });
+
+  it('lists every route', () => {
+    for (const route of [...routes.map((r) => `${r.method} ${r.url}`), 'GET /openapi.json']) {
+      assert.ok(reference.includes(`\`${route}\``), `${route} is not documented`);
+    }
+  });
+});

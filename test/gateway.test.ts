@@ -1,0 +1,216 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { TestClient, isPush, type Frame } from './helpers/client.js';
+import { post } from './helpers/http.js';
+import { startServer, type TestServer } from './helpers/server.js';
+
+describe('gateway frames', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  it('sends a welcome frame carrying the wsId in data and wsId', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    assert.match(client.wsId, /^[0-9a-f-]{36}$/);
+    await client.closeAndWait();
+  });
+
+  it('answers the seed heartbeat {"type":1,"data":"PING"} with {"type":1,"data":"PONG"}', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    assert.deepEqual(await client.ping('PING'), { type: 1, data: 'PONG' });
+    assert.deepEqual(await client.ping('anything at all'), { type: 1, data: 'PONG' });
+    assert.deepEqual(await client.ping(42), { type: 1, data: 'PONG' });
+    await client.closeAndWait();
+  });
+
+  it('sends the welcome as the first frame, with type 0, op, data = wsId and the heartbeat in ms', async () => {
+    const ws = new WebSocket(server.gatewayUrl);
+    const first = await new Promise<Frame>((resolve) => ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()) as Frame)));
+    ws.close();
+    assert.deepEqual(Object.keys(first).sort(), ['data', 'heartbeat', 'op', 'type', 'wsId']);
+    assert.equal(first.type, 0);
+    assert.equal(first.op, 'welcome');
+    assert.equal(first.data, first.wsId);
+    assert.equal(first.heartbeat, 10_000);
+  });
+
+  it('accepts a binary frame whose bytes are a JSON object', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    const pong = client.next((f) => f.type === 1);
+    client.ws.send(Buffer.from('{"type":1,"data":"PING"}'), { binary: true });
+    assert.deepEqual(await pong, { type: 1, data: 'PONG' });
+    await client.closeAndWait();
+  });
+
+  it('ignores a frame with no op and a type other than 1, and unknown fields', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    client.send({ type: 5, data: 'hello' });
+    client.send({ type: 1, data: 'PING', extra: { nested: true } });
+    assert.deepEqual(await client.next(() => true), { type: 1, data: 'PONG' });
+    await client.closeAndWait();
+  });
+
+  it('delivers push/all with seq and no room, and push/room with room and seq', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    const joined = await post(server.logicUrl, '/room/join', { id: 'news', wsId: a.wsId });
+    assert.equal(joined.status, 200);
+    assert.deepEqual(await a.next((f) => f.op === 'joined'), { type: 0, op: 'joined', room: 'news' });
+
+    const all = await post(server.logicUrl, '/push/all', { val: 'to everyone', tag: 3 });
+    const pushAll = await a.next(isPush);
+    assert.deepEqual(pushAll, { type: 3, data: 'to everyone', seq: all.body.data?.seq });
+
+    const room = await post(server.logicUrl, '/push/room', { val: 'to news', tag: 7, id: 'news' });
+    assert.equal(room.body.data?.room, 'news');
+    assert.deepEqual(await a.next(isPush), { type: 7, data: 'to news', room: 'news', seq: room.body.data?.seq });
+    await a.closeAndWait();
+  });
+
+  it('push/conn reaches only that connection, with no room and no seq', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    const b = await TestClient.connect(server.gatewayUrl);
+    const answer = await post(server.logicUrl, '/push/conn', { wsId: a.wsId, val: 'just you', tag: 9 });
+    assert.equal(answer.status, 200);
+    assert.deepEqual(answer.body.data, { wsId: a.wsId, delivered: true });
+    assert.deepEqual(await a.next(isPush), { type: 9, data: 'just you' });
+    await b.ping();
+    assert.equal(b.frames.filter(isPush).length, 0);
+    await Promise.all([a.closeAndWait(), b.closeAndWait()]);
+  });
+
+  it('sends joined and left frames only when membership changes', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    assert.equal((await post(server.logicUrl, '/room/join', { id: 'r1', wsId: a.wsId })).body.data?.changed, true);
+    assert.equal((await post(server.logicUrl, '/room/join', { id: 'r1', wsId: a.wsId })).body.data?.changed, false);
+    assert.equal((await post(server.logicUrl, '/room/leave', { id: 'r1', wsId: a.wsId })).body.data?.changed, true);
+    assert.equal((await post(server.logicUrl, '/room/leave', { id: 'r1', wsId: a.wsId })).body.data?.changed, false);
+    await a.ping();
+    const membership = a.frames.filter((f) => f.op === 'joined' || f.op === 'left');
+    assert.deepEqual(membership, [
+      { type: 0, op: 'joined', room: 'r1' },
+      { type: 0, op: 'left', room: 'r1' },
+    ]);
+    await a.closeAndWait();
+  });
+
+  it('refuses client join and leave ops with forbidden unless --allow-client-join is set', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    a.send({ op: 'join', room: 'lobby', id: 1 });
+    const error = await a.next((f) => f.op === 'error');
+    assert.equal(error.code, 'forbidden');
+    assert.equal(error.id, 1);
+    assert.match(String(error.message), /--allow-client-join/);
+    a.send({ op: 'leave', room: 'lobby', id: 'two' });
+    assert.equal((await a.next((f) => f.op === 'error')).id, 'two');
+    await a.closeAndWait();
+  });
+
+  it('answers an unknown op with unknown_op and keeps the connection', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    a.send({ op: 'dance', id: 5 });
+    assert.deepEqual(await a.next((f) => f.op === 'error'), { type: 0, op: 'error', id: 5, code: 'unknown_op', message: 'unknown op "dance"' });
+    assert.deepEqual(await a.ping(), { type: 1, data: 'PONG' });
+    await a.closeAndWait();
+  });
+
+  it('kicks a connection with close code 4003 and answers 404 for it afterwards', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    const kicked = await post(server.logicUrl, '/conn/kick', { wsId: a.wsId });
+    assert.deepEqual(kicked.body, { code: 0, msg: 'ok', data: { wsId: a.wsId, kicked: true } });
+    assert.equal((await a.closed).code, 4003);
+    const again = await post(server.logicUrl, '/conn/kick', { wsId: a.wsId });
+    assert.equal(again.status, 404);
+  });
+
+  it('removes a closed connection from every room at once', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    const b = await TestClient.connect(server.gatewayUrl);
+    for (const id of ['x1', 'x2', 'x3']) {
+      await post(server.logicUrl, '/room/join', { id, wsId: a.wsId });
+      await post(server.logicUrl, '/room/join', { id, wsId: b.wsId });
+    }
+    await a.closeAndWait();
+    for (const id of ['x1', 'x2', 'x3']) {
+      const room = await fetch(`${server.logicUrl}/rooms/${id}`).then((r) => r.json() as Promise<{ data: { members: number; wsIds: string[] } }>);
+      assert.equal(room.data.members, 1);
+      assert.deepEqual(room.data.wsIds, [b.wsId]);
+    }
+    assert.equal((await post(server.logicUrl, '/room/join', { id: 'x1', wsId: a.wsId })).status, 404);
+    await b.closeAndWait();
+  });
+});
+
+describe('client join (--allow-client-join)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ allowClientJoin: true });
+  });
+  after(() => server.close());
+
+  it('lets a client join and leave, with joined/left frames and replies echoing id', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    a.send({ op: 'join', room: 'lobby', id: 1 });
+    assert.deepEqual(await a.next((f) => f.op === 'joined'), { type: 0, op: 'joined', room: 'lobby' });
+    assert.deepEqual(await a.next((f) => f.op === 'reply'), { type: 0, op: 'reply', id: 1, room: 'lobby', changed: true });
+    a.send({ op: 'join', room: 'lobby', id: 2 });
+    assert.deepEqual(await a.next((f) => f.op === 'reply'), { type: 0, op: 'reply', id: 2, room: 'lobby', changed: false });
+
+    await post(server.logicUrl, '/push/room', { val: 'hi', tag: 2, id: 'lobby' });
+    assert.equal((await a.next(isPush)).data, 'hi');
+
+    a.send({ op: 'leave', room: 'lobby', id: 3 });
+    assert.deepEqual(await a.next((f) => f.op === 'left'), { type: 0, op: 'left', room: 'lobby' });
+    assert.deepEqual(await a.next((f) => f.op === 'reply'), { type: 0, op: 'reply', id: 3, room: 'lobby', changed: true });
+    await a.closeAndWait();
+  });
+
+  it('answers a join with a missing or invalid room with bad_request naming room', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    a.send({ op: 'join', id: 1 });
+    assert.deepEqual(await a.next((f) => f.op === 'error'), { type: 0, op: 'error', id: 1, code: 'bad_request', message: 'room is required' });
+    a.send({ op: 'join', room: 'no spaces', id: 2 });
+    const invalid = await a.next((f) => f.op === 'error');
+    assert.equal(invalid.code, 'bad_request');
+    assert.match(String(invalid.message), /^room must be/);
+    a.send({ op: 'join', room: 12, id: 3 });
+    assert.equal((await a.next((f) => f.op === 'reply')).room, '12');
+    await a.closeAndWait();
+  });
+});
+
+describe('delivery order', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  it('delivers 500 room pushes to 3 members in the order they were accepted', async () => {
+    const members = await Promise.all([1, 2, 3].map(() => TestClient.connect(server.gatewayUrl)));
+    for (const m of members) await post(server.logicUrl, '/room/join', { id: 'ordered', wsId: m.wsId });
+    const seqs: number[] = [];
+    // 10 pushes in flight at a time: the seq of each answer is its acceptance order
+    for (let i = 0; i < 500; i += 10) {
+      const batch = await Promise.all(
+        Array.from({ length: 10 }, (_, j) => post(server.logicUrl, '/push/room', { val: `m${i + j}`, tag: 2, id: 'ordered' })),
+      );
+      for (const answer of batch) {
+        assert.equal(answer.status, 200);
+        seqs.push(answer.body.data?.seq as number);
+      }
+    }
+    seqs.sort((x, y) => x - y);
+    for (const m of members) {
+      const got = await m.collect(isPush, 500);
+      assert.deepEqual(
+        got.map((f) => f.seq),
+        seqs,
+      );
+      assert.equal(new Set(got.map((f) => f.data)).size, 500);
+    }
+    await Promise.all(members.map((m) => m.closeAndWait()));
+  });
+});

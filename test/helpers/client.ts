@@ -1,0 +1,116 @@
+/** A WebSocket test client (the `ws` library) that records every frame it receives. */
+import { WebSocket } from 'ws';
+
+export interface Frame {
+  type: number;
+  data?: unknown;
+  op?: string;
+  room?: string;
+  seq?: number;
+  id?: number | string;
+  code?: string;
+  message?: string;
+  wsId?: string;
+  changed?: boolean;
+  heartbeat?: number;
+  [key: string]: unknown;
+}
+
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+export class TestClient {
+  readonly frames: Frame[] = [];
+  wsId = '';
+  private waiters: { test: (f: Frame) => boolean; resolve: (f: Frame) => void; reject: (e: Error) => void }[] = [];
+  readonly closed: Promise<Closed>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data: Buffer) => {
+      const frame = JSON.parse(data.toString()) as Frame;
+      this.frames.push(frame);
+      this.waiters = this.waiters.filter((w) => {
+        if (!w.test(frame)) return true;
+        w.resolve(frame);
+        return false;
+      });
+    });
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => {
+        resolve({ code, reason: reason.toString() });
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`connection closed with ${code} before a matching frame arrived`));
+      }),
+    );
+    ws.on('error', () => undefined);
+  }
+
+  /** Connects and waits for the welcome frame. */
+  static async connect(url: string, options: { headers?: Record<string, string> } = {}): Promise<TestClient> {
+    const ws = new WebSocket(url, { headers: options.headers });
+    const client = new TestClient(ws);
+    const welcome = client.next((f) => f.op === 'welcome');
+    welcome.catch(() => undefined);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake answered ${res.statusCode}`)));
+    });
+    client.wsId = (await welcome).wsId as string;
+    return client;
+  }
+
+  send(frame: unknown): void {
+    this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  /** Resolves with the first frame (already received or to come) that passes `test`. */
+  next(test: (f: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+    const seen = this.frames.find(test);
+    if (seen !== undefined) {
+      this.frames.splice(this.frames.indexOf(seen), 1);
+      return Promise.resolve(seen);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(this.frames.slice(-5))}`)), timeoutMs);
+      this.waiters.push({
+        test,
+        reject: (e) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+        resolve: (f) => {
+          clearTimeout(timer);
+          this.frames.splice(this.frames.indexOf(f), 1);
+          resolve(f);
+        },
+      });
+    });
+  }
+
+  /** Waits until `count` frames passing `test` have arrived, and returns them in order. */
+  async collect(test: (f: Frame) => boolean, count: number, timeoutMs = 10_000): Promise<Frame[]> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.frames.filter(test).length < count) {
+      if (Date.now() > deadline) throw new Error(`got ${this.frames.filter(test).length} of ${count} frames within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    return this.frames.filter(test).slice(0, count);
+  }
+
+  async ping(data: unknown = 'PING'): Promise<Frame> {
+    const pong = this.next((f) => f.type === 1);
+    this.send({ type: 1, data });
+    return pong;
+  }
+
+  async closeAndWait(): Promise<Closed> {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
+    return this.closed;
+  }
+}
+
+export function isPush(f: Frame): boolean {
+  return f.type >= 2;
+}

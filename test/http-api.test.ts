@@ -1,0 +1,287 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { routes } from '../src/logic/routes.js';
+import { TestClient, isPush } from './helpers/client.js';
+import { call, post, postJson } from './helpers/http.js';
+import { startServer, type TestServer } from './helpers/server.js';
+
+describe('logic API', () => {
+  let server: TestServer;
+  let client: TestClient;
+  before(async () => {
+    server = await startServer({ bodyLimit: 4096 });
+    client = await TestClient.connect(server.gatewayUrl);
+  });
+  after(async () => {
+    await client.closeAndWait();
+    await server.close();
+  });
+
+  describe('the seed calls, with form and with JSON bodies', () => {
+    it('POST /push/all answers {code:0,msg:"ok",data:{id,seq}}', async () => {
+      for (const send of [post, postJson]) {
+        const answer = await send(server.logicUrl, '/push/all', { val: 'test push', tag: 3 });
+        assert.equal(answer.status, 200);
+        assert.equal(answer.body.code, 0);
+        assert.equal(answer.body.msg, 'ok');
+        assert.deepEqual(Object.keys(answer.body.data ?? {}).sort(), ['id', 'seq']);
+        const frame = await client.next(isPush);
+        assert.deepEqual(frame, { type: 3, data: 'test push', seq: answer.body.data?.seq });
+      }
+    });
+
+    it('POST /push/room answers {id,room,seq}; a JSON integer id is the room "1"', async () => {
+      await post(server.logicUrl, '/room/join', { id: 1, wsId: client.wsId });
+      const form = await post(server.logicUrl, '/push/room', { val: 'test push', tag: 3, id: 1 });
+      const json = await postJson(server.logicUrl, '/push/room', { val: 'test push', tag: '3', id: 1 });
+      for (const answer of [form, json]) {
+        assert.equal(answer.status, 200);
+        assert.equal(answer.body.data?.room, '1');
+      }
+      assert.equal((json.body.data?.seq as number) - (form.body.data?.seq as number), 1);
+      const frames = await client.collect(isPush, 2);
+      assert.deepEqual(frames[0], { type: 3, data: 'test push', room: '1', seq: form.body.data?.seq });
+      await post(server.logicUrl, '/room/leave', { id: 1, wsId: client.wsId });
+      client.frames.length = 0;
+    });
+
+    it('POST /room/join and /room/leave are idempotent and answer {room,wsId,changed}', async () => {
+      const expectations: [string, boolean][] = [
+        ['/room/join', true],
+        ['/room/join', false],
+        ['/room/leave', true],
+        ['/room/leave', false],
+      ];
+      for (const [path, changed] of expectations) {
+        const answer = await postJson(server.logicUrl, path, { id: 'idem', wsId: client.wsId });
+        assert.deepEqual(answer.body, { code: 0, msg: 'ok', data: { room: 'idem', wsId: client.wsId, changed } });
+      }
+      client.frames.length = 0;
+    });
+
+    it('takes the first value of a repeated form field', async () => {
+      const answer = await call(server.logicUrl, '/push/all', {
+        raw: 'val=first&val=second&tag=5&tag=x',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      assert.equal(answer.status, 200);
+      assert.deepEqual(await client.next(isPush), { type: 5, data: 'first', seq: answer.body.data?.seq });
+    });
+  });
+
+  describe('400 names the field', () => {
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['/push/all', { tag: 3 }, 'val is required'],
+      ['/push/all', { val: '', tag: 3 }, 'val must be a non-empty string'],
+      ['/push/all', { val: 5, tag: 3 }, 'val must be a non-empty string'],
+      ['/push/all', { val: 'v' }, 'tag is required'],
+      ['/push/all', { val: 'v', tag: 'abc' }, 'tag must be an integer from 2 to 2147483647'],
+      ['/push/all', { val: 'v', tag: 3.5 }, 'tag must be an integer from 2 to 2147483647'],
+      ['/push/all', { val: 'v', tag: '3.5' }, 'tag must be an integer from 2 to 2147483647'],
+      ['/push/all', { val: 'v', tag: 0 }, 'tag must be an integer from 2 to 2147483647'],
+      ['/push/all', { val: 'v', tag: 1 }, 'tag must be an integer from 2 to 2147483647'],
+      ['/push/all', { val: 'v', tag: 2 ** 31 }, 'tag must be an integer from 2 to 2147483647'],
+      ['/push/room', { val: 'v', tag: 3 }, 'id is required'],
+      ['/push/room', { val: 'v', tag: 3, id: 'has space' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+      ['/push/room', { val: 'v', tag: 3, id: '*' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+      ['/push/room', { val: 'v', tag: 3, id: 'r'.repeat(129) }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+      ['/room/join', { id: 'r' }, 'wsId is required'],
+      ['/room/join', { wsId: 'w' }, 'id is required'],
+      ['/room/leave', { id: 'r', wsId: '' }, 'wsId must be a string of 1-128 characters'],
+      ['/push/conn', { val: 'v', tag: 3 }, 'wsId is required'],
+      ['/conn/kick', {}, 'wsId is required'],
+    ];
+    for (const [path, body, msg] of cases) {
+      it(`${path} ${JSON.stringify(body).slice(0, 60)} -> ${msg}`, async () => {
+        const answer = await postJson(server.logicUrl, path, body);
+        assert.equal(answer.status, 400);
+        assert.deepEqual(answer.body, { code: 400, msg });
+      });
+    }
+
+    it('a form body with tag 0 is refused like the JSON one (the seed turned it into type 0)', async () => {
+      const answer = await post(server.logicUrl, '/push/all', { val: 'v', tag: 'zero' });
+      assert.deepEqual(answer.body, { code: 400, msg: 'tag must be an integer from 2 to 2147483647' });
+    });
+
+    it('an empty POST names the first missing field', async () => {
+      const answer = await call(server.logicUrl, '/push/room', { method: 'POST' });
+      assert.deepEqual(answer.body, { code: 400, msg: 'val is required' });
+    });
+
+    it('a JSON body that is not an object, or is not JSON, is 400', async () => {
+      assert.deepEqual((await postJson(server.logicUrl, '/push/all', [1, 2])).body, { code: 400, msg: 'body must be a form or a JSON object' });
+      const broken = await call(server.logicUrl, '/push/all', { raw: '{"val":', headers: { 'content-type': 'application/json' } });
+      assert.deepEqual(broken.body, { code: 400, msg: 'body is not valid JSON' });
+    });
+
+    it('query parameters are checked too', async () => {
+      const answer = await call(server.logicUrl, '/rooms?limit=5000');
+      assert.deepEqual(answer.body, { code: 400, msg: 'limit must be an integer from 0 to 1000' });
+      assert.equal((await call(server.logicUrl, '/rooms/bad%20room')).status, 400);
+    });
+  });
+
+  describe('other statuses', () => {
+    it('404 for an unknown or closed wsId, on every call by wsId', async () => {
+      const gone = await TestClient.connect(server.gatewayUrl);
+      await gone.closeAndWait();
+      for (const wsId of ['3cc97117-aa4d-55bb-86db-a1d77e51283b', gone.wsId]) {
+        const msg = `wsId ${JSON.stringify(wsId)} is not connected`;
+        for (const [path, body] of [
+          ['/room/join', { id: 1, wsId }],
+          ['/room/leave', { id: 1, wsId }],
+          ['/push/conn', { wsId, val: 'v', tag: 3 }],
+          ['/conn/kick', { wsId }],
+        ] as const) {
+          assert.deepEqual((await postJson(server.logicUrl, path, body)).body, { code: 404, msg }, path);
+        }
+        assert.deepEqual((await call(server.logicUrl, `/conns/${wsId}`)).body, { code: 404, msg });
+      }
+    });
+
+    it('404 for an unknown route', async () => {
+      assert.deepEqual((await call(server.logicUrl, '/push/everyone', { form: { val: 'v', tag: 3 } })).body, {
+        code: 404,
+        msg: 'no route POST /push/everyone',
+      });
+    });
+
+    it('405 with an Allow header for a wrong method, including the seed GET with query parameters', async () => {
+      const answer = await call(server.logicUrl, '/push/all?val=x&tag=3');
+      assert.equal(answer.status, 405);
+      assert.equal(answer.headers.get('allow'), 'POST');
+      assert.deepEqual(answer.body, { code: 405, msg: 'method GET is not allowed on /push/all: use POST' });
+      const del = await call(server.logicUrl, '/rooms', { method: 'DELETE' });
+      assert.equal(del.status, 405);
+      assert.equal(del.headers.get('allow'), 'GET, HEAD');
+    });
+
+    it('413 for a body over the limit', async () => {
+      const answer = await post(server.logicUrl, '/push/all', { val: 'x'.repeat(5000), tag: 3 });
+      assert.deepEqual(answer.body, { code: 413, msg: 'request body is larger than the limit of 4096 bytes' });
+    });
+
+    it('415 for a body that is neither form nor JSON', async () => {
+      const answer = await call(server.logicUrl, '/push/all', { raw: 'val=x&tag=3', headers: { 'content-type': 'text/plain' } });
+      assert.equal(answer.status, 415);
+      assert.match(answer.body.msg, /content-type "text\/plain" is not supported/);
+    });
+
+    it('applies the documented precedence: 405 before 413 before 415 before 400 before 404', async () => {
+      const big = 'x'.repeat(5000);
+      assert.equal((await call(server.logicUrl, '/push/all', { method: 'PUT', raw: big, headers: { 'content-type': 'text/plain' } })).status, 405);
+      assert.equal((await call(server.logicUrl, '/push/all', { raw: big, headers: { 'content-type': 'text/plain' } })).status, 413);
+      assert.equal((await call(server.logicUrl, '/push/all', { raw: 'tag=x', headers: { 'content-type': 'text/plain' } })).status, 415);
+      assert.equal((await postJson(server.logicUrl, '/room/join', { id: 'bad id', wsId: 'nobody' })).status, 400);
+    });
+  });
+
+  describe('queries', () => {
+    it('GET /rooms lists rooms with member counts, sorted, paged and filtered by prefix', async () => {
+      const others = await Promise.all([1, 2].map(() => TestClient.connect(server.gatewayUrl)));
+      for (const id of ['q:a', 'q:b', 'q:c']) await post(server.logicUrl, '/room/join', { id, wsId: client.wsId });
+      await post(server.logicUrl, '/room/join', { id: 'q:b', wsId: others[0].wsId });
+      await post(server.logicUrl, '/room/join', { id: 'q:b', wsId: others[1].wsId });
+      const all = await call(server.logicUrl, '/rooms?prefix=q:');
+      assert.deepEqual(all.body.data, {
+        total: 3,
+        offset: 0,
+        limit: 100,
+        rooms: [
+          { room: 'q:a', members: 1 },
+          { room: 'q:b', members: 3 },
+          { room: 'q:c', members: 1 },
+        ],
+      });
+      const page = await call(server.logicUrl, '/rooms?prefix=q:&offset=1&limit=1');
+      assert.deepEqual(page.body.data?.rooms, [{ room: 'q:b', members: 3 }]);
+
+      const room = await call(server.logicUrl, '/rooms/q:b?limit=2');
+      assert.equal(room.body.data?.members, 3);
+      assert.equal((room.body.data?.wsIds as string[]).length, 2);
+      const rest = await call(server.logicUrl, '/rooms/q:b?offset=2');
+      const everyone = [...(room.body.data?.wsIds as string[]), ...(rest.body.data?.wsIds as string[])].sort();
+      assert.deepEqual(everyone, [client.wsId, ...others.map((o) => o.wsId)].sort());
+      await Promise.all(others.map((o) => o.closeAndWait()));
+      for (const id of ['q:a', 'q:b', 'q:c']) await post(server.logicUrl, '/room/leave', { id, wsId: client.wsId });
+      client.frames.length = 0;
+    });
+
+    it('GET /rooms/:id of a room with no members is 200 with a count of 0', async () => {
+      const answer = await call(server.logicUrl, '/rooms/empty-room');
+      assert.deepEqual(answer.body, { code: 0, msg: 'ok', data: { room: 'empty-room', members: 0, offset: 0, limit: 100, wsIds: [] } });
+    });
+
+    it('GET /conns/:wsId shows rooms, remote address and connect time', async () => {
+      await post(server.logicUrl, '/room/join', { id: 'info', wsId: client.wsId });
+      const answer = await call(server.logicUrl, `/conns/${client.wsId}`);
+      const data = answer.body.data ?? {};
+      assert.equal(data.wsId, client.wsId);
+      assert.deepEqual(data.rooms, ['info']);
+      assert.equal(data.remoteAddress, '127.0.0.1');
+      assert.ok(Date.now() - Date.parse(data.connectedAt as string) < 60_000);
+      await post(server.logicUrl, '/room/leave', { id: 'info', wsId: client.wsId });
+      client.frames.length = 0;
+    });
+
+    it('GET /stats, /healthz and /readyz answer', async () => {
+      const stats = await call(server.logicUrl, '/stats');
+      assert.equal(stats.body.data?.engine, 'memory');
+      assert.equal(stats.body.data?.connections, 1);
+      assert.ok((stats.body.data?.pushes as { all: number }).all >= 2);
+      assert.deepEqual((await call(server.logicUrl, '/healthz')).body, { code: 0, msg: 'ok', data: { status: 'ok' } });
+      assert.deepEqual((await call(server.logicUrl, '/readyz')).body, { code: 0, msg: 'ok', data: { status: 'ready' } });
+    });
+
+    it('GET /openapi.json documents exactly the routes the server answers', async () => {
+      const doc = (await call(server.logicUrl, '/openapi.json')).body as unknown as { openapi: string; paths: Record<string, Record<string, unknown>> };
+      assert.equal(doc.openapi, '3.1.0');
+      const documented = Object.entries(doc.paths)
+        .flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`))
+        .sort();
+      const served = [...routes.map((r) => `${r.method} ${r.url.replace(/:(\w+)/g, '{$1}')}`), 'GET /openapi.json'].sort();
+      assert.deepEqual(documented, served);
+      for (const entry of documented) {
+        const [method, path] = entry.split(' ');
+        const answer = await call(server.logicUrl, path.replace(/\{\w+\}/g, 'probe'), { method, ...(method === 'POST' ? { json: {} } : {}) });
+        assert.ok(![404, 405].includes(answer.status) || /wsId/.test(answer.body.msg), `${entry} answered ${answer.status} ${answer.body.msg}`);
+      }
+    });
+  });
+});
+
+describe('logic API access', () => {
+  it('with --api-key, every call but health needs Authorization: Bearer <key> (401 otherwise)', async () => {
+    const server = await startServer({ apiKey: 's3cret' });
+    try {
+      const missing = await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 });
+      assert.equal(missing.status, 401);
+      assert.match(missing.body.msg, /Authorization: Bearer/);
+      assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer wrong' })).status, 401);
+      assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 's3cret' })).status, 401);
+      assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer s3cret' })).status, 200);
+      assert.equal((await call(server.logicUrl, '/stats')).status, 401);
+      assert.equal((await call(server.logicUrl, '/push/all')).status, 401, '401 comes before 405');
+      assert.equal((await call(server.logicUrl, '/healthz')).status, 200);
+      assert.equal((await call(server.logicUrl, '/readyz')).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('with no key, calls from non-loopback addresses get 403 saying how to set a key', async () => {
+    const server = await startServer({ trustProxy: 'loopback' });
+    try {
+      const remote = { 'x-forwarded-for': '203.0.113.7' };
+      const answer = await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, remote);
+      assert.equal(answer.status, 403);
+      assert.match(answer.body.msg, /--api-key/);
+      assert.equal((await call(server.logicUrl, '/push/all', { headers: remote })).status, 403, '403 comes before 405');
+      assert.equal((await call(server.logicUrl, '/healthz', { headers: remote })).status, 200);
+      assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { 'x-forwarded-for': '127.0.0.5' })).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
+});

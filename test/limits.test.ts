@@ -1,0 +1,156 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { TestClient, isPush } from './helpers/client.js';
+import { call, post } from './helpers/http.js';
+import { RawClient } from './helpers/raw-client.js';
+import { startServer, type TestServer } from './helpers/server.js';
+
+async function welcomeOf(raw: RawClient): Promise<string> {
+  for (let i = 0; i < 200 && raw.json().length === 0; i++) await sleep(10);
+  const welcome = raw.json()[0];
+  assert.equal(welcome.op, 'welcome');
+  return welcome.wsId as string;
+}
+
+describe('slow consumers', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  it('closes a client that stopped reading with 4000 and never delays the healthy member or a push call', async () => {
+    const healthy = await TestClient.connect(server.gatewayUrl);
+    const slow = await RawClient.connect(server.gatewayUrl);
+    const slowId = await welcomeOf(slow);
+    await post(server.logicUrl, '/room/join', { id: 'busy', wsId: healthy.wsId });
+    await post(server.logicUrl, '/room/join', { id: 'busy', wsId: slowId });
+    slow.socket.pause();
+
+    const val = 'x'.repeat(4096);
+    let slowestPushMs = 0;
+    let next = 0;
+    const pusher = async (): Promise<void> => {
+      while (next < 2000) {
+        next++;
+        const started = performance.now();
+        const answer = await post(server.logicUrl, '/push/room', { val, tag: 2, id: 'busy' });
+        slowestPushMs = Math.max(slowestPushMs, performance.now() - started);
+        assert.equal(answer.status, 200);
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, pusher));
+
+    const received = await healthy.collect(isPush, 2000, 30_000);
+    assert.equal(received.length, 2000);
+    assert.deepEqual(
+      received.map((f) => f.seq),
+      Array.from({ length: 2000 }, (_, i) => i + 1),
+    );
+    assert.ok(slowestPushMs < 1000, `slowest push call took ${slowestPushMs.toFixed(0)} ms`);
+
+    slow.socket.resume();
+    await slow.ended;
+    assert.equal(slow.closeCode, 4000);
+    const stats = await call(server.logicUrl, '/stats');
+    assert.equal(stats.body.data?.slowConsumerCloses, 1);
+    const room = await call(server.logicUrl, '/rooms/busy');
+    assert.deepEqual(room.body.data?.wsIds, [healthy.wsId]);
+    await healthy.closeAndWait();
+  });
+});
+
+describe('handshakes', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  it('completes 300 concurrent handshakes, each with its own wsId', async () => {
+    const clients = await Promise.all(Array.from({ length: 300 }, () => TestClient.connect(server.gatewayUrl)));
+    assert.equal(new Set(clients.map((c) => c.wsId)).size, 300);
+    const stats = await call(server.logicUrl, '/stats');
+    assert.equal(stats.body.data?.connections, 300);
+    await post(server.logicUrl, '/push/all', { val: 'all of you', tag: 4 });
+    for (const c of clients) assert.equal((await c.next(isPush)).data, 'all of you');
+    await Promise.all(clients.map((c) => c.closeAndWait()));
+  });
+
+  it('refuses an upgrade on another path with 404', async () => {
+    const ws = new WebSocket(server.gatewayUrl.replace('/connect', '/elsewhere'));
+    const status = await new Promise<number>((resolve) => {
+      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.on('error', () => undefined);
+    });
+    assert.equal(status, 404);
+  });
+});
+
+describe('heartbeat', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ heartbeatTimeout: 300 });
+  });
+  after(() => server.close());
+
+  it('closes a client silent for the heartbeat timeout with 4002', async () => {
+    const silent = await TestClient.connect(server.gatewayUrl);
+    const started = Date.now();
+    const closed = await silent.closed;
+    assert.equal(closed.code, 4002);
+    assert.ok(Date.now() - started >= 250, 'closed before the timeout');
+    const stats = await call(server.logicUrl, '/stats');
+    assert.equal(stats.body.data?.heartbeatTimeouts, 1);
+  });
+
+  it('keeps a client that pings, or answers protocol pings, alive', async () => {
+    const pinging = await TestClient.connect(server.gatewayUrl);
+    const protocolPonger = await TestClient.connect(server.gatewayUrl);
+    for (let i = 0; i < 8; i++) {
+      await sleep(100);
+      pinging.send({ type: 1, data: 'PING' });
+      protocolPonger.ws.pong();
+    }
+    assert.equal(pinging.ws.readyState, WebSocket.OPEN);
+    assert.equal(protocolPonger.ws.readyState, WebSocket.OPEN);
+    await Promise.all([pinging.closeAndWait(), protocolPonger.closeAndWait()]);
+  });
+});
+
+describe('inbound limits', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ maxPayload: 1024 });
+  });
+  after(() => server.close());
+
+  it('closes a client whose message is over --max-payload with 1009', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    client.send({ type: 1, data: 'x'.repeat(2000) });
+    assert.equal((await client.closed).code, 1009);
+  });
+
+  it('applies the limit to a whole message reassembled from fragments', async () => {
+    const raw = await RawClient.connect(server.gatewayUrl);
+    raw.sendFrame(0x1, '{"type":1,"data":"' + 'y'.repeat(600), false);
+    raw.sendFrame(0x0, 'y'.repeat(600) + '"}', true);
+    await raw.ended;
+    assert.equal(raw.closeCode, 1009);
+  });
+
+  it('answers text that is not a JSON object with bad_frame errors, and closes with 4004 after more than 10 in 10 s', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    const garbage = ['not json', '[1,2]', '42', 'null', '"str"', '{bad', '', 'true', '{"a":', '}{'];
+    for (const text of garbage) client.send(text);
+    const errors = await client.collect((f) => f.op === 'error', 10);
+    for (const e of errors) assert.equal(e.code, 'bad_frame');
+    assert.deepEqual(await client.ping(), { type: 1, data: 'PONG' });
+    client.send('one too many');
+    assert.equal((await client.closed).code, 4004);
+    const stats = await call(server.logicUrl, '/stats');
+    assert.equal(stats.body.data?.malformedCloses, 1);
+  });
+});
