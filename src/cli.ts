@@ -1,19 +1,28 @@
 #!/usr/bin/env node
-/** The `roomcast` command. */
+/** The `roomcast` command: start | gateway | logic. */
+import cluster from 'node:cluster';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
-import { addServerOptions, readServerConfig } from './config.js';
+import { createBroker } from './broker/create.js';
+import { addGatewayOptions, addLogicOptions, addServerOptions, readGatewayConfig, readLogicConfig, readServerConfig } from './config.js';
+import { runCluster } from './cluster.js';
 import { createLogger } from './log.js';
-import { startStandalone } from './standalone.js';
+import { createGateway, createLogic, gatewayUrl, logicUrl, startStandalone } from './standalone.js';
 import { VERSION } from './version.js';
 
 /** Hard ceiling for a graceful shutdown (PROTOCOL: exit within 5 s). */
 const SHUTDOWN_DEADLINE_MS = 4500;
 
+interface Serving {
+  /** Fields of the start line, e.g. `{ gateway: 'ws://...' }`; undefined for a cluster worker, which logs nothing. */
+  where?: Record<string, unknown>;
+  close(): Promise<void>;
+}
+
 function exitOnSignals(log: Logger, close: () => Promise<void>): void {
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
-    if (stopping) process.exit(1);
+    if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
     setTimeout(() => {
@@ -43,27 +52,93 @@ function guardProcess(log: Logger): void {
   });
 }
 
-const program = new Command('roomcast')
-  .description('Real-time message push server: WebSocket gateway + HTTP logic API')
-  .version(VERSION);
-
-const start = addServerOptions(
-  new Command('start').description('run the gateway and the logic API in one process (embedded memory broker)'),
-).action(async (_opts, cmd: Command) => {
-  const config = readServerConfig(cmd);
-  const log = createLogger(config.logLevel);
+/** Starts what `begin` starts, logs one line saying where it listens, and stops it on SIGTERM/SIGINT. */
+async function serve(logLevel: string, begin: (log: Logger) => Promise<Serving>): Promise<void> {
+  const log = createLogger(logLevel);
   guardProcess(log);
   try {
-    const server = await startStandalone(config, log);
-    exitOnSignals(log, () => server.close());
-    log.info({ gateway: server.gatewayUrl, logic: server.logicUrl, engine: server.broker.engine, version: VERSION }, `roomcast listening: gateway ${server.gatewayUrl}, logic ${server.logicUrl}`);
+    const serving = await begin(log);
+    exitOnSignals(log, () => serving.close());
+    if (serving.where !== undefined) {
+      const places = Object.entries(serving.where)
+        .filter(([, v]) => typeof v === 'string' && v.includes('://'))
+        .map(([k, v]) => `${k} ${String(v)}`);
+      log.info({ ...serving.where, version: VERSION }, `roomcast listening: ${places.join(', ')}`);
+    }
   } catch (err) {
-    log.fatal({ err }, 'could not start');
+    log.fatal({ err }, `could not start: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   }
+}
+
+/** Reads a command's config; a setting that does not fit ends the command with commander's error line. */
+function readConfig<T>(cmd: Command, read: (cmd: Command) => T): T {
+  try {
+    return read(cmd);
+  } catch (err) {
+    return cmd.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+const program = new Command('roomcast').description('Real-time message push server: WebSocket gateway + HTTP logic API').version(VERSION);
+
+const start = addServerOptions(
+  new Command('start').description('run the gateway and the logic API in one process (embedded memory broker unless --broker redis://...)'),
+).action(async (_opts, cmd: Command) => {
+  const config = readConfig(cmd, readServerConfig);
+  await serve(config.logLevel, async (log) => {
+    if (config.workers > 0) {
+      const handle = await runCluster(config, log);
+      return { where: handle.started && { ...handle.started, engine: 'redis' }, close: () => handle.close() };
+    }
+    const server = await startStandalone(config, log);
+    return { where: { gateway: server.gatewayUrl, logic: server.logicUrl, engine: server.broker.engine }, close: () => server.close() };
+  });
 });
 
-program.addCommand(start);
-program.addHelpText('after', `\nOptions of "roomcast start" (each also read from ROOMCAST_<FLAG_IN_UPPER_SNAKE>):\n${start.helpInformation().split('Options:\n')[1]}`);
+const gateway = addGatewayOptions(new Command('gateway').description('run a WebSocket gateway node (use --broker redis://... to join other nodes)')).action(
+  async (_opts, cmd: Command) => {
+    const config = readConfig(cmd, readGatewayConfig);
+    await serve(config.logLevel, async (log) => {
+      const broker = await createBroker(config.broker, log);
+      const server = createGateway(config, broker, log);
+      const { port } = await server.listen();
+      return {
+        where: { gateway: gatewayUrl(config, port), node: server.node.nodeId, engine: broker.engine },
+        async close() {
+          await server.close();
+          await broker.close();
+        },
+      };
+    });
+  },
+);
+
+const logic = addLogicOptions(new Command('logic').description('run the logic HTTP API (use --broker redis://... to reach gateway nodes)')).action(
+  async (_opts, cmd: Command) => {
+    const config = readConfig(cmd, readLogicConfig);
+    await serve(config.logLevel, async (log) => {
+      const broker = await createBroker(config.broker, log);
+      const server = createLogic(config, broker, log);
+      const { port } = await server.listen();
+      return {
+        where: { logic: logicUrl(config, port), engine: broker.engine },
+        async close() {
+          await server.close();
+          await broker.close();
+        },
+      };
+    });
+  },
+);
+
+program.addCommand(start).addCommand(gateway).addCommand(logic);
+if (cluster.isPrimary) {
+  program.addHelpText(
+    'after',
+    `\nOptions of "roomcast start" (each also read from ROOMCAST_<FLAG_IN_UPPER_SNAKE>):\n${start.helpInformation().split('Options:\n')[1]}` +
+      '\nSee "roomcast gateway --help" and "roomcast logic --help" for the flags of separate processes.\n',
+  );
+}
 
 await program.parseAsync();

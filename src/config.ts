@@ -1,23 +1,48 @@
 /**
  * Command-line flags of the server commands, each also read from the
- * environment as ROOMCAST_<FLAG_IN_UPPER_SNAKE>, validated once into a typed
- * config. The flag table here is the one place a new setting is added.
+ * environment as ROOMCAST_<FLAG_IN_UPPER_SNAKE>, validated once into typed
+ * configs. The flag table here is the one place a new setting is added.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 
-export interface ServerConfig {
+export interface GatewayConfig {
+  host: string;
+  port: number;
+  wsPath: string;
+  heartbeatTimeout: number;
+  maxPayload: number;
+  sendBufferLimit: number;
+  allowClientJoin: boolean;
+}
+
+export interface LogicConfig {
+  host: string;
+  port: number;
+  apiKey: string | undefined;
+  bodyLimit: number;
+  trustProxy: string | undefined;
+}
+
+export interface CommonConfig {
+  /** `memory` or a redis:// URL. */
+  broker: string;
+  logLevel: string;
+}
+
+/** `roomcast start`: a gateway and the logic API in one process (or N gateway workers). */
+export interface ServerConfig extends CommonConfig {
   host: string;
   gatewayPort: number;
   logicPort: number;
   wsPath: string;
   heartbeatTimeout: number;
-  apiKey: string | undefined;
   maxPayload: number;
   sendBufferLimit: number;
-  bodyLimit: number;
   allowClientJoin: boolean;
+  apiKey: string | undefined;
+  bodyLimit: number;
   trustProxy: string | undefined;
-  logLevel: string;
+  workers: number;
 }
 
 export const DEFAULTS = {
@@ -29,7 +54,9 @@ export const DEFAULTS = {
   maxPayload: 64 * 1024,
   sendBufferLimit: 1024 * 1024,
   bodyLimit: 1024 * 1024,
+  broker: 'memory',
   logLevel: 'info',
+  workers: 0,
 } as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -47,9 +74,7 @@ function integer(min: number, max: number, what: string) {
   };
 }
 
-function port(value: string): number {
-  return integer(0, 65535, 'a port')(value);
-}
+const port = integer(0, 65535, 'a port');
 
 function wsPath(value: string): string {
   if (!/^\/[A-Za-z0-9_.~/-]*$/.test(value)) throw new InvalidArgumentError(`the path must start with / and hold only A-Z a-z 0-9 _ . ~ / -, got ${JSON.stringify(value)}`);
@@ -58,6 +83,20 @@ function wsPath(value: string): string {
 
 function logLevel(value: string): string {
   if (!LOG_LEVELS.includes(value)) throw new InvalidArgumentError(`the log level must be one of ${LOG_LEVELS.join(', ')}`);
+  return value;
+}
+
+function brokerUrl(value: string): string {
+  if (value === 'memory') return value;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`the broker must be memory or a redis://HOST:PORT URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
+    throw new InvalidArgumentError(`the broker must be memory or a redis:// (or rediss://) URL, got protocol ${url.protocol}`);
+  }
   return value;
 }
 
@@ -81,37 +120,115 @@ function booleanFromEnv(cmd: Command, attribute: string, long: string): boolean 
   return parsed;
 }
 
+function nonEmpty(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+const flags = {
+  host: () => option('--host <host>', 'address to listen on', undefined, DEFAULTS.host),
+  gatewayPort: () => option('--gateway-port <port>', 'WebSocket gateway port (0 picks a free one)', port, DEFAULTS.gatewayPort),
+  logicPort: () => option('--logic-port <port>', 'logic HTTP API port (0 picks a free one)', port, DEFAULTS.logicPort),
+  port: (fallback: number, what: string) => option('--port <port>', `${what} port (0 picks a free one)`, port, fallback),
+  wsPath: () => option('--ws-path <path>', 'WebSocket endpoint path', wsPath, DEFAULTS.wsPath),
+  heartbeatTimeout: () =>
+    option('--heartbeat-timeout <ms>', 'close a client silent this long with 4002 (0 disables)', integer(0, 86_400_000, 'the heartbeat timeout'), DEFAULTS.heartbeatTimeout),
+  maxPayload: () =>
+    option('--max-payload <bytes>', 'largest inbound WebSocket message; larger closes with 1009', integer(64, 100 * 1024 * 1024, 'the max payload'), DEFAULTS.maxPayload),
+  sendBufferLimit: () =>
+    option('--send-buffer-limit <bytes>', 'bytes waiting to reach one client above which it is closed with 4000', integer(1024, 1024 * 1024 * 1024, 'the send buffer limit'), DEFAULTS.sendBufferLimit),
+  allowClientJoin: () => option('--allow-client-join', 'let clients join and leave rooms themselves with {"op":"join"} / {"op":"leave"}'),
+  apiKey: () => option('--api-key <key>', 'require Authorization: Bearer <key> on the logic API (without it, only loopback callers are answered)'),
+  bodyLimit: () => option('--body-limit <bytes>', 'largest logic API request body; larger answers 413', integer(64, 100 * 1024 * 1024, 'the body limit'), DEFAULTS.bodyLimit),
+  trustProxy: () =>
+    option('--trust-proxy <proxies>', 'take the caller address from X-Forwarded-For when the request comes from these proxies: comma-separated addresses or CIDRs, or loopback'),
+  broker: () => option('--broker <url>', 'memory (one process) or redis://HOST:PORT to share rooms between processes', brokerUrl, DEFAULTS.broker),
+  workers: () =>
+    option('--workers <n>', 'run N gateway worker processes sharing the WebSocket port (needs --broker redis://...; 0 = gateway in this process)', integer(0, 64, 'the number of workers'), DEFAULTS.workers),
+  logLevel: () => option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, logLevel, DEFAULTS.logLevel),
+};
+
+function addGatewayFlags(cmd: Command): Command {
+  return cmd.addOption(flags.wsPath()).addOption(flags.heartbeatTimeout()).addOption(flags.maxPayload()).addOption(flags.sendBufferLimit()).addOption(flags.allowClientJoin());
+}
+
+function addLogicFlags(cmd: Command): Command {
+  return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.trustProxy());
+}
+
 export function addServerOptions(cmd: Command): Command {
-  return cmd
-    .addOption(option('--host <host>', 'address to listen on', undefined, DEFAULTS.host))
-    .addOption(option('--gateway-port <port>', 'WebSocket gateway port (0 picks a free one)', port, DEFAULTS.gatewayPort))
-    .addOption(option('--logic-port <port>', 'logic HTTP API port (0 picks a free one)', port, DEFAULTS.logicPort))
-    .addOption(option('--ws-path <path>', 'WebSocket endpoint path', wsPath, DEFAULTS.wsPath))
-    .addOption(option('--heartbeat-timeout <ms>', 'close a client silent this long with 4002 (0 disables)', integer(0, 86_400_000, 'the heartbeat timeout'), DEFAULTS.heartbeatTimeout))
-    .addOption(option('--api-key <key>', 'require Authorization: Bearer <key> on the logic API (without it, only loopback callers are answered)'))
-    .addOption(option('--max-payload <bytes>', 'largest inbound WebSocket message; larger closes with 1009', integer(64, 100 * 1024 * 1024, 'the max payload'), DEFAULTS.maxPayload))
-    .addOption(option('--send-buffer-limit <bytes>', "bytes waiting to reach one client above which it is closed with 4000", integer(1024, 1024 * 1024 * 1024, 'the send buffer limit'), DEFAULTS.sendBufferLimit))
-    .addOption(option('--body-limit <bytes>', 'largest logic API request body; larger answers 413', integer(64, 100 * 1024 * 1024, 'the body limit'), DEFAULTS.bodyLimit))
-    .addOption(option('--allow-client-join', 'let clients join and leave rooms themselves with {"op":"join"} / {"op":"leave"}'))
-    .addOption(option('--trust-proxy <proxies>', 'take the caller address from X-Forwarded-For when the request comes from these proxies: comma-separated addresses or CIDRs, or loopback'))
-    .addOption(option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, logLevel, DEFAULTS.logLevel));
+  cmd.addOption(flags.host()).addOption(flags.gatewayPort()).addOption(flags.logicPort());
+  addGatewayFlags(cmd);
+  addLogicFlags(cmd);
+  return cmd.addOption(flags.broker()).addOption(flags.workers()).addOption(flags.logLevel());
+}
+
+export function addGatewayOptions(cmd: Command): Command {
+  cmd.addOption(flags.host()).addOption(flags.port(DEFAULTS.gatewayPort, 'WebSocket gateway'));
+  addGatewayFlags(cmd);
+  return cmd.addOption(flags.broker()).addOption(flags.logLevel());
+}
+
+export function addLogicOptions(cmd: Command): Command {
+  cmd.addOption(flags.host()).addOption(flags.port(DEFAULTS.logicPort, 'logic HTTP API'));
+  addLogicFlags(cmd);
+  return cmd.addOption(flags.broker()).addOption(flags.logLevel());
+}
+
+function readCommon(o: Record<string, unknown>): CommonConfig {
+  return { broker: o.broker as string, logLevel: o.logLevel as string };
+}
+
+function readGatewayFields(cmd: Command, o: Record<string, unknown>): Omit<GatewayConfig, 'host' | 'port'> {
+  return {
+    wsPath: o.wsPath as string,
+    heartbeatTimeout: o.heartbeatTimeout as number,
+    maxPayload: o.maxPayload as number,
+    sendBufferLimit: o.sendBufferLimit as number,
+    allowClientJoin: booleanFromEnv(cmd, 'allowClientJoin', '--allow-client-join'),
+  };
+}
+
+function readLogicFields(o: Record<string, unknown>): Omit<LogicConfig, 'host' | 'port'> {
+  return { apiKey: nonEmpty(o.apiKey), bodyLimit: o.bodyLimit as number, trustProxy: nonEmpty(o.trustProxy) };
 }
 
 export function readServerConfig(cmd: Command): ServerConfig {
   const o = cmd.opts<Record<string, unknown>>();
-  const apiKey = typeof o.apiKey === 'string' && o.apiKey !== '' ? o.apiKey : undefined;
-  return {
+  const config: ServerConfig = {
     host: o.host as string,
     gatewayPort: o.gatewayPort as number,
     logicPort: o.logicPort as number,
-    wsPath: o.wsPath as string,
-    heartbeatTimeout: o.heartbeatTimeout as number,
-    apiKey,
-    maxPayload: o.maxPayload as number,
-    sendBufferLimit: o.sendBufferLimit as number,
-    bodyLimit: o.bodyLimit as number,
-    allowClientJoin: booleanFromEnv(cmd, 'allowClientJoin', '--allow-client-join'),
-    trustProxy: typeof o.trustProxy === 'string' && o.trustProxy !== '' ? o.trustProxy : undefined,
-    logLevel: o.logLevel as string,
+    ...readGatewayFields(cmd, o),
+    ...readLogicFields(o),
+    ...readCommon(o),
+    workers: o.workers as number,
   };
+  if (config.workers > 0 && config.broker === 'memory') {
+    throw new InvalidArgumentError(
+      '--workers needs --broker redis://HOST:PORT: worker processes share rooms and connections through Redis (the memory broker lives in one process)',
+    );
+  }
+  return config;
+}
+
+export function readGatewayConfig(cmd: Command): GatewayConfig & CommonConfig {
+  const o = cmd.opts<Record<string, unknown>>();
+  return { host: o.host as string, port: o.port as number, ...readGatewayFields(cmd, o), ...readCommon(o) };
+}
+
+export function readLogicConfig(cmd: Command): LogicConfig & CommonConfig {
+  const o = cmd.opts<Record<string, unknown>>();
+  return { host: o.host as string, port: o.port as number, ...readLogicFields(o), ...readCommon(o) };
+}
+
+/** The gateway half of a `start` config. */
+export function gatewayPart(config: ServerConfig): GatewayConfig {
+  const { host, gatewayPort: port, wsPath, heartbeatTimeout, maxPayload, sendBufferLimit, allowClientJoin } = config;
+  return { host, port, wsPath, heartbeatTimeout, maxPayload, sendBufferLimit, allowClientJoin };
+}
+
+/** The logic half of a `start` config. */
+export function logicPart(config: ServerConfig): LogicConfig {
+  const { host, logicPort: port, apiKey, bodyLimit, trustProxy } = config;
+  return { host, port, apiKey, bodyLimit, trustProxy };
 }

@@ -1,11 +1,11 @@
 /**
- * `roomcast start`: a gateway and the logic API in one process, joined by a
- * broker (the embedded memory engine unless another is given).
+ * Composes the servers of each command: a gateway, a logic API, or both in one
+ * process, each on the broker the config names.
  */
 import type { Logger } from 'pino';
 import type { Broker } from './broker/broker.js';
-import { MemoryBroker } from './broker/memory.js';
-import type { ServerConfig } from './config.js';
+import { createBroker } from './broker/create.js';
+import { gatewayPart, logicPart, type GatewayConfig, type LogicConfig, type ServerConfig } from './config.js';
 import { GatewayServer } from './gateway/server.js';
 import { LogicServer } from './logic/server.js';
 import { VERSION } from './version.js';
@@ -19,16 +19,24 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-function urlHost(host: string): string {
+export function urlHost(host: string): string {
   const shown = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return shown.includes(':') ? `[${shown}]` : shown;
 }
 
-export async function startStandalone(config: ServerConfig, log: Logger, broker: Broker = new MemoryBroker()): Promise<RunningServer> {
-  const gateway = new GatewayServer(
+export function gatewayUrl(config: GatewayConfig, port: number): string {
+  return `ws://${urlHost(config.host)}:${port}${config.wsPath}`;
+}
+
+export function logicUrl(config: LogicConfig, port: number): string {
+  return `http://${urlHost(config.host)}:${port}`;
+}
+
+export function createGateway(config: GatewayConfig, broker: Broker, log: Logger): GatewayServer {
+  return new GatewayServer(
     {
       host: config.host,
-      port: config.gatewayPort,
+      port: config.port,
       path: config.wsPath,
       heartbeatTimeoutMs: config.heartbeatTimeout,
       maxPayload: config.maxPayload,
@@ -38,20 +46,34 @@ export async function startStandalone(config: ServerConfig, log: Logger, broker:
     broker,
     log,
   );
-  let gatewayListening = false;
-  const logic = new LogicServer(
-    { host: config.host, port: config.logicPort, apiKey: config.apiKey, bodyLimit: config.bodyLimit, trustProxy: config.trustProxy, version: VERSION },
+}
+
+export function createLogic(config: LogicConfig, broker: Broker, log: Logger, notReadyReason?: () => string | undefined): LogicServer {
+  return new LogicServer(
+    { host: config.host, port: config.port, apiKey: config.apiKey, bodyLimit: config.bodyLimit, trustProxy: config.trustProxy, version: VERSION },
     broker,
     log,
-    () => (gatewayListening ? undefined : 'the gateway is not listening'),
+    notReadyReason,
   );
-  const gatewayAddress = await gateway.listen();
-  gatewayListening = true;
-  let logicAddress;
+}
+
+/** `roomcast start`: gateway + logic in this process. The broker is made from the config unless given. */
+export async function startStandalone(config: ServerConfig, log: Logger, givenBroker?: Broker): Promise<RunningServer> {
+  const broker = givenBroker ?? (await createBroker(config.broker, log));
+  const gatewayConfig = gatewayPart(config);
+  const logicConfig = logicPart(config);
+  const gateway = createGateway(gatewayConfig, broker, log);
+  let gatewayListening = false;
+  const logic = createLogic(logicConfig, broker, log, () => (gatewayListening ? undefined : 'the gateway is not listening'));
+  let gatewayPort: number;
+  let logicPort: number;
   try {
-    logicAddress = await logic.listen();
+    gatewayPort = (await gateway.listen()).port;
+    gatewayListening = true;
+    logicPort = (await logic.listen()).port;
   } catch (err) {
-    await gateway.close();
+    await Promise.allSettled([gateway.close(), logic.close()]);
+    await broker.close();
     throw err;
   }
   let closing: Promise<void> | undefined;
@@ -59,8 +81,8 @@ export async function startStandalone(config: ServerConfig, log: Logger, broker:
     gateway,
     logic,
     broker,
-    gatewayUrl: `ws://${urlHost(config.host)}:${gatewayAddress.port}${config.wsPath}`,
-    logicUrl: `http://${urlHost(config.host)}:${logicAddress.port}`,
+    gatewayUrl: gatewayUrl(gatewayConfig, gatewayPort),
+    logicUrl: logicUrl(logicConfig, logicPort),
     close() {
       closing ??= (async () => {
         gatewayListening = false;

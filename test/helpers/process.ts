@@ -14,14 +14,21 @@ export interface LogLine {
 
 export interface ServerProcess {
   proc: ChildProcess;
+  /** From the start line; empty for a process that has no gateway (or no logic API). */
   gatewayUrl: string;
   logicUrl: string;
   lines: LogLine[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-export async function spawnServer(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<ServerProcess> {
-  const proc = spawn(process.execPath, [CLI, 'start', ...args], {
+/** Runs `roomcast start` with these arguments until it logs where it listens. */
+export function spawnServer(args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<ServerProcess> {
+  return spawnRoomcast('start', args, env, timeoutMs);
+}
+
+/** Runs `roomcast <command>` (start, gateway or logic) until it logs where it listens. */
+export async function spawnRoomcast(command: string, args: string[], env: Record<string, string> = {}, timeoutMs = 10_000): Promise<ServerProcess> {
+  const proc = spawn(process.execPath, [CLI, command, ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -39,7 +46,7 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
         return;
       }
       lines.push(line);
-      if (typeof line.gateway === 'string') {
+      if (typeof line.gateway === 'string' || typeof line.logic === 'string') {
         clearTimeout(timer);
         resolve(line);
       }
@@ -50,7 +57,7 @@ export async function spawnServer(args: string[], env: Record<string, string> = 
     });
   });
   const line = await started;
-  return { proc, gatewayUrl: line.gateway as string, logicUrl: line.logic as string, lines, exited };
+  return { proc, gatewayUrl: (line.gateway as string | undefined) ?? '', logicUrl: (line.logic as string | undefined) ?? '', lines, exited };
 }
 
 /** Runs the CLI to completion and returns its exit code and output. */
@@ -62,4 +69,10 @@ export async function runCli(args: string[], env: Record<string, string> = {}): 
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(proc, 'exit')) as [number | null];
   return { code, stdout, stderr };
+}
+
+/** Stops a server process (SIGTERM) and waits for it to exit. */
+export async function stopProcess(server: ServerProcess): Promise<void> {
+  if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGTERM');
+  await server.exited;
 }

@@ -1,0 +1,43 @@
+/** Names of every Redis key and channel roomcast uses, under one prefix. */
+export class RedisNames {
+  constructor(readonly prefix: string) {}
+
+  /** Pub/sub channel of a room's publications. */
+  roomChannel(room: string): string {
+    return `${this.prefix}room:${room}`;
+  }
+
+  roomOfChannel(channel: string): string {
+    return channel.slice(this.prefix.length + 5);
+  }
+
+  /** Pub/sub channel of push/all publications. */
+  get allChannel(): string {
+    return `${this.prefix}all`;
+  }
+
+  /** Pub/sub channel of commands addressed to one gateway node. */
+  nodeChannel(nodeId: string): string {
+    return `${this.prefix}node:${nodeId}`;
+  }
+
+  /** Pub/sub channel every gateway node listens on, for cluster-wide queries. */
+  get nodesChannel(): string {
+    return `${this.prefix}nodes`;
+  }
+
+  /** Pub/sub channel where one process receives the replies to its requests. */
+  replyChannel(processId: string): string {
+    return `${this.prefix}reply:${processId}`;
+  }
+
+  /** String key: the node that holds a wsId (expires unless refreshed). */
+  connKey(wsId: string): string {
+    return `${this.prefix}conn:${wsId}`;
+  }
+
+  /** Hash key: a stream's `seq` counter and `epoch`. */
+  streamKey(stream: string): string {
+    return `${this.prefix}stream:${stream}`;
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Requests this process sent over Redis and is waiting to hear back about:
+ * each has an id, the number of replies it expects, and a deadline.
+ */
+interface Pending {
+  expected: number;
+  replies: unknown[];
+  timer: NodeJS.Timeout;
+  settle: (replies: unknown[], timedOut: boolean) => void;
+}
+
+export class PendingRequests {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+
+  /** Reserves an id; `wait` then resolves with the replies, or what arrived by the deadline. */
+  open(timeoutMs: number): { reqId: number; wait: (expected: number) => Promise<{ replies: unknown[]; timedOut: boolean }> } {
+    const reqId = this.nextId++;
+    let settle!: Pending['settle'];
+    const done = new Promise<{ replies: unknown[]; timedOut: boolean }>((resolve) => {
+      settle = (replies, timedOut) => resolve({ replies, timedOut });
+    });
+    const entry: Pending = {
+      expected: Number.POSITIVE_INFINITY,
+      replies: [],
+      timer: setTimeout(() => this.finish(reqId, true), timeoutMs),
+      settle,
+    };
+    this.pending.set(reqId, entry);
+    return {
+      reqId,
+      wait: (expected) => {
+        entry.expected = expected;
+        if (entry.replies.length >= expected) this.finish(reqId, false);
+        return done;
+      },
+    };
+  }
+
+  deliver(reqId: number, reply: unknown): void {
+    const entry = this.pending.get(reqId);
+    if (entry === undefined) return;
+    entry.replies.push(reply);
+    if (entry.replies.length >= entry.expected) this.finish(reqId, false);
+  }
+
+  cancel(reqId: number): void {
+    this.finish(reqId, false);
+  }
+
+  /** Settles everything still waiting (on close). */
+  cancelAll(): void {
+    for (const reqId of [...this.pending.keys()]) this.finish(reqId, true);
+  }
+
+  private finish(reqId: number, timedOut: boolean): void {
+    const entry = this.pending.get(reqId);
+    if (entry === undefined) return;
+    this.pending.delete(reqId);
+    clearTimeout(entry.timer);
+    entry.settle(entry.replies, timedOut);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * What travels between processes over Redis pub/sub.
+ *
+ * Publications use a compact text form, `seq|epoch|id|tag|val`, built inside
+ * the publish script so the seq is the one Redis assigned; `val` comes last and
+ * may hold any character. Everything else is JSON: a union keyed on `type`,
+ * each message naming the process it came from.
+ */
+import type { ConnCommand, NodeStats, Publication } from '../broker.js';
+
+export function decodePublication(stream: string, text: string): Publication | undefined {
+  const a = text.indexOf('|');
+  const b = text.indexOf('|', a + 1);
+  const c = text.indexOf('|', b + 1);
+  const d = text.indexOf('|', c + 1);
+  if (a < 0 || b < 0 || c < 0 || d < 0) return undefined;
+  return {
+    stream,
+    seq: Number(text.slice(0, a)),
+    epoch: text.slice(a + 1, b),
+    id: text.slice(b + 1, c),
+    tag: Number(text.slice(c + 1, d)),
+    val: text.slice(d + 1),
+  };
+}
+
+export type NodeQuery = { kind: 'roomCounts' } | { kind: 'roomMembers'; room: string } | { kind: 'stats' };
+
+export interface QueryAnswers {
+  roomCounts: [string, number][];
+  roomMembers: string[];
+  stats: NodeStats;
+}
+
+/** Sent to one node's channel, or to every node. */
+export type NodeRequest =
+  | { type: 'command'; from: string; reqId: number; cmd: ConnCommand }
+  | { type: 'query'; from: string; reqId: number; query: NodeQuery };
+
+/** Sent back to the requesting process's reply channel. */
+export interface NodeReply {
+  type: 'reply';
+  from: string;
+  reqId: number;
+  /** undefined when the wsId is not (or no longer) on that node */
+  result?: unknown;
+  error?: string;
+}
+
+export function parseJson<T>(text: string): T | undefined {
+  try {
+    return JSON.parse(text) as T;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * One suite, run against every broker engine: two gateway nodes and a logic
+ * API on one broker, clients on both nodes.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { TestClient, isPush } from './helpers/client.js';
+import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { call, post } from './helpers/http.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+
+function contract(name: string, engine: () => EngineFactory, skip: string | false = false): void {
+  describe(`broker contract: ${name}`, { skip }, () => {
+    let cluster: TestCluster;
+    let a: TestClient;
+    let b: TestClient;
+    before(async () => {
+      cluster = await startCluster(engine());
+      a = await TestClient.connect(cluster.gatewayUrls[0]);
+      b = await TestClient.connect(cluster.gatewayUrls[1]);
+    });
+    after(async () => {
+      await Promise.all([a.closeAndWait(), b.closeAndWait()]);
+      await cluster.close();
+    });
+
+    it('push/all reaches clients on every node', async () => {
+      const answer = await post(cluster.logicUrl, '/push/all', { val: 'everyone', tag: 3 });
+      assert.equal(answer.status, 200);
+      for (const c of [a, b]) assert.deepEqual(await c.next(isPush), { type: 3, data: 'everyone', seq: answer.body.data?.seq });
+    });
+
+    it('join and leave by wsId reach the node holding it, from the logic API', async () => {
+      for (const c of [a, b]) {
+        const joined = await post(cluster.logicUrl, '/room/join', { id: 'both', wsId: c.wsId });
+        assert.deepEqual(joined.body.data, { room: 'both', wsId: c.wsId, changed: true });
+        assert.equal((await c.next((f) => f.op === 'joined')).room, 'both');
+        assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'both', wsId: c.wsId })).body.data?.changed, false);
+      }
+    });
+
+    it('push/room reaches the members on every node, and only them', async () => {
+      const outsider = await TestClient.connect(cluster.gatewayUrls[1]);
+      const answer = await post(cluster.logicUrl, '/push/room', { val: 'members', tag: 4, id: 'both' });
+      for (const c of [a, b]) assert.deepEqual(await c.next(isPush), { type: 4, data: 'members', room: 'both', seq: answer.body.data?.seq });
+      await outsider.ping();
+      assert.equal(outsider.frames.filter(isPush).length, 0);
+      await outsider.closeAndWait();
+    });
+
+    it('counts rooms and connections across nodes', async () => {
+      const room = await call(cluster.logicUrl, '/rooms/both');
+      assert.equal(room.body.data?.members, 2);
+      assert.deepEqual((room.body.data?.wsIds as string[]).slice().sort(), [a.wsId, b.wsId].sort());
+      const rooms = await call(cluster.logicUrl, '/rooms');
+      assert.deepEqual(rooms.body.data?.rooms, [{ room: 'both', members: 2 }]);
+      const stats = await call(cluster.logicUrl, '/stats');
+      assert.equal(stats.body.data?.nodes, 2);
+      assert.equal(stats.body.data?.connections, 2);
+      assert.equal(stats.body.data?.rooms, 1);
+      const info = await call(cluster.logicUrl, `/conns/${b.wsId}`);
+      assert.deepEqual(info.body.data?.rooms, ['both']);
+      assert.equal(info.body.data?.node, cluster.gateways[1].node.nodeId);
+    });
+
+    it('delivers 500 room pushes to members on both nodes in acceptance order', async () => {
+      const seqs: number[] = [];
+      let next = 0;
+      const pusher = async (): Promise<void> => {
+        while (next < 500) {
+          const i = next++;
+          const answer = await post(cluster.logicUrl, '/push/room', { val: `n${i}`, tag: 2, id: 'both' });
+          assert.equal(answer.status, 200);
+          seqs.push(answer.body.data?.seq as number);
+        }
+      };
+      await Promise.all(Array.from({ length: 8 }, pusher));
+      seqs.sort((x, y) => x - y);
+      for (const c of [a, b]) {
+        const got = await c.collect((f) => isPush(f) && f.room === 'both', 500);
+        assert.deepEqual(
+          got.map((f) => f.seq),
+          seqs,
+        );
+        c.frames.length = 0;
+      }
+    });
+
+    it('push/conn reaches one connection on another node; kick closes it with 4003', async () => {
+      const target = await TestClient.connect(cluster.gatewayUrls[1]);
+      const pushed = await post(cluster.logicUrl, '/push/conn', { wsId: target.wsId, val: 'only you', tag: 5 });
+      assert.deepEqual(pushed.body.data, { wsId: target.wsId, delivered: true });
+      assert.deepEqual(await target.next(isPush), { type: 5, data: 'only you' });
+      const kicked = await post(cluster.logicUrl, '/conn/kick', { wsId: target.wsId });
+      assert.equal(kicked.status, 200);
+      assert.equal((await target.closed).code, 4003);
+      assert.equal((await post(cluster.logicUrl, '/push/conn', { wsId: target.wsId, val: 'x', tag: 5 })).status, 404);
+    });
+
+    it('answers 404 for a wsId no node holds', async () => {
+      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'r', wsId: 'no-such-connection' })).status, 404);
+      assert.equal((await call(cluster.logicUrl, '/conns/no-such-connection')).status, 404);
+    });
+
+    it('leave by wsId on the other node, and a closed connection leaves its rooms on its node', async () => {
+      const left = await post(cluster.logicUrl, '/room/leave', { id: 'both', wsId: b.wsId });
+      assert.equal(left.body.data?.changed, true);
+      assert.equal((await b.next((f) => f.op === 'left')).room, 'both');
+      const c = await TestClient.connect(cluster.gatewayUrls[1]);
+      await post(cluster.logicUrl, '/room/join', { id: 'both', wsId: c.wsId });
+      assert.equal((await call(cluster.logicUrl, '/rooms/both')).body.data?.members, 2);
+      await c.closeAndWait();
+      assert.deepEqual((await call(cluster.logicUrl, '/rooms/both')).body.data?.wsIds, [a.wsId]);
+      const answer = await post(cluster.logicUrl, '/push/room', { val: 'after', tag: 2, id: 'both' });
+      assert.equal((await a.next(isPush)).seq, answer.body.data?.seq);
+      await b.ping();
+      assert.equal(b.frames.filter(isPush).length, 0);
+    });
+  });
+}
+
+contract('memory', () => memoryEngine);
+
+let redis: RedisServer | undefined;
+before(async () => {
+  if (skipWithoutRedis === false) redis = await RedisServer.start();
+});
+after(async () => {
+  await redis?.stop();
+});
+contract('redis', () => redisEngine(redis!.url), skipWithoutRedis);

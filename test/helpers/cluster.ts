@@ -1,0 +1,67 @@
+/** Several gateway nodes and a logic API on one broker, in this process, over real sockets. */
+import { pino } from 'pino';
+import type { Broker } from '../../src/broker/broker.js';
+import { MemoryBroker } from '../../src/broker/memory.js';
+import { RedisBroker } from '../../src/broker/redis/broker.js';
+import { DEFAULTS, gatewayPart, logicPart } from '../../src/config.js';
+import type { GatewayServer } from '../../src/gateway/server.js';
+import { createGateway, createLogic, gatewayUrl, logicUrl } from '../../src/standalone.js';
+import { testConfig } from './server.js';
+
+export interface TestCluster {
+  gatewayUrls: string[];
+  gateways: GatewayServer[];
+  logicUrl: string;
+  close(): Promise<void>;
+}
+
+export type EngineFactory = () => Promise<{ brokerFor: (role: 'gateway' | 'logic') => Promise<Broker>; close(): Promise<void> }>;
+
+const log = pino({ level: 'silent' });
+
+export const memoryEngine: EngineFactory = async () => {
+  const broker = new MemoryBroker();
+  return { brokerFor: async () => broker, close: () => broker.close() };
+};
+
+/** Each node gets its own connection to Redis, as separate processes would. */
+export function redisEngine(url: string, options: { registryTtlMs?: number } = {}): EngineFactory {
+  return async () => {
+    const brokers: Broker[] = [];
+    // a fresh key space per cluster, so suites sharing one redis-server never see each other
+    const prefix = `t${Date.now()}${Math.random().toString(36).slice(2, 6)}:`;
+    return {
+      brokerFor: async () => {
+        const broker = await RedisBroker.connect({ url, prefix, ...options }, log);
+        brokers.push(broker);
+        return broker;
+      },
+      close: async () => {
+        await Promise.all(brokers.map((b) => b.close()));
+      },
+    };
+  };
+}
+
+export async function startCluster(engine: EngineFactory, nodes = 2, overrides: Parameters<typeof testConfig>[0] = {}): Promise<TestCluster> {
+  const config = testConfig({ ...overrides, broker: DEFAULTS.broker });
+  const made = await engine();
+  const gateways: GatewayServer[] = [];
+  const gatewayUrls: string[] = [];
+  for (let i = 0; i < nodes; i++) {
+    const gateway = createGateway(gatewayPart(config), await made.brokerFor('gateway'), log);
+    gatewayUrls.push(gatewayUrl(gatewayPart(config), (await gateway.listen()).port));
+    gateways.push(gateway);
+  }
+  const logic = createLogic(logicPart(config), await made.brokerFor('logic'), log);
+  const url = logicUrl(logicPart(config), (await logic.listen()).port);
+  return {
+    gatewayUrls,
+    gateways,
+    logicUrl: url,
+    async close() {
+      await Promise.all([...gateways.map((g) => g.close()), logic.close()]);
+      await made.close();
+    },
+  };
+}

@@ -1,0 +1,85 @@
+/**
+ * A real redis-server for the tests, on a free loopback port. Where Debian's
+ * redis-server is not installed the Redis tests are skipped with one line
+ * saying how to install it; with ROOMCAST_REQUIRE_REDIS=1 (as CI sets) they fail.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { connect, createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+const installed = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+const required = process.env.ROOMCAST_REQUIRE_REDIS === '1';
+
+/** A reason to skip the Redis tests, or false when they must run. */
+export const skipWithoutRedis: string | false =
+  installed || required ? false : 'redis-server is not installed: run `apt-get install -y redis-server` to run the Redis tests';
+
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function answersPing(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(500);
+    socket.once('data', (d) => {
+      socket.destroy();
+      resolve(d.toString().startsWith('+PONG'));
+    });
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
+  });
+}
+
+export class RedisServer {
+  private proc: ChildProcess | undefined;
+
+  private constructor(readonly port: number) {}
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  static async start(): Promise<RedisServer> {
+    if (!installed) throw new Error('redis-server is not installed (apt-get install -y redis-server), and ROOMCAST_REQUIRE_REDIS=1 requires it');
+    const server = new RedisServer(await freePort());
+    await server.restart();
+    return server;
+  }
+
+  /** Starts (again) on the same port, with no persistence: a restart loses every key, as a real crash without persistence would. */
+  async restart(): Promise<void> {
+    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+      stdio: 'ignore',
+    });
+    for (let i = 0; i < 100; i++) {
+      if (await answersPing(this.port)) return;
+      await sleep(50);
+    }
+    throw new Error(`redis-server did not answer on port ${this.port}`);
+  }
+
+  /** Kills the server outright (SIGKILL) and waits until it is gone. */
+  async kill(): Promise<void> {
+    const proc = this.proc;
+    this.proc = undefined;
+    if (proc === undefined || proc.exitCode !== null) return;
+    const exited = once(proc, 'exit');
+    proc.kill('SIGKILL');
+    await exited;
+  }
+
+  stop(): Promise<void> {
+    return this.kill();
+  }
+}
