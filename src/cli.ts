@@ -4,7 +4,16 @@ import cluster from 'node:cluster';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { createBroker } from './broker/create.js';
-import { addGatewayOptions, addLogicOptions, addServerOptions, readGatewayConfig, readLogicConfig, readServerConfig } from './config.js';
+import type { Broker } from './broker/broker.js';
+import {
+  addGatewayOptions,
+  addLogicOptions,
+  addServerOptions,
+  readGatewayConfig,
+  readLogicConfig,
+  readServerConfig,
+  type CommonConfig,
+} from './config.js';
 import { runCluster } from './cluster.js';
 import { createLogger } from './log.js';
 import { createGateway, createLogic, gatewayUrl, logicUrl, startStandalone } from './standalone.js';
@@ -96,39 +105,46 @@ const start = addServerOptions(
   });
 });
 
+interface ServerOnBroker {
+  listen(): Promise<{ port: number }>;
+  close(): Promise<void>;
+}
+
+/** Runs one server on its own broker connection; `where` names it in the start line once it listens. */
+async function serveOnBroker<S extends ServerOnBroker>(
+  config: CommonConfig,
+  make: (broker: Broker, log: Logger) => S,
+  where: (port: number, server: S) => Record<string, unknown>,
+): Promise<void> {
+  await serve(config.logLevel, async (log) => {
+    const broker = await createBroker(config.broker, log);
+    const server = make(broker, log);
+    const { port } = await server.listen();
+    return {
+      where: { ...where(port, server), engine: broker.engine },
+      async close() {
+        await server.close();
+        await broker.close();
+      },
+    };
+  });
+}
+
 const gateway = addGatewayOptions(new Command('gateway').description('run a WebSocket gateway node (use --broker redis://... to join other nodes)')).action(
   async (_opts, cmd: Command) => {
     const config = readConfig(cmd, readGatewayConfig);
-    await serve(config.logLevel, async (log) => {
-      const broker = await createBroker(config.broker, log);
-      const server = createGateway(config, broker, log);
-      const { port } = await server.listen();
-      return {
-        where: { gateway: gatewayUrl(config, port), node: server.node.nodeId, engine: broker.engine },
-        async close() {
-          await server.close();
-          await broker.close();
-        },
-      };
-    });
+    await serveOnBroker(
+      config,
+      (broker, log) => createGateway(config, broker, log),
+      (port, server) => ({ gateway: gatewayUrl(config, port), node: server.node.nodeId }),
+    );
   },
 );
 
 const logic = addLogicOptions(new Command('logic').description('run the logic HTTP API (use --broker redis://... to reach gateway nodes)')).action(
   async (_opts, cmd: Command) => {
     const config = readConfig(cmd, readLogicConfig);
-    await serve(config.logLevel, async (log) => {
-      const broker = await createBroker(config.broker, log);
-      const server = createLogic(config, broker, log);
-      const { port } = await server.listen();
-      return {
-        where: { logic: logicUrl(config, port), engine: broker.engine },
-        async close() {
-          await server.close();
-          await broker.close();
-        },
-      };
-    });
+    await serveOnBroker(config, (broker, log) => createLogic(config, broker, log), (port) => ({ logic: logicUrl(config, port) }));
   },
 );
 
