@@ -117,7 +117,7 @@ async function serveOnBroker<S extends ServerOnBroker>(
   where: (port: number, server: S) => Record<string, unknown>,
 ): Promise<void> {
   await serve(config.logLevel, async (log) => {
-    const broker = await createBroker(config.broker, log);
+    const broker = await createBroker(config, log);
     const server = make(broker, log);
     const { port } = await server.listen();
     return {

@@ -29,8 +29,8 @@ const RESPAWN_DELAY_MS = 1000;
 
 /** Runs one gateway in a worker process; reports its port to the primary. */
 async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
-  const broker = await createBroker(config.broker, log);
-  const gateway = createGateway(gatewayPart(config), broker, log);
+  const broker = await createBroker(config, log);
+  const gateway = createGateway({ ...gatewayPart(config), resumeSecret: config.resumeSecret }, broker, log);
   const { port } = await gateway.listen();
   process.send?.({ type: 'roomcast:listening', port } satisfies ListeningMessage);
   return {
@@ -42,7 +42,7 @@ async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHand
 }
 
 async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
-  const broker = await createBroker(config.broker, log);
+  const broker = await createBroker(config, log);
   const workers = new Set<Worker>();
   let stopping = false;
   let gatewayPort: number | undefined;

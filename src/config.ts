@@ -26,6 +26,14 @@ export interface LogicConfig {
 export interface CommonConfig {
   /** `memory` or a redis:// URL. */
   broker: string;
+  /** Publications kept per stream for recovery (0 turns history off). */
+  historySize: number;
+  /** How long a publication is kept, in ms (0 turns history off). */
+  historyTtl: number;
+  /** How long a dropped connection's session can be resumed, in ms (0: never). */
+  recoveryWindow: number;
+  /** Signs resume tokens; by default a random secret per process (memory) or one shared through Redis. */
+  resumeSecret: string | undefined;
   logLevel: string;
 }
 
@@ -55,6 +63,10 @@ export const DEFAULTS = {
   sendBufferLimit: 1024 * 1024,
   bodyLimit: 1024 * 1024,
   broker: 'memory',
+  historySize: 1000,
+  historyTtl: 5 * 60_000,
+  recoveryWindow: 2 * 60_000,
+  resumeSecret: undefined,
   logLevel: 'info',
   workers: 0,
 } as const;
@@ -144,6 +156,14 @@ const flags = {
   broker: () => option('--broker <url>', 'memory (one process) or redis://HOST:PORT to share rooms between processes', brokerUrl, DEFAULTS.broker),
   workers: () =>
     option('--workers <n>', 'run N gateway worker processes sharing the WebSocket port (needs --broker redis://...; 0 = gateway in this process)', integer(0, 64, 'the number of workers'), DEFAULTS.workers),
+  historySize: () =>
+    option('--history-size <n>', 'publications kept per room (and for all) to replay on resume; 0 turns history off', integer(0, 1_000_000, 'the history size'), DEFAULTS.historySize),
+  historyTtl: () =>
+    option('--history-ttl <ms>', 'how long a publication is kept for replay; 0 turns history off', integer(0, 7 * 86_400_000, 'the history TTL'), DEFAULTS.historyTtl),
+  recoveryWindow: () =>
+    option('--recovery-window <ms>', "how long a dropped client's session (wsId, rooms) waits to be resumed; 0 ends it at once", integer(0, 86_400_000, 'the recovery window'), DEFAULTS.recoveryWindow),
+  resumeSecret: () =>
+    option('--resume-secret <secret>', 'secret that signs resume tokens (default: random per process on memory, shared through Redis on redis)'),
   logLevel: () => option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')}`, logLevel, DEFAULTS.logLevel),
 };
 
@@ -155,27 +175,46 @@ function addLogicFlags(cmd: Command): Command {
   return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.trustProxy());
 }
 
+/** Flags every server process takes: the broker and what it keeps, and logging. */
+function addCommonFlags(cmd: Command): Command {
+  return cmd
+    .addOption(flags.broker())
+    .addOption(flags.historySize())
+    .addOption(flags.historyTtl())
+    .addOption(flags.recoveryWindow())
+    .addOption(flags.resumeSecret())
+    .addOption(flags.logLevel());
+}
+
 export function addServerOptions(cmd: Command): Command {
   cmd.addOption(flags.host()).addOption(flags.gatewayPort()).addOption(flags.logicPort());
   addGatewayFlags(cmd);
   addLogicFlags(cmd);
-  return cmd.addOption(flags.broker()).addOption(flags.workers()).addOption(flags.logLevel());
+  cmd.addOption(flags.workers());
+  return addCommonFlags(cmd);
 }
 
 export function addGatewayOptions(cmd: Command): Command {
   cmd.addOption(flags.host()).addOption(flags.port(DEFAULTS.gatewayPort, 'WebSocket gateway'));
   addGatewayFlags(cmd);
-  return cmd.addOption(flags.broker()).addOption(flags.logLevel());
+  return addCommonFlags(cmd);
 }
 
 export function addLogicOptions(cmd: Command): Command {
   cmd.addOption(flags.host()).addOption(flags.port(DEFAULTS.logicPort, 'logic HTTP API'));
   addLogicFlags(cmd);
-  return cmd.addOption(flags.broker()).addOption(flags.logLevel());
+  return addCommonFlags(cmd);
 }
 
 function readCommon(o: Record<string, unknown>): CommonConfig {
-  return { broker: o.broker as string, logLevel: o.logLevel as string };
+  return {
+    broker: o.broker as string,
+    historySize: o.historySize as number,
+    historyTtl: o.historyTtl as number,
+    recoveryWindow: o.recoveryWindow as number,
+    resumeSecret: nonEmpty(o.resumeSecret),
+    logLevel: o.logLevel as string,
+  };
 }
 
 function readGatewayFields(cmd: Command, o: Record<string, unknown>): Omit<GatewayConfig, 'host' | 'port'> {

@@ -32,9 +32,10 @@ export function logicUrl(config: LogicConfig, port: number): string {
   return `http://${urlHost(config.host)}:${port}`;
 }
 
-export function createGateway(config: GatewayConfig, broker: Broker, log: Logger): GatewayServer {
+export function createGateway(config: GatewayConfig & { resumeSecret?: string }, broker: Broker, log: Logger): GatewayServer {
   return new GatewayServer(
     {
+      resumeSecret: config.resumeSecret,
       host: config.host,
       port: config.port,
       path: config.wsPath,
@@ -59,10 +60,10 @@ export function createLogic(config: LogicConfig, broker: Broker, log: Logger, no
 
 /** `roomcast start`: gateway + logic in this process. The broker is made from the config unless given. */
 export async function startStandalone(config: ServerConfig, log: Logger, givenBroker?: Broker): Promise<RunningServer> {
-  const broker = givenBroker ?? (await createBroker(config.broker, log));
+  const broker = givenBroker ?? (await createBroker(config, log));
   const gatewayConfig = gatewayPart(config);
   const logicConfig = logicPart(config);
-  const gateway = createGateway(gatewayConfig, broker, log);
+  const gateway = createGateway({ ...gatewayConfig, resumeSecret: config.resumeSecret }, broker, log);
   let gatewayListening = false;
   const logic = createLogic(logicConfig, broker, log, () => (gatewayListening ? undefined : 'the gateway is not listening'));
   let gatewayPort: number;

@@ -8,6 +8,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { dropConnection, member, resumeOn } from './helpers/resume.js';
 
 function contract(name: string, engine: () => EngineFactory, skip: string | false = false): void {
   describe(`broker contract: ${name}`, { skip }, () => {
@@ -95,6 +96,34 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
       assert.equal(kicked.status, 200);
       assert.equal((await target.closed).code, 4003);
       assert.equal((await post(cluster.logicUrl, '/push/conn', { wsId: target.wsId, val: 'x', tag: 5 })).status, 404);
+    });
+
+    it('a client dropped on one node resumes on the other and gets every missed push, in order', async () => {
+      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['travel']);
+      await dropConnection(cluster, client);
+      const accepted: number[] = [];
+      for (let i = 0; i < 100; i++) {
+        const answer = await post(cluster.logicUrl, i % 2 ? '/push/all' : '/push/room', { val: `t${i}`, tag: 2, id: 'travel' });
+        accepted.push(answer.body.data?.seq as number);
+      }
+      const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assert.equal(end.wsId, client.wsId);
+      assert.equal(end.recovered, true);
+      assert.deepEqual(
+        frames.filter(isPush).map((f) => f.data),
+        Array.from({ length: 100 }, (_, i) => `t${i}`),
+      );
+      const info = await call(cluster.logicUrl, `/conns/${client.wsId}`);
+      assert.equal(info.body.data?.node, cluster.gateways[1].node.nodeId);
+      assert.deepEqual(info.body.data?.rooms, ['travel']);
+      const live = await post(cluster.logicUrl, '/push/room', { val: 'here now', tag: 3, id: 'travel' });
+      assert.deepEqual(await again.next(isPush), { type: 3, data: 'here now', room: 'travel', seq: live.body.data?.seq });
+      await again.closeAndWait();
+      // a and b got the pushes to all; later tests count only their own
+      await Promise.all([a.ping(), b.ping()]);
+      a.frames.length = 0;
+      b.frames.length = 0;
     });
 
     it('answers 404 for a wsId no node holds', async () => {

@@ -29,8 +29,10 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
   let logic: ServerProcess;
   before(async () => {
     redis = await RedisServer.start();
-    gateways = await Promise.all([1, 2].map(() => spawnRoomcast('gateway', [...LOOPBACK, '--broker', redis.url])));
-    logic = await spawnRoomcast('logic', [...LOOPBACK, '--broker', redis.url]);
+    // a short recovery window, so a killed node's sessions end within the test
+    const shared = [...LOOPBACK, '--broker', redis.url, '--recovery-window', '1500'];
+    gateways = await Promise.all([1, 2].map(() => spawnRoomcast('gateway', shared)));
+    logic = await spawnRoomcast('logic', shared);
   });
   after(async () => {
     await Promise.all([...gateways, logic].map(stopProcess));
@@ -98,7 +100,7 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
     await Promise.all([a.closeAndWait(), b.closeAndWait()]);
   });
 
-  it('after one gateway is SIGKILLed, the other keeps delivering and the dead one\'s wsIds answer 404', async () => {
+  it('after one gateway is SIGKILLed, the other keeps delivering; the dead one\'s wsIds are away, then 404 after the window', async () => {
     const [a, b] = await Promise.all(gateways.map((g) => TestClient.connect(g.gatewayUrl)));
     for (const c of [a, b]) await post(logic.logicUrl, '/room/join', { id: 'survive', wsId: c.wsId });
     gateways[1].proc.kill('SIGKILL');
@@ -108,6 +110,9 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
     const room = await post(logic.logicUrl, '/push/room', { val: 'still', tag: 2, id: 'survive' });
     assert.equal(room.status, 200);
     assert.equal((await a.next(isPush)).data, 'still');
+    const away = await call(logic.logicUrl, `/conns/${b.wsId}`);
+    assert.equal(away.body.data?.state, 'away');
+    assert.deepEqual(away.body.data?.rooms, ['survive']);
     await until('dead wsId is 404', async () => ((await call(logic.logicUrl, `/conns/${b.wsId}`)).status === 404 ? true : undefined));
     assert.equal((await post(logic.logicUrl, '/room/join', { id: 'r', wsId: b.wsId })).status, 404);
     assert.deepEqual((await call(logic.logicUrl, '/rooms/survive')).body.data?.wsIds, [a.wsId]);

@@ -26,15 +26,18 @@ describe('gateway frames', () => {
     await client.closeAndWait();
   });
 
-  it('sends the welcome as the first frame, with type 0, op, data = wsId and the heartbeat in ms', async () => {
+  it('sends the welcome as the first frame: type 0, op, data = wsId, the heartbeat in ms, a resume token and where all stands', async () => {
     const ws = new WebSocket(server.gatewayUrl);
     const first = await new Promise<Frame>((resolve) => ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()) as Frame)));
     ws.close();
-    assert.deepEqual(Object.keys(first).sort(), ['data', 'heartbeat', 'op', 'type', 'wsId']);
+    assert.deepEqual(Object.keys(first).sort(), ['data', 'epoch', 'heartbeat', 'op', 'resume', 'seq', 'type', 'wsId']);
     assert.equal(first.type, 0);
     assert.equal(first.op, 'welcome');
     assert.equal(first.data, first.wsId);
     assert.equal(first.heartbeat, 10_000);
+    assert.ok(String(first.resume).startsWith(`${first.wsId}.`));
+    assert.equal(typeof first.epoch, 'string');
+    assert.equal(typeof first.seq, 'number');
   });
 
   it('accepts a binary frame whose bytes are a JSON object', async () => {
@@ -57,7 +60,9 @@ describe('gateway frames', () => {
     const a = await TestClient.connect(server.gatewayUrl);
     const joined = await post(server.logicUrl, '/room/join', { id: 'news', wsId: a.wsId });
     assert.equal(joined.status, 200);
-    assert.deepEqual(await a.next((f) => f.op === 'joined'), { type: 0, op: 'joined', room: 'news' });
+    const joinedFrame = await a.next((f) => f.op === 'joined');
+    assert.deepEqual(joinedFrame, { type: 0, op: 'joined', room: 'news', seq: 0, epoch: joinedFrame.epoch });
+    assert.match(String(joinedFrame.epoch), /^[A-Za-z0-9_-]{8}$/);
 
     const all = await post(server.logicUrl, '/push/all', { val: 'to everyone', tag: 3 });
     const pushAll = await a.next(isPush);
@@ -88,11 +93,8 @@ describe('gateway frames', () => {
     assert.equal((await post(server.logicUrl, '/room/leave', { id: 'r1', wsId: a.wsId })).body.data?.changed, true);
     assert.equal((await post(server.logicUrl, '/room/leave', { id: 'r1', wsId: a.wsId })).body.data?.changed, false);
     await a.ping();
-    const membership = a.frames.filter((f) => f.op === 'joined' || f.op === 'left');
-    assert.deepEqual(membership, [
-      { type: 0, op: 'joined', room: 'r1' },
-      { type: 0, op: 'left', room: 'r1' },
-    ]);
+    const membership = a.frames.filter((f) => f.op === 'joined' || f.op === 'left').map((f) => `${f.op} ${f.room}`);
+    assert.deepEqual(membership, ['joined r1', 'left r1']);
     await a.closeAndWait();
   });
 
@@ -153,7 +155,8 @@ describe('client join (--allow-client-join)', () => {
   it('lets a client join and leave, with joined/left frames and replies echoing id', async () => {
     const a = await TestClient.connect(server.gatewayUrl);
     a.send({ op: 'join', room: 'lobby', id: 1 });
-    assert.deepEqual(await a.next((f) => f.op === 'joined'), { type: 0, op: 'joined', room: 'lobby' });
+    const joined = await a.next((f) => f.op === 'joined');
+    assert.deepEqual(joined, { type: 0, op: 'joined', room: 'lobby', seq: 0, epoch: joined.epoch });
     assert.deepEqual(await a.next((f) => f.op === 'reply'), { type: 0, op: 'reply', id: 1, room: 'lobby', changed: true });
     a.send({ op: 'join', room: 'lobby', id: 2 });
     assert.deepEqual(await a.next((f) => f.op === 'reply'), { type: 0, op: 'reply', id: 2, room: 'lobby', changed: false });

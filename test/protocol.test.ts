@@ -46,7 +46,7 @@ describe('server frames', () => {
     assert.deepEqual(JSON.parse(pushFrame(3, val, 'r:1', 7)), { type: 3, data: val, room: 'r:1', seq: 7 });
     assert.deepEqual(JSON.parse(pushFrame(3, val)), { type: 3, data: val });
     assert.deepEqual(JSON.parse(welcomeFrame({ wsId: 'w', heartbeatMs: 10 })), { type: 0, op: 'welcome', data: 'w', wsId: 'w', heartbeat: 10 });
-    assert.deepEqual(JSON.parse(joinedFrame('r')), { type: 0, op: 'joined', room: 'r' });
+    assert.deepEqual(JSON.parse(joinedFrame('r', 4, 'e1')), { type: 0, op: 'joined', room: 'r', seq: 4, epoch: 'e1' });
     assert.deepEqual(JSON.parse(replyFrame(undefined, { ok: true })), { type: 0, op: 'reply', ok: true });
     assert.deepEqual(JSON.parse(errorFrame('x', 'bad_frame', 'm')), { type: 0, op: 'error', id: 'x', code: 'bad_frame', message: 'm' });
   });

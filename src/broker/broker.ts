@@ -22,13 +22,40 @@ export interface Publication extends PushMessage {
   epoch: string;
 }
 
-export interface ConnInfo {
-  wsId: string;
-  node: string;
-  rooms: string[];
-  remoteAddress: string;
-  connectedAt: string;
+/** Where a stream stands: the seq of its last publication (0 before any) and its epoch. */
+export interface StreamPosition {
+  seq: number;
+  epoch: string;
 }
+
+/** A publication as history keeps it: `order` ranks it among the publications of every stream. */
+export interface HistoryEntry extends Publication {
+  order: number;
+}
+
+/** Publications of one stream after some seq, as history still holds them. */
+export interface HistoryPage extends StreamPosition {
+  entries: HistoryEntry[];
+  /** True when `entries` holds every seq from the one asked after up to `seq` (nothing was trimmed or expired). */
+  complete: boolean;
+}
+
+export type ConnInfo =
+  | { wsId: string; state: 'connected'; node: string; rooms: string[]; remoteAddress: string; connectedAt: string }
+  | { wsId: string; state: 'away'; rooms: string[]; awayUntil: string };
+
+/**
+ * A session whose connection is gone, kept for the recovery window so a
+ * reconnecting client can take it back. `rooms` maps each room to the position
+ * at which it was joined while away (undefined when joined while connected:
+ * the client knows its own position there).
+ */
+export interface AwaySession {
+  wsId: string;
+  rooms: Map<string, StreamPosition | undefined>;
+}
+
+export type TakenSession = { status: 'taken'; session: AwaySession } | { status: 'connected' } | { status: 'gone' };
 
 /** Commands addressed to one connection by its wsId, and what each answers. */
 export type ConnCommand =
@@ -57,6 +84,7 @@ export interface NodeStats {
   heartbeatTimeouts: number;
   malformedCloses: number;
   kicks: number;
+  resumes: number;
 }
 
 export interface GatewayHandler {
@@ -69,6 +97,8 @@ export interface GatewayHandler {
   roomCounts(): Map<string, number>;
   /** wsIds of this node's members of `room`. */
   roomMembers(room: string): string[];
+  /** Every connection on this node with its rooms (to rebuild a registry that lost its data). */
+  connections(): Iterable<{ wsId: string; rooms: Iterable<string> }>;
   stats(): NodeStats;
 }
 
@@ -88,7 +118,21 @@ export interface Broker {
   /** The node's last member left `room`. */
   roomClosed(nodeId: string, room: string): Promise<void>;
   connOpened(nodeId: string, wsId: string): void;
-  connClosed(nodeId: string, wsId: string): void;
+  /**
+   * The connection is gone. With `away`, its session is kept for the recovery
+   * window with these rooms; without, the session ends.
+   */
+  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string> }): void;
+  /** A connected session joined or left a room (kept where a takeover on another node can find it). */
+  sessionJoined(wsId: string, room: string): void;
+  sessionLeft(wsId: string, room: string): void;
+  /** Claims an away session for a resume (atomically: one taker wins). */
+  takeSession(nodeId: string, wsId: string): Promise<TakenSession>;
+  /** The secret every node signs and checks resume tokens with. */
+  resumeSecret(): Promise<string>;
+  streamPosition(stream: string): Promise<StreamPosition>;
+  /** Publications of `stream` with seq > `after`, at most `limit`. */
+  history(stream: string, after: number, limit: number): Promise<HistoryPage>;
 
   // --- logic side ---
   /** Accept a push into `stream` (a room id or `*`); resolves once it is handed on. */
@@ -103,8 +147,22 @@ export interface Broker {
   close(): Promise<void>;
 }
 
+/** Builds a history page, judging whether the entries cover every seq after `after`. */
+export function historyPage(position: StreamPosition, after: number, entries: HistoryEntry[], limit: number): HistoryPage {
+  let complete = after <= position.seq;
+  let expected = after + 1;
+  for (const pub of entries) {
+    if (pub.seq !== expected) complete = false;
+    expected = pub.seq + 1;
+  }
+  // a page cut short by `limit` is complete only if it still reaches the current seq
+  if (entries.length === limit && expected <= position.seq) complete = false;
+  if (entries.length === 0 && after < position.seq) complete = false;
+  return { ...position, entries, complete };
+}
+
 export function emptyNodeStats(): NodeStats {
-  return { connections: 0, rooms: 0, deliveries: 0, slowConsumerCloses: 0, heartbeatTimeouts: 0, malformedCloses: 0, kicks: 0 };
+  return { connections: 0, rooms: 0, deliveries: 0, slowConsumerCloses: 0, heartbeatTimeouts: 0, malformedCloses: 0, kicks: 0, resumes: 0 };
 }
 
 export function addNodeStats(into: NodeStats, from: NodeStats): NodeStats {

@@ -1,11 +1,13 @@
 /** Picks the broker engine from the `--broker` setting. */
 import type { Logger } from 'pino';
+import type { CommonConfig } from '../config.js';
 import type { Broker } from './broker.js';
 import { MemoryBroker } from './memory.js';
 
-export async function createBroker(setting: string, log: Logger): Promise<Broker> {
-  if (setting === 'memory') return new MemoryBroker();
+export async function createBroker(config: CommonConfig, log: Logger): Promise<Broker> {
+  const options = { history: { size: config.historySize, ttlMs: config.historyTtl }, recoveryWindowMs: config.recoveryWindow };
+  if (config.broker === 'memory') return new MemoryBroker(options);
   // loaded only when used, so a memory-only process does not carry the Redis client
   const { RedisBroker } = await import('./redis/broker.js');
-  return RedisBroker.connect({ url: setting }, log);
+  return RedisBroker.connect({ url: config.broker, ...options }, log);
 }

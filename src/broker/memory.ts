@@ -2,28 +2,47 @@
  * The embedded engine: every gateway node lives in this process, so a
  * publication is handed to each node directly and a command goes straight to
  * the node that holds the wsId. It models the Redis engine's behaviour (rooms
- * opened per node, a wsId registry) so one contract suite covers both.
+ * opened per node, a wsId registry, away sessions, history) so one contract
+ * suite covers both.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { ALL_STREAM } from '../protocol/room-id.js';
+import { DEFAULT_HISTORY, StreamHistory, type HistoryLimits } from '../history/ring.js';
+import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from './away.js';
 import {
   addNodeStats,
   emptyNodeStats,
+  historyPage,
   type Broker,
   type ConnCommand,
   type GatewayHandler,
+  type HistoryPage,
   type NodeStats,
   type Publication,
   type PushMessage,
   type ReplyTo,
   type RoomCount,
+  type StreamPosition,
+  type TakenSession,
 } from './broker.js';
 import { newEpoch } from './epoch.js';
 
-interface StreamPosition {
-  seq: number;
-  epoch: string;
+export interface MemoryBrokerOptions {
+  history?: HistoryLimits;
+  /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
+  recoveryWindowMs?: number;
 }
+
+interface StreamState extends StreamPosition {
+  history: StreamHistory;
+}
+
+interface Away {
+  rooms: Map<string, StreamPosition | undefined>;
+  expiresAt: number;
+}
+
+const SWEEP_MS = 1000;
 
 export class MemoryBroker implements Broker {
   readonly engine = 'memory';
@@ -31,7 +50,21 @@ export class MemoryBroker implements Broker {
   /** room -> ids of the nodes that have members in it */
   private readonly roomNodes = new Map<string, Set<string>>();
   private readonly connNodes = new Map<string, GatewayHandler>();
-  private readonly streams = new Map<string, StreamPosition>([[ALL_STREAM, { seq: 0, epoch: newEpoch() }]]);
+  private readonly streams = new Map<string, StreamState>();
+  private readonly away = new Map<string, Away>();
+  private readonly historyLimits: HistoryLimits;
+  private readonly recoveryWindowMs: number;
+  private readonly secret = randomBytes(32).toString('base64url');
+  private readonly sweepTimer: NodeJS.Timeout;
+  /** Ranks every publication across streams, so a replay of several streams keeps their original order. */
+  private order = 0;
+
+  constructor(options: MemoryBrokerOptions = {}) {
+    this.historyLimits = options.history ?? DEFAULT_HISTORY;
+    this.recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
+    this.positionOf(ALL_STREAM);
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS).unref();
+  }
 
   async attachGateway(handler: GatewayHandler): Promise<void> {
     this.nodes.set(handler.nodeId, handler);
@@ -61,14 +94,45 @@ export class MemoryBroker implements Broker {
     if (node !== undefined) this.connNodes.set(wsId, node);
   }
 
-  connClosed(_nodeId: string, wsId: string): void {
+  connClosed(_nodeId: string, wsId: string, away?: { rooms: Iterable<string> }): void {
     this.connNodes.delete(wsId);
+    if (away === undefined || this.recoveryWindowMs === 0) return;
+    const rooms = new Map<string, StreamPosition | undefined>();
+    for (const room of away.rooms) rooms.set(room, undefined);
+    this.away.set(wsId, { rooms, expiresAt: Date.now() + this.recoveryWindowMs });
+  }
+
+  // the node that holds a connected session keeps its rooms; this process dies with it
+  sessionJoined(): void {}
+  sessionLeft(): void {}
+
+  async takeSession(_nodeId: string, wsId: string): Promise<TakenSession> {
+    if (this.connNodes.has(wsId)) return { status: 'connected' };
+    const session = this.liveAway(wsId);
+    if (session === undefined) return { status: 'gone' };
+    this.away.delete(wsId);
+    return { status: 'taken', session: { wsId, rooms: session.rooms } };
+  }
+
+  async resumeSecret(): Promise<string> {
+    return this.secret;
+  }
+
+  async streamPosition(stream: string): Promise<StreamPosition> {
+    const { seq, epoch } = this.positionOf(stream);
+    return { seq, epoch };
+  }
+
+  async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
+    const state = this.positionOf(stream);
+    return historyPage({ seq: state.seq, epoch: state.epoch }, after, state.history.after(after, limit, Date.now()), limit);
   }
 
   async publish(stream: string, message: PushMessage): Promise<Publication> {
-    const position = this.positionOf(stream);
-    position.seq += 1;
-    const pub: Publication = { id: randomUUID(), stream, seq: position.seq, epoch: position.epoch, tag: message.tag, val: message.val };
+    const state = this.positionOf(stream);
+    state.seq += 1;
+    const pub: Publication = { id: randomUUID(), stream, seq: state.seq, epoch: state.epoch, tag: message.tag, val: message.val };
+    state.history.append({ ...pub, order: ++this.order }, Date.now());
     if (stream === ALL_STREAM) {
       for (const node of this.nodes.values()) node.onPublication(pub);
     } else {
@@ -80,7 +144,8 @@ export class MemoryBroker implements Broker {
 
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const node = this.connNodes.get(cmd.wsId);
-    return node === undefined ? undefined : node.onCommand(cmd);
+    if (node !== undefined) return node.onCommand(cmd);
+    return commandAway(cmd, this.awayStore, (room) => this.streamPosition(room));
   }
 
   async roomCounts(): Promise<RoomCount[]> {
@@ -107,25 +172,56 @@ export class MemoryBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
     this.nodes.clear();
     this.roomNodes.clear();
     this.connNodes.clear();
+    this.away.clear();
   }
 
-  /** Rooms keep their position while some node has members in them. */
-  private positionOf(stream: string): StreamPosition {
-    let position = this.streams.get(stream);
-    if (position === undefined) {
-      position = { seq: 0, epoch: newEpoch() };
-      if (this.roomNodes.has(stream)) this.streams.set(stream, position);
+  private readonly awayStore: AwayStore = {
+    get: async (wsId) => {
+      const session = this.liveAway(wsId);
+      return session && { rooms: [...session.rooms.keys()], expiresAt: session.expiresAt };
+    },
+    addRoom: async (wsId, room, joinedAt) => {
+      const session = this.liveAway(wsId);
+      if (session === undefined || session.rooms.has(room)) return false;
+      session.rooms.set(room, joinedAt);
+      return true;
+    },
+    removeRoom: async (wsId, room) => this.liveAway(wsId)?.rooms.delete(room) ?? false,
+    end: async (wsId) => this.away.delete(wsId),
+  };
+
+  private liveAway(wsId: string): Away | undefined {
+    const session = this.away.get(wsId);
+    if (session === undefined || session.expiresAt > Date.now()) return session;
+    this.away.delete(wsId);
+    return undefined;
+  }
+
+  private positionOf(stream: string): StreamState {
+    let state = this.streams.get(stream);
+    if (state === undefined) {
+      state = { seq: 0, epoch: newEpoch(), history: new StreamHistory(this.historyLimits) };
+      this.streams.set(stream, state);
     }
-    return position;
+    return state;
+  }
+
+  /** Forgets expired sessions, and streams nobody is in whose history is empty. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const [wsId, session] of this.away) if (session.expiresAt <= now) this.away.delete(wsId);
+    for (const [stream, state] of this.streams) {
+      if (stream !== ALL_STREAM && !this.roomNodes.has(stream) && state.history.isEmpty(now)) this.streams.delete(stream);
+    }
   }
 
   private removeRoomNode(nodeId: string, room: string): void {
     const nodes = this.roomNodes.get(room);
     if (nodes === undefined || !nodes.delete(nodeId) || nodes.size > 0) return;
     this.roomNodes.delete(room);
-    this.streams.delete(room);
   }
 }

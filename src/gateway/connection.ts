@@ -18,6 +18,13 @@ export interface ConnectionLimits {
   closeGraceMs: number;
 }
 
+/** A frame queued while the connection is being resumed; pushes carry their stream and seq so replayed ones can be skipped. */
+interface HeldFrame {
+  frame: Buffer;
+  stream: string | undefined;
+  seq: number;
+}
+
 export class Connection implements Flushable {
   readonly rooms = new Set<string>();
   readonly connectedAt = Date.now();
@@ -27,13 +34,21 @@ export class Connection implements Flushable {
   closeCode: number | undefined;
   badFrames = 0;
   badFramesSince = 0;
+  /** A resume is only accepted as the client's first frame. */
+  firstFrameSeen = false;
 
   private pending: Buffer[] = [];
   private pendingBytes = 0;
+  private heldBytes = 0;
   private closeTimer: NodeJS.Timeout | undefined;
+  /** Set while a resume replays history (or a new connection has not said whether it resumes): live frames wait here. */
+  private held: HeldFrame[] | undefined;
+  /** Held bytes above which live frames are let go instead of held (a newcomer's hold); undefined: close as slow. */
+  private holdBudget: number | undefined;
 
   constructor(
-    readonly wsId: string,
+    /** Changes once, when a resume takes back the session's old id. */
+    public wsId: string,
     readonly remoteAddress: string,
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
@@ -48,15 +63,25 @@ export class Connection implements Flushable {
 
   /** Bytes waiting to reach the client: queued here and buffered in the socket. */
   get bufferedBytes(): number {
-    return this.pendingBytes + this.socket.writableLength;
+    return this.pendingBytes + this.heldBytes + this.socket.writableLength;
   }
 
-  /** Queues one encoded frame; false when the connection is closing or was just closed as slow. */
-  send(frame: Buffer): boolean {
+  /**
+   * Queues one encoded frame; false when the connection is closing or was just
+   * closed as slow. A push names its stream and seq, which matter only while a
+   * resume holds live frames back.
+   */
+  send(frame: Buffer, stream?: string, seq = 0): boolean {
+    if (this.held !== undefined) return this.hold(frame, stream, seq);
+    return this.enqueue(frame);
+  }
+
+  /** Queues a frame even while live frames are held (the replay itself). */
+  enqueue(frame: Buffer): boolean {
     if (!this.isOpen) return false;
     this.pending.push(frame);
     this.pendingBytes += frame.length;
-    if (this.pendingBytes + this.socket.writableLength > this.limits.sendBufferLimit) {
+    if (this.bufferedBytes > this.limits.sendBufferLimit) {
       this.closeSlow();
       return false;
     }
@@ -81,6 +106,47 @@ export class Connection implements Flushable {
     this.startClose(name);
   }
 
+  get holding(): boolean {
+    return this.held !== undefined;
+  }
+
+  /**
+   * From now on live frames wait until `releaseHeld`. With a `budget`, a hold
+   * that grows past it lets its frames go rather than close the connection.
+   */
+  holdLive(budget?: number): void {
+    this.held ??= [];
+    this.holdBudget = budget;
+  }
+
+  /** Sends the held frames in order, skipping pushes at or below the position each stream was replayed to. */
+  releaseHeld(replayedTo: ReadonlyMap<string, number> = new Map()): void {
+    const held = this.held;
+    this.held = undefined;
+    if (held === undefined) return;
+    this.heldBytes = 0;
+    for (const { frame, stream, seq } of held) {
+      if (stream !== undefined && seq <= (replayedTo.get(stream) ?? 0)) continue;
+      if (!this.enqueue(frame)) return;
+    }
+  }
+
+  /** Resolves once what is waiting for the client is under half the send-buffer limit (or the connection closed). */
+  async writable(): Promise<void> {
+    while (this.isOpen && this.bufferedBytes > this.limits.sendBufferLimit / 2) {
+      this.flush();
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          this.socket.off('drain', done);
+          this.socket.off('close', done);
+          resolve();
+        };
+        this.socket.once('drain', done);
+        this.socket.once('close', done);
+      });
+    }
+  }
+
   /** Destroys the socket at once, without a close handshake. */
   terminate(): void {
     this.ws.terminate();
@@ -92,12 +158,34 @@ export class Connection implements Flushable {
     this.closeTimer = undefined;
     this.pending.length = 0;
     this.pendingBytes = 0;
+    this.held = undefined;
+    this.heldBytes = 0;
+  }
+
+  private hold(frame: Buffer, stream: string | undefined, seq: number): boolean {
+    if (!this.isOpen) return false;
+    this.held!.push({ frame, stream, seq });
+    this.heldBytes += frame.length;
+    if (this.holdBudget !== undefined && this.heldBytes > this.holdBudget) {
+      this.releaseHeld();
+      return true;
+    }
+    // held bytes count against the limit, so a resume that takes too long ends like any slow consumer
+    if (this.bufferedBytes > this.limits.sendBufferLimit) {
+      this.held = undefined;
+      this.heldBytes = 0;
+      this.closeSlow();
+      return false;
+    }
+    return true;
   }
 
   private closeSlow(): void {
     // Drop what is queued: the client is not reading, and the close frame must not wait behind more data.
     this.pending.length = 0;
     this.pendingBytes = 0;
+    this.held = undefined;
+    this.heldBytes = 0;
     this.onSlowConsumer(this);
     this.startClose('slowConsumer');
   }

@@ -22,6 +22,15 @@ export class Hub {
     this.conns.set(conn.wsId, conn);
   }
 
+  /** Gives a connection another id (a resume taking back its session's id); false if that id is in use here. */
+  rename(conn: Connection, wsId: string): boolean {
+    if (this.conns.has(wsId)) return false;
+    this.conns.delete(conn.wsId);
+    conn.wsId = wsId;
+    this.conns.set(wsId, conn);
+    return true;
+  }
+
   /** Removes the connection from every room at once; returns the rooms left empty. */
   remove(conn: Connection): string[] {
     if (this.conns.get(conn.wsId) !== conn) return [];

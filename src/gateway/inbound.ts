@@ -8,6 +8,7 @@ import { errorFrame, PONG_FRAME, replyFrame, type ClientErrorCode, type ReplyId 
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import type { Connection } from './connection.js';
 import type { GatewayNode } from './node.js';
+import { resume } from './resume.js';
 
 /** More than this many malformed frames within the window closes the connection with 4004. */
 export const MALFORMED_FRAME_LIMIT = 10;
@@ -40,6 +41,9 @@ function countMalformed(ctx: InboundContext, conn: Connection, now: number): boo
 
 export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffer, now: number): void {
   const frame = parseClientFrame(data);
+  const firstFrame = !conn.firstFrameSeen;
+  conn.firstFrameSeen = true;
+  if (firstFrame && frame.kind !== 'resume') ctx.node.settle(conn);
   switch (frame.kind) {
     case 'ping':
       conn.send(PONG);
@@ -70,7 +74,7 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
       sendError(conn, frame.id, 'forbidden', `client authentication is not enabled on this server, so op ${frame.op} does nothing`);
       return;
     case 'resume':
-      sendError(conn, frame.id, 'bad_resume', 'session recovery is not enabled on this server');
+      resume(ctx.node, conn, frame, firstFrame).catch((err: unknown) => ctx.log.error({ err, wsId: conn.wsId }, 'resume failed'));
       return;
   }
 }

@@ -4,20 +4,23 @@
  * publication or a command by wsId lands here the same way.
  */
 import type { Logger } from 'pino';
-import {
-  type Broker,
-  type ConnCommand,
-  type ConnInfo,
-  type GatewayHandler,
-  type NodeStats,
-  type Publication,
-  type ReplyTo,
+import type {
+  Broker,
+  ConnCommand,
+  ConnInfo,
+  GatewayHandler,
+  NodeStats,
+  Publication,
+  ReplyTo,
+  StreamPosition,
 } from '../broker/broker.js';
 import { joinedFrame, leftFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import type { Connection } from './connection.js';
 import { Hub } from './hub.js';
+import { NEWCOMER_HOLD_BYTES, Newcomers } from './newcomers.js';
+import type { ResumeTokens } from './resume-token.js';
 
 export interface NodeCounters {
   deliveries: number;
@@ -25,69 +28,123 @@ export interface NodeCounters {
   heartbeatTimeouts: number;
   malformedCloses: number;
   kicks: number;
+  resumes: number;
+}
+
+/** Where a stream stands as this node sees it; `ready` once its subscription is active and its position known. */
+interface StreamTrack extends StreamPosition {
+  ready: boolean;
 }
 
 export class GatewayNode implements GatewayHandler {
   readonly hub = new Hub();
-  readonly counters: NodeCounters = { deliveries: 0, slowConsumerCloses: 0, heartbeatTimeouts: 0, malformedCloses: 0, kicks: 0 };
-  /** Rooms whose broker subscription is still being set up. */
+  readonly counters: NodeCounters = { deliveries: 0, slowConsumerCloses: 0, heartbeatTimeouts: 0, malformedCloses: 0, kicks: 0, resumes: 0 };
+  /** `*` and every room this node has members in (or is opening). */
+  private readonly streams = new Map<string, StreamTrack>();
   private readonly opening = new Map<string, Promise<void>>();
+  private readonly newcomers = new Newcomers();
+  private resumeTokens: ResumeTokens | undefined;
 
   constructor(
     readonly nodeId: string,
-    private readonly broker: Broker,
+    readonly broker: Broker,
     private readonly heartbeatMs: number,
     private readonly log: Logger,
   ) {}
 
+  get tokens(): ResumeTokens {
+    if (this.resumeTokens === undefined) throw new Error('the gateway node has not started');
+    return this.resumeTokens;
+  }
+
+  /** Once attached to the broker: learns where the `*` stream stands. */
+  async start(tokens: ResumeTokens): Promise<void> {
+    this.resumeTokens = tokens;
+    await this.track(ALL_STREAM);
+  }
+
+  stop(): void {
+    this.newcomers.clear();
+  }
+
+  /** Where a stream stands here; only for `*` and rooms this node has members in. */
+  position(stream: string): StreamPosition | undefined {
+    const track = this.streams.get(stream);
+    return track?.ready ? { seq: track.seq, epoch: track.epoch } : undefined;
+  }
+
   addConnection(conn: Connection): void {
     this.hub.add(conn);
     this.broker.connOpened(this.nodeId, conn.wsId);
-    conn.send(encodeTextFrame(welcomeFrame({ wsId: conn.wsId, heartbeatMs: this.heartbeatMs })));
+    const all = this.streams.get(ALL_STREAM)!;
+    conn.enqueue(encodeTextFrame(welcomeFrame({ wsId: conn.wsId, heartbeatMs: this.heartbeatMs, resume: this.tokens.issue(conn.wsId), epoch: all.epoch, seq: all.seq })));
+    // Until its first frame says whether it resumes, live frames wait (up to a budget), so a resume can replay in order.
+    conn.holdLive(NEWCOMER_HOLD_BYTES);
+    this.newcomers.add(conn);
   }
 
-  removeConnection(conn: Connection): void {
+  /** The connection's first frame arrived and it is not a resume: send what waited. */
+  settle(conn: Connection): void {
+    conn.releaseHeld();
+  }
+
+  /** The connection is gone; with `keepSession` its session stays resumable for the recovery window. */
+  removeConnection(conn: Connection, keepSession: boolean): void {
+    const rooms = [...conn.rooms];
     for (const room of this.hub.remove(conn)) this.closeRoom(room);
-    this.broker.connClosed(this.nodeId, conn.wsId);
+    this.broker.connClosed(this.nodeId, conn.wsId, keepSession ? { rooms } : undefined);
   }
 
-  async join(conn: Connection, room: string): Promise<{ changed: boolean }> {
-    const change = this.hub.join(conn, room);
-    if (change.changed) conn.send(encodeTextFrame(joinedFrame(room)));
-    if (change.roomEdge) {
-      const opened = this.broker.roomOpened(this.nodeId, room);
-      this.opening.set(room, opened);
-      opened.then(
-        () => this.opening.get(room) === opened && this.opening.delete(room),
-        () => this.opening.get(room) === opened && this.opening.delete(room),
-      );
+  /** Gives the connection its resumed session's id. */
+  adopt(conn: Connection, wsId: string): boolean {
+    const provisional = conn.wsId;
+    if (!this.hub.rename(conn, wsId)) return false;
+    this.broker.connClosed(this.nodeId, provisional);
+    this.broker.connOpened(this.nodeId, wsId);
+    return true;
+  }
+
+  /** Joins a room; `announce` sends the joined frame (a resume announces rooms itself). */
+  async join(conn: Connection, room: string, announce = true): Promise<{ changed: boolean }> {
+    let track = this.streams.get(room);
+    while (!conn.rooms.has(room) && (track === undefined || !track.ready)) {
+      await this.track(room);
+      track = this.streams.get(room);
     }
-    const opening = this.opening.get(room);
-    if (opening !== undefined) {
-      try {
-        await opening;
-      } catch (err) {
-        if (change.changed) await this.leave(conn, room);
-        throw err;
-      }
+    if (conn.rooms.has(room)) return { changed: false };
+    if (this.hub.conns.get(conn.wsId) !== conn) {
+      // the connection went away while the room was opening
+      if (!this.hub.rooms.has(room)) this.closeRoom(room);
+      return { changed: false };
     }
-    return { changed: change.changed };
+    this.hub.join(conn, room);
+    if (announce) conn.send(encodeTextFrame(joinedFrame(room, track!.seq, track!.epoch)));
+    this.broker.sessionJoined(conn.wsId, room);
+    return { changed: true };
   }
 
   async leave(conn: Connection, room: string): Promise<{ changed: boolean }> {
     const change = this.hub.leave(conn, room);
-    if (change.changed) conn.send(encodeTextFrame(leftFrame(room)));
+    if (change.changed) {
+      conn.send(encodeTextFrame(leftFrame(room)));
+      this.broker.sessionLeft(conn.wsId, room);
+    }
     if (change.roomEdge) this.closeRoom(room);
     return { changed: change.changed };
   }
 
   onPublication(pub: Publication): void {
+    const track = this.streams.get(pub.stream);
+    if (track !== undefined) {
+      track.seq = pub.seq;
+      track.epoch = pub.epoch;
+    }
     const isAll = pub.stream === ALL_STREAM;
     const members = isAll ? this.hub.conns : this.hub.rooms.get(pub.stream);
     if (members === undefined || members.size === 0) return;
     const frame = encodeTextFrame(pushFrame(pub.tag, pub.val, isAll ? undefined : pub.stream, pub.seq));
     let delivered = 0;
-    for (const conn of members.values()) if (conn.send(frame)) delivered++;
+    for (const conn of members.values()) if (conn.send(frame, pub.stream, pub.seq)) delivered++;
     this.counters.deliveries += delivered;
   }
 
@@ -106,6 +163,10 @@ export class GatewayNode implements GatewayHandler {
   roomMembers(room: string): string[] {
     const members = this.hub.rooms.get(room);
     return members === undefined ? [] : [...members].map((conn) => conn.wsId);
+  }
+
+  *connections(): Iterable<{ wsId: string; rooms: Iterable<string> }> {
+    for (const conn of this.hub.conns.values()) yield { wsId: conn.wsId, rooms: conn.rooms };
   }
 
   stats(): NodeStats {
@@ -135,6 +196,7 @@ export class GatewayNode implements GatewayHandler {
   private describe(conn: Connection): ConnInfo {
     return {
       wsId: conn.wsId,
+      state: 'connected',
       node: this.nodeId,
       rooms: [...conn.rooms],
       remoteAddress: conn.remoteAddress,
@@ -142,7 +204,37 @@ export class GatewayNode implements GatewayHandler {
     };
   }
 
+  /**
+   * Opens a stream here: subscribes (rooms) and learns its position. A
+   * publication that arrives meanwhile is newer than the fetched position and wins.
+   */
+  private track(stream: string): Promise<void> {
+    const pending = this.opening.get(stream);
+    if (pending !== undefined) return pending;
+    const track: StreamTrack = { seq: -1, epoch: '', ready: false };
+    this.streams.set(stream, track);
+    const opening = (async () => {
+      if (stream !== ALL_STREAM) await this.broker.roomOpened(this.nodeId, stream);
+      const position = await this.broker.streamPosition(stream);
+      if (track.seq === -1) {
+        track.seq = position.seq;
+        track.epoch = position.epoch;
+      }
+      track.ready = true;
+    })();
+    this.opening.set(stream, opening);
+    opening.then(
+      () => this.opening.delete(stream),
+      () => {
+        this.opening.delete(stream);
+        if (this.streams.get(stream) === track) this.closeRoom(stream);
+      },
+    );
+    return opening;
+  }
+
   private closeRoom(room: string): void {
+    this.streams.delete(room);
     this.broker.roomClosed(this.nodeId, room).catch((err: unknown) => {
       this.log.warn({ err, room }, 'broker could not close room');
     });

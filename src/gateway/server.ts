@@ -9,10 +9,12 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Broker } from '../broker/broker.js';
+import { CloseCode } from '../protocol/close-codes.js';
 import { Connection, type ConnectionLimits } from './connection.js';
 import { handleInbound, type InboundContext } from './inbound.js';
 import { GatewayNode } from './node.js';
 import { Outbox } from './outbox.js';
+import { ResumeTokens } from './resume-token.js';
 
 export interface GatewayOptions {
   host: string;
@@ -25,6 +27,8 @@ export interface GatewayOptions {
   /** How long a closing client may take to answer the close handshake. */
   closeGraceMs?: number;
   nodeId?: string;
+  /** Signs resume tokens; by default the broker's shared secret. */
+  resumeSecret?: string;
 }
 
 const DEFAULT_CLOSE_GRACE_MS = 3000;
@@ -36,6 +40,14 @@ function answerRaw(socket: Duplex, status: number, reason: string, message: stri
     `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+}
+
+/** No status code in the close frame (RFC 6455 §7.1.5): what a browser's close() without a code sends. */
+const NO_STATUS = 1005;
+
+/** A session ends when the client closed it (1000, or no code) or was kicked; after any other close it can be resumed. */
+function isResumable(code: number): boolean {
+  return code !== CloseCode.normal && code !== NO_STATUS && code !== CloseCode.kicked;
 }
 
 function pathOf(url: string | undefined): string {
@@ -82,6 +94,7 @@ export class GatewayServer {
 
   async listen(): Promise<AddressInfo> {
     await this.broker.attachGateway(this.node);
+    await this.node.start(new ResumeTokens(this.options.resumeSecret ?? (await this.broker.resumeSecret())));
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen({ host: this.options.host, port: this.options.port, backlog: 4096 }, () => {
@@ -113,6 +126,7 @@ export class GatewayServer {
     }, SHUTDOWN_TIMEOUT_MS);
     await serverClosed;
     clearTimeout(deadline);
+    this.node.stop();
     await this.broker.detachGateway(this.node);
   }
 
@@ -159,9 +173,9 @@ export class GatewayServer {
     ws.on('ping', () => (conn.lastSeen = Date.now()));
     ws.on('pong', () => (conn.lastSeen = Date.now()));
     ws.on('error', (err) => this.log.debug({ err, wsId: conn.wsId }, 'client protocol error'));
-    ws.on('close', () => {
+    ws.on('close', (code: number) => {
       conn.closed();
-      this.node.removeConnection(conn);
+      this.node.removeConnection(conn, isResumable(conn.closeCode ?? code));
     });
     this.node.addConnection(conn);
   }

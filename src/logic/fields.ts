@@ -58,7 +58,7 @@ export function countQuery(field: string, max: number, description: string) {
   const must = `${field} must be an integer from 0 to ${max}`;
   return z
     .string()
-    .regex(/^\d{1,9}$/, { error: must })
+    .regex(/^\d{1,16}$/, { error: must })
     .transform(Number)
     .pipe(z.int().max(max, { error: must }))
     .optional()

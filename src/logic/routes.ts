@@ -176,10 +176,40 @@ export const routes: AnyRoute[] = [
   }),
   route({
     method: 'GET',
+    url: '/rooms/:id/history',
+    summary: "A room's recent publications after a seq, oldest first",
+    params: z.object({ id: roomIdField() }),
+    query: z.object({
+      since: countQuery('since', Number.MAX_SAFE_INTEGER, 'Return publications with a seq above this (default 0)'),
+      limit: page.limit,
+    }),
+    data: z.object({
+      room: z.string(),
+      seq: z.int(),
+      epoch: z.string(),
+      complete: z.boolean(),
+      entries: z.array(z.object({ seq: z.int(), id: z.string(), tag: z.int(), val: z.string() })),
+    }),
+    async handle({ params, query }, ctx) {
+      const history = await ctx.broker.history(params.id, query.since ?? 0, query.limit ?? DEFAULT_PAGE);
+      return {
+        room: params.id,
+        seq: history.seq,
+        epoch: history.epoch,
+        complete: history.complete,
+        entries: history.entries.map(({ seq, id, tag, val }) => ({ seq, id, tag, val })),
+      };
+    },
+  }),
+  route({
+    method: 'GET',
     url: '/conns/:wsId',
-    summary: "A connection's rooms, remote address and connect time",
+    summary: "A connection's rooms, remote address and connect time; or, for a dropped one within the recovery window, state away",
     params: z.object({ wsId: wsIdField() }),
-    data: z.object({ wsId: z.string(), node: z.string(), rooms: z.array(z.string()), remoteAddress: z.string(), connectedAt: z.string() }),
+    data: z.union([
+      z.object({ wsId: z.string(), state: z.literal('connected'), node: z.string(), rooms: z.array(z.string()), remoteAddress: z.string(), connectedAt: z.string() }),
+      z.object({ wsId: z.string(), state: z.literal('away'), rooms: z.array(z.string()), awayUntil: z.string() }),
+    ]),
     async handle({ params }, ctx) {
       return requireConn(ctx.broker.command({ op: 'info', wsId: params.wsId }), params.wsId);
     },
@@ -198,6 +228,7 @@ export const routes: AnyRoute[] = [
       heartbeatTimeouts: z.int(),
       malformedCloses: z.int(),
       kicks: z.int(),
+      resumes: z.int(),
       pushes: z.object({ all: z.int(), room: z.int(), conn: z.int() }),
       uptimeSeconds: z.number(),
     }),

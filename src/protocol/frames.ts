@@ -10,7 +10,14 @@ export interface WelcomeFields {
   wsId: string;
   heartbeatMs: number;
   resume?: string;
+  /** Position of the `*` stream when the connection opened. */
   epoch?: string;
+  seq?: number;
+}
+
+export interface Position {
+  seq: number;
+  epoch: string;
 }
 
 const q = JSON.stringify;
@@ -19,7 +26,13 @@ export function welcomeFrame(w: WelcomeFields): string {
   let text = `{"type":0,"op":"welcome","data":${q(w.wsId)},"wsId":${q(w.wsId)},"heartbeat":${w.heartbeatMs}`;
   if (w.resume !== undefined) text += `,"resume":${q(w.resume)}`;
   if (w.epoch !== undefined) text += `,"epoch":${q(w.epoch)}`;
+  if (w.seq !== undefined) text += `,"seq":${w.seq}`;
   return text + '}';
+}
+
+/** Ends a resume: the session's id, a fresh token, whether nothing was lost, and where each stream now stands. */
+export function resumedFrame(wsId: string, resume: string, recovered: boolean, streams: Record<string, Position>): string {
+  return q({ type: 0, op: 'resumed', wsId, resume, recovered, streams });
 }
 
 export const PONG_FRAME = '{"type":1,"data":"PONG"}';

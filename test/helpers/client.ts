@@ -46,8 +46,14 @@ export class TestClient {
     ws.on('error', () => undefined);
   }
 
-  /** Connects and waits for the welcome frame. */
-  static async connect(url: string, options: { headers?: Record<string, string> } = {}): Promise<TestClient> {
+  welcome: Frame | undefined;
+
+  /**
+   * Connects and waits for the welcome frame. Like a real client, it then sends
+   * its first frame at once (a PING, whose PONG it consumes), so the server
+   * knows it is not resuming; `quiet` skips that.
+   */
+  static async connect(url: string, options: { headers?: Record<string, string>; quiet?: boolean } = {}): Promise<TestClient> {
     const ws = new WebSocket(url, { headers: options.headers });
     const client = new TestClient(ws);
     const welcome = client.next((f) => f.op === 'welcome');
@@ -57,7 +63,9 @@ export class TestClient {
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake answered ${res.statusCode}`)));
     });
-    client.wsId = (await welcome).wsId as string;
+    client.welcome = await welcome;
+    client.wsId = client.welcome.wsId as string;
+    if (options.quiet !== true) await client.ping();
     return client;
   }
 

@@ -15,23 +15,31 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import { ALL_STREAM } from '../../protocol/room-id.js';
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_HISTORY, historyEnabled, type HistoryLimits } from '../../history/ring.js';
+import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from '../away.js';
 import {
   addNodeStats,
   BrokerUnavailableError,
   emptyNodeStats,
+  historyPage,
   type Broker,
   type ConnCommand,
   type GatewayHandler,
+  type HistoryEntry,
+  type HistoryPage,
   type NodeStats,
   type Publication,
   type PushMessage,
   type ReplyTo,
   type RoomCount,
+  type StreamPosition,
+  type TakenSession,
 } from '../broker.js';
 import { newEpoch } from '../epoch.js';
 import { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { PUBLISH, RELEASE_CONN, type LuaScript } from './scripts.js';
+import { HISTORY, POSITION, PUBLISH, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
 import { decodePublication, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
@@ -43,10 +51,16 @@ export interface RedisBrokerOptions {
   requestTimeoutMs?: number;
   /** How long a cluster-wide query waits for every node. */
   queryTimeoutMs?: number;
-  /** How long a stream's seq and epoch live after its last push. */
+  /** How long a stream's seq and epoch live after its last push or join. */
   streamTtlSeconds?: number;
+  history?: HistoryLimits;
+  /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
+  recoveryWindowMs?: number;
   connectTimeoutMs?: number;
 }
+
+/** The marker field that keeps a session hash alive while it has no rooms. */
+const SESSION_MARKER = '_';
 
 type Client = ReturnType<typeof createClient>;
 
@@ -56,6 +70,12 @@ function unavailable(err: unknown): BrokerUnavailableError {
   if (err instanceof BrokerUnavailableError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new BrokerUnavailableError(`Redis is unavailable (${message})`, { cause: err });
+}
+
+function parsePosition(value: string | undefined): StreamPosition | undefined {
+  const colon = value?.indexOf(':') ?? -1;
+  if (value === undefined || colon < 1) return undefined;
+  return { seq: Number(value.slice(0, colon)), epoch: value.slice(colon + 1) };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -72,7 +92,6 @@ export class RedisBroker implements Broker {
   readonly processId = randomUUID();
   private readonly names: RedisNames;
   private readonly requests = new PendingRequests();
-  private readonly localConns = new Set<string>();
   private gateway: GatewayHandler | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private outage = false;
@@ -80,6 +99,9 @@ export class RedisBroker implements Broker {
   private readonly requestTimeoutMs: number;
   private readonly queryTimeoutMs: number;
   private readonly streamTtlSeconds: string;
+  private readonly historyLimits: HistoryLimits;
+  private readonly recoveryWindowMs: number;
+  private secret: Promise<string> | undefined;
 
   private constructor(
     private readonly commands: Client,
@@ -92,6 +114,8 @@ export class RedisBroker implements Broker {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
     this.streamTtlSeconds = String(options.streamTtlSeconds ?? 86_400);
+    this.historyLimits = options.history ?? DEFAULT_HISTORY;
+    this.recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
   }
 
   /** Connects both clients (commands, and a second one in subscriber mode); fails if Redis cannot be reached in time. */
@@ -116,7 +140,7 @@ export class RedisBroker implements Broker {
       subscriber.destroy();
       throw new BrokerUnavailableError(`cannot reach Redis at ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    commands.on('ready', () => broker.registerAll());
+    commands.on('ready', () => broker.registerAll(true));
     return broker;
   }
 
@@ -130,7 +154,7 @@ export class RedisBroker implements Broker {
       this.subscriber.subscribe(this.names.nodeChannel(handler.nodeId), this.onNodeRequest),
       this.subscriber.subscribe(this.names.nodesChannel, this.onNodeRequest),
     ]);
-    this.refreshTimer = setInterval(() => this.registerAll(), Math.max(100, Math.floor(this.registryTtlMs / 3)));
+    this.refreshTimer = setInterval(() => this.registerAll(false), Math.max(100, Math.floor(this.registryTtlMs / 3)));
   }
 
   async detachGateway(handler: GatewayHandler): Promise<void> {
@@ -158,13 +182,83 @@ export class RedisBroker implements Broker {
   }
 
   connOpened(nodeId: string, wsId: string): void {
-    this.localConns.add(wsId);
-    this.commands.set(this.names.connKey(wsId), nodeId, { PX: this.registryTtlMs }).catch((err: unknown) => this.logRedisError(err, 'registering a connection'));
+    const batch = this.commands.multi().set(this.names.connKey(wsId), nodeId, { PX: this.registryTtlMs });
+    if (this.recoveryWindowMs > 0) {
+      const session = this.names.sessionKey(wsId);
+      batch.hSet(session, SESSION_MARKER, '1').pExpire(session, this.sessionTtlMs);
+    }
+    batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'registering a connection'));
   }
 
-  connClosed(nodeId: string, wsId: string): void {
-    this.localConns.delete(wsId);
+  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string> }): void {
     this.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [nodeId]).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
+    const session = this.names.sessionKey(wsId);
+    const ending =
+      away === undefined || this.recoveryWindowMs === 0
+        ? this.commands.del(session)
+        : this.commands.multi().hSet(session, this.sessionFields(away.rooms)).pExpire(session, this.recoveryWindowMs).execAsPipeline();
+    ending.catch((err: unknown) => this.logRedisError(err, 'keeping a session'));
+  }
+
+  sessionJoined(wsId: string, room: string): void {
+    if (this.recoveryWindowMs === 0) return;
+    this.commands.hSet(this.names.sessionKey(wsId), room, '').catch((err: unknown) => this.logRedisError(err, 'recording a join'));
+  }
+
+  sessionLeft(wsId: string, room: string): void {
+    if (this.recoveryWindowMs === 0) return;
+    this.commands.hDel(this.names.sessionKey(wsId), room).catch((err: unknown) => this.logRedisError(err, 'recording a leave'));
+  }
+
+  async takeSession(_nodeId: string, wsId: string): Promise<TakenSession> {
+    try {
+      const owner = await this.commands.get(this.names.connKey(wsId));
+      if (owner !== null && (await this.nodeAlive(owner))) return { status: 'connected' };
+      const fields = (await this.runScript(TAKE_SESSION, [this.names.sessionKey(wsId), this.names.connKey(wsId)], [owner ?? ''])) as string[];
+      if (fields.length === 0) return { status: 'gone' };
+      const rooms = new Map<string, StreamPosition | undefined>();
+      for (let i = 0; i < fields.length; i += 2) {
+        if (fields[i] !== SESSION_MARKER) rooms.set(fields[i], parsePosition(fields[i + 1]));
+      }
+      return { status: 'taken', session: { wsId, rooms } };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  resumeSecret(): Promise<string> {
+    this.secret ??= (async () => {
+      await this.commands.set(this.names.secretKey, randomBytes(32).toString('base64url'), { NX: true });
+      const secret = await this.commands.get(this.names.secretKey);
+      if (secret === null) throw new BrokerUnavailableError('the resume secret vanished from Redis');
+      return secret;
+    })().catch((err: unknown) => {
+      this.secret = undefined;
+      throw unavailable(err);
+    });
+    return this.secret;
+  }
+
+  async streamPosition(stream: string): Promise<StreamPosition> {
+    try {
+      const [seq, epoch] = (await this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), this.streamTtlSeconds])) as [number, string];
+      return { seq, epoch };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
+    let reply: [number, string, [number, string, number, string, number][]] | [];
+    try {
+      reply = (await this.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)])) as typeof reply;
+    } catch (err) {
+      throw unavailable(err);
+    }
+    if (reply.length === 0) return historyPage(await this.streamPosition(stream), after, [], limit);
+    const [seq, epoch, rows] = reply;
+    const entries = rows.map(([entrySeq, id, tag, val, order]): HistoryEntry => ({ stream, seq: entrySeq, epoch, id, tag, val, order }));
+    return historyPage({ seq, epoch }, after, entries, limit);
   }
 
   // --- logic side ---
@@ -174,7 +268,16 @@ export class RedisBroker implements Broker {
     const channel = stream === ALL_STREAM ? this.names.allChannel : this.names.roomChannel(stream);
     let reply: unknown;
     try {
-      reply = await this.runScript(PUBLISH, [this.names.streamKey(stream)], [channel, id, String(message.tag), message.val, newEpoch(), this.streamTtlSeconds]);
+      reply = await this.runScript(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
+        channel,
+        id,
+        String(message.tag),
+        message.val,
+        newEpoch(),
+        this.streamTtlSeconds,
+        String(historyEnabled(this.historyLimits) ? this.historyLimits.size : 0),
+        String(Math.ceil(this.historyLimits.ttlMs / 1000)),
+      ]);
     } catch (err) {
       throw unavailable(err);
     }
@@ -190,7 +293,7 @@ export class RedisBroker implements Broker {
     } catch (err) {
       throw unavailable(err);
     }
-    if (nodeId === null) return undefined;
+    if (nodeId === null) return this.commandAway(cmd);
     const request = this.requests.open(this.requestTimeoutMs);
     const message: NodeRequest = { type: 'command', from: this.processId, reqId: request.reqId, cmd };
     let receivers: number;
@@ -204,14 +307,39 @@ export class RedisBroker implements Broker {
       // nobody listens on that node's channel: the node is gone, and so is the wsId
       this.requests.cancel(request.reqId);
       this.runScript(RELEASE_CONN, [key], [nodeId]).catch((err: unknown) => this.logRedisError(err, 'releasing a dead node connection'));
-      return undefined;
+      // its session is away from now on: the recovery window starts here
+      if (this.recoveryWindowMs > 0) {
+        await this.commands.pExpire(this.names.sessionKey(cmd.wsId), this.recoveryWindowMs, 'LT').catch((err: unknown) => this.logRedisError(err, 'ending a dead node session'));
+      }
+      return this.commandAway(cmd);
     }
     const { replies, timedOut } = await request.wait(1);
     if (timedOut) throw new BrokerUnavailableError(`gateway node ${nodeId} did not answer within ${this.requestTimeoutMs} ms`);
     const reply = replies[0] as NodeReply;
     if (reply.error !== undefined) throw new BrokerUnavailableError(`gateway node ${nodeId} could not apply ${cmd.op}: ${reply.error}`);
-    return reply.result as ReplyTo<C> | undefined;
+    return reply.result === undefined ? this.commandAway(cmd) : (reply.result as ReplyTo<C>);
   }
+
+  private async commandAway<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
+    if (this.recoveryWindowMs === 0) return undefined;
+    try {
+      return await commandAway(cmd, this.awayStore, (room) => this.streamPosition(room));
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  private readonly awayStore: AwayStore = {
+    get: async (wsId) => {
+      const key = this.names.sessionKey(wsId);
+      const [fields, ttl] = (await this.commands.multi().hKeys(key).pTTL(key).exec()) as unknown as [string[], number];
+      if (fields.length === 0 || ttl < 0) return undefined;
+      return { rooms: fields.filter((f) => f !== SESSION_MARKER), expiresAt: Date.now() + ttl };
+    },
+    addRoom: async (wsId, room, at) => (await this.commands.hSetNX(this.names.sessionKey(wsId), room, `${at.seq}:${at.epoch}`)) === 1,
+    removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
+    end: async (wsId) => (await this.commands.del(this.names.sessionKey(wsId))) === 1,
+  };
 
   async roomCounts(): Promise<RoomCount[]> {
     const totals = new Map<string, number>();
@@ -309,16 +437,49 @@ export class RedisBroker implements Broker {
     return replies.filter((r) => (r as NodeReply).error === undefined).map((r) => (r as NodeReply).result as QueryAnswers[K]);
   }
 
-  /** (Re)writes every local wsId into the registry: keeps them from expiring, and restores them after Redis lost its data. */
-  private registerAll(): void {
+  /**
+   * Rewrites this node's registry entries so they do not expire; with `full`
+   * (after a reconnect, when Redis may have lost its data) the sessions' rooms too.
+   */
+  private registerAll(full: boolean): void {
     const gateway = this.gateway;
-    if (gateway === undefined || this.localConns.size === 0 || !this.commands.isReady) return;
-    const wsIds = [...this.localConns];
-    for (let i = 0; i < wsIds.length; i += REGISTRY_BATCH) {
-      const batch = this.commands.multi();
-      for (const wsId of wsIds.slice(i, i + REGISTRY_BATCH)) batch.set(this.names.connKey(wsId), gateway.nodeId, { PX: this.registryTtlMs });
-      batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'refreshing the registry'));
+    if (gateway === undefined || !this.commands.isReady) return;
+    let batch = this.commands.multi();
+    let size = 0;
+    for (const conn of gateway.connections()) {
+      batch.set(this.names.connKey(conn.wsId), gateway.nodeId, { PX: this.registryTtlMs });
+      if (this.recoveryWindowMs > 0) {
+        const session = this.names.sessionKey(conn.wsId);
+        if (full) batch.hSet(session, this.sessionFields(conn.rooms));
+        batch.pExpire(session, this.sessionTtlMs);
+      }
+      if (++size === REGISTRY_BATCH) {
+        batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'refreshing the registry'));
+        batch = this.commands.multi();
+        size = 0;
+      }
     }
+    if (size > 0) batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'refreshing the registry'));
+  }
+
+  /** A connected session outlives its registry entry by the recovery window, so a killed node's sessions can still be resumed. */
+  private get sessionTtlMs(): number {
+    return this.registryTtlMs + this.recoveryWindowMs;
+  }
+
+  private sessionFields(rooms: Iterable<string>): Record<string, string> {
+    const fields: Record<string, string> = { [SESSION_MARKER]: '1' };
+    for (const room of rooms) fields[room] = '';
+    return fields;
+  }
+
+  private streamKeys(stream: string): string[] {
+    return [this.names.streamKey(stream), this.names.historyKey(stream)];
+  }
+
+  private async nodeAlive(nodeId: string): Promise<boolean> {
+    const counts = await this.commands.pubSubNumSub(this.names.nodeChannel(nodeId));
+    return Object.values(counts).some((n) => Number(n) > 0);
   }
 
   private async runScript(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {

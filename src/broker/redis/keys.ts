@@ -40,4 +40,24 @@ export class RedisNames {
   streamKey(stream: string): string {
     return `${this.prefix}stream:${stream}`;
   }
+
+  /** Redis stream key: a stream's recent publications, with ids `<seq>-0`. */
+  historyKey(stream: string): string {
+    return `${this.prefix}history:${stream}`;
+  }
+
+  /** Hash key: a session's rooms (field per room; value `seq:epoch` for a room joined while away), plus the marker field `_`. */
+  sessionKey(wsId: string): string {
+    return `${this.prefix}session:${wsId}`;
+  }
+
+  /** Counter ranking publications across streams. */
+  get orderKey(): string {
+    return `${this.prefix}order`;
+  }
+
+  /** String key: the secret resume tokens are signed with, shared by every node. */
+  get secretKey(): string {
+    return `${this.prefix}resume-secret`;
+  }
 }

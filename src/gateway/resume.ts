@@ -1,0 +1,130 @@
+/**
+ * Resume (PROTOCOL.md §4): a reconnecting client hands in its old session's
+ * token and how far it got in each stream; the connection takes back the old
+ * wsId and rooms, receives what it missed in order, then `resumed`.
+ *
+ * Live frames are held from the welcome on, so nothing reaches the client
+ * before the replay; held pushes the replay already covered are dropped.
+ */
+import type { HistoryEntry, StreamPosition } from '../broker/broker.js';
+import { errorFrame, joinedFrame, leftFrame, pushFrame, resumedFrame, type ReplyId } from '../protocol/frames.js';
+import { ALL_STREAM, toRoomId } from '../protocol/room-id.js';
+import { encodeTextFrame } from '../protocol/ws-frame.js';
+import type { Connection } from './connection.js';
+import type { GatewayNode } from './node.js';
+
+/** At most this many publications are replayed per stream. */
+export const REPLAY_LIMIT = 10_000;
+const MAX_SINCE_ENTRIES = 1000;
+
+export interface ResumeRequest {
+  token: string;
+  since: Record<string, unknown>;
+  id: ReplyId | undefined;
+}
+
+/** Validates `since`: `{ "<room>" | "*": { seq: <n>, epoch: "<e>" } }`. */
+function parseSince(since: Record<string, unknown>): Map<string, StreamPosition> | string {
+  const keys = Object.keys(since);
+  if (keys.length > MAX_SINCE_ENTRIES) return `since may name at most ${MAX_SINCE_ENTRIES} streams`;
+  const out = new Map<string, StreamPosition>();
+  for (const key of keys) {
+    if (key !== ALL_STREAM && toRoomId(key) === undefined) return `since.${key.slice(0, 64)} is not a room id or *`;
+    const entry = since[key] as { seq?: unknown; epoch?: unknown } | null;
+    if (typeof entry !== 'object' || entry === null || !Number.isSafeInteger(entry.seq) || (entry.seq as number) < 0 || typeof entry.epoch !== 'string') {
+      return `since.${key} must be {"seq":<integer >= 0>,"epoch":"<string>"}`;
+    }
+    out.set(key, { seq: entry.seq as number, epoch: entry.epoch });
+  }
+  return out;
+}
+
+interface StreamReplay {
+  stream: string;
+  position: StreamPosition;
+  complete: boolean;
+  entries: HistoryEntry[];
+}
+
+/** What the stream holds after `start`, and where it now stands; nothing to replay when its epoch changed. */
+async function fetchReplay(node: GatewayNode, stream: string, start: StreamPosition): Promise<StreamReplay> {
+  const page = await node.broker.history(stream, start.seq, REPLAY_LIMIT);
+  const position = { seq: page.seq, epoch: page.epoch };
+  if (page.epoch !== start.epoch) return { stream, position, complete: false, entries: [] };
+  return { stream, position, complete: page.complete, entries: page.entries };
+}
+
+/** Sends the publications of every stream in the order they were accepted, waiting for the client to read as it goes. */
+async function sendReplays(conn: Connection, replays: StreamReplay[]): Promise<void> {
+  const entries = replays.flatMap((r) => r.entries).sort((a, b) => a.order - b.order);
+  for (const pub of entries) {
+    const room = pub.stream === ALL_STREAM ? undefined : pub.stream;
+    if (!conn.enqueue(encodeTextFrame(pushFrame(pub.tag, pub.val, room, pub.seq)))) return;
+    if (conn.bufferedBytes > 0) await conn.writable();
+  }
+}
+
+export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
+  const refuse = (code: 'bad_request' | 'bad_resume', message: string): void => {
+    conn.releaseHeld();
+    conn.send(encodeTextFrame(errorFrame(request.id, code, message)));
+  };
+  if (!firstFrame) return refuse('bad_request', 'resume must be the first frame after the welcome');
+  const since = parseSince(request.since);
+  if (typeof since === 'string') return refuse('bad_request', since);
+  const wsId = node.tokens.verify(request.token);
+  if (wsId === undefined || wsId === conn.wsId) return refuse('bad_resume', 'the resume token is forged, foreign or expired');
+
+  let taken;
+  try {
+    taken = await node.broker.takeSession(node.nodeId, wsId);
+  } catch {
+    return refuse('bad_resume', 'the session cannot be looked up right now (broker unavailable); go on as the new connection');
+  }
+  if (taken.status === 'connected') return refuse('bad_resume', `session ${wsId} is still connected`);
+  const sessionRooms = taken.status === 'taken' ? taken.session.rooms : new Map<string, StreamPosition | undefined>();
+  if (!conn.isOpen || !node.adopt(conn, wsId)) {
+    // the new connection is already gone: leave the session as it was found
+    if (taken.status === 'taken') node.broker.connClosed(node.nodeId, wsId, { rooms: sessionRooms.keys() });
+    return;
+  }
+
+  let recovered = taken.status === 'taken';
+  // past the grace period, pushes to all already went out live: they cannot be replayed in order
+  const allAlreadyLive = !conn.holding;
+  conn.holdLive();
+  try {
+    for (const room of sessionRooms.keys()) await node.join(conn, room, false);
+    const streams: Record<string, StreamPosition> = {};
+    const replays: StreamReplay[] = [];
+    for (const stream of [ALL_STREAM, ...conn.rooms]) {
+      let start = since.get(stream);
+      if (start === undefined && stream !== ALL_STREAM) {
+        // a room the client does not know it is in (joined while it was away): announce it, replay from the join
+        start = sessionRooms.get(stream);
+        const announced = start ?? node.position(stream)!;
+        conn.enqueue(encodeTextFrame(joinedFrame(stream, announced.seq, announced.epoch)));
+      }
+      if (stream === ALL_STREAM && allAlreadyLive) start = undefined;
+      if (start === undefined) {
+        recovered = false;
+        streams[stream] = node.position(stream) ?? (await node.broker.streamPosition(stream));
+        continue;
+      }
+      const replay = await fetchReplay(node, stream, start);
+      if (!replay.complete) recovered = false;
+      streams[stream] = replay.position;
+      replays.push(replay);
+    }
+    await sendReplays(conn, replays);
+    const replayedTo = new Map(Object.entries(streams).map(([stream, position]) => [stream, position.seq]));
+    for (const room of since.keys()) if (room !== ALL_STREAM && !conn.rooms.has(room)) conn.enqueue(encodeTextFrame(leftFrame(room)));
+    node.counters.resumes++;
+    conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), recovered, streams)));
+    conn.releaseHeld(replayedTo);
+  } catch {
+    // the broker failed mid-way: the connection keeps the session and its rooms, but cannot say what it missed
+    conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), false, {})));
+    conn.releaseHeld();
+  }
+}

@@ -1,0 +1,42 @@
+/** Steps of a resume, as the tests drive them over real sockets. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { TestClient, type Frame } from './client.js';
+import { call, post } from './http.js';
+
+export interface Position {
+  seq: number;
+  epoch: string;
+}
+
+/** A client that has joined `rooms`, and where it stands in each stream. */
+export async function member(server: { gatewayUrl: string; logicUrl: string }, rooms: string[]): Promise<{ client: TestClient; since: Record<string, Position> }> {
+  const client = await TestClient.connect(server.gatewayUrl);
+  const since: Record<string, Position> = { '*': { seq: client.welcome!.seq as number, epoch: client.welcome!.epoch as string } };
+  for (const room of rooms) {
+    await post(server.logicUrl, '/room/join', { id: room, wsId: client.wsId });
+    const joined = await client.next((f) => f.op === 'joined' && f.room === room);
+    since[room] = { seq: joined.seq as number, epoch: joined.epoch as string };
+  }
+  return { client, since };
+}
+
+/** Drops the socket without a close handshake, as a lost network would, and waits until the server has noticed. */
+export async function dropConnection(server: { logicUrl: string }, client: TestClient): Promise<void> {
+  client.ws.terminate();
+  for (let i = 0; i < 100; i++) {
+    const info = await call(server.logicUrl, `/conns/${client.wsId}`);
+    if (info.body.data?.state === 'away') return;
+    await sleep(10);
+  }
+  throw new Error('the server did not notice the dropped connection');
+}
+
+/** Reconnects and sends the resume op as the first frame; resolves with every frame up to `resumed` (or an error). */
+export async function resumeOn(url: string, token: string, since: Record<string, Position>): Promise<{ client: TestClient; frames: Frame[]; end: Frame }> {
+  const client = await TestClient.connect(url, { quiet: true });
+  client.send({ op: 'resume', token, since, id: 1 });
+  const end = await client.next((f) => f.op === 'resumed' || f.op === 'error', 15_000);
+  const frames = client.frames.splice(0);
+  return { client, frames, end };
+}
+

@@ -1,0 +1,234 @@
+/** Recovery (PROTOCOL.md §4) on one process: resume after a dropped socket, and every way it can fail. */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { ResumeTokens } from '../src/gateway/resume-token.js';
+import { TestClient, isPush } from './helpers/client.js';
+import { call, post } from './helpers/http.js';
+import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
+import { startServer, type TestServer } from './helpers/server.js';
+
+async function pushMany(server: TestServer, room: string, count: number): Promise<{ room: number[]; all: number[] }> {
+  const seqs = { room: [] as number[], all: [] as number[] };
+  for (let i = 0; i < count; i++) {
+    const toAll = i % 2 === 1;
+    const answer = await post(server.logicUrl, toAll ? '/push/all' : '/push/room', { val: `m${i}`, tag: 2, ...(toAll ? {} : { id: room }) });
+    assert.equal(answer.status, 200);
+    (toAll ? seqs.all : seqs.room).push(answer.body.data?.seq as number);
+  }
+  return seqs;
+}
+
+describe('resume on one process', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ resumeSecret: 'test-secret' });
+  });
+  after(() => server.close());
+
+  it('after a dropped socket, replays exactly the 500 missed pushes in order, then resumed with recovered:true', async () => {
+    const { client, since } = await member(server, ['lost']);
+    const oldId = client.wsId;
+    await dropConnection(server, client);
+    const seqs = await pushMany(server, 'lost', 500);
+
+    const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+    assert.equal(end.op, 'resumed', JSON.stringify(end));
+    assert.equal(end.wsId, oldId);
+    assert.equal(end.recovered, true);
+    const pushes = frames.filter(isPush);
+    assert.equal(pushes.length, 500);
+    assert.deepEqual(
+      pushes.filter((f) => f.room === 'lost').map((f) => f.seq),
+      seqs.room,
+    );
+    assert.deepEqual(
+      pushes.filter((f) => f.room === undefined).map((f) => f.seq),
+      seqs.all,
+    );
+    assert.deepEqual(pushes.map((f) => f.data), Array.from({ length: 500 }, (_, i) => `m${i}`));
+    const streams = end.streams as Record<string, Position>;
+    assert.equal(streams.lost.seq, seqs.room.at(-1));
+    assert.equal(streams['*'].seq, seqs.all.at(-1));
+    assert.equal(typeof end.resume, 'string');
+
+    // it is the old session again: same wsId, same rooms, live pushes flow
+    const info = await call(server.logicUrl, `/conns/${oldId}`);
+    assert.equal(info.body.data?.state, 'connected');
+    assert.deepEqual(info.body.data?.rooms, ['lost']);
+    assert.equal((await call(server.logicUrl, `/conns/${again.wsId}`)).status, 404, 'the provisional wsId of the new welcome is dropped');
+    const live = await post(server.logicUrl, '/push/room', { val: 'live', tag: 3, id: 'lost' });
+    assert.deepEqual(await again.next(isPush), { type: 3, data: 'live', room: 'lost', seq: live.body.data?.seq });
+    await again.closeAndWait();
+  });
+
+  it('resumes with nothing missed: recovered:true and no frames replayed', async () => {
+    const { client, since } = await member(server, ['calm']);
+    await dropConnection(server, client);
+    const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+    assert.equal(end.recovered, true);
+    assert.equal(frames.filter(isPush).length, 0);
+    await again.closeAndWait();
+  });
+
+  it('applies join and leave by wsId made while the session was away, and shows it as away', async () => {
+    const { client, since } = await member(server, ['old-room']);
+    await dropConnection(server, client);
+    const info = await call(server.logicUrl, `/conns/${client.wsId}`);
+    assert.equal(info.body.data?.state, 'away');
+    assert.deepEqual(info.body.data?.rooms, ['old-room']);
+    assert.ok(Date.parse(info.body.data?.awayUntil as string) > Date.now());
+
+    assert.deepEqual((await post(server.logicUrl, '/room/join', { id: 'new-room', wsId: client.wsId })).body.data?.changed, true);
+    assert.deepEqual((await post(server.logicUrl, '/room/join', { id: 'new-room', wsId: client.wsId })).body.data?.changed, false);
+    assert.deepEqual((await post(server.logicUrl, '/room/leave', { id: 'old-room', wsId: client.wsId })).body.data?.changed, true);
+    assert.deepEqual((await post(server.logicUrl, '/push/conn', { wsId: client.wsId, val: 'x', tag: 2 })).body.data, { wsId: client.wsId, delivered: false });
+    assert.deepEqual((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['new-room']);
+    const missed = await post(server.logicUrl, '/push/room', { val: 'while away', tag: 4, id: 'new-room' });
+
+    const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+    assert.equal(end.recovered, true);
+    const ops = frames.map((f) => (f.op === undefined ? `push ${f.room} ${f.seq}` : `${f.op} ${f.room}`));
+    assert.deepEqual(ops, ['joined new-room', `push new-room ${missed.body.data?.seq}`, 'left old-room']);
+    assert.deepEqual((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['new-room']);
+    await again.closeAndWait();
+  });
+
+  it('refuses a forged token with bad_resume and goes on as the new connection', async () => {
+    const { client, since } = await member(server, []);
+    await dropConnection(server, client);
+    const token = client.welcome!.resume as string;
+    const forged = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA');
+    for (const bad of [forged, `${client.wsId}.zzzzzz.${token.split('.').at(-1)}`, 'not-a-token']) {
+      const { client: fresh, end } = await resumeOn(server.gatewayUrl, bad, since);
+      assert.deepEqual(end, { type: 0, op: 'error', id: 1, code: 'bad_resume', message: 'the resume token is forged, foreign or expired' });
+      assert.notEqual(fresh.wsId, client.wsId);
+      assert.deepEqual(await fresh.ping(), { type: 1, data: 'PONG' });
+      assert.equal((await call(server.logicUrl, `/conns/${fresh.wsId}`)).body.data?.state, 'connected');
+      await fresh.closeAndWait();
+    }
+    assert.equal((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.state, 'away', 'the real session is untouched');
+  });
+
+  it("refuses another session's token while that session is connected", async () => {
+    const { client: victim } = await member(server, ['secret-room']);
+    const { client: thief, end } = await resumeOn(server.gatewayUrl, victim.welcome!.resume as string, {});
+    assert.equal(end.code, 'bad_resume');
+    assert.match(String(end.message), /still connected/);
+    assert.deepEqual((await call(server.logicUrl, `/conns/${thief.wsId}`)).body.data?.rooms, []);
+    await Promise.all([victim.closeAndWait(), thief.closeAndWait()]);
+  });
+
+  it('refuses an expired token', async () => {
+    const { client, since } = await member(server, []);
+    await dropConnection(server, client);
+    const expired = new ResumeTokens('test-secret').sign(client.wsId, Date.now() - 1000);
+    const { client: fresh, end } = await resumeOn(server.gatewayUrl, expired, since);
+    assert.equal(end.code, 'bad_resume');
+    // the same token with a future expiry, signed with the same secret, is accepted: only the expiry differs
+    const valid = new ResumeTokens('test-secret').sign(client.wsId, Date.now() + 60_000);
+    const { client: resumed, end: ok } = await resumeOn(server.gatewayUrl, valid, since);
+    assert.equal(ok.op, 'resumed');
+    await Promise.all([fresh.closeAndWait(), resumed.closeAndWait()]);
+  });
+
+  it('accepts resume only as the first frame, and checks since', async () => {
+    const { client, since } = await member(server, []);
+    await dropConnection(server, client);
+    const late = await TestClient.connect(server.gatewayUrl);
+    late.send({ op: 'resume', token: client.welcome!.resume, since, id: 7 });
+    assert.deepEqual(await late.next((f) => f.op === 'error'), {
+      type: 0,
+      op: 'error',
+      id: 7,
+      code: 'bad_request',
+      message: 'resume must be the first frame after the welcome',
+    });
+    const { end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, { lost: { seq: -1, epoch: 'x' } } as never);
+    assert.deepEqual(end, { type: 0, op: 'error', id: 1, code: 'bad_request', message: 'since.lost must be {"seq":<integer >= 0>,"epoch":"<string>"}' });
+    await late.closeAndWait();
+  });
+
+  it('a client that closes normally ends its session (404), a kicked one too', async () => {
+    const { client } = await member(server, ['r']);
+    await client.closeAndWait();
+    assert.equal((await call(server.logicUrl, `/conns/${client.wsId}`)).status, 404);
+    const { client: kicked } = await member(server, ['r']);
+    await post(server.logicUrl, '/conn/kick', { wsId: kicked.wsId });
+    await kicked.closed;
+    assert.equal((await call(server.logicUrl, `/conns/${kicked.wsId}`)).status, 404);
+  });
+
+  it('GET /rooms/:id/history returns the publications after a seq', async () => {
+    const seqs: number[] = [];
+    for (let i = 0; i < 5; i++) seqs.push((await post(server.logicUrl, '/push/room', { val: `h${i}`, tag: 9, id: 'hist' })).body.data?.seq as number);
+    const page = await call(server.logicUrl, `/rooms/hist/history?since=${seqs[1]}&limit=2`);
+    assert.equal(page.status, 200);
+    assert.equal(page.body.data?.seq, seqs[4]);
+    assert.equal(page.body.data?.complete, false, 'two of three is not complete');
+    assert.deepEqual(
+      (page.body.data?.entries as { seq: number; val: string }[]).map((e) => [e.seq, e.val]),
+      [
+        [seqs[2], 'h2'],
+        [seqs[3], 'h3'],
+      ],
+    );
+    const rest = await call(server.logicUrl, `/rooms/hist/history?since=${seqs[1]}`);
+    assert.equal(rest.body.data?.complete, true);
+  });
+});
+
+describe('resume when history cannot cover the gap', () => {
+  it('past the recovery window: the old wsId comes back with recovered:false and no rooms', async () => {
+    const server = await startServer({ recoveryWindow: 200 });
+    try {
+      const { client, since } = await member(server, ['gone']);
+      await dropConnection(server, client);
+      await sleep(400);
+      assert.equal((await call(server.logicUrl, `/conns/${client.wsId}`)).status, 404);
+      const { client: again, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed');
+      assert.equal(end.wsId, client.wsId);
+      assert.equal(end.recovered, false);
+      assert.deepEqual((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, []);
+      await again.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('history trimmed below its seq: recovered:false, what history still holds replayed, rooms restored', async () => {
+    const server = await startServer({ historySize: 10 });
+    try {
+      const { client, since } = await member(server, ['busy']);
+      await dropConnection(server, client);
+      for (let i = 0; i < 30; i++) await post(server.logicUrl, '/push/room', { val: `b${i}`, tag: 2, id: 'busy' });
+      const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+      assert.equal(end.recovered, false);
+      assert.deepEqual(
+        frames.filter(isPush).map((f) => f.data),
+        Array.from({ length: 10 }, (_, i) => `b${20 + i}`),
+      );
+      const live = await post(server.logicUrl, '/push/room', { val: 'after', tag: 2, id: 'busy' });
+      assert.equal((await again.next(isPush)).seq, live.body.data?.seq);
+      await again.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('history off (--history-size 0): a gap is reported, nothing replayed', async () => {
+    const server = await startServer({ historySize: 0 });
+    try {
+      const { client, since } = await member(server, ['nohist']);
+      await dropConnection(server, client);
+      await post(server.logicUrl, '/push/room', { val: 'lost', tag: 2, id: 'nohist' });
+      const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+      assert.equal(end.recovered, false);
+      assert.equal(frames.filter(isPush).length, 0);
+      await again.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+});
