@@ -30,6 +30,8 @@ export interface NodeCounters {
 export class GatewayNode implements GatewayHandler {
   readonly hub = new Hub();
   readonly counters: NodeCounters = { deliveries: 0, slowConsumerCloses: 0, heartbeatTimeouts: 0, malformedCloses: 0, kicks: 0 };
+  /** Set from outside (metrics) to time each publication's fan-out: two clock reads per publication, none per member. */
+  onFanout: ((seconds: number) => void) | undefined;
   /** Rooms whose broker subscription is still being set up. */
   private readonly opening = new Map<string, Promise<void>>();
 
@@ -85,10 +87,12 @@ export class GatewayNode implements GatewayHandler {
     const isAll = pub.stream === ALL_STREAM;
     const members = isAll ? this.hub.conns : this.hub.rooms.get(pub.stream);
     if (members === undefined || members.size === 0) return;
+    const started = this.onFanout === undefined ? 0 : performance.now();
     const frame = encodeTextFrame(pushFrame(pub.tag, pub.val, isAll ? undefined : pub.stream, pub.seq));
     let delivered = 0;
     for (const conn of members.values()) if (conn.send(frame)) delivered++;
     this.counters.deliveries += delivered;
+    if (this.onFanout !== undefined) this.onFanout((performance.now() - started) / 1000);
   }
 
   async onCommand<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
