@@ -14,11 +14,6 @@ async function scrape(server: TestServer, headers: Record<string, string> = {}):
   return parsePrometheus(await res.text());
 }
 
-async function welcomeOf(client: RawClient): Promise<string> {
-  for (let i = 0; i < 200 && client.json().length === 0; i++) await new Promise((r) => setTimeout(r, 5));
-  return client.json()[0].wsId as string;
-}
-
 describe('GET /metrics', () => {
   let server: TestServer;
   before(async () => {
@@ -98,7 +93,7 @@ describe('GET /metrics', () => {
     const small = await startServer({ sendBufferLimit: 1024 });
     try {
       const slow = await RawClient.connect(small.gatewayUrl);
-      await post(small.logicUrl, '/room/join', { id: 'slow', wsId: await welcomeOf(slow) });
+      await post(small.logicUrl, '/room/join', { id: 'slow', wsId: await slow.welcome() });
       slow.socket.pause();
       const val = 'x'.repeat(16 * 1024);
       let closes = 0;
