@@ -35,6 +35,8 @@ const PAGE_POLICY = [
   "form-action 'none'",
 ].join('; ');
 
+const ASSET_NAME = /^[\w-]+(\.[\w-]+)+$/;
+
 function page(reply: FastifyReply, file: string): FastifyReply {
   return reply.header('content-security-policy', PAGE_POLICY).header('cache-control', 'no-cache').sendFile(file);
 }
@@ -53,8 +55,10 @@ export function registerAdmin(app: FastifyInstance, config: () => AdminConfig): 
   app.get('/admin', options, (_req, reply) => page(reply, 'index.html'));
   app.get('/admin/', options, (_req, reply) => page(reply, 'index.html'));
   app.get('/admin/try', options, (_req, reply) => page(reply, 'try.html'));
-  app.get<{ Params: { '*': string } }>('/admin/assets/*', options, (req, reply) =>
-    // Vite puts a content hash in every asset's name, so an asset never changes.
-    reply.sendFile(req.params['*'], join(ADMIN_DIR, 'assets'), { immutable: true, maxAge: '365d' }),
-  );
+  app.get<{ Params: { '*': string } }>('/admin/assets/*', options, async (req, reply) => {
+    const name = req.params['*'];
+    // Vite writes assets flat, each name with a hash of its content: anything else is not one, and an asset never changes.
+    if (!ASSET_NAME.test(name)) throw apiErrors.notFound(`no admin asset ${JSON.stringify(name.slice(0, 100))}`);
+    return reply.sendFile(name, join(ADMIN_DIR, 'assets'), { immutable: true, maxAge: '365d' });
+  });
 }
