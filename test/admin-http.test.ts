@@ -46,6 +46,7 @@ describe('admin pages over HTTP', () => {
       const res = await fetch(server.logicUrl + path);
       assert.equal(res.status, 200, path);
       assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
+      assert.equal(res.headers.get('cache-control'), 'no-cache');
       const csp = res.headers.get('content-security-policy') ?? '';
       assert.match(csp, /script-src 'self'(;|$)/);
       assert.match(csp, /default-src 'self'/);

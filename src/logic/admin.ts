@@ -38,7 +38,8 @@ const PAGE_POLICY = [
 const ASSET_NAME = /^[\w-]+(\.[\w-]+)+$/;
 
 function page(reply: FastifyReply, file: string): FastifyReply {
-  return reply.header('content-security-policy', PAGE_POLICY).header('cache-control', 'no-cache').sendFile(file);
+  // Pages name the current assets: always revalidate them (the assets themselves never change).
+  return reply.header('content-security-policy', PAGE_POLICY).header('cache-control', 'no-cache').sendFile(file, { cacheControl: false });
 }
 
 export function registerAdmin(app: FastifyInstance, config: () => AdminConfig): void {
