@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -50,6 +51,16 @@ describe('SDK options', () => {
     const specifier = 'roomcast/client';
     const exported = (await import(specifier)) as { RoomcastClient: unknown };
     assert.equal(exported.RoomcastClient, RoomcastClient);
+  });
+
+  it('is the native-WebSocket build under the browser condition, which says what to do where there is none', () => {
+    const script = "const m = await import('roomcast/client'); try { new m.RoomcastClient('ws://127.0.0.1:1/connect'); } catch (e) { console.log(e.message); }";
+    const run = spawnSync(process.execPath, ['--conditions=browser', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: new URL('../..', import.meta.url),
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), 'there is no global WebSocket here: in Node 20, import roomcast/client without the browser condition (it uses the ws package)');
   });
 
   it('fits in 4 KB minified and gzipped as a browser bundle', () => {
