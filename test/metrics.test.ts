@@ -4,10 +4,12 @@ import { after, before, describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { parsePrometheus, valueOf, type Family } from './helpers/prometheus.js';
+import { redisEngine, startCluster } from './helpers/cluster.js';
 import { RawClient } from './helpers/raw-client.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
-async function scrape(server: TestServer, headers: Record<string, string> = {}): Promise<Map<string, Family>> {
+async function scrape(server: { logicUrl: string }, headers: Record<string, string> = {}): Promise<Map<string, Family>> {
   const res = await fetch(`${server.logicUrl}/metrics`, { headers });
   assert.equal(res.status, 200);
   assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
@@ -107,6 +109,39 @@ describe('GET /metrics', () => {
       assert.equal(closesOf(afterwards, 'heartbeat_timeout'), 0);
     } finally {
       await small.close();
+    }
+  });
+});
+
+describe('GET /metrics of a logic API on Redis', { skip: skipWithoutRedis }, () => {
+  it('reports the totals of every gateway node, and keeps them with broker_up 0 while Redis is down', async () => {
+    const redis = await RedisServer.start();
+    const cluster = await startCluster(redisEngine(redis.url), 2);
+    const clients: TestClient[] = [];
+    try {
+      clients.push(...(await Promise.all(cluster.gatewayUrls.map((url) => TestClient.connect(url)))));
+      assert.equal((await post(cluster.logicUrl, '/push/all', { val: 'v', tag: 2 })).status, 200);
+      await Promise.all(clients.map((c) => c.next(isPush)));
+      const up = await scrape(cluster);
+      assert.equal(valueOf(up, 'roomcast_broker_up', { engine: 'redis' }), 1);
+      assert.equal(valueOf(up, 'roomcast_gateway_nodes'), 2);
+      assert.equal(valueOf(up, 'roomcast_connections'), 2);
+      assert.equal(valueOf(up, 'roomcast_deliveries_total'), 2);
+      assert.equal(valueOf(up, 'roomcast_pushes_total', { kind: 'all' }), 1);
+
+      await redis.kill();
+      let down = await scrape(cluster);
+      for (let i = 0; i < 100 && valueOf(down, 'roomcast_broker_up', { engine: 'redis' }) !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        down = await scrape(cluster);
+      }
+      assert.equal(valueOf(down, 'roomcast_broker_up', { engine: 'redis' }), 0);
+      assert.equal(valueOf(down, 'roomcast_connections'), 2, 'the last totals stay');
+      assert.equal(valueOf(down, 'roomcast_deliveries_total'), 2, 'a counter never falls back to 0');
+    } finally {
+      for (const c of clients) await c.closeAndWait();
+      await cluster.close();
+      await redis.stop();
     }
   });
 });
