@@ -21,6 +21,8 @@ export interface LogicConfig {
   apiKey: string | undefined;
   bodyLimit: number;
   trustProxy: string | undefined;
+  /** Serve /metrics without the API key. */
+  publicMetrics: boolean;
 }
 
 export interface CommonConfig {
@@ -50,6 +52,7 @@ export interface ServerConfig extends CommonConfig {
   apiKey: string | undefined;
   bodyLimit: number;
   trustProxy: string | undefined;
+  publicMetrics: boolean;
   workers: number;
 }
 
@@ -153,6 +156,7 @@ const flags = {
   bodyLimit: () => option('--body-limit <bytes>', 'largest logic API request body; larger answers 413', integer(64, 100 * 1024 * 1024, 'the body limit'), DEFAULTS.bodyLimit),
   trustProxy: () =>
     option('--trust-proxy <proxies>', 'take the caller address from X-Forwarded-For when the request comes from these proxies: comma-separated addresses or CIDRs, or loopback'),
+  publicMetrics: () => option('--public-metrics', 'serve /metrics without the API key (it is public to loopback callers either way when no key is set)'),
   broker: () => option('--broker <url>', 'memory (one process) or redis://HOST:PORT to share rooms between processes', brokerUrl, DEFAULTS.broker),
   workers: () =>
     option('--workers <n>', 'run N gateway worker processes sharing the WebSocket port (needs --broker redis://...; 0 = gateway in this process)', integer(0, 64, 'the number of workers'), DEFAULTS.workers),
@@ -172,7 +176,7 @@ function addGatewayFlags(cmd: Command): Command {
 }
 
 function addLogicFlags(cmd: Command): Command {
-  return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.trustProxy());
+  return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.trustProxy()).addOption(flags.publicMetrics());
 }
 
 /** Flags every server process takes: the broker and what it keeps, and logging. */
@@ -227,8 +231,13 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): Omit<Gatew
   };
 }
 
-function readLogicFields(o: Record<string, unknown>): Omit<LogicConfig, 'host' | 'port'> {
-  return { apiKey: nonEmpty(o.apiKey), bodyLimit: o.bodyLimit as number, trustProxy: nonEmpty(o.trustProxy) };
+function readLogicFields(cmd: Command, o: Record<string, unknown>): Omit<LogicConfig, 'host' | 'port'> {
+  return {
+    apiKey: nonEmpty(o.apiKey),
+    bodyLimit: o.bodyLimit as number,
+    trustProxy: nonEmpty(o.trustProxy),
+    publicMetrics: booleanFromEnv(cmd, 'publicMetrics', '--public-metrics'),
+  };
 }
 
 export function readServerConfig(cmd: Command): ServerConfig {
@@ -238,7 +247,7 @@ export function readServerConfig(cmd: Command): ServerConfig {
     gatewayPort: o.gatewayPort as number,
     logicPort: o.logicPort as number,
     ...readGatewayFields(cmd, o),
-    ...readLogicFields(o),
+    ...readLogicFields(cmd, o),
     ...readCommon(o),
     workers: o.workers as number,
   };
@@ -257,7 +266,7 @@ export function readGatewayConfig(cmd: Command): GatewayConfig & CommonConfig {
 
 export function readLogicConfig(cmd: Command): LogicConfig & CommonConfig {
   const o = cmd.opts<Record<string, unknown>>();
-  return { host: o.host as string, port: o.port as number, ...readLogicFields(o), ...readCommon(o) };
+  return { host: o.host as string, port: o.port as number, ...readLogicFields(cmd, o), ...readCommon(o) };
 }
 
 /** The gateway half of a `start` config. */
@@ -268,6 +277,6 @@ export function gatewayPart(config: ServerConfig): GatewayConfig {
 
 /** The logic half of a `start` config. */
 export function logicPart(config: ServerConfig): LogicConfig {
-  const { host, logicPort: port, apiKey, bodyLimit, trustProxy } = config;
-  return { host, port, apiKey, bodyLimit, trustProxy };
+  const { host, logicPort: port, apiKey, bodyLimit, trustProxy, publicMetrics } = config;
+  return { host, port, apiKey, bodyLimit, trustProxy, publicMetrics };
 }

@@ -49,9 +49,25 @@ export function createGateway(config: GatewayConfig & { resumeSecret?: string },
   );
 }
 
-export function createLogic(config: LogicConfig, broker: Broker, log: Logger, notReadyReason?: () => string | undefined): LogicServer {
+/** `gateway` says where this process's own gateway listens, if it runs one (for the admin "try it" page). */
+export function createLogic(
+  config: LogicConfig,
+  broker: Broker,
+  log: Logger,
+  notReadyReason?: () => string | undefined,
+  gateway?: () => { port: number; path: string } | undefined,
+): LogicServer {
   return new LogicServer(
-    { host: config.host, port: config.port, apiKey: config.apiKey, bodyLimit: config.bodyLimit, trustProxy: config.trustProxy, version: VERSION },
+    {
+      host: config.host,
+      port: config.port,
+      apiKey: config.apiKey,
+      bodyLimit: config.bodyLimit,
+      trustProxy: config.trustProxy,
+      publicMetrics: config.publicMetrics,
+      version: VERSION,
+      gateway,
+    },
     broker,
     log,
     notReadyReason,
@@ -65,7 +81,14 @@ export async function startStandalone(config: ServerConfig, log: Logger, givenBr
   const logicConfig = logicPart(config);
   const gateway = createGateway({ ...gatewayConfig, resumeSecret: config.resumeSecret }, broker, log);
   let gatewayListening = false;
-  const logic = createLogic(logicConfig, broker, log, () => (gatewayListening ? undefined : 'the gateway is not listening'));
+  const logic = createLogic(
+    logicConfig,
+    broker,
+    log,
+    () => (gatewayListening ? undefined : 'the gateway is not listening'),
+    () => (gatewayListening ? { port: gateway.address.port, path: gatewayConfig.wsPath } : undefined),
+  );
+  gateway.node.onFanout = logic.metrics.observeFanout;
   let gatewayPort: number;
   let logicPort: number;
   try {

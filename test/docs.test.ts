@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { CloseCode } from '../src/protocol/close-codes.js';
+import { adminRoutes } from '../src/logic/admin.js';
 import { ERROR_STATUSES } from '../src/logic/errors.js';
+import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes } from '../src/logic/routes.js';
 
 const reference = readFileSync(new URL('../../docs/REFERENCE.md', import.meta.url), 'utf8');
@@ -19,7 +21,8 @@ describe('docs/REFERENCE.md', () => {
   });
 
   it('lists every route', () => {
-    for (const route of [...routes.map((r) => `${r.method} ${r.url}`), 'GET /openapi.json']) {
+    const served = [...routes, ...extraRoutes].map((r) => `${r.method} ${r.url}`);
+    for (const route of [...served, ...adminRoutes.map((url) => `GET ${url}`)]) {
       assert.ok(reference.includes(`\`${route}\``), `${route} is not documented`);
     }
   });

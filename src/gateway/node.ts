@@ -39,6 +39,8 @@ interface StreamTrack extends StreamPosition {
 export class GatewayNode implements GatewayHandler {
   readonly hub = new Hub();
   readonly counters: NodeCounters = { deliveries: 0, slowConsumerCloses: 0, heartbeatTimeouts: 0, malformedCloses: 0, kicks: 0, resumes: 0 };
+  /** Set from outside (metrics) to time each publication's fan-out: two clock reads per publication, none per member. */
+  onFanout: ((seconds: number) => void) | undefined;
   /** `*` and every room this node has members in (or is opening). */
   private readonly streams = new Map<string, StreamTrack>();
   private readonly opening = new Map<string, Promise<void>>();
@@ -142,10 +144,12 @@ export class GatewayNode implements GatewayHandler {
     const isAll = pub.stream === ALL_STREAM;
     const members = isAll ? this.hub.conns : this.hub.rooms.get(pub.stream);
     if (members === undefined || members.size === 0) return;
+    const started = this.onFanout === undefined ? 0 : performance.now();
     const frame = encodeTextFrame(pushFrame(pub.tag, pub.val, isAll ? undefined : pub.stream, pub.seq));
     let delivered = 0;
     for (const conn of members.values()) if (conn.send(frame, pub.stream, pub.seq)) delivered++;
     this.counters.deliveries += delivered;
+    if (this.onFanout !== undefined) this.onFanout((performance.now() - started) / 1000);
   }
 
   async onCommand<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {

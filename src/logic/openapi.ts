@@ -1,6 +1,7 @@
 /** Builds the OpenAPI 3.1 document from the route table, so the two cannot drift apart. */
 import { z } from 'zod';
 import { ERROR_STATUSES } from './errors.js';
+import type { ExtraRoute } from './extra-routes.js';
 import type { AnyRoute } from './routes.js';
 
 type JsonSchema = Record<string, unknown>;
@@ -26,7 +27,7 @@ function parametersOf(type: z.ZodType | undefined, location: 'path' | 'query'): 
 
 const errorResponse = { $ref: '#/components/responses/Error' };
 
-export function buildOpenApi(routes: AnyRoute[], version: string): JsonSchema {
+export function buildOpenApi(routes: AnyRoute[], extraRoutes: readonly ExtraRoute[], version: string): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const route of routes) {
     const path = route.url.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -63,13 +64,19 @@ export function buildOpenApi(routes: AnyRoute[], version: string): JsonSchema {
       responses,
     };
   }
-  paths['/openapi.json'] = {
-    get: {
-      summary: 'This document',
-      operationId: 'getOpenApi',
-      responses: { 200: { description: 'The OpenAPI document', content: { 'application/json': { schema: { type: 'object' } } } } },
-    },
-  };
+  for (const route of extraRoutes) {
+    const schema = route.contentType === 'application/json' ? { type: 'object' } : { type: 'string' };
+    paths[route.url] ??= {};
+    paths[route.url][route.method.toLowerCase()] = {
+      summary: route.summary,
+      operationId: route.operationId,
+      responses: {
+        200: { description: route.summary, content: { [route.contentType]: { schema } } },
+        401: errorResponse,
+        403: errorResponse,
+      },
+    };
+  }
   return {
     openapi: '3.1.0',
     info: {

@@ -67,6 +67,29 @@ async function requireConn<T>(reply: Promise<T | undefined>, wsId: string): Prom
   return answer;
 }
 
+const statsData = z.object({
+  engine: z.string(),
+  nodes: z.int(),
+  connections: z.int(),
+  rooms: z.int(),
+  deliveries: z.int(),
+  slowConsumerCloses: z.int(),
+  heartbeatTimeouts: z.int(),
+  malformedCloses: z.int(),
+  kicks: z.int(),
+  resumes: z.int(),
+  pushes: z.object({ all: z.int(), room: z.int(), conn: z.int() }),
+  uptimeSeconds: z.number(),
+});
+
+export type StatsData = z.output<typeof statsData>;
+
+/** The data of GET /stats (and of each event of GET /stats/stream). */
+export async function readStats(ctx: RouteContext): Promise<StatsData> {
+  const stats = await ctx.broker.stats();
+  return { engine: ctx.broker.engine, ...stats, pushes: { ...ctx.pushes }, uptimeSeconds: (Date.now() - ctx.startedAt) / 1000 };
+}
+
 export const routes: AnyRoute[] = [
   route({
     method: 'POST',
@@ -143,6 +166,7 @@ export const routes: AnyRoute[] = [
     summary: 'List rooms with their member counts, sorted by id',
     query: z.object({
       prefix: z.string().max(128, { error: 'prefix must be at most 128 characters' }).optional().meta({ description: 'Only rooms whose id starts with this' }),
+      contains: z.string().max(128, { error: 'contains must be at most 128 characters' }).optional().meta({ description: 'Only rooms whose id contains this' }),
       ...page,
     }),
     data: z.object({
@@ -155,7 +179,8 @@ export const routes: AnyRoute[] = [
       const offset = query.offset ?? 0;
       const limit = query.limit ?? DEFAULT_PAGE;
       const prefix = query.prefix ?? '';
-      const all = (await ctx.broker.roomCounts()).filter((r) => r.room.startsWith(prefix));
+      const contains = query.contains ?? '';
+      const all = (await ctx.broker.roomCounts()).filter((r) => r.room.startsWith(prefix) && r.room.includes(contains));
       all.sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
       return { total: all.length, offset, limit, rooms: all.slice(offset, offset + limit) };
     },
@@ -218,24 +243,8 @@ export const routes: AnyRoute[] = [
     method: 'GET',
     url: '/stats',
     summary: 'Totals across every gateway node',
-    data: z.object({
-      engine: z.string(),
-      nodes: z.int(),
-      connections: z.int(),
-      rooms: z.int(),
-      deliveries: z.int(),
-      slowConsumerCloses: z.int(),
-      heartbeatTimeouts: z.int(),
-      malformedCloses: z.int(),
-      kicks: z.int(),
-      resumes: z.int(),
-      pushes: z.object({ all: z.int(), room: z.int(), conn: z.int() }),
-      uptimeSeconds: z.number(),
-    }),
-    async handle(_input, ctx) {
-      const stats = await ctx.broker.stats();
-      return { engine: ctx.broker.engine, ...stats, pushes: { ...ctx.pushes }, uptimeSeconds: (Date.now() - ctx.startedAt) / 1000 };
-    },
+    data: statsData,
+    handle: async (_input, ctx) => readStats(ctx),
   }),
   route({
     method: 'GET',

@@ -7,12 +7,16 @@ import type { AddressInfo, Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
+import { Metrics } from '../metrics.js';
 import { apiKeyChecker, isLoopback } from './access.js';
+import { adminRoutes, registerAdmin } from './admin.js';
 import { ApiError, apiErrors } from './errors.js';
+import { extraRoutes, type ExtraRouteUrl } from './extra-routes.js';
 import { parseInput } from './fields.js';
 import { parseForm } from './form.js';
+import { streamStats } from './live.js';
 import { buildOpenApi } from './openapi.js';
-import { routes, type AnyRoute, type PushCounters, type RouteContext } from './routes.js';
+import { readStats, routes, type AnyRoute, type PushCounters, type RouteContext } from './routes.js';
 
 export interface LogicOptions {
   host: string;
@@ -22,6 +26,10 @@ export interface LogicOptions {
   /** Proxies whose X-Forwarded-For names the real caller (comma-separated addresses, CIDRs or `loopback`). */
   trustProxy?: string;
   version: string;
+  /** Serve /metrics without the API key (for Prometheus on another host without a bearer token). */
+  publicMetrics?: boolean;
+  /** Where the gateway of this process listens, if it runs one (the admin "try it" page's default). */
+  gateway?: () => { port: number; path: string } | undefined;
 }
 
 interface RouteConfig {
@@ -59,6 +67,7 @@ function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRe
 export class LogicServer {
   readonly app: FastifyInstance;
   readonly pushes: PushCounters = { all: 0, room: 0, conn: 0 };
+  readonly metrics: Metrics;
 
   constructor(
     private readonly options: LogicOptions,
@@ -88,6 +97,7 @@ export class LogicServer {
       },
     });
     this.app = app;
+    this.metrics = new Metrics(broker, this.pushes);
 
     app.removeContentTypeParser('text/plain');
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -119,8 +129,8 @@ export class LogicServer {
     });
     app.setNotFoundHandler((req, reply) => this.sendError(apiErrors.routeNotFound(req.method, req.url.split('?')[0]), reply));
 
-    const openApi = buildOpenApi(routes, options.version);
-    app.get('/openapi.json', async () => openApi);
+    this.registerExtraRoutes(context);
+    registerAdmin(app, () => ({ apiKey: options.apiKey !== undefined, gateway: options.gateway?.() ?? null }));
     this.registerRoutes(context);
   }
 
@@ -137,8 +147,24 @@ export class LogicServer {
     reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.toBody()));
   }
 
+  private registerExtraRoutes(context: RouteContext): void {
+    const openApi = buildOpenApi(routes, extraRoutes, this.options.version);
+    const handlers: Record<ExtraRouteUrl, (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>> = {
+      '/openapi.json': async () => openApi,
+      '/stats/stream': async (_req, reply) => streamStats(reply, () => readStats(context)),
+      '/metrics': async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.render()),
+    };
+    for (const route of extraRoutes) {
+      const auth = route.url === '/metrics' && this.options.publicMetrics === true ? false : undefined;
+      this.app.route({ method: route.method, url: route.url, config: { auth }, handler: handlers[route.url] });
+    }
+  }
+
   private registerRoutes(context: RouteContext): void {
-    const methodsByUrl = new Map<string, string[]>([['/openapi.json', ['GET']]]);
+    const methodsByUrl = new Map<string, string[]>([
+      ...extraRoutes.map((r): [string, string[]] => [r.url, [r.method]]),
+      ...adminRoutes.map((url): [string, string[]] => [url, ['GET']]),
+    ]);
     for (const route of routes) {
       this.app.route({ method: route.method, url: route.url, config: { auth: route.auth }, handler: this.handlerFor(route, context) });
       const methods = methodsByUrl.get(route.url) ?? [];

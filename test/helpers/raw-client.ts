@@ -78,6 +78,18 @@ export class RawClient {
     this.sendFrame(0x1, text);
   }
 
+  /** Waits for the welcome frame and returns its wsId. */
+  async welcome(timeoutMs = 2000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.json().length === 0) {
+      if (Date.now() > deadline) throw new Error(`no welcome frame within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const welcome = this.json()[0];
+    if (welcome.op !== 'welcome') throw new Error(`the first frame is not a welcome: ${JSON.stringify(welcome)}`);
+    return welcome.wsId as string;
+  }
+
   /** The JSON text frames received so far. */
   json(): Record<string, unknown>[] {
     return this.frames.filter((f) => f.opcode === 0x1).map((f) => JSON.parse(f.payload.toString()) as Record<string, unknown>);

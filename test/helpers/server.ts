@@ -13,6 +13,7 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     logicPort: 0,
     apiKey: undefined,
     allowClientJoin: false,
+    publicMetrics: false,
     trustProxy: undefined,
     logLevel: 'silent',
     ...overrides,

@@ -1,0 +1,49 @@
+import type { LiveStats } from '../api';
+import { formatAge, formatRate } from '../format';
+
+function perSecond(now: LiveStats, before: LiveStats | undefined, read: (s: LiveStats) => number): number | undefined {
+  if (before === undefined || now.at <= before.at) return undefined;
+  return (read(now) - read(before)) / ((now.at - before.at) / 1000);
+}
+
+const pushCount = (s: LiveStats): number => s.pushes.all + s.pushes.room + s.pushes.conn;
+
+function Total({ name, value, testId, title }: { name: string; value: string | number; testId: string; title?: string }) {
+  return (
+    <div class="total" title={title}>
+      <div class="value" data-testid={testId}>
+        {value}
+      </div>
+      <div class="name">{name}</div>
+    </div>
+  );
+}
+
+export function Totals({ stats, previous, problem }: { stats: LiveStats | undefined; previous: LiveStats | undefined; problem: string | undefined }) {
+  return (
+    <section class="card">
+      <h2>
+        Live totals <span class={`live ${problem === undefined && stats !== undefined ? 'on' : 'off'}`}>{problem === undefined ? 'live' : 'offline'}</span>
+      </h2>
+      {problem !== undefined && <p class="error">{problem}</p>}
+      {stats === undefined ? (
+        <p class="muted">waiting for the first totals…</p>
+      ) : (
+        <>
+          <div class="totals">
+            <Total name="connections" value={stats.connections} testId="total-connections" />
+            <Total name="rooms" value={stats.rooms} testId="total-rooms" />
+            <Total name="pushes / s" value={formatRate(perSecond(stats, previous, pushCount))} testId="total-pushes-rate" title={`${pushCount(stats)} pushes since start`} />
+            <Total name="deliveries / s" value={formatRate(perSecond(stats, previous, (s) => s.deliveries))} testId="total-deliveries-rate" title={`${stats.deliveries} deliveries since start`} />
+            <Total name="slow-consumer closes" value={stats.slowConsumerCloses} testId="total-slow" />
+            <Total name="heartbeat timeouts" value={stats.heartbeatTimeouts} testId="total-timeouts" />
+          </div>
+          <p class="muted small" data-testid="totals-footer">
+            {stats.pushes.all} to all · {stats.pushes.room} to rooms · {stats.pushes.conn} to connections · {stats.deliveries} deliveries · {stats.kicks} kicks ·{' '}
+            {stats.malformedCloses} malformed · {stats.nodes} gateway node{stats.nodes === 1 ? '' : 's'} · {stats.engine} broker · up {formatAge(0, stats.uptimeSeconds * 1000)}
+          </p>
+        </>
+      )}
+    </section>
+  );
+}

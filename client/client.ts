@@ -1,0 +1,313 @@
+/**
+ * The roomcast client, the same wherever it runs: browser.ts and node.ts
+ * only tell it how to open a WebSocket.
+ *
+ * One connection at a time. It waits for the welcome frame, pings at a third
+ * of the welcome's `heartbeat`, and drops a connection the server has gone
+ * silent on. A lost connection is retried with exponential backoff and full
+ * jitter, except after a 4500-4999 close (the server's "do not reconnect").
+ *
+ * Session recovery is not in the server yet, so a new connection starts with
+ * a new wsId and no rooms; the client keeps the last `seq` of every stream it
+ * saw (`positions`) so that resume can be added without changing the API.
+ */
+import { isTerminalCloseCode } from '../src/protocol/close-codes.js';
+import { ALL_STREAM, ROOM_ID_PATTERN, ROOM_ID_RULE } from '../src/protocol/room-id.js';
+import { backoffDelay, checkBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+import { Emitter } from './emitter.js';
+import { parseServerFrame, type ServerFrame } from './frames.js';
+import type { OpenTransport, Transport } from './transport.js';
+import type { ClientEvents, ClientOptions, ClientState, JoinResult, StateChange, StreamPosition } from './types.js';
+
+/** Every error the client reports; `code` is a server error code, or timeout, disconnected, closed, bad_request. */
+export class RoomcastError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RoomcastError';
+  }
+}
+
+/** Code reported when the client itself gives up on a connection (no welcome, or a silent server). */
+export const ABNORMAL_CLOSE = 1006;
+
+const PING = '{"type":1,"data":"PING"}';
+const DEFAULT_TIMEOUT_MS = 5000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const MIN_PING_INTERVAL_MS = 10;
+
+interface PendingOp {
+  id: number;
+  op: 'join' | 'leave';
+  room: string;
+  sent: boolean;
+  timer: ReturnType<typeof setTimeout>;
+  resolve(result: JoinResult): void;
+  reject(error: RoomcastError): void;
+}
+
+function positiveMs(value: number | undefined, fallback: number, name: string): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a number of ms above 0, got ${String(value)}`);
+  return value;
+}
+
+/** Checks the gateway URL and adds the token; throws a TypeError naming what is wrong. */
+function connectUrl(url: string, token: string | undefined): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`url must be an absolute ws:// or wss:// URL, got ${JSON.stringify(url)}`);
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    throw new TypeError(`url must start with ws:// or wss://, got ${JSON.stringify(url)}`);
+  }
+  if (token !== undefined) {
+    if (typeof token !== 'string' || token === '') throw new TypeError('token must be a non-empty string');
+    parsed.searchParams.set('token', token);
+  }
+  return parsed.toString();
+}
+
+export class BaseRoomcastClient extends Emitter<ClientEvents> {
+  private readonly url: string;
+  private readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
+  private readonly backoff: BackoffOptions | false;
+  private readonly random: () => number;
+
+  private currentState: ClientState = 'connecting';
+  private currentWsId: string | undefined;
+  private transport: Transport | undefined;
+  /** Bumped for every connection, so events of an old socket are ignored. */
+  private generation = 0;
+  private attempt = 0;
+  private started = false;
+  private lastReceivedAt = 0;
+  private welcomeTimer: ReturnType<typeof setTimeout> | undefined;
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private nextId = 0;
+  private readonly pending = new Map<number, PendingOp>();
+  private readonly joinedRooms = new Set<string>();
+  private readonly streamPositions = new Map<string, StreamPosition>();
+  /** Epoch of the `*` stream on this connection (from the welcome, once the server keeps history). */
+  private allEpoch: string | undefined;
+
+  protected constructor(url: string, options: ClientOptions, private readonly openTransport: OpenTransport) {
+    super();
+    this.url = connectUrl(url, options.token);
+    this.timeoutMs = positiveMs(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+    this.connectTimeoutMs = positiveMs(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');
+    this.backoff = options.reconnect === false ? false : checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect });
+    this.random = options.random ?? Math.random;
+    // Connect on the next microtask, so listeners added right after `new` see every state change.
+    queueMicrotask(() => this.open());
+  }
+
+  get state(): ClientState {
+    return this.currentState;
+  }
+
+  /** This connection's id, while connected. */
+  get wsId(): string | undefined {
+    return this.currentWsId;
+  }
+
+  /** Rooms this connection is in, from the server's `joined` and `left` frames. */
+  get rooms(): ReadonlySet<string> {
+    return this.joinedRooms;
+  }
+
+  /**
+   * The last `seq` (and epoch, once the server sends them) seen per stream:
+   * a room id, or `*` for pushes to all. Kept across reconnects, for resume.
+   */
+  get positions(): ReadonlyMap<string, StreamPosition> {
+    return this.streamPositions;
+  }
+
+  /** Joins a room with the client's own op (the server must allow it: --allow-client-join). */
+  join(room: string): Promise<JoinResult> {
+    return this.request('join', room);
+  }
+
+  leave(room: string): Promise<JoinResult> {
+    return this.request('leave', room);
+  }
+
+  /** Closes the connection with 1000 and stops reconnecting; pending joins and leaves are rejected. */
+  close(): void {
+    if (this.currentState === 'closed') return;
+    const transport = this.transport;
+    this.finish(1000, 'closed by the client');
+    transport?.close(1000, 'client closed');
+  }
+
+  private open(): void {
+    if (this.currentState === 'closed') return;
+    if (!this.started) {
+      this.started = true;
+      this.setState({ state: 'connecting' });
+    }
+    const generation = ++this.generation;
+    const current = (): boolean => generation === this.generation;
+    this.welcomeTimer = setTimeout(() => this.drop(`no welcome frame within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
+    try {
+      this.transport = this.openTransport(this.url, {
+        open: () => undefined,
+        message: (text) => current() && this.receive(text),
+        close: (code, reason) => current() && this.lost(code, reason),
+      });
+    } catch (err) {
+      this.lost(ABNORMAL_CLOSE, err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  private receive(text: string): void {
+    this.lastReceivedAt = Date.now();
+    const frame = parseServerFrame(text);
+    switch (frame.kind) {
+      case 'welcome':
+        return this.welcomed(frame);
+      case 'push': {
+        const { message } = frame;
+        if (message.seq !== undefined) {
+          if (message.room === undefined) this.record(ALL_STREAM, message.seq, this.allEpoch);
+          else this.record(message.room, message.seq);
+        }
+        return this.emit('message', message);
+      }
+      case 'joined': {
+        const { membership } = frame;
+        this.joinedRooms.add(membership.room);
+        if (membership.seq !== undefined) this.record(membership.room, membership.seq, membership.epoch);
+        return this.emit('joined', membership);
+      }
+      case 'left':
+        this.joinedRooms.delete(frame.room);
+        return this.emit('left', { room: frame.room });
+      case 'reply': {
+        const op = this.takePending(frame.id);
+        if (op !== undefined) op.resolve({ room: op.room, changed: frame.frame.changed === true });
+        return;
+      }
+      case 'error': {
+        const error = new RoomcastError(frame.code, frame.message);
+        const op = this.takePending(frame.id);
+        if (op !== undefined) op.reject(error);
+        else this.emit('error', error);
+        return;
+      }
+      case 'pong':
+      case 'unknown':
+        return;
+    }
+  }
+
+  private welcomed(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
+    clearTimeout(this.welcomeTimer);
+    this.attempt = 0;
+    this.currentWsId = frame.wsId;
+    this.allEpoch = frame.epoch;
+    this.startHeartbeat(frame.heartbeatMs);
+    this.setState({ state: 'connected', wsId: frame.wsId });
+    for (const op of this.pending.values()) if (!op.sent) this.sendOp(op);
+  }
+
+  private startHeartbeat(heartbeatMs: number): void {
+    clearInterval(this.heartbeatTimer);
+    if (heartbeatMs <= 0) return;
+    const every = Math.max(MIN_PING_INTERVAL_MS, Math.floor(heartbeatMs / 3));
+    this.heartbeatTimer = setInterval(() => {
+      if (Date.now() - this.lastReceivedAt > heartbeatMs) this.drop(`the server sent nothing for ${heartbeatMs} ms`);
+      else this.transport?.send(PING);
+    }, every);
+  }
+
+  private record(stream: string, seq: number, epoch?: string): void {
+    const known = this.streamPositions.get(stream);
+    this.streamPositions.set(stream, { seq, epoch: epoch ?? known?.epoch });
+  }
+
+  private request(op: 'join' | 'leave', room: string): Promise<JoinResult> {
+    if (typeof room !== 'string' || !ROOM_ID_PATTERN.test(room)) {
+      return Promise.reject(new RoomcastError('bad_request', `room must be ${ROOM_ID_RULE}, got ${JSON.stringify(room)}`));
+    }
+    if (this.currentState === 'closed') return Promise.reject(new RoomcastError('closed', `cannot ${op} ${room}: the client is closed`));
+    return new Promise((resolve, reject) => {
+      const id = ++this.nextId;
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        const why = pending.sent ? 'the server did not answer' : 'the client did not get connected';
+        reject(new RoomcastError('timeout', `${op} ${room}: ${why} within ${this.timeoutMs} ms`));
+      }, this.timeoutMs);
+      const pending: PendingOp = { id, op, room, sent: false, timer, resolve, reject };
+      this.pending.set(id, pending);
+      if (this.currentState === 'connected') this.sendOp(pending);
+    });
+  }
+
+  private sendOp(op: PendingOp): void {
+    op.sent = true;
+    this.transport?.send(JSON.stringify({ op: op.op, room: op.room, id: op.id }));
+  }
+
+  private takePending(id: unknown): PendingOp | undefined {
+    if (typeof id !== 'number') return undefined;
+    const op = this.pending.get(id);
+    if (op === undefined) return undefined;
+    this.pending.delete(id);
+    clearTimeout(op.timer);
+    return op;
+  }
+
+  /** Gives up on the current connection without waiting for the server. */
+  private drop(reason: string): void {
+    this.transport?.abort();
+    this.lost(ABNORMAL_CLOSE, reason);
+  }
+
+  /** The connection is gone: reconnect after a backoff, or stay closed after a 45xx code. */
+  private lost(code: number, reason: string): void {
+    this.teardown('disconnected', `the connection closed (${code}) before the server answered`);
+    if (this.currentState === 'closed') return;
+    if (this.backoff === false || isTerminalCloseCode(code)) return this.finish(code, reason);
+    const retryInMs = backoffDelay(this.attempt++, this.backoff, this.random);
+    this.setState({ state: 'reconnecting', code, reason, retryInMs });
+    this.retryTimer = setTimeout(() => this.open(), retryInMs);
+  }
+
+  /**
+   * Forgets the connection: socket, timers, rooms. When it was lost, the ops
+   * sent on it fail and the ones not sent yet wait for the next connection;
+   * when the client closes, every op fails.
+   */
+  private teardown(code: 'disconnected' | 'closed', message: string): void {
+    this.generation++;
+    this.transport = undefined;
+    this.currentWsId = undefined;
+    clearTimeout(this.welcomeTimer);
+    clearInterval(this.heartbeatTimer);
+    clearTimeout(this.retryTimer);
+    this.joinedRooms.clear();
+    for (const op of [...this.pending.values()]) {
+      if (code === 'disconnected' && !op.sent) continue;
+      this.takePending(op.id);
+      op.reject(new RoomcastError(code, `${op.op} ${op.room}: ${message}`));
+    }
+  }
+
+  private finish(code: number, reason: string): void {
+    this.teardown('closed', `the client closed (${code})`);
+    this.setState({ state: 'closed', code, reason });
+  }
+
+  private setState(change: StateChange): void {
+    this.currentState = change.state;
+    this.emit('state', change);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Prometheus metrics (prom-client), served by the logic API at `/metrics`.
+ *
+ * Nothing here runs on the fan-out path but the histogram's `observe`, once
+ * per publication. Every other value is read when Prometheus scrapes: the
+ * cluster totals from the broker's `stats()` (once per scrape), the push
+ * counters from the logic API that owns this registry.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { NodeStats } from './broker/broker.js';
+import type { PushCounters } from './logic/routes.js';
+
+export interface MetricsSource {
+  readonly engine: string;
+  /** Totals across every gateway node. */
+  stats(): Promise<NodeStats & { nodes: number }>;
+  isReady(): boolean;
+}
+
+/** Fan-out time of one publication on one node: from 10 µs to 1 s. */
+export const FANOUT_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
+
+const CLOSE_CAUSES = {
+  slow_consumer: 'slowConsumerCloses',
+  heartbeat_timeout: 'heartbeatTimeouts',
+  malformed: 'malformedCloses',
+  kicked: 'kicks',
+} as const satisfies Record<string, keyof NodeStats>;
+
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly fanout: Histogram;
+  /** The broker's totals as of the current scrape (the last good one if the broker cannot answer). */
+  private stats: (NodeStats & { nodes: number }) | undefined;
+
+  constructor(
+    private readonly source: MetricsSource,
+    pushes: PushCounters,
+  ) {
+    const registers = [this.registry];
+    const totals = (): (NodeStats & { nodes: number }) | undefined => this.stats;
+    const gauge = (name: string, help: string, read: (s: NodeStats & { nodes: number }) => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          const s = totals();
+          if (s !== undefined) this.set(read(s));
+        },
+      });
+    };
+    gauge('roomcast_connections', 'Open client connections, on every gateway node', (s) => s.connections);
+    gauge('roomcast_rooms', 'Rooms with at least one member, on every gateway node', (s) => s.rooms);
+    gauge('roomcast_gateway_nodes', 'Gateway nodes attached to the broker', (s) => s.nodes);
+
+    new Counter({
+      name: 'roomcast_deliveries_total',
+      help: 'Frames queued to clients by pushes, on every gateway node',
+      registers,
+      collect() {
+        const s = totals();
+        if (s === undefined) return;
+        this.reset();
+        this.inc(s.deliveries);
+      },
+    });
+    new Counter({
+      name: 'roomcast_closes_total',
+      help: 'Connections closed by the server, by cause, on every gateway node',
+      labelNames: ['cause'],
+      registers,
+      collect() {
+        const s = totals();
+        if (s === undefined) return;
+        this.reset();
+        for (const [cause, key] of Object.entries(CLOSE_CAUSES)) this.inc({ cause }, s[key]);
+      },
+    });
+    new Counter({
+      name: 'roomcast_resumes_total',
+      help: 'Sessions taken back by a reconnecting client, on every gateway node',
+      registers,
+      collect() {
+        const s = totals();
+        if (s === undefined) return;
+        this.reset();
+        this.inc(s.resumes);
+      },
+    });
+    new Counter({
+      name: 'roomcast_pushes_total',
+      help: 'Pushes accepted by this logic API, by kind (all, room, conn)',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const kind of ['all', 'room', 'conn'] as const) this.inc({ kind }, pushes[kind]);
+      },
+    });
+    new Gauge({
+      name: 'roomcast_broker_up',
+      help: 'Whether the broker can hand pushes on (1) or not (0)',
+      labelNames: ['engine'],
+      registers,
+      collect() {
+        this.set({ engine: source.engine }, source.isReady() ? 1 : 0);
+      },
+    });
+    this.fanout = new Histogram({
+      name: 'roomcast_fanout_duration_seconds',
+      help: "Time to encode one publication and queue it for the members of this process's gateway nodes",
+      buckets: FANOUT_BUCKETS,
+      registers,
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  /** Given to gateway nodes (`GatewayNode.onFanout`); called once per publication. */
+  readonly observeFanout = (seconds: number): void => {
+    this.fanout.observe(seconds);
+  };
+
+  /** The metrics in Prometheus text format. */
+  async render(): Promise<string> {
+    try {
+      this.stats = await this.source.stats();
+    } catch {
+      // Keep the last totals: counters must not fall back to zero while the broker is away; roomcast_broker_up says it is.
+    }
+    return this.registry.metrics();
+  }
+}

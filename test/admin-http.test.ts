@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { TestClient } from './helpers/client.js';
+import { call, post } from './helpers/http.js';
+import { startServer, type TestServer } from './helpers/server.js';
+
+interface StreamEvent {
+  event: string;
+  data: Record<string, unknown>;
+  receivedAt: number;
+}
+
+/** Reads `count` events of a text/event-stream, then stops reading. */
+async function readEvents(url: string, count: number, headers: Record<string, string> = {}): Promise<{ status: number; type: string | null; events: StreamEvent[] }> {
+  const res = await fetch(url, { headers });
+  const events: StreamEvent[] = [];
+  if (res.body === null || res.status !== 200) return { status: res.status, type: res.headers.get('content-type'), events };
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  while (events.length < count) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf('\n\n')) !== -1 && events.length < count) {
+      const block = buffer.slice(0, end).split('\n');
+      buffer = buffer.slice(end + 2);
+      const event = block.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';
+      const data = block.find((l) => l.startsWith('data: '))?.slice(6) ?? '{}';
+      events.push({ event, data: JSON.parse(data) as Record<string, unknown>, receivedAt: Date.now() });
+    }
+  }
+  await reader.cancel();
+  return { status: res.status, type: res.headers.get('content-type'), events };
+}
+
+describe('admin pages over HTTP', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ apiKey: 'adm1n' });
+  });
+  after(() => server.close());
+
+  it('serves /admin without the API key, with a policy that allows scripts from the server only', async () => {
+    for (const path of ['/admin', '/admin/', '/admin/try']) {
+      const res = await fetch(server.logicUrl + path);
+      assert.equal(res.status, 200, path);
+      assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
+      assert.equal(res.headers.get('cache-control'), 'no-cache');
+      const csp = res.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /script-src 'self'(;|$)/);
+      assert.match(csp, /default-src 'self'/);
+      const html = await res.text();
+      const scripts = [...html.matchAll(/<script[^>]*>/g)].map((m) => m[0]);
+      assert.ok(scripts.length > 0);
+      for (const tag of scripts) assert.match(tag, /src="\/admin\/assets\/[\w.-]+\.js"/, `${path}: every script is a file from /admin/assets: ${tag}`);
+    }
+  });
+
+  it('serves the built assets with a year of caching, and 404s what is not there', async () => {
+    const html = await (await fetch(`${server.logicUrl}/admin`)).text();
+    const asset = /src="(\/admin\/assets\/[\w.-]+\.js)"/.exec(html)?.[1];
+    assert.ok(asset !== undefined);
+    const res = await fetch(server.logicUrl + asset);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /javascript/);
+    assert.match(res.headers.get('cache-control') ?? '', /max-age=31536000.*immutable|immutable.*max-age=31536000/);
+    assert.ok((await res.text()).length > 1000);
+
+    assert.deepEqual((await call(server.logicUrl, '/admin/assets/nope.js')).body, { code: 404, msg: 'no route GET /admin/assets/nope.js' });
+    for (const outside of ['/admin/assets/..%2f..%2fpackage.json', '/admin/assets/sub%2f..%2f..%2fsrc%2fcli.js']) {
+      const answer = await call(server.logicUrl, outside);
+      assert.equal(answer.status, 404, outside);
+      assert.match(answer.body.msg, /^no admin asset "/);
+    }
+  });
+
+  it('answers /admin/config.json with whether a key is needed and where the gateway is', async () => {
+    const answer = await fetch(`${server.logicUrl}/admin/config.json`);
+    assert.equal(answer.status, 200);
+    assert.deepEqual(await answer.json(), { apiKey: true, gateway: { port: Number(new URL(server.gatewayUrl).port), path: '/connect' } });
+  });
+});
+
+describe('GET /stats/stream', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ apiKey: 'adm1n' });
+  });
+  after(() => server.close());
+
+  it('needs the API key like the rest of the API', async () => {
+    const refused = await readEvents(`${server.logicUrl}/stats/stream`, 1);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.events.length, 0);
+  });
+
+  it('sends the /stats totals at once, then one event a second, following real traffic', async () => {
+    const auth = { authorization: 'Bearer adm1n' };
+    const client = await TestClient.connect(server.gatewayUrl);
+    try {
+      const stream = readEvents(`${server.logicUrl}/stats/stream`, 3, auth);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await post(server.logicUrl, '/push/all', { val: 'v', tag: 2 }, auth);
+      await post(server.logicUrl, '/room/join', { id: 'streamed', wsId: client.wsId }, auth);
+      const { status, type, events } = await stream;
+      assert.equal(status, 200);
+      assert.equal(type, 'text/event-stream; charset=utf-8');
+      assert.deepEqual(events.map((e) => e.event), ['stats', 'stats', 'stats']);
+      const [first, , last] = events.map((e) => e.data);
+      const stats = (await call(server.logicUrl, '/stats', { headers: auth })).body.data ?? {};
+      assert.deepEqual(Object.keys(first).sort(), [...Object.keys(stats), 'at'].sort());
+      assert.equal(first.connections, 1);
+      assert.equal(first.deliveries, 0);
+      assert.deepEqual(last.pushes, { all: 1, room: 0, conn: 0 });
+      assert.equal(last.deliveries, 1);
+      assert.equal(last.rooms, 1);
+      const gaps = events.slice(1).map((e, i) => e.receivedAt - events[i].receivedAt);
+      for (const gap of gaps) assert.ok(gap >= 800 && gap <= 1300, `events ${gap} ms apart`);
+    } finally {
+      await client.closeAndWait();
+    }
+  });
+});

@@ -1,0 +1,209 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import type { RoomcastClient as BrowserClient } from '../client/browser.js';
+import type { Message, StateChange } from '../client/types.js';
+import { browserSkipReason, launchBrowser, screenshotPaths, SdkPageServer } from './helpers/browser.js';
+import { TestClient, isPush } from './helpers/client.js';
+import { post } from './helpers/http.js';
+import { startServer, type TestServer } from './helpers/server.js';
+
+/** What the SDK test page keeps on its global object. */
+interface SdkPage {
+  sdk: { RoomcastClient: new (url: string, options?: object) => BrowserClient };
+  client: BrowserClient;
+  messages: Message[];
+  states: StateChange[];
+}
+
+function portOf(url: string): number {
+  return Number(new URL(url).port);
+}
+
+describe('in a real browser (Debian chromium, playwright-core)', { skip: browserSkipReason() }, () => {
+  let browser: Browser;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(() => browser?.close());
+
+  async function newPage(): Promise<Page> {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    page.setDefaultTimeout(10_000);
+    page.on('pageerror', (err) => assert.fail(`page error: ${err.message}`));
+    return page;
+  }
+
+  describe('the SDK', () => {
+    let pages: SdkPageServer;
+    before(async () => {
+      pages = await SdkPageServer.start();
+    });
+    after(() => pages.close());
+
+    it('receives room and all pushes, and reconnects by itself after the server restarts', async () => {
+      let server: TestServer = await startServer({ allowClientJoin: true });
+      const page = await newPage();
+      try {
+        await page.goto(pages.url);
+        await page.waitForFunction(() => (globalThis as unknown as SdkPage).sdk !== undefined);
+        await page.evaluate((url) => {
+          const g = globalThis as unknown as SdkPage;
+          g.messages = [];
+          g.states = [];
+          g.client = new g.sdk.RoomcastClient(url, { reconnect: { initialDelayMs: 100, maxDelayMs: 400 } });
+          g.client.on('message', (m) => g.messages.push(m));
+          g.client.on('state', (s) => g.states.push(s));
+        }, server.gatewayUrl);
+        await page.waitForFunction(() => (globalThis as unknown as SdkPage).client.state === 'connected');
+
+        const joined = await page.evaluate(() => (globalThis as unknown as SdkPage).client.join('browser'));
+        assert.deepEqual(joined, { room: 'browser', changed: true });
+        const room = await post(server.logicUrl, '/push/room', { id: 'browser', tag: 5, val: 'to the room' });
+        const all = await post(server.logicUrl, '/push/all', { tag: 6, val: 'to everyone' });
+        await page.waitForFunction(() => (globalThis as unknown as SdkPage).messages.length === 2);
+        assert.deepEqual(await page.evaluate(() => (globalThis as unknown as SdkPage).messages), [
+          { tag: 5, data: 'to the room', room: 'browser', seq: room.body.data?.seq },
+          { tag: 6, data: 'to everyone', room: undefined, seq: all.body.data?.seq },
+        ]);
+
+        const firstWsId = await page.evaluate(() => (globalThis as unknown as SdkPage).client.wsId);
+        const gatewayPort = portOf(server.gatewayUrl);
+        await server.close();
+        await page.waitForFunction(() => (globalThis as unknown as SdkPage).client.state === 'reconnecting');
+        server = await startServer({ allowClientJoin: true, gatewayPort });
+        await page.waitForFunction(() => (globalThis as unknown as SdkPage).client.state === 'connected', undefined, { timeout: 10_000 });
+        const secondWsId = await page.evaluate(() => (globalThis as unknown as SdkPage).client.wsId);
+        assert.notEqual(secondWsId, firstWsId);
+
+        const states = await page.evaluate(() => (globalThis as unknown as SdkPage).states);
+        assert.deepEqual(states.slice(0, 3).map((s) => [s.state, s.code]), [['connecting', undefined], ['connected', undefined], ['reconnecting', 1001]]);
+        assert.equal(states.at(-1)?.state, 'connected');
+        for (const s of states.filter((x) => x.state === 'reconnecting')) assert.ok((s.retryInMs ?? -1) >= 0 && (s.retryInMs ?? 0) < 400);
+
+        const again = await post(server.logicUrl, '/push/all', { tag: 7, val: 'after the restart' });
+        await page.waitForFunction(() => (globalThis as unknown as SdkPage).messages.length === 3);
+        assert.deepEqual(await page.evaluate(() => (globalThis as unknown as SdkPage).messages.at(-1)), { tag: 7, data: 'after the restart', room: undefined, seq: again.body.data?.seq });
+        await page.evaluate(() => (globalThis as unknown as SdkPage).client.close());
+      } finally {
+        await page.close();
+        await server.close();
+      }
+    });
+  });
+
+  describe('the admin page', () => {
+    let server: TestServer;
+    let clients: TestClient[];
+    before(async () => {
+      server = await startServer({ apiKey: 'browser-key' });
+      clients = await Promise.all([0, 1, 2].map(() => TestClient.connect(server.gatewayUrl)));
+      const auth = { authorization: 'Bearer browser-key' };
+      for (const [room, client] of [['alpha', clients[0]], ['alpha', clients[1]], ['beta', clients[2]], ['gamma', clients[2]]] as const) {
+        assert.equal((await post(server.logicUrl, '/room/join', { id: room, wsId: client.wsId }, auth)).status, 200);
+      }
+    });
+    after(async () => {
+      for (const c of clients) await c.closeAndWait();
+      await server.close();
+    });
+
+    it('asks for the API key, shows the right counts, rooms and members, pushes from its form, and kicks', async () => {
+      const page = await newPage();
+      try {
+        await page.goto(`${server.logicUrl}/admin`);
+        const prompt = page.getByTestId('key-prompt');
+        await prompt.locator('input[name=key]').fill('not-the-key');
+        await prompt.getByRole('button').click();
+        await prompt.getByText('missing or wrong API key').waitFor();
+        await prompt.locator('input[name=key]').fill('browser-key');
+        await prompt.getByRole('button').click();
+
+        await page.getByTestId('total-connections').getByText('3', { exact: true }).waitFor();
+        await page.getByTestId('total-rooms').getByText('3', { exact: true }).waitFor();
+        const rows = page.getByTestId('room-list').locator('tbody tr');
+        await rows.nth(2).waitFor();
+        assert.deepEqual(await rows.allInnerTexts(), ['alpha\t2', 'beta\t1', 'gamma\t1']);
+
+        await page.getByTestId('room-search').fill('ph');
+        await page.getByTestId('room-total').getByText('1 room matching “ph”').waitFor();
+        assert.deepEqual(await rows.allInnerTexts(), ['alpha\t2']);
+
+        await rows.first().click();
+        const members = page.getByTestId('room-members');
+        await members.getByRole('button').nth(1).waitFor();
+        const alpha = [clients[0].wsId, clients[1].wsId].sort();
+        assert.deepEqual(await members.getByRole('button').allInnerTexts(), alpha);
+
+        await members.getByRole('button', { name: clients[0].wsId }).click();
+        const info = page.getByTestId('conn-info');
+        await info.getByText(clients[0].wsId).waitFor();
+        assert.equal(await page.getByTestId('conn-rooms').innerText(), 'alpha');
+        assert.equal(await page.getByTestId('conn-address').innerText(), '127.0.0.1');
+        assert.match(await page.getByTestId('conn-age').innerText(), /^\d+s$/);
+
+        await page.getByLabel('room', { exact: true }).check();
+        await page.getByTestId('push-room').fill('alpha');
+        await page.getByTestId('push-tag').fill('9');
+        await page.getByTestId('push-val').fill('from the admin page');
+        await page.getByTestId('push-send').click();
+        const pushed = await Promise.all([clients[0].next(isPush), clients[1].next(isPush)]);
+        assert.deepEqual(pushed, [
+          { type: 9, data: 'from the admin page', room: 'alpha', seq: 1 },
+          { type: 9, data: 'from the admin page', room: 'alpha', seq: 1 },
+        ]);
+        const answer = page.getByTestId('push-answer');
+        await answer.getByText('"seq": 1').waitFor();
+        assert.match(await answer.innerText(), /^200 \{\s+"code": 0,\s+"msg": "ok",\s+"data": \{\s+"id": "[\w-]+",\s+"room": "alpha",\s+"seq": 1/);
+        assert.deepEqual(clients[2].frames.filter(isPush), [], 'the connection outside alpha got nothing');
+
+        await page.getByTestId('room-search').fill('');
+        await rows.nth(2).waitFor();
+        await page.getByTestId('total-pushes-rate').filter({ hasNotText: '–' }).waitFor();
+        for (const path of screenshotPaths('admin.png')) await page.screenshot({ path, fullPage: true });
+
+        await page.getByLabel('tag').fill('1');
+        await page.getByTestId('push-send').click();
+        await answer.getByText('tag must be an integer from 2 to 2147483647').waitFor();
+        assert.match(await answer.innerText(), /^400 /);
+
+        await page.getByTestId('kick').click();
+        assert.equal((await clients[0].closed).code, 4003);
+        await page.getByTestId('kick-answer').getByText('"kicked": true').waitFor();
+        await page.getByTestId('total-connections').getByText('2', { exact: true }).waitFor();
+      } finally {
+        await page.close();
+      }
+    });
+  });
+
+  describe('the try-it page', () => {
+    it('connects to the gateway, shows each frame, sends PING, joins and sees a room push', async () => {
+      const server = await startServer({ allowClientJoin: true });
+      const page = await newPage();
+      try {
+        await page.goto(`${server.logicUrl}/admin/try`);
+        const url = page.getByTestId('try-url');
+        for (let i = 0; i < 100 && (await url.inputValue()) === ''; i++) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(await url.inputValue(), server.gatewayUrl, 'the URL defaults to this process\'s gateway');
+        await page.getByTestId('try-connect').click();
+        const log = page.getByTestId('try-log');
+        await log.getByText('"op":"welcome"').waitFor();
+        await page.getByTestId('try-status').getByText('wsId').waitFor();
+
+        await page.getByTestId('try-ping').click();
+        await log.getByText('{"type":1,"data":"PONG"}').waitFor();
+        await log.getByText('{"type":1,"data":"PING"}').waitFor();
+
+        await page.getByTestId('try-room').fill('tried');
+        await page.getByTestId('try-join').click();
+        await log.getByText('{"type":0,"op":"reply","id":1,"room":"tried","changed":true}').waitFor();
+        await post(server.logicUrl, '/push/room', { id: 'tried', tag: 4, val: 'hello page' });
+        await log.getByText('{"type":4,"data":"hello page","room":"tried","seq":1}').waitFor();
+      } finally {
+        await page.close();
+        await server.close();
+      }
+    });
+  });
+});

@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, RoomcastClient, RoomcastError, type Message, type StateChange } from '../client/node.js';
+import { CloseCode } from '../src/protocol/close-codes.js';
+import { post } from './helpers/http.js';
+import { nextEvent, record, ScriptedGateway, sleep } from './helpers/sdk.js';
+import { startServer, type TestServer } from './helpers/server.js';
+
+const FAST = { initialDelayMs: 20, maxDelayMs: 80, factor: 2 };
+
+describe('SDK backoff', () => {
+  it('bounds the n-th delay by min(maxDelayMs, initialDelayMs * factor^n), with full jitter from 0', () => {
+    const options = { initialDelayMs: 500, maxDelayMs: 30_000, factor: 2 };
+    assert.deepEqual(
+      [0, 1, 2, 3, 4, 5, 6, 7, 100, 5000].map((n) => backoffCeiling(n, options)),
+      [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000],
+    );
+    for (const n of [0, 3, 9, 5000]) {
+      assert.equal(backoffDelay(n, options, () => 0), 0);
+      const highest = backoffDelay(n, options, () => 0.999_999_9);
+      assert.ok(highest < backoffCeiling(n, options) && highest >= backoffCeiling(n, options) - 1, `attempt ${n}: ${highest}`);
+    }
+  });
+
+  it('spreads delays over the whole range with Math.random', () => {
+    const delays = Array.from({ length: 2000 }, () => backoffDelay(3, DEFAULT_BACKOFF));
+    assert.ok(delays.every((d) => Number.isInteger(d) && d >= 0 && d < 4000));
+    assert.ok(Math.min(...delays) < 400 && Math.max(...delays) > 3600, 'full jitter covers [0, ceiling)');
+  });
+
+  it('rejects reconnect options that make no sense, naming the option', () => {
+    assert.throws(() => new RoomcastClient('ws://127.0.0.1:1/connect', { reconnect: { initialDelayMs: -1 } }), /reconnect\.initialDelayMs must be a number >= 0/);
+    assert.throws(() => new RoomcastClient('ws://127.0.0.1:1/connect', { reconnect: { initialDelayMs: 100, maxDelayMs: 50 } }), /reconnect\.maxDelayMs must be a number >= reconnect\.initialDelayMs \(100\)/);
+    assert.throws(() => new RoomcastClient('ws://127.0.0.1:1/connect', { reconnect: { factor: 0.5 } }), /reconnect\.factor must be a number >= 1/);
+  });
+});
+
+describe('SDK options', () => {
+  it('rejects a URL that is not ws:// or wss://, and bad timeouts or tokens', () => {
+    assert.throws(() => new RoomcastClient('localhost:8888'), { name: 'TypeError', message: /url must start with ws:\/\/ or wss:\/\// });
+    assert.throws(() => new RoomcastClient('not a url'), { name: 'TypeError', message: 'url must be an absolute ws:// or wss:// URL, got "not a url"' });
+    assert.throws(() => new RoomcastClient('http://127.0.0.1:8888/connect'), /url must start with ws:\/\//);
+    assert.throws(() => new RoomcastClient('ws://127.0.0.1:1/connect', { timeoutMs: 0 }), /timeoutMs must be a number of ms above 0, got 0/);
+    assert.throws(() => new RoomcastClient('ws://127.0.0.1:1/connect', { token: '' }), /token must be a non-empty string/);
+  });
+
+  it('is what `roomcast/client` resolves to in Node', async () => {
+    const specifier = 'roomcast/client';
+    const exported = (await import(specifier)) as { RoomcastClient: unknown };
+    assert.equal(exported.RoomcastClient, RoomcastClient);
+  });
+
+  it('is the native-WebSocket build under the browser condition, which says what to do where there is none', () => {
+    const script = "const m = await import('roomcast/client'); try { new m.RoomcastClient('ws://127.0.0.1:1/connect'); } catch (e) { console.log(e.message); }";
+    const run = spawnSync(process.execPath, ['--conditions=browser', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      cwd: new URL('../..', import.meta.url),
+    });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout.trim(), 'there is no global WebSocket here: in Node 20, import roomcast/client without the browser condition (it uses the ws package)');
+  });
+
+  it('fits in 4 KB minified and gzipped as a browser bundle', () => {
+    const bundle = readFileSync(new URL('../../dist/client-bundle/roomcast-client.js', import.meta.url));
+    const gzipped = gzipSync(bundle, { level: 9 }).length;
+    assert.ok(gzipped < 4096, `the browser bundle is ${gzipped} bytes gzipped`);
+  });
+});
+
+describe('SDK against a roomcast server', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ allowClientJoin: true, heartbeatTimeout: 600 });
+  });
+  after(() => server.close());
+
+  it('connects, joins with its own op, and receives room, all and connection pushes as typed messages', async () => {
+    const client = new RoomcastClient(server.gatewayUrl);
+    const states = record(client, 'state');
+    try {
+      const connected = await nextEvent(client, 'state', (s) => s.state === 'connected');
+      assert.equal(typeof connected.wsId, 'string');
+      assert.equal(client.wsId, connected.wsId);
+      assert.deepEqual(states.map((s) => s.state), ['connecting', 'connected']);
+
+      const joined = nextEvent(client, 'joined');
+      assert.deepEqual(await client.join('lobby'), { room: 'lobby', changed: true });
+      const joinedEvent = await joined;
+      assert.deepEqual(joinedEvent, { room: 'lobby', seq: 0, epoch: joinedEvent.epoch });
+      assert.equal(typeof joinedEvent.epoch, 'string');
+      assert.deepEqual(await client.join('lobby'), { room: 'lobby', changed: false });
+      assert.deepEqual([...client.rooms], ['lobby']);
+
+      const messages = record(client, 'message');
+      const roomSeq = (await post(server.logicUrl, '/push/room', { id: 'lobby', tag: 7, val: 'to the room' })).body.data?.seq as number;
+      const allSeq = (await post(server.logicUrl, '/push/all', { tag: 3, val: 'to all' })).body.data?.seq as number;
+      await post(server.logicUrl, '/push/conn', { wsId: client.wsId ?? '', tag: 4, val: 'to you' });
+      while (messages.length < 3) await sleep(5);
+      assert.deepEqual(messages, [
+        { tag: 7, data: 'to the room', room: 'lobby', seq: roomSeq },
+        { tag: 3, data: 'to all', room: undefined, seq: allSeq },
+        { tag: 4, data: 'to you', room: undefined, seq: undefined },
+      ] satisfies Message[]);
+      assert.deepEqual(Object.fromEntries(client.positions), { lobby: { seq: roomSeq, epoch: undefined }, '*': { seq: allSeq, epoch: undefined } });
+
+      const left = nextEvent(client, 'left');
+      assert.deepEqual(await client.leave('lobby'), { room: 'lobby', changed: true });
+      assert.deepEqual(await left, { room: 'lobby' });
+      assert.equal(client.rooms.size, 0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('pings on its own, so a server with a 600 ms heartbeat timeout keeps it for 2 s', async () => {
+    const client = new RoomcastClient(server.gatewayUrl);
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const states = record(client, 'state');
+      const timeoutsBefore = (await server.broker.stats()).heartbeatTimeouts;
+      await sleep(2000);
+      assert.deepEqual(states, []);
+      assert.equal(client.state, 'connected');
+      assert.equal((await server.broker.stats()).heartbeatTimeouts, timeoutsBefore);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('rejects a join with a bad room at once, without asking the server', async () => {
+    const client = new RoomcastClient(server.gatewayUrl);
+    try {
+      await assert.rejects(client.join('no spaces'), (err: RoomcastError) => {
+        assert.equal(err.code, 'bad_request');
+        assert.equal(err.message, 'room must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -, got "no spaces"');
+        return true;
+      });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('after a kick (4003) reconnects with backoff as a new connection in no room: it rejoins nothing by itself', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { reconnect: FAST });
+    try {
+      const first = await nextEvent(client, 'state', (s) => s.state === 'connected');
+      await client.join('before-kick');
+      const reconnecting = nextEvent(client, 'state', (s) => s.state === 'reconnecting');
+      const reconnected = nextEvent(client, 'state', (s) => s.state === 'connected');
+      await post(server.logicUrl, '/conn/kick', { wsId: first.wsId ?? '' });
+      const dropped = await reconnecting;
+      assert.equal(dropped.code, CloseCode.kicked);
+      assert.ok(dropped.retryInMs !== undefined && dropped.retryInMs >= 0 && dropped.retryInMs < FAST.initialDelayMs, `retry in ${dropped.retryInMs}`);
+      const second = await reconnected;
+      assert.notEqual(second.wsId, first.wsId);
+      assert.equal(client.rooms.size, 0);
+      const room = (await server.broker.roomMembers('before-kick')).length;
+      assert.equal(room, 0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('without --allow-client-join, join rejects with the server error code forbidden', async () => {
+    const strict = await startServer();
+    const client = new RoomcastClient(strict.gatewayUrl);
+    try {
+      await assert.rejects(client.join('lobby'), (err: RoomcastError) => {
+        assert.equal(err.name, 'RoomcastError');
+        assert.equal(err.code, 'forbidden');
+        assert.match(err.message, /--allow-client-join/);
+        return true;
+      });
+    } finally {
+      client.close();
+      await strict.close();
+    }
+  });
+
+  it('close() closes with 1000, rejects pending ops, and never reconnects', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { reconnect: FAST });
+    await nextEvent(client, 'state', (s) => s.state === 'connected');
+    const before = (await server.broker.stats()).connections;
+    const closed = nextEvent(client, 'state', (s) => s.state === 'closed');
+    client.close();
+    assert.deepEqual(await closed, { state: 'closed', code: 1000, reason: 'closed by the client' } satisfies StateChange);
+    await assert.rejects(client.join('x'), { code: 'closed' });
+    await sleep(300);
+    assert.equal(client.state, 'closed');
+    assert.equal((await server.broker.stats()).connections, before - 1);
+  });
+});
+
+describe('SDK against a scripted gateway', () => {
+  it('never reconnects after a close code from 4500 to 4999', async () => {
+    const gateway = await ScriptedGateway.start((ws) => setTimeout(() => ws.close(4501, 'go away for good'), 20));
+    const client = new RoomcastClient(gateway.url, { reconnect: FAST });
+    try {
+      const closed = await nextEvent(client, 'state', (s) => s.state === 'closed');
+      assert.deepEqual(closed, { state: 'closed', code: 4501, reason: 'go away for good' });
+      await sleep(400); // five times the largest backoff
+      assert.equal(gateway.connections, 1);
+      assert.equal(client.state, 'closed');
+    } finally {
+      client.close();
+      await gateway.close();
+    }
+  });
+
+  it('does reconnect after a 4000-4499 close, until the server keeps it', async () => {
+    const gateway = await ScriptedGateway.start((ws, index) => {
+      if (index < 2) setTimeout(() => ws.close(4000 + index, 'try again'), 20);
+    });
+    const client = new RoomcastClient(gateway.url, { reconnect: FAST });
+    const states = record(client, 'state');
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === 'ws-2');
+      assert.deepEqual(
+        states.map((s) => [s.state, s.code]),
+        [['connecting', undefined], ['connected', undefined], ['reconnecting', 4000], ['connected', undefined], ['reconnecting', 4001], ['connected', undefined]],
+      );
+      assert.equal(gateway.connections, 3);
+    } finally {
+      client.close();
+      await gateway.close();
+    }
+  });
+
+  it('rejects a join the server never answers with code timeout after timeoutMs', async () => {
+    const gateway = await ScriptedGateway.start(() => undefined);
+    const client = new RoomcastClient(gateway.url, { timeoutMs: 250 });
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const started = performance.now();
+      await assert.rejects(client.join('quiet'), (err: RoomcastError) => {
+        assert.equal(err.code, 'timeout');
+        assert.equal(err.message, 'join quiet: the server did not answer within 250 ms');
+        return true;
+      });
+      const waited = performance.now() - started;
+      assert.ok(waited >= 245 && waited < 1000, `waited ${waited} ms`);
+      assert.deepEqual(gateway.received.map((t) => JSON.parse(t) as unknown), [{ op: 'join', room: 'quiet', id: 1 }]);
+    } finally {
+      client.close();
+      await gateway.close();
+    }
+  });
+
+  it('drops a server that stops answering its pings, and reconnects (1006)', async () => {
+    const gateway = await ScriptedGateway.start(() => undefined, 300);
+    const client = new RoomcastClient(gateway.url, { reconnect: FAST });
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const dropped = await nextEvent(client, 'state', (s) => s.state === 'reconnecting', 2000);
+      assert.equal(dropped.code, 1006);
+      assert.equal(dropped.reason, 'the server sent nothing for 300 ms');
+      const pings = gateway.received.filter((t) => t === '{"type":1,"data":"PING"}').length;
+      assert.ok(pings >= 2, `sent ${pings} pings at a third of the heartbeat`);
+      await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === 'ws-1');
+    } finally {
+      client.close();
+      await gateway.close();
+    }
+  });
+
+  it('retries a server that is not there yet, then connects when it comes up', async () => {
+    const probe = await ScriptedGateway.start(() => undefined);
+    const port = probe.port;
+    await probe.close();
+    const client = new RoomcastClient(`ws://127.0.0.1:${port}/connect`, { reconnect: FAST });
+    const states = record(client, 'state');
+    let gateway: ScriptedGateway | undefined;
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'reconnecting');
+      await nextEvent(client, 'state', (s) => s.state === 'reconnecting');
+      gateway = await ScriptedGateway.start(() => undefined, 10_000, port);
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      assert.equal(states[0].state, 'connecting');
+      const retries = states.slice(1, -1);
+      assert.ok(retries.length >= 2);
+      for (const s of retries) {
+        assert.equal(s.state, 'reconnecting');
+        assert.equal(s.code, 1006);
+        assert.ok(s.retryInMs !== undefined && s.retryInMs < FAST.maxDelayMs);
+      }
+    } finally {
+      client.close();
+      await gateway?.close();
+    }
+  });
+});

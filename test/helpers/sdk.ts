@@ -1,0 +1,80 @@
+/** Helpers for driving the SDK (client/) against real servers. */
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { ClientEvents } from '../../client/types.js';
+
+interface Listenable {
+  on<K extends keyof ClientEvents>(event: K, listener: (value: ClientEvents[K]) => void): () => void;
+}
+
+/** Resolves with the next event that passes `test`, or rejects after `timeoutMs`. */
+export function nextEvent<K extends keyof ClientEvents>(
+  client: Listenable,
+  event: K,
+  test: (value: ClientEvents[K]) => boolean = () => true,
+  timeoutMs = 5000,
+): Promise<ClientEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      off();
+      reject(new Error(`no matching ${String(event)} event within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const off = client.on(event, (value) => {
+      if (!test(value)) return;
+      clearTimeout(timer);
+      off();
+      resolve(value);
+    });
+  });
+}
+
+/** Records every event of one kind. */
+export function record<K extends keyof ClientEvents>(client: Listenable, event: K): ClientEvents[K][] {
+  const seen: ClientEvents[K][] = [];
+  client.on(event, (value) => seen.push(value));
+  return seen;
+}
+
+/**
+ * A plain `ws` server standing in for a gateway that misbehaves on purpose:
+ * it sends a welcome frame, then does what `onConnection` says.
+ */
+export class ScriptedGateway {
+  readonly sockets: WebSocket[] = [];
+  readonly received: string[] = [];
+  private constructor(private readonly wss: WebSocketServer) {}
+
+  static async start(onConnection: (ws: WebSocket, index: number) => void, heartbeatMs = 10_000, port = 0): Promise<ScriptedGateway> {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port });
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+    const gateway = new ScriptedGateway(wss);
+    wss.on('connection', (ws) => {
+      const index = gateway.sockets.push(ws) - 1;
+      ws.on('message', (data: Buffer) => gateway.received.push(data.toString()));
+      ws.send(JSON.stringify({ type: 0, op: 'welcome', data: `ws-${index}`, wsId: `ws-${index}`, heartbeat: heartbeatMs }));
+      onConnection(ws, index);
+    });
+    return gateway;
+  }
+
+  get port(): number {
+    return (this.wss.address() as AddressInfo).port;
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${this.port}/connect`;
+  }
+
+  get connections(): number {
+    return this.sockets.length;
+  }
+
+  async close(): Promise<void> {
+    for (const ws of this.sockets) ws.terminate();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

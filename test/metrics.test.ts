@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { TestClient, isPush } from './helpers/client.js';
+import { call, post } from './helpers/http.js';
+import { parsePrometheus, valueOf, type Family } from './helpers/prometheus.js';
+import { redisEngine, startCluster } from './helpers/cluster.js';
+import { RawClient } from './helpers/raw-client.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { startServer, type TestServer } from './helpers/server.js';
+
+async function scrape(server: { logicUrl: string }, headers: Record<string, string> = {}): Promise<Map<string, Family>> {
+  const res = await fetch(`${server.logicUrl}/metrics`, { headers });
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+  return parsePrometheus(await res.text());
+}
+
+describe('GET /metrics', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  it('parses as Prometheus text, with the roomcast families and Node process metrics', async () => {
+    const families = await scrape(server);
+    const expected: [string, Family['type']][] = [
+      ['roomcast_connections', 'gauge'],
+      ['roomcast_rooms', 'gauge'],
+      ['roomcast_gateway_nodes', 'gauge'],
+      ['roomcast_pushes_total', 'counter'],
+      ['roomcast_deliveries_total', 'counter'],
+      ['roomcast_closes_total', 'counter'],
+      ['roomcast_fanout_duration_seconds', 'histogram'],
+      ['roomcast_broker_up', 'gauge'],
+      ['process_cpu_seconds_total', 'counter'],
+      ['process_resident_memory_bytes', 'gauge'],
+      ['nodejs_eventloop_lag_seconds', 'gauge'],
+      ['nodejs_heap_size_used_bytes', 'gauge'],
+    ];
+    for (const [name, type] of expected) {
+      assert.equal(families.get(name)?.type, type, `${name} is a ${type}`);
+      assert.ok((families.get(name)?.help ?? '') !== '', `${name} has help text`);
+    }
+    assert.equal(valueOf(families, 'roomcast_broker_up', { engine: 'memory' }), 1);
+    assert.equal(valueOf(families, 'roomcast_gateway_nodes'), 1);
+  });
+
+  it('moves its counters with real traffic: connections, rooms, pushes, deliveries, fan-outs, closes', async () => {
+    const before = await scrape(server);
+    const clients = await Promise.all([0, 1, 2].map(() => TestClient.connect(server.gatewayUrl)));
+    for (const c of clients.slice(0, 2)) await post(server.logicUrl, '/room/join', { id: 'metrics', wsId: c.wsId });
+    for (let i = 0; i < 2; i++) assert.equal((await post(server.logicUrl, '/push/all', { val: 'a', tag: 2 })).status, 200);
+    assert.equal((await post(server.logicUrl, '/push/room', { val: 'r', tag: 2, id: 'metrics' })).status, 200);
+    assert.equal((await post(server.logicUrl, '/push/conn', { val: 'c', tag: 2, wsId: clients[2].wsId })).status, 200);
+    await Promise.all([clients[0].collect(isPush, 3), clients[1].collect(isPush, 3), clients[2].collect(isPush, 3)]);
+
+    const during = await scrape(server);
+    const delta = (name: string, labels: Record<string, string> = {}, sample = name): number =>
+      valueOf(during, name, labels, sample) - valueOf(before, name, labels, sample);
+    assert.equal(delta('roomcast_connections'), 3);
+    assert.equal(delta('roomcast_rooms'), 1);
+    assert.equal(delta('roomcast_pushes_total', { kind: 'all' }), 2);
+    assert.equal(delta('roomcast_pushes_total', { kind: 'room' }), 1);
+    assert.equal(delta('roomcast_pushes_total', { kind: 'conn' }), 1);
+    assert.equal(delta('roomcast_deliveries_total'), 2 * 3 + 2 + 1);
+    // one observation per publication that had members here: two to all, one to the room
+    assert.equal(delta('roomcast_fanout_duration_seconds', {}, 'roomcast_fanout_duration_seconds_count'), 3);
+    assert.equal(delta('roomcast_fanout_duration_seconds', { le: '+Inf' }, 'roomcast_fanout_duration_seconds_bucket'), 3);
+    assert.ok(delta('roomcast_fanout_duration_seconds', {}, 'roomcast_fanout_duration_seconds_sum') > 0);
+
+    await post(server.logicUrl, '/conn/kick', { wsId: clients[0].wsId });
+    assert.equal((await clients[0].closed).code, 4003);
+    for (const c of clients.slice(1)) await c.closeAndWait();
+    const afterwards = await scrape(server);
+    assert.equal(valueOf(afterwards, 'roomcast_closes_total', { cause: 'kicked' }) - valueOf(before, 'roomcast_closes_total', { cause: 'kicked' }), 1);
+    assert.equal(valueOf(afterwards, 'roomcast_connections'), valueOf(before, 'roomcast_connections'));
+  });
+
+  it('counts heartbeat timeouts and slow-consumer closes', async () => {
+    const strict = await startServer({ heartbeatTimeout: 300, sendBufferLimit: 1024 });
+    const closesOf = (families: Map<string, Family>, cause: string): number => valueOf(families, 'roomcast_closes_total', { cause });
+    try {
+      const silent = await RawClient.connect(strict.gatewayUrl);
+      await silent.ended;
+      assert.equal(silent.closeCode, 4002);
+      const afterSilence = await scrape(strict);
+      assert.equal(closesOf(afterSilence, 'heartbeat_timeout'), 1);
+      assert.equal(closesOf(afterSilence, 'slow_consumer'), 0);
+    } finally {
+      await strict.close();
+    }
+
+    const small = await startServer({ sendBufferLimit: 1024 });
+    try {
+      const slow = await RawClient.connect(small.gatewayUrl);
+      await post(small.logicUrl, '/room/join', { id: 'slow', wsId: await slow.welcome() });
+      slow.socket.pause();
+      const val = 'x'.repeat(16 * 1024);
+      let closes = 0;
+      for (let i = 0; i < 2000 && closes === 0; i++) {
+        await post(small.logicUrl, '/push/room', { val, tag: 2, id: 'slow' });
+        if (i % 20 === 19) closes = (await call(small.logicUrl, '/stats')).body.data?.slowConsumerCloses as number;
+      }
+      slow.socket.destroy();
+      const afterwards = await scrape(small);
+      assert.equal(closesOf(afterwards, 'slow_consumer'), 1);
+      assert.equal(closesOf(afterwards, 'heartbeat_timeout'), 0);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('GET /metrics of a logic API on Redis', { skip: skipWithoutRedis }, () => {
+  it('reports the totals of every gateway node, and keeps them with broker_up 0 while Redis is down', async () => {
+    const redis = await RedisServer.start();
+    const cluster = await startCluster(redisEngine(redis.url), 2);
+    const clients: TestClient[] = [];
+    try {
+      clients.push(...(await Promise.all(cluster.gatewayUrls.map((url) => TestClient.connect(url)))));
+      assert.equal((await post(cluster.logicUrl, '/push/all', { val: 'v', tag: 2 })).status, 200);
+      await Promise.all(clients.map((c) => c.next(isPush)));
+      const up = await scrape(cluster);
+      assert.equal(valueOf(up, 'roomcast_broker_up', { engine: 'redis' }), 1);
+      assert.equal(valueOf(up, 'roomcast_gateway_nodes'), 2);
+      assert.equal(valueOf(up, 'roomcast_connections'), 2);
+      assert.equal(valueOf(up, 'roomcast_deliveries_total'), 2);
+      assert.equal(valueOf(up, 'roomcast_pushes_total', { kind: 'all' }), 1);
+
+      await redis.kill();
+      let down = await scrape(cluster);
+      for (let i = 0; i < 100 && valueOf(down, 'roomcast_broker_up', { engine: 'redis' }) !== 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        down = await scrape(cluster);
+      }
+      assert.equal(valueOf(down, 'roomcast_broker_up', { engine: 'redis' }), 0);
+      assert.equal(valueOf(down, 'roomcast_connections'), 2, 'the last totals stay');
+      assert.equal(valueOf(down, 'roomcast_deliveries_total'), 2, 'a counter never falls back to 0');
+    } finally {
+      for (const c of clients) await c.closeAndWait();
+      await cluster.close();
+      await redis.stop();
+    }
+  });
+});
+
+describe('GET /metrics access', () => {
+  it('needs the API key when one is set, unless --public-metrics', async () => {
+    const keyed = await startServer({ apiKey: 'k3y' });
+    const open = await startServer({ apiKey: 'k3y', publicMetrics: true });
+    try {
+      const refused = await call(keyed.logicUrl, '/metrics');
+      assert.equal(refused.status, 401);
+      assert.match(refused.body.msg, /Authorization: Bearer/);
+      await scrape(keyed, { authorization: 'Bearer k3y' });
+      await scrape(open);
+      assert.equal((await call(open.logicUrl, '/stats')).status, 401, '--public-metrics opens /metrics only');
+    } finally {
+      await Promise.all([keyed.close(), open.close()]);
+    }
+  });
+});
+
+describe('docs/grafana-dashboard.json', () => {
+  it('queries only metrics that /metrics serves', async () => {
+    const dashboard = readFileSync(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8');
+    const exprs = [...dashboard.matchAll(/"expr":\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
+    assert.ok(exprs.length >= 8, `${exprs.length} queries`);
+    const server = await startServer();
+    try {
+      const families = await scrape(server);
+      const served = new Set([...families.values()].flatMap((f) => f.samples.map((s) => s.name)).concat([...families.keys()]));
+      for (const expr of exprs) {
+        const names = [...expr.matchAll(/\b(roomcast_\w+|process_\w+|nodejs_\w+)/g)].map((m) => m[1]);
+        assert.ok(names.length > 0, `no metric in ${expr}`);
+        for (const name of names) assert.ok(served.has(name), `${name} (in ${expr}) is not served`);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
