@@ -7,11 +7,12 @@
  * silent on. A lost connection is retried with exponential backoff and full
  * jitter, except after a 4500-4999 close (the server's "do not reconnect").
  *
- * Session recovery is not in the server yet, so a new connection starts with
- * a new wsId and no rooms; the client keeps the last `seq` of every stream it
- * saw (`positions`) so that resume can be added without changing the API.
+ * After a reconnect it resumes the session (PROTOCOL.md §4): it sends the
+ * last resume token and the last `seq` and epoch of every stream it is in as
+ * its first frame, gets back its wsId and rooms and every message it missed,
+ * and reports `connected` with `recovered` once the server says `resumed`.
  */
-import { isTerminalCloseCode } from '../src/protocol/close-codes.js';
+import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
 import { ALL_STREAM, ROOM_ID_PATTERN, ROOM_ID_RULE } from '../src/protocol/room-id.js';
 import { backoffDelay, checkBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
@@ -96,6 +97,11 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   private readonly streamPositions = new Map<string, StreamPosition>();
   /** Epoch of the `*` stream on this connection (from the welcome, once the server keeps history). */
   private allEpoch: string | undefined;
+  private readonly resumeEnabled: boolean;
+  /** The session's latest resume token (from the welcome, then from each `resumed`). */
+  private resumeToken: string | undefined;
+  /** The welcome of a connection that is resuming, kept in case the resume is refused. */
+  private resumingFrom: Extract<ServerFrame, { kind: 'welcome' }> | undefined;
 
   protected constructor(url: string, options: ClientOptions, private readonly openTransport: OpenTransport) {
     super();
@@ -104,6 +110,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.connectTimeoutMs = positiveMs(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');
     this.backoff = options.reconnect === false ? false : checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect });
     this.random = options.random ?? Math.random;
+    this.resumeEnabled = options.resume !== false;
     // Connect on the next microtask, so listeners added right after `new` see every state change.
     queueMicrotask(() => this.open());
   }
@@ -173,6 +180,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     switch (frame.kind) {
       case 'welcome':
         return this.welcomed(frame);
+      case 'resumed':
+        return this.resumed(frame);
       case 'push': {
         const { message } = frame;
         if (message.seq !== undefined) {
@@ -189,6 +198,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
       }
       case 'left':
         this.joinedRooms.delete(frame.room);
+        this.streamPositions.delete(frame.room);
         return this.emit('left', { room: frame.room });
       case 'reply': {
         const op = this.takePending(frame.id);
@@ -197,6 +207,12 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
       }
       case 'error': {
         const error = new RoomcastError(frame.code, frame.message);
+        if (this.resumingFrom !== undefined && frame.code === 'bad_resume') {
+          // the session cannot be taken back: go on as the new connection
+          this.startFresh(this.resumingFrom);
+          this.emit('error', error);
+          return;
+        }
         const op = this.takePending(frame.id);
         if (op !== undefined) op.reject(error);
         else this.emit('error', error);
@@ -211,10 +227,50 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   private welcomed(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
     clearTimeout(this.welcomeTimer);
     this.attempt = 0;
-    this.currentWsId = frame.wsId;
-    this.allEpoch = frame.epoch;
     this.startHeartbeat(frame.heartbeatMs);
-    this.setState({ state: 'connected', wsId: frame.wsId });
+    const since = this.since();
+    if (this.resumeEnabled && this.resumeToken !== undefined && since !== undefined) {
+      this.resumingFrom = frame;
+      this.transport?.send(JSON.stringify({ op: 'resume', token: this.resumeToken, since }));
+      return;
+    }
+    // the first frame tells the server this connection does not resume, so it sends pushes at once
+    this.transport?.send(PING);
+    this.startFresh(frame);
+  }
+
+  /** The positions to resume from: every stream whose epoch is known, or undefined when there is nothing to resume. */
+  private since(): Record<string, { seq: number; epoch: string }> | undefined {
+    const since: Record<string, { seq: number; epoch: string }> = {};
+    for (const [stream, { seq, epoch }] of this.streamPositions) if (epoch !== undefined) since[stream] = { seq, epoch };
+    return Object.keys(since).length === 0 ? undefined : since;
+  }
+
+  /** A new session: new wsId, no rooms, positions from the welcome. */
+  private startFresh(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
+    const reconnected = this.resumeToken !== undefined;
+    this.resumingFrom = undefined;
+    this.currentWsId = frame.wsId;
+    this.resumeToken = frame.resume;
+    this.allEpoch = frame.epoch;
+    this.streamPositions.clear();
+    if (frame.seq !== undefined) this.record(ALL_STREAM, frame.seq, frame.epoch);
+    this.setState(reconnected ? { state: 'connected', wsId: frame.wsId, recovered: false } : { state: 'connected', wsId: frame.wsId });
+    for (const op of this.pending.values()) if (!op.sent) this.sendOp(op);
+  }
+
+  private resumed(frame: Extract<ServerFrame, { kind: 'resumed' }>): void {
+    if (this.resumingFrom === undefined) return;
+    this.resumingFrom = undefined;
+    this.currentWsId = frame.wsId;
+    this.resumeToken = frame.resume ?? this.resumeToken;
+    this.streamPositions.clear();
+    for (const [stream, position] of frame.streams) {
+      this.streamPositions.set(stream, position);
+      if (stream === ALL_STREAM) this.allEpoch = position.epoch;
+      else this.joinedRooms.add(stream);
+    }
+    this.setState({ state: 'connected', wsId: frame.wsId, recovered: frame.recovered });
     for (const op of this.pending.values()) if (!op.sent) this.sendOp(op);
   }
 
@@ -274,6 +330,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   /** The connection is gone: reconnect after a backoff, or stay closed after a 45xx code. */
   private lost(code: number, reason: string): void {
     this.teardown('disconnected', `the connection closed (${code}) before the server answered`);
+    // a kicked session was ended by the server on purpose: the next connection starts a new one
+    if (code === CloseCode.kicked) this.resumeToken = undefined;
     if (this.currentState === 'closed') return;
     if (this.backoff === false || isTerminalCloseCode(code)) return this.finish(code, reason);
     const retryInMs = backoffDelay(this.attempt++, this.backoff, this.random);
@@ -290,6 +348,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.generation++;
     this.transport = undefined;
     this.currentWsId = undefined;
+    this.resumingFrom = undefined;
     clearTimeout(this.welcomeTimer);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.retryTimer);

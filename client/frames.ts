@@ -8,7 +8,8 @@ import type { Membership, Message } from './types.js';
 export type ReplyId = number | string;
 
 export type ServerFrame =
-  | { kind: 'welcome'; wsId: string; heartbeatMs: number; resume?: string; epoch?: string }
+  | { kind: 'welcome'; wsId: string; heartbeatMs: number; resume?: string; epoch?: string; seq?: number }
+  | { kind: 'resumed'; wsId: string; resume?: string; recovered: boolean; streams: Map<string, { seq: number; epoch: string }> }
   | { kind: 'pong' }
   | { kind: 'push'; message: Message }
   | { kind: 'joined'; membership: Membership }
@@ -36,7 +37,20 @@ function controlFrame(f: Record<string, unknown>): ServerFrame {
     case 'welcome': {
       const wsId = str(f.wsId) ?? str(f.data);
       if (wsId === undefined) return UNKNOWN;
-      return { kind: 'welcome', wsId, heartbeatMs: int(f.heartbeat) ?? 0, resume: str(f.resume), epoch: str(f.epoch) };
+      return { kind: 'welcome', wsId, heartbeatMs: int(f.heartbeat) ?? 0, resume: str(f.resume), epoch: str(f.epoch), seq: int(f.seq) };
+    }
+    case 'resumed': {
+      const wsId = str(f.wsId);
+      if (wsId === undefined) return UNKNOWN;
+      const streams = new Map<string, { seq: number; epoch: string }>();
+      if (typeof f.streams === 'object' && f.streams !== null) {
+        for (const [stream, position] of Object.entries(f.streams as Record<string, { seq?: unknown; epoch?: unknown }>)) {
+          const seq = int(position?.seq);
+          const epoch = str(position?.epoch);
+          if (seq !== undefined && epoch !== undefined) streams.set(stream, { seq, epoch });
+        }
+      }
+      return { kind: 'resumed', wsId, resume: str(f.resume), recovered: f.recovered === true, streams };
     }
     case 'joined': {
       const room = str(f.room);

@@ -17,8 +17,14 @@ export interface Message {
 
 export interface StateChange {
   state: ClientState;
-  /** The connection's id, once `connected`. */
+  /** The connection's id, once `connected` (after a resume, the session's old id). */
   wsId?: string;
+  /**
+   * `connected` after a reconnect: true when the session was resumed with
+   * nothing lost, false when something could not be replayed (or the session
+   * could not be resumed at all): refetch your state.
+   */
+  recovered?: boolean;
   /** Close code of the connection that ended (`reconnecting`, `closed`). */
   code?: number;
   reason?: string;
@@ -65,4 +71,6 @@ export interface ClientOptions {
   reconnect?: Partial<BackoffOptions> | false;
   /** Source of randomness for jitter, [0, 1) (default Math.random). */
   random?: () => number;
+  /** Take the session (wsId, rooms, missed messages) back after a reconnect (default true). */
+  resume?: boolean;
 }

@@ -104,12 +104,48 @@ describe('SDK against a roomcast server', () => {
         { tag: 3, data: 'to all', room: undefined, seq: allSeq },
         { tag: 4, data: 'to you', room: undefined, seq: undefined },
       ] satisfies Message[]);
-      assert.deepEqual(Object.fromEntries(client.positions), { lobby: { seq: roomSeq, epoch: undefined }, '*': { seq: allSeq, epoch: undefined } });
+      const positions = Object.fromEntries(client.positions);
+      assert.deepEqual(positions, { lobby: { seq: roomSeq, epoch: joinedEvent.epoch }, '*': { seq: allSeq, epoch: positions['*'].epoch } });
+      assert.equal(typeof positions['*'].epoch, 'string');
 
       const left = nextEvent(client, 'left');
       assert.deepEqual(await client.leave('lobby'), { room: 'lobby', changed: true });
       assert.deepEqual(await left, { room: 'lobby' });
       assert.equal(client.rooms.size, 0);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('after its connection drops, resumes the session: same wsId, same rooms, every missed push in order', async () => {
+    // the retry waits just under 400 ms: long enough for the pushes below to happen while it is away
+    const client = new RoomcastClient(server.gatewayUrl, { reconnect: { initialDelayMs: 400, maxDelayMs: 400 }, random: () => 0.99 });
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      await client.join('resumable');
+      const wsId = client.wsId!;
+      const messages = record(client, 'message');
+      // the network drops: the server's socket is destroyed without a close handshake
+      server.gateway.node.hub.conns.get(wsId)!.terminate();
+      await nextEvent(client, 'state', (s) => s.state === 'reconnecting');
+      const reconnected = nextEvent(client, 'state', (s) => s.state === 'connected');
+      const sent: string[] = [];
+      for (let i = 0; i < 20; i++) {
+        const val = `missed ${i}`;
+        await post(server.logicUrl, i % 2 ? '/push/all' : '/push/room', { id: 'resumable', tag: 2, val });
+        sent.push(val);
+      }
+      assert.deepEqual(await reconnected, { state: 'connected', wsId, recovered: true });
+      assert.equal(client.wsId, wsId);
+      assert.deepEqual([...client.rooms], ['resumable']);
+      while (messages.length < 20) await sleep(5);
+      assert.deepEqual(
+        messages.map((m) => m.data),
+        sent,
+      );
+      const live = (await post(server.logicUrl, '/push/room', { id: 'resumable', tag: 2, val: 'live' })).body.data?.seq;
+      while (messages.length < 21) await sleep(5);
+      assert.deepEqual(messages[20], { tag: 2, data: 'live', room: 'resumable', seq: live });
     } finally {
       client.close();
     }
@@ -242,7 +278,11 @@ describe('SDK against a scripted gateway', () => {
       });
       const waited = performance.now() - started;
       assert.ok(waited >= 245 && waited < 1000, `waited ${waited} ms`);
-      assert.deepEqual(gateway.received.map((t) => JSON.parse(t) as unknown), [{ op: 'join', room: 'quiet', id: 1 }]);
+      // its first frame is a PING (it does not resume), then the join
+      assert.deepEqual(gateway.received.map((t) => JSON.parse(t) as unknown), [
+        { type: 1, data: 'PING' },
+        { op: 'join', room: 'quiet', id: 1 },
+      ]);
     } finally {
       client.close();
       await gateway.close();
