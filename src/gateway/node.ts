@@ -69,6 +69,17 @@ export class GatewayNode implements GatewayHandler {
     this.newcomers.clear();
   }
 
+  /** Resolves once this node has seen every stream reach the given seq (same epoch), or after `timeoutMs`. */
+  async caughtUp(positions: Record<string, StreamPosition>, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const behind = (): boolean =>
+      Object.entries(positions).some(([stream, { seq, epoch }]) => {
+        const track = this.streams.get(stream);
+        return track !== undefined && track.epoch === epoch && track.seq < seq;
+      });
+    while (behind() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+
   /** Where a stream stands here; only for `*` and rooms this node has members in. */
   position(stream: string): StreamPosition | undefined {
     const track = this.streams.get(stream);

@@ -16,6 +16,13 @@ import type { GatewayNode } from './node.js';
 /** At most this many publications are replayed per stream. */
 export const REPLAY_LIMIT = 10_000;
 const MAX_SINCE_ENTRIES = 1000;
+/**
+ * History is read on one broker connection and live publications arrive on
+ * another, so this node may see a publication the replay covered only after
+ * the replay. Live frames stay held until the node has caught up with what was
+ * replayed (they are then dropped as duplicates), or this long.
+ */
+const CATCH_UP_MS = 2000;
 
 export interface ResumeRequest {
   token: string;
@@ -117,6 +124,7 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
       replays.push(replay);
     }
     await sendReplays(conn, replays);
+    await node.caughtUp(streams, CATCH_UP_MS);
     const replayedTo = new Map(Object.entries(streams).map(([stream, position]) => [stream, position.seq]));
     for (const room of since.keys()) if (room !== ALL_STREAM && !conn.rooms.has(room)) conn.enqueue(encodeTextFrame(leftFrame(room)));
     node.counters.resumes++;

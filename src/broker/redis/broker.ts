@@ -65,6 +65,8 @@ const SESSION_MARKER = '_';
 type Client = ReturnType<typeof createClient>;
 
 const REGISTRY_BATCH = 1000;
+/** How long a resume waits for the node that registered the session before taking it over as dead. */
+const TAKEOVER_PROBE_MS = 1000;
 
 function unavailable(err: unknown): BrokerUnavailableError {
   if (err instanceof BrokerUnavailableError) return err;
@@ -213,7 +215,11 @@ export class RedisBroker implements Broker {
   async takeSession(_nodeId: string, wsId: string): Promise<TakenSession> {
     try {
       const owner = await this.commands.get(this.names.connKey(wsId));
-      if (owner !== null && (await this.nodeAlive(owner))) return { status: 'connected' };
+      if (owner !== null) {
+        // ask the node itself: Redis may not have noticed yet that a killed node's connection is gone
+        const answer = await this.ask(owner, { op: 'info', wsId }, TAKEOVER_PROBE_MS);
+        if (answer.status === 'answered' && answer.reply.result !== undefined) return { status: 'connected' };
+      }
       const fields = (await this.runScript(TAKE_SESSION, [this.names.sessionKey(wsId), this.names.connKey(wsId)], [owner ?? ''])) as string[];
       if (fields.length === 0) return { status: 'gone' };
       const rooms = new Map<string, StreamPosition | undefined>();
@@ -286,15 +292,34 @@ export class RedisBroker implements Broker {
   }
 
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
-    const key = this.names.connKey(cmd.wsId);
     let nodeId: string | null;
     try {
-      nodeId = await this.commands.get(key);
+      nodeId = await this.commands.get(this.names.connKey(cmd.wsId));
     } catch (err) {
       throw unavailable(err);
     }
     if (nodeId === null) return this.commandAway(cmd);
-    const request = this.requests.open(this.requestTimeoutMs);
+    const answer = await this.ask(nodeId, cmd, this.requestTimeoutMs);
+    switch (answer.status) {
+      case 'dead':
+        return this.commandAway(cmd);
+      case 'silent':
+        throw new BrokerUnavailableError(`gateway node ${nodeId} did not answer within ${this.requestTimeoutMs} ms`);
+      case 'answered': {
+        const { reply } = answer;
+        if (reply.error !== undefined) throw new BrokerUnavailableError(`gateway node ${nodeId} could not apply ${cmd.op}: ${reply.error}`);
+        return reply.result === undefined ? this.commandAway(cmd) : (reply.result as ReplyTo<C>);
+      }
+    }
+  }
+
+  /**
+   * Sends a command to the node that holds its wsId. A PUBLISH that reaches no
+   * one means the node is gone: its registry entry goes, and the session's
+   * recovery window starts now.
+   */
+  private async ask(nodeId: string, cmd: ConnCommand, timeoutMs: number): Promise<{ status: 'dead' | 'silent' } | { status: 'answered'; reply: NodeReply }> {
+    const request = this.requests.open(timeoutMs);
     const message: NodeRequest = { type: 'command', from: this.processId, reqId: request.reqId, cmd };
     let receivers: number;
     try {
@@ -304,20 +329,18 @@ export class RedisBroker implements Broker {
       throw unavailable(err);
     }
     if (receivers === 0) {
-      // nobody listens on that node's channel: the node is gone, and so is the wsId
       this.requests.cancel(request.reqId);
-      this.runScript(RELEASE_CONN, [key], [nodeId]).catch((err: unknown) => this.logRedisError(err, 'releasing a dead node connection'));
-      // its session is away from now on: the recovery window starts here
-      if (this.recoveryWindowMs > 0) {
-        await this.commands.pExpire(this.names.sessionKey(cmd.wsId), this.recoveryWindowMs, 'LT').catch((err: unknown) => this.logRedisError(err, 'ending a dead node session'));
-      }
-      return this.commandAway(cmd);
+      await this.forgetDeadNode(nodeId, cmd.wsId);
+      return { status: 'dead' };
     }
     const { replies, timedOut } = await request.wait(1);
-    if (timedOut) throw new BrokerUnavailableError(`gateway node ${nodeId} did not answer within ${this.requestTimeoutMs} ms`);
-    const reply = replies[0] as NodeReply;
-    if (reply.error !== undefined) throw new BrokerUnavailableError(`gateway node ${nodeId} could not apply ${cmd.op}: ${reply.error}`);
-    return reply.result === undefined ? this.commandAway(cmd) : (reply.result as ReplyTo<C>);
+    return timedOut ? { status: 'silent' } : { status: 'answered', reply: replies[0] as NodeReply };
+  }
+
+  private async forgetDeadNode(nodeId: string, wsId: string): Promise<void> {
+    this.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [nodeId]).catch((err: unknown) => this.logRedisError(err, 'releasing a dead node connection'));
+    if (this.recoveryWindowMs === 0) return;
+    await this.commands.pExpire(this.names.sessionKey(wsId), this.recoveryWindowMs, 'LT').catch((err: unknown) => this.logRedisError(err, 'ending a dead node session'));
   }
 
   private async commandAway<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
@@ -477,10 +500,6 @@ export class RedisBroker implements Broker {
     return [this.names.streamKey(stream), this.names.historyKey(stream)];
   }
 
-  private async nodeAlive(nodeId: string): Promise<boolean> {
-    const counts = await this.commands.pubSubNumSub(this.names.nodeChannel(nodeId));
-    return Object.values(counts).some((n) => Number(n) > 0);
-  }
 
   private async runScript(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     try {
