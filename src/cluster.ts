@@ -30,7 +30,7 @@ const RESPAWN_DELAY_MS = 1000;
 /** Runs one gateway in a worker process; reports its port to the primary. */
 async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
   const broker = await createBroker(config, log);
-  const gateway = createGateway({ ...gatewayPart(config), resumeSecret: config.resumeSecret }, broker, log);
+  const gateway = createGateway(gatewayPart(config), broker, log);
   const { port } = await gateway.listen();
   process.send?.({ type: 'roomcast:listening', port } satisfies ListeningMessage);
   return {

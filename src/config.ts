@@ -5,25 +5,51 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 
-export interface GatewayConfig {
-  host: string;
-  port: number;
+export type AuthMode = 'off' | 'optional' | 'required';
+
+/** What a gateway does, wherever it listens. */
+export interface GatewaySettings {
   wsPath: string;
   heartbeatTimeout: number;
   maxPayload: number;
   sendBufferLimit: number;
   allowClientJoin: boolean;
+  /** Client authentication with JWTs. */
+  auth: AuthMode;
+  /** HMAC secret that signs client tokens. */
+  jwtSecret: string | undefined;
+  /** File with a PEM public key or a JWKS (JSON) that verifies client tokens. */
+  jwtPublicKey: string | undefined;
+  /** How long a connection may take to send its token in an auth frame. */
+  authTimeout: number;
+  /** 0 means no limit, for each of these. */
+  maxConnections: number;
+  maxConnectionsPerIp: number;
+  connectRatePerIp: number;
+  maxFramesPerSecond: number;
+  maxRoomsPerConnection: number;
+  /** Browser origins allowed to connect; undefined allows any. */
+  allowedOrigins: string[] | undefined;
 }
 
-export interface LogicConfig {
-  host: string;
-  port: number;
+/** What the logic API does, wherever it listens. */
+export interface LogicSettings {
   apiKey: string | undefined;
   bodyLimit: number;
   trustProxy: string | undefined;
   /** Serve /metrics without the API key. */
   publicMetrics: boolean;
+  /** Largest `val` of a push, in bytes (413 above). */
+  maxValSize: number;
 }
+
+interface Listen {
+  host: string;
+  port: number;
+}
+
+export type GatewayConfig = Listen & GatewaySettings;
+export type LogicConfig = Listen & LogicSettings;
 
 export interface CommonConfig {
   /** `memory` or a redis:// URL. */
@@ -36,27 +62,22 @@ export interface CommonConfig {
   recoveryWindow: number;
   /** Signs resume tokens; by default a random secret per process (memory) or one shared through Redis. */
   resumeSecret: string | undefined;
+  /** PEM files: with both, the servers speak TLS (wss://, https://). */
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
   logLevel: string;
 }
 
 /** `roomcast start`: a gateway and the logic API in one process (or N gateway workers). */
-export interface ServerConfig extends CommonConfig {
+export interface ServerConfig extends GatewaySettings, LogicSettings, CommonConfig {
   host: string;
   gatewayPort: number;
   logicPort: number;
-  wsPath: string;
-  heartbeatTimeout: number;
-  maxPayload: number;
-  sendBufferLimit: number;
-  allowClientJoin: boolean;
-  apiKey: string | undefined;
-  bodyLimit: number;
-  trustProxy: string | undefined;
-  publicMetrics: boolean;
   workers: number;
 }
 
-export const DEFAULTS = {
+/** Every setting's default: what `roomcast start` runs with when given no flag. */
+export const DEFAULTS: Readonly<ServerConfig> = {
   host: '0.0.0.0',
   gatewayPort: 8888,
   logicPort: 9999,
@@ -64,15 +85,32 @@ export const DEFAULTS = {
   heartbeatTimeout: 10_000,
   maxPayload: 64 * 1024,
   sendBufferLimit: 1024 * 1024,
+  allowClientJoin: false,
+  auth: 'off',
+  jwtSecret: undefined,
+  jwtPublicKey: undefined,
+  authTimeout: 5000,
+  maxConnections: 50_000,
+  maxConnectionsPerIp: 1000,
+  connectRatePerIp: 100,
+  maxFramesPerSecond: 100,
+  maxRoomsPerConnection: 1000,
+  allowedOrigins: undefined,
+  apiKey: undefined,
   bodyLimit: 1024 * 1024,
+  trustProxy: undefined,
+  publicMetrics: false,
+  maxValSize: 64 * 1024,
   broker: 'memory',
   historySize: 1000,
   historyTtl: 5 * 60_000,
   recoveryWindow: 2 * 60_000,
   resumeSecret: undefined,
+  tlsCert: undefined,
+  tlsKey: undefined,
   logLevel: 'info',
   workers: 0,
-} as const;
+};
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -99,6 +137,28 @@ function wsPath(value: string): string {
 function logLevel(value: string): string {
   if (!LOG_LEVELS.includes(value)) throw new InvalidArgumentError(`the log level must be one of ${LOG_LEVELS.join(', ')}`);
   return value;
+}
+
+function authMode(value: string): AuthMode {
+  if (value !== 'off' && value !== 'optional' && value !== 'required') {
+    throw new InvalidArgumentError(`auth must be off, optional or required, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function originList(value: string): string[] {
+  const origins = value.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of origins) {
+    if (origin === '*') continue;
+    let url: URL;
+    try {
+      url = new URL(origin);
+    } catch {
+      throw new InvalidArgumentError(`each allowed origin must be * or scheme://host[:port], got ${JSON.stringify(origin)}`);
+    }
+    if (url.origin !== origin) throw new InvalidArgumentError(`each allowed origin must be scheme://host[:port] with no path, got ${JSON.stringify(origin)} (use ${url.origin})`);
+  }
+  return origins;
 }
 
 function brokerUrl(value: string): string {
@@ -157,6 +217,23 @@ const flags = {
   trustProxy: () =>
     option('--trust-proxy <proxies>', 'take the caller address from X-Forwarded-For when the request comes from these proxies: comma-separated addresses or CIDRs, or loopback'),
   publicMetrics: () => option('--public-metrics', 'serve /metrics without the API key (it is public to loopback callers either way when no key is set)'),
+  maxValSize: () => option('--max-val-size <bytes>', 'largest val of a push; larger answers 413', integer(1, 100 * 1024 * 1024, 'the max val size'), DEFAULTS.maxValSize),
+  auth: () => option('--auth <mode>', 'client authentication with JWTs: off, optional or required', authMode, DEFAULTS.auth),
+  jwtSecret: () => option('--jwt-secret <secret>', 'HMAC secret (HS256/384/512) that signs client tokens'),
+  jwtPublicKey: () => option('--jwt-public-key <file>', 'PEM public key (RS*, PS*, ES*, EdDSA) or JWKS JSON file that verifies client tokens'),
+  authTimeout: () => option('--auth-timeout <ms>', 'how long a connection may take to send {"op":"auth"} when auth is required (then 1008)', integer(100, 600_000, 'the auth timeout'), DEFAULTS.authTimeout),
+  maxConnections: () => option('--max-connections <n>', 'connections one gateway node holds; more are refused with 503 (0: no limit)', integer(0, 10_000_000, 'the max connections'), DEFAULTS.maxConnections),
+  maxConnectionsPerIp: () =>
+    option('--max-connections-per-ip <n>', 'connections from one address; more are refused with 429 (0: no limit)', integer(0, 10_000_000, 'the max connections per IP'), DEFAULTS.maxConnectionsPerIp),
+  connectRatePerIp: () =>
+    option('--connect-rate-per-ip <n>', 'new connections per second from one address, with bursts of 5 s worth; more are refused with 429 (0: no limit)', integer(0, 1_000_000, 'the connect rate per IP'), DEFAULTS.connectRatePerIp),
+  maxFramesPerSecond: () =>
+    option('--max-frames-per-second <n>', 'frames one connection may send per second, with bursts of twice that; past it, close 4029 (0: no limit)', integer(0, 1_000_000, 'the max frames per second'), DEFAULTS.maxFramesPerSecond),
+  maxRoomsPerConnection: () =>
+    option('--max-rooms-per-connection <n>', 'rooms one connection may be in (0: no limit)', integer(0, 10_000_000, 'the max rooms per connection'), DEFAULTS.maxRoomsPerConnection),
+  allowedOrigins: () => option('--allowed-origins <origins>', 'comma-separated browser origins (https://app.example.com) allowed to connect; others get 403 (default: any)', originList),
+  tlsCert: () => option('--tls-cert <file>', 'PEM certificate: serve wss:// and https:// (with --tls-key)'),
+  tlsKey: () => option('--tls-key <file>', 'PEM private key of --tls-cert'),
   broker: () => option('--broker <url>', 'memory (one process) or redis://HOST:PORT to share rooms between processes', brokerUrl, DEFAULTS.broker),
   workers: () =>
     option('--workers <n>', 'run N gateway worker processes sharing the WebSocket port (needs --broker redis://...; 0 = gateway in this process)', integer(0, 64, 'the number of workers'), DEFAULTS.workers),
@@ -172,11 +249,30 @@ const flags = {
 };
 
 function addGatewayFlags(cmd: Command): Command {
-  return cmd.addOption(flags.wsPath()).addOption(flags.heartbeatTimeout()).addOption(flags.maxPayload()).addOption(flags.sendBufferLimit()).addOption(flags.allowClientJoin());
+  for (const flag of [
+    flags.wsPath,
+    flags.heartbeatTimeout,
+    flags.maxPayload,
+    flags.sendBufferLimit,
+    flags.allowClientJoin,
+    flags.auth,
+    flags.jwtSecret,
+    flags.jwtPublicKey,
+    flags.authTimeout,
+    flags.maxConnections,
+    flags.maxConnectionsPerIp,
+    flags.connectRatePerIp,
+    flags.maxFramesPerSecond,
+    flags.maxRoomsPerConnection,
+    flags.allowedOrigins,
+  ]) {
+    cmd.addOption(flag());
+  }
+  return cmd;
 }
 
 function addLogicFlags(cmd: Command): Command {
-  return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.trustProxy()).addOption(flags.publicMetrics());
+  return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.maxValSize()).addOption(flags.trustProxy()).addOption(flags.publicMetrics());
 }
 
 /** Flags every server process takes: the broker and what it keeps, and logging. */
@@ -187,6 +283,8 @@ function addCommonFlags(cmd: Command): Command {
     .addOption(flags.historyTtl())
     .addOption(flags.recoveryWindow())
     .addOption(flags.resumeSecret())
+    .addOption(flags.tlsCert())
+    .addOption(flags.tlsKey())
     .addOption(flags.logLevel());
 }
 
@@ -211,32 +309,55 @@ export function addLogicOptions(cmd: Command): Command {
 }
 
 function readCommon(o: Record<string, unknown>): CommonConfig {
+  const tlsCert = nonEmpty(o.tlsCert);
+  const tlsKey = nonEmpty(o.tlsKey);
+  if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new InvalidArgumentError('--tls-cert and --tls-key go together: give both, or neither');
   return {
     broker: o.broker as string,
     historySize: o.historySize as number,
     historyTtl: o.historyTtl as number,
     recoveryWindow: o.recoveryWindow as number,
     resumeSecret: nonEmpty(o.resumeSecret),
+    tlsCert,
+    tlsKey,
     logLevel: o.logLevel as string,
   };
 }
 
-function readGatewayFields(cmd: Command, o: Record<string, unknown>): Omit<GatewayConfig, 'host' | 'port'> {
-  return {
+function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySettings {
+  const settings: GatewaySettings = {
     wsPath: o.wsPath as string,
     heartbeatTimeout: o.heartbeatTimeout as number,
     maxPayload: o.maxPayload as number,
     sendBufferLimit: o.sendBufferLimit as number,
     allowClientJoin: booleanFromEnv(cmd, 'allowClientJoin', '--allow-client-join'),
+    auth: o.auth as AuthMode,
+    jwtSecret: nonEmpty(o.jwtSecret),
+    jwtPublicKey: nonEmpty(o.jwtPublicKey),
+    authTimeout: o.authTimeout as number,
+    maxConnections: o.maxConnections as number,
+    maxConnectionsPerIp: o.maxConnectionsPerIp as number,
+    connectRatePerIp: o.connectRatePerIp as number,
+    maxFramesPerSecond: o.maxFramesPerSecond as number,
+    maxRoomsPerConnection: o.maxRoomsPerConnection as number,
+    allowedOrigins: o.allowedOrigins as string[] | undefined,
   };
+  if (settings.auth !== 'off' && settings.jwtSecret === undefined && settings.jwtPublicKey === undefined) {
+    throw new InvalidArgumentError(`--auth ${settings.auth} needs --jwt-secret <secret> or --jwt-public-key <file> to verify client tokens`);
+  }
+  if (settings.jwtSecret !== undefined && settings.jwtPublicKey !== undefined) {
+    throw new InvalidArgumentError('give --jwt-secret or --jwt-public-key, not both');
+  }
+  return settings;
 }
 
-function readLogicFields(cmd: Command, o: Record<string, unknown>): Omit<LogicConfig, 'host' | 'port'> {
+function readLogicFields(cmd: Command, o: Record<string, unknown>): LogicSettings {
   return {
     apiKey: nonEmpty(o.apiKey),
     bodyLimit: o.bodyLimit as number,
     trustProxy: nonEmpty(o.trustProxy),
     publicMetrics: booleanFromEnv(cmd, 'publicMetrics', '--public-metrics'),
+    maxValSize: o.maxValSize as number,
   };
 }
 
@@ -270,13 +391,11 @@ export function readLogicConfig(cmd: Command): LogicConfig & CommonConfig {
 }
 
 /** The gateway half of a `start` config. */
-export function gatewayPart(config: ServerConfig): GatewayConfig {
-  const { host, gatewayPort: port, wsPath, heartbeatTimeout, maxPayload, sendBufferLimit, allowClientJoin } = config;
-  return { host, port, wsPath, heartbeatTimeout, maxPayload, sendBufferLimit, allowClientJoin };
+export function gatewayPart(config: ServerConfig): GatewayConfig & CommonConfig {
+  return { ...config, port: config.gatewayPort };
 }
 
 /** The logic half of a `start` config. */
-export function logicPart(config: ServerConfig): LogicConfig {
-  const { host, logicPort: port, apiKey, bodyLimit, trustProxy, publicMetrics } = config;
-  return { host, port, apiKey, bodyLimit, trustProxy, publicMetrics };
+export function logicPart(config: ServerConfig): LogicConfig & CommonConfig {
+  return { ...config, port: config.logicPort };
 }

@@ -95,7 +95,7 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const kind of ['all', 'room', 'conn'] as const) this.inc({ kind }, pushes[kind]);
+        for (const kind of ['all', 'room', 'conn', 'user'] as const) this.inc({ kind }, pushes[kind]);
       },
     });
     new Gauge({

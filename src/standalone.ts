@@ -2,6 +2,7 @@
  * Composes the servers of each command: a gateway, a logic API, or both in one
  * process, each on the broker the config names.
  */
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Broker } from './broker/broker.js';
 import { createBroker } from './broker/create.js';
@@ -24,34 +25,25 @@ export function urlHost(host: string): string {
   return shown.includes(':') ? `[${shown}]` : shown;
 }
 
-export function gatewayUrl(config: GatewayConfig, port: number): string {
-  return `ws://${urlHost(config.host)}:${port}${config.wsPath}`;
+interface Tls {
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
-export function logicUrl(config: LogicConfig, port: number): string {
-  return `http://${urlHost(config.host)}:${port}`;
+export function gatewayUrl(config: GatewayConfig & Tls, port: number): string {
+  return `${config.tlsCert === undefined ? 'ws' : 'wss'}://${urlHost(config.host)}:${port}${config.wsPath}`;
 }
 
-export function createGateway(config: GatewayConfig & { resumeSecret?: string }, broker: Broker, log: Logger): GatewayServer {
-  return new GatewayServer(
-    {
-      resumeSecret: config.resumeSecret,
-      host: config.host,
-      port: config.port,
-      path: config.wsPath,
-      heartbeatTimeoutMs: config.heartbeatTimeout,
-      maxPayload: config.maxPayload,
-      sendBufferLimit: config.sendBufferLimit,
-      allowClientJoin: config.allowClientJoin,
-    },
-    broker,
-    log,
-  );
+export function logicUrl(config: LogicConfig & Tls, port: number): string {
+  return `${config.tlsCert === undefined ? 'http' : 'https'}://${urlHost(config.host)}:${port}`;
 }
 
-/** `gateway` says where this process's own gateway listens, if it runs one (for the admin "try it" page). */
+export function createGateway(config: GatewayConfig & Tls & { resumeSecret?: string }, broker: Broker, log: Logger): GatewayServer {
+  return new GatewayServer(config, broker, log);
+}
+
 export function createLogic(
-  config: LogicConfig,
+  config: LogicConfig & Tls,
   broker: Broker,
   log: Logger,
   notReadyReason?: () => string | undefined,
@@ -65,6 +57,8 @@ export function createLogic(
       bodyLimit: config.bodyLimit,
       trustProxy: config.trustProxy,
       publicMetrics: config.publicMetrics,
+      maxValSize: config.maxValSize,
+      tls: config.tlsCert === undefined || config.tlsKey === undefined ? undefined : { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) },
       version: VERSION,
       gateway,
     },
@@ -79,7 +73,7 @@ export async function startStandalone(config: ServerConfig, log: Logger, givenBr
   const broker = givenBroker ?? (await createBroker(config, log));
   const gatewayConfig = gatewayPart(config);
   const logicConfig = logicPart(config);
-  const gateway = createGateway({ ...gatewayConfig, resumeSecret: config.resumeSecret }, broker, log);
+  const gateway = createGateway(gatewayConfig, broker, log);
   let gatewayListening = false;
   const logic = createLogic(
     logicConfig,

@@ -112,7 +112,7 @@ describe('GET /stats/stream', () => {
       assert.deepEqual(Object.keys(first).sort(), [...Object.keys(stats), 'at'].sort());
       assert.equal(first.connections, 1);
       assert.equal(first.deliveries, 0);
-      assert.deepEqual(last.pushes, { all: 1, room: 0, conn: 0 });
+      assert.deepEqual(last.pushes, { all: 1, room: 0, conn: 0, user: 0 });
       assert.equal(last.deliveries, 1);
       assert.equal(last.rooms, 1);
       const gaps = events.slice(1).map((e, i) => e.receivedAt - events[i].receivedAt);

@@ -11,7 +11,7 @@ export const DEFAULT_RECOVERY_WINDOW_MS = 2 * 60_000;
 
 export interface AwayStore {
   /** The session's rooms and when its window closes, or undefined when there is no such session. */
-  get(wsId: string): Promise<{ rooms: string[]; expiresAt: number } | undefined>;
+  get(wsId: string): Promise<{ uid: string | undefined; rooms: string[]; expiresAt: number } | undefined>;
   /** Adds a room joined while away; false when the session was already in it. */
   addRoom(wsId: string, room: string, joinedAt: StreamPosition): Promise<boolean>;
   /** Removes a room; false when the session was not in it. */
@@ -42,7 +42,13 @@ export async function commandAway<C extends ConnCommand>(
       reply = { kicked: await store.end(cmd.wsId) };
       break;
     case 'info':
-      reply = { wsId: cmd.wsId, state: 'away', rooms: session.rooms, awayUntil: new Date(session.expiresAt).toISOString() };
+      reply = {
+        wsId: cmd.wsId,
+        state: 'away',
+        ...(session.uid === undefined ? {} : { uid: session.uid }),
+        rooms: session.rooms,
+        awayUntil: new Date(session.expiresAt).toISOString(),
+      };
       break;
   }
   return reply as ReplyTo<C>;

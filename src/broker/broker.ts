@@ -40,9 +40,16 @@ export interface HistoryPage extends StreamPosition {
   complete: boolean;
 }
 
+/** `uid` is there for a connection whose client authenticated. */
 export type ConnInfo =
-  | { wsId: string; state: 'connected'; node: string; rooms: string[]; remoteAddress: string; connectedAt: string }
-  | { wsId: string; state: 'away'; rooms: string[]; awayUntil: string };
+  | { wsId: string; state: 'connected'; node: string; uid?: string; rooms: string[]; remoteAddress: string; connectedAt: string }
+  | { wsId: string; state: 'away'; uid?: string; rooms: string[]; awayUntil: string };
+
+/** A push to every connection of one user. */
+export interface UserPush extends PushMessage {
+  id: string;
+  uid: string;
+}
 
 /**
  * A session whose connection is gone, kept for the recovery window so a
@@ -52,10 +59,12 @@ export type ConnInfo =
  */
 export interface AwaySession {
   wsId: string;
+  uid: string | undefined;
   rooms: Map<string, StreamPosition | undefined>;
 }
 
-export type TakenSession = { status: 'taken'; session: AwaySession } | { status: 'connected' } | { status: 'gone' };
+/** `foreign`: the session belongs to another user than the one resuming it. */
+export type TakenSession = { status: 'taken'; session: AwaySession } | { status: 'connected' } | { status: 'gone' } | { status: 'foreign' };
 
 /** Commands addressed to one connection by its wsId, and what each answers. */
 export type ConnCommand =
@@ -66,7 +75,8 @@ export type ConnCommand =
   | { op: 'info'; wsId: string };
 
 export interface CommandReplies {
-  join: { changed: boolean };
+  /** `refused` says why the join was not made (a limit). */
+  join: { changed: boolean; refused?: string };
   leave: { changed: boolean };
   push: { delivered: boolean };
   kick: { kicked: boolean };
@@ -85,20 +95,33 @@ export interface NodeStats {
   malformedCloses: number;
   kicks: number;
   resumes: number;
+  /** Limits hit: connections refused, or closed, by each limit. */
+  refusedMaxConnections: number;
+  refusedMaxConnectionsPerIp: number;
+  refusedConnectRate: number;
+  refusedOrigin: number;
+  frameRateCloses: number;
+  roomLimitRefusals: number;
+  authFailures: number;
+  tokenExpiries: number;
 }
 
 export interface GatewayHandler {
   readonly nodeId: string;
   /** Fan a publication out to this node's members of `pub.stream`. */
   onPublication(pub: Publication): void;
+  /** Send a push to this node's connections of `push.uid`. */
+  onUserPush(push: UserPush): void;
   /** Apply a command to a local connection; undefined when the wsId is not here. */
   onCommand<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined>;
   /** Member count of every room this node has members in. */
   roomCounts(): Map<string, number>;
   /** wsIds of this node's members of `room`. */
   roomMembers(room: string): string[];
+  /** This node's connections of a user. */
+  userConnections(uid: string): ConnInfo[];
   /** Every connection on this node with its rooms (to rebuild a registry that lost its data). */
-  connections(): Iterable<{ wsId: string; rooms: Iterable<string> }>;
+  connections(): Iterable<{ wsId: string; uid: string | undefined; rooms: Iterable<string> }>;
   stats(): NodeStats;
 }
 
@@ -117,17 +140,21 @@ export interface Broker {
   roomOpened(nodeId: string, room: string): Promise<void>;
   /** The node's last member left `room`. */
   roomClosed(nodeId: string, room: string): Promise<void>;
-  connOpened(nodeId: string, wsId: string): void;
+  connOpened(nodeId: string, wsId: string, uid?: string): void;
+  /** The node's first connection of a user arrived: pushes to that user must reach the node once this resolves. */
+  userOpened(nodeId: string, uid: string): Promise<void>;
+  /** The node's last connection of a user is gone. */
+  userClosed(nodeId: string, uid: string): Promise<void>;
   /**
    * The connection is gone. With `away`, its session is kept for the recovery
    * window with these rooms; without, the session ends.
    */
-  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string> }): void;
+  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void;
   /** A connected session joined or left a room (kept where a takeover on another node can find it). */
   sessionJoined(wsId: string, room: string): void;
   sessionLeft(wsId: string, room: string): void;
-  /** Claims an away session for a resume (atomically: one taker wins). */
-  takeSession(nodeId: string, wsId: string): Promise<TakenSession>;
+  /** Claims an away session for a resume by `uid` (atomically: one taker wins). */
+  takeSession(nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession>;
   /** The secret every node signs and checks resume tokens with. */
   resumeSecret(): Promise<string>;
   streamPosition(stream: string): Promise<StreamPosition>;
@@ -137,6 +164,9 @@ export interface Broker {
   // --- logic side ---
   /** Accept a push into `stream` (a room id or `*`); resolves once it is handed on. */
   publish(stream: string, message: PushMessage): Promise<Publication>;
+  /** Push to every connection of a user, on every node; `nodes` is how many nodes hold one. */
+  publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }>;
+  userConnections(uid: string): Promise<ConnInfo[]>;
   /** Run a command on whichever node holds `cmd.wsId`; undefined when none does. */
   command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined>;
   roomCounts(): Promise<RoomCount[]>;
@@ -162,7 +192,24 @@ export function historyPage(position: StreamPosition, after: number, entries: Hi
 }
 
 export function emptyNodeStats(): NodeStats {
-  return { connections: 0, rooms: 0, deliveries: 0, slowConsumerCloses: 0, heartbeatTimeouts: 0, malformedCloses: 0, kicks: 0, resumes: 0 };
+  return {
+    connections: 0,
+    rooms: 0,
+    deliveries: 0,
+    slowConsumerCloses: 0,
+    heartbeatTimeouts: 0,
+    malformedCloses: 0,
+    kicks: 0,
+    resumes: 0,
+    refusedMaxConnections: 0,
+    refusedMaxConnectionsPerIp: 0,
+    refusedConnectRate: 0,
+    refusedOrigin: 0,
+    frameRateCloses: 0,
+    roomLimitRefusals: 0,
+    authFailures: 0,
+    tokenExpiries: 0,
+  };
 }
 
 export function addNodeStats(into: NodeStats, from: NodeStats): NodeStats {

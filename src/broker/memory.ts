@@ -15,6 +15,7 @@ import {
   historyPage,
   type Broker,
   type ConnCommand,
+  type ConnInfo,
   type GatewayHandler,
   type HistoryPage,
   type NodeStats,
@@ -24,6 +25,7 @@ import {
   type RoomCount,
   type StreamPosition,
   type TakenSession,
+  type UserPush,
 } from './broker.js';
 import { newEpoch } from './epoch.js';
 
@@ -38,6 +40,7 @@ interface StreamState extends StreamPosition {
 }
 
 interface Away {
+  uid: string | undefined;
   rooms: Map<string, StreamPosition | undefined>;
   expiresAt: number;
 }
@@ -50,6 +53,8 @@ export class MemoryBroker implements Broker {
   /** room -> ids of the nodes that have members in it */
   private readonly roomNodes = new Map<string, Set<string>>();
   private readonly connNodes = new Map<string, GatewayHandler>();
+  /** uid -> ids of the nodes that hold a connection of that user */
+  private readonly userNodes = new Map<string, Set<string>>();
   private readonly streams = new Map<string, StreamState>();
   private readonly away = new Map<string, Away>();
   private readonly historyLimits: HistoryLimits;
@@ -73,6 +78,7 @@ export class MemoryBroker implements Broker {
   async detachGateway(handler: GatewayHandler): Promise<void> {
     this.nodes.delete(handler.nodeId);
     for (const room of [...this.roomNodes.keys()]) this.removeRoomNode(handler.nodeId, room);
+    for (const uid of [...this.userNodes.keys()]) this.removeUserNode(handler.nodeId, uid);
     for (const [wsId, node] of this.connNodes) if (node === handler) this.connNodes.delete(wsId);
   }
 
@@ -89,29 +95,43 @@ export class MemoryBroker implements Broker {
     this.removeRoomNode(nodeId, room);
   }
 
+  async userOpened(nodeId: string, uid: string): Promise<void> {
+    let nodes = this.userNodes.get(uid);
+    if (nodes === undefined) {
+      nodes = new Set();
+      this.userNodes.set(uid, nodes);
+    }
+    nodes.add(nodeId);
+  }
+
+  async userClosed(nodeId: string, uid: string): Promise<void> {
+    this.removeUserNode(nodeId, uid);
+  }
+
   connOpened(nodeId: string, wsId: string): void {
     const node = this.nodes.get(nodeId);
     if (node !== undefined) this.connNodes.set(wsId, node);
   }
 
-  connClosed(_nodeId: string, wsId: string, away?: { rooms: Iterable<string> }): void {
+  connClosed(_nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
     this.connNodes.delete(wsId);
     if (away === undefined || this.recoveryWindowMs === 0) return;
     const rooms = new Map<string, StreamPosition | undefined>();
     for (const room of away.rooms) rooms.set(room, undefined);
-    this.away.set(wsId, { rooms, expiresAt: Date.now() + this.recoveryWindowMs });
+    this.away.set(wsId, { uid: away.uid, rooms, expiresAt: Date.now() + this.recoveryWindowMs });
   }
 
   // the node that holds a connected session keeps its rooms; this process dies with it
   sessionJoined(): void {}
   sessionLeft(): void {}
 
-  async takeSession(_nodeId: string, wsId: string): Promise<TakenSession> {
+  async takeSession(_nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
     if (this.connNodes.has(wsId)) return { status: 'connected' };
     const session = this.liveAway(wsId);
     if (session === undefined) return { status: 'gone' };
+    if (session.uid !== uid) return { status: 'foreign' };
     this.away.delete(wsId);
-    return { status: 'taken', session: { wsId, rooms: session.rooms } };
+    return { status: 'taken', session: { wsId, uid, rooms: session.rooms } };
   }
 
   async resumeSecret(): Promise<string> {
@@ -140,6 +160,17 @@ export class MemoryBroker implements Broker {
       if (nodeIds !== undefined) for (const id of nodeIds) this.nodes.get(id)?.onPublication(pub);
     }
     return pub;
+  }
+
+  async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {
+    const push: UserPush = { id: randomUUID(), uid, tag: message.tag, val: message.val };
+    const nodeIds = this.userNodes.get(uid) ?? new Set<string>();
+    for (const id of nodeIds) this.nodes.get(id)?.onUserPush(push);
+    return { id: push.id, nodes: nodeIds.size };
+  }
+
+  async userConnections(uid: string): Promise<ConnInfo[]> {
+    return [...this.nodes.values()].flatMap((node) => node.userConnections(uid));
   }
 
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
@@ -182,7 +213,7 @@ export class MemoryBroker implements Broker {
   private readonly awayStore: AwayStore = {
     get: async (wsId) => {
       const session = this.liveAway(wsId);
-      return session && { rooms: [...session.rooms.keys()], expiresAt: session.expiresAt };
+      return session && { uid: session.uid, rooms: [...session.rooms.keys()], expiresAt: session.expiresAt };
     },
     addRoom: async (wsId, room, joinedAt) => {
       const session = this.liveAway(wsId);
@@ -217,6 +248,12 @@ export class MemoryBroker implements Broker {
     for (const [stream, state] of this.streams) {
       if (stream !== ALL_STREAM && !this.roomNodes.has(stream) && state.history.isEmpty(now)) this.streams.delete(stream);
     }
+  }
+
+  private removeUserNode(nodeId: string, uid: string): void {
+    const nodes = this.userNodes.get(uid);
+    if (nodes === undefined || !nodes.delete(nodeId) || nodes.size > 0) return;
+    this.userNodes.delete(uid);
   }
 
   private removeRoomNode(nodeId: string, room: string): void {

@@ -9,6 +9,7 @@
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode, closeReason, type CloseCodeName } from '../protocol/close-codes.js';
+import type { ClientIdentity } from './auth.js';
 import type { Flushable, Outbox } from './outbox.js';
 
 export interface ConnectionLimits {
@@ -25,6 +26,13 @@ interface HeldFrame {
   seq: number;
 }
 
+/** A close reason is at most 123 bytes of UTF-8; longer ones are cut at a character boundary. */
+function fitReason(reason: string): string {
+  let fitted = reason;
+  while (Buffer.byteLength(fitted) > 123) fitted = fitted.slice(0, -1);
+  return fitted;
+}
+
 export class Connection implements Flushable {
   readonly rooms = new Set<string>();
   readonly connectedAt = Date.now();
@@ -36,6 +44,11 @@ export class Connection implements Flushable {
   badFramesSince = 0;
   /** A resume is only accepted as the client's first frame. */
   firstFrameSeen = false;
+  /** Who the client is, once it authenticated (a JWT). */
+  identity: ClientIdentity | undefined;
+  /** Frame-rate budget: a token bucket refilled as time passes. */
+  frameTokens = 0;
+  frameTokensAt = 0;
 
   private pending: Buffer[] = [];
   private pendingBytes = 0;
@@ -56,6 +69,20 @@ export class Connection implements Flushable {
     private readonly limits: ConnectionLimits,
     private readonly onSlowConsumer: (conn: Connection) => void,
   ) {}
+
+  get uid(): string | undefined {
+    return this.identity?.uid;
+  }
+
+  /** Takes one frame from the rate budget (`perSecond`, bursts of twice that); false when it is spent. */
+  takeFrameToken(now: number, perSecond: number): boolean {
+    const burst = perSecond * 2;
+    this.frameTokens = this.frameTokensAt === 0 ? burst : Math.min(burst, this.frameTokens + ((now - this.frameTokensAt) / 1000) * perSecond);
+    this.frameTokensAt = now;
+    if (this.frameTokens < 1) return false;
+    this.frameTokens -= 1;
+    return true;
+  }
 
   get isOpen(): boolean {
     return this.closeCode === undefined && this.ws.readyState === WebSocket.OPEN;
@@ -100,10 +127,10 @@ export class Connection implements Flushable {
   }
 
   /** Writes what is queued, then starts the close handshake; destroys the socket if it does not finish in time. */
-  close(name: CloseCodeName): void {
+  close(name: CloseCodeName, reason?: string): void {
     if (this.closeCode !== undefined) return;
     this.flush();
-    this.startClose(name);
+    this.startClose(name, reason);
   }
 
   get holding(): boolean {
@@ -190,9 +217,9 @@ export class Connection implements Flushable {
     this.startClose('slowConsumer');
   }
 
-  private startClose(name: CloseCodeName): void {
+  private startClose(name: CloseCodeName, reason = closeReason[name]): void {
     this.closeCode = CloseCode[name];
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(this.closeCode, closeReason[name]);
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.close(this.closeCode, fitReason(reason));
     this.closeTimer = setTimeout(() => this.ws.terminate(), this.limits.closeGraceMs);
   }
 }

@@ -17,9 +17,31 @@ const UNCHANGED: MembershipChange = { changed: false, roomEdge: false };
 export class Hub {
   readonly conns = new Map<string, Connection>();
   readonly rooms = new Map<string, Set<Connection>>();
+  /** Authenticated connections by user id. */
+  readonly users = new Map<string, Set<Connection>>();
 
   add(conn: Connection): void {
     this.conns.set(conn.wsId, conn);
+  }
+
+  /** Files the connection under its user; true when it is the user's first here. */
+  addUser(conn: Connection, uid: string): boolean {
+    let conns = this.users.get(uid);
+    const first = conns === undefined;
+    if (conns === undefined) {
+      conns = new Set();
+      this.users.set(uid, conns);
+    }
+    conns.add(conn);
+    return first;
+  }
+
+  /** True when the user has no connection here any more. */
+  removeUser(conn: Connection, uid: string): boolean {
+    const conns = this.users.get(uid);
+    if (conns === undefined || !conns.delete(conn) || conns.size > 0) return false;
+    this.users.delete(uid);
+    return true;
   }
 
   /** Gives a connection another id (a resume taking back its session's id); false if that id is in use here. */

@@ -20,6 +20,13 @@ export interface InboundContext {
   node: GatewayNode;
   allowClientJoin: boolean;
   log: Logger;
+  /** Verifies and applies a client token (auth or refresh); resolves with what is wrong, or undefined. */
+  authenticate(conn: Connection, token: string): Promise<string | undefined>;
+}
+
+/** A client may join or leave a room by itself with --allow-client-join, or when its token's rooms claim covers it. */
+function mayChoose(ctx: InboundContext, conn: Connection, room: string): boolean {
+  return ctx.allowClientJoin || (conn.identity?.rooms.allows(room) ?? false);
 }
 
 function sendError(conn: Connection, id: ReplyId | undefined, code: ClientErrorCode, message: string): void {
@@ -41,8 +48,14 @@ function countMalformed(ctx: InboundContext, conn: Connection, now: number): boo
 
 export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffer, now: number): void {
   const frame = parseClientFrame(data);
-  const firstFrame = !conn.firstFrameSeen;
-  conn.firstFrameSeen = true;
+  // before its welcome (auth required, no token yet) a connection may only ping and authenticate
+  const admitted = ctx.node.hub.conns.get(conn.wsId) === conn;
+  if (!admitted && frame.kind !== 'ping' && frame.kind !== 'token' && !(frame.kind === 'problem' && frame.code === 'bad_frame')) {
+    if (frame.kind !== 'ignored') sendError(conn, 'id' in frame ? frame.id : undefined, 'forbidden', 'authenticate first: send {"op":"auth","token":"<JWT>"}');
+    return;
+  }
+  const firstFrame = admitted && !conn.firstFrameSeen;
+  if (admitted) conn.firstFrameSeen = true;
   if (firstFrame && frame.kind !== 'resume') ctx.node.settle(conn);
   switch (frame.kind) {
     case 'ping':
@@ -55,14 +68,15 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
       sendError(conn, frame.id, frame.code, frame.message);
       return;
     case 'membership': {
-      if (!ctx.allowClientJoin) {
-        sendError(conn, frame.id, 'forbidden', `clients may not ${frame.op} rooms on this server (start it with --allow-client-join)`);
+      const { op, room, id } = frame;
+      if (!mayChoose(ctx, conn, room)) {
+        const why = conn.identity === undefined ? 'start the server with --allow-client-join, or give the client a token whose rooms claim covers it' : "the token's rooms claim does not cover it";
+        sendError(conn, id, 'forbidden', `this client may not ${op} room ${room} by itself: ${why}`);
         return;
       }
-      const { op, room, id } = frame;
-      const change = op === 'join' ? ctx.node.join(conn, room) : ctx.node.leave(conn, room);
+      const change: Promise<{ changed: boolean; refused?: string }> = op === 'join' ? ctx.node.join(conn, room) : ctx.node.leave(conn, room);
       change.then(
-        ({ changed }) => conn.send(encodeTextFrame(replyFrame(id, { room, changed }))),
+        ({ changed, refused }) => conn.send(encodeTextFrame(refused === undefined ? replyFrame(id, { room, changed }) : errorFrame(id, 'forbidden', refused))),
         (err: unknown) => {
           ctx.log.warn({ err, room, wsId: conn.wsId }, `client ${op} failed`);
           sendError(conn, id, 'bad_request', `could not ${op} room ${room}: the broker is unavailable, try again`);
@@ -70,9 +84,23 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
       );
       return;
     }
-    case 'token':
-      sendError(conn, frame.id, 'forbidden', `client authentication is not enabled on this server, so op ${frame.op} does nothing`);
+    case 'token': {
+      const { op, id } = frame;
+      ctx.authenticate(conn, frame.token).then(
+        (problem) => {
+          if (problem === undefined) {
+            conn.send(encodeTextFrame(replyFrame(id, { uid: conn.uid, expiresAt: conn.identity?.expiresAt ?? null })));
+          } else if (admitted) {
+            sendError(conn, id, 'forbidden', problem);
+          } else {
+            // a connection that cannot authenticate is closed: it would never get its welcome
+            conn.close('badToken', problem);
+          }
+        },
+        (err: unknown) => ctx.log.error({ err, wsId: conn.wsId }, `${op} failed`),
+      );
       return;
+    }
     case 'resume':
       resume(ctx.node, conn, frame, firstFrame).catch((err: unknown) => ctx.log.error({ err, wsId: conn.wsId }, 'resume failed'));
       return;

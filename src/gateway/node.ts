@@ -4,15 +4,17 @@
  * publication or a command by wsId lands here the same way.
  */
 import type { Logger } from 'pino';
-import type {
-  Broker,
-  ConnCommand,
-  ConnInfo,
-  GatewayHandler,
-  NodeStats,
-  Publication,
-  ReplyTo,
-  StreamPosition,
+import {
+  emptyNodeStats,
+  type Broker,
+  type ConnCommand,
+  type ConnInfo,
+  type GatewayHandler,
+  type NodeStats,
+  type Publication,
+  type ReplyTo,
+  type StreamPosition,
+  type UserPush,
 } from '../broker/broker.js';
 import { joinedFrame, leftFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
@@ -22,14 +24,7 @@ import { Hub } from './hub.js';
 import { NEWCOMER_HOLD_BYTES, Newcomers } from './newcomers.js';
 import type { ResumeTokens } from './resume-token.js';
 
-export interface NodeCounters {
-  deliveries: number;
-  slowConsumerCloses: number;
-  heartbeatTimeouts: number;
-  malformedCloses: number;
-  kicks: number;
-  resumes: number;
-}
+export type NodeCounters = Omit<NodeStats, 'connections' | 'rooms'>;
 
 /** Where a stream stands as this node sees it; `ready` once its subscription is active and its position known. */
 interface StreamTrack extends StreamPosition {
@@ -38,7 +33,7 @@ interface StreamTrack extends StreamPosition {
 
 export class GatewayNode implements GatewayHandler {
   readonly hub = new Hub();
-  readonly counters: NodeCounters = { deliveries: 0, slowConsumerCloses: 0, heartbeatTimeouts: 0, malformedCloses: 0, kicks: 0, resumes: 0 };
+  readonly counters: NodeCounters = (({ connections: _c, rooms: _r, ...counters }) => counters)(emptyNodeStats());
   /** Set from outside (metrics) to time each publication's fan-out: two clock reads per publication, none per member. */
   onFanout: ((seconds: number) => void) | undefined;
   /** `*` and every room this node has members in (or is opening). */
@@ -52,6 +47,8 @@ export class GatewayNode implements GatewayHandler {
     readonly broker: Broker,
     private readonly heartbeatMs: number,
     private readonly log: Logger,
+    /** Rooms one connection may be in; 0: no limit. */
+    private readonly maxRoomsPerConnection = 0,
   ) {}
 
   get tokens(): ResumeTokens {
@@ -88,9 +85,12 @@ export class GatewayNode implements GatewayHandler {
 
   addConnection(conn: Connection): void {
     this.hub.add(conn);
-    this.broker.connOpened(this.nodeId, conn.wsId);
+    this.broker.connOpened(this.nodeId, conn.wsId, conn.uid);
+    if (conn.uid !== undefined) this.fileUser(conn, conn.uid);
     const all = this.streams.get(ALL_STREAM)!;
-    conn.enqueue(encodeTextFrame(welcomeFrame({ wsId: conn.wsId, heartbeatMs: this.heartbeatMs, resume: this.tokens.issue(conn.wsId), epoch: all.epoch, seq: all.seq })));
+    conn.enqueue(
+      encodeTextFrame(welcomeFrame({ wsId: conn.wsId, heartbeatMs: this.heartbeatMs, resume: this.tokens.issue(conn.wsId), epoch: all.epoch, seq: all.seq, uid: conn.uid })),
+    );
     // Until its first frame says whether it resumes, live frames wait (up to a budget), so a resume can replay in order.
     conn.holdLive(NEWCOMER_HOLD_BYTES);
     this.newcomers.add(conn);
@@ -101,11 +101,22 @@ export class GatewayNode implements GatewayHandler {
     conn.releaseHeld();
   }
 
+  /** An anonymous connection authenticated: from now on it is one of the user's connections. */
+  identify(conn: Connection, uid: string): void {
+    if (this.hub.conns.get(conn.wsId) === conn) {
+      this.fileUser(conn, uid);
+      this.broker.connOpened(this.nodeId, conn.wsId, uid);
+    }
+  }
+
   /** The connection is gone; with `keepSession` its session stays resumable for the recovery window. */
   removeConnection(conn: Connection, keepSession: boolean): void {
+    if (this.hub.conns.get(conn.wsId) !== conn) return;
     const rooms = [...conn.rooms];
     for (const room of this.hub.remove(conn)) this.closeRoom(room);
-    this.broker.connClosed(this.nodeId, conn.wsId, keepSession ? { rooms } : undefined);
+    const uid = conn.uid;
+    if (uid !== undefined && this.hub.removeUser(conn, uid)) this.closeUser(uid);
+    this.broker.connClosed(this.nodeId, conn.wsId, keepSession ? { rooms, uid } : undefined);
   }
 
   /** Gives the connection its resumed session's id. */
@@ -113,12 +124,16 @@ export class GatewayNode implements GatewayHandler {
     const provisional = conn.wsId;
     if (!this.hub.rename(conn, wsId)) return false;
     this.broker.connClosed(this.nodeId, provisional);
-    this.broker.connOpened(this.nodeId, wsId);
+    this.broker.connOpened(this.nodeId, wsId, conn.uid);
     return true;
   }
 
   /** Joins a room; `announce` sends the joined frame (a resume announces rooms itself). */
-  async join(conn: Connection, room: string, announce = true): Promise<{ changed: boolean }> {
+  async join(conn: Connection, room: string, announce = true): Promise<{ changed: boolean; refused?: string }> {
+    if (this.maxRoomsPerConnection > 0 && !conn.rooms.has(room) && conn.rooms.size >= this.maxRoomsPerConnection) {
+      this.counters.roomLimitRefusals++;
+      return { changed: false, refused: `the connection is in ${conn.rooms.size} rooms, the limit (--max-rooms-per-connection)` };
+    }
     let track = this.streams.get(room);
     while (!conn.rooms.has(room) && (track === undefined || !track.ready)) {
       await this.track(room);
@@ -163,6 +178,17 @@ export class GatewayNode implements GatewayHandler {
     if (this.onFanout !== undefined) this.onFanout((performance.now() - started) / 1000);
   }
 
+  onUserPush(push: UserPush): void {
+    const conns = this.hub.users.get(push.uid);
+    if (conns === undefined) return;
+    const frame = encodeTextFrame(pushFrame(push.tag, push.val));
+    for (const conn of conns) if (conn.send(frame)) this.counters.deliveries++;
+  }
+
+  userConnections(uid: string): ConnInfo[] {
+    return [...(this.hub.users.get(uid) ?? [])].map((conn) => this.describe(conn));
+  }
+
   async onCommand<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const conn = this.hub.conns.get(cmd.wsId);
     if (conn === undefined || !conn.isOpen) return undefined;
@@ -180,8 +206,8 @@ export class GatewayNode implements GatewayHandler {
     return members === undefined ? [] : [...members].map((conn) => conn.wsId);
   }
 
-  *connections(): Iterable<{ wsId: string; rooms: Iterable<string> }> {
-    for (const conn of this.hub.conns.values()) yield { wsId: conn.wsId, rooms: conn.rooms };
+  *connections(): Iterable<{ wsId: string; uid: string | undefined; rooms: Iterable<string> }> {
+    for (const conn of this.hub.conns.values()) yield { wsId: conn.wsId, uid: conn.uid, rooms: conn.rooms };
   }
 
   stats(): NodeStats {
@@ -213,6 +239,7 @@ export class GatewayNode implements GatewayHandler {
       wsId: conn.wsId,
       state: 'connected',
       node: this.nodeId,
+      ...(conn.uid === undefined ? {} : { uid: conn.uid }),
       rooms: [...conn.rooms],
       remoteAddress: conn.remoteAddress,
       connectedAt: new Date(conn.connectedAt).toISOString(),
@@ -246,6 +273,15 @@ export class GatewayNode implements GatewayHandler {
       },
     );
     return opening;
+  }
+
+  private fileUser(conn: Connection, uid: string): void {
+    if (!this.hub.addUser(conn, uid)) return;
+    this.broker.userOpened(this.nodeId, uid).catch((err: unknown) => this.log.warn({ err, uid }, 'broker could not open user'));
+  }
+
+  private closeUser(uid: string): void {
+    this.broker.userClosed(this.nodeId, uid).catch((err: unknown) => this.log.warn({ err, uid }, 'broker could not close user'));
   }
 
   private closeRoom(room: string): void {

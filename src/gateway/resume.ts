@@ -84,15 +84,16 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
 
   let taken;
   try {
-    taken = await node.broker.takeSession(node.nodeId, wsId);
+    taken = await node.broker.takeSession(node.nodeId, wsId, conn.uid);
   } catch {
     return refuse('bad_resume', 'the session cannot be looked up right now (broker unavailable); go on as the new connection');
   }
   if (taken.status === 'connected') return refuse('bad_resume', `session ${wsId} is still connected`);
+  if (taken.status === 'foreign') return refuse('bad_resume', `session ${wsId} belongs to another user`);
   const sessionRooms = taken.status === 'taken' ? taken.session.rooms : new Map<string, StreamPosition | undefined>();
   if (!conn.isOpen || !node.adopt(conn, wsId)) {
     // the new connection is already gone: leave the session as it was found
-    if (taken.status === 'taken') node.broker.connClosed(node.nodeId, wsId, { rooms: sessionRooms.keys() });
+    if (taken.status === 'taken') node.broker.connClosed(node.nodeId, wsId, { rooms: sessionRooms.keys(), uid: conn.uid });
     return;
   }
 

@@ -1,43 +1,54 @@
 /**
- * The gateway's network side: an HTTP server that upgrades `/connect` to
- * WebSocket, a heartbeat sweep, and a draining shutdown.
+ * The gateway's network side: an HTTP(S) server that upgrades `/connect` to
+ * WebSocket after checking who may connect (origin, connection limits, client
+ * token), a sweep for heartbeats and token expiry, and a draining shutdown.
  */
 import { randomUUID } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Broker } from '../broker/broker.js';
+import type { GatewayConfig } from '../config.js';
 import { CloseCode } from '../protocol/close-codes.js';
+import { Admission } from './admission.js';
+import { TokenError, TokenVerifier, type ClientIdentity } from './auth.js';
 import { Connection, type ConnectionLimits } from './connection.js';
 import { handleInbound, type InboundContext } from './inbound.js';
 import { GatewayNode } from './node.js';
 import { Outbox } from './outbox.js';
 import { ResumeTokens } from './resume-token.js';
 
-export interface GatewayOptions {
-  host: string;
-  port: number;
-  path: string;
-  heartbeatTimeoutMs: number;
-  maxPayload: number;
-  sendBufferLimit: number;
-  allowClientJoin: boolean;
+export interface GatewayOptions extends GatewayConfig {
+  /** Signs resume tokens; by default the broker's shared secret. */
+  resumeSecret?: string;
+  /** PEM files: serve wss:// instead of ws://. */
+  tlsCert?: string;
+  tlsKey?: string;
   /** How long a closing client may take to answer the close handshake. */
   closeGraceMs?: number;
   nodeId?: string;
-  /** Signs resume tokens; by default the broker's shared secret. */
-  resumeSecret?: string;
 }
 
 const DEFAULT_CLOSE_GRACE_MS = 3000;
 const SHUTDOWN_TIMEOUT_MS = 3000;
 
-function answerRaw(socket: Duplex, status: number, reason: string, message: string): void {
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Bad Request',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  429: 'Too Many Requests',
+  503: 'Service Unavailable',
+};
+
+function answerRaw(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ code: status, msg: message });
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
 }
@@ -50,11 +61,15 @@ function isResumable(code: number): boolean {
   return code !== CloseCode.normal && code !== NO_STATUS && code !== CloseCode.kicked;
 }
 
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '';
+function splitUrl(url: string | undefined): { path: string; token: string | undefined } {
+  if (url === undefined) return { path: '', token: undefined };
   const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
+  if (q === -1) return { path: url, token: undefined };
+  return { path: url.slice(0, q), token: new URLSearchParams(url.slice(q + 1)).get('token') ?? undefined };
 }
+
+/** What the handshake learned about the client's token. */
+type Credentials = { identity: ClientIdentity } | { failure: string } | undefined;
 
 export class GatewayServer {
   readonly node: GatewayNode;
@@ -62,37 +77,46 @@ export class GatewayServer {
   private readonly wss: WebSocketServer;
   private readonly outbox = new Outbox();
   private readonly limits: ConnectionLimits;
+  private readonly admission: Admission;
   private readonly inbound: InboundContext;
+  private verifier: TokenVerifier | undefined;
+  /** Connections that have not sent their token yet (auth required). */
+  private readonly unauthenticated = new Set<Connection>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
+  private tls: { cert: Buffer; key: Buffer } | undefined;
 
   constructor(
     private readonly options: GatewayOptions,
     private readonly broker: Broker,
     private readonly log: Logger,
   ) {
-    this.node = new GatewayNode(options.nodeId ?? randomUUID(), broker, options.heartbeatTimeoutMs, log);
+    this.node = new GatewayNode(options.nodeId ?? randomUUID(), broker, options.heartbeatTimeout, log, options.maxRoomsPerConnection);
     this.limits = { sendBufferLimit: options.sendBufferLimit, closeGraceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS };
-    this.inbound = { node: this.node, allowClientJoin: options.allowClientJoin, log };
-    this.wss = new WebSocketServer({
-      noServer: true,
-      maxPayload: options.maxPayload,
-      perMessageDeflate: false,
-      clientTracking: false,
-    });
+    this.admission = new Admission(options);
+    this.inbound = {
+      node: this.node,
+      allowClientJoin: options.allowClientJoin,
+      log,
+      authenticate: (conn, token) => this.authenticate(conn, token),
+    };
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false, clientTracking: false });
     this.wss.on('wsClientError', (err: Error, socket: Duplex) => {
-      const [status, reason] = err.message === 'Invalid HTTP method' ? [405, 'Method Not Allowed'] : [400, 'Bad Request'];
-      answerRaw(socket, status, reason, `bad WebSocket handshake: ${err.message}`);
+      answerRaw(socket, err.message === 'Invalid HTTP method' ? 405 : 400, `bad WebSocket handshake: ${err.message}`);
     });
-    this.http = createServer((req, res) => this.answerPlainHttp(req, res));
-    this.http.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
-    this.http.on('clientError', (_err, socket: Duplex) => {
-      if (socket.writable) answerRaw(socket, 400, 'Bad Request', 'malformed HTTP request');
-      else socket.destroy();
-    });
+    this.http = this.createHttpServer();
+  }
+
+  get scheme(): 'ws' | 'wss' {
+    return this.options.tlsCert === undefined ? 'ws' : 'wss';
   }
 
   async listen(): Promise<AddressInfo> {
+    this.verifier = await this.makeVerifier();
+    if (this.options.tlsCert !== undefined && this.options.tlsKey !== undefined) {
+      this.tls = { cert: await readFile(this.options.tlsCert), key: await readFile(this.options.tlsKey) };
+      (this.http as ReturnType<typeof createTlsServer>).setSecureContext(this.tls);
+    }
     await this.broker.attachGateway(this.node);
     await this.node.start(new ResumeTokens(this.options.resumeSecret ?? (await this.broker.resumeSecret())));
     await new Promise<void>((resolve, reject) => {
@@ -102,10 +126,8 @@ export class GatewayServer {
         resolve();
       });
     });
-    if (this.options.heartbeatTimeoutMs > 0) {
-      const every = Math.max(50, Math.min(1000, Math.floor(this.options.heartbeatTimeoutMs / 4)));
-      this.sweepTimer = setInterval(() => this.sweep(), every);
-    }
+    const every = this.options.heartbeatTimeout > 0 ? Math.max(50, Math.min(1000, Math.floor(this.options.heartbeatTimeout / 4))) : 1000;
+    this.sweepTimer = setInterval(() => this.sweep(), every);
     return this.http.address() as AddressInfo;
   }
 
@@ -119,9 +141,9 @@ export class GatewayServer {
     this.closing = true;
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     const serverClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));
-    for (const conn of this.node.hub.conns.values()) conn.close('goingAway');
+    for (const conn of [...this.node.hub.conns.values(), ...this.unauthenticated]) conn.close('goingAway');
     const deadline = setTimeout(() => {
-      for (const conn of this.node.hub.conns.values()) conn.terminate();
+      for (const conn of [...this.node.hub.conns.values(), ...this.unauthenticated]) conn.terminate();
       this.http.closeAllConnections();
     }, SHUTDOWN_TIMEOUT_MS);
     await serverClosed;
@@ -130,44 +152,94 @@ export class GatewayServer {
     await this.broker.detachGateway(this.node);
   }
 
+  private createHttpServer(): Server {
+    const answer = (req: IncomingMessage, res: ServerResponse): void => this.answerPlainHttp(req, res);
+    // the certificate is read in listen(); until then the TLS server has an empty context
+    const server = this.options.tlsCert === undefined ? createServer(answer) : (createTlsServer({}, answer) as unknown as Server);
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
+    server.on('clientError', (_err, socket: Duplex) => {
+      if (socket.writable) answerRaw(socket, 400, 'malformed HTTP request');
+      else socket.destroy();
+    });
+    return server;
+  }
+
+  private async makeVerifier(): Promise<TokenVerifier | undefined> {
+    const { auth, jwtSecret, jwtPublicKey } = this.options;
+    if (auth === 'off') return undefined;
+    if (jwtSecret !== undefined) return TokenVerifier.fromSecret(jwtSecret);
+    if (jwtPublicKey !== undefined) return TokenVerifier.fromPublicKeyFile(jwtPublicKey);
+    throw new Error(`--auth ${auth} needs --jwt-secret or --jwt-public-key`);
+  }
+
   private answerPlainHttp(req: IncomingMessage, res: ServerResponse): void {
-    const path = pathOf(req.url);
+    const { path } = splitUrl(req.url);
+    const wsPath = this.options.wsPath;
     const [status, body] =
       path === '/healthz'
         ? [200, { code: 0, msg: 'ok', data: { status: 'ok', connections: this.node.hub.conns.size } }]
-        : path === this.options.path
-          ? [426, { code: 426, msg: `${this.options.path} is a WebSocket endpoint: connect with a WebSocket client` }]
-          : [404, { code: 404, msg: `no such path ${path.slice(0, 200)}: the WebSocket endpoint is ${this.options.path}` }];
+        : path === wsPath
+          ? [426, { code: 426, msg: `${wsPath} is a WebSocket endpoint: connect with a WebSocket client` }]
+          : [404, { code: 404, msg: `no such path ${path.slice(0, 200)}: the WebSocket endpoint is ${wsPath}` }];
     const text = JSON.stringify(body);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
     socket.on('error', () => socket.destroy());
-    if (this.closing) return answerRaw(socket, 503, 'Service Unavailable', 'server is shutting down');
-    const path = pathOf(req.url);
-    if (path !== this.options.path) {
-      return answerRaw(socket, 404, 'Not Found', `no WebSocket endpoint at ${path.slice(0, 200)}: use ${this.options.path}`);
+    if (this.closing) return answerRaw(socket, 503, 'server is shutting down');
+    const { path, token } = splitUrl(req.url);
+    if (path !== this.options.wsPath) return answerRaw(socket, 404, `no WebSocket endpoint at ${path.slice(0, 200)}: use ${this.options.wsPath}`);
+    const origin = req.headers.origin;
+    const allowed = this.options.allowedOrigins;
+    if (origin !== undefined && allowed !== undefined && !allowed.includes('*') && !allowed.includes(origin)) {
+      this.node.counters.refusedOrigin++;
+      return answerRaw(socket, 403, `origin ${origin.slice(0, 200)} is not allowed to connect (--allowed-origins)`);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, req));
+    const address = req.socket.remoteAddress ?? '';
+    const refusal = this.admission.admit(address);
+    if (refusal !== undefined) {
+      if (refusal.limit === 'maxConnections') this.node.counters.refusedMaxConnections++;
+      else if (refusal.limit === 'maxConnectionsPerIp') this.node.counters.refusedMaxConnectionsPerIp++;
+      else this.node.counters.refusedConnectRate++;
+      return answerRaw(socket, refusal.status, refusal.reason);
+    }
+    socket.once('close', () => this.admission.release(address));
+    if (token === undefined || this.verifier === undefined) return this.handshake(req, socket, head, undefined);
+    this.verifier.verify(token).then(
+      (identity) => this.handshake(req, socket, head, { identity }),
+      (err: unknown) => this.handshake(req, socket, head, { failure: err instanceof TokenError ? err.message : 'the token cannot be verified' }),
+    );
   }
 
-  private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage): void {
-    const conn = new Connection(
-      randomUUID(),
-      req.socket.remoteAddress ?? '',
-      ws,
-      socket,
-      this.outbox,
-      this.limits,
-      (slow) => {
-        this.node.counters.slowConsumerCloses++;
-        this.log.debug({ wsId: slow.wsId }, 'closing slow consumer');
-      },
-    );
+  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, credentials: Credentials): void {
+    if (socket.destroyed) return;
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, req, credentials));
+  }
+
+  private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage, credentials: Credentials): void {
+    if (credentials !== undefined && 'failure' in credentials) {
+      // the client learns why in the close frame: a browser cannot read a refused handshake's status
+      this.node.counters.authFailures++;
+      ws.close(CloseCode.badToken, credentials.failure.slice(0, 120));
+      return;
+    }
+    const conn = new Connection(randomUUID(), req.socket.remoteAddress ?? '', ws, socket, this.outbox, this.limits, (slow) => {
+      this.node.counters.slowConsumerCloses++;
+      this.log.debug({ wsId: slow.wsId }, 'closing slow consumer');
+    });
+    conn.identity = credentials?.identity;
+    const maxFps = this.options.maxFramesPerSecond;
     ws.on('message', (data: Buffer) => {
       const now = Date.now();
       conn.lastSeen = now;
+      if (maxFps > 0 && !conn.takeFrameToken(now, maxFps)) {
+        if (conn.closeCode === undefined) {
+          this.node.counters.frameRateCloses++;
+          conn.close('rateLimited');
+        }
+        return;
+      }
       handleInbound(this.inbound, conn, data, now);
     });
     ws.on('ping', () => (conn.lastSeen = Date.now()));
@@ -175,18 +247,61 @@ export class GatewayServer {
     ws.on('error', (err) => this.log.debug({ err, wsId: conn.wsId }, 'client protocol error'));
     ws.on('close', (code: number) => {
       conn.closed();
+      this.unauthenticated.delete(conn);
       this.node.removeConnection(conn, isResumable(conn.closeCode ?? code));
     });
+    if (this.options.auth === 'required' && conn.identity === undefined) {
+      // no welcome until the client says who it is, in its first frames
+      this.unauthenticated.add(conn);
+      return;
+    }
     this.node.addConnection(conn);
   }
 
+  /** An `auth` or `refresh` op: verifies the token and applies it. Resolves with an error message, or undefined. */
+  private async authenticate(conn: Connection, token: string): Promise<string | undefined> {
+    if (this.verifier === undefined) return 'client authentication is off on this server (--auth off)';
+    let identity: ClientIdentity;
+    try {
+      identity = await this.verifier.verify(token);
+    } catch (err) {
+      this.node.counters.authFailures++;
+      return err instanceof TokenError ? err.message : 'the token cannot be verified';
+    }
+    if (conn.identity !== undefined && conn.identity.uid !== identity.uid) {
+      this.node.counters.authFailures++;
+      return `the token is for user ${identity.uid}, this connection is user ${conn.identity.uid}`;
+    }
+    const wasAnonymous = conn.identity === undefined;
+    conn.identity = identity;
+    if (this.unauthenticated.delete(conn)) {
+      if (conn.isOpen) this.node.addConnection(conn);
+    } else if (wasAnonymous) {
+      this.node.identify(conn, identity.uid);
+    }
+    return undefined;
+  }
+
   private sweep(): void {
-    const deadline = Date.now() - this.options.heartbeatTimeoutMs;
+    const now = Date.now();
+    const heartbeat = this.options.heartbeatTimeout;
     for (const conn of this.node.hub.conns.values()) {
-      if (conn.lastSeen < deadline && conn.closeCode === undefined) {
+      if (conn.closeCode !== undefined) continue;
+      if (heartbeat > 0 && conn.lastSeen < now - heartbeat) {
         this.node.counters.heartbeatTimeouts++;
         conn.close('heartbeatTimeout');
+      } else if (conn.identity?.expiresAt !== undefined && conn.identity.expiresAt <= now) {
+        this.node.counters.tokenExpiries++;
+        conn.close('badToken');
       }
     }
+    for (const conn of this.unauthenticated) {
+      if (conn.closeCode === undefined && conn.connectedAt < now - this.options.authTimeout) {
+        this.node.counters.authFailures++;
+        conn.close('policy', `no {"op":"auth"} frame within ${this.options.authTimeout} ms`);
+      }
+    }
+    this.admission.sweep(now);
   }
 }
+

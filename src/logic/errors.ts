@@ -28,6 +28,8 @@ export const apiErrors = {
   notFound: (msg: string) => new ApiError(404, msg),
   wsIdNotFound: (wsId: string) => new ApiError(404, `wsId ${JSON.stringify(wsId)} is not connected`),
   routeNotFound: (method: string, path: string) => new ApiError(404, `no route ${method} ${path.slice(0, 200)}`),
+  conflict: (msg: string) => new ApiError(409, msg),
+  valTooLarge: (limit: number) => new ApiError(413, `val is larger than the limit of ${limit} bytes (--max-val-size)`),
   methodNotAllowed: (method: string, path: string, allow: string) =>
     new ApiError(405, `method ${method} is not allowed on ${path}: use ${allow}`),
   bodyTooLarge: (limit: number) => new ApiError(413, `request body is larger than the limit of ${limit} bytes`),
@@ -38,4 +40,4 @@ export const apiErrors = {
 } as const;
 
 /** The statuses the API can answer with, for the OpenAPI document. */
-export const ERROR_STATUSES = [400, 401, 403, 404, 405, 413, 415, 503] as const;
+export const ERROR_STATUSES = [400, 401, 403, 404, 405, 409, 413, 415, 503] as const;

@@ -53,6 +53,16 @@ export function wsIdField(field = 'wsId') {
     .meta({ description: 'Connection id, as sent in the welcome frame' });
 }
 
+/** A user id: the `sub` of the client's token. */
+export function uidField(field = 'uid') {
+  const must = `${field} must be a string of 1-128 characters`;
+  return z
+    .string({ error: fieldError(field, 'a string of 1-128 characters') })
+    .min(1, { error: must })
+    .max(128, { error: must })
+    .meta({ description: "User id: the sub claim of the client's token" });
+}
+
 /** A non-negative integer query parameter (query values are strings). */
 export function countQuery(field: string, max: number, description: string) {
   const must = `${field} must be an integer from 0 to ${max}`;

@@ -7,17 +7,20 @@ import { z } from 'zod';
 import type { Broker } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { apiErrors } from './errors.js';
-import { countQuery, roomIdField, tagField, valField, wsIdField } from './fields.js';
+import { countQuery, roomIdField, tagField, uidField, valField, wsIdField } from './fields.js';
 
 export interface PushCounters {
   all: number;
   room: number;
   conn: number;
+  user: number;
 }
 
 export interface RouteContext {
   broker: Broker;
   pushes: PushCounters;
+  /** Pushes refused because their val was over --max-val-size. */
+  refusedValSize: { count: number };
   startedAt: number;
   /** Why the node cannot serve yet, or undefined when it can. */
   notReadyReason(): string | undefined;
@@ -78,7 +81,19 @@ const statsData = z.object({
   malformedCloses: z.int(),
   kicks: z.int(),
   resumes: z.int(),
-  pushes: z.object({ all: z.int(), room: z.int(), conn: z.int() }),
+  pushes: z.object({ all: z.int(), room: z.int(), conn: z.int(), user: z.int() }),
+  limits: z
+    .object({
+      maxConnections: z.int(),
+      maxConnectionsPerIp: z.int(),
+      connectRatePerIp: z.int(),
+      allowedOrigins: z.int(),
+      maxFramesPerSecond: z.int(),
+      maxRoomsPerConnection: z.int(),
+      maxValSize: z.int(),
+    })
+    .meta({ description: 'How often each limit was hit: connections refused or closed, joins refused, pushes refused (413)' }),
+  auth: z.object({ failures: z.int(), expired: z.int() }).meta({ description: 'Client tokens refused, and connections closed (4001) when their token expired' }),
   uptimeSeconds: z.number(),
 });
 
@@ -86,8 +101,31 @@ export type StatsData = z.output<typeof statsData>;
 
 /** The data of GET /stats (and of each event of GET /stats/stream). */
 export async function readStats(ctx: RouteContext): Promise<StatsData> {
-  const stats = await ctx.broker.stats();
-  return { engine: ctx.broker.engine, ...stats, pushes: { ...ctx.pushes }, uptimeSeconds: (Date.now() - ctx.startedAt) / 1000 };
+  const s = await ctx.broker.stats();
+  return {
+    engine: ctx.broker.engine,
+    nodes: s.nodes,
+    connections: s.connections,
+    rooms: s.rooms,
+    deliveries: s.deliveries,
+    slowConsumerCloses: s.slowConsumerCloses,
+    heartbeatTimeouts: s.heartbeatTimeouts,
+    malformedCloses: s.malformedCloses,
+    kicks: s.kicks,
+    resumes: s.resumes,
+    pushes: { ...ctx.pushes },
+    limits: {
+      maxConnections: s.refusedMaxConnections,
+      maxConnectionsPerIp: s.refusedMaxConnectionsPerIp,
+      connectRatePerIp: s.refusedConnectRate,
+      allowedOrigins: s.refusedOrigin,
+      maxFramesPerSecond: s.frameRateCloses,
+      maxRoomsPerConnection: s.roomLimitRefusals,
+      maxValSize: ctx.refusedValSize.count,
+    },
+    auth: { failures: s.authFailures, expired: s.tokenExpiries },
+    uptimeSeconds: (Date.now() - ctx.startedAt) / 1000,
+  };
 }
 
 export const routes: AnyRoute[] = [
@@ -129,12 +167,36 @@ export const routes: AnyRoute[] = [
   }),
   route({
     method: 'POST',
+    url: '/push/user',
+    summary: 'Push a message to every connection of a user (clients authenticated with a token whose sub is uid), on every node',
+    body: z.object({ uid: uidField(), val: valField(), tag: tagField() }),
+    data: z.object({ id: z.string(), uid: z.string(), nodes: z.int().meta({ description: 'Gateway nodes that hold a connection of the user' }) }),
+    async handle({ body }, ctx) {
+      const { id, nodes } = await ctx.broker.publishToUser(body.uid, { tag: body.tag, val: body.val });
+      ctx.pushes.user++;
+      return { id, uid: body.uid, nodes };
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/users/:uid',
+    summary: "A user's connections, on every node",
+    params: z.object({ uid: uidField() }),
+    data: z.object({ uid: z.string(), connections: z.array(z.object({ wsId: z.string(), node: z.string(), rooms: z.array(z.string()), remoteAddress: z.string(), connectedAt: z.string() })) }),
+    async handle({ params }, ctx) {
+      const connections = (await ctx.broker.userConnections(params.uid)).sort((a, b) => (a.wsId < b.wsId ? -1 : 1));
+      return { uid: params.uid, connections };
+    },
+  }),
+  route({
+    method: 'POST',
     url: '/room/join',
     summary: 'Add a connection to a room (idempotent)',
     body: z.object({ id: roomIdField(), wsId: wsIdField() }),
     data: membershipData,
     async handle({ body }, ctx) {
-      const { changed } = await requireConn(ctx.broker.command({ op: 'join', wsId: body.wsId, room: body.id }), body.wsId);
+      const { changed, refused } = await requireConn(ctx.broker.command({ op: 'join', wsId: body.wsId, room: body.id }), body.wsId);
+      if (refused !== undefined) throw apiErrors.conflict(refused);
       return { room: body.id, wsId: body.wsId, changed };
     },
   }),

@@ -30,6 +30,10 @@ export interface LogicOptions {
   publicMetrics?: boolean;
   /** Where the gateway of this process listens, if it runs one (the admin "try it" page's default). */
   gateway?: () => { port: number; path: string } | undefined;
+  /** Largest `val` of a push, in bytes (413 above). */
+  maxValSize: number;
+  /** Serve https:// with this certificate and key (PEM). */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 interface RouteConfig {
@@ -66,7 +70,8 @@ function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRe
 
 export class LogicServer {
   readonly app: FastifyInstance;
-  readonly pushes: PushCounters = { all: 0, room: 0, conn: 0 };
+  readonly pushes: PushCounters = { all: 0, room: 0, conn: 0, user: 0 };
+  private readonly refusedValSize = { count: 0 };
   readonly metrics: Metrics;
 
   constructor(
@@ -78,10 +83,13 @@ export class LogicServer {
     const context: RouteContext = {
       broker,
       pushes: this.pushes,
+      refusedValSize: this.refusedValSize,
       startedAt: Date.now(),
       notReadyReason: () => (broker.isReady() ? notReadyReason() : `the ${broker.engine} broker is not connected`),
     };
     const app = Fastify({
+      // with a certificate, fastify serves https (its instance type changes, its API does not)
+      ...(options.tls === undefined ? {} : { https: options.tls }),
       logger: false,
       trustProxy: options.trustProxy ?? false,
       bodyLimit: options.bodyLimit,
@@ -178,12 +186,22 @@ export class LogicServer {
     }
   }
 
+  /** A `val` over the limit is 413, before any field is checked (413 comes before 400). */
+  private parseBody(route: AnyRoute, body: unknown): unknown {
+    const val = (body as { val?: unknown } | undefined)?.val;
+    if (typeof val === 'string' && Buffer.byteLength(val) > this.options.maxValSize) {
+      this.refusedValSize.count++;
+      throw apiErrors.valTooLarge(this.options.maxValSize);
+    }
+    return parseInput(route.body!, body, 'body');
+  }
+
   private handlerFor(route: AnyRoute, context: RouteContext) {
     return async (req: FastifyRequest) => {
       const input = {
         params: route.params === undefined ? undefined : parseInput(route.params, req.params, 'path'),
         query: route.query === undefined ? undefined : parseInput(route.query, req.query, 'query'),
-        body: route.body === undefined ? undefined : parseInput(route.body, req.body, 'body'),
+        body: route.body === undefined ? undefined : this.parseBody(route, req.body),
       };
       const data = await route.handle(input, context);
       return { code: 0, msg: 'ok', data };

@@ -13,6 +13,8 @@ export interface WelcomeFields {
   /** Position of the `*` stream when the connection opened. */
   epoch?: string;
   seq?: number;
+  /** The authenticated user, if any. */
+  uid?: string;
 }
 
 export interface Position {
@@ -27,6 +29,7 @@ export function welcomeFrame(w: WelcomeFields): string {
   if (w.resume !== undefined) text += `,"resume":${q(w.resume)}`;
   if (w.epoch !== undefined) text += `,"epoch":${q(w.epoch)}`;
   if (w.seq !== undefined) text += `,"seq":${w.seq}`;
+  if (w.uid !== undefined) text += `,"uid":${q(w.uid)}`;
   return text + '}';
 }
 

@@ -21,6 +21,14 @@ export interface Closed {
   reason: string;
 }
 
+export interface ClientOptions {
+  headers?: Record<string, string>;
+  /** Certificate to trust, for wss:// with a self-signed certificate. */
+  ca?: Buffer;
+  /** Source address (127.0.0.x), to look like another client. */
+  localAddress?: string;
+}
+
 export class TestClient {
   readonly frames: Frame[] = [];
   wsId = '';
@@ -53,19 +61,24 @@ export class TestClient {
    * its first frame at once (a PING, whose PONG it consumes), so the server
    * knows it is not resuming; `quiet` skips that.
    */
-  static async connect(url: string, options: { headers?: Record<string, string>; quiet?: boolean } = {}): Promise<TestClient> {
-    const ws = new WebSocket(url, { headers: options.headers });
-    const client = new TestClient(ws);
+  static async connect(url: string, options: ClientOptions & { quiet?: boolean } = {}): Promise<TestClient> {
+    const client = await TestClient.open(url, options);
     const welcome = client.next((f) => f.op === 'welcome');
-    welcome.catch(() => undefined);
+    client.welcome = await welcome;
+    client.wsId = client.welcome.wsId as string;
+    if (options.quiet !== true) await client.ping();
+    return client;
+  }
+
+  /** Opens the socket without waiting for a welcome (which may never come: auth required). */
+  static async open(url: string, options: ClientOptions = {}): Promise<TestClient> {
+    const ws = new WebSocket(url, { headers: options.headers, ca: options.ca, localAddress: options.localAddress });
+    const client = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake answered ${res.statusCode}`)));
     });
-    client.welcome = await welcome;
-    client.wsId = client.welcome.wsId as string;
-    if (options.quiet !== true) await client.ping();
     return client;
   }
 

@@ -11,10 +11,6 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
     host: '127.0.0.1',
     gatewayPort: 0,
     logicPort: 0,
-    apiKey: undefined,
-    allowClientJoin: false,
-    publicMetrics: false,
-    trustProxy: undefined,
     logLevel: 'silent',
     ...overrides,
   };

@@ -25,6 +25,7 @@ import {
   historyPage,
   type Broker,
   type ConnCommand,
+  type ConnInfo,
   type GatewayHandler,
   type HistoryEntry,
   type HistoryPage,
@@ -40,7 +41,7 @@ import { newEpoch } from '../epoch.js';
 import { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
 import { HISTORY, POSITION, PUBLISH, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
-import { decodePublication, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
+import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
   url: string;
@@ -183,22 +184,48 @@ export class RedisBroker implements Broker {
     await this.subscriber.unsubscribe(this.names.roomChannel(room), this.onRoomMessage);
   }
 
-  connOpened(nodeId: string, wsId: string): void {
+  async userOpened(_nodeId: string, uid: string): Promise<void> {
+    try {
+      await withTimeout(this.subscriber.subscribe(this.names.userChannel(uid), this.onUserMessage), this.requestTimeoutMs, `subscribing to user ${uid}`);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async userClosed(_nodeId: string, uid: string): Promise<void> {
+    await this.subscriber.unsubscribe(this.names.userChannel(uid), this.onUserMessage);
+  }
+
+  async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {
+    const id = randomUUID();
+    try {
+      const nodes = await this.commands.publish(this.names.userChannel(uid), `${id}|${message.tag}|${message.val}`);
+      return { id, nodes };
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  async userConnections(uid: string): Promise<ConnInfo[]> {
+    return (await this.gather<'userConnections'>({ kind: 'userConnections', uid })).flat();
+  }
+
+  connOpened(nodeId: string, wsId: string, uid?: string): void {
     const batch = this.commands.multi().set(this.names.connKey(wsId), nodeId, { PX: this.registryTtlMs });
     if (this.recoveryWindowMs > 0) {
       const session = this.names.sessionKey(wsId);
-      batch.hSet(session, SESSION_MARKER, '1').pExpire(session, this.sessionTtlMs);
+      batch.hSet(session, SESSION_MARKER, uid ?? '').pExpire(session, this.sessionTtlMs);
     }
     batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'registering a connection'));
   }
 
-  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string> }): void {
+  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
     this.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [nodeId]).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
     const session = this.names.sessionKey(wsId);
     const ending =
       away === undefined || this.recoveryWindowMs === 0
         ? this.commands.del(session)
-        : this.commands.multi().hSet(session, this.sessionFields(away.rooms)).pExpire(session, this.recoveryWindowMs).execAsPipeline();
+        : this.commands.multi().hSet(session, this.sessionFields(away.rooms, away.uid)).pExpire(session, this.recoveryWindowMs).execAsPipeline();
     ending.catch((err: unknown) => this.logRedisError(err, 'keeping a session'));
   }
 
@@ -212,7 +239,7 @@ export class RedisBroker implements Broker {
     this.commands.hDel(this.names.sessionKey(wsId), room).catch((err: unknown) => this.logRedisError(err, 'recording a leave'));
   }
 
-  async takeSession(_nodeId: string, wsId: string): Promise<TakenSession> {
+  async takeSession(_nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
     try {
       const owner = await this.commands.get(this.names.connKey(wsId));
       if (owner !== null) {
@@ -220,13 +247,14 @@ export class RedisBroker implements Broker {
         const answer = await this.ask(owner, { op: 'info', wsId }, TAKEOVER_PROBE_MS);
         if (answer.status === 'answered' && answer.reply.result !== undefined) return { status: 'connected' };
       }
-      const fields = (await this.runScript(TAKE_SESSION, [this.names.sessionKey(wsId), this.names.connKey(wsId)], [owner ?? ''])) as string[];
+      const fields = (await this.runScript(TAKE_SESSION, [this.names.sessionKey(wsId), this.names.connKey(wsId)], [owner ?? '', uid ?? ''])) as string[];
       if (fields.length === 0) return { status: 'gone' };
+      if (fields.length === 1) return { status: 'foreign' };
       const rooms = new Map<string, StreamPosition | undefined>();
       for (let i = 0; i < fields.length; i += 2) {
         if (fields[i] !== SESSION_MARKER) rooms.set(fields[i], parsePosition(fields[i + 1]));
       }
-      return { status: 'taken', session: { wsId, rooms } };
+      return { status: 'taken', session: { wsId, uid, rooms } };
     } catch (err) {
       throw unavailable(err);
     }
@@ -355,9 +383,11 @@ export class RedisBroker implements Broker {
   private readonly awayStore: AwayStore = {
     get: async (wsId) => {
       const key = this.names.sessionKey(wsId);
-      const [fields, ttl] = (await this.commands.multi().hKeys(key).pTTL(key).exec()) as unknown as [string[], number];
-      if (fields.length === 0 || ttl < 0) return undefined;
-      return { rooms: fields.filter((f) => f !== SESSION_MARKER), expiresAt: Date.now() + ttl };
+      const [fields, ttl] = (await this.commands.multi().hGetAll(key).pTTL(key).exec()) as unknown as [Record<string, string>, number];
+      const names = Object.keys(fields);
+      if (names.length === 0 || ttl < 0) return undefined;
+      const uid = fields[SESSION_MARKER];
+      return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter((f) => f !== SESSION_MARKER), expiresAt: Date.now() + ttl };
     },
     addRoom: async (wsId, room, at) => (await this.commands.hSetNX(this.names.sessionKey(wsId), room, `${at.seq}:${at.epoch}`)) === 1,
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
@@ -404,6 +434,11 @@ export class RedisBroker implements Broker {
     if (pub !== undefined) this.gateway?.onPublication(pub);
   };
 
+  private readonly onUserMessage = (message: string, channel: string): void => {
+    const push = decodeUserPush(this.names.userOfChannel(channel), message);
+    if (push !== undefined) this.gateway?.onUserPush(push);
+  };
+
   private readonly onAllMessage = (message: string): void => {
     const pub = decodePublication(ALL_STREAM, message);
     if (pub !== undefined) this.gateway?.onPublication(pub);
@@ -436,6 +471,8 @@ export class RedisBroker implements Broker {
         return [...gateway.roomCounts()];
       case 'roomMembers':
         return gateway.roomMembers(query.room);
+      case 'userConnections':
+        return gateway.userConnections(query.uid);
       case 'stats':
         return gateway.stats();
     }
@@ -473,7 +510,7 @@ export class RedisBroker implements Broker {
       batch.set(this.names.connKey(conn.wsId), gateway.nodeId, { PX: this.registryTtlMs });
       if (this.recoveryWindowMs > 0) {
         const session = this.names.sessionKey(conn.wsId);
-        if (full) batch.hSet(session, this.sessionFields(conn.rooms));
+        if (full) batch.hSet(session, this.sessionFields(conn.rooms, conn.uid));
         batch.pExpire(session, this.sessionTtlMs);
       }
       if (++size === REGISTRY_BATCH) {
@@ -490,8 +527,8 @@ export class RedisBroker implements Broker {
     return this.registryTtlMs + this.recoveryWindowMs;
   }
 
-  private sessionFields(rooms: Iterable<string>): Record<string, string> {
-    const fields: Record<string, string> = { [SESSION_MARKER]: '1' };
+  private sessionFields(rooms: Iterable<string>, uid: string | undefined): Record<string, string> {
+    const fields: Record<string, string> = { [SESSION_MARKER]: uid ?? '' };
     for (const room of rooms) fields[room] = '';
     return fields;
   }

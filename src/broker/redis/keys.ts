@@ -11,6 +11,15 @@ export class RedisNames {
     return channel.slice(this.prefix.length + 5);
   }
 
+  /** Pub/sub channel of pushes to one user. */
+  userChannel(uid: string): string {
+    return `${this.prefix}user:${uid}`;
+  }
+
+  userOfChannel(channel: string): string {
+    return channel.slice(this.prefix.length + 5);
+  }
+
   /** Pub/sub channel of push/all publications. */
   get allChannel(): string {
     return `${this.prefix}all`;
@@ -46,7 +55,7 @@ export class RedisNames {
     return `${this.prefix}history:${stream}`;
   }
 
-  /** Hash key: a session's rooms (field per room; value `seq:epoch` for a room joined while away), plus the marker field `_`. */
+  /** Hash key: a session's rooms (field per room; value `seq:epoch` for a room joined while away), plus the field `_` holding its uid ('' when anonymous). */
   sessionKey(wsId: string): string {
     return `${this.prefix}session:${wsId}`;
   }

@@ -84,12 +84,15 @@ return 0
 `);
 
 /**
- * KEYS: session hash, conn key. ARGV[1]: the node the conn key may still name
- * (a dead one). Returns the session's fields and deletes it, or an empty reply.
+ * KEYS: session hash, conn key. ARGV: the node the conn key may still name (a
+ * dead one), the uid resuming ('' when anonymous). Returns the session's
+ * fields and deletes it; an empty reply when there is none; the single
+ * field 'foreign' when it belongs to another user.
  */
 export const TAKE_SESSION = script(`
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields == 0 then return {} end
+if (redis.call('HGET', KEYS[1], '_') or '') ~= ARGV[2] then return { 'foreign' } end
 redis.call('DEL', KEYS[1])
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return fields

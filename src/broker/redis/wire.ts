@@ -6,7 +6,7 @@
  * may hold any character. Everything else is JSON: a union keyed on `type`,
  * each message naming the process it came from.
  */
-import type { ConnCommand, NodeStats, Publication } from '../broker.js';
+import type { ConnCommand, ConnInfo, NodeStats, Publication, UserPush } from '../broker.js';
 
 export function decodePublication(stream: string, text: string): Publication | undefined {
   const a = text.indexOf('|');
@@ -24,11 +24,20 @@ export function decodePublication(stream: string, text: string): Publication | u
   };
 }
 
-export type NodeQuery = { kind: 'roomCounts' } | { kind: 'roomMembers'; room: string } | { kind: 'stats' };
+/** A push to a user travels as `id|tag|val`. */
+export function decodeUserPush(uid: string, text: string): UserPush | undefined {
+  const a = text.indexOf('|');
+  const b = text.indexOf('|', a + 1);
+  if (a < 0 || b < 0) return undefined;
+  return { uid, id: text.slice(0, a), tag: Number(text.slice(a + 1, b)), val: text.slice(b + 1) };
+}
+
+export type NodeQuery = { kind: 'roomCounts' } | { kind: 'roomMembers'; room: string } | { kind: 'userConnections'; uid: string } | { kind: 'stats' };
 
 export interface QueryAnswers {
   roomCounts: [string, number][];
   roomMembers: string[];
+  userConnections: ConnInfo[];
   stats: NodeStats;
 }
 

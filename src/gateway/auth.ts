@@ -1,0 +1,137 @@
+/**
+ * Client tokens (JWT, verified with jose): who a client is (`sub`), until when
+ * (`exp`), and which rooms it may join by itself (`rooms`: exact ids, or
+ * prefixes ending in `*`). Only the algorithms of the configured key are
+ * accepted, so `alg: none` and algorithm confusion never verify.
+ */
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { ROOM_ID_PATTERN } from '../protocol/room-id.js';
+
+export interface ClientIdentity {
+  uid: string;
+  /** When the token expires (ms since the epoch), if it does. */
+  expiresAt: number | undefined;
+  rooms: RoomGrant;
+}
+
+const MAX_ROOM_PATTERNS = 1000;
+const PREFIX_PATTERN = /^[A-Za-z0-9_.:@-]{0,127}\*$/;
+
+/** The rooms a token lets its client join by itself. */
+export class RoomGrant {
+  static readonly none = new RoomGrant(new Set(), []);
+
+  private constructor(
+    private readonly exact: ReadonlySet<string>,
+    private readonly prefixes: readonly string[],
+  ) {}
+
+  /** Reads the `rooms` claim; a string says what is wrong with it. */
+  static parse(claim: unknown): RoomGrant | string {
+    if (claim === undefined) return RoomGrant.none;
+    if (!Array.isArray(claim) || claim.length > MAX_ROOM_PATTERNS) return `the rooms claim must be an array of at most ${MAX_ROOM_PATTERNS} room ids or prefix:* patterns`;
+    const exact = new Set<string>();
+    const prefixes: string[] = [];
+    for (const item of claim) {
+      if (typeof item === 'string' && ROOM_ID_PATTERN.test(item)) exact.add(item);
+      else if (typeof item === 'string' && PREFIX_PATTERN.test(item)) prefixes.push(item.slice(0, -1));
+      else return `the rooms claim holds ${JSON.stringify(item)}, which is neither a room id nor a prefix ending in *`;
+    }
+    return new RoomGrant(exact, prefixes);
+  }
+
+  allows(room: string): boolean {
+    return this.exact.has(room) || this.prefixes.some((prefix) => room.startsWith(prefix));
+  }
+}
+
+export class TokenError extends Error {
+  override name = 'TokenError';
+}
+
+type Key = Uint8Array | KeyObject | JWTVerifyGetKey;
+
+const HMAC = ['HS256', 'HS384', 'HS512'];
+const ALGORITHMS_BY_KEY_TYPE: Record<string, string[]> = {
+  rsa: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
+  'rsa-pss': ['PS256', 'PS384', 'PS512'],
+  ec: ['ES256', 'ES384', 'ES512'],
+  ed25519: ['EdDSA', 'Ed25519'],
+  ed448: ['EdDSA'],
+};
+const ASYMMETRIC = [...new Set(Object.values(ALGORITHMS_BY_KEY_TYPE).flat())];
+
+export class TokenVerifier {
+  private constructor(
+    private readonly key: Key,
+    private readonly algorithms: string[],
+  ) {}
+
+  static fromSecret(secret: string): TokenVerifier {
+    return new TokenVerifier(new TextEncoder().encode(secret), HMAC);
+  }
+
+  /** A PEM public key, or a JWKS document (`{"keys":[...]}`). */
+  static async fromPublicKeyFile(path: string): Promise<TokenVerifier> {
+    const text = await readFile(path, 'utf8');
+    if (text.trimStart().startsWith('{')) {
+      let jwks: JSONWebKeySet;
+      try {
+        jwks = JSON.parse(text) as JSONWebKeySet;
+      } catch (err) {
+        throw new Error(`${path} is neither a PEM public key nor a JWKS JSON document`, { cause: err });
+      }
+      if (!Array.isArray(jwks.keys)) throw new Error(`${path} is JSON but has no "keys" array (a JWKS document)`);
+      return new TokenVerifier(createLocalJWKSet(jwks), ASYMMETRIC);
+    }
+    let key: KeyObject;
+    try {
+      key = createPublicKey(text);
+    } catch (err) {
+      throw new Error(`${path} does not hold a PEM public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    const algorithms = ALGORITHMS_BY_KEY_TYPE[key.asymmetricKeyType ?? ''];
+    if (algorithms === undefined) throw new Error(`${path} holds a ${String(key.asymmetricKeyType)} key, which cannot verify JWTs`);
+    return new TokenVerifier(key, algorithms);
+  }
+
+  async verify(token: string): Promise<ClientIdentity> {
+    if (token.length > 8192) throw new TokenError('the token is longer than 8192 characters');
+    let payload;
+    try {
+      const options = { algorithms: this.algorithms };
+      ({ payload } = typeof this.key === 'function' ? await jwtVerify(token, this.key, options) : await jwtVerify(token, this.key, options));
+    } catch (err) {
+      throw new TokenError(`the token is not valid: ${describe(err)}`, { cause: err });
+    }
+    if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 128) {
+      throw new TokenError('the token has no sub claim (a user id of 1-128 characters)');
+    }
+    const rooms = RoomGrant.parse(payload.rooms);
+    if (typeof rooms === 'string') throw new TokenError(rooms);
+    return { uid: payload.sub, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined, rooms };
+  }
+}
+
+function describe(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  switch (code) {
+    case 'ERR_JWT_EXPIRED':
+      return 'it has expired';
+    case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+      return 'its signature does not match the key';
+    case 'ERR_JOSE_ALG_NOT_ALLOWED':
+      return 'its algorithm is not accepted here';
+    case 'ERR_JWS_INVALID':
+    case 'ERR_JWT_INVALID':
+      return 'it is malformed';
+    case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+      return (err as Error).message;
+    case 'ERR_JWKS_NO_MATCHING_KEY':
+      return 'no key of the key set matches it';
+    default:
+      return 'it cannot be verified';
+  }
+}

@@ -1,0 +1,308 @@
+/** Client auth (JWT), push to users, and every limit, over real sockets. */
+import assert from 'node:assert/strict';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { SignJWT } from 'jose';
+import { WebSocket } from 'ws';
+import { TestClient, isPush } from './helpers/client.js';
+import { call, post } from './helpers/http.js';
+import { dropConnection, resumeOn } from './helpers/resume.js';
+import { startServer, type TestServer } from './helpers/server.js';
+import { JWT_SECRET, signToken, unsignedToken } from './helpers/tokens.js';
+
+/** Opens a WebSocket and resolves with how the server answered: the close code (and reason), or a refused handshake's status. */
+function outcome(
+  url: string,
+  headers: Record<string, string> = {},
+  localAddress?: string,
+): Promise<{ status?: number; body?: string; close?: number; reason?: string; welcome?: boolean }> {
+  return new Promise((resolve) => {
+    const ws = new WebSocket(url, { headers, localAddress });
+    let welcome = false;
+    ws.on('message', (data: Buffer) => {
+      if ((JSON.parse(data.toString()) as { op?: string }).op === 'welcome') welcome = true;
+    });
+    ws.on('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode, body }));
+    });
+    ws.on('close', (code, reason) => resolve({ close: code, reason: reason.toString(), welcome }));
+    ws.on('error', () => undefined);
+  });
+}
+
+async function stats(server: TestServer): Promise<Record<string, Record<string, number>>> {
+  return (await call(server.logicUrl, '/stats')).body.data as unknown as Record<string, Record<string, number>>;
+}
+
+describe('client auth required (HMAC secret)', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ auth: 'required', jwtSecret: JWT_SECRET, authTimeout: 400, resumeSecret: 'resume-secret' });
+  });
+  after(() => server.close());
+
+  it('accepts a token in the URL: the welcome names the user, who is listed and reachable by push/user', async () => {
+    const token = await signToken({ sub: 'alice', expiresIn: 60 });
+    const a1 = await TestClient.connect(`${server.gatewayUrl}?token=${token}`);
+    const a2 = await TestClient.connect(`${server.gatewayUrl}?token=${token}`);
+    const bob = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'bob' })}`);
+    assert.equal(a1.welcome?.uid, 'alice');
+    const listed = await call(server.logicUrl, '/users/alice');
+    assert.deepEqual((listed.body.data?.connections as { wsId: string }[]).map((c) => c.wsId).sort(), [a1.wsId, a2.wsId].sort());
+    assert.equal((await call(server.logicUrl, `/conns/${a1.wsId}`)).body.data?.uid, 'alice');
+    const pushed = await post(server.logicUrl, '/push/user', { uid: 'alice', val: 'for alice', tag: 5 });
+    assert.deepEqual(pushed.body.data?.nodes, 1);
+    for (const c of [a1, a2]) assert.deepEqual(await c.next(isPush), { type: 5, data: 'for alice' });
+    await bob.ping();
+    assert.equal(bob.frames.filter(isPush).length, 0);
+    assert.deepEqual((await call(server.logicUrl, '/users/nobody')).body.data, { uid: 'nobody', connections: [] });
+    await Promise.all([a1, a2, bob].map((c) => c.closeAndWait()));
+  });
+
+  it('accepts the token in a first auth frame; before it only PING is answered, and the welcome comes after', async () => {
+    const client = await TestClient.open(server.gatewayUrl);
+    assert.deepEqual(await client.ping(), { type: 1, data: 'PONG' });
+    client.send({ op: 'join', room: 'x', id: 1 });
+    assert.deepEqual(await client.next((f) => f.op === 'error'), { type: 0, op: 'error', id: 1, code: 'forbidden', message: 'authenticate first: send {"op":"auth","token":"<JWT>"}' });
+    assert.equal(client.frames.some((f) => f.op === 'welcome'), false);
+    client.send({ op: 'auth', token: await signToken({ sub: 'carol' }), id: 2 });
+    const welcome = await client.next((f) => f.op === 'welcome');
+    assert.equal(welcome.uid, 'carol');
+    assert.deepEqual(await client.next((f) => f.op === 'reply'), { type: 0, op: 'reply', id: 2, uid: 'carol', expiresAt: null });
+    await client.closeAndWait();
+  });
+
+  it('closes a connection that sends no token within --auth-timeout with 1008', async () => {
+    const result = await outcome(server.gatewayUrl);
+    assert.equal(result.close, 1008);
+    assert.match(result.reason ?? '', /no \{"op":"auth"\} frame within 400 ms/);
+    assert.equal(result.welcome, false);
+  });
+
+  it('refuses an expired token, a token signed with another key, alg none, and a token with no sub, with 4001', async () => {
+    const before = (await stats(server)).auth.failures;
+    const cases: [string, RegExp][] = [
+      [await signToken({ sub: 'dave', expiresIn: -10 }), /expired/],
+      [await signToken({ sub: 'dave' }, 'another-secret-of-at-least-32-bytes'), /signature/],
+      [unsignedToken('dave'), /not valid/],
+      [await signToken({}), /no sub claim/],
+      ['garbage.not.jwt', /not valid/],
+    ];
+    for (const [token, reason] of cases) {
+      const result = await outcome(`${server.gatewayUrl}?token=${encodeURIComponent(token)}`);
+      assert.equal(result.close, 4001, token);
+      assert.match(result.reason ?? '', reason);
+      assert.equal(result.welcome, false);
+    }
+    const viaFrame = await TestClient.open(server.gatewayUrl);
+    viaFrame.send({ op: 'auth', token: unsignedToken('dave') });
+    assert.equal((await viaFrame.closed).code, 4001);
+    assert.equal((await stats(server)).auth.failures - before, cases.length + 1);
+  });
+
+  it('closes with 4001 when the token expires, unless the client refreshed it first', async () => {
+    const expiring = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'erin', expiresIn: 2 })}`);
+    const refreshing = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'erin', expiresIn: 2 })}`);
+    refreshing.send({ op: 'refresh', token: await signToken({ sub: 'erin', expiresIn: 60 }), id: 'r' });
+    assert.equal((await refreshing.next((f) => f.op === 'reply')).uid, 'erin');
+    refreshing.send({ op: 'refresh', token: await signToken({ sub: 'mallory', expiresIn: 60 }), id: 'm' });
+    const refused = await refreshing.next((f) => f.op === 'error');
+    assert.equal(refused.code, 'forbidden');
+    assert.match(String(refused.message), /for user mallory, this connection is user erin/);
+    const closed = await expiring.closed;
+    assert.equal(closed.code, 4001);
+    await sleep(300);
+    assert.equal(refreshing.ws.readyState, WebSocket.OPEN);
+    assert.ok((await stats(server)).auth.expired >= 1);
+    await refreshing.closeAndWait();
+  });
+
+  it("lets a client join the rooms of its token's claim by itself, and no other", async () => {
+    const client = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'frank', rooms: ['lobby', 'chat:*'] })}`);
+    for (const [room, allowed] of [['lobby', true], ['chat:42', true], ['chat:', true], ['secret', false], ['chatroom', false]] as const) {
+      client.send({ op: 'join', room, id: room });
+      const answer = await client.next((f) => (f.op === 'reply' || f.op === 'error') && f.id === room);
+      assert.equal(answer.op, allowed ? 'reply' : 'error', room);
+      if (!allowed) assert.match(String(answer.message), /rooms claim does not cover it/);
+    }
+    assert.deepEqual(((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms as string[]).sort(), ['chat:', 'chat:42', 'lobby']);
+    await client.closeAndWait();
+  });
+
+  it("refuses a token with a malformed rooms claim", async () => {
+    const result = await outcome(`${server.gatewayUrl}?token=${await signToken({ sub: 'gina', rooms: ['ok', 'not ok'] })}`);
+    assert.equal(result.close, 4001);
+    assert.match(result.reason ?? '', /rooms claim/);
+  });
+
+  it("refuses to resume another user's session", async () => {
+    const owner = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'henry' })}`);
+    await dropConnection(server, owner);
+    const { end } = await resumeOn(`${server.gatewayUrl}?token=${await signToken({ sub: 'ivan' })}`, owner.welcome!.resume as string, {});
+    assert.equal(end.code, 'bad_resume');
+    assert.match(String(end.message), /belongs to another user/);
+    const { end: ok } = await resumeOn(`${server.gatewayUrl}?token=${await signToken({ sub: 'henry' })}`, owner.welcome!.resume as string, {});
+    assert.equal(ok.op, 'resumed');
+  });
+});
+
+describe('client auth optional, public key and JWKS', () => {
+  it('optional: anonymous clients connect; a bad token is still refused', async () => {
+    const server = await startServer({ auth: 'optional', jwtSecret: JWT_SECRET });
+    try {
+      const anonymous = await TestClient.connect(server.gatewayUrl);
+      assert.equal(anonymous.welcome?.uid, undefined);
+      anonymous.send({ op: 'auth', token: await signToken({ sub: 'late' }), id: 1 });
+      assert.equal((await anonymous.next((f) => f.op === 'reply')).uid, 'late');
+      assert.equal((await call(server.logicUrl, `/conns/${anonymous.wsId}`)).body.data?.uid, 'late');
+      await post(server.logicUrl, '/push/user', { uid: 'late', val: 'now you are someone', tag: 2 });
+      assert.equal((await anonymous.next(isPush)).data, 'now you are someone');
+      assert.equal((await outcome(`${server.gatewayUrl}?token=nonsense`)).close, 4001);
+      await anonymous.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('verifies ES256 tokens with a PEM public key, and refuses an HS256 token signed with that PEM (algorithm confusion)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roomcast-keys-'));
+    const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
+    writeFileSync(join(dir, 'public.pem'), pem);
+    const server = await startServer({ auth: 'required', jwtPublicKey: join(dir, 'public.pem') });
+    try {
+      const good = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('kate').sign(privateKey);
+      assert.equal((await TestClient.connect(`${server.gatewayUrl}?token=${good}`)).welcome?.uid, 'kate');
+      const confused = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('kate').sign(new TextEncoder().encode(pem));
+      const result = await outcome(`${server.gatewayUrl}?token=${confused}`);
+      assert.equal(result.close, 4001);
+      assert.match(result.reason ?? '', /algorithm/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('verifies tokens with a JWKS file, picking the key by kid', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roomcast-jwks-'));
+    const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] }));
+    const server = await startServer({ auth: 'required', jwtPublicKey: join(dir, 'jwks.json') });
+    try {
+      const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('leo').sign(privateKey);
+      assert.equal((await TestClient.connect(`${server.gatewayUrl}?token=${token}`)).welcome?.uid, 'leo');
+      const unknownKid = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k2' }).setSubject('leo').sign(privateKey);
+      assert.equal((await outcome(`${server.gatewayUrl}?token=${unknownKid}`)).close, 4001);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('limits', () => {
+  it('a connection flood from one address is refused with 429 past the rate, and counted', async () => {
+    const server = await startServer({ connectRatePerIp: 10 });
+    try {
+      const results = await Promise.all(Array.from({ length: 120 }, () => outcome(server.gatewayUrl)));
+      const refused = results.filter((r) => r.status === 429);
+      // a burst of 5 s worth (50) gets in, the rest does not
+      assert.ok(refused.length >= 60, `only ${refused.length} of 120 refused`);
+      assert.match(refused[0].body ?? '', /too many new connections from your address/);
+      assert.equal((await stats(server)).limits.connectRatePerIp, refused.length);
+      const calm = await TestClient.connect(server.gatewayUrl, { localAddress: '127.0.0.2' });
+      assert.deepEqual(await calm.ping(), { type: 1, data: 'PONG' }, 'another address is not held back');
+      await calm.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses connections past --max-connections-per-ip (429) and --max-connections (503)', async () => {
+    const server = await startServer({ maxConnectionsPerIp: 2, maxConnections: 3 });
+    try {
+      const held = [await TestClient.connect(server.gatewayUrl), await TestClient.connect(server.gatewayUrl)];
+      assert.equal((await outcome(server.gatewayUrl)).status, 429);
+      held.push(await TestClient.connect(server.gatewayUrl, { localAddress: '127.0.0.2' }));
+      const full = await outcome(server.gatewayUrl, {}, '127.0.0.3');
+      assert.equal(full.status, 503);
+      assert.match(full.body ?? '', /limit of 3 connections/);
+      await held[0].closeAndWait();
+      await sleep(50);
+      const again = await TestClient.connect(server.gatewayUrl);
+      const s = await stats(server);
+      assert.equal(s.limits.maxConnectionsPerIp, 1);
+      assert.equal(s.limits.maxConnections, 1);
+      await Promise.all([...held.slice(1), again].map((c) => c.closeAndWait()));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('closes a client sending frames past --max-frames-per-second with 4029', async () => {
+    const server = await startServer({ maxFramesPerSecond: 10 });
+    try {
+      const flooder = await TestClient.connect(server.gatewayUrl);
+      const steady = await TestClient.connect(server.gatewayUrl);
+      for (let i = 0; i < 100; i++) flooder.send({ type: 1, data: 'PING' });
+      assert.equal((await flooder.closed).code, 4029);
+      for (let i = 0; i < 5; i++) {
+        assert.deepEqual(await steady.ping(), { type: 1, data: 'PONG' });
+        await sleep(120);
+      }
+      assert.equal((await stats(server)).limits.maxFramesPerSecond, 1);
+      await steady.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses joins past --max-rooms-per-connection: 409 from the API, forbidden for a client op', async () => {
+    const server = await startServer({ maxRoomsPerConnection: 2, allowClientJoin: true });
+    try {
+      const client = await TestClient.connect(server.gatewayUrl);
+      for (const id of ['r1', 'r2']) assert.equal((await post(server.logicUrl, '/room/join', { id, wsId: client.wsId })).status, 200);
+      const third = await post(server.logicUrl, '/room/join', { id: 'r3', wsId: client.wsId });
+      assert.deepEqual(third.body, { code: 409, msg: 'the connection is in 2 rooms, the limit (--max-rooms-per-connection)' });
+      assert.equal((await post(server.logicUrl, '/room/join', { id: 'r1', wsId: client.wsId })).body.data?.changed, false, 'a room it is in is not a new one');
+      client.send({ op: 'join', room: 'r4', id: 4 });
+      assert.equal((await client.next((f) => f.op === 'error')).code, 'forbidden');
+      assert.equal((await stats(server)).limits.maxRoomsPerConnection, 2);
+      await client.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers a push whose val is over --max-val-size with 413', async () => {
+    const server = await startServer({ maxValSize: 10 });
+    try {
+      const big = await post(server.logicUrl, '/push/all', { val: '12345678901', tag: 3 });
+      assert.deepEqual(big.body, { code: 413, msg: 'val is larger than the limit of 10 bytes (--max-val-size)' });
+      assert.equal((await post(server.logicUrl, '/push/room', { val: '1234567890', tag: 3, id: 'r' })).status, 200);
+      assert.equal((await post(server.logicUrl, '/push/all', { val: 'ééééééé', tag: 3 })).status, 413, 'the limit counts bytes');
+      assert.equal((await stats(server)).limits.maxValSize, 2);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a browser Origin outside --allowed-origins with 403; allowed ones and non-browser clients connect', async () => {
+    const server = await startServer({ allowedOrigins: ['https://app.example.com'] });
+    try {
+      const evil = await outcome(server.gatewayUrl, { origin: 'https://evil.example.com' });
+      assert.equal(evil.status, 403);
+      assert.match(evil.body ?? '', /origin https:\/\/evil.example.com is not allowed/);
+      const good = await TestClient.connect(server.gatewayUrl, { headers: { origin: 'https://app.example.com' } });
+      const noOrigin = await TestClient.connect(server.gatewayUrl);
+      assert.equal((await stats(server)).limits.allowedOrigins, 1);
+      await Promise.all([good.closeAndWait(), noOrigin.closeAndWait()]);
+    } finally {
+      await server.close();
+    }
+  });
+});

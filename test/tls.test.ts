@@ -1,0 +1,94 @@
+/** TLS (wss:// and https://) with a self-signed certificate made here, and secrets kept out of the logs. */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { TestClient, isPush } from './helpers/client.js';
+import { spawnServer, stopProcess } from './helpers/process.js';
+import { startServer, type TestServer } from './helpers/server.js';
+import { JWT_SECRET, signToken } from './helpers/tokens.js';
+
+function selfSignedCertificate(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'roomcast-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    '-keyout', key, '-out', cert,
+  ], { stdio: 'ignore' });
+  return { cert, key };
+}
+
+function httpsPost(url: string, ca: Buffer, body: object): Promise<{ status: number; body: { code: number; data?: Record<string, unknown> } }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', ca, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (d: Buffer) => (text += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as { code: number } }));
+    });
+    req.on('error', reject);
+    req.end(JSON.stringify(body));
+  });
+}
+
+describe('TLS', () => {
+  let files: { cert: string; key: string };
+  let ca: Buffer;
+  let server: TestServer;
+  before(async () => {
+    files = selfSignedCertificate();
+    ca = readFileSync(files.cert);
+    server = await startServer({ tlsCert: files.cert, tlsKey: files.key });
+  });
+  after(() => server.close());
+
+  it('serves wss:// and https://: a client trusting the certificate connects, and a push over https reaches it', async () => {
+    assert.match(server.gatewayUrl, /^wss:\/\/127\.0\.0\.1:\d+\/connect$/);
+    assert.match(server.logicUrl, /^https:\/\/127\.0\.0\.1:\d+$/);
+    const client = await TestClient.connect(server.gatewayUrl, { ca });
+    const answer = await httpsPost(`${server.logicUrl}/push/all`, ca, { val: 'over tls', tag: 3 });
+    assert.equal(answer.status, 200);
+    assert.equal((await client.next(isPush)).data, 'over tls');
+    await client.closeAndWait();
+  });
+
+  it('refuses a client that does not trust the certificate, and plain ws:// on the TLS port', async () => {
+    await assert.rejects(TestClient.connect(server.gatewayUrl), /self-signed certificate/);
+    const plain = new WebSocket(server.gatewayUrl.replace('wss:', 'ws:'));
+    const failed = await new Promise<boolean>((resolve) => {
+      plain.on('open', () => resolve(false));
+      plain.on('error', () => resolve(true));
+    });
+    assert.equal(failed, true);
+  });
+});
+
+describe('secrets', () => {
+  it('never appear in the logs, even at debug level and when clients send wrong ones', async () => {
+    const secrets = { apiKey: 'api-key-7f3a91', jwtSecret: `${JWT_SECRET}-8b2c`, resumeSecret: 'resume-secret-4d5e6f' };
+    const server = await spawnServer(
+      ['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--log-level', 'trace', '--auth', 'required', '--jwt-secret', secrets.jwtSecret, '--resume-secret', secrets.resumeSecret],
+      { ROOMCAST_API_KEY: secrets.apiKey },
+    );
+    const stderr: string[] = [];
+    server.proc.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+    try {
+      const good = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'u' }, secrets.jwtSecret)}`);
+      const bad = new WebSocket(`${server.gatewayUrl}?token=${await signToken({ sub: 'u' }, 'wrong-secret-wrong-secret-wrong-secret')}`);
+      await new Promise((resolve) => bad.on('close', resolve));
+      await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}x` } });
+      await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}` } });
+      await good.closeAndWait();
+    } finally {
+      await stopProcess(server);
+    }
+    const output = JSON.stringify(server.lines) + stderr.join('');
+    assert.ok(server.lines.length > 2, 'the server logged something');
+    for (const [name, secret] of Object.entries(secrets)) assert.ok(!output.includes(secret), `${name} appears in the logs`);
+  });
+});
