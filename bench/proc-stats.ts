@@ -1,0 +1,37 @@
+/**
+ * CPU time and memory of a process, read from Linux's /proc (proc(5)):
+ * utime + stime from /proc/<pid>/stat, VmRSS and VmHWM from /proc/<pid>/status.
+ */
+import { readFileSync } from 'node:fs';
+
+/** Clock ticks per second of /proc/<pid>/stat; 100 on every Linux the bench targets (getconf CLK_TCK). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+export interface ProcSample {
+  /** User + system CPU seconds since the process started. */
+  cpuSeconds: number;
+  /** Resident set size now, in bytes. */
+  rssBytes: number;
+  /** Peak resident set size, in bytes. */
+  peakRssBytes: number;
+}
+
+export function readProcSample(pid: number): ProcSample {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Field 2 (comm) may hold spaces and parentheses: count fields from the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the whole line, so 12 and 13 here (field 3 is index 0).
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return {
+    cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND,
+    rssBytes: kilobytesField(status, 'VmRSS') * 1024,
+    peakRssBytes: kilobytesField(status, 'VmHWM') * 1024,
+  };
+}
+
+function kilobytesField(status: string, name: string): number {
+  const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+  if (match === null) throw new Error(`/proc status has no ${name} line`);
+  return Number(match[1]);
+}

@@ -1,0 +1,244 @@
+/**
+ * One target in one scenario: start the server, connect the clients from
+ * worker processes, join rooms through the API, push, wait until every frame
+ * has arrived (or progress stops), measure, and stop everything.
+ */
+import { Agent } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Histogram } from './histogram.js';
+import { readProcSample, type ProcSample } from './proc-stats.js';
+import { post, runConcurrently, runPushes, type PushOutcome } from './pusher.js';
+import type { Scenario } from './scenarios.js';
+import { startTarget, TARGETS, type RunningTarget, type TargetName } from './targets.js';
+import { Worker } from './workers.js';
+
+export interface RunSettings {
+  host: string;
+  sourceAddresses: string[];
+  connsPerWorker: number;
+  concurrency: number;
+  valBytes: number;
+  /** Hard limit for this target in this scenario, ms. */
+  timeoutMs: number;
+  /** Give up waiting for missing frames after this long without progress, ms. */
+  drainTimeoutMs: number;
+  /** Time for the server to settle before memory is read (idle), ms. */
+  settleMs: number;
+  serverNodeArgs: string[];
+}
+
+export interface TargetResult {
+  scenario: string;
+  target: TargetName;
+  label: string;
+  conns: number;
+  connected: number;
+  connectSeconds: number;
+  pushes: number;
+  pushesAccepted: number;
+  pushesPerSecond: number;
+  expectedDeliveries: number;
+  deliveries: number;
+  completeness: number;
+  deliveriesPerSecond: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  serverCpuSeconds: number;
+  serverRssMB: number;
+  serverPeakRssMB: number;
+  /** idle only: (RSS with the connections − RSS before them) / connections. */
+  rssPerConnKB: number | undefined;
+  clientCpuSeconds: number;
+  closedEarly: number;
+  errors: string[];
+}
+
+export type ProgressSink = (text: string) => void;
+
+const MB = 1024 * 1024;
+const POLL_MS = 100;
+const CONNECT_IN_FLIGHT = 200;
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** Splits `total` into `parts` nearly equal counts. */
+function shares(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+function workerCount(conns: number, perWorker: number): number {
+  return Math.max(Math.min(2, conns), Math.ceil(conns / perWorker));
+}
+
+async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, concurrency: number, deadline: number, errors: string[]): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const url = new URL('/room/join', logicUrl);
+  let failed = 0;
+  try {
+    await runConcurrently(wsIds.length, concurrency, deadline, async (i) => {
+      const room = scenario.roomOf(i);
+      if (room === undefined || wsIds[i] === '') return;
+      const res = await post(agent, url, JSON.stringify({ id: room, wsId: wsIds[i] }), 30_000).catch((err: Error) => ({ status: 0, body: err.message }));
+      if (res.status !== 200 && failed++ === 0) errors.push(`join ${wsIds[i]} to ${room}: ${res.status} ${res.body.slice(0, 200)}`);
+    });
+  } finally {
+    agent.destroy();
+  }
+  if (failed > 1) errors.push(`${failed} joins failed`);
+}
+
+async function sumProgress(workers: Worker[]): Promise<{ frames: number; cpuSeconds: number }> {
+  const all = await Promise.all(workers.map((w) => w.request({ op: 'progress' })));
+  return { frames: all.reduce((n, p) => n + p.pushFrames, 0), cpuSeconds: all.reduce((n, p) => n + p.cpuSeconds, 0) };
+}
+
+export async function runTarget(name: TargetName, scenario: Scenario, settings: RunSettings, progress: ProgressSink): Promise<TargetResult> {
+  const spec = TARGETS[name];
+  const deadline = Date.now() + settings.timeoutMs;
+  const errors: string[] = [];
+  const result: TargetResult = {
+    scenario: scenario.name,
+    target: name,
+    label: spec.label,
+    conns: scenario.conns,
+    connected: 0,
+    connectSeconds: NaN,
+    pushes: scenario.pushes.count,
+    pushesAccepted: 0,
+    pushesPerSecond: NaN,
+    expectedDeliveries: scenario.expectedDeliveries,
+    deliveries: 0,
+    completeness: NaN,
+    deliveriesPerSecond: NaN,
+    latencyMs: { p50: NaN, p99: NaN, max: NaN },
+    serverCpuSeconds: NaN,
+    serverRssMB: NaN,
+    serverPeakRssMB: NaN,
+    rssPerConnKB: undefined,
+    clientCpuSeconds: NaN,
+    closedEarly: 0,
+    errors,
+  };
+  const say = (what: string): void => progress(`[${scenario.name} ${name}] ${what}`);
+  let server: RunningTarget | undefined;
+  const workers: Worker[] = [];
+  const overtime = setTimeout(() => errors.push(`stopped at the ${settings.timeoutMs / 1000} s limit`), settings.timeoutMs);
+  try {
+    say('starting the server');
+    server = await startTarget(name, settings.host, settings.serverNodeArgs, 15_000);
+    const serverPid = server.pid;
+    for (let i = 0; i < workerCount(scenario.conns, settings.connsPerWorker); i++) workers.push(new Worker());
+    await sleep(300); // let the server and workers finish starting before the baseline is read
+    const empty = readProcSample(serverPid);
+
+    say(`connecting ${scenario.conns} clients from ${workers.length} processes`);
+    const connectStart = performance.now();
+    const counts = shares(scenario.conns, workers.length);
+    const connectedAll = await Promise.all(
+      workers.map((w, i) =>
+        w.request({
+          op: 'connect',
+          gatewayUrl: server!.gatewayUrl,
+          protocol: spec.protocol,
+          count: counts[i],
+          sourceAddresses: settings.sourceAddresses,
+          inFlight: CONNECT_IN_FLIGHT,
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+        }),
+      ),
+    );
+    result.connectSeconds = round((performance.now() - connectStart) / 1000, 2);
+    const wsIds = connectedAll.flatMap((c) => c.wsIds);
+    result.connected = wsIds.length;
+    const failed = connectedAll.reduce((n, c) => n + c.failed, 0);
+    if (failed > 0) errors.push(`${failed} connections failed, first: ${connectedAll.find((c) => c.firstError)?.firstError}`);
+
+    say('joining rooms');
+    await joinRooms(server.logicUrl, wsIds, scenario, settings.concurrency, deadline, errors);
+
+    let before: ProcSample;
+    if (scenario.name === 'idle') {
+      say(`holding ${wsIds.length} connections for ${settings.settleMs / 1000} s`);
+      await sleep(settings.settleMs);
+      before = readProcSample(serverPid);
+      result.rssPerConnKB = wsIds.length === 0 ? NaN : round((before.rssBytes - empty.rssBytes) / 1024 / wsIds.length, 2);
+    } else {
+      await sleep(200);
+      before = readProcSample(serverPid);
+      await push(server, scenario, workers, settings, deadline, result, say);
+    }
+    const after = readProcSample(serverPid);
+    result.serverCpuSeconds = round(after.cpuSeconds - before.cpuSeconds, 2);
+    result.serverRssMB = round(after.rssBytes / MB, 1);
+    result.serverPeakRssMB = round(after.peakRssBytes / MB, 1);
+    const exited = server.exitedEarly();
+    if (exited !== undefined) errors.push(exited);
+  } catch (err) {
+    errors.push((err as Error).message);
+  } finally {
+    clearTimeout(overtime);
+    say('stopping');
+    await Promise.all(workers.map((w) => w.stop()));
+    await server?.stop();
+  }
+  return result;
+}
+
+async function push(
+  server: RunningTarget,
+  scenario: Scenario,
+  workers: Worker[],
+  settings: RunSettings,
+  deadline: number,
+  result: TargetResult,
+  say: (what: string) => void,
+): Promise<void> {
+  const expected = scenario.expectedDeliveries;
+  let outcome: PushOutcome | undefined;
+  let frames = 0;
+  const clientCpuBefore = (await sumProgress(workers)).cpuSeconds;
+  const started = performance.now();
+  const pushing = runPushes(server.logicUrl, scenario.pushes, settings.valBytes, settings.concurrency, deadline).then((o) => (outcome = o));
+  let lastChange = performance.now();
+  while (Date.now() < deadline) {
+    await sleep(POLL_MS);
+    const now = await sumProgress(workers);
+    if (now.frames !== frames) lastChange = performance.now();
+    frames = now.frames;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    say(`${seconds} s, frames ${frames.toLocaleString('en-US')} / ${expected.toLocaleString('en-US')} (${((100 * frames) / Math.max(1, expected)).toFixed(1)}%)`);
+    if (outcome === undefined) continue;
+    if (frames >= expected) break;
+    if (performance.now() - lastChange > settings.drainTimeoutMs) {
+      result.errors.push(`no frame arrived for ${settings.drainTimeoutMs / 1000} s, ${expected - frames} missing`);
+      break;
+    }
+  }
+  await pushing;
+  const pushed = outcome!;
+  if (pushed.failed > 0) result.errors.push(`${pushed.failed} pushes failed, first: ${pushed.firstError}`);
+  result.pushesAccepted = pushed.accepted;
+  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+
+  const reports = await Promise.all(workers.map((w) => w.request({ op: 'report' })));
+  const latency = new Histogram();
+  let lastFrameAtUs = 0;
+  for (const r of reports) {
+    latency.addSparse(r.latency);
+    lastFrameAtUs = Math.max(lastFrameAtUs, r.lastFrameAtUs);
+    result.deliveries += r.pushFrames;
+    result.closedEarly += r.closedEarly;
+  }
+  if (result.closedEarly > 0) result.errors.push(`${result.closedEarly} connections were closed by the server`);
+  result.clientCpuSeconds = round(reports.reduce((n, r) => n + r.cpuSeconds, 0) - clientCpuBefore, 2);
+  result.completeness = expected === 0 ? 1 : result.deliveries / expected;
+  const deliverySeconds = (lastFrameAtUs - pushed.startedAtUs) / 1e6;
+  result.deliveriesPerSecond = result.deliveries === 0 ? 0 : Math.round(result.deliveries / deliverySeconds);
+  result.latencyMs = {
+    p50: round(latency.quantile(0.5) / 1000, 2),
+    p99: round(latency.quantile(0.99) / 1000, 2),
+    max: round(latency.quantile(1) / 1000, 2),
+  };
+}
