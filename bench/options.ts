@@ -66,6 +66,7 @@ const count = (what: string, max = 1_000_000) => integer(what, 1, max);
 export function benchCommand(): Command {
   const d = DEFAULT_SIZES;
   return new Command('bench')
+    .name('roomcast bench')
     .description('Measure fan-out: roomcast side by side with Socket.IO 4.8 and a bare ws loop (docs/BENCHMARKS.md)')
     .addOption(new Option('--scenarios <list>', `scenarios to run: ${SCENARIO_NAMES.join(', ')}`).argParser(listOf('--scenarios', SCENARIO_NAMES)).default([...SCENARIO_NAMES], SCENARIO_NAMES.join(',')))
     .addOption(new Option('--targets <list>', `servers to compare: ${TARGET_NAMES.join(', ')}`).argParser(listOf('--targets', TARGET_NAMES)).default([...TARGET_NAMES], TARGET_NAMES.join(',')))
@@ -121,4 +122,11 @@ export function readBenchOptions(cmd: Command): BenchOptions {
     profileDir: o.profile as string | undefined,
     progress: o.progress as boolean,
   };
+}
+
+/** Parses bench flags (throws a CommanderError on a bad one); for tests and tools. */
+export function parseBenchFlags(argv: string[]): BenchOptions {
+  const cmd = benchCommand().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  cmd.parse(argv, { from: 'user' });
+  return readBenchOptions(cmd);
 }

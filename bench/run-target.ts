@@ -49,6 +49,8 @@ export interface TargetResult {
   rssPerConnKB: number | undefined;
   clientCpuSeconds: number;
   closedEarly: number;
+  /** Processes this run started (all stopped when it returns). */
+  pids: number[];
   errors: string[];
 }
 
@@ -119,6 +121,7 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
     rssPerConnKB: undefined,
     clientCpuSeconds: NaN,
     closedEarly: 0,
+    pids: [],
     errors,
   };
   const say = (what: string): void => progress(`[${scenario.name} ${name}] ${what}`);
@@ -130,6 +133,7 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
     server = await startTarget(name, settings.host, settings.serverNodeArgs, 15_000);
     const serverPid = server.pid;
     for (let i = 0; i < workerCount(scenario.conns, settings.connsPerWorker); i++) workers.push(new Worker());
+    result.pids.push(serverPid, ...workers.map((w) => w.pid));
     await sleep(300); // let the server and workers finish starting before the baseline is read
     const empty = readProcSample(serverPid);
 
