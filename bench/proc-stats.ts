@@ -35,3 +35,17 @@ function kilobytesField(status: string, name: string): number {
   if (match === null) throw new Error(`/proc status has no ${name} line`);
   return Number(match[1]);
 }
+
+/** CPU seconds the whole machine has been busy (all cores, from the first line of /proc/stat). */
+export function readMachineBusySeconds(): number {
+  const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).map(Number);
+  // user nice system idle iowait irq softirq steal: all but idle and iowait are busy
+  const busy = ticks[0] + ticks[1] + ticks[2] + ticks[5] + ticks[6] + (ticks[7] ?? 0);
+  return busy / CLOCK_TICKS_PER_SECOND;
+}
+
+/** This process's own CPU seconds. */
+export function ownCpuSeconds(): number {
+  const cpu = process.cpuUsage();
+  return (cpu.user + cpu.system) / 1e6;
+}

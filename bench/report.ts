@@ -24,6 +24,7 @@ const TRAFFIC_COLUMNS: Column[] = [
   { title: 'server CPU s', value: (r) => r.serverCpuSeconds, format: fixed(2), ratio: true },
   { title: 'server RSS MB', value: (r) => r.serverRssMB, format: fixed(0), ratio: true },
   { title: 'client CPU s', value: (r) => r.clientCpuSeconds, format: fixed(2), ratio: false },
+  { title: 'other CPU s', value: (r) => r.otherCpuSeconds, format: fixed(2), ratio: false },
 ];
 
 const IDLE_COLUMNS: Column[] = [

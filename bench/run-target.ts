@@ -6,7 +6,7 @@
 import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram } from './histogram.js';
-import { readProcSample, type ProcSample } from './proc-stats.js';
+import { ownCpuSeconds, readMachineBusySeconds, readProcSample, type ProcSample } from './proc-stats.js';
 import { post, runConcurrently, runPushes, type PushOutcome } from './pusher.js';
 import type { Scenario } from './scenarios.js';
 import { startTarget, TARGETS, type RunningTarget, type TargetName } from './targets.js';
@@ -48,6 +48,8 @@ export interface TargetResult {
   /** idle only: (RSS with the connections − RSS before them) / connections. */
   rssPerConnKB: number | undefined;
   clientCpuSeconds: number;
+  /** CPU seconds that other processes on the machine used meanwhile: noise in this measurement. */
+  otherCpuSeconds: number;
   closedEarly: number;
   /** Processes this run started (all stopped when it returns). */
   pids: number[];
@@ -120,6 +122,7 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
     serverPeakRssMB: NaN,
     rssPerConnKB: undefined,
     clientCpuSeconds: NaN,
+    otherCpuSeconds: NaN,
     closedEarly: 0,
     pids: [],
     errors,
@@ -163,17 +166,26 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
     await joinRooms(server.logicUrl, wsIds, scenario, settings.concurrency, deadline, errors);
 
     let before: ProcSample;
+    let after: ProcSample;
     if (scenario.name === 'idle') {
       say(`holding ${wsIds.length} connections for ${settings.settleMs / 1000} s`);
       await sleep(settings.settleMs);
-      before = readProcSample(serverPid);
-      result.rssPerConnKB = wsIds.length === 0 ? NaN : round((before.rssBytes - empty.rssBytes) / 1024 / wsIds.length, 2);
+      before = empty; // idle: the CPU it took to accept and hold the connections
+      after = readProcSample(serverPid);
+      result.rssPerConnKB = wsIds.length === 0 ? NaN : round((after.rssBytes - empty.rssBytes) / 1024 / wsIds.length, 2);
     } else {
       await sleep(200);
+      const clientCpuBefore = (await sumProgress(workers)).cpuSeconds;
+      const machineBefore = readMachineBusySeconds();
+      const ownBefore = ownCpuSeconds();
       before = readProcSample(serverPid);
       await push(server, scenario, workers, settings, deadline, result, say);
+      after = readProcSample(serverPid);
+      const clientCpu = (await sumProgress(workers)).cpuSeconds - clientCpuBefore;
+      const ours = after.cpuSeconds - before.cpuSeconds + clientCpu + ownCpuSeconds() - ownBefore;
+      result.clientCpuSeconds = round(clientCpu, 2);
+      result.otherCpuSeconds = round(Math.max(0, readMachineBusySeconds() - machineBefore - ours), 2);
     }
-    const after = readProcSample(serverPid);
     result.serverCpuSeconds = round(after.cpuSeconds - before.cpuSeconds, 2);
     result.serverRssMB = round(after.rssBytes / MB, 1);
     result.serverPeakRssMB = round(after.peakRssBytes / MB, 1);
@@ -202,7 +214,6 @@ async function push(
   const expected = scenario.expectedDeliveries;
   let outcome: PushOutcome | undefined;
   let frames = 0;
-  const clientCpuBefore = (await sumProgress(workers)).cpuSeconds;
   const started = performance.now();
   const pushing = runPushes(server.logicUrl, scenario.pushes, settings.valBytes, settings.concurrency, deadline).then((o) => (outcome = o));
   let lastChange = performance.now();
@@ -236,7 +247,6 @@ async function push(
     result.closedEarly += r.closedEarly;
   }
   if (result.closedEarly > 0) result.errors.push(`${result.closedEarly} connections were closed by the server`);
-  result.clientCpuSeconds = round(reports.reduce((n, r) => n + r.cpuSeconds, 0) - clientCpuBefore, 2);
   result.completeness = expected === 0 ? 1 : result.deliveries / expected;
   const deliverySeconds = (lastFrameAtUs - pushed.startedAtUs) / 1e6;
   result.deliveriesPerSecond = result.deliveries === 0 ? 0 : Math.round(result.deliveries / deliverySeconds);
