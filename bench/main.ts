@@ -51,6 +51,7 @@ export async function runBenchWith(options: BenchOptions, write: (text: string) 
     connsPerWorker: options.connsPerWorker,
     concurrency: options.concurrency,
     valBytes: options.valBytes,
+    warmupPushes: options.warmupPushes,
     timeoutMs: options.timeoutSeconds * 1000,
     drainTimeoutMs: options.drainTimeoutSeconds * 1000,
     settleMs: options.settleSeconds * 1000,

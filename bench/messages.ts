@@ -29,6 +29,7 @@ export interface Connected {
 export interface Progress {
   op: 'progress';
   pushFrames: number;
+  warmupFrames: number;
   closedEarly: number;
   cpuSeconds: number;
 }

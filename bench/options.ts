@@ -9,6 +9,7 @@ export interface BenchOptions {
   targets: TargetName[];
   sizes: ScenarioSizes;
   valBytes: number;
+  warmupPushes: number;
   concurrency: number;
   connsPerWorker: number;
   host: string;
@@ -79,6 +80,7 @@ export function benchCommand(): Command {
     .addOption(new Option('--all-pushes <n>', 'all: pushes to all').argParser(count('--all-pushes')).default(d.allPushes))
     .addOption(new Option('--idle-conns <n>', 'idle: connections held').argParser(count('--idle-conns', 19_000 * 8)).default(d.idleConns))
     .addOption(new Option('--val-bytes <n>', 'size of each pushed val').argParser(integer('--val-bytes', MIN_VAL_BYTES, 60_000)).default(100))
+    .addOption(new Option('--warmup <n>', 'pushes sent before measuring (not counted), so every server runs optimized code').argParser(integer('--warmup', 0, 1_000_000)).default(200))
     .addOption(new Option('--concurrency <n>', 'concurrent keep-alive push requests').argParser(count('--concurrency', 256)).default(8))
     .addOption(new Option('--conns-per-worker <n>', 'connections per client process (at least 2 processes)').argParser(count('--conns-per-worker', 15_000)).default(2500))
     .addOption(new Option('--host <address>', 'address the servers listen on').default('127.0.0.1'))
@@ -110,6 +112,7 @@ export function readBenchOptions(cmd: Command): BenchOptions {
       idleConns: n('idleConns'),
     },
     valBytes: n('valBytes'),
+    warmupPushes: n('warmup'),
     concurrency: n('concurrency'),
     connsPerWorker: n('connsPerWorker'),
     host: o.host as string,

@@ -29,6 +29,11 @@ export function stampedVal(sentAtUs: number, bytes: number): string {
   return stamp + 'x'.repeat(Math.max(0, bytes - stamp.length));
 }
 
+/** A warm-up push's val: `~w~`, padded; clients count it apart and take no latency from it. */
+export function warmupVal(bytes: number): string {
+  return '~w~' + 'x'.repeat(Math.max(0, bytes - 3));
+}
+
 export interface PostResult {
   status: number;
   body: string;
@@ -62,7 +67,7 @@ export async function runConcurrently(count: number, concurrency: number, deadli
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, loop));
 }
 
-export async function runPushes(logicUrl: string, plan: PushPlan, valBytes: number, concurrency: number, deadline: number): Promise<PushOutcome> {
+export async function runPushes(logicUrl: string, plan: PushPlan, valBytes: number, concurrency: number, deadline: number, warmup = false): Promise<PushOutcome> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const toRoom = new URL('/push/room', logicUrl);
   const toAll = new URL('/push/all', logicUrl);
@@ -70,7 +75,7 @@ export async function runPushes(logicUrl: string, plan: PushPlan, valBytes: numb
   try {
     await runConcurrently(plan.count, concurrency, deadline, async (i) => {
       const room = plan.roomOf(i);
-      const val = stampedVal(nowUs(), valBytes);
+      const val = warmup ? warmupVal(valBytes) : stampedVal(nowUs(), valBytes);
       const body = JSON.stringify(room === undefined ? { val, tag: 3 } : { val, tag: 3, id: room });
       try {
         const res = await post(agent, room === undefined ? toAll : toRoom, body, 30_000);

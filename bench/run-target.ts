@@ -7,7 +7,8 @@ import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram } from './histogram.js';
 import { ownCpuSeconds, readMachineBusySeconds, readProcSample, type ProcSample } from './proc-stats.js';
-import { post, runConcurrently, runPushes, type PushOutcome } from './pusher.js';
+import type { Progress } from './messages.js';
+import { post, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
 import type { Scenario } from './scenarios.js';
 import { startTarget, TARGETS, type RunningTarget, type TargetName } from './targets.js';
 import { Worker } from './workers.js';
@@ -22,6 +23,8 @@ export interface RunSettings {
   timeoutMs: number;
   /** Give up waiting for missing frames after this long without progress, ms. */
   drainTimeoutMs: number;
+  /** Pushes sent (and delivered) before measuring starts. */
+  warmupPushes: number;
   /** Time for the server to settle before memory is read (idle), ms. */
   settleMs: number;
   serverNodeArgs: string[];
@@ -93,9 +96,10 @@ async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, 
   if (failed > 1) errors.push(`${failed} joins failed`);
 }
 
-async function sumProgress(workers: Worker[]): Promise<{ frames: number; cpuSeconds: number }> {
+async function sumProgress(workers: Worker[]): Promise<{ frames: number; warmupFrames: number; cpuSeconds: number }> {
   const all = await Promise.all(workers.map((w) => w.request({ op: 'progress' })));
-  return { frames: all.reduce((n, p) => n + p.pushFrames, 0), cpuSeconds: all.reduce((n, p) => n + p.cpuSeconds, 0) };
+  const sum = (f: (p: Progress) => number): number => all.reduce((n, p) => n + f(p), 0);
+  return { frames: sum((p) => p.pushFrames), warmupFrames: sum((p) => p.warmupFrames), cpuSeconds: sum((p) => p.cpuSeconds) };
 }
 
 export async function runTarget(name: TargetName, scenario: Scenario, settings: RunSettings, progress: ProgressSink): Promise<TargetResult> {
@@ -174,6 +178,8 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
       after = readProcSample(serverPid);
       result.rssPerConnKB = wsIds.length === 0 ? NaN : round((after.rssBytes - empty.rssBytes) / 1024 / wsIds.length, 2);
     } else {
+      say('warming up');
+      await warmUp(server.logicUrl, scenario, workers, settings, deadline, errors, say);
       await sleep(200);
       const clientCpuBefore = (await sumProgress(workers)).cpuSeconds;
       const machineBefore = readMachineBusySeconds();
@@ -202,6 +208,50 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
   return result;
 }
 
+interface PushPhase {
+  label: string;
+  plan: PushPlan;
+  warmup: boolean;
+  expectedFrames: number;
+}
+
+/** Pushes the plan and polls the clients until every frame has arrived, progress stops, or the deadline passes. */
+async function pushAndWait(phase: PushPhase, logicUrl: string, workers: Worker[], settings: RunSettings, deadline: number, errors: string[], say: (what: string) => void): Promise<PushOutcome> {
+  const expected = phase.expectedFrames;
+  let outcome: PushOutcome | undefined;
+  let frames = 0;
+  const started = performance.now();
+  const pushing = runPushes(logicUrl, phase.plan, settings.valBytes, settings.concurrency, deadline, phase.warmup).then((o) => (outcome = o));
+  let lastChange = performance.now();
+  while (Date.now() < deadline) {
+    await sleep(POLL_MS);
+    const now = await sumProgress(workers);
+    const seen = phase.warmup ? now.warmupFrames : now.frames;
+    if (seen !== frames) lastChange = performance.now();
+    frames = seen;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    say(`${phase.label}: ${seconds} s, frames ${frames.toLocaleString('en-US')} / ${expected.toLocaleString('en-US')} (${((100 * frames) / Math.max(1, expected)).toFixed(1)}%)`);
+    if (outcome === undefined) continue;
+    if (frames >= expected) break;
+    if (performance.now() - lastChange > settings.drainTimeoutMs) {
+      errors.push(`${phase.label}: no frame arrived for ${settings.drainTimeoutMs / 1000} s, ${expected - frames} missing`);
+      break;
+    }
+  }
+  const pushed = await pushing;
+  if (pushed.failed > 0) errors.push(`${phase.label}: ${pushed.failed} pushes failed, first: ${pushed.firstError}`);
+  return pushed;
+}
+
+/** Warm-up pushes (not measured) so every server runs optimized code when measuring starts. */
+async function warmUp(logicUrl: string, scenario: Scenario, workers: Worker[], settings: RunSettings, deadline: number, errors: string[], say: (what: string) => void): Promise<void> {
+  const plan = scenario.pushes;
+  const count = Math.min(settings.warmupPushes, plan.count);
+  if (count === 0) return;
+  const perPush = scenario.expectedDeliveries / plan.count;
+  await pushAndWait({ label: 'warm-up', plan: { count, roomOf: plan.roomOf }, warmup: true, expectedFrames: count * perPush }, logicUrl, workers, settings, deadline, errors, say);
+}
+
 async function push(
   server: RunningTarget,
   scenario: Scenario,
@@ -212,28 +262,8 @@ async function push(
   say: (what: string) => void,
 ): Promise<void> {
   const expected = scenario.expectedDeliveries;
-  let outcome: PushOutcome | undefined;
-  let frames = 0;
-  const started = performance.now();
-  const pushing = runPushes(server.logicUrl, scenario.pushes, settings.valBytes, settings.concurrency, deadline).then((o) => (outcome = o));
-  let lastChange = performance.now();
-  while (Date.now() < deadline) {
-    await sleep(POLL_MS);
-    const now = await sumProgress(workers);
-    if (now.frames !== frames) lastChange = performance.now();
-    frames = now.frames;
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    say(`${seconds} s, frames ${frames.toLocaleString('en-US')} / ${expected.toLocaleString('en-US')} (${((100 * frames) / Math.max(1, expected)).toFixed(1)}%)`);
-    if (outcome === undefined) continue;
-    if (frames >= expected) break;
-    if (performance.now() - lastChange > settings.drainTimeoutMs) {
-      result.errors.push(`no frame arrived for ${settings.drainTimeoutMs / 1000} s, ${expected - frames} missing`);
-      break;
-    }
-  }
-  await pushing;
-  const pushed = outcome!;
-  if (pushed.failed > 0) result.errors.push(`${pushed.failed} pushes failed, first: ${pushed.firstError}`);
+  const phase: PushPhase = { label: 'pushing', plan: scenario.pushes, warmup: false, expectedFrames: expected };
+  const pushed = await pushAndWait(phase, server.logicUrl, workers, settings, deadline, result.errors, say);
   result.pushesAccepted = pushed.accepted;
   result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
 

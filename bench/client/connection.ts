@@ -4,7 +4,8 @@
  *
  * The same code serves every target, so client cost per frame is equal: a
  * frame whose payload has `~` within its first bytes is a push; its send
- * time (µs) is read from the digits after the `~`. Nothing is allocated per
+ * time (µs) is read from the digits after the `~` (a `w` there marks a
+ * warm-up push, counted apart). Nothing is allocated per
  * push frame; other frames are decoded and handed to the protocol handler.
  */
 import type { Socket } from 'node:net';
@@ -13,6 +14,7 @@ import { nowUs } from '../messages.js';
 import { maskedFrame, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT, type ProtocolHandler } from './protocols.js';
 
 const TILDE = 0x7e;
+const WARMUP = 0x77; // 'w'
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
 /** The marker sits within this many bytes of a push frame's payload start (roomcast 17, Socket.IO 27). */
@@ -23,6 +25,8 @@ const CLOSE_NORMAL = maskedFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8]));
 
 export class ClientStats {
   pushFrames = 0;
+  /** Push frames of the warm-up (`~w...`): counted apart, no latency. */
+  warmupFrames = 0;
   firstFrameAtUs = 0;
   lastFrameAtUs = 0;
   closedEarly = 0;
@@ -138,13 +142,17 @@ export class BenchConnection {
     let i = start;
     while (i < scanEnd && buf[i] !== TILDE) i++;
     if (i === scanEnd) return false;
+    const stats = this.stats;
+    if (buf[i + 1] === WARMUP) {
+      stats.warmupFrames++;
+      return true;
+    }
     let sentAtUs = 0;
     for (i++; i < end; i++) {
       const c = buf[i];
       if (c < DIGIT_0 || c > DIGIT_9) break;
       sentAtUs = sentAtUs * 10 + (c - DIGIT_0);
     }
-    const stats = this.stats;
     const now = this.chunkAtUs;
     if (stats.firstFrameAtUs === 0) stats.firstFrameAtUs = now;
     stats.lastFrameAtUs = now;

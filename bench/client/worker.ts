@@ -108,7 +108,7 @@ process.on('message', (message: ToWorker) => {
       );
       return;
     case 'progress':
-      reply({ id, op: 'progress', pushFrames: stats.pushFrames, closedEarly: stats.closedEarly, cpuSeconds: cpuSeconds() });
+      reply({ id, op: 'progress', pushFrames: stats.pushFrames, warmupFrames: stats.warmupFrames, closedEarly: stats.closedEarly, cpuSeconds: cpuSeconds() });
       return;
     case 'report':
       reply({ id, ...report() });

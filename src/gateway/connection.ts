@@ -93,7 +93,7 @@ export class Connection implements Flushable {
     const count = this.pending.length;
     if (count === 0) return;
     if (this.ws.readyState === WebSocket.OPEN) {
-      this.socket.write(count === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes));
+      this.socket.write(count === 1 ? this.pending[0] : this.outbox.join(this.pending, this.pendingBytes));
     }
     this.pending.length = 0;
     this.pendingBytes = 0;
