@@ -7,10 +7,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type Server as WsServer } from 'ws';
 import type { Broker } from '../broker/broker.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { Connection, type ConnectionLimits } from './connection.js';
+import { Connection, type ConnectionShared } from './connection.js';
 import { handleInbound, type InboundContext } from './inbound.js';
 import { GatewayNode } from './node.js';
 import { Outbox } from './outbox.js';
@@ -60,25 +60,77 @@ function pathOf(url: string | undefined): string {
   return q === -1 ? url : url.slice(0, q);
 }
 
+/** ws's WebSocket with a link to its connection, so one set of listeners serves every connection. */
+class GatewaySocket extends WebSocket {
+  connection: Connection | undefined;
+}
+
+type SocketListener<A extends unknown[] = []> = (this: WebSocket, ...args: A) => void;
+
+function connectionOf(ws: WebSocket): Connection {
+  return (ws as GatewaySocket).connection!;
+}
+
+interface SocketListeners {
+  message: SocketListener<[Buffer]>;
+  alive: SocketListener;
+  error: SocketListener<[Error]>;
+  close: SocketListener<[number]>;
+}
+
+/**
+ * The listeners of every client socket, made once per gateway: a closure per
+ * connection and event would cost memory on every idle connection.
+ */
+function socketListeners(inbound: InboundContext, log: Logger): SocketListeners {
+  return {
+    message(data) {
+      const conn = connectionOf(this);
+      const now = Date.now();
+      conn.lastSeen = now;
+      handleInbound(inbound, conn, data, now);
+    },
+    alive() {
+      connectionOf(this).lastSeen = Date.now();
+    },
+    error(err) {
+      log.debug({ err, wsId: connectionOf(this).wsId }, 'client protocol error');
+    },
+    close(code: number) {
+      const conn = connectionOf(this);
+      conn.closed();
+      inbound.node.removeConnection(conn, isResumable(conn.closeCode ?? code));
+    },
+  };
+}
+
 export class GatewayServer {
   readonly node: GatewayNode;
   private readonly http: Server;
-  private readonly wss: WebSocketServer;
-  private readonly outbox = new Outbox();
-  private readonly limits: ConnectionLimits;
-  private readonly inbound: InboundContext;
+  private readonly wss: WsServer<typeof GatewaySocket>;
+  private readonly shared: ConnectionShared;
+  private readonly listeners: SocketListeners;
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
   constructor(
     private readonly options: GatewayOptions,
     private readonly broker: Broker,
-    private readonly log: Logger,
+    log: Logger,
   ) {
     this.node = new GatewayNode(options.nodeId ?? randomUUID(), broker, options.heartbeatTimeoutMs, log);
-    this.limits = { sendBufferLimit: options.sendBufferLimit, closeGraceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS };
-    this.inbound = { node: this.node, allowClientJoin: options.allowClientJoin, log };
+    const node = this.node;
+    this.shared = {
+      outbox: new Outbox(),
+      limits: { sendBufferLimit: options.sendBufferLimit, closeGraceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS },
+      onSlowConsumer(slow) {
+        node.counters.slowConsumerCloses++;
+        log.debug({ wsId: slow.wsId }, 'closing slow consumer');
+      },
+    };
+    this.listeners = socketListeners({ node, allowClientJoin: options.allowClientJoin, log }, log);
     this.wss = new WebSocketServer({
+      WebSocket: GatewaySocket,
       noServer: true,
       maxPayload: options.maxPayload,
       perMessageDeflate: false,
@@ -155,34 +207,17 @@ export class GatewayServer {
     if (path !== this.options.path) {
       return answerRaw(socket, 404, 'Not Found', `no WebSocket endpoint at ${path.slice(0, 200)}: use ${this.options.path}`);
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, req));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket));
   }
 
-  private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage): void {
-    const conn = new Connection(
-      randomUUID(),
-      req.socket.remoteAddress ?? '',
-      ws,
-      socket,
-      this.outbox,
-      this.limits,
-      (slow) => {
-        this.node.counters.slowConsumerCloses++;
-        this.log.debug({ wsId: slow.wsId }, 'closing slow consumer');
-      },
-    );
-    ws.on('message', (data: Buffer) => {
-      const now = Date.now();
-      conn.lastSeen = now;
-      handleInbound(this.inbound, conn, data, now);
-    });
-    ws.on('ping', () => (conn.lastSeen = Date.now()));
-    ws.on('pong', () => (conn.lastSeen = Date.now()));
-    ws.on('error', (err) => this.log.debug({ err, wsId: conn.wsId }, 'client protocol error'));
-    ws.on('close', (code: number) => {
-      conn.closed();
-      this.node.removeConnection(conn, isResumable(conn.closeCode ?? code));
-    });
+  private accept(ws: GatewaySocket, socket: Duplex): void {
+    const conn = new Connection(randomUUID(), ws, socket, this.shared);
+    ws.connection = conn;
+    ws.on('message', this.listeners.message);
+    ws.on('ping', this.listeners.alive);
+    ws.on('pong', this.listeners.alive);
+    ws.on('error', this.listeners.error);
+    ws.on('close', this.listeners.close);
     this.node.addConnection(conn);
   }
 
