@@ -4,6 +4,7 @@ import { cpus } from 'node:os';
 import { CommanderError } from 'commander';
 import { benchCommand, readBenchOptions, type BenchOptions } from './options.js';
 import { stopChildrenOnExit } from './processes.js';
+import { waitForIdleMachine } from './proc-stats.js';
 import { scenarioTable, speedChecks } from './report.js';
 import { runTarget, type RunSettings, type TargetResult } from './run-target.js';
 import { buildScenario } from './scenarios.js';
@@ -62,7 +63,13 @@ export async function runBenchWith(options: BenchOptions, write: (text: string) 
   for (const name of options.scenarios) {
     const scenario = buildScenario(name, options.sizes, options.seed);
     const results: TargetResult[] = [];
-    for (const target of options.targets) results.push(await runTarget(target, scenario, settings, (text) => progress.show(text)));
+    for (const target of options.targets) {
+      if (options.waitForIdleSeconds > 0) {
+        progress.show(`[${name} ${target}] waiting for an idle machine`);
+        if (!(await waitForIdleMachine(options.waitForIdleSeconds * 1000))) progress.show(`[${name} ${target}] the machine stayed busy; measuring anyway`);
+      }
+      results.push(await runTarget(target, scenario, settings, (text) => progress.show(text)));
+    }
     progress.clear();
     write(`${scenarioTable(scenario, results)}\n\n`);
     all.push(...results);

@@ -17,6 +17,7 @@ export interface BenchOptions {
   timeoutSeconds: number;
   drainTimeoutSeconds: number;
   settleSeconds: number;
+  waitForIdleSeconds: number;
   seed: number;
   json: string | undefined;
   profileDir: string | undefined;
@@ -88,6 +89,7 @@ export function benchCommand(): Command {
     .addOption(new Option('--timeout <s>', 'time limit for one target in one scenario').argParser(count('--timeout', 3600)).default(120))
     .addOption(new Option('--drain-timeout <s>', 'stop waiting for missing frames after this long without one').argParser(count('--drain-timeout', 600)).default(10))
     .addOption(new Option('--settle <s>', 'idle: seconds the connections are held before memory is read').argParser(integer('--settle', 0, 600)).default(3))
+    .addOption(new Option('--wait-for-idle <s>', 'before each target, wait up to this long for other processes to leave the CPUs alone').argParser(integer('--wait-for-idle', 0, 3600)).default(0))
     .addOption(new Option('--seed <n>', 'seed of the random room choices').argParser(integer('--seed', 0, 2 ** 31)).default(1))
     .addOption(new Option('--json <file>', 'also write the results as JSON to this file'))
     .addOption(new Option('--profile <dir>', 'run each server with node --cpu-prof, writing .cpuprofile files here'))
@@ -120,6 +122,7 @@ export function readBenchOptions(cmd: Command): BenchOptions {
     timeoutSeconds: n('timeout'),
     drainTimeoutSeconds: n('drainTimeout'),
     settleSeconds: n('settle'),
+    waitForIdleSeconds: n('waitForIdle'),
     seed: n('seed'),
     json: o.json as string | undefined,
     profileDir: o.profile as string | undefined,

@@ -44,6 +44,20 @@ export function readMachineBusySeconds(): number {
   return busy / CLOCK_TICKS_PER_SECOND;
 }
 
+/**
+ * Waits until the machine has been nearly idle (under 10% of one core busy)
+ * for a second, or until `maxMs` passed; resolves to whether it was idle.
+ */
+export async function waitForIdleMachine(maxMs: number): Promise<boolean> {
+  const until = Date.now() + maxMs;
+  do {
+    const before = readMachineBusySeconds();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    if (readMachineBusySeconds() - before < 0.1) return true;
+  } while (Date.now() < until);
+  return false;
+}
+
 /** This process's own CPU seconds. */
 export function ownCpuSeconds(): number {
   const cpu = process.cpuUsage();
