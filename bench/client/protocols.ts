@@ -37,15 +37,21 @@ function textFrame(text: string): Buffer {
   return maskedFrame(OPCODE_TEXT, Buffer.from(text));
 }
 
-/** roomcast's frames: the welcome frame names the wsId; clients ping a third of the 10 s heartbeat timeout. */
+/**
+ * roomcast's frames: the welcome frame names the wsId; clients ping a third of
+ * the 10 s heartbeat timeout, and once at once: roomcast holds live frames
+ * back until a new connection's first frame says it does not resume.
+ */
 function roomcastFrames(): ProtocolHandler {
+  const ping = textFrame('{"type":1,"data":"PING"}');
   return {
     path: '/connect',
-    heartbeat: textFrame('{"type":1,"data":"PING"}'),
+    heartbeat: ping,
     heartbeatEveryMs: 3000,
-    onControl(text) {
+    onControl(text, reply) {
       if (!text.includes('"welcome"')) return undefined;
       const frame = JSON.parse(text) as { wsId?: unknown };
+      reply(ping);
       return typeof frame.wsId === 'string' ? frame.wsId : undefined;
     },
   };
