@@ -5,12 +5,14 @@
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
 
 const EXIT_WITH_PARENT = new URL('./exit-with-parent.js', import.meta.url).href;
 const running = new Set<ChildProcess>();
 
+/** A script of the built bench (or of the built server), by its path relative to dist/bench/. */
 export function benchScript(relative: string): string {
-  return new URL(relative, import.meta.url).pathname;
+  return fileURLToPath(new URL(relative, import.meta.url));
 }
 
 /** Starts `node [nodeArgs] script args` with an IPC channel; the child stops when the bench goes away. */

@@ -69,8 +69,12 @@ export async function startTarget(name: TargetName, host: string, nodeArgs: stri
       reject(new Error(early ?? `${spec.label} exited`));
     });
     createInterface({ input: child.stdout! }).on('line', (text) => {
-      if (!text.startsWith('{')) return;
-      const line = JSON.parse(text) as { gateway?: unknown; logic?: unknown };
+      let line: { gateway?: unknown; logic?: unknown };
+      try {
+        line = JSON.parse(text) as typeof line;
+      } catch {
+        return; // not a log line
+      }
       if (typeof line.gateway === 'string' && typeof line.logic === 'string') {
         clearTimeout(timer);
         resolve({ gateway: line.gateway, logic: line.logic });
