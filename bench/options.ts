@@ -88,7 +88,7 @@ export function benchCommand(): Command {
     .addOption(new Option('--source-addresses <range>', 'loopback addresses the client sockets are spread over').argParser(parseSourceAddresses).default(parseSourceAddresses('127.0.0.2-127.0.0.9'), '127.0.0.2-127.0.0.9'))
     .addOption(new Option('--timeout <s>', 'time limit for one target in one scenario').argParser(count('--timeout', 3600)).default(120))
     .addOption(new Option('--drain-timeout <s>', 'stop waiting for missing frames after this long without one').argParser(count('--drain-timeout', 600)).default(10))
-    .addOption(new Option('--settle <s>', 'idle: seconds the connections are held before memory is read').argParser(integer('--settle', 0, 600)).default(3))
+    .addOption(new Option('--settle <s>', 'idle: seconds the connections are held before memory is read (0 also skips the short pauses before measuring)').argParser(integer('--settle', 0, 600)).default(3))
     .addOption(new Option('--wait-for-idle <s>', 'before each target, wait up to this long for other processes to leave the CPUs alone').argParser(integer('--wait-for-idle', 0, 3600)).default(0))
     .addOption(new Option('--seed <n>', 'seed of the random room choices').argParser(integer('--seed', 0, 2 ** 31)).default(1))
     .addOption(new Option('--json <file>', 'also write the results as JSON to this file'))

@@ -141,7 +141,8 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
     const serverPid = server.pid;
     for (let i = 0; i < workerCount(scenario.conns, settings.connsPerWorker); i++) workers.push(new Worker());
     result.pids.push(serverPid, ...workers.map((w) => w.pid));
-    await sleep(300); // let the server and workers finish starting before the baseline is read
+    const pause = settings.settleMs === 0 ? 0 : 300; // --settle 0 (the smoke test) skips every pause
+    await sleep(pause); // let the server and workers finish starting before the baseline is read
     const empty = readProcSample(serverPid);
 
     say(`connecting ${scenario.conns} clients from ${workers.length} processes`);
@@ -180,7 +181,7 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
     } else {
       say('warming up');
       await warmUp(server.logicUrl, scenario, workers, settings, deadline, errors, say);
-      await sleep(200);
+      await sleep(pause);
       const clientCpuBefore = (await sumProgress(workers)).cpuSeconds;
       const machineBefore = readMachineBusySeconds();
       const ownBefore = ownCpuSeconds();
