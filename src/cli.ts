@@ -149,6 +149,16 @@ const logic = addLogicOptions(new Command('logic').description('run the logic HT
 );
 
 program.addCommand(start).addCommand(gateway).addCommand(logic);
+program
+  .command('bench')
+  .description('measure fan-out side by side with Socket.IO and a bare ws loop (roomcast bench --help)')
+  .argument('[flags...]')
+  .helpOption(false)
+  .allowUnknownOption()
+  .action(async (flags: string[]) => {
+    const { runBench } = await import('../bench/main.js');
+    process.exitCode = await runBench(flags);
+  });
 if (cluster.isPrimary) {
   program.addHelpText(
     'after',

@@ -6,6 +6,7 @@
  * Outbound frames are pre-encoded WebSocket frames (see protocol/ws-frame.ts)
  * shared by every recipient; queueing one stores a reference, never a copy.
  */
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode, closeReason, type CloseCodeName } from '../protocol/close-codes.js';
@@ -33,8 +34,16 @@ function fitReason(reason: string): string {
   return fitted;
 }
 
+/** What every connection of one gateway shares: one object, so each connection holds one reference. */
+export interface ConnectionShared {
+  outbox: Outbox;
+  limits: ConnectionLimits;
+  onSlowConsumer(conn: Connection): void;
+}
+
+const NO_ROOMS: ReadonlySet<string> = new Set();
+
 export class Connection implements Flushable {
-  readonly rooms = new Set<string>();
   readonly connectedAt = Date.now();
   lastSeen = this.connectedAt;
   queued = false;
@@ -50,6 +59,8 @@ export class Connection implements Flushable {
   frameTokens = 0;
   frameTokensAt = 0;
 
+  /** Created on the first join: most connections of a large node are in no room or one. */
+  private roomSet: Set<string> | undefined;
   private pending: Buffer[] = [];
   private pendingBytes = 0;
   private heldBytes = 0;
@@ -62,12 +73,9 @@ export class Connection implements Flushable {
   constructor(
     /** Changes once, when a resume takes back the session's old id. */
     public wsId: string,
-    readonly remoteAddress: string,
     private readonly ws: WebSocket,
     private readonly socket: Duplex,
-    private readonly outbox: Outbox,
-    private readonly limits: ConnectionLimits,
-    private readonly onSlowConsumer: (conn: Connection) => void,
+    private readonly shared: ConnectionShared,
   ) {}
 
   get uid(): string | undefined {
@@ -82,6 +90,32 @@ export class Connection implements Flushable {
     if (this.frameTokens < 1) return false;
     this.frameTokens -= 1;
     return true;
+  }
+
+  /** Read when asked for (GET /conns/:wsId), not kept per connection. */
+  get remoteAddress(): string {
+    return (this.socket as Partial<Socket>).remoteAddress ?? '';
+  }
+
+  get rooms(): ReadonlySet<string> {
+    return this.roomSet ?? NO_ROOMS;
+  }
+
+  /** True when the connection was not in the room yet. */
+  addRoom(room: string): boolean {
+    this.roomSet ??= new Set();
+    if (this.roomSet.has(room)) return false;
+    this.roomSet.add(room);
+    return true;
+  }
+
+  /** True when the connection was in the room. */
+  removeRoom(room: string): boolean {
+    return this.roomSet?.delete(room) ?? false;
+  }
+
+  clearRooms(): void {
+    this.roomSet = undefined;
   }
 
   get isOpen(): boolean {
@@ -108,11 +142,11 @@ export class Connection implements Flushable {
     if (!this.isOpen) return false;
     this.pending.push(frame);
     this.pendingBytes += frame.length;
-    if (this.bufferedBytes > this.limits.sendBufferLimit) {
+    if (this.bufferedBytes > this.shared.limits.sendBufferLimit) {
       this.closeSlow();
       return false;
     }
-    this.outbox.schedule(this);
+    this.shared.outbox.schedule(this);
     return true;
   }
 
@@ -120,7 +154,7 @@ export class Connection implements Flushable {
     const count = this.pending.length;
     if (count === 0) return;
     if (this.ws.readyState === WebSocket.OPEN) {
-      this.socket.write(count === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes));
+      this.socket.write(count === 1 ? this.pending[0] : this.shared.outbox.join(this.pending, this.pendingBytes));
     }
     this.pending.length = 0;
     this.pendingBytes = 0;
@@ -160,7 +194,7 @@ export class Connection implements Flushable {
 
   /** Resolves once what is waiting for the client is under half the send-buffer limit (or the connection closed). */
   async writable(): Promise<void> {
-    while (this.isOpen && this.bufferedBytes > this.limits.sendBufferLimit / 2) {
+    while (this.isOpen && this.bufferedBytes > this.shared.limits.sendBufferLimit / 2) {
       this.flush();
       await new Promise<void>((resolve) => {
         const done = (): void => {
@@ -198,7 +232,7 @@ export class Connection implements Flushable {
       return true;
     }
     // held bytes count against the limit, so a resume that takes too long ends like any slow consumer
-    if (this.bufferedBytes > this.limits.sendBufferLimit) {
+    if (this.bufferedBytes > this.shared.limits.sendBufferLimit) {
       this.held = undefined;
       this.heldBytes = 0;
       this.closeSlow();
@@ -213,13 +247,13 @@ export class Connection implements Flushable {
     this.pendingBytes = 0;
     this.held = undefined;
     this.heldBytes = 0;
-    this.onSlowConsumer(this);
+    this.shared.onSlowConsumer(this);
     this.startClose('slowConsumer');
   }
 
   private startClose(name: CloseCodeName, reason = closeReason[name]): void {
     this.closeCode = CloseCode[name];
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(this.closeCode, fitReason(reason));
-    this.closeTimer = setTimeout(() => this.ws.terminate(), this.limits.closeGraceMs);
+    this.closeTimer = setTimeout(() => this.ws.terminate(), this.shared.limits.closeGraceMs);
   }
 }

@@ -67,12 +67,12 @@ export class Hub {
         emptied.push(room);
       }
     }
-    conn.rooms.clear();
+    conn.clearRooms();
     return emptied;
   }
 
   join(conn: Connection, room: string): MembershipChange {
-    if (conn.rooms.has(room)) return UNCHANGED;
+    if (!conn.addRoom(room)) return UNCHANGED;
     let members = this.rooms.get(room);
     const roomEdge = members === undefined;
     if (members === undefined) {
@@ -80,12 +80,11 @@ export class Hub {
       this.rooms.set(room, members);
     }
     members.add(conn);
-    conn.rooms.add(room);
     return { changed: true, roomEdge };
   }
 
   leave(conn: Connection, room: string): MembershipChange {
-    if (!conn.rooms.delete(room)) return UNCHANGED;
+    if (!conn.removeRoom(room)) return UNCHANGED;
     const members = this.rooms.get(room);
     if (members === undefined) return { changed: true, roomEdge: false };
     members.delete(conn);

@@ -10,13 +10,13 @@ import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
-import { WebSocketServer, type WebSocket } from 'ws';
+import { WebSocket, WebSocketServer, type Server as WsServer } from 'ws';
 import type { Broker } from '../broker/broker.js';
 import type { GatewayConfig } from '../config.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Admission } from './admission.js';
 import { TokenError, TokenVerifier, type ClientIdentity } from './auth.js';
-import { Connection, type ConnectionLimits } from './connection.js';
+import { Connection, type ConnectionShared } from './connection.js';
 import { handleInbound, type InboundContext } from './inbound.js';
 import { GatewayNode } from './node.js';
 import { Outbox } from './outbox.js';
@@ -71,36 +71,107 @@ function splitUrl(url: string | undefined): { path: string; token: string | unde
 /** What the handshake learned about the client's token. */
 type Credentials = { identity: ClientIdentity } | { failure: string } | undefined;
 
+function destroySocket(this: Duplex): void {
+  this.destroy();
+}
+
+/** ws's WebSocket with a link to its connection, so one set of listeners serves every connection. */
+class GatewaySocket extends WebSocket {
+  connection: Connection | undefined;
+}
+
+/** An upgraded socket counted by admission, with the address to release when it closes. */
+type AdmittedSocket = Duplex & { admittedFrom?: string };
+
+function connectionOf(ws: WebSocket): Connection {
+  return (ws as GatewaySocket).connection!;
+}
+
+type SocketListener<A extends unknown[] = []> = (this: WebSocket, ...args: A) => void;
+
 export class GatewayServer {
   readonly node: GatewayNode;
   private readonly http: Server;
-  private readonly wss: WebSocketServer;
-  private readonly outbox = new Outbox();
-  private readonly limits: ConnectionLimits;
+  private readonly wss: WsServer<typeof GatewaySocket>;
+  private readonly shared: ConnectionShared;
   private readonly admission: Admission;
-  private readonly inbound: InboundContext;
   private verifier: TokenVerifier | undefined;
   /** Connections that have not sent their token yet (auth required). */
   private readonly unauthenticated = new Set<Connection>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
   private tls: { cert: Buffer; key: Buffer } | undefined;
+  /**
+   * The listeners of every client socket, made once per gateway: a closure per
+   * connection and event would cost memory on every idle connection.
+   */
+  private readonly onMessage: SocketListener<[Buffer]>;
+  private readonly onAlive: SocketListener;
+  private readonly onSocketError: SocketListener<[Error]>;
+  private readonly onClose: SocketListener<[number]>;
+  private readonly releaseAdmission: (this: AdmittedSocket) => void;
 
   constructor(
     private readonly options: GatewayOptions,
     private readonly broker: Broker,
-    private readonly log: Logger,
+    log: Logger,
   ) {
-    this.node = new GatewayNode(options.nodeId ?? randomUUID(), broker, options.heartbeatTimeout, log, options.maxRoomsPerConnection);
-    this.limits = { sendBufferLimit: options.sendBufferLimit, closeGraceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS };
-    this.admission = new Admission(options);
-    this.inbound = {
-      node: this.node,
+    const node = new GatewayNode(options.nodeId ?? randomUUID(), broker, options.heartbeatTimeout, log, options.maxRoomsPerConnection);
+    this.node = node;
+    this.shared = {
+      outbox: new Outbox(),
+      limits: { sendBufferLimit: options.sendBufferLimit, closeGraceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS },
+      onSlowConsumer(slow) {
+        node.counters.slowConsumerCloses++;
+        log.debug({ wsId: slow.wsId }, 'closing slow consumer');
+      },
+    };
+    const admission = new Admission(options);
+    this.admission = admission;
+    const inbound: InboundContext = {
+      node,
       allowClientJoin: options.allowClientJoin,
       log,
       authenticate: (conn, token) => this.authenticate(conn, token),
     };
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.maxPayload, perMessageDeflate: false, clientTracking: false });
+    const maxFps = options.maxFramesPerSecond;
+    const unauthenticated = this.unauthenticated;
+    this.onMessage = function (data) {
+      const conn = connectionOf(this);
+      const now = Date.now();
+      conn.lastSeen = now;
+      if (maxFps > 0 && !conn.takeFrameToken(now, maxFps)) {
+        if (conn.closeCode === undefined) {
+          node.counters.frameRateCloses++;
+          conn.close('rateLimited');
+        }
+        return;
+      }
+      handleInbound(inbound, conn, data, now);
+    };
+    this.onAlive = function () {
+      connectionOf(this).lastSeen = Date.now();
+    };
+    this.onSocketError = function (err) {
+      log.debug({ err, wsId: connectionOf(this).wsId }, 'client protocol error');
+    };
+    this.onClose = function (code) {
+      const conn = connectionOf(this);
+      conn.closed();
+      unauthenticated.delete(conn);
+      node.removeConnection(conn, isResumable(conn.closeCode ?? code));
+    };
+    this.releaseAdmission = function () {
+      if (this.admittedFrom !== undefined) admission.release(this.admittedFrom);
+      this.admittedFrom = undefined;
+    };
+    this.wss = new WebSocketServer({
+      WebSocket: GatewaySocket,
+      noServer: true,
+      maxPayload: options.maxPayload,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
     this.wss.on('wsClientError', (err: Error, socket: Duplex) => {
       answerRaw(socket, err.message === 'Invalid HTTP method' ? 405 : 400, `bad WebSocket handshake: ${err.message}`);
     });
@@ -185,8 +256,10 @@ export class GatewayServer {
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) }).end(text);
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+  private upgrade(req: IncomingMessage, socket: AdmittedSocket, head: Buffer): void {
+    // Shared listeners, not closures: a closure here would share this call's
+    // scope and keep `req` (about 1.5 KB with its headers) alive as long as the socket.
+    socket.on('error', destroySocket);
     if (this.closing) return answerRaw(socket, 503, 'server is shutting down');
     const { path, token } = splitUrl(req.url);
     if (path !== this.options.wsPath) return answerRaw(socket, 404, `no WebSocket endpoint at ${path.slice(0, 200)}: use ${this.options.wsPath}`);
@@ -204,7 +277,8 @@ export class GatewayServer {
       else this.node.counters.refusedConnectRate++;
       return answerRaw(socket, refusal.status, refusal.reason);
     }
-    socket.once('close', () => this.admission.release(address));
+    socket.admittedFrom = address;
+    socket.once('close', this.releaseAdmission);
     if (token === undefined || this.verifier === undefined) return this.handshake(req, socket, head, undefined);
     this.verifier.verify(token).then(
       (identity) => this.handshake(req, socket, head, { identity }),
@@ -214,42 +288,24 @@ export class GatewayServer {
 
   private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, credentials: Credentials): void {
     if (socket.destroyed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, req, credentials));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, credentials));
   }
 
-  private accept(ws: WebSocket, socket: Duplex, req: IncomingMessage, credentials: Credentials): void {
+  private accept(ws: GatewaySocket, socket: Duplex, credentials: Credentials): void {
     if (credentials !== undefined && 'failure' in credentials) {
       // the client learns why in the close frame: a browser cannot read a refused handshake's status
       this.node.counters.authFailures++;
       ws.close(CloseCode.badToken, credentials.failure.slice(0, 120));
       return;
     }
-    const conn = new Connection(randomUUID(), req.socket.remoteAddress ?? '', ws, socket, this.outbox, this.limits, (slow) => {
-      this.node.counters.slowConsumerCloses++;
-      this.log.debug({ wsId: slow.wsId }, 'closing slow consumer');
-    });
+    const conn = new Connection(randomUUID(), ws, socket, this.shared);
     conn.identity = credentials?.identity;
-    const maxFps = this.options.maxFramesPerSecond;
-    ws.on('message', (data: Buffer) => {
-      const now = Date.now();
-      conn.lastSeen = now;
-      if (maxFps > 0 && !conn.takeFrameToken(now, maxFps)) {
-        if (conn.closeCode === undefined) {
-          this.node.counters.frameRateCloses++;
-          conn.close('rateLimited');
-        }
-        return;
-      }
-      handleInbound(this.inbound, conn, data, now);
-    });
-    ws.on('ping', () => (conn.lastSeen = Date.now()));
-    ws.on('pong', () => (conn.lastSeen = Date.now()));
-    ws.on('error', (err) => this.log.debug({ err, wsId: conn.wsId }, 'client protocol error'));
-    ws.on('close', (code: number) => {
-      conn.closed();
-      this.unauthenticated.delete(conn);
-      this.node.removeConnection(conn, isResumable(conn.closeCode ?? code));
-    });
+    ws.connection = conn;
+    ws.on('message', this.onMessage);
+    ws.on('ping', this.onAlive);
+    ws.on('pong', this.onAlive);
+    ws.on('error', this.onSocketError);
+    ws.on('close', this.onClose);
     if (this.options.auth === 'required' && conn.identity === undefined) {
       // no welcome until the client says who it is, in its first frames
       this.unauthenticated.add(conn);

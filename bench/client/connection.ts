@@ -1,0 +1,180 @@
+/**
+ * One bench client connection on a plain TCP socket: a minimal WebSocket
+ * handshake and a frame reader that counts push frames without decoding them.
+ *
+ * The same code serves every target, so client cost per frame is equal: a
+ * frame whose payload has `~` within its first bytes is a push; its send
+ * time (µs) is read from the digits after the `~` (a `w` there marks a
+ * warm-up push, counted apart). Nothing is allocated per
+ * push frame; other frames are decoded and handed to the protocol handler.
+ */
+import type { Socket } from 'node:net';
+import { Histogram } from '../histogram.js';
+import { nowUs } from '../messages.js';
+import { maskedFrame, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT, type ProtocolHandler } from './protocols.js';
+
+const TILDE = 0x7e;
+const WARMUP = 0x77; // 'w'
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+/** The marker sits within this many bytes of a push frame's payload start (roomcast 17, Socket.IO 27). */
+const MARKER_WITHIN = 64;
+const HEADER_END = Buffer.from('\r\n\r\n');
+/** A close frame with status 1000, sent when the server closes first. */
+const CLOSE_NORMAL = maskedFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8]));
+
+export class ClientStats {
+  pushFrames = 0;
+  /** Push frames of the warm-up (`~w...`): counted apart, no latency. */
+  warmupFrames = 0;
+  firstFrameAtUs = 0;
+  lastFrameAtUs = 0;
+  closedEarly = 0;
+  protocolErrors = 0;
+  readonly latency = new Histogram();
+}
+
+export class BenchConnection {
+  wsId: string | undefined;
+  /** True once the bench closes it: a close after that is not counted as early. */
+  closing = false;
+  private upgraded = false;
+  private rest: Buffer | undefined;
+  private closedSeen = false;
+  /** When the chunk being read arrived: every frame in it counts as received then. */
+  private chunkAtUs = 0;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly protocol: ProtocolHandler,
+    private readonly stats: ClientStats,
+    private readonly onReady: (conn: BenchConnection) => void,
+    private readonly onFail: (conn: BenchConnection, reason: string) => void,
+  ) {
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(err.message));
+    socket.on('close', () => this.fail('the socket closed'));
+  }
+
+  handshake(host: string, key: string): void {
+    this.socket.write(
+      `GET ${this.protocol.path} HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+  }
+
+  send(frame: Buffer): void {
+    if (!this.closing && this.socket.writable) this.socket.write(frame);
+  }
+
+  close(): void {
+    this.closing = true;
+    this.socket.destroy();
+  }
+
+  private fail(reason: string): void {
+    if (this.closedSeen) return;
+    this.closedSeen = true;
+    if (this.closing) return;
+    if (this.wsId === undefined) this.onFail(this, reason);
+    else this.stats.closedEarly++;
+  }
+
+  private onData(chunk: Buffer): void {
+    this.chunkAtUs = nowUs();
+    let buf = chunk;
+    if (this.rest !== undefined) {
+      buf = Buffer.concat([this.rest, chunk]);
+      this.rest = undefined;
+    }
+    let offset = 0;
+    if (!this.upgraded) {
+      const end = buf.indexOf(HEADER_END);
+      if (end === -1) {
+        this.rest = buf;
+        return;
+      }
+      const status = buf.toString('latin1', 0, Math.min(end, 200)).split('\r\n')[0];
+      if (!status.startsWith('HTTP/1.1 101')) {
+        this.onFail(this, `handshake answered ${status}`);
+        this.closedSeen = true;
+        this.socket.destroy();
+        return;
+      }
+      this.upgraded = true;
+      offset = end + HEADER_END.length;
+    }
+    offset = this.readFrames(buf, offset);
+    if (offset < buf.length) this.rest = buf.subarray(offset);
+  }
+
+  /** Reads every whole frame from `offset`; returns where the first incomplete one starts. */
+  private readFrames(buf: Buffer, offset: number): number {
+    const length = buf.length;
+    while (length - offset >= 2) {
+      const b0 = buf[offset];
+      const b1 = buf[offset + 1];
+      let payloadLength = b1 & 0x7f;
+      let header = 2;
+      if (payloadLength === 126) {
+        if (length - offset < 4) break;
+        payloadLength = buf.readUInt16BE(offset + 2);
+        header = 4;
+      } else if (payloadLength === 127) {
+        if (length - offset < 10) break;
+        payloadLength = buf.readUInt32BE(offset + 2) * 0x100000000 + buf.readUInt32BE(offset + 6);
+        header = 10;
+      }
+      const start = offset + header;
+      const end = start + payloadLength;
+      if (end > length) break;
+      if ((b1 & 0x80) !== 0) this.stats.protocolErrors++; // servers never mask
+      const opcode = b0 & 0x0f;
+      if (opcode !== OPCODE_TEXT || !this.readPush(buf, start, end)) this.onOtherFrame(opcode, buf, start, end);
+      offset = end;
+    }
+    return offset;
+  }
+
+  /** Counts a push frame and records its latency; false when the frame is not a push. */
+  private readPush(buf: Buffer, start: number, end: number): boolean {
+    const scanEnd = Math.min(end, start + MARKER_WITHIN);
+    let i = start;
+    while (i < scanEnd && buf[i] !== TILDE) i++;
+    if (i === scanEnd) return false;
+    const stats = this.stats;
+    if (buf[i + 1] === WARMUP) {
+      stats.warmupFrames++;
+      return true;
+    }
+    let sentAtUs = 0;
+    for (i++; i < end; i++) {
+      const c = buf[i];
+      if (c < DIGIT_0 || c > DIGIT_9) break;
+      sentAtUs = sentAtUs * 10 + (c - DIGIT_0);
+    }
+    const now = this.chunkAtUs;
+    if (stats.firstFrameAtUs === 0) stats.firstFrameAtUs = now;
+    stats.lastFrameAtUs = now;
+    stats.pushFrames++;
+    stats.latency.record(now - sentAtUs);
+    return true;
+  }
+
+  private onOtherFrame(opcode: number, buf: Buffer, start: number, end: number): void {
+    if (opcode === OPCODE_TEXT) {
+      const wsId = this.protocol.onControl(buf.toString('utf8', start, end), (frame) => this.send(frame));
+      if (wsId !== undefined && this.wsId === undefined) {
+        this.wsId = wsId;
+        this.onReady(this);
+      }
+    } else if (opcode === OPCODE_PING) {
+      this.send(maskedFrame(OPCODE_PONG, buf.subarray(start, Math.min(end, start + 125))));
+    } else if (opcode === OPCODE_CLOSE) {
+      this.send(CLOSE_NORMAL);
+      this.socket.end();
+    } else if (opcode !== OPCODE_PONG) {
+      this.stats.protocolErrors++;
+    }
+  }
+}

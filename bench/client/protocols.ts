@@ -1,0 +1,92 @@
+/**
+ * What a bench client says beyond WebSocket framing, per target. Push frames
+ * are told apart by the `~<µs>~` marker in their payload (see connection.ts),
+ * so only the rare control frames reach these handlers.
+ */
+import { randomBytes } from 'node:crypto';
+import type { ClientProtocol } from '../messages.js';
+
+export interface ProtocolHandler {
+  /** Path and query of the WebSocket endpoint. */
+  path: string;
+  /** A frame to send every `heartbeatEveryMs`, or undefined when the server pings instead. */
+  heartbeat: Buffer | undefined;
+  heartbeatEveryMs: number;
+  /** Handles a control frame; returns the connection's id once the frame tells it. */
+  onControl(text: string, reply: (frame: Buffer) => void): string | undefined;
+}
+
+/** A client-to-server text frame (masked, as RFC 6455 §5.3 requires), built once and reused. */
+export function maskedFrame(opcode: number, payload: Buffer): Buffer {
+  if (payload.length > 125) throw new Error('control frames of the bench client are at most 125 bytes');
+  const mask = randomBytes(4);
+  const frame = Buffer.allocUnsafe(6 + payload.length);
+  frame[0] = 0x80 | opcode;
+  frame[1] = 0x80 | payload.length;
+  mask.copy(frame, 2);
+  for (let i = 0; i < payload.length; i++) frame[6 + i] = payload[i] ^ mask[i & 3];
+  return frame;
+}
+
+export const OPCODE_TEXT = 0x1;
+export const OPCODE_CLOSE = 0x8;
+export const OPCODE_PING = 0x9;
+export const OPCODE_PONG = 0xa;
+
+function textFrame(text: string): Buffer {
+  return maskedFrame(OPCODE_TEXT, Buffer.from(text));
+}
+
+/**
+ * roomcast's frames: the welcome frame names the wsId; clients ping a third of
+ * the 10 s heartbeat timeout, and once at once: roomcast holds live frames
+ * back until a new connection's first frame says it does not resume.
+ */
+function roomcastFrames(): ProtocolHandler {
+  const ping = textFrame('{"type":1,"data":"PING"}');
+  return {
+    path: '/connect',
+    heartbeat: ping,
+    heartbeatEveryMs: 3000,
+    onControl(text, reply) {
+      if (!text.includes('"welcome"')) return undefined;
+      const frame = JSON.parse(text) as { wsId?: unknown };
+      reply(ping);
+      return typeof frame.wsId === 'string' ? frame.wsId : undefined;
+    },
+  };
+}
+
+/**
+ * Socket.IO v5 over Engine.IO v4, WebSocket transport only: the server opens
+ * with `0{...}`, the client joins the main namespace with `40` and learns its
+ * socket id from `40{"sid":...}`; the server pings with `2`, the client answers `3`.
+ */
+function socketIo(): ProtocolHandler {
+  const joinNamespace = textFrame('40');
+  const pong = textFrame('3');
+  return {
+    path: '/socket.io/?EIO=4&transport=websocket',
+    heartbeat: undefined,
+    heartbeatEveryMs: 0,
+    onControl(text, reply) {
+      if (text === '2') {
+        reply(pong);
+        return undefined;
+      }
+      if (text.startsWith('0{')) {
+        reply(joinNamespace);
+        return undefined;
+      }
+      if (text.startsWith('40{')) {
+        const packet = JSON.parse(text.slice(2)) as { sid?: unknown };
+        return typeof packet.sid === 'string' ? packet.sid : undefined;
+      }
+      return undefined;
+    },
+  };
+}
+
+export function protocolHandler(protocol: ClientProtocol): ProtocolHandler {
+  return protocol === 'socketio' ? socketIo() : roomcastFrames();
+}

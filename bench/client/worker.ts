@@ -1,0 +1,120 @@
+/**
+ * A bench client process: holds its share of the connections, counts the push
+ * frames they receive and reports to the orchestrator over IPC. Each worker
+ * stays far below the 20,000 open files one process may have.
+ */
+import { randomBytes } from 'node:crypto';
+import { connect } from 'node:net';
+import type { ConnectOrder, Connected, FromWorker, ToWorker, WorkerReport } from '../messages.js';
+import { BenchConnection, ClientStats } from './connection.js';
+import { protocolHandler } from './protocols.js';
+
+const stats = new ClientStats();
+const conns: BenchConnection[] = [];
+let heartbeat: NodeJS.Timeout | undefined;
+
+function reply(message: FromWorker, then: () => void = () => undefined): void {
+  process.send?.(message, then);
+}
+
+function connectAll(order: ConnectOrder): Promise<Connected> {
+  const protocol = protocolHandler(order.protocol);
+  const url = new URL(order.gatewayUrl);
+  const host = url.hostname;
+  const port = Number(url.port);
+  const key = randomBytes(16).toString('base64');
+  let next = 0;
+  let active = 0;
+  let failed = 0;
+  let firstError: string | undefined;
+  return new Promise((resolve) => {
+    const finishIfDone = (): void => {
+      if (next >= order.count && active === 0) resolve({ op: 'connected', wsIds: conns.map((c) => c.wsId ?? ''), failed, firstError });
+    };
+    const launch = (): void => {
+      while (active < order.inFlight && next < order.count) {
+        const localAddress = order.sourceAddresses[next % order.sourceAddresses.length];
+        next++;
+        active++;
+        let settled = false;
+        const settle = (conn: BenchConnection, error?: string): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          active--;
+          if (error === undefined) {
+            conns.push(conn);
+          } else {
+            failed++;
+            firstError ??= `${localAddress} -> ${host}:${port}: ${error}`;
+            conn.close();
+          }
+          launch();
+          finishIfDone();
+        };
+        const socket = connect({ host, port, localAddress });
+        socket.setNoDelay(true);
+        const conn = new BenchConnection(socket, protocol, stats, (c) => settle(c), (c, reason) => settle(c, reason));
+        const timer = setTimeout(() => settle(conn, `not ready within ${order.timeoutMs} ms`), order.timeoutMs);
+        socket.once('connect', () => conn.handshake(`${host}:${port}`, key));
+      }
+    };
+    launch();
+    finishIfDone();
+  }).then((connected) => {
+    if (protocol.heartbeat !== undefined && heartbeat === undefined) {
+      const frame = protocol.heartbeat;
+      heartbeat = setInterval(() => {
+        for (const conn of conns) conn.send(frame);
+      }, protocol.heartbeatEveryMs);
+    }
+    return connected as Connected;
+  });
+}
+
+function cpuSeconds(): number {
+  const cpu = process.cpuUsage();
+  return (cpu.user + cpu.system) / 1e6;
+}
+
+function report(): WorkerReport {
+  return {
+    op: 'report',
+    pushFrames: stats.pushFrames,
+    firstFrameAtUs: stats.firstFrameAtUs,
+    lastFrameAtUs: stats.lastFrameAtUs,
+    latency: stats.latency.toSparse(),
+    closedEarly: stats.closedEarly,
+    protocolErrors: stats.protocolErrors,
+    cpuSeconds: cpuSeconds(),
+  };
+}
+
+function closeAll(id: number): void {
+  if (heartbeat !== undefined) clearInterval(heartbeat);
+  for (const conn of conns) conn.close();
+  reply({ id, op: 'closed' }, () => process.exit(0));
+}
+
+// exit-with-parent.ts unrefs the channel; a worker lives to answer on it.
+process.channel?.ref();
+process.on('message', (message: ToWorker) => {
+  const { id } = message;
+  switch (message.op) {
+    case 'connect':
+      connectAll(message).then(
+        (connected) => reply({ id, ...connected }),
+        (err: unknown) => reply({ id, op: 'error', message: String(err) }),
+      );
+      return;
+    case 'progress':
+      reply({ id, op: 'progress', pushFrames: stats.pushFrames, warmupFrames: stats.warmupFrames, closedEarly: stats.closedEarly, cpuSeconds: cpuSeconds() });
+      return;
+    case 'report':
+      reply({ id, ...report() });
+      return;
+    case 'close':
+      closeAll(id);
+      return;
+  }
+});

@@ -1,0 +1,138 @@
+/** The bench's flags, validated into typed options; every bad value gets an error that names the flag. */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { MIN_VAL_BYTES } from './pusher.js';
+import { DEFAULT_SIZES, SCENARIO_NAMES, type ScenarioName, type ScenarioSizes } from './scenarios.js';
+import { TARGET_NAMES, type TargetName } from './targets.js';
+
+export interface BenchOptions {
+  scenarios: ScenarioName[];
+  targets: TargetName[];
+  sizes: ScenarioSizes;
+  valBytes: number;
+  warmupPushes: number;
+  concurrency: number;
+  connsPerWorker: number;
+  host: string;
+  sourceAddresses: string[];
+  timeoutSeconds: number;
+  drainTimeoutSeconds: number;
+  settleSeconds: number;
+  waitForIdleSeconds: number;
+  seed: number;
+  json: string | undefined;
+  profileDir: string | undefined;
+  progress: boolean;
+}
+
+function integer(what: string, min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || n < min || n > max) throw new InvalidArgumentError(`${what} must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    return n;
+  };
+}
+
+function listOf<T extends string>(what: string, allowed: readonly T[]) {
+  return (value: string): T[] => {
+    const items = value.split(',').map((s) => s.trim()).filter((s) => s !== '');
+    const unknown = items.filter((s) => !(allowed as readonly string[]).includes(s));
+    if (unknown.length > 0 || items.length === 0) throw new InvalidArgumentError(`${what} must be a comma-separated list of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+    return [...new Set(items)] as T[];
+  };
+}
+
+const IPV4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+/** `127.0.0.2-127.0.0.9` or `127.0.0.2,127.0.0.3`: loopback addresses only, since the bench talks only to loopback. */
+export function parseSourceAddresses(value: string): string[] {
+  const bad = (): never => {
+    throw new InvalidArgumentError(`source addresses must be loopback IPv4 addresses (127.x.y.z), as a range A-B or a comma-separated list, got ${JSON.stringify(value)}`);
+  };
+  const check = (a: string): RegExpExecArray => {
+    const m = IPV4.exec(a.trim());
+    if (m === null || m.slice(1).some((p) => Number(p) > 255)) bad();
+    return m!;
+  };
+  if (value.includes('-')) {
+    const [from, to] = value.split('-').map(check);
+    if (from[1] !== to[1] || from[2] !== to[2] || Number(from[3]) > Number(to[3])) bad();
+    const out: string[] = [];
+    for (let last = Number(from[3]); last <= Number(to[3]); last++) out.push(`127.${from[1]}.${from[2]}.${last}`);
+    return out;
+  }
+  return value.split(',').map((a) => check(a)[0]);
+}
+
+const count = (what: string, max = 1_000_000) => integer(what, 1, max);
+
+export function benchCommand(): Command {
+  const d = DEFAULT_SIZES;
+  return new Command('bench')
+    .name('roomcast bench')
+    .description('Measure fan-out: roomcast side by side with Socket.IO 4.8 and a bare ws loop (docs/BENCHMARKS.md)')
+    .addOption(new Option('--scenarios <list>', `scenarios to run: ${SCENARIO_NAMES.join(', ')}`).argParser(listOf('--scenarios', SCENARIO_NAMES)).default([...SCENARIO_NAMES], SCENARIO_NAMES.join(',')))
+    .addOption(new Option('--targets <list>', `servers to compare: ${TARGET_NAMES.join(', ')}`).argParser(listOf('--targets', TARGET_NAMES)).default([...TARGET_NAMES], TARGET_NAMES.join(',')))
+    .addOption(new Option('--fanout-conns <n>', 'fanout: connections in the one room').argParser(count('--fanout-conns', 19_000 * 8)).default(d.fanoutConns))
+    .addOption(new Option('--fanout-pushes <n>', 'fanout: pushes to the room').argParser(count('--fanout-pushes')).default(d.fanoutPushes))
+    .addOption(new Option('--rooms-conns <n>', 'rooms: connections in all').argParser(count('--rooms-conns', 19_000 * 8)).default(d.roomsConns))
+    .addOption(new Option('--room-size <n>', 'rooms: connections per room').argParser(count('--room-size')).default(d.roomSize))
+    .addOption(new Option('--rooms-pushes <n>', 'rooms: pushes, each to a random room').argParser(count('--rooms-pushes')).default(d.roomsPushes))
+    .addOption(new Option('--all-conns <n>', 'all: connections').argParser(count('--all-conns', 19_000 * 8)).default(d.allConns))
+    .addOption(new Option('--all-pushes <n>', 'all: pushes to all').argParser(count('--all-pushes')).default(d.allPushes))
+    .addOption(new Option('--idle-conns <n>', 'idle: connections held').argParser(count('--idle-conns', 19_000 * 8)).default(d.idleConns))
+    .addOption(new Option('--val-bytes <n>', 'size of each pushed val').argParser(integer('--val-bytes', MIN_VAL_BYTES, 60_000)).default(100))
+    .addOption(new Option('--warmup <n>', 'pushes sent before measuring (not counted), so every server runs optimized code').argParser(integer('--warmup', 0, 1_000_000)).default(200))
+    .addOption(new Option('--concurrency <n>', 'concurrent keep-alive push requests').argParser(count('--concurrency', 256)).default(8))
+    .addOption(new Option('--conns-per-worker <n>', 'connections per client process (at least 2 processes)').argParser(count('--conns-per-worker', 15_000)).default(2500))
+    .addOption(new Option('--host <address>', 'address the servers listen on').default('127.0.0.1'))
+    .addOption(new Option('--source-addresses <range>', 'loopback addresses the client sockets are spread over').argParser(parseSourceAddresses).default(parseSourceAddresses('127.0.0.2-127.0.0.9'), '127.0.0.2-127.0.0.9'))
+    .addOption(new Option('--timeout <s>', 'time limit for one target in one scenario').argParser(count('--timeout', 3600)).default(120))
+    .addOption(new Option('--drain-timeout <s>', 'stop waiting for missing frames after this long without one').argParser(count('--drain-timeout', 600)).default(10))
+    .addOption(new Option('--settle <s>', 'idle: seconds the connections are held before memory is read (0 also skips the short pauses before measuring)').argParser(integer('--settle', 0, 600)).default(3))
+    .addOption(new Option('--wait-for-idle <s>', 'before each target, wait up to this long for other processes to leave the CPUs alone').argParser(integer('--wait-for-idle', 0, 3600)).default(0))
+    .addOption(new Option('--seed <n>', 'seed of the random room choices').argParser(integer('--seed', 0, 2 ** 31)).default(1))
+    .addOption(new Option('--json <file>', 'also write the results as JSON to this file'))
+    .addOption(new Option('--profile <dir>', 'run each server with node --cpu-prof, writing .cpuprofile files here'))
+    .addOption(new Option('--no-progress', 'do not print the progress line'))
+    .allowExcessArguments(false);
+}
+
+export function readBenchOptions(cmd: Command): BenchOptions {
+  const o = cmd.opts<Record<string, unknown>>();
+  const n = (key: string): number => o[key] as number;
+  return {
+    scenarios: o.scenarios as ScenarioName[],
+    targets: o.targets as TargetName[],
+    sizes: {
+      fanoutConns: n('fanoutConns'),
+      fanoutPushes: n('fanoutPushes'),
+      roomsConns: n('roomsConns'),
+      roomSize: n('roomSize'),
+      roomsPushes: n('roomsPushes'),
+      allConns: n('allConns'),
+      allPushes: n('allPushes'),
+      idleConns: n('idleConns'),
+    },
+    valBytes: n('valBytes'),
+    warmupPushes: n('warmup'),
+    concurrency: n('concurrency'),
+    connsPerWorker: n('connsPerWorker'),
+    host: o.host as string,
+    sourceAddresses: o.sourceAddresses as string[],
+    timeoutSeconds: n('timeout'),
+    drainTimeoutSeconds: n('drainTimeout'),
+    settleSeconds: n('settle'),
+    waitForIdleSeconds: n('waitForIdle'),
+    seed: n('seed'),
+    json: o.json as string | undefined,
+    profileDir: o.profile as string | undefined,
+    progress: o.progress as boolean,
+  };
+}
+
+/** Parses bench flags (throws a CommanderError on a bad one); for tests and tools. */
+export function parseBenchFlags(argv: string[]): BenchOptions {
+  const cmd = benchCommand().exitOverride().configureOutput({ writeErr: () => undefined, writeOut: () => undefined });
+  cmd.parse(argv, { from: 'user' });
+  return readBenchOptions(cmd);
+}

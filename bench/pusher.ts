@@ -1,0 +1,94 @@
+/**
+ * Sends the pushes of a scenario through the target's HTTP API from a fixed
+ * number of concurrent keep-alive requests. Each `val` carries its send time
+ * (`~<µs>~`, see client/connection.ts), padded to the requested size.
+ */
+import { Agent, request } from 'node:http';
+import { nowUs } from './messages.js';
+
+export interface PushPlan {
+  count: number;
+  /** The room push `i` goes to, or undefined for a push to all. */
+  roomOf(i: number): string | undefined;
+}
+
+export interface PushOutcome {
+  accepted: number;
+  failed: number;
+  firstError: string | undefined;
+  startedAtUs: number;
+  /** When the last answer arrived. */
+  finishedAtUs: number;
+}
+
+/** The smallest `val` that holds the marker and a 16-digit µs time. */
+export const MIN_VAL_BYTES = 24;
+
+export function stampedVal(sentAtUs: number, bytes: number): string {
+  const stamp = `~${sentAtUs}~`;
+  return stamp + 'x'.repeat(Math.max(0, bytes - stamp.length));
+}
+
+/** A warm-up push's val: `~w~`, padded; clients count it apart and take no latency from it. */
+export function warmupVal(bytes: number): string {
+  return '~w~' + 'x'.repeat(Math.max(0, bytes - 3));
+}
+
+export interface PostResult {
+  status: number;
+  body: string;
+}
+
+export function post(agent: Agent, url: URL, body: string, timeoutMs: number): Promise<PostResult> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }, timeout: timeoutMs },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Runs `calls` from `concurrency` loops over one keep-alive agent; stops early at `deadline` (ms, Date.now()). */
+export async function runConcurrently(count: number, concurrency: number, deadline: number, call: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const loop = async (): Promise<void> => {
+    while (next < count && Date.now() < deadline) await call(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, loop));
+}
+
+export async function runPushes(logicUrl: string, plan: PushPlan, valBytes: number, concurrency: number, deadline: number, warmup = false): Promise<PushOutcome> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const toRoom = new URL('/push/room', logicUrl);
+  const toAll = new URL('/push/all', logicUrl);
+  const outcome: PushOutcome = { accepted: 0, failed: 0, firstError: undefined, startedAtUs: nowUs(), finishedAtUs: 0 };
+  try {
+    await runConcurrently(plan.count, concurrency, deadline, async (i) => {
+      const room = plan.roomOf(i);
+      const val = warmup ? warmupVal(valBytes) : stampedVal(nowUs(), valBytes);
+      const body = JSON.stringify(room === undefined ? { val, tag: 3 } : { val, tag: 3, id: room });
+      try {
+        const res = await post(agent, room === undefined ? toAll : toRoom, body, 30_000);
+        if (res.status === 200) outcome.accepted++;
+        else throw new Error(`answered ${res.status} ${res.body.slice(0, 200)}`);
+      } catch (err) {
+        outcome.failed++;
+        outcome.firstError ??= `push ${i}: ${(err as Error).message}`;
+      }
+    });
+  } finally {
+    outcome.finishedAtUs = nowUs();
+    agent.destroy();
+  }
+  return outcome;
+}

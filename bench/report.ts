@@ -1,0 +1,89 @@
+/** The bench's results as text tables (one per scenario, a ratio to roomcast beside each number) and as JSON. */
+import type { TargetResult } from './run-target.js';
+import type { Scenario } from './scenarios.js';
+
+interface Column {
+  title: string;
+  value(r: TargetResult): number | undefined;
+  format(n: number): string;
+  /** Ratios are shown for rates, latencies and costs, not for completeness. */
+  ratio: boolean;
+}
+
+const integer = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fixed = (digits: number) => (n: number) => n.toFixed(digits);
+const percent = (n: number): string => `${(n * 100).toFixed(n === 1 ? 0 : 2)}%`;
+
+const TRAFFIC_COLUMNS: Column[] = [
+  { title: 'pushes/s', value: (r) => r.pushesPerSecond, format: integer, ratio: true },
+  { title: 'deliveries/s', value: (r) => r.deliveriesPerSecond, format: integer, ratio: true },
+  { title: 'complete', value: (r) => r.completeness, format: percent, ratio: false },
+  { title: 'p50 ms', value: (r) => r.latencyMs.p50, format: fixed(1), ratio: true },
+  { title: 'p99 ms', value: (r) => r.latencyMs.p99, format: fixed(1), ratio: true },
+  { title: 'max ms', value: (r) => r.latencyMs.max, format: fixed(1), ratio: true },
+  { title: 'server CPU s', value: (r) => r.serverCpuSeconds, format: fixed(2), ratio: true },
+  { title: 'server RSS MB', value: (r) => r.serverRssMB, format: fixed(0), ratio: true },
+  { title: 'client CPU s', value: (r) => r.clientCpuSeconds, format: fixed(2), ratio: false },
+  { title: 'other CPU s', value: (r) => r.otherCpuSeconds, format: fixed(2), ratio: false },
+];
+
+const IDLE_COLUMNS: Column[] = [
+  { title: 'connected', value: (r) => r.connected / r.conns, format: percent, ratio: false },
+  { title: 'connect s', value: (r) => r.connectSeconds, format: fixed(2), ratio: true },
+  { title: 'RSS/conn KB', value: (r) => r.rssPerConnKB, format: fixed(2), ratio: true },
+  { title: 'server RSS MB', value: (r) => r.serverRssMB, format: fixed(0), ratio: true },
+  { title: 'server CPU s', value: (r) => r.serverCpuSeconds, format: fixed(2), ratio: true },
+];
+
+function cell(column: Column, r: TargetResult, base: TargetResult | undefined): string {
+  const v = column.value(r);
+  if (v === undefined || Number.isNaN(v)) return '-';
+  let text = column.format(v);
+  if (column.ratio && base !== undefined && base !== r) {
+    const b = column.value(base);
+    if (b !== undefined && b > 0 && Number.isFinite(b)) text += ` (${(v / b).toFixed(2)}x)`;
+  }
+  return text;
+}
+
+export function scenarioTable(scenario: Scenario, results: TargetResult[]): string {
+  const columns = scenario.name === 'idle' ? IDLE_COLUMNS : TRAFFIC_COLUMNS;
+  const base = results.find((r) => r.target === 'roomcast');
+  const rows = [['target', ...columns.map((c) => c.title)], ...results.map((r) => [r.label, ...columns.map((c) => cell(c, r, base))])];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  const line = (row: string[]): string => `| ${row.map((text, i) => (i === 0 ? text.padEnd(widths[i]) : text.padStart(widths[i]))).join(' | ')} |`;
+  const rule = `|${widths.map((w, i) => (i === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`;
+  const notes = results.flatMap((r) => r.errors.map((e) => `  ! ${r.label}: ${e}`));
+  return [`${scenario.name}: ${scenario.description}`, '', line(rows[0]), rule, ...rows.slice(1).map(line), ...(notes.length > 0 ? ['', ...notes] : [])].join('\n');
+}
+
+export interface Check {
+  what: string;
+  measured: string;
+  met: boolean;
+}
+
+/** The speed targets of the roadmap (issue 3), checked against one run; a target whose inputs did not run is left out. */
+export function speedChecks(results: TargetResult[]): Check[] {
+  const find = (scenario: string, target: string): TargetResult | undefined => results.find((r) => r.scenario === scenario && r.target === target);
+  const checks: Check[] = [];
+  const fanout = find('fanout', 'roomcast');
+  if (fanout !== undefined) {
+    for (const [peer, factor] of [['socketio', 3], ['ws', 1.5]] as const) {
+      const other = find('fanout', peer);
+      if (other === undefined) continue;
+      const ratio = fanout.deliveriesPerSecond / other.deliveriesPerSecond;
+      checks.push({ what: `fanout deliveries/s >= ${factor}x ${other.label}`, measured: `${ratio.toFixed(2)}x`, met: ratio >= factor });
+    }
+    checks.push({ what: 'fanout p99 <= 50 ms', measured: `${fanout.latencyMs.p99} ms`, met: fanout.latencyMs.p99 <= 50 });
+  }
+  const idle = find('idle', 'roomcast');
+  if (idle?.rssPerConnKB !== undefined) {
+    checks.push({ what: `idle RSS per connection <= 8 KB`, measured: `${idle.rssPerConnKB} KB`, met: idle.rssPerConnKB <= 8 });
+  }
+  for (const r of results.filter((x) => x.target === 'roomcast')) {
+    const complete = r.scenario === 'idle' ? r.connected === r.conns : r.completeness === 1;
+    checks.push({ what: `${r.scenario} complete`, measured: r.scenario === 'idle' ? `${r.connected}/${r.conns} connected` : percent(r.completeness), met: complete });
+  }
+  return checks;
+}

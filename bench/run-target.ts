@@ -1,0 +1,289 @@
+/**
+ * One target in one scenario: start the server, connect the clients from
+ * worker processes, join rooms through the API, push, wait until every frame
+ * has arrived (or progress stops), measure, and stop everything.
+ */
+import { Agent } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Histogram } from './histogram.js';
+import { ownCpuSeconds, readMachineBusySeconds, readProcSample, type ProcSample } from './proc-stats.js';
+import type { Progress } from './messages.js';
+import { post, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
+import type { Scenario } from './scenarios.js';
+import { startTarget, TARGETS, type RunningTarget, type TargetName } from './targets.js';
+import { Worker } from './workers.js';
+
+export interface RunSettings {
+  host: string;
+  sourceAddresses: string[];
+  connsPerWorker: number;
+  concurrency: number;
+  valBytes: number;
+  /** Hard limit for this target in this scenario, ms. */
+  timeoutMs: number;
+  /** Give up waiting for missing frames after this long without progress, ms. */
+  drainTimeoutMs: number;
+  /** Pushes sent (and delivered) before measuring starts. */
+  warmupPushes: number;
+  /** Time for the server to settle before memory is read (idle), ms. */
+  settleMs: number;
+  serverNodeArgs: string[];
+}
+
+export interface TargetResult {
+  scenario: string;
+  target: TargetName;
+  label: string;
+  conns: number;
+  connected: number;
+  connectSeconds: number;
+  pushes: number;
+  pushesAccepted: number;
+  pushesPerSecond: number;
+  expectedDeliveries: number;
+  deliveries: number;
+  completeness: number;
+  deliveriesPerSecond: number;
+  latencyMs: { p50: number; p99: number; max: number };
+  serverCpuSeconds: number;
+  serverRssMB: number;
+  serverPeakRssMB: number;
+  /** idle only: (RSS with the connections − RSS before them) / connections. */
+  rssPerConnKB: number | undefined;
+  clientCpuSeconds: number;
+  /** CPU seconds that other processes on the machine used meanwhile: noise in this measurement. */
+  otherCpuSeconds: number;
+  closedEarly: number;
+  /** Processes this run started (all stopped when it returns). */
+  pids: number[];
+  errors: string[];
+}
+
+export type ProgressSink = (text: string) => void;
+
+const MB = 1024 * 1024;
+const POLL_MS = 100;
+const CONNECT_IN_FLIGHT = 200;
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** Splits `total` into `parts` nearly equal counts. */
+function shares(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
+}
+
+function workerCount(conns: number, perWorker: number): number {
+  return Math.max(Math.min(2, conns), Math.ceil(conns / perWorker));
+}
+
+async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, concurrency: number, deadline: number, errors: string[]): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const url = new URL('/room/join', logicUrl);
+  let failed = 0;
+  try {
+    await runConcurrently(wsIds.length, concurrency, deadline, async (i) => {
+      const room = scenario.roomOf(i);
+      if (room === undefined || wsIds[i] === '') return;
+      const res = await post(agent, url, JSON.stringify({ id: room, wsId: wsIds[i] }), 30_000).catch((err: Error) => ({ status: 0, body: err.message }));
+      if (res.status !== 200 && failed++ === 0) errors.push(`join ${wsIds[i]} to ${room}: ${res.status} ${res.body.slice(0, 200)}`);
+    });
+  } finally {
+    agent.destroy();
+  }
+  if (failed > 1) errors.push(`${failed} joins failed`);
+}
+
+async function sumProgress(workers: Worker[]): Promise<{ frames: number; warmupFrames: number; cpuSeconds: number }> {
+  const all = await Promise.all(workers.map((w) => w.request({ op: 'progress' })));
+  const sum = (f: (p: Progress) => number): number => all.reduce((n, p) => n + f(p), 0);
+  return { frames: sum((p) => p.pushFrames), warmupFrames: sum((p) => p.warmupFrames), cpuSeconds: sum((p) => p.cpuSeconds) };
+}
+
+export async function runTarget(name: TargetName, scenario: Scenario, settings: RunSettings, progress: ProgressSink): Promise<TargetResult> {
+  const spec = TARGETS[name];
+  const deadline = Date.now() + settings.timeoutMs;
+  const errors: string[] = [];
+  const result: TargetResult = {
+    scenario: scenario.name,
+    target: name,
+    label: spec.label,
+    conns: scenario.conns,
+    connected: 0,
+    connectSeconds: NaN,
+    pushes: scenario.pushes.count,
+    pushesAccepted: 0,
+    pushesPerSecond: NaN,
+    expectedDeliveries: scenario.expectedDeliveries,
+    deliveries: 0,
+    completeness: NaN,
+    deliveriesPerSecond: NaN,
+    latencyMs: { p50: NaN, p99: NaN, max: NaN },
+    serverCpuSeconds: NaN,
+    serverRssMB: NaN,
+    serverPeakRssMB: NaN,
+    rssPerConnKB: undefined,
+    clientCpuSeconds: NaN,
+    otherCpuSeconds: NaN,
+    closedEarly: 0,
+    pids: [],
+    errors,
+  };
+  const say = (what: string): void => progress(`[${scenario.name} ${name}] ${what}`);
+  let server: RunningTarget | undefined;
+  const workers: Worker[] = [];
+  const overtime = setTimeout(() => errors.push(`stopped at the ${settings.timeoutMs / 1000} s limit`), settings.timeoutMs);
+  try {
+    say('starting the server');
+    server = await startTarget(name, settings.host, settings.serverNodeArgs, 15_000);
+    const serverPid = server.pid;
+    for (let i = 0; i < workerCount(scenario.conns, settings.connsPerWorker); i++) workers.push(new Worker());
+    result.pids.push(serverPid, ...workers.map((w) => w.pid));
+    const pause = settings.settleMs === 0 ? 0 : 300; // --settle 0 (the smoke test) skips every pause
+    await sleep(pause); // let the server and workers finish starting before the baseline is read
+    const empty = readProcSample(serverPid);
+
+    say(`connecting ${scenario.conns} clients from ${workers.length} processes`);
+    const connectStart = performance.now();
+    const counts = shares(scenario.conns, workers.length);
+    const connectedAll = await Promise.all(
+      workers.map((w, i) =>
+        w.request({
+          op: 'connect',
+          gatewayUrl: server!.gatewayUrl,
+          protocol: spec.protocol,
+          count: counts[i],
+          sourceAddresses: settings.sourceAddresses,
+          inFlight: CONNECT_IN_FLIGHT,
+          timeoutMs: Math.max(1000, deadline - Date.now()),
+        }),
+      ),
+    );
+    result.connectSeconds = round((performance.now() - connectStart) / 1000, 2);
+    const wsIds = connectedAll.flatMap((c) => c.wsIds);
+    result.connected = wsIds.length;
+    const failed = connectedAll.reduce((n, c) => n + c.failed, 0);
+    if (failed > 0) errors.push(`${failed} connections failed, first: ${connectedAll.find((c) => c.firstError)?.firstError}`);
+
+    say('joining rooms');
+    await joinRooms(server.logicUrl, wsIds, scenario, settings.concurrency, deadline, errors);
+
+    let before: ProcSample;
+    let after: ProcSample;
+    if (scenario.name === 'idle') {
+      say(`holding ${wsIds.length} connections for ${settings.settleMs / 1000} s`);
+      await sleep(settings.settleMs);
+      before = empty; // idle: the CPU it took to accept and hold the connections
+      after = readProcSample(serverPid);
+      result.rssPerConnKB = wsIds.length === 0 ? NaN : round((after.rssBytes - empty.rssBytes) / 1024 / wsIds.length, 2);
+    } else {
+      say('warming up');
+      await warmUp(server.logicUrl, scenario, workers, settings, deadline, errors, say);
+      await sleep(pause);
+      const clientCpuBefore = (await sumProgress(workers)).cpuSeconds;
+      const machineBefore = readMachineBusySeconds();
+      const ownBefore = ownCpuSeconds();
+      before = readProcSample(serverPid);
+      await push(server, scenario, workers, settings, deadline, result, say);
+      after = readProcSample(serverPid);
+      const clientCpu = (await sumProgress(workers)).cpuSeconds - clientCpuBefore;
+      const ours = after.cpuSeconds - before.cpuSeconds + clientCpu + ownCpuSeconds() - ownBefore;
+      result.clientCpuSeconds = round(clientCpu, 2);
+      result.otherCpuSeconds = round(Math.max(0, readMachineBusySeconds() - machineBefore - ours), 2);
+    }
+    result.serverCpuSeconds = round(after.cpuSeconds - before.cpuSeconds, 2);
+    result.serverRssMB = round(after.rssBytes / MB, 1);
+    result.serverPeakRssMB = round(after.peakRssBytes / MB, 1);
+    const exited = server.exitedEarly();
+    if (exited !== undefined) errors.push(exited);
+  } catch (err) {
+    errors.push((err as Error).message);
+  } finally {
+    clearTimeout(overtime);
+    say('stopping');
+    await Promise.all(workers.map((w) => w.stop()));
+    await server?.stop();
+  }
+  return result;
+}
+
+interface PushPhase {
+  label: string;
+  plan: PushPlan;
+  warmup: boolean;
+  expectedFrames: number;
+}
+
+/** Pushes the plan and polls the clients until every frame has arrived, progress stops, or the deadline passes. */
+async function pushAndWait(phase: PushPhase, logicUrl: string, workers: Worker[], settings: RunSettings, deadline: number, errors: string[], say: (what: string) => void): Promise<PushOutcome> {
+  const expected = phase.expectedFrames;
+  let outcome: PushOutcome | undefined;
+  let frames = 0;
+  const started = performance.now();
+  const pushing = runPushes(logicUrl, phase.plan, settings.valBytes, settings.concurrency, deadline, phase.warmup).then((o) => (outcome = o));
+  let lastChange = performance.now();
+  while (Date.now() < deadline) {
+    await sleep(POLL_MS);
+    const now = await sumProgress(workers);
+    const seen = phase.warmup ? now.warmupFrames : now.frames;
+    if (seen !== frames) lastChange = performance.now();
+    frames = seen;
+    const seconds = ((performance.now() - started) / 1000).toFixed(1);
+    say(`${phase.label}: ${seconds} s, frames ${frames.toLocaleString('en-US')} / ${expected.toLocaleString('en-US')} (${((100 * frames) / Math.max(1, expected)).toFixed(1)}%)`);
+    if (outcome === undefined) continue;
+    if (frames >= expected) break;
+    if (performance.now() - lastChange > settings.drainTimeoutMs) {
+      errors.push(`${phase.label}: no frame arrived for ${settings.drainTimeoutMs / 1000} s, ${expected - frames} missing`);
+      break;
+    }
+  }
+  const pushed = await pushing;
+  if (pushed.failed > 0) errors.push(`${phase.label}: ${pushed.failed} pushes failed, first: ${pushed.firstError}`);
+  return pushed;
+}
+
+/** Warm-up pushes (not measured) so every server runs optimized code when measuring starts. */
+async function warmUp(logicUrl: string, scenario: Scenario, workers: Worker[], settings: RunSettings, deadline: number, errors: string[], say: (what: string) => void): Promise<void> {
+  const plan = scenario.pushes;
+  const count = Math.min(settings.warmupPushes, plan.count);
+  if (count === 0) return;
+  const perPush = scenario.expectedDeliveries / plan.count;
+  await pushAndWait({ label: 'warm-up', plan: { count, roomOf: plan.roomOf }, warmup: true, expectedFrames: count * perPush }, logicUrl, workers, settings, deadline, errors, say);
+}
+
+async function push(
+  server: RunningTarget,
+  scenario: Scenario,
+  workers: Worker[],
+  settings: RunSettings,
+  deadline: number,
+  result: TargetResult,
+  say: (what: string) => void,
+): Promise<void> {
+  const expected = scenario.expectedDeliveries;
+  const phase: PushPhase = { label: 'pushing', plan: scenario.pushes, warmup: false, expectedFrames: expected };
+  const pushed = await pushAndWait(phase, server.logicUrl, workers, settings, deadline, result.errors, say);
+  result.pushesAccepted = pushed.accepted;
+  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+
+  const reports = await Promise.all(workers.map((w) => w.request({ op: 'report' })));
+  const latency = new Histogram();
+  let lastFrameAtUs = 0;
+  for (const r of reports) {
+    latency.addSparse(r.latency);
+    lastFrameAtUs = Math.max(lastFrameAtUs, r.lastFrameAtUs);
+    result.deliveries += r.pushFrames;
+    result.closedEarly += r.closedEarly;
+  }
+  if (result.closedEarly > 0) result.errors.push(`${result.closedEarly} connections were closed by the server`);
+  result.completeness = expected === 0 ? 1 : result.deliveries / expected;
+  const deliverySeconds = (lastFrameAtUs - pushed.startedAtUs) / 1e6;
+  result.deliveriesPerSecond = result.deliveries === 0 ? 0 : Math.round(result.deliveries / deliverySeconds);
+  result.latencyMs = {
+    p50: round(latency.quantile(0.5) / 1000, 2),
+    p99: round(latency.quantile(0.99) / 1000, 2),
+    max: round(latency.quantile(1) / 1000, 2),
+  };
+}

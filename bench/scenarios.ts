@@ -1,0 +1,106 @@
+/**
+ * The bench's scenarios: how many connections, which rooms they join, and
+ * where each push goes. Random choices come from a seeded generator, so every
+ * target gets the very same sequence of pushes.
+ */
+import type { PushPlan } from './pusher.js';
+
+export const SCENARIO_NAMES = ['fanout', 'rooms', 'all', 'idle'] as const;
+export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+
+export interface ScenarioSizes {
+  fanoutConns: number;
+  fanoutPushes: number;
+  roomsConns: number;
+  roomSize: number;
+  roomsPushes: number;
+  allConns: number;
+  allPushes: number;
+  idleConns: number;
+}
+
+export const DEFAULT_SIZES: ScenarioSizes = {
+  fanoutConns: 2000,
+  fanoutPushes: 2000,
+  roomsConns: 4000,
+  roomSize: 10,
+  roomsPushes: 20_000,
+  allConns: 5000,
+  allPushes: 500,
+  idleConns: 10_000,
+};
+
+export interface Scenario {
+  name: ScenarioName;
+  description: string;
+  conns: number;
+  /** The room connection `i` joins through the API, or undefined. */
+  roomOf(i: number): string | undefined;
+  pushes: PushPlan;
+  expectedDeliveries: number;
+}
+
+/** mulberry32: a small, fast, seeded PRNG; uniform enough to pick rooms. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: number): Scenario {
+  switch (name) {
+    case 'fanout': {
+      const conns = sizes.fanoutConns;
+      const count = sizes.fanoutPushes;
+      return {
+        name,
+        description: `${conns} connections in one room, ${count} pushes to it`,
+        conns,
+        roomOf: () => 'fanout',
+        pushes: { count, roomOf: () => 'fanout' },
+        expectedDeliveries: conns * count,
+      };
+    }
+    case 'rooms': {
+      const rooms = Math.floor(sizes.roomsConns / sizes.roomSize);
+      const conns = rooms * sizes.roomSize;
+      const count = sizes.roomsPushes;
+      const random = seededRandom(seed);
+      const targets = Array.from({ length: count }, () => `room-${Math.floor(random() * rooms)}`);
+      return {
+        name,
+        description: `${conns} connections in ${rooms} rooms of ${sizes.roomSize}, ${count} pushes to random rooms`,
+        conns,
+        roomOf: (i) => `room-${Math.floor(i / sizes.roomSize)}`,
+        pushes: { count, roomOf: (i) => targets[i] },
+        expectedDeliveries: count * sizes.roomSize,
+      };
+    }
+    case 'all': {
+      const conns = sizes.allConns;
+      const count = sizes.allPushes;
+      return {
+        name,
+        description: `${conns} connections, ${count} pushes to all`,
+        conns,
+        roomOf: () => undefined,
+        pushes: { count, roomOf: () => undefined },
+        expectedDeliveries: conns * count,
+      };
+    }
+    case 'idle':
+      return {
+        name,
+        description: `${sizes.idleConns} idle connections held`,
+        conns: sizes.idleConns,
+        roomOf: () => undefined,
+        pushes: { count: 0, roomOf: () => undefined },
+        expectedDeliveries: 0,
+      };
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The servers the bench compares, each started as its own process with the
+ * same flags, and ready once it prints roomcast's "listening" line (JSON with
+ * `gateway` and `logic` URLs) on stdout.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import type { ClientProtocol } from './messages.js';
+import { benchScript, startNode, stopProcess } from './processes.js';
+
+export const TARGET_NAMES = ['roomcast', 'socketio', 'ws'] as const;
+export type TargetName = (typeof TARGET_NAMES)[number];
+
+interface TargetSpec {
+  label: string;
+  protocol: ClientProtocol;
+  script: string;
+  args(host: string): string[];
+}
+
+const portArgs = (host: string): string[] => ['--host', host, '--gateway-port', '0', '--logic-port', '0'];
+
+export const TARGETS: Record<TargetName, TargetSpec> = {
+  roomcast: {
+    label: 'roomcast',
+    protocol: 'roomcast',
+    script: benchScript('../src/cli.js'),
+    args: (host) => ['start', ...portArgs(host), '--log-level', 'info'],
+  },
+  socketio: {
+    label: 'Socket.IO 4.8',
+    protocol: 'socketio',
+    script: benchScript('./peers/socketio-server.js'),
+    args: portArgs,
+  },
+  ws: {
+    label: 'bare ws loop',
+    protocol: 'roomcast',
+    script: benchScript('./peers/ws-server.js'),
+    args: portArgs,
+  },
+};
+
+export interface RunningTarget {
+  pid: number;
+  gatewayUrl: string;
+  logicUrl: string;
+  /** Set when the process exits before `stop()`. */
+  exitedEarly(): string | undefined;
+  stop(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 6000;
+
+export async function startTarget(name: TargetName, host: string, nodeArgs: string[], timeoutMs: number): Promise<RunningTarget> {
+  const spec = TARGETS[name];
+  const child: ChildProcess = startNode(spec.script, spec.args(host), nodeArgs);
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  let stopping = false;
+  let early: string | undefined;
+  child.once('exit', (code, signal) => {
+    if (!stopping) early = `${spec.label} exited with ${signal ?? code}: ${stderr.trim().slice(-800)}`;
+  });
+  const urls = await new Promise<{ gateway: string; logic: string }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${spec.label} did not say it was listening within ${timeoutMs} ms: ${stderr.trim()}`)), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      reject(new Error(early ?? `${spec.label} exited`));
+    });
+    createInterface({ input: child.stdout! }).on('line', (text) => {
+      let line: { gateway?: unknown; logic?: unknown };
+      try {
+        line = JSON.parse(text) as typeof line;
+      } catch {
+        return; // not a log line
+      }
+      if (typeof line.gateway === 'string' && typeof line.logic === 'string') {
+        clearTimeout(timer);
+        resolve({ gateway: line.gateway, logic: line.logic });
+      }
+    });
+  }).catch(async (err: unknown) => {
+    await stopProcess(child, 1000);
+    throw err;
+  });
+  return {
+    pid: child.pid!,
+    gatewayUrl: urls.gateway,
+    logicUrl: urls.logic,
+    exitedEarly: () => early,
+    async stop() {
+      stopping = true;
+      await stopProcess(child, STOP_GRACE_MS);
+    },
+  };
+}
