@@ -135,10 +135,13 @@ describe('client auth required (HMAC secret)', () => {
     await client.closeAndWait();
   });
 
-  it("refuses a token with a malformed rooms claim", async () => {
+  it('refuses a token with a malformed rooms claim, with a close reason cut to fit the close frame', async () => {
     const result = await outcome(`${server.gatewayUrl}?token=${await signToken({ sub: 'gina', rooms: ['ok', 'not ok'] })}`);
     assert.equal(result.close, 4001);
     assert.match(result.reason ?? '', /rooms claim/);
+    const long = await outcome(`${server.gatewayUrl}?token=${await signToken({ sub: 'gina', rooms: ['ü'.repeat(200)] })}`);
+    assert.equal(long.close, 4001);
+    assert.ok(Buffer.byteLength(long.reason ?? '') <= 123);
   });
 
   it("refuses to resume another user's session", async () => {

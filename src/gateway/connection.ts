@@ -28,7 +28,7 @@ interface HeldFrame {
 }
 
 /** A close reason is at most 123 bytes of UTF-8; longer ones are cut at a character boundary. */
-function fitReason(reason: string): string {
+export function fitReason(reason: string): string {
   let fitted = reason;
   while (Buffer.byteLength(fitted) > 123) fitted = fitted.slice(0, -1);
   return fitted;

@@ -16,7 +16,7 @@ import type { GatewayConfig } from '../config.js';
 import { CloseCode } from '../protocol/close-codes.js';
 import { Admission } from './admission.js';
 import { TokenError, TokenVerifier, type ClientIdentity } from './auth.js';
-import { Connection, type ConnectionShared } from './connection.js';
+import { Connection, fitReason, type ConnectionShared } from './connection.js';
 import { handleInbound, type InboundContext } from './inbound.js';
 import { GatewayNode } from './node.js';
 import { Outbox } from './outbox.js';
@@ -295,7 +295,7 @@ export class GatewayServer {
     if (credentials !== undefined && 'failure' in credentials) {
       // the client learns why in the close frame: a browser cannot read a refused handshake's status
       this.node.counters.authFailures++;
-      ws.close(CloseCode.badToken, credentials.failure.slice(0, 120));
+      ws.close(CloseCode.badToken, fitReason(credentials.failure));
       return;
     }
     const conn = new Connection(randomUUID(), ws, socket, this.shared);
