@@ -35,6 +35,45 @@ export interface MemoryBrokerOptions {
   recoveryWindowMs?: number;
 }
 
+/** Which nodes have something (members of a room, connections of a user), by key. */
+class NodesByKey {
+  private readonly map = new Map<string, Set<string>>();
+
+  get size(): number {
+    return this.map.size;
+  }
+
+  add(key: string, nodeId: string): void {
+    let nodes = this.map.get(key);
+    if (nodes === undefined) {
+      nodes = new Set();
+      this.map.set(key, nodes);
+    }
+    nodes.add(nodeId);
+  }
+
+  remove(key: string, nodeId: string): void {
+    const nodes = this.map.get(key);
+    if (nodes !== undefined && nodes.delete(nodeId) && nodes.size === 0) this.map.delete(key);
+  }
+
+  removeNode(nodeId: string): void {
+    for (const key of [...this.map.keys()]) this.remove(key, nodeId);
+  }
+
+  get(key: string): ReadonlySet<string> | undefined {
+    return this.map.get(key);
+  }
+
+  has(key: string): boolean {
+    return this.map.has(key);
+  }
+
+  clear(): void {
+    this.map.clear();
+  }
+}
+
 interface StreamState extends StreamPosition {
   history: StreamHistory;
 }
@@ -51,10 +90,10 @@ export class MemoryBroker implements Broker {
   readonly engine = 'memory';
   private readonly nodes = new Map<string, GatewayHandler>();
   /** room -> ids of the nodes that have members in it */
-  private readonly roomNodes = new Map<string, Set<string>>();
+  private readonly roomNodes = new NodesByKey();
   private readonly connNodes = new Map<string, GatewayHandler>();
   /** uid -> ids of the nodes that hold a connection of that user */
-  private readonly userNodes = new Map<string, Set<string>>();
+  private readonly userNodes = new NodesByKey();
   private readonly streams = new Map<string, StreamState>();
   private readonly away = new Map<string, Away>();
   private readonly historyLimits: HistoryLimits;
@@ -77,35 +116,25 @@ export class MemoryBroker implements Broker {
 
   async detachGateway(handler: GatewayHandler): Promise<void> {
     this.nodes.delete(handler.nodeId);
-    for (const room of [...this.roomNodes.keys()]) this.removeRoomNode(handler.nodeId, room);
-    for (const uid of [...this.userNodes.keys()]) this.removeUserNode(handler.nodeId, uid);
+    this.roomNodes.removeNode(handler.nodeId);
+    this.userNodes.removeNode(handler.nodeId);
     for (const [wsId, node] of this.connNodes) if (node === handler) this.connNodes.delete(wsId);
   }
 
   async roomOpened(nodeId: string, room: string): Promise<void> {
-    let nodes = this.roomNodes.get(room);
-    if (nodes === undefined) {
-      nodes = new Set();
-      this.roomNodes.set(room, nodes);
-    }
-    nodes.add(nodeId);
+    this.roomNodes.add(room, nodeId);
   }
 
   async roomClosed(nodeId: string, room: string): Promise<void> {
-    this.removeRoomNode(nodeId, room);
+    this.roomNodes.remove(room, nodeId);
   }
 
   async userOpened(nodeId: string, uid: string): Promise<void> {
-    let nodes = this.userNodes.get(uid);
-    if (nodes === undefined) {
-      nodes = new Set();
-      this.userNodes.set(uid, nodes);
-    }
-    nodes.add(nodeId);
+    this.userNodes.add(uid, nodeId);
   }
 
   async userClosed(nodeId: string, uid: string): Promise<void> {
-    this.removeUserNode(nodeId, uid);
+    this.userNodes.remove(uid, nodeId);
   }
 
   connOpened(nodeId: string, wsId: string): void {
@@ -164,9 +193,9 @@ export class MemoryBroker implements Broker {
 
   async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {
     const push: UserPush = { id: randomUUID(), uid, tag: message.tag, val: message.val };
-    const nodeIds = this.userNodes.get(uid) ?? new Set<string>();
-    for (const id of nodeIds) this.nodes.get(id)?.onUserPush(push);
-    return { id: push.id, nodes: nodeIds.size };
+    const nodeIds = this.userNodes.get(uid);
+    if (nodeIds !== undefined) for (const id of nodeIds) this.nodes.get(id)?.onUserPush(push);
+    return { id: push.id, nodes: nodeIds?.size ?? 0 };
   }
 
   async userConnections(uid: string): Promise<ConnInfo[]> {
@@ -206,6 +235,7 @@ export class MemoryBroker implements Broker {
     clearInterval(this.sweepTimer);
     this.nodes.clear();
     this.roomNodes.clear();
+    this.userNodes.clear();
     this.connNodes.clear();
     this.away.clear();
   }
@@ -250,15 +280,4 @@ export class MemoryBroker implements Broker {
     }
   }
 
-  private removeUserNode(nodeId: string, uid: string): void {
-    const nodes = this.userNodes.get(uid);
-    if (nodes === undefined || !nodes.delete(nodeId) || nodes.size > 0) return;
-    this.userNodes.delete(uid);
-  }
-
-  private removeRoomNode(nodeId: string, room: string): void {
-    const nodes = this.roomNodes.get(room);
-    if (nodes === undefined || !nodes.delete(nodeId) || nodes.size > 0) return;
-    this.roomNodes.delete(room);
-  }
 }

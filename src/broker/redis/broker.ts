@@ -173,11 +173,7 @@ export class RedisBroker implements Broker {
   }
 
   async roomOpened(_nodeId: string, room: string): Promise<void> {
-    try {
-      await withTimeout(this.subscriber.subscribe(this.names.roomChannel(room), this.onRoomMessage), this.requestTimeoutMs, `subscribing to room ${room}`);
-    } catch (err) {
-      throw unavailable(err);
-    }
+    await this.subscribe(this.names.roomChannel(room), this.onRoomMessage);
   }
 
   async roomClosed(_nodeId: string, room: string): Promise<void> {
@@ -185,11 +181,7 @@ export class RedisBroker implements Broker {
   }
 
   async userOpened(_nodeId: string, uid: string): Promise<void> {
-    try {
-      await withTimeout(this.subscriber.subscribe(this.names.userChannel(uid), this.onUserMessage), this.requestTimeoutMs, `subscribing to user ${uid}`);
-    } catch (err) {
-      throw unavailable(err);
-    }
+    await this.subscribe(this.names.userChannel(uid), this.onUserMessage);
   }
 
   async userClosed(_nodeId: string, uid: string): Promise<void> {
@@ -428,6 +420,15 @@ export class RedisBroker implements Broker {
   }
 
   // --- internals ---
+
+  /** Subscribes, or fails with 503 rather than wait for a Redis that is away. */
+  private async subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
+    try {
+      await withTimeout(this.subscriber.subscribe(channel, listener), this.requestTimeoutMs, `subscribing to ${channel}`);
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
 
   private readonly onRoomMessage = (message: string, channel: string): void => {
     const pub = decodePublication(this.names.roomOfChannel(channel), message);
