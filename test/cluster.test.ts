@@ -128,6 +128,21 @@ describe('roomcast start --workers', { skip: skipWithoutRedis }, () => {
   });
   after(() => redis.stop());
 
+  it('start --broker redis:// runs gateway and logic in one process on Redis', async () => {
+    const server = await spawnServer(['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--broker', redis.url]);
+    try {
+      assert.equal(server.lines.find((l) => typeof l.gateway === 'string')?.engine, 'redis');
+      const client = await TestClient.connect(server.gatewayUrl);
+      await post(server.logicUrl, '/room/join', { id: 'one-process', wsId: client.wsId });
+      const answer = await post(server.logicUrl, '/push/room', { val: 'through redis', tag: 3, id: 'one-process' });
+      assert.equal((await client.next(isPush)).seq, answer.body.data?.seq);
+      assert.equal((await call(server.logicUrl, '/stats')).body.data?.engine, 'redis');
+      await client.closeAndWait();
+    } finally {
+      await stopProcess(server);
+    }
+  });
+
   it('runs 2 gateway workers sharing one port; push/all reaches clients on both', async () => {
     const server = await spawnServer(['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--workers', '2', '--broker', redis.url]);
     try {
