@@ -36,7 +36,6 @@ export interface GatewaySettings {
 export interface LogicSettings {
   apiKey: string | undefined;
   bodyLimit: number;
-  trustProxy: string | undefined;
   /** Serve /metrics without the API key. */
   publicMetrics: boolean;
   /** Largest `val` of a push, in bytes (413 above). */
@@ -62,6 +61,8 @@ export interface CommonConfig {
   recoveryWindow: number;
   /** Signs resume tokens; by default a random secret per process (memory) or one shared through Redis. */
   resumeSecret: string | undefined;
+  /** Proxies whose X-Forwarded-For names the real client (comma-separated addresses, CIDRs, or loopback). */
+  trustProxy: string | undefined;
   /** PEM files: with both, the servers speak TLS (wss://, https://). */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
@@ -215,7 +216,10 @@ const flags = {
   apiKey: () => option('--api-key <key>', 'require Authorization: Bearer <key> on the logic API (without it, only loopback callers are answered)'),
   bodyLimit: () => option('--body-limit <bytes>', 'largest logic API request body; larger answers 413', integer(64, 100 * 1024 * 1024, 'the body limit'), DEFAULTS.bodyLimit),
   trustProxy: () =>
-    option('--trust-proxy <proxies>', 'take the caller address from X-Forwarded-For when the request comes from these proxies: comma-separated addresses or CIDRs, or loopback'),
+    option(
+      '--trust-proxy <proxies>',
+      'take the client address from X-Forwarded-For when the connection or request comes from these proxies: comma-separated addresses or CIDRs, or loopback (per-address limits and the API loopback rule then see the real client)',
+    ),
   publicMetrics: () => option('--public-metrics', 'serve /metrics without the API key (it is public to loopback callers either way when no key is set)'),
   maxValSize: () => option('--max-val-size <bytes>', 'largest val of a push; larger answers 413', integer(1, 100 * 1024 * 1024, 'the max val size'), DEFAULTS.maxValSize),
   auth: () => option('--auth <mode>', 'client authentication with JWTs: off, optional or required', authMode, DEFAULTS.auth),
@@ -272,7 +276,7 @@ function addGatewayFlags(cmd: Command): Command {
 }
 
 function addLogicFlags(cmd: Command): Command {
-  return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.maxValSize()).addOption(flags.trustProxy()).addOption(flags.publicMetrics());
+  return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.maxValSize()).addOption(flags.publicMetrics());
 }
 
 /** Flags every server process takes: the broker and what it keeps, and logging. */
@@ -283,6 +287,7 @@ function addCommonFlags(cmd: Command): Command {
     .addOption(flags.historyTtl())
     .addOption(flags.recoveryWindow())
     .addOption(flags.resumeSecret())
+    .addOption(flags.trustProxy())
     .addOption(flags.tlsCert())
     .addOption(flags.tlsKey())
     .addOption(flags.logLevel());
@@ -318,6 +323,7 @@ function readCommon(o: Record<string, unknown>): CommonConfig {
     historyTtl: o.historyTtl as number,
     recoveryWindow: o.recoveryWindow as number,
     resumeSecret: nonEmpty(o.resumeSecret),
+    trustProxy: nonEmpty(o.trustProxy),
     tlsCert,
     tlsKey,
     logLevel: o.logLevel as string,
@@ -355,7 +361,6 @@ function readLogicFields(cmd: Command, o: Record<string, unknown>): LogicSetting
   return {
     apiKey: nonEmpty(o.apiKey),
     bodyLimit: o.bodyLimit as number,
-    trustProxy: nonEmpty(o.trustProxy),
     publicMetrics: booleanFromEnv(cmd, 'publicMetrics', '--public-metrics'),
     maxValSize: o.maxValSize as number,
   };

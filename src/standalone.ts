@@ -25,25 +25,27 @@ export function urlHost(host: string): string {
   return shown.includes(':') ? `[${shown}]` : shown;
 }
 
-interface Tls {
+/** Settings both servers share (from the common config). */
+interface SharedSettings {
   tlsCert?: string;
   tlsKey?: string;
+  trustProxy?: string;
 }
 
-export function gatewayUrl(config: GatewayConfig & Tls, port: number): string {
+export function gatewayUrl(config: GatewayConfig & SharedSettings, port: number): string {
   return `${config.tlsCert === undefined ? 'ws' : 'wss'}://${urlHost(config.host)}:${port}${config.wsPath}`;
 }
 
-export function logicUrl(config: LogicConfig & Tls, port: number): string {
+export function logicUrl(config: LogicConfig & SharedSettings, port: number): string {
   return `${config.tlsCert === undefined ? 'http' : 'https'}://${urlHost(config.host)}:${port}`;
 }
 
-export function createGateway(config: GatewayConfig & Tls & { resumeSecret?: string }, broker: Broker, log: Logger): GatewayServer {
+export function createGateway(config: GatewayConfig & SharedSettings & { resumeSecret?: string }, broker: Broker, log: Logger): GatewayServer {
   return new GatewayServer(config, broker, log);
 }
 
 export function createLogic(
-  config: LogicConfig & Tls,
+  config: LogicConfig & SharedSettings,
   broker: Broker,
   log: Logger,
   notReadyReason?: () => string | undefined,

@@ -246,6 +246,20 @@ describe('limits', () => {
     }
   });
 
+  it('with --trust-proxy, counts and shows each client by the address its proxy names', async () => {
+    const server = await startServer({ maxConnectionsPerIp: 1, trustProxy: 'loopback' });
+    try {
+      const viaProxy = (client: string) => ({ headers: { 'x-forwarded-for': client } });
+      const first = await TestClient.connect(server.gatewayUrl, viaProxy('203.0.113.1'));
+      const second = await TestClient.connect(server.gatewayUrl, viaProxy('203.0.113.2'));
+      assert.equal((await outcome(server.gatewayUrl, { 'x-forwarded-for': '203.0.113.1' })).status, 429, 'the limit applies per client, not per proxy');
+      assert.equal((await call(server.logicUrl, `/conns/${second.wsId}`)).body.data?.remoteAddress, '203.0.113.2');
+      await Promise.all([first.closeAndWait(), second.closeAndWait()]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('closes a client sending frames past --max-frames-per-second with 4029', async () => {
     const server = await startServer({ maxFramesPerSecond: 10 });
     try {

@@ -92,9 +92,12 @@ export class Connection implements Flushable {
     return true;
   }
 
+  /** The client's address as its trusted proxy named it (--trust-proxy); unset without one. */
+  forwardedFor: string | undefined;
+
   /** Read when asked for (GET /conns/:wsId), not kept per connection. */
   get remoteAddress(): string {
-    return (this.socket as Partial<Socket>).remoteAddress ?? '';
+    return this.forwardedFor ?? (this.socket as Partial<Socket>).remoteAddress ?? '';
   }
 
   get rooms(): ReadonlySet<string> {

@@ -9,6 +9,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
+import proxyAddr from '@fastify/proxy-addr';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type Server as WsServer } from 'ws';
 import type { Broker } from '../broker/broker.js';
@@ -23,6 +24,8 @@ import { Outbox } from './outbox.js';
 import { ResumeTokens } from './resume-token.js';
 
 export interface GatewayOptions extends GatewayConfig {
+  /** Proxies whose X-Forwarded-For names the real client. */
+  trustProxy?: string;
   /** Signs resume tokens; by default the broker's shared secret. */
   resumeSecret?: string;
   /** PEM files: serve wss:// instead of ws://. */
@@ -110,6 +113,8 @@ export class GatewayServer {
   private readonly onSocketError: SocketListener<[Error]>;
   private readonly onClose: SocketListener<[number]>;
   private readonly releaseAdmission: (this: AdmittedSocket) => void;
+  /** The client's address: the socket's, or with --trust-proxy the one its proxies name. */
+  private readonly clientAddress: (req: IncomingMessage) => string;
 
   constructor(
     private readonly options: GatewayOptions,
@@ -165,6 +170,8 @@ export class GatewayServer {
       if (this.admittedFrom !== undefined) admission.release(this.admittedFrom);
       this.admittedFrom = undefined;
     };
+    const trusted = options.trustProxy === undefined ? undefined : proxyAddr.compile(options.trustProxy.split(',').map((p) => p.trim()));
+    this.clientAddress = trusted === undefined ? (req) => req.socket.remoteAddress ?? '' : (req) => proxyAddr(req, trusted);
     this.wss = new WebSocketServer({
       WebSocket: GatewaySocket,
       noServer: true,
@@ -269,7 +276,7 @@ export class GatewayServer {
       this.node.counters.refusedOrigin++;
       return answerRaw(socket, 403, `origin ${origin.slice(0, 200)} is not allowed to connect (--allowed-origins)`);
     }
-    const address = req.socket.remoteAddress ?? '';
+    const address = this.clientAddress(req);
     const refusal = this.admission.admit(address);
     if (refusal !== undefined) {
       if (refusal.limit === 'maxConnections') this.node.counters.refusedMaxConnections++;
@@ -288,10 +295,10 @@ export class GatewayServer {
 
   private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, credentials: Credentials): void {
     if (socket.destroyed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, credentials));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, credentials, this.options.trustProxy === undefined ? undefined : this.clientAddress(req)));
   }
 
-  private accept(ws: GatewaySocket, socket: Duplex, credentials: Credentials): void {
+  private accept(ws: GatewaySocket, socket: Duplex, credentials: Credentials, forwardedFor: string | undefined): void {
     if (credentials !== undefined && 'failure' in credentials) {
       // the client learns why in the close frame: a browser cannot read a refused handshake's status
       this.node.counters.authFailures++;
@@ -300,6 +307,7 @@ export class GatewayServer {
     }
     const conn = new Connection(randomUUID(), ws, socket, this.shared);
     conn.identity = credentials?.identity;
+    conn.forwardedFor = forwardedFor;
     ws.connection = conn;
     ws.on('message', this.onMessage);
     ws.on('ping', this.onAlive);
