@@ -41,11 +41,14 @@ const MIN_PING_INTERVAL_MS = 10;
 
 interface PendingOp {
   id: number;
-  op: 'join' | 'leave';
-  room: string;
+  op: 'join' | 'leave' | 'refresh';
+  /** The op's fields besides `op` and `id`. */
+  fields: Record<string, string>;
+  /** Names the op in error messages: "join lobby". */
+  label: string;
   sent: boolean;
   timer: ReturnType<typeof setTimeout>;
-  resolve(result: JoinResult): void;
+  resolve(reply: Record<string, unknown>): void;
   reject(error: RoomcastError): void;
 }
 
@@ -74,7 +77,8 @@ function connectUrl(url: string, token: string | undefined): string {
 }
 
 export class BaseRoomcastClient extends Emitter<ClientEvents> {
-  private readonly url: string;
+  private url: string;
+  private readonly baseUrl: string;
   private readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly backoff: BackoffOptions | false;
@@ -105,6 +109,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   protected constructor(url: string, options: ClientOptions, private readonly openTransport: OpenTransport) {
     super();
+    this.baseUrl = url;
     this.url = connectUrl(url, options.token);
     this.timeoutMs = positiveMs(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
     this.connectTimeoutMs = positiveMs(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');
@@ -137,13 +142,24 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     return this.streamPositions;
   }
 
-  /** Joins a room with the client's own op (the server must allow it: --allow-client-join). */
+  /** Joins a room with the client's own op (the server must allow it: --allow-client-join, or the token's rooms claim). */
   join(room: string): Promise<JoinResult> {
-    return this.request('join', room);
+    return this.membership('join', room);
   }
 
   leave(room: string): Promise<JoinResult> {
-    return this.request('leave', room);
+    return this.membership('leave', room);
+  }
+
+  /**
+   * Replaces the token: later connections use it, and a connected client sends
+   * it at once (`{"op":"refresh"}`), before the old one expires and the server
+   * closes the connection with 4001. Rejects when the server refuses it.
+   */
+  async setToken(token: string): Promise<void> {
+    const url = connectUrl(this.baseUrl, token);
+    if (this.currentState === 'connected') await this.request('refresh', { token }, 'refresh');
+    this.url = url;
   }
 
   /** Closes the connection with 1000 and stops reconnecting; pending joins and leaves are rejected. */
@@ -201,8 +217,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
         this.streamPositions.delete(frame.room);
         return this.emit('left', { room: frame.room });
       case 'reply': {
-        const op = this.takePending(frame.id);
-        if (op !== undefined) op.resolve({ room: op.room, changed: frame.frame.changed === true });
+        this.takePending(frame.id)?.resolve(frame.frame);
         return;
       }
       case 'error': {
@@ -289,19 +304,25 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.streamPositions.set(stream, { seq, epoch: epoch ?? known?.epoch });
   }
 
-  private request(op: 'join' | 'leave', room: string): Promise<JoinResult> {
+  private async membership(op: 'join' | 'leave', room: string): Promise<JoinResult> {
     if (typeof room !== 'string' || !ROOM_ID_PATTERN.test(room)) {
-      return Promise.reject(new RoomcastError('bad_request', `room must be ${ROOM_ID_RULE}, got ${JSON.stringify(room)}`));
+      throw new RoomcastError('bad_request', `room must be ${ROOM_ID_RULE}, got ${JSON.stringify(room)}`);
     }
-    if (this.currentState === 'closed') return Promise.reject(new RoomcastError('closed', `cannot ${op} ${room}: the client is closed`));
+    const reply = await this.request(op, { room }, `${op} ${room}`);
+    return { room, changed: reply.changed === true };
+  }
+
+  /** Sends an op (once connected) and resolves with the server's reply, within `timeoutMs`. */
+  private request(op: PendingOp['op'], fields: Record<string, string>, label: string): Promise<Record<string, unknown>> {
+    if (this.currentState === 'closed') return Promise.reject(new RoomcastError('closed', `cannot ${label}: the client is closed`));
     return new Promise((resolve, reject) => {
       const id = ++this.nextId;
       const timer = setTimeout(() => {
         this.pending.delete(id);
         const why = pending.sent ? 'the server did not answer' : 'the client did not get connected';
-        reject(new RoomcastError('timeout', `${op} ${room}: ${why} within ${this.timeoutMs} ms`));
+        reject(new RoomcastError('timeout', `${label}: ${why} within ${this.timeoutMs} ms`));
       }, this.timeoutMs);
-      const pending: PendingOp = { id, op, room, sent: false, timer, resolve, reject };
+      const pending: PendingOp = { id, op, fields, label, sent: false, timer, resolve, reject };
       this.pending.set(id, pending);
       if (this.currentState === 'connected') this.sendOp(pending);
     });
@@ -309,7 +330,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   private sendOp(op: PendingOp): void {
     op.sent = true;
-    this.transport?.send(JSON.stringify({ op: op.op, room: op.room, id: op.id }));
+    this.transport?.send(JSON.stringify({ op: op.op, ...op.fields, id: op.id }));
   }
 
   private takePending(id: unknown): PendingOp | undefined {
@@ -356,7 +377,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     for (const op of [...this.pending.values()]) {
       if (code === 'disconnected' && !op.sent) continue;
       this.takePending(op.id);
-      op.reject(new RoomcastError(code, `${op.op} ${op.room}: ${message}`));
+      op.reject(new RoomcastError(code, `${op.label}: ${message}`));
     }
   }
 

@@ -8,6 +8,7 @@ import { CloseCode } from '../src/protocol/close-codes.js';
 import { post } from './helpers/http.js';
 import { nextEvent, record, ScriptedGateway, sleep } from './helpers/sdk.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { JWT_SECRET, signToken } from './helpers/tokens.js';
 
 const FAST = { initialDelayMs: 20, maxDelayMs: 80, factor: 2 };
 
@@ -329,6 +330,34 @@ describe('SDK against a scripted gateway', () => {
     } finally {
       client.close();
       await gateway?.close();
+    }
+  });
+});
+
+describe('SDK with client auth', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer({ auth: 'required', jwtSecret: JWT_SECRET });
+  });
+  after(() => server.close());
+
+  it('setToken() renews a token before it expires, so the server keeps the connection; a token for another user is refused', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 2 }) });
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      await client.setToken(await signToken({ sub: 'sdk-user', expiresIn: 60 }));
+      await assert.rejects(client.setToken(await signToken({ sub: 'someone-else', expiresIn: 60 })), (err: RoomcastError) => {
+        assert.equal(err.code, 'forbidden');
+        return true;
+      });
+      const states = record(client, 'state');
+      await sleep(3000);
+      assert.deepEqual(states, [], 'no close at the first token expiry');
+      assert.equal(client.state, 'connected');
+      const uid = (await post(server.logicUrl, '/push/user', { uid: 'sdk-user', tag: 2, val: 'still here' })).body.data?.nodes;
+      assert.equal(uid, 1);
+    } finally {
+      client.close();
     }
   });
 });
