@@ -20,12 +20,19 @@ interface TargetSpec {
 
 const portArgs = (host: string): string[] => ['--host', host, '--gateway-port', '0', '--logic-port', '0'];
 
+/**
+ * roomcast's per-address limits (docs/SECURITY.md) would refuse the bench's
+ * load: thousands of connections from each of 8 source addresses, opened as
+ * fast as the handshakes go. They are turned off; the peers have none.
+ */
+export const UNLIMITED = ['--max-connections-per-ip', '0', '--connect-rate-per-ip', '0', '--max-frames-per-second', '0'];
+
 export const TARGETS: Record<TargetName, TargetSpec> = {
   roomcast: {
     label: 'roomcast',
     protocol: 'roomcast',
     script: benchScript('../src/cli.js'),
-    args: (host) => ['start', ...portArgs(host), '--log-level', 'info'],
+    args: (host) => ['start', ...portArgs(host), ...UNLIMITED, '--log-level', 'info'],
   },
   socketio: {
     label: 'Socket.IO 4.8',
