@@ -103,3 +103,12 @@ export function openFilesLimit(): number {
   const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
   return match === null || match[1] === 'unlimited' ? Infinity : Number(match[1]);
 }
+
+/** Open files (sockets included) of a process now, from /proc/<pid>/fd; 0 when it is gone. */
+export function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+}

@@ -39,6 +39,7 @@ const HOLD_COLUMNS: Column[] = [
   { title: 'p50 ms', value: (r) => r.latencyMs.p50, format: fixed(1), ratio: true },
   { title: 'max ms', value: (r) => r.latencyMs.max, format: fixed(1), ratio: true },
   { title: 'server processes', value: (r) => r.serverProcesses, format: integer, ratio: false },
+  { title: 'most files in one', value: (r) => (r.serverOpenFiles.length === 0 ? undefined : Math.max(...r.serverOpenFiles)), format: integer, ratio: false },
   { title: 'server RSS MB', value: (r) => r.serverRssMB, format: fixed(0), ratio: true },
   { title: 'RSS/conn KB', value: (r) => r.rssPerConnKB, format: fixed(2), ratio: true },
   { title: 'server CPU s', value: (r) => r.serverCpuSeconds, format: fixed(2), ratio: true },

@@ -6,7 +6,7 @@
 import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram } from './histogram.js';
-import { ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
+import { openFiles, ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
 import type { Progress } from './messages.js';
 import { post, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
 import { startRedis, type RunningRedis } from './redis.js';
@@ -58,6 +58,8 @@ export interface TargetResult {
   serverPeakRssMB: number;
   /** How many processes the server ran as (1, or a primary and its workers). */
   serverProcesses: number;
+  /** Open files of each server process once every client is connected (a cluster: the primary first), each under the limit of 20,000. */
+  serverOpenFiles: number[];
   /** idle and hold: (RSS with the connections − RSS before them) / connections. */
   rssPerConnKB: number | undefined;
   /** redis-server's CPU over the same span as the server's, when the bench started it (--broker auto). */
@@ -151,6 +153,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     serverRssMB: NaN,
     serverPeakRssMB: NaN,
     serverProcesses: 0,
+    serverOpenFiles: [],
     rssPerConnKB: undefined,
     redisCpuSeconds: undefined,
     redisRssMB: undefined,
@@ -168,7 +171,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
   const overtime = setTimeout(() => errors.push(`stopped at the ${settings.timeoutMs / 1000} s limit`), settings.timeoutMs);
   const pids = new Set<number>();
   /** The server's processes (a cluster primary and its workers) summed; every pid seen is checked at the end of the tests. */
-  const sampleServer = (): ProcSample => {
+  const sampleServer = (): ProcSample & { pids: number[] } => {
     const sample = readTreeSample(server!.pid);
     for (const pid of sample.pids) pids.add(pid);
     result.serverProcesses = sample.pids.length;
@@ -208,6 +211,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     result.connectSeconds = round((performance.now() - connectStart) / 1000, 2);
     const wsIds = connectedAll.flatMap((c) => c.wsIds);
     result.connected = wsIds.length;
+    result.serverOpenFiles = sampleServer().pids.map(openFiles);
     const failed = connectedAll.reduce((n, c) => n + c.failed, 0);
     if (failed > 0) errors.push(`${failed} connections failed, first: ${connectedAll.find((c) => c.firstError)?.firstError}`);
 
