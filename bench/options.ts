@@ -112,7 +112,7 @@ export function benchCommand(): Command {
     .name('roomcast bench')
     .description('Measure fan-out: roomcast side by side with Socket.IO 4.8 and a bare ws loop (docs/BENCHMARKS.md)')
     .addOption(
-      new Option('--scenarios <list>', `scenarios to run: ${SCENARIO_NAMES.join(', ')} (hold: many connections, one push to all; needs --workers for more than one process holds)`)
+      new Option('--scenarios <list>', `scenarios to run: ${SCENARIO_NAMES.join(', ')} (hold, many connections and one push to all, runs only when named: 30,000 connections need --workers 2)`)
         .argParser(listOf('--scenarios', SCENARIO_NAMES))
         .default([...DEFAULT_SCENARIOS], DEFAULT_SCENARIOS.join(',')),
     )
