@@ -132,13 +132,15 @@ describe('roomcast bench in cluster mode (smoke, tiny sizes)', { skip: skipWitho
   it('stops the cluster and redis-server when interrupted with Ctrl-C', async () => {
     const flags = ['--scenarios', 'idle', '--targets', 'roomcast', '--workers', '2', '--idle-conns', '200', '--settle', '60', '--no-progress'];
     const bench = spawn(process.execPath, [BENCH, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    bench.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     let all: number[] = [];
     // keeper + redis-server, primary + 2 workers, 2 client workers
     for (let i = 0; i < 150 && all.length < 7; i++) {
       await sleep(100);
       all = descendantsOf(bench.pid!);
     }
-    assert.ok(all.length >= 7, `expected redis-server, a cluster of 3 and 2 client workers, saw ${all.length} processes`);
+    assert.ok(all.length >= 7, `expected redis-server, a cluster of 3 and 2 client workers, saw ${all.length} processes; bench said: ${stderr.trim()}`);
     bench.kill('SIGINT');
     const [code] = (await once(bench, 'exit')) as [number | null];
     assert.equal(code, 130);
