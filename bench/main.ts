@@ -4,10 +4,12 @@ import { cpus } from 'node:os';
 import { CommanderError } from 'commander';
 import { benchCommand, readBenchOptions, type BenchOptions } from './options.js';
 import { stopChildrenOnExit } from './processes.js';
-import { waitForIdleMachine } from './proc-stats.js';
+import { openFilesLimit, waitForIdleMachine } from './proc-stats.js';
+import { redisServerInstalled } from './redis.js';
 import { scenarioTable, speedChecks } from './report.js';
 import { runTarget, type RunSettings, type TargetResult } from './run-target.js';
 import { buildScenario } from './scenarios.js';
+import { gatewayProcesses, targetRuns, type TargetRun } from './variants.js';
 
 function progressLine(enabled: boolean): { show(text: string): void; clear(): void } {
   const tty = process.stderr.isTTY === true;
@@ -37,15 +39,47 @@ function progressLine(enabled: boolean): { show(text: string): void; clear(): vo
   };
 }
 
-function checkSizes(options: BenchOptions): void {
+/** Files a server process needs besides its connections: listening sockets, Redis, logs, node itself. */
+const FILES_SPARE = 1000;
+
+/** Flags that do not fit together, and loads no server process could hold, are refused before anything starts. */
+function checkOptions(options: BenchOptions, runs: TargetRun[]): void {
   const { roomsConns, roomSize } = options.sizes;
   if (options.scenarios.includes('rooms') && roomSize > roomsConns) {
     throw new Error(`--room-size (${roomSize}) must not be larger than --rooms-conns (${roomsConns})`);
   }
+  const roomcast = options.targets.includes('roomcast');
+  const clustered = options.workers.some((n) => n > 0);
+  if (!roomcast && (clustered || options.history !== 'on')) {
+    throw new Error('--workers and --history change how roomcast runs, and --targets leaves roomcast out');
+  }
+  if (clustered && options.broker.kind === 'memory') {
+    throw new Error(
+      `--workers ${options.workers.join(',')} needs Redis (gateway workers share rooms through it): leave out --broker, or give --broker auto or --broker redis://HOST:PORT`,
+    );
+  }
+  if (roomcast && options.broker.kind === 'auto' && !redisServerInstalled()) {
+    throw new Error('--broker auto starts a redis-server, which is not installed: run `apt-get install -y redis-server`, or give --broker redis://HOST:PORT');
+  }
+  const limit = openFilesLimit();
+  for (const name of options.scenarios) {
+    const conns = buildScenario(name, options.sizes, options.seed).conns;
+    for (const run of runs) {
+      const processes = gatewayProcesses(run);
+      if (conns / processes <= limit - FILES_SPARE) continue;
+      const needed = Math.ceil(conns / (limit - FILES_SPARE));
+      const fix = run.target === 'roomcast' ? `run roomcast with --workers ${needed} or more` : `leave ${run.label} out of --targets`;
+      throw new Error(
+        `${name}: ${conns} connections are more than ${run.label} can hold in ${processes} process${processes === 1 ? '' : 'es'} ` +
+          `(each may open ${limit} files, ${limit - FILES_SPARE} of them for connections): ${fix}, or use fewer connections`,
+      );
+    }
+  }
 }
 
 export async function runBenchWith(options: BenchOptions, write: (text: string) => void): Promise<TargetResult[]> {
-  checkSizes(options);
+  const runs = targetRuns(options.targets, options.workers, options.history, options.broker);
+  checkOptions(options, runs);
   const settings: RunSettings = {
     host: options.host,
     sourceAddresses: options.sourceAddresses,
@@ -57,18 +91,19 @@ export async function runBenchWith(options: BenchOptions, write: (text: string) 
     drainTimeoutMs: options.drainTimeoutSeconds * 1000,
     settleMs: options.settleSeconds * 1000,
     serverNodeArgs: options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir],
+    broker: options.broker,
   };
   const progress = progressLine(options.progress);
   const all: TargetResult[] = [];
   for (const name of options.scenarios) {
     const scenario = buildScenario(name, options.sizes, options.seed);
     const results: TargetResult[] = [];
-    for (const target of options.targets) {
+    for (const run of runs) {
       if (options.waitForIdleSeconds > 0) {
-        progress.show(`[${name} ${target}] waiting for an idle machine`);
-        if (!(await waitForIdleMachine(options.waitForIdleSeconds * 1000))) progress.show(`[${name} ${target}] the machine stayed busy; measuring anyway`);
+        progress.show(`[${name} ${run.label}] waiting for an idle machine`);
+        if (!(await waitForIdleMachine(options.waitForIdleSeconds * 1000))) progress.show(`[${name} ${run.label}] the machine stayed busy; measuring anyway`);
       }
-      results.push(await runTarget(target, scenario, settings, (text) => progress.show(text)));
+      results.push(await runTarget(run, scenario, settings, (text) => progress.show(text)));
     }
     progress.clear();
     write(`${scenarioTable(scenario, results)}\n\n`);
@@ -89,7 +124,12 @@ export async function runBench(argv: string[]): Promise<number> {
   const options = readBenchOptions(cmd);
   stopChildrenOnExit();
   const write = (text: string): boolean => process.stdout.write(text);
-  write(`roomcast bench: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}); targets ${options.targets.join(', ')}\n\n`);
+  const brokerText = options.broker.kind === 'url' ? options.broker.url : options.broker.kind === 'auto' ? 'a redis-server per run' : 'memory';
+  write(
+    `roomcast bench: node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown cpu'}); targets ${options.targets.join(', ')}` +
+      (options.targets.includes('roomcast') ? `; roomcast workers ${options.workers.join(',')}, broker ${brokerText}, history ${options.history}` : '') +
+      '\n\n',
+  );
   let results: TargetResult[];
   try {
     results = await runBenchWith(options, write);

@@ -1,12 +1,18 @@
 /** The bench's flags, validated into typed options; every bad value gets an error that names the flag. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MIN_VAL_BYTES } from './pusher.js';
-import { DEFAULT_SIZES, SCENARIO_NAMES, type ScenarioName, type ScenarioSizes } from './scenarios.js';
+import { DEFAULT_SCENARIOS, DEFAULT_SIZES, SCENARIO_NAMES, type ScenarioName, type ScenarioSizes } from './scenarios.js';
 import { TARGET_NAMES, type TargetName } from './targets.js';
+import type { BrokerChoice, HistoryChoice } from './variants.js';
 
 export interface BenchOptions {
   scenarios: ScenarioName[];
   targets: TargetName[];
+  /** roomcast's gateway worker counts, a row each (0: one process). */
+  workers: number[];
+  /** Where roomcast's broker is; `auto` when --workers asks for workers and no --broker is given. */
+  broker: BrokerChoice;
+  history: HistoryChoice;
   sizes: ScenarioSizes;
   valBytes: number;
   warmupPushes: number;
@@ -65,13 +71,59 @@ export function parseSourceAddresses(value: string): string[] {
 
 const count = (what: string, max = 1_000_000) => integer(what, 1, max);
 
+function integerList(what: string, min: number, max: number) {
+  return (value: string): number[] => {
+    const items = value.split(',').map((s) => s.trim());
+    if (items.some((s) => !/^\d+$/.test(s) || Number(s) < min || Number(s) > max)) {
+      throw new InvalidArgumentError(`${what} must be an integer from ${min} to ${max}, or a comma-separated list of them, got ${JSON.stringify(value)}`);
+    }
+    return [...new Set(items.map(Number))];
+  };
+}
+
+const LOOPBACK_HOST = /^(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])$/;
+
+/** `memory`, `auto` (the bench starts redis-server), or a redis://HOST:PORT URL on loopback: the bench talks only to loopback. */
+export function parseBroker(value: string): BrokerChoice {
+  if (value === 'memory' || value === 'auto') return { kind: value };
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || url.protocol !== 'redis:') {
+    throw new InvalidArgumentError(`--broker must be memory, auto (the bench starts its own redis-server) or redis://HOST:PORT, got ${JSON.stringify(value)}`);
+  }
+  if (!LOOPBACK_HOST.test(url.hostname)) {
+    throw new InvalidArgumentError(`--broker must be a Redis on loopback (127.x.y.z, localhost or [::1]): the bench talks only to loopback, got host ${JSON.stringify(url.hostname)}`);
+  }
+  return { kind: 'url', url: value };
+}
+
+function historyChoice(value: string): HistoryChoice {
+  if (value !== 'on' && value !== 'off' && value !== 'both') throw new InvalidArgumentError(`--history must be on, off or both, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 export function benchCommand(): Command {
   const d = DEFAULT_SIZES;
   return new Command('bench')
     .name('roomcast bench')
     .description('Measure fan-out: roomcast side by side with Socket.IO 4.8 and a bare ws loop (docs/BENCHMARKS.md)')
-    .addOption(new Option('--scenarios <list>', `scenarios to run: ${SCENARIO_NAMES.join(', ')}`).argParser(listOf('--scenarios', SCENARIO_NAMES)).default([...SCENARIO_NAMES], SCENARIO_NAMES.join(',')))
+    .addOption(
+      new Option('--scenarios <list>', `scenarios to run: ${SCENARIO_NAMES.join(', ')} (hold, many connections and one push to all, runs only when named: 30,000 connections need --workers 2)`)
+        .argParser(listOf('--scenarios', SCENARIO_NAMES))
+        .default([...DEFAULT_SCENARIOS], DEFAULT_SCENARIOS.join(',')),
+    )
     .addOption(new Option('--targets <list>', `servers to compare: ${TARGET_NAMES.join(', ')}`).argParser(listOf('--targets', TARGET_NAMES)).default([...TARGET_NAMES], TARGET_NAMES.join(',')))
+    .addOption(
+      new Option('--workers <n>', 'roomcast as `roomcast start --workers N` on Redis (a comma-separated list runs each count; 0: one process)')
+        .argParser(integerList('--workers', 0, 64))
+        .default([0], '0'),
+    )
+    .addOption(new Option('--broker <url>', 'roomcast\'s broker: memory, auto (start a redis-server for each run) or redis://HOST:PORT on loopback (default: memory, or auto with --workers)').argParser(parseBroker))
+    .addOption(new Option('--history <mode>', 'roomcast\'s history for session recovery: on (its default), off (--history-size 0), or both (a row each)').argParser(historyChoice).default('on'))
     .addOption(new Option('--fanout-conns <n>', 'fanout: connections in the one room').argParser(count('--fanout-conns', 19_000 * 8)).default(d.fanoutConns))
     .addOption(new Option('--fanout-pushes <n>', 'fanout: pushes to the room').argParser(count('--fanout-pushes')).default(d.fanoutPushes))
     .addOption(new Option('--rooms-conns <n>', 'rooms: connections in all').argParser(count('--rooms-conns', 19_000 * 8)).default(d.roomsConns))
@@ -80,6 +132,8 @@ export function benchCommand(): Command {
     .addOption(new Option('--all-conns <n>', 'all: connections').argParser(count('--all-conns', 19_000 * 8)).default(d.allConns))
     .addOption(new Option('--all-pushes <n>', 'all: pushes to all').argParser(count('--all-pushes')).default(d.allPushes))
     .addOption(new Option('--idle-conns <n>', 'idle: connections held').argParser(count('--idle-conns', 19_000 * 8)).default(d.idleConns))
+    .addOption(new Option('--hold-conns <n>', 'hold: connections held').argParser(count('--hold-conns', 19_000 * 8)).default(d.holdConns))
+    .addOption(new Option('--hold-pushes <n>', 'hold: pushes to all (after as many warm-up pushes)').argParser(count('--hold-pushes', 1000)).default(d.holdPushes))
     .addOption(new Option('--val-bytes <n>', 'size of each pushed val').argParser(integer('--val-bytes', MIN_VAL_BYTES, 60_000)).default(100))
     .addOption(new Option('--warmup <n>', 'pushes sent before measuring (not counted), so every server runs optimized code').argParser(integer('--warmup', 0, 1_000_000)).default(200))
     .addOption(new Option('--concurrency <n>', 'concurrent keep-alive push requests').argParser(count('--concurrency', 256)).default(8))
@@ -100,9 +154,13 @@ export function benchCommand(): Command {
 export function readBenchOptions(cmd: Command): BenchOptions {
   const o = cmd.opts<Record<string, unknown>>();
   const n = (key: string): number => o[key] as number;
+  const workers = o.workers as number[];
   return {
     scenarios: o.scenarios as ScenarioName[],
     targets: o.targets as TargetName[],
+    workers,
+    broker: (o.broker as BrokerChoice | undefined) ?? { kind: workers.some((w) => w > 0) ? 'auto' : 'memory' },
+    history: o.history as HistoryChoice,
     sizes: {
       fanoutConns: n('fanoutConns'),
       fanoutPushes: n('fanoutPushes'),
@@ -112,6 +170,8 @@ export function readBenchOptions(cmd: Command): BenchOptions {
       allConns: n('allConns'),
       allPushes: n('allPushes'),
       idleConns: n('idleConns'),
+      holdConns: n('holdConns'),
+      holdPushes: n('holdPushes'),
     },
     valBytes: n('valBytes'),
     warmupPushes: n('warmup'),

@@ -2,7 +2,7 @@
  * CPU time and memory of a process, read from Linux's /proc (proc(5)):
  * utime + stime from /proc/<pid>/stat, VmRSS and VmHWM from /proc/<pid>/status.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of /proc/<pid>/stat; 100 on every Linux the bench targets (getconf CLK_TCK). */
 const CLOCK_TICKS_PER_SECOND = 100;
@@ -62,4 +62,53 @@ export async function waitForIdleMachine(maxMs: number): Promise<boolean> {
 export function ownCpuSeconds(): number {
   const cpu = process.cpuUsage();
   return (cpu.user + cpu.system) / 1e6;
+}
+
+/** The pids whose parent is `pid` (a cluster primary's gateway workers), from /proc/<pid>/stat. */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) children.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
+}
+
+/** A process and its children, summed (RSS and peak RSS are sums too); a process that is gone counts as nothing. */
+export function readTreeSample(pid: number): ProcSample & { pids: number[] } {
+  const pids = [pid, ...childPids(pid)];
+  const sum: ProcSample & { pids: number[] } = { cpuSeconds: 0, rssBytes: 0, peakRssBytes: 0, pids: [] };
+  for (const p of pids) {
+    let s: ProcSample;
+    try {
+      s = readProcSample(p);
+    } catch {
+      continue;
+    }
+    sum.cpuSeconds += s.cpuSeconds;
+    sum.rssBytes += s.rssBytes;
+    sum.peakRssBytes += s.peakRssBytes;
+    sum.pids.push(p);
+  }
+  return sum;
+}
+
+/** The soft limit on open files of this process (and of the processes it starts), from /proc/self/limits. */
+export function openFilesLimit(): number {
+  const match = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+  return match === null || match[1] === 'unlimited' ? Infinity : Number(match[1]);
+}
+
+/** Open files (sockets included) of a process now, from /proc/<pid>/fd; 0 when it is gone. */
+export function openFiles(pid: number): number {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
 }

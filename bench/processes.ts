@@ -9,6 +9,16 @@ import { fileURLToPath } from 'node:url';
 
 const EXIT_WITH_PARENT = new URL('./exit-with-parent.js', import.meta.url).href;
 const running = new Set<ChildProcess>();
+/** Processes that are not the bench's children (redis-server, under its keeper), killed with them. */
+const alsoKill = new Set<number>();
+
+export function killAlsoOnExit(pid: number): void {
+  alsoKill.add(pid);
+}
+
+export function forgetPid(pid: number): void {
+  alsoKill.delete(pid);
+}
 
 /** A script of the built bench (or of the built server), by its path relative to dist/bench/. */
 export function benchScript(relative: string): string {
@@ -39,6 +49,13 @@ export async function stopProcess(child: ChildProcess, graceMs: number): Promise
 
 function killAll(): void {
   for (const child of running) if (!hasExited(child)) child.kill('SIGKILL');
+  for (const pid of alsoKill) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
 }
 
 /** Stops every child when the bench exits or is interrupted. */

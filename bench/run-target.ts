@@ -6,11 +6,13 @@
 import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram } from './histogram.js';
-import { ownCpuSeconds, readMachineBusySeconds, readProcSample, type ProcSample } from './proc-stats.js';
+import { openFiles, ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
 import type { Progress } from './messages.js';
 import { post, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
+import { startRedis, type RunningRedis } from './redis.js';
 import type { Scenario } from './scenarios.js';
-import { startTarget, TARGETS, type RunningTarget, type TargetName } from './targets.js';
+import { startTarget, TARGETS, type RunningTarget, type ServerShape, type TargetName } from './targets.js';
+import type { BrokerChoice, RoomcastVariant, TargetRun } from './variants.js';
 import { Worker } from './workers.js';
 
 export interface RunSettings {
@@ -28,12 +30,16 @@ export interface RunSettings {
   /** Time for the server to settle before memory is read (idle), ms. */
   settleMs: number;
   serverNodeArgs: string[];
+  /** Where roomcast variants on Redis find it. */
+  broker: BrokerChoice;
 }
 
 export interface TargetResult {
   scenario: string;
   target: TargetName;
   label: string;
+  /** roomcast only: workers, engine, history. */
+  variant: RoomcastVariant | undefined;
   conns: number;
   connected: number;
   connectSeconds: number;
@@ -45,11 +51,22 @@ export interface TargetResult {
   completeness: number;
   deliveriesPerSecond: number;
   latencyMs: { p50: number; p99: number; max: number };
+  /** Of every server process: a cluster's primary and its gateway workers, summed. */
   serverCpuSeconds: number;
   serverRssMB: number;
+  /** The sum of each server process's peak. */
   serverPeakRssMB: number;
-  /** idle only: (RSS with the connections − RSS before them) / connections. */
+  /** How many processes the server ran as (1, or a primary and its workers). */
+  serverProcesses: number;
+  /** Open files of each server process once every client is connected (a cluster: the primary first), each under the limit of 20,000. */
+  serverOpenFiles: number[];
+  /** idle and hold: (RSS with the connections − RSS before them) / connections. */
   rssPerConnKB: number | undefined;
+  /** redis-server's CPU over the same span as the server's, when the bench started it (--broker auto). */
+  redisCpuSeconds: number | undefined;
+  redisRssMB: number | undefined;
+  /** From the first push frame received to the last, over every client. */
+  deliverySpreadMs: number;
   clientCpuSeconds: number;
   /** CPU seconds that other processes on the machine used meanwhile: noise in this measurement. */
   otherCpuSeconds: number;
@@ -102,14 +119,25 @@ async function sumProgress(workers: Worker[]): Promise<{ frames: number; warmupF
   return { frames: sum((p) => p.pushFrames), warmupFrames: sum((p) => p.warmupFrames), cpuSeconds: sum((p) => p.cpuSeconds) };
 }
 
-export async function runTarget(name: TargetName, scenario: Scenario, settings: RunSettings, progress: ProgressSink): Promise<TargetResult> {
+/** Starts redis-server when this run needs the bench's own; returns the broker URL for the server (undefined: memory). */
+async function brokerFor(run: TargetRun, settings: RunSettings): Promise<{ url: string | undefined; redis: RunningRedis | undefined }> {
+  if (run.variant?.redis !== true) return { url: undefined, redis: undefined };
+  const broker = settings.broker;
+  if (broker.kind === 'url') return { url: broker.url, redis: undefined };
+  const redis = await startRedis('127.0.0.1');
+  return { url: redis.url, redis };
+}
+
+export async function runTarget(run: TargetRun, scenario: Scenario, settings: RunSettings, progress: ProgressSink): Promise<TargetResult> {
+  const name = run.target;
   const spec = TARGETS[name];
   const deadline = Date.now() + settings.timeoutMs;
   const errors: string[] = [];
   const result: TargetResult = {
     scenario: scenario.name,
     target: name,
-    label: spec.label,
+    label: run.label,
+    variant: run.variant,
     conns: scenario.conns,
     connected: 0,
     connectSeconds: NaN,
@@ -124,26 +152,45 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
     serverCpuSeconds: NaN,
     serverRssMB: NaN,
     serverPeakRssMB: NaN,
+    serverProcesses: 0,
+    serverOpenFiles: [],
     rssPerConnKB: undefined,
+    redisCpuSeconds: undefined,
+    redisRssMB: undefined,
+    deliverySpreadMs: NaN,
     clientCpuSeconds: NaN,
     otherCpuSeconds: NaN,
     closedEarly: 0,
     pids: [],
     errors,
   };
-  const say = (what: string): void => progress(`[${scenario.name} ${name}] ${what}`);
+  const say = (what: string): void => progress(`[${scenario.name} ${run.label}] ${what}`);
   let server: RunningTarget | undefined;
+  let redis: RunningRedis | undefined;
   const workers: Worker[] = [];
   const overtime = setTimeout(() => errors.push(`stopped at the ${settings.timeoutMs / 1000} s limit`), settings.timeoutMs);
+  const pids = new Set<number>();
+  /** The server's processes (a cluster primary and its workers) summed; every pid seen is checked at the end of the tests. */
+  const sampleServer = (): ProcSample & { pids: number[] } => {
+    const sample = readTreeSample(server!.pid);
+    for (const pid of sample.pids) pids.add(pid);
+    result.serverProcesses = sample.pids.length;
+    return sample;
+  };
+  const sampleRedis = (): ProcSample | undefined => (redis === undefined ? undefined : readProcSample(redis.pid));
   try {
+    if (run.variant?.redis === true && settings.broker.kind === 'auto') say('starting redis-server');
+    const broker = await brokerFor(run, settings);
+    redis = broker.redis;
+    if (redis !== undefined) pids.add(redis.pid).add(redis.keeperPid);
     say('starting the server');
-    server = await startTarget(name, settings.host, settings.serverNodeArgs, 15_000);
-    const serverPid = server.pid;
+    const shape: ServerShape | undefined = run.variant && { workers: run.variant.workers, brokerUrl: broker.url, history: run.variant.history };
+    server = await startTarget(name, shape, settings.host, settings.serverNodeArgs, 30_000);
     for (let i = 0; i < workerCount(scenario.conns, settings.connsPerWorker); i++) workers.push(new Worker());
-    result.pids.push(serverPid, ...workers.map((w) => w.pid));
+    for (const w of workers) pids.add(w.pid);
     const pause = settings.settleMs === 0 ? 0 : 300; // --settle 0 (the smoke test) skips every pause
     await sleep(pause); // let the server and workers finish starting before the baseline is read
-    const empty = readProcSample(serverPid);
+    const empty = sampleServer();
 
     say(`connecting ${scenario.conns} clients from ${workers.length} processes`);
     const connectStart = performance.now();
@@ -164,6 +211,7 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
     result.connectSeconds = round((performance.now() - connectStart) / 1000, 2);
     const wsIds = connectedAll.flatMap((c) => c.wsIds);
     result.connected = wsIds.length;
+    result.serverOpenFiles = sampleServer().pids.map(openFiles);
     const failed = connectedAll.reduce((n, c) => n + c.failed, 0);
     if (failed > 0) errors.push(`${failed} connections failed, first: ${connectedAll.find((c) => c.firstError)?.firstError}`);
 
@@ -176,22 +224,35 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
       say(`holding ${wsIds.length} connections for ${settings.settleMs / 1000} s`);
       await sleep(settings.settleMs);
       before = empty; // idle: the CPU it took to accept and hold the connections
-      after = readProcSample(serverPid);
-      result.rssPerConnKB = wsIds.length === 0 ? NaN : round((after.rssBytes - empty.rssBytes) / 1024 / wsIds.length, 2);
+      after = sampleServer();
     } else {
+      if (scenario.name === 'hold') {
+        say(`holding ${wsIds.length} connections for ${settings.settleMs / 1000} s`);
+        await sleep(settings.settleMs);
+      }
       say('warming up');
       await warmUp(server.logicUrl, scenario, workers, settings, deadline, errors, say);
       await sleep(pause);
       const clientCpuBefore = (await sumProgress(workers)).cpuSeconds;
       const machineBefore = readMachineBusySeconds();
       const ownBefore = ownCpuSeconds();
-      before = readProcSample(serverPid);
+      const redisBefore = sampleRedis();
+      before = sampleServer();
       await push(server, scenario, workers, settings, deadline, result, say);
-      after = readProcSample(serverPid);
+      after = sampleServer();
+      const redisAfter = sampleRedis();
+      const redisCpu = redisBefore === undefined || redisAfter === undefined ? 0 : redisAfter.cpuSeconds - redisBefore.cpuSeconds;
+      if (redisAfter !== undefined) {
+        result.redisCpuSeconds = round(redisCpu, 2);
+        result.redisRssMB = round(redisAfter.rssBytes / MB, 1);
+      }
       const clientCpu = (await sumProgress(workers)).cpuSeconds - clientCpuBefore;
-      const ours = after.cpuSeconds - before.cpuSeconds + clientCpu + ownCpuSeconds() - ownBefore;
+      const ours = after.cpuSeconds - before.cpuSeconds + clientCpu + redisCpu + ownCpuSeconds() - ownBefore;
       result.clientCpuSeconds = round(clientCpu, 2);
       result.otherCpuSeconds = round(Math.max(0, readMachineBusySeconds() - machineBefore - ours), 2);
+    }
+    if (scenario.name === 'idle' || scenario.name === 'hold') {
+      result.rssPerConnKB = wsIds.length === 0 ? NaN : round((after.rssBytes - empty.rssBytes) / 1024 / wsIds.length, 2);
     }
     result.serverCpuSeconds = round(after.cpuSeconds - before.cpuSeconds, 2);
     result.serverRssMB = round(after.rssBytes / MB, 1);
@@ -205,6 +266,8 @@ export async function runTarget(name: TargetName, scenario: Scenario, settings: 
     say('stopping');
     await Promise.all(workers.map((w) => w.stop()));
     await server?.stop();
+    await redis?.stop();
+    result.pids.push(...pids);
   }
   return result;
 }
@@ -271,9 +334,11 @@ async function push(
   const reports = await Promise.all(workers.map((w) => w.request({ op: 'report' })));
   const latency = new Histogram();
   let lastFrameAtUs = 0;
+  let firstFrameAtUs = Infinity;
   for (const r of reports) {
     latency.addSparse(r.latency);
     lastFrameAtUs = Math.max(lastFrameAtUs, r.lastFrameAtUs);
+    if (r.firstFrameAtUs > 0) firstFrameAtUs = Math.min(firstFrameAtUs, r.firstFrameAtUs);
     result.deliveries += r.pushFrames;
     result.closedEarly += r.closedEarly;
   }
@@ -281,6 +346,7 @@ async function push(
   result.completeness = expected === 0 ? 1 : result.deliveries / expected;
   const deliverySeconds = (lastFrameAtUs - pushed.startedAtUs) / 1e6;
   result.deliveriesPerSecond = result.deliveries === 0 ? 0 : Math.round(result.deliveries / deliverySeconds);
+  result.deliverySpreadMs = result.deliveries === 0 ? NaN : round((lastFrameAtUs - firstFrameAtUs) / 1000, 1);
   result.latencyMs = {
     p50: round(latency.quantile(0.5) / 1000, 2),
     p99: round(latency.quantile(0.99) / 1000, 2),

@@ -5,8 +5,10 @@
  */
 import type { PushPlan } from './pusher.js';
 
-export const SCENARIO_NAMES = ['fanout', 'rooms', 'all', 'idle'] as const;
+export const SCENARIO_NAMES = ['fanout', 'rooms', 'all', 'idle', 'hold'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
+/** What a run without --scenarios runs: `hold` needs several server processes (--workers), so it is asked for by name. */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['fanout', 'rooms', 'all', 'idle'];
 
 export interface ScenarioSizes {
   fanoutConns: number;
@@ -17,6 +19,8 @@ export interface ScenarioSizes {
   allConns: number;
   allPushes: number;
   idleConns: number;
+  holdConns: number;
+  holdPushes: number;
 }
 
 export const DEFAULT_SIZES: ScenarioSizes = {
@@ -28,6 +32,8 @@ export const DEFAULT_SIZES: ScenarioSizes = {
   allConns: 5000,
   allPushes: 500,
   idleConns: 10_000,
+  holdConns: 30_000,
+  holdPushes: 1,
 };
 
 export interface Scenario {
@@ -87,6 +93,18 @@ export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: nu
       return {
         name,
         description: `${conns} connections, ${count} pushes to all`,
+        conns,
+        roomOf: () => undefined,
+        pushes: { count, roomOf: () => undefined },
+        expectedDeliveries: conns * count,
+      };
+    }
+    case 'hold': {
+      const conns = sizes.holdConns;
+      const count = sizes.holdPushes;
+      return {
+        name,
+        description: `${conns} connections held, ${count} push${count === 1 ? '' : 'es'} to all`,
         conns,
         roomOf: () => undefined,
         pushes: { count, roomOf: () => undefined },

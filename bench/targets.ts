@@ -11,21 +11,44 @@ import { benchScript, startNode, stopProcess } from './processes.js';
 export const TARGET_NAMES = ['roomcast', 'socketio', 'ws'] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
+/** How roomcast runs: gateway workers, broker URL, history (see variants.ts); the peers take none of it. */
+export interface ServerShape {
+  workers: number;
+  /** A redis:// URL, or undefined for the memory engine. */
+  brokerUrl: string | undefined;
+  history: boolean;
+}
+
 interface TargetSpec {
   label: string;
   protocol: ClientProtocol;
   script: string;
-  args(host: string): string[];
+  args(host: string, shape: ServerShape | undefined): string[];
 }
 
 const portArgs = (host: string): string[] => ['--host', host, '--gateway-port', '0', '--logic-port', '0'];
+
+/**
+ * roomcast's per-address limits (docs/SECURITY.md) would refuse the bench's
+ * load: thousands of connections from each of 8 source addresses, opened as
+ * fast as the handshakes go. They are turned off; the peers have none.
+ */
+export const UNLIMITED = ['--max-connections-per-ip', '0', '--connect-rate-per-ip', '0', '--max-frames-per-second', '0'];
+
+function shapeArgs(shape: ServerShape): string[] {
+  const args: string[] = [];
+  if (shape.workers > 0) args.push('--workers', String(shape.workers));
+  if (shape.brokerUrl !== undefined) args.push('--broker', shape.brokerUrl);
+  if (!shape.history) args.push('--history-size', '0');
+  return args;
+}
 
 export const TARGETS: Record<TargetName, TargetSpec> = {
   roomcast: {
     label: 'roomcast',
     protocol: 'roomcast',
     script: benchScript('../src/cli.js'),
-    args: (host) => ['start', ...portArgs(host), '--log-level', 'info'],
+    args: (host, shape) => ['start', ...portArgs(host), ...UNLIMITED, ...(shape === undefined ? [] : shapeArgs(shape)), '--log-level', 'info'],
   },
   socketio: {
     label: 'Socket.IO 4.8',
@@ -52,9 +75,9 @@ export interface RunningTarget {
 
 const STOP_GRACE_MS = 6000;
 
-export async function startTarget(name: TargetName, host: string, nodeArgs: string[], timeoutMs: number): Promise<RunningTarget> {
+export async function startTarget(name: TargetName, shape: ServerShape | undefined, host: string, nodeArgs: string[], timeoutMs: number): Promise<RunningTarget> {
   const spec = TARGETS[name];
-  const child: ChildProcess = startNode(spec.script, spec.args(host), nodeArgs);
+  const child: ChildProcess = startNode(spec.script, spec.args(host, shape), nodeArgs);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   let stopping = false;

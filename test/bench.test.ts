@@ -9,12 +9,19 @@ import { runBenchWith } from '../bench/main.js';
 import { parseBenchFlags } from '../bench/options.js';
 import type { TargetResult } from '../bench/run-target.js';
 import { runCli } from './helpers/process.js';
+import { skipWithoutRedis } from './helpers/redis.js';
 
 const BENCH = fileURLToPath(new URL('../bench/cli.js', import.meta.url));
 const TINY = ['--fanout-conns', '12', '--fanout-pushes', '10', '--rooms-conns', '12', '--room-size', '4', '--rooms-pushes', '15', '--all-conns', '8', '--all-pushes', '5', '--idle-conns', '20', '--settle', '0', '--no-progress'];
 
 function alive(pid: number): boolean {
   return existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+}
+
+/** The process and everything under it (a cluster's workers, redis-server under its keeper). */
+function descendantsOf(pid: number): number[] {
+  const children = childrenOf(pid);
+  return [...children, ...children.flatMap(descendantsOf)];
 }
 
 function childrenOf(pid: number): number[] {
@@ -46,9 +53,10 @@ function assertComplete(r: TargetResult): void {
 }
 
 describe('roomcast bench (smoke, tiny sizes)', () => {
-  it('delivers every frame in fanout for each target, and stops every process it started', async () => {
-    const results = await run(['--scenarios', 'fanout']);
-    assert.deepEqual(results.map((r) => r.target), ['roomcast', 'socketio', 'ws']);
+  it('delivers every frame in fanout for each target (roomcast with history on and off), and stops every process it started', async () => {
+    const results = await run(['--scenarios', 'fanout', '--history', 'both']);
+    assert.deepEqual(results.map((r) => r.label), ['roomcast', 'roomcast, history off', 'Socket.IO 4.8', 'bare ws loop']);
+    assert.deepEqual(results[1].variant, { workers: 0, redis: false, history: false });
     for (const r of results) {
       assertComplete(r);
       assert.equal(r.expectedDeliveries, 12 * 10);
@@ -74,6 +82,19 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     const size = await runCli(['bench', '--scenarios', 'rooms', '--rooms-conns', '5', '--room-size', '10']);
     assert.equal(size.code, 1);
     assert.match(size.stderr, /--room-size \(10\) must not be larger than --rooms-conns \(5\)/);
+    const refusals: [string[], RegExp][] = [
+      [['--workers', '2', '--broker', 'memory'], /--workers 2 needs Redis/],
+      [['--broker', 'redis://10.0.0.1:6379'], /--broker must be a Redis on loopback .* got host "10\.0\.0\.1"/],
+      [['--history', 'maybe'], /--history must be on, off or both, got "maybe"/],
+      [['--workers', '1,x'], /--workers must be an integer from 0 to 64, or a comma-separated list of them, got "1,x"/],
+      [['--scenarios', 'hold', '--targets', 'roomcast'], /hold: 30000 connections are more than roomcast can hold in 1 process .* --workers 2 or more/],
+      [['--targets', 'ws', '--history', 'off'], /--targets leaves roomcast out/],
+    ];
+    for (const [flags, message] of refusals) {
+      const answer = await runCli(['bench', ...flags]);
+      assert.equal(answer.code, 1, flags.join(' '));
+      assert.match(answer.stderr, message);
+    }
   });
 
   it('stops the server and the clients when interrupted with Ctrl-C', async () => {
@@ -89,5 +110,41 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     assert.equal(code, 130);
     for (let i = 0; i < 20 && children.some(alive); i++) await sleep(100);
     assert.deepEqual(children.filter(alive), [], 'processes left running');
+  });
+});
+
+describe('roomcast bench in cluster mode (smoke, tiny sizes)', { skip: skipWithoutRedis }, () => {
+  it('runs roomcast with 2 gateway workers on its own redis-server, holds connections across them, and stops it all', async () => {
+    const results = await run(['--scenarios', 'fanout,hold', '--targets', 'roomcast', '--workers', '2', '--hold-conns', '30']);
+    assert.deepEqual(results.map((r) => `${r.scenario} ${r.label}`), ['fanout roomcast, 2 workers', 'hold roomcast, 2 workers']);
+    for (const r of results) {
+      assertComplete(r);
+      assert.equal(r.serverProcesses, 3, 'a primary and 2 gateway workers');
+      assert.equal(typeof r.redisCpuSeconds, 'number');
+      // the server's 3 processes, redis-server and its keeper, 2 client workers
+      assert.ok(r.pids.length >= 7, `pids: ${r.pids.join(' ')}`);
+    }
+    const hold = results[1];
+    assert.equal(hold.deliveries, 30);
+    assert.ok(hold.deliverySpreadMs >= 0 && typeof hold.rssPerConnKB === 'number');
+  });
+
+  it('stops the cluster and redis-server when interrupted with Ctrl-C', async () => {
+    const flags = ['--scenarios', 'idle', '--targets', 'roomcast', '--workers', '2', '--idle-conns', '200', '--settle', '60', '--no-progress'];
+    const bench = spawn(process.execPath, [BENCH, ...flags], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    bench.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    let all: number[] = [];
+    // keeper + redis-server, primary + 2 workers, 2 client workers
+    for (let i = 0; i < 150 && all.length < 7; i++) {
+      await sleep(100);
+      all = descendantsOf(bench.pid!);
+    }
+    assert.ok(all.length >= 7, `expected redis-server, a cluster of 3 and 2 client workers, saw ${all.length} processes; bench said: ${stderr.trim()}`);
+    bench.kill('SIGINT');
+    const [code] = (await once(bench, 'exit')) as [number | null];
+    assert.equal(code, 130);
+    for (let i = 0; i < 50 && all.some(alive); i++) await sleep(100);
+    assert.deepEqual(all.filter(alive), [], 'processes left running');
   });
 });

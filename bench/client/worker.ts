@@ -27,7 +27,15 @@ function connectAll(order: ConnectOrder): Promise<Connected> {
   let active = 0;
   let failed = 0;
   let firstError: string | undefined;
-  return new Promise((resolve) => {
+  // Heartbeats start with the first connection, not after the last: opening
+  // thousands can take longer than the server's 10 s heartbeat timeout.
+  if (protocol.heartbeat !== undefined && heartbeat === undefined) {
+    const frame = protocol.heartbeat;
+    heartbeat = setInterval(() => {
+      for (const conn of conns) conn.send(frame);
+    }, protocol.heartbeatEveryMs);
+  }
+  return new Promise<Connected>((resolve) => {
     const finishIfDone = (): void => {
       if (next >= order.count && active === 0) resolve({ op: 'connected', wsIds: conns.map((c) => c.wsId ?? ''), failed, firstError });
     };
@@ -61,14 +69,6 @@ function connectAll(order: ConnectOrder): Promise<Connected> {
     };
     launch();
     finishIfDone();
-  }).then((connected) => {
-    if (protocol.heartbeat !== undefined && heartbeat === undefined) {
-      const frame = protocol.heartbeat;
-      heartbeat = setInterval(() => {
-        for (const conn of conns) conn.send(frame);
-      }, protocol.heartbeatEveryMs);
-    }
-    return connected as Connected;
   });
 }
 
