@@ -7,7 +7,7 @@
  * Usage: node redis-keeper.js HOST PORT
  */
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
+import { redisAnswersPing } from './redis-ping.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const [host, port] = process.argv.slice(2);
@@ -27,25 +27,9 @@ process.on('exit', () => {
 });
 for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, () => redis.kill('SIGKILL'));
 
-function answersPing(): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port: Number(port) });
-    socket.setTimeout(500);
-    socket.once('data', (d) => {
-      socket.destroy();
-      resolve(d.toString().startsWith('+PONG'));
-    });
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
 
 const until = Date.now() + READY_WITHIN_MS;
-while (!(await answersPing())) {
+while (!(await redisAnswersPing(host, Number(port)))) {
   if (Date.now() > until) {
     process.stderr.write(`redis-server did not answer PING on ${host}:${port} within ${READY_WITHIN_MS} ms\n`);
     process.exit(1);

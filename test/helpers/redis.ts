@@ -5,8 +5,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { redisAnswersPing } from '../../bench/redis-ping.js';
 
 const installed = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 const required = process.env.ROOMCAST_REQUIRE_REDIS === '1';
@@ -22,23 +23,6 @@ export async function freePort(): Promise<number> {
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
-}
-
-async function answersPing(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port });
-    socket.setTimeout(500);
-    socket.once('data', (d) => {
-      socket.destroy();
-      resolve(d.toString().startsWith('+PONG'));
-    });
-    socket.once('connect', () => socket.write('PING\r\n'));
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
 }
 
 export class RedisServer {
@@ -63,7 +47,7 @@ export class RedisServer {
       stdio: 'ignore',
     });
     for (let i = 0; i < 100; i++) {
-      if (await answersPing(this.port)) return;
+      if (await redisAnswersPing('127.0.0.1', this.port)) return;
       await sleep(50);
     }
     throw new Error(`redis-server did not answer on port ${this.port}`);
