@@ -232,3 +232,27 @@ describe('resume when history cannot cover the gap', () => {
     }
   });
 });
+
+describe('resume of a large backlog', () => {
+  it('replays 2 MB of missed pushes, twice the send-buffer limit, pacing itself to the client', async () => {
+    const server = await startServer({ historySize: 1000 });
+    try {
+      const { client, since } = await member(server, ['big']);
+      await dropConnection(server, client);
+      const val = 'v'.repeat(2048);
+      for (let i = 0; i < 1000; i++) await post(server.logicUrl, '/push/room', { val: `${i}:${val}`, tag: 2, id: 'big' });
+      const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed', JSON.stringify(end).slice(0, 200));
+      assert.equal(end.recovered, true);
+      const pushes = frames.filter(isPush);
+      assert.equal(pushes.length, 1000);
+      assert.deepEqual(
+        pushes.map((f) => Number(String(f.data).split(':')[0])),
+        Array.from({ length: 1000 }, (_, i) => i),
+      );
+      await again.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+});

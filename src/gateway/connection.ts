@@ -42,6 +42,7 @@ export interface ConnectionShared {
 }
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
+const NOTHING_REPLAYED: ReadonlyMap<string, number> = new Map();
 
 export class Connection implements Flushable {
   readonly connectedAt = Date.now();
@@ -58,6 +59,8 @@ export class Connection implements Flushable {
   /** Frame-rate budget: a token bucket refilled as time passes. */
   frameTokens = 0;
   frameTokensAt = 0;
+  /** The client's address as its trusted proxy named it (--trust-proxy); unset without one. */
+  forwardedFor: string | undefined;
 
   /** Created on the first join: most connections of a large node are in no room or one. */
   private roomSet: Set<string> | undefined;
@@ -91,9 +94,6 @@ export class Connection implements Flushable {
     this.frameTokens -= 1;
     return true;
   }
-
-  /** The client's address as its trusted proxy named it (--trust-proxy); unset without one. */
-  forwardedFor: string | undefined;
 
   /** Read when asked for (GET /conns/:wsId), not kept per connection. */
   get remoteAddress(): string {
@@ -184,7 +184,7 @@ export class Connection implements Flushable {
   }
 
   /** Sends the held frames in order, skipping pushes at or below the position each stream was replayed to. */
-  releaseHeld(replayedTo: ReadonlyMap<string, number> = new Map()): void {
+  releaseHeld(replayedTo: ReadonlyMap<string, number> = NOTHING_REPLAYED): void {
     const held = this.held;
     this.held = undefined;
     if (held === undefined) return;
@@ -195,10 +195,16 @@ export class Connection implements Flushable {
     }
   }
 
-  /** Resolves once what is waiting for the client is under half the send-buffer limit (or the connection closed). */
+  /**
+   * Resolves once what is queued and buffered for the client (not what is held)
+   * is under half the send-buffer limit, or the connection closed.
+   */
   async writable(): Promise<void> {
-    while (this.isOpen && this.bufferedBytes > this.shared.limits.sendBufferLimit / 2) {
+    const enough = (): boolean => !this.isOpen || this.pendingBytes + this.socket.writableLength <= this.shared.limits.sendBufferLimit / 2;
+    while (!enough()) {
       this.flush();
+      // the socket may have taken it all at once, and then it never emits 'drain'
+      if (enough()) return;
       await new Promise<void>((resolve) => {
         const done = (): void => {
           this.socket.off('drain', done);
@@ -220,10 +226,7 @@ export class Connection implements Flushable {
   closed(): void {
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
     this.closeTimer = undefined;
-    this.pending.length = 0;
-    this.pendingBytes = 0;
-    this.held = undefined;
-    this.heldBytes = 0;
+    this.dropQueued();
   }
 
   private hold(frame: Buffer, stream: string | undefined, seq: number): boolean {
@@ -236,20 +239,22 @@ export class Connection implements Flushable {
     }
     // held bytes count against the limit, so a resume that takes too long ends like any slow consumer
     if (this.bufferedBytes > this.shared.limits.sendBufferLimit) {
-      this.held = undefined;
-      this.heldBytes = 0;
       this.closeSlow();
       return false;
     }
     return true;
   }
 
-  private closeSlow(): void {
-    // Drop what is queued: the client is not reading, and the close frame must not wait behind more data.
+  private dropQueued(): void {
     this.pending.length = 0;
     this.pendingBytes = 0;
     this.held = undefined;
     this.heldBytes = 0;
+  }
+
+  private closeSlow(): void {
+    // Drop what is queued: the client is not reading, and the close frame must not wait behind more data.
+    this.dropQueued();
     this.shared.onSlowConsumer(this);
     this.startClose('slowConsumer');
   }
