@@ -20,26 +20,40 @@ export interface MetricsSource {
 /** Fan-out time of one publication on one node: from 10 µs to 1 s. */
 export const FANOUT_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
+type Totals = NodeStats & { nodes: number };
+
 const CLOSE_CAUSES = {
   slow_consumer: 'slowConsumerCloses',
   heartbeat_timeout: 'heartbeatTimeouts',
   malformed: 'malformedCloses',
   kicked: 'kicks',
+  rate_limited: 'frameRateCloses',
+  token_expired: 'tokenExpiries',
+} as const satisfies Record<string, keyof NodeStats>;
+
+/** Connections and joins refused by each limit (docs/SECURITY.md). */
+const REFUSALS = {
+  max_connections: 'refusedMaxConnections',
+  max_connections_per_ip: 'refusedMaxConnectionsPerIp',
+  connect_rate_per_ip: 'refusedConnectRate',
+  allowed_origins: 'refusedOrigin',
+  max_rooms_per_connection: 'roomLimitRefusals',
+  bad_token: 'authFailures',
 } as const satisfies Record<string, keyof NodeStats>;
 
 export class Metrics {
   readonly registry = new Registry();
   private readonly fanout: Histogram;
   /** The broker's totals as of the current scrape (the last good one if the broker cannot answer). */
-  private stats: (NodeStats & { nodes: number }) | undefined;
+  private stats: Totals | undefined;
 
   constructor(
     private readonly source: MetricsSource,
     pushes: PushCounters,
   ) {
     const registers = [this.registry];
-    const totals = (): (NodeStats & { nodes: number }) | undefined => this.stats;
-    const gauge = (name: string, help: string, read: (s: NodeStats & { nodes: number }) => number): void => {
+    const totals = (): Totals | undefined => this.stats;
+    const gauge = (name: string, help: string, read: (s: Totals) => number): void => {
       new Gauge({
         name,
         help,
@@ -54,40 +68,26 @@ export class Metrics {
     gauge('roomcast_rooms', 'Rooms with at least one member, on every gateway node', (s) => s.rooms);
     gauge('roomcast_gateway_nodes', 'Gateway nodes attached to the broker', (s) => s.nodes);
 
-    new Counter({
-      name: 'roomcast_deliveries_total',
-      help: 'Frames queued to clients by pushes, on every gateway node',
-      registers,
-      collect() {
-        const s = totals();
-        if (s === undefined) return;
-        this.reset();
-        this.inc(s.deliveries);
-      },
-    });
-    new Counter({
-      name: 'roomcast_closes_total',
-      help: 'Connections closed by the server, by cause, on every gateway node',
-      labelNames: ['cause'],
-      registers,
-      collect() {
-        const s = totals();
-        if (s === undefined) return;
-        this.reset();
-        for (const [cause, key] of Object.entries(CLOSE_CAUSES)) this.inc({ cause }, s[key]);
-      },
-    });
-    new Counter({
-      name: 'roomcast_resumes_total',
-      help: 'Sessions taken back by a reconnecting client, on every gateway node',
-      registers,
-      collect() {
-        const s = totals();
-        if (s === undefined) return;
-        this.reset();
-        this.inc(s.resumes);
-      },
-    });
+    /** A counter read from the cluster totals at scrape time, one series per label value. */
+    const counter = (name: string, help: string, read: Record<string, keyof Totals> | keyof Totals, label?: string): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: label === undefined ? [] : [label],
+        registers,
+        collect() {
+          const s = totals();
+          if (s === undefined) return;
+          this.reset();
+          if (typeof read === 'string') this.inc(s[read]);
+          else for (const [value, key] of Object.entries(read)) this.inc({ [label!]: value }, s[key]);
+        },
+      });
+    };
+    counter('roomcast_deliveries_total', 'Frames queued to clients by pushes, on every gateway node', 'deliveries');
+    counter('roomcast_closes_total', 'Connections closed by the server, by cause, on every gateway node', CLOSE_CAUSES, 'cause');
+    counter('roomcast_refusals_total', 'Connections, tokens and joins refused by a limit, on every gateway node', REFUSALS, 'limit');
+    counter('roomcast_resumes_total', 'Sessions taken back by a reconnecting client, on every gateway node', 'resumes');
     new Counter({
       name: 'roomcast_pushes_total',
       help: 'Pushes accepted by this logic API, by kind (all, room, conn)',

@@ -40,8 +40,14 @@ export function logicUrl(config: LogicConfig & SharedSettings, port: number): st
   return `${config.tlsCert === undefined ? 'http' : 'https'}://${urlHost(config.host)}:${port}`;
 }
 
+/** The certificate and key named by --tls-cert / --tls-key, read once for whichever server serves TLS. */
+function readTls(config: SharedSettings): { cert: Buffer; key: Buffer } | undefined {
+  if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
+  return { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
+}
+
 export function createGateway(config: GatewayConfig & SharedSettings & { resumeSecret?: string }, broker: Broker, log: Logger): GatewayServer {
-  return new GatewayServer(config, broker, log);
+  return new GatewayServer({ ...config, tls: readTls(config) }, broker, log);
 }
 
 export function createLogic(
@@ -60,7 +66,7 @@ export function createLogic(
       trustProxy: config.trustProxy,
       publicMetrics: config.publicMetrics,
       maxValSize: config.maxValSize,
-      tls: config.tlsCert === undefined || config.tlsKey === undefined ? undefined : { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) },
+      tls: readTls(config),
       version: VERSION,
       gateway,
     },

@@ -32,6 +32,8 @@ describe('GET /metrics', () => {
       ['roomcast_pushes_total', 'counter'],
       ['roomcast_deliveries_total', 'counter'],
       ['roomcast_closes_total', 'counter'],
+      ['roomcast_refusals_total', 'counter'],
+      ['roomcast_resumes_total', 'counter'],
       ['roomcast_fanout_duration_seconds', 'histogram'],
       ['roomcast_broker_up', 'gauge'],
       ['process_cpu_seconds_total', 'counter'],

@@ -191,10 +191,11 @@ export function historyPage(position: StreamPosition, after: number, entries: Hi
   return { ...position, entries, complete };
 }
 
-export function emptyNodeStats(): NodeStats {
+/** What a node counts, as opposed to what it holds (connections, rooms). */
+export type NodeCounters = Omit<NodeStats, 'connections' | 'rooms'>;
+
+export function emptyNodeCounters(): NodeCounters {
   return {
-    connections: 0,
-    rooms: 0,
     deliveries: 0,
     slowConsumerCloses: 0,
     heartbeatTimeouts: 0,
@@ -210,6 +211,10 @@ export function emptyNodeStats(): NodeStats {
     authFailures: 0,
     tokenExpiries: 0,
   };
+}
+
+export function emptyNodeStats(): NodeStats {
+  return { connections: 0, rooms: 0, ...emptyNodeCounters() };
 }
 
 export function addNodeStats(into: NodeStats, from: NodeStats): NodeStats {

@@ -5,11 +5,12 @@
  */
 import type { Logger } from 'pino';
 import {
-  emptyNodeStats,
+  emptyNodeCounters,
   type Broker,
   type ConnCommand,
   type ConnInfo,
   type GatewayHandler,
+  type NodeCounters,
   type NodeStats,
   type Publication,
   type ReplyTo,
@@ -24,8 +25,6 @@ import { Hub } from './hub.js';
 import { NEWCOMER_HOLD_BYTES, Newcomers } from './newcomers.js';
 import type { ResumeTokens } from './resume-token.js';
 
-export type NodeCounters = Omit<NodeStats, 'connections' | 'rooms'>;
-
 /** Where a stream stands as this node sees it; `ready` once its subscription is active and its position known. */
 interface StreamTrack extends StreamPosition {
   ready: boolean;
@@ -33,7 +32,7 @@ interface StreamTrack extends StreamPosition {
 
 export class GatewayNode implements GatewayHandler {
   readonly hub = new Hub();
-  readonly counters: NodeCounters = (({ connections: _c, rooms: _r, ...counters }) => counters)(emptyNodeStats());
+  readonly counters: NodeCounters = emptyNodeCounters();
   /** Set from outside (metrics) to time each publication's fan-out: two clock reads per publication, none per member. */
   onFanout: ((seconds: number) => void) | undefined;
   /** `*` and every room this node has members in (or is opening). */

@@ -4,7 +4,6 @@
  * token), a sweep for heartbeats and token expiry, and a draining shutdown.
  */
 import { randomUUID } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -12,10 +11,10 @@ import type { Duplex } from 'node:stream';
 import proxyAddr from '@fastify/proxy-addr';
 import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type Server as WsServer } from 'ws';
-import type { Broker } from '../broker/broker.js';
+import type { Broker, NodeCounters } from '../broker/broker.js';
 import type { GatewayConfig } from '../config.js';
 import { CloseCode } from '../protocol/close-codes.js';
-import { Admission } from './admission.js';
+import { Admission, type Refusal } from './admission.js';
 import { TokenError, TokenVerifier, type ClientIdentity } from './auth.js';
 import { Connection, fitReason, type ConnectionShared } from './connection.js';
 import { handleInbound, type InboundContext } from './inbound.js';
@@ -28,9 +27,8 @@ export interface GatewayOptions extends GatewayConfig {
   trustProxy?: string;
   /** Signs resume tokens; by default the broker's shared secret. */
   resumeSecret?: string;
-  /** PEM files: serve wss:// instead of ws://. */
-  tlsCert?: string;
-  tlsKey?: string;
+  /** Certificate and key (PEM): serve wss:// instead of ws://. */
+  tls?: { cert: Buffer; key: Buffer };
   /** How long a closing client may take to answer the close handshake. */
   closeGraceMs?: number;
   nodeId?: string;
@@ -71,6 +69,13 @@ function splitUrl(url: string | undefined): { path: string; token: string | unde
   return { path: url.slice(0, q), token: new URLSearchParams(url.slice(q + 1)).get('token') ?? undefined };
 }
 
+/** Which counter each admission limit adds to. */
+const REFUSAL_COUNTERS = {
+  maxConnections: 'refusedMaxConnections',
+  maxConnectionsPerIp: 'refusedMaxConnectionsPerIp',
+  connectRatePerIp: 'refusedConnectRate',
+} as const satisfies Record<Refusal['limit'], keyof NodeCounters>;
+
 /** What the handshake learned about the client's token. */
 type Credentials = { identity: ClientIdentity } | { failure: string } | undefined;
 
@@ -103,7 +108,6 @@ export class GatewayServer {
   private readonly unauthenticated = new Set<Connection>();
   private sweepTimer: NodeJS.Timeout | undefined;
   private closing = false;
-  private tls: { cert: Buffer; key: Buffer } | undefined;
   /**
    * The listeners of every client socket, made once per gateway: a closure per
    * connection and event would cost memory on every idle connection.
@@ -185,16 +189,8 @@ export class GatewayServer {
     this.http = this.createHttpServer();
   }
 
-  get scheme(): 'ws' | 'wss' {
-    return this.options.tlsCert === undefined ? 'ws' : 'wss';
-  }
-
   async listen(): Promise<AddressInfo> {
     this.verifier = await this.makeVerifier();
-    if (this.options.tlsCert !== undefined && this.options.tlsKey !== undefined) {
-      this.tls = { cert: await readFile(this.options.tlsCert), key: await readFile(this.options.tlsKey) };
-      (this.http as ReturnType<typeof createTlsServer>).setSecureContext(this.tls);
-    }
     await this.broker.attachGateway(this.node);
     await this.node.start(new ResumeTokens(this.options.resumeSecret ?? (await this.broker.resumeSecret())));
     await new Promise<void>((resolve, reject) => {
@@ -232,8 +228,8 @@ export class GatewayServer {
 
   private createHttpServer(): Server {
     const answer = (req: IncomingMessage, res: ServerResponse): void => this.answerPlainHttp(req, res);
-    // the certificate is read in listen(); until then the TLS server has an empty context
-    const server = this.options.tlsCert === undefined ? createServer(answer) : (createTlsServer({}, answer) as unknown as Server);
+    // an https server is an http server with TLS underneath: the upgrade and request events are the same
+    const server = this.options.tls === undefined ? createServer(answer) : (createTlsServer(this.options.tls, answer) as unknown as Server);
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     server.on('clientError', (_err, socket: Duplex) => {
       if (socket.writable) answerRaw(socket, 400, 'malformed HTTP request');
@@ -279,9 +275,7 @@ export class GatewayServer {
     const address = this.clientAddress(req);
     const refusal = this.admission.admit(address);
     if (refusal !== undefined) {
-      if (refusal.limit === 'maxConnections') this.node.counters.refusedMaxConnections++;
-      else if (refusal.limit === 'maxConnectionsPerIp') this.node.counters.refusedMaxConnectionsPerIp++;
-      else this.node.counters.refusedConnectRate++;
+      this.node.counters[REFUSAL_COUNTERS[refusal.limit]]++;
       return answerRaw(socket, refusal.status, refusal.reason);
     }
     socket.admittedFrom = address;
@@ -293,12 +287,12 @@ export class GatewayServer {
     );
   }
 
-  private handshake(req: IncomingMessage, socket: Duplex, head: Buffer, credentials: Credentials): void {
+  private handshake(req: IncomingMessage, socket: AdmittedSocket, head: Buffer, credentials: Credentials): void {
     if (socket.destroyed) return;
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, credentials, this.options.trustProxy === undefined ? undefined : this.clientAddress(req)));
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, credentials));
   }
 
-  private accept(ws: GatewaySocket, socket: Duplex, credentials: Credentials, forwardedFor: string | undefined): void {
+  private accept(ws: GatewaySocket, socket: AdmittedSocket, credentials: Credentials): void {
     if (credentials !== undefined && 'failure' in credentials) {
       // the client learns why in the close frame: a browser cannot read a refused handshake's status
       this.node.counters.authFailures++;
@@ -307,7 +301,8 @@ export class GatewayServer {
     }
     const conn = new Connection(randomUUID(), ws, socket, this.shared);
     conn.identity = credentials?.identity;
-    conn.forwardedFor = forwardedFor;
+    // without a trusted proxy the address is the socket's, read when asked for
+    if (this.options.trustProxy !== undefined) conn.forwardedFor = socket.admittedFrom;
     ws.connection = conn;
     ws.on('message', this.onMessage);
     ws.on('ping', this.onAlive);
