@@ -11,11 +11,10 @@
  *   nobody means the node is gone: the wsId is unknown (404).
  * - Queries (room counts, members, stats) go to every node and are summed.
  */
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import { ALL_STREAM } from '../../protocol/room-id.js';
-import { randomBytes } from 'node:crypto';
 import { DEFAULT_HISTORY, historyEnabled, type HistoryLimits } from '../../history/ring.js';
 import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from '../away.js';
 import {
@@ -73,6 +72,13 @@ function unavailable(err: unknown): BrokerUnavailableError {
   if (err instanceof BrokerUnavailableError) return err;
   const message = err instanceof Error ? err.message : String(err);
   return new BrokerUnavailableError(`Redis is unavailable (${message})`, { cause: err });
+}
+
+/** What Redis could not do becomes a 503 for the API. */
+function orUnavailable<T>(work: Promise<T>): Promise<T> {
+  return work.catch((err: unknown) => {
+    throw unavailable(err);
+  });
 }
 
 function parsePosition(value: string | undefined): StreamPosition | undefined {
@@ -190,12 +196,8 @@ export class RedisBroker implements Broker {
 
   async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {
     const id = randomUUID();
-    try {
-      const nodes = await this.commands.publish(this.names.userChannel(uid), `${id}|${message.tag}|${message.val}`);
-      return { id, nodes };
-    } catch (err) {
-      throw unavailable(err);
-    }
+    const nodes = await orUnavailable(this.commands.publish(this.names.userChannel(uid), `${id}|${message.tag}|${message.val}`));
+    return { id, nodes };
   }
 
   async userConnections(uid: string): Promise<ConnInfo[]> {
@@ -266,21 +268,13 @@ export class RedisBroker implements Broker {
   }
 
   async streamPosition(stream: string): Promise<StreamPosition> {
-    try {
-      const [seq, epoch] = (await this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), this.streamTtlSeconds])) as [number, string];
-      return { seq, epoch };
-    } catch (err) {
-      throw unavailable(err);
-    }
+    const [seq, epoch] = (await orUnavailable(this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), this.streamTtlSeconds]))) as [number, string];
+    return { seq, epoch };
   }
 
   async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
-    let reply: [number, string, [number, string, number, string, number][]] | [];
-    try {
-      reply = (await this.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)])) as typeof reply;
-    } catch (err) {
-      throw unavailable(err);
-    }
+    type Reply = [number, string, [number, string, number, string, number][]] | [];
+    const reply = (await orUnavailable(this.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)]))) as Reply;
     if (reply.length === 0) return historyPage(await this.streamPosition(stream), after, [], limit);
     const [seq, epoch, rows] = reply;
     const entries = rows.map(([entrySeq, id, tag, val, order]): HistoryEntry => ({ stream, seq: entrySeq, epoch, id, tag, val, order }));
@@ -292,9 +286,8 @@ export class RedisBroker implements Broker {
   async publish(stream: string, message: PushMessage): Promise<Publication> {
     const id = randomUUID();
     const channel = stream === ALL_STREAM ? this.names.allChannel : this.names.roomChannel(stream);
-    let reply: unknown;
-    try {
-      reply = await this.runScript(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
+    const reply = await orUnavailable(
+      this.runScript(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
         channel,
         id,
         String(message.tag),
@@ -303,21 +296,14 @@ export class RedisBroker implements Broker {
         this.streamTtlSeconds,
         String(historyEnabled(this.historyLimits) ? this.historyLimits.size : 0),
         String(Math.ceil(this.historyLimits.ttlMs / 1000)),
-      ]);
-    } catch (err) {
-      throw unavailable(err);
-    }
+      ]),
+    );
     const [seq, epoch] = reply as [number, string];
     return { id, stream, seq, epoch, tag: message.tag, val: message.val };
   }
 
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
-    let nodeId: string | null;
-    try {
-      nodeId = await this.commands.get(this.names.connKey(cmd.wsId));
-    } catch (err) {
-      throw unavailable(err);
-    }
+    const nodeId = await orUnavailable(this.commands.get(this.names.connKey(cmd.wsId)));
     if (nodeId === null) return this.commandAway(cmd);
     const answer = await this.ask(nodeId, cmd, this.requestTimeoutMs);
     switch (answer.status) {
@@ -365,11 +351,7 @@ export class RedisBroker implements Broker {
 
   private async commandAway<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     if (this.recoveryWindowMs === 0) return undefined;
-    try {
-      return await commandAway(cmd, this.awayStore, (room) => this.streamPosition(room));
-    } catch (err) {
-      throw unavailable(err);
-    }
+    return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room)));
   }
 
   private readonly awayStore: AwayStore = {
@@ -423,11 +405,7 @@ export class RedisBroker implements Broker {
 
   /** Subscribes, or fails with 503 rather than wait for a Redis that is away. */
   private async subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
-    try {
-      await withTimeout(this.subscriber.subscribe(channel, listener), this.requestTimeoutMs, `subscribing to ${channel}`);
-    } catch (err) {
-      throw unavailable(err);
-    }
+    await orUnavailable(withTimeout(this.subscriber.subscribe(channel, listener), this.requestTimeoutMs, `subscribing to ${channel}`));
   }
 
   private readonly onRoomMessage = (message: string, channel: string): void => {
