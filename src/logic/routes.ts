@@ -62,6 +62,17 @@ const page = {
   limit: countQuery('limit', MAX_PAGE, `How many entries to return (default ${DEFAULT_PAGE}, at most ${MAX_PAGE})`),
 };
 
+/** A connection as GET /conns/:wsId and GET /users/:uid describe it (`uid` when its client authenticated). */
+const connectedInfo = z.object({
+  wsId: z.string(),
+  state: z.literal('connected'),
+  node: z.string(),
+  uid: z.string().optional(),
+  rooms: z.array(z.string()),
+  remoteAddress: z.string(),
+  connectedAt: z.string(),
+});
+
 const membershipData = z.object({ room: z.string(), wsId: z.string(), changed: z.boolean() });
 
 async function requireConn<T>(reply: Promise<T | undefined>, wsId: string): Promise<T> {
@@ -182,7 +193,7 @@ export const routes: AnyRoute[] = [
     url: '/users/:uid',
     summary: "A user's connections, on every node",
     params: z.object({ uid: uidField() }),
-    data: z.object({ uid: z.string(), connections: z.array(z.object({ wsId: z.string(), node: z.string(), rooms: z.array(z.string()), remoteAddress: z.string(), connectedAt: z.string() })) }),
+    data: z.object({ uid: z.string(), connections: z.array(connectedInfo) }),
     async handle({ params }, ctx) {
       const connections = (await ctx.broker.userConnections(params.uid)).sort((a, b) => (a.wsId < b.wsId ? -1 : 1));
       return { uid: params.uid, connections };
@@ -294,8 +305,8 @@ export const routes: AnyRoute[] = [
     summary: "A connection's rooms, remote address and connect time; or, for a dropped one within the recovery window, state away",
     params: z.object({ wsId: wsIdField() }),
     data: z.union([
-      z.object({ wsId: z.string(), state: z.literal('connected'), node: z.string(), rooms: z.array(z.string()), remoteAddress: z.string(), connectedAt: z.string() }),
-      z.object({ wsId: z.string(), state: z.literal('away'), rooms: z.array(z.string()), awayUntil: z.string() }),
+      connectedInfo,
+      z.object({ wsId: z.string(), state: z.literal('away'), uid: z.string().optional(), rooms: z.array(z.string()), awayUntil: z.string() }),
     ]),
     async handle({ params }, ctx) {
       return requireConn(ctx.broker.command({ op: 'info', wsId: params.wsId }), params.wsId);
