@@ -50,12 +50,13 @@ describe('Outbox', () => {
     const outbox = new Outbox();
     const one = Buffer.from('one');
     const two = Buffer.from('two');
-    const first = outbox.join([one, two], 6);
+    const first = outbox.join([one, two], 2, 6);
     assert.equal(first.toString(), 'onetwo');
-    assert.equal(outbox.join([one, two], 6), first, 'the same frames reuse the joined buffer');
-    const other = outbox.join([one, Buffer.from('two')], 6);
+    assert.equal(outbox.join([one, two], 2, 6), first, 'the same frames reuse the joined buffer');
+    const other = outbox.join([one, Buffer.from('two')], 2, 6);
     assert.notEqual(other, first, 'equal bytes in another buffer are other frames');
     assert.equal(other.toString(), 'onetwo');
-    assert.equal(outbox.join([two], 3).toString(), 'two');
+    assert.equal(outbox.join([two], 1, 3).toString(), 'two');
+    assert.equal(outbox.join([two, one, Buffer.from('stale')], 2, 6).toString(), 'twoone', 'slots past the count are not part of the write');
   });
 });

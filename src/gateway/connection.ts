@@ -42,6 +42,10 @@ export interface ConnectionShared {
 }
 
 const NO_ROOMS: ReadonlySet<string> = new Set();
+/** Fills emptied queue slots, so they hold no frame and keep one element kind. */
+const EMPTY_FRAME = Buffer.alloc(0);
+/** A queue array longer than this (after a burst) is dropped after its write rather than kept for the next. */
+const MAX_KEPT_SLOTS = 64;
 const NOTHING_REPLAYED: ReadonlyMap<string, number> = new Map();
 
 export class Connection implements Flushable {
@@ -64,7 +68,12 @@ export class Connection implements Flushable {
 
   /** Created on the first join: most connections of a large node are in no room or one. */
   private roomSet: Set<string> | undefined;
+  /**
+   * Frames queued for the next write: the first `pendingCount` slots. The
+   * array keeps its capacity between writes, so queueing allocates nothing.
+   */
   private pending: Buffer[] = [];
+  private pendingCount = 0;
   private pendingBytes = 0;
   private heldBytes = 0;
   private closeTimer: NodeJS.Timeout | undefined;
@@ -143,7 +152,7 @@ export class Connection implements Flushable {
   /** Queues a frame even while live frames are held (the replay itself). */
   enqueue(frame: Buffer): boolean {
     if (!this.isOpen) return false;
-    this.pending.push(frame);
+    this.pending[this.pendingCount++] = frame;
     this.pendingBytes += frame.length;
     if (this.bufferedBytes > this.shared.limits.sendBufferLimit) {
       this.closeSlow();
@@ -154,12 +163,19 @@ export class Connection implements Flushable {
   }
 
   flush(): void {
-    const count = this.pending.length;
+    const count = this.pendingCount;
     if (count === 0) return;
     if (this.ws.readyState === WebSocket.OPEN) {
-      this.socket.write(count === 1 ? this.pending[0] : this.shared.outbox.join(this.pending, this.pendingBytes));
+      this.socket.write(count === 1 ? this.pending[0] : this.shared.outbox.join(this.pending, count, this.pendingBytes));
     }
-    this.pending.length = 0;
+    this.releasePending();
+  }
+
+  /** Empties the queue; its slots let go of the frames, and a burst's large array is not kept. */
+  private releasePending(): void {
+    if (this.pending.length > MAX_KEPT_SLOTS) this.pending = [];
+    else this.pending.fill(EMPTY_FRAME, 0, this.pendingCount);
+    this.pendingCount = 0;
     this.pendingBytes = 0;
   }
 
@@ -246,8 +262,7 @@ export class Connection implements Flushable {
   }
 
   private dropQueued(): void {
-    this.pending.length = 0;
-    this.pendingBytes = 0;
+    this.releasePending();
     this.held = undefined;
     this.heldBytes = 0;
   }

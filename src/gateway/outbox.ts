@@ -52,19 +52,26 @@ export class Outbox {
   }
 
   /**
-   * The frames as one buffer. Connections written one after another usually
-   * queued the very same frames (the members of a room), so the last joined
-   * buffer is reused when the frames match: no allocation per recipient.
+   * The first `count` frames as one buffer. Connections written one after
+   * another usually queued the very same frames (the members of a room), so
+   * the last joined buffer is reused when the frames match: no allocation per
+   * recipient.
    */
-  join(frames: Buffer[], totalBytes: number): Buffer {
+  join(frames: readonly Buffer[], count: number, totalBytes: number): Buffer {
     const last = this.joinedFrom;
-    let same = this.joinedBytes !== undefined && last.length === frames.length;
-    for (let i = 0; same && i < frames.length; i++) same = last[i] === frames[i];
+    let same = this.joinedBytes !== undefined && last.length === count;
+    for (let i = 0; same && i < count; i++) same = last[i] === frames[i];
     if (same) return this.joinedBytes!;
-    last.length = frames.length;
-    for (let i = 0; i < frames.length; i++) last[i] = frames[i];
-    this.joinedBytes = Buffer.concat(frames, totalBytes);
-    return this.joinedBytes;
+    last.length = count;
+    const joined = Buffer.allocUnsafe(totalBytes);
+    let offset = 0;
+    for (let i = 0; i < count; i++) {
+      last[i] = frames[i];
+      joined.set(frames[i], offset);
+      offset += frames[i].length;
+    }
+    this.joinedBytes = joined;
+    return joined;
   }
 
   private writeSlice(): void {
