@@ -8,6 +8,7 @@ import { redisEngine, startCluster } from './helpers/cluster.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
 
 async function scrape(server: { logicUrl: string }, headers: Record<string, string> = {}): Promise<Map<string, Family>> {
   const res = await fetch(`${server.logicUrl}/metrics`, { headers });
@@ -96,16 +97,7 @@ describe('GET /metrics', () => {
 
     const small = await startServer({ sendBufferLimit: 1024 });
     try {
-      const slow = await RawClient.connect(small.gatewayUrl);
-      await post(small.logicUrl, '/room/join', { id: 'slow', wsId: await slow.welcome() });
-      slow.socket.pause();
-      const val = 'x'.repeat(16 * 1024);
-      let closes = 0;
-      for (let i = 0; i < 2000 && closes === 0; i++) {
-        await post(small.logicUrl, '/push/room', { val, tag: 2, id: 'slow' });
-        if (i % 20 === 19) closes = (await call(small.logicUrl, '/stats')).body.data?.slowConsumerCloses as number;
-      }
-      slow.socket.destroy();
+      await forceSlowConsumerClose(small, 'slow');
       const afterwards = await scrape(small);
       assert.equal(closesOf(afterwards, 'slow_consumer'), 1);
       assert.equal(closesOf(afterwards, 'heartbeat_timeout'), 0);
