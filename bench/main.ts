@@ -9,6 +9,7 @@ import { redisServerInstalled } from './redis.js';
 import { scenarioTable, speedChecks } from './report.js';
 import { runTarget, type RunSettings, type TargetResult } from './run-target.js';
 import { buildScenario } from './scenarios.js';
+import { socketIoInstalled } from './targets.js';
 import { gatewayProcesses, targetRuns, type TargetRun } from './variants.js';
 
 function progressLine(enabled: boolean): { show(text: string): void; clear(): void } {
@@ -112,6 +113,18 @@ export async function runBenchWith(options: BenchOptions, write: (text: string) 
   return all;
 }
 
+/**
+ * Leaves the Socket.IO target out, with one line, when socket.io is not
+ * installed and --targets did not name it; refuses to run when it did.
+ */
+function withInstalledPeers(options: BenchOptions, notice: (line: string) => void): BenchOptions {
+  if (!options.targets.includes('socketio') || socketIoInstalled()) return options;
+  const missing = 'socket.io is not installed (it is a devDependency of roomcast)';
+  if (options.targetsNamed) throw new Error(`--targets names socketio, but ${missing}: run \`npm install socket.io@4.8\` beside roomcast, or leave socketio out of --targets`);
+  notice(`roomcast bench: ${missing}, so the Socket.IO target is left out; \`npm install socket.io@4.8\` beside roomcast to compare with it\n`);
+  return { ...options, targets: options.targets.filter((t) => t !== 'socketio') };
+}
+
 /** Runs the bench with command-line flags; resolves to the process exit code. */
 export async function runBench(argv: string[]): Promise<number> {
   const cmd = benchCommand().exitOverride();
@@ -121,7 +134,13 @@ export async function runBench(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) return err.exitCode;
     throw err;
   }
-  const options = readBenchOptions(cmd);
+  let options: BenchOptions;
+  try {
+    options = withInstalledPeers(readBenchOptions(cmd), (line) => process.stderr.write(line));
+  } catch (err) {
+    process.stderr.write(`roomcast bench: ${(err as Error).message}\n`);
+    return 1;
+  }
   stopChildrenOnExit();
   const write = (text: string): boolean => process.stdout.write(text);
   const brokerText = options.broker.kind === 'url' ? options.broker.url : options.broker.kind === 'auto' ? 'a redis-server per run' : 'memory';

@@ -8,6 +8,8 @@ import type { BrokerChoice, HistoryChoice } from './variants.js';
 export interface BenchOptions {
   scenarios: ScenarioName[];
   targets: TargetName[];
+  /** Whether --targets was given (rather than left at its default: every target). */
+  targetsNamed: boolean;
   /** roomcast's gateway worker counts, a row each (0: one process). */
   workers: number[];
   /** Where roomcast's broker is; `auto` when --workers asks for workers and no --broker is given. */
@@ -158,6 +160,7 @@ export function readBenchOptions(cmd: Command): BenchOptions {
   return {
     scenarios: o.scenarios as ScenarioName[],
     targets: o.targets as TargetName[],
+    targetsNamed: cmd.getOptionValueSource('targets') !== 'default',
     workers,
     broker: (o.broker as BrokerChoice | undefined) ?? { kind: workers.some((w) => w > 0) ? 'auto' : 'memory' },
     history: o.history as HistoryChoice,

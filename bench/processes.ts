@@ -37,11 +37,11 @@ export function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-/** SIGTERM, then SIGKILL if the process has not exited within `graceMs`. */
-export async function stopProcess(child: ChildProcess, graceMs: number): Promise<void> {
+/** `signal` (SIGTERM), then SIGKILL if the process has not exited within `graceMs`. */
+export async function stopProcess(child: ChildProcess, graceMs: number, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
   if (hasExited(child)) return;
   const exited = once(child, 'exit');
-  child.kill('SIGTERM');
+  child.kill(signal);
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
   await exited;
   clearTimeout(timer);

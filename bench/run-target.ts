@@ -13,7 +13,7 @@ import { startRedis, type RunningRedis } from './redis.js';
 import type { Scenario } from './scenarios.js';
 import { startTarget, TARGETS, type RunningTarget, type ServerShape, type TargetName } from './targets.js';
 import type { BrokerChoice, RoomcastVariant, TargetRun } from './variants.js';
-import { Worker } from './workers.js';
+import { Worker, WorkerTimeoutError } from './workers.js';
 
 export interface RunSettings {
   host: string;
@@ -113,8 +113,8 @@ async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, 
   if (failed > 1) errors.push(`${failed} joins failed`);
 }
 
-async function sumProgress(workers: Worker[]): Promise<{ frames: number; warmupFrames: number; cpuSeconds: number }> {
-  const all = await Promise.all(workers.map((w) => w.request({ op: 'progress' })));
+async function sumProgress(workers: Worker[], deadline: number): Promise<{ frames: number; warmupFrames: number; cpuSeconds: number }> {
+  const all = await Promise.all(workers.map((w) => w.request({ op: 'progress' }, deadline)));
   const sum = (f: (p: Progress) => number): number => all.reduce((n, p) => n + f(p), 0);
   return { frames: sum((p) => p.pushFrames), warmupFrames: sum((p) => p.warmupFrames), cpuSeconds: sum((p) => p.cpuSeconds) };
 }
@@ -168,6 +168,8 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
   let server: RunningTarget | undefined;
   let redis: RunningRedis | undefined;
   const workers: Worker[] = [];
+  /** A worker did not answer in time: the workers are killed rather than asked to close. */
+  let stuck = false;
   const overtime = setTimeout(() => errors.push(`stopped at the ${settings.timeoutMs / 1000} s limit`), settings.timeoutMs);
   const pids = new Set<number>();
   /** The server's processes (a cluster primary and its workers) summed; every pid seen is checked at the end of the tests. */
@@ -205,7 +207,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
           sourceAddresses: settings.sourceAddresses,
           inFlight: CONNECT_IN_FLIGHT,
           timeoutMs: Math.max(1000, deadline - Date.now()),
-        }),
+        }, deadline),
       ),
     );
     result.connectSeconds = round((performance.now() - connectStart) / 1000, 2);
@@ -233,7 +235,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
       say('warming up');
       await warmUp(server.logicUrl, scenario, workers, settings, deadline, errors, say);
       await sleep(pause);
-      const clientCpuBefore = (await sumProgress(workers)).cpuSeconds;
+      const clientCpuBefore = (await sumProgress(workers, deadline)).cpuSeconds;
       const machineBefore = readMachineBusySeconds();
       const ownBefore = ownCpuSeconds();
       const redisBefore = sampleRedis();
@@ -246,7 +248,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
         result.redisCpuSeconds = round(redisCpu, 2);
         result.redisRssMB = round(redisAfter.rssBytes / MB, 1);
       }
-      const clientCpu = (await sumProgress(workers)).cpuSeconds - clientCpuBefore;
+      const clientCpu = (await sumProgress(workers, deadline)).cpuSeconds - clientCpuBefore;
       const ours = after.cpuSeconds - before.cpuSeconds + clientCpu + redisCpu + ownCpuSeconds() - ownBefore;
       result.clientCpuSeconds = round(clientCpu, 2);
       result.otherCpuSeconds = round(Math.max(0, readMachineBusySeconds() - machineBefore - ours), 2);
@@ -261,10 +263,11 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     if (exited !== undefined) errors.push(exited);
   } catch (err) {
     errors.push((err as Error).message);
+    stuck = err instanceof WorkerTimeoutError;
   } finally {
     clearTimeout(overtime);
     say('stopping');
-    await Promise.all(workers.map((w) => w.stop()));
+    await Promise.all(workers.map((w) => (stuck ? w.kill() : w.stop())));
     await server?.stop();
     await redis?.stop();
     result.pids.push(...pids);
@@ -289,7 +292,7 @@ async function pushAndWait(phase: PushPhase, logicUrl: string, workers: Worker[]
   let lastChange = performance.now();
   while (Date.now() < deadline) {
     await sleep(POLL_MS);
-    const now = await sumProgress(workers);
+    const now = await sumProgress(workers, deadline);
     const seen = phase.warmup ? now.warmupFrames : now.frames;
     if (seen !== frames) lastChange = performance.now();
     frames = seen;
@@ -331,7 +334,7 @@ async function push(
   result.pushesAccepted = pushed.accepted;
   result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
 
-  const reports = await Promise.all(workers.map((w) => w.request({ op: 'report' })));
+  const reports = await Promise.all(workers.map((w) => w.request({ op: 'report' }, deadline)));
   const latency = new Histogram();
   let lastFrameAtUs = 0;
   let firstFrameAtUs = Infinity;

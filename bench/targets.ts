@@ -64,6 +64,16 @@ export const TARGETS: Record<TargetName, TargetSpec> = {
   },
 };
 
+/** Socket.IO is a devDependency of roomcast: an installed roomcast (`npx roomcast bench`) may not have it. */
+export function socketIoInstalled(): boolean {
+  try {
+    import.meta.resolve('socket.io');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface RunningTarget {
   pid: number;
   gatewayUrl: string;

@@ -14,6 +14,17 @@ interface Replies {
 
 const WORKER_SCRIPT = benchScript('./client/worker.js');
 
+/** How long after the run's deadline (or after being asked, when asked later) a worker may take to answer. */
+const REPLY_GRACE_MS = 2000;
+
+/** A worker that is alive but did not answer a request in time. */
+export class WorkerTimeoutError extends Error {
+  constructor(pid: number, op: string) {
+    super(`client worker ${pid} is stuck: no answer to "${op}" by the time limit (and ${REPLY_GRACE_MS / 1000} s more); the client workers were killed`);
+    this.name = 'WorkerTimeoutError';
+  }
+}
+
 export class Worker {
   private nextId = 1;
   private readonly waiting = new Map<number, { resolve: (m: FromWorker) => void; reject: (e: Error) => void }>();
@@ -38,11 +49,30 @@ export class Worker {
     return this.child.pid!;
   }
 
-  request<R extends Request>(request: R): Promise<Replies[R['op']]> {
+  /**
+   * Sends a request; rejects with a WorkerTimeoutError if no answer came by
+   * `deadline` (the run's, ms since the epoch), or within a short grace when
+   * asked after it (the last report of a run that used all its time).
+   */
+  request<R extends Request>(request: R, deadline: number): Promise<Replies[R['op']]> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (hasExited(this.child)) return reject(new Error('client worker is not running'));
-      this.waiting.set(id, { resolve: resolve as unknown as (m: FromWorker) => void, reject });
+      const now = Date.now();
+      const timer = setTimeout(() => {
+        this.waiting.delete(id);
+        reject(new WorkerTimeoutError(this.pid, request.op));
+      }, Math.max(deadline, now) + REPLY_GRACE_MS - now);
+      this.waiting.set(id, {
+        resolve: (message) => {
+          clearTimeout(timer);
+          (resolve as unknown as (m: FromWorker) => void)(message);
+        },
+        reject: (error) => {
+          clearTimeout(timer);
+          reject(error);
+        },
+      });
       this.child.send({ id, ...request } as ToWorker);
     });
   }
@@ -50,9 +80,12 @@ export class Worker {
   /** Closes its connections and waits for it to exit (killed if it takes longer than 5 s). */
   async stop(): Promise<void> {
     if (hasExited(this.child)) return;
-    const closed = this.request({ op: 'close' }).catch(() => undefined);
-    const timeout = new Promise((resolve) => setTimeout(resolve, 5000).unref());
-    await Promise.race([closed, timeout]);
+    await this.request({ op: 'close' }, Date.now() + 5000 - REPLY_GRACE_MS).catch(() => undefined);
     await stopProcess(this.child, 1000);
+  }
+
+  /** Kills it at once (SIGKILL also ends a process that is stopped or busy forever) and waits for it to exit. */
+  async kill(): Promise<void> {
+    await stopProcess(this.child, 0, 'SIGKILL');
   }
 }

@@ -6,11 +6,16 @@
  * of the welcome's `heartbeat`, and drops a connection the server has gone
  * silent on. A lost connection is retried with exponential backoff and full
  * jitter, except after a 4500-4999 close (the server's "do not reconnect").
+ * The backoff starts again from its first step only after a connection has
+ * stayed connected for `maxDelayMs`: a server that welcomes and closes at once is
+ * retried ever more slowly, up to the cap, not every few hundred ms.
  *
  * After a reconnect it resumes the session (PROTOCOL.md §4): it sends the
  * last resume token and the last `seq` and epoch of every stream it is in as
  * its first frame, gets back its wsId and rooms and every message it missed,
  * and reports `connected` with `recovered` once the server says `resumed`.
+ * A resume left unanswered for `connectTimeoutMs` drops the socket and is
+ * tried again, with the same token and positions, on the next connection.
  */
 import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
 import { ALL_STREAM, ROOM_ID_PATTERN, ROOM_ID_RULE } from '../src/protocol/room-id.js';
@@ -92,7 +97,10 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   private attempt = 0;
   private started = false;
   private lastReceivedAt = 0;
-  private welcomeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Runs from the socket's opening until the welcome, then from the resume until its answer. */
+  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When this connection's session got going (undefined before): how long it stayed up decides whether the backoff restarts. */
+  private connectedAt: number | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private nextId = 0;
@@ -178,7 +186,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     }
     const generation = ++this.generation;
     const current = (): boolean => generation === this.generation;
-    this.welcomeTimer = setTimeout(() => this.drop(`no welcome frame within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
+    this.handshakeTimer = setTimeout(() => this.drop(`no welcome frame within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
     try {
       this.transport = this.openTransport(this.url, {
         open: () => undefined,
@@ -240,13 +248,14 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   }
 
   private welcomed(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
-    clearTimeout(this.welcomeTimer);
-    this.attempt = 0;
+    clearTimeout(this.handshakeTimer);
     this.startHeartbeat(frame.heartbeatMs);
     const since = this.since();
     if (this.resumeEnabled && this.resumeToken !== undefined && since !== undefined) {
       this.resumingFrom = frame;
       this.transport?.send(JSON.stringify({ op: 'resume', token: this.resumeToken, since }));
+      // the server's pongs keep the socket alive, so only this notices a resume that is never answered
+      this.handshakeTimer = setTimeout(() => this.drop(`no answer to the resume within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
       return;
     }
     // the first frame tells the server this connection does not resume, so it sends pushes at once
@@ -270,8 +279,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.allEpoch = frame.epoch;
     this.streamPositions.clear();
     if (frame.seq !== undefined) this.record(ALL_STREAM, frame.seq, frame.epoch);
-    this.setState(reconnected ? { state: 'connected', wsId: frame.wsId, recovered: false } : { state: 'connected', wsId: frame.wsId });
-    for (const op of this.pending.values()) if (!op.sent) this.sendOp(op);
+    this.sessionUp(reconnected ? { state: 'connected', wsId: frame.wsId, recovered: false } : { state: 'connected', wsId: frame.wsId });
   }
 
   private resumed(frame: Extract<ServerFrame, { kind: 'resumed' }>): void {
@@ -285,7 +293,14 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
       if (stream === ALL_STREAM) this.allEpoch = position.epoch;
       else this.joinedRooms.add(stream);
     }
-    this.setState({ state: 'connected', wsId: frame.wsId, recovered: frame.recovered });
+    this.sessionUp({ state: 'connected', wsId: frame.wsId, recovered: frame.recovered });
+  }
+
+  /** The session is usable (new or resumed): report it and send the ops that waited for it. */
+  private sessionUp(change: StateChange): void {
+    clearTimeout(this.handshakeTimer);
+    this.connectedAt = Date.now();
+    this.setState(change);
     for (const op of this.pending.values()) if (!op.sent) this.sendOp(op);
   }
 
@@ -350,6 +365,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   /** The connection is gone: reconnect after a backoff, or stay closed after a 45xx code. */
   private lost(code: number, reason: string): void {
+    if (this.backoff !== false && this.connectedAt !== undefined && Date.now() - this.connectedAt >= this.backoff.maxDelayMs) this.attempt = 0;
     this.teardown('disconnected', `the connection closed (${code}) before the server answered`);
     // a kicked session was ended by the server on purpose: the next connection starts a new one
     if (code === CloseCode.kicked) this.resumeToken = undefined;
@@ -370,7 +386,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.transport = undefined;
     this.currentWsId = undefined;
     this.resumingFrom = undefined;
-    clearTimeout(this.welcomeTimer);
+    this.connectedAt = undefined;
+    clearTimeout(this.handshakeTimer);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.retryTimer);
     this.joinedRooms.clear();

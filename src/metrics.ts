@@ -3,17 +3,22 @@
  *
  * Nothing here runs on the fan-out path but the histogram's `observe`, once
  * per publication. Every other value is read when Prometheus scrapes: the
- * cluster totals from the broker's `stats()` (once per scrape), the push
- * counters from the logic API that owns this registry.
+ * gauges from the broker's `stats()`, the gateway nodes' counters from its
+ * `nodeStats()` (each once per scrape) through CounterTotals, so that they
+ * never go down, and the push counters from the logic API that owns this
+ * registry.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NodeStats } from './broker/broker.js';
+import type { NodeCounters, NodeStats } from './broker/broker.js';
+import { CounterTotals } from './counter-totals.js';
 import type { PushCounters } from './logic/routes.js';
 
 export interface MetricsSource {
   readonly engine: string;
   /** Totals across every gateway node. */
   stats(): Promise<NodeStats & { nodes: number }>;
+  /** Each gateway node's stats, by node id. */
+  nodeStats(): Promise<Map<string, NodeStats>>;
   isReady(): boolean;
 }
 
@@ -29,7 +34,7 @@ const CLOSE_CAUSES = {
   kicked: 'kicks',
   rate_limited: 'frameRateCloses',
   token_expired: 'tokenExpiries',
-} as const satisfies Record<string, keyof NodeStats>;
+} as const satisfies Record<string, keyof NodeCounters>;
 
 /** Connections and joins refused by each limit (docs/SECURITY.md). */
 const REFUSALS = {
@@ -39,13 +44,15 @@ const REFUSALS = {
   allowed_origins: 'refusedOrigin',
   max_rooms_per_connection: 'roomLimitRefusals',
   bad_token: 'authFailures',
-} as const satisfies Record<string, keyof NodeStats>;
+} as const satisfies Record<string, keyof NodeCounters>;
 
 export class Metrics {
   readonly registry = new Registry();
   private readonly fanout: Histogram;
   /** The broker's totals as of the current scrape (the last good one if the broker cannot answer). */
   private stats: Totals | undefined;
+  /** The gateway nodes' counters summed so that they never go down, as of the same scrape. */
+  private readonly counters = new CounterTotals();
 
   constructor(
     private readonly source: MetricsSource,
@@ -68,19 +75,19 @@ export class Metrics {
     gauge('roomcast_rooms', 'Rooms with at least one member, on every gateway node', (s) => s.rooms);
     gauge('roomcast_gateway_nodes', 'Gateway nodes attached to the broker', (s) => s.nodes);
 
-    /** A counter read from the cluster totals at scrape time, one series per label value. */
-    const counter = (name: string, help: string, read: Record<string, keyof Totals> | keyof Totals, label?: string): void => {
+    const counters = this.counters;
+    /** A counter read from the nodes' never-decreasing totals at scrape time, one series per label value. */
+    const counter = (name: string, help: string, read: Record<string, keyof NodeCounters> | keyof NodeCounters, label?: string): void => {
       new Counter({
         name,
         help,
         labelNames: label === undefined ? [] : [label],
         registers,
         collect() {
-          const s = totals();
-          if (s === undefined) return;
+          if (totals() === undefined) return; // nothing read yet: no series rather than a 0 that jumps
           this.reset();
-          if (typeof read === 'string') this.inc(s[read]);
-          else for (const [value, key] of Object.entries(read)) this.inc({ [label!]: value }, s[key]);
+          if (typeof read === 'string') this.inc(counters.get(read));
+          else for (const [value, key] of Object.entries(read)) this.inc({ [label!]: value }, counters.get(key));
         },
       });
     };
@@ -90,7 +97,7 @@ export class Metrics {
     counter('roomcast_resumes_total', 'Sessions taken back by a reconnecting client, on every gateway node', 'resumes');
     new Counter({
       name: 'roomcast_pushes_total',
-      help: 'Pushes accepted by this logic API, by kind (all, room, conn)',
+      help: 'Pushes accepted by this logic API, by kind (all, room, conn, user)',
       labelNames: ['kind'],
       registers,
       collect() {
@@ -128,7 +135,9 @@ export class Metrics {
   /** The metrics in Prometheus text format. */
   async render(): Promise<string> {
     try {
-      this.stats = await this.source.stats();
+      const [stats, perNode] = await Promise.all([this.source.stats(), this.source.nodeStats()]);
+      this.stats = stats;
+      this.counters.update(perNode);
     } catch {
       // Keep the last totals: counters must not fall back to zero while the broker is away; roomcast_broker_up says it is.
     }

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -72,7 +74,7 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     assert.equal(rooms?.expectedDeliveries, 15 * 4);
     const idle = results.find((r) => r.scenario === 'idle' && r.target === 'roomcast');
     assert.equal(idle?.connected, 20);
-    assert.equal(typeof idle?.rssPerConnKB, 'number');
+    assert.ok(Number.isFinite(idle?.rssPerConnKB) && idle!.rssPerConnKB! > 0, `rssPerConnKB ${idle?.rssPerConnKB}`);
   });
 
   it('refuses a bad flag with a message naming it', async () => {
@@ -94,6 +96,76 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
       const answer = await runCli(['bench', ...flags]);
       assert.equal(answer.code, 1, flags.join(' '));
       assert.match(answer.stderr, message);
+    }
+  });
+
+  it('fails a target whose client worker is stuck (alive, never answering) at its --timeout, and kills its workers', async () => {
+    // every client worker this process starts is stopped (SIGSTOP) as soon as it shows up: alive, but it answers nothing
+    const stopped = new Set<number>();
+    const stopWorkers = (): void => {
+      for (const pid of childrenOf(process.pid)) {
+        if (stopped.has(pid) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('client/worker.js')) continue;
+        process.kill(pid, 'SIGSTOP');
+        stopped.add(pid);
+      }
+    };
+    const watcher = setInterval(stopWorkers, 10);
+    const started = performance.now();
+    let hung: NodeJS.Timeout | undefined;
+    try {
+      const results = await Promise.race([
+        run(['--scenarios', 'fanout', '--targets', 'ws', '--timeout', '3']),
+        new Promise<never>((_, reject) => (hung = setTimeout(() => reject(new Error('the bench still runs 30 s after its 3 s limit')), 30_000))),
+      ]);
+      const seconds = (performance.now() - started) / 1000;
+      assert.ok(stopped.size >= 2, `stopped ${stopped.size} workers`);
+      const [r] = results;
+      assert.ok(r.errors.includes('stopped at the 3 s limit'), r.errors.join('; '));
+      assert.ok(
+        r.errors.some((e) => /^client worker \d+ is stuck: no answer to "(connect|progress|report)" by the time limit \(and 2 s more\); the client workers were killed$/.test(e)),
+        r.errors.join('; '),
+      );
+      // the limit, the 2 s grace, then killing the workers and stopping the server
+      assert.ok(seconds < 3 + 2 + 3, `the bench took ${seconds.toFixed(1)} s`);
+      for (const pid of r.pids) assert.ok(!alive(pid), `process ${pid} still runs`);
+    } finally {
+      clearTimeout(hung);
+      clearInterval(watcher);
+      for (const pid of stopped) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+  });
+
+  it('from an installed roomcast without its devDependencies, leaves Socket.IO out with one line, or refuses when --targets names it', async () => {
+    // an install as npm makes it: the package's dist and package.json, every dependency beside it, and no socket.io
+    const root = mkdtempSync(join(tmpdir(), 'roomcast-installed-'));
+    try {
+      const modules = join(root, 'node_modules');
+      const realModules = fileURLToPath(new URL('../../node_modules/', import.meta.url));
+      mkdirSync(modules);
+      for (const name of readdirSync(realModules)) if (!name.startsWith('.') && name !== 'socket.io') symlinkSync(join(realModules, name), join(modules, name));
+      const pkg = join(modules, 'roomcast');
+      for (const dir of ['dist/src', 'dist/bench']) cpSync(fileURLToPath(new URL(`../../${dir}`, import.meta.url)), join(pkg, dir), { recursive: true });
+      cpSync(fileURLToPath(new URL('../../package.json', import.meta.url)), join(pkg, 'package.json'));
+      const cli = join(pkg, 'dist/src/cli.js');
+
+      const ran = await runCli(['bench', ...TINY, '--scenarios', 'fanout'], {}, cli);
+      assert.equal(ran.code, 0, ran.stderr);
+      assert.equal(
+        ran.stderr.trim(),
+        'roomcast bench: socket.io is not installed (it is a devDependency of roomcast), so the Socket.IO target is left out; `npm install socket.io@4.8` beside roomcast to compare with it',
+      );
+      assert.match(ran.stdout, /targets roomcast, ws;/);
+      assert.match(ran.stdout, /\| bare ws loop/);
+      assert.doesNotMatch(ran.stdout, /Socket\.IO 4\.8/);
+
+      const named = await runCli(['bench', ...TINY, '--scenarios', 'fanout', '--targets', 'roomcast,socketio'], {}, cli);
+      assert.equal(named.code, 1);
+      assert.equal(
+        named.stderr.trim(),
+        'roomcast bench: --targets names socketio, but socket.io is not installed (it is a devDependency of roomcast): run `npm install socket.io@4.8` beside roomcast, or leave socketio out of --targets',
+      );
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 
@@ -126,7 +198,8 @@ describe('roomcast bench in cluster mode (smoke, tiny sizes)', { skip: skipWitho
     }
     const hold = results[1];
     assert.equal(hold.deliveries, 30);
-    assert.ok(hold.deliverySpreadMs >= 0 && typeof hold.rssPerConnKB === 'number');
+    assert.ok(hold.deliverySpreadMs >= 0, `deliverySpreadMs ${hold.deliverySpreadMs}`);
+    assert.ok(Number.isFinite(hold.rssPerConnKB) && hold.rssPerConnKB! > 0, `rssPerConnKB ${hold.rssPerConnKB}`);
   });
 
   it('stops the cluster and redis-server when interrupted with Ctrl-C', async () => {

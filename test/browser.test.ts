@@ -6,6 +6,7 @@ import type { Message, StateChange } from '../client/types.js';
 import { browserSkipReason, launchBrowser, screenshotPaths, SdkPageServer } from './helpers/browser.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { post } from './helpers/http.js';
+import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
 /** What the SDK test page keeps on its global object. */
@@ -96,7 +97,8 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
     let server: TestServer;
     let clients: TestClient[];
     before(async () => {
-      server = await startServer({ apiKey: 'browser-key' });
+      // a small send buffer, so that a client that stops reading is closed as a slow consumer after a few pushes
+      server = await startServer({ apiKey: 'browser-key', sendBufferLimit: 1024 });
       clients = await Promise.all([0, 1, 2].map(() => TestClient.connect(server.gatewayUrl)));
       const auth = { authorization: 'Bearer browser-key' };
       for (const [room, client] of [['alpha', clients[0]], ['alpha', clients[1]], ['beta', clients[2]], ['gamma', clients[2]]] as const) {
@@ -107,6 +109,15 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
       for (const c of clients) await c.closeAndWait();
       await server.close();
     });
+
+    /** Opens the admin page and gives it the API key. */
+    async function openAdmin(page: Page): Promise<void> {
+      await page.goto(`${server.logicUrl}/admin`);
+      const prompt = page.getByTestId('key-prompt');
+      await prompt.locator('input[name=key]').fill('browser-key');
+      await prompt.getByRole('button').click();
+      await page.getByTestId('total-connections').waitFor();
+    }
 
     it('asks for the API key, shows the right counts, rooms and members, pushes from its form, and kicks', async () => {
       const page = await newPage();
@@ -175,11 +186,73 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         await page.close();
       }
     });
+
+    it('shows real rates and closes: pushes/s counts pushes to users, deliveries/s follows pushes to all, a slow consumer is counted', async () => {
+      const auth = { authorization: 'Bearer browser-key' };
+      const page = await newPage();
+      /** Reads a total until `accept` takes it (or fails after 10 s, with the last text seen). */
+      const readTotal = async (testId: string, accept: (value: number) => boolean): Promise<number> => {
+        let text = '';
+        for (const started = Date.now(); Date.now() - started < 10_000; await new Promise((r) => setTimeout(r, 100))) {
+          text = await page.getByTestId(testId).innerText();
+          if (text !== '–' && accept(Number(text))) return Number(text);
+        }
+        throw new Error(`${testId} showed ${JSON.stringify(text)}, which the test does not accept`);
+      };
+      /** Pushes from 2 concurrent callers until stopped. */
+      const keepPushing = (path: string, form: Record<string, string | number>): (() => Promise<void>) => {
+        let stopped = false;
+        const callers = [0, 1].map(async () => {
+          while (!stopped) assert.equal((await post(server.logicUrl, path, form, auth)).status, 200);
+        });
+        return async () => {
+          stopped = true;
+          await Promise.all(callers);
+        };
+      };
+      try {
+        await openAdmin(page);
+        const connections = await readTotal('total-connections', (n) => n > 0);
+
+        // nothing flows: both rates read 0
+        await readTotal('total-pushes-rate', (n) => n === 0);
+        await readTotal('total-deliveries-rate', (n) => n === 0);
+
+        // only pushes to a user: they count in pushes/s, and deliver nothing (no connection has a user)
+        const stopUsers = keepPushing('/push/user', { uid: 'nobody-here', tag: 2, val: 'to a user' });
+        try {
+          assert.ok((await readTotal('total-pushes-rate', (n) => n > 0)) > 0);
+        } finally {
+          await stopUsers();
+        }
+        assert.match(await page.getByTestId('totals-footer').innerText(), /[1-9]\d* to users/);
+        await readTotal('total-pushes-rate', (n) => n === 0);
+
+        // pushes to all: every connection gets each, so deliveries/s is about connections times pushes/s
+        const stopAll = keepPushing('/push/all', { tag: 2, val: 'to all' });
+        try {
+          const deliveries = await readTotal('total-deliveries-rate', (n) => n > 0);
+          const pushes = Number(await page.getByTestId('total-pushes-rate').innerText());
+          assert.ok(pushes > 0, `pushes/s ${pushes}`);
+          const ratio = deliveries / pushes;
+          assert.ok(ratio > connections / 2 && ratio < connections * 2, `deliveries/s ${deliveries} for ${pushes} pushes/s to ${connections} connections`);
+        } finally {
+          await stopAll();
+        }
+
+        assert.equal(await page.getByTestId('total-slow').innerText(), '0');
+        await forceSlowConsumerClose(server, 'admin-slow', auth);
+        await readTotal('total-slow', (n) => n === 1);
+      } finally {
+        await page.close();
+      }
+    });
   });
 
   describe('the try-it page', () => {
-    it('connects to the gateway, shows each frame, sends PING, joins and sees a room push', async () => {
-      const server = await startServer({ allowClientJoin: true });
+    it('connects to the gateway, shows each frame, sends PING, shows its own heartbeats only when asked, joins and sees a room push', async () => {
+      // a 600 ms heartbeat: the page pings every 200 ms by itself
+      const server = await startServer({ allowClientJoin: true, heartbeatTimeout: 600 });
       const page = await newPage();
       try {
         await page.goto(`${server.logicUrl}/admin/try`);
@@ -191,9 +264,28 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         await log.getByText('"op":"welcome"').waitFor();
         await page.getByTestId('try-status').getByText('wsId').waitFor();
 
+        const pings = log.getByText('{"type":1,"data":"PING"}', { exact: true });
+        const pongs = log.getByText('{"type":1,"data":"PONG"}', { exact: true });
+        await new Promise((r) => setTimeout(r, 700)); // three heartbeat PINGs and their PONGs, not logged
+        assert.deepEqual([await pings.count(), await pongs.count()], [0, 0]);
+
         await page.getByTestId('try-ping').click();
-        await log.getByText('{"type":1,"data":"PONG"}').waitFor();
-        await log.getByText('{"type":1,"data":"PING"}').waitFor();
+        await pongs.first().waitFor();
+        assert.deepEqual([await pings.count(), await pongs.count()], [1, 1], 'the PING sent by hand and its PONG');
+
+        await page.getByTestId('try-show-heartbeats').check();
+        const beats = log.locator('.line.heartbeat');
+        await beats.nth(3).waitFor();
+        const beatTexts = await beats.locator('code').allInnerTexts();
+        const countOf = (text: string): number => beatTexts.filter((t) => t === text).length;
+        assert.equal(countOf('{"type":1,"data":"PING"}') + countOf('{"type":1,"data":"PONG"}'), beatTexts.length, beatTexts.join(' '));
+        assert.ok(countOf('{"type":1,"data":"PING"}') >= 1 && countOf('{"type":1,"data":"PONG"}') >= 1, beatTexts.join(' '));
+        await page.getByTestId('try-show-heartbeats').uncheck();
+        await new Promise((r) => setTimeout(r, 300)); // a PONG on its way when switched off may still show
+        const shown = await beats.count();
+        await new Promise((r) => setTimeout(r, 700));
+        assert.equal(await beats.count(), shown, 'no more heartbeats logged once switched off');
+        assert.match(await page.getByTestId('try-status').innerText(), /^open/, 'the heartbeat kept the connection');
 
         await page.getByTestId('try-room').fill('tried');
         await page.getByTestId('try-join').click();

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, RoomcastClient, RoomcastError, type Message, type StateChange } from '../client/node.js';
-import { CloseCode } from '../src/protocol/close-codes.js';
+import type { WebSocket } from 'ws';
+import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
 import { post } from './helpers/http.js';
 import { nextEvent, record, ScriptedGateway, sleep } from './helpers/sdk.js';
 import { startServer, type TestServer } from './helpers/server.js';
@@ -232,34 +234,156 @@ describe('SDK against a roomcast server', () => {
 });
 
 describe('SDK against a scripted gateway', () => {
-  it('never reconnects after a close code from 4500 to 4999', async () => {
-    const gateway = await ScriptedGateway.start((ws) => setTimeout(() => ws.close(4501, 'go away for good'), 20));
-    const client = new RoomcastClient(gateway.url, { reconnect: FAST });
+  for (const code of [4500, 4501, 4999]) {
+    it(`never reconnects after a ${code} close (4500-4999 mean "do not reconnect")`, async () => {
+      const gateway = await ScriptedGateway.start((ws) => setTimeout(() => ws.close(code, 'go away for good'), 20));
+      const client = new RoomcastClient(gateway.url, { reconnect: FAST });
+      try {
+        const closed = await nextEvent(client, 'state', (s) => s.state === 'closed');
+        assert.deepEqual(closed, { state: 'closed', code, reason: 'go away for good' });
+        await sleep(400); // five times the largest backoff
+        assert.equal(gateway.connections, 1);
+        assert.equal(client.state, 'closed');
+      } finally {
+        client.close();
+        await gateway.close();
+      }
+    });
+  }
+
+  /** How the scripted gateway ends the first connection, and the code the client sees. */
+  const retried: { name: string; end(ws: WebSocket): void; code: number }[] = [
+    { name: 'a 4499 close', end: (ws) => ws.close(4499, 'last retryable code'), code: 4499 },
+    { name: 'a 3000 close (an application code outside 4000-4999)', end: (ws) => ws.close(3000, 'app code'), code: 3000 },
+    { name: 'a dropped socket (1006)', end: (ws) => ws.terminate(), code: 1006 },
+    // 5000 and above are not valid close codes: the client's ws rejects the frame and reports 1006, as browsers do
+    { name: 'a close frame with code 5000', end: (ws) => (ws as unknown as { _socket: Socket })._socket.write(Buffer.from([0x88, 0x02, 0x13, 0x88])), code: 1006 },
+  ];
+  for (const { name, end, code } of retried) {
+    it(`reconnects after ${name}`, async () => {
+      const gateway = await ScriptedGateway.start((ws, index) => {
+        if (index === 0) setTimeout(() => end(ws), 20);
+      });
+      const client = new RoomcastClient(gateway.url, { reconnect: FAST });
+      try {
+        const dropped = await nextEvent(client, 'state', (s) => s.state !== 'connecting' && s.state !== 'connected');
+        assert.equal(dropped.state, 'reconnecting');
+        assert.equal(dropped.code, code);
+        await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === 'ws-1');
+        assert.equal(gateway.connections, 2);
+      } finally {
+        client.close();
+        await gateway.close();
+      }
+    });
+  }
+
+  it('decides with 4500-4999 exactly: 4499 and 5000 are retried, 4500 and 4999 are not', () => {
+    assert.deepEqual(
+      [1000, 1006, 3999, 4000, 4499, 4500, 4999, 5000].map((code) => [code, isTerminalCloseCode(code)]),
+      [[1000, false], [1006, false], [3999, false], [4000, false], [4499, false], [4500, true], [4999, true], [5000, false]],
+    );
+  });
+
+  it('does reconnect after a 4000-4499 close, until the server keeps it, backing off further after each connection that did not stay up', async () => {
+    const gateway = await ScriptedGateway.start((ws, index) => {
+      if (index < 2) setTimeout(() => ws.close(4000 + index, 'try again'), 20);
+    });
+    // random 0.99: each delay is just under its ceiling, so the ceilings can be read from retryInMs
+    const client = new RoomcastClient(gateway.url, { reconnect: FAST, random: () => 0.99 });
+    const states = record(client, 'state');
     try {
-      const closed = await nextEvent(client, 'state', (s) => s.state === 'closed');
-      assert.deepEqual(closed, { state: 'closed', code: 4501, reason: 'go away for good' });
-      await sleep(400); // five times the largest backoff
-      assert.equal(gateway.connections, 1);
-      assert.equal(client.state, 'closed');
+      await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === 'ws-2');
+      assert.deepEqual(
+        states.map((s) => [s.state, s.code, s.retryInMs]),
+        [
+          ['connecting', undefined, undefined],
+          ['connected', undefined, undefined],
+          ['reconnecting', 4000, 19],
+          ['connected', undefined, undefined],
+          // the connection between lasted 20 ms, less than maxDelayMs (80): the backoff goes on to its next step
+          ['reconnecting', 4001, 39],
+          ['connected', undefined, undefined],
+        ],
+      );
+      assert.equal(gateway.connections, 3);
     } finally {
       client.close();
       await gateway.close();
     }
   });
 
-  it('does reconnect after a 4000-4499 close, until the server keeps it', async () => {
+  it('retries a server that welcomes and closes at once ever more slowly, up to maxDelayMs, and starts over after a connection that stayed up', async () => {
+    const closeAtOnce = [4000, 4001, 4003, 4029, 4000];
     const gateway = await ScriptedGateway.start((ws, index) => {
-      if (index < 2) setTimeout(() => ws.close(4000 + index, 'try again'), 20);
+      if (index < closeAtOnce.length) ws.close(closeAtOnce[index], 'accepted, then closed');
+      else if (index === closeAtOnce.length) setTimeout(() => ws.close(4000, 'stayed up a while'), FAST.maxDelayMs + 70);
+      else if (index === closeAtOnce.length + 1) ws.close(4000, 'accepted, then closed');
     });
-    const client = new RoomcastClient(gateway.url, { reconnect: FAST });
+    const client = new RoomcastClient(gateway.url, { reconnect: FAST, random: () => 0.99 });
     const states = record(client, 'state');
     try {
-      await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === 'ws-2');
+      await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === `ws-${closeAtOnce.length + 2}`);
+      const retries = states.filter((s) => s.state === 'reconnecting').map((s) => [s.code, s.retryInMs]);
+      assert.deepEqual(retries, [
+        // ceilings 20, 40, 80, then capped at 80
+        [4000, 19],
+        [4001, 39],
+        [4003, 79],
+        [4029, 79],
+        [4000, 79],
+        // this connection stayed up for longer than maxDelayMs: the backoff starts over
+        [4000, 19],
+        [4000, 39],
+      ]);
+    } finally {
+      client.close();
+      await gateway.close();
+    }
+  });
+
+  it('drops a resume the server never answers after connectTimeoutMs, though pongs keep coming, and resumes again with the same token and positions', async () => {
+    const resumes: { index: number; frame: unknown; at: number }[] = [];
+    const gateway = await ScriptedGateway.start(
+      (ws, index) => {
+        ws.on('message', (data: Buffer) => {
+          const frame = JSON.parse(data.toString()) as { op?: string; type?: number };
+          if (frame.type === 1) ws.send('{"type":1,"data":"PONG"}');
+          if (frame.op !== 'resume') return;
+          resumes.push({ index, frame, at: performance.now() });
+          // the first resume is never answered; the second one is
+          if (index === 2) ws.send(JSON.stringify({ type: 0, op: 'resumed', wsId: 'ws-0', resume: 'token-2', recovered: true, streams: { '*': { seq: 5, epoch: 'e1' } } }));
+        });
+        if (index === 0) setTimeout(() => ws.close(4000, 'slow consumer'), 20);
+      },
+      { heartbeatMs: 150, welcome: (index) => ({ resume: `token-${index}`, epoch: 'e1', seq: 5 }) },
+    );
+    const client = new RoomcastClient(gateway.url, { reconnect: FAST, connectTimeoutMs: 400 });
+    const states = record(client, 'state');
+    try {
+      const resumed = await nextEvent(client, 'state', (s) => s.state === 'connected' && s.recovered === true);
+      assert.deepEqual(resumed, { state: 'connected', wsId: 'ws-0', recovered: true });
       assert.deepEqual(
-        states.map((s) => [s.state, s.code]),
-        [['connecting', undefined], ['connected', undefined], ['reconnecting', 4000], ['connected', undefined], ['reconnecting', 4001], ['connected', undefined]],
+        states.map((s) => [s.state, s.code, s.reason]),
+        [
+          ['connecting', undefined, undefined],
+          ['connected', undefined, undefined],
+          ['reconnecting', 4000, 'slow consumer'],
+          ['reconnecting', 1006, 'no answer to the resume within 400 ms'],
+          ['connected', undefined, undefined],
+        ],
       );
-      assert.equal(gateway.connections, 3);
+      const sent = { op: 'resume', token: 'token-0', since: { '*': { seq: 5, epoch: 'e1' } } };
+      assert.deepEqual(
+        resumes.map((r) => [r.index, r.frame]),
+        [
+          [1, sent],
+          [2, sent],
+        ],
+      );
+      const waited = resumes[1].at - resumes[0].at;
+      assert.ok(waited >= 400 && waited < 1500, `the second resume came ${waited} ms after the first`);
+      assert.equal(gateway.sockets[1].readyState, gateway.sockets[1].CLOSED, 'the unanswered connection was dropped');
     } finally {
       client.close();
       await gateway.close();
@@ -291,7 +415,7 @@ describe('SDK against a scripted gateway', () => {
   });
 
   it('drops a server that stops answering its pings, and reconnects (1006)', async () => {
-    const gateway = await ScriptedGateway.start(() => undefined, 300);
+    const gateway = await ScriptedGateway.start(() => undefined, { heartbeatMs: 300 });
     const client = new RoomcastClient(gateway.url, { reconnect: FAST });
     try {
       await nextEvent(client, 'state', (s) => s.state === 'connected');
@@ -317,7 +441,7 @@ describe('SDK against a scripted gateway', () => {
     try {
       await nextEvent(client, 'state', (s) => s.state === 'reconnecting');
       await nextEvent(client, 'state', (s) => s.state === 'reconnecting');
-      gateway = await ScriptedGateway.start(() => undefined, 10_000, port);
+      gateway = await ScriptedGateway.start(() => undefined, { port });
       await nextEvent(client, 'state', (s) => s.state === 'connected');
       assert.equal(states[0].state, 'connecting');
       const retries = states.slice(1, -1);

@@ -4,10 +4,13 @@ import { after, before, describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { parsePrometheus, valueOf, type Family } from './helpers/prometheus.js';
-import { redisEngine, startCluster } from './helpers/cluster.js';
+import { emptyNodeStats, type NodeStats } from '../src/broker/broker.js';
+import { CounterTotals } from '../src/counter-totals.js';
+import { memoryEngine, redisEngine, startCluster, type EngineFactory } from './helpers/cluster.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
 
 async function scrape(server: { logicUrl: string }, headers: Record<string, string> = {}): Promise<Map<string, Family>> {
   const res = await fetch(`${server.logicUrl}/metrics`, { headers });
@@ -47,6 +50,7 @@ describe('GET /metrics', () => {
     }
     assert.equal(valueOf(families, 'roomcast_broker_up', { engine: 'memory' }), 1);
     assert.equal(valueOf(families, 'roomcast_gateway_nodes'), 1);
+    assert.equal(families.get('roomcast_pushes_total')?.help, 'Pushes accepted by this logic API, by kind (all, room, conn, user)');
   });
 
   it('moves its counters with real traffic: connections, rooms, pushes, deliveries, fan-outs, closes', async () => {
@@ -96,16 +100,7 @@ describe('GET /metrics', () => {
 
     const small = await startServer({ sendBufferLimit: 1024 });
     try {
-      const slow = await RawClient.connect(small.gatewayUrl);
-      await post(small.logicUrl, '/room/join', { id: 'slow', wsId: await slow.welcome() });
-      slow.socket.pause();
-      const val = 'x'.repeat(16 * 1024);
-      let closes = 0;
-      for (let i = 0; i < 2000 && closes === 0; i++) {
-        await post(small.logicUrl, '/push/room', { val, tag: 2, id: 'slow' });
-        if (i % 20 === 19) closes = (await call(small.logicUrl, '/stats')).body.data?.slowConsumerCloses as number;
-      }
-      slow.socket.destroy();
+      await forceSlowConsumerClose(small, 'slow');
       const afterwards = await scrape(small);
       assert.equal(closesOf(afterwards, 'slow_consumer'), 1);
       assert.equal(closesOf(afterwards, 'heartbeat_timeout'), 0);
@@ -146,6 +141,70 @@ describe('GET /metrics of a logic API on Redis', { skip: skipWithoutRedis }, () 
       await redis.stop();
     }
   });
+});
+
+describe('roomcast_*_total counters of the gateway nodes never go down', () => {
+  it('keeps the counts of a node that is missing from an answer or gone, and counts a restarted node from 0 on top', () => {
+    const totals = new CounterTotals();
+    const node = (deliveries: number, kicks = 0): NodeStats => ({ ...emptyNodeStats(), connections: 3, deliveries, kicks });
+    const after = (perNode: [string, NodeStats][]): number[] => {
+      totals.update(new Map(perNode));
+      return [totals.get('deliveries'), totals.get('kicks')];
+    };
+    assert.deepEqual(after([['a', node(10)], ['b', node(7, 1)]]), [17, 1]);
+    assert.deepEqual(after([['a', node(12)]]), [19, 1], 'b did not answer: its counts stay');
+    assert.deepEqual(after([['a', node(12)], ['b', node(9, 1)]]), [21, 1], 'b is back: only what it counted since is added');
+    assert.deepEqual(after([['a', node(3)], ['b', node(9, 1)]]), [24, 1], 'a restarted under the same id: its 3 new ones are added');
+    assert.deepEqual(after([['c', node(4, 2)]]), [28, 3], 'a and b are gone, c is new');
+    assert.deepEqual(after([]), [28, 3]);
+  });
+
+  const engines: [string, () => Promise<{ engine: EngineFactory; stop(): Promise<void> }>, typeof skipWithoutRedis][] = [
+    ['the memory engine', async () => ({ engine: memoryEngine, stop: async () => undefined }), false],
+    [
+      'Redis',
+      async () => {
+        const redis = await RedisServer.start();
+        return { engine: redisEngine(redis.url), stop: () => redis.stop() };
+      },
+      skipWithoutRedis,
+    ],
+  ];
+  for (const [name, start, skip] of engines) {
+    it(`on ${name}: a gateway node that goes away, or a new one from 0 in its place, never lowers them`, { skip }, async () => {
+      const { engine, stop } = await start();
+      const cluster = await startCluster(engine, 2);
+      const clients: TestClient[] = [];
+      try {
+        clients.push(...(await Promise.all([cluster.gatewayUrls[0], cluster.gatewayUrls[1], cluster.gatewayUrls[1]].map((url) => TestClient.connect(url)))));
+        for (let i = 0; i < 2; i++) assert.equal((await post(cluster.logicUrl, '/push/all', { val: 'v', tag: 2 })).status, 200);
+        await Promise.all(clients.map((c) => c.collect(isPush, 2)));
+        await post(cluster.logicUrl, '/conn/kick', { wsId: clients[2].wsId });
+        assert.equal((await clients[2].closed).code, 4003);
+        const counted = (families: Map<string, Family>): number[] => [
+          valueOf(families, 'roomcast_gateway_nodes'),
+          valueOf(families, 'roomcast_deliveries_total'),
+          valueOf(families, 'roomcast_closes_total', { cause: 'kicked' }),
+        ];
+        assert.deepEqual(counted(await scrape(cluster)), [2, 6, 1]);
+
+        // the second node goes away with its counts (4 deliveries, 1 kick)
+        await cluster.gateways[1].close();
+        assert.equal((await clients[1].closed).code, 1001);
+        assert.deepEqual(counted(await scrape(cluster)), [1, 6, 1], 'the counters keep what the gone node counted');
+
+        // a new node in its place starts from 0
+        clients.push(await TestClient.connect(await cluster.addGateway()));
+        assert.equal((await post(cluster.logicUrl, '/push/all', { val: 'v', tag: 2 })).status, 200);
+        await Promise.all([clients[0], clients[3]].map((c) => c.next(isPush)));
+        assert.deepEqual(counted(await scrape(cluster)), [2, 8, 1], 'the new node adds to them');
+      } finally {
+        for (const c of clients) await c.closeAndWait();
+        await cluster.close();
+        await stop();
+      }
+    });
+  }
 });
 
 describe('GET /metrics access', () => {

@@ -1,7 +1,8 @@
 /**
  * "Try it": a WebSocket console for the gateway. Connect, see every frame
  * in and out, send PING, join and leave rooms (where the server allows
- * clients to), or send any text.
+ * clients to), or send any text. The page's own heartbeat PINGs and their
+ * PONGs are left out of the log unless "show heartbeats" is on.
  */
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
@@ -14,9 +15,12 @@ interface LogLine {
   at: number;
   kind: 'in' | 'out' | 'event';
   text: string;
+  /** A heartbeat PING the page sent by itself, or the PONG that answered it. */
+  heartbeat: boolean;
 }
 
 const PING = '{"type":1,"data":"PING"}';
+const PONG = '{"type":1,"data":"PONG"}';
 const MAX_LINES = 500;
 
 function defaultUrl(gateway: { port: number; path: string } | null): string {
@@ -35,9 +39,13 @@ function Try() {
   const [room, setRoom] = useState('');
   const [raw, setRaw] = useState('');
   const [autoPing, setAutoPing] = useState(true);
+  const [showHeartbeats, setShowHeartbeats] = useState(false);
+  /** The socket's handlers and the ping timer outlive a render: they read the switch here. */
+  const heartbeatsShown = useRef(showHeartbeats);
+  heartbeatsShown.current = showHeartbeats;
   const counter = useRef(0);
   const nextOpId = useRef(1);
-  /** Whether each PING still waiting for its PONG was sent automatically (those two are not logged). */
+  /** Whether each PING still waiting for its PONG was sent automatically (those two are logged only with "show heartbeats"). */
   const pings = useRef<boolean[]>([]);
   const logEnd = useRef<HTMLDivElement>(null);
 
@@ -50,14 +58,16 @@ function Try() {
 
   useEffect(() => logEnd.current?.scrollIntoView({ block: 'end' }), [lines]);
 
-  const log = (kind: LogLine['kind'], text: string): void =>
-    setLines((all) => [...all.slice(-(MAX_LINES - 1)), { n: ++counter.current, at: Date.now(), kind, text }]);
+  const log = (kind: LogLine['kind'], text: string, heartbeat = false): void => {
+    if (heartbeat && !heartbeatsShown.current) return;
+    setLines((all) => [...all.slice(-(MAX_LINES - 1)), { n: ++counter.current, at: Date.now(), kind, text, heartbeat }]);
+  };
 
   const send = (text: string, auto = false): void => {
     if (socket === undefined || socket.readyState !== WebSocket.OPEN) return log('event', 'not connected');
     if (text === PING) pings.current.push(auto);
     socket.send(text);
-    if (!auto) log('out', text);
+    log('out', text, auto);
   };
 
   const connect = (): void => {
@@ -76,8 +86,7 @@ function Try() {
     ws.onopen = () => setStatus('open');
     ws.onmessage = (event) => {
       const text = typeof event.data === 'string' ? event.data : '(binary frame)';
-      if (text === '{"type":1,"data":"PONG"}' && pings.current.shift() === true) return;
-      log('in', text);
+      log('in', text, text === PONG && pings.current.shift() === true);
       try {
         const frame = JSON.parse(text) as { op?: string; wsId?: string; heartbeat?: number };
         if (frame.op === 'welcome' && typeof frame.wsId === 'string') {
@@ -142,7 +151,10 @@ function Try() {
               Send PING
             </button>
             <label class="small">
-              <input type="checkbox" checked={autoPing} onChange={(e) => setAutoPing(e.currentTarget.checked)} /> ping every third of the heartbeat (not logged)
+              <input type="checkbox" checked={autoPing} onChange={(e) => setAutoPing(e.currentTarget.checked)} /> ping every third of the heartbeat
+            </label>
+            <label class="small">
+              <input type="checkbox" data-testid="try-show-heartbeats" checked={showHeartbeats} onChange={(e) => setShowHeartbeats(e.currentTarget.checked)} /> show heartbeats (those PINGs and their PONGs)
             </label>
           </div>
           <div class="row">
@@ -171,7 +183,7 @@ function Try() {
         <section class="card log" data-testid="try-log">
           {lines.length === 0 && <p class="muted">frames appear here</p>}
           {lines.map((line) => (
-            <div key={line.n} class={`line ${line.kind}`}>
+            <div key={line.n} class={`line ${line.kind}${line.heartbeat ? ' heartbeat' : ''}`} title={line.heartbeat ? 'heartbeat' : undefined}>
               <span class="at">{formatTime(line.at)}</span>
               <span class="dir">{line.kind === 'in' ? '←' : line.kind === 'out' ? '→' : '·'}</span>
               <code>{line.text}</code>

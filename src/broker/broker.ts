@@ -172,6 +172,11 @@ export interface Broker {
   roomCounts(): Promise<RoomCount[]>;
   roomMembers(room: string): Promise<string[]>;
   stats(): Promise<NodeStats & { nodes: number }>;
+  /**
+   * Each gateway node's own stats, by an id that is new each time a node
+   * starts (src/metrics.ts keeps its counters from going down with them).
+   */
+  nodeStats(): Promise<Map<string, NodeStats>>;
   /** False while the engine cannot hand pushes on (e.g. Redis unreachable). */
   isReady(): boolean;
   close(): Promise<void>;

@@ -227,6 +227,10 @@ export class MemoryBroker implements Broker {
     return { ...total, nodes: this.nodes.size };
   }
 
+  async nodeStats(): Promise<Map<string, NodeStats>> {
+    return new Map([...this.nodes].map(([nodeId, node]) => [nodeId, node.stats()]));
+  }
+
   isReady(): boolean {
     return true;
   }

@@ -12,6 +12,8 @@ export interface TestCluster {
   gatewayUrls: string[];
   gateways: GatewayServer[];
   logicUrl: string;
+  /** Starts one more gateway node on the same broker (a new node id, counters from 0); resolves with its URL. */
+  addGateway(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -48,17 +50,21 @@ export async function startCluster(engine: EngineFactory, nodes = 2, overrides: 
   const made = await engine();
   const gateways: GatewayServer[] = [];
   const gatewayUrls: string[] = [];
-  for (let i = 0; i < nodes; i++) {
+  const addGateway = async (): Promise<string> => {
     const gateway = createGateway(gatewayPart(config), await made.brokerFor('gateway'), log);
-    gatewayUrls.push(gatewayUrl(gatewayPart(config), (await gateway.listen()).port));
+    const url = gatewayUrl(gatewayPart(config), (await gateway.listen()).port);
+    gatewayUrls.push(url);
     gateways.push(gateway);
-  }
+    return url;
+  };
+  for (let i = 0; i < nodes; i++) await addGateway();
   const logic = createLogic(logicPart(config), await made.brokerFor('logic'), log);
   const url = logicUrl(logicPart(config), (await logic.listen()).port);
   return {
     gatewayUrls,
     gateways,
     logicUrl: url,
+    addGateway,
     async close() {
       await Promise.all([...gateways.map((g) => g.close()), logic.close()]);
       await made.close();

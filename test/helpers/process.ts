@@ -60,9 +60,9 @@ export async function spawnRoomcast(command: string, args: string[], env: Record
   return { proc, gatewayUrl: (line.gateway as string | undefined) ?? '', logicUrl: (line.logic as string | undefined) ?? '', lines, exited };
 }
 
-/** Runs the CLI to completion and returns its exit code and output. */
-export async function runCli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs the CLI (this build's, or the one at `cli`) to completion and returns its exit code and output. */
+export async function runCli(args: string[], env: Record<string, string> = {}, cli = CLI): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const proc = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

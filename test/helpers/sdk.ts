@@ -35,6 +35,15 @@ export function record<K extends keyof ClientEvents>(client: Listenable, event: 
   return seen;
 }
 
+export interface ScriptOptions {
+  /** The welcome's `heartbeat` (default 10000). */
+  heartbeatMs?: number;
+  /** Port to listen on (default: any free one). */
+  port?: number;
+  /** Fields added to the welcome of the `index`-th connection (e.g. `resume`, `epoch`, `seq`). */
+  welcome?: (index: number) => Record<string, unknown>;
+}
+
 /**
  * A plain `ws` server standing in for a gateway that misbehaves on purpose:
  * it sends a welcome frame, then does what `onConnection` says.
@@ -44,14 +53,15 @@ export class ScriptedGateway {
   readonly received: string[] = [];
   private constructor(private readonly wss: WebSocketServer) {}
 
-  static async start(onConnection: (ws: WebSocket, index: number) => void, heartbeatMs = 10_000, port = 0): Promise<ScriptedGateway> {
+  static async start(onConnection: (ws: WebSocket, index: number) => void, options: ScriptOptions = {}): Promise<ScriptedGateway> {
+    const { heartbeatMs = 10_000, port = 0, welcome = () => ({}) } = options;
     const wss = new WebSocketServer({ host: '127.0.0.1', port });
     await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
     const gateway = new ScriptedGateway(wss);
     wss.on('connection', (ws) => {
       const index = gateway.sockets.push(ws) - 1;
       ws.on('message', (data: Buffer) => gateway.received.push(data.toString()));
-      ws.send(JSON.stringify({ type: 0, op: 'welcome', data: `ws-${index}`, wsId: `ws-${index}`, heartbeat: heartbeatMs }));
+      ws.send(JSON.stringify({ type: 0, op: 'welcome', data: `ws-${index}`, wsId: `ws-${index}`, heartbeat: heartbeatMs, ...welcome(index) }));
       onConnection(ws, index);
     });
     return gateway;

@@ -6,7 +6,7 @@ function perSecond(now: LiveStats, before: LiveStats | undefined, read: (s: Live
   return (read(now) - read(before)) / ((now.at - before.at) / 1000);
 }
 
-const pushCount = (s: LiveStats): number => s.pushes.all + s.pushes.room + s.pushes.conn;
+const pushCount = (s: LiveStats): number => s.pushes.all + s.pushes.room + s.pushes.conn + s.pushes.user;
 
 function Total({ name, value, testId, title }: { name: string; value: string | number; testId: string; title?: string }) {
   return (
@@ -39,7 +39,7 @@ export function Totals({ stats, previous, problem }: { stats: LiveStats | undefi
             <Total name="heartbeat timeouts" value={stats.heartbeatTimeouts} testId="total-timeouts" />
           </div>
           <p class="muted small" data-testid="totals-footer">
-            {stats.pushes.all} to all · {stats.pushes.room} to rooms · {stats.pushes.conn} to connections · {stats.deliveries} deliveries · {stats.kicks} kicks ·{' '}
+            {stats.pushes.all} to all · {stats.pushes.room} to rooms · {stats.pushes.conn} to connections · {stats.pushes.user} to users · {stats.deliveries} deliveries · {stats.kicks} kicks ·{' '}
             {stats.malformedCloses} malformed · {stats.nodes} gateway node{stats.nodes === 1 ? '' : 's'} · {stats.engine} broker · up {formatAge(0, stats.uptimeSeconds * 1000)}
           </p>
         </>

@@ -388,6 +388,10 @@ export class RedisBroker implements Broker {
     return { ...total, nodes: perNode.length };
   }
 
+  async nodeStats(): Promise<Map<string, NodeStats>> {
+    return this.gatherByNode<'stats'>({ kind: 'stats' });
+  }
+
   isReady(): boolean {
     return this.commands.isReady && this.subscriber.isReady;
   }
@@ -458,6 +462,11 @@ export class RedisBroker implements Broker {
   }
 
   private async gather<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }): Promise<QueryAnswers[K][]> {
+    return [...(await this.gatherByNode<K>(query)).values()];
+  }
+
+  /** Every gateway node's answer, by the id of the process that answered (new each time a node starts). */
+  private async gatherByNode<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }): Promise<Map<string, QueryAnswers[K]>> {
     const request = this.requests.open(this.queryTimeoutMs);
     const message: NodeRequest = { type: 'query', from: this.processId, reqId: request.reqId, query };
     let receivers: number;
@@ -469,11 +478,13 @@ export class RedisBroker implements Broker {
     }
     if (receivers === 0) {
       this.requests.cancel(request.reqId);
-      return [];
+      return new Map();
     }
     const { replies, timedOut } = await request.wait(receivers);
     if (timedOut) this.log.warn({ query: query.kind, answered: replies.length, nodes: receivers }, 'not every gateway node answered in time');
-    return replies.filter((r) => (r as NodeReply).error === undefined).map((r) => (r as NodeReply).result as QueryAnswers[K]);
+    const answers = new Map<string, QueryAnswers[K]>();
+    for (const reply of replies as NodeReply[]) if (reply.error === undefined) answers.set(reply.from, reply.result as QueryAnswers[K]);
+    return answers;
   }
 
   /**
