@@ -267,6 +267,12 @@ describe('logic API access', () => {
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer wrong' })).status, 401);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 's3cret' })).status, 401);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer s3cret' })).status, 200);
+      for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+        assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: `${scheme} s3cret` })).status, 200, 'the scheme is case-insensitive');
+      }
+      for (const wrong of ['bearer wrong', 'Bearers3cret', 'Basic s3cret', 'bearer S3CRET']) {
+        assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: wrong })).status, 401, wrong);
+      }
       assert.equal((await call(server.logicUrl, '/stats')).status, 401);
       assert.equal((await call(server.logicUrl, '/push/all')).status, 401, '401 comes before 405');
       assert.equal((await call(server.logicUrl, '/healthz')).status, 200);

@@ -90,5 +90,18 @@ describe('secrets', () => {
     const output = JSON.stringify(server.lines) + stderr.join('');
     assert.ok(server.lines.length > 2, 'the server logged something');
     for (const [name, secret] of Object.entries(secrets)) assert.ok(!output.includes(secret), `${name} appears in the logs`);
+    assert.equal(server.lines.filter((l) => l.msg.includes('--jwt-secret is')).length, 0, 'no warning for a secret of 32 bytes or more');
+  });
+
+  it('warns at startup, naming only its length, when --jwt-secret is shorter than 32 bytes', async () => {
+    const short = 'short-secret-9f1';
+    const server = await spawnServer(['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--auth', 'optional', '--jwt-secret', short]);
+    await stopProcess(server);
+    const warnings = server.lines.filter((l) => l.msg.includes('--jwt-secret is'));
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0].level, 40);
+    assert.equal(warnings[0].jwtSecretBytes, 16);
+    assert.match(warnings[0].msg, /--jwt-secret is 16 bytes long: use at least 32 random bytes/);
+    assert.ok(!JSON.stringify(server.lines).includes(short), 'the secret appears in the logs');
   });
 });

@@ -123,7 +123,7 @@ export class GatewayServer {
   constructor(
     private readonly options: GatewayOptions,
     private readonly broker: Broker,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     const node = new GatewayNode(options.nodeId ?? randomUUID(), broker, options.heartbeatTimeout, log, options.maxRoomsPerConnection);
     this.node = node;
@@ -241,7 +241,7 @@ export class GatewayServer {
   private async makeVerifier(): Promise<TokenVerifier | undefined> {
     const { auth, jwtSecret, jwtPublicKey } = this.options;
     if (auth === 'off') return undefined;
-    if (jwtSecret !== undefined) return TokenVerifier.fromSecret(jwtSecret);
+    if (jwtSecret !== undefined) return TokenVerifier.fromSecret(jwtSecret, this.log);
     if (jwtPublicKey !== undefined) return TokenVerifier.fromPublicKeyFile(jwtPublicKey);
     throw new Error(`--auth ${auth} needs --jwt-secret or --jwt-public-key`);
   }
