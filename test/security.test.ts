@@ -10,6 +10,7 @@ import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
+import { RawClient } from './helpers/raw-client.js';
 import { dropConnection, resumeOn } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken, unsignedToken } from './helpers/tokens.js';
@@ -290,6 +291,35 @@ describe('limits', () => {
       assert.equal((await client.next((f) => f.op === 'error')).code, 'forbidden');
       assert.equal((await stats(server)).limits.maxRoomsPerConnection, 2);
       await client.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('holds the rooms limit against joins that race: client join frames in one socket write, and concurrent API joins', async () => {
+    const server = await startServer({ maxRoomsPerConnection: 2, allowClientJoin: true });
+    try {
+      const batcher = await RawClient.connect(server.gatewayUrl);
+      const wsId = await batcher.welcome();
+      batcher.sendTexts(Array.from({ length: 50 }, (_, i) => JSON.stringify({ op: 'join', room: `batch${i}`, id: i })));
+      for (let i = 0; i < 200 && batcher.json().filter((f) => f.op === 'reply' || f.op === 'error').length < 50; i++) await sleep(10);
+      const answers = batcher.json().filter((f) => f.op === 'reply' || f.op === 'error');
+      assert.equal(answers.length, 50);
+      assert.equal(answers.filter((f) => f.op === 'reply' && f.changed === true).length, 2);
+      const refused = answers.filter((f) => f.op === 'error');
+      assert.equal(refused.length, 48);
+      for (const f of refused) assert.match(String(f.message), /the limit \(--max-rooms-per-connection\)/);
+      assert.equal(((await call(server.logicUrl, `/conns/${wsId}`)).body.data?.rooms as string[]).length, 2);
+
+      const target = await TestClient.connect(server.gatewayUrl);
+      const joins = await Promise.all(Array.from({ length: 20 }, (_, i) => post(server.logicUrl, '/room/join', { id: `api${i}`, wsId: target.wsId })));
+      assert.equal(joins.filter((j) => j.status === 200).length, 2);
+      assert.equal(joins.filter((j) => j.status === 409).length, 18);
+      assert.equal(((await call(server.logicUrl, `/conns/${target.wsId}`)).body.data?.rooms as string[]).length, 2);
+      const after = await stats(server);
+      assert.equal(after.limits.maxRoomsPerConnection, 48 + 18);
+      assert.equal(after.rooms as unknown as number, 4, 'a refused join opens no room');
+      await target.closeAndWait();
     } finally {
       await server.close();
     }
