@@ -113,6 +113,8 @@ export interface NodeStats {
 
 export interface GatewayHandler {
   readonly nodeId: string;
+  /** Rooms one connection may be in (0: no limit); a session kept away keeps the limit of the node it left. */
+  readonly maxRoomsPerConnection: number;
   /** Fan a publication out to this node's members of `pub.stream`. */
   onPublication(pub: Publication): void;
   /** Send a push to this node's connections of `push.uid`. */

@@ -43,14 +43,18 @@ export function redisEngine(url: string, options: { registryTtlMs?: number } = {
   };
 }
 
-export async function startCluster(engine: EngineFactory, nodes = 2, overrides: Parameters<typeof testConfig>[0] = {}): Promise<TestCluster> {
+type Overrides = Parameters<typeof testConfig>[0];
+
+/** `overrides` apply to every process; `nodeOverrides[i]` to gateway node i only. */
+export async function startCluster(engine: EngineFactory, nodes = 2, overrides: Overrides = {}, nodeOverrides: Overrides[] = []): Promise<TestCluster> {
   const config = testConfig({ ...overrides, broker: DEFAULTS.broker });
   const made = await engine();
   const gateways: GatewayServer[] = [];
   const gatewayUrls: string[] = [];
   for (let i = 0; i < nodes; i++) {
-    const gateway = createGateway(gatewayPart(config), await made.brokerFor('gateway'), log);
-    gatewayUrls.push(gatewayUrl(gatewayPart(config), (await gateway.listen()).port));
+    const nodeConfig = gatewayPart({ ...config, ...nodeOverrides[i] });
+    const gateway = createGateway(nodeConfig, await made.brokerFor('gateway'), log);
+    gatewayUrls.push(gatewayUrl(nodeConfig, (await gateway.listen()).port));
     gateways.push(gateway);
   }
   const logic = createLogic(logicPart(config), await made.brokerFor('logic'), log);
