@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -35,6 +36,28 @@ function outcome(
     ws.on('close', (code, reason) => resolve({ close: code, reason: reason.toString(), welcome }));
     ws.on('error', () => undefined);
   });
+}
+
+/** A TCP connection to the gateway that sends half a handshake request (or nothing) and never more. */
+interface HalfOpen {
+  socket: Socket;
+  openedAt: number;
+  /** When the server closed it. */
+  closedAt?: number;
+  /** What the server wrote before closing. */
+  answer: string;
+}
+
+async function halfOpen(gatewayUrl: string, sendsPart: boolean): Promise<HalfOpen> {
+  const url = new URL(gatewayUrl);
+  const socket = connect({ host: url.hostname, port: Number(url.port) });
+  const conn: HalfOpen = { socket, openedAt: Date.now(), answer: '' };
+  socket.on('data', (d: Buffer) => (conn.answer += d.toString()));
+  socket.on('close', () => (conn.closedAt = Date.now()));
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('connect', resolve).once('close', resolve));
+  if (sendsPart) socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n`);
+  return conn;
 }
 
 async function stats(server: TestServer): Promise<Record<string, Record<string, number>>> {
@@ -221,6 +244,40 @@ describe('limits', () => {
       const calm = await TestClient.connect(server.gatewayUrl, { localAddress: '127.0.0.2' });
       assert.deepEqual(await calm.ping(), { type: 1, data: 'PONG' }, 'another address is not held back');
       await calm.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a flood of half-open handshakes from one address is cut at --max-connections-per-ip at once, and the rest timed out after 10 s', async () => {
+    const server = await startServer({ maxConnectionsPerIp: 20 });
+    try {
+      const flood = await Promise.all(Array.from({ length: 60 }, (_, i) => halfOpen(server.gatewayUrl, i % 2 === 0)));
+      await sleep(500);
+      const cut = flood.filter((c) => c.closedAt !== undefined);
+      assert.equal(cut.length, 40, 'every socket past the 20th is closed at once');
+      assert.ok(cut.every((c) => c.answer === ''), 'closed without reading or answering');
+      assert.equal((await stats(server)).limits.maxConnectionsPerIp, 40);
+      const held = flood.filter((c) => c.closedAt === undefined);
+      // while the address holds 20 unfinished handshakes, a 21st socket is closed too; another address is not held back
+      const more = await halfOpen(server.gatewayUrl, false);
+      await sleep(200);
+      assert.notEqual(more.closedAt, undefined);
+      const other = await TestClient.connect(server.gatewayUrl, { localAddress: '127.0.0.2' });
+      assert.deepEqual(await other.ping(), { type: 1, data: 'PONG' });
+
+      for (let i = 0; i < 150 && held.some((c) => c.closedAt === undefined); i++) await sleep(100);
+      for (const c of held) {
+        assert.notEqual(c.closedAt, undefined, 'a half-open handshake outlived the timeout');
+        const lasted = c.closedAt! - c.openedAt;
+        assert.ok(lasted >= 9500 && lasted < 13_000, `closed after ${lasted} ms`);
+        assert.match(c.answer, /^HTTP\/1.1 408 Request Timeout/);
+        assert.match(c.answer, /did not arrive within 10000 ms/);
+      }
+      // the address's handshakes are closed: it may connect again
+      const back = await TestClient.connect(server.gatewayUrl);
+      assert.deepEqual(await back.ping(), { type: 1, data: 'PONG' });
+      await Promise.all([other.closeAndWait(), back.closeAndWait()]);
     } finally {
       await server.close();
     }

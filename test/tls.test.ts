@@ -57,6 +57,22 @@ describe('TLS', () => {
     await client.closeAndWait();
   });
 
+  it('with --max-connections-per-ip, counts a wss:// connection once admitted (not also as an unfinished handshake): past the limit, 429', async () => {
+    const limited = await startServer({ tlsCert: files.cert, tlsKey: files.key, maxConnectionsPerIp: 2 });
+    try {
+      const held = [await TestClient.connect(limited.gatewayUrl, { ca }), await TestClient.connect(limited.gatewayUrl, { ca })];
+      const third = new WebSocket(limited.gatewayUrl, { ca });
+      const status = await new Promise<number | string>((resolve) => {
+        third.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        third.on('error', (err) => resolve(err.message));
+      });
+      assert.equal(status, 429);
+      await Promise.all(held.map((c) => c.closeAndWait()));
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('refuses a client that does not trust the certificate, and plain ws:// on the TLS port', async () => {
     await assert.rejects(TestClient.connect(server.gatewayUrl), /self-signed certificate/);
     const plain = new WebSocket(server.gatewayUrl.replace('wss:', 'ws:'));
