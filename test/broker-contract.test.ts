@@ -148,7 +148,68 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
   });
 }
 
+const ROOM_LIMIT_MSG = (rooms: number): string => `the connection is in ${rooms} rooms, the limit (--max-rooms-per-connection)`;
+
+async function roomLimitRefusals(logicUrl: string): Promise<number> {
+  return ((await call(logicUrl, '/stats')).body.data?.limits as { maxRoomsPerConnection: number }).maxRoomsPerConnection;
+}
+
+/** The rooms limit holds for a session whose connection dropped, on every engine: what is answered 2xx is what the resume brings back. */
+function awaySessionLimits(name: string, engine: () => EngineFactory, skip: string | false = false): void {
+  describe(`away sessions and the rooms limit: ${name}`, { skip }, () => {
+    it('refuses joins past --max-rooms-per-connection to an away session with the 409 a connection gets, even concurrent ones; the resume brings back exactly the rooms answered 2xx', async () => {
+      const cluster = await startCluster(engine(), 2, { maxRoomsPerConnection: 2 });
+      try {
+        const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['kept']);
+        await dropConnection(cluster, client);
+        const before = await roomLimitRefusals(cluster.logicUrl);
+        const joins = await Promise.all(Array.from({ length: 6 }, (_, i) => post(cluster.logicUrl, '/room/join', { id: `away${i}`, wsId: client.wsId })));
+        const accepted = joins.filter((j) => j.status === 200);
+        assert.equal(accepted.length, 1, JSON.stringify(joins.map((j) => j.body)));
+        assert.equal(accepted[0].body.data?.changed, true);
+        const refused = joins.filter((j) => j.status === 409);
+        assert.equal(refused.length, 5);
+        for (const r of refused) assert.deepEqual(r.body, { code: 409, msg: ROOM_LIMIT_MSG(2) });
+        const added = accepted[0].body.data?.room as string;
+        assert.equal((await post(cluster.logicUrl, '/room/join', { id: added, wsId: client.wsId })).body.data?.changed, false, 'a room it is in is not a new one');
+        assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'one-more', wsId: client.wsId })).status, 409);
+        assert.equal((await roomLimitRefusals(cluster.logicUrl)) - before, 6);
+        const info = await call(cluster.logicUrl, `/conns/${client.wsId}`);
+        assert.equal(info.body.data?.state, 'away');
+        assert.deepEqual((info.body.data?.rooms as string[]).slice().sort(), ['kept', added].sort());
+
+        const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
+        assert.equal(end.op, 'resumed', JSON.stringify(end));
+        assert.equal(end.recovered, true);
+        assert.deepEqual(frames.filter((f) => f.op === 'joined').map((f) => f.room), [added]);
+        assert.deepEqual(((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms as string[]).slice().sort(), ['kept', added].sort());
+        await again.closeAndWait();
+      } finally {
+        await cluster.close();
+      }
+    });
+
+    it('a session resumed on a node with a lower limit keeps every room it was given (none dropped)', async () => {
+      const cluster = await startCluster(engine(), 2, {}, [{ maxRoomsPerConnection: 3 }, { maxRoomsPerConnection: 2 }]);
+      try {
+        const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['r1', 'r2', 'r3']);
+        await dropConnection(cluster, client);
+        const { client: again, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
+        assert.equal(end.recovered, true);
+        assert.deepEqual(((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms as string[]).slice().sort(), ['r1', 'r2', 'r3']);
+        const live = await post(cluster.logicUrl, '/push/room', { val: 'still here', tag: 2, id: 'r3' });
+        assert.deepEqual(await again.next(isPush), { type: 2, data: 'still here', room: 'r3', seq: live.body.data?.seq });
+        assert.deepEqual((await post(cluster.logicUrl, '/room/join', { id: 'r4', wsId: client.wsId })).body, { code: 409, msg: ROOM_LIMIT_MSG(3) });
+        await again.closeAndWait();
+      } finally {
+        await cluster.close();
+      }
+    });
+  });
+}
+
 contract('memory', () => memoryEngine);
+awaySessionLimits('memory', () => memoryEngine);
 
 let redis: RedisServer | undefined;
 before(async () => {
@@ -158,3 +219,23 @@ after(async () => {
   await redis?.stop();
 });
 contract('redis', () => redisEngine(redis!.url), skipWithoutRedis);
+awaySessionLimits('redis', () => redisEngine(redis!.url), skipWithoutRedis);
+
+describe('away sessions and the rooms limit: redis, a killed node', { skip: skipWithoutRedis }, () => {
+  it("keeps the limit of a session whose node died without a word (registered when it connected)", async () => {
+    const cluster = await startCluster(redisEngine(redis!.url), 2, { maxRoomsPerConnection: 2 });
+    try {
+      const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['d1', 'd2']);
+      // the node's link to Redis goes as if its process were killed: it never reports the connection closed
+      await cluster.gateways[0].node.broker.close();
+      const joined = await post(cluster.logicUrl, '/room/join', { id: 'd3', wsId: client.wsId });
+      assert.deepEqual(joined.body, { code: 409, msg: ROOM_LIMIT_MSG(2) });
+      const info = await call(cluster.logicUrl, `/conns/${client.wsId}`);
+      assert.equal(info.body.data?.state, 'away');
+      assert.deepEqual((info.body.data?.rooms as string[]).slice().sort(), ['d1', 'd2']);
+      client.ws.terminate();
+    } finally {
+      await cluster.close();
+    }
+  });
+});

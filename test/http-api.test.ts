@@ -82,10 +82,13 @@ describe('logic API', () => {
       ['/push/all', { val: 'v', tag: 0 }, 'tag must be an integer from 2 to 2147483647'],
       ['/push/all', { val: 'v', tag: 1 }, 'tag must be an integer from 2 to 2147483647'],
       ['/push/all', { val: 'v', tag: 2 ** 31 }, 'tag must be an integer from 2 to 2147483647'],
+      ['/push/all', { val: 'v', tag: 1e21 }, 'tag must be an integer from 2 to 2147483647'],
+      ['/push/all', { val: 'v', tag: -1e21 }, 'tag must be an integer from 2 to 2147483647'],
       ['/push/room', { val: 'v', tag: 3 }, 'id is required'],
       ['/push/room', { val: 'v', tag: 3, id: 'has space' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
       ['/push/room', { val: 'v', tag: 3, id: '*' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
       ['/push/room', { val: 'v', tag: 3, id: 'r'.repeat(129) }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+      ['/push/room', { val: 'v', tag: 3, id: 1e21 }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
       ['/room/join', { id: 'r' }, 'wsId is required'],
       ['/room/join', { wsId: 'w' }, 'id is required'],
       ['/room/leave', { id: 'r', wsId: '' }, 'wsId must be a string of 1-128 characters'],
@@ -120,6 +123,43 @@ describe('logic API', () => {
       const answer = await call(server.logicUrl, '/rooms?limit=5000');
       assert.deepEqual(answer.body, { code: 400, msg: 'limit must be an integer from 0 to 1000' });
       assert.equal((await call(server.logicUrl, '/rooms/bad%20room')).status, 400);
+      const since = await call(server.logicUrl, '/rooms/r/history?since=9999999999999999');
+      assert.deepEqual(since.body, { code: 400, msg: 'since must be an integer from 0 to 9007199254740991' });
+    });
+
+    it('a JSON number too large to be exact is a 400 naming the field, not a guess at the room', async () => {
+      // 9007199254740993 reads back as ...992: an integer, but not the one sent
+      const raw = '{"val":"v","tag":3,"id":9007199254740993}';
+      const answer = await call(server.logicUrl, '/push/room', { raw, headers: { 'content-type': 'application/json' } });
+      assert.deepEqual(answer.body, { code: 400, msg: 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -' });
+      const join = await call(server.logicUrl, '/room/join', { raw: '{"id":9007199254740993,"wsId":"w"}', headers: { 'content-type': 'application/json' } });
+      assert.deepEqual(join.body, { code: 400, msg: 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -' });
+    });
+
+    it('a repeated query parameter keeps its first value, as a repeated form field does', async () => {
+      const rooms = await call(server.logicUrl, '/rooms?limit=1&limit=2&offset=0&offset=x&prefix=a&prefix=b');
+      assert.equal(rooms.status, 200, rooms.text);
+      assert.deepEqual([rooms.body.data?.limit, rooms.body.data?.offset], [1, 0]);
+      const members = await call(server.logicUrl, '/rooms/r?limit=3&limit=4');
+      assert.equal(members.body.data?.limit, 3);
+      const history = await call(server.logicUrl, '/rooms/r/history?since=0&since=1&limit=5&limit=x');
+      assert.equal(history.status, 200, history.text);
+      assert.equal((await call(server.logicUrl, '/rooms?limit=x&limit=1')).body.msg, 'limit must be an integer from 0 to 1000', 'the first is the one checked');
+    });
+
+    it('a path parameter of any length is checked by its rule: 400 naming it, never 414 echoing it', async () => {
+      const long = 'r'.repeat(300);
+      const cases: [string, string][] = [
+        [`/rooms/${long}`, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+        [`/rooms/${'r'.repeat(5000)}/history`, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+        [`/conns/${long}`, 'wsId must be a string of 1-128 characters'],
+        [`/users/${long}`, 'uid must be a string of 1-128 characters'],
+      ];
+      for (const [path, msg] of cases) {
+        const answer = await call(server.logicUrl, path);
+        assert.deepEqual(answer.body, { code: 400, msg }, path.slice(0, 20));
+        assert.ok(!answer.text.includes(long), 'the answer does not echo the parameter');
+      }
     });
   });
 
@@ -267,6 +307,12 @@ describe('logic API access', () => {
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer wrong' })).status, 401);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 's3cret' })).status, 401);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer s3cret' })).status, 200);
+      for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
+        assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: `${scheme} s3cret` })).status, 200, 'the scheme is case-insensitive');
+      }
+      for (const wrong of ['bearer wrong', 'Bearers3cret', 'Basic s3cret', 'bearer S3CRET']) {
+        assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: wrong })).status, 401, wrong);
+      }
       assert.equal((await call(server.logicUrl, '/stats')).status, 401);
       assert.equal((await call(server.logicUrl, '/push/all')).status, 401, '401 comes before 405');
       assert.equal((await call(server.logicUrl, '/healthz')).status, 200);

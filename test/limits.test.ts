@@ -153,4 +153,22 @@ describe('inbound limits', () => {
     const stats = await call(server.logicUrl, '/stats');
     assert.equal(stats.body.data?.malformedCloses, 1);
   });
+
+  it('counts malformed frames in a sliding 10 s window: 11 within any 10 s close with 4004, even across the 10 s mark', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    client.send('bad');
+    // wait 9.5 s, pinging so the heartbeat timeout stays away
+    for (let waited = 0; waited < 9500; waited += 1900) {
+      await sleep(1900);
+      await client.ping();
+    }
+    for (let i = 0; i < 9; i++) client.send('bad');
+    assert.equal((await client.collect((f) => f.code === 'bad_frame', 10)).length, 10);
+    assert.deepEqual(await client.ping(), { type: 1, data: 'PONG' }, '10 within 10 s is not more than the limit');
+    await sleep(700);
+    // the first bad frame is now over 10 s old: a window that resets would let all 10 of these through
+    for (let i = 0; i < 10; i++) client.send('bad');
+    assert.equal((await client.closed).code, 4004);
+    assert.ok(client.frames.filter((f) => f.code === 'bad_frame').length < 20, 'closed before the second burst was all answered');
+  });
 });

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +11,7 @@ import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
+import { RawClient } from './helpers/raw-client.js';
 import { dropConnection, resumeOn } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken, unsignedToken } from './helpers/tokens.js';
@@ -34,6 +36,28 @@ function outcome(
     ws.on('close', (code, reason) => resolve({ close: code, reason: reason.toString(), welcome }));
     ws.on('error', () => undefined);
   });
+}
+
+/** A TCP connection to the gateway that sends half a handshake request (or nothing) and never more. */
+interface HalfOpen {
+  socket: Socket;
+  openedAt: number;
+  /** When the server closed it. */
+  closedAt?: number;
+  /** What the server wrote before closing. */
+  answer: string;
+}
+
+async function halfOpen(gatewayUrl: string, sendsPart: boolean): Promise<HalfOpen> {
+  const url = new URL(gatewayUrl);
+  const socket = connect({ host: url.hostname, port: Number(url.port) });
+  const conn: HalfOpen = { socket, openedAt: Date.now(), answer: '' };
+  socket.on('data', (d: Buffer) => (conn.answer += d.toString()));
+  socket.on('close', () => (conn.closedAt = Date.now()));
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve) => socket.once('connect', resolve).once('close', resolve));
+  if (sendsPart) socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n`);
+  return conn;
 }
 
 async function stats(server: TestServer): Promise<Record<string, Record<string, number>>> {
@@ -225,6 +249,40 @@ describe('limits', () => {
     }
   });
 
+  it('a flood of half-open handshakes from one address is cut at --max-connections-per-ip at once, and the rest timed out after 10 s', async () => {
+    const server = await startServer({ maxConnectionsPerIp: 20 });
+    try {
+      const flood = await Promise.all(Array.from({ length: 60 }, (_, i) => halfOpen(server.gatewayUrl, i % 2 === 0)));
+      await sleep(500);
+      const cut = flood.filter((c) => c.closedAt !== undefined);
+      assert.equal(cut.length, 40, 'every socket past the 20th is closed at once');
+      assert.ok(cut.every((c) => c.answer === ''), 'closed without reading or answering');
+      assert.equal((await stats(server)).limits.maxConnectionsPerIp, 40);
+      const held = flood.filter((c) => c.closedAt === undefined);
+      // while the address holds 20 unfinished handshakes, a 21st socket is closed too; another address is not held back
+      const more = await halfOpen(server.gatewayUrl, false);
+      await sleep(200);
+      assert.notEqual(more.closedAt, undefined);
+      const other = await TestClient.connect(server.gatewayUrl, { localAddress: '127.0.0.2' });
+      assert.deepEqual(await other.ping(), { type: 1, data: 'PONG' });
+
+      for (let i = 0; i < 150 && held.some((c) => c.closedAt === undefined); i++) await sleep(100);
+      for (const c of held) {
+        assert.notEqual(c.closedAt, undefined, 'a half-open handshake outlived the timeout');
+        const lasted = c.closedAt! - c.openedAt;
+        assert.ok(lasted >= 9500 && lasted < 13_000, `closed after ${lasted} ms`);
+        assert.match(c.answer, /^HTTP\/1.1 408 Request Timeout/);
+        assert.match(c.answer, /did not arrive within 10000 ms/);
+      }
+      // the address's handshakes are closed: it may connect again
+      const back = await TestClient.connect(server.gatewayUrl);
+      assert.deepEqual(await back.ping(), { type: 1, data: 'PONG' });
+      await Promise.all([other.closeAndWait(), back.closeAndWait()]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('refuses connections past --max-connections-per-ip (429) and --max-connections (503)', async () => {
     const server = await startServer({ maxConnectionsPerIp: 2, maxConnections: 3 });
     try {
@@ -290,6 +348,35 @@ describe('limits', () => {
       assert.equal((await client.next((f) => f.op === 'error')).code, 'forbidden');
       assert.equal((await stats(server)).limits.maxRoomsPerConnection, 2);
       await client.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('holds the rooms limit against joins that race: client join frames in one socket write, and concurrent API joins', async () => {
+    const server = await startServer({ maxRoomsPerConnection: 2, allowClientJoin: true });
+    try {
+      const batcher = await RawClient.connect(server.gatewayUrl);
+      const wsId = await batcher.welcome();
+      batcher.sendTexts(Array.from({ length: 50 }, (_, i) => JSON.stringify({ op: 'join', room: `batch${i}`, id: i })));
+      for (let i = 0; i < 200 && batcher.json().filter((f) => f.op === 'reply' || f.op === 'error').length < 50; i++) await sleep(10);
+      const answers = batcher.json().filter((f) => f.op === 'reply' || f.op === 'error');
+      assert.equal(answers.length, 50);
+      assert.equal(answers.filter((f) => f.op === 'reply' && f.changed === true).length, 2);
+      const refused = answers.filter((f) => f.op === 'error');
+      assert.equal(refused.length, 48);
+      for (const f of refused) assert.match(String(f.message), /the limit \(--max-rooms-per-connection\)/);
+      assert.equal(((await call(server.logicUrl, `/conns/${wsId}`)).body.data?.rooms as string[]).length, 2);
+
+      const target = await TestClient.connect(server.gatewayUrl);
+      const joins = await Promise.all(Array.from({ length: 20 }, (_, i) => post(server.logicUrl, '/room/join', { id: `api${i}`, wsId: target.wsId })));
+      assert.equal(joins.filter((j) => j.status === 200).length, 2);
+      assert.equal(joins.filter((j) => j.status === 409).length, 18);
+      assert.equal(((await call(server.logicUrl, `/conns/${target.wsId}`)).body.data?.rooms as string[]).length, 2);
+      const after = await stats(server);
+      assert.equal(after.limits.maxRoomsPerConnection, 48 + 18);
+      assert.equal(after.rooms as unknown as number, 4, 'a refused join opens no room');
+      await target.closeAndWait();
     } finally {
       await server.close();
     }

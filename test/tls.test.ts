@@ -57,6 +57,22 @@ describe('TLS', () => {
     await client.closeAndWait();
   });
 
+  it('with --max-connections-per-ip, counts a wss:// connection once admitted (not also as an unfinished handshake): past the limit, 429', async () => {
+    const limited = await startServer({ tlsCert: files.cert, tlsKey: files.key, maxConnectionsPerIp: 2 });
+    try {
+      const held = [await TestClient.connect(limited.gatewayUrl, { ca }), await TestClient.connect(limited.gatewayUrl, { ca })];
+      const third = new WebSocket(limited.gatewayUrl, { ca });
+      const status = await new Promise<number | string>((resolve) => {
+        third.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+        third.on('error', (err) => resolve(err.message));
+      });
+      assert.equal(status, 429);
+      await Promise.all(held.map((c) => c.closeAndWait()));
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('refuses a client that does not trust the certificate, and plain ws:// on the TLS port', async () => {
     await assert.rejects(TestClient.connect(server.gatewayUrl), /self-signed certificate/);
     const plain = new WebSocket(server.gatewayUrl.replace('wss:', 'ws:'));
@@ -90,5 +106,18 @@ describe('secrets', () => {
     const output = JSON.stringify(server.lines) + stderr.join('');
     assert.ok(server.lines.length > 2, 'the server logged something');
     for (const [name, secret] of Object.entries(secrets)) assert.ok(!output.includes(secret), `${name} appears in the logs`);
+    assert.equal(server.lines.filter((l) => l.msg.includes('--jwt-secret is')).length, 0, 'no warning for a secret of 32 bytes or more');
+  });
+
+  it('warns at startup, naming only its length, when --jwt-secret is shorter than 32 bytes', async () => {
+    const short = 'short-secret-9f1';
+    const server = await spawnServer(['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--auth', 'optional', '--jwt-secret', short]);
+    await stopProcess(server);
+    const warnings = server.lines.filter((l) => l.msg.includes('--jwt-secret is'));
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0].level, 40);
+    assert.equal(warnings[0].jwtSecretBytes, 16);
+    assert.match(warnings[0].msg, /--jwt-secret is 16 bytes long: use at least 32 random bytes/);
+    assert.ok(!JSON.stringify(server.lines).includes(short), 'the secret appears in the logs');
   });
 });

@@ -85,6 +85,11 @@ export interface CommandReplies {
 
 export type ReplyTo<C extends ConnCommand> = CommandReplies[C['op']];
 
+/** Why a join was refused, the same for a connection and for an away session: the API answers it with 409. */
+export function roomLimitRefusal(rooms: number): string {
+  return `the connection is in ${rooms} rooms, the limit (--max-rooms-per-connection)`;
+}
+
 /** Counters kept by one gateway node; the cluster view sums them. */
 export interface NodeStats {
   connections: number;
@@ -108,6 +113,8 @@ export interface NodeStats {
 
 export interface GatewayHandler {
   readonly nodeId: string;
+  /** Rooms one connection may be in (0: no limit); a session kept away keeps the limit of the node it left. */
+  readonly maxRoomsPerConnection: number;
   /** Fan a publication out to this node's members of `pub.stream`. */
   onPublication(pub: Publication): void;
   /** Send a push to this node's connections of `push.uid`. */

@@ -8,11 +8,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { DEFAULT_HISTORY, StreamHistory, type HistoryLimits } from '../history/ring.js';
-import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from './away.js';
+import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayCounters, type AwayStore } from './away.js';
 import {
   addNodeStats,
   emptyNodeStats,
   historyPage,
+  roomLimitRefusal,
   type Broker,
   type ConnCommand,
   type ConnInfo,
@@ -82,6 +83,8 @@ interface Away {
   uid: string | undefined;
   rooms: Map<string, StreamPosition | undefined>;
   expiresAt: number;
+  /** The rooms limit of the node the session left (0: none). */
+  maxRooms: number;
 }
 
 const SWEEP_MS = 1000;
@@ -96,6 +99,7 @@ export class MemoryBroker implements Broker {
   private readonly userNodes = new NodesByKey();
   private readonly streams = new Map<string, StreamState>();
   private readonly away = new Map<string, Away>();
+  private readonly awayCounters: AwayCounters = { roomLimitRefusals: 0 };
   private readonly historyLimits: HistoryLimits;
   private readonly recoveryWindowMs: number;
   private readonly secret = randomBytes(32).toString('base64url');
@@ -142,12 +146,13 @@ export class MemoryBroker implements Broker {
     if (node !== undefined) this.connNodes.set(wsId, node);
   }
 
-  connClosed(_nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
+  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
     this.connNodes.delete(wsId);
     if (away === undefined || this.recoveryWindowMs === 0) return;
     const rooms = new Map<string, StreamPosition | undefined>();
     for (const room of away.rooms) rooms.set(room, undefined);
-    this.away.set(wsId, { uid: away.uid, rooms, expiresAt: Date.now() + this.recoveryWindowMs });
+    const maxRooms = this.nodes.get(nodeId)?.maxRoomsPerConnection ?? 0;
+    this.away.set(wsId, { uid: away.uid, rooms, expiresAt: Date.now() + this.recoveryWindowMs, maxRooms });
   }
 
   // the node that holds a connected session keeps its rooms; this process dies with it
@@ -205,7 +210,7 @@ export class MemoryBroker implements Broker {
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const node = this.connNodes.get(cmd.wsId);
     if (node !== undefined) return node.onCommand(cmd);
-    return commandAway(cmd, this.awayStore, (room) => this.streamPosition(room));
+    return commandAway(cmd, this.awayStore, (room) => this.streamPosition(room), this.awayCounters);
   }
 
   async roomCounts(): Promise<RoomCount[]> {
@@ -224,6 +229,7 @@ export class MemoryBroker implements Broker {
     const total = emptyNodeStats();
     for (const node of this.nodes.values()) addNodeStats(total, node.stats());
     total.rooms = this.roomNodes.size;
+    total.roomLimitRefusals += this.awayCounters.roomLimitRefusals;
     return { ...total, nodes: this.nodes.size };
   }
 
@@ -251,9 +257,10 @@ export class MemoryBroker implements Broker {
     },
     addRoom: async (wsId, room, joinedAt) => {
       const session = this.liveAway(wsId);
-      if (session === undefined || session.rooms.has(room)) return false;
+      if (session === undefined || session.rooms.has(room)) return { changed: false };
+      if (session.maxRooms > 0 && session.rooms.size >= session.maxRooms) return { changed: false, refused: roomLimitRefusal(session.rooms.size) };
       session.rooms.set(room, joinedAt);
-      return true;
+      return { changed: true };
     },
     removeRoom: async (wsId, room) => this.liveAway(wsId)?.rooms.delete(room) ?? false,
     end: async (wsId) => this.away.delete(wsId),

@@ -2,6 +2,11 @@
  * Who may open a connection: at most so many per node and per address, and
  * new ones from one address at a limited rate (a token bucket holding 5 s
  * worth, so a page of tabs reconnecting at once is not refused).
+ *
+ * An address is also held to the per-address limit in TCP connections that
+ * have not finished their WebSocket handshake, counted from the moment they
+ * are accepted: a client that opens sockets and sends nothing (or half a
+ * request) cannot hold more than that many open, whatever the limits above.
  */
 export interface AdmissionLimits {
   /** 0 means no limit, for each. */
@@ -14,6 +19,8 @@ export type Refusal = { status: 503 | 429; reason: string; limit: 'maxConnection
 
 interface PerAddress {
   connections: number;
+  /** Accepted TCP connections not admitted (yet) as WebSocket connections. */
+  handshakes: number;
   tokens: number;
   refilledAt: number;
 }
@@ -26,27 +33,49 @@ export class Admission {
 
   constructor(private readonly limits: AdmissionLimits) {}
 
-  /** Counts the connection in, or says why it is refused. Every admitted connection must be released once. */
-  admit(address: string, now = Date.now()): Refusal | undefined {
+  /** False when neither per-address limit is on: accepted TCP connections need not be counted. */
+  get countsHandshakes(): boolean {
+    return this.limits.maxConnectionsPerIp > 0 || this.limits.connectRatePerIp > 0;
+  }
+
+  /**
+   * A TCP connection from `address` was accepted, before any byte of it was
+   * read: it counts as a handshake in progress until `closeHandshake`, and takes
+   * its connect-rate token now (`rated` false: none was left, its upgrade is to
+   * be refused). A refusal: the address holds its limit of handshakes, close the socket.
+   */
+  openHandshake(address: string, now = Date.now()): Refusal | { rated: boolean } {
+    const limit = this.limits.maxConnectionsPerIp;
+    const entry = this.entry(address, now);
+    if (limit > 0 && entry.handshakes >= limit) {
+      return { status: 429, reason: `your address holds its limit of ${limit} unfinished handshakes`, limit: 'maxConnectionsPerIp' };
+    }
+    entry.handshakes++;
+    return { rated: this.takeToken(entry, now) };
+  }
+
+  closeHandshake(address: string): void {
+    const entry = this.addresses.get(address);
+    if (entry !== undefined) entry.handshakes--;
+  }
+
+  /**
+   * Counts the connection in, or says why it is refused. Every admitted
+   * connection must be released once. `rated` says whether its TCP connection
+   * got its rate token (`openHandshake`); undefined: it was not counted there
+   * (it came through a trusted proxy), so the token is taken now.
+   */
+  admit(address: string, now = Date.now(), rated?: boolean): Refusal | undefined {
     const { maxConnections, maxConnectionsPerIp, connectRatePerIp } = this.limits;
     if (maxConnections > 0 && this.total >= maxConnections) {
       return { status: 503, reason: `this node holds its limit of ${maxConnections} connections: try again later`, limit: 'maxConnections' };
     }
-    let entry = this.addresses.get(address);
-    if (entry === undefined) {
-      entry = { connections: 0, tokens: connectRatePerIp * BURST_SECONDS, refilledAt: now };
-      this.addresses.set(address, entry);
-    }
+    const entry = this.entry(address, now);
     if (maxConnectionsPerIp > 0 && entry.connections >= maxConnectionsPerIp) {
       return { status: 429, reason: `your address holds its limit of ${maxConnectionsPerIp} connections`, limit: 'maxConnectionsPerIp' };
     }
-    if (connectRatePerIp > 0) {
-      entry.tokens = Math.min(connectRatePerIp * BURST_SECONDS, entry.tokens + ((now - entry.refilledAt) / 1000) * connectRatePerIp);
-      entry.refilledAt = now;
-      if (entry.tokens < 1) {
-        return { status: 429, reason: `too many new connections from your address (limit ${connectRatePerIp} per second): retry with backoff`, limit: 'connectRatePerIp' };
-      }
-      entry.tokens -= 1;
+    if (!(rated ?? this.takeToken(entry, now))) {
+      return { status: 429, reason: `too many new connections from your address (limit ${connectRatePerIp} per second): retry with backoff`, limit: 'connectRatePerIp' };
     }
     entry.connections++;
     this.total++;
@@ -60,11 +89,32 @@ export class Admission {
     this.total--;
   }
 
-  /** Forgets addresses with no connection whose rate budget has refilled, so the table holds only addresses in use. */
+  /** Forgets addresses with no connection and no handshake whose rate budget has refilled, so the table holds only addresses in use. */
   sweep(now = Date.now()): void {
     const full = this.limits.connectRatePerIp * BURST_SECONDS;
     for (const [address, entry] of this.addresses) {
-      if (entry.connections === 0 && entry.tokens + ((now - entry.refilledAt) / 1000) * this.limits.connectRatePerIp >= full) this.addresses.delete(address);
+      const idle = entry.connections === 0 && entry.handshakes === 0;
+      if (idle && entry.tokens + ((now - entry.refilledAt) / 1000) * this.limits.connectRatePerIp >= full) this.addresses.delete(address);
     }
+  }
+
+  private entry(address: string, now: number): PerAddress {
+    let entry = this.addresses.get(address);
+    if (entry === undefined) {
+      entry = { connections: 0, handshakes: 0, tokens: this.limits.connectRatePerIp * BURST_SECONDS, refilledAt: now };
+      this.addresses.set(address, entry);
+    }
+    return entry;
+  }
+
+  /** Takes one token from the address's rate budget; false when it is spent (always true without a rate limit). */
+  private takeToken(entry: PerAddress, now: number): boolean {
+    const rate = this.limits.connectRatePerIp;
+    if (rate === 0) return true;
+    entry.tokens = Math.min(rate * BURST_SECONDS, entry.tokens + ((now - entry.refilledAt) / 1000) * rate);
+    entry.refilledAt = now;
+    if (entry.tokens < 1) return false;
+    entry.tokens -= 1;
+    return true;
   }
 }

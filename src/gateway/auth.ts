@@ -7,6 +7,7 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import type { Logger } from 'pino';
 import { ROOM_ID_PATTERN } from '../protocol/room-id.js';
 
 export interface ClientIdentity {
@@ -54,6 +55,8 @@ export class TokenError extends Error {
 type Key = Uint8Array | KeyObject | JWTVerifyGetKey;
 
 const HMAC = ['HS256', 'HS384', 'HS512'];
+/** RFC 7518 §3.2: an HMAC key at least as long as the hash (256 bits for HS256); a shorter one can be brute-forced from any token. */
+export const MIN_JWT_SECRET_BYTES = 32;
 const ALGORITHMS_BY_KEY_TYPE: Record<string, string[]> = {
   rsa: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
   'rsa-pss': ['PS256', 'PS384', 'PS512'],
@@ -69,8 +72,16 @@ export class TokenVerifier {
     private readonly algorithms: string[],
   ) {}
 
-  static fromSecret(secret: string): TokenVerifier {
-    return new TokenVerifier(new TextEncoder().encode(secret), HMAC);
+  /** Warns (naming only the secret's length) when the secret is shorter than MIN_JWT_SECRET_BYTES. */
+  static fromSecret(secret: string, log: Pick<Logger, 'warn'>): TokenVerifier {
+    const key = new TextEncoder().encode(secret);
+    if (key.length < MIN_JWT_SECRET_BYTES) {
+      log.warn(
+        { jwtSecretBytes: key.length },
+        `--jwt-secret is ${key.length} bytes long: use at least ${MIN_JWT_SECRET_BYTES} random bytes, or anyone holding one client token can find it by brute force and sign tokens of their own`,
+      );
+    }
+    return new TokenVerifier(key, HMAC);
   }
 
   /** A PEM public key, or a JWKS document (`{"keys":[...]}`). */

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode, closeReason, type CloseCodeName } from '../protocol/close-codes.js';
 import type { ClientIdentity } from './auth.js';
+import type { MalformedFrames } from './malformed.js';
 import type { Flushable, Outbox } from './outbox.js';
 
 export interface ConnectionLimits {
@@ -54,8 +55,8 @@ export class Connection implements Flushable {
   queued = false;
   /** Set once the close handshake has started; no frame is queued after it. */
   closeCode: number | undefined;
-  badFrames = 0;
-  badFramesSince = 0;
+  /** Made on the first malformed frame: most connections never send one. */
+  badFrames: MalformedFrames | undefined;
   /** A resume is only accepted as the client's first frame. */
   firstFrameSeen = false;
   /** Who the client is, once it authenticated (a JWT). */

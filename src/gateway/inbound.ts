@@ -7,12 +7,9 @@ import { parseClientFrame } from '../protocol/client-frames.js';
 import { errorFrame, PONG_FRAME, replyFrame, type ClientErrorCode, type ReplyId } from '../protocol/frames.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import type { Connection } from './connection.js';
+import { MalformedFrames } from './malformed.js';
 import type { GatewayNode } from './node.js';
 import { resume } from './resume.js';
-
-/** More than this many malformed frames within the window closes the connection with 4004. */
-export const MALFORMED_FRAME_LIMIT = 10;
-export const MALFORMED_FRAME_WINDOW_MS = 10_000;
 
 const PONG = encodeTextFrame(PONG_FRAME);
 
@@ -35,12 +32,8 @@ function sendError(conn: Connection, id: ReplyId | undefined, code: ClientErrorC
 
 /** Counts a malformed frame; true when the connection has passed the limit and is being closed. */
 function countMalformed(ctx: InboundContext, conn: Connection, now: number): boolean {
-  if (now - conn.badFramesSince > MALFORMED_FRAME_WINDOW_MS) {
-    conn.badFramesSince = now;
-    conn.badFrames = 0;
-  }
-  conn.badFrames++;
-  if (conn.badFrames <= MALFORMED_FRAME_LIMIT) return false;
+  conn.badFrames ??= new MalformedFrames();
+  if (!conn.badFrames.record(now)) return false;
   ctx.node.counters.malformedCloses++;
   conn.close('malformed');
   return true;

@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import {
   emptyNodeCounters,
+  roomLimitRefusal,
   type Broker,
   type ConnCommand,
   type ConnInfo,
@@ -39,6 +40,8 @@ export class GatewayNode implements GatewayHandler {
   private readonly streams = new Map<string, StreamTrack>();
   private readonly opening = new Map<string, Promise<void>>();
   private readonly newcomers = new Newcomers();
+  /** The rooms each connection is joining, while they open: they count against the rooms limit. */
+  private readonly joining = new Map<Connection, Set<string>>();
   private resumeTokens: ResumeTokens | undefined;
 
   constructor(
@@ -47,7 +50,7 @@ export class GatewayNode implements GatewayHandler {
     private readonly heartbeatMs: number,
     private readonly log: Logger,
     /** Rooms one connection may be in; 0: no limit. */
-    private readonly maxRoomsPerConnection = 0,
+    readonly maxRoomsPerConnection = 0,
   ) {}
 
   get tokens(): ResumeTokens {
@@ -127,12 +130,45 @@ export class GatewayNode implements GatewayHandler {
     return true;
   }
 
-  /** Joins a room; `announce` sends the joined frame (a resume announces rooms itself). */
-  async join(conn: Connection, room: string, announce = true): Promise<{ changed: boolean; refused?: string }> {
-    if (this.maxRoomsPerConnection > 0 && !conn.rooms.has(room) && conn.rooms.size >= this.maxRoomsPerConnection) {
+  /**
+   * Joins a room, within the rooms limit. A join waits for its room to open, so
+   * it holds a slot from the start: joins sent together (one socket write, or
+   * concurrent API calls) can never pass the limit between them.
+   */
+  async join(conn: Connection, room: string): Promise<{ changed: boolean; refused?: string }> {
+    const limit = this.maxRoomsPerConnection;
+    if (limit === 0 || conn.rooms.has(room)) return this.enter(conn, room, true);
+    let joining = this.joining.get(conn);
+    // a join of this very room is under way and holds its slot
+    if (joining?.has(room)) return this.enter(conn, room, true);
+    const rooms = conn.rooms.size + (joining?.size ?? 0);
+    if (rooms >= limit) {
       this.counters.roomLimitRefusals++;
-      return { changed: false, refused: `the connection is in ${conn.rooms.size} rooms, the limit (--max-rooms-per-connection)` };
+      return { changed: false, refused: roomLimitRefusal(rooms) };
     }
+    if (joining === undefined) {
+      joining = new Set();
+      this.joining.set(conn, joining);
+    }
+    joining.add(room);
+    try {
+      return await this.enter(conn, room, true);
+    } finally {
+      joining.delete(room);
+      if (joining.size === 0 && this.joining.get(conn) === joining) this.joining.delete(conn);
+    }
+  }
+
+  /**
+   * Puts a resumed connection back in one of its session's rooms, without a
+   * joined frame (the resume announces rooms itself) and past the limit if need
+   * be: each room was joined within a limit, and a join answered 2xx stays in effect.
+   */
+  restore(conn: Connection, room: string): Promise<{ changed: boolean }> {
+    return this.enter(conn, room, false);
+  }
+
+  private async enter(conn: Connection, room: string, announce: boolean): Promise<{ changed: boolean }> {
     let track = this.streams.get(room);
     while (!conn.rooms.has(room) && (track === undefined || !track.ready)) {
       await this.track(room);

@@ -102,7 +102,7 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
   const allAlreadyLive = !conn.holding;
   conn.holdLive();
   try {
-    for (const room of sessionRooms.keys()) await node.join(conn, room, false);
+    for (const room of sessionRooms.keys()) await node.restore(conn, room);
     const streams: Record<string, StreamPosition> = {};
     const replays: StreamReplay[] = [];
     for (const stream of [ALL_STREAM, ...conn.rooms]) {

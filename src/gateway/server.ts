@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import proxyAddr from '@fastify/proxy-addr';
 import type { Logger } from 'pino';
@@ -36,22 +36,32 @@ export interface GatewayOptions extends GatewayConfig {
 
 const DEFAULT_CLOSE_GRACE_MS = 3000;
 const SHUTDOWN_TIMEOUT_MS = 3000;
+/** How long a client has to send its whole handshake request (and, with TLS, to finish the TLS handshake). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** How often the HTTP server looks for handshakes past the timeout. */
+const HANDSHAKE_CHECK_MS = 1000;
+/** How long a refused handshake's socket stays open after its answer, for the client to read it and close. */
+const REFUSED_LINGER_MS = 2000;
 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Bad Request',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  408: 'Request Timeout',
   429: 'Too Many Requests',
   503: 'Service Unavailable',
 };
 
+/** Answers a handshake with an error and closes the socket, at the latest REFUSED_LINGER_MS later. */
 function answerRaw(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ code: status, msg: message });
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
+  // a client that never closes its side would otherwise keep the socket open for good
+  setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
 }
 
 /** No status code in the close frame (RFC 6455 §7.1.5): what a browser's close() without a code sends. */
@@ -91,6 +101,18 @@ class GatewaySocket extends WebSocket {
 /** An upgraded socket counted by admission, with the address to release when it closes. */
 type AdmittedSocket = Duplex & { admittedFrom?: string };
 
+/**
+ * An accepted TCP socket counted as a handshake in progress until it is
+ * admitted or closes: the address it counts under, and whether it got its
+ * connect-rate token.
+ */
+type HandshakingSocket = Socket & { handshakeFrom?: string; rated?: boolean };
+
+/** The TCP socket under a handshake's socket: itself, or the one a TLS socket wraps (node:tls keeps it as `_parent`). */
+function tcpSocketOf(socket: Duplex): HandshakingSocket {
+  return ((socket as { _parent?: Socket | null })._parent ?? socket) as HandshakingSocket;
+}
+
 function connectionOf(ws: WebSocket): Connection {
   return (ws as GatewaySocket).connection!;
 }
@@ -117,13 +139,16 @@ export class GatewayServer {
   private readonly onSocketError: SocketListener<[Error]>;
   private readonly onClose: SocketListener<[number]>;
   private readonly releaseAdmission: (this: AdmittedSocket) => void;
+  private readonly endHandshake: (this: HandshakingSocket) => void;
   /** The client's address: the socket's, or with --trust-proxy the one its proxies name. */
   private readonly clientAddress: (req: IncomingMessage) => string;
+  /** With --trust-proxy: whether an address is one of those proxies. */
+  private readonly isTrustedProxy: ((address: string) => boolean) | undefined;
 
   constructor(
     private readonly options: GatewayOptions,
     private readonly broker: Broker,
-    log: Logger,
+    private readonly log: Logger,
   ) {
     const node = new GatewayNode(options.nodeId ?? randomUUID(), broker, options.heartbeatTimeout, log, options.maxRoomsPerConnection);
     this.node = node;
@@ -174,8 +199,13 @@ export class GatewayServer {
       if (this.admittedFrom !== undefined) admission.release(this.admittedFrom);
       this.admittedFrom = undefined;
     };
+    this.endHandshake = function () {
+      if (this.handshakeFrom !== undefined) admission.closeHandshake(this.handshakeFrom);
+      this.handshakeFrom = undefined;
+    };
     const trusted = options.trustProxy === undefined ? undefined : proxyAddr.compile(options.trustProxy.split(',').map((p) => p.trim()));
     this.clientAddress = trusted === undefined ? (req) => req.socket.remoteAddress ?? '' : (req) => proxyAddr(req, trusted);
+    this.isTrustedProxy = trusted === undefined ? undefined : (address) => trusted(address, 0);
     this.wss = new WebSocketServer({
       WebSocket: GatewaySocket,
       noServer: true,
@@ -228,20 +258,47 @@ export class GatewayServer {
 
   private createHttpServer(): Server {
     const answer = (req: IncomingMessage, res: ServerResponse): void => this.answerPlainHttp(req, res);
+    // Node's defaults (60 s for the headers, checked every 30 s) let a client hold sockets open by sending nothing
+    const timeouts = { headersTimeout: HANDSHAKE_TIMEOUT_MS, requestTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: HANDSHAKE_CHECK_MS };
     // an https server is an http server with TLS underneath: the upgrade and request events are the same
-    const server = this.options.tls === undefined ? createServer(answer) : (createTlsServer(this.options.tls, answer) as unknown as Server);
+    const server =
+      this.options.tls === undefined
+        ? createServer(timeouts, answer)
+        : (createTlsServer({ ...this.options.tls, ...timeouts, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, answer) as unknown as Server);
+    if (this.admission.countsHandshakes) server.on('connection', (socket: Socket) => this.accepted(socket));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
-    server.on('clientError', (_err, socket: Duplex) => {
-      if (socket.writable) answerRaw(socket, 400, 'malformed HTTP request');
-      else socket.destroy();
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) socket.destroy();
+      else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') answerRaw(socket, 408, `the handshake request did not arrive within ${HANDSHAKE_TIMEOUT_MS} ms`);
+      else answerRaw(socket, 400, 'malformed HTTP request');
     });
     return server;
+  }
+
+  /**
+   * A TCP connection was accepted: it counts against its address's limits from
+   * now on, so one address cannot hold more than --max-connections-per-ip
+   * sockets that never finish a handshake. Those from a trusted proxy are not
+   * counted here: the limits apply to the clients it names, at the upgrade.
+   */
+  private accepted(socket: HandshakingSocket): void {
+    const address = socket.remoteAddress ?? '';
+    if (this.isTrustedProxy?.(address) === true) return;
+    const accepted = this.admission.openHandshake(address);
+    if ('limit' in accepted) {
+      this.node.counters[REFUSAL_COUNTERS[accepted.limit]]++;
+      socket.destroy();
+      return;
+    }
+    socket.handshakeFrom = address;
+    socket.rated = accepted.rated;
+    socket.once('close', this.endHandshake);
   }
 
   private async makeVerifier(): Promise<TokenVerifier | undefined> {
     const { auth, jwtSecret, jwtPublicKey } = this.options;
     if (auth === 'off') return undefined;
-    if (jwtSecret !== undefined) return TokenVerifier.fromSecret(jwtSecret);
+    if (jwtSecret !== undefined) return TokenVerifier.fromSecret(jwtSecret, this.log);
     if (jwtPublicKey !== undefined) return TokenVerifier.fromPublicKeyFile(jwtPublicKey);
     throw new Error(`--auth ${auth} needs --jwt-secret or --jwt-public-key`);
   }
@@ -273,11 +330,14 @@ export class GatewayServer {
       return answerRaw(socket, 403, `origin ${origin.slice(0, 200)} is not allowed to connect (--allowed-origins)`);
     }
     const address = this.clientAddress(req);
-    const refusal = this.admission.admit(address);
+    const tcp = tcpSocketOf(socket);
+    const refusal = this.admission.admit(address, Date.now(), tcp.handshakeFrom === undefined ? undefined : tcp.rated);
     if (refusal !== undefined) {
       this.node.counters[REFUSAL_COUNTERS[refusal.limit]]++;
       return answerRaw(socket, refusal.status, refusal.reason);
     }
+    // from a handshake in progress to a connection: counted once, as a connection
+    this.endHandshake.call(tcp);
     socket.admittedFrom = address;
     socket.once('close', this.releaseAdmission);
     if (token === undefined || this.verifier === undefined) return this.handshake(req, socket, head, undefined);

@@ -11,11 +11,15 @@ function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
+/** `Bearer <credentials>`; the scheme is case-insensitive (RFC 7235 §2.1). */
+const BEARER = /^bearer +(.*)$/i;
+
 /** Compares in constant time: both sides are hashed to equal length first. */
 export function apiKeyChecker(apiKey: string): (authorization: string | undefined) => boolean {
   const expected = digest(apiKey);
   return (authorization) => {
-    if (authorization === undefined || !authorization.startsWith('Bearer ')) return false;
-    return timingSafeEqual(digest(authorization.slice(7).trim()), expected);
+    const credentials = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
+    if (credentials === undefined) return false;
+    return timingSafeEqual(digest(credentials.trim()), expected);
   };
 }

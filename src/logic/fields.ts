@@ -1,7 +1,9 @@
 /**
  * Input schemas of the logic API, written once: they validate requests, give
  * the TypeScript types of handlers' input, and produce the OpenAPI document.
- * Every message names the field as the request spells it (PROTOCOL.md §2).
+ * Every message names the field as the request spells it (PROTOCOL.md §2):
+ * each check carries its own message, so none of zod's generic ones (like
+ * "Too big: expected int", for a JSON number past 2^53) reaches a caller.
  */
 import { z } from 'zod';
 import { ROOM_ID_PATTERN, ROOM_ID_RULE } from '../protocol/room-id.js';
@@ -20,9 +22,9 @@ function fieldError(field: string, rule: string) {
 export function tagField(field = 'tag') {
   const must = `${field} must be ${TAG_RULE}`;
   return z
-    .union([z.int(), z.string().regex(/^\d{1,10}$/, { error: must })], { error: fieldError(field, TAG_RULE) })
+    .union([z.int({ error: must }), z.string().regex(/^\d{1,10}$/, { error: must })], { error: fieldError(field, TAG_RULE) })
     .transform(Number)
-    .pipe(z.int().min(2, { error: must }).max(TAG_MAX, { error: must }))
+    .pipe(z.int({ error: must }).min(2, { error: must }).max(TAG_MAX, { error: must }))
     .meta({ description: `Message type delivered as the frame's \`type\`: ${TAG_RULE}` });
 }
 
@@ -38,7 +40,7 @@ export function valField(field = 'val') {
 export function roomIdField(field = 'id') {
   const must = `${field} must be ${ROOM_ID_RULE}`;
   return z
-    .union([z.string(), z.int()], { error: fieldError(field, ROOM_ID_RULE) })
+    .union([z.string(), z.int({ error: must })], { error: fieldError(field, ROOM_ID_RULE) })
     .transform(String)
     .pipe(z.string().regex(ROOM_ID_PATTERN, { error: must }))
     .meta({ description: `Room id: ${ROOM_ID_RULE} (an integer is taken as its decimal string)` });
@@ -70,7 +72,7 @@ export function countQuery(field: string, max: number, description: string) {
     .string()
     .regex(/^\d{1,16}$/, { error: must })
     .transform(Number)
-    .pipe(z.int().max(max, { error: must }))
+    .pipe(z.int({ error: must }).max(max, { error: must }))
     .optional()
     .meta({ description });
 }

@@ -42,6 +42,8 @@ interface RouteConfig {
   allow?: string;
 }
 
+const MAX_PARAM_LENGTH = 64 * 1024;
+
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRequest): ApiError {
@@ -95,7 +97,9 @@ export class LogicServer {
       bodyLimit: options.bodyLimit,
       return503OnClosing: true,
       forceCloseConnections: true,
-      routerOptions: { maxParamLength: 256 },
+      // Longer than any URL Node takes (16 KiB of headers), so a long path parameter reaches its route's
+      // check and is a 400 naming it; a repeated query parameter keeps its first value, as a form field does.
+      routerOptions: { maxParamLength: MAX_PARAM_LENGTH, querystringParser: parseForm },
       frameworkErrors: (err, req, reply) => this.sendError(toApiError(err, options.bodyLimit, req), reply),
       clientErrorHandler: (_err, socket: Socket) => {
         const body = JSON.stringify({ code: 400, msg: 'malformed HTTP request' });

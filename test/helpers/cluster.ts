@@ -45,19 +45,23 @@ export function redisEngine(url: string, options: { registryTtlMs?: number } = {
   };
 }
 
-export async function startCluster(engine: EngineFactory, nodes = 2, overrides: Parameters<typeof testConfig>[0] = {}): Promise<TestCluster> {
+type Overrides = Parameters<typeof testConfig>[0];
+
+/** `overrides` apply to every process; `nodeOverrides[i]` to gateway node i only. */
+export async function startCluster(engine: EngineFactory, nodes = 2, overrides: Overrides = {}, nodeOverrides: Overrides[] = []): Promise<TestCluster> {
   const config = testConfig({ ...overrides, broker: DEFAULTS.broker });
   const made = await engine();
   const gateways: GatewayServer[] = [];
   const gatewayUrls: string[] = [];
-  const addGateway = async (): Promise<string> => {
-    const gateway = createGateway(gatewayPart(config), await made.brokerFor('gateway'), log);
-    const url = gatewayUrl(gatewayPart(config), (await gateway.listen()).port);
+  const addGateway = async (nodeOverride: Overrides = {}): Promise<string> => {
+    const nodeConfig = gatewayPart({ ...config, ...nodeOverride });
+    const gateway = createGateway(nodeConfig, await made.brokerFor('gateway'), log);
+    const url = gatewayUrl(nodeConfig, (await gateway.listen()).port);
     gatewayUrls.push(url);
     gateways.push(gateway);
     return url;
   };
-  for (let i = 0; i < nodes; i++) await addGateway();
+  for (let i = 0; i < nodes; i++) await addGateway(nodeOverrides[i]);
   const logic = createLogic(logicPart(config), await made.brokerFor('logic'), log);
   const url = logicUrl(logicPart(config), (await logic.listen()).port);
   return {

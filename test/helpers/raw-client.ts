@@ -55,6 +55,19 @@ export class RawClient {
 
   /** Sends one masked frame, as a client must. */
   sendFrame(opcode: number, payload: Buffer | string, fin = true): void {
+    this.socket.write(RawClient.frame(opcode, payload, fin));
+  }
+
+  sendText(text: string): void {
+    this.sendFrame(0x1, text);
+  }
+
+  /** Sends text frames in one socket write, as a client that batches its frames does. */
+  sendTexts(texts: string[]): void {
+    this.socket.write(Buffer.concat(texts.map((text) => RawClient.frame(0x1, text))));
+  }
+
+  private static frame(opcode: number, payload: Buffer | string, fin = true): Buffer {
     const data = typeof payload === 'string' ? Buffer.from(payload) : payload;
     const mask = randomBytes(4);
     const lengthBytes = data.length < 126 ? 0 : data.length < 0x10000 ? 2 : 8;
@@ -71,11 +84,7 @@ export class RawClient {
     mask.copy(header, 2 + lengthBytes);
     const masked = Buffer.alloc(data.length);
     for (let i = 0; i < data.length; i++) masked[i] = data[i] ^ mask[i & 3];
-    this.socket.write(Buffer.concat([header, masked]));
-  }
-
-  sendText(text: string): void {
-    this.sendFrame(0x1, text);
+    return Buffer.concat([header, masked]);
   }
 
   /** Waits for the welcome frame and returns its wsId. */

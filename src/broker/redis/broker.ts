@@ -16,12 +16,13 @@ import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import { ALL_STREAM } from '../../protocol/room-id.js';
 import { DEFAULT_HISTORY, historyEnabled, type HistoryLimits } from '../../history/ring.js';
-import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from '../away.js';
+import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayCounters, type AwayStore } from '../away.js';
 import {
   addNodeStats,
   BrokerUnavailableError,
   emptyNodeStats,
   historyPage,
+  roomLimitRefusal,
   type Broker,
   type ConnCommand,
   type ConnInfo,
@@ -39,7 +40,7 @@ import {
 import { newEpoch } from '../epoch.js';
 import { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { HISTORY, POSITION, PUBLISH, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, HISTORY, POSITION, PUBLISH, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
@@ -61,6 +62,12 @@ export interface RedisBrokerOptions {
 
 /** The marker field that keeps a session hash alive while it has no rooms. */
 const SESSION_MARKER = '_';
+/** The session's rooms limit, from the node that holds (or held) it; `#` is in no room id. */
+const ROOMS_LIMIT_FIELD = '#rooms-limit';
+
+function isRoomField(field: string): boolean {
+  return field !== SESSION_MARKER && field !== ROOMS_LIMIT_FIELD;
+}
 
 type Client = ReturnType<typeof createClient>;
 
@@ -111,6 +118,9 @@ export class RedisBroker implements Broker {
   private readonly historyLimits: HistoryLimits;
   private readonly recoveryWindowMs: number;
   private secret: Promise<string> | undefined;
+  /** The attached gateway node's rooms limit, written with each of its sessions. */
+  private roomsLimit = 0;
+  private readonly awayCounters: AwayCounters = { roomLimitRefusals: 0 };
 
   private constructor(
     private readonly commands: Client,
@@ -158,6 +168,7 @@ export class RedisBroker implements Broker {
   async attachGateway(handler: GatewayHandler): Promise<void> {
     if (this.gateway !== undefined) throw new Error('a RedisBroker serves one gateway node; create one per node');
     this.gateway = handler;
+    this.roomsLimit = handler.maxRoomsPerConnection;
     await Promise.all([
       this.subscriber.subscribe(this.names.allChannel, this.onAllMessage),
       this.subscriber.subscribe(this.names.nodeChannel(handler.nodeId), this.onNodeRequest),
@@ -208,7 +219,7 @@ export class RedisBroker implements Broker {
     const batch = this.commands.multi().set(this.names.connKey(wsId), nodeId, { PX: this.registryTtlMs });
     if (this.recoveryWindowMs > 0) {
       const session = this.names.sessionKey(wsId);
-      batch.hSet(session, SESSION_MARKER, uid ?? '').pExpire(session, this.sessionTtlMs);
+      batch.hSet(session, this.sessionMeta(uid)).pExpire(session, this.sessionTtlMs);
     }
     batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'registering a connection'));
   }
@@ -246,7 +257,7 @@ export class RedisBroker implements Broker {
       if (fields.length === 1) return { status: 'foreign' };
       const rooms = new Map<string, StreamPosition | undefined>();
       for (let i = 0; i < fields.length; i += 2) {
-        if (fields[i] !== SESSION_MARKER) rooms.set(fields[i], parsePosition(fields[i + 1]));
+        if (isRoomField(fields[i])) rooms.set(fields[i], parsePosition(fields[i + 1]));
       }
       return { status: 'taken', session: { wsId, uid, rooms } };
     } catch (err) {
@@ -351,7 +362,7 @@ export class RedisBroker implements Broker {
 
   private async commandAway<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     if (this.recoveryWindowMs === 0) return undefined;
-    return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room)));
+    return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room), this.awayCounters));
   }
 
   private readonly awayStore: AwayStore = {
@@ -361,9 +372,12 @@ export class RedisBroker implements Broker {
       const names = Object.keys(fields);
       if (names.length === 0 || ttl < 0) return undefined;
       const uid = fields[SESSION_MARKER];
-      return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter((f) => f !== SESSION_MARKER), expiresAt: Date.now() + ttl };
+      return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter(isRoomField), expiresAt: Date.now() + ttl };
     },
-    addRoom: async (wsId, room, at) => (await this.commands.hSetNX(this.names.sessionKey(wsId), room, `${at.seq}:${at.epoch}`)) === 1,
+    addRoom: async (wsId, room, at) => {
+      const added = (await this.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId)], [room, `${at.seq}:${at.epoch}`, ROOMS_LIMIT_FIELD, SESSION_MARKER])) as number;
+      return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
+    },
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
     end: async (wsId) => (await this.commands.del(this.names.sessionKey(wsId))) === 1,
   };
@@ -385,6 +399,8 @@ export class RedisBroker implements Broker {
     const total = emptyNodeStats();
     for (const stats of perNode) addNodeStats(total, stats);
     total.rooms = rooms.length;
+    // joins refused to away sessions are counted by the logic process that took them
+    total.roomLimitRefusals += this.awayCounters.roomLimitRefusals;
     return { ...total, nodes: perNode.length };
   }
 
@@ -517,8 +533,12 @@ export class RedisBroker implements Broker {
     return this.registryTtlMs + this.recoveryWindowMs;
   }
 
+  private sessionMeta(uid: string | undefined): Record<string, string> {
+    return { [SESSION_MARKER]: uid ?? '', [ROOMS_LIMIT_FIELD]: String(this.roomsLimit) };
+  }
+
   private sessionFields(rooms: Iterable<string>, uid: string | undefined): Record<string, string> {
-    const fields: Record<string, string> = { [SESSION_MARKER]: uid ?? '' };
+    const fields = this.sessionMeta(uid);
     for (const room of rooms) fields[room] = '';
     return fields;
   }

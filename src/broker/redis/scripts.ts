@@ -97,3 +97,20 @@ redis.call('DEL', KEYS[1])
 if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return fields
 `);
+
+/**
+ * A join while away. KEYS[1] session hash. ARGV: room, its position
+ * 'seq:epoch', the field holding the session's rooms limit, the uid field.
+ * Returns 1 when added; 0 when the session is gone or already in the room;
+ * -n when it is in n rooms, its limit.
+ */
+export const ADD_AWAY_ROOM = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
+local limit = tonumber(redis.call('HGET', KEYS[1], ARGV[3]) or '0')
+if limit > 0 then
+  local rooms = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], ARGV[3]) - redis.call('HEXISTS', KEYS[1], ARGV[4])
+  if rooms >= limit then return -rooms end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`);
