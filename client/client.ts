@@ -6,6 +6,9 @@
  * of the welcome's `heartbeat`, and drops a connection the server has gone
  * silent on. A lost connection is retried with exponential backoff and full
  * jitter, except after a 4500-4999 close (the server's "do not reconnect").
+ * A resume the server cannot decide now is closed with 1013: the retry resumes
+ * again with the same token and positions, and the backoff keeps growing until
+ * the client is connected again.
  *
  * After a reconnect it resumes the session (PROTOCOL.md §4): it sends the
  * last resume token and the last `seq` and epoch of every stream it is in as
@@ -241,7 +244,6 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   private welcomed(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
     clearTimeout(this.welcomeTimer);
-    this.attempt = 0;
     this.startHeartbeat(frame.heartbeatMs);
     const since = this.since();
     if (this.resumeEnabled && this.resumeToken !== undefined && since !== undefined) {
@@ -264,6 +266,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   /** A new session: new wsId, no rooms, positions from the welcome. */
   private startFresh(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
     const reconnected = this.resumeToken !== undefined;
+    this.attempt = 0;
     this.resumingFrom = undefined;
     this.currentWsId = frame.wsId;
     this.resumeToken = frame.resume;
@@ -276,6 +279,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   private resumed(frame: Extract<ServerFrame, { kind: 'resumed' }>): void {
     if (this.resumingFrom === undefined) return;
+    this.attempt = 0;
     this.resumingFrom = undefined;
     this.currentWsId = frame.wsId;
     this.resumeToken = frame.resume ?? this.resumeToken;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
-import { WebSocket } from 'ws';
+import { WebSocket, WebSocketServer } from 'ws';
 import { RoomcastClient, type Message, type StateChange } from '../client/node.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
@@ -230,6 +230,51 @@ describe('a resume while Redis is down', { skip: skipWithoutRedis }, () => {
       await own.restart();
       await cluster.close();
       await own.stop();
+    }
+  });
+});
+
+describe('the SDK after a 1013 close of its resume', () => {
+  it('resumes again with the same token and positions, and its backoff keeps growing until it is connected', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
+    const resumes: unknown[] = [];
+    let connections = 0;
+    wss.on('connection', (ws) => {
+      const n = connections++;
+      ws.send(JSON.stringify({ type: 0, op: 'welcome', wsId: `ws-${n}`, heartbeat: 10_000, resume: `token-${n}`, epoch: 'E', seq: 0 }));
+      ws.on('message', (data: Buffer) => {
+        const frame = JSON.parse(data.toString()) as { op?: string };
+        if (n === 0) {
+          // the first connection gets one push, then its network drops
+          ws.send(JSON.stringify({ type: 2, data: 'before', seq: 1 }));
+          setTimeout(() => ws.terminate(), 20);
+        } else if (frame.op === 'resume') {
+          resumes.push(frame);
+          if (n < 3) ws.close(1013, 'cannot resume now: Redis is unavailable');
+          else ws.send(JSON.stringify({ type: 0, op: 'resumed', wsId: 'ws-0', resume: 'token-0b', recovered: true, streams: { '*': { seq: 1, epoch: 'E' } } }));
+        }
+      });
+    });
+    const port = (wss.address() as { port: number }).port;
+    const client = new RoomcastClient(`ws://127.0.0.1:${port}/connect`, { reconnect: { initialDelayMs: 20, maxDelayMs: 1000, factor: 2 }, random: () => 0.99 });
+    const states = record(client, 'state');
+    try {
+      const back = await until('connected as ws-0 again', () => states.find((s) => s.state === 'connected' && s.recovered !== undefined), 5000);
+      assert.deepEqual(back, { state: 'connected', wsId: 'ws-0', recovered: true });
+      const same = { op: 'resume', token: 'token-0', since: { '*': { seq: 1, epoch: 'E' } } };
+      assert.deepEqual(resumes, [same, same, same]);
+      assert.deepEqual(
+        states.filter((s) => s.state === 'reconnecting').map((s) => [s.code, s.retryInMs]),
+        [
+          [1006, 19],
+          [1013, 39],
+          [1013, 79],
+        ],
+      );
+    } finally {
+      client.close();
+      await new Promise((resolve) => wss.close(resolve));
     }
   });
 });
