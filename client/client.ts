@@ -8,7 +8,9 @@
  * jitter, except after a 4500-4999 close (the server's "do not reconnect").
  * The backoff starts again from its first step only after a connection has
  * stayed connected for `maxDelayMs`: a server that welcomes and closes at once is
- * retried ever more slowly, up to the cap, not every few hundred ms.
+ * retried ever more slowly, up to the cap, not every few hundred ms. A resume
+ * the server cannot decide now is closed with 1013: the retry resumes again with
+ * the same token and positions.
  *
  * After a reconnect it resumes the session (PROTOCOL.md §4): it sends the
  * last resume token and the last `seq` and epoch of every stream it is in as

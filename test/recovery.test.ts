@@ -110,13 +110,29 @@ describe('resume on one process', () => {
     assert.equal((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.state, 'away', 'the real session is untouched');
   });
 
-  it("refuses another session's token while that session is connected", async () => {
-    const { client: victim } = await member(server, ['secret-room']);
-    const { client: thief, end } = await resumeOn(server.gatewayUrl, victim.welcome!.resume as string, {});
-    assert.equal(end.code, 'bad_resume');
-    assert.match(String(end.message), /still connected/);
-    assert.deepEqual((await call(server.logicUrl, `/conns/${thief.wsId}`)).body.data?.rooms, []);
-    await Promise.all([victim.closeAndWait(), thief.closeAndWait()]);
+  it('takes over a session whose old connection is still open (half-open): 4500 for the old one, rooms and every push since its seqs for the new one', async () => {
+    const { client: old, since } = await member(server, ['half-open']);
+    // the server still sees the old connection: pushes keep going to it, but the client never read them
+    const seqs = await pushMany(server, 'half-open', 20);
+    const { client: again, frames, end } = await resumeOn(server.gatewayUrl, old.welcome!.resume as string, since);
+    assert.equal(end.op, 'resumed', JSON.stringify(end));
+    assert.equal(end.wsId, old.wsId);
+    assert.equal(end.recovered, true);
+    assert.deepEqual(
+      frames.filter(isPush).map((f) => f.data),
+      Array.from({ length: 20 }, (_, i) => `m${i}`),
+    );
+    assert.deepEqual((end.streams as Record<string, Position>)['half-open'].seq, seqs.room.at(-1));
+    assert.deepEqual(await old.closed, { code: 4500, reason: 'session resumed by another connection' });
+
+    const info = await call(server.logicUrl, `/conns/${old.wsId}`);
+    assert.equal(info.body.data?.state, 'connected');
+    assert.deepEqual(info.body.data?.rooms, ['half-open']);
+    assert.deepEqual((await call(server.logicUrl, '/rooms/half-open')).body.data?.wsIds, [old.wsId]);
+    assert.equal((await call(server.logicUrl, `/conns/${again.wsId}`)).status, 404, 'the provisional wsId of the new welcome is dropped');
+    const live = await post(server.logicUrl, '/push/room', { val: 'live', tag: 3, id: 'half-open' });
+    assert.deepEqual(await again.next(isPush), { type: 3, data: 'live', room: 'half-open', seq: live.body.data?.seq });
+    await again.closeAndWait();
   });
 
   it('refuses an expired token', async () => {

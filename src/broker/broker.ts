@@ -63,8 +63,21 @@ export interface AwaySession {
   rooms: Map<string, StreamPosition | undefined>;
 }
 
-/** `foreign`: the session belongs to another user than the one resuming it. */
-export type TakenSession = { status: 'taken'; session: AwaySession } | { status: 'connected' } | { status: 'gone' } | { status: 'foreign' };
+/**
+ * What a resume gets for a session. `taken` (its away session) and `gone` (no
+ * session left: the wsId alone) both claim the wsId for the resuming node.
+ * `foreign`: the session belongs to another user than the one resuming it.
+ * `busy`: another connection is taking it at this very moment.
+ */
+export type TakenSession = { status: 'taken'; session: AwaySession } | { status: 'gone' } | { status: 'foreign' } | { status: 'busy' };
+
+/**
+ * A node's answer when a resume elsewhere wants a session it may hold:
+ * `yielded` (its connection is closed and the session is away now), `absent`
+ * (no connection of that wsId here), `claiming` (a resume on this node is
+ * taking it right now), `foreign` (its connection is another user's).
+ */
+export type YieldAnswer = 'yielded' | 'absent' | 'claiming' | 'foreign';
 
 /** Commands addressed to one connection by its wsId, and what each answers. */
 export type ConnCommand =
@@ -127,6 +140,10 @@ export interface GatewayHandler {
   roomMembers(room: string): string[];
   /** This node's connections of a user. */
   userConnections(uid: string): ConnInfo[];
+  /** A resume by `uid` takes the session `wsId` over: close its connection here (4500) and leave the session away. */
+  yieldSession(wsId: string, uid: string | undefined): YieldAnswer;
+  /** The registry names another node for this node's `wsId`: the session moved; close the connection, leave the session alone. */
+  sessionMoved(wsId: string): void;
   /** Every connection on this node with its rooms (to rebuild a registry that lost its data). */
   connections(): Iterable<{ wsId: string; uid: string | undefined; rooms: Iterable<string> }>;
   stats(): NodeStats;
@@ -160,7 +177,12 @@ export interface Broker {
   /** A connected session joined or left a room (kept where a takeover on another node can find it). */
   sessionJoined(wsId: string, room: string): void;
   sessionLeft(wsId: string, room: string): void;
-  /** Claims an away session for a resume by `uid` (atomically: one taker wins). */
+  /**
+   * Claims a session for a resume by `uid` on `nodeId` (atomically: one taker
+   * wins). A connection that holds it on another node is closed and its session
+   * taken; the caller has dealt with its own node. Throws BrokerUnavailableError
+   * when that cannot be decided now (broker down, or the holding node silent).
+   */
   takeSession(nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession>;
   /** The secret every node signs and checks resume tokens with. */
   resumeSecret(): Promise<string>;

@@ -147,6 +147,9 @@ export class MemoryBroker implements Broker {
   }
 
   connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
+    const holder = this.connNodes.get(wsId);
+    // a node whose connection's session was taken by another one has no say over it any more
+    if (holder !== undefined && holder.nodeId !== nodeId) return;
     this.connNodes.delete(wsId);
     if (away === undefined || this.recoveryWindowMs === 0) return;
     const rooms = new Map<string, StreamPosition | undefined>();
@@ -159,11 +162,19 @@ export class MemoryBroker implements Broker {
   sessionJoined(): void {}
   sessionLeft(): void {}
 
-  async takeSession(_nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
-    if (this.connNodes.has(wsId)) return { status: 'connected' };
+  async takeSession(nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
+    const holder = this.connNodes.get(wsId);
+    if (holder !== undefined && holder.nodeId !== nodeId) {
+      const answer = holder.yieldSession(wsId, uid);
+      if (answer === 'claiming') return { status: 'busy' };
+      if (answer === 'foreign') return { status: 'foreign' };
+    }
     const session = this.liveAway(wsId);
+    if (session !== undefined && session.uid !== uid) return { status: 'foreign' };
+    const taker = this.nodes.get(nodeId);
+    if (taker !== undefined) this.connNodes.set(wsId, taker);
+    else this.connNodes.delete(wsId);
     if (session === undefined) return { status: 'gone' };
-    if (session.uid !== uid) return { status: 'foreign' };
     this.away.delete(wsId);
     return { status: 'taken', session: { wsId, uid, rooms: session.rooms } };
   }

@@ -16,8 +16,11 @@ import {
   type Publication,
   type ReplyTo,
   type StreamPosition,
+  type TakenSession,
   type UserPush,
+  type YieldAnswer,
 } from '../broker/broker.js';
+import { keepsSession } from '../protocol/close-codes.js';
 import { joinedFrame, leftFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
@@ -42,6 +45,8 @@ export class GatewayNode implements GatewayHandler {
   private readonly newcomers = new Newcomers();
   /** The rooms each connection is joining, while they open: they count against the rooms limit. */
   private readonly joining = new Map<Connection, Set<string>>();
+  /** Sessions a resume on this node is claiming from the broker (not adopted yet). */
+  private readonly claiming = new Set<string>();
   private resumeTokens: ResumeTokens | undefined;
 
   constructor(
@@ -113,21 +118,62 @@ export class GatewayNode implements GatewayHandler {
 
   /** The connection is gone; with `keepSession` its session stays resumable for the recovery window. */
   removeConnection(conn: Connection, keepSession: boolean): void {
-    if (this.hub.conns.get(conn.wsId) !== conn) return;
-    const rooms = [...conn.rooms];
-    for (const room of this.hub.remove(conn)) this.closeRoom(room);
-    const uid = conn.uid;
-    if (uid !== undefined && this.hub.removeUser(conn, uid)) this.closeUser(uid);
-    this.broker.connClosed(this.nodeId, conn.wsId, keepSession ? { rooms, uid } : undefined);
+    const rooms = this.detach(conn);
+    if (rooms === undefined) return;
+    this.broker.connClosed(this.nodeId, conn.wsId, keepSession ? { rooms, uid: conn.uid } : undefined);
   }
 
-  /** Gives the connection its resumed session's id. */
+  /**
+   * Claims a session for a resume on this node. A connection holding it here
+   * (one the client has given up on, e.g. half-open) is closed first; the
+   * broker takes it from any other node. Until `adopt` or `giveBack`, another
+   * resume of it, here or on another node, hears that it is being claimed.
+   */
+  async claimSession(wsId: string, uid: string | undefined): Promise<TakenSession> {
+    const here = this.yieldSession(wsId, uid);
+    if (here === 'claiming') return { status: 'busy' };
+    if (here === 'foreign') return { status: 'foreign' };
+    this.claiming.add(wsId);
+    try {
+      const taken = await this.broker.takeSession(this.nodeId, wsId, uid);
+      if (taken.status !== 'taken' && taken.status !== 'gone') this.claiming.delete(wsId);
+      return taken;
+    } catch (err) {
+      this.claiming.delete(wsId);
+      throw err;
+    }
+  }
+
+  /** Gives the connection the id of the session it claimed; false if that id is in use here. */
   adopt(conn: Connection, wsId: string): boolean {
+    this.claiming.delete(wsId);
     const provisional = conn.wsId;
     if (!this.hub.rename(conn, wsId)) return false;
     this.broker.connClosed(this.nodeId, provisional);
     this.broker.connOpened(this.nodeId, wsId, conn.uid);
     return true;
+  }
+
+  /** The connection that claimed a session is gone before it took it: the session is left as it was found. */
+  giveBack(taken: TakenSession, wsId: string, uid: string | undefined): void {
+    this.claiming.delete(wsId);
+    this.broker.connClosed(this.nodeId, wsId, taken.status === 'taken' ? { rooms: taken.session.rooms.keys(), uid } : undefined);
+  }
+
+  yieldSession(wsId: string, uid: string | undefined): YieldAnswer {
+    const conn = this.hub.conns.get(wsId);
+    if (conn === undefined) return this.claiming.has(wsId) ? 'claiming' : 'absent';
+    if (conn.uid !== uid) return 'foreign';
+    this.removeConnection(conn, conn.closeCode === undefined || keepsSession(conn.closeCode));
+    conn.close('sessionTaken');
+    return 'yielded';
+  }
+
+  sessionMoved(wsId: string): void {
+    const conn = this.hub.conns.get(wsId);
+    if (conn === undefined || this.detach(conn) === undefined) return;
+    conn.close('sessionTaken');
+    this.log.warn({ wsId }, 'another node holds the session of a connection here: closed the connection');
   }
 
   /**
@@ -308,6 +354,16 @@ export class GatewayNode implements GatewayHandler {
       },
     );
     return opening;
+  }
+
+  /** Takes the connection out of this node's rooms and users; the rooms it was in, or undefined when it was not here. */
+  private detach(conn: Connection): string[] | undefined {
+    if (this.hub.conns.get(conn.wsId) !== conn) return undefined;
+    const rooms = [...conn.rooms];
+    for (const room of this.hub.remove(conn)) this.closeRoom(room);
+    const uid = conn.uid;
+    if (uid !== undefined && this.hub.removeUser(conn, uid)) this.closeUser(uid);
+    return rooms;
   }
 
   private fileUser(conn: Connection, uid: string): void {

@@ -84,18 +84,20 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
 
   let taken;
   try {
-    taken = await node.broker.takeSession(node.nodeId, wsId, conn.uid);
-  } catch {
-    return refuse('bad_resume', 'the session cannot be looked up right now (broker unavailable); go on as the new connection');
-  }
-  if (taken.status === 'connected') return refuse('bad_resume', `session ${wsId} is still connected`);
-  if (taken.status === 'foreign') return refuse('bad_resume', `session ${wsId} belongs to another user`);
-  const sessionRooms = taken.status === 'taken' ? taken.session.rooms : new Map<string, StreamPosition | undefined>();
-  if (!conn.isOpen || !node.adopt(conn, wsId)) {
-    // the new connection is already gone: leave the session as it was found
-    if (taken.status === 'taken') node.broker.connClosed(node.nodeId, wsId, { rooms: sessionRooms.keys(), uid: conn.uid });
+    taken = await node.claimSession(wsId, conn.uid);
+  } catch (err) {
+    // the session is left as it is: the client resumes again, with the same token, after a backoff
+    node.removeConnection(conn, false);
+    conn.close('tryAgainLater', `cannot resume now: ${err instanceof Error ? err.message : String(err)}`);
     return;
   }
+  const contended = `session ${wsId} is being resumed by another connection`;
+  if (taken.status === 'busy') return refuse('bad_resume', contended);
+  if (taken.status === 'foreign') return refuse('bad_resume', `session ${wsId} belongs to another user`);
+  const sessionRooms = taken.status === 'taken' ? taken.session.rooms : new Map<string, StreamPosition | undefined>();
+  // the new connection is already gone: leave the session as it was found
+  if (!conn.isOpen) return node.giveBack(taken, wsId, conn.uid);
+  if (!node.adopt(conn, wsId)) return refuse('bad_resume', contended);
 
   let recovered = taken.status === 'taken';
   // past the grace period, pushes to all already went out live: they cannot be replayed in order

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import { WebSocket, WebSocketServer, type Server as WsServer } from 'ws';
 import type { Broker, NodeCounters } from '../broker/broker.js';
 import type { GatewayConfig } from '../config.js';
-import { CloseCode } from '../protocol/close-codes.js';
+import { CloseCode, keepsSession } from '../protocol/close-codes.js';
 import { Admission, type Refusal } from './admission.js';
 import { TokenError, TokenVerifier, type ClientIdentity } from './auth.js';
 import { Connection, fitReason, type ConnectionShared } from './connection.js';
@@ -62,14 +62,6 @@ function answerRaw(socket: Duplex, status: number, message: string): void {
   );
   // a client that never closes its side would otherwise keep the socket open for good
   setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
-}
-
-/** No status code in the close frame (RFC 6455 §7.1.5): what a browser's close() without a code sends. */
-const NO_STATUS = 1005;
-
-/** A session ends when the client closed it (1000, or no code) or was kicked; after any other close it can be resumed. */
-function isResumable(code: number): boolean {
-  return code !== CloseCode.normal && code !== NO_STATUS && code !== CloseCode.kicked;
 }
 
 function splitUrl(url: string | undefined): { path: string; token: string | undefined } {
@@ -193,7 +185,7 @@ export class GatewayServer {
       const conn = connectionOf(this);
       conn.closed();
       unauthenticated.delete(conn);
-      node.removeConnection(conn, isResumable(conn.closeCode ?? code));
+      node.removeConnection(conn, keepsSession(conn.closeCode ?? code));
     };
     this.releaseAdmission = function () {
       if (this.admittedFrom !== undefined) admission.release(this.admittedFrom);

@@ -7,12 +7,14 @@ export const CloseCode = {
   goingAway: 1001,
   policy: 1008,
   tooLarge: 1009,
+  tryAgainLater: 1013,
   slowConsumer: 4000,
   badToken: 4001,
   heartbeatTimeout: 4002,
   kicked: 4003,
   malformed: 4004,
   rateLimited: 4029,
+  sessionTaken: 4500,
 } as const;
 
 export type CloseCodeName = keyof typeof CloseCode;
@@ -23,13 +25,23 @@ export const closeReason: Record<CloseCodeName, string> = {
   goingAway: 'server going away',
   policy: 'policy violation',
   tooLarge: 'frame too large',
+  tryAgainLater: 'try again later',
   slowConsumer: 'slow consumer: send buffer over limit',
   badToken: 'bad or expired token',
   heartbeatTimeout: 'heartbeat timeout',
   kicked: 'kicked',
   malformed: 'too many malformed frames',
   rateLimited: 'rate limited',
+  sessionTaken: 'session resumed by another connection',
 };
+
+/** No status code in the close frame (RFC 6455 §7.1.5): what a browser's close() without a code sends. */
+export const NO_STATUS = 1005;
+
+/** A session ends when the client closed it (1000, or no code) or was kicked; after any other close it can be resumed. */
+export function keepsSession(code: number): boolean {
+  return code !== CloseCode.normal && code !== NO_STATUS && code !== CloseCode.kicked;
+}
 
 /** True when a client should not reconnect after this close code. */
 export function isTerminalCloseCode(code: number): boolean {

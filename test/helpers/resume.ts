@@ -1,6 +1,7 @@
 /** Steps of a resume, as the tests drive them over real sockets. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TestClient, type Frame } from './client.js';
+import { WebSocket } from 'ws';
+import { TestClient, type Closed, type Frame } from './client.js';
 import { call, post } from './http.js';
 
 export interface Position {
@@ -40,3 +41,16 @@ export async function resumeOn(url: string, token: string, since: Record<string,
   return { client, frames, end };
 }
 
+
+/** What a resume came to: the `resumed` or `error` frame, or the close the server answered it with. */
+export type ResumeEnd = { frame: Frame; closed?: undefined } | { frame?: undefined; closed: Closed };
+
+/** Sends the resume op on a connection that has just been welcomed; resolves with how the server answered it. */
+export async function resumeEnd(client: TestClient, token: string, since: Record<string, Position>): Promise<ResumeEnd> {
+  client.send({ op: 'resume', token, since, id: 1 });
+  const frame = await client.next((f) => f.op === 'resumed' || f.op === 'error', 15_000).catch((err: unknown) => {
+    if (client.ws.readyState === WebSocket.OPEN) throw err;
+    return undefined;
+  });
+  return frame === undefined ? { closed: await client.closed } : { frame };
+}

@@ -36,11 +36,12 @@ import {
   type RoomCount,
   type StreamPosition,
   type TakenSession,
+  type YieldAnswer,
 } from '../broker.js';
 import { newEpoch } from '../epoch.js';
 import { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { ADD_AWAY_ROOM, HISTORY, POSITION, PUBLISH, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
@@ -72,7 +73,7 @@ function isRoomField(field: string): boolean {
 type Client = ReturnType<typeof createClient>;
 
 const REGISTRY_BATCH = 1000;
-/** How long a resume waits for the node that registered the session before taking it over as dead. */
+/** How long a resume waits for the node that holds the session to hand it over; a silent node keeps it (the client retries). */
 const TAKEOVER_PROBE_MS = 1000;
 
 function unavailable(err: unknown): BrokerUnavailableError {
@@ -93,6 +94,9 @@ function parsePosition(value: string | undefined): StreamPosition | undefined {
   if (value === undefined || colon < 1) return undefined;
   return { seq: Number(value.slice(0, colon)), epoch: value.slice(colon + 1) };
 }
+
+/** Omit over each member of a union (Omit itself would merge them). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -225,13 +229,9 @@ export class RedisBroker implements Broker {
   }
 
   connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
-    this.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [nodeId]).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
-    const session = this.names.sessionKey(wsId);
-    const ending =
-      away === undefined || this.recoveryWindowMs === 0
-        ? this.commands.del(session)
-        : this.commands.multi().hSet(session, this.sessionFields(away.rooms, away.uid)).pExpire(session, this.recoveryWindowMs).execAsPipeline();
-    ending.catch((err: unknown) => this.logRedisError(err, 'keeping a session'));
+    const keep = away !== undefined && this.recoveryWindowMs > 0;
+    const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', ROOMS_LIMIT_FIELD, String(this.roomsLimit), ...away.rooms] : [nodeId, '0'];
+    this.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
   }
 
   sessionJoined(wsId: string, room: string): void {
@@ -244,17 +244,20 @@ export class RedisBroker implements Broker {
     this.commands.hDel(this.names.sessionKey(wsId), room).catch((err: unknown) => this.logRedisError(err, 'recording a leave'));
   }
 
-  async takeSession(_nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
+  async takeSession(nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
+    const connKey = this.names.connKey(wsId);
     try {
-      const owner = await this.commands.get(this.names.connKey(wsId));
-      if (owner !== null) {
-        // ask the node itself: Redis may not have noticed yet that a killed node's connection is gone
-        const answer = await this.ask(owner, { op: 'info', wsId }, TAKEOVER_PROBE_MS);
-        if (answer.status === 'answered' && answer.reply.result !== undefined) return { status: 'connected' };
+      const owner = await this.commands.get(connKey);
+      if (owner === nodeId) {
+        // the caller's node holds no connection of it (it has checked): the entry is stale
+        await this.runScript(RELEASE_CONN, [connKey], [nodeId]);
+      } else if (owner !== null) {
+        const refusal = await this.askToYield(owner, wsId, uid);
+        if (refusal !== undefined) return refusal;
       }
-      const fields = (await this.runScript(TAKE_SESSION, [this.names.sessionKey(wsId), this.names.connKey(wsId)], [owner ?? '', uid ?? ''])) as string[];
+      const fields = (await this.runScript(TAKE_SESSION, [this.names.sessionKey(wsId), connKey], [uid ?? '', nodeId, String(this.registryTtlMs)])) as string[];
       if (fields.length === 0) return { status: 'gone' };
-      if (fields.length === 1) return { status: 'foreign' };
+      if (fields.length === 1) return { status: fields[0] === 'busy' ? 'busy' : 'foreign' };
       const rooms = new Map<string, StreamPosition | undefined>();
       for (let i = 0; i < fields.length; i += 2) {
         if (isRoomField(fields[i])) rooms.set(fields[i], parsePosition(fields[i + 1]));
@@ -263,6 +266,22 @@ export class RedisBroker implements Broker {
     } catch (err) {
       throw unavailable(err);
     }
+  }
+
+  /**
+   * Asks the node the registry names for a session to close its connection of
+   * it; once it answers (or is found dead) the registry no longer names it. A
+   * silent node keeps the session: two live connections never share a wsId.
+   */
+  private async askToYield(owner: string, wsId: string, uid: string | undefined): Promise<TakenSession | undefined> {
+    const answer = await this.ask(owner, wsId, { type: 'yield', wsId, uid }, TAKEOVER_PROBE_MS);
+    if (answer.status === 'silent') throw new BrokerUnavailableError(`the node holding the session did not answer within ${TAKEOVER_PROBE_MS} ms (${owner})`);
+    if (answer.status !== 'answered') return undefined; // dead: ask() released its entry
+    const { error, result } = answer.reply;
+    if (error !== undefined) throw new BrokerUnavailableError(`the node holding the session could not hand it over: ${error} (${owner})`);
+    if (result === 'foreign') return { status: 'foreign' };
+    if (result === 'claiming') return { status: 'busy' };
+    return undefined;
   }
 
   resumeSecret(): Promise<string> {
@@ -316,7 +335,7 @@ export class RedisBroker implements Broker {
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const nodeId = await orUnavailable(this.commands.get(this.names.connKey(cmd.wsId)));
     if (nodeId === null) return this.commandAway(cmd);
-    const answer = await this.ask(nodeId, cmd, this.requestTimeoutMs);
+    const answer = await this.ask(nodeId, cmd.wsId, { type: 'command', cmd }, this.requestTimeoutMs);
     switch (answer.status) {
       case 'dead':
         return this.commandAway(cmd);
@@ -331,13 +350,18 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * Sends a command to the node that holds its wsId. A PUBLISH that reaches no
-   * one means the node is gone: its registry entry goes, and the session's
-   * recovery window starts now.
+   * Sends a request about `wsId` to the node that holds it. A PUBLISH that
+   * reaches no one means the node is gone: its registry entry goes, and the
+   * session's recovery window starts now.
    */
-  private async ask(nodeId: string, cmd: ConnCommand, timeoutMs: number): Promise<{ status: 'dead' | 'silent' } | { status: 'answered'; reply: NodeReply }> {
+  private async ask(
+    nodeId: string,
+    wsId: string,
+    body: DistributiveOmit<Exclude<NodeRequest, { type: 'query' }>, 'from' | 'reqId'>,
+    timeoutMs: number,
+  ): Promise<{ status: 'dead' | 'silent' } | { status: 'answered'; reply: NodeReply }> {
     const request = this.requests.open(timeoutMs);
-    const message: NodeRequest = { type: 'command', from: this.processId, reqId: request.reqId, cmd };
+    const message: NodeRequest = { ...body, from: this.processId, reqId: request.reqId };
     let receivers: number;
     try {
       receivers = await this.commands.publish(this.names.nodeChannel(nodeId), JSON.stringify(message));
@@ -347,7 +371,7 @@ export class RedisBroker implements Broker {
     }
     if (receivers === 0) {
       this.requests.cancel(request.reqId);
-      await this.forgetDeadNode(nodeId, cmd.wsId);
+      await this.forgetDeadNode(nodeId, wsId);
       return { status: 'dead' };
     }
     const { replies, timedOut } = await request.wait(1);
@@ -355,7 +379,7 @@ export class RedisBroker implements Broker {
   }
 
   private async forgetDeadNode(nodeId: string, wsId: string): Promise<void> {
-    this.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [nodeId]).catch((err: unknown) => this.logRedisError(err, 'releasing a dead node connection'));
+    await this.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [nodeId]).catch((err: unknown) => this.logRedisError(err, 'releasing a dead node connection'));
     if (this.recoveryWindowMs === 0) return;
     await this.commands.pExpire(this.names.sessionKey(wsId), this.recoveryWindowMs, 'LT').catch((err: unknown) => this.logRedisError(err, 'ending a dead node session'));
   }
@@ -457,11 +481,20 @@ export class RedisBroker implements Broker {
   private async answer(gateway: GatewayHandler, request: NodeRequest): Promise<void> {
     const reply: NodeReply = { type: 'reply', from: this.processId, reqId: request.reqId };
     try {
-      reply.result = request.type === 'command' ? await gateway.onCommand(request.cmd) : this.answerQuery(gateway, request.query);
+      if (request.type === 'command') reply.result = await gateway.onCommand(request.cmd);
+      else if (request.type === 'yield') reply.result = await this.yieldSession(gateway, request.wsId, request.uid);
+      else reply.result = this.answerQuery(gateway, request.query);
     } catch (err) {
       reply.error = err instanceof Error ? err.message : String(err);
     }
     await this.commands.publish(this.names.replyChannel(request.from), JSON.stringify(reply)).catch((err: unknown) => this.logRedisError(err, 'answering a request'));
+  }
+
+  /** The wsId is no longer registered to this node before the answer goes out, so the asking node can claim it. */
+  private async yieldSession(gateway: GatewayHandler, wsId: string, uid: string | undefined): Promise<YieldAnswer> {
+    const answer = gateway.yieldSession(wsId, uid);
+    if (answer === 'yielded' || answer === 'absent') await this.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [gateway.nodeId]);
+    return answer;
   }
 
   private answerQuery(gateway: GatewayHandler, query: NodeQuery): QueryAnswers[NodeQuery['kind']] {
@@ -505,27 +538,35 @@ export class RedisBroker implements Broker {
 
   /**
    * Rewrites this node's registry entries so they do not expire; with `full`
-   * (after a reconnect, when Redis may have lost its data) the sessions' rooms too.
+   * (after a reconnect, when Redis may have lost its data) the sessions' rooms
+   * too. An entry that names another node now (it took the session while this
+   * node was silent past the entry's expiry) is left alone, and the connection
+   * here is closed.
    */
   private registerAll(full: boolean): void {
     const gateway = this.gateway;
     if (gateway === undefined || !this.commands.isReady) return;
-    let batch = this.commands.multi();
-    let size = 0;
+    let batch: { wsId: string; uid: string | undefined; rooms: string[] }[] = [];
     for (const conn of gateway.connections()) {
-      batch.set(this.names.connKey(conn.wsId), gateway.nodeId, { PX: this.registryTtlMs });
-      if (this.recoveryWindowMs > 0) {
-        const session = this.names.sessionKey(conn.wsId);
-        if (full) batch.hSet(session, this.sessionFields(conn.rooms, conn.uid));
-        batch.pExpire(session, this.sessionTtlMs);
-      }
-      if (++size === REGISTRY_BATCH) {
-        batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'refreshing the registry'));
-        batch = this.commands.multi();
-        size = 0;
+      batch.push({ wsId: conn.wsId, uid: conn.uid, rooms: full ? [...conn.rooms] : [] });
+      if (batch.length === REGISTRY_BATCH) {
+        this.refreshRegistry(gateway, batch, full);
+        batch = [];
       }
     }
-    if (size > 0) batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'refreshing the registry'));
+    if (batch.length > 0) this.refreshRegistry(gateway, batch, full);
+  }
+
+  private refreshRegistry(gateway: GatewayHandler, conns: { wsId: string; uid: string | undefined; rooms: string[] }[], full: boolean): void {
+    const keys = conns.flatMap((conn) => [this.names.connKey(conn.wsId), this.names.sessionKey(conn.wsId)]);
+    const args = [gateway.nodeId, String(this.registryTtlMs), String(this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0), ROOMS_LIMIT_FIELD, String(this.roomsLimit)];
+    if (full) for (const conn of conns) args.push(conn.uid ?? '', conn.rooms.join(' '));
+    this.runScript(REFRESH_CONNS, keys, args).then(
+      (moved) => {
+        for (const position of moved as number[]) gateway.sessionMoved(conns[position - 1].wsId);
+      },
+      (err: unknown) => this.logRedisError(err, 'refreshing the registry'),
+    );
   }
 
   /** A connected session outlives its registry entry by the recovery window, so a killed node's sessions can still be resumed. */
@@ -535,12 +576,6 @@ export class RedisBroker implements Broker {
 
   private sessionMeta(uid: string | undefined): Record<string, string> {
     return { [SESSION_MARKER]: uid ?? '', [ROOMS_LIMIT_FIELD]: String(this.roomsLimit) };
-  }
-
-  private sessionFields(rooms: Iterable<string>, uid: string | undefined): Record<string, string> {
-    const fields = this.sessionMeta(uid);
-    for (const room of rooms) fields[room] = '';
-    return fields;
   }
 
   private streamKeys(stream: string): string[] {

@@ -84,17 +84,69 @@ return 0
 `);
 
 /**
- * KEYS: session hash, conn key. ARGV: the node the conn key may still name (a
- * dead one), the uid resuming ('' when anonymous). Returns the session's
- * fields and deletes it; an empty reply when there is none; the single
- * field 'foreign' when it belongs to another user.
+ * KEYS: conn key, session hash. ARGV: node id, recovery window ms ('0': the
+ * session ends), uid ('' when anonymous), the rooms-limit field and the
+ * node's limit, the rooms. Releases the wsId and
+ * keeps its session away (or ends it), unless another node holds the wsId now:
+ * then the session is that node's, and 0 is returned.
+ */
+export const CLOSE_CONN = script(`
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+if holder then redis.call('DEL', KEYS[1]) end
+if ARGV[2] == '0' then
+  redis.call('DEL', KEYS[2])
+  return 1
+end
+redis.call('HSET', KEYS[2], '_', ARGV[3], ARGV[4], ARGV[5])
+for i = 6, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], '') end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return 1
+`);
+
+/**
+ * KEYS: the conn key and session hash of each connection, in pairs. ARGV:
+ * node id, registry TTL ms, session TTL ms ('0': no sessions kept), the
+ * rooms-limit field and the node's limit, then for a full refresh each
+ * connection's uid ('' when anonymous) and its rooms,
+ * space-separated. Re-registers each connection whose wsId names this node or
+ * none; returns the (1-based) positions of those another node holds now.
+ */
+export const REFRESH_CONNS = script(`
+local full = #ARGV > 5
+local moved = {}
+for i = 1, #KEYS / 2 do
+  local conn, session = KEYS[2 * i - 1], KEYS[2 * i]
+  local holder = redis.call('GET', conn)
+  if holder and holder ~= ARGV[1] then
+    table.insert(moved, i)
+  else
+    redis.call('SET', conn, ARGV[1], 'PX', ARGV[2])
+    if ARGV[3] ~= '0' then
+      if full then
+        redis.call('HSET', session, '_', ARGV[4 + 2 * i], ARGV[4], ARGV[5])
+        for room in string.gmatch(ARGV[5 + 2 * i], '%S+') do redis.call('HSET', session, room, '') end
+      end
+      redis.call('PEXPIRE', session, ARGV[3])
+    end
+  end
+end
+return moved
+`);
+
+/**
+ * KEYS: session hash, conn key. ARGV: the uid resuming ('' when anonymous),
+ * the node claiming, registry TTL ms. Claims the wsId for the node unless the
+ * registry names any node for it (the single field 'busy'); then returns the
+ * session's fields and deletes the session: an empty reply when there is none,
+ * the single field 'foreign' (and no claim) when it belongs to another user.
  */
 export const TAKE_SESSION = script(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return { 'busy' } end
 local fields = redis.call('HGETALL', KEYS[1])
-if #fields == 0 then return {} end
-if (redis.call('HGET', KEYS[1], '_') or '') ~= ARGV[2] then return { 'foreign' } end
-redis.call('DEL', KEYS[1])
-if ARGV[1] ~= '' and redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+if #fields > 0 and (redis.call('HGET', KEYS[1], '_') or '') ~= ARGV[1] then return { 'foreign' } end
+redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
+if #fields > 0 then redis.call('DEL', KEYS[1]) end
 return fields
 `);
 

@@ -41,10 +41,11 @@ export interface QueryAnswers {
   stats: NodeStats;
 }
 
-/** Sent to one node's channel, or to every node. */
+/** Sent to one node's channel, or to every node. `yield`: a resume elsewhere takes the session `wsId` over. */
 export type NodeRequest =
   | { type: 'command'; from: string; reqId: number; cmd: ConnCommand }
-  | { type: 'query'; from: string; reqId: number; query: NodeQuery };
+  | { type: 'query'; from: string; reqId: number; query: NodeQuery }
+  | { type: 'yield'; from: string; reqId: number; wsId: string; uid?: string };
 
 /** Sent back to the requesting process's reply channel. */
 export interface NodeReply {
