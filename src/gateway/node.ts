@@ -87,6 +87,7 @@ export class GatewayNode implements GatewayHandler {
     this.broker.connOpened(this.nodeId, conn.wsId, conn.uid);
     if (conn.uid !== undefined) this.fileUser(conn, conn.uid);
     const all = this.streams.get(ALL_STREAM)!;
+    conn.welcomeAll = { seq: all.seq, epoch: all.epoch };
     conn.enqueue(
       encodeTextFrame(welcomeFrame({ wsId: conn.wsId, heartbeatMs: this.heartbeatMs, resume: this.tokens.issue(conn.wsId), epoch: all.epoch, seq: all.seq, uid: conn.uid })),
     );
