@@ -39,7 +39,7 @@ import {
 import { newEpoch } from '../epoch.js';
 import { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { HISTORY, POSITION, PUBLISH, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, HISTORY, POSITION, PUBLISH, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
@@ -51,7 +51,7 @@ export interface RedisBrokerOptions {
   requestTimeoutMs?: number;
   /** How long a cluster-wide query waits for every node. */
   queryTimeoutMs?: number;
-  /** How long a stream's seq and epoch live after its last push or join. */
+  /** How long a stream's seq and epoch live after its last push. */
   streamTtlSeconds?: number;
   history?: HistoryLimits;
   /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
@@ -163,7 +163,10 @@ export class RedisBroker implements Broker {
       this.subscriber.subscribe(this.names.nodeChannel(handler.nodeId), this.onNodeRequest),
       this.subscriber.subscribe(this.names.nodesChannel, this.onNodeRequest),
     ]);
-    this.refreshTimer = setInterval(() => this.registerAll(false), Math.max(100, Math.floor(this.registryTtlMs / 3)));
+    this.refreshTimer = setInterval(() => {
+      this.registerAll(false);
+      this.keepStreams();
+    }, Math.max(100, Math.floor(this.registryTtlMs / 3)));
   }
 
   async detachGateway(handler: GatewayHandler): Promise<void> {
@@ -268,7 +271,7 @@ export class RedisBroker implements Broker {
   }
 
   async streamPosition(stream: string): Promise<StreamPosition> {
-    const [seq, epoch] = (await orUnavailable(this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), this.streamTtlSeconds]))) as [number, string];
+    const [seq, epoch] = (await orUnavailable(this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), String(this.keptStreamSeconds)]))) as [number, string];
     return { seq, epoch };
   }
 
@@ -354,7 +357,8 @@ export class RedisBroker implements Broker {
     return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room)));
   }
 
-  private readonly awayStore: AwayStore = {
+  /** Away sessions in Redis (public for the tests, which check what it leaves in Redis). */
+  readonly awayStore: AwayStore = {
     get: async (wsId) => {
       const key = this.names.sessionKey(wsId);
       const [fields, ttl] = (await this.commands.multi().hGetAll(key).pTTL(key).exec()) as unknown as [Record<string, string>, number];
@@ -363,7 +367,7 @@ export class RedisBroker implements Broker {
       const uid = fields[SESSION_MARKER];
       return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter((f) => f !== SESSION_MARKER), expiresAt: Date.now() + ttl };
     },
-    addRoom: async (wsId, room, at) => (await this.commands.hSetNX(this.names.sessionKey(wsId), room, `${at.seq}:${at.epoch}`)) === 1,
+    addRoom: async (wsId, room, at) => (await this.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId)], [room, `${at.seq}:${at.epoch}`])) === 1,
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
     end: async (wsId) => (await this.commands.del(this.names.sessionKey(wsId))) === 1,
   };
@@ -499,6 +503,30 @@ export class RedisBroker implements Broker {
       }
     }
     if (size > 0) batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'refreshing the registry'));
+  }
+
+  /**
+   * Keeps the seq and epoch of `*` and of every room this node has members in:
+   * a stream that only went quiet must not start a new epoch under them.
+   */
+  private keepStreams(): void {
+    const gateway = this.gateway;
+    if (gateway === undefined || !this.commands.isReady) return;
+    const streams = [ALL_STREAM, ...gateway.roomCounts().keys()];
+    for (let i = 0; i < streams.length; i += REGISTRY_BATCH) {
+      const batch = this.commands.multi();
+      for (const stream of streams.slice(i, i + REGISTRY_BATCH)) batch.expire(this.names.streamKey(stream), this.keptStreamSeconds, 'GT');
+      batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'keeping stream positions'));
+    }
+  }
+
+  /**
+   * How long a stream's seq and epoch live after a join (or a node refreshed
+   * them): past the life of any session that may resume in it, even one of a
+   * killed node. A push keeps them `streamTtlSeconds` (24 h).
+   */
+  private get keptStreamSeconds(): number {
+    return Math.ceil((this.sessionTtlMs + this.registryTtlMs) / 1000);
   }
 
   /** A connected session outlives its registry entry by the recovery window, so a killed node's sessions can still be resumed. */

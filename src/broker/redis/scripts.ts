@@ -45,9 +45,12 @@ redis.call('PUBLISH', ARGV[1], seq .. '|' .. epoch .. '|' .. ARGV[2] .. '|' .. A
 return { seq, epoch }
 `);
 
-/** KEYS: stream hash, stream history. ARGV: epoch to use if new, hash TTL s. Returns { seq, epoch }. */
+/**
+ * KEYS: stream hash, stream history. ARGV: epoch to use if new, TTL s the hash
+ * keeps at least (a longer one, from a push, stays). Returns { seq, epoch }.
+ */
 export const POSITION = script(`${ENSURE_EPOCH}
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 local seq = redis.call('HGET', KEYS[1], 'seq')
 if not seq then seq = 0 end
 return { tonumber(seq), epoch }
@@ -81,6 +84,16 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
+`);
+
+/**
+ * KEYS[1] session hash. ARGV: room, its position. Adds the room to a session
+ * that still exists (keeping its expiry); an expired or taken one is not
+ * brought back. Returns 1 when added.
+ */
+export const ADD_AWAY_ROOM = script(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 `);
 
 /**
