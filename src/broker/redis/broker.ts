@@ -97,8 +97,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 export class RedisBroker implements Broker {
   readonly engine = 'redis';
-  /** Names this process's reply channel. */
-  readonly processId = randomUUID();
   private readonly names: RedisNames;
   private readonly requests = new PendingRequests();
   private gateway: GatewayHandler | undefined;
@@ -111,8 +109,12 @@ export class RedisBroker implements Broker {
   private readonly historyLimits: HistoryLimits;
   private readonly recoveryWindowMs: number;
   private secret: Promise<string> | undefined;
+  /** Set from the moment the subscriber connection drops until it is back with every subscription. */
+  private subscriptionsDown = false;
 
   private constructor(
+    /** Names this process's reply channel and its Redis connections (CLIENT LIST). */
+    readonly processId: string,
     private readonly commands: Client,
     private readonly subscriber: Client,
     options: RedisBrokerOptions,
@@ -130,16 +132,19 @@ export class RedisBroker implements Broker {
   /** Connects both clients (commands, and a second one in subscriber mode); fails if Redis cannot be reached in time. */
   static async connect(options: RedisBrokerOptions, log: Logger): Promise<RedisBroker> {
     const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    const processId = randomUUID();
     const commands: Client = createClient({
       url: options.url,
+      name: `roomcast:commands:${processId}`,
       // a push Redis cannot take now must fail at once (503), not wait in a queue
       disableOfflineQueue: true,
       socket: { connectTimeout: connectTimeoutMs, reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000) },
     });
-    const subscriber: Client = commands.duplicate({ disableOfflineQueue: false });
-    const broker = new RedisBroker(commands, subscriber, options, log);
+    const subscriber: Client = commands.duplicate({ disableOfflineQueue: false, name: `roomcast:subscriber:${processId}` });
+    const broker = new RedisBroker(processId, commands, subscriber, options, log);
     broker.watch(commands, 'commands');
     broker.watch(subscriber, 'subscriber');
+    broker.watchSubscriptions();
     const where = new URL(options.url).host;
     try {
       await withTimeout(Promise.all([commands.connect(), subscriber.connect()]), connectTimeoutMs, `connecting to Redis at ${where}`);
@@ -150,6 +155,7 @@ export class RedisBroker implements Broker {
       throw new BrokerUnavailableError(`cannot reach Redis at ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     commands.on('ready', () => broker.registerAll(true));
+    commands.on('ready', () => void broker.restoreSecret());
     return broker;
   }
 
@@ -551,6 +557,45 @@ export class RedisBroker implements Broker {
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return this.commands.eval(lua.source, { keys, arguments: args });
+    }
+  }
+
+  /**
+   * Tells the gateway when its subscriptions drop and when they are back (the
+   * client emits `ready` once it has resubscribed): it reads what it missed
+   * meanwhile from history.
+   */
+  private watchSubscriptions(): void {
+    this.subscriber.on('error', () => {
+      if (this.subscriber.isReady || this.subscriptionsDown) return;
+      this.subscriptionsDown = true;
+      this.gateway?.onSubscriptionsLost();
+    });
+    this.subscriber.on('ready', () => {
+      if (!this.subscriptionsDown) return;
+      this.subscriptionsDown = false;
+      this.gateway?.onSubscriptionsRestored();
+    });
+  }
+
+  /**
+   * After a reconnect Redis may have lost the resume secret (no persistence),
+   * and a node started since may have stored its own: this one stores its
+   * secret again unless one is there, and then uses the stored one, still
+   * accepting tokens signed with its own.
+   */
+  private async restoreSecret(): Promise<void> {
+    const had = await this.secret?.catch(() => undefined);
+    if (had === undefined) return;
+    try {
+      await this.commands.set(this.names.secretKey, had, { NX: true });
+      const stored = await this.commands.get(this.names.secretKey);
+      if (stored === null || stored === had) return;
+      this.secret = Promise.resolve(stored);
+      this.log.warn('Redis holds another resume secret than this node had (it lost its data and another node stored its own): using it');
+      this.gateway?.onResumeSecret(stored);
+    } catch (err) {
+      this.logRedisError(err, 'restoring the resume secret');
     }
   }
 
