@@ -29,6 +29,7 @@ type Totals = NodeStats & { nodes: number };
 
 const CLOSE_CAUSES = {
   slow_consumer: 'slowConsumerCloses',
+  missed_messages: 'missedMessageCloses',
   heartbeat_timeout: 'heartbeatTimeouts',
   malformed: 'malformedCloses',
   kicked: 'kicks',

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
+import { pushToRoom } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { dropConnection, member, resumeOn } from './helpers/resume.js';
 
@@ -65,18 +66,7 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
     });
 
     it('delivers 500 room pushes to members on both nodes in acceptance order', async () => {
-      const seqs: number[] = [];
-      let next = 0;
-      const pusher = async (): Promise<void> => {
-        while (next < 500) {
-          const i = next++;
-          const answer = await post(cluster.logicUrl, '/push/room', { val: `n${i}`, tag: 2, id: 'both' });
-          assert.equal(answer.status, 200);
-          seqs.push(answer.body.data?.seq as number);
-        }
-      };
-      await Promise.all(Array.from({ length: 8 }, pusher));
-      seqs.sort((x, y) => x - y);
+      const seqs = await pushToRoom(cluster.logicUrl, 'both', 500);
       for (const c of [a, b]) {
         const got = await c.collect((f) => isPush(f) && f.room === 'both', 500);
         assert.deepEqual(

@@ -4,24 +4,16 @@
  * is SIGKILLed.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { runCli, spawnRoomcast, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { pushToRoom } from './helpers/pushes.js';
+import { member, resumeOn } from './helpers/resume.js';
+import { until } from './helpers/until.js';
 
 const LOOPBACK = ['--host', '127.0.0.1', '--port', '0'];
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(50);
-  }
-}
 
 describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRedis }, () => {
   let redis: RedisServer;
@@ -63,41 +55,94 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
     await a.closeAndWait();
   });
 
-  it('answers 503 while Redis is down, keeps every client connected, and delivers again once Redis is back', async () => {
-    const [a, b] = await Promise.all(gateways.map((g) => TestClient.connect(g.gatewayUrl)));
-    for (const c of [a, b]) await post(logic.logicUrl, '/room/join', { id: 'during', wsId: c.wsId });
+  it('delivers 500 room pushes to members on both nodes, each once and in the order they were accepted', async () => {
+    const clients = await Promise.all([0, 0, 1, 1].map((g) => TestClient.connect(gateways[g].gatewayUrl)));
+    for (const c of clients) {
+      await post(logic.logicUrl, '/room/join', { id: 'order', wsId: c.wsId });
+      await c.next((f) => f.op === 'joined');
+    }
+    const accepted = await pushToRoom(logic.logicUrl, 'order', 500);
+    assert.equal(accepted.length, 500);
+    for (const [i, c] of clients.entries()) {
+      await c.collect(isPush, 500, 20_000);
+      await c.ping();
+      assert.deepEqual(
+        c.frames.filter(isPush).map((f) => f.seq),
+        accepted,
+        `client ${i} on gateway ${i < 2 ? 1 : 2}`,
+      );
+    }
+    await Promise.all(clients.map((c) => c.closeAndWait()));
+  });
+
+  it('answers 503 while Redis is down and keeps every client connected; once Redis is back (its data lost) the clients resume, recovered:false, and get pushes again', async () => {
+    const [a, b] = await Promise.all(gateways.map((g) => member({ gatewayUrl: g.gatewayUrl, logicUrl: logic.logicUrl }, ['during'])));
+    const later = await TestClient.connect(gateways[0].gatewayUrl);
 
     await redis.kill();
+    // until the logic notices, a push may still be answered: one answered 2xx must have been handed on, and reach both clients
+    const answered: Awaited<ReturnType<typeof post>>[] = [];
     const refused = await until('push refused', async () => {
-      const answer = await post(logic.logicUrl, '/push/all', { val: 'lost', tag: 3 });
+      const answer = await post(logic.logicUrl, '/push/all', { val: `lost? ${answered.length}`, tag: 3 });
+      if (answer.status !== 503) answered.push(answer);
       return answer.status === 503 ? answer : undefined;
     });
+    assert.deepEqual(
+      answered.filter((answer) => answer.status !== 200).map((answer) => answer.text),
+      [],
+    );
+    const accepted = answered.map((answer) => answer.body.data?.seq as number);
     assert.equal(refused.body.code, 503);
     assert.match(refused.body.msg, /Redis/);
+    for (const m of [a, b]) {
+      await m.client.ping();
+      assert.deepEqual(
+        m.client.frames.filter(isPush).map((f) => f.seq),
+        accepted,
+      );
+    }
     assert.equal((await post(logic.logicUrl, '/push/room', { val: 'lost', tag: 3, id: 'during' })).status, 503);
-    assert.equal((await post(logic.logicUrl, '/room/join', { id: 'y', wsId: a.wsId })).status, 503);
+    assert.equal((await post(logic.logicUrl, '/room/join', { id: 'y', wsId: a.client.wsId })).status, 503);
     assert.equal((await call(logic.logicUrl, '/readyz')).status, 503);
-    for (const c of [a, b]) assert.deepEqual(await c.ping(), { type: 1, data: 'PONG' });
+    for (const m of [a, b]) assert.deepEqual(await m.client.ping(), { type: 1, data: 'PONG' });
 
     await redis.restart();
+    // Redis lost every stream: the gateways cannot know what was missed, so their clients reconnect and resume
+    for (const c of [a.client, b.client, later]) assert.equal(await c.closeCode(), 4005);
     await until('ready again', async () => ((await call(logic.logicUrl, '/readyz')).status === 200 ? true : undefined));
-    // gateways resubscribe by themselves; wait until both answer again (the registry is rewritten on reconnect)
-    await until('gateways re-registered', async () => {
-      const statuses = await Promise.all([a, b].map((c) => call(logic.logicUrl, `/conns/${c.wsId}`)));
-      return statuses.every((s) => s.status === 200) ? true : undefined;
-    });
+    const resumed = await Promise.all(
+      [a, b].map((m, i) => resumeOn(gateways[i].gatewayUrl, m.client.welcome!.resume as string, { ...m.since, '*': { seq: accepted.at(-1) ?? m.since['*'].seq, epoch: m.since['*'].epoch } })),
+    );
+    for (const [i, { end }] of resumed.entries()) {
+      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assert.equal(end.wsId, [a, b][i].client.wsId);
+      assert.equal(end.recovered, false);
+      assert.deepEqual((await call(logic.logicUrl, `/conns/${end.wsId as string}`)).body.data?.rooms, ['during']);
+    }
     const all = await post(logic.logicUrl, '/push/all', { val: 'back', tag: 3 });
     assert.equal(all.status, 200);
     const room = await post(logic.logicUrl, '/push/room', { val: 'room back', tag: 4, id: 'during' });
     assert.equal(room.status, 200);
-    for (const c of [a, b]) {
-      const frames = await c.collect(isPush, 2);
+    for (const { client } of resumed) {
+      const frames = await client.collect(isPush, 2);
       assert.deepEqual(
         frames.map((f) => f.data),
         ['back', 'room back'],
       );
     }
-    await Promise.all([a.closeAndWait(), b.closeAndWait()]);
+
+    // a gateway started after the restart accepts the tokens of those started before it (they stored their secret again)
+    await until('the resume secret is back in Redis', async () => ((await redis.command(['GET', 'roomcast:resume-secret'])) === null ? undefined : true));
+    const third = await spawnRoomcast('gateway', [...LOOPBACK, '--broker', redis.url, '--recovery-window', '1500']);
+    try {
+      const { client, end } = await resumeOn(third.gatewayUrl, later.welcome!.resume as string, {});
+      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assert.equal(end.wsId, later.wsId);
+      await client.closeAndWait();
+    } finally {
+      await stopProcess(third);
+    }
+    await Promise.all(resumed.map(({ client }) => client.closeAndWait()));
   });
 
   it('after one gateway is SIGKILLed, the other keeps delivering; the dead one\'s wsIds are away, then 404 after the window', async () => {

@@ -7,6 +7,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { JWT_SECRET, signToken } from './helpers/tokens.js';
 
 async function pushMany(server: TestServer, room: string, count: number): Promise<{ room: number[]; all: number[] }> {
   const seqs = { room: [] as number[], all: [] as number[] };
@@ -26,18 +27,20 @@ describe('resume on one process', () => {
   });
   after(() => server.close());
 
-  it('after a dropped socket, replays exactly the 500 missed pushes in order, then resumed with recovered:true', async () => {
+  it('after a dropped socket, replays exactly the 1000 missed pushes (500 to its room, 500 to all) in order, then resumed with recovered:true', async () => {
     const { client, since } = await member(server, ['lost']);
     const oldId = client.wsId;
     await dropConnection(server, client);
-    const seqs = await pushMany(server, 'lost', 500);
+    const seqs = await pushMany(server, 'lost', 1000);
+    assert.equal(seqs.room.length, 500);
+    assert.equal(seqs.all.length, 500);
 
     const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
     assert.equal(end.op, 'resumed', JSON.stringify(end));
     assert.equal(end.wsId, oldId);
     assert.equal(end.recovered, true);
     const pushes = frames.filter(isPush);
-    assert.equal(pushes.length, 500);
+    assert.equal(pushes.length, 1000);
     assert.deepEqual(
       pushes.filter((f) => f.room === 'lost').map((f) => f.seq),
       seqs.room,
@@ -46,7 +49,7 @@ describe('resume on one process', () => {
       pushes.filter((f) => f.room === undefined).map((f) => f.seq),
       seqs.all,
     );
-    assert.deepEqual(pushes.map((f) => f.data), Array.from({ length: 500 }, (_, i) => `m${i}`));
+    assert.deepEqual(pushes.map((f) => f.data), Array.from({ length: 1000 }, (_, i) => `m${i}`));
     const streams = end.streams as Record<string, Position>;
     assert.equal(streams.lost.seq, seqs.room.at(-1));
     assert.equal(streams['*'].seq, seqs.all.at(-1));
@@ -68,6 +71,47 @@ describe('resume on one process', () => {
     const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
     assert.equal(end.recovered, true);
     assert.equal(frames.filter(isPush).length, 0);
+    await again.closeAndWait();
+  });
+
+  it('a quiet room keeps its epoch while a session away is in it: resumed after the sweeps, recovered:true', async () => {
+    const { client, since } = await member(server, ['quiet']);
+    await dropConnection(server, client);
+    await sleep(2200);
+    const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+    assert.equal(end.recovered, true, JSON.stringify(end));
+    assert.deepEqual((end.streams as Record<string, Position>).quiet, since.quiet);
+    assert.equal(frames.filter(isPush).length, 0);
+    await again.closeAndWait();
+  });
+
+  it('a resume sent after the grace period is complete when nothing was missed, and replays nothing twice', async () => {
+    const { client, since } = await member(server, ['late']);
+    await dropConnection(server, client);
+    const resuming = resumeOn(server.gatewayUrl, client.welcome!.resume as string, since, 1500);
+    // pushes to all after the new welcome go out live once the grace period is over (the client sent nothing yet)
+    await sleep(200);
+    const live = [];
+    for (let i = 0; i < 3; i++) live.push((await post(server.logicUrl, '/push/all', { val: `grace${i}`, tag: 2 })).body.data?.seq);
+    const { client: again, frames, end } = await resuming;
+    assert.equal(end.recovered, true, JSON.stringify(end));
+    assert.deepEqual(
+      frames.filter(isPush).map((f) => f.seq),
+      live,
+    );
+    assert.equal((end.streams as Record<string, Position>)['*'].seq, live.at(-1));
+    const after = await post(server.logicUrl, '/push/all', { val: 'after', tag: 2 });
+    assert.equal((await again.next(isPush)).seq, after.body.data?.seq);
+    await again.closeAndWait();
+  });
+
+  it('a resume sent after the grace period that missed pushes to all before its welcome gets recovered:false', async () => {
+    const { client, since } = await member(server, []);
+    await dropConnection(server, client);
+    await post(server.logicUrl, '/push/all', { val: 'missed', tag: 2 });
+    const { client: again, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since, 1500);
+    assert.equal(end.op, 'resumed');
+    assert.equal(end.recovered, false, 'the push went out before the welcome, and later ones went out live: it cannot be replayed in order');
     await again.closeAndWait();
   });
 
@@ -98,7 +142,10 @@ describe('resume on one process', () => {
     const { client, since } = await member(server, []);
     await dropConnection(server, client);
     const token = client.welcome!.resume as string;
-    const forged = token.slice(0, -2) + (token.endsWith('AA') ? 'BB' : 'AA');
+    // one whole byte of the signature flipped (changing base64 characters may only touch padding bits Node ignores)
+    const signature = Buffer.from(token.split('.').at(-1)!, 'base64url');
+    signature[0] ^= 0xff;
+    const forged = `${token.slice(0, token.lastIndexOf('.'))}.${signature.toString('base64url')}`;
     for (const bad of [forged, `${client.wsId}.zzzzzz.${token.split('.').at(-1)}`, 'not-a-token']) {
       const { client: fresh, end } = await resumeOn(server.gatewayUrl, bad, since);
       assert.deepEqual(end, { type: 0, op: 'error', id: 1, code: 'bad_resume', message: 'the resume token is forged, foreign or expired' });
@@ -243,6 +290,75 @@ describe('resume when history cannot cover the gap', () => {
       assert.equal(end.recovered, false);
       assert.equal(frames.filter(isPush).length, 0);
       await again.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('resume when the epoch changed', () => {
+  it('a since whose epoch is not the stream\'s: recovered:false, the room restored, nothing of it replayed', async () => {
+    const server = await startServer();
+    try {
+      const { client, since } = await member(server, ['ep']);
+      await dropConnection(server, client);
+      await post(server.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'ep' });
+      const stale = { ...since, ep: { seq: since.ep.seq, epoch: `${since.ep.epoch}-before` } };
+      const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, stale);
+      assert.equal(end.recovered, false);
+      assert.equal(frames.filter(isPush).length, 0);
+      assert.deepEqual((end.streams as Record<string, Position>).ep, { seq: since.ep.seq + 1, epoch: since.ep.epoch });
+      assert.deepEqual((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['ep']);
+      await again.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('after a restart of the process (same --resume-secret): the old wsId comes back with recovered:false and new epochs', async () => {
+    const first = await startServer({ resumeSecret: 'restart-secret' });
+    const { client, since } = await member(first, ['before-restart']);
+    await post(first.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'before-restart' });
+    await first.close();
+    assert.equal((await client.closed).code, 1001);
+    const second = await startServer({ resumeSecret: 'restart-secret' });
+    try {
+      const { client: again, frames, end } = await resumeOn(second.gatewayUrl, client.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assert.equal(end.wsId, client.wsId);
+      assert.equal(end.recovered, false);
+      assert.equal(frames.filter(isPush).length, 0);
+      assert.notEqual((end.streams as Record<string, Position>)['*'].epoch, since['*'].epoch);
+      await again.closeAndWait();
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+describe('resume with client auth', () => {
+  it('counts the grace period from the welcome, not from the connect: a resume 300 ms after a late welcome still replays in order', async () => {
+    const server = await startServer({ auth: 'required', jwtSecret: JWT_SECRET });
+    try {
+      const token = await signToken({ sub: 'late-user', expiresIn: 600 });
+      const first = await TestClient.connect(`${server.gatewayUrl}?token=${token}`);
+      const since = { '*': { seq: first.welcome!.seq as number, epoch: first.welcome!.epoch as string } };
+      await dropConnection(server, first);
+      const missed = await post(server.logicUrl, '/push/all', { val: 'missed', tag: 2 });
+
+      const second = await TestClient.open(server.gatewayUrl);
+      await sleep(1200);
+      second.send({ op: 'auth', token });
+      await second.next((f) => f.op === 'welcome');
+      await sleep(300);
+      second.send({ op: 'resume', token: first.welcome!.resume, since, id: 1 });
+      const end = await second.next((f) => f.op === 'resumed' || f.op === 'error');
+      assert.equal(end.recovered, true, JSON.stringify(end));
+      assert.deepEqual(
+        second.frames.filter(isPush).map((f) => f.seq),
+        [missed.body.data?.seq],
+      );
+      await second.closeAndWait();
     } finally {
       await server.close();
     }

@@ -109,6 +109,8 @@ export interface NodeStats {
   rooms: number;
   deliveries: number;
   slowConsumerCloses: number;
+  /** Connections closed (4005) because they missed publications history could not give back. */
+  missedMessageCloses: number;
   heartbeatTimeouts: number;
   malformedCloses: number;
   kicks: number;
@@ -130,6 +132,12 @@ export interface GatewayHandler {
   readonly maxRoomsPerConnection: number;
   /** Fan a publication out to this node's members of `pub.stream`. */
   onPublication(pub: Publication): void;
+  /** The node's subscriptions dropped: publications may be missed until they are back. */
+  onSubscriptionsLost(): void;
+  /** The subscriptions are active again: what was published meanwhile is to be read from history. */
+  onSubscriptionsRestored(): void;
+  /** The shared resume secret changed (Redis lost it and another node stored its own): sign with it from now on. */
+  onResumeSecret(secret: string): void;
   /** Send a push to this node's connections of `push.uid`. */
   onUserPush(push: UserPush): void;
   /** Apply a command to a local connection; undefined when the wsId is not here. */
@@ -232,6 +240,7 @@ export function emptyNodeCounters(): NodeCounters {
   return {
     deliveries: 0,
     slowConsumerCloses: 0,
+    missedMessageCloses: 0,
     heartbeatTimeouts: 0,
     malformedCloses: 0,
     kicks: 0,

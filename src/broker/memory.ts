@@ -77,6 +77,8 @@ class NodesByKey {
 
 interface StreamState extends StreamPosition {
   history: StreamHistory;
+  /** Kept at least until then, whatever else: a session away in the stream may resume from its position until its window closes. */
+  keepUntil: number;
 }
 
 interface Away {
@@ -131,6 +133,8 @@ export class MemoryBroker implements Broker {
 
   async roomClosed(nodeId: string, room: string): Promise<void> {
     this.roomNodes.remove(room, nodeId);
+    const state = this.streams.get(room);
+    if (state !== undefined) this.keep(state);
   }
 
   async userOpened(nodeId: string, uid: string): Promise<void> {
@@ -284,21 +288,30 @@ export class MemoryBroker implements Broker {
     return undefined;
   }
 
+  /** A stream in use (a push, a join, a position read): kept for the recovery window from now. */
   private positionOf(stream: string): StreamState {
     let state = this.streams.get(stream);
     if (state === undefined) {
-      state = { seq: 0, epoch: newEpoch(), history: new StreamHistory(this.historyLimits) };
+      state = { seq: 0, epoch: newEpoch(), history: new StreamHistory(this.historyLimits), keepUntil: 0 };
       this.streams.set(stream, state);
     }
+    this.keep(state);
     return state;
   }
 
-  /** Forgets expired sessions, and streams nobody is in whose history is empty. */
+  private keep(state: StreamState): void {
+    state.keepUntil = Date.now() + this.recoveryWindowMs;
+  }
+
+  /**
+   * Forgets expired sessions, and streams nobody is in whose history is empty,
+   * once a session that left them (or joined them while away) can no longer resume.
+   */
   private sweep(): void {
     const now = Date.now();
     for (const [wsId, session] of this.away) if (session.expiresAt <= now) this.away.delete(wsId);
     for (const [stream, state] of this.streams) {
-      if (stream !== ALL_STREAM && !this.roomNodes.has(stream) && state.history.isEmpty(now)) this.streams.delete(stream);
+      if (stream !== ALL_STREAM && !this.roomNodes.has(stream) && state.keepUntil <= now && state.history.isEmpty(now)) this.streams.delete(stream);
     }
   }
 

@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocket } from 'ws';
 import { CloseCode, closeReason, type CloseCodeName } from '../protocol/close-codes.js';
+import type { StreamPosition } from '../broker/broker.js';
 import type { ClientIdentity } from './auth.js';
 import type { MalformedFrames } from './malformed.js';
 import type { Flushable, Outbox } from './outbox.js';
@@ -59,6 +60,8 @@ export class Connection implements Flushable {
   badFrames: MalformedFrames | undefined;
   /** A resume is only accepted as the client's first frame. */
   firstFrameSeen = false;
+  /** Where `*` stood in the welcome: every push to all after it reaches this connection. */
+  welcomeAll: StreamPosition | undefined;
   /** Who the client is, once it authenticated (a JWT). */
   identity: ClientIdentity | undefined;
   /** Frame-rate budget: a token bucket refilled as time passes. */

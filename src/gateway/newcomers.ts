@@ -1,7 +1,8 @@
 /**
  * New connections whose live frames are held until their first frame (a
- * resume, or anything else). A client that sends nothing gets them after a
- * grace period, released by one timer for the whole node.
+ * resume, or anything else). A client that sends nothing gets them once a
+ * grace period has passed since its welcome, released by one timer for the
+ * whole node.
  */
 import type { Connection } from './connection.js';
 
@@ -11,13 +12,15 @@ export const NEWCOMER_HOLD_BYTES = 64 * 1024;
 const CHECK_EVERY_MS = 100;
 
 export class Newcomers {
-  private queue: Connection[] = [];
+  /** In the order of their welcomes, so the due ones are at the front. */
+  private queue: { conn: Connection; welcomedAt: number }[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly graceMs = NEWCOMER_GRACE_MS) {}
 
+  /** The connection was just welcomed. */
   add(conn: Connection): void {
-    this.queue.push(conn);
+    this.queue.push({ conn, welcomedAt: Date.now() });
     this.timer ??= setInterval(() => this.releaseDue(), CHECK_EVERY_MS);
   }
 
@@ -30,8 +33,8 @@ export class Newcomers {
   private releaseDue(): void {
     const due = Date.now() - this.graceMs;
     let i = 0;
-    for (; i < this.queue.length && this.queue[i].connectedAt <= due; i++) {
-      const conn = this.queue[i];
+    for (; i < this.queue.length && this.queue[i].welcomedAt <= due; i++) {
+      const { conn } = this.queue[i];
       if (!conn.firstFrameSeen) conn.releaseHeld();
     }
     if (i > 0) this.queue = this.queue.slice(i);

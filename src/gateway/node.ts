@@ -25,14 +25,10 @@ import { joinedFrame, leftFrame, pushFrame, welcomeFrame } from '../protocol/fra
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import type { Connection } from './connection.js';
+import { GapRepair, type StreamTrack } from './gaps.js';
 import { Hub } from './hub.js';
 import { NEWCOMER_HOLD_BYTES, Newcomers } from './newcomers.js';
 import type { ResumeTokens } from './resume-token.js';
-
-/** Where a stream stands as this node sees it; `ready` once its subscription is active and its position known. */
-interface StreamTrack extends StreamPosition {
-  ready: boolean;
-}
 
 export class GatewayNode implements GatewayHandler {
   readonly hub = new Hub();
@@ -47,7 +43,10 @@ export class GatewayNode implements GatewayHandler {
   private readonly joining = new Map<Connection, Set<string>>();
   /** Sessions a resume on this node is claiming from the broker (not adopted yet). */
   private readonly claiming = new Set<string>();
+  private readonly gaps: GapRepair;
   private resumeTokens: ResumeTokens | undefined;
+  /** False when the gateway was given its own --resume-secret: the broker's shared one does not apply. */
+  private secretFromBroker = false;
 
   constructor(
     readonly nodeId: string,
@@ -56,21 +55,46 @@ export class GatewayNode implements GatewayHandler {
     private readonly log: Logger,
     /** Rooms one connection may be in; 0: no limit. */
     readonly maxRoomsPerConnection = 0,
-  ) {}
+  ) {
+    this.gaps = new GapRepair(
+      {
+        broker,
+        trackOf: (stream) => this.streams.get(stream),
+        tracks: () => this.streams.entries(),
+        fanOut: (track, pub) => this.fanOut(track, pub),
+        lose: (stream) => this.closeMembers(stream),
+      },
+      log,
+    );
+  }
 
   get tokens(): ResumeTokens {
     if (this.resumeTokens === undefined) throw new Error('the gateway node has not started');
     return this.resumeTokens;
   }
 
-  /** Once attached to the broker: learns where the `*` stream stands. */
-  async start(tokens: ResumeTokens): Promise<void> {
+  /** Once attached to the broker: learns where the `*` stream stands. `secretFromBroker`: the tokens follow the broker's shared secret. */
+  async start(tokens: ResumeTokens, secretFromBroker = false): Promise<void> {
     this.resumeTokens = tokens;
+    this.secretFromBroker = secretFromBroker;
     await this.track(ALL_STREAM);
   }
 
   stop(): void {
     this.newcomers.clear();
+    this.gaps.stop();
+  }
+
+  onSubscriptionsLost(): void {
+    this.gaps.interrupted();
+  }
+
+  onSubscriptionsRestored(): void {
+    this.gaps.restored();
+  }
+
+  onResumeSecret(secret: string): void {
+    if (this.secretFromBroker) this.tokens.adopt(secret);
   }
 
   /** Resolves once this node has seen every stream reach the given seq (same epoch), or after `timeoutMs`. */
@@ -95,6 +119,7 @@ export class GatewayNode implements GatewayHandler {
     this.broker.connOpened(this.nodeId, conn.wsId, conn.uid);
     if (conn.uid !== undefined) this.fileUser(conn, conn.uid);
     const all = this.streams.get(ALL_STREAM)!;
+    conn.welcomeAll = { seq: all.seq, epoch: all.epoch };
     conn.enqueue(
       encodeTextFrame(welcomeFrame({ wsId: conn.wsId, heartbeatMs: this.heartbeatMs, resume: this.tokens.issue(conn.wsId), epoch: all.epoch, seq: all.seq, uid: conn.uid })),
     );
@@ -244,10 +269,12 @@ export class GatewayNode implements GatewayHandler {
 
   onPublication(pub: Publication): void {
     const track = this.streams.get(pub.stream);
-    if (track !== undefined) {
-      track.seq = pub.seq;
-      track.epoch = pub.epoch;
-    }
+    if (track !== undefined) this.gaps.receive(track, pub);
+  }
+
+  private fanOut(track: StreamTrack, pub: Publication): void {
+    track.seq = pub.seq;
+    track.epoch = pub.epoch;
     const isAll = pub.stream === ALL_STREAM;
     const members = isAll ? this.hub.conns : this.hub.rooms.get(pub.stream);
     if (members === undefined || members.size === 0) return;
@@ -344,6 +371,7 @@ export class GatewayNode implements GatewayHandler {
         track.epoch = position.epoch;
       }
       track.ready = true;
+      this.gaps.opened(stream, track);
     })();
     this.opening.set(stream, opening);
     opening.then(
@@ -373,6 +401,19 @@ export class GatewayNode implements GatewayHandler {
 
   private closeUser(uid: string): void {
     this.broker.userClosed(this.nodeId, uid).catch((err: unknown) => this.log.warn({ err, uid }, 'broker could not close user'));
+  }
+
+  /** The stream's local members missed publications history cannot give back: they reconnect and resume (`recovered:false`). */
+  private closeMembers(stream: string): void {
+    const members = stream === ALL_STREAM ? this.hub.conns.values() : this.hub.rooms.get(stream)?.values();
+    let closed = 0;
+    for (const conn of [...(members ?? [])]) {
+      if (conn.closeCode !== undefined) continue;
+      conn.close('missedMessages');
+      closed++;
+    }
+    this.counters.missedMessageCloses += closed;
+    if (closed > 0) this.log.warn({ stream, closed }, 'closed the members of a stream that missed publications, so they resume');
   }
 
   private closeRoom(room: string): void {

@@ -71,6 +71,12 @@ async function sendReplays(conn: Connection, replays: StreamReplay[]): Promise<v
   }
 }
 
+/** True when the client's position in `*` is at or past the one in this connection's welcome (same epoch). */
+function reachedWelcome(conn: Connection, start: StreamPosition | undefined): boolean {
+  const welcome = conn.welcomeAll;
+  return start !== undefined && welcome !== undefined && start.epoch === welcome.epoch && start.seq >= welcome.seq;
+}
+
 export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
   const refuse = (code: 'bad_request' | 'bad_resume', message: string): void => {
     conn.releaseHeld();
@@ -100,8 +106,9 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
   if (!node.adopt(conn, wsId)) return refuse('bad_resume', contended);
 
   let recovered = taken.status === 'taken';
-  // past the grace period, pushes to all already went out live: they cannot be replayed in order
+  // past the grace period, pushes to all already went out live: from here on they are held, after this position
   const allAlreadyLive = !conn.holding;
+  const allAtHold = node.position(ALL_STREAM);
   conn.holdLive();
   try {
     for (const room of sessionRooms.keys()) await node.restore(conn, room);
@@ -115,7 +122,12 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
         const announced = start ?? node.position(stream)!;
         conn.enqueue(encodeTextFrame(joinedFrame(stream, announced.seq, announced.epoch)));
       }
-      if (stream === ALL_STREAM && allAlreadyLive) start = undefined;
+      if (stream === ALL_STREAM && allAlreadyLive) {
+        // every push to all since the welcome reached this connection: complete if the client had what came before it
+        if (!reachedWelcome(conn, start)) recovered = false;
+        streams[stream] = allAtHold ?? (await node.broker.streamPosition(stream));
+        continue;
+      }
       if (start === undefined) {
         recovered = false;
         streams[stream] = node.position(stream) ?? (await node.broker.streamPosition(stream));

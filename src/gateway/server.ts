@@ -214,7 +214,8 @@ export class GatewayServer {
   async listen(): Promise<AddressInfo> {
     this.verifier = await this.makeVerifier();
     await this.broker.attachGateway(this.node);
-    await this.node.start(new ResumeTokens(this.options.resumeSecret ?? (await this.broker.resumeSecret())));
+    const ownSecret = this.options.resumeSecret;
+    await this.node.start(new ResumeTokens(ownSecret ?? (await this.broker.resumeSecret())), ownSecret === undefined);
     await new Promise<void>((resolve, reject) => {
       this.http.once('error', reject);
       this.http.listen({ host: this.options.host, port: this.options.port, backlog: 4096 }, () => {

@@ -13,6 +13,7 @@ export const CloseCode = {
   heartbeatTimeout: 4002,
   kicked: 4003,
   malformed: 4004,
+  missedMessages: 4005,
   rateLimited: 4029,
   sessionTaken: 4500,
 } as const;
@@ -31,6 +32,7 @@ export const closeReason: Record<CloseCodeName, string> = {
   heartbeatTimeout: 'heartbeat timeout',
   kicked: 'kicked',
   malformed: 'too many malformed frames',
+  missedMessages: 'missed messages: reconnect and resume',
   rateLimited: 'rate limited',
   sessionTaken: 'session resumed by another connection',
 };

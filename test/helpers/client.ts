@@ -126,6 +126,13 @@ export class TestClient {
     return pong;
   }
 
+  /** The code the server closed the connection with, or 'still open' after `timeoutMs`. */
+  closeCode(timeoutMs = 10_000): Promise<number | 'still open'> {
+    let timer: NodeJS.Timeout | undefined;
+    const open = new Promise<'still open'>((resolve) => (timer = setTimeout(() => resolve('still open'), timeoutMs)));
+    return Promise.race([this.closed.then(({ code }) => code), open]).finally(() => clearTimeout(timer));
+  }
+
   async closeAndWait(): Promise<Closed> {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
     return this.closed;

@@ -2,7 +2,7 @@
 import { pino } from 'pino';
 import type { Broker } from '../../src/broker/broker.js';
 import { MemoryBroker } from '../../src/broker/memory.js';
-import { RedisBroker } from '../../src/broker/redis/broker.js';
+import { RedisBroker, type RedisBrokerOptions } from '../../src/broker/redis/broker.js';
 import { DEFAULTS, gatewayPart, logicPart } from '../../src/config.js';
 import type { GatewayServer } from '../../src/gateway/server.js';
 import { createGateway, createLogic, gatewayUrl, logicUrl } from '../../src/standalone.js';
@@ -27,7 +27,7 @@ export const memoryEngine: EngineFactory = async () => {
 };
 
 /** Each node gets its own connection to Redis, as separate processes would. */
-export function redisEngine(url: string, options: { registryTtlMs?: number } = {}): EngineFactory {
+export function redisEngine(url: string, options: Partial<Omit<RedisBrokerOptions, 'url' | 'prefix'>> = {}): EngineFactory {
   return async () => {
     const brokers: Broker[] = [];
     // a fresh key space per cluster, so suites sharing one redis-server never see each other

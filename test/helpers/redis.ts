@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
 import { redisAnswersPing } from '../../bench/redis-ping.js';
 
 const installed = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -65,5 +66,24 @@ export class RedisServer {
 
   stop(): Promise<void> {
     return this.kill();
+  }
+
+  /** Runs one command on its own short-lived connection. */
+  async command(args: string[]): Promise<unknown> {
+    const client = createClient({ url: this.url });
+    await client.connect();
+    try {
+      return await client.sendCommand(args);
+    } finally {
+      client.destroy();
+    }
+  }
+
+  /** Closes the connection of the client with this name (CLIENT SETNAME), as a network cut, or Redis dropping a slow subscriber, would. */
+  async killClient(name: string): Promise<void> {
+    const list = String(await this.command(['CLIENT', 'LIST']));
+    const id = list.split('\n').find((line) => line.includes(` name=${name} `))?.match(/^id=(\d+)/)?.[1];
+    if (id === undefined) throw new Error(`no client named ${name} is connected to Redis`);
+    await this.command(['CLIENT', 'KILL', 'ID', id]);
   }
 }

@@ -32,9 +32,13 @@ export async function dropConnection(server: { logicUrl: string }, client: TestC
   throw new Error('the server did not notice the dropped connection');
 }
 
-/** Reconnects and sends the resume op as the first frame; resolves with every frame up to `resumed` (or an error). */
-export async function resumeOn(url: string, token: string, since: Record<string, Position>): Promise<{ client: TestClient; frames: Frame[]; end: Frame }> {
+/**
+ * Reconnects and sends the resume op as the first frame (`afterMs` after the
+ * welcome); resolves with every frame up to `resumed` (or an error).
+ */
+export async function resumeOn(url: string, token: string, since: Record<string, Position>, afterMs = 0): Promise<{ client: TestClient; frames: Frame[]; end: Frame }> {
   const client = await TestClient.connect(url, { quiet: true });
+  if (afterMs > 0) await sleep(afterMs);
   client.send({ op: 'resume', token, since, id: 1 });
   const end = await client.next((f) => f.op === 'resumed' || f.op === 'error', 15_000);
   const frames = client.frames.splice(0);

@@ -53,7 +53,7 @@ export interface RedisBrokerOptions {
   requestTimeoutMs?: number;
   /** How long a cluster-wide query waits for every node. */
   queryTimeoutMs?: number;
-  /** How long a stream's seq and epoch live after its last push or join. */
+  /** How long a stream's seq and epoch live after its last push. */
   streamTtlSeconds?: number;
   history?: HistoryLimits;
   /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
@@ -108,8 +108,6 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 export class RedisBroker implements Broker {
   readonly engine = 'redis';
-  /** Names this process's reply channel. */
-  readonly processId = randomUUID();
   private readonly names: RedisNames;
   private readonly requests = new PendingRequests();
   private gateway: GatewayHandler | undefined;
@@ -125,8 +123,12 @@ export class RedisBroker implements Broker {
   /** The attached gateway node's rooms limit, written with each of its sessions. */
   private roomsLimit = 0;
   private readonly awayCounters: AwayCounters = { roomLimitRefusals: 0 };
+  /** Set from the moment the subscriber connection drops until it is back with every subscription. */
+  private subscriptionsDown = false;
 
   private constructor(
+    /** Names this process's reply channel and its Redis connections (CLIENT LIST). */
+    readonly processId: string,
     private readonly commands: Client,
     private readonly subscriber: Client,
     options: RedisBrokerOptions,
@@ -144,16 +146,19 @@ export class RedisBroker implements Broker {
   /** Connects both clients (commands, and a second one in subscriber mode); fails if Redis cannot be reached in time. */
   static async connect(options: RedisBrokerOptions, log: Logger): Promise<RedisBroker> {
     const connectTimeoutMs = options.connectTimeoutMs ?? 5_000;
+    const processId = randomUUID();
     const commands: Client = createClient({
       url: options.url,
+      name: `roomcast:commands:${processId}`,
       // a push Redis cannot take now must fail at once (503), not wait in a queue
       disableOfflineQueue: true,
       socket: { connectTimeout: connectTimeoutMs, reconnectStrategy: (retries) => Math.min(50 * 2 ** retries, 1000) },
     });
-    const subscriber: Client = commands.duplicate({ disableOfflineQueue: false });
-    const broker = new RedisBroker(commands, subscriber, options, log);
+    const subscriber: Client = commands.duplicate({ disableOfflineQueue: false, name: `roomcast:subscriber:${processId}` });
+    const broker = new RedisBroker(processId, commands, subscriber, options, log);
     broker.watch(commands, 'commands');
     broker.watch(subscriber, 'subscriber');
+    broker.watchSubscriptions();
     const where = new URL(options.url).host;
     try {
       await withTimeout(Promise.all([commands.connect(), subscriber.connect()]), connectTimeoutMs, `connecting to Redis at ${where}`);
@@ -164,6 +169,7 @@ export class RedisBroker implements Broker {
       throw new BrokerUnavailableError(`cannot reach Redis at ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     commands.on('ready', () => broker.registerAll(true));
+    commands.on('ready', () => void broker.restoreSecret());
     return broker;
   }
 
@@ -178,7 +184,10 @@ export class RedisBroker implements Broker {
       this.subscriber.subscribe(this.names.nodeChannel(handler.nodeId), this.onNodeRequest),
       this.subscriber.subscribe(this.names.nodesChannel, this.onNodeRequest),
     ]);
-    this.refreshTimer = setInterval(() => this.registerAll(false), Math.max(100, Math.floor(this.registryTtlMs / 3)));
+    this.refreshTimer = setInterval(() => {
+      this.registerAll(false);
+      this.keepStreams();
+    }, Math.max(100, Math.floor(this.registryTtlMs / 3)));
   }
 
   async detachGateway(handler: GatewayHandler): Promise<void> {
@@ -298,7 +307,7 @@ export class RedisBroker implements Broker {
   }
 
   async streamPosition(stream: string): Promise<StreamPosition> {
-    const [seq, epoch] = (await orUnavailable(this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), this.streamTtlSeconds]))) as [number, string];
+    const [seq, epoch] = (await orUnavailable(this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), String(this.keptStreamSeconds)]))) as [number, string];
     return { seq, epoch };
   }
 
@@ -389,7 +398,8 @@ export class RedisBroker implements Broker {
     return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room), this.awayCounters));
   }
 
-  private readonly awayStore: AwayStore = {
+  /** Away sessions in Redis (public for the tests, which check what it leaves in Redis). */
+  readonly awayStore: AwayStore = {
     get: async (wsId) => {
       const key = this.names.sessionKey(wsId);
       const [fields, ttl] = (await this.commands.multi().hGetAll(key).pTTL(key).exec()) as unknown as [Record<string, string>, number];
@@ -569,6 +579,30 @@ export class RedisBroker implements Broker {
     );
   }
 
+  /**
+   * Keeps the seq and epoch of `*` and of every room this node has members in:
+   * a stream that only went quiet must not start a new epoch under them.
+   */
+  private keepStreams(): void {
+    const gateway = this.gateway;
+    if (gateway === undefined || !this.commands.isReady) return;
+    const streams = [ALL_STREAM, ...gateway.roomCounts().keys()];
+    for (let i = 0; i < streams.length; i += REGISTRY_BATCH) {
+      const batch = this.commands.multi();
+      for (const stream of streams.slice(i, i + REGISTRY_BATCH)) batch.expire(this.names.streamKey(stream), this.keptStreamSeconds, 'GT');
+      batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'keeping stream positions'));
+    }
+  }
+
+  /**
+   * How long a stream's seq and epoch live after a join (or a node refreshed
+   * them): past the life of any session that may resume in it, even one of a
+   * killed node. A push keeps them `streamTtlSeconds` (24 h).
+   */
+  private get keptStreamSeconds(): number {
+    return Math.ceil((this.sessionTtlMs + this.registryTtlMs) / 1000);
+  }
+
   /** A connected session outlives its registry entry by the recovery window, so a killed node's sessions can still be resumed. */
   private get sessionTtlMs(): number {
     return this.registryTtlMs + this.recoveryWindowMs;
@@ -589,6 +623,45 @@ export class RedisBroker implements Broker {
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return this.commands.eval(lua.source, { keys, arguments: args });
+    }
+  }
+
+  /**
+   * Tells the gateway when its subscriptions drop and when they are back (the
+   * client emits `ready` once it has resubscribed): it reads what it missed
+   * meanwhile from history.
+   */
+  private watchSubscriptions(): void {
+    this.subscriber.on('error', () => {
+      if (this.subscriber.isReady || this.subscriptionsDown) return;
+      this.subscriptionsDown = true;
+      this.gateway?.onSubscriptionsLost();
+    });
+    this.subscriber.on('ready', () => {
+      if (!this.subscriptionsDown) return;
+      this.subscriptionsDown = false;
+      this.gateway?.onSubscriptionsRestored();
+    });
+  }
+
+  /**
+   * After a reconnect Redis may have lost the resume secret (no persistence),
+   * and a node started since may have stored its own: this one stores its
+   * secret again unless one is there, and then uses the stored one, still
+   * accepting tokens signed with its own.
+   */
+  private async restoreSecret(): Promise<void> {
+    const had = await this.secret?.catch(() => undefined);
+    if (had === undefined) return;
+    try {
+      await this.commands.set(this.names.secretKey, had, { NX: true });
+      const stored = await this.commands.get(this.names.secretKey);
+      if (stored === null || stored === had) return;
+      this.secret = Promise.resolve(stored);
+      this.log.warn('Redis holds another resume secret than this node had (it lost its data and another node stored its own): using it');
+      this.gateway?.onResumeSecret(stored);
+    } catch (err) {
+      this.logRedisError(err, 'restoring the resume secret');
     }
   }
 

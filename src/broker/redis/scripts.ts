@@ -45,9 +45,12 @@ redis.call('PUBLISH', ARGV[1], seq .. '|' .. epoch .. '|' .. ARGV[2] .. '|' .. A
 return { seq, epoch }
 `);
 
-/** KEYS: stream hash, stream history. ARGV: epoch to use if new, hash TTL s. Returns { seq, epoch }. */
+/**
+ * KEYS: stream hash, stream history. ARGV: epoch to use if new, TTL s the hash
+ * keeps at least (a longer one, from a push, stays). Returns { seq, epoch }.
+ */
 export const POSITION = script(`${ENSURE_EPOCH}
-redis.call('EXPIRE', KEYS[1], ARGV[2])
+if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 local seq = redis.call('HGET', KEYS[1], 'seq')
 if not seq then seq = 0 end
 return { tonumber(seq), epoch }

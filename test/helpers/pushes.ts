@@ -1,0 +1,49 @@
+/** Pushes from several concurrent callers, as a busy backend makes them; every answer must be 200. */
+import assert from 'node:assert/strict';
+import { post } from './http.js';
+
+/** `count` pushes to `room` from `callers` concurrent callers; resolves with their seqs in accept order. */
+export async function pushToRoom(logicUrl: string, room: string, count: number, callers = 8): Promise<number[]> {
+  const seqs: number[] = [];
+  let next = 0;
+  const caller = async (): Promise<void> => {
+    while (next < count) {
+      const i = next++;
+      const answer = await post(logicUrl, '/push/room', { val: `${room}-${i}`, tag: 2, id: room });
+      assert.equal(answer.status, 200, answer.text);
+      seqs.push(answer.body.data?.seq as number);
+    }
+  };
+  await Promise.all(Array.from({ length: callers }, caller));
+  return seqs.sort((x, y) => x - y);
+}
+
+export interface Accepted {
+  room: number[];
+  all: number[];
+}
+
+/** Pushes to `room` and to all (one in three) until `stop()`, which resolves with the accepted seqs of each, in accept order. */
+export function pushUntilStopped(logicUrl: string, room: string, callers = 4): { stop(): Promise<Accepted> } {
+  const accepted: Accepted = { room: [], all: [] };
+  let stopped = false;
+  let n = 0;
+  const caller = async (): Promise<void> => {
+    while (!stopped) {
+      const toAll = n++ % 3 === 0;
+      const answer = await post(logicUrl, toAll ? '/push/all' : '/push/room', { val: `p${n}`, tag: 2, id: room });
+      assert.equal(answer.status, 200, answer.text);
+      (toAll ? accepted.all : accepted.room).push(answer.body.data?.seq as number);
+    }
+  };
+  const running = Promise.all(Array.from({ length: callers }, caller));
+  return {
+    async stop() {
+      stopped = true;
+      await running;
+      accepted.room.sort((x, y) => x - y);
+      accepted.all.sort((x, y) => x - y);
+      return accepted;
+    },
+  };
+}

@@ -1,0 +1,212 @@
+/**
+ * Recovery on a real Redis that misbehaves: a gateway's subscriber connection
+ * cut while pushes go on, Redis losing its data (the resume secret, the
+ * streams), and what roomcast leaves behind in Redis.
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import type { RedisBroker } from '../src/broker/redis/broker.js';
+import { ResumeTokens } from '../src/gateway/resume-token.js';
+import { TestClient, isPush, type Frame } from './helpers/client.js';
+import { redisEngine, startCluster, type TestCluster } from './helpers/cluster.js';
+import { call, post } from './helpers/http.js';
+import { pushUntilStopped, type Accepted } from './helpers/pushes.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
+import { until } from './helpers/until.js';
+
+function brokerOf(cluster: TestCluster, node: number): RedisBroker {
+  return cluster.gateways[node].node.broker as RedisBroker;
+}
+
+/** The name a gateway's Redis connection goes by (CLIENT LIST). */
+function connectionOf(cluster: TestCluster, node: number, role: 'subscriber' | 'commands'): string {
+  return `roomcast:${role}:${brokerOf(cluster, node).processId}`;
+}
+
+/** Waits until the client has as many pushes as were accepted, then checks it has exactly those, in order. */
+async function assertReceivedExactly(client: TestClient, room: string, accepted: Accepted, who: string): Promise<void> {
+  const total = accepted.room.length + accepted.all.length;
+  await client.collect(isPush, total).catch(() => undefined);
+  // a little longer, so a duplicate would have arrived too
+  await sleep(100);
+  const pushes = client.frames.filter(isPush);
+  const seqsOf = (frames: Frame[]): number[] => frames.map((f) => f.seq as number);
+  assert.deepEqual(seqsOf(pushes.filter((f) => f.room === room)), accepted.room, `${who}: the room pushes`);
+  assert.deepEqual(seqsOf(pushes.filter((f) => f.room === undefined)), accepted.all, `${who}: the pushes to all`);
+  assert.equal(pushes.length, total, `${who}: nothing else`);
+}
+
+// one redis-server for the file; each cluster has its own key prefix
+let redis: RedisServer;
+before(async () => {
+  if (skipWithoutRedis === false) redis = await RedisServer.start();
+});
+after(() => redis?.stop());
+
+describe('a gateway whose subscriber connection is cut', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('every push answered 200 reaches every client, in order, once, and no client is closed', async () => {
+    const cluster = await startCluster(redisEngine(redis.url), 2);
+    const clients = await Promise.all([0, 0, 1].map((node) => TestClient.connect(cluster.gatewayUrls[node])));
+    try {
+      for (const c of clients) {
+        await post(cluster.logicUrl, '/room/join', { id: 'gap', wsId: c.wsId });
+        await c.next((f) => f.op === 'joined');
+      }
+      const pushing = pushUntilStopped(cluster.logicUrl, 'gap', 6);
+      for (let cut = 0; cut < 5; cut++) {
+        await sleep(250);
+        await redis.killClient(connectionOf(cluster, 0, 'subscriber'));
+      }
+      await sleep(300);
+      const accepted = await pushing.stop();
+      assert.ok(accepted.room.length + accepted.all.length > 100, 'pushes went on while the subscriber was cut');
+      for (const [i, c] of clients.entries()) await assertReceivedExactly(c, 'gap', accepted, `client ${i} (node ${i < 2 ? 0 : 1})`);
+      for (const c of clients) assert.equal(c.ws.readyState, WebSocket.OPEN);
+      assert.equal((await call(cluster.logicUrl, '/stats')).body.data?.missedMessageCloses, 0);
+    } finally {
+      await Promise.all(clients.map((c) => c.closeAndWait()));
+      await cluster.close();
+    }
+  });
+
+  it('with history off, the members of a stream that missed pushes are closed with 4005, and resume with recovered:false', async () => {
+    const cluster = await startCluster(redisEngine(redis.url, { history: { size: 0, ttlMs: 0 } }), 1);
+    try {
+      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['no-history']);
+      const pushing = pushUntilStopped(cluster.logicUrl, 'no-history', 2);
+      await sleep(100);
+      await redis.killClient(connectionOf(cluster, 0, 'subscriber'));
+      const code = await client.closeCode();
+      await pushing.stop();
+      assert.deepEqual(code === 4005 ? await client.closed : code, { code: 4005, reason: 'missed messages: reconnect and resume' });
+      const { client: again, end } = await resumeOn(cluster.gatewayUrls[0], client.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed');
+      assert.equal(end.wsId, client.wsId);
+      assert.equal(end.recovered, false);
+      assert.deepEqual((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['no-history']);
+      assert.equal((await call(cluster.logicUrl, '/stats')).body.data?.missedMessageCloses, 1);
+      await again.closeAndWait();
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it('after Redis lost its data (flushed) while the subscriber was cut, members are closed and resume with recovered:false, their rooms kept', async () => {
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    try {
+      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['flushed']);
+      await redis.command(['FLUSHALL']);
+      await redis.killClient(connectionOf(cluster, 0, 'subscriber'));
+      assert.equal(await client.closeCode(), 4005);
+      const { client: again, end } = await resumeOn(cluster.gatewayUrls[0], client.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assert.equal(end.recovered, false);
+      const streams = end.streams as Record<string, Position>;
+      assert.notEqual(streams.flushed.epoch, since.flushed.epoch);
+      assert.notEqual(streams['*'].epoch, since['*'].epoch);
+      assert.deepEqual((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['flushed']);
+      const live = await post(cluster.logicUrl, '/push/room', { val: 'new epoch', tag: 2, id: 'flushed' });
+      assert.deepEqual(await again.next(isPush), { type: 2, data: 'new epoch', room: 'flushed', seq: live.body.data?.seq });
+      await again.closeAndWait();
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
+describe('Redis losing the resume secret', { skip: skipWithoutRedis }, () => {
+  it('a node stores its secret again, or takes the one another node stored, and still accepts tokens signed with its own', async () => {
+    await redis.command(['FLUSHALL']); // so the one secret in Redis is this cluster's
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    try {
+      const { client: old, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, []);
+      await dropConnection(cluster, old);
+      const [secretKey] = (await redis.command(['KEYS', '*resume-secret'])) as string[];
+      const secret = (await redis.command(['GET', secretKey])) as string;
+
+      await redis.command(['FLUSHALL']);
+      await redis.killClient(connectionOf(cluster, 0, 'commands'));
+      await until('the node stored its secret again', async () => ((await redis.command(['GET', secretKey])) === secret ? true : undefined));
+
+      // lost again, and another node stored its own before this one was back
+      await redis.command(['FLUSHALL']);
+      await redis.command(['SET', secretKey, 'another-nodes-secret']);
+      await redis.killClient(connectionOf(cluster, 0, 'commands'));
+      const theirs = new ResumeTokens('another-nodes-secret');
+      await until('the node signs with the stored secret', async () => {
+        const fresh = await TestClient.connect(cluster.gatewayUrls[0]);
+        await fresh.closeAndWait();
+        return theirs.verify(fresh.welcome!.resume as string) === fresh.wsId ? true : undefined;
+      });
+      const { client: again, end } = await resumeOn(cluster.gatewayUrls[0], old.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assert.equal(end.wsId, old.wsId);
+      await again.closeAndWait();
+    } finally {
+      await cluster.close();
+    }
+  });
+});
+
+describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
+  const ttlOf = async (pattern: string): Promise<number> => {
+    const [key] = (await redis.command(['KEYS', pattern])) as string[];
+    assert.ok(key !== undefined, `no key ${pattern}`);
+    return Number(await redis.command(['TTL', key]));
+  };
+
+  it('a join by wsId for a session that is gone creates nothing; one for an away session keeps its expiry', async () => {
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    try {
+      const store = brokerOf(cluster, 0).awayStore;
+      assert.deepEqual(await store.addRoom('gone-session', 'r', { seq: 0, epoch: 'e' }), { changed: false });
+      assert.deepEqual(await redis.command(['KEYS', '*session:gone-session']), []);
+
+      const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, []);
+      await dropConnection(cluster, client);
+      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'while-away', wsId: client.wsId })).body.data?.changed, true);
+      const ttl = await ttlOf(`*session:${client.wsId}`);
+      assert.ok(ttl > 0 && ttl <= 120, `the session expires with its recovery window (TTL ${ttl} s)`);
+    } finally {
+      await cluster.close();
+    }
+  });
+
+  it('a room only joined keeps its seq and epoch as long as a session may resume in it, not 24 h; a push keeps them 24 h', async () => {
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    const [a, b] = await Promise.all([0, 0].map(() => TestClient.connect(cluster.gatewayUrls[0])));
+    try {
+      await post(cluster.logicUrl, '/room/join', { id: 'joined-only', wsId: a.wsId });
+      const joined = await ttlOf('*stream:joined-only');
+      // 30 s registry + 120 s recovery window + 30 s
+      assert.ok(joined > 0 && joined <= 180, `TTL ${joined} s`);
+      await post(cluster.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'joined-only' });
+      assert.ok((await ttlOf('*stream:joined-only')) > 86_000);
+      await post(cluster.logicUrl, '/room/join', { id: 'joined-only', wsId: b.wsId });
+      assert.ok((await ttlOf('*stream:joined-only')) > 86_000, 'a join does not shorten it');
+    } finally {
+      await Promise.all([a.closeAndWait(), b.closeAndWait()]);
+      await cluster.close();
+    }
+  });
+
+  it('a quiet room keeps its epoch while a node has members in it', async () => {
+    // its seq and epoch would expire 1 s after the join if the node did not keep them
+    const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 300, recoveryWindowMs: 300 }), 1);
+    try {
+      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['quiet']);
+      await sleep(2500);
+      const pushed = await post(cluster.logicUrl, '/push/room', { val: 'still', tag: 2, id: 'quiet' });
+      assert.deepEqual(pushed.body.data?.seq, since.quiet.seq + 1);
+      const history = await call(cluster.logicUrl, `/rooms/quiet/history?since=${since.quiet.seq}`);
+      assert.equal(history.body.data?.epoch, since.quiet.epoch);
+      assert.equal((await client.next(isPush)).seq, pushed.body.data?.seq);
+      await client.closeAndWait();
+    } finally {
+      await cluster.close();
+    }
+  });
+});
