@@ -1,29 +1,28 @@
 /**
  * Prometheus metrics (prom-client), served by the logic API at `/metrics`.
  *
- * Nothing here runs on the fan-out path but the histogram's `observe`, once
- * per publication. Every other value is read when Prometheus scrapes: the
- * gauges from the broker's `stats()`, the gateway nodes' counters from its
- * `nodeStats()` (each once per scrape) through CounterTotals, so that they
- * never go down, and the push counters from the logic API that owns this
- * registry.
+ * Nothing here runs on the fan-out path. Every value is read when Prometheus
+ * scrapes: the gauges from the broker's `stats()`, and from its
+ * `nodeReports()` (each once per scrape) the gateway nodes' counters and
+ * fan-out histograms, summed through CounterTotals so that they never go
+ * down, and each gateway process's own figures; the push counters come from
+ * the logic API that owns this registry. So one scrape of a logic API covers
+ * every gateway process, also those that serve no HTTP of their own.
  */
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { NodeCounters, NodeStats } from './broker/broker.js';
+import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
+import { NODE_COUNTER_KEYS, type NodeCounters, type NodeReport, type NodeStats, type ProcessReport } from './broker/broker.js';
 import { CounterTotals } from './counter-totals.js';
+import { FanoutMetric } from './fanout-metric.js';
 import type { PushCounters } from './logic/routes.js';
 
 export interface MetricsSource {
   readonly engine: string;
   /** Totals across every gateway node. */
   stats(): Promise<NodeStats & { nodes: number }>;
-  /** Each gateway node's stats, by node id. */
-  nodeStats(): Promise<Map<string, NodeStats>>;
+  /** Each gateway node's report, by node id. */
+  nodeReports(): Promise<Map<string, NodeReport>>;
   isReady(): boolean;
 }
-
-/** Fan-out time of one publication on one node: from 10 µs to 1 s. */
-export const FANOUT_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 
 type Totals = NodeStats & { nodes: number };
 
@@ -49,11 +48,13 @@ const REFUSALS = {
 
 export class Metrics {
   readonly registry = new Registry();
-  private readonly fanout: Histogram;
+  private readonly fanout = new FanoutMetric();
   /** The broker's totals as of the current scrape (the last good one if the broker cannot answer). */
   private stats: Totals | undefined;
   /** The gateway nodes' counters summed so that they never go down, as of the same scrape. */
-  private readonly counters = new CounterTotals();
+  private readonly counters = new CounterTotals(NODE_COUNTER_KEYS);
+  /** The gateway nodes that answered the current scrape. */
+  private reports: NodeReport[] = [];
 
   constructor(
     private readonly source: MetricsSource,
@@ -115,12 +116,36 @@ export class Metrics {
         this.set({ engine: source.engine }, source.isReady() ? 1 : 0);
       },
     });
-    this.fanout = new Histogram({
-      name: 'roomcast_fanout_duration_seconds',
-      help: "Time to encode one publication and queue it for the members of this process's gateway nodes",
-      buckets: FANOUT_BUCKETS,
-      registers,
-    });
+    this.registry.registerMetric(this.fanout as unknown as Metric);
+
+    const reports = (): NodeReport[] => this.reports;
+    /** A figure of each gateway node that answered this scrape, labelled with its node id and pid. */
+    const perNode = (name: string, help: string, read: (r: NodeReport) => number, Kind: typeof Gauge | typeof Counter = Gauge): void => {
+      new Kind({
+        name,
+        help,
+        labelNames: ['node', 'pid'],
+        registers,
+        collect() {
+          this.reset();
+          for (const r of reports()) {
+            const labels = { node: r.nodeId, pid: String(r.process.pid) };
+            if (this instanceof Gauge) this.set(labels, read(r));
+            else (this as Counter).inc(labels, read(r));
+          }
+        },
+      });
+    };
+    const ofProcess = (key: keyof ProcessReport) => (r: NodeReport) => r.process[key];
+    perNode('roomcast_node_connections', 'Open client connections of one gateway node', (r) => r.stats.connections);
+    perNode('roomcast_node_resident_memory_bytes', "Resident memory of a gateway node's process", ofProcess('residentBytes'));
+    perNode('roomcast_node_heap_used_bytes', "V8 heap in use in a gateway node's process", ofProcess('heapUsedBytes'));
+    perNode('roomcast_node_cpu_seconds_total', "User and system CPU time of a gateway node's process", ofProcess('cpuSeconds'), Counter);
+    perNode(
+      'roomcast_node_event_loop_delay_p99_seconds',
+      "99th percentile of the event loop's delay in a gateway node's process since the previous scrape",
+      ofProcess('eventLoopDelaySeconds'),
+    );
     collectDefaultMetrics({ register: this.registry });
   }
 
@@ -128,17 +153,14 @@ export class Metrics {
     return this.registry.contentType;
   }
 
-  /** Given to gateway nodes (`GatewayNode.onFanout`); called once per publication. */
-  readonly observeFanout = (seconds: number): void => {
-    this.fanout.observe(seconds);
-  };
-
   /** The metrics in Prometheus text format. */
   async render(): Promise<string> {
     try {
-      const [stats, perNode] = await Promise.all([this.source.stats(), this.source.nodeStats()]);
+      const [stats, reports] = await Promise.all([this.source.stats(), this.source.nodeReports()]);
       this.stats = stats;
-      this.counters.update(perNode);
+      this.reports = [...reports.values()];
+      this.counters.update(new Map([...reports].map(([nodeId, r]) => [nodeId, r.stats])));
+      this.fanout.update(new Map([...reports].map(([nodeId, r]) => [nodeId, r.fanout])));
     } catch {
       // Keep the last totals: counters must not fall back to zero while the broker is away; roomcast_broker_up says it is.
     }

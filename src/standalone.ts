@@ -90,7 +90,6 @@ export async function startStandalone(config: ServerConfig, log: Logger, givenBr
     () => (gatewayListening ? undefined : 'the gateway is not listening'),
     () => (gatewayListening ? { port: gateway.address.port, path: gatewayConfig.wsPath } : undefined),
   );
-  gateway.node.onFanout = logic.metrics.observeFanout;
   let gatewayPort: number;
   let logicPort: number;
   try {

@@ -9,6 +9,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { runCli, spawnRoomcast, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { parsePrometheus, valueOf, type Family } from './helpers/prometheus.js';
 import { pushToRoom } from './helpers/pushes.js';
 import { member, resumeOn } from './helpers/resume.js';
 import { until } from './helpers/until.js';
@@ -72,6 +73,32 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
         `client ${i} on gateway ${i < 2 ? 1 : 2}`,
       );
     }
+    await Promise.all(clients.map((c) => c.closeAndWait()));
+  });
+
+  it("the logic API's /metrics covers both gateway processes: their fan-out histograms and each one's process figures", async () => {
+    const scrape = async (): Promise<Map<string, Family>> => parsePrometheus(await (await fetch(`${logic.logicUrl}/metrics`)).text());
+    const fanouts = (families: Map<string, Family>): number =>
+      valueOf(families, 'roomcast_fanout_duration_seconds', {}, 'roomcast_fanout_duration_seconds_count');
+    const before = await scrape();
+    const clients = await Promise.all(gateways.map((g) => TestClient.connect(g.gatewayUrl)));
+    for (let i = 0; i < 3; i++) assert.equal((await post(logic.logicUrl, '/push/all', { val: 'm', tag: 3 })).status, 200);
+    await Promise.all(clients.map((c) => c.collect(isPush, 3)));
+    const after = await scrape();
+    assert.equal(fanouts(after) - fanouts(before), 6, 'three publications fanned out on each of the two nodes');
+
+    const gatewayPids = gateways.map((g) => String(g.proc.pid)).sort();
+    const samplesOf = (name: string): { pid: string; value: number }[] =>
+      (after.get(name)?.samples ?? []).map((s) => ({ pid: s.labels.pid, value: s.value })).sort((x, y) => x.pid.localeCompare(y.pid));
+    const rss = samplesOf('roomcast_node_resident_memory_bytes');
+    assert.deepEqual(
+      rss.map((s) => s.pid),
+      gatewayPids,
+      'one series per gateway process',
+    );
+    for (const { value } of rss) assert.ok(value > 10 * 2 ** 20, `the resident memory of a live process: ${value} bytes`);
+    for (const { value } of samplesOf('roomcast_node_cpu_seconds_total')) assert.ok(value > 0);
+    for (const { value } of samplesOf('roomcast_node_connections')) assert.ok(value >= 1, 'each node holds one of the clients');
     await Promise.all(clients.map((c) => c.closeAndWait()));
   });
 

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { parsePrometheus, valueOf, type Family } from './helpers/prometheus.js';
-import { emptyNodeStats, type NodeStats } from '../src/broker/broker.js';
+import { emptyNodeStats, NODE_COUNTER_KEYS, type NodeStats } from '../src/broker/broker.js';
 import { CounterTotals } from '../src/counter-totals.js';
 import { memoryEngine, redisEngine, startCluster, type EngineFactory } from './helpers/cluster.js';
 import { RawClient } from './helpers/raw-client.js';
@@ -145,7 +145,7 @@ describe('GET /metrics of a logic API on Redis', { skip: skipWithoutRedis }, () 
 
 describe('roomcast_*_total counters of the gateway nodes never go down', () => {
   it('keeps the counts of a node that is missing from an answer or gone, and counts a restarted node from 0 on top', () => {
-    const totals = new CounterTotals();
+    const totals = new CounterTotals(NODE_COUNTER_KEYS);
     const node = (deliveries: number, kicks = 0): NodeStats => ({ ...emptyNodeStats(), connections: 3, deliveries, kicks });
     const after = (perNode: [string, NodeStats][]): number[] => {
       totals.update(new Map(perNode));

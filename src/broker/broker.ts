@@ -126,6 +126,32 @@ export interface NodeStats {
   tokenExpiries: number;
 }
 
+/** Fan-out times of one node since it started: observations per bucket (`counts[i]`: above bound i-1 of src/gateway/fanout-times.ts, at most bound i; the last: above every bound), their sum (s) and count. */
+export interface FanoutTimesSnapshot {
+  counts: number[];
+  sum: number;
+  count: number;
+}
+
+/** A gateway node's process. */
+export interface ProcessReport {
+  pid: number;
+  residentBytes: number;
+  heapUsedBytes: number;
+  /** User and system CPU time since the process started. */
+  cpuSeconds: number;
+  /** 99th percentile of the event loop's delay since the previous report (0 for the first). */
+  eventLoopDelaySeconds: number;
+}
+
+/** One gateway node's stats with its fan-out times and its process's figures, for /metrics. */
+export interface NodeReport {
+  nodeId: string;
+  stats: NodeStats;
+  fanout: FanoutTimesSnapshot;
+  process: ProcessReport;
+}
+
 export interface GatewayHandler {
   readonly nodeId: string;
   /** Rooms one connection may be in (0: no limit); a session kept away keeps the limit of the node it left. */
@@ -155,6 +181,7 @@ export interface GatewayHandler {
   /** Every connection on this node with its rooms (to rebuild a registry that lost its data). */
   connections(): Iterable<{ wsId: string; uid: string | undefined; rooms: Iterable<string> }>;
   stats(): NodeStats;
+  report(): NodeReport;
 }
 
 export interface RoomCount {
@@ -210,10 +237,10 @@ export interface Broker {
   roomMembers(room: string): Promise<string[]>;
   stats(): Promise<NodeStats & { nodes: number }>;
   /**
-   * Each gateway node's own stats, by an id that is new each time a node
-   * starts (src/metrics.ts keeps its counters from going down with them).
+   * Each gateway node's report, by an id that is new each time a node starts
+   * (src/metrics.ts keeps its counters from going down with them).
    */
-  nodeStats(): Promise<Map<string, NodeStats>>;
+  nodeReports(): Promise<Map<string, NodeReport>>;
   /** False while the engine cannot hand pushes on (e.g. Redis unreachable). */
   isReady(): boolean;
   close(): Promise<void>;
@@ -255,6 +282,8 @@ export function emptyNodeCounters(): NodeCounters {
     tokenExpiries: 0,
   };
 }
+
+export const NODE_COUNTER_KEYS = Object.keys(emptyNodeCounters()) as readonly (keyof NodeCounters)[];
 
 export function emptyNodeStats(): NodeStats {
   return { connections: 0, rooms: 0, ...emptyNodeCounters() };

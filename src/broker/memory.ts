@@ -19,6 +19,7 @@ import {
   type ConnInfo,
   type GatewayHandler,
   type HistoryPage,
+  type NodeReport,
   type NodeStats,
   type Publication,
   type PushMessage,
@@ -248,8 +249,8 @@ export class MemoryBroker implements Broker {
     return { ...total, nodes: this.nodes.size };
   }
 
-  async nodeStats(): Promise<Map<string, NodeStats>> {
-    return new Map([...this.nodes].map(([nodeId, node]) => [nodeId, node.stats()]));
+  async nodeReports(): Promise<Map<string, NodeReport>> {
+    return new Map([...this.nodes].map(([nodeId, node]) => [nodeId, node.report()]));
   }
 
   isReady(): boolean {

@@ -12,6 +12,7 @@ import {
   type ConnInfo,
   type GatewayHandler,
   type NodeCounters,
+  type NodeReport,
   type NodeStats,
   type Publication,
   type ReplyTo,
@@ -25,16 +26,18 @@ import { joinedFrame, leftFrame, pushFrame, welcomeFrame } from '../protocol/fra
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import type { Connection } from './connection.js';
+import { FanoutTimes } from './fanout-times.js';
 import { GapRepair, type StreamTrack } from './gaps.js';
 import { Hub } from './hub.js';
 import { NEWCOMER_HOLD_BYTES, Newcomers } from './newcomers.js';
+import { processReport } from './process-report.js';
 import type { ResumeTokens } from './resume-token.js';
 
 export class GatewayNode implements GatewayHandler {
   readonly hub = new Hub();
   readonly counters: NodeCounters = emptyNodeCounters();
-  /** Set from outside (metrics) to time each publication's fan-out: two clock reads per publication, none per member. */
-  onFanout: ((seconds: number) => void) | undefined;
+  /** Each publication's fan-out time: two clock reads per publication, none per member. */
+  private readonly fanoutTimes = new FanoutTimes();
   /** `*` and every room this node has members in (or is opening). */
   private readonly streams = new Map<string, StreamTrack>();
   private readonly opening = new Map<string, Promise<void>>();
@@ -278,12 +281,12 @@ export class GatewayNode implements GatewayHandler {
     const isAll = pub.stream === ALL_STREAM;
     const members = isAll ? this.hub.conns : this.hub.rooms.get(pub.stream);
     if (members === undefined || members.size === 0) return;
-    const started = this.onFanout === undefined ? 0 : performance.now();
+    const started = performance.now();
     const frame = encodeTextFrame(pushFrame(pub.tag, pub.val, isAll ? undefined : pub.stream, pub.seq));
     let delivered = 0;
     for (const conn of members.values()) if (conn.send(frame, pub.stream, pub.seq)) delivered++;
     this.counters.deliveries += delivered;
-    if (this.onFanout !== undefined) this.onFanout((performance.now() - started) / 1000);
+    this.fanoutTimes.observe((performance.now() - started) / 1000);
   }
 
   onUserPush(push: UserPush): void {
@@ -320,6 +323,10 @@ export class GatewayNode implements GatewayHandler {
 
   stats(): NodeStats {
     return { connections: this.hub.conns.size, rooms: this.hub.rooms.size, ...this.counters };
+  }
+
+  report(): NodeReport {
+    return { nodeId: this.nodeId, stats: this.stats(), fanout: this.fanoutTimes.snapshot(), process: processReport() };
   }
 
   private async applyCommand(conn: Connection, cmd: ConnCommand): Promise<ReplyTo<ConnCommand>> {

@@ -29,6 +29,7 @@ import {
   type GatewayHandler,
   type HistoryEntry,
   type HistoryPage,
+  type NodeReport,
   type NodeStats,
   type Publication,
   type PushMessage,
@@ -438,8 +439,8 @@ export class RedisBroker implements Broker {
     return { ...total, nodes: perNode.length };
   }
 
-  async nodeStats(): Promise<Map<string, NodeStats>> {
-    return this.gatherByNode<'stats'>({ kind: 'stats' });
+  async nodeReports(): Promise<Map<string, NodeReport>> {
+    return this.gatherByNode<'report'>({ kind: 'report' });
   }
 
   isReady(): boolean {
@@ -517,6 +518,8 @@ export class RedisBroker implements Broker {
         return gateway.userConnections(query.uid);
       case 'stats':
         return gateway.stats();
+      case 'report':
+        return gateway.report();
     }
   }
 

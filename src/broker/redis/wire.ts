@@ -6,7 +6,7 @@
  * may hold any character. Everything else is JSON: a union keyed on `type`,
  * each message naming the process it came from.
  */
-import type { ConnCommand, ConnInfo, NodeStats, Publication, UserPush } from '../broker.js';
+import type { ConnCommand, ConnInfo, NodeReport, NodeStats, Publication, UserPush } from '../broker.js';
 
 export function decodePublication(stream: string, text: string): Publication | undefined {
   const a = text.indexOf('|');
@@ -32,13 +32,14 @@ export function decodeUserPush(uid: string, text: string): UserPush | undefined 
   return { uid, id: text.slice(0, a), tag: Number(text.slice(a + 1, b)), val: text.slice(b + 1) };
 }
 
-export type NodeQuery = { kind: 'roomCounts' } | { kind: 'roomMembers'; room: string } | { kind: 'userConnections'; uid: string } | { kind: 'stats' };
+export type NodeQuery = { kind: 'roomCounts' } | { kind: 'roomMembers'; room: string } | { kind: 'userConnections'; uid: string } | { kind: 'stats' } | { kind: 'report' };
 
 export interface QueryAnswers {
   roomCounts: [string, number][];
   roomMembers: string[];
   userConnections: ConnInfo[];
   stats: NodeStats;
+  report: NodeReport;
 }
 
 /** Sent to one node's channel, or to every node. `yield`: a resume elsewhere takes the session `wsId` over. */
