@@ -88,6 +88,16 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
       assert.equal((await post(cluster.logicUrl, '/push/conn', { wsId: target.wsId, val: 'x', tag: 5 })).status, 404);
     });
 
+    it('a session in rooms named like the fields roomcast keeps beside them (`_`, `uid`) gets them all back on resume', async () => {
+      const rooms = ['_', 'uid', 'rooms-limit'];
+      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, rooms);
+      await dropConnection(cluster, client);
+      const { client: again, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assert.deepEqual([...((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms as string[])].sort(), [...rooms].sort());
+      await again.closeAndWait();
+    });
+
     it('a client dropped on one node resumes on the other and gets every missed push, in order', async () => {
       const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['travel']);
       await dropConnection(cluster, client);

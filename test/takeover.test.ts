@@ -199,7 +199,7 @@ describe('the registry on Redis names one node per wsId', { skip: skipWithoutRed
     assert.deepEqual(await within(client.closed, 3000, 'the connection closed'), TAKEN);
     await sleep(400);
     assert.equal(await store.get(keys.conn), 'another-node');
-    assert.deepEqual(await store.hGetAll(keys.session), { _: '', '#rooms-limit': '1000', moved: '' });
+    assert.deepEqual(await store.hGetAll(keys.session), { '#uid': '', '#rooms-limit': '1000', moved: '' });
   });
 
   it("a connection that closes after its session moved leaves the new holder's session alone", async () => {
@@ -210,7 +210,7 @@ describe('the registry on Redis names one node per wsId', { skip: skipWithoutRed
     await client.closeAndWait();
     await sleep(400);
     assert.equal(await store.get(keys.conn), 'another-node');
-    assert.deepEqual(await store.hGetAll(keys.session), { _: '', '#rooms-limit': '1000', 'moved-away': '' });
+    assert.deepEqual(await store.hGetAll(keys.session), { '#uid': '', '#rooms-limit': '1000', 'moved-away': '' });
   });
 });
 

@@ -42,7 +42,7 @@ import {
 import { newEpoch } from '../epoch.js';
 import { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { ADD_AWAY_ROOM, CLOSE_CONN, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
@@ -61,11 +61,6 @@ export interface RedisBrokerOptions {
   recoveryWindowMs?: number;
   connectTimeoutMs?: number;
 }
-
-/** The marker field that keeps a session hash alive while it has no rooms. */
-const SESSION_MARKER = '_';
-/** The session's rooms limit, from the node that holds (or held) it; `#` is in no room id. */
-const ROOMS_LIMIT_FIELD = '#rooms-limit';
 
 function isRoomField(field: string): boolean {
   return field !== SESSION_MARKER && field !== ROOMS_LIMIT_FIELD;

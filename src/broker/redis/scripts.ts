@@ -11,6 +11,14 @@ export interface LuaScript {
   sha: string;
 }
 
+/**
+ * Fields of a session hash that are not rooms: `#` is in no room id, so no
+ * room can take their place (`_`, the uid field before, is a valid room id).
+ */
+export const SESSION_MARKER = '#uid';
+/** The session's rooms limit, from the node that holds (or held) it. */
+export const ROOMS_LIMIT_FIELD = '#rooms-limit';
+
 function script(source: string): LuaScript {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
@@ -88,7 +96,7 @@ return 0
 
 /**
  * KEYS: conn key, session hash. ARGV: node id, recovery window ms ('0': the
- * session ends), uid ('' when anonymous), the rooms-limit field and the
+ * session ends), uid ('' when anonymous; kept in SESSION_MARKER), the rooms-limit field and the
  * node's limit, the rooms. Releases the wsId and
  * keeps its session away (or ends it), unless another node holds the wsId now:
  * then the session is that node's, and 0 is returned.
@@ -101,7 +109,7 @@ if ARGV[2] == '0' then
   redis.call('DEL', KEYS[2])
   return 1
 end
-redis.call('HSET', KEYS[2], '_', ARGV[3], ARGV[4], ARGV[5])
+redis.call('HSET', KEYS[2], '${SESSION_MARKER}', ARGV[3], ARGV[4], ARGV[5])
 for i = 6, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], '') end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
@@ -127,7 +135,7 @@ for i = 1, #KEYS / 2 do
     redis.call('SET', conn, ARGV[1], 'PX', ARGV[2])
     if ARGV[3] ~= '0' then
       if full then
-        redis.call('HSET', session, '_', ARGV[4 + 2 * i], ARGV[4], ARGV[5])
+        redis.call('HSET', session, '${SESSION_MARKER}', ARGV[4 + 2 * i], ARGV[4], ARGV[5])
         for room in string.gmatch(ARGV[5 + 2 * i], '%S+') do redis.call('HSET', session, room, '') end
       end
       redis.call('PEXPIRE', session, ARGV[3])
@@ -147,7 +155,7 @@ return moved
 export const TAKE_SESSION = script(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return { 'busy' } end
 local fields = redis.call('HGETALL', KEYS[1])
-if #fields > 0 and (redis.call('HGET', KEYS[1], '_') or '') ~= ARGV[1] then return { 'foreign' } end
+if #fields > 0 and (redis.call('HGET', KEYS[1], '${SESSION_MARKER}') or '') ~= ARGV[1] then return { 'foreign' } end
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 if #fields > 0 then redis.call('DEL', KEYS[1]) end
 return fields
