@@ -22,11 +22,21 @@ export interface ConnectionLimits {
   closeGraceMs: number;
 }
 
-/** A frame queued while the connection is being resumed; pushes carry their stream and seq so replayed ones can be skipped. */
-interface HeldFrame {
-  frame: Buffer;
-  stream: string | undefined;
-  seq: number;
+/**
+ * Frames held while the connection is being resumed (or has not said whether
+ * it resumes); pushes carry their stream and seq so replayed ones can be
+ * skipped. Parallel arrays: holding a frame allocates no object per recipient.
+ */
+class HeldFrames {
+  readonly frames: Buffer[] = [];
+  readonly streams: (string | undefined)[] = [];
+  readonly seqs: number[] = [];
+
+  push(frame: Buffer, stream: string | undefined, seq: number): void {
+    this.frames.push(frame);
+    this.streams.push(stream);
+    this.seqs.push(seq);
+  }
 }
 
 /** A close reason is at most 123 bytes of UTF-8; longer ones are cut at a character boundary. */
@@ -82,7 +92,7 @@ export class Connection implements Flushable {
   private heldBytes = 0;
   private closeTimer: NodeJS.Timeout | undefined;
   /** Set while a resume replays history (or a new connection has not said whether it resumes): live frames wait here. */
-  private held: HeldFrame[] | undefined;
+  private held: HeldFrames | undefined;
   /** Held bytes above which live frames are let go instead of held (a newcomer's hold); undefined: close as slow. */
   private holdBudget: number | undefined;
 
@@ -199,7 +209,7 @@ export class Connection implements Flushable {
    * that grows past it lets its frames go rather than close the connection.
    */
   holdLive(budget?: number): void {
-    this.held ??= [];
+    this.held ??= new HeldFrames();
     this.holdBudget = budget;
   }
 
@@ -209,9 +219,10 @@ export class Connection implements Flushable {
     this.held = undefined;
     if (held === undefined) return;
     this.heldBytes = 0;
-    for (const { frame, stream, seq } of held) {
-      if (stream !== undefined && seq <= (replayedTo.get(stream) ?? 0)) continue;
-      if (!this.enqueue(frame)) return;
+    for (let i = 0; i < held.frames.length; i++) {
+      const stream = held.streams[i];
+      if (stream !== undefined && held.seqs[i] <= (replayedTo.get(stream) ?? 0)) continue;
+      if (!this.enqueue(held.frames[i])) return;
     }
   }
 
@@ -251,7 +262,7 @@ export class Connection implements Flushable {
 
   private hold(frame: Buffer, stream: string | undefined, seq: number): boolean {
     if (!this.isOpen) return false;
-    this.held!.push({ frame, stream, seq });
+    this.held!.push(frame, stream, seq);
     this.heldBytes += frame.length;
     if (this.holdBudget !== undefined && this.heldBytes > this.holdBudget) {
       this.releaseHeld();
