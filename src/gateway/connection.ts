@@ -89,6 +89,8 @@ export class Connection implements Flushable {
   private pending: Buffer[] = [];
   private pendingCount = 0;
   private pendingBytes = 0;
+  /** What the socket still buffered right after the last write (see enqueue). */
+  private socketBytesAtWrite = 0;
   private heldBytes = 0;
   private closeTimer: NodeJS.Timeout | undefined;
   /** Set while a resume replays history (or a new connection has not said whether it resumes): live frames wait here. */
@@ -168,7 +170,9 @@ export class Connection implements Flushable {
     if (!this.isOpen) return false;
     this.pending[this.pendingCount++] = frame;
     this.pendingBytes += frame.length;
-    if (this.bufferedBytes > this.shared.limits.sendBufferLimit) {
+    const limit = this.shared.limits.sendBufferLimit;
+    // the socket only drains between two writes, so its count at the last write bounds it; the exact one is read only near the limit
+    if (this.pendingBytes + this.heldBytes + this.socketBytesAtWrite > limit && this.bufferedBytes > limit) {
       this.closeSlow();
       return false;
     }
@@ -181,6 +185,7 @@ export class Connection implements Flushable {
     if (count === 0) return;
     if (this.ws.readyState === WebSocket.OPEN) {
       this.socket.write(count === 1 ? this.pending[0] : this.shared.outbox.join(this.pending, count, this.pendingBytes));
+      this.socketBytesAtWrite = this.socket.writableLength;
     }
     this.releasePending();
   }
