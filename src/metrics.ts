@@ -29,6 +29,8 @@ type Totals = NodeStats & { nodes: number };
 const CLOSE_CAUSES = {
   slow_consumer: 'slowConsumerCloses',
   missed_messages: 'missedMessageCloses',
+  session_taken: 'sessionTakenCloses',
+  resume_retry: 'resumeRetryCloses',
   heartbeat_timeout: 'heartbeatTimeouts',
   malformed: 'malformedCloses',
   kicked: 'kicks',

@@ -102,6 +102,7 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
         const sent = await pushSome(cluster.logicUrl, room, 30);
         // the old connection is still live: it got them too, but the client resumes from where it last read
         await old.collect(isPush, 30);
+        const takenBefore = (await call(cluster.logicUrl, '/stats')).body.data?.sessionTakenCloses as number;
         const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[to], old.welcome!.resume as string, since);
         assert.equal(end.op, 'resumed', JSON.stringify(end));
         assert.equal(end.wsId, old.wsId);
@@ -111,6 +112,7 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
           sent,
         );
         assert.deepEqual(await within(old.closed, 5000, 'the old connection closed'), TAKEN);
+        assert.equal((await call(cluster.logicUrl, '/stats')).body.data?.sessionTakenCloses, takenBefore + 1, 'the 4500 close is counted');
 
         const info = await call(cluster.logicUrl, `/conns/${old.wsId}`);
         assert.equal(info.body.data?.state, 'connected');
@@ -226,6 +228,7 @@ describe('a resume while Redis is down', { skip: skipWithoutRedis }, () => {
       const end = await resumeEnd(again, client.welcome!.resume as string, since);
       assert.equal(end.closed?.code, 1013, JSON.stringify(end));
       assert.match(end.closed.reason, /^cannot resume now: Redis is unavailable/);
+      assert.equal(cluster.gateways[1].node.counters.resumeRetryCloses, 1, 'the 1013 close is counted');
     } finally {
       await own.restart();
       await cluster.close();

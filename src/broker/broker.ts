@@ -111,6 +111,10 @@ export interface NodeStats {
   slowConsumerCloses: number;
   /** Connections closed (4005) because they missed publications history could not give back. */
   missedMessageCloses: number;
+  /** Connections closed (4500) because a resume on another connection took their session over. */
+  sessionTakenCloses: number;
+  /** Resumes closed (1013) because they could not be decided then (broker away, or the session's node silent). */
+  resumeRetryCloses: number;
   heartbeatTimeouts: number;
   malformedCloses: number;
   kicks: number;
@@ -268,6 +272,8 @@ export function emptyNodeCounters(): NodeCounters {
     deliveries: 0,
     slowConsumerCloses: 0,
     missedMessageCloses: 0,
+    sessionTakenCloses: 0,
+    resumeRetryCloses: 0,
     heartbeatTimeouts: 0,
     malformedCloses: 0,
     kicks: 0,

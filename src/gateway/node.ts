@@ -193,6 +193,7 @@ export class GatewayNode implements GatewayHandler {
     if (conn === undefined) return this.claiming.has(wsId) ? 'claiming' : 'absent';
     if (conn.uid !== uid) return 'foreign';
     this.removeConnection(conn, conn.closeCode === undefined || keepsSession(conn.closeCode));
+    if (conn.closeCode === undefined) this.counters.sessionTakenCloses++;
     conn.close('sessionTaken');
     return 'yielded';
   }
@@ -200,6 +201,7 @@ export class GatewayNode implements GatewayHandler {
   sessionMoved(wsId: string): void {
     const conn = this.hub.conns.get(wsId);
     if (conn === undefined || this.detach(conn) === undefined) return;
+    if (conn.closeCode === undefined) this.counters.sessionTakenCloses++;
     conn.close('sessionTaken');
     this.log.warn({ wsId }, 'another node holds the session of a connection here: closed the connection');
   }

@@ -95,6 +95,7 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
     // the session is left as it is: the client resumes again, with the same token, after a backoff
     node.removeConnection(conn, false);
     conn.close('tryAgainLater', `cannot resume now: ${err instanceof Error ? err.message : String(err)}`);
+    node.counters.resumeRetryCloses++;
     return;
   }
   const contended = `session ${wsId} is being resumed by another connection`;
