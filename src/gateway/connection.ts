@@ -82,11 +82,13 @@ export class Connection implements Flushable {
 
   /** Created on the first join: most connections of a large node are in no room or one. */
   private roomSet: Set<string> | undefined;
+  /** The first frame queued for the next write: most writes carry one frame, and an idle connection needs no array. */
+  private firstPending: Buffer | undefined;
   /**
-   * Frames queued for the next write: the first `pendingCount` slots. The
-   * array keeps its capacity between writes, so queueing allocates nothing.
+   * Once two or more frames wait, all of them: the first `pendingCount` slots.
+   * The array keeps its capacity between writes, so queueing under load allocates nothing.
    */
-  private pending: Buffer[] = [];
+  private pending: Buffer[] | undefined;
   private pendingCount = 0;
   private pendingBytes = 0;
   /** What the socket still buffered right after the last write (see enqueue). */
@@ -168,7 +170,14 @@ export class Connection implements Flushable {
   /** Queues a frame even while live frames are held (the replay itself). */
   enqueue(frame: Buffer): boolean {
     if (!this.isOpen) return false;
-    this.pending[this.pendingCount++] = frame;
+    if (this.pendingCount === 0) {
+      this.firstPending = frame;
+    } else {
+      const pending = (this.pending ??= []);
+      if (this.pendingCount === 1) pending[0] = this.firstPending!;
+      pending[this.pendingCount] = frame;
+    }
+    this.pendingCount++;
     this.pendingBytes += frame.length;
     const limit = this.shared.limits.sendBufferLimit;
     // the socket only drains between two writes, so its count at the last write bounds it; the exact one is read only near the limit
@@ -184,7 +193,7 @@ export class Connection implements Flushable {
     const count = this.pendingCount;
     if (count === 0) return;
     if (this.ws.readyState === WebSocket.OPEN) {
-      this.socket.write(count === 1 ? this.pending[0] : this.shared.outbox.join(this.pending, count, this.pendingBytes));
+      this.socket.write(count === 1 ? this.firstPending! : this.shared.outbox.join(this.pending!, count, this.pendingBytes));
       this.socketBytesAtWrite = this.socket.writableLength;
     }
     this.releasePending();
@@ -192,8 +201,11 @@ export class Connection implements Flushable {
 
   /** Empties the queue; its slots let go of the frames, and a burst's large array is not kept. */
   private releasePending(): void {
-    if (this.pending.length > MAX_KEPT_SLOTS) this.pending = [];
-    else this.pending.fill(EMPTY_FRAME, 0, this.pendingCount);
+    this.firstPending = undefined;
+    if (this.pending !== undefined && this.pendingCount > 1) {
+      if (this.pending.length > MAX_KEPT_SLOTS) this.pending = undefined;
+      else this.pending.fill(EMPTY_FRAME, 0, this.pendingCount);
+    }
     this.pendingCount = 0;
     this.pendingBytes = 0;
   }
