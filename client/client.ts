@@ -15,7 +15,8 @@
  * After a reconnect it resumes the session (PROTOCOL.md §4): it sends the
  * last resume token and the last `seq` and epoch of every stream it is in as
  * its first frame, gets back its wsId and rooms and every message it missed,
- * and reports `connected` with `recovered` once the server says `resumed`.
+ * and reports `connected` with `recovered` once the server says `resumed`
+ * (an error frame answering the resume, whatever its code, refuses it).
  * A resume left unanswered for `connectTimeoutMs` drops the socket and is
  * tried again, with the same token and positions, on the next connection.
  */
@@ -232,8 +233,9 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
       }
       case 'error': {
         const error = new RoomcastError(frame.code, frame.message);
-        if (this.resumingFrom !== undefined && frame.code === 'bad_resume') {
-          // the session cannot be taken back: go on as the new connection
+        if (this.resumingFrom !== undefined && frame.id === undefined) {
+          // an error without an id while resuming answers the resume (only it is in flight):
+          // whatever its code, the session cannot be taken back, so go on as the new connection
           this.startFresh(this.resumingFrom);
           this.emit('error', error);
           return;

@@ -397,6 +397,41 @@ describe('SDK against a scripted gateway', () => {
     }
   });
 
+  it('takes an error of any code answering its resume (bad_request here) as a refused resume: it goes on as the new connection', async () => {
+    const resumes: number[] = [];
+    const gateway = await ScriptedGateway.start(
+      (ws, index) => {
+        ws.on('message', (data: Buffer) => {
+          if ((JSON.parse(data.toString()) as { op?: string }).op !== 'resume') return;
+          resumes.push(index);
+          ws.send(JSON.stringify({ type: 0, op: 'error', code: 'bad_request', message: 'since may name at most 1000 streams' }));
+        });
+        if (index === 0) setTimeout(() => ws.close(1001, 'restart'), 20);
+      },
+      { welcome: (index) => ({ resume: `token-${index}`, epoch: 'e1', seq: 5 }) },
+    );
+    const client = new RoomcastClient(gateway.url, { reconnect: FAST, connectTimeoutMs: 300 });
+    const states = record(client, 'state');
+    const errors = record(client, 'error');
+    try {
+      const fresh = await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === 'ws-1');
+      assert.deepEqual(fresh, { state: 'connected', wsId: 'ws-1', recovered: false });
+      assert.deepEqual(
+        errors.map((e) => [(e as RoomcastError).code, e.message]),
+        [['bad_request', 'since may name at most 1000 streams']],
+      );
+      await sleep(600); // twice connectTimeoutMs: the refused resume is not dropped and retried
+      assert.equal(client.state, 'connected');
+      assert.equal(client.wsId, 'ws-1');
+      assert.equal(gateway.connections, 2);
+      assert.deepEqual(resumes, [1]);
+      assert.deepEqual(states.map((s) => s.state), ['connecting', 'connected', 'reconnecting', 'connected']);
+    } finally {
+      client.close();
+      await gateway.close();
+    }
+  });
+
   it('rejects a join the server never answers with code timeout after timeoutMs', async () => {
     const gateway = await ScriptedGateway.start(() => undefined);
     const client = new RoomcastClient(gateway.url, { timeoutMs: 250 });
