@@ -20,7 +20,7 @@
  * A resume left unanswered for `connectTimeoutMs` drops the socket and is
  * tried again, with the same token and positions, on the next connection.
  */
-import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
+import { isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
 import { ALL_STREAM, ROOM_ID_PATTERN, ROOM_ID_RULE } from '../src/protocol/room-id.js';
 import { backoffDelay, checkBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
@@ -115,6 +115,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   private readonly resumeEnabled: boolean;
   /** The session's latest resume token (from the welcome, then from each `resumed`). */
   private resumeToken: string | undefined;
+  /** A session was up before: the next `connected` says whether it `recovered`. */
+  private hadSession = false;
   /** The welcome of a connection that is resuming, kept in case the resume is refused. */
   private resumingFrom: Extract<ServerFrame, { kind: 'welcome' }> | undefined;
 
@@ -276,7 +278,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   /** A new session: new wsId, no rooms, positions from the welcome. */
   private startFresh(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
-    const reconnected = this.resumeToken !== undefined;
+    const reconnected = this.hadSession;
     this.resumingFrom = undefined;
     this.currentWsId = frame.wsId;
     this.resumeToken = frame.resume;
@@ -304,6 +306,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   private sessionUp(change: StateChange): void {
     clearTimeout(this.handshakeTimer);
     this.connectedAt = Date.now();
+    this.hadSession = true;
     this.setState(change);
     for (const op of this.pending.values()) if (!op.sent) this.sendOp(op);
   }
@@ -371,8 +374,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   private lost(code: number, reason: string): void {
     if (this.backoff !== false && this.connectedAt !== undefined && Date.now() - this.connectedAt >= this.backoff.maxDelayMs) this.attempt = 0;
     this.teardown('disconnected', `the connection closed (${code}) before the server answered`);
-    // a kicked session was ended by the server on purpose: the next connection starts a new one
-    if (code === CloseCode.kicked) this.resumeToken = undefined;
+    // a kicked (or normally closed) session was ended by the server on purpose: the next connection starts a new one
+    if (!keepsSession(code)) this.resumeToken = undefined;
     if (this.currentState === 'closed') return;
     if (this.backoff === false || isTerminalCloseCode(code)) return this.finish(code, reason);
     const retryInMs = backoffDelay(this.attempt++, this.backoff, this.random);

@@ -202,6 +202,7 @@ describe('SDK against a roomcast server', () => {
       assert.ok(dropped.retryInMs !== undefined && dropped.retryInMs >= 0 && dropped.retryInMs < FAST.initialDelayMs, `retry in ${dropped.retryInMs}`);
       const second = await reconnected;
       assert.notEqual(second.wsId, first.wsId);
+      assert.equal(second.recovered, false);
       assert.equal(client.rooms.size, 0);
       const room = (await server.broker.roomMembers('before-kick')).length;
       assert.equal(room, 0);
@@ -276,7 +277,9 @@ describe('SDK against a scripted gateway', () => {
         const dropped = await nextEvent(client, 'state', (s) => s.state !== 'connecting' && s.state !== 'connected');
         assert.equal(dropped.state, 'reconnecting');
         assert.equal(dropped.code, code);
-        await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === 'ws-1');
+        const second = await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === 'ws-1');
+        // this gateway keeps no history (no resume token): the new connection is a new session
+        assert.equal(second.recovered, false);
         assert.equal(gateway.connections, 2);
       } finally {
         client.close();
