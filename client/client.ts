@@ -39,6 +39,9 @@ export class RoomcastError extends Error {
   }
 }
 
+/** The codes of errors the client raises itself; every other code is the server's answer. */
+const CLIENT_ERROR_CODES = new Set(['timeout', 'disconnected', 'closed']);
+
 /** Code reported when the client itself gives up on a connection (no welcome, or a silent server). */
 export const ABNORMAL_CLOSE = 1006;
 
@@ -167,12 +170,22 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   /**
    * Replaces the token: later connections use it, and a connected client sends
    * it at once (`{"op":"refresh"}`), before the old one expires and the server
-   * closes the connection with 4001. Rejects when the server refuses it.
+   * closes the connection with 4001. Rejects when the server refuses it (later
+   * connections then keep the token before), and when the refresh gets no
+   * answer (the new token stays: a reconnect sends it anyway).
    */
   async setToken(token: string): Promise<void> {
+    const before = this.url;
     const url = connectUrl(this.baseUrl, token);
-    if (this.currentState === 'connected') await this.request('refresh', { token }, 'refresh');
     this.url = url;
+    if (this.currentState !== 'connected') return;
+    try {
+      await this.request('refresh', { token }, 'refresh');
+    } catch (err) {
+      const refused = err instanceof RoomcastError && !CLIENT_ERROR_CODES.has(err.code);
+      if (refused && this.url === url) this.url = before;
+      throw err;
+    }
   }
 
   /** Closes the connection with 1000 and stops reconnecting; pending joins and leaves are rejected. */

@@ -529,4 +529,35 @@ describe('SDK with client auth', () => {
       client.close();
     }
   });
+
+  it('setToken() whose refresh the connection loses: the reconnect uses the new token; after a refused token, the one before', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 100 }), reconnect: FAST });
+    /** Seconds until the token the server holds for this connection expires. */
+    const serverTokenLife = (): number => {
+      const identity = server.gateway.node.hub.conns.get(client.wsId!)!.identity!;
+      assert.equal(identity.uid, 'sdk-user');
+      return Math.round((identity.expiresAt! - Date.now()) / 1000);
+    };
+    const dropConnection = (): void => server.gateway.node.hub.conns.get(client.wsId!)!.terminate();
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      assert.ok(Math.abs(serverTokenLife() - 100) <= 2, `${serverTokenLife()} s`);
+
+      const reconnected = nextEvent(client, 'state', (s) => s.state === 'connected');
+      const refresh = client.setToken(await signToken({ sub: 'sdk-user', expiresIn: 600 }));
+      // the server's socket goes before it reads the refresh
+      dropConnection();
+      await assert.rejects(refresh, { code: 'disconnected' });
+      await reconnected;
+      assert.ok(Math.abs(serverTokenLife() - 600) <= 2, `the reconnect used the token of the lost refresh: ${serverTokenLife()} s`);
+
+      await assert.rejects(client.setToken(await signToken({ sub: 'someone-else', expiresIn: 60 })), { code: 'forbidden' });
+      const again = nextEvent(client, 'state', (s) => s.state === 'connected');
+      dropConnection();
+      await again;
+      assert.ok(Math.abs(serverTokenLife() - 600) <= 2, `after a refused token, the reconnect used the one before: ${serverTokenLife()} s`);
+    } finally {
+      client.close();
+    }
+  });
 });
