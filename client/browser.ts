@@ -8,7 +8,6 @@ import type { OpenTransport } from './transport.js';
 import type { ClientOptions } from './types.js';
 
 interface NativeWebSocket {
-  onopen: (() => void) | null;
   onmessage: ((event: { data: unknown }) => void) | null;
   onclose: ((event: { code: number; reason: string }) => void) | null;
   send(data: string): void;
@@ -25,7 +24,6 @@ function nativeWebSocket(): NativeWebSocketConstructor {
 
 const openNative: OpenTransport = (url, handlers) => {
   const ws = new (nativeWebSocket())(url);
-  ws.onopen = () => handlers.open();
   ws.onmessage = (event) => {
     if (typeof event.data === 'string') handlers.message(event.data);
   };

@@ -207,7 +207,6 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.handshakeTimer = setTimeout(() => this.drop(`no welcome frame within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
     try {
       this.transport = this.openTransport(this.url, {
-        open: () => undefined,
         message: (text) => current() && this.receive(text),
         close: (code, reason) => current() && this.lost(code, reason),
       });
@@ -368,8 +367,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.transport?.send(JSON.stringify({ op: op.op, ...op.fields, id: op.id }));
   }
 
-  private takePending(id: unknown): PendingOp | undefined {
-    if (typeof id !== 'number') return undefined;
+  private takePending(id: number | undefined): PendingOp | undefined {
+    if (id === undefined) return undefined;
     const op = this.pending.get(id);
     if (op === undefined) return undefined;
     this.pending.delete(id);

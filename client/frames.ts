@@ -5,8 +5,6 @@
  */
 import type { Membership, Message } from './types.js';
 
-export type ReplyId = number | string;
-
 export type ServerFrame =
   | { kind: 'welcome'; wsId: string; heartbeatMs: number; resume?: string; epoch?: string; seq?: number }
   | { kind: 'resumed'; wsId: string; resume?: string; recovered: boolean; streams: Map<string, { seq: number; epoch: string }> }
@@ -14,8 +12,9 @@ export type ServerFrame =
   | { kind: 'push'; message: Message }
   | { kind: 'joined'; membership: Membership }
   | { kind: 'left'; room: string }
-  | { kind: 'reply'; id: ReplyId | undefined; frame: Record<string, unknown> }
-  | { kind: 'error'; id: ReplyId | undefined; code: string; message: string }
+  /** `id` is the client's op id: it only sends numbers. */
+  | { kind: 'reply'; id: number | undefined; frame: Record<string, unknown> }
+  | { kind: 'error'; id: number | undefined; code: string; message: string }
   | { kind: 'unknown' };
 
 const UNKNOWN: ServerFrame = { kind: 'unknown' };
@@ -26,10 +25,6 @@ function str(value: unknown): string | undefined {
 
 function int(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined;
-}
-
-function replyId(value: unknown): ReplyId | undefined {
-  return typeof value === 'number' || typeof value === 'string' ? value : undefined;
 }
 
 function controlFrame(f: Record<string, unknown>): ServerFrame {
@@ -61,9 +56,9 @@ function controlFrame(f: Record<string, unknown>): ServerFrame {
       return room === undefined ? UNKNOWN : { kind: 'left', room };
     }
     case 'reply':
-      return { kind: 'reply', id: replyId(f.id), frame: f };
+      return { kind: 'reply', id: int(f.id), frame: f };
     case 'error':
-      return { kind: 'error', id: replyId(f.id), code: str(f.code) ?? 'unknown', message: str(f.message) ?? '' };
+      return { kind: 'error', id: int(f.id), code: str(f.code) ?? 'unknown', message: str(f.message) ?? '' };
     default:
       return UNKNOWN;
   }

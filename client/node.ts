@@ -6,7 +6,6 @@ import type { ClientOptions } from './types.js';
 
 const openWs: OpenTransport = (url, handlers) => {
   const ws = new WebSocket(url, { perMessageDeflate: false });
-  ws.on('open', () => handlers.open());
   ws.on('message', (data, isBinary) => {
     if (!isBinary && Buffer.isBuffer(data)) handlers.message(data.toString('utf8'));
   });

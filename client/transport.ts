@@ -1,6 +1,5 @@
 /** What the client needs from a WebSocket; browser.ts and node.ts each provide one. */
 export interface TransportHandlers {
-  open(): void;
   /** A text frame arrived. */
   message(text: string): void;
   /** The socket is gone, after a close handshake or not (1006). */
