@@ -78,10 +78,8 @@ function checkOptions(options: BenchOptions, runs: TargetRun[]): void {
   }
 }
 
-export async function runBenchWith(options: BenchOptions, write: (text: string) => void): Promise<TargetResult[]> {
-  const runs = targetRuns(options.targets, options.workers, options.history, options.broker);
-  checkOptions(options, runs);
-  const settings: RunSettings = {
+export function runSettings(options: BenchOptions): RunSettings {
+  return {
     host: options.host,
     sourceAddresses: options.sourceAddresses,
     connsPerWorker: options.connsPerWorker,
@@ -94,6 +92,12 @@ export async function runBenchWith(options: BenchOptions, write: (text: string) 
     serverNodeArgs: options.profileDir === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', options.profileDir],
     broker: options.broker,
   };
+}
+
+export async function runBenchWith(options: BenchOptions, write: (text: string) => void): Promise<TargetResult[]> {
+  const runs = targetRuns(options.targets, options.workers, options.history, options.broker);
+  checkOptions(options, runs);
+  const settings = runSettings(options);
   const progress = progressLine(options.progress);
   const all: TargetResult[] = [];
   for (const name of options.scenarios) {

@@ -30,7 +30,10 @@ export interface Progress {
   op: 'progress';
   pushFrames: number;
   warmupFrames: number;
+  /** Sockets that closed before the bench closed them. */
   closedEarly: number;
+  /** Frames no server may send: masked, or of an unknown opcode. */
+  protocolErrors: number;
   cpuSeconds: number;
 }
 
@@ -46,9 +49,6 @@ export interface WorkerReport {
   firstFrameAtUs: number;
   lastFrameAtUs: number;
   latency: SparseHistogram;
-  /** Sockets that closed before the bench closed them. */
-  closedEarly: number;
-  protocolErrors: number;
   cpuSeconds: number;
 }
 

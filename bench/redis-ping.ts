@@ -11,6 +11,8 @@ export function redisAnswersPing(host: string, port: number): Promise<boolean> {
     });
     socket.once('connect', () => socket.write('PING\r\n'));
     socket.once('error', () => resolve(false));
+    // closed without an answer (after an answer, the promise is settled already)
+    socket.once('close', () => resolve(false));
     socket.once('timeout', () => {
       socket.destroy();
       resolve(false);

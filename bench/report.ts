@@ -31,8 +31,11 @@ const TRAFFIC_COLUMNS: Column[] = [
 /** Shown only when some row ran on a redis-server the bench started. */
 const REDIS_CPU: Column = { title: 'redis CPU s', value: (r) => r.redisCpuSeconds, format: fixed(2), ratio: false };
 
+/** idle and hold: connections still open at the end (the server closed none). */
+const HELD: Column = { title: 'connected', value: (r) => (r.connected - r.closedEarly) / r.conns, format: percent, ratio: false };
+
 const HOLD_COLUMNS: Column[] = [
-  { title: 'connected', value: (r) => r.connected / r.conns, format: percent, ratio: false },
+  HELD,
   { title: 'connect s', value: (r) => r.connectSeconds, format: fixed(2), ratio: true },
   { title: 'complete', value: (r) => r.completeness, format: percent, ratio: false },
   { title: 'first-to-last frame ms', value: (r) => r.deliverySpreadMs, format: fixed(1), ratio: true },
@@ -47,7 +50,7 @@ const HOLD_COLUMNS: Column[] = [
 ];
 
 const IDLE_COLUMNS: Column[] = [
-  { title: 'connected', value: (r) => r.connected / r.conns, format: percent, ratio: false },
+  HELD,
   { title: 'connect s', value: (r) => r.connectSeconds, format: fixed(2), ratio: true },
   { title: 'RSS/conn KB', value: (r) => r.rssPerConnKB, format: fixed(2), ratio: true },
   { title: 'server RSS MB', value: (r) => r.serverRssMB, format: fixed(0), ratio: true },
@@ -109,12 +112,14 @@ export function speedChecks(results: TargetResult[]): Check[] {
     checks.push({ what: `idle RSS per connection <= 8 KB`, measured: `${idle.rssPerConnKB} KB`, met: idle.rssPerConnKB <= 8 });
   }
   for (const r of results.filter((x) => x.target === 'roomcast')) {
-    const complete = r.scenario === 'idle' ? r.connected === r.conns : r.completeness === 1 && r.connected === r.conns;
+    const held = r.connected === r.conns && r.closedEarly === 0;
+    const complete = r.scenario === 'idle' ? held : r.scenario === 'hold' ? held && r.completeness === 1 : r.completeness === 1 && r.connected === r.conns;
+    const connected = `${r.connected}/${r.conns} connected${r.closedEarly > 0 ? `, ${r.closedEarly} closed by the server` : ''}`;
     const measured =
       r.scenario === 'idle'
-        ? `${r.connected}/${r.conns} connected`
+        ? connected
         : r.scenario === 'hold'
-          ? `${r.deliveries}/${r.expectedDeliveries} frames, ${r.connected}/${r.conns} connected`
+          ? `${r.deliveries}/${r.expectedDeliveries} frames, ${connected}`
           : percent(r.completeness);
     const who = r.label === 'roomcast' ? '' : ` (${r.label})`;
     checks.push({ what: `${r.scenario} complete${who}`, measured, met: complete });

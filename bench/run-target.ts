@@ -70,6 +70,7 @@ export interface TargetResult {
   clientCpuSeconds: number;
   /** CPU seconds that other processes on the machine used meanwhile: noise in this measurement. */
   otherCpuSeconds: number;
+  /** Connections the server closed before the bench did, by the end of the run. */
   closedEarly: number;
   /** Processes this run started (all stopped when it returns). */
   pids: number[];
@@ -103,7 +104,7 @@ async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, 
   try {
     await runConcurrently(wsIds.length, concurrency, deadline, async (i) => {
       const room = scenario.roomOf(i);
-      if (room === undefined || wsIds[i] === '') return;
+      if (room === undefined) return;
       const res = await post(agent, url, JSON.stringify({ id: room, wsId: wsIds[i] }), 30_000).catch((err: Error) => ({ status: 0, body: err.message }));
       if (res.status !== 200 && failed++ === 0) errors.push(`join ${wsIds[i]} to ${room}: ${res.status} ${res.body.slice(0, 200)}`);
     });
@@ -113,10 +114,32 @@ async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, 
   if (failed > 1) errors.push(`${failed} joins failed`);
 }
 
-async function sumProgress(workers: Worker[], deadline: number): Promise<{ frames: number; warmupFrames: number; cpuSeconds: number }> {
+interface ProgressSum {
+  frames: number;
+  warmupFrames: number;
+  closedEarly: number;
+  protocolErrors: number;
+  cpuSeconds: number;
+}
+
+async function sumProgress(workers: Worker[], deadline: number): Promise<ProgressSum> {
   const all = await Promise.all(workers.map((w) => w.request({ op: 'progress' }, deadline)));
   const sum = (f: (p: Progress) => number): number => all.reduce((n, p) => n + f(p), 0);
-  return { frames: sum((p) => p.pushFrames), warmupFrames: sum((p) => p.warmupFrames), cpuSeconds: sum((p) => p.cpuSeconds) };
+  return {
+    frames: sum((p) => p.pushFrames),
+    warmupFrames: sum((p) => p.warmupFrames),
+    closedEarly: sum((p) => p.closedEarly),
+    protocolErrors: sum((p) => p.protocolErrors),
+    cpuSeconds: sum((p) => p.cpuSeconds),
+  };
+}
+
+/** Connections the server closed (held, warming up or pushing) and frames no server may send: each an error of the run. */
+async function checkConnections(workers: Worker[], connected: number, deadline: number, result: TargetResult): Promise<void> {
+  const { closedEarly, protocolErrors } = await sumProgress(workers, deadline);
+  result.closedEarly = closedEarly;
+  if (closedEarly > 0) result.errors.push(`${closedEarly} of ${connected} connections were closed by the server`);
+  if (protocolErrors > 0) result.errors.push(`the server sent ${protocolErrors} frames no server may send (masked, or of an unknown opcode)`);
 }
 
 /** Starts redis-server when this run needs the bench's own; returns the broker URL for the server (undefined: memory). */
@@ -253,6 +276,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
       result.clientCpuSeconds = round(clientCpu, 2);
       result.otherCpuSeconds = round(Math.max(0, readMachineBusySeconds() - machineBefore - ours), 2);
     }
+    await checkConnections(workers, wsIds.length, deadline, result);
     if (scenario.name === 'idle' || scenario.name === 'hold') {
       result.rssPerConnKB = wsIds.length === 0 ? NaN : round((after.rssBytes - empty.rssBytes) / 1024 / wsIds.length, 2);
     }
@@ -343,9 +367,7 @@ async function push(
     lastFrameAtUs = Math.max(lastFrameAtUs, r.lastFrameAtUs);
     if (r.firstFrameAtUs > 0) firstFrameAtUs = Math.min(firstFrameAtUs, r.firstFrameAtUs);
     result.deliveries += r.pushFrames;
-    result.closedEarly += r.closedEarly;
   }
-  if (result.closedEarly > 0) result.errors.push(`${result.closedEarly} connections were closed by the server`);
   result.completeness = expected === 0 ? 1 : result.deliveries / expected;
   const deliverySeconds = (lastFrameAtUs - pushed.startedAtUs) / 1e6;
   result.deliveriesPerSecond = result.deliveries === 0 ? 0 : Math.round(result.deliveries / deliverySeconds);

@@ -1,15 +1,20 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { runBenchWith } from '../bench/main.js';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { runBenchWith, runSettings } from '../bench/main.js';
 import { parseBenchFlags } from '../bench/options.js';
-import type { TargetResult } from '../bench/run-target.js';
+import { redisAnswersPing } from '../bench/redis-ping.js';
+import { speedChecks } from '../bench/report.js';
+import { runTarget, type TargetResult } from '../bench/run-target.js';
+import { buildScenario } from '../bench/scenarios.js';
+import { targetRuns } from '../bench/variants.js';
 import { runCli } from './helpers/process.js';
 import { skipWithoutRedis } from './helpers/redis.js';
 
@@ -75,6 +80,44 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     const idle = results.find((r) => r.scenario === 'idle' && r.target === 'roomcast');
     assert.equal(idle?.connected, 20);
     assert.ok(Number.isFinite(idle?.rssPerConnKB) && idle!.rssPerConnKB! > 0, `rssPerConnKB ${idle?.rssPerConnKB}`);
+  });
+
+  it('counts the connections a server drops while they are held idle, as an error and a failed idle check', async () => {
+    // roomcast, with every TCP connection it accepts destroyed 500 ms later (a preload module in the server process)
+    const dir = mkdtempSync(join(tmpdir(), 'roomcast-drop-'));
+    const dropper = join(dir, 'drop-connections.mjs');
+    writeFileSync(dropper, "import { subscribe } from 'node:diagnostics_channel';\nsubscribe('net.server.socket', ({ socket }) => setTimeout(() => socket.destroy(), 500).unref());\n");
+    try {
+      const options = parseBenchFlags(['--scenarios', 'idle', '--targets', 'roomcast', '--idle-conns', '20', '--settle', '2', '--no-progress']);
+      const [run] = targetRuns(options.targets, options.workers, options.history, options.broker);
+      const settings = { ...runSettings(options), serverNodeArgs: ['--import', pathToFileURL(dropper).href] };
+      const r = await runTarget(run, buildScenario('idle', options.sizes, options.seed), settings, () => undefined);
+      assert.equal(r.connected, 20, 'every connection was welcomed before the drops');
+      assert.equal(r.closedEarly, 20);
+      assert.deepEqual(r.errors, ['20 of 20 connections were closed by the server']);
+      assert.deepEqual(speedChecks([r]).find((c) => c.what === 'idle complete'), { what: 'idle complete', measured: '20/20 connected, 20 closed by the server', met: false });
+      for (const pid of r.pids) assert.ok(!alive(pid), `process ${pid} still runs`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('takes a peer that closes without answering PING for no Redis, at once', async () => {
+    const closer = createServer((socket) => socket.end());
+    await new Promise<void>((resolve) => closer.listen(0, '127.0.0.1', resolve));
+    let hung: NodeJS.Timeout | undefined;
+    try {
+      const started = performance.now();
+      const answer = await Promise.race([
+        redisAnswersPing('127.0.0.1', (closer.address() as AddressInfo).port),
+        new Promise<never>((_, reject) => (hung = setTimeout(() => reject(new Error('no answer 3 s after the peer closed')), 3000))),
+      ]);
+      assert.equal(answer, false);
+      assert.ok(performance.now() - started < 500, 'before the 500 ms timeout');
+    } finally {
+      clearTimeout(hung);
+      closer.close();
+    }
   });
 
   it('refuses a bad flag with a message naming it', async () => {

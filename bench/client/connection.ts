@@ -48,7 +48,7 @@ export class BenchConnection {
     readonly socket: Socket,
     private readonly protocol: ProtocolHandler,
     private readonly stats: ClientStats,
-    private readonly onReady: (conn: BenchConnection) => void,
+    private readonly onReady: (conn: BenchConnection, wsId: string) => void,
     private readonly onFail: (conn: BenchConnection, reason: string) => void,
   ) {
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
@@ -166,7 +166,7 @@ export class BenchConnection {
       const wsId = this.protocol.onControl(buf.toString('utf8', start, end), (frame) => this.send(frame));
       if (wsId !== undefined && this.wsId === undefined) {
         this.wsId = wsId;
-        this.onReady(this);
+        this.onReady(this, wsId);
       }
     } else if (opcode === OPCODE_PING) {
       this.send(maskedFrame(OPCODE_PONG, buf.subarray(start, Math.min(end, start + 125))));

@@ -11,6 +11,8 @@ import { protocolHandler } from './protocols.js';
 
 const stats = new ClientStats();
 const conns: BenchConnection[] = [];
+/** The wsId of each connection in `conns`, in the same order. */
+const wsIds: string[] = [];
 let heartbeat: NodeJS.Timeout | undefined;
 
 function reply(message: FromWorker, then: () => void = () => undefined): void {
@@ -37,7 +39,7 @@ function connectAll(order: ConnectOrder): Promise<Connected> {
   }
   return new Promise<Connected>((resolve) => {
     const finishIfDone = (): void => {
-      if (next >= order.count && active === 0) resolve({ op: 'connected', wsIds: conns.map((c) => c.wsId ?? ''), failed, firstError });
+      if (next >= order.count && active === 0) resolve({ op: 'connected', wsIds, failed, firstError });
     };
     const launch = (): void => {
       while (active < order.inFlight && next < order.count) {
@@ -45,16 +47,17 @@ function connectAll(order: ConnectOrder): Promise<Connected> {
         next++;
         active++;
         let settled = false;
-        const settle = (conn: BenchConnection, error?: string): void => {
+        const settle = (conn: BenchConnection, outcome: { wsId: string } | { error: string }): void => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
           active--;
-          if (error === undefined) {
+          if ('wsId' in outcome) {
             conns.push(conn);
+            wsIds.push(outcome.wsId);
           } else {
             failed++;
-            firstError ??= `${localAddress} -> ${host}:${port}: ${error}`;
+            firstError ??= `${localAddress} -> ${host}:${port}: ${outcome.error}`;
             conn.close();
           }
           launch();
@@ -62,8 +65,8 @@ function connectAll(order: ConnectOrder): Promise<Connected> {
         };
         const socket = connect({ host, port, localAddress });
         socket.setNoDelay(true);
-        const conn = new BenchConnection(socket, protocol, stats, (c) => settle(c), (c, reason) => settle(c, reason));
-        const timer = setTimeout(() => settle(conn, `not ready within ${order.timeoutMs} ms`), order.timeoutMs);
+        const conn = new BenchConnection(socket, protocol, stats, (c, wsId) => settle(c, { wsId }), (c, error) => settle(c, { error }));
+        const timer = setTimeout(() => settle(conn, { error: `not ready within ${order.timeoutMs} ms` }), order.timeoutMs);
         socket.once('connect', () => conn.handshake(`${host}:${port}`, key));
       }
     };
@@ -84,8 +87,6 @@ function report(): WorkerReport {
     firstFrameAtUs: stats.firstFrameAtUs,
     lastFrameAtUs: stats.lastFrameAtUs,
     latency: stats.latency.toSparse(),
-    closedEarly: stats.closedEarly,
-    protocolErrors: stats.protocolErrors,
     cpuSeconds: cpuSeconds(),
   };
 }
@@ -108,7 +109,15 @@ process.on('message', (message: ToWorker) => {
       );
       return;
     case 'progress':
-      reply({ id, op: 'progress', pushFrames: stats.pushFrames, warmupFrames: stats.warmupFrames, closedEarly: stats.closedEarly, cpuSeconds: cpuSeconds() });
+      reply({
+        id,
+        op: 'progress',
+        pushFrames: stats.pushFrames,
+        warmupFrames: stats.warmupFrames,
+        closedEarly: stats.closedEarly,
+        protocolErrors: stats.protocolErrors,
+        cpuSeconds: cpuSeconds(),
+      });
       return;
     case 'report':
       reply({ id, ...report() });
