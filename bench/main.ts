@@ -5,7 +5,7 @@ import { CommanderError } from 'commander';
 import { benchCommand, readBenchOptions, type BenchOptions } from './options.js';
 import { stopChildrenOnExit } from './processes.js';
 import { openFilesLimit, waitForIdleMachine } from './proc-stats.js';
-import { redisServerInstalled } from './redis.js';
+import { redisServerInstalled } from './local-redis.js';
 import { scenarioTable, speedChecks } from './report.js';
 import { runTarget, type RunSettings, type TargetResult } from './run-target.js';
 import { buildScenario } from './scenarios.js';

@@ -7,14 +7,13 @@
  * Usage: node redis-keeper.js HOST PORT
  */
 import { spawn } from 'node:child_process';
-import { redisAnswersPing } from './redis-ping.js';
+import { redisAnswersPing, redisServerArgs } from './local-redis.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 const [host, port] = process.argv.slice(2);
 const READY_WITHIN_MS = 10_000;
 
-// No persistence: every run starts empty, and nothing is written to disk.
-const redis = spawn('redis-server', ['--bind', host, '--port', port, '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
+const redis = spawn('redis-server', redisServerArgs(host, Number(port)), {
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 redis.once('error', (err) => {

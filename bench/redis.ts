@@ -1,24 +1,9 @@
 /** The redis-server a run on `--broker auto` starts for itself, through redis-keeper.ts, on a free loopback port. */
-import { spawnSync } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { freePort } from './local-redis.js';
 import { benchScript, forgetPid, killAlsoOnExit, startNode, stopProcess } from './processes.js';
 
 const KEEPER = benchScript('./redis-keeper.js');
-
-export function redisServerInstalled(): boolean {
-  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
-}
-
-async function freePort(host: string): Promise<number> {
-  const server = createServer();
-  server.listen(0, host);
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export interface RunningRedis {
   url: string;

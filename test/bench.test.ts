@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { runBenchWith, runSettings } from '../bench/main.js';
 import { parseBenchFlags } from '../bench/options.js';
-import { redisAnswersPing } from '../bench/redis-ping.js';
+import { redisAnswersPing } from '../bench/local-redis.js';
 import { speedChecks } from '../bench/report.js';
 import { runTarget, type TargetResult } from '../bench/run-target.js';
 import { buildScenario } from '../bench/scenarios.js';

@@ -3,28 +3,18 @@
  * redis-server is not installed the Redis tests are skipped with one line
  * saying how to install it; with ROOMCAST_REQUIRE_REDIS=1 (as CI sets) they fail.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
-import { redisAnswersPing } from '../../bench/redis-ping.js';
+import { freePort, redisAnswersPing, redisServerArgs, redisServerInstalled } from '../../bench/local-redis.js';
 
-const installed = spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+const installed = redisServerInstalled();
 const required = process.env.ROOMCAST_REQUIRE_REDIS === '1';
 
 /** A reason to skip the Redis tests, or false when they must run. */
 export const skipWithoutRedis: string | false =
   installed || required ? false : 'redis-server is not installed: run `apt-get install -y redis-server` to run the Redis tests';
-
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 export class RedisServer {
   private proc: ChildProcess | undefined;
@@ -44,9 +34,7 @@ export class RedisServer {
 
   /** Starts (again) on the same port, with no persistence: a restart loses every key, as a real crash without persistence would. */
   async restart(): Promise<void> {
-    this.proc = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'], {
-      stdio: 'ignore',
-    });
+    this.proc = spawn('redis-server', redisServerArgs('127.0.0.1', this.port), { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       if (await redisAnswersPing('127.0.0.1', this.port)) return;
       await sleep(50);
