@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import type { ConnectOrder, Connected, FromWorker, ToWorker, WorkerReport } from '../messages.js';
+import { ownCpuSeconds } from '../proc-stats.js';
 import { BenchConnection, ClientStats } from './connection.js';
 import { protocolHandler } from './protocols.js';
 
@@ -75,11 +76,6 @@ function connectAll(order: ConnectOrder): Promise<Connected> {
   });
 }
 
-function cpuSeconds(): number {
-  const cpu = process.cpuUsage();
-  return (cpu.user + cpu.system) / 1e6;
-}
-
 function report(): WorkerReport {
   return {
     op: 'report',
@@ -87,7 +83,7 @@ function report(): WorkerReport {
     firstFrameAtUs: stats.firstFrameAtUs,
     lastFrameAtUs: stats.lastFrameAtUs,
     latency: stats.latency.toSparse(),
-    cpuSeconds: cpuSeconds(),
+    cpuSeconds: ownCpuSeconds(),
   };
 }
 
@@ -116,7 +112,7 @@ process.on('message', (message: ToWorker) => {
         warmupFrames: stats.warmupFrames,
         closedEarly: stats.closedEarly,
         protocolErrors: stats.protocolErrors,
-        cpuSeconds: cpuSeconds(),
+        cpuSeconds: ownCpuSeconds(),
       });
       return;
     case 'report':
