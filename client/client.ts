@@ -21,6 +21,7 @@
  * tried again, with the same token and positions, on the next connection.
  */
 import { isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
+import { PING_FRAME } from '../src/protocol/frames.js';
 import { ALL_STREAM, ROOM_ID_PATTERN, ROOM_ID_RULE } from '../src/protocol/room-id.js';
 import { backoffDelay, checkBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { Emitter } from './emitter.js';
@@ -45,7 +46,6 @@ const CLIENT_ERROR_CODES = new Set(['timeout', 'disconnected', 'closed']);
 /** Code reported when the client itself gives up on a connection (no welcome, or a silent server). */
 export const ABNORMAL_CLOSE = 1006;
 
-const PING = '{"type":1,"data":"PING"}';
 const DEFAULT_TIMEOUT_MS = 5000;
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const MIN_PING_INTERVAL_MS = 10;
@@ -277,7 +277,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
       return;
     }
     // the first frame tells the server this connection does not resume, so it sends pushes at once
-    this.transport?.send(PING);
+    this.transport?.send(PING_FRAME);
     this.startFresh(frame);
   }
 
@@ -329,7 +329,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     const every = Math.max(MIN_PING_INTERVAL_MS, Math.floor(heartbeatMs / 3));
     this.heartbeatTimer = setInterval(() => {
       if (Date.now() - this.lastReceivedAt > heartbeatMs) this.drop(`the server sent nothing for ${heartbeatMs} ms`);
-      else this.transport?.send(PING);
+      else this.transport?.send(PING_FRAME);
     }, every);
   }
 

@@ -6,6 +6,7 @@
  */
 import { render } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
+import { PING_FRAME, PONG_FRAME } from '../../src/protocol/frames.js';
 import { loadConfig } from './api';
 import { formatTime } from './format';
 import './style.css';
@@ -19,8 +20,6 @@ interface LogLine {
   heartbeat: boolean;
 }
 
-const PING = '{"type":1,"data":"PING"}';
-const PONG = '{"type":1,"data":"PONG"}';
 const MAX_LINES = 500;
 
 function defaultUrl(gateway: { port: number; path: string } | null): string {
@@ -65,7 +64,7 @@ function Try() {
 
   const send = (text: string, auto = false): void => {
     if (socket === undefined || socket.readyState !== WebSocket.OPEN) return log('event', 'not connected');
-    if (text === PING) pings.current.push(auto);
+    if (text === PING_FRAME) pings.current.push(auto);
     socket.send(text);
     log('out', text, auto);
   };
@@ -86,7 +85,7 @@ function Try() {
     ws.onopen = () => setStatus('open');
     ws.onmessage = (event) => {
       const text = typeof event.data === 'string' ? event.data : '(binary frame)';
-      log('in', text, text === PONG && pings.current.shift() === true);
+      log('in', text, text === PONG_FRAME && pings.current.shift() === true);
       try {
         const frame = JSON.parse(text) as { op?: string; wsId?: string; heartbeat?: number };
         if (frame.op === 'welcome' && typeof frame.wsId === 'string') {
@@ -111,7 +110,7 @@ function Try() {
   // Ping at a third of the welcome's heartbeat, as a client must, unless switched off.
   useEffect(() => {
     if (!autoPing || socket === undefined || heartbeat === undefined || heartbeat <= 0) return undefined;
-    const timer = setInterval(() => send(PING, true), Math.max(100, Math.floor(heartbeat / 3)));
+    const timer = setInterval(() => send(PING_FRAME, true), Math.max(100, Math.floor(heartbeat / 3)));
     return () => clearInterval(timer);
   }, [socket, heartbeat, autoPing]);
 
@@ -147,7 +146,7 @@ function Try() {
             {wsId !== undefined && ` · wsId ${wsId}`}
           </p>
           <div class="row">
-            <button type="button" data-testid="try-ping" disabled={!connected} onClick={() => send(PING)}>
+            <button type="button" data-testid="try-ping" disabled={!connected} onClick={() => send(PING_FRAME)}>
               Send PING
             </button>
             <label class="small">

@@ -4,6 +4,7 @@
  * so only the rare control frames reach these handlers.
  */
 import { randomBytes } from 'node:crypto';
+import { PING_FRAME } from '../../src/protocol/frames.js';
 import type { ClientProtocol } from '../messages.js';
 
 export interface ProtocolHandler {
@@ -43,7 +44,7 @@ function textFrame(text: string): Buffer {
  * back until a new connection's first frame says it does not resume.
  */
 function roomcastFrames(): ProtocolHandler {
-  const ping = textFrame('{"type":1,"data":"PING"}');
+  const ping = textFrame(PING_FRAME);
   return {
     path: '/connect',
     heartbeat: ping,

@@ -9,6 +9,8 @@ import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
+import { PONG_FRAME, pushFrame, welcomeFrame } from '../../src/protocol/frames.js';
+import { encodeTextFrame } from '../../src/protocol/ws-frame.js';
 import { createApiServer, readPeerFlags, Sequences, servePeer, type PeerBackend } from './peer-api.js';
 
 interface Member {
@@ -17,25 +19,6 @@ interface Member {
 }
 
 const WS_PATH = '/connect';
-const PONG = '{"type":1,"data":"PONG"}';
-
-/** An unmasked final text frame (RFC 6455 §5.2) in one buffer. */
-function textFrame(text: string): Buffer {
-  const payload = Buffer.from(text);
-  const header = payload.length < 126 ? 2 : payload.length < 0x10000 ? 4 : 10;
-  const frame = Buffer.allocUnsafe(header + payload.length);
-  frame[0] = 0x81;
-  if (header === 2) frame[1] = payload.length;
-  else if (header === 4) {
-    frame[1] = 126;
-    frame.writeUInt16BE(payload.length, 2);
-  } else {
-    frame[1] = 127;
-    frame.writeBigUInt64BE(BigInt(payload.length), 2);
-  }
-  payload.copy(frame, header);
-  return frame;
-}
 
 const flags = readPeerFlags(process.argv.slice(2));
 const members = new Map<string, Member>();
@@ -51,14 +34,14 @@ gateway.on('upgrade', (req, socket: Duplex, head: Buffer) => {
     const member: Member = { socket, rooms: new Set() };
     members.set(wsId, member);
     ws.on('message', (data: Buffer) => {
-      if (data.includes('"PING"')) ws.send(PONG);
+      if (data.includes('"PING"')) ws.send(PONG_FRAME);
     });
     ws.on('error', () => undefined);
     ws.on('close', () => {
       members.delete(wsId);
       for (const room of member.rooms) rooms.get(room)?.delete(member);
     });
-    ws.send(`{"type":0,"op":"welcome","data":"${wsId}","wsId":"${wsId}","heartbeat":0}`);
+    ws.send(welcomeFrame({ wsId, heartbeatMs: 0 }));
   });
 });
 
@@ -69,13 +52,13 @@ function broadcast(to: Iterable<Member>, frame: Buffer): void {
 const backend: PeerBackend = {
   pushAll(tag, val) {
     const seq = seqs.next('*');
-    broadcast(members.values(), textFrame(`{"type":${tag},"data":${JSON.stringify(val)},"seq":${seq}}`));
+    broadcast(members.values(), encodeTextFrame(pushFrame(tag, val, undefined, seq)));
     return seq;
   },
   pushRoom(room, tag, val) {
     const seq = seqs.next(room);
     const to = rooms.get(room);
-    if (to !== undefined) broadcast(to, textFrame(`{"type":${tag},"data":${JSON.stringify(val)},"room":${JSON.stringify(room)},"seq":${seq}}`));
+    if (to !== undefined) broadcast(to, encodeTextFrame(pushFrame(tag, val, room, seq)));
     return seq;
   },
   join(room, wsId) {

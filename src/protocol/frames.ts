@@ -38,6 +38,7 @@ export function resumedFrame(wsId: string, resume: string, recovered: boolean, s
   return q({ type: 0, op: 'resumed', wsId, resume, recovered, streams });
 }
 
+export const PING_FRAME = '{"type":1,"data":"PING"}';
 export const PONG_FRAME = '{"type":1,"data":"PONG"}';
 
 /** A push: `room` for room pushes, `seq` for pushes to a stream (room or all). */
