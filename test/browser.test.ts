@@ -247,6 +247,36 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         await page.close();
       }
     });
+
+    it('shows the connection looked up last, though an earlier look-up answers after it, and a look-up that gets no answer as an error', async () => {
+      const page = await newPage();
+      const [slow, fast] = [clients[1].wsId, clients[2].wsId];
+      try {
+        await openAdmin(page);
+        // the server's answer about `slow` reaches the page 1.5 s late
+        await page.route(`**/conns/${slow}`, async (route) => {
+          await new Promise((r) => setTimeout(r, 1500));
+          await route.continue();
+        });
+        await page.route('**/conns/unreachable', (route) => route.abort('connectionfailed'));
+        const inspect = async (wsId: string): Promise<void> => {
+          await page.getByTestId('inspect-wsid').fill(wsId);
+          await page.getByRole('button', { name: 'Inspect' }).click();
+        };
+        await inspect(slow);
+        await inspect(fast);
+        await page.getByTestId('conn-info').getByText(fast).waitFor();
+        await new Promise((r) => setTimeout(r, 2000)); // the late answer has come meanwhile
+        assert.equal(await page.getByTestId('conn-rooms').innerText(), 'beta, gamma', `still ${fast}, not ${slow}`);
+        assert.equal(await page.getByTestId('conn-info').getByText(slow).count(), 0);
+
+        await inspect('unreachable');
+        await page.locator('p.error').getByText('GET /conns/unreachable got no answer:').waitFor();
+        assert.equal(await page.getByTestId('conn-info').count(), 0);
+      } finally {
+        await page.close();
+      }
+    });
   });
 
   describe('the try-it page', () => {

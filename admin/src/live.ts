@@ -3,7 +3,7 @@
  * so this reads the event stream with fetch, which can. It reconnects after a
  * drop until stopped.
  */
-import { AuthError, headersFor, type LiveStats } from './api';
+import { authErrorOf, headersFor, readAnswer, type AuthError, type LiveStats } from './api';
 
 export interface LiveHandlers {
   stats(stats: LiveStats): void;
@@ -39,12 +39,12 @@ export function followStats(key: string | undefined, handlers: LiveHandlers): ()
     while (!stopped) {
       try {
         const res = await fetch('/stats/stream', { headers: headersFor(key), signal: abort.signal });
-        if (res.status === 401 || res.status === 403) {
-          const body = (await res.json()) as { msg: string };
-          handlers.unauthorized(new AuthError(res.status, body.msg));
+        if (!res.ok || res.body === null) {
+          const refused = authErrorOf(await readAnswer(res));
+          if (refused === undefined) throw new Error(`/stats/stream answered ${res.status}`);
+          handlers.unauthorized(refused);
           return;
         }
-        if (!res.ok || res.body === null) throw new Error(`/stats/stream answered ${res.status}`);
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = '';
         for (;;) {

@@ -1,5 +1,5 @@
-import { useEffect, useState } from 'preact/hooks';
-import { AuthError, callApi, type Answer, type ConnInfo } from '../api';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { authErrorOf, callApi, type Answer, type AuthError, type ConnInfo } from '../api';
 import { formatAge } from '../format';
 import { AnswerView } from './AnswerView';
 
@@ -24,11 +24,16 @@ export function Inspector({ apiKey, wsId, onWsId, onAuth }: Props) {
   const [info, setInfo] = useState<Answer<ConnInfo>>();
   const [kick, setKick] = useState<Answer<unknown>>();
   const now = useNow(1000);
+  /** Counts look-ups: an answer to one that a later look-up replaced is dropped, whichever comes first. */
+  const lookUps = useRef(0);
 
   const lookUp = async (id: string): Promise<void> => {
+    const current = ++lookUps.current;
     if (id === '') return setInfo(undefined);
     const answer = await callApi<ConnInfo>(apiKey, 'GET', `/conns/${encodeURIComponent(id)}`);
-    if (answer.status === 401 || answer.status === 403) onAuth(new AuthError(answer.status, answer.body.msg));
+    if (current !== lookUps.current) return;
+    const refused = authErrorOf(answer);
+    if (refused !== undefined) onAuth(refused);
     setInfo(answer);
   };
 
