@@ -30,10 +30,17 @@ for _ in $(seq 50); do curl -sf "http://127.0.0.1:$logic_port/healthz" >/dev/nul
 curl -sf "http://127.0.0.1:$logic_port/healthz" >/dev/null
 curl -sf -H 'Authorization: Bearer check' -X POST "http://127.0.0.1:$logic_port/push/all" -d 'val=from the image&tag=3' >/dev/null
 curl -sf -o /dev/null "http://127.0.0.1:$logic_port/admin/"
+# the image's HEALTHCHECK command as it is in the Dockerfile, told the port as the image's environment would
+health=$(sed -n 's/^HEALTHCHECK .*CMD \["node", "-e", "\(.*\)"\]$/\1/p' "$work/build/deploy/Dockerfile")
+[ -n "$health" ]
+(cd "$work/app" && ROOMCAST_LOGIC_PORT=$logic_port node -e "$health")
 (cd "$work/app" && node -e "
 const { WebSocket } = require('ws');
+setTimeout(() => { console.error('no welcome frame within 5 s'); process.exit(1); }, 5000).unref();
 const ws = new WebSocket('ws://127.0.0.1:$gateway_port/connect');
-ws.once('message', (d) => { const f = JSON.parse(d); if (!f.wsId) process.exit(1); ws.close(); });
+let welcomed = false;
+ws.once('message', (d) => { welcomed = typeof JSON.parse(d).wsId === 'string'; ws.close(); });
+ws.once('close', () => process.exit(welcomed ? 0 : 1));
 ws.once('error', () => process.exit(1));
 ")
-echo "runtime stage: healthz, push, admin page and a WebSocket welcome answered"
+echo "runtime stage: healthz, the image's HEALTHCHECK, push, admin page and a WebSocket welcome answered"
