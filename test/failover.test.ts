@@ -11,6 +11,7 @@ import { post } from './helpers/http.js';
 import { spawnRoomcast, stopProcess, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { ResumingClient } from './helpers/resuming-client.js';
+import { until } from './helpers/until.js';
 
 const CLIENTS_PER_GATEWAY = 200;
 const ROOMS = 10;
@@ -42,7 +43,8 @@ describe('a gateway killed while pushes run', { skip: skipWithoutRedis, timeout:
       for (const [i, client] of clients.entries()) {
         assert.equal((await post(logic.logicUrl, '/room/join', { id: roomOf(i), wsId: client.wsId })).status, 200);
       }
-      for (const [i, client] of clients.entries()) while (!client.since.has(roomOf(i))) await sleep(5);
+      const notJoined = (): number[] => [...clients.keys()].filter((i) => !clients[i].since.has(roomOf(i)));
+      await until(() => `every client's joined frame (${notJoined().length} clients without one, e.g. ${notJoined().slice(0, 5).join(', ')})`, () => (notJoined().length === 0 ? true : undefined));
 
       // accepted seqs per stream, in acceptance order
       const accepted = new Map<string, number[]>([['*', []]]);

@@ -21,20 +21,14 @@ import { Relay } from './helpers/relay.js';
 import { dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
 import { nextEvent, record } from './helpers/sdk.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { until, untilLength } from './helpers/until.js';
 
 const TAKEN = { code: 4500, reason: 'session resumed by another connection' };
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([promise, sleep(ms).then(() => Promise.reject(new Error(`${what}: not within ${ms} ms`)))]);
-}
-
-/** Resolves with what `probe` finds, polling, or fails after `ms`. */
-async function until<T>(what: string, probe: () => T | undefined, ms: number): Promise<T> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(10)) {
-    const found = probe();
-    if (found !== undefined) return found;
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** Pushes `count` messages, two to the room for one to all; returns their values in order. */
@@ -310,7 +304,7 @@ describe('a resume while the node holding the session is frozen (real processes 
       assert.equal((await post(logic.logicUrl, '/room/join', { id: 'frozen', wsId })).status, 200);
       await until('joined', () => (client.rooms.has('frozen') ? true : undefined), 5000);
       const sent = await pushSome(logic.logicUrl, 'frozen', 6);
-      while (messages.length < 6) await sleep(5);
+      await untilLength('messages', messages, 6);
 
       // the node holding the connection stops answering; the client's network drops; it reconnects to the other node
       frozen.kill('SIGSTOP');
@@ -323,7 +317,7 @@ describe('a resume while the node holding the session is frozen (real processes 
 
       const resumed = await until('connected again', () => states.slice(states.indexOf(retry)).find((s) => s.state === 'connected'), 15_000);
       assert.deepEqual(resumed, { state: 'connected', wsId, recovered: true });
-      while (messages.length < 12) await sleep(5);
+      await untilLength('messages', messages, 12);
       assert.deepEqual(
         messages.map((m) => m.data),
         sent,
@@ -332,7 +326,7 @@ describe('a resume while the node holding the session is frozen (real processes 
       assert.ok(relay.closeCodesAfterCut().includes(4500), `the old connection was closed with 4500: ${JSON.stringify(relay.closeCodesAfterCut())}`);
       assert.deepEqual((await call(logic.logicUrl, '/rooms/frozen')).body.data?.wsIds, [wsId]);
       const live = (await post(logic.logicUrl, '/push/room', { id: 'frozen', tag: 2, val: 'live' })).body.data?.seq;
-      while (messages.length < 13) await sleep(5);
+      await untilLength('messages', messages, 13);
       assert.deepEqual(messages[12], { tag: 2, data: 'live', room: 'frozen', seq: live });
     } finally {
       frozen.kill('SIGCONT');
