@@ -63,13 +63,15 @@ describe('a gateway killed while pushes run', { skip: skipWithoutRedis, timeout:
       const pushing = Promise.all(Array.from({ length: PUSHERS }, pusher));
 
       await sleep(700);
+      const dead = clients.filter((_c, i) => i % 2 === 0);
       gateways[0].proc.kill('SIGKILL');
       await gateways[0].exited;
-      await sleep(1500);
+      // pushes go on while the dead node's clients come back
+      const resumed = (): number => dead.filter((c) => c.resumes.length > 0).length;
+      await until(() => `every client of the killed gateway resumed (${resumed()} of ${dead.length} did)`, () => (resumed() === dead.length ? true : undefined), 20_000);
       stop = true;
       await pushing;
 
-      const dead = clients.filter((_c, i) => i % 2 === 0);
       await Promise.all(dead.map((c) => c.whenSettled()));
       for (const list of accepted.values()) list.sort((a, b) => a - b);
       const expected = (i: number): { room: number[]; all: number[] } => ({ room: accepted.get(roomOf(i))!, all: accepted.get('*')! });
