@@ -18,6 +18,8 @@ export interface ServerProcess {
   gatewayUrl: string;
   logicUrl: string;
   lines: LogLine[];
+  /** Everything the process wrote to stderr so far, from its start. */
+  stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -57,7 +59,7 @@ export async function spawnRoomcast(command: string, args: string[], env: Record
     });
   });
   const line = await started;
-  return { proc, gatewayUrl: (line.gateway as string | undefined) ?? '', logicUrl: (line.logic as string | undefined) ?? '', lines, exited };
+  return { proc, gatewayUrl: (line.gateway as string | undefined) ?? '', logicUrl: (line.logic as string | undefined) ?? '', lines, stderr: () => stderr, exited };
 }
 
 /** Runs the CLI (this build's, or the one at `cli`) to completion and returns its exit code and output. */
