@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { post } from './helpers/http.js';
-import { spawnRoomcast, stopProcess, type ServerProcess } from './helpers/process.js';
-import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { startProcessCluster, type ProcessCluster, type ServerProcess } from './helpers/process.js';
+import { skipWithoutRedis } from './helpers/redis.js';
 import { ResumingClient } from './helpers/resuming-client.js';
 import { until } from './helpers/until.js';
 
@@ -18,19 +18,13 @@ const ROOMS = 10;
 const PUSHERS = 4;
 
 describe('a gateway killed while pushes run', { skip: skipWithoutRedis, timeout: 120_000 }, () => {
-  let redis: RedisServer;
+  let processes: ProcessCluster | undefined;
   let gateways: ServerProcess[];
   let logic: ServerProcess;
   before(async () => {
-    redis = await RedisServer.start();
-    const shared = ['--host', '127.0.0.1', '--port', '0', '--broker', redis.url];
-    gateways = await Promise.all([1, 2].map(() => spawnRoomcast('gateway', shared)));
-    logic = await spawnRoomcast('logic', shared);
+    ({ gateways, logic } = processes = await startProcessCluster());
   });
-  after(async () => {
-    await Promise.all([...gateways, logic].map(stopProcess));
-    await redis.stop();
-  });
+  after(() => processes?.stop());
 
   it('loses nothing: every client of the dead node resumes on the other and has every push of its streams, in order, once', async () => {
     const [first, second] = gateways.map((g) => g.gatewayUrl);

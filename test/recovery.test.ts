@@ -5,20 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import { ResumeTokens } from '../src/gateway/resume-token.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
+import { pushInTurn } from './helpers/pushes.js';
 import { dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
-
-async function pushMany(server: TestServer, room: string, count: number): Promise<{ room: number[]; all: number[] }> {
-  const seqs = { room: [] as number[], all: [] as number[] };
-  for (let i = 0; i < count; i++) {
-    const toAll = i % 2 === 1;
-    const answer = await post(server.logicUrl, toAll ? '/push/all' : '/push/room', { val: `m${i}`, tag: 2, ...(toAll ? {} : { id: room }) });
-    assert.equal(answer.status, 200);
-    (toAll ? seqs.all : seqs.room).push(answer.body.data?.seq as number);
-  }
-  return seqs;
-}
 
 describe('resume on one process', () => {
   let server: TestServer;
@@ -31,7 +21,7 @@ describe('resume on one process', () => {
     const { client, since } = await member(server, ['lost']);
     const oldId = client.wsId;
     await dropConnection(server, client);
-    const seqs = await pushMany(server, 'lost', 1000);
+    const seqs = await pushInTurn(server.logicUrl, 'lost', 1000, 2, 'm');
     assert.equal(seqs.room.length, 500);
     assert.equal(seqs.all.length, 500);
 
@@ -161,7 +151,7 @@ describe('resume on one process', () => {
   it('takes over a session whose old connection is still open (half-open): 4500 for the old one, rooms and every push since its seqs for the new one', async () => {
     const { client: old, since } = await member(server, ['half-open']);
     // the server still sees the old connection: pushes keep going to it, but the client never read them
-    const seqs = await pushMany(server, 'half-open', 20);
+    const seqs = await pushInTurn(server.logicUrl, 'half-open', 20, 2, 'm');
     const { client: again, frames, end } = await resumeOn(server.gatewayUrl, old.welcome!.resume as string, since);
     assert.equal(end.op, 'resumed', JSON.stringify(end));
     assert.equal(end.wsId, old.wsId);

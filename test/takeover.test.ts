@@ -15,7 +15,8 @@ import { RoomcastClient, type Message, type StateChange } from '../client/node.j
 import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
-import { spawnRoomcast, stopProcess, type ServerProcess } from './helpers/process.js';
+import { startProcessCluster, type ProcessCluster, type ServerProcess } from './helpers/process.js';
+import { pushInTurn } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { Relay } from './helpers/relay.js';
 import { dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
@@ -29,18 +30,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
-
-/** Pushes `count` messages, two to the room for one to all; returns their values in order. */
-async function pushSome(logicUrl: string, room: string, count: number, label = room): Promise<string[]> {
-  const sent: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const val = `${label}:${i}`;
-    const answer = await post(logicUrl, i % 3 === 2 ? '/push/all' : '/push/room', { val, tag: 2, id: room });
-    assert.equal(answer.status, 200, answer.text);
-    sent.push(val);
-  }
-  return sent;
 }
 
 /**
@@ -93,7 +82,7 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
       it(`${where}: the open connection is closed with 4500; the new one gets its rooms and every push since its seqs, once, in order`, async () => {
         const room = `taken-${to}`;
         const { client: old, since } = await member(node(0), [room]);
-        const sent = await pushSome(cluster.logicUrl, room, 30);
+        const sent = (await pushInTurn(cluster.logicUrl, room, 30, 3)).vals;
         // the old connection is still live: it got them too, but the client resumes from where it last read
         await old.collect(isPush, 30);
         const takenBefore = (await call(cluster.logicUrl, '/stats')).body.data?.sessionTakenCloses as number;
@@ -277,20 +266,13 @@ describe('the SDK after a 1013 close of its resume', () => {
 });
 
 describe('a resume while the node holding the session is frozen (real processes on Redis)', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
-  let own: RedisServer;
+  let processes: ProcessCluster | undefined;
   let gateways: ServerProcess[];
   let logic: ServerProcess;
   before(async () => {
-    own = await RedisServer.start();
-    const shared = ['--host', '127.0.0.1', '--port', '0', '--broker', own.url];
-    gateways = await Promise.all([1, 2].map(() => spawnRoomcast('gateway', shared)));
-    logic = await spawnRoomcast('logic', shared);
+    ({ gateways, logic } = processes = await startProcessCluster());
   });
-  after(async () => {
-    for (const g of gateways) g.proc.kill('SIGCONT');
-    await Promise.all([...gateways, logic].map(stopProcess));
-    await own.stop();
-  });
+  after(() => processes?.stop());
 
   it('is closed with 1013 while it is frozen; the SDK retries with the same token and, once the node is back, takes the session over with every push', async () => {
     const portOf = (g: ServerProcess): number => Number(new URL(g.gatewayUrl).port);
@@ -303,14 +285,14 @@ describe('a resume while the node holding the session is frozen (real processes 
       const wsId = (await nextEvent(client, 'state', (s) => s.state === 'connected')).wsId!;
       assert.equal((await post(logic.logicUrl, '/room/join', { id: 'frozen', wsId })).status, 200);
       await until('joined', () => (client.rooms.has('frozen') ? true : undefined), 5000);
-      const sent = await pushSome(logic.logicUrl, 'frozen', 6);
+      const sent = (await pushInTurn(logic.logicUrl, 'frozen', 6, 3)).vals;
       await untilLength('messages', messages, 6);
 
       // the node holding the connection stops answering; the client's network drops; it reconnects to the other node
       frozen.kill('SIGSTOP');
       relay.moveTo(portOf(gateways[0]));
       relay.cut();
-      sent.push(...(await pushSome(logic.logicUrl, 'frozen', 6, 'missed')));
+      sent.push(...(await pushInTurn(logic.logicUrl, 'frozen', 6, 3, 'missed:')).vals);
       const retry = await until('a 1013 close', () => states.find((s) => s.state === 'reconnecting' && s.code === 1013), 10_000);
       assert.match(retry.reason ?? '', /^cannot resume now: the node holding the session did not answer within 1000 ms/);
       frozen.kill('SIGCONT');
