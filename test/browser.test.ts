@@ -44,9 +44,10 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
     after(() => pages.close());
 
     it('receives room and all pushes, and reconnects by itself after the server restarts', async () => {
-      let server: TestServer = await startServer({ allowClientJoin: true });
       const page = await newPage();
+      let server: TestServer | undefined;
       try {
+        server = await startServer({ allowClientJoin: true });
         await page.goto(pages.url);
         await page.waitForFunction(() => (globalThis as unknown as SdkPage).sdk !== undefined);
         await page.evaluate((url) => {
@@ -89,7 +90,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         await page.evaluate(() => (globalThis as unknown as SdkPage).client.close());
       } finally {
         await page.close();
-        await server.close();
+        await server?.close();
       }
     });
   });

@@ -308,12 +308,13 @@ describe('resume when the epoch changed', () => {
 
   it('after a restart of the process (same --resume-secret): the old wsId comes back with recovered:false and new epochs', async () => {
     const first = await startServer({ resumeSecret: 'restart-secret' });
-    const { client, since } = await member(first, ['before-restart']);
-    await post(first.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'before-restart' });
-    await first.close();
-    assert.equal((await client.closed).code, 1001);
-    const second = await startServer({ resumeSecret: 'restart-secret' });
+    let second: TestServer | undefined;
     try {
+      const { client, since } = await member(first, ['before-restart']);
+      await post(first.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'before-restart' });
+      await first.close();
+      assert.equal((await client.closed).code, 1001);
+      second = await startServer({ resumeSecret: 'restart-secret' });
       const { client: again, frames, end } = await resumeOn(second.gatewayUrl, client.welcome!.resume as string, since);
       assert.equal(end.op, 'resumed', JSON.stringify(end));
       assert.equal(end.wsId, client.wsId);
@@ -322,7 +323,8 @@ describe('resume when the epoch changed', () => {
       assert.notEqual((end.streams as Record<string, Position>)['*'].epoch, since['*'].epoch);
       await again.closeAndWait();
     } finally {
-      await second.close();
+      await first.close();
+      await second?.close();
     }
   });
 });
