@@ -6,9 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { post } from './helpers/http.js';
-import { startProcessCluster, type ProcessCluster, type ServerProcess } from './helpers/process.js';
+import { processClusterPerSuite } from './helpers/process.js';
 import { skipWithoutRedis } from './helpers/redis.js';
 import { ResumingClient } from './helpers/resuming-client.js';
 import { until } from './helpers/until.js';
@@ -18,15 +18,10 @@ const ROOMS = 10;
 const PUSHERS = 4;
 
 describe('a gateway killed while pushes run', { skip: skipWithoutRedis, timeout: 120_000 }, () => {
-  let processes: ProcessCluster | undefined;
-  let gateways: ServerProcess[];
-  let logic: ServerProcess;
-  before(async () => {
-    ({ gateways, logic } = processes = await startProcessCluster());
-  });
-  after(() => processes?.stop());
+  const nodes = processClusterPerSuite();
 
   it('loses nothing: every client of the dead node resumes on the other and has every push of its streams, in order, once', async () => {
+    const { gateways, logic } = nodes;
     const [first, second] = gateways.map((g) => g.gatewayUrl);
     const clients: ResumingClient[] = [];
     try {

@@ -15,7 +15,7 @@ import { RoomcastClient, type Message, type StateChange } from '../client/node.j
 import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
-import { startProcessCluster, type ProcessCluster, type ServerProcess } from './helpers/process.js';
+import { processClusterPerSuite, type ServerProcess } from './helpers/process.js';
 import { pushInTurn } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { Relay } from './helpers/relay.js';
@@ -266,15 +266,10 @@ describe('the SDK after a 1013 close of its resume', () => {
 });
 
 describe('a resume while the node holding the session is frozen (real processes on Redis)', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
-  let processes: ProcessCluster | undefined;
-  let gateways: ServerProcess[];
-  let logic: ServerProcess;
-  before(async () => {
-    ({ gateways, logic } = processes = await startProcessCluster());
-  });
-  after(() => processes?.stop());
+  const nodes = processClusterPerSuite();
 
   it('is closed with 1013 while it is frozen; the SDK retries with the same token and, once the node is back, takes the session over with every push', async () => {
+    const { gateways, logic } = nodes;
     const portOf = (g: ServerProcess): number => Number(new URL(g.gatewayUrl).port);
     const relay = await Relay.start(portOf(gateways[1]));
     const client = new RoomcastClient(relay.url, { reconnect: { initialDelayMs: 50, maxDelayMs: 300, factor: 2 } });

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RedisServer } from './redis.js';
 
@@ -106,4 +107,14 @@ export async function startProcessCluster(extraArgs: string[] = []): Promise<Pro
   }
   const [first, second, logic] = processes;
   return { redis, gateways: [first, second], logic, stop };
+}
+
+/** A process cluster started before the tests of the calling suite and stopped after them: read its fields inside the tests. */
+export function processClusterPerSuite(extraArgs: string[] = []): ProcessCluster {
+  const cluster = {} as ProcessCluster;
+  before(async () => {
+    Object.assign(cluster, await startProcessCluster(extraArgs));
+  });
+  after(() => cluster.stop?.());
+  return cluster;
 }
