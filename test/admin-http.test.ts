@@ -10,28 +10,51 @@ interface StreamEvent {
   receivedAt: number;
 }
 
+/** A text/event-stream read one event at a time. */
+class EventStream {
+  private buffer = '';
+
+  private constructor(
+    readonly status: number,
+    readonly type: string | null,
+    private readonly reader: ReadableStreamDefaultReader<string> | undefined,
+  ) {}
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<EventStream> {
+    const res = await fetch(url, { headers });
+    const reader = res.body === null || res.status !== 200 ? undefined : res.body.pipeThrough(new TextDecoderStream()).getReader();
+    if (reader === undefined) await res.body?.cancel();
+    return new EventStream(res.status, res.headers.get('content-type'), reader);
+  }
+
+  /** The next event, or undefined once the stream has ended. */
+  async next(): Promise<StreamEvent | undefined> {
+    if (this.reader === undefined) return undefined;
+    let end;
+    while ((end = this.buffer.indexOf('\n\n')) === -1) {
+      const { value, done } = await this.reader.read();
+      if (done) return undefined;
+      this.buffer += value;
+    }
+    const block = this.buffer.slice(0, end).split('\n');
+    this.buffer = this.buffer.slice(end + 2);
+    const event = block.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';
+    const data = block.find((l) => l.startsWith('data: '))?.slice(6) ?? '{}';
+    return { event, data: JSON.parse(data) as Record<string, unknown>, receivedAt: Date.now() };
+  }
+
+  async close(): Promise<void> {
+    await this.reader?.cancel();
+  }
+}
+
 /** Reads `count` events of a text/event-stream, then stops reading. */
 async function readEvents(url: string, count: number, headers: Record<string, string> = {}): Promise<{ status: number; type: string | null; events: StreamEvent[] }> {
-  const res = await fetch(url, { headers });
+  const stream = await EventStream.open(url, headers);
   const events: StreamEvent[] = [];
-  if (res.body === null || res.status !== 200) return { status: res.status, type: res.headers.get('content-type'), events };
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buffer = '';
-  while (events.length < count) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    buffer += value;
-    let end;
-    while ((end = buffer.indexOf('\n\n')) !== -1 && events.length < count) {
-      const block = buffer.slice(0, end).split('\n');
-      buffer = buffer.slice(end + 2);
-      const event = block.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';
-      const data = block.find((l) => l.startsWith('data: '))?.slice(6) ?? '{}';
-      events.push({ event, data: JSON.parse(data) as Record<string, unknown>, receivedAt: Date.now() });
-    }
-  }
-  await reader.cancel();
-  return { status: res.status, type: res.headers.get('content-type'), events };
+  for (let event; events.length < count && (event = await stream.next()) !== undefined; ) events.push(event);
+  await stream.close();
+  return { status: stream.status, type: stream.type, events };
 }
 
 describe('admin pages over HTTP', () => {
@@ -99,13 +122,25 @@ describe('GET /stats/stream', () => {
     const auth = { authorization: 'Bearer adm1n' };
     const client = await TestClient.connect(server.gatewayUrl);
     try {
-      const stream = readEvents(`${server.logicUrl}/stats/stream`, 3, auth);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      await post(server.logicUrl, '/push/all', { val: 'v', tag: 2 }, auth);
-      await post(server.logicUrl, '/room/join', { id: 'streamed', wsId: client.wsId }, auth);
-      const { status, type, events } = await stream;
-      assert.equal(status, 200);
-      assert.equal(type, 'text/event-stream; charset=utf-8');
+      const stream = await EventStream.open(`${server.logicUrl}/stats/stream`, auth);
+      assert.equal(stream.status, 200);
+      assert.equal(stream.type, 'text/event-stream; charset=utf-8');
+      const events: StreamEvent[] = [];
+      const read = async (): Promise<void> => {
+        const event = await stream.next();
+        assert.ok(event !== undefined, `the stream ended after ${events.length} events`);
+        events.push(event);
+      };
+      try {
+        await read();
+        // the traffic comes after the first event, which has the totals from before it
+        await post(server.logicUrl, '/push/all', { val: 'v', tag: 2 }, auth);
+        await post(server.logicUrl, '/room/join', { id: 'streamed', wsId: client.wsId }, auth);
+        await read();
+        await read();
+      } finally {
+        await stream.close();
+      }
       assert.deepEqual(events.map((e) => e.event), ['stats', 'stats', 'stats']);
       const [first, , last] = events.map((e) => e.data);
       const stats = (await call(server.logicUrl, '/stats', { headers: auth })).body.data ?? {};

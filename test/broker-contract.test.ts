@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
-import { pushToRoom } from './helpers/pushes.js';
+import { pushInTurn, pushToRoom } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { dropConnection, member, resumeOn } from './helpers/resume.js';
 
@@ -101,11 +101,7 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
     it('a client dropped on one node resumes on the other and gets every missed push, in order', async () => {
       const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['travel']);
       await dropConnection(cluster, client);
-      const accepted: number[] = [];
-      for (let i = 0; i < 100; i++) {
-        const answer = await post(cluster.logicUrl, i % 2 ? '/push/all' : '/push/room', { val: `t${i}`, tag: 2, id: 'travel' });
-        accepted.push(answer.body.data?.seq as number);
-      }
+      const accepted = await pushInTurn(cluster.logicUrl, 'travel', 100, 2, 't');
       const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
       assert.equal(end.op, 'resumed', JSON.stringify(end));
       assert.equal(end.wsId, client.wsId);
@@ -114,6 +110,8 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
         frames.filter(isPush).map((f) => f.data),
         Array.from({ length: 100 }, (_, i) => `t${i}`),
       );
+      assert.deepEqual(frames.filter((f) => isPush(f) && f.room === 'travel').map((f) => f.seq), accepted.room);
+      assert.deepEqual(frames.filter((f) => isPush(f) && f.room === undefined).map((f) => f.seq), accepted.all);
       const info = await call(cluster.logicUrl, `/conns/${client.wsId}`);
       assert.equal(info.body.data?.node, cluster.gateways[1].node.nodeId);
       assert.deepEqual(info.body.data?.rooms, ['travel']);

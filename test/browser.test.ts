@@ -8,6 +8,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { post } from './helpers/http.js';
 import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { until } from './helpers/until.js';
 
 /** What the SDK test page keeps on its global object. */
 interface SdkPage {
@@ -43,9 +44,10 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
     after(() => pages.close());
 
     it('receives room and all pushes, and reconnects by itself after the server restarts', async () => {
-      let server: TestServer = await startServer({ allowClientJoin: true });
       const page = await newPage();
+      let server: TestServer | undefined;
       try {
+        server = await startServer({ allowClientJoin: true });
         await page.goto(pages.url);
         await page.waitForFunction(() => (globalThis as unknown as SdkPage).sdk !== undefined);
         await page.evaluate((url) => {
@@ -88,7 +90,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         await page.evaluate(() => (globalThis as unknown as SdkPage).client.close());
       } finally {
         await page.close();
-        await server.close();
+        await server?.close();
       }
     });
   });
@@ -193,11 +195,10 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
       /** Reads a total until `accept` takes it (or fails after 10 s, with the last text seen). */
       const readTotal = async (testId: string, accept: (value: number) => boolean): Promise<number> => {
         let text = '';
-        for (const started = Date.now(); Date.now() - started < 10_000; await new Promise((r) => setTimeout(r, 100))) {
+        return until(() => `${testId} showed ${JSON.stringify(text)}, which the test does not accept`, async () => {
           text = await page.getByTestId(testId).innerText();
-          if (text !== '–' && accept(Number(text))) return Number(text);
-        }
-        throw new Error(`${testId} showed ${JSON.stringify(text)}, which the test does not accept`);
+          return text !== '–' && accept(Number(text)) ? Number(text) : undefined;
+        });
       };
       /** Pushes from 2 concurrent callers until stopped. */
       const keepPushing = (path: string, form: Record<string, string | number>): (() => Promise<void>) => {

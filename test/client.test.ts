@@ -2,15 +2,17 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, RoomcastClient, RoomcastError, type Message, type StateChange } from '../client/node.js';
 import type { WebSocket } from 'ws';
 import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
 import { post } from './helpers/http.js';
-import { nextEvent, record, ScriptedGateway, sleep } from './helpers/sdk.js';
+import { nextEvent, record, ScriptedGateway } from './helpers/sdk.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { untilLength } from './helpers/until.js';
 
 const FAST = { initialDelayMs: 20, maxDelayMs: 80, factor: 2 };
 
@@ -108,7 +110,7 @@ describe('SDK against a roomcast server', () => {
       const roomSeq = (await post(server.logicUrl, '/push/room', { id: 'lobby', tag: 7, val: 'to the room' })).body.data?.seq as number;
       const allSeq = (await post(server.logicUrl, '/push/all', { tag: 3, val: 'to all' })).body.data?.seq as number;
       await post(server.logicUrl, '/push/conn', { wsId: client.wsId ?? '', tag: 4, val: 'to you' });
-      while (messages.length < 3) await sleep(5);
+      await untilLength('messages', messages, 3);
       assert.deepEqual(messages, [
         { tag: 7, data: 'to the room', room: 'lobby', seq: roomSeq },
         { tag: 3, data: 'to all', room: undefined, seq: allSeq },
@@ -148,13 +150,13 @@ describe('SDK against a roomcast server', () => {
       assert.deepEqual(await reconnected, { state: 'connected', wsId, recovered: true });
       assert.equal(client.wsId, wsId);
       assert.deepEqual([...client.rooms], ['resumable']);
-      while (messages.length < 20) await sleep(5);
+      await untilLength('messages', messages, 20);
       assert.deepEqual(
         messages.map((m) => m.data),
         sent,
       );
       const live = (await post(server.logicUrl, '/push/room', { id: 'resumable', tag: 2, val: 'live' })).body.data?.seq;
-      while (messages.length < 21) await sleep(5);
+      await untilLength('messages', messages, 21);
       assert.deepEqual(messages[20], { tag: 2, data: 'live', room: 'resumable', seq: live });
     } finally {
       client.close();

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
-import { runCli, spawnRoomcast, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
+import { runCli, spawnRoomcast, spawnServer, startProcessCluster, stopProcess, type ProcessCluster, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { parsePrometheus, valueOf, type Family } from './helpers/prometheus.js';
 import { pushToRoom } from './helpers/pushes.js';
@@ -17,20 +17,15 @@ import { until } from './helpers/until.js';
 const LOOPBACK = ['--host', '127.0.0.1', '--port', '0'];
 
 describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRedis }, () => {
+  let processes: ProcessCluster | undefined;
   let redis: RedisServer;
   let gateways: ServerProcess[];
   let logic: ServerProcess;
   before(async () => {
-    redis = await RedisServer.start();
     // a short recovery window, so a killed node's sessions end within the test
-    const shared = [...LOOPBACK, '--broker', redis.url, '--recovery-window', '1500'];
-    gateways = await Promise.all([1, 2].map(() => spawnRoomcast('gateway', shared)));
-    logic = await spawnRoomcast('logic', shared);
+    ({ redis, gateways, logic } = processes = await startProcessCluster(['--recovery-window', '1500']));
   });
-  after(async () => {
-    await Promise.all([...gateways, logic].map(stopProcess));
-    await redis.stop();
-  });
+  after(() => processes?.stop());
 
   it('each process logs one line saying where it listens', () => {
     for (const g of gateways) assert.match(g.gatewayUrl, /^ws:\/\/127\.0\.0\.1:\d+\/connect$/);

@@ -7,13 +7,6 @@ import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
-async function welcomeOf(raw: RawClient): Promise<string> {
-  for (let i = 0; i < 200 && raw.json().length === 0; i++) await sleep(10);
-  const welcome = raw.json()[0];
-  assert.equal(welcome.op, 'welcome');
-  return welcome.wsId as string;
-}
-
 describe('slow consumers', () => {
   let server: TestServer;
   before(async () => {
@@ -24,7 +17,7 @@ describe('slow consumers', () => {
   it('closes a client that stopped reading with 4000 and never delays the healthy member or a push call', async () => {
     const healthy = await TestClient.connect(server.gatewayUrl);
     const slow = await RawClient.connect(server.gatewayUrl);
-    const slowId = await welcomeOf(slow);
+    const slowId = await slow.welcome();
     await post(server.logicUrl, '/room/join', { id: 'busy', wsId: healthy.wsId });
     await post(server.logicUrl, '/room/join', { id: 'busy', wsId: slowId });
     slow.socket.pause();

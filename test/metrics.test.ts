@@ -11,6 +11,7 @@ import { RawClient } from './helpers/raw-client.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
+import { until } from './helpers/until.js';
 
 async function scrape(server: { logicUrl: string }, headers: Record<string, string> = {}): Promise<Map<string, Family>> {
   const res = await fetch(`${server.logicUrl}/metrics`, { headers });
@@ -127,11 +128,10 @@ describe('GET /metrics of a logic API on Redis', { skip: skipWithoutRedis }, () 
       assert.equal(valueOf(up, 'roomcast_pushes_total', { kind: 'all' }), 1);
 
       await redis.kill();
-      let down = await scrape(cluster);
-      for (let i = 0; i < 100 && valueOf(down, 'roomcast_broker_up', { engine: 'redis' }) !== 0; i++) {
-        await new Promise((r) => setTimeout(r, 50));
-        down = await scrape(cluster);
-      }
+      const down = await until('roomcast_broker_up 0 once Redis is gone', async () => {
+        const families = await scrape(cluster);
+        return valueOf(families, 'roomcast_broker_up', { engine: 'redis' }) === 0 ? families : undefined;
+      }, 5000);
       assert.equal(valueOf(down, 'roomcast_broker_up', { engine: 'redis' }), 0);
       assert.equal(valueOf(down, 'roomcast_connections'), 2, 'the last totals stay');
       assert.equal(valueOf(down, 'roomcast_deliveries_total'), 2, 'a counter never falls back to 0');

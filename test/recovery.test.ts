@@ -5,20 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import { ResumeTokens } from '../src/gateway/resume-token.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
-import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
+import { pushInTurn } from './helpers/pushes.js';
+import { dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
-
-async function pushMany(server: TestServer, room: string, count: number): Promise<{ room: number[]; all: number[] }> {
-  const seqs = { room: [] as number[], all: [] as number[] };
-  for (let i = 0; i < count; i++) {
-    const toAll = i % 2 === 1;
-    const answer = await post(server.logicUrl, toAll ? '/push/all' : '/push/room', { val: `m${i}`, tag: 2, ...(toAll ? {} : { id: room }) });
-    assert.equal(answer.status, 200);
-    (toAll ? seqs.all : seqs.room).push(answer.body.data?.seq as number);
-  }
-  return seqs;
-}
 
 describe('resume on one process', () => {
   let server: TestServer;
@@ -31,7 +21,7 @@ describe('resume on one process', () => {
     const { client, since } = await member(server, ['lost']);
     const oldId = client.wsId;
     await dropConnection(server, client);
-    const seqs = await pushMany(server, 'lost', 1000);
+    const seqs = await pushInTurn(server.logicUrl, 'lost', 1000, 2, 'm');
     assert.equal(seqs.room.length, 500);
     assert.equal(seqs.all.length, 500);
 
@@ -88,18 +78,19 @@ describe('resume on one process', () => {
   it('a resume sent after the grace period is complete when nothing was missed, and replays nothing twice', async () => {
     const { client, since } = await member(server, ['late']);
     await dropConnection(server, client);
-    const resuming = resumeOn(server.gatewayUrl, client.welcome!.resume as string, since, 1500);
+    const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
     // pushes to all after the new welcome go out live once the grace period is over (the client sent nothing yet)
-    await sleep(200);
     const live = [];
     for (let i = 0; i < 3; i++) live.push((await post(server.logicUrl, '/push/all', { val: `grace${i}`, tag: 2 })).body.data?.seq);
-    const { client: again, frames, end } = await resuming;
-    assert.equal(end.recovered, true, JSON.stringify(end));
+    await again.collect(isPush, 3);
+    const { frame: end } = await resumeEnd(again, client.welcome!.resume as string, since);
+    const frames = again.frames.splice(0);
+    assert.equal(end?.recovered, true, JSON.stringify(end));
     assert.deepEqual(
       frames.filter(isPush).map((f) => f.seq),
       live,
     );
-    assert.equal((end.streams as Record<string, Position>)['*'].seq, live.at(-1));
+    assert.equal((end!.streams as Record<string, Position>)['*'].seq, live.at(-1));
     const after = await post(server.logicUrl, '/push/all', { val: 'after', tag: 2 });
     assert.equal((await again.next(isPush)).seq, after.body.data?.seq);
     await again.closeAndWait();
@@ -160,7 +151,7 @@ describe('resume on one process', () => {
   it('takes over a session whose old connection is still open (half-open): 4500 for the old one, rooms and every push since its seqs for the new one', async () => {
     const { client: old, since } = await member(server, ['half-open']);
     // the server still sees the old connection: pushes keep going to it, but the client never read them
-    const seqs = await pushMany(server, 'half-open', 20);
+    const seqs = await pushInTurn(server.logicUrl, 'half-open', 20, 2, 'm');
     const { client: again, frames, end } = await resumeOn(server.gatewayUrl, old.welcome!.resume as string, since);
     assert.equal(end.op, 'resumed', JSON.stringify(end));
     assert.equal(end.wsId, old.wsId);
@@ -317,12 +308,13 @@ describe('resume when the epoch changed', () => {
 
   it('after a restart of the process (same --resume-secret): the old wsId comes back with recovered:false and new epochs', async () => {
     const first = await startServer({ resumeSecret: 'restart-secret' });
-    const { client, since } = await member(first, ['before-restart']);
-    await post(first.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'before-restart' });
-    await first.close();
-    assert.equal((await client.closed).code, 1001);
-    const second = await startServer({ resumeSecret: 'restart-secret' });
+    let second: TestServer | undefined;
     try {
+      const { client, since } = await member(first, ['before-restart']);
+      await post(first.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'before-restart' });
+      await first.close();
+      assert.equal((await client.closed).code, 1001);
+      second = await startServer({ resumeSecret: 'restart-secret' });
       const { client: again, frames, end } = await resumeOn(second.gatewayUrl, client.welcome!.resume as string, since);
       assert.equal(end.op, 'resumed', JSON.stringify(end));
       assert.equal(end.wsId, client.wsId);
@@ -331,7 +323,8 @@ describe('resume when the epoch changed', () => {
       assert.notEqual((end.streams as Record<string, Position>)['*'].epoch, since['*'].epoch);
       await again.closeAndWait();
     } finally {
-      await second.close();
+      await first.close();
+      await second?.close();
     }
   });
 });

@@ -49,8 +49,9 @@ after(() => redis?.stop());
 describe('a gateway whose subscriber connection is cut', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   it('every push answered 200 reaches every client, in order, once, and no client is closed', async () => {
     const cluster = await startCluster(redisEngine(redis.url), 2);
-    const clients = await Promise.all([0, 0, 1].map((node) => TestClient.connect(cluster.gatewayUrls[node])));
+    let clients: TestClient[] = [];
     try {
+      clients = await Promise.all([0, 0, 1].map((node) => TestClient.connect(cluster.gatewayUrls[node])));
       for (const c of clients) {
         await post(cluster.logicUrl, '/room/join', { id: 'gap', wsId: c.wsId });
         await c.next((f) => f.op === 'joined');
@@ -177,8 +178,9 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
 
   it('a room only joined keeps its seq and epoch as long as a session may resume in it, not 24 h; a push keeps them 24 h', async () => {
     const cluster = await startCluster(redisEngine(redis.url), 1);
-    const [a, b] = await Promise.all([0, 0].map(() => TestClient.connect(cluster.gatewayUrls[0])));
+    let clients: TestClient[] = [];
     try {
+      const [a, b] = (clients = await Promise.all([0, 0].map(() => TestClient.connect(cluster.gatewayUrls[0]))));
       await post(cluster.logicUrl, '/room/join', { id: 'joined-only', wsId: a.wsId });
       const joined = await ttlOf('*stream:joined-only');
       // 30 s registry + 120 s recovery window + 30 s
@@ -188,7 +190,7 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
       await post(cluster.logicUrl, '/room/join', { id: 'joined-only', wsId: b.wsId });
       assert.ok((await ttlOf('*stream:joined-only')) > 86_000, 'a join does not shorten it');
     } finally {
-      await Promise.all([a.closeAndWait(), b.closeAndWait()]);
+      await Promise.all(clients.map((c) => c.closeAndWait()));
       await cluster.close();
     }
   });

@@ -15,38 +15,21 @@ import { RoomcastClient, type Message, type StateChange } from '../client/node.j
 import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
-import { spawnRoomcast, stopProcess, type ServerProcess } from './helpers/process.js';
+import { processClusterPerSuite, type ServerProcess } from './helpers/process.js';
+import { pushInTurn } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { Relay } from './helpers/relay.js';
 import { dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
 import { nextEvent, record } from './helpers/sdk.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { until, untilLength } from './helpers/until.js';
 
 const TAKEN = { code: 4500, reason: 'session resumed by another connection' };
 
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([promise, sleep(ms).then(() => Promise.reject(new Error(`${what}: not within ${ms} ms`)))]);
-}
-
-/** Resolves with what `probe` finds, polling, or fails after `ms`. */
-async function until<T>(what: string, probe: () => T | undefined, ms: number): Promise<T> {
-  for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(10)) {
-    const found = probe();
-    if (found !== undefined) return found;
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
-}
-
-/** Pushes `count` messages, two to the room for one to all; returns their values in order. */
-async function pushSome(logicUrl: string, room: string, count: number, label = room): Promise<string[]> {
-  const sent: string[] = [];
-  for (let i = 0; i < count; i++) {
-    const val = `${label}:${i}`;
-    const answer = await post(logicUrl, i % 3 === 2 ? '/push/all' : '/push/room', { val, tag: 2, id: room });
-    assert.equal(answer.status, 200, answer.text);
-    sent.push(val);
-  }
-  return sent;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -99,7 +82,7 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
       it(`${where}: the open connection is closed with 4500; the new one gets its rooms and every push since its seqs, once, in order`, async () => {
         const room = `taken-${to}`;
         const { client: old, since } = await member(node(0), [room]);
-        const sent = await pushSome(cluster.logicUrl, room, 30);
+        const sent = (await pushInTurn(cluster.logicUrl, room, 30, 3)).vals;
         // the old connection is still live: it got them too, but the client resumes from where it last read
         await old.collect(isPush, 30);
         const takenBefore = (await call(cluster.logicUrl, '/stats')).body.data?.sessionTakenCloses as number;
@@ -283,22 +266,10 @@ describe('the SDK after a 1013 close of its resume', () => {
 });
 
 describe('a resume while the node holding the session is frozen (real processes on Redis)', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
-  let own: RedisServer;
-  let gateways: ServerProcess[];
-  let logic: ServerProcess;
-  before(async () => {
-    own = await RedisServer.start();
-    const shared = ['--host', '127.0.0.1', '--port', '0', '--broker', own.url];
-    gateways = await Promise.all([1, 2].map(() => spawnRoomcast('gateway', shared)));
-    logic = await spawnRoomcast('logic', shared);
-  });
-  after(async () => {
-    for (const g of gateways) g.proc.kill('SIGCONT');
-    await Promise.all([...gateways, logic].map(stopProcess));
-    await own.stop();
-  });
+  const nodes = processClusterPerSuite();
 
   it('is closed with 1013 while it is frozen; the SDK retries with the same token and, once the node is back, takes the session over with every push', async () => {
+    const { gateways, logic } = nodes;
     const portOf = (g: ServerProcess): number => Number(new URL(g.gatewayUrl).port);
     const relay = await Relay.start(portOf(gateways[1]));
     const client = new RoomcastClient(relay.url, { reconnect: { initialDelayMs: 50, maxDelayMs: 300, factor: 2 } });
@@ -309,21 +280,21 @@ describe('a resume while the node holding the session is frozen (real processes 
       const wsId = (await nextEvent(client, 'state', (s) => s.state === 'connected')).wsId!;
       assert.equal((await post(logic.logicUrl, '/room/join', { id: 'frozen', wsId })).status, 200);
       await until('joined', () => (client.rooms.has('frozen') ? true : undefined), 5000);
-      const sent = await pushSome(logic.logicUrl, 'frozen', 6);
-      while (messages.length < 6) await sleep(5);
+      const sent = (await pushInTurn(logic.logicUrl, 'frozen', 6, 3)).vals;
+      await untilLength('messages', messages, 6);
 
       // the node holding the connection stops answering; the client's network drops; it reconnects to the other node
       frozen.kill('SIGSTOP');
       relay.moveTo(portOf(gateways[0]));
       relay.cut();
-      sent.push(...(await pushSome(logic.logicUrl, 'frozen', 6, 'missed')));
+      sent.push(...(await pushInTurn(logic.logicUrl, 'frozen', 6, 3, 'missed:')).vals);
       const retry = await until('a 1013 close', () => states.find((s) => s.state === 'reconnecting' && s.code === 1013), 10_000);
       assert.match(retry.reason ?? '', /^cannot resume now: the node holding the session did not answer within 1000 ms/);
       frozen.kill('SIGCONT');
 
       const resumed = await until('connected again', () => states.slice(states.indexOf(retry)).find((s) => s.state === 'connected'), 15_000);
       assert.deepEqual(resumed, { state: 'connected', wsId, recovered: true });
-      while (messages.length < 12) await sleep(5);
+      await untilLength('messages', messages, 12);
       assert.deepEqual(
         messages.map((m) => m.data),
         sent,
@@ -332,7 +303,7 @@ describe('a resume while the node holding the session is frozen (real processes 
       assert.ok(relay.closeCodesAfterCut().includes(4500), `the old connection was closed with 4500: ${JSON.stringify(relay.closeCodesAfterCut())}`);
       assert.deepEqual((await call(logic.logicUrl, '/rooms/frozen')).body.data?.wsIds, [wsId]);
       const live = (await post(logic.logicUrl, '/push/room', { id: 'frozen', tag: 2, val: 'live' })).body.data?.seq;
-      while (messages.length < 13) await sleep(5);
+      await untilLength('messages', messages, 13);
       assert.deepEqual(messages[12], { tag: 2, data: 'live', room: 'frozen', seq: live });
     } finally {
       frozen.kill('SIGCONT');

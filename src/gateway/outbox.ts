@@ -46,11 +46,6 @@ export class Outbox {
     }
   }
 
-  /** Writes everything queued now (also used before a close, so nothing is lost). */
-  flushAll(): void {
-    while (this.next < this.round.length || this.dirty.length > 0) this.writeUpTo(Infinity);
-  }
-
   /**
    * The first `count` frames as one buffer. Connections written one after
    * another usually queued the very same frames (the members of a room), so

@@ -2,7 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { RedisServer } from './redis.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -18,6 +20,8 @@ export interface ServerProcess {
   gatewayUrl: string;
   logicUrl: string;
   lines: LogLine[];
+  /** Everything the process wrote to stderr so far, from its start. */
+  stderr(): string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -57,7 +61,7 @@ export async function spawnRoomcast(command: string, args: string[], env: Record
     });
   });
   const line = await started;
-  return { proc, gatewayUrl: (line.gateway as string | undefined) ?? '', logicUrl: (line.logic as string | undefined) ?? '', lines, exited };
+  return { proc, gatewayUrl: (line.gateway as string | undefined) ?? '', logicUrl: (line.logic as string | undefined) ?? '', lines, stderr: () => stderr, exited };
 }
 
 /** Runs the CLI (this build's, or the one at `cli`) to completion and returns its exit code and output. */
@@ -75,4 +79,42 @@ export async function runCli(args: string[], env: Record<string, string> = {}, c
 export async function stopProcess(server: ServerProcess): Promise<void> {
   if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGTERM');
   await server.exited;
+}
+
+export interface ProcessCluster {
+  redis: RedisServer;
+  gateways: ServerProcess[];
+  logic: ServerProcess;
+  /** Stops the processes (a frozen one is woken first: SIGSTOP holds its SIGTERM back), then Redis. */
+  stop(): Promise<void>;
+}
+
+/** A Redis of its own, `roomcast gateway` x2 and `roomcast logic` on it, on loopback; `extraArgs` go to all three. */
+export async function startProcessCluster(extraArgs: string[] = []): Promise<ProcessCluster> {
+  const redis = await RedisServer.start();
+  const args = ['--host', '127.0.0.1', '--port', '0', '--broker', redis.url, ...extraArgs];
+  const started = await Promise.allSettled([spawnRoomcast('gateway', args), spawnRoomcast('gateway', args), spawnRoomcast('logic', args)]);
+  const processes = started.flatMap((s) => (s.status === 'fulfilled' ? [s.value] : []));
+  const stop = async (): Promise<void> => {
+    for (const p of processes) p.proc.kill('SIGCONT');
+    await Promise.all(processes.map(stopProcess));
+    await redis.stop();
+  };
+  const failed = started.find((s) => s.status === 'rejected');
+  if (failed !== undefined) {
+    await stop();
+    throw failed.reason;
+  }
+  const [first, second, logic] = processes;
+  return { redis, gateways: [first, second], logic, stop };
+}
+
+/** A process cluster started before the tests of the calling suite and stopped after them: read its fields inside the tests. */
+export function processClusterPerSuite(extraArgs: string[] = []): ProcessCluster {
+  const cluster = {} as ProcessCluster;
+  before(async () => {
+    Object.assign(cluster, await startProcessCluster(extraArgs));
+  });
+  after(() => cluster.stop?.());
+  return cluster;
 }

@@ -47,3 +47,22 @@ export function pushUntilStopped(logicUrl: string, room: string, callers = 4): {
     },
   };
 }
+
+export interface PushedInTurn extends Accepted {
+  /** The values pushed, in order. */
+  vals: string[];
+}
+
+/** `count` pushes one after another, every `allEvery`-th to all and the others to `room`, valued `${label}${i}`. */
+export async function pushInTurn(logicUrl: string, room: string, count: number, allEvery: number, label = `${room}:`): Promise<PushedInTurn> {
+  const pushed: PushedInTurn = { vals: [], room: [], all: [] };
+  for (let i = 0; i < count; i++) {
+    const toAll = i % allEvery === allEvery - 1;
+    const val = `${label}${i}`;
+    const answer = await post(logicUrl, toAll ? '/push/all' : '/push/room', { val, tag: 2, id: room });
+    assert.equal(answer.status, 200, answer.text);
+    pushed.vals.push(val);
+    (toAll ? pushed.all : pushed.room).push(answer.body.data?.seq as number);
+  }
+  return pushed;
+}

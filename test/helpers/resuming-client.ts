@@ -5,11 +5,7 @@
  */
 import { WebSocket } from 'ws';
 import type { Frame } from './client.js';
-
-interface Position {
-  seq: number;
-  epoch: string;
-}
+import type { Position } from './resume.js';
 
 export class ResumingClient {
   /** Every push received, across connections, in arrival order. */
@@ -21,6 +17,7 @@ export class ResumingClient {
   private token = '';
   private ws: WebSocket | undefined;
   private stopped = false;
+  private reconnect: NodeJS.Timeout | undefined;
   private attempt = 0;
   private ready: Promise<void> = Promise.resolve();
   private markReady: () => void = () => undefined;
@@ -40,12 +37,15 @@ export class ResumingClient {
     return this.ready;
   }
 
+  /** Closes the connection and ends reconnecting, also a reconnect already waiting. */
   stop(): void {
     this.stopped = true;
+    clearTimeout(this.reconnect);
     this.ws?.close();
   }
 
   private open(resuming: boolean): Promise<void> {
+    if (this.stopped) return Promise.resolve();
     const url = this.urls[this.attempt++ % this.urls.length];
     const ws = new WebSocket(url);
     this.ws = ws;
@@ -57,7 +57,7 @@ export class ResumingClient {
         if (this.ws !== ws || this.stopped) return;
         this.ready = new Promise((r) => (this.markReady = r));
         // reconnect after a short pause; a refused attempt tries the next gateway
-        setTimeout(() => this.open(true).catch(() => undefined), 20);
+        this.reconnect = setTimeout(() => this.open(true).catch(() => undefined), 20);
       });
       ws.once('unexpected-response', () => reject(new Error(`handshake to ${url} refused`)));
     });

@@ -84,7 +84,3 @@ export class ScriptedGateway {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
