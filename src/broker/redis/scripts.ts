@@ -121,7 +121,8 @@ return 1
  * rooms-limit field and the node's limit, then for a full refresh each
  * connection's uid ('' when anonymous) and its rooms,
  * space-separated. Re-registers each connection whose wsId names this node or
- * none; returns the (1-based) positions of those another node holds now.
+ * none (a full refresh rewrites its session from scratch); returns the
+ * (1-based) positions of those another node holds now.
  */
 export const REFRESH_CONNS = script(`
 local full = #ARGV > 5
@@ -135,6 +136,8 @@ for i = 1, #KEYS / 2 do
     redis.call('SET', conn, ARGV[1], 'PX', ARGV[2])
     if ARGV[3] ~= '0' then
       if full then
+        -- the node holds the connection: its rooms are the whole truth (a leave Redis missed must not come back)
+        redis.call('DEL', session)
         redis.call('HSET', session, '${SESSION_MARKER}', ARGV[4 + 2 * i], ARGV[4], ARGV[5])
         for room in string.gmatch(ARGV[5 + 2 * i], '%S+') do redis.call('HSET', session, room, '') end
       end
