@@ -235,7 +235,7 @@ export class RedisBroker implements Broker {
 
   connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
     const keep = away !== undefined && this.recoveryWindowMs > 0;
-    const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', ROOMS_LIMIT_FIELD, String(this.roomsLimit), ...away.rooms] : [nodeId, '0'];
+    const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit), ...away.rooms] : [nodeId, '0'];
     this.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
   }
 
@@ -405,7 +405,7 @@ export class RedisBroker implements Broker {
       return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter(isRoomField), expiresAt: Date.now() + ttl };
     },
     addRoom: async (wsId, room, at) => {
-      const added = (await this.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId)], [room, `${at.seq}:${at.epoch}`, ROOMS_LIMIT_FIELD, SESSION_MARKER])) as number;
+      const added = (await this.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId)], [room, `${at.seq}:${at.epoch}`])) as number;
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
@@ -567,7 +567,7 @@ export class RedisBroker implements Broker {
 
   private refreshRegistry(gateway: GatewayHandler, conns: { wsId: string; uid: string | undefined; rooms: string[] }[], full: boolean): void {
     const keys = conns.flatMap((conn) => [this.names.connKey(conn.wsId), this.names.sessionKey(conn.wsId)]);
-    const args = [gateway.nodeId, String(this.registryTtlMs), String(this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0), ROOMS_LIMIT_FIELD, String(this.roomsLimit)];
+    const args = [gateway.nodeId, String(this.registryTtlMs), String(this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0), String(this.roomsLimit)];
     if (full) for (const conn of conns) args.push(conn.uid ?? '', conn.rooms.join(' '));
     this.runScript(REFRESH_CONNS, keys, args).then(
       (moved) => {
