@@ -251,16 +251,15 @@ export interface Broker {
 }
 
 /** Builds a history page, judging whether the entries cover every seq after `after`. */
-export function historyPage(position: StreamPosition, after: number, entries: HistoryEntry[], limit: number): HistoryPage {
+export function historyPage(position: StreamPosition, after: number, entries: HistoryEntry[]): HistoryPage {
   let complete = after <= position.seq;
   let expected = after + 1;
   for (const pub of entries) {
     if (pub.seq !== expected) complete = false;
     expected = pub.seq + 1;
   }
-  // a page cut short by `limit` is complete only if it still reaches the current seq
-  if (entries.length === limit && expected <= position.seq) complete = false;
-  if (entries.length === 0 && after < position.seq) complete = false;
+  // short of the current seq: cut by the page limit, or history lost the newest
+  if (expected <= position.seq) complete = false;
   return { ...position, entries, complete };
 }
 

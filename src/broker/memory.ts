@@ -195,7 +195,7 @@ export class MemoryBroker implements Broker {
 
   async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
     const state = this.positionOf(stream);
-    return historyPage({ seq: state.seq, epoch: state.epoch }, after, state.history.after(after, limit, Date.now()), limit);
+    return historyPage({ seq: state.seq, epoch: state.epoch }, after, state.history.after(after, limit, Date.now()));
   }
 
   async publish(stream: string, message: PushMessage): Promise<Publication> {

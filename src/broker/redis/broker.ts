@@ -310,10 +310,10 @@ export class RedisBroker implements Broker {
   async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
     type Reply = [number, string, [number, string, number, string, number][]] | [];
     const reply = (await orUnavailable(this.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)]))) as Reply;
-    if (reply.length === 0) return historyPage(await this.streamPosition(stream), after, [], limit);
+    if (reply.length === 0) return historyPage(await this.streamPosition(stream), after, []);
     const [seq, epoch, rows] = reply;
     const entries = rows.map(([entrySeq, id, tag, val, order]): HistoryEntry => ({ stream, seq: entrySeq, epoch, id, tag, val, order }));
-    return historyPage({ seq, epoch }, after, entries, limit);
+    return historyPage({ seq, epoch }, after, entries);
   }
 
   // --- logic side ---

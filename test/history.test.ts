@@ -1,13 +1,14 @@
 /**
- * The in-memory history of one stream (src/history/ring.ts), a pure data
- * structure: what it returns, and that it lets go of what it dropped.
+ * Pure parts of history: the in-memory history of one stream
+ * (src/history/ring.ts), what it returns and that it lets go of what it
+ * dropped; and how a page of history is judged complete.
  */
 import assert from 'node:assert/strict';
 import { setImmediate } from 'node:timers/promises';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { describe, it } from 'node:test';
-import type { HistoryEntry } from '../src/broker/broker.js';
+import { historyPage, type HistoryEntry } from '../src/broker/broker.js';
 import { StreamHistory } from '../src/history/ring.js';
 
 setFlagsFromString('--expose-gc');
@@ -84,5 +85,28 @@ describe('stream history', () => {
     const refs = appendAll(history, range(1, 10).map((seq) => [seq, seq < 10 ? 0 : 900]));
     assert.deepEqual(seqs(history.after(0, 100, 1500)), [10]);
     assert.deepEqual(await reachable(refs), [10]);
+  });
+});
+
+describe('a history page', () => {
+  const position = { seq: 5, epoch: 'e' };
+  const page = (after: number, entrySeqs: number[]): boolean => historyPage(position, after, entrySeqs.map(entry)).complete;
+
+  it('is complete when it holds every seq from the one asked after up to the current one', () => {
+    assert.equal(page(2, [3, 4, 5]), true);
+    assert.equal(page(5, []), true);
+    assert.equal(page(0, [1, 2, 3, 4, 5]), true);
+  });
+
+  it('is not complete with a gap, cut short by a limit, empty before the current seq, or asked past it', () => {
+    assert.equal(page(2, [3, 5]), false, 'a gap');
+    assert.equal(page(2, [4, 5]), false, 'the first missing');
+    assert.equal(page(2, [3, 4]), false, 'cut short (by a limit of 2)');
+    assert.equal(page(2, []), false, 'nothing left');
+    assert.equal(page(6, []), false, 'after a seq the stream never had');
+  });
+
+  it('is not complete when the page, under its limit, stops before the current seq (history lost the newest)', () => {
+    assert.equal(page(0, [1, 2, 3]), false);
   });
 });
