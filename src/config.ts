@@ -4,6 +4,8 @@
  * configs. The flag table here is the one place a new setting is added.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_RECOVERY_WINDOW_MS } from './broker/away.js';
+import { DEFAULT_HISTORY } from './history/ring.js';
 
 export type AuthMode = 'off' | 'optional' | 'required';
 
@@ -103,9 +105,10 @@ export const DEFAULTS: Readonly<ServerConfig> = {
   publicMetrics: false,
   maxValSize: 64 * 1024,
   broker: 'memory',
-  historySize: 1000,
-  historyTtl: 5 * 60_000,
-  recoveryWindow: 2 * 60_000,
+  // the engines' own defaults, for a broker made without these settings
+  historySize: DEFAULT_HISTORY.size,
+  historyTtl: DEFAULT_HISTORY.ttlMs,
+  recoveryWindow: DEFAULT_RECOVERY_WINDOW_MS,
   resumeSecret: undefined,
   tlsCert: undefined,
   tlsKey: undefined,
