@@ -194,6 +194,18 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
     }
   });
 
+  it('with --history-ttl above 24 h, a pushed stream keeps its seq and epoch as long as its history', async () => {
+    const cluster = await startCluster(redisEngine(redis.url, { history: { size: 100, ttlMs: 48 * 3_600_000 } }), 1);
+    try {
+      await post(cluster.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'long-history' });
+      const history = await ttlOf('*history:long-history');
+      assert.ok(history > 47 * 3600, `history TTL ${history} s`);
+      assert.ok((await ttlOf('*stream:long-history')) >= history, 'the seq and epoch outlive the history they number');
+    } finally {
+      await cluster.close();
+    }
+  });
+
   it('a quiet room keeps its epoch while a node has members in it', async () => {
     // its seq and epoch would expire 1 s after the join if the node did not keep them
     const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 300, recoveryWindowMs: 300 }), 1);

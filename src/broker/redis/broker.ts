@@ -54,8 +54,6 @@ export interface RedisBrokerOptions {
   requestTimeoutMs?: number;
   /** How long a cluster-wide query waits for every node. */
   queryTimeoutMs?: number;
-  /** How long a stream's seq and epoch live after its last push. */
-  streamTtlSeconds?: number;
   history?: HistoryLimits;
   /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
   recoveryWindowMs?: number;
@@ -69,6 +67,8 @@ function isRoomField(field: string): boolean {
 type Client = ReturnType<typeof createClient>;
 
 const REGISTRY_BATCH = 1000;
+/** How long a stream's seq and epoch live after its last push, unless its history lives longer. */
+const PUSHED_STREAM_TTL_SECONDS = 86_400;
 /** How long a resume waits for the node that holds the session to hand it over; a silent node keeps it (the client retries). */
 const TAKEOVER_PROBE_MS = 1000;
 
@@ -112,6 +112,7 @@ export class RedisBroker implements Broker {
   private readonly registryTtlMs: number;
   private readonly requestTimeoutMs: number;
   private readonly queryTimeoutMs: number;
+  /** How long a stream's seq and epoch live after its last push. */
   private readonly streamTtlSeconds: string;
   private readonly historyLimits: HistoryLimits;
   private readonly recoveryWindowMs: number;
@@ -134,8 +135,9 @@ export class RedisBroker implements Broker {
     this.registryTtlMs = options.registryTtlMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
-    this.streamTtlSeconds = String(options.streamTtlSeconds ?? 86_400);
     this.historyLimits = options.history ?? DEFAULT_HISTORY;
+    // history numbered by a seq must not outlive the seq and epoch: a new epoch would make it unreadable
+    this.streamTtlSeconds = String(Math.max(PUSHED_STREAM_TTL_SECONDS, Math.ceil(this.historyLimits.ttlMs / 1000)));
     this.recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
   }
 
@@ -595,7 +597,7 @@ export class RedisBroker implements Broker {
   /**
    * How long a stream's seq and epoch live after a join (or a node refreshed
    * them): past the life of any session that may resume in it, even one of a
-   * killed node. A push keeps them `streamTtlSeconds` (24 h).
+   * killed node. A push keeps them `streamTtlSeconds` (24 h, or --history-ttl when longer).
    */
   private get keptStreamSeconds(): number {
     return Math.ceil((this.sessionTtlMs + this.registryTtlMs) / 1000);
