@@ -46,7 +46,7 @@ function readTls(config: SharedSettings): { cert: Buffer; key: Buffer } | undefi
   return { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
 }
 
-export function createGateway(config: GatewayConfig & SharedSettings & { resumeSecret?: string }, broker: Broker, log: Logger): GatewayServer {
+export function createGateway(config: GatewayConfig & SharedSettings, broker: Broker, log: Logger): GatewayServer {
   return new GatewayServer({ ...config, tls: readTls(config) }, broker, log);
 }
 
