@@ -130,11 +130,10 @@ export interface NodeStats {
   tokenExpiries: number;
 }
 
-/** Fan-out times of one node since it started: observations per bucket (`counts[i]`: above bound i-1 of src/gateway/fanout-times.ts, at most bound i; the last: above every bound), their sum (s) and count. */
+/** Fan-out times of one node since it started: observations per bucket (`counts[i]`: above bound i-1 of src/gateway/fanout-times.ts, at most bound i; the last: above every bound) and their sum (s). */
 export interface FanoutTimesSnapshot {
   counts: number[];
   sum: number;
-  count: number;
 }
 
 /** A gateway node's process. */
