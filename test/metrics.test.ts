@@ -5,7 +5,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { parsePrometheus, valueOf, type Family } from './helpers/prometheus.js';
 import { emptyNodeStats, NODE_COUNTER_KEYS, type NodeStats } from '../src/broker/broker.js';
-import { CounterTotals } from '../src/counter-totals.js';
+import { CounterTotals, FORGET_NODE_AFTER_MS } from '../src/counter-totals.js';
 import { memoryEngine, redisEngine, startCluster, type EngineFactory } from './helpers/cluster.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
@@ -157,6 +157,19 @@ describe('roomcast_*_total counters of the gateway nodes never go down', () => {
     assert.deepEqual(after([['a', node(3)], ['b', node(9, 1)]]), [24, 1], 'a restarted under the same id: its 3 new ones are added');
     assert.deepEqual(after([['c', node(4, 2)]]), [28, 3], 'a and b are gone, c is new');
     assert.deepEqual(after([]), [28, 3]);
+  });
+
+  it('forgets a node unseen for an hour, keeping what it counted in the totals', () => {
+    const totals = new CounterTotals(['deliveries'] as const);
+    totals.update(new Map([['gone', { deliveries: 5 }], ['stays', { deliveries: 2 }]]), 0);
+    totals.update(new Map([['stays', { deliveries: 3 }]]), FORGET_NODE_AFTER_MS);
+    assert.equal(totals.nodes, 2, 'an hour is not past it');
+    totals.update(new Map([['stays', { deliveries: 4 }]]), FORGET_NODE_AFTER_MS + 1);
+    assert.equal(totals.nodes, 1);
+    assert.equal(totals.get('deliveries'), 9);
+    totals.update(new Map(), 3 * FORGET_NODE_AFTER_MS);
+    assert.equal(totals.nodes, 0);
+    assert.equal(totals.get('deliveries'), 9);
   });
 
   const engines: [string, () => Promise<{ engine: EngineFactory; stop(): Promise<void> }>, typeof skipWithoutRedis][] = [
