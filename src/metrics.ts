@@ -26,6 +26,21 @@ export interface MetricsSource {
 
 type Totals = NodeStats & { nodes: number };
 
+let processMetrics: Registry | undefined;
+
+/**
+ * The process_* and nodejs_* metrics of this process, collected once however
+ * many logic APIs it runs (as tests do): their collectors, a GC observer and
+ * an event-loop monitor, run for the life of the process.
+ */
+function processRegistry(): Registry {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
+
 const CLOSE_CAUSES = {
   slow_consumer: 'slowConsumerCloses',
   missed_messages: 'missedMessageCloses',
@@ -49,7 +64,8 @@ const REFUSALS = {
 } as const satisfies Record<string, keyof NodeCounters>;
 
 export class Metrics {
-  readonly registry = new Registry();
+  /** This API's metrics and the process's. */
+  readonly registry: Registry;
   private readonly fanout = new FanoutMetric();
   /** The broker's totals as of the current scrape (the last good one if the broker cannot answer). */
   private stats: Totals | undefined;
@@ -62,7 +78,8 @@ export class Metrics {
     private readonly source: MetricsSource,
     pushes: PushCounters,
   ) {
-    const registers = [this.registry];
+    const own = new Registry();
+    const registers = [own];
     const totals = (): Totals | undefined => this.stats;
     const gauge = (name: string, help: string, read: (s: Totals) => number): void => {
       new Gauge({
@@ -118,7 +135,7 @@ export class Metrics {
         this.set({ engine: source.engine }, source.isReady() ? 1 : 0);
       },
     });
-    this.registry.registerMetric(this.fanout as unknown as Metric);
+    own.registerMetric(this.fanout as unknown as Metric);
 
     const reports = (): NodeReport[] => this.reports;
     /** A figure of each gateway node that answered this scrape, labelled with its node id and pid. */
@@ -148,7 +165,7 @@ export class Metrics {
       "99th percentile of the event loop's delay in a gateway node's process since the previous scrape",
       ofProcess('eventLoopDelaySeconds'),
     );
-    collectDefaultMetrics({ register: this.registry });
+    this.registry = Registry.merge([own, processRegistry()]);
   }
 
   get contentType(): string {

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, before, describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
@@ -253,6 +256,28 @@ describe('docs/grafana-dashboard.json', () => {
       }
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('process metrics', () => {
+  it('are those of the one process, collected once however many logic APIs it runs', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const collections = (families: Map<string, Family>): number =>
+      (families.get('nodejs_gc_duration_seconds')?.samples ?? []).filter((s) => s.name === 'nodejs_gc_duration_seconds_count').reduce((sum, s) => sum + s.value, 0);
+    const first = await startServer();
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await sleep(20); // the GC observer hears of them asynchronously, and counts one per batch
+    }
+    const second = await startServer();
+    try {
+      const seenByFirst = collections(await scrape(first));
+      assert.ok(seenByFirst >= 3, `${seenByFirst} collections`);
+      assert.ok(collections(await scrape(second)) >= seenByFirst, 'the second logic API counts the collections from before it started too');
+    } finally {
+      await Promise.all([first.close(), second.close()]);
     }
   });
 });
