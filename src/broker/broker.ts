@@ -155,6 +155,19 @@ export interface NodeReport {
   process: ProcessReport;
 }
 
+/** What /metrics reads from the broker in one go. */
+export interface ClusterReport {
+  /**
+   * Each gateway node's report, by an id that is new each time a node starts
+   * (src/metrics.ts keeps its counters from going down with them).
+   */
+  nodes: Map<string, NodeReport>;
+  /** Rooms with members on any node (a room on two nodes counts once). */
+  rooms: number;
+  /** Joins refused to away sessions by the rooms limit: counted by the broker, not by a node (on Redis, in Redis). */
+  awayRoomLimitRefusals: number;
+}
+
 export interface GatewayHandler {
   readonly nodeId: string;
   /** Rooms one connection may be in (0: no limit); a session kept away keeps the limit of the node it left. */
@@ -238,12 +251,9 @@ export interface Broker {
   command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined>;
   roomCounts(): Promise<RoomCount[]>;
   roomMembers(room: string): Promise<string[]>;
+  /** Totals across every gateway node; `roomLimitRefusals` includes the joins refused to away sessions. */
   stats(): Promise<NodeStats & { nodes: number }>;
-  /**
-   * Each gateway node's report, by an id that is new each time a node starts
-   * (src/metrics.ts keeps its counters from going down with them).
-   */
-  nodeReports(): Promise<Map<string, NodeReport>>;
+  clusterReport(): Promise<ClusterReport>;
   /** False while the engine cannot hand pushes on (e.g. Redis unreachable). */
   isReady(): boolean;
   close(): Promise<void>;

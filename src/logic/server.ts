@@ -109,7 +109,7 @@ export class LogicServer {
       },
     });
     this.app = app;
-    this.metrics = new Metrics(broker, this.pushes);
+    this.metrics = new Metrics(broker, { pushes: this.pushes, refusedValSize: this.refusedValSize });
 
     app.removeContentTypeParser('text/plain');
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import { ALL_STREAM } from '../../protocol/room-id.js';
 import { DEFAULT_HISTORY, historyEnabled, type HistoryLimits } from '../../history/ring.js';
-import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayCounters, type AwayStore } from '../away.js';
+import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from '../away.js';
 import {
   addNodeStats,
   BrokerUnavailableError,
@@ -24,12 +24,12 @@ import {
   historyPage,
   roomLimitRefusal,
   type Broker,
+  type ClusterReport,
   type ConnCommand,
   type ConnInfo,
   type GatewayHandler,
   type HistoryEntry,
   type HistoryPage,
-  type NodeReport,
   type NodeStats,
   type Publication,
   type PushMessage,
@@ -104,7 +104,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 export class RedisBroker implements Broker {
   readonly engine = 'redis';
-  private readonly names: RedisNames;
+  /** Its keys and channels (public for the tests, which look at them in Redis). */
+  readonly names: RedisNames;
   private readonly requests = new PendingRequests();
   private gateway: GatewayHandler | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -119,7 +120,6 @@ export class RedisBroker implements Broker {
   private secret: Promise<string> | undefined;
   /** The attached gateway node's rooms limit, written with each of its sessions. */
   private roomsLimit = 0;
-  private readonly awayCounters: AwayCounters = { roomLimitRefusals: 0 };
   /** Set from the moment the subscriber connection drops until it is back with every subscription. */
   private subscriptionsDown = false;
 
@@ -393,7 +393,7 @@ export class RedisBroker implements Broker {
 
   private async commandAway<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     if (this.recoveryWindowMs === 0) return undefined;
-    return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room), this.awayCounters));
+    return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room)));
   }
 
   /** Away sessions in Redis (public for the tests, which check what it leaves in Redis). */
@@ -407,7 +407,7 @@ export class RedisBroker implements Broker {
       return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter(isRoomField), expiresAt: Date.now() + ttl };
     },
     addRoom: async (wsId, room, at) => {
-      const added = (await this.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId)], [room, `${at.seq}:${at.epoch}`])) as number;
+      const added = (await this.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId), this.names.awayRefusalsKey], [room, `${at.seq}:${at.epoch}`])) as number;
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
@@ -427,17 +427,26 @@ export class RedisBroker implements Broker {
   }
 
   async stats(): Promise<NodeStats & { nodes: number }> {
-    const [perNode, rooms] = await Promise.all([this.gather<'stats'>({ kind: 'stats' }), this.roomCounts()]);
+    const [perNode, rooms, awayRefusals] = await Promise.all([this.gather<'stats'>({ kind: 'stats' }), this.roomCounts(), this.awayRoomLimitRefusals()]);
     const total = emptyNodeStats();
     for (const stats of perNode) addNodeStats(total, stats);
     total.rooms = rooms.length;
-    // joins refused to away sessions are counted by the logic process that took them
-    total.roomLimitRefusals += this.awayCounters.roomLimitRefusals;
+    total.roomLimitRefusals += awayRefusals;
     return { ...total, nodes: perNode.length };
   }
 
-  async nodeReports(): Promise<Map<string, NodeReport>> {
-    return this.gatherByNode<'report'>({ kind: 'report' });
+  async clusterReport(): Promise<ClusterReport> {
+    const [nodes, rooms, awayRoomLimitRefusals] = await Promise.all([
+      this.gatherByNode<'report'>({ kind: 'report' }),
+      this.roomCounts(),
+      this.awayRoomLimitRefusals(),
+    ]);
+    return { nodes, rooms: rooms.length, awayRoomLimitRefusals };
+  }
+
+  /** Joins refused to away sessions, by whichever logic process took them. */
+  private async awayRoomLimitRefusals(): Promise<number> {
+    return Number((await orUnavailable(this.commands.get(this.names.awayRefusalsKey))) ?? 0);
   }
 
   isReady(): boolean {

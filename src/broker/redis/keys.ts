@@ -64,6 +64,11 @@ export class RedisNames {
     return `${this.prefix}session:${wsId}`;
   }
 
+  /** Counter of the joins refused to away sessions by their rooms limit (by any logic process). */
+  get awayRefusalsKey(): string {
+    return `${this.prefix}away-room-limit-refusals`;
+  }
+
   /** Counter ranking publications across streams. */
   get orderKey(): string {
     return `${this.prefix}order`;

@@ -163,16 +163,20 @@ return fields
 `);
 
 /**
- * A join while away. KEYS[1] session hash. ARGV: room, its position
- * 'seq:epoch'. Returns 1 when added; 0 when the session is gone or already in the room;
- * -n when it is in n rooms, its limit.
+ * A join while away. KEYS: session hash, the counter of refusals. ARGV: room,
+ * its position 'seq:epoch'. Returns 1 when added; 0 when the session is gone
+ * or already in the room; -n (and counts the refusal) when it is in n rooms,
+ * its limit.
  */
 export const ADD_AWAY_ROOM = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 local limit = tonumber(redis.call('HGET', KEYS[1], '${ROOMS_LIMIT_FIELD}') or '0')
 if limit > 0 then
   local rooms = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], '${ROOMS_LIMIT_FIELD}') - redis.call('HEXISTS', KEYS[1], '${SESSION_MARKER}')
-  if rooms >= limit then return -rooms end
+  if rooms >= limit then
+    redis.call('INCR', KEYS[2])
+    return -rooms
+  end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
