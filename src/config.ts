@@ -4,6 +4,8 @@
  * configs. The flag table here is the one place a new setting is added.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_RECOVERY_WINDOW_MS } from './broker/away.js';
+import { DEFAULT_HISTORY } from './history/ring.js';
 
 export type AuthMode = 'off' | 'optional' | 'required';
 
@@ -30,6 +32,8 @@ export interface GatewaySettings {
   maxRoomsPerConnection: number;
   /** Browser origins allowed to connect; undefined allows any. */
   allowedOrigins: string[] | undefined;
+  /** Signs resume tokens; by default a random secret per process (memory) or one shared through Redis. */
+  resumeSecret?: string;
 }
 
 /** What the logic API does, wherever it listens. */
@@ -59,8 +63,6 @@ export interface CommonConfig {
   historyTtl: number;
   /** How long a dropped connection's session can be resumed, in ms (0: never). */
   recoveryWindow: number;
-  /** Signs resume tokens; by default a random secret per process (memory) or one shared through Redis. */
-  resumeSecret: string | undefined;
   /** Proxies whose X-Forwarded-For names the real client (comma-separated addresses, CIDRs, or loopback). */
   trustProxy: string | undefined;
   /** PEM files: with both, the servers speak TLS (wss://, https://). */
@@ -103,9 +105,10 @@ export const DEFAULTS: Readonly<ServerConfig> = {
   publicMetrics: false,
   maxValSize: 64 * 1024,
   broker: 'memory',
-  historySize: 1000,
-  historyTtl: 5 * 60_000,
-  recoveryWindow: 2 * 60_000,
+  // the engines' own defaults, for a broker made without these settings
+  historySize: DEFAULT_HISTORY.size,
+  historyTtl: DEFAULT_HISTORY.ttlMs,
+  recoveryWindow: DEFAULT_RECOVERY_WINDOW_MS,
   resumeSecret: undefined,
   tlsCert: undefined,
   tlsKey: undefined,
@@ -269,6 +272,7 @@ function addGatewayFlags(cmd: Command): Command {
     flags.maxFramesPerSecond,
     flags.maxRoomsPerConnection,
     flags.allowedOrigins,
+    flags.resumeSecret,
   ]) {
     cmd.addOption(flag());
   }
@@ -286,7 +290,6 @@ function addCommonFlags(cmd: Command): Command {
     .addOption(flags.historySize())
     .addOption(flags.historyTtl())
     .addOption(flags.recoveryWindow())
-    .addOption(flags.resumeSecret())
     .addOption(flags.trustProxy())
     .addOption(flags.tlsCert())
     .addOption(flags.tlsKey())
@@ -322,7 +325,6 @@ function readCommon(o: Record<string, unknown>): CommonConfig {
     historySize: o.historySize as number,
     historyTtl: o.historyTtl as number,
     recoveryWindow: o.recoveryWindow as number,
-    resumeSecret: nonEmpty(o.resumeSecret),
     trustProxy: nonEmpty(o.trustProxy),
     tlsCert,
     tlsKey,
@@ -347,6 +349,7 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
     maxFramesPerSecond: o.maxFramesPerSecond as number,
     maxRoomsPerConnection: o.maxRoomsPerConnection as number,
     allowedOrigins: o.allowedOrigins as string[] | undefined,
+    resumeSecret: nonEmpty(o.resumeSecret),
   };
   if (settings.auth !== 'off' && settings.jwtSecret === undefined && settings.jwtPublicKey === undefined) {
     throw new InvalidArgumentError(`--auth ${settings.auth} needs --jwt-secret <secret> or --jwt-public-key <file> to verify client tokens`);

@@ -11,23 +11,39 @@
  * had counted before is kept on top. Node ids are new at every start, so a
  * restarted node is simply a new entry.
  */
+
+/** A node missing from every answer this long is gone: its last counters are let go (what it counted stays in the sums). */
+export const FORGET_NODE_AFTER_MS = 60 * 60_000;
+
+interface NodeEntry<K extends string> {
+  counters: Record<K, number>;
+  seenAt: number;
+}
+
 export class CounterTotals<K extends string> {
-  /** The last counters of every node ever seen (a gone node's stay in the totals; a few hundred bytes each). */
-  private readonly lastByNode = new Map<string, Record<K, number>>();
+  /** The last counters of every node seen within FORGET_NODE_AFTER_MS (a few hundred bytes each). */
+  private readonly lastByNode = new Map<string, NodeEntry<K>>();
   private readonly sums: Record<K, number>;
 
   constructor(private readonly keys: readonly K[]) {
     this.sums = CounterTotals.zeros(keys);
   }
 
-  /** Takes the nodes' latest counters; nodes absent from `perNode` keep their last ones. */
-  update(perNode: ReadonlyMap<string, Readonly<Partial<Record<K, number>>>>): void {
+  /** How many nodes' last counters are kept. */
+  get nodes(): number {
+    return this.lastByNode.size;
+  }
+
+  /** Takes the nodes' latest counters; nodes absent from `perNode` keep their last ones until they are forgotten. */
+  update(perNode: ReadonlyMap<string, Readonly<Partial<Record<K, number>>>>, now = Date.now()): void {
     for (const [nodeId, counters] of perNode) {
-      let last = this.lastByNode.get(nodeId);
-      if (last === undefined) {
-        last = CounterTotals.zeros(this.keys);
-        this.lastByNode.set(nodeId, last);
+      let entry = this.lastByNode.get(nodeId);
+      if (entry === undefined) {
+        entry = { counters: CounterTotals.zeros(this.keys), seenAt: now };
+        this.lastByNode.set(nodeId, entry);
       }
+      entry.seenAt = now;
+      const last = entry.counters;
       for (const key of this.keys) {
         const value = counters[key];
         if (typeof value !== 'number') continue; // a node of another version may lack a counter
@@ -36,6 +52,7 @@ export class CounterTotals<K extends string> {
         last[key] = value;
       }
     }
+    for (const [nodeId, entry] of this.lastByNode) if (now - entry.seenAt > FORGET_NODE_AFTER_MS) this.lastByNode.delete(nodeId);
   }
 
   /** The total of one counter over every node seen so far. */

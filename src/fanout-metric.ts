@@ -10,7 +10,6 @@ import { FANOUT_BUCKETS } from './gateway/fanout-times.js';
 
 const NAME = 'roomcast_fanout_duration_seconds';
 const BUCKET_KEYS = [...FANOUT_BUCKETS.map((_, i) => `b${i}`), 'over'];
-type Key = string;
 
 interface Sample {
   metricName: string;
@@ -23,13 +22,13 @@ export class FanoutMetric {
   readonly help = 'Time for a gateway node to encode one publication and queue it for its members, on every gateway node';
   readonly type = 'histogram';
   readonly aggregator = 'sum';
-  /** Bucket counts, sum and count over every node, never going down (a gone node's observations stay). */
-  private readonly totals = new CounterTotals<Key>([...BUCKET_KEYS, 'sum', 'count']);
+  /** Bucket counts and sum over every node, never going down (a gone node's observations stay); the count is that of every bucket. */
+  private readonly totals = new CounterTotals<string>([...BUCKET_KEYS, 'sum']);
 
   update(perNode: ReadonlyMap<string, FanoutTimesSnapshot>): void {
-    const flat = new Map<string, Record<Key, number>>();
+    const flat = new Map<string, Record<string, number>>();
     for (const [nodeId, times] of perNode) {
-      const record: Record<Key, number> = { sum: times.sum, count: times.count };
+      const record: Record<string, number> = { sum: times.sum };
       BUCKET_KEYS.forEach((key, i) => (record[key] = times.counts[i] ?? 0));
       flat.set(nodeId, record);
     }

@@ -2,29 +2,55 @@
  * Prometheus metrics (prom-client), served by the logic API at `/metrics`.
  *
  * Nothing here runs on the fan-out path. Every value is read when Prometheus
- * scrapes: the gauges from the broker's `stats()`, and from its
- * `nodeReports()` (each once per scrape) the gateway nodes' counters and
- * fan-out histograms, summed through CounterTotals so that they never go
- * down, and each gateway process's own figures; the push counters come from
- * the logic API that owns this registry. So one scrape of a logic API covers
- * every gateway process, also those that serve no HTTP of their own.
+ * scrapes, from the broker's `clusterReport()` (once per scrape): the gauges,
+ * the gateway nodes' counters and fan-out histograms, summed through
+ * CounterTotals so that they never go down, and each gateway process's own
+ * figures; the push counters (and pushes refused) come from the logic API that
+ * owns this registry. So one scrape of a logic API covers every gateway
+ * process, also those that serve no HTTP of their own.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client';
-import { NODE_COUNTER_KEYS, type NodeCounters, type NodeReport, type NodeStats, type ProcessReport } from './broker/broker.js';
+import { NODE_COUNTER_KEYS, type ClusterReport, type NodeCounters, type NodeReport, type ProcessReport } from './broker/broker.js';
 import { CounterTotals } from './counter-totals.js';
 import { FanoutMetric } from './fanout-metric.js';
 import type { PushCounters } from './logic/routes.js';
 
 export interface MetricsSource {
   readonly engine: string;
-  /** Totals across every gateway node. */
-  stats(): Promise<NodeStats & { nodes: number }>;
-  /** Each gateway node's report, by node id. */
-  nodeReports(): Promise<Map<string, NodeReport>>;
+  clusterReport(): Promise<ClusterReport>;
   isReady(): boolean;
 }
 
-type Totals = NodeStats & { nodes: number };
+/** What the logic API serving /metrics counts itself. */
+export interface LogicCounters {
+  pushes: PushCounters;
+  /** Pushes refused because their val was over --max-val-size. */
+  refusedValSize: { count: number };
+}
+
+interface Totals {
+  connections: number;
+  rooms: number;
+  nodes: number;
+}
+
+/** Not a node id (those are UUIDs): the entry of CounterTotals that holds the broker's own count of joins refused to away sessions. */
+const AWAY_SESSIONS = '#away-sessions';
+
+let processMetrics: Registry | undefined;
+
+/**
+ * The process_* and nodejs_* metrics of this process, collected once however
+ * many logic APIs it runs (as tests do): their collectors, a GC observer and
+ * an event-loop monitor, run for the life of the process.
+ */
+function processRegistry(): Registry {
+  if (processMetrics === undefined) {
+    processMetrics = new Registry();
+    collectDefaultMetrics({ register: processMetrics });
+  }
+  return processMetrics;
+}
 
 const CLOSE_CAUSES = {
   slow_consumer: 'slowConsumerCloses',
@@ -38,7 +64,7 @@ const CLOSE_CAUSES = {
   token_expired: 'tokenExpiries',
 } as const satisfies Record<string, keyof NodeCounters>;
 
-/** Connections and joins refused by each limit (docs/SECURITY.md). */
+/** Connections, tokens and joins refused by each limit (docs/SECURITY.md), on the gateway nodes (and the broker, for away sessions). */
 const REFUSALS = {
   max_connections: 'refusedMaxConnections',
   max_connections_per_ip: 'refusedMaxConnectionsPerIp',
@@ -49,10 +75,11 @@ const REFUSALS = {
 } as const satisfies Record<string, keyof NodeCounters>;
 
 export class Metrics {
-  readonly registry = new Registry();
+  /** This API's metrics and the process's. */
+  readonly registry: Registry;
   private readonly fanout = new FanoutMetric();
-  /** The broker's totals as of the current scrape (the last good one if the broker cannot answer). */
-  private stats: Totals | undefined;
+  /** The cluster's gauges as of the current scrape (the last good one if the broker cannot answer). */
+  private totals: Totals | undefined;
   /** The gateway nodes' counters summed so that they never go down, as of the same scrape. */
   private readonly counters = new CounterTotals(NODE_COUNTER_KEYS);
   /** The gateway nodes that answered the current scrape. */
@@ -60,10 +87,11 @@ export class Metrics {
 
   constructor(
     private readonly source: MetricsSource,
-    pushes: PushCounters,
+    { pushes, refusedValSize }: LogicCounters,
   ) {
-    const registers = [this.registry];
-    const totals = (): Totals | undefined => this.stats;
+    const own = new Registry();
+    const registers = [own];
+    const totals = (): Totals | undefined => this.totals;
     const gauge = (name: string, help: string, read: (s: Totals) => number): void => {
       new Gauge({
         name,
@@ -80,8 +108,17 @@ export class Metrics {
     gauge('roomcast_gateway_nodes', 'Gateway nodes attached to the broker', (s) => s.nodes);
 
     const counters = this.counters;
-    /** A counter read from the nodes' never-decreasing totals at scrape time, one series per label value. */
-    const counter = (name: string, help: string, read: Record<string, keyof NodeCounters> | keyof NodeCounters, label?: string): void => {
+    /**
+     * A counter read from the nodes' never-decreasing totals at scrape time, one
+     * series per label value; `logic` adds series counted by this logic API.
+     */
+    const counter = (
+      name: string,
+      help: string,
+      read: Record<string, keyof NodeCounters> | keyof NodeCounters,
+      label?: string,
+      logic: Record<string, () => number> = {},
+    ): void => {
       new Counter({
         name,
         help,
@@ -92,12 +129,19 @@ export class Metrics {
           this.reset();
           if (typeof read === 'string') this.inc(counters.get(read));
           else for (const [value, key] of Object.entries(read)) this.inc({ [label!]: value }, counters.get(key));
+          for (const [value, count] of Object.entries(logic)) this.inc({ [label!]: value }, count());
         },
       });
     };
     counter('roomcast_deliveries_total', 'Frames queued to clients by pushes, on every gateway node', 'deliveries');
     counter('roomcast_closes_total', 'Connections closed by the server, by cause, on every gateway node', CLOSE_CAUSES, 'cause');
-    counter('roomcast_refusals_total', 'Connections, tokens and joins refused by a limit, on every gateway node', REFUSALS, 'limit');
+    counter(
+      'roomcast_refusals_total',
+      'Connections, tokens and joins refused by a limit, on every gateway node; pushes refused (max_val_size) by this logic API',
+      REFUSALS,
+      'limit',
+      { max_val_size: () => refusedValSize.count },
+    );
     counter('roomcast_resumes_total', 'Sessions taken back by a reconnecting client, on every gateway node', 'resumes');
     new Counter({
       name: 'roomcast_pushes_total',
@@ -118,7 +162,7 @@ export class Metrics {
         this.set({ engine: source.engine }, source.isReady() ? 1 : 0);
       },
     });
-    this.registry.registerMetric(this.fanout as unknown as Metric);
+    own.registerMetric(this.fanout as unknown as Metric);
 
     const reports = (): NodeReport[] => this.reports;
     /** A figure of each gateway node that answered this scrape, labelled with its node id and pid. */
@@ -148,7 +192,7 @@ export class Metrics {
       "99th percentile of the event loop's delay in a gateway node's process since the previous scrape",
       ofProcess('eventLoopDelaySeconds'),
     );
-    collectDefaultMetrics({ register: this.registry });
+    this.registry = Registry.merge([own, processRegistry()]);
   }
 
   get contentType(): string {
@@ -158,11 +202,13 @@ export class Metrics {
   /** The metrics in Prometheus text format. */
   async render(): Promise<string> {
     try {
-      const [stats, reports] = await Promise.all([this.source.stats(), this.source.nodeReports()]);
-      this.stats = stats;
-      this.reports = [...reports.values()];
-      this.counters.update(new Map([...reports].map(([nodeId, r]) => [nodeId, r.stats])));
-      this.fanout.update(new Map([...reports].map(([nodeId, r]) => [nodeId, r.fanout])));
+      const { nodes, rooms, awayRoomLimitRefusals } = await this.source.clusterReport();
+      this.reports = [...nodes.values()];
+      this.totals = { connections: this.reports.reduce((sum, r) => sum + r.stats.connections, 0), rooms, nodes: nodes.size };
+      const counters = new Map<string, Partial<NodeCounters>>([...nodes].map(([nodeId, r]) => [nodeId, r.stats]));
+      counters.set(AWAY_SESSIONS, { roomLimitRefusals: awayRoomLimitRefusals });
+      this.counters.update(counters);
+      this.fanout.update(new Map([...nodes].map(([nodeId, r]) => [nodeId, r.fanout])));
     } catch {
       // Keep the last totals: counters must not fall back to zero while the broker is away; roomcast_broker_up says it is.
     }

@@ -46,7 +46,7 @@ function readTls(config: SharedSettings): { cert: Buffer; key: Buffer } | undefi
   return { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
 }
 
-export function createGateway(config: GatewayConfig & SharedSettings & { resumeSecret?: string }, broker: Broker, log: Logger): GatewayServer {
+export function createGateway(config: GatewayConfig & SharedSettings, broker: Broker, log: Logger): GatewayServer {
   return new GatewayServer({ ...config, tls: readTls(config) }, broker, log);
 }
 
@@ -76,9 +76,9 @@ export function createLogic(
   );
 }
 
-/** `roomcast start`: gateway + logic in this process. The broker is made from the config unless given. */
-export async function startStandalone(config: ServerConfig, log: Logger, givenBroker?: Broker): Promise<RunningServer> {
-  const broker = givenBroker ?? (await createBroker(config, log));
+/** `roomcast start`: gateway + logic in this process, on the broker the config names. */
+export async function startStandalone(config: ServerConfig, log: Logger): Promise<RunningServer> {
+  const broker = await createBroker(config, log);
   const gatewayConfig = gatewayPart(config);
   const logicConfig = logicPart(config);
   const gateway = createGateway(gatewayConfig, broker, log);

@@ -88,6 +88,15 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
       assert.equal((await post(cluster.logicUrl, '/push/conn', { wsId: target.wsId, val: 'x', tag: 5 })).status, 404);
     });
 
+    it('kick by wsId ends an away session (kicked:true, then 404 for it), and answers 404 for a wsId gone', async () => {
+      const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['kick-away']);
+      await dropConnection(cluster, client);
+      assert.deepEqual((await post(cluster.logicUrl, '/conn/kick', { wsId: client.wsId })).body, { code: 0, msg: 'ok', data: { wsId: client.wsId, kicked: true } });
+      assert.equal((await call(cluster.logicUrl, `/conns/${client.wsId}`)).status, 404);
+      const again = await post(cluster.logicUrl, '/conn/kick', { wsId: client.wsId });
+      assert.deepEqual(again.body, { code: 404, msg: `wsId "${client.wsId}" is not connected` });
+    });
+
     it('a session in rooms named like the fields roomcast keeps beside them (`_`, `uid`) gets them all back on resume', async () => {
       const rooms = ['_', 'uid', 'rooms-limit'];
       const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, rooms);

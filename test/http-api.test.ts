@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes } from '../src/logic/routes.js';
 import { TestClient, isPush } from './helpers/client.js';
+import { readEvents } from './helpers/event-stream.js';
 import { call, post, postJson } from './helpers/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
@@ -294,6 +296,36 @@ describe('logic API', () => {
         assert.ok(![404, 405].includes(res.status) || /wsId/.test(text), `${entry} answered ${res.status} ${text}`);
       }
     });
+  });
+});
+
+describe('GET /stats/stream with several viewers', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startServer();
+  });
+  after(() => server.close());
+
+  it('reads the totals once a second for every viewer together, and stops reading once the last one left', async () => {
+    const { broker } = server;
+    const readStats = broker.stats.bind(broker);
+    let reads = 0;
+    broker.stats = () => {
+      reads++;
+      return readStats();
+    };
+    const first = readEvents(`${server.logicUrl}/stats/stream`, 4);
+    await sleep(300);
+    const second = await readEvents(`${server.logicUrl}/stats/stream`, 3);
+    const firstEvents = (await first).events;
+    const readAt = new Set(firstEvents.map((e) => e.data.at));
+    assert.equal(readAt.size, 4);
+    for (const e of second.events) assert.ok(readAt.has(e.data.at), `the second viewer got a read of its own (at ${String(e.data.at)})`);
+    assert.ok(reads <= 5, `${reads} reads for 4 s of two viewers`);
+    await sleep(200); // the server sees both viewers gone
+    const readsWhenLeft = reads;
+    await sleep(2500);
+    assert.equal(reads, readsWhenLeft, 'read on with no viewer');
   });
 });
 

@@ -1,15 +1,25 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { parsePrometheus, valueOf, type Family } from './helpers/prometheus.js';
 import { emptyNodeStats, NODE_COUNTER_KEYS, type NodeStats } from '../src/broker/broker.js';
-import { CounterTotals } from '../src/counter-totals.js';
-import { memoryEngine, redisEngine, startCluster, type EngineFactory } from './helpers/cluster.js';
+import type { Broker } from '../src/broker/broker.js';
+import { RedisBroker } from '../src/broker/redis/broker.js';
+import { logicPart } from '../src/config.js';
+import { CounterTotals, FORGET_NODE_AFTER_MS } from '../src/counter-totals.js';
+import { createLogic, logicUrl } from '../src/standalone.js';
+import type { LogicServer } from '../src/logic/server.js';
+import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { startServer, testConfig, type TestServer } from './helpers/server.js';
+import { dropConnection, member } from './helpers/resume.js';
 import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
 import { until } from './helpers/until.js';
 
@@ -159,6 +169,19 @@ describe('roomcast_*_total counters of the gateway nodes never go down', () => {
     assert.deepEqual(after([]), [28, 3]);
   });
 
+  it('forgets a node unseen for an hour, keeping what it counted in the totals', () => {
+    const totals = new CounterTotals(['deliveries'] as const);
+    totals.update(new Map([['gone', { deliveries: 5 }], ['stays', { deliveries: 2 }]]), 0);
+    totals.update(new Map([['stays', { deliveries: 3 }]]), FORGET_NODE_AFTER_MS);
+    assert.equal(totals.nodes, 2, 'an hour is not past it');
+    totals.update(new Map([['stays', { deliveries: 4 }]]), FORGET_NODE_AFTER_MS + 1);
+    assert.equal(totals.nodes, 1);
+    assert.equal(totals.get('deliveries'), 9);
+    totals.update(new Map(), 3 * FORGET_NODE_AFTER_MS);
+    assert.equal(totals.nodes, 0);
+    assert.equal(totals.get('deliveries'), 9);
+  });
+
   const engines: [string, () => Promise<{ engine: EngineFactory; stop(): Promise<void> }>, typeof skipWithoutRedis][] = [
     ['the memory engine', async () => ({ engine: memoryEngine, stop: async () => undefined }), false],
     [
@@ -240,6 +263,94 @@ describe('docs/grafana-dashboard.json', () => {
       }
     } finally {
       await server.close();
+    }
+  });
+});
+
+const log = pino({ level: 'silent' });
+
+/** One more logic API on the broker of a cluster's first node (its own connection on Redis, as another process would have). */
+async function anotherLogic(cluster: TestCluster, config: ReturnType<typeof testConfig>): Promise<{ logic: LogicServer; url: string; close(): Promise<void> }> {
+  const nodeBroker = cluster.gateways[0].node.broker;
+  const broker: Broker =
+    nodeBroker instanceof RedisBroker ? await RedisBroker.connect({ url: redisUrl!, prefix: nodeBroker.names.prefix }, log) : nodeBroker;
+  const logic = createLogic(logicPart(config), broker, log);
+  const url = logicUrl(logicPart(config), (await logic.listen()).port);
+  return {
+    logic,
+    url,
+    async close() {
+      await logic.close();
+      if (broker !== nodeBroker) await broker.close();
+    },
+  };
+}
+
+let redisUrl: string | undefined;
+
+describe('roomcast_refusals_total', () => {
+  let redis: RedisServer | undefined;
+  before(async () => {
+    if (skipWithoutRedis === false) {
+      redis = await RedisServer.start();
+      redisUrl = redis.url;
+    }
+  });
+  after(() => redis?.stop());
+
+  const engines: [string, () => EngineFactory, typeof skipWithoutRedis][] = [
+    ['the memory engine', () => memoryEngine, false],
+    ['Redis', () => redisEngine(redisUrl!), skipWithoutRedis],
+  ];
+  for (const [name, engine, skip] of engines) {
+    it(`on ${name}: counts the joins refused to an away session once, as /stats does, whichever logic API refused them; and the pushes a logic API refused for their size`, { skip }, async () => {
+      const config = testConfig({ maxRoomsPerConnection: 1, maxValSize: 16 });
+      const cluster = await startCluster(engine(), 1, { maxRoomsPerConnection: 1, maxValSize: 16 });
+      const second = await anotherLogic(cluster, config);
+      try {
+        const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['r1']);
+        await dropConnection(cluster, client);
+        assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'r2', wsId: client.wsId })).status, 409);
+        assert.equal((await post(second.url, '/room/join', { id: 'r3', wsId: client.wsId })).status, 409);
+        assert.equal((await post(cluster.logicUrl, '/push/all', { val: 'x'.repeat(17), tag: 2 })).status, 413);
+
+        for (const [logic, valSize] of [
+          [cluster.logicUrl, 1],
+          [second.url, 0],
+        ] as const) {
+          const families = await scrape({ logicUrl: logic });
+          assert.equal(valueOf(families, 'roomcast_refusals_total', { limit: 'max_rooms_per_connection' }), 2, `${logic}: /metrics`);
+          assert.equal(valueOf(families, 'roomcast_refusals_total', { limit: 'max_val_size' }), valSize, `${logic}: /metrics`);
+          const limits = (await call(logic, '/stats')).body.data?.limits as Record<string, number>;
+          assert.equal(limits.maxRoomsPerConnection, 2, `${logic}: /stats`);
+          assert.equal(limits.maxValSize, valSize, `${logic}: /stats`);
+        }
+      } finally {
+        await second.close();
+        await cluster.close();
+      }
+    });
+  }
+});
+
+describe('process metrics', () => {
+  it('are those of the one process, collected once however many logic APIs it runs', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const collections = (families: Map<string, Family>): number =>
+      (families.get('nodejs_gc_duration_seconds')?.samples ?? []).filter((s) => s.name === 'nodejs_gc_duration_seconds_count').reduce((sum, s) => sum + s.value, 0);
+    const first = await startServer();
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await sleep(20); // the GC observer hears of them asynchronously, and counts one per batch
+    }
+    const second = await startServer();
+    try {
+      const seenByFirst = collections(await scrape(first));
+      assert.ok(seenByFirst >= 3, `${seenByFirst} collections`);
+      assert.ok(collections(await scrape(second)) >= seenByFirst, 'the second logic API counts the collections from before it started too');
+    } finally {
+      await Promise.all([first.close(), second.close()]);
     }
   });
 });

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
 import { WebSocket } from 'ws';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { ResumeTokens } from '../src/gateway/resume-token.js';
@@ -195,6 +196,18 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
     }
   });
 
+  it('with --history-ttl above 24 h, a pushed stream keeps its seq and epoch as long as its history', async () => {
+    const cluster = await startCluster(redisEngine(redis.url, { history: { size: 100, ttlMs: 48 * 3_600_000 } }), 1);
+    try {
+      await post(cluster.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'long-history' });
+      const history = await ttlOf('*history:long-history');
+      assert.ok(history > 47 * 3600, `history TTL ${history} s`);
+      assert.ok((await ttlOf('*stream:long-history')) >= history, 'the seq and epoch outlive the history they number');
+    } finally {
+      await cluster.close();
+    }
+  });
+
   it('a quiet room keeps its epoch while a node has members in it', async () => {
     // its seq and epoch would expire 1 s after the join if the node did not keep them
     const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 300, recoveryWindowMs: 300 }), 1);
@@ -212,3 +225,44 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
     }
   });
 });
+
+describe('a leave made while the node cannot reach Redis', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('is not undone once Redis is back: the session dropped later is away without the room it left', async () => {
+    const cluster = await startCluster(redisEngine(redis.url), 1, { allowClientJoin: true, maxRoomsPerConnection: 7 });
+    // stays authenticated while Redis asks new connections for a password
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    try {
+      const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['kept', 'left']);
+      const [sessionKey] = (await redis.command(['KEYS', `*session:${client.wsId}`])) as string[];
+
+      // the node's command connection is cut and cannot come back until the password goes
+      await admin.sendCommand(['CONFIG', 'SET', 'requirepass', 'not-yet']);
+      await admin.sendCommand(['CLIENT', 'KILL', 'ID', await clientId(admin, connectionOf(cluster, 0, 'commands'))]);
+      await until('the node lost Redis', async () => (brokerOf(cluster, 0).isReady() ? undefined : true));
+      client.send({ op: 'leave', room: 'left', id: 1 });
+      assert.deepEqual(await client.next((f) => f.op === 'reply'), { type: 0, op: 'reply', id: 1, room: 'left', changed: true });
+      assert.equal(await admin.hExists(sessionKey, 'left'), 1, 'Redis still has the room left (the node could not tell it)');
+
+      await admin.sendCommand(['CONFIG', 'SET', 'requirepass', '']);
+      await until('the node reached Redis again', async () => (brokerOf(cluster, 0).isReady() ? true : undefined));
+      await until('the node rewrote the session', async () => ((await admin.hExists(sessionKey, 'left')) === 0 ? true : undefined));
+      assert.deepEqual(await admin.hGetAll(sessionKey), { '#uid': '', '#rooms-limit': '7', kept: '' }, 'its uid and rooms limit are kept');
+
+      await dropConnection(cluster, client);
+      assert.deepEqual((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['kept']);
+    } finally {
+      await admin.sendCommand(['CONFIG', 'SET', 'requirepass', '']).catch(() => undefined);
+      admin.destroy();
+      await cluster.close();
+    }
+  });
+});
+
+/** The id Redis gives the connection with this name (CLIENT LIST). */
+async function clientId(admin: { sendCommand(args: string[]): Promise<unknown> }, name: string): Promise<string> {
+  const list = String(await admin.sendCommand(['CLIENT', 'LIST']));
+  const id = list.split('\n').find((line) => line.includes(` name=${name} `))?.match(/^id=(\d+)/)?.[1];
+  if (id === undefined) throw new Error(`no client named ${name} is connected to Redis`);
+  return id;
+}

@@ -16,7 +16,8 @@ export interface AwayStore {
   /**
    * Adds a room joined while away, in one step with the check of the session's
    * rooms limit: unchanged when the session was already in it (or is gone),
-   * refused (roomLimitRefusal) when it holds its limit.
+   * refused (roomLimitRefusal) when it holds its limit; the store counts the
+   * refusals (for GET /stats and /metrics).
    */
   addRoom(wsId: string, room: string, joinedAt: StreamPosition): Promise<CommandReplies['join']>;
   /** Removes a room; false when the session was not in it. */
@@ -25,27 +26,18 @@ export interface AwayStore {
   end(wsId: string): Promise<boolean>;
 }
 
-/** What away sessions count for GET /stats: joins refused by the rooms limit. */
-export interface AwayCounters {
-  roomLimitRefusals: number;
-}
-
 export async function commandAway<C extends ConnCommand>(
   cmd: C,
   store: AwayStore,
   positionOf: (room: string) => Promise<StreamPosition>,
-  counters: AwayCounters,
 ): Promise<ReplyTo<C> | undefined> {
   const session = await store.get(cmd.wsId);
   if (session === undefined) return undefined;
   let reply: ReplyTo<ConnCommand>;
   switch (cmd.op) {
-    case 'join': {
-      const joined = session.rooms.includes(cmd.room) ? { changed: false } : await store.addRoom(cmd.wsId, cmd.room, await positionOf(cmd.room));
-      if (joined.refused !== undefined) counters.roomLimitRefusals++;
-      reply = joined;
+    case 'join':
+      reply = session.rooms.includes(cmd.room) ? { changed: false } : await store.addRoom(cmd.wsId, cmd.room, await positionOf(cmd.room));
       break;
-    }
     case 'leave':
       reply = { changed: await store.removeRoom(cmd.wsId, cmd.room) };
       break;

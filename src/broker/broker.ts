@@ -130,11 +130,10 @@ export interface NodeStats {
   tokenExpiries: number;
 }
 
-/** Fan-out times of one node since it started: observations per bucket (`counts[i]`: above bound i-1 of src/gateway/fanout-times.ts, at most bound i; the last: above every bound), their sum (s) and count. */
+/** Fan-out times of one node since it started: observations per bucket (`counts[i]`: above bound i-1 of src/gateway/fanout-times.ts, at most bound i; the last: above every bound) and their sum (s). */
 export interface FanoutTimesSnapshot {
   counts: number[];
   sum: number;
-  count: number;
 }
 
 /** A gateway node's process. */
@@ -154,6 +153,19 @@ export interface NodeReport {
   stats: NodeStats;
   fanout: FanoutTimesSnapshot;
   process: ProcessReport;
+}
+
+/** What /metrics reads from the broker in one go. */
+export interface ClusterReport {
+  /**
+   * Each gateway node's report, by an id that is new each time a node starts
+   * (src/metrics.ts keeps its counters from going down with them).
+   */
+  nodes: Map<string, NodeReport>;
+  /** Rooms with members on any node (a room on two nodes counts once). */
+  rooms: number;
+  /** Joins refused to away sessions by the rooms limit: counted by the broker, not by a node (on Redis, in Redis). */
+  awayRoomLimitRefusals: number;
 }
 
 export interface GatewayHandler {
@@ -239,28 +251,24 @@ export interface Broker {
   command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined>;
   roomCounts(): Promise<RoomCount[]>;
   roomMembers(room: string): Promise<string[]>;
+  /** Totals across every gateway node; `roomLimitRefusals` includes the joins refused to away sessions. */
   stats(): Promise<NodeStats & { nodes: number }>;
-  /**
-   * Each gateway node's report, by an id that is new each time a node starts
-   * (src/metrics.ts keeps its counters from going down with them).
-   */
-  nodeReports(): Promise<Map<string, NodeReport>>;
+  clusterReport(): Promise<ClusterReport>;
   /** False while the engine cannot hand pushes on (e.g. Redis unreachable). */
   isReady(): boolean;
   close(): Promise<void>;
 }
 
 /** Builds a history page, judging whether the entries cover every seq after `after`. */
-export function historyPage(position: StreamPosition, after: number, entries: HistoryEntry[], limit: number): HistoryPage {
+export function historyPage(position: StreamPosition, after: number, entries: HistoryEntry[]): HistoryPage {
   let complete = after <= position.seq;
   let expected = after + 1;
   for (const pub of entries) {
     if (pub.seq !== expected) complete = false;
     expected = pub.seq + 1;
   }
-  // a page cut short by `limit` is complete only if it still reaches the current seq
-  if (entries.length === limit && expected <= position.seq) complete = false;
-  if (entries.length === 0 && after < position.seq) complete = false;
+  // short of the current seq: cut by the page limit, or history lost the newest
+  if (expected <= position.seq) complete = false;
   return { ...position, entries, complete };
 }
 

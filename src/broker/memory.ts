@@ -8,18 +8,18 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { DEFAULT_HISTORY, StreamHistory, type HistoryLimits } from '../history/ring.js';
-import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayCounters, type AwayStore } from './away.js';
+import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from './away.js';
 import {
   addNodeStats,
   emptyNodeStats,
   historyPage,
   roomLimitRefusal,
   type Broker,
+  type ClusterReport,
   type ConnCommand,
   type ConnInfo,
   type GatewayHandler,
   type HistoryPage,
-  type NodeReport,
   type NodeStats,
   type Publication,
   type PushMessage,
@@ -102,7 +102,8 @@ export class MemoryBroker implements Broker {
   private readonly userNodes = new NodesByKey();
   private readonly streams = new Map<string, StreamState>();
   private readonly away = new Map<string, Away>();
-  private readonly awayCounters: AwayCounters = { roomLimitRefusals: 0 };
+  /** Joins refused to away sessions by the rooms limit. */
+  private awayRoomLimitRefusals = 0;
   private readonly historyLimits: HistoryLimits;
   private readonly recoveryWindowMs: number;
   private readonly secret = randomBytes(32).toString('base64url');
@@ -195,7 +196,7 @@ export class MemoryBroker implements Broker {
 
   async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
     const state = this.positionOf(stream);
-    return historyPage({ seq: state.seq, epoch: state.epoch }, after, state.history.after(after, limit, Date.now()), limit);
+    return historyPage({ seq: state.seq, epoch: state.epoch }, after, state.history.after(after, limit, Date.now()));
   }
 
   async publish(stream: string, message: PushMessage): Promise<Publication> {
@@ -226,7 +227,7 @@ export class MemoryBroker implements Broker {
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const node = this.connNodes.get(cmd.wsId);
     if (node !== undefined) return node.onCommand(cmd);
-    return commandAway(cmd, this.awayStore, (room) => this.streamPosition(room), this.awayCounters);
+    return commandAway(cmd, this.awayStore, (room) => this.streamPosition(room));
   }
 
   async roomCounts(): Promise<RoomCount[]> {
@@ -245,12 +246,16 @@ export class MemoryBroker implements Broker {
     const total = emptyNodeStats();
     for (const node of this.nodes.values()) addNodeStats(total, node.stats());
     total.rooms = this.roomNodes.size;
-    total.roomLimitRefusals += this.awayCounters.roomLimitRefusals;
+    total.roomLimitRefusals += this.awayRoomLimitRefusals;
     return { ...total, nodes: this.nodes.size };
   }
 
-  async nodeReports(): Promise<Map<string, NodeReport>> {
-    return new Map([...this.nodes].map(([nodeId, node]) => [nodeId, node.report()]));
+  async clusterReport(): Promise<ClusterReport> {
+    return {
+      nodes: new Map([...this.nodes].map(([nodeId, node]) => [nodeId, node.report()])),
+      rooms: this.roomNodes.size,
+      awayRoomLimitRefusals: this.awayRoomLimitRefusals,
+    };
   }
 
   isReady(): boolean {
@@ -274,7 +279,10 @@ export class MemoryBroker implements Broker {
     addRoom: async (wsId, room, joinedAt) => {
       const session = this.liveAway(wsId);
       if (session === undefined || session.rooms.has(room)) return { changed: false };
-      if (session.maxRooms > 0 && session.rooms.size >= session.maxRooms) return { changed: false, refused: roomLimitRefusal(session.rooms.size) };
+      if (session.maxRooms > 0 && session.rooms.size >= session.maxRooms) {
+        this.awayRoomLimitRefusals++;
+        return { changed: false, refused: roomLimitRefusal(session.rooms.size) };
+      }
       session.rooms.set(room, joinedAt);
       return { changed: true };
     },

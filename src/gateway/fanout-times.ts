@@ -11,17 +11,15 @@ export const FANOUT_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.00
 export class FanoutTimes {
   private readonly counts: number[] = new Array<number>(FANOUT_BUCKETS.length + 1).fill(0);
   private sum = 0;
-  private count = 0;
 
   observe(seconds: number): void {
     let bucket = 0;
     while (bucket < FANOUT_BUCKETS.length && seconds > FANOUT_BUCKETS[bucket]) bucket++;
     this.counts[bucket]++;
     this.sum += seconds;
-    this.count++;
   }
 
   snapshot(): FanoutTimesSnapshot {
-    return { counts: [...this.counts], sum: this.sum, count: this.count };
+    return { counts: [...this.counts], sum: this.sum };
   }
 }

@@ -1,6 +1,8 @@
 /**
  * One stream's recent publications, in memory: at most `size` entries, none
- * older than `ttlMs`. Appends are O(1); old entries are dropped from the front.
+ * older than `ttlMs`. Appends are O(1) amortized; old entries are dropped from
+ * the front, and the array is compacted as they go, so a stream that went quiet
+ * holds nothing once its entries have expired.
  */
 import type { HistoryEntry } from '../broker/broker.js';
 
@@ -22,8 +24,10 @@ export function historyEnabled(limits: HistoryLimits): boolean {
   return limits.size > 0 && limits.ttlMs > 0;
 }
 
+/** Entries hold contiguous seqs (a stream's publications, each appended once), so a seq is found by its offset from the first. */
 export class StreamHistory {
   private entries: Entry[] = [];
+  /** Index of the first entry kept: those before it were dropped and wait for the next compaction. */
   private start = 0;
 
   constructor(private readonly limits: HistoryLimits) {}
@@ -35,24 +39,17 @@ export class StreamHistory {
   append(pub: HistoryEntry, now: number): void {
     if (!historyEnabled(this.limits)) return;
     this.entries.push({ pub, at: now });
-    this.dropExpired(now);
     if (this.length > this.limits.size) this.start = this.entries.length - this.limits.size;
-    // compact once the dropped prefix is as long as what is kept
-    if (this.start > this.limits.size) {
-      this.entries = this.entries.slice(this.start);
-      this.start = 0;
-    }
+    this.dropExpired(now);
   }
 
   /** Publications with seq > `after`, oldest first, at most `limit`. */
   after(after: number, limit: number, now: number): HistoryEntry[] {
     this.dropExpired(now);
-    const out: HistoryEntry[] = [];
-    for (let i = this.start; i < this.entries.length && out.length < limit; i++) {
-      const { pub } = this.entries[i];
-      if (pub.seq > after) out.push(pub);
-    }
-    return out;
+    if (this.length === 0) return [];
+    const skip = Math.min(Math.max(after + 1 - this.entries[this.start].pub.seq, 0), this.length);
+    const from = this.start + skip;
+    return this.entries.slice(from, from + Math.max(limit, 0)).map((entry) => entry.pub);
   }
 
   /** True when nothing is kept any more (so the stream may be forgotten). */
@@ -64,5 +61,15 @@ export class StreamHistory {
   private dropExpired(now: number): void {
     const oldest = now - this.limits.ttlMs;
     while (this.start < this.entries.length && this.entries[this.start].at < oldest) this.start++;
+    this.compact();
+  }
+
+  /** Lets go of dropped entries once they are as many as those kept (so each entry is copied O(1) times). */
+  private compact(): void {
+    if (this.start === 0) return;
+    if (this.start === this.entries.length) this.entries = [];
+    else if (this.start >= this.length) this.entries = this.entries.slice(this.start);
+    else return;
+    this.start = 0;
   }
 }

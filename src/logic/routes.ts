@@ -231,12 +231,15 @@ export const routes: AnyRoute[] = [
   route({
     method: 'POST',
     url: '/conn/kick',
-    summary: 'Close a connection with code 4003',
+    summary: 'Close a connection with code 4003, or end its session while it is away',
     body: z.object({ wsId: wsIdField() }),
-    data: z.object({ wsId: z.string(), kicked: z.boolean() }),
+    data: z.object({
+      wsId: z.string(),
+      kicked: z.boolean().meta({ description: 'False when the session ended by itself between finding it and kicking it' }),
+    }),
     async handle({ body }, ctx) {
-      await requireConn(ctx.broker.command({ op: 'kick', wsId: body.wsId }), body.wsId);
-      return { wsId: body.wsId, kicked: true };
+      const { kicked } = await requireConn(ctx.broker.command({ op: 'kick', wsId: body.wsId }), body.wsId);
+      return { wsId: body.wsId, kicked };
     },
   }),
   route({

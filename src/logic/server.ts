@@ -14,7 +14,7 @@ import { ApiError, apiErrors } from './errors.js';
 import { extraRoutes, type ExtraRouteUrl } from './extra-routes.js';
 import { parseInput } from './fields.js';
 import { parseForm } from './form.js';
-import { streamStats } from './live.js';
+import { StatsStream } from './live.js';
 import { buildOpenApi } from './openapi.js';
 import { readStats, routes, type AnyRoute, type PushCounters, type RouteContext } from './routes.js';
 
@@ -109,7 +109,7 @@ export class LogicServer {
       },
     });
     this.app = app;
-    this.metrics = new Metrics(broker, this.pushes);
+    this.metrics = new Metrics(broker, { pushes: this.pushes, refusedValSize: this.refusedValSize });
 
     app.removeContentTypeParser('text/plain');
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
@@ -161,9 +161,10 @@ export class LogicServer {
 
   private registerExtraRoutes(context: RouteContext): void {
     const openApi = buildOpenApi(routes, extraRoutes, this.options.version);
+    const statsStream = new StatsStream(() => readStats(context));
     const handlers: Record<ExtraRouteUrl, (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>> = {
       '/openapi.json': async () => openApi,
-      '/stats/stream': async (_req, reply) => streamStats(reply, () => readStats(context)),
+      '/stats/stream': async (_req, reply) => statsStream.follow(reply),
       '/metrics': async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.render()),
     };
     for (const route of extraRoutes) {

@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { createClient } from 'redis';
 import { ALL_STREAM } from '../../protocol/room-id.js';
 import { DEFAULT_HISTORY, historyEnabled, type HistoryLimits } from '../../history/ring.js';
-import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayCounters, type AwayStore } from '../away.js';
+import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from '../away.js';
 import {
   addNodeStats,
   BrokerUnavailableError,
@@ -24,12 +24,12 @@ import {
   historyPage,
   roomLimitRefusal,
   type Broker,
+  type ClusterReport,
   type ConnCommand,
   type ConnInfo,
   type GatewayHandler,
   type HistoryEntry,
   type HistoryPage,
-  type NodeReport,
   type NodeStats,
   type Publication,
   type PushMessage,
@@ -54,8 +54,6 @@ export interface RedisBrokerOptions {
   requestTimeoutMs?: number;
   /** How long a cluster-wide query waits for every node. */
   queryTimeoutMs?: number;
-  /** How long a stream's seq and epoch live after its last push. */
-  streamTtlSeconds?: number;
   history?: HistoryLimits;
   /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
   recoveryWindowMs?: number;
@@ -69,6 +67,8 @@ function isRoomField(field: string): boolean {
 type Client = ReturnType<typeof createClient>;
 
 const REGISTRY_BATCH = 1000;
+/** How long a stream's seq and epoch live after its last push, unless its history lives longer. */
+const PUSHED_STREAM_TTL_SECONDS = 86_400;
 /** How long a resume waits for the node that holds the session to hand it over; a silent node keeps it (the client retries). */
 const TAKEOVER_PROBE_MS = 1000;
 
@@ -104,7 +104,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<
 
 export class RedisBroker implements Broker {
   readonly engine = 'redis';
-  private readonly names: RedisNames;
+  /** Its keys and channels (public for the tests, which look at them in Redis). */
+  readonly names: RedisNames;
   private readonly requests = new PendingRequests();
   private gateway: GatewayHandler | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
@@ -112,13 +113,13 @@ export class RedisBroker implements Broker {
   private readonly registryTtlMs: number;
   private readonly requestTimeoutMs: number;
   private readonly queryTimeoutMs: number;
+  /** How long a stream's seq and epoch live after its last push. */
   private readonly streamTtlSeconds: string;
   private readonly historyLimits: HistoryLimits;
   private readonly recoveryWindowMs: number;
   private secret: Promise<string> | undefined;
   /** The attached gateway node's rooms limit, written with each of its sessions. */
   private roomsLimit = 0;
-  private readonly awayCounters: AwayCounters = { roomLimitRefusals: 0 };
   /** Set from the moment the subscriber connection drops until it is back with every subscription. */
   private subscriptionsDown = false;
 
@@ -134,8 +135,9 @@ export class RedisBroker implements Broker {
     this.registryTtlMs = options.registryTtlMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
-    this.streamTtlSeconds = String(options.streamTtlSeconds ?? 86_400);
     this.historyLimits = options.history ?? DEFAULT_HISTORY;
+    // history numbered by a seq must not outlive the seq and epoch: a new epoch would make it unreadable
+    this.streamTtlSeconds = String(Math.max(PUSHED_STREAM_TTL_SECONDS, Math.ceil(this.historyLimits.ttlMs / 1000)));
     this.recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
   }
 
@@ -235,7 +237,7 @@ export class RedisBroker implements Broker {
 
   connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
     const keep = away !== undefined && this.recoveryWindowMs > 0;
-    const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', ROOMS_LIMIT_FIELD, String(this.roomsLimit), ...away.rooms] : [nodeId, '0'];
+    const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit), ...away.rooms] : [nodeId, '0'];
     this.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
   }
 
@@ -310,10 +312,10 @@ export class RedisBroker implements Broker {
   async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
     type Reply = [number, string, [number, string, number, string, number][]] | [];
     const reply = (await orUnavailable(this.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)]))) as Reply;
-    if (reply.length === 0) return historyPage(await this.streamPosition(stream), after, [], limit);
+    if (reply.length === 0) return historyPage(await this.streamPosition(stream), after, []);
     const [seq, epoch, rows] = reply;
     const entries = rows.map(([entrySeq, id, tag, val, order]): HistoryEntry => ({ stream, seq: entrySeq, epoch, id, tag, val, order }));
-    return historyPage({ seq, epoch }, after, entries, limit);
+    return historyPage({ seq, epoch }, after, entries);
   }
 
   // --- logic side ---
@@ -391,7 +393,7 @@ export class RedisBroker implements Broker {
 
   private async commandAway<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     if (this.recoveryWindowMs === 0) return undefined;
-    return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room), this.awayCounters));
+    return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room)));
   }
 
   /** Away sessions in Redis (public for the tests, which check what it leaves in Redis). */
@@ -405,7 +407,7 @@ export class RedisBroker implements Broker {
       return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter(isRoomField), expiresAt: Date.now() + ttl };
     },
     addRoom: async (wsId, room, at) => {
-      const added = (await this.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId)], [room, `${at.seq}:${at.epoch}`, ROOMS_LIMIT_FIELD, SESSION_MARKER])) as number;
+      const added = (await this.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId), this.names.awayRefusalsKey], [room, `${at.seq}:${at.epoch}`])) as number;
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
@@ -425,17 +427,26 @@ export class RedisBroker implements Broker {
   }
 
   async stats(): Promise<NodeStats & { nodes: number }> {
-    const [perNode, rooms] = await Promise.all([this.gather<'stats'>({ kind: 'stats' }), this.roomCounts()]);
+    const [perNode, rooms, awayRefusals] = await Promise.all([this.gather<'stats'>({ kind: 'stats' }), this.roomCounts(), this.awayRoomLimitRefusals()]);
     const total = emptyNodeStats();
     for (const stats of perNode) addNodeStats(total, stats);
     total.rooms = rooms.length;
-    // joins refused to away sessions are counted by the logic process that took them
-    total.roomLimitRefusals += this.awayCounters.roomLimitRefusals;
+    total.roomLimitRefusals += awayRefusals;
     return { ...total, nodes: perNode.length };
   }
 
-  async nodeReports(): Promise<Map<string, NodeReport>> {
-    return this.gatherByNode<'report'>({ kind: 'report' });
+  async clusterReport(): Promise<ClusterReport> {
+    const [nodes, rooms, awayRoomLimitRefusals] = await Promise.all([
+      this.gatherByNode<'report'>({ kind: 'report' }),
+      this.roomCounts(),
+      this.awayRoomLimitRefusals(),
+    ]);
+    return { nodes, rooms: rooms.length, awayRoomLimitRefusals };
+  }
+
+  /** Joins refused to away sessions, by whichever logic process took them. */
+  private async awayRoomLimitRefusals(): Promise<number> {
+    return Number((await orUnavailable(this.commands.get(this.names.awayRefusalsKey))) ?? 0);
   }
 
   isReady(): boolean {
@@ -567,7 +578,7 @@ export class RedisBroker implements Broker {
 
   private refreshRegistry(gateway: GatewayHandler, conns: { wsId: string; uid: string | undefined; rooms: string[] }[], full: boolean): void {
     const keys = conns.flatMap((conn) => [this.names.connKey(conn.wsId), this.names.sessionKey(conn.wsId)]);
-    const args = [gateway.nodeId, String(this.registryTtlMs), String(this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0), ROOMS_LIMIT_FIELD, String(this.roomsLimit)];
+    const args = [gateway.nodeId, String(this.registryTtlMs), String(this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0), String(this.roomsLimit)];
     if (full) for (const conn of conns) args.push(conn.uid ?? '', conn.rooms.join(' '));
     this.runScript(REFRESH_CONNS, keys, args).then(
       (moved) => {
@@ -595,7 +606,7 @@ export class RedisBroker implements Broker {
   /**
    * How long a stream's seq and epoch live after a join (or a node refreshed
    * them): past the life of any session that may resume in it, even one of a
-   * killed node. A push keeps them `streamTtlSeconds` (24 h).
+   * killed node. A push keeps them `streamTtlSeconds` (24 h, or --history-ttl when longer).
    */
   private get keptStreamSeconds(): number {
     return Math.ceil((this.sessionTtlMs + this.registryTtlMs) / 1000);

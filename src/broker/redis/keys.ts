@@ -55,9 +55,18 @@ export class RedisNames {
     return `${this.prefix}history:${stream}`;
   }
 
-  /** Hash key: a session's rooms (field per room; value `seq:epoch` for a room joined while away), plus the field `_` holding its uid ('' when anonymous). */
+  /**
+   * Hash key: a session's rooms (field per room; value `seq:epoch` for a room
+   * joined while away), plus the fields SESSION_MARKER (its uid, '' when
+   * anonymous) and ROOMS_LIMIT_FIELD of src/broker/redis/scripts.ts.
+   */
   sessionKey(wsId: string): string {
     return `${this.prefix}session:${wsId}`;
+  }
+
+  /** Counter of the joins refused to away sessions by their rooms limit (by any logic process). */
+  get awayRefusalsKey(): string {
+    return `${this.prefix}away-room-limit-refusals`;
   }
 
   /** Counter ranking publications across streams. */

@@ -96,10 +96,9 @@ return 0
 
 /**
  * KEYS: conn key, session hash. ARGV: node id, recovery window ms ('0': the
- * session ends), uid ('' when anonymous; kept in SESSION_MARKER), the rooms-limit field and the
- * node's limit, the rooms. Releases the wsId and
- * keeps its session away (or ends it), unless another node holds the wsId now:
- * then the session is that node's, and 0 is returned.
+ * session ends), uid ('' when anonymous), the node's rooms limit, the rooms.
+ * Releases the wsId and keeps its session away (or ends it), unless another
+ * node holds the wsId now: then the session is that node's, and 0 is returned.
  */
 export const CLOSE_CONN = script(`
 local holder = redis.call('GET', KEYS[1])
@@ -109,22 +108,22 @@ if ARGV[2] == '0' then
   redis.call('DEL', KEYS[2])
   return 1
 end
-redis.call('HSET', KEYS[2], '${SESSION_MARKER}', ARGV[3], ARGV[4], ARGV[5])
-for i = 6, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], '') end
+redis.call('HSET', KEYS[2], '${SESSION_MARKER}', ARGV[3], '${ROOMS_LIMIT_FIELD}', ARGV[4])
+for i = 5, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], '') end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `);
 
 /**
  * KEYS: the conn key and session hash of each connection, in pairs. ARGV:
- * node id, registry TTL ms, session TTL ms ('0': no sessions kept), the
- * rooms-limit field and the node's limit, then for a full refresh each
- * connection's uid ('' when anonymous) and its rooms,
- * space-separated. Re-registers each connection whose wsId names this node or
- * none; returns the (1-based) positions of those another node holds now.
+ * node id, registry TTL ms, session TTL ms ('0': no sessions kept), the node's
+ * rooms limit, then for a full refresh each connection's uid ('' when
+ * anonymous) and its rooms, space-separated. Re-registers each connection whose wsId names this node or
+ * none (a full refresh rewrites its session from scratch); returns the
+ * (1-based) positions of those another node holds now.
  */
 export const REFRESH_CONNS = script(`
-local full = #ARGV > 5
+local full = #ARGV > 4
 local moved = {}
 for i = 1, #KEYS / 2 do
   local conn, session = KEYS[2 * i - 1], KEYS[2 * i]
@@ -135,8 +134,10 @@ for i = 1, #KEYS / 2 do
     redis.call('SET', conn, ARGV[1], 'PX', ARGV[2])
     if ARGV[3] ~= '0' then
       if full then
-        redis.call('HSET', session, '${SESSION_MARKER}', ARGV[4 + 2 * i], ARGV[4], ARGV[5])
-        for room in string.gmatch(ARGV[5 + 2 * i], '%S+') do redis.call('HSET', session, room, '') end
+        -- the node holds the connection: its rooms are the whole truth (a leave Redis missed must not come back)
+        redis.call('DEL', session)
+        redis.call('HSET', session, '${SESSION_MARKER}', ARGV[3 + 2 * i], '${ROOMS_LIMIT_FIELD}', ARGV[4])
+        for room in string.gmatch(ARGV[4 + 2 * i], '%S+') do redis.call('HSET', session, room, '') end
       end
       redis.call('PEXPIRE', session, ARGV[3])
     end
@@ -162,17 +163,20 @@ return fields
 `);
 
 /**
- * A join while away. KEYS[1] session hash. ARGV: room, its position
- * 'seq:epoch', the field holding the session's rooms limit, the uid field.
- * Returns 1 when added; 0 when the session is gone or already in the room;
- * -n when it is in n rooms, its limit.
+ * A join while away. KEYS: session hash, the counter of refusals. ARGV: room,
+ * its position 'seq:epoch'. Returns 1 when added; 0 when the session is gone
+ * or already in the room; -n (and counts the refusal) when it is in n rooms,
+ * its limit.
  */
 export const ADD_AWAY_ROOM = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
-local limit = tonumber(redis.call('HGET', KEYS[1], ARGV[3]) or '0')
+local limit = tonumber(redis.call('HGET', KEYS[1], '${ROOMS_LIMIT_FIELD}') or '0')
 if limit > 0 then
-  local rooms = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], ARGV[3]) - redis.call('HEXISTS', KEYS[1], ARGV[4])
-  if rooms >= limit then return -rooms end
+  local rooms = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], '${ROOMS_LIMIT_FIELD}') - redis.call('HEXISTS', KEYS[1], '${SESSION_MARKER}')
+  if rooms >= limit then
+    redis.call('INCR', KEYS[2])
+    return -rooms
+  end
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1

@@ -1,0 +1,53 @@
+/** Reads a text/event-stream (GET /stats/stream) over real HTTP. */
+export interface StreamEvent {
+  event: string;
+  data: Record<string, unknown>;
+  receivedAt: number;
+}
+
+/** A text/event-stream read one event at a time. */
+export class EventStream {
+  private buffer = '';
+
+  private constructor(
+    readonly status: number,
+    readonly type: string | null,
+    private readonly reader: ReadableStreamDefaultReader<string> | undefined,
+  ) {}
+
+  static async open(url: string, headers: Record<string, string> = {}): Promise<EventStream> {
+    const res = await fetch(url, { headers });
+    const reader = res.body === null || res.status !== 200 ? undefined : res.body.pipeThrough(new TextDecoderStream()).getReader();
+    if (reader === undefined) await res.body?.cancel();
+    return new EventStream(res.status, res.headers.get('content-type'), reader);
+  }
+
+  /** The next event, or undefined once the stream has ended. */
+  async next(): Promise<StreamEvent | undefined> {
+    if (this.reader === undefined) return undefined;
+    let end;
+    while ((end = this.buffer.indexOf('\n\n')) === -1) {
+      const { value, done } = await this.reader.read();
+      if (done) return undefined;
+      this.buffer += value;
+    }
+    const block = this.buffer.slice(0, end).split('\n');
+    this.buffer = this.buffer.slice(end + 2);
+    const event = block.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';
+    const data = block.find((l) => l.startsWith('data: '))?.slice(6) ?? '{}';
+    return { event, data: JSON.parse(data) as Record<string, unknown>, receivedAt: Date.now() };
+  }
+
+  async close(): Promise<void> {
+    await this.reader?.cancel();
+  }
+}
+
+/** Reads `count` events of a text/event-stream, then stops reading. */
+export async function readEvents(url: string, count: number, headers: Record<string, string> = {}): Promise<{ status: number; type: string | null; events: StreamEvent[] }> {
+  const stream = await EventStream.open(url, headers);
+  const events: StreamEvent[] = [];
+  for (let event; events.length < count && (event = await stream.next()) !== undefined; ) events.push(event);
+  await stream.close();
+  return { status: stream.status, type: stream.type, events };
+}
