@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient } from './helpers/client.js';
-import { EventStream, readEvents } from './helpers/event-stream.js';
+import { EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
 import { call, post } from './helpers/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
 
