@@ -179,7 +179,8 @@ export class GatewayServer {
       connectionOf(this).lastSeen = Date.now();
     };
     this.onSocketError = function (err) {
-      log.debug({ err, wsId: connectionOf(this).wsId }, 'client protocol error');
+      // a socket refused in accept() (bad token) has no connection, and may still send a bad frame while it closes
+      log.debug({ err, wsId: (this as GatewaySocket).connection?.wsId }, 'client protocol error');
     };
     this.onClose = function (code) {
       const conn = connectionOf(this);
@@ -346,6 +347,8 @@ export class GatewayServer {
   }
 
   private accept(ws: GatewaySocket, socket: AdmittedSocket, credentials: Credentials): void {
+    // first of all: without an 'error' listener, a bad frame from the client throws out of the process
+    ws.on('error', this.onSocketError);
     if (credentials !== undefined && 'failure' in credentials) {
       // the client learns why in the close frame: a browser cannot read a refused handshake's status
       this.node.counters.authFailures++;
@@ -360,7 +363,6 @@ export class GatewayServer {
     ws.on('message', this.onMessage);
     ws.on('ping', this.onAlive);
     ws.on('pong', this.onAlive);
-    ws.on('error', this.onSocketError);
     ws.on('close', this.onClose);
     if (this.options.auth === 'required' && conn.identity === undefined) {
       // no welcome until the client says who it is, in its first frames
