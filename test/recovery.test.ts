@@ -387,4 +387,34 @@ describe('resume of a large backlog', () => {
       await server.close();
     }
   });
+
+  it('a second resume frame sent during the replay is refused and leaves the held live pushes alone: every push once, in seq order', async () => {
+    const server = await startServer();
+    try {
+      const { client, since } = await member(server, ['twice']);
+      await dropConnection(server, client);
+      // far more than the socket buffers take: the replay stalls until the client reads
+      const val = 'v'.repeat(40 * 1024);
+      const missed: number[] = [];
+      for (let i = 0; i < 400; i++) missed.push((await post(server.logicUrl, '/push/room', { val, tag: 2, id: 'twice' })).body.data?.seq as number);
+      const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
+      again.ws.pause();
+      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
+      await sleep(300);
+      const live = await post(server.logicUrl, '/push/room', { val: 'live', tag: 3, id: 'twice' });
+      await sleep(100);
+      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 2 });
+      await sleep(200);
+      again.ws.resume();
+      await again.collect(isPush, missed.length + 1, 15_000);
+      // anything sent twice would be in by the time the PONG is
+      await again.ping();
+      const got = again.frames.map((f) => (isPush(f) ? f.seq : `${f.op} ${f.id ?? ''} ${f.code ?? f.recovered}`));
+      assert.deepEqual(got, [...missed, 'resumed  true', live.body.data?.seq, 'error 2 bad_request']);
+      assert.equal(again.frames.at(-1)?.message, 'resume must be the first frame after the welcome');
+      await again.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
 });

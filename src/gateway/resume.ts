@@ -79,7 +79,8 @@ function reachedWelcome(conn: Connection, start: StreamPosition | undefined): bo
 
 export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
   const refuse = (code: 'bad_request' | 'bad_resume', message: string): void => {
-    conn.releaseHeld();
+    // a late resume must leave the hold alone: it may be the one of a resume still replaying
+    if (firstFrame) conn.releaseHeld();
     conn.send(encodeTextFrame(errorFrame(request.id, code, message)));
   };
   if (!firstFrame) return refuse('bad_request', 'resume must be the first frame after the welcome');
