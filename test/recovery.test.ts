@@ -417,4 +417,30 @@ describe('resume of a large backlog', () => {
       await server.close();
     }
   });
+
+  it('a session in --max-rooms-per-connection rooms (1000) resumes: since names 1001 streams; one more is refused naming the count', async () => {
+    const server = await startServer();
+    try {
+      const rooms = Array.from({ length: 1000 }, (_, i) => `full-${i}`);
+      const { client, since } = await member(server, rooms);
+      assert.equal(Object.keys(since).length, 1001);
+      await dropConnection(server, client);
+      const missed = await post(server.logicUrl, '/push/room', { val: 'missed', tag: 2, id: 'full-999' });
+      const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assert.equal(end.recovered, true);
+      assert.deepEqual(
+        frames.filter(isPush).map((f) => `${f.room} ${f.seq}`),
+        [`full-999 ${missed.body.data?.seq}`],
+      );
+      assert.equal(((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms as string[]).length, 1000);
+      // checked before the token: the session stays with `again`
+      const { client: refused, end: error } = await resumeOn(server.gatewayUrl, end.resume as string, { ...since, extra: since['*'] });
+      assert.deepEqual(error, { type: 0, op: 'error', id: 1, code: 'bad_request', message: 'since names 1002 streams, more than the 1001 a connection can be in' });
+      assert.equal((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.state, 'connected');
+      await Promise.all([again.closeAndWait(), refused.closeAndWait()]);
+    } finally {
+      await server.close();
+    }
+  });
 });

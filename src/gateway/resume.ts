@@ -15,7 +15,11 @@ import type { GatewayNode } from './node.js';
 
 /** At most this many publications are replayed per stream. */
 export const REPLAY_LIMIT = 10_000;
-const MAX_SINCE_ENTRIES = 1000;
+/**
+ * With no rooms limit (--max-rooms-per-connection 0), `since` may name at most
+ * this many streams; with one, the limit's rooms and `*`.
+ */
+export const MAX_SINCE_STREAMS_UNLIMITED = 10_000;
 /**
  * History is read on one broker connection and live publications arrive on
  * another, so this node may see a publication the replay covered only after
@@ -30,10 +34,15 @@ export interface ResumeRequest {
   id: ReplyId | undefined;
 }
 
-/** Validates `since`: `{ "<room>" | "*": { seq: <n>, epoch: "<e>" } }`. */
-function parseSince(since: Record<string, unknown>): Map<string, StreamPosition> | string {
+/** How many streams a connection of this node can be in: every room it may join, and `*`. */
+function maxSinceStreams(node: GatewayNode): number {
+  return node.maxRoomsPerConnection > 0 ? node.maxRoomsPerConnection + 1 : MAX_SINCE_STREAMS_UNLIMITED;
+}
+
+/** Validates `since`: `{ "<room>" | "*": { seq: <n>, epoch: "<e>" } }`, naming at most `maxStreams` streams. */
+function parseSince(since: Record<string, unknown>, maxStreams: number): Map<string, StreamPosition> | string {
   const keys = Object.keys(since);
-  if (keys.length > MAX_SINCE_ENTRIES) return `since may name at most ${MAX_SINCE_ENTRIES} streams`;
+  if (keys.length > maxStreams) return `since names ${keys.length} streams, more than the ${maxStreams} a connection can be in`;
   const out = new Map<string, StreamPosition>();
   for (const key of keys) {
     if (key !== ALL_STREAM && toRoomId(key) === undefined) return `since.${key.slice(0, 64)} is not a room id or *`;
@@ -84,7 +93,7 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
     conn.send(encodeTextFrame(errorFrame(request.id, code, message)));
   };
   if (!firstFrame) return refuse('bad_request', 'resume must be the first frame after the welcome');
-  const since = parseSince(request.since);
+  const since = parseSince(request.since, maxSinceStreams(node));
   if (typeof since === 'string') return refuse('bad_request', since);
   const wsId = node.tokens.verify(request.token);
   if (wsId === undefined || wsId === conn.wsId) return refuse('bad_resume', 'the resume token is forged, foreign or expired');
