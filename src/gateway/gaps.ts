@@ -21,7 +21,10 @@ const RETRY_MS = 200;
 /** ...for this long; then the members are closed, to resume once it is. */
 const GIVE_UP_MS = 5_000;
 
-/** Where a stream stands as this node has fanned it out; `ready` once its subscription is active and its position known. */
+/**
+ * Where a stream stands as this node has fanned it out; `ready` once its
+ * subscription is active and its position known. Only GapRepair moves it.
+ */
 export interface StreamTrack extends StreamPosition {
   ready: boolean;
   /** Live publications waiting behind a history read; set while there may be a gap. */
@@ -47,8 +50,8 @@ export interface GapHost {
   /** The stream's track, or undefined once the node no longer tracks it. */
   trackOf(stream: string): StreamTrack | undefined;
   tracks(): Iterable<[string, StreamTrack]>;
-  /** Sends a publication to the stream's local members and moves the track to it. */
-  fanOut(track: StreamTrack, pub: Publication): void;
+  /** Sends a publication to the stream's local members; its track has just moved to it. */
+  fanOut(pub: Publication): void;
   /** Publications of the stream were lost: its local members must reconnect and resume. */
   lose(stream: string): void;
 }
@@ -84,7 +87,7 @@ export class GapRepair {
       this.check(pub.stream, track);
       return;
     }
-    this.host.fanOut(track, pub);
+    this.send(track, pub);
   }
 
   /** The subscription dropped: every stream may miss publications until it is back and checked against history. */
@@ -102,8 +105,11 @@ export class GapRepair {
     for (const [stream, track] of this.host.tracks()) this.check(stream, track);
   }
 
-  /** The stream's position is known: a check that waited for it can run. */
-  opened(stream: string, track: StreamTrack): void {
+  /** The stream's subscription is active and its position read: a publication seen meanwhile is newer and wins. */
+  opened(stream: string, track: StreamTrack, position: StreamPosition): void {
+    if (track.seq === -1) moveTo(track, position);
+    track.ready = true;
+    // a check that waited for the position can run
     this.check(stream, track);
   }
 
@@ -171,12 +177,17 @@ export class GapRepair {
 
   private apply(stream: string, track: StreamTrack, page: HistoryPage): void {
     if (page.epoch === track.epoch && page.complete) {
-      for (const pub of page.entries) if (pub.seq > track.seq) this.host.fanOut(track, pub);
+      for (const pub of page.entries) if (pub.seq > track.seq) this.send(track, pub);
       return;
     }
     this.log.warn({ stream, seq: track.seq, epoch: track.epoch, now: { seq: page.seq, epoch: page.epoch } }, 'history cannot fill a gap; closing the members so they resume');
     this.host.lose(stream);
     moveTo(track, page);
+  }
+
+  private send(track: StreamTrack, pub: Publication): void {
+    moveTo(track, pub);
+    this.host.fanOut(pub);
   }
 
   /** Sends the publications that waited, in order; one of them may open a new gap, and the rest wait again. */

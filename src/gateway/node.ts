@@ -64,7 +64,7 @@ export class GatewayNode implements GatewayHandler {
         broker,
         trackOf: (stream) => this.streams.get(stream),
         tracks: () => this.streams.entries(),
-        fanOut: (track, pub) => this.fanOut(track, pub),
+        fanOut: (pub) => this.fanOut(pub),
         lose: (stream) => this.closeMembers(stream),
       },
       log,
@@ -277,9 +277,7 @@ export class GatewayNode implements GatewayHandler {
     if (track !== undefined) this.gaps.receive(track, pub);
   }
 
-  private fanOut(track: StreamTrack, pub: Publication): void {
-    track.seq = pub.seq;
-    track.epoch = pub.epoch;
+  private fanOut(pub: Publication): void {
     const isAll = pub.stream === ALL_STREAM;
     const members = isAll ? this.hub.conns : this.hub.rooms.get(pub.stream);
     if (members === undefined || members.size === 0) return;
@@ -374,13 +372,7 @@ export class GatewayNode implements GatewayHandler {
     this.streams.set(stream, track);
     const opening = (async () => {
       if (stream !== ALL_STREAM) await this.broker.roomOpened(this.nodeId, stream);
-      const position = await this.broker.streamPosition(stream);
-      if (track.seq === -1) {
-        track.seq = position.seq;
-        track.epoch = position.epoch;
-      }
-      track.ready = true;
-      this.gaps.opened(stream, track);
+      this.gaps.opened(stream, track, await this.broker.streamPosition(stream));
     })();
     this.opening.set(stream, opening);
     opening.then(
