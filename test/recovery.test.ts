@@ -2,9 +2,13 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { ResumeTokens } from '../src/gateway/resume-token.js';
 import { TestClient, isPush } from './helpers/client.js';
+import { redisEngine, startCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
@@ -238,6 +242,57 @@ describe('resume on one process', () => {
     );
     const rest = await call(server.logicUrl, `/rooms/hist/history?since=${seqs[1]}`);
     assert.equal(rest.body.data?.complete, true);
+  });
+
+  it("on Redis, a resume whose replay is ahead of the node (its subscriber connection is down) waits until the node catches up, then ends: every push once, in order", { skip: skipWithoutRedis }, async () => {
+    const redis = await RedisServer.start();
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    try {
+      const servers = { gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl };
+      const { client, since } = await member(servers, ['behind']);
+      // another member keeps the room open on the node while the session is away
+      const { client: stays } = await member(servers, ['behind']);
+      await dropConnection(servers, client);
+      // no new connection to Redis from now on: the subscriber, once cut, stays away
+      const clients = String(await admin.sendCommand(['CLIENT', 'LIST'])).trim().split('\n');
+      await admin.sendCommand(['CONFIG', 'SET', 'maxclients', String(clients.length - 1)]);
+      const subscriber = `roomcast:subscriber:${(cluster.gateways[0].node.broker as RedisBroker).processId}`;
+      const id = clients.find((line) => line.includes(` name=${subscriber} `))?.match(/^id=(\d+)/)?.[1];
+      await admin.sendCommand(['CLIENT', 'KILL', 'ID', id!]);
+      const missed: number[] = [];
+      for (let i = 0; i < 5; i++) missed.push((await post(cluster.logicUrl, '/push/room', { val: `b${i}`, tag: 2, id: 'behind' })).body.data?.seq as number);
+
+      const again = await TestClient.connect(servers.gatewayUrl, { quiet: true });
+      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
+      // soon, while the subscriber's reconnect backoff is still short
+      await sleep(100);
+      assert.equal(again.frames.filter((f) => f.op === 'resumed').length, 0, 'the node has not fanned the replayed pushes out: the resume waits');
+      await admin.sendCommand(['CONFIG', 'SET', 'maxclients', '10000']);
+      const back = Date.now();
+      const end = await again.next((f) => f.op === 'resumed', 5000);
+      assert.ok(Date.now() - back < 1000, `resumed ${Date.now() - back} ms after Redis took connections again: woken when the node caught up, not at the 2 s limit`);
+      assert.equal(end.recovered, true);
+      const live = await post(cluster.logicUrl, '/push/room', { val: 'live', tag: 2, id: 'behind' });
+      await again.next((f) => f.data === 'live');
+      await again.ping();
+      assert.deepEqual(
+        again.frames.filter(isPush).map((f) => f.seq),
+        missed,
+        'the replay, and nothing twice',
+      );
+      assert.deepEqual(
+        (await stays.collect(isPush, 6)).map((f) => f.seq),
+        [...missed, live.body.data?.seq],
+      );
+      await Promise.all([again.closeAndWait(), stays.closeAndWait()]);
+    } finally {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxclients', '10000']).catch(() => undefined);
+      admin.destroy();
+      await cluster.close();
+      await redis.stop();
+    }
   });
 });
 

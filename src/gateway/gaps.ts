@@ -13,6 +13,7 @@
  */
 import type { Logger } from 'pino';
 import type { Broker, HistoryPage, Publication, StreamPosition } from '../broker/broker.js';
+import { wakeCaughtUp, type CatchUpTrack } from './catch-up.js';
 
 /** At most this many missed publications are read back per stream; a longer gap closes its members. */
 const REPAIR_LIMIT = 10_000;
@@ -25,7 +26,7 @@ const GIVE_UP_MS = 5_000;
  * Where a stream stands as this node has fanned it out; `ready` once its
  * subscription is active and its position known. Only GapRepair moves it.
  */
-export interface StreamTrack extends StreamPosition {
+export interface StreamTrack extends CatchUpTrack {
   ready: boolean;
   /** Live publications waiting behind a history read; set while there may be a gap. */
   waiting?: Publication[];
@@ -37,6 +38,7 @@ export interface StreamTrack extends StreamPosition {
 function moveTo(track: StreamTrack, position: StreamPosition): void {
   track.seq = position.seq;
   track.epoch = position.epoch;
+  if (track.catchUps !== undefined) wakeCaughtUp(track);
 }
 
 function takeWaiting(track: StreamTrack): Publication[] {

@@ -25,6 +25,7 @@ import { keepsSession } from '../protocol/close-codes.js';
 import { joinedFrame, leftFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
+import { caughtUp, isBehind, wakeCaughtUp } from './catch-up.js';
 import type { Connection } from './connection.js';
 import { FanoutTimes } from './fanout-times.js';
 import { GapRepair, type StreamTrack } from './gaps.js';
@@ -100,15 +101,14 @@ export class GatewayNode implements GatewayHandler {
     if (this.secretFromBroker) this.tokens.adopt(secret);
   }
 
-  /** Resolves once this node has seen every stream reach the given seq (same epoch), or after `timeoutMs`. */
-  async caughtUp(positions: Record<string, StreamPosition>, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const behind = (): boolean =>
-      Object.entries(positions).some(([stream, { seq, epoch }]) => {
-        const track = this.streams.get(stream);
-        return track !== undefined && track.epoch === epoch && track.seq < seq;
-      });
-    while (behind() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+  /** Resolves once this node has fanned every stream out up to the given seq (same epoch), or after `timeoutMs`. */
+  caughtUp(positions: Record<string, StreamPosition>, timeoutMs: number): Promise<void> {
+    const behind: [StreamTrack, StreamPosition][] = [];
+    for (const [stream, position] of Object.entries(positions)) {
+      const track = this.streams.get(stream);
+      if (track !== undefined && isBehind(track, position)) behind.push([track, position]);
+    }
+    return caughtUp(behind, timeoutMs);
   }
 
   /** Where a stream stands here; only for `*` and rooms this node has members in. */
@@ -418,7 +418,10 @@ export class GatewayNode implements GatewayHandler {
   }
 
   private closeRoom(room: string): void {
+    const track = this.streams.get(room);
     this.streams.delete(room);
+    // no longer fanned out here: a resume waiting on it has nothing to wait for
+    if (track !== undefined) wakeCaughtUp(track, true);
     this.broker.roomClosed(this.nodeId, room).catch((err: unknown) => {
       this.log.warn({ err, room }, 'broker could not close room');
     });
