@@ -1,5 +1,7 @@
 /** Recovery (PROTOCOL.md §4) on one process: resume after a dropped socket, and every way it can fail. */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
@@ -9,6 +11,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { redisEngine, startCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { until } from './helpers/until.js';
 import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
@@ -291,6 +294,59 @@ describe('resume on one process', () => {
       await admin.sendCommand(['CONFIG', 'SET', 'maxclients', '10000']).catch(() => undefined);
       admin.destroy();
       await cluster.close();
+      await redis.stop();
+    }
+  });
+
+  it("on Redis, a gap whose history read hangs closes the stream's members with 4005 after 5 s, so they resume, instead of holding its pushes without end", { skip: skipWithoutRedis }, async () => {
+    const redis = await RedisServer.start();
+    // a relay in front of Redis, whose connections can be frozen: what the gateway sends on one no longer reaches Redis
+    const pairs: { client: Socket; upstream: Socket }[] = [];
+    const relay = createServer((client) => {
+      const upstream = connect(redis.port, '127.0.0.1');
+      for (const socket of [client, upstream]) socket.on('error', () => undefined);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      pairs.push({ client, upstream });
+    });
+    relay.listen(0, '127.0.0.1');
+    await once(relay, 'listening');
+    const cluster = await startCluster(redisEngine(`redis://127.0.0.1:${(relay.address() as { port: number }).port}`), 1);
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    const clientList = async (): Promise<string[]> => String(await admin.sendCommand(['CLIENT', 'LIST'])).trim().split('\n');
+    const processId = (cluster.gateways[0].node.broker as RedisBroker).processId;
+    let frozen: { client: Socket; upstream: Socket } | undefined;
+    try {
+      const servers = { gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl };
+      const { client } = await member(servers, ['hung']);
+      const commands = (await clientList()).find((line) => line.includes(` name=roomcast:commands:${processId} `));
+      const port = Number(commands?.match(/ addr=[\d.]+:(\d+) /)?.[1]);
+      frozen = pairs.find((pair) => pair.upstream.localPort === port);
+      assert.ok(frozen !== undefined, 'the relay carries the gateway\'s command connection');
+      frozen.client.unpipe(frozen.upstream);
+      frozen.client.pause();
+      // the subscriber drops and comes back: the node reads history for every stream, on the frozen connection
+      const subscriber = `roomcast:subscriber:${processId}`;
+      const id = (await clientList()).find((line) => line.includes(` name=${subscriber} `))?.match(/^id=(\d+)/)?.[1];
+      await admin.sendCommand(['CLIENT', 'KILL', 'ID', id!]);
+      await until('the subscriber back', async () => ((await clientList()).some((line) => line.includes(` name=${subscriber} `)) ? true : undefined));
+      const cutAt = Date.now();
+      for (let i = 0; i < 3; i++) assert.equal((await post(cluster.logicUrl, '/push/room', { val: `h${i}`, tag: 2, id: 'hung' })).status, 200);
+      assert.equal(await client.closeCode(9000), 4005);
+      assert.ok(Date.now() - cutAt >= 4500, 'after the 5 s a failing read is given');
+      assert.equal(client.frames.filter(isPush).length, 0);
+    } finally {
+      frozen?.client.pipe(frozen.upstream);
+      admin.destroy();
+      await cluster.close();
+      for (const { client, upstream } of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      await new Promise((resolve) => relay.close(resolve));
       await redis.stop();
     }
   });

@@ -15,12 +15,24 @@ import type { Logger } from 'pino';
 import type { Broker, HistoryPage, Publication, StreamPosition } from '../broker/broker.js';
 import { wakeCaughtUp, type CatchUpTrack } from './catch-up.js';
 
-/** At most this many missed publications are read back per stream; a longer gap closes its members. */
+/**
+ * At most this many missed publications are read back per stream; a longer gap
+ * closes its members. At most this many live ones wait behind a history read.
+ */
 const REPAIR_LIMIT = 10_000;
 /** While history cannot be read (the broker's command connection is not back yet), it is tried again this often... */
 const RETRY_MS = 200;
-/** ...for this long; then the members are closed, to resume once it is. */
+/** ...for this long (a read that hangs, too); then the members are closed, to resume once it can. */
 const GIVE_UP_MS = 5_000;
+
+/** The history read, or a rejection once `ms` have passed without its answer. */
+function readWithin(read: Promise<HistoryPage>, ms: number): Promise<HistoryPage> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`history did not answer within ${ms} ms`)), ms).unref();
+  });
+  return Promise.race([read, late]).finally(() => clearTimeout(timer));
+}
 
 /**
  * Where a stream stands as this node has fanned it out; `ready` once its
@@ -71,6 +83,11 @@ export class GapRepair {
   receive(track: StreamTrack, pub: Publication): void {
     if (track.waiting !== undefined) {
       track.waiting.push(pub);
+      if (track.waiting.length > REPAIR_LIMIT) {
+        // the history read takes too long (it may hang): the node holds no more of the stream meanwhile
+        this.log.warn({ stream: pub.stream }, `${REPAIR_LIMIT} publications waited for history; closing the members so they resume`);
+        this.dropWaiting(pub.stream, track);
+      }
       return;
     }
     if (!track.ready) {
@@ -146,7 +163,7 @@ export class GapRepair {
     for (;;) {
       track.unchecked = false;
       try {
-        const page = await this.host.broker.history(stream, track.seq, REPAIR_LIMIT);
+        const page = await readWithin(this.host.broker.history(stream, track.seq, REPAIR_LIMIT), Math.max(RETRY_MS, GIVE_UP_MS - (Date.now() - started)));
         if (!this.tracking(stream, track)) return false;
         this.apply(stream, track, page);
         return true;
@@ -170,11 +187,16 @@ export class GapRepair {
   /** History cannot be read: the members resume once it can; the stream goes on from the newest publication seen. */
   private giveUp(stream: string, track: StreamTrack, err: unknown): void {
     this.log.warn({ err, stream }, 'cannot read history to fill a gap; closing the members so they resume');
+    this.dropWaiting(stream, track);
+    track.unchecked = false;
+  }
+
+  /** The members lose what waited (they resume); the stream goes on from the newest publication seen. */
+  private dropWaiting(stream: string, track: StreamTrack): void {
     this.host.lose(stream);
     const newest = track.waiting?.at(-1);
     if (newest !== undefined) moveTo(track, newest);
     track.waiting = [];
-    track.unchecked = false;
   }
 
   private apply(stream: string, track: StreamTrack, page: HistoryPage): void {
@@ -184,7 +206,8 @@ export class GapRepair {
     }
     this.log.warn({ stream, seq: track.seq, epoch: track.epoch, now: { seq: page.seq, epoch: page.epoch } }, 'history cannot fill a gap; closing the members so they resume');
     this.host.lose(stream);
-    moveTo(track, page);
+    // the waiting publications may have been dropped while the read was out, moving the track past it
+    if (page.epoch !== track.epoch || page.seq > track.seq) moveTo(track, page);
   }
 
   private send(track: StreamTrack, pub: Publication): void {
