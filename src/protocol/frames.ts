@@ -2,6 +2,8 @@
  * Server-to-client frames as JSON text (PROTOCOL.md §1). Builders return the
  * JSON string; the gateway turns it into WebSocket bytes once.
  */
+import type { StreamPosition } from '../broker/broker.js';
+
 export type ReplyId = number | string;
 
 export type ClientErrorCode = 'forbidden' | 'bad_frame' | 'unknown_op' | 'bad_request' | 'bad_resume';
@@ -17,11 +19,6 @@ export interface WelcomeFields {
   uid?: string;
 }
 
-export interface Position {
-  seq: number;
-  epoch: string;
-}
-
 const q = JSON.stringify;
 
 export function welcomeFrame(w: WelcomeFields): string {
@@ -34,7 +31,7 @@ export function welcomeFrame(w: WelcomeFields): string {
 }
 
 /** Ends a resume: the session's id, a fresh token, whether nothing was lost, and where each stream now stands. */
-export function resumedFrame(wsId: string, resume: string, recovered: boolean, streams: Record<string, Position>): string {
+export function resumedFrame(wsId: string, resume: string, recovered: boolean, streams: Record<string, StreamPosition>): string {
   return q({ type: 0, op: 'resumed', wsId, resume, recovered, streams });
 }
 
