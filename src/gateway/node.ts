@@ -22,7 +22,7 @@ import {
   type YieldAnswer,
 } from '../broker/broker.js';
 import { keepsSession } from '../protocol/close-codes.js';
-import { joinedFrame, leftFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
+import { joinedFrame, leftFrame, publicationFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import { caughtUp, isBehind, wakeCaughtUp } from './catch-up.js';
@@ -278,11 +278,10 @@ export class GatewayNode implements GatewayHandler {
   }
 
   private fanOut(pub: Publication): void {
-    const isAll = pub.stream === ALL_STREAM;
-    const members = isAll ? this.hub.conns : this.hub.rooms.get(pub.stream);
+    const members = pub.stream === ALL_STREAM ? this.hub.conns : this.hub.rooms.get(pub.stream);
     if (members === undefined || members.size === 0) return;
     const started = performance.now();
-    const frame = encodeTextFrame(pushFrame(pub.tag, pub.val, isAll ? undefined : pub.stream, pub.seq));
+    const frame = encodeTextFrame(publicationFrame(pub));
     let delivered = 0;
     for (const conn of members.values()) if (conn.send(frame, pub.stream, pub.seq)) delivered++;
     this.counters.deliveries += delivered;

@@ -7,7 +7,7 @@
  * before the replay; held pushes the replay already covered are dropped.
  */
 import type { HistoryEntry, StreamPosition } from '../broker/broker.js';
-import { errorFrame, joinedFrame, leftFrame, pushFrame, resumedFrame, type ReplyId } from '../protocol/frames.js';
+import { errorFrame, joinedFrame, leftFrame, publicationFrame, resumedFrame, type ReplyId } from '../protocol/frames.js';
 import { ALL_STREAM, toRoomId } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import type { Connection } from './connection.js';
@@ -74,8 +74,7 @@ async function fetchReplay(node: GatewayNode, stream: string, start: StreamPosit
 async function sendReplays(conn: Connection, replays: StreamReplay[]): Promise<void> {
   const entries = replays.flatMap((r) => r.entries).sort((a, b) => a.order - b.order);
   for (const pub of entries) {
-    const room = pub.stream === ALL_STREAM ? undefined : pub.stream;
-    if (!conn.enqueue(encodeTextFrame(pushFrame(pub.tag, pub.val, room, pub.seq)))) return;
+    if (!conn.enqueue(encodeTextFrame(publicationFrame(pub)))) return;
     if (conn.bufferedBytes > 0) await conn.writable();
   }
 }

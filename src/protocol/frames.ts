@@ -2,7 +2,8 @@
  * Server-to-client frames as JSON text (PROTOCOL.md §1). Builders return the
  * JSON string; the gateway turns it into WebSocket bytes once.
  */
-import type { StreamPosition } from '../broker/broker.js';
+import type { Publication, StreamPosition } from '../broker/broker.js';
+import { ALL_STREAM } from './room-id.js';
 
 export type ReplyId = number | string;
 
@@ -43,6 +44,11 @@ export function pushFrame(tag: number, val: string, room?: string, seq?: number)
   if (room !== undefined) text += `,"room":${q(room)}`;
   if (seq !== undefined) text += `,"seq":${seq}`;
   return text + '}';
+}
+
+/** A publication of a stream: pushes to all (`*`) name no room. */
+export function publicationFrame(pub: Publication): string {
+  return pushFrame(pub.tag, pub.val, pub.stream === ALL_STREAM ? undefined : pub.stream, pub.seq);
 }
 
 export function joinedFrame(room: string, seq?: number, epoch?: string): string {
