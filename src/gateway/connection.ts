@@ -71,7 +71,7 @@ export class Connection implements Flushable, RateBucket {
   badFrames: MalformedFrames | undefined;
   /** A resume is only accepted as the client's first frame. */
   firstFrameSeen = false;
-  /** Where `*` stood in the welcome: every push to all after it reaches this connection. */
+  /** Where `*` stood in the welcome: every push to all after it reaches this connection. Kept until the first frame is handled. */
   welcomeAll: StreamPosition | undefined;
   /** Who the client is, once it authenticated (a JWT). */
   identity: ClientIdentity | undefined;

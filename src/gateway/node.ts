@@ -133,6 +133,7 @@ export class GatewayNode implements GatewayHandler {
 
   /** The connection's first frame arrived and it is not a resume: send what waited. */
   settle(conn: Connection): void {
+    conn.welcomeAll = undefined;
     conn.releaseHeld();
   }
 

@@ -86,6 +86,15 @@ function reachedWelcome(conn: Connection, start: StreamPosition | undefined): bo
 }
 
 export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
+  try {
+    await resumeSession(node, conn, request, firstFrame);
+  } finally {
+    // only a resume as the first frame reads it
+    conn.welcomeAll = undefined;
+  }
+}
+
+async function resumeSession(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
   const refuse = (code: 'bad_request' | 'bad_resume', message: string): void => {
     // a late resume must leave the hold alone: it may be the one of a resume still replaying
     if (firstFrame) conn.releaseHeld();
