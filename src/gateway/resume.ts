@@ -85,6 +85,51 @@ function reachedWelcome(conn: Connection, start: StreamPosition | undefined): bo
   return start !== undefined && welcome !== undefined && start.epoch === welcome.epoch && start.seq >= welcome.seq;
 }
 
+/** Runs the tasks at once; once every one has settled, their results, or the first failure thrown. */
+async function settleAll<T>(tasks: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(tasks);
+  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+  return results.map((result) => (result as PromiseFulfilledResult<T>).value);
+}
+
+/** A resume reading its streams, once the connection holds the session and its rooms. */
+interface Resuming {
+  node: GatewayNode;
+  conn: Connection;
+  since: Map<string, StreamPosition>;
+  sessionRooms: ReadonlyMap<string, StreamPosition | undefined>;
+  /** Pushes to all went out live before the hold began (the resume came past the grace period)... */
+  allWentLive: boolean;
+  /** ...up to this position. */
+  allAtHold: StreamPosition | undefined;
+}
+
+/** Where the connection stands in one stream after the resume, whether it missed nothing, and what to replay. */
+interface StreamOutcome {
+  position: StreamPosition;
+  complete: boolean;
+  replay?: StreamReplay;
+}
+
+async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allAtHold }: Resuming, stream: string): Promise<StreamOutcome> {
+  let start = since.get(stream);
+  if (start === undefined && stream !== ALL_STREAM) {
+    // a room the client does not know it is in (joined while it was away): announce it, replay from the join
+    start = sessionRooms.get(stream);
+    const announced = start ?? node.position(stream)!;
+    conn.enqueue(encodeTextFrame(joinedFrame(stream, announced.seq, announced.epoch)));
+  }
+  if (stream === ALL_STREAM && allWentLive) {
+    // every push to all since the welcome reached this connection: complete if the client had what came before it
+    const complete = reachedWelcome(conn, start);
+    return { position: allAtHold ?? (await node.broker.streamPosition(stream)), complete };
+  }
+  if (start === undefined) return { position: node.position(stream) ?? (await node.broker.streamPosition(stream)), complete: false };
+  const replay = await fetchReplay(node, stream, start);
+  return { position: replay.position, complete: replay.complete, replay };
+}
+
 export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
   try {
     await resumeSession(node, conn, request, firstFrame);
@@ -126,37 +171,23 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
 
   let recovered = taken.status === 'taken';
   // past the grace period, pushes to all already went out live: from here on they are held, after this position
-  const allAlreadyLive = !conn.holding;
+  const allWentLive = !conn.holding;
   const allAtHold = node.position(ALL_STREAM);
   conn.holdLive();
   try {
-    for (const room of sessionRooms.keys()) await node.restore(conn, room);
+    const roomsBefore = [...conn.rooms];
+    await settleAll([...sessionRooms.keys()].map((room) => node.restore(conn, room)));
+    // `*`, then the rooms in the order they were restored one after another before
+    const order = [ALL_STREAM, ...new Set([...roomsBefore, ...sessionRooms.keys()].filter((room) => conn.rooms.has(room)))];
+    const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold };
+    const outcomes = await settleAll(order.map((stream) => resumeStream(resuming, stream)));
     const streams: Record<string, StreamPosition> = {};
     const replays: StreamReplay[] = [];
-    for (const stream of [ALL_STREAM, ...conn.rooms]) {
-      let start = since.get(stream);
-      if (start === undefined && stream !== ALL_STREAM) {
-        // a room the client does not know it is in (joined while it was away): announce it, replay from the join
-        start = sessionRooms.get(stream);
-        const announced = start ?? node.position(stream)!;
-        conn.enqueue(encodeTextFrame(joinedFrame(stream, announced.seq, announced.epoch)));
-      }
-      if (stream === ALL_STREAM && allAlreadyLive) {
-        // every push to all since the welcome reached this connection: complete if the client had what came before it
-        if (!reachedWelcome(conn, start)) recovered = false;
-        streams[stream] = allAtHold ?? (await node.broker.streamPosition(stream));
-        continue;
-      }
-      if (start === undefined) {
-        recovered = false;
-        streams[stream] = node.position(stream) ?? (await node.broker.streamPosition(stream));
-        continue;
-      }
-      const replay = await fetchReplay(node, stream, start);
-      if (!replay.complete) recovered = false;
-      streams[stream] = replay.position;
-      replays.push(replay);
-    }
+    outcomes.forEach((outcome, i) => {
+      streams[order[i]] = outcome.position;
+      if (!outcome.complete) recovered = false;
+      if (outcome.replay !== undefined) replays.push(outcome.replay);
+    });
     await sendReplays(conn, replays);
     await node.caughtUp(streams, CATCH_UP_MS);
     const replayedTo = new Map(Object.entries(streams).map(([stream, position]) => [stream, position.seq]));
