@@ -3,7 +3,9 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
 import { post } from './helpers/http.js';
+import { parsePrometheus, valueOf } from './helpers/prometheus.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { until } from './helpers/until.js';
 
 describe('gateway frames', () => {
   let server: TestServer;
@@ -142,6 +144,30 @@ describe('gateway frames', () => {
     }
     assert.equal((await post(server.logicUrl, '/room/join', { id: 'x1', wsId: a.wsId })).status, 404);
     await b.closeAndWait();
+  });
+
+  it("reports the p99 of the event loop's delay over the last 10 s to every scrape alike: reading it does not reset it", async () => {
+    const delay = async (): Promise<number> => {
+      const res = await fetch(`${server.logicUrl}/metrics`);
+      return valueOf(parsePrometheus(await res.text()), 'roomcast_node_event_loop_delay_p99_seconds');
+    };
+    await delay();
+    // the event loop stalls 40 ms at a time for 1.5 s: far more than 1% of its turns in any 10 s
+    const stallsEnd = Date.now() + 1500;
+    while (Date.now() < stallsEnd) {
+      const stallEnd = Date.now() + 40;
+      while (Date.now() < stallEnd) {
+        // busy: nothing else runs
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    // at the latest once the window holding the stalls has closed
+    await until('the stalls reported', async () => ((await delay()) >= 0.02 ? true : undefined), 12_000);
+    const scrapes = [await delay(), await delay(), await delay()];
+    assert.ok(
+      scrapes.every((p99) => p99 >= 0.02),
+      `every scrape sees the stalls: ${scrapes.join(', ')}`,
+    );
   });
 });
 

@@ -1,11 +1,18 @@
 /** Recovery (PROTOCOL.md §4) on one process: resume after a dropped socket, and every way it can fail. */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { ResumeTokens } from '../src/gateway/resume-token.js';
 import { TestClient, isPush } from './helpers/client.js';
+import { redisEngine, startCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { pushInTurn } from './helpers/pushes.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { until } from './helpers/until.js';
 import { dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
@@ -230,6 +237,110 @@ describe('resume on one process', () => {
     const rest = await call(server.logicUrl, `/rooms/hist/history?since=${seqs[1]}`);
     assert.equal(rest.body.data?.complete, true);
   });
+
+  it("on Redis, a resume whose replay is ahead of the node (its subscriber connection is down) waits until the node catches up, then ends: every push once, in order", { skip: skipWithoutRedis }, async () => {
+    const redis = await RedisServer.start();
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    try {
+      const servers = { gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl };
+      const { client, since } = await member(servers, ['behind']);
+      // another member keeps the room open on the node while the session is away
+      const { client: stays } = await member(servers, ['behind']);
+      await dropConnection(servers, client);
+      // no new connection to Redis from now on: the subscriber, once cut, stays away
+      const clients = String(await admin.sendCommand(['CLIENT', 'LIST'])).trim().split('\n');
+      await admin.sendCommand(['CONFIG', 'SET', 'maxclients', String(clients.length - 1)]);
+      const subscriber = `roomcast:subscriber:${(cluster.gateways[0].node.broker as RedisBroker).processId}`;
+      const id = clients.find((line) => line.includes(` name=${subscriber} `))?.match(/^id=(\d+)/)?.[1];
+      await admin.sendCommand(['CLIENT', 'KILL', 'ID', id!]);
+      const missed: number[] = [];
+      for (let i = 0; i < 5; i++) missed.push((await post(cluster.logicUrl, '/push/room', { val: `b${i}`, tag: 2, id: 'behind' })).body.data?.seq as number);
+
+      const again = await TestClient.connect(servers.gatewayUrl, { quiet: true });
+      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
+      // soon, while the subscriber's reconnect backoff is still short
+      await sleep(100);
+      assert.equal(again.frames.filter((f) => f.op === 'resumed').length, 0, 'the node has not fanned the replayed pushes out: the resume waits');
+      await admin.sendCommand(['CONFIG', 'SET', 'maxclients', '10000']);
+      const back = Date.now();
+      const end = await again.next((f) => f.op === 'resumed', 5000);
+      assert.ok(Date.now() - back < 1000, `resumed ${Date.now() - back} ms after Redis took connections again: woken when the node caught up, not at the 2 s limit`);
+      assert.equal(end.recovered, true);
+      const live = await post(cluster.logicUrl, '/push/room', { val: 'live', tag: 2, id: 'behind' });
+      await again.next((f) => f.data === 'live');
+      await again.ping();
+      assert.deepEqual(
+        again.frames.filter(isPush).map((f) => f.seq),
+        missed,
+        'the replay, and nothing twice',
+      );
+      assert.deepEqual(
+        (await stays.collect(isPush, 6)).map((f) => f.seq),
+        [...missed, live.body.data?.seq],
+      );
+      await Promise.all([again.closeAndWait(), stays.closeAndWait()]);
+    } finally {
+      await admin.sendCommand(['CONFIG', 'SET', 'maxclients', '10000']).catch(() => undefined);
+      admin.destroy();
+      await cluster.close();
+      await redis.stop();
+    }
+  });
+
+  it("on Redis, a gap whose history read hangs closes the stream's members with 4005 after 5 s, so they resume, instead of holding its pushes without end", { skip: skipWithoutRedis }, async () => {
+    const redis = await RedisServer.start();
+    // a relay in front of Redis, whose connections can be frozen: what the gateway sends on one no longer reaches Redis
+    const pairs: { client: Socket; upstream: Socket }[] = [];
+    const relay = createServer((client) => {
+      const upstream = connect(redis.port, '127.0.0.1');
+      for (const socket of [client, upstream]) socket.on('error', () => undefined);
+      client.pipe(upstream);
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+      pairs.push({ client, upstream });
+    });
+    relay.listen(0, '127.0.0.1');
+    await once(relay, 'listening');
+    const cluster = await startCluster(redisEngine(`redis://127.0.0.1:${(relay.address() as { port: number }).port}`), 1);
+    const admin = createClient({ url: redis.url });
+    await admin.connect();
+    const clientList = async (): Promise<string[]> => String(await admin.sendCommand(['CLIENT', 'LIST'])).trim().split('\n');
+    const processId = (cluster.gateways[0].node.broker as RedisBroker).processId;
+    let frozen: { client: Socket; upstream: Socket } | undefined;
+    try {
+      const servers = { gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl };
+      const { client } = await member(servers, ['hung']);
+      const commands = (await clientList()).find((line) => line.includes(` name=roomcast:commands:${processId} `));
+      const port = Number(commands?.match(/ addr=[\d.]+:(\d+) /)?.[1]);
+      frozen = pairs.find((pair) => pair.upstream.localPort === port);
+      assert.ok(frozen !== undefined, 'the relay carries the gateway\'s command connection');
+      frozen.client.unpipe(frozen.upstream);
+      frozen.client.pause();
+      // the subscriber drops and comes back: the node reads history for every stream, on the frozen connection
+      const subscriber = `roomcast:subscriber:${processId}`;
+      const id = (await clientList()).find((line) => line.includes(` name=${subscriber} `))?.match(/^id=(\d+)/)?.[1];
+      await admin.sendCommand(['CLIENT', 'KILL', 'ID', id!]);
+      await until('the subscriber back', async () => ((await clientList()).some((line) => line.includes(` name=${subscriber} `)) ? true : undefined));
+      const cutAt = Date.now();
+      for (let i = 0; i < 3; i++) assert.equal((await post(cluster.logicUrl, '/push/room', { val: `h${i}`, tag: 2, id: 'hung' })).status, 200);
+      assert.equal(await client.closeCode(9000), 4005);
+      assert.ok(Date.now() - cutAt >= 4500, 'after the 5 s a failing read is given');
+      assert.equal(client.frames.filter(isPush).length, 0);
+    } finally {
+      frozen?.client.pipe(frozen.upstream);
+      admin.destroy();
+      await cluster.close();
+      for (const { client, upstream } of pairs) {
+        client.destroy();
+        upstream.destroy();
+      }
+      await new Promise((resolve) => relay.close(resolve));
+      await redis.stop();
+    }
+  });
 });
 
 describe('resume when history cannot cover the gap', () => {
@@ -376,6 +487,62 @@ describe('resume of a large backlog', () => {
         Array.from({ length: 1000 }, (_, i) => i),
       );
       await again.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a second resume frame sent during the replay is refused and leaves the held live pushes alone: every push once, in seq order', async () => {
+    const server = await startServer();
+    try {
+      const { client, since } = await member(server, ['twice']);
+      await dropConnection(server, client);
+      // far more than the socket buffers take: the replay stalls until the client reads
+      const val = 'v'.repeat(40 * 1024);
+      const missed: number[] = [];
+      for (let i = 0; i < 400; i++) missed.push((await post(server.logicUrl, '/push/room', { val, tag: 2, id: 'twice' })).body.data?.seq as number);
+      const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
+      again.ws.pause();
+      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
+      await sleep(300);
+      const live = await post(server.logicUrl, '/push/room', { val: 'live', tag: 3, id: 'twice' });
+      await sleep(100);
+      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 2 });
+      await sleep(200);
+      again.ws.resume();
+      await again.collect(isPush, missed.length + 1, 15_000);
+      // anything sent twice would be in by the time the PONG is
+      await again.ping();
+      const got = again.frames.map((f) => (isPush(f) ? f.seq : `${f.op} ${f.id ?? ''} ${f.code ?? f.recovered}`));
+      assert.deepEqual(got, [...missed, 'resumed  true', live.body.data?.seq, 'error 2 bad_request']);
+      assert.equal(again.frames.at(-1)?.message, 'resume must be the first frame after the welcome');
+      await again.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('a session in --max-rooms-per-connection rooms (1000) resumes: since names 1001 streams; one more is refused naming the count', async () => {
+    const server = await startServer();
+    try {
+      const rooms = Array.from({ length: 1000 }, (_, i) => `full-${i}`);
+      const { client, since } = await member(server, rooms);
+      assert.equal(Object.keys(since).length, 1001);
+      await dropConnection(server, client);
+      const missed = await post(server.logicUrl, '/push/room', { val: 'missed', tag: 2, id: 'full-999' });
+      const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assert.equal(end.recovered, true);
+      assert.deepEqual(
+        frames.filter(isPush).map((f) => `${f.room} ${f.seq}`),
+        [`full-999 ${missed.body.data?.seq}`],
+      );
+      assert.equal(((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms as string[]).length, 1000);
+      // checked before the token: the session stays with `again`
+      const { client: refused, end: error } = await resumeOn(server.gatewayUrl, end.resume as string, { ...since, extra: since['*'] });
+      assert.deepEqual(error, { type: 0, op: 'error', id: 1, code: 'bad_request', message: 'since names 1002 streams, more than the 1001 a connection can be in' });
+      assert.equal((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.state, 'connected');
+      await Promise.all([again.closeAndWait(), refused.closeAndWait()]);
     } finally {
       await server.close();
     }

@@ -231,6 +231,34 @@ describe('client auth optional, public key and JWKS', () => {
       await server.close();
     }
   });
+
+  it('a client refused for its token that sends a broken frame while it is closed does not take the gateway down', async () => {
+    const server = await startServer({ auth: 'optional', jwtSecret: JWT_SECRET });
+    try {
+      const url = new URL(server.gatewayUrl);
+      const socket = connect({ host: url.hostname, port: Number(url.port) });
+      socket.on('error', () => undefined);
+      const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      let answer = Buffer.alloc(0);
+      socket.on('data', (d: Buffer) => (answer = Buffer.concat([answer, d])));
+      socket.write(
+        `GET ${url.pathname}?token=bad HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      );
+      // the 101 and the 4001 close frame, then an unmasked text frame: a client must mask, so the server's parser fails on it
+      while (answer.indexOf(Buffer.from([0x88])) === -1) await sleep(5);
+      assert.match(answer.toString('latin1'), /^HTTP\/1\.1 101 /);
+      socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
+      await ended;
+      const health = await fetch(`http://${url.host}/healthz`);
+      assert.equal(health.status, 200);
+      const client = await TestClient.connect(server.gatewayUrl);
+      assert.deepEqual(await client.ping(), { type: 1, data: 'PONG' });
+      await client.closeAndWait();
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('limits', () => {

@@ -8,6 +8,8 @@
  * are accepted: a client that opens sockets and sends nothing (or half a
  * request) cannot hold more than that many open, whatever the limits above.
  */
+import { takeToken, tokensAt, type RateBucket } from './rate-bucket.js';
+
 export interface AdmissionLimits {
   /** 0 means no limit, for each. */
   maxConnections: number;
@@ -17,12 +19,11 @@ export interface AdmissionLimits {
 
 export type Refusal = { status: 503 | 429; reason: string; limit: 'maxConnections' | 'maxConnectionsPerIp' | 'connectRatePerIp' };
 
-interface PerAddress {
+/** Its connect-rate budget, as a rate bucket. */
+interface PerAddress extends RateBucket {
   connections: number;
   /** Accepted TCP connections not admitted (yet) as WebSocket connections. */
   handshakes: number;
-  tokens: number;
-  refilledAt: number;
 }
 
 const BURST_SECONDS = 5;
@@ -91,17 +92,18 @@ export class Admission {
 
   /** Forgets addresses with no connection and no handshake whose rate budget has refilled, so the table holds only addresses in use. */
   sweep(now = Date.now()): void {
-    const full = this.limits.connectRatePerIp * BURST_SECONDS;
+    const rate = this.limits.connectRatePerIp;
+    const full = rate * BURST_SECONDS;
     for (const [address, entry] of this.addresses) {
       const idle = entry.connections === 0 && entry.handshakes === 0;
-      if (idle && entry.tokens + ((now - entry.refilledAt) / 1000) * this.limits.connectRatePerIp >= full) this.addresses.delete(address);
+      if (idle && tokensAt(entry, now, rate, full) >= full) this.addresses.delete(address);
     }
   }
 
   private entry(address: string, now: number): PerAddress {
     let entry = this.addresses.get(address);
     if (entry === undefined) {
-      entry = { connections: 0, handshakes: 0, tokens: this.limits.connectRatePerIp * BURST_SECONDS, refilledAt: now };
+      entry = { connections: 0, handshakes: 0, rateTokens: this.limits.connectRatePerIp * BURST_SECONDS, rateRefilledAt: now };
       this.addresses.set(address, entry);
     }
     return entry;
@@ -110,11 +112,6 @@ export class Admission {
   /** Takes one token from the address's rate budget; false when it is spent (always true without a rate limit). */
   private takeToken(entry: PerAddress, now: number): boolean {
     const rate = this.limits.connectRatePerIp;
-    if (rate === 0) return true;
-    entry.tokens = Math.min(rate * BURST_SECONDS, entry.tokens + ((now - entry.refilledAt) / 1000) * rate);
-    entry.refilledAt = now;
-    if (entry.tokens < 1) return false;
-    entry.tokens -= 1;
-    return true;
+    return rate === 0 || takeToken(entry, now, rate, rate * BURST_SECONDS);
   }
 }

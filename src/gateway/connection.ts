@@ -14,6 +14,7 @@ import type { StreamPosition } from '../broker/broker.js';
 import type { ClientIdentity } from './auth.js';
 import type { MalformedFrames } from './malformed.js';
 import type { Flushable, Outbox } from './outbox.js';
+import { takeToken, type RateBucket } from './rate-bucket.js';
 
 export interface ConnectionLimits {
   /** Bytes queued here plus bytes buffered in the socket above which the client is closed with 4000. */
@@ -60,7 +61,7 @@ const EMPTY_FRAME = Buffer.alloc(0);
 const MAX_KEPT_SLOTS = 64;
 const NOTHING_REPLAYED: ReadonlyMap<string, number> = new Map();
 
-export class Connection implements Flushable {
+export class Connection implements Flushable, RateBucket {
   readonly connectedAt = Date.now();
   lastSeen = this.connectedAt;
   queued = false;
@@ -70,13 +71,13 @@ export class Connection implements Flushable {
   badFrames: MalformedFrames | undefined;
   /** A resume is only accepted as the client's first frame. */
   firstFrameSeen = false;
-  /** Where `*` stood in the welcome: every push to all after it reaches this connection. */
+  /** Where `*` stood in the welcome: every push to all after it reaches this connection. Kept until the first frame is handled. */
   welcomeAll: StreamPosition | undefined;
   /** Who the client is, once it authenticated (a JWT). */
   identity: ClientIdentity | undefined;
-  /** Frame-rate budget: a token bucket refilled as time passes. */
-  frameTokens = 0;
-  frameTokensAt = 0;
+  /** Frame-rate budget (--max-frames-per-second): full at the first frame. */
+  rateTokens = Infinity;
+  rateRefilledAt = 0;
   /** The client's address as its trusted proxy named it (--trust-proxy); unset without one. */
   forwardedFor: string | undefined;
 
@@ -114,12 +115,7 @@ export class Connection implements Flushable {
 
   /** Takes one frame from the rate budget (`perSecond`, bursts of twice that); false when it is spent. */
   takeFrameToken(now: number, perSecond: number): boolean {
-    const burst = perSecond * 2;
-    this.frameTokens = this.frameTokensAt === 0 ? burst : Math.min(burst, this.frameTokens + ((now - this.frameTokensAt) / 1000) * perSecond);
-    this.frameTokensAt = now;
-    if (this.frameTokens < 1) return false;
-    this.frameTokens -= 1;
-    return true;
+    return takeToken(this, now, perSecond, perSecond * 2);
   }
 
   /** Read when asked for (GET /conns/:wsId), not kept per connection. */

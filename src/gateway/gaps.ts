@@ -13,16 +13,32 @@
  */
 import type { Logger } from 'pino';
 import type { Broker, HistoryPage, Publication, StreamPosition } from '../broker/broker.js';
+import { wakeCaughtUp, type CatchUpTrack } from './catch-up.js';
 
-/** At most this many missed publications are read back per stream; a longer gap closes its members. */
+/**
+ * At most this many missed publications are read back per stream; a longer gap
+ * closes its members. At most this many live ones wait behind a history read.
+ */
 const REPAIR_LIMIT = 10_000;
 /** While history cannot be read (the broker's command connection is not back yet), it is tried again this often... */
 const RETRY_MS = 200;
-/** ...for this long; then the members are closed, to resume once it is. */
+/** ...for this long (a read that hangs, too); then the members are closed, to resume once it can. */
 const GIVE_UP_MS = 5_000;
 
-/** Where a stream stands as this node has fanned it out; `ready` once its subscription is active and its position known. */
-export interface StreamTrack extends StreamPosition {
+/** The history read, or a rejection once `ms` have passed without its answer. */
+function readWithin(read: Promise<HistoryPage>, ms: number): Promise<HistoryPage> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`history did not answer within ${ms} ms`)), ms).unref();
+  });
+  return Promise.race([read, late]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Where a stream stands as this node has fanned it out; `ready` once its
+ * subscription is active and its position known. Only GapRepair moves it.
+ */
+export interface StreamTrack extends CatchUpTrack {
   ready: boolean;
   /** Live publications waiting behind a history read; set while there may be a gap. */
   waiting?: Publication[];
@@ -34,6 +50,7 @@ export interface StreamTrack extends StreamPosition {
 function moveTo(track: StreamTrack, position: StreamPosition): void {
   track.seq = position.seq;
   track.epoch = position.epoch;
+  if (track.catchUps !== undefined) wakeCaughtUp(track);
 }
 
 function takeWaiting(track: StreamTrack): Publication[] {
@@ -47,8 +64,8 @@ export interface GapHost {
   /** The stream's track, or undefined once the node no longer tracks it. */
   trackOf(stream: string): StreamTrack | undefined;
   tracks(): Iterable<[string, StreamTrack]>;
-  /** Sends a publication to the stream's local members and moves the track to it. */
-  fanOut(track: StreamTrack, pub: Publication): void;
+  /** Sends a publication to the stream's local members; its track has just moved to it. */
+  fanOut(pub: Publication): void;
   /** Publications of the stream were lost: its local members must reconnect and resume. */
   lose(stream: string): void;
 }
@@ -66,6 +83,11 @@ export class GapRepair {
   receive(track: StreamTrack, pub: Publication): void {
     if (track.waiting !== undefined) {
       track.waiting.push(pub);
+      if (track.waiting.length > REPAIR_LIMIT) {
+        // the history read takes too long (it may hang): the node holds no more of the stream meanwhile
+        this.log.warn({ stream: pub.stream }, `${REPAIR_LIMIT} publications waited for history; closing the members so they resume`);
+        this.dropWaiting(pub.stream, track);
+      }
       return;
     }
     if (!track.ready) {
@@ -84,7 +106,7 @@ export class GapRepair {
       this.check(pub.stream, track);
       return;
     }
-    this.host.fanOut(track, pub);
+    this.send(track, pub);
   }
 
   /** The subscription dropped: every stream may miss publications until it is back and checked against history. */
@@ -102,8 +124,11 @@ export class GapRepair {
     for (const [stream, track] of this.host.tracks()) this.check(stream, track);
   }
 
-  /** The stream's position is known: a check that waited for it can run. */
-  opened(stream: string, track: StreamTrack): void {
+  /** The stream's subscription is active and its position read: a publication seen meanwhile is newer and wins. */
+  opened(stream: string, track: StreamTrack, position: StreamPosition): void {
+    if (track.seq === -1) moveTo(track, position);
+    track.ready = true;
+    // a check that waited for the position can run
     this.check(stream, track);
   }
 
@@ -138,7 +163,7 @@ export class GapRepair {
     for (;;) {
       track.unchecked = false;
       try {
-        const page = await this.host.broker.history(stream, track.seq, REPAIR_LIMIT);
+        const page = await readWithin(this.host.broker.history(stream, track.seq, REPAIR_LIMIT), Math.max(RETRY_MS, GIVE_UP_MS - (Date.now() - started)));
         if (!this.tracking(stream, track)) return false;
         this.apply(stream, track, page);
         return true;
@@ -162,21 +187,32 @@ export class GapRepair {
   /** History cannot be read: the members resume once it can; the stream goes on from the newest publication seen. */
   private giveUp(stream: string, track: StreamTrack, err: unknown): void {
     this.log.warn({ err, stream }, 'cannot read history to fill a gap; closing the members so they resume');
+    this.dropWaiting(stream, track);
+    track.unchecked = false;
+  }
+
+  /** The members lose what waited (they resume); the stream goes on from the newest publication seen. */
+  private dropWaiting(stream: string, track: StreamTrack): void {
     this.host.lose(stream);
     const newest = track.waiting?.at(-1);
     if (newest !== undefined) moveTo(track, newest);
     track.waiting = [];
-    track.unchecked = false;
   }
 
   private apply(stream: string, track: StreamTrack, page: HistoryPage): void {
     if (page.epoch === track.epoch && page.complete) {
-      for (const pub of page.entries) if (pub.seq > track.seq) this.host.fanOut(track, pub);
+      for (const pub of page.entries) if (pub.seq > track.seq) this.send(track, pub);
       return;
     }
     this.log.warn({ stream, seq: track.seq, epoch: track.epoch, now: { seq: page.seq, epoch: page.epoch } }, 'history cannot fill a gap; closing the members so they resume');
     this.host.lose(stream);
-    moveTo(track, page);
+    // the waiting publications may have been dropped while the read was out, moving the track past it
+    if (page.epoch !== track.epoch || page.seq > track.seq) moveTo(track, page);
+  }
+
+  private send(track: StreamTrack, pub: Publication): void {
+    moveTo(track, pub);
+    this.host.fanOut(pub);
   }
 
   /** Sends the publications that waited, in order; one of them may open a new gap, and the rest wait again. */

@@ -22,9 +22,10 @@ import {
   type YieldAnswer,
 } from '../broker/broker.js';
 import { keepsSession } from '../protocol/close-codes.js';
-import { joinedFrame, leftFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
+import { joinedFrame, leftFrame, publicationFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
+import { caughtUp, isBehind, wakeCaughtUp } from './catch-up.js';
 import type { Connection } from './connection.js';
 import { FanoutTimes } from './fanout-times.js';
 import { GapRepair, type StreamTrack } from './gaps.js';
@@ -64,7 +65,7 @@ export class GatewayNode implements GatewayHandler {
         broker,
         trackOf: (stream) => this.streams.get(stream),
         tracks: () => this.streams.entries(),
-        fanOut: (track, pub) => this.fanOut(track, pub),
+        fanOut: (pub) => this.fanOut(pub),
         lose: (stream) => this.closeMembers(stream),
       },
       log,
@@ -100,15 +101,14 @@ export class GatewayNode implements GatewayHandler {
     if (this.secretFromBroker) this.tokens.adopt(secret);
   }
 
-  /** Resolves once this node has seen every stream reach the given seq (same epoch), or after `timeoutMs`. */
-  async caughtUp(positions: Record<string, StreamPosition>, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    const behind = (): boolean =>
-      Object.entries(positions).some(([stream, { seq, epoch }]) => {
-        const track = this.streams.get(stream);
-        return track !== undefined && track.epoch === epoch && track.seq < seq;
-      });
-    while (behind() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+  /** Resolves once this node has fanned every stream out up to the given seq (same epoch), or after `timeoutMs`. */
+  caughtUp(positions: Record<string, StreamPosition>, timeoutMs: number): Promise<void> {
+    const behind: [StreamTrack, StreamPosition][] = [];
+    for (const [stream, position] of Object.entries(positions)) {
+      const track = this.streams.get(stream);
+      if (track !== undefined && isBehind(track, position)) behind.push([track, position]);
+    }
+    return caughtUp(behind, timeoutMs);
   }
 
   /** Where a stream stands here; only for `*` and rooms this node has members in. */
@@ -133,6 +133,7 @@ export class GatewayNode implements GatewayHandler {
 
   /** The connection's first frame arrived and it is not a resume: send what waited. */
   settle(conn: Connection): void {
+    conn.welcomeAll = undefined;
     conn.releaseHeld();
   }
 
@@ -277,14 +278,11 @@ export class GatewayNode implements GatewayHandler {
     if (track !== undefined) this.gaps.receive(track, pub);
   }
 
-  private fanOut(track: StreamTrack, pub: Publication): void {
-    track.seq = pub.seq;
-    track.epoch = pub.epoch;
-    const isAll = pub.stream === ALL_STREAM;
-    const members = isAll ? this.hub.conns : this.hub.rooms.get(pub.stream);
+  private fanOut(pub: Publication): void {
+    const members = pub.stream === ALL_STREAM ? this.hub.conns : this.hub.rooms.get(pub.stream);
     if (members === undefined || members.size === 0) return;
     const started = performance.now();
-    const frame = encodeTextFrame(pushFrame(pub.tag, pub.val, isAll ? undefined : pub.stream, pub.seq));
+    const frame = encodeTextFrame(publicationFrame(pub));
     let delivered = 0;
     for (const conn of members.values()) if (conn.send(frame, pub.stream, pub.seq)) delivered++;
     this.counters.deliveries += delivered;
@@ -374,13 +372,7 @@ export class GatewayNode implements GatewayHandler {
     this.streams.set(stream, track);
     const opening = (async () => {
       if (stream !== ALL_STREAM) await this.broker.roomOpened(this.nodeId, stream);
-      const position = await this.broker.streamPosition(stream);
-      if (track.seq === -1) {
-        track.seq = position.seq;
-        track.epoch = position.epoch;
-      }
-      track.ready = true;
-      this.gaps.opened(stream, track);
+      this.gaps.opened(stream, track, await this.broker.streamPosition(stream));
     })();
     this.opening.set(stream, opening);
     opening.then(
@@ -426,7 +418,10 @@ export class GatewayNode implements GatewayHandler {
   }
 
   private closeRoom(room: string): void {
+    const track = this.streams.get(room);
     this.streams.delete(room);
+    // no longer fanned out here: a resume waiting on it has nothing to wait for
+    if (track !== undefined) wakeCaughtUp(track, true);
     this.broker.roomClosed(this.nodeId, room).catch((err: unknown) => {
       this.log.warn({ err, room }, 'broker could not close room');
     });

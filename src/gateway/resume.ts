@@ -7,7 +7,7 @@
  * before the replay; held pushes the replay already covered are dropped.
  */
 import type { HistoryEntry, StreamPosition } from '../broker/broker.js';
-import { errorFrame, joinedFrame, leftFrame, pushFrame, resumedFrame, type ReplyId } from '../protocol/frames.js';
+import { errorFrame, joinedFrame, leftFrame, publicationFrame, resumedFrame, type ReplyId } from '../protocol/frames.js';
 import { ALL_STREAM, toRoomId } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import type { Connection } from './connection.js';
@@ -15,7 +15,11 @@ import type { GatewayNode } from './node.js';
 
 /** At most this many publications are replayed per stream. */
 export const REPLAY_LIMIT = 10_000;
-const MAX_SINCE_ENTRIES = 1000;
+/**
+ * With no rooms limit (--max-rooms-per-connection 0), `since` may name at most
+ * this many streams; with one, the limit's rooms and `*`.
+ */
+export const MAX_SINCE_STREAMS_UNLIMITED = 10_000;
 /**
  * History is read on one broker connection and live publications arrive on
  * another, so this node may see a publication the replay covered only after
@@ -30,10 +34,15 @@ export interface ResumeRequest {
   id: ReplyId | undefined;
 }
 
-/** Validates `since`: `{ "<room>" | "*": { seq: <n>, epoch: "<e>" } }`. */
-function parseSince(since: Record<string, unknown>): Map<string, StreamPosition> | string {
+/** How many streams a connection of this node can be in: every room it may join, and `*`. */
+function maxSinceStreams(node: GatewayNode): number {
+  return node.maxRoomsPerConnection > 0 ? node.maxRoomsPerConnection + 1 : MAX_SINCE_STREAMS_UNLIMITED;
+}
+
+/** Validates `since`: `{ "<room>" | "*": { seq: <n>, epoch: "<e>" } }`, naming at most `maxStreams` streams. */
+function parseSince(since: Record<string, unknown>, maxStreams: number): Map<string, StreamPosition> | string {
   const keys = Object.keys(since);
-  if (keys.length > MAX_SINCE_ENTRIES) return `since may name at most ${MAX_SINCE_ENTRIES} streams`;
+  if (keys.length > maxStreams) return `since names ${keys.length} streams, more than the ${maxStreams} a connection can be in`;
   const out = new Map<string, StreamPosition>();
   for (const key of keys) {
     if (key !== ALL_STREAM && toRoomId(key) === undefined) return `since.${key.slice(0, 64)} is not a room id or *`;
@@ -65,8 +74,7 @@ async function fetchReplay(node: GatewayNode, stream: string, start: StreamPosit
 async function sendReplays(conn: Connection, replays: StreamReplay[]): Promise<void> {
   const entries = replays.flatMap((r) => r.entries).sort((a, b) => a.order - b.order);
   for (const pub of entries) {
-    const room = pub.stream === ALL_STREAM ? undefined : pub.stream;
-    if (!conn.enqueue(encodeTextFrame(pushFrame(pub.tag, pub.val, room, pub.seq)))) return;
+    if (!conn.enqueue(encodeTextFrame(publicationFrame(pub)))) return;
     if (conn.bufferedBytes > 0) await conn.writable();
   }
 }
@@ -77,13 +85,68 @@ function reachedWelcome(conn: Connection, start: StreamPosition | undefined): bo
   return start !== undefined && welcome !== undefined && start.epoch === welcome.epoch && start.seq >= welcome.seq;
 }
 
+/** Runs the tasks at once; once every one has settled, their results, or the first failure thrown. */
+async function settleAll<T>(tasks: Promise<T>[]): Promise<T[]> {
+  const results = await Promise.allSettled(tasks);
+  const failure = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+  return results.map((result) => (result as PromiseFulfilledResult<T>).value);
+}
+
+/** A resume reading its streams, once the connection holds the session and its rooms. */
+interface Resuming {
+  node: GatewayNode;
+  conn: Connection;
+  since: Map<string, StreamPosition>;
+  sessionRooms: ReadonlyMap<string, StreamPosition | undefined>;
+  /** Pushes to all went out live before the hold began (the resume came past the grace period)... */
+  allWentLive: boolean;
+  /** ...up to this position. */
+  allAtHold: StreamPosition | undefined;
+}
+
+/** Where the connection stands in one stream after the resume, whether it missed nothing, and what to replay. */
+interface StreamOutcome {
+  position: StreamPosition;
+  complete: boolean;
+  replay?: StreamReplay;
+}
+
+async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allAtHold }: Resuming, stream: string): Promise<StreamOutcome> {
+  let start = since.get(stream);
+  if (start === undefined && stream !== ALL_STREAM) {
+    // a room the client does not know it is in (joined while it was away): announce it, replay from the join
+    start = sessionRooms.get(stream);
+    const announced = start ?? node.position(stream)!;
+    conn.enqueue(encodeTextFrame(joinedFrame(stream, announced.seq, announced.epoch)));
+  }
+  if (stream === ALL_STREAM && allWentLive) {
+    // every push to all since the welcome reached this connection: complete if the client had what came before it
+    const complete = reachedWelcome(conn, start);
+    return { position: allAtHold ?? (await node.broker.streamPosition(stream)), complete };
+  }
+  if (start === undefined) return { position: node.position(stream) ?? (await node.broker.streamPosition(stream)), complete: false };
+  const replay = await fetchReplay(node, stream, start);
+  return { position: replay.position, complete: replay.complete, replay };
+}
+
 export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
+  try {
+    await resumeSession(node, conn, request, firstFrame);
+  } finally {
+    // only a resume as the first frame reads it
+    conn.welcomeAll = undefined;
+  }
+}
+
+async function resumeSession(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
   const refuse = (code: 'bad_request' | 'bad_resume', message: string): void => {
-    conn.releaseHeld();
+    // a late resume must leave the hold alone: it may be the one of a resume still replaying
+    if (firstFrame) conn.releaseHeld();
     conn.send(encodeTextFrame(errorFrame(request.id, code, message)));
   };
   if (!firstFrame) return refuse('bad_request', 'resume must be the first frame after the welcome');
-  const since = parseSince(request.since);
+  const since = parseSince(request.since, maxSinceStreams(node));
   if (typeof since === 'string') return refuse('bad_request', since);
   const wsId = node.tokens.verify(request.token);
   if (wsId === undefined || wsId === conn.wsId) return refuse('bad_resume', 'the resume token is forged, foreign or expired');
@@ -108,37 +171,23 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
 
   let recovered = taken.status === 'taken';
   // past the grace period, pushes to all already went out live: from here on they are held, after this position
-  const allAlreadyLive = !conn.holding;
+  const allWentLive = !conn.holding;
   const allAtHold = node.position(ALL_STREAM);
   conn.holdLive();
   try {
-    for (const room of sessionRooms.keys()) await node.restore(conn, room);
+    const roomsBefore = [...conn.rooms];
+    await settleAll([...sessionRooms.keys()].map((room) => node.restore(conn, room)));
+    // `*`, then the rooms in the order they were restored one after another before
+    const order = [ALL_STREAM, ...new Set([...roomsBefore, ...sessionRooms.keys()].filter((room) => conn.rooms.has(room)))];
+    const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold };
+    const outcomes = await settleAll(order.map((stream) => resumeStream(resuming, stream)));
     const streams: Record<string, StreamPosition> = {};
     const replays: StreamReplay[] = [];
-    for (const stream of [ALL_STREAM, ...conn.rooms]) {
-      let start = since.get(stream);
-      if (start === undefined && stream !== ALL_STREAM) {
-        // a room the client does not know it is in (joined while it was away): announce it, replay from the join
-        start = sessionRooms.get(stream);
-        const announced = start ?? node.position(stream)!;
-        conn.enqueue(encodeTextFrame(joinedFrame(stream, announced.seq, announced.epoch)));
-      }
-      if (stream === ALL_STREAM && allAlreadyLive) {
-        // every push to all since the welcome reached this connection: complete if the client had what came before it
-        if (!reachedWelcome(conn, start)) recovered = false;
-        streams[stream] = allAtHold ?? (await node.broker.streamPosition(stream));
-        continue;
-      }
-      if (start === undefined) {
-        recovered = false;
-        streams[stream] = node.position(stream) ?? (await node.broker.streamPosition(stream));
-        continue;
-      }
-      const replay = await fetchReplay(node, stream, start);
-      if (!replay.complete) recovered = false;
-      streams[stream] = replay.position;
-      replays.push(replay);
-    }
+    outcomes.forEach((outcome, i) => {
+      streams[order[i]] = outcome.position;
+      if (!outcome.complete) recovered = false;
+      if (outcome.replay !== undefined) replays.push(outcome.replay);
+    });
     await sendReplays(conn, replays);
     await node.caughtUp(streams, CATCH_UP_MS);
     const replayedTo = new Map(Object.entries(streams).map(([stream, position]) => [stream, position.seq]));

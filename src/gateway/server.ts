@@ -4,7 +4,7 @@
  * token), a sweep for heartbeats and token expiry, and a draining shutdown.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -43,21 +43,11 @@ const HANDSHAKE_CHECK_MS = 1000;
 /** How long a refused handshake's socket stays open after its answer, for the client to read it and close. */
 const REFUSED_LINGER_MS = 2000;
 
-const STATUS_TEXT: Record<number, string> = {
-  400: 'Bad Request',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  408: 'Request Timeout',
-  429: 'Too Many Requests',
-  503: 'Service Unavailable',
-};
-
 /** Answers a handshake with an error and closes the socket, at the latest REFUSED_LINGER_MS later. */
 function answerRaw(socket: Duplex, status: number, message: string): void {
   const body = JSON.stringify({ code: status, msg: message });
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
   );
   // a client that never closes its side would otherwise keep the socket open for good
@@ -179,7 +169,8 @@ export class GatewayServer {
       connectionOf(this).lastSeen = Date.now();
     };
     this.onSocketError = function (err) {
-      log.debug({ err, wsId: connectionOf(this).wsId }, 'client protocol error');
+      // a socket refused in accept() (bad token) has no connection, and may still send a bad frame while it closes
+      log.debug({ err, wsId: (this as GatewaySocket).connection?.wsId }, 'client protocol error');
     };
     this.onClose = function (code) {
       const conn = connectionOf(this);
@@ -346,6 +337,8 @@ export class GatewayServer {
   }
 
   private accept(ws: GatewaySocket, socket: AdmittedSocket, credentials: Credentials): void {
+    // first of all: without an 'error' listener, a bad frame from the client throws out of the process
+    ws.on('error', this.onSocketError);
     if (credentials !== undefined && 'failure' in credentials) {
       // the client learns why in the close frame: a browser cannot read a refused handshake's status
       this.node.counters.authFailures++;
@@ -360,7 +353,6 @@ export class GatewayServer {
     ws.on('message', this.onMessage);
     ws.on('ping', this.onAlive);
     ws.on('pong', this.onAlive);
-    ws.on('error', this.onSocketError);
     ws.on('close', this.onClose);
     if (this.options.auth === 'required' && conn.identity === undefined) {
       // no welcome until the client says who it is, in its first frames

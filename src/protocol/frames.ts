@@ -2,6 +2,9 @@
  * Server-to-client frames as JSON text (PROTOCOL.md §1). Builders return the
  * JSON string; the gateway turns it into WebSocket bytes once.
  */
+import type { Publication, StreamPosition } from '../broker/broker.js';
+import { ALL_STREAM } from './room-id.js';
+
 export type ReplyId = number | string;
 
 export type ClientErrorCode = 'forbidden' | 'bad_frame' | 'unknown_op' | 'bad_request' | 'bad_resume';
@@ -17,11 +20,6 @@ export interface WelcomeFields {
   uid?: string;
 }
 
-export interface Position {
-  seq: number;
-  epoch: string;
-}
-
 const q = JSON.stringify;
 
 export function welcomeFrame(w: WelcomeFields): string {
@@ -34,7 +32,7 @@ export function welcomeFrame(w: WelcomeFields): string {
 }
 
 /** Ends a resume: the session's id, a fresh token, whether nothing was lost, and where each stream now stands. */
-export function resumedFrame(wsId: string, resume: string, recovered: boolean, streams: Record<string, Position>): string {
+export function resumedFrame(wsId: string, resume: string, recovered: boolean, streams: Record<string, StreamPosition>): string {
   return q({ type: 0, op: 'resumed', wsId, resume, recovered, streams });
 }
 
@@ -47,6 +45,11 @@ export function pushFrame(tag: number, val: string, room?: string, seq?: number)
   if (room !== undefined) text += `,"room":${q(room)}`;
   if (seq !== undefined) text += `,"seq":${seq}`;
   return text + '}';
+}
+
+/** A publication of a stream: pushes to all (`*`) name no room. */
+export function publicationFrame(pub: Publication): string {
+  return pushFrame(pub.tag, pub.val, pub.stream === ALL_STREAM ? undefined : pub.stream, pub.seq);
 }
 
 export function joinedFrame(room: string, seq?: number, epoch?: string): string {

@@ -1,0 +1,54 @@
+/**
+ * Resumes waiting for this node to fan streams out past the positions their
+ * replay reached (see CATCH_UP_MS in resume.ts). A track holds a list of
+ * waiters only while someone waits on it, so moving it costs one property
+ * read, and nothing per member.
+ */
+import type { StreamPosition } from '../broker/broker.js';
+
+/** One stream a resume waits on: `reached` once the track is at `seq` in `epoch`, or in another epoch. */
+interface CatchUp extends StreamPosition {
+  reached(): void;
+}
+
+export interface CatchUpTrack extends StreamPosition {
+  /** Set only while a resume waits on the stream. */
+  catchUps?: CatchUp[];
+}
+
+/** The track has not yet fanned out `wanted`; a track in another epoch never will, and is not behind. */
+export function isBehind(track: StreamPosition, wanted: StreamPosition): boolean {
+  return track.epoch === wanted.epoch && track.seq < wanted.seq;
+}
+
+/** The track moved (or is dropped, `all`): wakes the waiters it is no longer behind. */
+export function wakeCaughtUp(track: CatchUpTrack, all = false): void {
+  const waiting = track.catchUps;
+  if (waiting === undefined) return;
+  const still = all ? [] : waiting.filter((wait) => isBehind(track, wait));
+  if (still.length === waiting.length) return;
+  track.catchUps = still.length === 0 ? undefined : still;
+  for (const wait of waiting) if (!still.includes(wait)) wait.reached();
+}
+
+/** Resolves once no track is behind the position given with it, or after `timeoutMs` (one timer in all). */
+export function caughtUp(behind: [CatchUpTrack, StreamPosition][], timeoutMs: number): Promise<void> {
+  if (behind.length === 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    let left = behind.length;
+    const reached = (): void => {
+      if (--left > 0) return;
+      clearTimeout(timer);
+      resolve();
+    };
+    const waits = behind.map(([track, { seq, epoch }]) => [track, { seq, epoch, reached }] as const);
+    const timer = setTimeout(() => {
+      for (const [track, wait] of waits) {
+        const rest = track.catchUps?.filter((other) => other !== wait);
+        track.catchUps = rest === undefined || rest.length === 0 ? undefined : rest;
+      }
+      resolve();
+    }, timeoutMs);
+    for (const [track, wait] of waits) (track.catchUps ??= []).push(wait);
+  });
+}
