@@ -189,7 +189,7 @@ export class Metrics {
     perNode('roomcast_node_cpu_seconds_total', "User and system CPU time of a gateway node's process", ofProcess('cpuSeconds'), Counter);
     perNode(
       'roomcast_node_event_loop_delay_p99_seconds',
-      "99th percentile of the event loop's delay in a gateway node's process since the previous scrape",
+      "99th percentile of the event loop's delay in a gateway node's process over the last 10 s",
       ofProcess('eventLoopDelaySeconds'),
     );
     this.registry = Registry.merge([own, processRegistry()]);

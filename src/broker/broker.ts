@@ -143,7 +143,7 @@ export interface ProcessReport {
   heapUsedBytes: number;
   /** User and system CPU time since the process started. */
   cpuSeconds: number;
-  /** 99th percentile of the event loop's delay since the previous report (0 for the first). */
+  /** 99th percentile of the event loop's delay over the last 10 s window (src/gateway/process-report.ts). */
   eventLoopDelaySeconds: number;
 }
 

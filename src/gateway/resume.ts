@@ -16,10 +16,11 @@ import type { GatewayNode } from './node.js';
 /** At most this many publications are replayed per stream. */
 export const REPLAY_LIMIT = 10_000;
 /**
- * With no rooms limit (--max-rooms-per-connection 0), `since` may name at most
- * this many streams; with one, the limit's rooms and `*`.
+ * `since` may name this many streams, or this node's rooms limit and `*` if
+ * that is more. Not this node's limit alone: a session may come from a node
+ * with a higher one and keeps every room it was given.
  */
-export const MAX_SINCE_STREAMS_UNLIMITED = 10_000;
+export const MAX_SINCE_STREAMS = 10_000;
 /**
  * History is read on one broker connection and live publications arrive on
  * another, so this node may see a publication the replay covered only after
@@ -34,15 +35,14 @@ export interface ResumeRequest {
   id: ReplyId | undefined;
 }
 
-/** How many streams a connection of this node can be in: every room it may join, and `*`. */
 function maxSinceStreams(node: GatewayNode): number {
-  return node.maxRoomsPerConnection > 0 ? node.maxRoomsPerConnection + 1 : MAX_SINCE_STREAMS_UNLIMITED;
+  return Math.max(node.maxRoomsPerConnection + 1, MAX_SINCE_STREAMS);
 }
 
 /** Validates `since`: `{ "<room>" | "*": { seq: <n>, epoch: "<e>" } }`, naming at most `maxStreams` streams. */
 function parseSince(since: Record<string, unknown>, maxStreams: number): Map<string, StreamPosition> | string {
   const keys = Object.keys(since);
-  if (keys.length > maxStreams) return `since names ${keys.length} streams, more than the ${maxStreams} a connection can be in`;
+  if (keys.length > maxStreams) return `since names ${keys.length} streams, more than the ${maxStreams} a resume may name`;
   const out = new Map<string, StreamPosition>();
   for (const key of keys) {
     if (key !== ALL_STREAM && toRoomId(key) === undefined) return `since.${key.slice(0, 64)} is not a room id or *`;
