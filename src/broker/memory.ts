@@ -29,51 +29,13 @@ import {
   type TakenSession,
   type UserPush,
 } from './broker.js';
+import { SetsByKey } from '../sets-by-key.js';
 import { newEpoch } from './epoch.js';
 
 export interface MemoryBrokerOptions {
   history?: HistoryLimits;
   /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
   recoveryWindowMs?: number;
-}
-
-/** Which nodes have something (members of a room, connections of a user), by key. */
-class NodesByKey {
-  private readonly map = new Map<string, Set<string>>();
-
-  get size(): number {
-    return this.map.size;
-  }
-
-  add(key: string, nodeId: string): void {
-    let nodes = this.map.get(key);
-    if (nodes === undefined) {
-      nodes = new Set();
-      this.map.set(key, nodes);
-    }
-    nodes.add(nodeId);
-  }
-
-  remove(key: string, nodeId: string): void {
-    const nodes = this.map.get(key);
-    if (nodes !== undefined && nodes.delete(nodeId) && nodes.size === 0) this.map.delete(key);
-  }
-
-  removeNode(nodeId: string): void {
-    for (const key of [...this.map.keys()]) this.remove(key, nodeId);
-  }
-
-  get(key: string): ReadonlySet<string> | undefined {
-    return this.map.get(key);
-  }
-
-  has(key: string): boolean {
-    return this.map.has(key);
-  }
-
-  clear(): void {
-    this.map.clear();
-  }
 }
 
 interface StreamState extends StreamPosition {
@@ -96,10 +58,10 @@ export class MemoryBroker implements Broker {
   readonly engine = 'memory';
   private readonly nodes = new Map<string, GatewayHandler>();
   /** room -> ids of the nodes that have members in it */
-  private readonly roomNodes = new NodesByKey();
+  private readonly roomNodes = new SetsByKey<string>();
   private readonly connNodes = new Map<string, GatewayHandler>();
   /** uid -> ids of the nodes that hold a connection of that user */
-  private readonly userNodes = new NodesByKey();
+  private readonly userNodes = new SetsByKey<string>();
   private readonly streams = new Map<string, StreamState>();
   private readonly away = new Map<string, Away>();
   /** Joins refused to away sessions by the rooms limit. */
@@ -124,8 +86,8 @@ export class MemoryBroker implements Broker {
 
   async detachGateway(handler: GatewayHandler): Promise<void> {
     this.nodes.delete(handler.nodeId);
-    this.roomNodes.removeNode(handler.nodeId);
-    this.userNodes.removeNode(handler.nodeId);
+    this.roomNodes.deleteEverywhere(handler.nodeId);
+    this.userNodes.deleteEverywhere(handler.nodeId);
     for (const [wsId, node] of this.connNodes) if (node === handler) this.connNodes.delete(wsId);
   }
 
@@ -134,7 +96,7 @@ export class MemoryBroker implements Broker {
   }
 
   async roomClosed(nodeId: string, room: string): Promise<void> {
-    this.roomNodes.remove(room, nodeId);
+    this.roomNodes.delete(room, nodeId);
     const state = this.streams.get(room);
     if (state !== undefined) this.keep(state);
   }
@@ -144,7 +106,7 @@ export class MemoryBroker implements Broker {
   }
 
   async userClosed(nodeId: string, uid: string): Promise<void> {
-    this.userNodes.remove(uid, nodeId);
+    this.userNodes.delete(uid, nodeId);
   }
 
   connOpened(nodeId: string, wsId: string): void {
