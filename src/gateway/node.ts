@@ -302,8 +302,18 @@ export class GatewayNode implements GatewayHandler {
 
   async onCommand<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const conn = this.hub.conns.get(cmd.wsId);
-    if (conn === undefined || !conn.isOpen) return undefined;
+    if (conn === undefined) return undefined;
+    if (!conn.isOpen) return cmd.op === 'kick' ? (this.endClosing(conn) as ReplyTo<C>) : undefined;
     return (await this.applyCommand(conn, cmd)) as ReplyTo<C>;
+  }
+
+  /**
+   * A kick of a connection whose close handshake is under way (e.g. its client
+   * said 1001): its session ends now, instead of being kept away once the socket is gone.
+   */
+  private endClosing(conn: Connection): ReplyTo<{ op: 'kick'; wsId: string }> {
+    this.removeConnection(conn, false);
+    return { kicked: true };
   }
 
   roomCounts(): Map<string, number> {

@@ -42,7 +42,7 @@ import {
 import { newEpoch } from '../epoch.js';
 import { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { ADD_AWAY_ROOM, CLOSE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, END_AWAY, ROOMS_LIMIT_FIELD, SESSION_MARKER, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
@@ -411,7 +411,7 @@ export class RedisBroker implements Broker {
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
-    end: async (wsId) => (await this.commands.del(this.names.sessionKey(wsId))) === 1,
+    end: async (wsId) => (await this.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId)], [])) === 1,
   };
 
   async roomCounts(): Promise<RoomCount[]> {

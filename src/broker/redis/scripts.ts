@@ -163,6 +163,16 @@ return fields
 `);
 
 /**
+ * KEYS: session hash, conn key. Ends an away session: 1 when it did; 0 when
+ * there is none, or a node holds the wsId now (a resume took the session
+ * meanwhile: the session is that node's to end).
+ */
+export const END_AWAY = script(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+return redis.call('DEL', KEYS[1])
+`);
+
+/**
  * A join while away. KEYS: session hash, the counter of refusals. ARGV: room,
  * its position 'seq:epoch'. Returns 1 when added; 0 when the session is gone
  * or already in the room; -n (and counts the refusal) when it is in n rooms,
