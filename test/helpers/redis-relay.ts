@@ -54,11 +54,17 @@ export class RedisRelay {
 
   /**
    * Holds the first chunk, on any connection, for which `matches(name, text)`
-   * is true, and every later chunk of that connection, until `release()`.
+   * is true, and every later chunk of that connection, until `release()`;
+   * `held` fails when none arrived within `timeoutMs`.
    */
-  hold(matches: (name: string, text: string) => boolean): Hold {
+  hold(matches: (name: string, text: string) => boolean, timeoutMs = 10_000): Hold {
     let onHeld!: () => void;
-    const held = new Promise<void>((resolve) => (onHeld = resolve));
+    let timer: NodeJS.Timeout | undefined;
+    const held = new Promise<void>((resolve, reject) => {
+      onHeld = resolve;
+      timer = setTimeout(() => reject(new Error(`no command to hold arrived within ${timeoutMs} ms`)), timeoutMs);
+    }).finally(() => clearTimeout(timer));
+    held.catch(() => undefined);
     const rule: Rule = { matches, onHeld: () => onHeld() };
     this.rules.push(rule);
     return {
