@@ -235,9 +235,10 @@ export class RedisBroker implements Broker {
     batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'registering a connection'));
   }
 
-  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
+  connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void {
     const keep = away !== undefined && this.recoveryWindowMs > 0;
-    const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit), ...away.rooms] : [nodeId, '0'];
+    const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
+    if (keep) for (const [room, at] of away.rooms) args.push(room, at === undefined ? '' : `${at.seq}:${at.epoch}`);
     this.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
   }
 
