@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
-import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { redisEngine, startCluster, type TestCluster } from './helpers/cluster.js';
+import { onEachEngine } from './helpers/engine-suite.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
@@ -23,53 +24,38 @@ async function redisKeysOf(cluster: TestCluster, redis: RedisServer | undefined,
   return Number(await redis.command(['EXISTS', names.connKey(wsId), names.sessionKey(wsId)]));
 }
 
-function closingConnection(name: string, engine: (redis: RedisServer | undefined) => EngineFactory, usesRedis: boolean): void {
-  describe(`a kick while the connection is closing: ${name}`, { skip: usesRedis && skipWithoutRedis }, () => {
-    let redis: RedisServer | undefined;
-    let cluster: TestCluster;
-    before(async () => {
-      redis = usesRedis ? await RedisServer.start() : undefined;
-      cluster = await startCluster(engine(redis), 1);
-    });
-    after(async () => {
-      await cluster.close();
-      await redis?.stop();
-    });
+onEachEngine('a kick while the connection is closing', 1, (suite) => {
+  it('ends the session: kicked:true, 404 at once, and once the socket is gone nothing is left to resume', async () => {
+    const { cluster, redis } = suite;
+    const raw = await RawClient.connect(cluster.gatewayUrls[0]);
+    const wsId = await raw.welcome();
+    const token = raw.json()[0].resume as string;
+    const welcomeAll = { seq: raw.json()[0].seq as number, epoch: raw.json()[0].epoch as string };
+    assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'closing', wsId })).status, 200);
+    const joined = await until('the joined frame', () => raw.json().find((f) => f.op === 'joined'));
+    // the client says it is going away (1001, a close that keeps the session) and reads nothing more,
+    // so the server's close frame waits in its socket and the close handshake stays open
+    raw.socket.pause();
+    raw.sendFrame(0x8, Buffer.from([0x03, 0xe9]));
+    await until('the server answering the close frame', () => (raw.socket.readableLength > 0 ? true : undefined));
 
-    it('ends the session: kicked:true, 404 at once, and once the socket is gone nothing is left to resume', async () => {
-      const raw = await RawClient.connect(cluster.gatewayUrls[0]);
-      const wsId = await raw.welcome();
-      const token = raw.json()[0].resume as string;
-      const welcomeAll = { seq: raw.json()[0].seq as number, epoch: raw.json()[0].epoch as string };
-      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'closing', wsId })).status, 200);
-      const joined = await until('the joined frame', () => raw.json().find((f) => f.op === 'joined'));
-      // the client says it is going away (1001, a close that keeps the session) and reads nothing more,
-      // so the server's close frame waits in its socket and the close handshake stays open
-      raw.socket.pause();
-      raw.sendFrame(0x8, Buffer.from([0x03, 0xe9]));
-      await until('the server answering the close frame', () => (raw.socket.readableLength > 0 ? true : undefined));
+    const kicked = await post(cluster.logicUrl, '/conn/kick', { wsId });
+    assert.deepEqual(kicked.body, { code: 0, msg: 'ok', data: { wsId, kicked: true } }, kicked.text);
+    assert.equal((await call(cluster.logicUrl, `/conns/${wsId}`)).status, 404);
+    assert.deepEqual((await call(cluster.logicUrl, '/rooms/closing')).body.data?.wsIds, []);
 
-      const kicked = await post(cluster.logicUrl, '/conn/kick', { wsId });
-      assert.deepEqual(kicked.body, { code: 0, msg: 'ok', data: { wsId, kicked: true } }, kicked.text);
-      assert.equal((await call(cluster.logicUrl, `/conns/${wsId}`)).status, 404);
-      assert.deepEqual((await call(cluster.logicUrl, '/rooms/closing')).body.data?.wsIds, []);
-
-      raw.socket.destroy();
-      // a resume of the kicked session gets its wsId back with no room: the session ended with the kick
-      const { client: again, end } = await resumeOn(cluster.gatewayUrls[0], token, { '*': welcomeAll, closing: { seq: joined.seq as number, epoch: joined.epoch as string } });
-      assert.equal(end.op, 'resumed', JSON.stringify(end));
-      assert.equal(end.wsId, wsId);
-      assert.equal(end.recovered, false);
-      assert.deepEqual(Object.keys(end.streams as Record<string, Position>), ['*']);
-      await again.closeAndWait();
-      await until('the resumed connection gone', async () => ((await call(cluster.logicUrl, `/conns/${wsId}`)).status === 404 ? true : undefined));
-      assert.equal(await redisKeysOf(cluster, redis, wsId), 0, 'neither registry entry nor session hash is left in Redis');
-    });
+    raw.socket.destroy();
+    // a resume of the kicked session gets its wsId back with no room: the session ended with the kick
+    const { client: again, end } = await resumeOn(cluster.gatewayUrls[0], token, { '*': welcomeAll, closing: { seq: joined.seq as number, epoch: joined.epoch as string } });
+    assert.equal(end.op, 'resumed', JSON.stringify(end));
+    assert.equal(end.wsId, wsId);
+    assert.equal(end.recovered, false);
+    assert.deepEqual(Object.keys(end.streams as Record<string, Position>), ['*']);
+    await again.closeAndWait();
+    await until('the resumed connection gone', async () => ((await call(cluster.logicUrl, `/conns/${wsId}`)).status === 404 ? true : undefined));
+    assert.equal(await redisKeysOf(cluster, redis, wsId), 0, 'neither registry entry nor session hash is left in Redis');
   });
-}
-
-closingConnection('memory', () => memoryEngine, false);
-closingConnection('redis', (redis) => redisEngine(redis!.url), true);
+});
 
 describe('a kick racing a resume across processes (Redis)', { skip: skipWithoutRedis }, () => {
   let redis: RedisServer;

@@ -8,11 +8,10 @@
  * replayed from the moment the session joined it.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { it } from 'node:test';
 import { isPush, type Frame } from './helpers/client.js';
-import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { post } from './helpers/http.js';
-import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { onEachEngine } from './helpers/engine-suite.js';
 import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
 
 /** Each frame as one line: `joined room seq`, `push room seq`, `left room`. */
@@ -26,72 +25,56 @@ async function pushTo(logicUrl: string, room: string, val: string): Promise<numb
   return answer.body.data?.seq as number;
 }
 
-function unheardRooms(name: string, engine: (redis: RedisServer | undefined) => EngineFactory, usesRedis: boolean): void {
-  describe(`rooms the client never heard it joined: ${name}`, { skip: usesRedis && skipWithoutRedis }, () => {
-    let redis: RedisServer | undefined;
-    let cluster: TestCluster;
-    before(async () => {
-      redis = usesRedis ? await RedisServer.start() : undefined;
-      cluster = await startCluster(engine(redis), 2);
-    });
-    after(async () => {
-      await cluster.close();
-      await redis?.stop();
-    });
+onEachEngine('rooms the client never heard it joined', 2, (suite) => {
+  const nodeA = (): { gatewayUrl: string; logicUrl: string } => ({ gatewayUrl: suite.cluster.gatewayUrls[0], logicUrl: suite.cluster.logicUrl });
 
-    const nodeA = (): { gatewayUrl: string; logicUrl: string } => ({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl });
+  it('joined by wsId while away: announced with its join position and replayed from it on another node, recovered:true', async () => {
+    const { client, since } = await member(nodeA(), ['away-known']);
+    await dropConnection(suite.cluster, client);
+    const before = await pushTo(suite.cluster.logicUrl, 'away-new', 'before the join');
+    assert.equal((await post(suite.cluster.logicUrl, '/room/join', { id: 'away-new', wsId: client.wsId })).body.data?.changed, true);
+    const missed = [await pushTo(suite.cluster.logicUrl, 'away-new', 'n1'), await pushTo(suite.cluster.logicUrl, 'away-known', 'k1'), await pushTo(suite.cluster.logicUrl, 'away-new', 'n2')];
 
-    it('joined by wsId while away: announced with its join position and replayed from it on another node, recovered:true', async () => {
-      const { client, since } = await member(nodeA(), ['away-known']);
-      await dropConnection(cluster, client);
-      const before = await pushTo(cluster.logicUrl, 'away-new', 'before the join');
-      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'away-new', wsId: client.wsId })).body.data?.changed, true);
-      const missed = [await pushTo(cluster.logicUrl, 'away-new', 'n1'), await pushTo(cluster.logicUrl, 'away-known', 'k1'), await pushTo(cluster.logicUrl, 'away-new', 'n2')];
-
-      const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
-      assert.equal(end.op, 'resumed', JSON.stringify(end));
-      assert.deepEqual(ops(frames), [`joined away-new ${before}`, `push away-new ${missed[0]}`, `push away-known ${missed[1]}`, `push away-new ${missed[2]}`]);
-      assert.equal(end.recovered, true);
-      assert.deepEqual((end.streams as Record<string, Position>)['away-new'].seq, missed[2]);
-      await again.closeAndWait();
-    });
-
-    it('joined by wsId while its old connection was open but cut off (a takeover on another node): announced and replayed from the join, recovered:true', async () => {
-      const { client: old, since } = await member(nodeA(), ['open-known']);
-      // the server still sees the old connection: the joined frame and the pushes go to it, and never reach the client
-      const before = await pushTo(cluster.logicUrl, 'open-new', 'before the join');
-      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'open-new', wsId: old.wsId })).body.data?.changed, true);
-      const missed = [await pushTo(cluster.logicUrl, 'open-new', 'n1'), await pushTo(cluster.logicUrl, 'open-known', 'k1'), await pushTo(cluster.logicUrl, 'open-new', 'n2')];
-
-      const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[1], old.welcome!.resume as string, since);
-      assert.equal(end.op, 'resumed', JSON.stringify(end));
-      assert.equal((await old.closed).code, 4500);
-      assert.deepEqual(ops(frames), [`joined open-new ${before}`, `push open-new ${missed[0]}`, `push open-known ${missed[1]}`, `push open-new ${missed[2]}`]);
-      assert.equal(end.recovered, true);
-      assert.deepEqual((end.streams as Record<string, Position>)['open-new'].seq, missed[2]);
-      const live = await pushTo(cluster.logicUrl, 'open-new', 'live');
-      assert.equal((await again.next(isPush)).seq, live);
-      await again.closeAndWait();
-    });
-
-    it('a takeover of a session that took over another one replays a room the first resume announced but the client never got', async () => {
-      const { client: old, since } = await member(nodeA(), []);
-      await dropConnection(cluster, old);
-      const before = await pushTo(cluster.logicUrl, 'twice', 'before the join');
-      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'twice', wsId: old.wsId })).body.data?.changed, true);
-      const first = await pushTo(cluster.logicUrl, 'twice', 't1');
-      // the first resume announces the room, but its frames never reach the client: it resumes again, from the same since
-      const { client: lost, end: lostEnd } = await resumeOn(cluster.gatewayUrls[1], old.welcome!.resume as string, since);
-      assert.equal(lostEnd.recovered, true);
-      const second = await pushTo(cluster.logicUrl, 'twice', 't2');
-      const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[0], old.welcome!.resume as string, since);
-      assert.equal((await lost.closed).code, 4500);
-      assert.deepEqual(ops(frames), [`joined twice ${before}`, `push twice ${first}`, `push twice ${second}`]);
-      assert.equal(end.recovered, true);
-      await again.closeAndWait();
-    });
+    const { client: again, frames, end } = await resumeOn(suite.cluster.gatewayUrls[1], client.welcome!.resume as string, since);
+    assert.equal(end.op, 'resumed', JSON.stringify(end));
+    assert.deepEqual(ops(frames), [`joined away-new ${before}`, `push away-new ${missed[0]}`, `push away-known ${missed[1]}`, `push away-new ${missed[2]}`]);
+    assert.equal(end.recovered, true);
+    assert.deepEqual((end.streams as Record<string, Position>)['away-new'].seq, missed[2]);
+    await again.closeAndWait();
   });
-}
 
-unheardRooms('memory', () => memoryEngine, false);
-unheardRooms('redis', (redis) => redisEngine(redis!.url), true);
+  it('joined by wsId while its old connection was open but cut off (a takeover on another node): announced and replayed from the join, recovered:true', async () => {
+    const { client: old, since } = await member(nodeA(), ['open-known']);
+    // the server still sees the old connection: the joined frame and the pushes go to it, and never reach the client
+    const before = await pushTo(suite.cluster.logicUrl, 'open-new', 'before the join');
+    assert.equal((await post(suite.cluster.logicUrl, '/room/join', { id: 'open-new', wsId: old.wsId })).body.data?.changed, true);
+    const missed = [await pushTo(suite.cluster.logicUrl, 'open-new', 'n1'), await pushTo(suite.cluster.logicUrl, 'open-known', 'k1'), await pushTo(suite.cluster.logicUrl, 'open-new', 'n2')];
+
+    const { client: again, frames, end } = await resumeOn(suite.cluster.gatewayUrls[1], old.welcome!.resume as string, since);
+    assert.equal(end.op, 'resumed', JSON.stringify(end));
+    assert.equal((await old.closed).code, 4500);
+    assert.deepEqual(ops(frames), [`joined open-new ${before}`, `push open-new ${missed[0]}`, `push open-known ${missed[1]}`, `push open-new ${missed[2]}`]);
+    assert.equal(end.recovered, true);
+    assert.deepEqual((end.streams as Record<string, Position>)['open-new'].seq, missed[2]);
+    const live = await pushTo(suite.cluster.logicUrl, 'open-new', 'live');
+    assert.equal((await again.next(isPush)).seq, live);
+    await again.closeAndWait();
+  });
+
+  it('a takeover of a session that took over another one replays a room the first resume announced but the client never got', async () => {
+    const { client: old, since } = await member(nodeA(), []);
+    await dropConnection(suite.cluster, old);
+    const before = await pushTo(suite.cluster.logicUrl, 'twice', 'before the join');
+    assert.equal((await post(suite.cluster.logicUrl, '/room/join', { id: 'twice', wsId: old.wsId })).body.data?.changed, true);
+    const first = await pushTo(suite.cluster.logicUrl, 'twice', 't1');
+    // the first resume announces the room, but its frames never reach the client: it resumes again, from the same since
+    const { client: lost, end: lostEnd } = await resumeOn(suite.cluster.gatewayUrls[1], old.welcome!.resume as string, since);
+    assert.equal(lostEnd.recovered, true);
+    const second = await pushTo(suite.cluster.logicUrl, 'twice', 't2');
+    const { client: again, frames, end } = await resumeOn(suite.cluster.gatewayUrls[0], old.welcome!.resume as string, since);
+    assert.equal((await lost.closed).code, 4500);
+    assert.deepEqual(ops(frames), [`joined twice ${before}`, `push twice ${first}`, `push twice ${second}`]);
+    assert.equal(end.recovered, true);
+    await again.closeAndWait();
+  });
+});
