@@ -32,7 +32,7 @@ export interface Progress {
   warmupFrames: number;
   /** Sockets that closed before the bench closed them. */
   closedEarly: number;
-  /** Frames no server may send: masked, or of an unknown opcode. */
+  /** Frames no server may send: masked, of a reserved opcode, or with RSV bits set. */
   protocolErrors: number;
   cpuSeconds: number;
 }

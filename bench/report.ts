@@ -121,8 +121,9 @@ export function speedChecks(results: TargetResult[]): Check[] {
         : r.scenario === 'hold'
           ? `${r.deliveries}/${r.expectedDeliveries} frames, ${connected}`
           : percent(r.completeness);
+    const badFrames = r.protocolErrors > 0 ? `, ${r.protocolErrors} frames no server may send` : '';
     const who = r.label === 'roomcast' ? '' : ` (${r.label})`;
-    checks.push({ what: `${r.scenario} complete${who}`, measured, met: complete });
+    checks.push({ what: `${r.scenario} complete${who}`, measured: measured + badFrames, met: complete && r.protocolErrors === 0 });
   }
   return checks;
 }

@@ -72,6 +72,8 @@ export interface TargetResult {
   otherCpuSeconds: number;
   /** Connections the server closed before the bench did, by the end of the run. */
   closedEarly: number;
+  /** Frames no server may send (masked, of a reserved opcode, or with RSV bits set), by the end of the run. */
+  protocolErrors: number;
   /** Processes this run started (all stopped when it returns). */
   pids: number[];
   errors: string[];
@@ -138,8 +140,9 @@ async function sumProgress(workers: Worker[], deadline: number): Promise<Progres
 async function checkConnections(workers: Worker[], connected: number, deadline: number, result: TargetResult): Promise<void> {
   const { closedEarly, protocolErrors } = await sumProgress(workers, deadline);
   result.closedEarly = closedEarly;
+  result.protocolErrors = protocolErrors;
   if (closedEarly > 0) result.errors.push(`${closedEarly} of ${connected} connections were closed by the server`);
-  if (protocolErrors > 0) result.errors.push(`the server sent ${protocolErrors} frames no server may send (masked, or of an unknown opcode)`);
+  if (protocolErrors > 0) result.errors.push(`the server sent ${protocolErrors} frames no server may send (masked, of a reserved opcode, or with RSV bits set)`);
 }
 
 /** Starts redis-server when this run needs the bench's own; returns the broker URL for the server (undefined: memory). */
@@ -184,6 +187,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     clientCpuSeconds: NaN,
     otherCpuSeconds: NaN,
     closedEarly: 0,
+    protocolErrors: 0,
     pids: [],
     errors,
   };

@@ -125,12 +125,14 @@ export class BenchConnection {
         payloadLength = buf.readUInt32BE(offset + 2) * 0x100000000 + buf.readUInt32BE(offset + 6);
         header = 10;
       }
-      const start = offset + header;
+      const masked = (b1 & 0x80) !== 0;
+      const start = offset + header + (masked ? 4 : 0);
       const end = start + payloadLength;
       if (end > length) break;
-      if ((b1 & 0x80) !== 0) this.stats.protocolErrors++; // servers never mask
       const opcode = b0 & 0x0f;
-      if (opcode !== OPCODE_TEXT || !this.readPush(buf, start, end)) this.onOtherFrame(opcode, buf, start, end);
+      // servers never mask, and no extension is agreed that could give the RSV bits a meaning: counted, not read
+      if (masked || (b0 & 0x70) !== 0) this.stats.protocolErrors++;
+      else if (opcode !== OPCODE_TEXT || !this.readPush(buf, start, end)) this.onOtherFrame(opcode, buf, start, end);
       offset = end;
     }
     return offset;

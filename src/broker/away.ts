@@ -22,7 +22,7 @@ export interface AwayStore {
   addRoom(wsId: string, room: string, joinedAt: StreamPosition): Promise<CommandReplies['join']>;
   /** Removes a room; false when the session was not in it. */
   removeRoom(wsId: string, room: string): Promise<boolean>;
-  /** Ends the session; false when there was none. */
+  /** Ends the session; false when there was none, or a connection took it meanwhile (a resume). */
   end(wsId: string): Promise<boolean>;
 }
 

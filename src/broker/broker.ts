@@ -54,8 +54,9 @@ export interface UserPush extends PushMessage {
 /**
  * A session whose connection is gone, kept for the recovery window so a
  * reconnecting client can take it back. `rooms` maps each room to the position
- * at which it was joined while away (undefined when joined while connected:
- * the client knows its own position there).
+ * at which the session joined it (undefined where that is not known): a
+ * resume whose client does not name a room never heard it joined, and
+ * replays it from there.
  */
 export interface AwaySession {
   wsId: string;
@@ -222,9 +223,9 @@ export interface Broker {
   userClosed(nodeId: string, uid: string): Promise<void>;
   /**
    * The connection is gone. With `away`, its session is kept for the recovery
-   * window with these rooms; without, the session ends.
+   * window with these rooms (each with the position it was joined at, where known); without, the session ends.
    */
-  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void;
+  connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void;
   /** A connected session joined or left a room (kept where a takeover on another node can find it). */
   sessionJoined(wsId: string, room: string): void;
   sessionLeft(wsId: string, room: string): void;

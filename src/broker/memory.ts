@@ -114,14 +114,13 @@ export class MemoryBroker implements Broker {
     if (node !== undefined) this.connNodes.set(wsId, node);
   }
 
-  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
+  connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void {
     const holder = this.connNodes.get(wsId);
     // a node whose connection's session was taken by another one has no say over it any more
     if (holder !== undefined && holder.nodeId !== nodeId) return;
     this.connNodes.delete(wsId);
     if (away === undefined || this.recoveryWindowMs === 0) return;
-    const rooms = new Map<string, StreamPosition | undefined>();
-    for (const room of away.rooms) rooms.set(room, undefined);
+    const rooms = new Map(away.rooms);
     const maxRooms = this.nodes.get(nodeId)?.maxRoomsPerConnection ?? 0;
     this.away.set(wsId, { uid: away.uid, rooms, expiresAt: Date.now() + this.recoveryWindowMs, maxRooms });
   }

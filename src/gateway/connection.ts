@@ -54,7 +54,7 @@ export interface ConnectionShared {
   onSlowConsumer(conn: Connection): void;
 }
 
-const NO_ROOMS: ReadonlySet<string> = new Set();
+const NO_ROOMS: ReadonlyMap<string, StreamPosition> = new Map();
 /** Fills emptied queue slots, so they hold no frame and keep one element kind. */
 const EMPTY_FRAME = Buffer.alloc(0);
 /** A queue array longer than this (after a burst) is dropped after its write rather than kept for the next. */
@@ -81,8 +81,12 @@ export class Connection implements Flushable, RateBucket {
   /** The client's address as its trusted proxy named it (--trust-proxy); unset without one. */
   forwardedFor: string | undefined;
 
-  /** Created on the first join: most connections of a large node are in no room or one. */
-  private roomSet: Set<string> | undefined;
+  /**
+   * Each room with where it stood when the connection joined it (a takeover
+   * replays a room its client never heard of from there). Created on the first
+   * join: most connections of a large node are in no room or one.
+   */
+  private roomMap: Map<string, StreamPosition> | undefined;
   /** The first frame queued for the next write: most writes carry one frame, and an idle connection needs no array. */
   private firstPending: Buffer | undefined;
   /**
@@ -123,25 +127,26 @@ export class Connection implements Flushable, RateBucket {
     return this.forwardedFor ?? (this.socket as Partial<Socket>).remoteAddress ?? '';
   }
 
-  get rooms(): ReadonlySet<string> {
-    return this.roomSet ?? NO_ROOMS;
+  /** The connection's rooms, each with where it stood when the connection joined it. */
+  get rooms(): ReadonlyMap<string, StreamPosition> {
+    return this.roomMap ?? NO_ROOMS;
   }
 
   /** True when the connection was not in the room yet. */
-  addRoom(room: string): boolean {
-    this.roomSet ??= new Set();
-    if (this.roomSet.has(room)) return false;
-    this.roomSet.add(room);
+  addRoom(room: string, joinedAt: StreamPosition): boolean {
+    this.roomMap ??= new Map();
+    if (this.roomMap.has(room)) return false;
+    this.roomMap.set(room, joinedAt);
     return true;
   }
 
   /** True when the connection was in the room. */
   removeRoom(room: string): boolean {
-    return this.roomSet?.delete(room) ?? false;
+    return this.roomMap?.delete(room) ?? false;
   }
 
   clearRooms(): void {
-    this.roomSet = undefined;
+    this.roomMap = undefined;
   }
 
   get isOpen(): boolean {

@@ -4,6 +4,7 @@
  * members; `join` and `leave` say when a room appears or disappears so the
  * node can tell the broker.
  */
+import type { StreamPosition } from '../broker/broker.js';
 import { SetsByKey } from '../sets-by-key.js';
 import type { Connection } from './connection.js';
 
@@ -49,13 +50,13 @@ export class Hub {
     if (this.conns.get(conn.wsId) !== conn) return [];
     this.conns.delete(conn.wsId);
     const emptied: string[] = [];
-    for (const room of conn.rooms) if (this.rooms.delete(room, conn)) emptied.push(room);
+    for (const room of conn.rooms.keys()) if (this.rooms.delete(room, conn)) emptied.push(room);
     conn.clearRooms();
     return emptied;
   }
 
-  join(conn: Connection, room: string): MembershipChange {
-    if (!conn.addRoom(room)) return UNCHANGED;
+  join(conn: Connection, room: string, joinedAt: StreamPosition): MembershipChange {
+    if (!conn.addRoom(room, joinedAt)) return UNCHANGED;
     return { changed: true, roomEdge: this.rooms.add(room, conn) };
   }
 

@@ -186,7 +186,7 @@ export class GatewayNode implements GatewayHandler {
   /** The connection that claimed a session is gone before it took it: the session is left as it was found. */
   giveBack(taken: TakenSession, wsId: string, uid: string | undefined): void {
     this.claiming.delete(wsId);
-    this.broker.connClosed(this.nodeId, wsId, taken.status === 'taken' ? { rooms: taken.session.rooms.keys(), uid } : undefined);
+    this.broker.connClosed(this.nodeId, wsId, taken.status === 'taken' ? { rooms: taken.session.rooms, uid } : undefined);
   }
 
   yieldSession(wsId: string, uid: string | undefined): YieldAnswer {
@@ -240,12 +240,14 @@ export class GatewayNode implements GatewayHandler {
    * Puts a resumed connection back in one of its session's rooms, without a
    * joined frame (the resume announces rooms itself) and past the limit if need
    * be: each room was joined within a limit, and a join answered 2xx stays in effect.
+   * `joinedAt`: where the client's knowledge of the room starts, when known.
    */
-  restore(conn: Connection, room: string): Promise<{ changed: boolean }> {
-    return this.enter(conn, room, false);
+  restore(conn: Connection, room: string, joinedAt: StreamPosition | undefined): Promise<{ changed: boolean }> {
+    return this.enter(conn, room, false, joinedAt);
   }
 
-  private async enter(conn: Connection, room: string, announce: boolean): Promise<{ changed: boolean }> {
+  /** `joinedAt` defaults to where the room stands now: the position a `joined` frame announces. */
+  private async enter(conn: Connection, room: string, announce: boolean, joinedAt?: StreamPosition): Promise<{ changed: boolean }> {
     let track = this.streams.get(room);
     while (!conn.rooms.has(room) && (track === undefined || !track.ready)) {
       await this.track(room);
@@ -257,7 +259,7 @@ export class GatewayNode implements GatewayHandler {
       if (!this.hub.rooms.has(room)) this.closeRoom(room);
       return { changed: false };
     }
-    this.hub.join(conn, room);
+    this.hub.join(conn, room, joinedAt ?? { seq: track!.seq, epoch: track!.epoch });
     if (announce) conn.send(encodeTextFrame(joinedFrame(room, track!.seq, track!.epoch)));
     this.broker.sessionJoined(conn.wsId, room);
     return { changed: true };
@@ -302,8 +304,18 @@ export class GatewayNode implements GatewayHandler {
 
   async onCommand<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const conn = this.hub.conns.get(cmd.wsId);
-    if (conn === undefined || !conn.isOpen) return undefined;
+    if (conn === undefined) return undefined;
+    if (!conn.isOpen) return cmd.op === 'kick' ? (this.endClosing(conn) as ReplyTo<C>) : undefined;
     return (await this.applyCommand(conn, cmd)) as ReplyTo<C>;
+  }
+
+  /**
+   * A kick of a connection whose close handshake is under way (e.g. its client
+   * said 1001): its session ends now, instead of being kept away once the socket is gone.
+   */
+  private endClosing(conn: Connection): ReplyTo<{ op: 'kick'; wsId: string }> {
+    this.removeConnection(conn, false);
+    return { kicked: true };
   }
 
   roomCounts(): Map<string, number> {
@@ -318,7 +330,7 @@ export class GatewayNode implements GatewayHandler {
   }
 
   *connections(): Iterable<{ wsId: string; uid: string | undefined; rooms: Iterable<string> }> {
-    for (const conn of this.hub.conns.values()) yield { wsId: conn.wsId, uid: conn.uid, rooms: conn.rooms };
+    for (const conn of this.hub.conns.values()) yield { wsId: conn.wsId, uid: conn.uid, rooms: conn.rooms.keys() };
   }
 
   stats(): NodeStats {
@@ -355,7 +367,7 @@ export class GatewayNode implements GatewayHandler {
       state: 'connected',
       node: this.nodeId,
       ...(conn.uid === undefined ? {} : { uid: conn.uid }),
-      rooms: [...conn.rooms],
+      rooms: [...conn.rooms.keys()],
       remoteAddress: conn.remoteAddress,
       connectedAt: new Date(conn.connectedAt).toISOString(),
     };
@@ -385,10 +397,10 @@ export class GatewayNode implements GatewayHandler {
     return opening;
   }
 
-  /** Takes the connection out of this node's rooms and users; the rooms it was in, or undefined when it was not here. */
-  private detach(conn: Connection): string[] | undefined {
+  /** Takes the connection out of this node's rooms and users; the rooms it was in (with where it joined them), or undefined when it was not here. */
+  private detach(conn: Connection): ReadonlyMap<string, StreamPosition> | undefined {
     if (this.hub.conns.get(conn.wsId) !== conn) return undefined;
-    const rooms = [...conn.rooms];
+    const rooms = conn.rooms;
     for (const room of this.hub.remove(conn)) this.closeRoom(room);
     const uid = conn.uid;
     if (uid !== undefined && this.hub.removeUser(conn, uid)) this.closeUser(uid);

@@ -175,8 +175,9 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   const allAtHold = node.position(ALL_STREAM);
   conn.holdLive();
   try {
-    const roomsBefore = [...conn.rooms];
-    await settleAll([...sessionRooms.keys()].map((room) => node.restore(conn, room)));
+    const roomsBefore = [...conn.rooms.keys()];
+    // a room the client names it knows from its since; one it does not, from where the session joined it
+    await settleAll([...sessionRooms.keys()].map((room) => node.restore(conn, room, since.get(room) ?? sessionRooms.get(room))));
     // `*`, then the rooms in the order they were restored one after another before
     const order = [ALL_STREAM, ...new Set([...roomsBefore, ...sessionRooms.keys()].filter((room) => conn.rooms.has(room)))];
     const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold };

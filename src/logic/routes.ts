@@ -238,7 +238,10 @@ export const routes: AnyRoute[] = [
       kicked: z.boolean().meta({ description: 'False when the session ended by itself between finding it and kicking it' }),
     }),
     async handle({ body }, ctx) {
-      const { kicked } = await requireConn(ctx.broker.command({ op: 'kick', wsId: body.wsId }), body.wsId);
+      const kick = { op: 'kick', wsId: body.wsId } as const;
+      let { kicked } = await requireConn(ctx.broker.command(kick), body.wsId);
+      // an away session a resume took between finding it and ending it is on a connection now: kick that one
+      if (!kicked) kicked = (await ctx.broker.command(kick))?.kicked ?? false;
       return { wsId: body.wsId, kicked };
     },
   }),

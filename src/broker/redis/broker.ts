@@ -42,7 +42,7 @@ import {
 import { newEpoch } from '../epoch.js';
 import { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { ADD_AWAY_ROOM, CLOSE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, END_AWAY, ROOMS_LIMIT_FIELD, SESSION_MARKER, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
@@ -235,9 +235,10 @@ export class RedisBroker implements Broker {
     batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'registering a connection'));
   }
 
-  connClosed(nodeId: string, wsId: string, away?: { rooms: Iterable<string>; uid: string | undefined }): void {
+  connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void {
     const keep = away !== undefined && this.recoveryWindowMs > 0;
-    const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit), ...away.rooms] : [nodeId, '0'];
+    const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
+    if (keep) for (const [room, at] of away.rooms) args.push(room, at === undefined ? '' : `${at.seq}:${at.epoch}`);
     this.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
   }
 
@@ -411,7 +412,7 @@ export class RedisBroker implements Broker {
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
-    end: async (wsId) => (await this.commands.del(this.names.sessionKey(wsId))) === 1,
+    end: async (wsId) => (await this.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId)], [])) === 1,
   };
 
   async roomCounts(): Promise<RoomCount[]> {

@@ -56,8 +56,9 @@ export class RedisNames {
   }
 
   /**
-   * Hash key: a session's rooms (field per room; value `seq:epoch` for a room
-   * joined while away), plus the fields SESSION_MARKER (its uid, '' when
+   * Hash key: a session's rooms (field per room; value `seq:epoch`, where the
+   * room stood when the session joined it, once the session is away; '' while
+   * it is connected, or where that is not known), plus the fields SESSION_MARKER (its uid, '' when
    * anonymous) and ROOMS_LIMIT_FIELD of src/broker/redis/scripts.ts.
    */
   sessionKey(wsId: string): string {

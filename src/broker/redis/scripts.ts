@@ -96,7 +96,8 @@ return 0
 
 /**
  * KEYS: conn key, session hash. ARGV: node id, recovery window ms ('0': the
- * session ends), uid ('' when anonymous), the node's rooms limit, the rooms.
+ * session ends), uid ('' when anonymous), the node's rooms limit, then each
+ * room and the position it was joined at ('seq:epoch', '' when not known).
  * Releases the wsId and keeps its session away (or ends it), unless another
  * node holds the wsId now: then the session is that node's, and 0 is returned.
  */
@@ -109,7 +110,9 @@ if ARGV[2] == '0' then
   return 1
 end
 redis.call('HSET', KEYS[2], '${SESSION_MARKER}', ARGV[3], '${ROOMS_LIMIT_FIELD}', ARGV[4])
-for i = 5, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], '') end
+for i = 5, #ARGV, 2 do
+  if ARGV[i + 1] ~= '' then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) else redis.call('HSETNX', KEYS[2], ARGV[i], '') end
+end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
 `);
@@ -160,6 +163,16 @@ if #fields > 0 and (redis.call('HGET', KEYS[1], '${SESSION_MARKER}') or '') ~= A
 redis.call('SET', KEYS[2], ARGV[2], 'PX', ARGV[3])
 if #fields > 0 then redis.call('DEL', KEYS[1]) end
 return fields
+`);
+
+/**
+ * KEYS: session hash, conn key. Ends an away session: 1 when it did; 0 when
+ * there is none, or a node holds the wsId now (a resume took the session
+ * meanwhile: the session is that node's to end).
+ */
+export const END_AWAY = script(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+return redis.call('DEL', KEYS[1])
 `);
 
 /**
