@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serverPerSuite } from './helpers/server.js';
 
 /** Sends raw bytes to host:port and resolves with whatever comes back before the socket closes (or 2 s). */
 function sendRaw(url: string, bytes: Buffer | string): Promise<string> {
@@ -86,11 +86,7 @@ function garbageFrames(): { opcode: number; payload: Buffer | string; fin?: bool
 }
 
 describe('garbage in', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = serverPerSuite();
 
   it('survives 200 garbage HTTP requests to both ports, each answered or closed', async () => {
     const requests = garbageRequests();
