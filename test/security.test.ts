@@ -16,7 +16,7 @@ import { RawClient } from './helpers/raw-client.js';
 import { dropConnection, resumeOn } from './helpers/resume.js';
 import { serverPerSuite, withServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken, unsignedToken } from './helpers/tokens.js';
-import { until } from './helpers/until.js';
+import { until, within } from './helpers/until.js';
 
 /** Opens a WebSocket and resolves with how the server answered: the close code (and reason), or a refused handshake's status. */
 function outcome(
@@ -232,10 +232,10 @@ describe('client auth optional, public key and JWKS', () => {
           'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
       );
       // the 101 and the 4001 close frame, then an unmasked text frame: a client must mask, so the server's parser fails on it
-      while (answer.indexOf(Buffer.from([0x88])) === -1) await sleep(5);
+      await until('the 101 and a close frame', () => (answer.includes(0x88) ? true : undefined), 5000);
       assert.match(answer.toString('latin1'), /^HTTP\/1\.1 101 /);
       socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
-      await ended;
+      await within(ended, 5000, 'the server closing the socket');
       const health = await fetch(`http://${url.host}/healthz`);
       assert.equal(health.status, 200);
       const client = await TestClient.connect(server.gatewayUrl);

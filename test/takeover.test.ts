@@ -22,15 +22,9 @@ import { Relay } from './helpers/relay.js';
 import { assertResumed, awayMember, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
 import { nextEvent, record } from './helpers/sdk.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
-import { until, untilLength } from './helpers/until.js';
+import { until, untilLength, within } from './helpers/until.js';
 
 const TAKEN = { code: 4500, reason: 'session resumed by another connection' };
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Sends one resume of the same session on a new connection to each URL at

@@ -80,9 +80,11 @@ describe('secrets', () => {
     try {
       const good = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'u' }, secrets.jwtSecret)}`);
       const bad = new WebSocket(`${server.gatewayUrl}?token=${await signToken({ sub: 'u' }, 'wrong-secret-wrong-secret-wrong-secret')}`);
-      await new Promise((resolve) => bad.on('close', resolve));
-      await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}x` } });
-      await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}` } });
+      assert.equal(await new Promise((resolve) => bad.on('close', resolve)), 4001, 'the token with the wrong secret is refused');
+      const wrongKey = await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}x` } });
+      assert.equal(wrongKey.status, 401, 'the wrong API key is refused');
+      const rightKey = await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}` } });
+      assert.equal(rightKey.status, 200);
       await good.closeAndWait();
     } finally {
       await stopProcess(server);
