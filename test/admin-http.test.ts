@@ -1,16 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { TestClient } from './helpers/client.js';
 import { EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
 import { call, post } from './helpers/http.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serverPerSuite } from './helpers/server.js';
 
 describe('admin pages over HTTP', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer({ apiKey: 'adm1n' });
-  });
-  after(() => server.close());
+  const server = serverPerSuite({ apiKey: 'adm1n' });
 
   it('serves /admin without the API key, with a policy that allows scripts from the server only', async () => {
     for (const path of ['/admin', '/admin/', '/admin/try']) {
@@ -54,11 +50,7 @@ describe('admin pages over HTTP', () => {
 });
 
 describe('GET /stats/stream', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer({ apiKey: 'adm1n' });
-  });
-  after(() => server.close());
+  const server = serverPerSuite({ apiKey: 'adm1n' });
 
   it('needs the API key like the rest of the API', async () => {
     const refused = await readEvents(`${server.logicUrl}/stats/stream`, 1);

@@ -17,6 +17,7 @@ import { buildScenario } from '../bench/scenarios.js';
 import { targetRuns } from '../bench/variants.js';
 import { runCli } from './helpers/process.js';
 import { skipWithoutRedis } from './helpers/redis.js';
+import { within } from './helpers/until.js';
 
 const BENCH = fileURLToPath(new URL('../bench/cli.js', import.meta.url));
 const TINY = ['--fanout-conns', '12', '--fanout-pushes', '10', '--rooms-conns', '12', '--room-size', '4', '--rooms-pushes', '15', '--all-conns', '8', '--all-pushes', '5', '--idle-conns', '20', '--settle', '0', '--no-progress'];
@@ -52,11 +53,17 @@ async function run(flags: string[]): Promise<TargetResult[]> {
   return results;
 }
 
+/** Every process the run started has exited; it names at least two (the server and a client worker), so an empty list cannot pass. */
+function assertStopped(r: TargetResult): void {
+  assert.ok(r.pids.length >= 2, `${r.scenario} ${r.target}: the run names the processes it started: [${r.pids.join(', ')}]`);
+  for (const pid of r.pids) assert.ok(!alive(pid), `${r.scenario} ${r.target}: process ${pid} still runs`);
+}
+
 function assertComplete(r: TargetResult): void {
   assert.deepEqual(r.errors, [], `${r.scenario} ${r.target}`);
   assert.equal(r.connected, r.conns, `${r.scenario} ${r.target} connected`);
   assert.equal(r.deliveries, r.expectedDeliveries, `${r.scenario} ${r.target} deliveries`);
-  for (const pid of r.pids) assert.ok(!alive(pid), `${r.scenario} ${r.target}: process ${pid} still runs`);
+  assertStopped(r);
 }
 
 describe('roomcast bench (smoke, tiny sizes)', () => {
@@ -96,7 +103,7 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
       assert.equal(r.closedEarly, 20);
       assert.deepEqual(r.errors, ['20 of 20 connections were closed by the server']);
       assert.deepEqual(speedChecks([r]).find((c) => c.what === 'idle complete'), { what: 'idle complete', measured: '20/20 connected, 20 closed by the server', met: false });
-      for (const pid of r.pids) assert.ok(!alive(pid), `process ${pid} still runs`);
+      assertStopped(r);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -105,17 +112,12 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
   it('takes a peer that closes without answering PING for no Redis, at once', async () => {
     const closer = createServer((socket) => socket.end());
     await new Promise<void>((resolve) => closer.listen(0, '127.0.0.1', resolve));
-    let hung: NodeJS.Timeout | undefined;
     try {
       const started = performance.now();
-      const answer = await Promise.race([
-        redisAnswersPing('127.0.0.1', (closer.address() as AddressInfo).port),
-        new Promise<never>((_, reject) => (hung = setTimeout(() => reject(new Error('no answer 3 s after the peer closed')), 3000))),
-      ]);
+      const answer = await within(redisAnswersPing('127.0.0.1', (closer.address() as AddressInfo).port), 3000, 'an answer once the peer closed');
       assert.equal(answer, false);
       assert.ok(performance.now() - started < 500, 'before the 500 ms timeout');
     } finally {
-      clearTimeout(hung);
       closer.close();
     }
   });
@@ -154,12 +156,8 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     };
     const watcher = setInterval(stopWorkers, 10);
     const started = performance.now();
-    let hung: NodeJS.Timeout | undefined;
     try {
-      const results = await Promise.race([
-        run(['--scenarios', 'fanout', '--targets', 'ws', '--timeout', '3']),
-        new Promise<never>((_, reject) => (hung = setTimeout(() => reject(new Error('the bench still runs 30 s after its 3 s limit')), 30_000))),
-      ]);
+      const results = await within(run(['--scenarios', 'fanout', '--targets', 'ws', '--timeout', '3']), 30_000, 'the end of a bench with a 3 s limit');
       const seconds = (performance.now() - started) / 1000;
       assert.ok(stopped.size >= 2, `stopped ${stopped.size} workers`);
       const [r] = results;
@@ -170,9 +168,8 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
       );
       // the limit, the 2 s grace, then killing the workers and stopping the server
       assert.ok(seconds < 3 + 2 + 3, `the bench took ${seconds.toFixed(1)} s`);
-      for (const pid of r.pids) assert.ok(!alive(pid), `process ${pid} still runs`);
+      assertStopped(r);
     } finally {
-      clearTimeout(hung);
       clearInterval(watcher);
       for (const pid of stopped) if (alive(pid)) process.kill(pid, 'SIGKILL');
     }

@@ -5,11 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
-import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { memoryEngine, nodeOf, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { pushInTurn, pushToRoom } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { dropConnection, member, resumeOn } from './helpers/resume.js';
+import { assertResumed, awayMember, member, resumeOn } from './helpers/resume.js';
 
 function contract(name: string, engine: () => EngineFactory, skip: string | false = false): void {
   describe(`broker contract: ${name}`, { skip }, () => {
@@ -89,8 +89,7 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
     });
 
     it('kick by wsId ends an away session (kicked:true, then 404 for it), and answers 404 for a wsId gone', async () => {
-      const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['kick-away']);
-      await dropConnection(cluster, client);
+      const { client } = await awayMember(nodeOf(cluster, 0), ['kick-away']);
       assert.deepEqual((await post(cluster.logicUrl, '/conn/kick', { wsId: client.wsId })).body, { code: 0, msg: 'ok', data: { wsId: client.wsId, kicked: true } });
       assert.equal((await call(cluster.logicUrl, `/conns/${client.wsId}`)).status, 404);
       const again = await post(cluster.logicUrl, '/conn/kick', { wsId: client.wsId });
@@ -99,22 +98,18 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
 
     it('a session in rooms named like the fields roomcast keeps beside them (`_`, `uid`) gets them all back on resume', async () => {
       const rooms = ['_', 'uid', 'rooms-limit'];
-      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, rooms);
-      await dropConnection(cluster, client);
+      const { client, since } = await awayMember(nodeOf(cluster, 0), rooms);
       const { client: again, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
-      assert.equal(end.op, 'resumed', JSON.stringify(end));
+      assertResumed(end);
       assert.deepEqual([...((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms as string[])].sort(), [...rooms].sort());
       await again.closeAndWait();
     });
 
     it('a client dropped on one node resumes on the other and gets every missed push, in order', async () => {
-      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['travel']);
-      await dropConnection(cluster, client);
+      const { client, since } = await awayMember(nodeOf(cluster, 0), ['travel']);
       const accepted = await pushInTurn(cluster.logicUrl, 'travel', 100, 2, 't');
       const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
-      assert.equal(end.op, 'resumed', JSON.stringify(end));
-      assert.equal(end.wsId, client.wsId);
-      assert.equal(end.recovered, true);
+      assertResumed(end, { wsId: client.wsId, recovered: true });
       assert.deepEqual(
         frames.filter(isPush).map((f) => f.data),
         Array.from({ length: 100 }, (_, i) => `t${i}`),
@@ -167,8 +162,7 @@ function awaySessionLimits(name: string, engine: () => EngineFactory, skip: stri
     it('refuses joins past --max-rooms-per-connection to an away session with the 409 a connection gets, even concurrent ones; the resume brings back exactly the rooms answered 2xx', async () => {
       const cluster = await startCluster(engine(), 2, { maxRoomsPerConnection: 2 });
       try {
-        const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['kept']);
-        await dropConnection(cluster, client);
+        const { client, since } = await awayMember(nodeOf(cluster, 0), ['kept']);
         const before = await roomLimitRefusals(cluster.logicUrl);
         const joins = await Promise.all(Array.from({ length: 6 }, (_, i) => post(cluster.logicUrl, '/room/join', { id: `away${i}`, wsId: client.wsId })));
         const accepted = joins.filter((j) => j.status === 200);
@@ -186,8 +180,7 @@ function awaySessionLimits(name: string, engine: () => EngineFactory, skip: stri
         assert.deepEqual((info.body.data?.rooms as string[]).slice().sort(), ['kept', added].sort());
 
         const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
-        assert.equal(end.op, 'resumed', JSON.stringify(end));
-        assert.equal(end.recovered, true);
+        assertResumed(end, { recovered: true });
         assert.deepEqual(frames.filter((f) => f.op === 'joined').map((f) => f.room), [added]);
         assert.deepEqual(((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms as string[]).slice().sort(), ['kept', added].sort());
         await again.closeAndWait();
@@ -199,8 +192,7 @@ function awaySessionLimits(name: string, engine: () => EngineFactory, skip: stri
     it('a session resumed on a node with a lower limit keeps every room it was given (none dropped)', async () => {
       const cluster = await startCluster(engine(), 2, {}, [{ maxRoomsPerConnection: 3 }, { maxRoomsPerConnection: 2 }]);
       try {
-        const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['r1', 'r2', 'r3']);
-        await dropConnection(cluster, client);
+        const { client, since } = await awayMember(nodeOf(cluster, 0), ['r1', 'r2', 'r3']);
         const { client: again, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
         assert.equal(end.recovered, true);
         assert.deepEqual(((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms as string[]).slice().sort(), ['r1', 'r2', 'r3']);
@@ -232,7 +224,7 @@ describe('away sessions and the rooms limit: redis, a killed node', { skip: skip
   it("keeps the limit of a session whose node died without a word (registered when it connected)", async () => {
     const cluster = await startCluster(redisEngine(redis!.url), 2, { maxRoomsPerConnection: 2 });
     try {
-      const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['d1', 'd2']);
+      const { client } = await member(nodeOf(cluster, 0), ['d1', 'd2']);
       // the node's link to Redis goes as if its process were killed: it never reports the connection closed
       await cluster.gateways[0].node.broker.close();
       const joined = await post(cluster.logicUrl, '/room/join', { id: 'd3', wsId: client.wsId });

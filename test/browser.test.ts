@@ -7,7 +7,7 @@ import { browserSkipReason, launchBrowser, screenshotPaths, SdkPageServer } from
 import { TestClient, isPush } from './helpers/client.js';
 import { post } from './helpers/http.js';
 import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serverPerSuite, startServer, withServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/until.js';
 
 /** What the SDK test page keeps on its global object. */
@@ -96,11 +96,10 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
   });
 
   describe('the admin page', () => {
-    let server: TestServer;
+    // a small send buffer, so that a client that stops reading is closed as a slow consumer after a few pushes
+    const server = serverPerSuite({ apiKey: 'browser-key', sendBufferLimit: 1024 });
     let clients: TestClient[];
     before(async () => {
-      // a small send buffer, so that a client that stops reading is closed as a slow consumer after a few pushes
-      server = await startServer({ apiKey: 'browser-key', sendBufferLimit: 1024 });
       clients = await Promise.all([0, 1, 2].map(() => TestClient.connect(server.gatewayUrl)));
       const auth = { authorization: 'Bearer browser-key' };
       for (const [room, client] of [['alpha', clients[0]], ['alpha', clients[1]], ['beta', clients[2]], ['gamma', clients[2]]] as const) {
@@ -109,7 +108,6 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
     });
     after(async () => {
       for (const c of clients) await c.closeAndWait();
-      await server.close();
     });
 
     /** Opens the admin page and gives it the API key. */
@@ -283,50 +281,50 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
   describe('the try-it page', () => {
     it('connects to the gateway, shows each frame, sends PING, shows its own heartbeats only when asked, joins and sees a room push', async () => {
       // a 600 ms heartbeat: the page pings every 200 ms by itself
-      const server = await startServer({ allowClientJoin: true, heartbeatTimeout: 600 });
-      const page = await newPage();
-      try {
-        await page.goto(`${server.logicUrl}/admin/try`);
-        const url = page.getByTestId('try-url');
-        for (let i = 0; i < 100 && (await url.inputValue()) === ''; i++) await new Promise((r) => setTimeout(r, 50));
-        assert.equal(await url.inputValue(), server.gatewayUrl, 'the URL defaults to this process\'s gateway');
-        await page.getByTestId('try-connect').click();
-        const log = page.getByTestId('try-log');
-        await log.getByText('"op":"welcome"').waitFor();
-        await page.getByTestId('try-status').getByText('wsId').waitFor();
+      await withServer({ allowClientJoin: true, heartbeatTimeout: 600 }, async (server) => {
+        const page = await newPage();
+        try {
+          await page.goto(`${server.logicUrl}/admin/try`);
+          const url = page.getByTestId('try-url');
+          for (let i = 0; i < 100 && (await url.inputValue()) === ''; i++) await new Promise((r) => setTimeout(r, 50));
+          assert.equal(await url.inputValue(), server.gatewayUrl, 'the URL defaults to this process\'s gateway');
+          await page.getByTestId('try-connect').click();
+          const log = page.getByTestId('try-log');
+          await log.getByText('"op":"welcome"').waitFor();
+          await page.getByTestId('try-status').getByText('wsId').waitFor();
 
-        const pings = log.getByText('{"type":1,"data":"PING"}', { exact: true });
-        const pongs = log.getByText('{"type":1,"data":"PONG"}', { exact: true });
-        await new Promise((r) => setTimeout(r, 700)); // three heartbeat PINGs and their PONGs, not logged
-        assert.deepEqual([await pings.count(), await pongs.count()], [0, 0]);
+          const pings = log.getByText('{"type":1,"data":"PING"}', { exact: true });
+          const pongs = log.getByText('{"type":1,"data":"PONG"}', { exact: true });
+          await new Promise((r) => setTimeout(r, 700)); // three heartbeat PINGs and their PONGs, not logged
+          assert.deepEqual([await pings.count(), await pongs.count()], [0, 0]);
 
-        await page.getByTestId('try-ping').click();
-        await pongs.first().waitFor();
-        assert.deepEqual([await pings.count(), await pongs.count()], [1, 1], 'the PING sent by hand and its PONG');
+          await page.getByTestId('try-ping').click();
+          await pongs.first().waitFor();
+          assert.deepEqual([await pings.count(), await pongs.count()], [1, 1], 'the PING sent by hand and its PONG');
 
-        await page.getByTestId('try-show-heartbeats').check();
-        const beats = log.locator('.line.heartbeat');
-        await beats.nth(3).waitFor();
-        const beatTexts = await beats.locator('code').allInnerTexts();
-        const countOf = (text: string): number => beatTexts.filter((t) => t === text).length;
-        assert.equal(countOf('{"type":1,"data":"PING"}') + countOf('{"type":1,"data":"PONG"}'), beatTexts.length, beatTexts.join(' '));
-        assert.ok(countOf('{"type":1,"data":"PING"}') >= 1 && countOf('{"type":1,"data":"PONG"}') >= 1, beatTexts.join(' '));
-        await page.getByTestId('try-show-heartbeats').uncheck();
-        await new Promise((r) => setTimeout(r, 300)); // a PONG on its way when switched off may still show
-        const shown = await beats.count();
-        await new Promise((r) => setTimeout(r, 700));
-        assert.equal(await beats.count(), shown, 'no more heartbeats logged once switched off');
-        assert.match(await page.getByTestId('try-status').innerText(), /^open/, 'the heartbeat kept the connection');
+          await page.getByTestId('try-show-heartbeats').check();
+          const beats = log.locator('.line.heartbeat');
+          await beats.nth(3).waitFor();
+          const beatTexts = await beats.locator('code').allInnerTexts();
+          const countOf = (text: string): number => beatTexts.filter((t) => t === text).length;
+          assert.equal(countOf('{"type":1,"data":"PING"}') + countOf('{"type":1,"data":"PONG"}'), beatTexts.length, beatTexts.join(' '));
+          assert.ok(countOf('{"type":1,"data":"PING"}') >= 1 && countOf('{"type":1,"data":"PONG"}') >= 1, beatTexts.join(' '));
+          await page.getByTestId('try-show-heartbeats').uncheck();
+          await new Promise((r) => setTimeout(r, 300)); // a PONG on its way when switched off may still show
+          const shown = await beats.count();
+          await new Promise((r) => setTimeout(r, 700));
+          assert.equal(await beats.count(), shown, 'no more heartbeats logged once switched off');
+          assert.match(await page.getByTestId('try-status').innerText(), /^open/, 'the heartbeat kept the connection');
 
-        await page.getByTestId('try-room').fill('tried');
-        await page.getByTestId('try-join').click();
-        await log.getByText('{"type":0,"op":"reply","id":1,"room":"tried","changed":true}').waitFor();
-        await post(server.logicUrl, '/push/room', { id: 'tried', tag: 4, val: 'hello page' });
-        await log.getByText('{"type":4,"data":"hello page","room":"tried","seq":1}').waitFor();
-      } finally {
-        await page.close();
-        await server.close();
-      }
+          await page.getByTestId('try-room').fill('tried');
+          await page.getByTestId('try-join').click();
+          await log.getByText('{"type":0,"op":"reply","id":1,"room":"tried","changed":true}').waitFor();
+          await post(server.logicUrl, '/push/room', { id: 'tried', tag: 4, val: 'hello page' });
+          await log.getByText('{"type":4,"data":"hello page","room":"tried","seq":1}').waitFor();
+        } finally {
+          await page.close();
+        }
+      });
     });
   });
 });

@@ -92,6 +92,7 @@ describe('roomcast command line', () => {
     });
     try {
       const client = await TestClient.connect(server.gatewayUrl);
+      assert.equal(client.welcome?.heartbeat, 1234, 'the welcome names the heartbeat timeout from ROOMCAST_HEARTBEAT_TIMEOUT');
       client.send({ op: 'join', room: 'from-env', id: 1 });
       assert.equal((await client.next((f) => f.op === 'reply')).changed, true);
       assert.equal((await call(server.logicUrl, '/stats')).status, 401);

@@ -3,14 +3,14 @@ import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, RoomcastClient, RoomcastError, type Message, type StateChange } from '../client/node.js';
 import type { WebSocket } from 'ws';
 import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
 import { post } from './helpers/http.js';
 import { nextEvent, record, ScriptedGateway } from './helpers/sdk.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serverPerSuite, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { untilLength } from './helpers/until.js';
 
@@ -83,11 +83,7 @@ describe('SDK options', () => {
 });
 
 describe('SDK against a roomcast server', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer({ allowClientJoin: true, heartbeatTimeout: 600 });
-  });
-  after(() => server.close());
+  const server = serverPerSuite({ allowClientJoin: true, heartbeatTimeout: 600 });
 
   it('connects, joins with its own op, and receives room, all and connection pushes as typed messages', async () => {
     const client = new RoomcastClient(server.gatewayUrl);
@@ -214,19 +210,19 @@ describe('SDK against a roomcast server', () => {
   });
 
   it('without --allow-client-join, join rejects with the server error code forbidden', async () => {
-    const strict = await startServer();
-    const client = new RoomcastClient(strict.gatewayUrl);
-    try {
-      await assert.rejects(client.join('lobby'), (err: RoomcastError) => {
-        assert.equal(err.name, 'RoomcastError');
-        assert.equal(err.code, 'forbidden');
-        assert.match(err.message, /--allow-client-join/);
-        return true;
-      });
-    } finally {
-      client.close();
-      await strict.close();
-    }
+    await withServer({}, async (strict) => {
+      const client = new RoomcastClient(strict.gatewayUrl);
+      try {
+        await assert.rejects(client.join('lobby'), (err: RoomcastError) => {
+          assert.equal(err.name, 'RoomcastError');
+          assert.equal(err.code, 'forbidden');
+          assert.match(err.message, /--allow-client-join/);
+          return true;
+        });
+      } finally {
+        client.close();
+      }
+    });
   });
 
   it('close() closes with 1000, rejects pending ops, and never reconnects', async () => {
@@ -506,11 +502,7 @@ describe('SDK against a scripted gateway', () => {
 });
 
 describe('SDK with client auth', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer({ auth: 'required', jwtSecret: JWT_SECRET });
-  });
-  after(() => server.close());
+  const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET });
 
   it('setToken() renews a token before it expires, so the server keeps the connection; a token for another user is refused', async () => {
     const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 2 }) });

@@ -11,7 +11,7 @@ import { runCli, spawnRoomcast, spawnServer, startProcessCluster, stopProcess, t
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { parsePrometheus, valueOf, type Family } from './helpers/prometheus.js';
 import { pushToRoom } from './helpers/pushes.js';
-import { member, resumeOn } from './helpers/resume.js';
+import { assertResumed, member, resumeOn } from './helpers/resume.js';
 import { until } from './helpers/until.js';
 
 const LOOPBACK = ['--host', '127.0.0.1', '--port', '0'];
@@ -137,9 +137,7 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
       [a, b].map((m, i) => resumeOn(gateways[i].gatewayUrl, m.client.welcome!.resume as string, { ...m.since, '*': { seq: accepted.at(-1) ?? m.since['*'].seq, epoch: m.since['*'].epoch } })),
     );
     for (const [i, { end }] of resumed.entries()) {
-      assert.equal(end.op, 'resumed', JSON.stringify(end));
-      assert.equal(end.wsId, [a, b][i].client.wsId);
-      assert.equal(end.recovered, false);
+      assertResumed(end, { wsId: [a, b][i].client.wsId, recovered: false });
       assert.deepEqual((await call(logic.logicUrl, `/conns/${end.wsId as string}`)).body.data?.rooms, ['during']);
     }
     const all = await post(logic.logicUrl, '/push/all', { val: 'back', tag: 3 });
@@ -159,8 +157,7 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
     const third = await spawnRoomcast('gateway', [...LOOPBACK, '--broker', redis.url, '--recovery-window', '1500']);
     try {
       const { client, end } = await resumeOn(third.gatewayUrl, later.welcome!.resume as string, {});
-      assert.equal(end.op, 'resumed', JSON.stringify(end));
-      assert.equal(end.wsId, later.wsId);
+      assertResumed(end, { wsId: later.wsId });
       await client.closeAndWait();
     } finally {
       await stopProcess(third);

@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
 import { post } from './helpers/http.js';
 import { parsePrometheus, valueOf } from './helpers/prometheus.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serverPerSuite } from './helpers/server.js';
 import { until } from './helpers/until.js';
 
 describe('gateway frames', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = serverPerSuite();
 
   it('sends a welcome frame carrying the wsId in data and wsId', async () => {
     const client = await TestClient.connect(server.gatewayUrl);
@@ -172,11 +168,7 @@ describe('gateway frames', () => {
 });
 
 describe('client join (--allow-client-join)', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer({ allowClientJoin: true });
-  });
-  after(() => server.close());
+  const server = serverPerSuite({ allowClientJoin: true });
 
   it('lets a client join and leave, with joined/left frames and replies echoing id', async () => {
     const a = await TestClient.connect(server.gatewayUrl);
@@ -211,11 +203,7 @@ describe('client join (--allow-client-join)', () => {
 });
 
 describe('delivery order', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = serverPerSuite();
 
   it('delivers 500 room pushes to 3 members in the order they were accepted', async () => {
     const members = await Promise.all([1, 2, 3].map(() => TestClient.connect(server.gatewayUrl)));

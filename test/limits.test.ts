@@ -1,18 +1,14 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serverPerSuite } from './helpers/server.js';
 
 describe('slow consumers', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = serverPerSuite();
 
   it('closes a client that stopped reading with 4000 and never delays the healthy member or a push call', async () => {
     const healthy = await TestClient.connect(server.gatewayUrl);
@@ -56,11 +52,7 @@ describe('slow consumers', () => {
 });
 
 describe('handshakes', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = serverPerSuite();
 
   it('completes 300 concurrent handshakes, each with its own wsId', async () => {
     const clients = await Promise.all(Array.from({ length: 300 }, () => TestClient.connect(server.gatewayUrl)));
@@ -83,11 +75,7 @@ describe('handshakes', () => {
 });
 
 describe('heartbeat', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer({ heartbeatTimeout: 300 });
-  });
-  after(() => server.close());
+  const server = serverPerSuite({ heartbeatTimeout: 300 });
 
   it('closes a client silent for the heartbeat timeout with 4002', async () => {
     const silent = await TestClient.connect(server.gatewayUrl);
@@ -114,11 +102,7 @@ describe('heartbeat', () => {
 });
 
 describe('inbound limits', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer({ maxPayload: 1024 });
-  });
-  after(() => server.close());
+  const server = serverPerSuite({ maxPayload: 1024 });
 
   it('closes a client whose message is over --max-payload with 1009', async () => {
     const client = await TestClient.connect(server.gatewayUrl);

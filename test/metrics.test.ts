@@ -15,11 +15,11 @@ import { logicPart } from '../src/config.js';
 import { CounterTotals, FORGET_NODE_AFTER_MS } from '../src/counter-totals.js';
 import { createLogic, logicUrl } from '../src/standalone.js';
 import type { LogicServer } from '../src/logic/server.js';
-import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { memoryEngine, nodeOf, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { startServer, testConfig, type TestServer } from './helpers/server.js';
-import { dropConnection, member } from './helpers/resume.js';
+import { serverPerSuite, testConfig, withServer } from './helpers/server.js';
+import { awayMember } from './helpers/resume.js';
 import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
 import { until } from './helpers/until.js';
 
@@ -31,11 +31,7 @@ async function scrape(server: { logicUrl: string }, headers: Record<string, stri
 }
 
 describe('GET /metrics', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer();
-  });
-  after(() => server.close());
+  const server = serverPerSuite();
 
   it('parses as Prometheus text, with the roomcast families and Node process metrics', async () => {
     const families = await scrape(server);
@@ -96,28 +92,22 @@ describe('GET /metrics', () => {
   });
 
   it('counts heartbeat timeouts and slow-consumer closes', async () => {
-    const strict = await startServer({ heartbeatTimeout: 300, sendBufferLimit: 1024 });
     const closesOf = (families: Map<string, Family>, cause: string): number => valueOf(families, 'roomcast_closes_total', { cause });
-    try {
+    await withServer({ heartbeatTimeout: 300, sendBufferLimit: 1024 }, async (strict) => {
       const silent = await RawClient.connect(strict.gatewayUrl);
       await silent.ended;
       assert.equal(silent.closeCode, 4002);
       const afterSilence = await scrape(strict);
       assert.equal(closesOf(afterSilence, 'heartbeat_timeout'), 1);
       assert.equal(closesOf(afterSilence, 'slow_consumer'), 0);
-    } finally {
-      await strict.close();
-    }
+    });
 
-    const small = await startServer({ sendBufferLimit: 1024 });
-    try {
+    await withServer({ sendBufferLimit: 1024 }, async (small) => {
       await forceSlowConsumerClose(small, 'slow');
       const afterwards = await scrape(small);
       assert.equal(closesOf(afterwards, 'slow_consumer'), 1);
       assert.equal(closesOf(afterwards, 'heartbeat_timeout'), 0);
-    } finally {
-      await small.close();
-    }
+    });
   });
 });
 
@@ -232,18 +222,16 @@ describe('roomcast_*_total counters of the gateway nodes never go down', () => {
 
 describe('GET /metrics access', () => {
   it('needs the API key when one is set, unless --public-metrics', async () => {
-    const keyed = await startServer({ apiKey: 'k3y' });
-    const open = await startServer({ apiKey: 'k3y', publicMetrics: true });
-    try {
+    await withServer({ apiKey: 'k3y' }, async (keyed) => {
       const refused = await call(keyed.logicUrl, '/metrics');
       assert.equal(refused.status, 401);
       assert.match(refused.body.msg, /Authorization: Bearer/);
       await scrape(keyed, { authorization: 'Bearer k3y' });
+    });
+    await withServer({ apiKey: 'k3y', publicMetrics: true }, async (open) => {
       await scrape(open);
       assert.equal((await call(open.logicUrl, '/stats')).status, 401, '--public-metrics opens /metrics only');
-    } finally {
-      await Promise.all([keyed.close(), open.close()]);
-    }
+    });
   });
 });
 
@@ -252,8 +240,7 @@ describe('docs/grafana-dashboard.json', () => {
     const dashboard = readFileSync(new URL('../../docs/grafana-dashboard.json', import.meta.url), 'utf8');
     const exprs = [...dashboard.matchAll(/"expr":\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
     assert.ok(exprs.length >= 8, `${exprs.length} queries`);
-    const server = await startServer();
-    try {
+    await withServer({}, async (server) => {
       const families = await scrape(server);
       const served = new Set([...families.values()].flatMap((f) => f.samples.map((s) => s.name)).concat([...families.keys()]));
       for (const expr of exprs) {
@@ -261,9 +248,7 @@ describe('docs/grafana-dashboard.json', () => {
         assert.ok(names.length > 0, `no metric in ${expr}`);
         for (const name of names) assert.ok(served.has(name), `${name} (in ${expr}) is not served`);
       }
-    } finally {
-      await server.close();
-    }
+    });
   });
 });
 
@@ -308,8 +293,7 @@ describe('roomcast_refusals_total', () => {
       const cluster = await startCluster(engine(), 1, { maxRoomsPerConnection: 1, maxValSize: 16 });
       const second = await anotherLogic(cluster, config);
       try {
-        const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['r1']);
-        await dropConnection(cluster, client);
+        const { client } = await awayMember(nodeOf(cluster, 0), ['r1']);
         assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'r2', wsId: client.wsId })).status, 409);
         assert.equal((await post(second.url, '/room/join', { id: 'r3', wsId: client.wsId })).status, 409);
         assert.equal((await post(cluster.logicUrl, '/push/all', { val: 'x'.repeat(17), tag: 2 })).status, 413);
@@ -339,18 +323,16 @@ describe('process metrics', () => {
     const gc = runInNewContext('gc') as () => void;
     const collections = (families: Map<string, Family>): number =>
       (families.get('nodejs_gc_duration_seconds')?.samples ?? []).filter((s) => s.name === 'nodejs_gc_duration_seconds_count').reduce((sum, s) => sum + s.value, 0);
-    const first = await startServer();
-    for (let i = 0; i < 3; i++) {
-      gc();
-      await sleep(20); // the GC observer hears of them asynchronously, and counts one per batch
-    }
-    const second = await startServer();
-    try {
-      const seenByFirst = collections(await scrape(first));
-      assert.ok(seenByFirst >= 3, `${seenByFirst} collections`);
-      assert.ok(collections(await scrape(second)) >= seenByFirst, 'the second logic API counts the collections from before it started too');
-    } finally {
-      await Promise.all([first.close(), second.close()]);
-    }
+    await withServer({}, async (first) => {
+      for (let i = 0; i < 3; i++) {
+        gc();
+        await sleep(20); // the GC observer hears of them asynchronously, and counts one per batch
+      }
+      await withServer({}, async (second) => {
+        const seenByFirst = collections(await scrape(first));
+        assert.ok(seenByFirst >= 3, `${seenByFirst} collections`);
+        assert.ok(collections(await scrape(second)) >= seenByFirst, 'the second logic API counts the collections from before it started too');
+      });
+    });
   });
 });

@@ -11,11 +11,11 @@ import { WebSocket } from 'ws';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { ResumeTokens } from '../src/gateway/resume-token.js';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
-import { redisEngine, startCluster, type TestCluster } from './helpers/cluster.js';
+import { nodeOf, redisEngine, startCluster, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { pushUntilStopped, type Accepted } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
+import { assertResumed, awayMember, dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
 import { until } from './helpers/until.js';
 
 function brokerOf(cluster: TestCluster, node: number): RedisBroker {
@@ -77,7 +77,7 @@ describe('a gateway whose subscriber connection is cut', { skip: skipWithoutRedi
   it('with history off, the members of a stream that missed pushes are closed with 4005, and resume with recovered:false', async () => {
     const cluster = await startCluster(redisEngine(redis.url, { history: { size: 0, ttlMs: 0 } }), 1);
     try {
-      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['no-history']);
+      const { client, since } = await member(nodeOf(cluster, 0), ['no-history']);
       const pushing = pushUntilStopped(cluster.logicUrl, 'no-history', 2);
       await sleep(100);
       await redis.killClient(connectionOf(cluster, 0, 'subscriber'));
@@ -85,9 +85,7 @@ describe('a gateway whose subscriber connection is cut', { skip: skipWithoutRedi
       await pushing.stop();
       assert.deepEqual(code === 4005 ? await client.closed : code, { code: 4005, reason: 'missed messages: reconnect and resume' });
       const { client: again, end } = await resumeOn(cluster.gatewayUrls[0], client.welcome!.resume as string, since);
-      assert.equal(end.op, 'resumed');
-      assert.equal(end.wsId, client.wsId);
-      assert.equal(end.recovered, false);
+      assertResumed(end, { wsId: client.wsId, recovered: false });
       assert.deepEqual((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['no-history']);
       assert.equal((await call(cluster.logicUrl, '/stats')).body.data?.missedMessageCloses, 1);
       await again.closeAndWait();
@@ -99,13 +97,12 @@ describe('a gateway whose subscriber connection is cut', { skip: skipWithoutRedi
   it('after Redis lost its data (flushed) while the subscriber was cut, members are closed and resume with recovered:false, their rooms kept', async () => {
     const cluster = await startCluster(redisEngine(redis.url), 1);
     try {
-      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['flushed']);
+      const { client, since } = await member(nodeOf(cluster, 0), ['flushed']);
       await redis.command(['FLUSHALL']);
       await redis.killClient(connectionOf(cluster, 0, 'subscriber'));
       assert.equal(await client.closeCode(), 4005);
       const { client: again, end } = await resumeOn(cluster.gatewayUrls[0], client.welcome!.resume as string, since);
-      assert.equal(end.op, 'resumed', JSON.stringify(end));
-      assert.equal(end.recovered, false);
+      assertResumed(end, { recovered: false });
       const streams = end.streams as Record<string, Position>;
       assert.notEqual(streams.flushed.epoch, since.flushed.epoch);
       assert.notEqual(streams['*'].epoch, since['*'].epoch);
@@ -124,8 +121,7 @@ describe('Redis losing the resume secret', { skip: skipWithoutRedis }, () => {
     await redis.command(['FLUSHALL']); // so the one secret in Redis is this cluster's
     const cluster = await startCluster(redisEngine(redis.url), 1);
     try {
-      const { client: old, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, []);
-      await dropConnection(cluster, old);
+      const { client: old, since } = await awayMember(nodeOf(cluster, 0), []);
       const [secretKey] = (await redis.command(['KEYS', '*resume-secret'])) as string[];
       const secret = (await redis.command(['GET', secretKey])) as string;
 
@@ -144,8 +140,7 @@ describe('Redis losing the resume secret', { skip: skipWithoutRedis }, () => {
         return theirs.verify(fresh.welcome!.resume as string) === fresh.wsId ? true : undefined;
       });
       const { client: again, end } = await resumeOn(cluster.gatewayUrls[0], old.welcome!.resume as string, since);
-      assert.equal(end.op, 'resumed', JSON.stringify(end));
-      assert.equal(end.wsId, old.wsId);
+      assertResumed(end, { wsId: old.wsId });
       await again.closeAndWait();
     } finally {
       await cluster.close();
@@ -167,8 +162,7 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
       assert.deepEqual(await store.addRoom('gone-session', 'r', { seq: 0, epoch: 'e' }), { changed: false });
       assert.deepEqual(await redis.command(['KEYS', '*session:gone-session']), []);
 
-      const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, []);
-      await dropConnection(cluster, client);
+      const { client } = await awayMember(nodeOf(cluster, 0), []);
       assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'while-away', wsId: client.wsId })).body.data?.changed, true);
       const ttl = await ttlOf(`*session:${client.wsId}`);
       assert.ok(ttl > 0 && ttl <= 120, `the session expires with its recovery window (TTL ${ttl} s)`);
@@ -212,7 +206,7 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
     // its seq and epoch would expire 1 s after the join if the node did not keep them
     const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 300, recoveryWindowMs: 300 }), 1);
     try {
-      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['quiet']);
+      const { client, since } = await member(nodeOf(cluster, 0), ['quiet']);
       await sleep(2500);
       const pushed = await post(cluster.logicUrl, '/push/room', { val: 'still', tag: 2, id: 'quiet' });
       assert.deepEqual(pushed.body.data?.seq, since.quiet.seq + 1);
@@ -233,7 +227,7 @@ describe('a leave made while the node cannot reach Redis', { skip: skipWithoutRe
     const admin = createClient({ url: redis.url });
     await admin.connect();
     try {
-      const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['kept', 'left']);
+      const { client } = await member(nodeOf(cluster, 0), ['kept', 'left']);
       const [sessionKey] = (await redis.command(['KEYS', `*session:${client.wsId}`])) as string[];
 
       // the node's command connection is cut and cannot come back until the password goes

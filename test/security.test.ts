@@ -7,16 +7,16 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
 import { dropConnection, resumeOn } from './helpers/resume.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serverPerSuite, withServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken, unsignedToken } from './helpers/tokens.js';
-import { until } from './helpers/until.js';
+import { until, within } from './helpers/until.js';
 
 /** Opens a WebSocket and resolves with how the server answered: the close code (and reason), or a refused handshake's status. */
 function outcome(
@@ -67,11 +67,7 @@ async function stats(server: TestServer): Promise<Record<string, Record<string, 
 }
 
 describe('client auth required (HMAC secret)', () => {
-  let server: TestServer;
-  before(async () => {
-    server = await startServer({ auth: 'required', jwtSecret: JWT_SECRET, authTimeout: 400, resumeSecret: 'resume-secret' });
-  });
-  after(() => server.close());
+  const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, authTimeout: 400, resumeSecret: 'resume-secret' });
 
   it('accepts a token in the URL: the welcome names the user, who is listed and reachable by push/user', async () => {
     const token = await signToken({ sub: 'alice', expiresIn: 60 });
@@ -183,8 +179,7 @@ describe('client auth required (HMAC secret)', () => {
 
 describe('client auth optional, public key and JWKS', () => {
   it('optional: anonymous clients connect; a bad token is still refused', async () => {
-    const server = await startServer({ auth: 'optional', jwtSecret: JWT_SECRET });
-    try {
+    await withServer({ auth: 'optional', jwtSecret: JWT_SECRET }, async (server) => {
       const anonymous = await TestClient.connect(server.gatewayUrl);
       assert.equal(anonymous.welcome?.uid, undefined);
       anonymous.send({ op: 'auth', token: await signToken({ sub: 'late' }), id: 1 });
@@ -194,9 +189,7 @@ describe('client auth optional, public key and JWKS', () => {
       assert.equal((await anonymous.next(isPush)).data, 'now you are someone');
       assert.equal((await outcome(`${server.gatewayUrl}?token=nonsense`)).close, 4001);
       await anonymous.closeAndWait();
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('verifies ES256 tokens with a PEM public key, and refuses an HS256 token signed with that PEM (algorithm confusion)', async () => {
@@ -204,37 +197,30 @@ describe('client auth optional, public key and JWKS', () => {
     const { publicKey, privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const pem = publicKey.export({ type: 'spki', format: 'pem' }) as string;
     writeFileSync(join(dir, 'public.pem'), pem);
-    const server = await startServer({ auth: 'required', jwtPublicKey: join(dir, 'public.pem') });
-    try {
+    await withServer({ auth: 'required', jwtPublicKey: join(dir, 'public.pem') }, async (server) => {
       const good = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('kate').sign(privateKey);
       assert.equal((await TestClient.connect(`${server.gatewayUrl}?token=${good}`)).welcome?.uid, 'kate');
       const confused = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('kate').sign(new TextEncoder().encode(pem));
       const result = await outcome(`${server.gatewayUrl}?token=${confused}`);
       assert.equal(result.close, 4001);
       assert.match(result.reason ?? '', /algorithm/);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('verifies tokens with a JWKS file, picking the key by kid', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'roomcast-jwks-'));
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     writeFileSync(join(dir, 'jwks.json'), JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid: 'k1', alg: 'RS256', use: 'sig' }] }));
-    const server = await startServer({ auth: 'required', jwtPublicKey: join(dir, 'jwks.json') });
-    try {
+    await withServer({ auth: 'required', jwtPublicKey: join(dir, 'jwks.json') }, async (server) => {
       const token = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k1' }).setSubject('leo').sign(privateKey);
       assert.equal((await TestClient.connect(`${server.gatewayUrl}?token=${token}`)).welcome?.uid, 'leo');
       const unknownKid = await new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: 'k2' }).setSubject('leo').sign(privateKey);
       assert.equal((await outcome(`${server.gatewayUrl}?token=${unknownKid}`)).close, 4001);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('a client refused for its token that sends a broken frame while it is closed does not take the gateway down', async () => {
-    const server = await startServer({ auth: 'optional', jwtSecret: JWT_SECRET });
-    try {
+    await withServer({ auth: 'optional', jwtSecret: JWT_SECRET }, async (server) => {
       const url = new URL(server.gatewayUrl);
       const socket = connect({ host: url.hostname, port: Number(url.port) });
       socket.on('error', () => undefined);
@@ -246,25 +232,22 @@ describe('client auth optional, public key and JWKS', () => {
           'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
       );
       // the 101 and the 4001 close frame, then an unmasked text frame: a client must mask, so the server's parser fails on it
-      while (answer.indexOf(Buffer.from([0x88])) === -1) await sleep(5);
+      await until('the 101 and a close frame', () => (answer.includes(0x88) ? true : undefined), 5000);
       assert.match(answer.toString('latin1'), /^HTTP\/1\.1 101 /);
       socket.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
-      await ended;
+      await within(ended, 5000, 'the server closing the socket');
       const health = await fetch(`http://${url.host}/healthz`);
       assert.equal(health.status, 200);
       const client = await TestClient.connect(server.gatewayUrl);
       assert.deepEqual(await client.ping(), { type: 1, data: 'PONG' });
       await client.closeAndWait();
-    } finally {
-      await server.close();
-    }
+    });
   });
 });
 
 describe('limits', () => {
   it('a connection flood from one address is refused with 429 past the rate, and counted', async () => {
-    const server = await startServer({ connectRatePerIp: 10 });
-    try {
+    await withServer({ connectRatePerIp: 10 }, async (server) => {
       const results = await Promise.all(Array.from({ length: 120 }, () => outcome(server.gatewayUrl)));
       const refused = results.filter((r) => r.status === 429);
       // a burst of 5 s worth (50) gets in, the rest does not
@@ -274,14 +257,11 @@ describe('limits', () => {
       const calm = await TestClient.connect(server.gatewayUrl, { localAddress: '127.0.0.2' });
       assert.deepEqual(await calm.ping(), { type: 1, data: 'PONG' }, 'another address is not held back');
       await calm.closeAndWait();
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('a flood of half-open handshakes from one address is cut at --max-connections-per-ip at once, and the rest timed out after 10 s', async () => {
-    const server = await startServer({ maxConnectionsPerIp: 20 });
-    try {
+    await withServer({ maxConnectionsPerIp: 20 }, async (server) => {
       const flood = await Promise.all(Array.from({ length: 60 }, (_, i) => halfOpen(server.gatewayUrl, i % 2 === 0)));
       await sleep(500);
       const cut = flood.filter((c) => c.closedAt !== undefined);
@@ -308,14 +288,11 @@ describe('limits', () => {
       const back = await TestClient.connect(server.gatewayUrl);
       assert.deepEqual(await back.ping(), { type: 1, data: 'PONG' });
       await Promise.all([other.closeAndWait(), back.closeAndWait()]);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('refuses connections past --max-connections-per-ip (429) and --max-connections (503)', async () => {
-    const server = await startServer({ maxConnectionsPerIp: 2, maxConnections: 3 });
-    try {
+    await withServer({ maxConnectionsPerIp: 2, maxConnections: 3 }, async (server) => {
       const held = [await TestClient.connect(server.gatewayUrl), await TestClient.connect(server.gatewayUrl)];
       assert.equal((await outcome(server.gatewayUrl)).status, 429);
       held.push(await TestClient.connect(server.gatewayUrl, { localAddress: '127.0.0.2' }));
@@ -329,28 +306,22 @@ describe('limits', () => {
       assert.equal(s.limits.maxConnectionsPerIp, 1);
       assert.equal(s.limits.maxConnections, 1);
       await Promise.all([...held.slice(1), again].map((c) => c.closeAndWait()));
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('with --trust-proxy, counts and shows each client by the address its proxy names', async () => {
-    const server = await startServer({ maxConnectionsPerIp: 1, trustProxy: 'loopback' });
-    try {
+    await withServer({ maxConnectionsPerIp: 1, trustProxy: 'loopback' }, async (server) => {
       const viaProxy = (client: string) => ({ headers: { 'x-forwarded-for': client } });
       const first = await TestClient.connect(server.gatewayUrl, viaProxy('203.0.113.1'));
       const second = await TestClient.connect(server.gatewayUrl, viaProxy('203.0.113.2'));
       assert.equal((await outcome(server.gatewayUrl, { 'x-forwarded-for': '203.0.113.1' })).status, 429, 'the limit applies per client, not per proxy');
       assert.equal((await call(server.logicUrl, `/conns/${second.wsId}`)).body.data?.remoteAddress, '203.0.113.2');
       await Promise.all([first.closeAndWait(), second.closeAndWait()]);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('closes a client sending frames past --max-frames-per-second with 4029', async () => {
-    const server = await startServer({ maxFramesPerSecond: 10 });
-    try {
+    await withServer({ maxFramesPerSecond: 10 }, async (server) => {
       const flooder = await TestClient.connect(server.gatewayUrl);
       const steady = await TestClient.connect(server.gatewayUrl);
       for (let i = 0; i < 100; i++) flooder.send({ type: 1, data: 'PING' });
@@ -361,14 +332,11 @@ describe('limits', () => {
       }
       assert.equal((await stats(server)).limits.maxFramesPerSecond, 1);
       await steady.closeAndWait();
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('refuses joins past --max-rooms-per-connection: 409 from the API, forbidden for a client op', async () => {
-    const server = await startServer({ maxRoomsPerConnection: 2, allowClientJoin: true });
-    try {
+    await withServer({ maxRoomsPerConnection: 2, allowClientJoin: true }, async (server) => {
       const client = await TestClient.connect(server.gatewayUrl);
       for (const id of ['r1', 'r2']) assert.equal((await post(server.logicUrl, '/room/join', { id, wsId: client.wsId })).status, 200);
       const third = await post(server.logicUrl, '/room/join', { id: 'r3', wsId: client.wsId });
@@ -378,14 +346,11 @@ describe('limits', () => {
       assert.equal((await client.next((f) => f.op === 'error')).code, 'forbidden');
       assert.equal((await stats(server)).limits.maxRoomsPerConnection, 2);
       await client.closeAndWait();
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('holds the rooms limit against joins that race: client join frames in one socket write, and concurrent API joins', async () => {
-    const server = await startServer({ maxRoomsPerConnection: 2, allowClientJoin: true });
-    try {
+    await withServer({ maxRoomsPerConnection: 2, allowClientJoin: true }, async (server) => {
       const batcher = await RawClient.connect(server.gatewayUrl);
       const wsId = await batcher.welcome();
       batcher.sendTexts(Array.from({ length: 50 }, (_, i) => JSON.stringify({ op: 'join', room: `batch${i}`, id: i })));
@@ -407,27 +372,21 @@ describe('limits', () => {
       assert.equal(after.limits.maxRoomsPerConnection, 48 + 18);
       assert.equal(after.rooms as unknown as number, 4, 'a refused join opens no room');
       await target.closeAndWait();
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('answers a push whose val is over --max-val-size with 413', async () => {
-    const server = await startServer({ maxValSize: 10 });
-    try {
+    await withServer({ maxValSize: 10 }, async (server) => {
       const big = await post(server.logicUrl, '/push/all', { val: '12345678901', tag: 3 });
       assert.deepEqual(big.body, { code: 413, msg: 'val is larger than the limit of 10 bytes (--max-val-size)' });
       assert.equal((await post(server.logicUrl, '/push/room', { val: '1234567890', tag: 3, id: 'r' })).status, 200);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'ééééééé', tag: 3 })).status, 413, 'the limit counts bytes');
       assert.equal((await stats(server)).limits.maxValSize, 2);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   it('refuses a browser Origin outside --allowed-origins with 403; allowed ones and non-browser clients connect', async () => {
-    const server = await startServer({ allowedOrigins: ['https://app.example.com'] });
-    try {
+    await withServer({ allowedOrigins: ['https://app.example.com'] }, async (server) => {
       const evil = await outcome(server.gatewayUrl, { origin: 'https://evil.example.com' });
       assert.equal(evil.status, 403);
       assert.match(evil.body ?? '', /origin https:\/\/evil.example.com is not allowed/);
@@ -435,8 +394,6 @@ describe('limits', () => {
       const noOrigin = await TestClient.connect(server.gatewayUrl);
       assert.equal((await stats(server)).limits.allowedOrigins, 1);
       await Promise.all([good.closeAndWait(), noOrigin.closeAndWait()]);
-    } finally {
-      await server.close();
-    }
+    });
   });
 });

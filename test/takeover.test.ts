@@ -13,24 +13,18 @@ import { createClient } from 'redis';
 import { WebSocket, WebSocketServer } from 'ws';
 import { RoomcastClient, type Message, type StateChange } from '../client/node.js';
 import { TestClient, isPush } from './helpers/client.js';
-import { memoryEngine, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { memoryEngine, nodeOf, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { processClusterPerSuite, type ServerProcess } from './helpers/process.js';
 import { pushInTurn } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { Relay } from './helpers/relay.js';
-import { dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
+import { assertResumed, awayMember, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
 import { nextEvent, record } from './helpers/sdk.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
-import { until, untilLength } from './helpers/until.js';
+import { until, untilLength, within } from './helpers/until.js';
 
 const TAKEN = { code: 4500, reason: 'session resumed by another connection' };
-
-function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Sends one resume of the same session on a new connection to each URL at
@@ -73,7 +67,6 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
       cluster = await startCluster(engine());
     });
     after(() => cluster.close());
-    const node = (i: number): { gatewayUrl: string; logicUrl: string } => ({ gatewayUrl: cluster.gatewayUrls[i], logicUrl: cluster.logicUrl });
 
     for (const [to, where] of [
       [1, 'on another node'],
@@ -81,15 +74,13 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
     ] as const) {
       it(`${where}: the open connection is closed with 4500; the new one gets its rooms and every push since its seqs, once, in order`, async () => {
         const room = `taken-${to}`;
-        const { client: old, since } = await member(node(0), [room]);
+        const { client: old, since } = await member(nodeOf(cluster, 0), [room]);
         const sent = (await pushInTurn(cluster.logicUrl, room, 30, 3)).vals;
         // the old connection is still live: it got them too, but the client resumes from where it last read
         await old.collect(isPush, 30);
         const takenBefore = (await call(cluster.logicUrl, '/stats')).body.data?.sessionTakenCloses as number;
         const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[to], old.welcome!.resume as string, since);
-        assert.equal(end.op, 'resumed', JSON.stringify(end));
-        assert.equal(end.wsId, old.wsId);
-        assert.equal(end.recovered, true);
+        assertResumed(end, { wsId: old.wsId, recovered: true });
         assert.deepEqual(
           frames.filter(isPush).map((f) => f.data),
           sent,
@@ -109,14 +100,12 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
     }
 
     it('two resumes of one token at once, one on each node', async () => {
-      const { client: old, since } = await member(node(0), ['race-two']);
-      await dropConnection(cluster, old);
+      const { client: old, since } = await awayMember(nodeOf(cluster, 0), ['race-two']);
       await raceResumes(cluster, cluster.gatewayUrls, { wsId: old.wsId, token: old.welcome!.resume as string, since }, 'race-two');
     });
 
     it('two resumes of one token at once on one node', async () => {
-      const { client: old, since } = await member(node(1), ['race-one']);
-      await dropConnection(cluster, old);
+      const { client: old, since } = await awayMember(nodeOf(cluster, 1), ['race-one']);
       await raceResumes(cluster, [cluster.gatewayUrls[1], cluster.gatewayUrls[1]], { wsId: old.wsId, token: old.welcome!.resume as string, since }, 'race-one');
     });
   });
@@ -139,7 +128,7 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
       }
       assert.deepEqual(await owner.ping(), { type: 1, data: 'PONG' });
       const { client: again, end } = await resumeOn(`${cluster.gatewayUrls[1]}?token=${await signToken({ sub: 'henry' })}`, token, {});
-      assert.equal(end.op, 'resumed');
+      assertResumed(end);
       assert.deepEqual(await owner.closed, TAKEN);
       await again.closeAndWait();
     });
@@ -178,7 +167,7 @@ describe('the registry on Redis names one node per wsId', { skip: skipWithoutRed
   }
 
   it('a node whose entry names another node (it took the session while this one was frozen) closes its connection with 4500 and leaves entry and session alone', async () => {
-    const { client } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['moved']);
+    const { client } = await member(nodeOf(cluster, 0), ['moved']);
     const keys = await keysOf(client.wsId);
     await store.set(keys.conn, 'another-node', { PX: 60_000 });
     assert.deepEqual(await within(client.closed, 3000, 'the connection closed'), TAKEN);
@@ -188,7 +177,7 @@ describe('the registry on Redis names one node per wsId', { skip: skipWithoutRed
   });
 
   it("a connection that closes after its session moved leaves the new holder's session alone", async () => {
-    const { client } = await member({ gatewayUrl: cluster.gatewayUrls[1], logicUrl: cluster.logicUrl }, ['moved-away']);
+    const { client } = await member(nodeOf(cluster, 1), ['moved-away']);
     const keys = await keysOf(client.wsId);
     await store.set(keys.conn, 'another-node', { PX: 60_000 });
     // a close by the client ends its session, but this session is not this node's any more
@@ -204,8 +193,7 @@ describe('a resume while Redis is down', { skip: skipWithoutRedis }, () => {
     const own = await RedisServer.start();
     const cluster = await startCluster(redisEngine(own.url));
     try {
-      const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, ['outage']);
-      await dropConnection(cluster, client);
+      const { client, since } = await awayMember(nodeOf(cluster, 0), ['outage']);
       await own.kill();
       const again = await TestClient.connect(cluster.gatewayUrls[1], { quiet: true });
       const end = await resumeEnd(again, client.welcome!.resume as string, since);

@@ -5,11 +5,11 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { TestClient, isPush } from './helpers/client.js';
 import { spawnServer, stopProcess } from './helpers/process.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { serverPerSuite, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 
 function selfSignedCertificate(): { cert: string; key: string } {
@@ -37,15 +37,9 @@ function httpsPost(url: string, ca: Buffer, body: object): Promise<{ status: num
 }
 
 describe('TLS', () => {
-  let files: { cert: string; key: string };
-  let ca: Buffer;
-  let server: TestServer;
-  before(async () => {
-    files = selfSignedCertificate();
-    ca = readFileSync(files.cert);
-    server = await startServer({ tlsCert: files.cert, tlsKey: files.key });
-  });
-  after(() => server.close());
+  const files = selfSignedCertificate();
+  const ca = readFileSync(files.cert);
+  const server = serverPerSuite({ tlsCert: files.cert, tlsKey: files.key });
 
   it('serves wss:// and https://: a client trusting the certificate connects, and a push over https reaches it', async () => {
     assert.match(server.gatewayUrl, /^wss:\/\/127\.0\.0\.1:\d+\/connect$/);
@@ -58,14 +52,11 @@ describe('TLS', () => {
   });
 
   it('with --max-connections-per-ip, counts a wss:// connection once admitted (not also as an unfinished handshake): past the limit, 429', async () => {
-    const limited = await startServer({ tlsCert: files.cert, tlsKey: files.key, maxConnectionsPerIp: 2 });
-    try {
+    await withServer({ tlsCert: files.cert, tlsKey: files.key, maxConnectionsPerIp: 2 }, async (limited) => {
       const held = [await TestClient.connect(limited.gatewayUrl, { ca }), await TestClient.connect(limited.gatewayUrl, { ca })];
       await assert.rejects(TestClient.open(limited.gatewayUrl, { ca }), /^Error: handshake answered 429$/);
       await Promise.all(held.map((c) => c.closeAndWait()));
-    } finally {
-      await limited.close();
-    }
+    });
   });
 
   it('refuses a client that does not trust the certificate, and plain ws:// on the TLS port', async () => {
@@ -89,9 +80,11 @@ describe('secrets', () => {
     try {
       const good = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'u' }, secrets.jwtSecret)}`);
       const bad = new WebSocket(`${server.gatewayUrl}?token=${await signToken({ sub: 'u' }, 'wrong-secret-wrong-secret-wrong-secret')}`);
-      await new Promise((resolve) => bad.on('close', resolve));
-      await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}x` } });
-      await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}` } });
+      assert.equal(await new Promise((resolve) => bad.on('close', resolve)), 4001, 'the token with the wrong secret is refused');
+      const wrongKey = await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}x` } });
+      assert.equal(wrongKey.status, 401, 'the wrong API key is refused');
+      const rightKey = await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}` } });
+      assert.equal(rightKey.status, 200);
       await good.closeAndWait();
     } finally {
       await stopProcess(server);

@@ -45,6 +45,11 @@ export function redisEngine(url: string, options: Partial<Omit<RedisBrokerOption
   };
 }
 
+/** Gateway node `index` of a cluster with its logic API, as one server: what `member` and the resume steps take. */
+export function nodeOf(cluster: TestCluster, index: number): { gatewayUrl: string; logicUrl: string } {
+  return { gatewayUrl: cluster.gatewayUrls[index], logicUrl: cluster.logicUrl };
+}
+
 type Overrides = Parameters<typeof testConfig>[0];
 
 /** `overrides` apply to every process; `nodeOverrides[i]` to gateway node i only. */

@@ -1,7 +1,8 @@
 /**
  * A real redis-server for the tests, on a free loopback port. Where Debian's
- * redis-server is not installed the Redis tests are skipped with one line
- * saying how to install it; with ROOMCAST_REQUIRE_REDIS=1 (as CI sets) they fail.
+ * redis-server is not installed the Redis tests are skipped, each suite with a
+ * short reason, and `npm test` says once how to install it (test/redis-hint.ts);
+ * with ROOMCAST_REQUIRE_REDIS=1 (as CI sets) they fail.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -12,9 +13,15 @@ import { freePort, redisAnswersPing, redisServerArgs, redisServerInstalled } fro
 const installed = redisServerInstalled();
 const required = process.env.ROOMCAST_REQUIRE_REDIS === '1';
 
-/** A reason to skip the Redis tests, or false when they must run. */
-export const skipWithoutRedis: string | false =
-  installed || required ? false : 'redis-server is not installed: run `apt-get install -y redis-server` to run the Redis tests';
+/** The one line that says what happens to the Redis tests here and how to install redis-server; undefined where it is installed. */
+export const redisInstallHint: string | undefined = installed
+  ? undefined
+  : required
+    ? 'redis-server is not installed, and ROOMCAST_REQUIRE_REDIS=1 makes the Redis tests fail: run `apt-get install -y redis-server`'
+    : 'redis-server is not installed, so the Redis tests are skipped: run `apt-get install -y redis-server` to run them';
+
+/** A reason to skip the Redis tests, or false when they must run: short, as every Redis suite shows it (redisInstallHint says how to install). */
+export const skipWithoutRedis: string | false = installed || required ? false : 'redis-server is not installed';
 
 export class RedisServer {
   private proc: ChildProcess | undefined;

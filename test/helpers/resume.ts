@@ -1,4 +1,5 @@
 /** Steps of a resume, as the tests drive them over real sockets. */
+import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { TestClient, type Closed, type Frame } from './client.js';
@@ -19,6 +20,13 @@ export async function member(server: { gatewayUrl: string; logicUrl: string }, r
     since[room] = { seq: joined.seq as number, epoch: joined.epoch as string };
   }
   return { client, since };
+}
+
+/** A member whose connection then dropped: its session is away, waiting for a resume. */
+export async function awayMember(server: { gatewayUrl: string; logicUrl: string }, rooms: string[]): Promise<{ client: TestClient; since: Record<string, Position> }> {
+  const joined = await member(server, rooms);
+  await dropConnection(server, joined.client);
+  return joined;
 }
 
 /** Drops the socket without a close handshake, as a lost network would, and waits until the server has noticed. */
@@ -57,4 +65,12 @@ export async function resumeEnd(client: TestClient, token: string, since: Record
     return undefined;
   });
   return frame === undefined ? { closed: await client.closed } : { frame };
+}
+
+/** Asserts that a resume ended with `resumed`, and with the wsId and recovered flag that `expected` names; a failure shows the frame. */
+export function assertResumed(end: Frame, expected: { wsId?: string; recovered?: boolean } = {}): void {
+  const shown = JSON.stringify(end).slice(0, 300);
+  assert.equal(end.op, 'resumed', shown);
+  if ('wsId' in expected) assert.equal(end.wsId, expected.wsId, shown);
+  if ('recovered' in expected) assert.equal(end.recovered, expected.recovered, shown);
 }

@@ -1,4 +1,5 @@
 /** Starts a real roomcast (gateway + logic on real sockets) inside the test process. */
+import { after, before } from 'node:test';
 import { pino } from 'pino';
 import { DEFAULTS, type ServerConfig } from '../../src/config.js';
 import { startStandalone, type RunningServer } from '../../src/standalone.js';
@@ -19,4 +20,24 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
 export async function startServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
   const config = testConfig(overrides);
   return startStandalone(config, pino({ level: config.logLevel }));
+}
+
+/** Runs `body` with a server of its own, and closes the server when `body` ends, however it ends. */
+export async function withServer<T>(overrides: Partial<ServerConfig>, body: (server: TestServer) => Promise<T>): Promise<T> {
+  const server = await startServer(overrides);
+  try {
+    return await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** A server started before the tests of the calling suite and closed after them: read its fields inside the tests. */
+export function serverPerSuite(overrides: Partial<ServerConfig> = {}): TestServer {
+  const server = {} as TestServer;
+  before(async () => {
+    Object.assign(server, await startServer(overrides));
+  });
+  after(() => server.close?.());
+  return server;
 }

@@ -25,6 +25,13 @@ export async function until<T>(what: string | (() => string), probe: () => T | u
   }
 }
 
+/** Resolves as `promise` does, or fails with `what` after `ms`. */
+export function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
 /** Waits until `list` (filled by listeners) holds `length` items; the failure names what did arrive. */
 export async function untilLength(what: string, list: readonly unknown[], length: number, timeoutMs = 10_000): Promise<void> {
   await until(
