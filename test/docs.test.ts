@@ -1,15 +1,27 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { Command } from 'commander';
 import { z } from 'zod';
+import { addGatewayOptions, addLogicOptions, addServerOptions } from '../src/config.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
 import { adminRoutes } from '../src/logic/admin.js';
 import { ERROR_STATUSES } from '../src/logic/errors.js';
 import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes, type AnyRoute } from '../src/logic/routes.js';
 import { shapeMismatches, shapesIn } from './helpers/doc-shapes.js';
+import { defaultsByCommand, parseDefault, tableRows } from './helpers/doc-tables.js';
 
-const reference = readFileSync(new URL('../../docs/REFERENCE.md', import.meta.url), 'utf8');
+const readDoc = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+const reference = readDoc('docs/REFERENCE.md');
+
+/** The server commands, built as the CLI builds them: name → each long flag and its default. */
+const commands = new Map(
+  [addServerOptions(new Command('start')), addGatewayOptions(new Command('gateway')), addLogicOptions(new Command('logic'))].map((cmd) => [
+    cmd.name(),
+    new Map(cmd.options.map((o) => [o.long!, o.defaultValue as unknown])),
+  ]),
+);
 
 /** The row of a route in the reference's route table: its input column and its answer column. */
 function routeRow(route: AnyRoute): { input: string; answer: string } {
@@ -65,5 +77,38 @@ describe('docs/REFERENCE.md', () => {
       shapes.forEach((shape, i) => problems.push(...shapeMismatches(shape, variants[i], `${where} (answer ${i + 1})`)));
     }
     assert.deepEqual(problems, []);
+  });
+
+  it('lists every flag of start, gateway and logic in the flags table, with exactly the commands that take it', () => {
+    const rows = tableRows(reference.slice(reference.indexOf('| flag | default | commands |')));
+    const documented = new Map<string, string[]>();
+    for (const [flags, , takenBy] of rows.slice(2)) {
+      if (flags === undefined || !flags.startsWith('`--')) break;
+      const names = takenBy === 'all' ? [...commands.keys()] : takenBy.split(', ');
+      for (const [, flag] of flags.matchAll(/`(--[a-z-]+)`/g)) documented.set(flag, names.sort());
+    }
+    const taken = new Map<string, string[]>();
+    for (const [name, flags] of commands) for (const flag of flags.keys()) taken.set(flag, [...(taken.get(flag) ?? []), name].sort());
+    assert.deepEqual(Object.fromEntries([...documented].sort()), Object.fromEntries([...taken].sort()));
+  });
+
+  it('gives every flag default the docs write in a table as the commands have it', () => {
+    const checked: string[] = [];
+    for (const doc of ['README.md', 'docs/REFERENCE.md', 'docs/SECURITY.md', 'docs/DEPLOYMENT.md', 'deploy/README.md']) {
+      for (const cells of tableRows(readDoc(doc))) {
+        const at = cells.findIndex((cell) => /^`--[a-z-]+( <[a-z]+>)?`$/.test(cell));
+        if (at < 0 || at + 1 >= cells.length) continue;
+        const flag = cells[at].slice(1, -1).split(' ')[0];
+        const byCommand = defaultsByCommand(cells[at + 1]);
+        const takers = [...commands].filter(([, flags]) => flags.has(flag));
+        assert.ok(takers.length > 0, `${doc}: ${flag} is no flag of start, gateway or logic`);
+        for (const [name, flags] of takers) {
+          const expected = byCommand === undefined ? parseDefault(cells[at + 1]) : byCommand.get(name);
+          assert.deepEqual(flags.get(flag), expected, `${doc}: the default of ${flag} for ${name}`);
+        }
+        checked.push(flag);
+      }
+    }
+    assert.ok(checked.length >= 30, `only ${checked.length} defaults found in the docs' tables`);
   });
 });
