@@ -47,6 +47,15 @@ describe('docs/REFERENCE.md', () => {
     for (const status of ERROR_STATUSES) assert.match(reference, new RegExp(`^\\| ${status} \\|`, 'm'), `status ${status} is not documented`);
   });
 
+  it('README names every route of the API', () => {
+    const readme = readDoc('README.md');
+    for (const { method, url } of [...routes, ...extraRoutes]) {
+      // the seed's routes appear in its curl calls: `curl http://0.0.0.0:9999/push/all -X POST ...`
+      const named = readme.includes(`\`${method} ${url}\``) || readme.includes(`:9999${url} -X ${method}`);
+      assert.ok(named, `README.md does not name ${method} ${url}`);
+    }
+  });
+
   it('lists every route', () => {
     const served = [...routes, ...extraRoutes].map((r) => `${r.method} ${r.url}`);
     for (const route of [...served, ...adminRoutes.map((url) => `GET ${url}`)]) {
