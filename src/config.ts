@@ -138,6 +138,11 @@ function wsPath(value: string): string {
   return value;
 }
 
+function listenHost(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('the host must be an address or a name to listen on, like 0.0.0.0 or 127.0.0.1, got ""');
+  return value;
+}
+
 function logLevel(value: string): string {
   if (!LOG_LEVELS.includes(value)) throw new InvalidArgumentError(`the log level must be one of ${LOG_LEVELS.join(', ')}`);
   return value;
@@ -152,6 +157,8 @@ function authMode(value: string): AuthMode {
 
 function originList(value: string): string[] {
   const origins = value.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  // an empty list would refuse every browser, which no one asks for by leaving the value empty
+  if (origins.length === 0) throw new InvalidArgumentError('name at least one origin (scheme://host[:port], or * for any), or leave the flag out to allow any');
   for (const origin of origins) {
     if (origin === '*') continue;
     let url: URL;
@@ -203,8 +210,21 @@ function nonEmpty(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
+/**
+ * A secret given empty on the command line is refused: it is almost always an
+ * unset shell variable (`--api-key "$ROOMCAST_API_KEY"`), and running without
+ * the secret is not what was asked. An empty environment variable counts as unset.
+ */
+function secret(cmd: Command, attribute: string, long: string): string | undefined {
+  const value: unknown = cmd.getOptionValue(attribute);
+  if (value === '' && cmd.getOptionValueSource(attribute) === 'cli') {
+    throw new InvalidArgumentError(`${long} is empty (an unset shell variable?): give the value, or leave the flag out`);
+  }
+  return nonEmpty(value);
+}
+
 const flags = {
-  host: () => option('--host <host>', 'address to listen on', undefined, DEFAULTS.host),
+  host: () => option('--host <host>', 'address to listen on', listenHost, DEFAULTS.host),
   gatewayPort: () => option('--gateway-port <port>', 'WebSocket gateway port (0 picks a free one)', port, DEFAULTS.gatewayPort),
   logicPort: () => option('--logic-port <port>', 'logic HTTP API port (0 picks a free one)', port, DEFAULTS.logicPort),
   port: (fallback: number, what: string) => option('--port <port>', `${what} port (0 picks a free one)`, port, fallback),
@@ -340,7 +360,7 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
     sendBufferLimit: o.sendBufferLimit as number,
     allowClientJoin: booleanFromEnv(cmd, 'allowClientJoin', '--allow-client-join'),
     auth: o.auth as AuthMode,
-    jwtSecret: nonEmpty(o.jwtSecret),
+    jwtSecret: secret(cmd, 'jwtSecret', '--jwt-secret'),
     jwtPublicKey: nonEmpty(o.jwtPublicKey),
     authTimeout: o.authTimeout as number,
     maxConnections: o.maxConnections as number,
@@ -349,7 +369,7 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
     maxFramesPerSecond: o.maxFramesPerSecond as number,
     maxRoomsPerConnection: o.maxRoomsPerConnection as number,
     allowedOrigins: o.allowedOrigins as string[] | undefined,
-    resumeSecret: nonEmpty(o.resumeSecret),
+    resumeSecret: secret(cmd, 'resumeSecret', '--resume-secret'),
   };
   if (settings.auth !== 'off' && settings.jwtSecret === undefined && settings.jwtPublicKey === undefined) {
     throw new InvalidArgumentError(`--auth ${settings.auth} needs --jwt-secret <secret> or --jwt-public-key <file> to verify client tokens`);
@@ -362,7 +382,7 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
 
 function readLogicFields(cmd: Command, o: Record<string, unknown>): LogicSettings {
   return {
-    apiKey: nonEmpty(o.apiKey),
+    apiKey: secret(cmd, 'apiKey', '--api-key'),
     bodyLimit: o.bodyLimit as number,
     publicMetrics: booleanFromEnv(cmd, 'publicMetrics', '--public-metrics'),
     maxValSize: o.maxValSize as number,

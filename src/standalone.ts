@@ -2,13 +2,13 @@
  * Composes the servers of each command: a gateway, a logic API, or both in one
  * process, each on the broker the config names.
  */
-import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Broker } from './broker/broker.js';
 import { createBroker } from './broker/create.js';
 import { gatewayPart, logicPart, type GatewayConfig, type LogicConfig, type ServerConfig } from './config.js';
 import { GatewayServer } from './gateway/server.js';
 import { LogicServer } from './logic/server.js';
+import { readTlsFiles } from './tls-files.js';
 import { VERSION } from './version.js';
 
 export interface RunningServer {
@@ -43,7 +43,7 @@ export function logicUrl(config: LogicConfig & SharedSettings, port: number): st
 /** The certificate and key named by --tls-cert / --tls-key, read once for whichever server serves TLS. */
 function readTls(config: SharedSettings): { cert: Buffer; key: Buffer } | undefined {
   if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
-  return { cert: readFileSync(config.tlsCert), key: readFileSync(config.tlsKey) };
+  return readTlsFiles(config.tlsCert, config.tlsKey);
 }
 
 export function createGateway(config: GatewayConfig & SharedSettings, broker: Broker, log: Logger): GatewayServer {

@@ -1,7 +1,11 @@
-/** Which command takes which flag: a flag a command would ignore is refused by it, naming the flag. */
+/** Which command takes which flag, and which values a flag refuses: a refusal names the flag. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { runCli } from './helpers/process.js';
+import { call } from './helpers/http.js';
+import { CLI, runCli, spawnRoomcast, stopProcess } from './helpers/process.js';
+
+/** Runs a command expected to be refused; one that starts a server instead is stopped after 10 s (code null). */
+const refusal = (args: string[], env: Record<string, string> = {}) => runCli(args, env, CLI, 10_000);
 
 describe('flags of each command', () => {
   it('--resume-secret is a gateway flag: gateway and start take it, logic refuses it', async () => {
@@ -15,5 +19,37 @@ describe('flags of each command', () => {
     const refused = await runCli(['logic', '--port', '0', '--resume-secret', 'ignored-secret']);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /unknown option '--resume-secret'/);
+  });
+
+  it('refuses a secret given empty on the command line (an unset shell variable), naming the flag', async () => {
+    const refusals: [string, string[]][] = [
+      ['--api-key', ['logic', '--port', '0', '--api-key', '']],
+      ['--api-key', ['start', '--gateway-port', '0', '--logic-port', '0', '--api-key=']],
+      ['--jwt-secret', ['gateway', '--port', '0', '--jwt-secret', '']],
+      ['--resume-secret', ['gateway', '--port', '0', '--resume-secret', '']],
+    ];
+    for (const [flag, args] of refusals) {
+      const { code, stderr } = await refusal(args);
+      assert.equal(code, 1, args.join(' '));
+      assert.match(stderr, new RegExp(`${flag} is empty`), args.join(' '));
+    }
+  });
+
+  it('takes an empty ROOMCAST_API_KEY as unset: the API answers loopback callers without a key', async () => {
+    const server = await spawnRoomcast('logic', ['--host', '127.0.0.1', '--port', '0', '--log-level', 'info'], { ROOMCAST_API_KEY: '' });
+    try {
+      assert.equal((await call(server.logicUrl, '/stats')).status, 200);
+    } finally {
+      await stopProcess(server);
+    }
+  });
+
+  it('refuses an empty --allowed-origins (it would refuse every browser) and an empty --host', async () => {
+    const origins = await refusal(['gateway', '--port', '0'], { ROOMCAST_ALLOWED_ORIGINS: '' });
+    assert.equal(origins.code, 1);
+    assert.match(origins.stderr, /--allowed-origins.*name at least one origin/);
+    const host = await refusal(['start', '--host', '', '--gateway-port', '0', '--logic-port', '0']);
+    assert.equal(host.code, 1);
+    assert.match(host.stderr, /--host.*the host must be an address or a name/);
   });
 });

@@ -1,13 +1,40 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
+import { Command } from 'commander';
+import { z } from 'zod';
+import { addGatewayOptions, addLogicOptions, addServerOptions } from '../src/config.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
 import { adminRoutes } from '../src/logic/admin.js';
 import { ERROR_STATUSES } from '../src/logic/errors.js';
 import { extraRoutes } from '../src/logic/extra-routes.js';
-import { routes } from '../src/logic/routes.js';
+import { routes, type AnyRoute } from '../src/logic/routes.js';
+import { shapeMismatches, shapesIn } from './helpers/doc-shapes.js';
+import { defaultsByCommand, parseDefault, tableRows } from './helpers/doc-tables.js';
 
-const reference = readFileSync(new URL('../../docs/REFERENCE.md', import.meta.url), 'utf8');
+const readDoc = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+const reference = readDoc('docs/REFERENCE.md');
+
+/** The server commands, built as the CLI builds them: name → each long flag and its default. */
+const commands = new Map(
+  [addServerOptions(new Command('start')), addGatewayOptions(new Command('gateway')), addLogicOptions(new Command('logic'))].map((cmd) => [
+    cmd.name(),
+    new Map(cmd.options.map((o) => [o.long!, o.defaultValue as unknown])),
+  ]),
+);
+
+/** The row of a route in the reference's route table: its input column and its answer column. */
+function routeRow(route: AnyRoute): { input: string; answer: string } {
+  const row = reference.split('\n').find((line) => line.startsWith(`| \`${route.method} ${route.url}\` |`));
+  assert.ok(row !== undefined, `${route.method} ${route.url} has no row in the route table`);
+  const [, , input, answer] = row.split(/(?<!\\)\|/).map((cell) => cell.trim());
+  return { input, answer };
+}
+
+function fieldsOf(schema: z.ZodType | undefined): string[] {
+  if (schema === undefined) return [];
+  return Object.keys((z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as { properties?: object }).properties ?? {}).sort();
+}
 
 describe('docs/REFERENCE.md', () => {
   it('lists every close code with its name', () => {
@@ -20,10 +47,77 @@ describe('docs/REFERENCE.md', () => {
     for (const status of ERROR_STATUSES) assert.match(reference, new RegExp(`^\\| ${status} \\|`, 'm'), `status ${status} is not documented`);
   });
 
+  it('README names every route of the API', () => {
+    const readme = readDoc('README.md');
+    for (const { method, url } of [...routes, ...extraRoutes]) {
+      // the seed's routes appear in its curl calls: `curl http://0.0.0.0:9999/push/all -X POST ...`
+      const named = readme.includes(`\`${method} ${url}\``) || readme.includes(`:9999${url} -X ${method}`);
+      assert.ok(named, `README.md does not name ${method} ${url}`);
+    }
+  });
+
   it('lists every route', () => {
     const served = [...routes, ...extraRoutes].map((r) => `${r.method} ${r.url}`);
     for (const route of [...served, ...adminRoutes.map((url) => `GET ${url}`)]) {
       assert.ok(reference.includes(`\`${route}\``), `${route} is not documented`);
     }
+  });
+
+  it("names each route's body fields and query parameters, as the route reads them", () => {
+    for (const route of routes) {
+      const { input } = routeRow(route);
+      const query = /`\?([^`]*)`/.exec(input)?.[1];
+      const documentedQuery = query === undefined ? [] : query.split('&').map((p) => p.replace(/=.*/, ''));
+      const documentedBody = [...input.matchAll(/`(\w+)`/g)].map((m) => m[1]);
+      assert.deepEqual(documentedBody.sort(), fieldsOf(route.body), `${route.method} ${route.url}: body fields`);
+      assert.deepEqual(documentedQuery.sort(), fieldsOf(route.query), `${route.method} ${route.url}: query parameters`);
+    }
+  });
+
+  it("describes each route's data with the fields the route answers, at every level it shows", () => {
+    const problems: string[] = [];
+    for (const route of routes) {
+      const shapes = shapesIn(routeRow(route).answer);
+      if (shapes.length === 0) continue;
+      const schema = z.toJSONSchema(route.data, { io: 'output', unrepresentable: 'any' }) as Parameters<typeof shapeMismatches>[1] & { anyOf?: object[] };
+      const where = `${route.method} ${route.url}`;
+      const variants = (schema.anyOf ?? [schema]) as Parameters<typeof shapeMismatches>[1][];
+      assert.equal(shapes.length, variants.length, `${where}: ${variants.length} answer shape(s), ${shapes.length} documented`);
+      shapes.forEach((shape, i) => problems.push(...shapeMismatches(shape, variants[i], `${where} (answer ${i + 1})`)));
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('lists every flag of start, gateway and logic in the flags table, with exactly the commands that take it', () => {
+    const rows = tableRows(reference.slice(reference.indexOf('| flag | default | commands |')));
+    const documented = new Map<string, string[]>();
+    for (const [flags, , takenBy] of rows.slice(2)) {
+      if (flags === undefined || !flags.startsWith('`--')) break;
+      const names = takenBy === 'all' ? [...commands.keys()] : takenBy.split(', ');
+      for (const [, flag] of flags.matchAll(/`(--[a-z-]+)`/g)) documented.set(flag, names.sort());
+    }
+    const taken = new Map<string, string[]>();
+    for (const [name, flags] of commands) for (const flag of flags.keys()) taken.set(flag, [...(taken.get(flag) ?? []), name].sort());
+    assert.deepEqual(Object.fromEntries([...documented].sort()), Object.fromEntries([...taken].sort()));
+  });
+
+  it('gives every flag default the docs write in a table as the commands have it', () => {
+    const checked: string[] = [];
+    for (const doc of ['README.md', 'docs/REFERENCE.md', 'docs/SECURITY.md', 'docs/DEPLOYMENT.md', 'deploy/README.md']) {
+      for (const cells of tableRows(readDoc(doc))) {
+        const at = cells.findIndex((cell) => /^`--[a-z-]+( <[a-z]+>)?`$/.test(cell));
+        if (at < 0 || at + 1 >= cells.length) continue;
+        const flag = cells[at].slice(1, -1).split(' ')[0];
+        const byCommand = defaultsByCommand(cells[at + 1]);
+        const takers = [...commands].filter(([, flags]) => flags.has(flag));
+        assert.ok(takers.length > 0, `${doc}: ${flag} is no flag of start, gateway or logic`);
+        for (const [name, flags] of takers) {
+          const expected = byCommand === undefined ? parseDefault(cells[at + 1]) : byCommand.get(name);
+          assert.deepEqual(flags.get(flag), expected, `${doc}: the default of ${flag} for ${name}`);
+        }
+        checked.push(flag);
+      }
+    }
+    assert.ok(checked.length >= 30, `only ${checked.length} defaults found in the docs' tables`);
   });
 });

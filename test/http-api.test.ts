@@ -356,3 +356,61 @@ describe('logic API access', () => {
     });
   });
 });
+
+describe('GET /openapi.json on a server with an API key and --public-metrics', () => {
+  let server: TestServer;
+  const apiKey = 'openapi-test-key';
+  before(async () => {
+    server = await startServer({ apiKey, publicMetrics: true });
+  });
+  after(() => server.close());
+
+  interface Operation {
+    security?: unknown[];
+    responses: Record<string, unknown>;
+  }
+
+  it('says which operations need the key, and lists 401 and 403 only for those, as the server answers them', async () => {
+    const doc = (await call(server.logicUrl, '/openapi.json', { headers: { authorization: `Bearer ${apiKey}` } })).body as unknown as {
+      security: unknown[];
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const open: string[] = [];
+    for (const [path, ops] of Object.entries(doc.paths)) {
+      for (const [method, op] of Object.entries(ops)) {
+        const entry = `${method.toUpperCase()} ${path}`;
+        const needsKey = (op.security ?? doc.security).length > 0;
+        if (!needsKey) open.push(entry);
+        for (const status of ['401', '403']) assert.equal(status in op.responses, needsKey, `${entry}: ${status} listed`);
+        const res = await fetch(server.logicUrl + path.replace(/\{\w+\}/g, 'probe'), { method: method.toUpperCase() });
+        await res.body?.cancel();
+        assert.equal(res.status === 401, needsKey, `${entry} answered ${res.status} without the key`);
+      }
+    }
+    assert.deepEqual(open.sort(), ['GET /healthz', 'GET /metrics', 'GET /readyz']);
+  });
+
+  it('lists 409 only for POST /room/join and 404 only where a wsId is looked up; no operation lists 405', async () => {
+    const doc = (await call(server.logicUrl, '/openapi.json', { headers: { authorization: `Bearer ${apiKey}` } })).body as unknown as {
+      paths: Record<string, Record<string, Operation>>;
+    };
+    const listing = (status: string): string[] =>
+      Object.entries(doc.paths)
+        .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]): [string, Operation] => [`${method.toUpperCase()} ${path}`, op]))
+        .filter(([, op]) => status in op.responses)
+        .map(([entry]) => entry)
+        .sort();
+    assert.deepEqual(listing('409'), ['POST /room/join']);
+    assert.deepEqual(listing('404'), ['GET /conns/{wsId}', 'POST /conn/kick', 'POST /push/conn', 'POST /room/join', 'POST /room/leave']);
+    assert.deepEqual(listing('405'), []);
+  });
+
+  it('answers a wrong method on a path that needs no key with 405, without the key', async () => {
+    for (const path of ['/healthz', '/readyz', '/metrics', '/admin', '/admin/', '/admin/config.json']) {
+      const res = await call(server.logicUrl, path, { method: 'POST' });
+      assert.equal(res.status, 405, `POST ${path}: ${res.text}`);
+      assert.match(res.headers.get('allow') ?? '', /GET/);
+    }
+    assert.equal((await call(server.logicUrl, '/stats', { method: 'POST' })).status, 401, 'a path that needs the key asks for it first');
+  });
+});

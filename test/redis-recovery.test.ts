@@ -202,6 +202,24 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
     }
   });
 
+  it('a stream a push creates gets a random epoch, and a new one when Redis forgot the stream', async () => {
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    try {
+      const epochOf = async (): Promise<string> => {
+        await post(cluster.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'pushed-first' });
+        return (await call(cluster.logicUrl, '/rooms/pushed-first/history')).body.data?.epoch as string;
+      };
+      const first = await epochOf();
+      assert.match(first, /^[\w-]{8}$/, `epoch ${first}`);
+      // what a stream's keys expiring (24 h after its last push) or a Redis restart does
+      for (const key of (await redis.command(['KEYS', '*:pushed-first'])) as string[]) await redis.command(['DEL', key]);
+      const second = await epochOf();
+      assert.notEqual(second, first, 'a stream whose history is lost is numbered under a new epoch');
+    } finally {
+      await cluster.close();
+    }
+  });
+
   it('a quiet room keeps its epoch while a node has members in it', async () => {
     // its seq and epoch would expire 1 s after the join if the node did not keep them
     const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 300, recoveryWindowMs: 300 }), 1);

@@ -1,7 +1,7 @@
 /** TLS (wss:// and https://) with a self-signed certificate made here, and secrets kept out of the logs. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,6 +57,24 @@ describe('TLS', () => {
       await assert.rejects(TestClient.open(limited.gatewayUrl, { ca }), /^Error: handshake answered 429$/);
       await Promise.all(held.map((c) => c.closeAndWait()));
     });
+  });
+
+  it('does not start with a file it cannot use, and the error names the flag and the file', async () => {
+    const garbage = join(mkdtempSync(join(tmpdir(), 'roomcast-tls-')), 'garbage.pem');
+    writeFileSync(garbage, 'not a PEM file\n');
+    const other = selfSignedCertificate();
+    const cases: [Parameters<typeof startServer>[0], RegExp][] = [
+      [{ tlsCert: '/nonexistent/cert.pem', tlsKey: files.key }, /^--tls-cert \/nonexistent\/cert\.pem: cannot read it: ENOENT/],
+      [{ tlsCert: files.cert, tlsKey: '/nonexistent/key.pem' }, /^--tls-key \/nonexistent\/key\.pem: cannot read it: ENOENT/],
+      [{ tlsCert: garbage, tlsKey: files.key }, /^--tls-cert \S+garbage\.pem does not hold a PEM certificate/],
+      [{ tlsCert: files.cert, tlsKey: garbage }, /^--tls-key \S+garbage\.pem does not hold the PEM private key of --tls-cert/],
+      [{ tlsCert: files.cert, tlsKey: other.key }, /^--tls-key \S+ does not hold the PEM private key of --tls-cert: it is not the key of the certificate/],
+      [{ auth: 'required', jwtPublicKey: '/nonexistent/key.pem' }, /^--jwt-public-key \/nonexistent\/key\.pem: cannot read it: ENOENT/],
+      [{ auth: 'required', jwtPublicKey: garbage }, /^--jwt-public-key \S+garbage\.pem does not hold a PEM public key/],
+    ];
+    for (const [settings, message] of cases) {
+      await assert.rejects(startServer(settings), (err: Error) => (assert.match(err.message, message), true));
+    }
   });
 
   it('refuses a client that does not trust the certificate, and plain ws:// on the TLS port', async () => {

@@ -86,25 +86,31 @@ export class TokenVerifier {
 
   /** A PEM public key, or a JWKS document (`{"keys":[...]}`). */
   static async fromPublicKeyFile(path: string): Promise<TokenVerifier> {
-    const text = await readFile(path, 'utf8');
+    const flag = `--jwt-public-key ${path}`;
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (err) {
+      throw new Error(`${flag}: cannot read it: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
     if (text.trimStart().startsWith('{')) {
       let jwks: JSONWebKeySet;
       try {
         jwks = JSON.parse(text) as JSONWebKeySet;
       } catch (err) {
-        throw new Error(`${path} is neither a PEM public key nor a JWKS JSON document`, { cause: err });
+        throw new Error(`${flag} is neither a PEM public key nor a JWKS JSON document`, { cause: err });
       }
-      if (!Array.isArray(jwks.keys)) throw new Error(`${path} is JSON but has no "keys" array (a JWKS document)`);
+      if (!Array.isArray(jwks.keys)) throw new Error(`${flag} is JSON but has no "keys" array (a JWKS document)`);
       return new TokenVerifier(createLocalJWKSet(jwks), ASYMMETRIC);
     }
     let key: KeyObject;
     try {
       key = createPublicKey(text);
     } catch (err) {
-      throw new Error(`${path} does not hold a PEM public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new Error(`${flag} does not hold a PEM public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
     const algorithms = ALGORITHMS_BY_KEY_TYPE[key.asymmetricKeyType ?? ''];
-    if (algorithms === undefined) throw new Error(`${path} holds a ${String(key.asymmetricKeyType)} key, which cannot verify JWTs`);
+    if (algorithms === undefined) throw new Error(`${flag} holds a ${String(key.asymmetricKeyType)} key, which cannot verify JWTs`);
     return new TokenVerifier(key, algorithms);
   }
 

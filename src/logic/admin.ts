@@ -14,7 +14,7 @@ import { apiErrors } from './errors.js';
 export const ADMIN_DIR = fileURLToPath(new URL('../../admin/', import.meta.url));
 
 /** Every path the admin pages are served at, for the reference doc and its test. */
-export const adminRoutes = ['/admin', '/admin/try', '/admin/config.json', '/admin/assets/*'] as const;
+export const adminRoutes = ['/admin', '/admin/', '/admin/try', '/admin/config.json', '/admin/assets/*'] as const;
 
 export interface AdminConfig {
   /** Whether the API wants `Authorization: Bearer <key>` (the page then asks for it). */

@@ -39,5 +39,7 @@ export const apiErrors = {
   internal: () => new ApiError(500, 'internal error'),
 } as const;
 
-/** The statuses the API can answer with, for the OpenAPI document. */
+/** The statuses the API can answer with (500 aside: a bug). */
 export const ERROR_STATUSES = [400, 401, 403, 404, 405, 409, 413, 415, 503] as const;
+
+export type ErrorStatus = (typeof ERROR_STATUSES)[number];

@@ -9,6 +9,13 @@ export interface ExtraRoute {
   summary: string;
   operationId: string;
   contentType: string;
+  /** False when this server serves it without the API key (/metrics with --public-metrics). */
+  auth?: boolean;
+}
+
+/** The extra routes as one server serves them: /metrics needs no key with --public-metrics. */
+export function servedExtraRoutes(publicMetrics: boolean): ExtraRoute[] {
+  return extraRoutes.map((route) => (route.url === '/metrics' && publicMetrics ? { ...route, auth: false } : route));
 }
 
 export const extraRoutes = [

@@ -1,6 +1,5 @@
 /** Builds the OpenAPI 3.1 document from the route table, so the two cannot drift apart. */
 import { z } from 'zod';
-import { ERROR_STATUSES } from './errors.js';
 import type { ExtraRoute } from './extra-routes.js';
 import type { AnyRoute } from './routes.js';
 
@@ -27,6 +26,20 @@ function parametersOf(type: z.ZodType | undefined, location: 'path' | 'query'): 
 
 const errorResponse = { $ref: '#/components/responses/Error' };
 
+/** The error statuses one operation answers; 405 is left out, as it answers the methods the path does not have. */
+function errorStatusesOf(route: AnyRoute): number[] {
+  const statuses = new Set<number>(route.errors);
+  if (route.auth !== false) statuses.add(401).add(403);
+  if (route.body !== undefined || route.query !== undefined || route.params !== undefined) statuses.add(400);
+  if (route.body !== undefined) statuses.add(413).add(415);
+  return [...statuses].sort((a, b) => a - b);
+}
+
+/** An operation that answers without the API key says so (`security: []`); the others need the document's key. */
+function securityOf(auth: boolean | undefined): JsonSchema {
+  return auth === false ? { security: [] } : {};
+}
+
 export function buildOpenApi(routes: AnyRoute[], extraRoutes: readonly ExtraRoute[], version: string): JsonSchema {
   const paths: Record<string, Record<string, JsonSchema>> = {};
   for (const route of routes) {
@@ -46,12 +59,12 @@ export function buildOpenApi(routes: AnyRoute[], extraRoutes: readonly ExtraRout
         },
       },
     };
-    for (const status of ERROR_STATUSES) responses[status] = errorResponse;
+    for (const status of errorStatusesOf(route)) responses[status] = errorResponse;
     paths[path] ??= {};
     paths[path][route.method.toLowerCase()] = {
       summary: route.summary,
       operationId: `${route.method.toLowerCase()}${route.url.replace(/[/:]+(\w)/g, (_m, c: string) => c.toUpperCase())}`,
-      ...(route.auth === false ? { security: [] } : {}),
+      ...securityOf(route.auth),
       parameters: [...parametersOf(route.params, 'path'), ...parametersOf(route.query, 'query')],
       ...(body === undefined
         ? {}
@@ -70,10 +83,10 @@ export function buildOpenApi(routes: AnyRoute[], extraRoutes: readonly ExtraRout
     paths[route.url][route.method.toLowerCase()] = {
       summary: route.summary,
       operationId: route.operationId,
+      ...securityOf(route.auth),
       responses: {
         200: { description: route.summary, content: { [route.contentType]: { schema } } },
-        401: errorResponse,
-        403: errorResponse,
+        ...(route.auth === false ? {} : { 401: errorResponse, 403: errorResponse }),
       },
     };
   }

@@ -6,7 +6,7 @@
 import { z } from 'zod';
 import type { Broker } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
-import { apiErrors } from './errors.js';
+import { apiErrors, type ErrorStatus } from './errors.js';
 import { countQuery, roomIdField, tagField, uidField, valField, wsIdField } from './fields.js';
 
 export interface PushCounters {
@@ -38,6 +38,8 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   summary: string;
   /** False for health probes, which answer without the API key. */
   auth?: boolean;
+  /** Error statuses beyond those of its input (400, 413, 415) and access (401, 403), for the OpenAPI document. */
+  errors: readonly ErrorStatus[];
   body?: B;
   query?: Q;
   params?: P;
@@ -149,6 +151,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'POST',
     url: '/push/all',
+    errors: [503],
     summary: 'Push a message to every connection',
     body: z.object({ val: valField(), tag: tagField() }),
     data: z.object({ id: z.string(), seq: z.int() }),
@@ -161,6 +164,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'POST',
     url: '/push/room',
+    errors: [503],
     summary: 'Push a message to every member of a room',
     body: z.object({ val: valField(), tag: tagField(), id: roomIdField() }),
     data: z.object({ id: z.string(), room: z.string(), seq: z.int() }),
@@ -173,6 +177,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'POST',
     url: '/push/conn',
+    errors: [404, 503],
     summary: 'Push a message to one connection',
     body: z.object({ wsId: wsIdField(), val: valField(), tag: tagField() }),
     data: z.object({ wsId: z.string(), delivered: z.boolean() }),
@@ -185,6 +190,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'POST',
     url: '/push/user',
+    errors: [503],
     summary: 'Push a message to every connection of a user (clients authenticated with a token whose sub is uid), on every node',
     body: z.object({ uid: uidField(), val: valField(), tag: tagField() }),
     data: z.object({ id: z.string(), uid: z.string(), nodes: z.int().meta({ description: 'Gateway nodes that hold a connection of the user' }) }),
@@ -197,6 +203,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'GET',
     url: '/users/:uid',
+    errors: [503],
     summary: "A user's connections, on every node",
     params: z.object({ uid: uidField() }),
     data: z.object({ uid: z.string(), connections: z.array(connectedInfo) }),
@@ -208,6 +215,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'POST',
     url: '/room/join',
+    errors: [404, 409, 503],
     summary: 'Add a connection to a room (idempotent)',
     body: z.object({ id: roomIdField(), wsId: wsIdField() }),
     data: membershipData,
@@ -220,6 +228,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'POST',
     url: '/room/leave',
+    errors: [404, 503],
     summary: 'Remove a connection from a room (idempotent)',
     body: z.object({ id: roomIdField(), wsId: wsIdField() }),
     data: membershipData,
@@ -231,6 +240,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'POST',
     url: '/conn/kick',
+    errors: [404, 503],
     summary: 'Close a connection with code 4003, or end its session while it is away',
     body: z.object({ wsId: wsIdField() }),
     data: z.object({
@@ -248,6 +258,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'GET',
     url: '/rooms',
+    errors: [503],
     summary: 'List rooms with their member counts, sorted by id',
     query: z.object({
       prefix: z.string().max(128, { error: 'prefix must be at most 128 characters' }).optional().meta({ description: 'Only rooms whose id starts with this' }),
@@ -273,6 +284,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'GET',
     url: '/rooms/:id',
+    errors: [503],
     summary: "A room's member count and member wsIds (paged)",
     params: z.object({ id: roomIdField() }),
     query: z.object(page),
@@ -287,6 +299,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'GET',
     url: '/rooms/:id/history',
+    errors: [503],
     summary: "A room's recent publications after a seq, oldest first",
     params: z.object({ id: roomIdField() }),
     query: z.object({
@@ -314,6 +327,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'GET',
     url: '/conns/:wsId',
+    errors: [404, 503],
     summary: "A connection's rooms, remote address and connect time; or, for a dropped one within the recovery window, state away",
     params: z.object({ wsId: wsIdField() }),
     data: z.union([
@@ -327,6 +341,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'GET',
     url: '/stats',
+    errors: [503],
     summary: 'Totals across every gateway node',
     data: statsData,
     handle: async (_input, ctx) => readStats(ctx),
@@ -334,6 +349,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'GET',
     url: '/healthz',
+    errors: [],
     summary: 'Liveness: the process answers',
     auth: false,
     data: z.object({ status: z.literal('ok') }),
@@ -344,6 +360,7 @@ export const routes: AnyRoute[] = [
   route({
     method: 'GET',
     url: '/readyz',
+    errors: [503],
     summary: 'Readiness: listening, and the broker can hand pushes on (503 otherwise)',
     auth: false,
     data: z.object({ status: z.literal('ready') }),

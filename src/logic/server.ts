@@ -11,7 +11,7 @@ import { Metrics } from '../metrics.js';
 import { apiKeyChecker, isLoopback } from './access.js';
 import { adminRoutes, registerAdmin } from './admin.js';
 import { ApiError, apiErrors } from './errors.js';
-import { extraRoutes, type ExtraRouteUrl } from './extra-routes.js';
+import { servedExtraRoutes, type ExtraRoute, type ExtraRouteUrl } from './extra-routes.js';
 import { parseInput } from './fields.js';
 import { parseForm } from './form.js';
 import { StatsStream } from './live.js';
@@ -141,9 +141,11 @@ export class LogicServer {
     });
     app.setNotFoundHandler((req, reply) => this.sendError(apiErrors.routeNotFound(req.method, req.url.split('?')[0]), reply));
 
-    this.registerExtraRoutes(context);
+    const served = servedExtraRoutes(options.publicMetrics === true);
+    this.registerExtraRoutes(context, served);
     registerAdmin(app, () => ({ apiKey: options.apiKey !== undefined, gateway: options.gateway?.() ?? null }));
     this.registerRoutes(context);
+    this.registerWrongMethods([...served, ...adminRoutes.map((url) => ({ method: 'GET', url, auth: false })), ...routes]);
   }
 
   async listen(): Promise<AddressInfo> {
@@ -159,35 +161,39 @@ export class LogicServer {
     reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.toBody()));
   }
 
-  private registerExtraRoutes(context: RouteContext): void {
-    const openApi = buildOpenApi(routes, extraRoutes, this.options.version);
+  private registerExtraRoutes(context: RouteContext, served: ExtraRoute[]): void {
+    const openApi = buildOpenApi(routes, served, this.options.version);
     const statsStream = new StatsStream(() => readStats(context));
     const handlers: Record<ExtraRouteUrl, (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>> = {
       '/openapi.json': async () => openApi,
       '/stats/stream': async (_req, reply) => statsStream.follow(reply),
       '/metrics': async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.render()),
     };
-    for (const route of extraRoutes) {
-      const auth = route.url === '/metrics' && this.options.publicMetrics === true ? false : undefined;
-      this.app.route({ method: route.method, url: route.url, config: { auth }, handler: handlers[route.url] });
+    for (const route of served) {
+      this.app.route({ method: route.method, url: route.url, config: { auth: route.auth }, handler: handlers[route.url as ExtraRouteUrl] });
     }
   }
 
   private registerRoutes(context: RouteContext): void {
-    const methodsByUrl = new Map<string, string[]>([
-      ...extraRoutes.map((r): [string, string[]] => [r.url, [r.method]]),
-      ...adminRoutes.map((url): [string, string[]] => [url, ['GET']]),
-    ]);
     for (const route of routes) {
       this.app.route({ method: route.method, url: route.url, config: { auth: route.auth }, handler: this.handlerFor(route, context) });
-      const methods = methodsByUrl.get(route.url) ?? [];
-      methods.push(route.method);
-      methodsByUrl.set(route.url, methods);
     }
-    for (const [url, methods] of methodsByUrl) {
+  }
+
+  /** Answers 405 to every other method on each served path; a path that needs no API key answers its 405 without one too. */
+  private registerWrongMethods(served: { method: string; url: string; auth?: boolean }[]): void {
+    const paths = new Map<string, { methods: string[]; open: boolean }>();
+    for (const { method, url, auth } of served) {
+      const path = paths.get(url) ?? { methods: [], open: true };
+      path.methods.push(method);
+      path.open &&= auth === false;
+      paths.set(url, path);
+    }
+    for (const [url, { methods, open }] of paths) {
       const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
       const others = ALL_METHODS.filter((m) => !allowed.includes(m));
-      this.app.route({ method: others, url, config: { allow: allowed.join(', ') }, handler: async () => undefined });
+      const config: RouteConfig = { allow: allowed.join(', '), ...(open ? { auth: false } : {}) };
+      this.app.route({ method: others, url, config, handler: async () => undefined });
     }
   }
 

@@ -64,14 +64,24 @@ export async function spawnRoomcast(command: string, args: string[], env: Record
   return { proc, gatewayUrl: (line.gateway as string | undefined) ?? '', logicUrl: (line.logic as string | undefined) ?? '', lines, stderr: () => stderr, exited };
 }
 
-/** Runs the CLI (this build's, or the one at `cli`) to completion and returns its exit code and output. */
-export async function runCli(args: string[], env: Record<string, string> = {}, cli = CLI): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/**
+ * Runs the CLI (this build's, or the one at `cli`) to completion and returns its exit code and output.
+ * With `timeoutMs`, a run still going by then (a server that started where a refusal was expected) is killed: its code is null.
+ */
+export async function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  cli = CLI,
+  timeoutMs?: number,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const proc = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const timer = timeoutMs === undefined ? undefined : setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(proc, 'exit')) as [number | null];
+  clearTimeout(timer);
   return { code, stdout, stderr };
 }
 

@@ -23,15 +23,17 @@ function script(source: string): LuaScript {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
-/** The stream's epoch, created (and stale history dropped) when the stream is new. KEYS: hash, history. ARGV[1]: epoch to use if new. */
-const ENSURE_EPOCH = `
+/** The stream's epoch, created (and stale history dropped) when the stream is new. KEYS: hash, history. ARGV[epochArg]: epoch to use if new. */
+function ensureEpoch(epochArg: number): string {
+  return `
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
-  epoch = ARGV[1]
+  epoch = ARGV[${epochArg}]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
   redis.call('DEL', KEYS[2])
 end
 `;
+}
 
 /**
  * KEYS: stream hash, stream history, the order counter (ranks publications of
@@ -39,7 +41,7 @@ end
  * stream is new, hash TTL s, history size (0 = off), history TTL s.
  * Returns { seq, epoch }.
  */
-export const PUBLISH = script(`${ENSURE_EPOCH}
+export const PUBLISH = script(`${ensureEpoch(5)}
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 if tonumber(ARGV[7]) > 0 then
@@ -57,7 +59,7 @@ return { seq, epoch }
  * KEYS: stream hash, stream history. ARGV: epoch to use if new, TTL s the hash
  * keeps at least (a longer one, from a push, stays). Returns { seq, epoch }.
  */
-export const POSITION = script(`${ENSURE_EPOCH}
+export const POSITION = script(`${ensureEpoch(1)}
 if redis.call('TTL', KEYS[1]) < tonumber(ARGV[2]) then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
 local seq = redis.call('HGET', KEYS[1], 'seq')
 if not seq then seq = 0 end
