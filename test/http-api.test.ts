@@ -358,12 +358,8 @@ describe('logic API access', () => {
 });
 
 describe('GET /openapi.json on a server with an API key and --public-metrics', () => {
-  let server: TestServer;
   const apiKey = 'openapi-test-key';
-  before(async () => {
-    server = await startServer({ apiKey, publicMetrics: true });
-  });
-  after(() => server.close());
+  const server = serverPerSuite({ apiKey, publicMetrics: true });
 
   interface Operation {
     security?: unknown[];

@@ -9,7 +9,7 @@ import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { TestClient, isPush } from './helpers/client.js';
 import { spawnServer, stopProcess } from './helpers/process.js';
-import { serverPerSuite, withServer } from './helpers/server.js';
+import { serverPerSuite, startServer, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 
 function selfSignedCertificate(): { cert: string; key: string } {
