@@ -125,6 +125,20 @@ describe('gateway frames', () => {
     assert.equal(again.status, 404);
   });
 
+  it('a kick within the first second, before the client has sent anything, still delivers what was pushed before it, then 4003', async () => {
+    // until its first frame a client may still resume, so its live frames wait; the kick must not drop them
+    const a = await TestClient.connect(server.gatewayUrl, { quiet: true });
+    assert.equal((await post(server.logicUrl, '/room/join', { id: 'kick-early', wsId: a.wsId })).status, 200);
+    assert.equal((await post(server.logicUrl, '/push/room', { id: 'kick-early', val: 'before the kick', tag: 3 })).status, 200);
+    assert.equal((await post(server.logicUrl, '/push/all', { val: 'to all before the kick', tag: 4 })).status, 200);
+    assert.equal((await post(server.logicUrl, '/conn/kick', { wsId: a.wsId })).status, 200);
+    assert.equal((await a.closed).code, 4003);
+    assert.deepEqual(
+      a.frames.map((f) => f.op ?? f.data),
+      ['joined', 'before the kick', 'to all before the kick'],
+    );
+  });
+
   it('removes a closed connection from every room at once', async () => {
     const a = await TestClient.connect(server.gatewayUrl);
     const b = await TestClient.connect(server.gatewayUrl);

@@ -214,6 +214,8 @@ export class Connection implements Flushable, RateBucket {
   /** Writes what is queued, then starts the close handshake; destroys the socket if it does not finish in time. */
   close(name: CloseCodeName, reason?: string): void {
     if (this.closeCode !== undefined) return;
+    // a newcomer's frames would have gone out after its grace; a resume's are replayed by the next resume
+    if (this.holdBudget !== undefined) this.releaseHeld();
     this.flush();
     this.startClose(name, reason);
   }
