@@ -58,7 +58,8 @@ export class RedisNames {
   /**
    * Hash key: a session's rooms (field per room; value `seq:epoch` for a room
    * joined while away), plus the fields SESSION_MARKER (its uid, '' when
-   * anonymous) and ROOMS_LIMIT_FIELD of src/broker/redis/scripts.ts.
+   * anonymous), ROOMS_LIMIT_FIELD and, while away, AWAY_FROM_FIELD of
+   * src/broker/redis/scripts.ts.
    */
   sessionKey(wsId: string): string {
     return `${this.prefix}session:${wsId}`;
