@@ -40,4 +40,4 @@ export const apiErrors = {
 } as const;
 
 /** The statuses the API can answer with, for the OpenAPI document. */
-export const ERROR_STATUSES = [400, 401, 403, 404, 405, 409, 413, 415, 503] as const;
+export const ERROR_STATUSES = [400, 401, 403, 404, 405, 408, 409, 413, 415, 503] as const;
