@@ -143,6 +143,11 @@ export class Metrics {
       { max_val_size: () => refusedValSize.count },
     );
     counter('roomcast_resumes_total', 'Sessions taken back by a reconnecting client, on every gateway node', 'resumes');
+    counter(
+      'roomcast_away_sessions_ended_total',
+      'Away sessions ended before their recovery window closed, to keep a node (--max-connections) or an address (--max-connections-per-ip) within its limit of them, on every gateway node',
+      'awaySessionsEnded',
+    );
     new Counter({
       name: 'roomcast_pushes_total',
       help: 'Pushes accepted by this logic API, by kind (all, room, conn, user)',

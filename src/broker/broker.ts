@@ -127,6 +127,8 @@ export interface NodeStats {
   refusedOrigin: number;
   frameRateCloses: number;
   roomLimitRefusals: number;
+  /** Away sessions this node ended early to keep within its limits of away sessions (src/gateway/away-ledger.ts). */
+  awaySessionsEnded: number;
   authFailures: number;
   tokenExpiries: number;
 }
@@ -208,6 +210,8 @@ export interface RoomCount {
 
 export interface Broker {
   readonly engine: string;
+  /** How long a dropped connection's session is kept away; 0: sessions end with their connection. */
+  readonly recoveryWindowMs: number;
 
   // --- gateway side ---
   attachGateway(handler: GatewayHandler): Promise<void>;
@@ -226,6 +230,11 @@ export interface Broker {
    * window with these rooms (each with the position it was joined at, where known); without, the session ends.
    */
   connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void;
+  /**
+   * Ends the away session `wsId` if it is still the one that left `nodeId` (not
+   * resumed since, nor away again from another node); true when it ended one.
+   */
+  dropAway(nodeId: string, wsId: string): Promise<boolean>;
   /** A connected session joined or left a room (kept where a takeover on another node can find it). */
   sessionJoined(wsId: string, room: string): void;
   sessionLeft(wsId: string, room: string): void;
@@ -293,6 +302,7 @@ export function emptyNodeCounters(): NodeCounters {
     refusedOrigin: 0,
     frameRateCloses: 0,
     roomLimitRefusals: 0,
+    awaySessionsEnded: 0,
     authFailures: 0,
     tokenExpiries: 0,
   };

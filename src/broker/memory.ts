@@ -40,8 +40,14 @@ export interface MemoryBrokerOptions {
 
 interface StreamState extends StreamPosition {
   history: StreamHistory;
-  /** Kept at least until then, whatever else: a session away in the stream may resume from its position until its window closes. */
+  /** Kept at least until then, whatever else (a push, a history read, a session taking back its rooms). */
   keepUntil: number;
+  /**
+   * Away sessions in the stream: each keeps it, so it resumes from its position
+   * in the same epoch. Counted, not timed: a session ended early (by the limits
+   * of away sessions, or a kick) keeps nothing.
+   */
+  awaySessions: number;
 }
 
 interface Away {
@@ -50,6 +56,8 @@ interface Away {
   expiresAt: number;
   /** The rooms limit of the node the session left (0: none). */
   maxRooms: number;
+  /** The node the session left. */
+  node: string;
 }
 
 const SWEEP_MS = 1000;
@@ -67,7 +75,7 @@ export class MemoryBroker implements Broker {
   /** Joins refused to away sessions by the rooms limit. */
   private awayRoomLimitRefusals = 0;
   private readonly historyLimits: HistoryLimits;
-  private readonly recoveryWindowMs: number;
+  readonly recoveryWindowMs: number;
   private readonly secret = randomBytes(32).toString('base64url');
   private readonly sweepTimer: NodeJS.Timeout;
   /** Ranks every publication across streams, so a replay of several streams keeps their original order. */
@@ -96,9 +104,8 @@ export class MemoryBroker implements Broker {
   }
 
   async roomClosed(nodeId: string, room: string): Promise<void> {
+    // the stream stays while an away session is in it (connClosed follows) or it holds history
     this.roomNodes.delete(room, nodeId);
-    const state = this.streams.get(room);
-    if (state !== undefined) this.keep(state);
   }
 
   async userOpened(nodeId: string, uid: string): Promise<void> {
@@ -120,9 +127,15 @@ export class MemoryBroker implements Broker {
     if (holder !== undefined && holder.nodeId !== nodeId) return;
     this.connNodes.delete(wsId);
     if (away === undefined || this.recoveryWindowMs === 0) return;
+    this.endAway(wsId);
     const rooms = new Map(away.rooms);
+    for (const room of rooms.keys()) this.positionOf(room).awaySessions++;
     const maxRooms = this.nodes.get(nodeId)?.maxRoomsPerConnection ?? 0;
-    this.away.set(wsId, { uid: away.uid, rooms, expiresAt: Date.now() + this.recoveryWindowMs, maxRooms });
+    this.away.set(wsId, { uid: away.uid, rooms, expiresAt: Date.now() + this.recoveryWindowMs, maxRooms, node: nodeId });
+  }
+
+  async dropAway(nodeId: string, wsId: string): Promise<boolean> {
+    return this.liveAway(wsId)?.node === nodeId && this.endAway(wsId);
   }
 
   // the node that holds a connected session keeps its rooms; this process dies with it
@@ -142,7 +155,8 @@ export class MemoryBroker implements Broker {
     if (taker !== undefined) this.connNodes.set(wsId, taker);
     else this.connNodes.delete(wsId);
     if (session === undefined) return { status: 'gone' };
-    this.away.delete(wsId);
+    // kept while the resuming node opens its rooms again
+    this.endAway(wsId, true);
     return { status: 'taken', session: { wsId, uid, rooms: session.rooms } };
   }
 
@@ -150,18 +164,19 @@ export class MemoryBroker implements Broker {
     return this.secret;
   }
 
+  /** Keeps nothing by itself: a node reads it as it opens a room, which then lasts while it has members, history or an away session. */
   async streamPosition(stream: string): Promise<StreamPosition> {
     const { seq, epoch } = this.positionOf(stream);
     return { seq, epoch };
   }
 
   async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
-    const state = this.positionOf(stream);
+    const state = this.keep(this.positionOf(stream));
     return historyPage({ seq: state.seq, epoch: state.epoch }, after, state.history.after(after, limit, Date.now()));
   }
 
   async publish(stream: string, message: PushMessage): Promise<Publication> {
-    const state = this.positionOf(stream);
+    const state = this.keep(this.positionOf(stream));
     state.seq += 1;
     const pub: Publication = { id: randomUUID(), stream, seq: state.seq, epoch: state.epoch, tag: message.tag, val: message.val };
     state.history.append({ ...pub, order: ++this.order }, Date.now());
@@ -245,43 +260,68 @@ export class MemoryBroker implements Broker {
         return { changed: false, refused: roomLimitRefusal(session.rooms.size) };
       }
       session.rooms.set(room, joinedAt);
+      this.positionOf(room).awaySessions++;
       return { changed: true };
     },
-    removeRoom: async (wsId, room) => this.liveAway(wsId)?.rooms.delete(room) ?? false,
-    end: async (wsId) => this.away.delete(wsId),
+    removeRoom: async (wsId, room) => {
+      if (this.liveAway(wsId)?.rooms.delete(room) !== true) return false;
+      this.leaveStream(room);
+      return true;
+    },
+    end: async (wsId) => this.endAway(wsId),
   };
 
   private liveAway(wsId: string): Away | undefined {
     const session = this.away.get(wsId);
     if (session === undefined || session.expiresAt > Date.now()) return session;
-    this.away.delete(wsId);
+    this.endAway(wsId);
     return undefined;
   }
 
-  /** A stream in use (a push, a join, a position read): kept for the recovery window from now. */
-  private positionOf(stream: string): StreamState {
-    let state = this.streams.get(stream);
-    if (state === undefined) {
-      state = { seq: 0, epoch: newEpoch(), history: new StreamHistory(this.historyLimits), keepUntil: 0 };
-      this.streams.set(stream, state);
+  /** Ends an away session: its streams no longer wait for it (with `keepStreams`, they are kept a window more). False when there was none. */
+  private endAway(wsId: string, keepStreams = false): boolean {
+    const session = this.away.get(wsId);
+    if (session === undefined) return false;
+    this.away.delete(wsId);
+    for (const room of session.rooms.keys()) {
+      const state = this.leaveStream(room);
+      if (keepStreams && state !== undefined) this.keep(state);
     }
-    this.keep(state);
+    return true;
+  }
+
+  private leaveStream(room: string): StreamState | undefined {
+    const state = this.streams.get(room);
+    if (state !== undefined) state.awaySessions--;
     return state;
   }
 
-  private keep(state: StreamState): void {
+  /** The stream, created (in a new epoch) when it is not known. */
+  private positionOf(stream: string): StreamState {
+    let state = this.streams.get(stream);
+    if (state === undefined) {
+      state = { seq: 0, epoch: newEpoch(), history: new StreamHistory(this.historyLimits), keepUntil: 0, awaySessions: 0 };
+      this.streams.set(stream, state);
+    }
+    return state;
+  }
+
+  /** Kept for the recovery window from now, whatever else. */
+  private keep(state: StreamState): StreamState {
     state.keepUntil = Date.now() + this.recoveryWindowMs;
+    return state;
   }
 
   /**
-   * Forgets expired sessions, and streams nobody is in whose history is empty,
-   * once a session that left them (or joined them while away) can no longer resume.
+   * Forgets expired sessions, and streams no node has members in, no away
+   * session is in and whose history is empty, once nothing else keeps them.
    */
   private sweep(): void {
     const now = Date.now();
-    for (const [wsId, session] of this.away) if (session.expiresAt <= now) this.away.delete(wsId);
+    for (const [wsId, session] of this.away) if (session.expiresAt <= now) this.endAway(wsId);
     for (const [stream, state] of this.streams) {
-      if (stream !== ALL_STREAM && !this.roomNodes.has(stream) && state.keepUntil <= now && state.history.isEmpty(now)) this.streams.delete(stream);
+      const unused = !this.roomNodes.has(stream) && state.awaySessions === 0 && state.keepUntil <= now;
+      if (stream !== ALL_STREAM && unused && state.history.isEmpty(now)) this.streams.delete(stream);
     }
   }
 

@@ -25,6 +25,7 @@ import { keepsSession } from '../protocol/close-codes.js';
 import { joinedFrame, leftFrame, publicationFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
+import { AwayLedger, type AwayLimits } from './away-ledger.js';
 import { caughtUp, isBehind, wakeCaughtUp } from './catch-up.js';
 import type { Connection } from './connection.js';
 import { FanoutTimes } from './fanout-times.js';
@@ -48,6 +49,8 @@ export class GatewayNode implements GatewayHandler {
   /** Sessions a resume on this node is claiming from the broker (not adopted yet). */
   private readonly claiming = new Set<string>();
   private readonly gaps: GapRepair;
+  /** The sessions this node sent away, within its limits of them. */
+  private readonly awaySessions: AwayLedger;
   private resumeTokens: ResumeTokens | undefined;
   /** False when the gateway was given its own --resume-secret: the broker's shared one does not apply. */
   private secretFromBroker = false;
@@ -59,7 +62,9 @@ export class GatewayNode implements GatewayHandler {
     private readonly log: Logger,
     /** Rooms one connection may be in; 0: no limit. */
     readonly maxRoomsPerConnection = 0,
+    awayLimits: AwayLimits = { perNode: 0, perAddress: 0 },
   ) {
+    this.awaySessions = new AwayLedger(awayLimits, broker.recoveryWindowMs);
     this.gaps = new GapRepair(
       {
         broker,
@@ -150,6 +155,20 @@ export class GatewayNode implements GatewayHandler {
     const rooms = this.detach(conn);
     if (rooms === undefined) return;
     this.broker.connClosed(this.nodeId, conn.wsId, keepSession ? { rooms, uid: conn.uid } : undefined);
+    if (keepSession) this.sentAway(conn.wsId, conn.remoteAddress);
+  }
+
+  /** The session is away now: the oldest away sessions end where that passes the node's or the address's limit. */
+  private sentAway(away: string, address: string): void {
+    if (this.broker.recoveryWindowMs === 0) return;
+    for (const wsId of this.awaySessions.add(away, address)) {
+      this.broker.dropAway(this.nodeId, wsId).then(
+        (ended) => {
+          if (ended) this.counters.awaySessionsEnded++;
+        },
+        (err: unknown) => this.log.warn({ err, wsId }, 'broker could not end an away session past the limits'),
+      );
+    }
   }
 
   /**
@@ -176,6 +195,7 @@ export class GatewayNode implements GatewayHandler {
   /** Gives the connection the id of the session it claimed; false if that id is in use here. */
   adopt(conn: Connection, wsId: string): boolean {
     this.claiming.delete(wsId);
+    this.awaySessions.delete(wsId);
     const provisional = conn.wsId;
     if (!this.hub.rename(conn, wsId)) return false;
     this.broker.connClosed(this.nodeId, provisional);
@@ -184,9 +204,11 @@ export class GatewayNode implements GatewayHandler {
   }
 
   /** The connection that claimed a session is gone before it took it: the session is left as it was found. */
-  giveBack(taken: TakenSession, wsId: string, uid: string | undefined): void {
+  giveBack(conn: Connection, taken: TakenSession, wsId: string): void {
     this.claiming.delete(wsId);
-    this.broker.connClosed(this.nodeId, wsId, taken.status === 'taken' ? { rooms: taken.session.rooms, uid } : undefined);
+    if (taken.status !== 'taken') return this.broker.connClosed(this.nodeId, wsId);
+    this.broker.connClosed(this.nodeId, wsId, { rooms: taken.session.rooms, uid: conn.uid });
+    this.sentAway(wsId, conn.remoteAddress);
   }
 
   yieldSession(wsId: string, uid: string | undefined): YieldAnswer {

@@ -166,7 +166,7 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   if (taken.status === 'foreign') return refuse('bad_resume', `session ${wsId} belongs to another user`);
   const sessionRooms = taken.status === 'taken' ? taken.session.rooms : new Map<string, StreamPosition | undefined>();
   // the new connection is already gone: leave the session as it was found
-  if (!conn.isOpen) return node.giveBack(taken, wsId, conn.uid);
+  if (!conn.isOpen) return node.giveBack(conn, taken, wsId);
   if (!node.adopt(conn, wsId)) return refuse('bad_resume', contended);
 
   let recovered = taken.status === 'taken';

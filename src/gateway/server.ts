@@ -132,7 +132,10 @@ export class GatewayServer {
     private readonly broker: Broker,
     private readonly log: Logger,
   ) {
-    const node = new GatewayNode(options.nodeId ?? randomUUID(), broker, options.heartbeatTimeout, log, options.maxRoomsPerConnection);
+    const node = new GatewayNode(options.nodeId ?? randomUUID(), broker, options.heartbeatTimeout, log, options.maxRoomsPerConnection, {
+      perNode: options.maxConnections,
+      perAddress: options.maxConnectionsPerIp,
+    });
     this.node = node;
     this.shared = {
       outbox: new Outbox(),

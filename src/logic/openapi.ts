@@ -31,7 +31,8 @@ function errorStatusesOf(route: AnyRoute): number[] {
   const statuses = new Set<number>(route.errors);
   if (route.auth !== false) statuses.add(401).add(403);
   if (route.body !== undefined || route.query !== undefined || route.params !== undefined) statuses.add(400);
-  if (route.body !== undefined) statuses.add(413).add(415);
+  // 408: a body that does not arrive in time (a request whose headers do not is answered before it has a route)
+  if (route.body !== undefined) statuses.add(408).add(413).add(415);
   return [...statuses].sort((a, b) => a - b);
 }
 

@@ -107,8 +107,12 @@ const statsData = z.object({
       maxFramesPerSecond: z.int(),
       maxRoomsPerConnection: z.int(),
       maxValSize: z.int(),
+      awaySessions: z.int(),
     })
-    .meta({ description: 'How often each limit was hit: connections refused or closed, joins refused, pushes refused (413)' }),
+    .meta({
+      description:
+        'How often each limit was hit: connections refused or closed, joins refused, pushes refused (413), away sessions ended early (awaySessions: a node or an address past its limit of them)',
+    }),
   auth: z.object({ failures: z.int(), expired: z.int() }).meta({ description: 'Client tokens refused, and connections closed (4001) when their token expired' }),
   uptimeSeconds: z.number(),
 });
@@ -141,6 +145,7 @@ export async function readStats(ctx: RouteContext): Promise<StatsData> {
       maxFramesPerSecond: s.frameRateCloses,
       maxRoomsPerConnection: s.roomLimitRefusals,
       maxValSize: ctx.refusedValSize.count,
+      awaySessions: s.awaySessionsEnded,
     },
     auth: { failures: s.authFailures, expired: s.tokenExpiries },
     uptimeSeconds: (Date.now() - ctx.startedAt) / 1000,

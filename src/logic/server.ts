@@ -3,6 +3,7 @@
  * JSON bodies, applies access rules, and turns every failure into the
  * `{"code":<status>,"msg":"..."}` body PROTOCOL.md §2 promises.
  */
+import type { ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -43,6 +44,28 @@ interface RouteConfig {
 }
 
 const MAX_PARAM_LENGTH = 64 * 1024;
+/**
+ * How long a caller has to send a whole request, headers and body. Node's own
+ * defaults (no limit on the body, 60 s for the headers checked every 30 s) let
+ * anyone who can reach the port hold sockets open by sending a byte now and then.
+ */
+export const REQUEST_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUTS = { headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 };
+
+/** A raw error answer for a request Node itself gave up on, unless its socket has started another answer. */
+function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  const answering = (socket as { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
+  if (!socket.writable || answering) {
+    socket.destroy();
+    return;
+  }
+  const [status, reason, msg] =
+    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? [408, 'Request Timeout', `the request did not arrive within ${REQUEST_TIMEOUT_MS} ms`]
+      : [400, 'Bad Request', 'malformed HTTP request'];
+  const body = JSON.stringify({ code: status, msg });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+}
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
@@ -91,7 +114,8 @@ export class LogicServer {
     };
     const app = Fastify({
       // with a certificate, fastify serves https (its instance type changes, its API does not)
-      ...(options.tls === undefined ? {} : { https: options.tls }),
+      ...(options.tls === undefined ? { http: REQUEST_TIMEOUTS } : { https: { ...options.tls, ...REQUEST_TIMEOUTS } }),
+      requestTimeout: REQUEST_TIMEOUT_MS,
       logger: false,
       trustProxy: options.trustProxy ?? false,
       bodyLimit: options.bodyLimit,
@@ -101,12 +125,7 @@ export class LogicServer {
       // check and is a 400 naming it; a repeated query parameter keeps its first value, as a form field does.
       routerOptions: { maxParamLength: MAX_PARAM_LENGTH, querystringParser: parseForm },
       frameworkErrors: (err, req, reply) => this.sendError(toApiError(err, options.bodyLimit, req), reply),
-      clientErrorHandler: (_err, socket: Socket) => {
-        const body = JSON.stringify({ code: 400, msg: 'malformed HTTP request' });
-        if (socket.writable) {
-          socket.end(`HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-        } else socket.destroy();
-      },
+      clientErrorHandler: answerClientError,
     });
     this.app = app;
     this.metrics = new Metrics(broker, { pushes: this.pushes, refusedValSize: this.refusedValSize });
@@ -119,13 +138,10 @@ export class LogicServer {
     const checkKey = options.apiKey === undefined ? undefined : apiKeyChecker(options.apiKey);
     app.addHook('onRequest', async (req, reply) => {
       const config = req.routeOptions.config as RouteConfig;
-      if (config.auth !== false) {
-        if (checkKey !== undefined) {
-          if (!checkKey(req.headers.authorization)) throw apiErrors.unauthorized();
-        } else if (!isLoopback(req.ip)) {
-          throw apiErrors.remoteWithoutKey();
-        }
-      }
+      const trusted = checkKey !== undefined ? checkKey(req.headers.authorization) : isLoopback(req.ip);
+      // only the callers the API answers in full keep their connection: anyone else's socket costs nothing past its answer
+      if (!trusted) reply.header('connection', 'close');
+      if (config.auth !== false && !trusted) throw checkKey !== undefined ? apiErrors.unauthorized() : apiErrors.remoteWithoutKey();
       if (config.allow !== undefined) {
         reply.header('allow', config.allow);
         throw apiErrors.methodNotAllowed(req.method, req.url.split('?')[0], config.allow);

@@ -42,7 +42,7 @@ import {
 import { newEpoch } from '../epoch.js';
 import { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { ADD_AWAY_ROOM, CLOSE_CONN, END_AWAY, ROOMS_LIMIT_FIELD, SESSION_MARKER, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION, type LuaScript } from './scripts.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
@@ -60,8 +60,9 @@ export interface RedisBrokerOptions {
   connectTimeoutMs?: number;
 }
 
+/** The fields of a session hash that are not rooms start with `#`, which is in no room id. */
 function isRoomField(field: string): boolean {
-  return field !== SESSION_MARKER && field !== ROOMS_LIMIT_FIELD;
+  return !field.startsWith('#');
 }
 
 type Client = ReturnType<typeof createClient>;
@@ -116,7 +117,7 @@ export class RedisBroker implements Broker {
   /** How long a stream's seq and epoch live after its last push. */
   private readonly streamTtlSeconds: string;
   private readonly historyLimits: HistoryLimits;
-  private readonly recoveryWindowMs: number;
+  readonly recoveryWindowMs: number;
   private secret: Promise<string> | undefined;
   /** The attached gateway node's rooms limit, written with each of its sessions. */
   private roomsLimit = 0;
@@ -240,6 +241,10 @@ export class RedisBroker implements Broker {
     const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
     if (keep) for (const [room, at] of away.rooms) args.push(room, at === undefined ? '' : `${at.seq}:${at.epoch}`);
     this.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
+  }
+
+  async dropAway(nodeId: string, wsId: string): Promise<boolean> {
+    return (await orUnavailable(this.runScript(DROP_AWAY, [this.names.connKey(wsId), this.names.sessionKey(wsId)], [nodeId]))) === 1;
   }
 
   sessionJoined(wsId: string, room: string): void {

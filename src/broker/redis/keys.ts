@@ -58,8 +58,9 @@ export class RedisNames {
   /**
    * Hash key: a session's rooms (field per room; value `seq:epoch`, where the
    * room stood when the session joined it, once the session is away; '' while
-   * it is connected, or where that is not known), plus the fields SESSION_MARKER (its uid, '' when
-   * anonymous) and ROOMS_LIMIT_FIELD of src/broker/redis/scripts.ts.
+   * it is connected, or where that is not known), plus the fields SESSION_MARKER
+   * (its uid, '' when anonymous), ROOMS_LIMIT_FIELD and, while away,
+   * AWAY_FROM_FIELD of src/broker/redis/scripts.ts.
    */
   sessionKey(wsId: string): string {
     return `${this.prefix}session:${wsId}`;

@@ -18,6 +18,8 @@ export interface LuaScript {
 export const SESSION_MARKER = '#uid';
 /** The session's rooms limit, from the node that holds (or held) it. */
 export const ROOMS_LIMIT_FIELD = '#rooms-limit';
+/** The node an away session left: only that node may end it early (src/gateway/away-ledger.ts). */
+export const AWAY_FROM_FIELD = '#away-from';
 
 function script(source: string): LuaScript {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
@@ -111,12 +113,21 @@ if ARGV[2] == '0' then
   redis.call('DEL', KEYS[2])
   return 1
 end
-redis.call('HSET', KEYS[2], '${SESSION_MARKER}', ARGV[3], '${ROOMS_LIMIT_FIELD}', ARGV[4])
+redis.call('HSET', KEYS[2], '${SESSION_MARKER}', ARGV[3], '${ROOMS_LIMIT_FIELD}', ARGV[4], '${AWAY_FROM_FIELD}', ARGV[1])
 for i = 5, #ARGV, 2 do
   if ARGV[i + 1] ~= '' then redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1]) else redis.call('HSETNX', KEYS[2], ARGV[i], '') end
 end
 redis.call('PEXPIRE', KEYS[2], ARGV[2])
 return 1
+`);
+
+/**
+ * KEYS: conn key, session hash. ARGV: node id. Ends the session if it is away
+ * (no node holds the wsId) and it left that node; returns 1 when it ended one.
+ */
+export const DROP_AWAY = script(`
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('HGET', KEYS[2], '${AWAY_FROM_FIELD}') ~= ARGV[1] then return 0 end
+return redis.call('DEL', KEYS[2])
 `);
 
 /**
@@ -187,7 +198,7 @@ export const ADD_AWAY_ROOM = script(`
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 local limit = tonumber(redis.call('HGET', KEYS[1], '${ROOMS_LIMIT_FIELD}') or '0')
 if limit > 0 then
-  local rooms = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], '${ROOMS_LIMIT_FIELD}') - redis.call('HEXISTS', KEYS[1], '${SESSION_MARKER}')
+  local rooms = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], '${ROOMS_LIMIT_FIELD}') - redis.call('HEXISTS', KEYS[1], '${SESSION_MARKER}') - redis.call('HEXISTS', KEYS[1], '${AWAY_FROM_FIELD}')
   if rooms >= limit then
     redis.call('INCR', KEYS[2])
     return -rooms
