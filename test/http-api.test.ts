@@ -247,6 +247,20 @@ describe('logic API', () => {
       client.frames.length = 0;
     });
 
+    it('GET /rooms pages through many rooms joined in any order: each page in id order, together every room once', async () => {
+      const ids = Array.from({ length: 40 }, (_, i) => `p:${String((i * 17) % 40).padStart(2, '0')}`);
+      for (const id of ids) assert.equal((await post(server.logicUrl, '/room/join', { id, wsId: client.wsId })).status, 200);
+      const seen: string[] = [];
+      for (let offset = 0; offset < 42; offset += 3) {
+        const page = await call(server.logicUrl, `/rooms?prefix=p:&offset=${offset}&limit=3`);
+        assert.equal(page.body.data?.total, 40);
+        seen.push(...(page.body.data?.rooms as { room: string }[]).map((r) => r.room));
+      }
+      assert.deepEqual(seen, [...ids].sort());
+      for (const id of ids) await post(server.logicUrl, '/room/leave', { id, wsId: client.wsId });
+      client.frames.length = 0;
+    });
+
     it('GET /rooms/:id of a room with no members is 200 with a count of 0', async () => {
       const answer = await call(server.logicUrl, '/rooms/empty-room');
       assert.deepEqual(answer.body, { code: 0, msg: 'ok', data: { room: 'empty-room', members: 0, offset: 0, limit: 100, wsIds: [] } });

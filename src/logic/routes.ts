@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Broker } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { apiErrors, type ErrorStatus } from './errors.js';
+import { firstSorted } from './first-sorted.js';
 import { countQuery, roomIdField, tagField, uidField, valField, wsIdField } from './fields.js';
 
 export interface PushCounters {
@@ -282,8 +283,7 @@ export const routes: AnyRoute[] = [
       const prefix = query.prefix ?? '';
       const contains = query.contains ?? '';
       const all = (await ctx.broker.roomCounts()).filter((r) => r.room.startsWith(prefix) && r.room.includes(contains));
-      all.sort((a, b) => (a.room < b.room ? -1 : a.room > b.room ? 1 : 0));
-      return { total: all.length, offset, limit, rooms: all.slice(offset, offset + limit) };
+      return { total: all.length, offset, limit, rooms: firstSorted(all, offset + limit, (r) => r.room).slice(offset) };
     },
   }),
   route({
