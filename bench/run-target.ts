@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram } from './histogram.js';
 import { openFiles, ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
 import type { Progress } from './messages.js';
-import { post, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
+import { post, requestTimeoutMs, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
 import { startRedis, type RunningRedis } from './redis.js';
 import type { Scenario } from './scenarios.js';
 import { startTarget, TARGETS, type RunningTarget, type ServerShape, type TargetName } from './targets.js';
@@ -121,7 +121,7 @@ async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, 
     await runConcurrently(wsIds.length, concurrency, deadline, async (i) => {
       const room = scenario.roomOf(i);
       if (room === undefined) return;
-      const res = await post(agent, url, JSON.stringify({ id: room, wsId: wsIds[i] }), 30_000).catch((err: Error) => ({ status: 0, body: err.message }));
+      const res = await post(agent, url, JSON.stringify({ id: room, wsId: wsIds[i] }), requestTimeoutMs(deadline)).catch((err: Error) => ({ status: 0, body: err.message }));
       if (res.status !== 200 && failed++ === 0) errors.push(`join ${wsIds[i]} to ${room}: ${res.status} ${res.body.slice(0, 200)}`);
     });
   } finally {
@@ -239,7 +239,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     if (redis !== undefined) pids.add(redis.pid).add(redis.keeperPid);
     say('starting the server');
     const shape: ServerShape | undefined = run.variant && { workers: run.variant.workers, brokerUrl: broker.url, history: run.variant.history };
-    server = await startTarget(name, shape, settings.host, settings.serverNodeArgs, 30_000);
+    server = await startTarget(name, shape, settings.host, settings.serverNodeArgs, Math.min(30_000, settings.timeoutMs));
     for (let i = 0; i < workerCount(scenario.conns, settings.connsPerWorker); i++) workers.push(new Worker());
     for (const w of workers) pids.add(w.pid);
     const pause = settings.settleMs === 0 ? 0 : 300; // --settle 0 (the smoke test) skips every pause
