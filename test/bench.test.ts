@@ -46,6 +46,50 @@ function childrenOf(pid: number): number[] {
     .map(Number);
 }
 
+type JsonResult = Record<string, unknown>;
+const num = (r: JsonResult, key: string): number => r[key] as number;
+const percentOf = (n: number): number => n * 100;
+
+/** Where each column of the tables is in a result of the JSON (percentages as the tables show them). */
+const JSON_OF_COLUMN: Record<string, (r: JsonResult) => unknown> = {
+  'pushes/s': (r) => r.pushesPerSecond,
+  'deliveries/s': (r) => r.deliveriesPerSecond,
+  complete: (r) => percentOf(num(r, 'completeness')),
+  'p50 ms': (r) => (r.latencyMs as Record<string, unknown>).p50,
+  'p99 ms': (r) => (r.latencyMs as Record<string, unknown>).p99,
+  'max ms': (r) => (r.latencyMs as Record<string, unknown>).max,
+  'server CPU s': (r) => r.serverCpuSeconds,
+  'server RSS MB': (r) => r.serverRssMB,
+  'client CPU s': (r) => r.clientCpuSeconds,
+  'other CPU s': (r) => r.otherCpuSeconds,
+  'redis CPU s': (r) => r.redisCpuSeconds,
+  connected: (r) => percentOf((num(r, 'connected') - num(r, 'closedEarly')) / num(r, 'conns')),
+  'connect s': (r) => r.connectSeconds,
+  'RSS/conn KB': (r) => r.rssPerConnKB,
+  'first-to-last frame ms': (r) => r.deliverySpreadMs,
+  'server processes': (r) => r.serverProcesses,
+  'most files in one': (r) => Math.max(...(r.serverOpenFiles as number[])),
+};
+
+/** The tables the bench printed: each one's scenario, and each row's target and cells by column title. */
+function tablesIn(stdout: string): { scenario: string; rows: { target: string; cells: Record<string, string> }[] }[] {
+  const tables = [];
+  for (const block of stdout.split(/\n\n(?=\w+: )/)) {
+    const scenario = /^(\w+): /.exec(block)?.[1];
+    const lines = block.split('\n').filter((line) => line.startsWith('| '));
+    if (scenario === undefined || lines.length < 2) continue;
+    const split = (line: string): string[] => line.slice(2, -2).split(' | ').map((cell) => cell.trim());
+    const [, ...titles] = split(lines[0]);
+    const rows = lines.slice(1).map((line) => {
+      const [target, ...values] = split(line);
+      return { target, cells: Object.fromEntries(titles.map((title, i) => [title, values[i]])) };
+    });
+    tables.push({ scenario, rows });
+  }
+  assert.ok(tables.length > 0, `tables in: ${stdout}`);
+  return tables;
+}
+
 async function run(flags: string[]): Promise<TargetResult[]> {
   let text = '';
   const results = await runBenchWith(parseBenchFlags([...TINY, ...flags]), (t) => (text += t));
@@ -119,6 +163,41 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
       assert.ok(performance.now() - started < 500, 'before the 500 ms timeout');
     } finally {
       closer.close();
+    }
+  });
+
+  it('writes to --json every number its tables show', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roomcast-bench-json-'));
+    const file = join(dir, 'results.json');
+    try {
+      const ran = await runCli(['bench', ...TINY, '--scenarios', 'fanout,idle', '--targets', 'roomcast,ws', '--json', file]);
+      assert.equal(ran.code, 0, ran.stderr);
+      const doc = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; finishedAt: string; results: Record<string, unknown>[] };
+      assert.ok(Date.parse(doc.startedAt) < Date.parse(doc.finishedAt), `${doc.startedAt} before ${doc.finishedAt}`);
+      let cells = 0;
+      for (const table of tablesIn(ran.stdout)) {
+        for (const row of table.rows) {
+          const result = doc.results.find((r) => r.scenario === table.scenario && r.label === row.target);
+          assert.ok(result !== undefined, `${table.scenario} ${row.target} is in the JSON`);
+          for (const [title, text] of Object.entries(row.cells)) {
+            const field = JSON_OF_COLUMN[title];
+            assert.ok(field !== undefined, `the JSON carries the column "${title}"`);
+            const value = field(result);
+            const shown = text.replace(/ \(-?[\d.]+x\)$/, '');
+            if (shown === '-') {
+              assert.ok(value === null || value === undefined, `${table.scenario} ${row.target} ${title}: "-" for ${value}`);
+              continue;
+            }
+            const digits = shown.includes('.') ? shown.split('.')[1].replace('%', '').length : 0;
+            const number = Number(shown.replace(/[,%]/g, ''));
+            assert.ok(typeof value === 'number' && Math.abs(number - value) <= 0.5 * 10 ** -digits + 1e-9, `${table.scenario} ${row.target} ${title}: shown ${shown}, JSON ${value}`);
+            cells++;
+          }
+        }
+      }
+      assert.ok(cells >= 2 * 10 + 2 * 5, `${cells} cells compared`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
