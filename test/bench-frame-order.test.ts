@@ -5,23 +5,12 @@
  * send such frames, and a whole run against roomcast made to send them.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { runSettings } from '../bench/main.js';
 import type { ClientProtocol, ConnectOrder } from '../bench/messages.js';
-import { parseBenchFlags } from '../bench/options.js';
 import { speedChecks } from '../bench/report.js';
-import { runTarget } from '../bench/run-target.js';
-import { buildScenario } from '../bench/scenarios.js';
 import { tallyFrames } from '../bench/tally.js';
-import { targetRuns } from '../bench/variants.js';
 import { Worker } from '../bench/workers.js';
+import { rawWebSocketServer, runTargetWithPreload } from './helpers/bench.js';
 import { until } from './helpers/until.js';
 
 function textFrame(text: string): Buffer {
@@ -47,25 +36,11 @@ const SCRIPTS: Record<string, string[][]> = {
   socketio: [[socketIoPush(4), socketIoPush(5), socketIoPush(5), socketIoPush(6)]],
 };
 
-/** A WebSocket server on a raw TCP socket that welcomes each client as its protocol does, then sends it its script. */
-async function scriptedServer(): Promise<{ url: string; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
+/** Welcomes each client as its protocol does, then sends it its script. */
+function scriptedServer(): ReturnType<typeof rawWebSocketServer> {
   const connected = { roomcast: 0, socketio: 0 };
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    socket.on('error', () => undefined);
-    let head = '';
-    socket.on('data', (chunk: Buffer) => {
-      if (head.endsWith('\r\n\r\n')) {
-        // Socket.IO's client joins the namespace with `40` (masked: its payload is not read, only its short length)
-        if (chunk.length === 8 && (chunk[1] & 0x7f) === 2) socket.write(Buffer.concat(SCRIPTS.socketio[connected.socketio++].map(textFrame)));
-        return;
-      }
-      head += chunk.toString('latin1');
-      if (!head.endsWith('\r\n\r\n')) return;
-      const key = /^sec-websocket-key: *(\S+)/im.exec(head)?.[1] ?? '';
-      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
+  return rawWebSocketServer(
+    (socket, head) => {
       if (head.startsWith('GET /socket.io/')) {
         socket.write(textFrame('0{"sid":"e","upgrades":[],"pingInterval":25000,"pingTimeout":20000}'));
         socket.write(textFrame(`40{"sid":"s${connected.socketio + 1}"}`));
@@ -74,17 +49,12 @@ async function scriptedServer(): Promise<{ url: string; close(): Promise<void> }
       const n = connected.roomcast++;
       const welcome = textFrame(JSON.stringify({ type: 0, op: 'welcome', data: `w${n}`, wsId: `w${n}` }));
       socket.write(Buffer.concat([welcome, ...SCRIPTS.roomcast[n].map(textFrame)]));
-    });
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
     },
-  };
+    (socket, chunk) => {
+      // Socket.IO's client joins the namespace with `40` (masked: its payload is not read, only its short length)
+      if (chunk.length === 8 && (chunk[1] & 0x7f) === 2) socket.write(Buffer.concat(SCRIPTS.socketio[connected.socketio++].map(textFrame)));
+    },
+  );
 }
 
 /** `count` connections, one handshake at a time, so the scripts go to them in order. */
@@ -131,11 +101,7 @@ describe('the bench and push frames that came twice, out of order, without a seq
 
   it('a run whose server sends one connection every push twice and another none is incomplete, with the duplicates named', async () => {
     // roomcast with a preload module: the first bench client's push frames written twice, the second's not at all
-    const dir = mkdtempSync(join(tmpdir(), 'roomcast-dup-'));
-    const preload = join(dir, 'dup-and-drop.mjs');
-    writeFileSync(
-      preload,
-      `import { subscribe } from 'node:diagnostics_channel';
+    const preload = `import { subscribe } from 'node:diagnostics_channel';
 let clients = 0;
 subscribe('net.server.socket', ({ socket }) => {
   if (socket.remoteAddress === '127.0.0.1') return; // the pushes and joins; bench clients come from 127.0.0.2-9
@@ -149,26 +115,18 @@ subscribe('net.server.socket', ({ socket }) => {
     return write.call(this, chunk, ...rest);
   };
 });
-`,
-    );
-    try {
-      const flags = ['--scenarios', 'fanout', '--targets', 'roomcast', '--fanout-conns', '12', '--fanout-pushes', '10', '--drain-timeout', '1', '--settle', '0', '--no-progress'];
-      const options = parseBenchFlags(flags);
-      const [run] = targetRuns(options.targets, options.workers, options.history, options.broker);
-      const settings = { ...runSettings(options), serverNodeArgs: ['--import', pathToFileURL(preload).href] };
-      const r = await runTarget(run, buildScenario('fanout', options.sizes, options.seed), settings, () => undefined);
-      assert.equal(r.connected, 12);
-      // 10 warm-up and 10 measured frames twice to one connection, none to another: 120 frames arrived, 110 of them once
-      assert.equal(r.duplicateFrames, 20);
-      assert.equal(r.deliveries, 110);
-      assert.equal(r.completeness, 110 / 120);
-      assert.equal(r.outOfOrderFrames, 0);
-      assert.ok(r.errors.includes('20 push frames were duplicates (a seq their connection had received already)'), r.errors.join('; '));
-      assert.ok(r.errors.includes('pushing: no frame arrived for 1 s, 10 missing'), r.errors.join('; '));
-      const check = speedChecks([r]).find((c) => c.what === 'fanout complete');
-      assert.deepEqual(check, { what: 'fanout complete', measured: '91.67%, 20 duplicate frames', met: false });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+`;
+    const flags = ['--scenarios', 'fanout', '--targets', 'roomcast', '--fanout-conns', '12', '--fanout-pushes', '10', '--drain-timeout', '1', '--settle', '0'];
+    const { result: r } = await runTargetWithPreload(preload, flags);
+    assert.equal(r.connected, 12);
+    // 10 warm-up and 10 measured frames twice to one connection, none to another: 120 frames arrived, 110 of them once
+    assert.equal(r.duplicateFrames, 20);
+    assert.equal(r.deliveries, 110);
+    assert.equal(r.completeness, 110 / 120);
+    assert.equal(r.outOfOrderFrames, 0);
+    assert.ok(r.errors.includes('20 push frames were duplicates (a seq their connection had received already)'), r.errors.join('; '));
+    assert.ok(r.errors.includes('pushing: no frame arrived for 1 s, 10 missing'), r.errors.join('; '));
+    const check = speedChecks([r]).find((c) => c.what === 'fanout complete');
+    assert.deepEqual(check, { what: 'fanout complete', measured: '91.67%, 20 duplicate frames', met: false });
   });
 });

@@ -1,20 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runBenchWith, runSettings } from '../bench/main.js';
+import { fileURLToPath } from 'node:url';
+import { runBenchWith } from '../bench/main.js';
 import { parseBenchFlags } from '../bench/options.js';
 import { redisAnswersPing } from '../bench/local-redis.js';
 import { speedChecks } from '../bench/report.js';
-import { runTarget, type TargetResult } from '../bench/run-target.js';
-import { buildScenario } from '../bench/scenarios.js';
-import { targetRuns } from '../bench/variants.js';
+import type { TargetResult } from '../bench/run-target.js';
+import { runTargetWithPreload } from './helpers/bench.js';
 import { runCli } from './helpers/process.js';
 import { skipWithoutRedis } from './helpers/redis.js';
 import { within } from './helpers/until.js';
@@ -135,22 +134,13 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
 
   it('counts the connections a server drops while they are held idle, as an error and a failed idle check', async () => {
     // roomcast, with every TCP connection it accepts destroyed 500 ms later (a preload module in the server process)
-    const dir = mkdtempSync(join(tmpdir(), 'roomcast-drop-'));
-    const dropper = join(dir, 'drop-connections.mjs');
-    writeFileSync(dropper, "import { subscribe } from 'node:diagnostics_channel';\nsubscribe('net.server.socket', ({ socket }) => setTimeout(() => socket.destroy(), 500).unref());\n");
-    try {
-      const options = parseBenchFlags(['--scenarios', 'idle', '--targets', 'roomcast', '--idle-conns', '20', '--settle', '2', '--no-progress']);
-      const [run] = targetRuns(options.targets, options.workers, options.history, options.broker);
-      const settings = { ...runSettings(options), serverNodeArgs: ['--import', pathToFileURL(dropper).href] };
-      const r = await runTarget(run, buildScenario('idle', options.sizes, options.seed), settings, () => undefined);
-      assert.equal(r.connected, 20, 'every connection was welcomed before the drops');
-      assert.equal(r.closedEarly, 20);
-      assert.deepEqual(r.errors, ['20 of 20 connections were closed by the server']);
-      assert.deepEqual(speedChecks([r]).find((c) => c.what === 'idle complete'), { what: 'idle complete', measured: '20/20 connected, 20 closed by the server', met: false });
-      assertStopped(r);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dropper = "import { subscribe } from 'node:diagnostics_channel';\nsubscribe('net.server.socket', ({ socket }) => setTimeout(() => socket.destroy(), 500).unref());\n";
+    const { result: r } = await runTargetWithPreload(dropper, ['--scenarios', 'idle', '--targets', 'roomcast', '--idle-conns', '20', '--settle', '2']);
+    assert.equal(r.connected, 20, 'every connection was welcomed before the drops');
+    assert.equal(r.closedEarly, 20);
+    assert.deepEqual(r.errors, ['20 of 20 connections were closed by the server']);
+    assert.deepEqual(speedChecks([r]).find((c) => c.what === 'idle complete'), { what: 'idle complete', measured: '20/20 connected, 20 closed by the server', met: false });
+    assertStopped(r);
   });
 
   it('takes a peer that closes without answering PING for no Redis, at once', async () => {
