@@ -153,6 +153,7 @@ export async function runBench(argv: string[]): Promise<number> {
       (options.targets.includes('roomcast') ? `; roomcast workers ${options.workers.join(',')}, broker ${brokerText}, history ${options.history}` : '') +
       '\n\n',
   );
+  const startedAt = new Date().toISOString();
   let results: TargetResult[];
   try {
     results = await runBenchWith(options, write);
@@ -166,7 +167,7 @@ export async function runBench(argv: string[]): Promise<number> {
     for (const c of checks) write(`  [${c.met ? 'met' : 'NOT met'}] ${c.what}: ${c.measured}\n`);
   }
   if (options.json !== undefined) {
-    const doc = { node: process.version, cores: cpus().length, cpu: cpus()[0]?.model, startedAt: new Date().toISOString(), options, results, checks };
+    const doc = { node: process.version, cores: cpus().length, cpu: cpus()[0]?.model, startedAt, finishedAt: new Date().toISOString(), options, results, checks };
     await writeFile(options.json, `${JSON.stringify(doc, null, 2)}\n`);
     write(`results written to ${options.json}\n`);
   }

@@ -26,10 +26,18 @@ export interface Connected {
   firstError: string | undefined;
 }
 
-export interface Progress {
-  op: 'progress';
+/** What a worker's connections made of the push frames they read (see client/connection.ts). */
+export interface FrameCounts {
+  /** Measured push frames, each seq once per connection. */
   pushFrames: number;
   warmupFrames: number;
+  duplicates: number;
+  outOfOrder: number;
+  unsequenced: number;
+}
+
+export interface Progress extends FrameCounts {
+  op: 'progress';
   /** Sockets that closed before the bench closed them. */
   closedEarly: number;
   /** Frames no server may send: masked, of a reserved opcode, or with RSV bits set. */
@@ -45,6 +53,8 @@ export interface SparseHistogram {
 export interface WorkerReport {
   op: 'report';
   pushFrames: number;
+  /** Measured push frames of each connection, in the order of the wsIds it connected. */
+  framesPerConnection: number[];
   /** Wall-clock µs of the first and last push frame received (0 when none). */
   firstFrameAtUs: number;
   lastFrameAtUs: number;
@@ -54,7 +64,16 @@ export interface WorkerReport {
 
 export type FromWorker = { id: number } & (Connected | Progress | WorkerReport | { op: 'closed' } | { op: 'error'; message: string });
 
-/** Wall-clock time in µs, comparable between processes on one machine. */
+/**
+ * CLOCK_MONOTONIC at this process's `performance.now()` 0, in µs. The
+ * monotonic clock is one for every process on the machine, where
+ * `performance.timeOrigin` is the wall clock read at each process's start: a
+ * wall clock stepped or slewed between the bench's start and a client
+ * worker's would shift every latency by as much.
+ */
+const MONOTONIC_ORIGIN_US = Number(process.hrtime.bigint()) / 1000 - performance.now() * 1000;
+
+/** Monotonic time in µs, comparable between processes on one machine; allocates nothing. */
 export function nowUs(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
+  return Math.round(MONOTONIC_ORIGIN_US + performance.now() * 1000);
 }

@@ -58,6 +58,11 @@ export function post(agent: Agent, url: URL, body: string, timeoutMs: number): P
   });
 }
 
+/** A request's time limit: 30 s, or what is left until `deadline` (ms, Date.now()), so a hung server cannot keep a run past its --timeout. */
+export function requestTimeoutMs(deadline: number): number {
+  return Math.max(1, Math.min(30_000, deadline - Date.now()));
+}
+
 /** Runs `calls` from `concurrency` loops over one keep-alive agent; stops early at `deadline` (ms, Date.now()). */
 export async function runConcurrently(count: number, concurrency: number, deadline: number, call: (i: number) => Promise<void>): Promise<void> {
   let next = 0;
@@ -78,7 +83,7 @@ export async function runPushes(logicUrl: string, plan: PushPlan, valBytes: numb
       const val = warmup ? warmupVal(valBytes) : stampedVal(nowUs(), valBytes);
       const body = JSON.stringify(room === undefined ? { val, tag: 3 } : { val, tag: 3, id: room });
       try {
-        const res = await post(agent, room === undefined ? toAll : toRoom, body, 30_000);
+        const res = await post(agent, room === undefined ? toAll : toRoom, body, requestTimeoutMs(deadline));
         if (res.status === 200) outcome.accepted++;
         else throw new Error(`answered ${res.status} ${res.body.slice(0, 200)}`);
       } catch (err) {

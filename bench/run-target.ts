@@ -8,11 +8,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram } from './histogram.js';
 import { openFiles, ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
 import type { Progress } from './messages.js';
-import { post, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
+import { post, requestTimeoutMs, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
 import { startRedis, type RunningRedis } from './redis.js';
 import type { Scenario } from './scenarios.js';
 import { startTarget, TARGETS, type RunningTarget, type ServerShape, type TargetName } from './targets.js';
 import type { BrokerChoice, RoomcastVariant, TargetRun } from './variants.js';
+import { tallyFrames } from './tally.js';
 import { Worker, WorkerTimeoutError } from './workers.js';
 
 export interface RunSettings {
@@ -47,8 +48,21 @@ export interface TargetResult {
   pushesAccepted: number;
   pushesPerSecond: number;
   expectedDeliveries: number;
+  /**
+   * Measured push frames received: each seq once per connection, and no more
+   * per connection than its room was sent (see extraFrames).
+   */
   deliveries: number;
+  /** deliveries / expectedDeliveries. */
   completeness: number;
+  /** Push frames (warm-up included) whose seq their connection had received already: no delivery. */
+  duplicateFrames: number;
+  /** Push frames (warm-up included) that arrived after a frame with a higher seq on their connection. */
+  outOfOrderFrames: number;
+  /** Push frames that carried no seq, so their order could not be checked. */
+  unsequencedFrames: number;
+  /** Measured push frames beyond what their connection's room was sent (frames of another room): no delivery. */
+  extraFrames: number;
   deliveriesPerSecond: number;
   latencyMs: { p50: number; p99: number; max: number };
   /** Of every server process: a cluster's primary and its gateway workers, summed. */
@@ -107,7 +121,7 @@ async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, 
     await runConcurrently(wsIds.length, concurrency, deadline, async (i) => {
       const room = scenario.roomOf(i);
       if (room === undefined) return;
-      const res = await post(agent, url, JSON.stringify({ id: room, wsId: wsIds[i] }), 30_000).catch((err: Error) => ({ status: 0, body: err.message }));
+      const res = await post(agent, url, JSON.stringify({ id: room, wsId: wsIds[i] }), requestTimeoutMs(deadline)).catch((err: Error) => ({ status: 0, body: err.message }));
       if (res.status !== 200 && failed++ === 0) errors.push(`join ${wsIds[i]} to ${room}: ${res.status} ${res.body.slice(0, 200)}`);
     });
   } finally {
@@ -116,33 +130,40 @@ async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, 
   if (failed > 1) errors.push(`${failed} joins failed`);
 }
 
-interface ProgressSum {
-  frames: number;
-  warmupFrames: number;
-  closedEarly: number;
-  protocolErrors: number;
-  cpuSeconds: number;
-}
+type ProgressSum = Omit<Progress, 'op'>;
 
 async function sumProgress(workers: Worker[], deadline: number): Promise<ProgressSum> {
   const all = await Promise.all(workers.map((w) => w.request({ op: 'progress' }, deadline)));
-  const sum = (f: (p: Progress) => number): number => all.reduce((n, p) => n + f(p), 0);
+  const sum = (key: keyof ProgressSum): number => all.reduce((n, p) => n + p[key], 0);
   return {
-    frames: sum((p) => p.pushFrames),
-    warmupFrames: sum((p) => p.warmupFrames),
-    closedEarly: sum((p) => p.closedEarly),
-    protocolErrors: sum((p) => p.protocolErrors),
-    cpuSeconds: sum((p) => p.cpuSeconds),
+    pushFrames: sum('pushFrames'),
+    warmupFrames: sum('warmupFrames'),
+    duplicates: sum('duplicates'),
+    outOfOrder: sum('outOfOrder'),
+    unsequenced: sum('unsequenced'),
+    closedEarly: sum('closedEarly'),
+    protocolErrors: sum('protocolErrors'),
+    cpuSeconds: sum('cpuSeconds'),
   };
 }
 
-/** Connections the server closed (held, warming up or pushing) and frames no server may send: each an error of the run. */
+/**
+ * Connections the server closed (held, warming up or pushing), frames no
+ * server may send, and push frames duplicated, out of order or without a seq:
+ * each an error of the run.
+ */
 async function checkConnections(workers: Worker[], connected: number, deadline: number, result: TargetResult): Promise<void> {
-  const { closedEarly, protocolErrors } = await sumProgress(workers, deadline);
+  const { closedEarly, protocolErrors, duplicates, outOfOrder, unsequenced } = await sumProgress(workers, deadline);
   result.closedEarly = closedEarly;
   result.protocolErrors = protocolErrors;
+  result.duplicateFrames = duplicates;
+  result.outOfOrderFrames = outOfOrder;
+  result.unsequencedFrames = unsequenced;
   if (closedEarly > 0) result.errors.push(`${closedEarly} of ${connected} connections were closed by the server`);
   if (protocolErrors > 0) result.errors.push(`the server sent ${protocolErrors} frames no server may send (masked, of a reserved opcode, or with RSV bits set)`);
+  if (duplicates > 0) result.errors.push(`${duplicates} push frames were duplicates (a seq their connection had received already)`);
+  if (outOfOrder > 0) result.errors.push(`${outOfOrder} push frames arrived out of order (after a higher seq on their connection)`);
+  if (unsequenced > 0) result.errors.push(`${unsequenced} push frames carried no seq, so their order could not be checked`);
 }
 
 /** Starts redis-server when this run needs the bench's own; returns the broker URL for the server (undefined: memory). */
@@ -173,6 +194,10 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     expectedDeliveries: scenario.expectedDeliveries,
     deliveries: 0,
     completeness: NaN,
+    duplicateFrames: 0,
+    outOfOrderFrames: 0,
+    unsequencedFrames: 0,
+    extraFrames: 0,
     deliveriesPerSecond: NaN,
     latencyMs: { p50: NaN, p99: NaN, max: NaN },
     serverCpuSeconds: NaN,
@@ -214,7 +239,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     if (redis !== undefined) pids.add(redis.pid).add(redis.keeperPid);
     say('starting the server');
     const shape: ServerShape | undefined = run.variant && { workers: run.variant.workers, brokerUrl: broker.url, history: run.variant.history };
-    server = await startTarget(name, shape, settings.host, settings.serverNodeArgs, 30_000);
+    server = await startTarget(name, shape, settings.host, settings.serverNodeArgs, Math.min(30_000, settings.timeoutMs));
     for (let i = 0; i < workerCount(scenario.conns, settings.connsPerWorker); i++) workers.push(new Worker());
     for (const w of workers) pids.add(w.pid);
     const pause = settings.settleMs === 0 ? 0 : 300; // --settle 0 (the smoke test) skips every pause
@@ -321,7 +346,7 @@ async function pushAndWait(phase: PushPhase, logicUrl: string, workers: Worker[]
   while (Date.now() < deadline) {
     await sleep(POLL_MS);
     const now = await sumProgress(workers, deadline);
-    const seen = phase.warmup ? now.warmupFrames : now.frames;
+    const seen = phase.warmup ? now.warmupFrames : now.pushFrames;
     if (seen !== frames) lastChange = performance.now();
     frames = seen;
     const seconds = ((performance.now() - started) / 1000).toFixed(1);
@@ -370,8 +395,12 @@ async function push(
     latency.addSparse(r.latency);
     lastFrameAtUs = Math.max(lastFrameAtUs, r.lastFrameAtUs);
     if (r.firstFrameAtUs > 0) firstFrameAtUs = Math.min(firstFrameAtUs, r.firstFrameAtUs);
-    result.deliveries += r.pushFrames;
   }
+  // connection i of the run is the i-th wsId, in the order the workers are asked, as joinRooms saw them
+  const tally = tallyFrames(reports.flatMap((r) => r.framesPerConnection), (i) => scenario.framesFor(i));
+  result.deliveries = tally.deliveries;
+  result.extraFrames = tally.extra;
+  if (tally.extra > 0) result.errors.push(`${tally.extra} push frames reached connections beyond what their room was sent (frames of another room)`);
   result.completeness = expected === 0 ? 1 : result.deliveries / expected;
   const deliverySeconds = (lastFrameAtUs - pushed.startedAtUs) / 1e6;
   result.deliveriesPerSecond = result.deliveries === 0 ? 0 : Math.round(result.deliveries / deliverySeconds);

@@ -44,6 +44,8 @@ export interface Scenario {
   roomOf(i: number): string | undefined;
   pushes: PushPlan;
   expectedDeliveries: number;
+  /** Push frames connection `i` must receive from the measured pushes: no more, no fewer. */
+  framesFor(i: number): number;
 }
 
 /** mulberry32: a small, fast, seeded PRNG; uniform enough to pick rooms. */
@@ -70,6 +72,7 @@ export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: nu
         roomOf: () => 'fanout',
         pushes: { count, roomOf: () => 'fanout' },
         expectedDeliveries: conns * count,
+        framesFor: () => count,
       };
     }
     case 'rooms': {
@@ -78,13 +81,17 @@ export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: nu
       const count = sizes.roomsPushes;
       const random = seededRandom(seed);
       const targets = Array.from({ length: count }, () => `room-${Math.floor(random() * rooms)}`);
+      const pushesTo = new Map<string, number>();
+      for (const room of targets) pushesTo.set(room, (pushesTo.get(room) ?? 0) + 1);
+      const roomOf = (i: number): string => `room-${Math.floor(i / sizes.roomSize)}`;
       return {
         name,
         description: `${conns} connections in ${rooms} rooms of ${sizes.roomSize}, ${count} pushes to random rooms`,
         conns,
-        roomOf: (i) => `room-${Math.floor(i / sizes.roomSize)}`,
+        roomOf,
         pushes: { count, roomOf: (i) => targets[i] },
         expectedDeliveries: count * sizes.roomSize,
+        framesFor: (i) => pushesTo.get(roomOf(i)) ?? 0,
       };
     }
     case 'all': {
@@ -97,6 +104,7 @@ export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: nu
         roomOf: () => undefined,
         pushes: { count, roomOf: () => undefined },
         expectedDeliveries: conns * count,
+        framesFor: () => count,
       };
     }
     case 'hold': {
@@ -109,6 +117,7 @@ export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: nu
         roomOf: () => undefined,
         pushes: { count, roomOf: () => undefined },
         expectedDeliveries: conns * count,
+        framesFor: () => count,
       };
     }
     case 'idle':
@@ -119,6 +128,7 @@ export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: nu
         roomOf: () => undefined,
         pushes: { count: 0, roomOf: () => undefined },
         expectedDeliveries: 0,
+        framesFor: () => 0,
       };
   }
 }

@@ -87,7 +87,8 @@ const STOP_GRACE_MS = 6000;
 
 export async function startTarget(name: TargetName, shape: ServerShape | undefined, host: string, nodeArgs: string[], timeoutMs: number): Promise<RunningTarget> {
   const spec = TARGETS[name];
-  const child: ChildProcess = startNode(spec.script, spec.args(host, shape), nodeArgs);
+  // a group of its own: stopping it ends its cluster workers too, even a hung one
+  const child: ChildProcess = startNode(spec.script, spec.args(host, shape), nodeArgs, undefined, true);
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   let stopping = false;

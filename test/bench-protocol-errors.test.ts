@@ -3,21 +3,10 @@
  * client code, in its own worker process, against servers that send them.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { pathToFileURL } from 'node:url';
-import { runSettings } from '../bench/main.js';
-import { parseBenchFlags } from '../bench/options.js';
 import { speedChecks } from '../bench/report.js';
-import { runTarget } from '../bench/run-target.js';
-import { buildScenario } from '../bench/scenarios.js';
-import { targetRuns } from '../bench/variants.js';
 import { Worker } from '../bench/workers.js';
+import { rawWebSocketServer, runTargetWithPreload } from './helpers/bench.js';
 import { until } from './helpers/until.js';
 
 /** A server-to-client frame of up to 125 bytes, with the first header byte and the mask bit as given. */
@@ -34,33 +23,13 @@ const PUSH = '{"type":2,"data":"~1"}';
 const BAD_FRAMES = Buffer.concat([serverFrame(0x81, PUSH, true), serverFrame(0x83, PUSH), serverFrame(0xc1, PUSH)]);
 const BAD_PER_CONNECTION = 3;
 
-/** A WebSocket server on a raw TCP socket: welcomes each client as roomcast does, then sends the bad frames and one good push. */
-async function misbehavingServer(): Promise<{ url: string; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    const wsId = `w${sockets.size}`;
-    socket.on('error', () => undefined);
-    let head = '';
-    socket.on('data', (chunk: Buffer) => {
-      if (head.endsWith('\r\n\r\n')) return; // the client's PINGs: not answered
-      head += chunk.toString('latin1');
-      if (!head.endsWith('\r\n\r\n')) return;
-      const key = /^sec-websocket-key: *(\S+)/im.exec(head)?.[1] ?? '';
-      const accept = createHash('sha1').update(`${key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`).digest('base64');
-      socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`);
-      socket.write(Buffer.concat([serverFrame(0x81, JSON.stringify({ type: 0, op: 'welcome', data: wsId, wsId })), BAD_FRAMES, serverFrame(0x81, PUSH)]));
-    });
+/** Welcomes each client as roomcast does, then sends the bad frames and one good push; the client's PINGs go unanswered. */
+function misbehavingServer(): ReturnType<typeof rawWebSocketServer> {
+  let opened = 0;
+  return rawWebSocketServer((socket) => {
+    const wsId = `w${++opened}`;
+    socket.write(Buffer.concat([serverFrame(0x81, JSON.stringify({ type: 0, op: 'welcome', data: wsId, wsId })), BAD_FRAMES, serverFrame(0x81, PUSH)]));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
-  };
 }
 
 describe('the bench and frames no server may send', () => {
@@ -90,11 +59,7 @@ describe('the bench and frames no server may send', () => {
 
   it('a run whose server sends them reports them as an error of the run, and fails its complete check', async () => {
     // roomcast, writing the bad frames in front of every welcome (a preload module in the server process)
-    const dir = mkdtempSync(join(tmpdir(), 'roomcast-bad-frames-'));
-    const preload = join(dir, 'bad-frames.mjs');
-    writeFileSync(
-      preload,
-      `import { subscribe } from 'node:diagnostics_channel';
+    const preload = `import { subscribe } from 'node:diagnostics_channel';
 const bad = Buffer.from('${BAD_FRAMES.toString('base64')}', 'base64');
 subscribe('net.server.socket', ({ socket }) => {
   const write = socket.write;
@@ -103,22 +68,14 @@ subscribe('net.server.socket', ({ socket }) => {
     return write.call(this, welcome ? Buffer.concat([bad, chunk]) : chunk, ...rest);
   };
 });
-`,
+`;
+    const { result: r } = await runTargetWithPreload(preload, ['--scenarios', 'idle', '--targets', 'roomcast', '--idle-conns', '20', '--settle', '0']);
+    assert.equal(r.connected, 20);
+    assert.equal(r.protocolErrors, 20 * BAD_PER_CONNECTION);
+    assert.deepEqual(r.errors, [`the server sent ${20 * BAD_PER_CONNECTION} frames no server may send (masked, of a reserved opcode, or with RSV bits set)`]);
+    assert.deepEqual(
+      speedChecks([r]).find((c) => c.what === 'idle complete'),
+      { what: 'idle complete', measured: `20/20 connected, ${20 * BAD_PER_CONNECTION} frames no server may send`, met: false },
     );
-    try {
-      const options = parseBenchFlags(['--scenarios', 'idle', '--targets', 'roomcast', '--idle-conns', '20', '--settle', '0', '--no-progress']);
-      const [run] = targetRuns(options.targets, options.workers, options.history, options.broker);
-      const settings = { ...runSettings(options), serverNodeArgs: ['--import', pathToFileURL(preload).href] };
-      const r = await runTarget(run, buildScenario('idle', options.sizes, options.seed), settings, () => undefined);
-      assert.equal(r.connected, 20);
-      assert.equal(r.protocolErrors, 20 * BAD_PER_CONNECTION);
-      assert.deepEqual(r.errors, [`the server sent ${20 * BAD_PER_CONNECTION} frames no server may send (masked, of a reserved opcode, or with RSV bits set)`]);
-      assert.deepEqual(
-        speedChecks([r]).find((c) => c.what === 'idle complete'),
-        { what: 'idle complete', measured: `20/20 connected, ${20 * BAD_PER_CONNECTION} frames no server may send`, met: false },
-      );
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
   });
 });

@@ -1,20 +1,19 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { runBenchWith, runSettings } from '../bench/main.js';
+import { fileURLToPath } from 'node:url';
+import { runBenchWith } from '../bench/main.js';
 import { parseBenchFlags } from '../bench/options.js';
 import { redisAnswersPing } from '../bench/local-redis.js';
 import { speedChecks } from '../bench/report.js';
-import { runTarget, type TargetResult } from '../bench/run-target.js';
-import { buildScenario } from '../bench/scenarios.js';
-import { targetRuns } from '../bench/variants.js';
+import type { TargetResult } from '../bench/run-target.js';
+import { runTargetWithPreload } from './helpers/bench.js';
 import { runCli } from './helpers/process.js';
 import { skipWithoutRedis } from './helpers/redis.js';
 import { within } from './helpers/until.js';
@@ -44,6 +43,50 @@ function childrenOf(pid: number): number[] {
       }
     })
     .map(Number);
+}
+
+type JsonResult = Record<string, unknown>;
+const num = (r: JsonResult, key: string): number => r[key] as number;
+const percentOf = (n: number): number => n * 100;
+
+/** Where each column of the tables is in a result of the JSON (percentages as the tables show them). */
+const JSON_OF_COLUMN: Record<string, (r: JsonResult) => unknown> = {
+  'pushes/s': (r) => r.pushesPerSecond,
+  'deliveries/s': (r) => r.deliveriesPerSecond,
+  complete: (r) => percentOf(num(r, 'completeness')),
+  'p50 ms': (r) => (r.latencyMs as Record<string, unknown>).p50,
+  'p99 ms': (r) => (r.latencyMs as Record<string, unknown>).p99,
+  'max ms': (r) => (r.latencyMs as Record<string, unknown>).max,
+  'server CPU s': (r) => r.serverCpuSeconds,
+  'server RSS MB': (r) => r.serverRssMB,
+  'client CPU s': (r) => r.clientCpuSeconds,
+  'other CPU s': (r) => r.otherCpuSeconds,
+  'redis CPU s': (r) => r.redisCpuSeconds,
+  connected: (r) => percentOf((num(r, 'connected') - num(r, 'closedEarly')) / num(r, 'conns')),
+  'connect s': (r) => r.connectSeconds,
+  'RSS/conn KB': (r) => r.rssPerConnKB,
+  'first-to-last frame ms': (r) => r.deliverySpreadMs,
+  'server processes': (r) => r.serverProcesses,
+  'most files in one': (r) => Math.max(...(r.serverOpenFiles as number[])),
+};
+
+/** The tables the bench printed: each one's scenario, and each row's target and cells by column title. */
+function tablesIn(stdout: string): { scenario: string; rows: { target: string; cells: Record<string, string> }[] }[] {
+  const tables = [];
+  for (const block of stdout.split(/\n\n(?=\w+: )/)) {
+    const scenario = /^(\w+): /.exec(block)?.[1];
+    const lines = block.split('\n').filter((line) => line.startsWith('| '));
+    if (scenario === undefined || lines.length < 2) continue;
+    const split = (line: string): string[] => line.slice(2, -2).split(' | ').map((cell) => cell.trim());
+    const [, ...titles] = split(lines[0]);
+    const rows = lines.slice(1).map((line) => {
+      const [target, ...values] = split(line);
+      return { target, cells: Object.fromEntries(titles.map((title, i) => [title, values[i]])) };
+    });
+    tables.push({ scenario, rows });
+  }
+  assert.ok(tables.length > 0, `tables in: ${stdout}`);
+  return tables;
 }
 
 async function run(flags: string[]): Promise<TargetResult[]> {
@@ -91,22 +134,13 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
 
   it('counts the connections a server drops while they are held idle, as an error and a failed idle check', async () => {
     // roomcast, with every TCP connection it accepts destroyed 500 ms later (a preload module in the server process)
-    const dir = mkdtempSync(join(tmpdir(), 'roomcast-drop-'));
-    const dropper = join(dir, 'drop-connections.mjs');
-    writeFileSync(dropper, "import { subscribe } from 'node:diagnostics_channel';\nsubscribe('net.server.socket', ({ socket }) => setTimeout(() => socket.destroy(), 500).unref());\n");
-    try {
-      const options = parseBenchFlags(['--scenarios', 'idle', '--targets', 'roomcast', '--idle-conns', '20', '--settle', '2', '--no-progress']);
-      const [run] = targetRuns(options.targets, options.workers, options.history, options.broker);
-      const settings = { ...runSettings(options), serverNodeArgs: ['--import', pathToFileURL(dropper).href] };
-      const r = await runTarget(run, buildScenario('idle', options.sizes, options.seed), settings, () => undefined);
-      assert.equal(r.connected, 20, 'every connection was welcomed before the drops');
-      assert.equal(r.closedEarly, 20);
-      assert.deepEqual(r.errors, ['20 of 20 connections were closed by the server']);
-      assert.deepEqual(speedChecks([r]).find((c) => c.what === 'idle complete'), { what: 'idle complete', measured: '20/20 connected, 20 closed by the server', met: false });
-      assertStopped(r);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const dropper = "import { subscribe } from 'node:diagnostics_channel';\nsubscribe('net.server.socket', ({ socket }) => setTimeout(() => socket.destroy(), 500).unref());\n";
+    const { result: r } = await runTargetWithPreload(dropper, ['--scenarios', 'idle', '--targets', 'roomcast', '--idle-conns', '20', '--settle', '2']);
+    assert.equal(r.connected, 20, 'every connection was welcomed before the drops');
+    assert.equal(r.closedEarly, 20);
+    assert.deepEqual(r.errors, ['20 of 20 connections were closed by the server']);
+    assert.deepEqual(speedChecks([r]).find((c) => c.what === 'idle complete'), { what: 'idle complete', measured: '20/20 connected, 20 closed by the server', met: false });
+    assertStopped(r);
   });
 
   it('takes a peer that closes without answering PING for no Redis, at once', async () => {
@@ -119,6 +153,41 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
       assert.ok(performance.now() - started < 500, 'before the 500 ms timeout');
     } finally {
       closer.close();
+    }
+  });
+
+  it('writes to --json every number its tables show', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roomcast-bench-json-'));
+    const file = join(dir, 'results.json');
+    try {
+      const ran = await runCli(['bench', ...TINY, '--scenarios', 'fanout,idle', '--targets', 'roomcast,ws', '--json', file]);
+      assert.equal(ran.code, 0, ran.stderr);
+      const doc = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; finishedAt: string; results: Record<string, unknown>[] };
+      assert.ok(Date.parse(doc.startedAt) < Date.parse(doc.finishedAt), `${doc.startedAt} before ${doc.finishedAt}`);
+      let cells = 0;
+      for (const table of tablesIn(ran.stdout)) {
+        for (const row of table.rows) {
+          const result = doc.results.find((r) => r.scenario === table.scenario && r.label === row.target);
+          assert.ok(result !== undefined, `${table.scenario} ${row.target} is in the JSON`);
+          for (const [title, text] of Object.entries(row.cells)) {
+            const field = JSON_OF_COLUMN[title];
+            assert.ok(field !== undefined, `the JSON carries the column "${title}"`);
+            const value = field(result);
+            const shown = text.replace(/ \(-?[\d.]+x\)$/, '');
+            if (shown === '-') {
+              assert.ok(value === null || value === undefined, `${table.scenario} ${row.target} ${title}: "-" for ${value}`);
+              continue;
+            }
+            const digits = shown.includes('.') ? shown.split('.')[1].replace('%', '').length : 0;
+            const number = Number(shown.replace(/[,%]/g, ''));
+            assert.ok(typeof value === 'number' && Math.abs(number - value) <= 0.5 * 10 ** -digits + 1e-9, `${table.scenario} ${row.target} ${title}: shown ${shown}, JSON ${value}`);
+            cells++;
+          }
+        }
+      }
+      assert.ok(cells >= 2 * 10 + 2 * 5, `${cells} cells compared`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -5,13 +5,16 @@
  * The same code serves every target, so client cost per frame is equal: a
  * frame whose payload has `~` within its first bytes is a push; its send
  * time (µs) is read from the digits after the `~` (a `w` there marks a
- * warm-up push, counted apart). Nothing is allocated per
- * push frame; other frames are decoded and handed to the protocol handler.
+ * warm-up push, counted apart), and its `seq` from the `"seq":N` that ends
+ * it, so that a duplicate is not counted and a frame out of order is.
+ * Nothing is allocated per push frame; other frames are decoded and handed
+ * to the protocol handler.
  */
 import type { Socket } from 'node:net';
 import { Histogram } from '../histogram.js';
 import { nowUs } from '../messages.js';
 import { maskedFrame, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT, type ProtocolHandler } from './protocols.js';
+import { ReceivedSeqs, SeqOutcome } from './received-seqs.js';
 
 const TILDE = 0x7e;
 const WARMUP = 0x77; // 'w'
@@ -20,13 +23,23 @@ const DIGIT_9 = 0x39;
 /** The marker sits within this many bytes of a push frame's payload start (roomcast 17, Socket.IO 27). */
 const MARKER_WITHIN = 64;
 const HEADER_END = Buffer.from('\r\n\r\n');
+const SEQ_KEY = Buffer.from('"seq":');
+const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACKET = 0x5d;
 /** A close frame with status 1000, sent when the server closes first. */
 const CLOSE_NORMAL = maskedFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8]));
 
 export class ClientStats {
+  /** Push frames of the measured pushes, each seq once per connection. */
   pushFrames = 0;
   /** Push frames of the warm-up (`~w...`): counted apart, no latency. */
   warmupFrames = 0;
+  /** Push frames (warm-up or measured) whose seq their connection had received already: not counted. */
+  duplicates = 0;
+  /** Push frames that arrived after a frame with a higher seq on their connection. */
+  outOfOrder = 0;
+  /** Push frames with no `"seq":N` at their end: counted, but their order cannot be checked. */
+  unsequenced = 0;
   firstFrameAtUs = 0;
   lastFrameAtUs = 0;
   closedEarly = 0;
@@ -38,6 +51,9 @@ export class BenchConnection {
   wsId: string | undefined;
   /** True once the bench closes it: a close after that is not counted as early. */
   closing = false;
+  /** Measured push frames this connection received, each seq once. */
+  frames = 0;
+  private readonly seqs = new ReceivedSeqs();
   private upgraded = false;
   private rest: Buffer | undefined;
   private closedSeen = false;
@@ -145,6 +161,17 @@ export class BenchConnection {
     while (i < scanEnd && buf[i] !== TILDE) i++;
     if (i === scanEnd) return false;
     const stats = this.stats;
+    const seq = seqAtEnd(buf, start, end);
+    if (seq === -1) {
+      stats.unsequenced++;
+    } else {
+      const outcome = this.seqs.add(seq);
+      if (outcome === SeqOutcome.Duplicate) {
+        stats.duplicates++;
+        return true;
+      }
+      if (outcome === SeqOutcome.Late) stats.outOfOrder++;
+    }
     if (buf[i + 1] === WARMUP) {
       stats.warmupFrames++;
       return true;
@@ -159,6 +186,7 @@ export class BenchConnection {
     if (stats.firstFrameAtUs === 0) stats.firstFrameAtUs = now;
     stats.lastFrameAtUs = now;
     stats.pushFrames++;
+    this.frames++;
     stats.latency.record(now - sentAtUs);
     return true;
   }
@@ -179,4 +207,23 @@ export class BenchConnection {
       this.stats.protocolErrors++;
     }
   }
+}
+
+/**
+ * The seq of a push frame's JSON, read from its end: `{...,"seq":N}` (roomcast,
+ * the bare ws peer) or `42["push",{...,"seq":N}]` (Socket.IO); -1 when it has none.
+ */
+function seqAtEnd(buf: Buffer, start: number, end: number): number {
+  let i = end - 1;
+  while (i > start && (buf[i] === CLOSE_BRACE || buf[i] === CLOSE_BRACKET)) i--;
+  let seq = 0;
+  let scale = 1;
+  const lastDigit = i;
+  for (; i >= start && buf[i] >= DIGIT_0 && buf[i] <= DIGIT_9 && lastDigit - i < 15; i--) {
+    seq += (buf[i] - DIGIT_0) * scale;
+    scale *= 10;
+  }
+  if (i === lastDigit || i - SEQ_KEY.length + 1 < start) return -1;
+  for (let k = 0; k < SEQ_KEY.length; k++) if (buf[i - SEQ_KEY.length + 1 + k] !== SEQ_KEY[k]) return -1;
+  return seq;
 }

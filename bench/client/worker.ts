@@ -80,6 +80,7 @@ function report(): WorkerReport {
   return {
     op: 'report',
     pushFrames: stats.pushFrames,
+    framesPerConnection: conns.map((conn) => conn.frames),
     firstFrameAtUs: stats.firstFrameAtUs,
     lastFrameAtUs: stats.lastFrameAtUs,
     latency: stats.latency.toSparse(),
@@ -110,6 +111,9 @@ process.on('message', (message: ToWorker) => {
         op: 'progress',
         pushFrames: stats.pushFrames,
         warmupFrames: stats.warmupFrames,
+        duplicates: stats.duplicates,
+        outOfOrder: stats.outOfOrder,
+        unsequenced: stats.unsequenced,
         closedEarly: stats.closedEarly,
         protocolErrors: stats.protocolErrors,
         cpuSeconds: ownCpuSeconds(),
