@@ -197,11 +197,12 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   }
 
   private open(): void {
-    if (this.currentState === 'closed') return;
     if (!this.started) {
       this.started = true;
       this.setState({ state: 'connecting' });
     }
+    // also after the connecting state: one of its listeners may have closed the client
+    if (this.currentState === 'closed') return;
     const generation = ++this.generation;
     const current = (): boolean => generation === this.generation;
     this.handshakeTimer = setTimeout(() => this.drop(`no welcome frame within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
@@ -391,8 +392,9 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     if (this.currentState === 'closed') return;
     if (this.backoff === false || isTerminalCloseCode(code)) return this.finish(code, reason);
     const retryInMs = backoffDelay(this.attempt++, this.backoff, this.random);
-    this.setState({ state: 'reconnecting', code, reason, retryInMs });
+    // scheduled before it is announced, so a listener that closes the client clears it
     this.retryTimer = setTimeout(() => this.open(), retryInMs);
+    this.setState({ state: 'reconnecting', code, reason, retryInMs });
   }
 
   /**

@@ -9,7 +9,8 @@ import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, RoomcastClient, Roomcast
 import type { WebSocket } from 'ws';
 import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
 import { post } from './helpers/http.js';
-import { nextEvent, record, ScriptedGateway } from './helpers/sdk.js';
+import { stopProcess, spawnServer } from './helpers/process.js';
+import { nextEvent, record, runClientScript, ScriptedGateway } from './helpers/sdk.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { untilLength } from './helpers/until.js';
@@ -236,6 +237,77 @@ describe('SDK against a roomcast server', () => {
     await sleep(300);
     assert.equal(client.state, 'closed');
     assert.equal((await server.broker.stats()).connections, before - 1);
+  });
+});
+
+describe('SDK close() leaves nothing running: the process exits by itself', () => {
+  const server = serverPerSuite({ allowClientJoin: true });
+  /** A retry that would come 20 s later: a client that left it scheduled keeps its process that long. */
+  const SLOW_RETRY = '{ reconnect: { initialDelayMs: 20000, maxDelayMs: 20000 }, random: () => 0.99 }';
+  const PRINT_STATES = "client.on('state', (s) => console.log(s.state + (s.code === undefined ? '' : ' ' + s.code)));";
+
+  async function assertExits(script: string, expected: string[]): Promise<void> {
+    const run = await runClientScript(script, 8000);
+    assert.equal(run.stderr, '');
+    assert.deepEqual(run.lines, expected);
+    assert.ok(run.exited && run.ms < 5000, `the process ${run.exited ? `exited after ${Math.round(run.ms)} ms` : 'was still running after 8 s'}`);
+  }
+
+  it('when close() is called by a listener of the connecting state: no socket is opened after it', async () => {
+    await assertExits(
+      `const client = new RoomcastClient(${JSON.stringify(server.gatewayUrl)}, ${SLOW_RETRY});
+      ${PRINT_STATES}
+      client.on('state', (s) => s.state === 'connecting' && client.close());`,
+      ['connecting', 'closed 1000'],
+    );
+  });
+
+  it('when close() is called by a listener of the reconnecting state: the retry it announced is not left scheduled', async () => {
+    const kick = `fetch(${JSON.stringify(`${server.logicUrl}/conn/kick`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wsId: s.wsId }) })`;
+    await assertExits(
+      `const client = new RoomcastClient(${JSON.stringify(server.gatewayUrl)}, ${SLOW_RETRY});
+      ${PRINT_STATES}
+      client.on('state', (s) => {
+        if (s.state === 'connected') ${kick};
+        if (s.state === 'reconnecting') client.close();
+      });`,
+      ['connecting', 'connected', 'reconnecting 4003', 'closed 1000'],
+    );
+  });
+
+  it('when close() is called while reconnecting with a join waiting: the join is rejected', async () => {
+    await assertExits(
+      `const client = new RoomcastClient('ws://127.0.0.1:1/connect', ${SLOW_RETRY});
+      ${PRINT_STATES}
+      client.on('state', (s) => {
+        if (s.state !== 'reconnecting') return;
+        // the retry is 20 s away: close while waiting for it
+        setTimeout(() => {
+          client.join('waiting').catch((err) => console.log('join ' + err.code));
+          client.close();
+        }, 50);
+      });`,
+      ['connecting', 'reconnecting 1006', 'closed 1000', 'join closed'],
+    );
+  });
+
+  it('when close() is called while the server is frozen (SIGSTOP) and never answers the close: within about a second, not 30 s', async () => {
+    const frozen = await spawnServer(['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0']);
+    try {
+      await assertExits(
+        `const client = new RoomcastClient(${JSON.stringify(frozen.gatewayUrl)});
+        ${PRINT_STATES}
+        client.on('state', (s) => {
+          if (s.state !== 'connected') return;
+          process.kill(${frozen.proc.pid}, 'SIGSTOP');
+          client.close();
+        });`,
+        ['connecting', 'connected', 'closed 1000'],
+      );
+    } finally {
+      frozen.proc.kill('SIGCONT');
+      await stopProcess(frozen);
+    }
   });
 });
 
