@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, RoomcastClient, RoomcastError, type Message, type StateChange } from '../client/node.js';
-import type { WebSocket } from 'ws';
+import { WebSocket as WsWebSocket, type WebSocket } from 'ws';
+import { RoomcastClient as BrowserRoomcastClient } from '../client/browser.js';
 import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
 import { post } from './helpers/http.js';
 import { stopProcess, spawnServer } from './helpers/process.js';
@@ -174,6 +176,34 @@ describe('SDK against a roomcast server', () => {
       client.close();
     }
   });
+
+  // the browser build runs on ws here, whose close() without a code sends what a browser's does (a close frame with no status, 1005)
+  for (const build of ['node', 'browser'] as const) {
+    it(`gives up on a server gone silent without ending the session there (${build} build): the resume takes back its wsId and rooms`, async () => {
+      const saved = Object.getOwnPropertyDescriptor(globalThis, 'WebSocket');
+      if (build === 'browser') Object.defineProperty(globalThis, 'WebSocket', { value: WsWebSocket, configurable: true, writable: true });
+      // the retry waits just under 300 ms: time for the server to finish with the connection given up
+      const options = { reconnect: { initialDelayMs: 300, maxDelayMs: 300 }, random: () => 0.99 };
+      const client = build === 'node' ? new RoomcastClient(server.gatewayUrl, options) : new BrowserRoomcastClient(server.gatewayUrl, options);
+      try {
+        const first = await nextEvent(client, 'state', (s) => s.state === 'connected');
+        await client.join('silent-server');
+        // the server goes on reading (the client's pings keep the connection alive there), but nothing it writes leaves
+        const { socket } = server.gateway.node.hub.conns.get(first.wsId!)! as unknown as { socket: Duplex };
+        socket.cork();
+        const dropped = await nextEvent(client, 'state', (s) => s.state === 'reconnecting', 3000);
+        assert.deepEqual([dropped.code, dropped.reason], [1006, 'the server sent nothing for 600 ms']);
+        // the server speaks again (it was only slow): it finishes the close the client sent as it gave up
+        socket.uncork();
+        assert.deepEqual(await nextEvent(client, 'state', (s) => s.state === 'connected'), { state: 'connected', wsId: first.wsId, recovered: true });
+        assert.deepEqual([...client.rooms], ['silent-server']);
+      } finally {
+        client.close();
+        if (saved === undefined) delete (globalThis as { WebSocket?: unknown }).WebSocket;
+        else Object.defineProperty(globalThis, 'WebSocket', saved);
+      }
+    });
+  }
 
   it('rejects a join with a bad room at once, without asking the server', async () => {
     const client = new RoomcastClient(server.gatewayUrl);
