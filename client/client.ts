@@ -88,8 +88,11 @@ function connectUrl(url: string, token: string | undefined): string {
 }
 
 export class BaseRoomcastClient extends Emitter<ClientEvents> {
-  private url: string;
   private readonly baseUrl: string;
+  /** The token later connections carry... */
+  private token: string | undefined;
+  /** ...and the one the server holds for the current connection: they differ after a setToken() while it was being opened. */
+  private socketToken: string | undefined;
   private readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly backoff: BackoffOptions | false;
@@ -125,8 +128,9 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   protected constructor(url: string, options: ClientOptions, private readonly openTransport: OpenTransport) {
     super();
+    connectUrl(url, options.token);
     this.baseUrl = url;
-    this.url = connectUrl(url, options.token);
+    this.token = options.token;
     this.timeoutMs = positiveMs(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
     this.connectTimeoutMs = positiveMs(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');
     this.backoff = options.reconnect === false ? false : checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect });
@@ -170,20 +174,22 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   /**
    * Replaces the token: later connections use it, and a connected client sends
    * it at once (`{"op":"refresh"}`), before the old one expires and the server
-   * closes the connection with 4001. Rejects when the server refuses it (later
-   * connections then keep the token before), and when the refresh gets no
-   * answer (the new token stays: a reconnect sends it anyway).
+   * closes the connection with 4001 (a connection being opened sends it once it
+   * is up). Rejects when the server refuses it (later connections then keep the
+   * token before), and when the refresh gets no answer (the new token stays: a
+   * reconnect sends it anyway).
    */
   async setToken(token: string): Promise<void> {
-    const before = this.url;
-    const url = connectUrl(this.baseUrl, token);
-    this.url = url;
+    connectUrl(this.baseUrl, token);
+    this.token = token;
     if (this.currentState !== 'connected') return;
     try {
       await this.request('refresh', { token }, 'refresh');
+      this.socketToken = token;
     } catch (err) {
       const refused = err instanceof RoomcastError && !CLIENT_ERROR_CODES.has(err.code);
-      if (refused && this.url === url) this.url = before;
+      // later connections keep the token the server accepted
+      if (refused && this.token === token) this.token = this.socketToken;
       throw err;
     }
   }
@@ -207,7 +213,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     const current = (): boolean => generation === this.generation;
     this.handshakeTimer = setTimeout(() => this.drop(`no welcome frame within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
     try {
-      this.transport = this.openTransport(this.url, {
+      this.socketToken = this.token;
+      this.transport = this.openTransport(connectUrl(this.baseUrl, this.token), {
         message: (text) => current() && this.receive(text),
         close: (code, reason) => current() && this.lost(code, reason),
       });
@@ -322,6 +329,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.hadSession = true;
     this.setState(change);
     for (const op of this.pending.values()) if (!op.sent) this.sendOp(op);
+    if (this.token !== this.socketToken) this.setToken(this.token!).catch(() => undefined);
   }
 
   private startHeartbeat(heartbeatMs: number): void {

@@ -15,7 +15,7 @@ import { stopProcess, spawnServer } from './helpers/process.js';
 import { nextEvent, record, runClientScript, ScriptedGateway } from './helpers/sdk.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
-import { untilLength } from './helpers/until.js';
+import { until, untilLength } from './helpers/until.js';
 
 const FAST = { initialDelayMs: 20, maxDelayMs: 80, factor: 2 };
 
@@ -621,6 +621,27 @@ describe('SDK with client auth', () => {
       assert.equal(client.state, 'connected');
       const uid = (await post(server.logicUrl, '/push/user', { uid: 'sdk-user', tag: 2, val: 'still here' })).body.data?.nodes;
       assert.equal(uid, 1);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('setToken() while the connection is being opened, with the token before: sends the new one once connected, so the server does not close it when the old one expires', async () => {
+    const [expiring, renewed] = [await signToken({ sub: 'sdk-user', expiresIn: 2 }), await signToken({ sub: 'sdk-user', expiresIn: 600 })];
+    const client = new RoomcastClient(server.gatewayUrl, { token: expiring, reconnect: FAST });
+    const states = record(client, 'state');
+    try {
+      await Promise.resolve(); // the client opens its socket on a microtask, with the token it was given
+      await client.setToken(renewed);
+      assert.equal(client.state, 'connecting');
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const life = await until('the server holds the new token', () => {
+        const expiresAt = server.gateway.node.hub.conns.get(client.wsId!)?.identity?.expiresAt;
+        return expiresAt !== undefined && expiresAt - Date.now() > 60_000 ? expiresAt - Date.now() : undefined;
+      }, 800); // before the first token expires
+      assert.ok(life > 590_000, `${life} ms`);
+      await sleep(2500); // past the first token's expiry
+      assert.deepEqual(states.map((s) => s.state), ['connecting', 'connected']);
     } finally {
       client.close();
     }
