@@ -20,7 +20,7 @@
  * A resume left unanswered for `connectTimeoutMs` drops the socket and is
  * tried again, with the same token and positions, on the next connection.
  */
-import { isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
+import { CloseCode, isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
 import { PING_FRAME } from '../src/protocol/frames.js';
 import { ALL_STREAM, ROOM_ID_PATTERN, ROOM_ID_RULE } from '../src/protocol/room-id.js';
 import { backoffDelay, checkBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
@@ -119,6 +119,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   /** Epoch of the `*` stream on this connection (from the welcome, once the server keeps history). */
   private allEpoch: string | undefined;
   private readonly resumeEnabled: boolean;
+  private readonly getToken: (() => Promise<string>) | undefined;
   /** The session's latest resume token (from the welcome, then from each `resumed`). */
   private resumeToken: string | undefined;
   /** A session was up before: the next `connected` says whether it `recovered`. */
@@ -136,6 +137,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.backoff = options.reconnect === false ? false : checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect });
     this.random = options.random ?? Math.random;
     this.resumeEnabled = options.resume !== false;
+    if (options.getToken !== undefined && typeof options.getToken !== 'function') throw new TypeError('getToken must be a function');
+    this.getToken = options.getToken;
     // Connect on the next microtask, so listeners added right after `new` see every state change.
     queueMicrotask(() => this.open());
   }
@@ -400,8 +403,16 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     if (this.currentState === 'closed') return;
     if (this.backoff === false || isTerminalCloseCode(code)) return this.finish(code, reason);
     const retryInMs = backoffDelay(this.attempt++, this.backoff, this.random);
+    // the server refused or expired the token: ask for a new one now, and retry once it is there
+    const asked =
+      code === CloseCode.badToken && this.getToken !== undefined
+        ? Promise.resolve()
+            .then(this.getToken)
+            .then((token) => this.setToken(token))
+            .catch((err: Error) => this.emit('error', err))
+        : undefined;
     // scheduled before it is announced, so a listener that closes the client clears it
-    this.retryTimer = setTimeout(() => this.open(), retryInMs);
+    this.retryTimer = setTimeout(() => (asked === undefined ? this.open() : void asked.then(() => this.open())), retryInMs);
     this.setState({ state: 'reconnecting', code, reason, retryInMs });
   }
 

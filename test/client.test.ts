@@ -647,6 +647,49 @@ describe('SDK with client auth', () => {
     }
   });
 
+  it('getToken() is asked for a new token when the server expires the one it has (4001): the retry waits for it and resumes the session; a failed ask is an error event, and it asks again', async () => {
+    const asked: number[] = [];
+    const getToken = async (): Promise<string> => {
+      asked.push(Date.now());
+      if (asked.length === 1) {
+        // the first connection's own token is short-lived too: the next one is refused (4001) and asks again
+        return signToken({ sub: 'sdk-user', expiresIn: -10 });
+      }
+      if (asked.length === 2) throw new Error('the token service is down');
+      await sleep(300); // longer than the retry's backoff: the retry waits
+      return signToken({ sub: 'sdk-user', expiresIn: 600 });
+    };
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 2 }), getToken, reconnect: FAST });
+    const states = record(client, 'state');
+    const errors = record(client, 'error');
+    try {
+      const first = await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const resumed = await nextEvent(client, 'state', (s) => s.state === 'connected', 8000);
+      assert.deepEqual(resumed, { state: 'connected', wsId: first.wsId, recovered: true });
+      assert.deepEqual(
+        states.map((s) => [s.state, s.code]),
+        [
+          ['connecting', undefined],
+          ['connected', undefined],
+          ['reconnecting', 4001],
+          ['reconnecting', 4001], // the expired token getToken gave first
+          ['reconnecting', 4001], // getToken failed: the retry went with the token before
+          ['connected', undefined],
+        ],
+      );
+      assert.deepEqual(errors.map((e) => e.message), ['the token service is down']);
+      assert.equal(asked.length, 3);
+      const life = (server.gateway.node.hub.conns.get(client.wsId!)!.identity!.expiresAt! - Date.now()) / 1000;
+      assert.ok(life > 590, `the server holds the token getToken gave last: ${life} s`);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('rejects a getToken that is not a function', () => {
+    assert.throws(() => new RoomcastClient(server.gatewayUrl, { getToken: 'token' as unknown as () => Promise<string> }), { name: 'TypeError', message: 'getToken must be a function' });
+  });
+
   it('setToken() whose refresh the connection loses: the reconnect uses the new token; after a refused token, the one before', async () => {
     const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 100 }), reconnect: FAST });
     /** Seconds until the token the server holds for this connection expires. */
