@@ -152,7 +152,10 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     return this.currentWsId;
   }
 
-  /** Rooms this connection is in, from the server's `joined` and `left` frames. */
+  /**
+   * Rooms the session is in, from the server's `joined` and `left` frames; kept
+   * while reconnecting (the server keeps them for the resume).
+   */
   get rooms(): ReadonlySet<string> {
     return this.joinedRooms;
   }
@@ -308,6 +311,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.allEpoch = frame.epoch;
     this.streamPositions.clear();
     if (frame.seq !== undefined) this.record(ALL_STREAM, frame.seq, frame.epoch);
+    this.leaveAllBut(new Map());
     this.sessionUp(reconnected ? { state: 'connected', wsId: frame.wsId, recovered: false } : { state: 'connected', wsId: frame.wsId });
   }
 
@@ -322,11 +326,24 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
       if (stream === ALL_STREAM) this.allEpoch = position.epoch;
       else this.joinedRooms.add(stream);
     }
+    // no streams at all: the server kept the rooms but could not say where they stand
+    if (frame.streams.size > 0) this.leaveAllBut(frame.streams);
     this.sessionUp({ state: 'connected', wsId: frame.wsId, recovered: frame.recovered });
+  }
+
+  /** The rooms kept while reconnecting that the session is not in (any more): each gets a left event. */
+  private leaveAllBut(rooms: ReadonlyMap<string, unknown>): void {
+    for (const room of this.joinedRooms) {
+      if (rooms.has(room)) continue;
+      this.joinedRooms.delete(room);
+      this.emit('left', { room });
+    }
   }
 
   /** The session is usable (new or resumed): report it and send the ops that waited for it. */
   private sessionUp(change: StateChange): void {
+    // a listener of the events just before may have closed the client
+    if (this.currentState === 'closed') return;
     clearTimeout(this.handshakeTimer);
     this.connectedAt = Date.now();
     this.hadSession = true;
@@ -417,9 +434,9 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   }
 
   /**
-   * Forgets the connection: socket, timers, rooms. When it was lost, the ops
-   * sent on it fail and the ones not sent yet wait for the next connection;
-   * when the client closes, every op fails.
+   * Forgets the connection: socket, timers. When it was lost, the ops sent on
+   * it fail and the ones not sent yet wait for the next connection, and its
+   * rooms are kept for the resume; when the client closes, every op fails.
    */
   private teardown(code: 'disconnected' | 'closed', message: string): void {
     this.generation++;
@@ -430,7 +447,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     clearTimeout(this.handshakeTimer);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.retryTimer);
-    this.joinedRooms.clear();
+    if (code === 'closed') this.joinedRooms.clear();
     for (const op of [...this.pending.values()]) {
       if (code === 'disconnected' && !op.sent) continue;
       this.takePending(op.id);

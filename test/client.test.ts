@@ -162,6 +162,32 @@ describe('SDK against a roomcast server', () => {
     }
   });
 
+  it('keeps its rooms while it reconnects to resume them, and emits left for each when a reconnect cannot take the session back (a kick)', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { reconnect: FAST });
+    const left = record(client, 'left');
+    try {
+      const first = await nextEvent(client, 'state', (s) => s.state === 'connected');
+      await client.join('kept-a');
+      await client.join('kept-b');
+      const roomsWhileReconnecting = nextEvent(client, 'state', (s) => s.state === 'reconnecting').then(() => [...client.rooms]);
+      server.gateway.node.hub.conns.get(first.wsId!)!.terminate();
+      assert.deepEqual(await roomsWhileReconnecting, ['kept-a', 'kept-b']);
+      assert.deepEqual(await nextEvent(client, 'state', (s) => s.state === 'connected'), { state: 'connected', wsId: first.wsId, recovered: true });
+      assert.deepEqual([...client.rooms], ['kept-a', 'kept-b']);
+      assert.deepEqual(left, []);
+
+      // a kick ends the session: the next connection is a new one, in no room, and says so room by room
+      const fresh = nextEvent(client, 'state', (s) => s.state === 'connected');
+      await post(server.logicUrl, '/conn/kick', { wsId: first.wsId! });
+      const second = await fresh;
+      assert.notEqual(second.wsId, first.wsId);
+      assert.deepEqual(left, [{ room: 'kept-a' }, { room: 'kept-b' }]);
+      assert.equal(client.rooms.size, 0);
+    } finally {
+      client.close();
+    }
+  });
+
   it('pings on its own, so a server with a 600 ms heartbeat timeout keeps it for 2 s', async () => {
     const client = new RoomcastClient(server.gatewayUrl);
     try {
