@@ -356,8 +356,14 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     clearInterval(this.heartbeatTimer);
     if (heartbeatMs <= 0) return;
     const every = Math.max(MIN_PING_INTERVAL_MS, Math.floor(heartbeatMs / 3));
+    let tick = Date.now();
     this.heartbeatTimer = setInterval(() => {
-      if (Date.now() - this.lastReceivedAt > heartbeatMs) this.drop(`the server sent nothing for ${heartbeatMs} ms`);
+      const now = Date.now();
+      // A late tick: this process (or tab) was busy, and timers run before the socket is read,
+      // so what the server sent meanwhile (its close, say) is still unread: judge at the next tick.
+      const late = now - tick > 2 * every;
+      tick = now;
+      if (!late && now - this.lastReceivedAt > heartbeatMs) this.drop(`the server sent nothing for ${heartbeatMs} ms`);
       else this.transport?.send(PING_FRAME);
     }, every);
   }

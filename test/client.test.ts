@@ -203,6 +203,22 @@ describe('SDK against a roomcast server', () => {
     }
   });
 
+  it('after its process was too busy to ping, reads what the server sent meanwhile before judging it silent: it reports the server\'s 4002, and resumes', async () => {
+    const run = await runClientScript(
+      `const client = new RoomcastClient(${JSON.stringify(server.gatewayUrl)}, { reconnect: { initialDelayMs: 20, maxDelayMs: 80 } });
+      client.on('state', (s) => {
+        console.log([s.state, s.code, s.reason, s.recovered].filter((x) => x !== undefined).join(' '));
+        if (s.state === 'connected' && s.recovered === undefined) {
+          // busy for 1.5 s: no ping goes out, and the server (heartbeat 600 ms) closes the connection with 4002
+          setTimeout(() => { const end = Date.now() + 1500; while (Date.now() < end); }, 10);
+        } else if (s.state === 'connected') client.close();
+      });`,
+      10_000,
+    );
+    assert.equal(run.stderr, '');
+    assert.deepEqual(run.lines, ['connecting', 'connected', 'reconnecting 4002 heartbeat timeout', 'connected true', 'closed 1000 closed by the client']);
+  });
+
   // the browser build runs on ws here, whose close() without a code sends what a browser's does (a close frame with no status, 1005)
   for (const build of ['node', 'browser'] as const) {
     it(`gives up on a server gone silent without ending the session there (${build} build): the resume takes back its wsId and rooms`, async () => {
