@@ -31,8 +31,9 @@ const openNative: OpenTransport = (url, handlers) => {
   return {
     send: (text) => ws.send(text),
     close: (code, reason) => ws.close(code, reason),
-    // Browsers cannot destroy a socket; a close without a code is the nearest thing.
-    abort: () => ws.close(),
+    // Browsers cannot destroy a socket. A close without a code would end the session on the
+    // server (as the app's own close does); 4002, the heartbeat timeout, keeps it for the resume.
+    abort: () => ws.close(4002),
   };
 };
 

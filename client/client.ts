@@ -20,7 +20,7 @@
  * A resume left unanswered for `connectTimeoutMs` drops the socket and is
  * tried again, with the same token and positions, on the next connection.
  */
-import { isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
+import { CloseCode, isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
 import { PING_FRAME } from '../src/protocol/frames.js';
 import { ALL_STREAM, ROOM_ID_PATTERN, ROOM_ID_RULE } from '../src/protocol/room-id.js';
 import { backoffDelay, checkBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
@@ -88,8 +88,11 @@ function connectUrl(url: string, token: string | undefined): string {
 }
 
 export class BaseRoomcastClient extends Emitter<ClientEvents> {
-  private url: string;
   private readonly baseUrl: string;
+  /** The token later connections carry... */
+  private token: string | undefined;
+  /** ...and the one the server holds for the current connection: they differ after a setToken() while it was being opened. */
+  private socketToken: string | undefined;
   private readonly timeoutMs: number;
   private readonly connectTimeoutMs: number;
   private readonly backoff: BackoffOptions | false;
@@ -116,6 +119,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   /** Epoch of the `*` stream on this connection (from the welcome, once the server keeps history). */
   private allEpoch: string | undefined;
   private readonly resumeEnabled: boolean;
+  private readonly getToken: (() => Promise<string>) | undefined;
   /** The session's latest resume token (from the welcome, then from each `resumed`). */
   private resumeToken: string | undefined;
   /** A session was up before: the next `connected` says whether it `recovered`. */
@@ -125,13 +129,16 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   protected constructor(url: string, options: ClientOptions, private readonly openTransport: OpenTransport) {
     super();
+    connectUrl(url, options.token);
     this.baseUrl = url;
-    this.url = connectUrl(url, options.token);
+    this.token = options.token;
     this.timeoutMs = positiveMs(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
     this.connectTimeoutMs = positiveMs(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');
     this.backoff = options.reconnect === false ? false : checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect });
     this.random = options.random ?? Math.random;
     this.resumeEnabled = options.resume !== false;
+    if (options.getToken !== undefined && typeof options.getToken !== 'function') throw new TypeError('getToken must be a function');
+    this.getToken = options.getToken;
     // Connect on the next microtask, so listeners added right after `new` see every state change.
     queueMicrotask(() => this.open());
   }
@@ -145,7 +152,10 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     return this.currentWsId;
   }
 
-  /** Rooms this connection is in, from the server's `joined` and `left` frames. */
+  /**
+   * Rooms the session is in, from the server's `joined` and `left` frames; kept
+   * while reconnecting (the server keeps them for the resume).
+   */
   get rooms(): ReadonlySet<string> {
     return this.joinedRooms;
   }
@@ -170,20 +180,22 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   /**
    * Replaces the token: later connections use it, and a connected client sends
    * it at once (`{"op":"refresh"}`), before the old one expires and the server
-   * closes the connection with 4001. Rejects when the server refuses it (later
-   * connections then keep the token before), and when the refresh gets no
-   * answer (the new token stays: a reconnect sends it anyway).
+   * closes the connection with 4001 (a connection being opened sends it once it
+   * is up). Rejects when the server refuses it (later connections then keep the
+   * token before), and when the refresh gets no answer (the new token stays: a
+   * reconnect sends it anyway).
    */
   async setToken(token: string): Promise<void> {
-    const before = this.url;
-    const url = connectUrl(this.baseUrl, token);
-    this.url = url;
+    connectUrl(this.baseUrl, token);
+    this.token = token;
     if (this.currentState !== 'connected') return;
     try {
       await this.request('refresh', { token }, 'refresh');
+      this.socketToken = token;
     } catch (err) {
       const refused = err instanceof RoomcastError && !CLIENT_ERROR_CODES.has(err.code);
-      if (refused && this.url === url) this.url = before;
+      // later connections keep the token the server accepted
+      if (refused && this.token === token) this.token = this.socketToken;
       throw err;
     }
   }
@@ -197,16 +209,18 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   }
 
   private open(): void {
-    if (this.currentState === 'closed') return;
     if (!this.started) {
       this.started = true;
       this.setState({ state: 'connecting' });
     }
+    // also after the connecting state: one of its listeners may have closed the client
+    if (this.currentState === 'closed') return;
     const generation = ++this.generation;
     const current = (): boolean => generation === this.generation;
     this.handshakeTimer = setTimeout(() => this.drop(`no welcome frame within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
     try {
-      this.transport = this.openTransport(this.url, {
+      this.socketToken = this.token;
+      this.transport = this.openTransport(connectUrl(this.baseUrl, this.token), {
         message: (text) => current() && this.receive(text),
         close: (code, reason) => current() && this.lost(code, reason),
       });
@@ -297,6 +311,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.allEpoch = frame.epoch;
     this.streamPositions.clear();
     if (frame.seq !== undefined) this.record(ALL_STREAM, frame.seq, frame.epoch);
+    this.leaveAllBut(new Map());
     this.sessionUp(reconnected ? { state: 'connected', wsId: frame.wsId, recovered: false } : { state: 'connected', wsId: frame.wsId });
   }
 
@@ -311,24 +326,44 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
       if (stream === ALL_STREAM) this.allEpoch = position.epoch;
       else this.joinedRooms.add(stream);
     }
+    // no streams at all: the server kept the rooms but could not say where they stand
+    if (frame.streams.size > 0) this.leaveAllBut(frame.streams);
     this.sessionUp({ state: 'connected', wsId: frame.wsId, recovered: frame.recovered });
+  }
+
+  /** The rooms kept while reconnecting that the session is not in (any more): each gets a left event. */
+  private leaveAllBut(rooms: ReadonlyMap<string, unknown>): void {
+    for (const room of this.joinedRooms) {
+      if (rooms.has(room)) continue;
+      this.joinedRooms.delete(room);
+      this.emit('left', { room });
+    }
   }
 
   /** The session is usable (new or resumed): report it and send the ops that waited for it. */
   private sessionUp(change: StateChange): void {
+    // a listener of the events just before may have closed the client
+    if (this.currentState === 'closed') return;
     clearTimeout(this.handshakeTimer);
     this.connectedAt = Date.now();
     this.hadSession = true;
     this.setState(change);
     for (const op of this.pending.values()) if (!op.sent) this.sendOp(op);
+    if (this.token !== this.socketToken) this.setToken(this.token!).catch(() => undefined);
   }
 
   private startHeartbeat(heartbeatMs: number): void {
     clearInterval(this.heartbeatTimer);
     if (heartbeatMs <= 0) return;
     const every = Math.max(MIN_PING_INTERVAL_MS, Math.floor(heartbeatMs / 3));
+    let tick = Date.now();
     this.heartbeatTimer = setInterval(() => {
-      if (Date.now() - this.lastReceivedAt > heartbeatMs) this.drop(`the server sent nothing for ${heartbeatMs} ms`);
+      const now = Date.now();
+      // A late tick: this process (or tab) was busy, and timers run before the socket is read,
+      // so what the server sent meanwhile (its close, say) is still unread: judge at the next tick.
+      const late = now - tick > 2 * every;
+      tick = now;
+      if (!late && now - this.lastReceivedAt > heartbeatMs) this.drop(`the server sent nothing for ${heartbeatMs} ms`);
       else this.transport?.send(PING_FRAME);
     }, every);
   }
@@ -391,14 +426,23 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     if (this.currentState === 'closed') return;
     if (this.backoff === false || isTerminalCloseCode(code)) return this.finish(code, reason);
     const retryInMs = backoffDelay(this.attempt++, this.backoff, this.random);
+    // the server refused or expired the token: ask for a new one now, and retry once it is there
+    const asked =
+      code === CloseCode.badToken && this.getToken !== undefined
+        ? Promise.resolve()
+            .then(this.getToken)
+            .then((token) => this.setToken(token))
+            .catch((err: Error) => this.emit('error', err))
+        : undefined;
+    // scheduled before it is announced, so a listener that closes the client clears it
+    this.retryTimer = setTimeout(() => (asked === undefined ? this.open() : void asked.then(() => this.open())), retryInMs);
     this.setState({ state: 'reconnecting', code, reason, retryInMs });
-    this.retryTimer = setTimeout(() => this.open(), retryInMs);
   }
 
   /**
-   * Forgets the connection: socket, timers, rooms. When it was lost, the ops
-   * sent on it fail and the ones not sent yet wait for the next connection;
-   * when the client closes, every op fails.
+   * Forgets the connection: socket, timers. When it was lost, the ops sent on
+   * it fail and the ones not sent yet wait for the next connection, and its
+   * rooms are kept for the resume; when the client closes, every op fails.
    */
   private teardown(code: 'disconnected' | 'closed', message: string): void {
     this.generation++;
@@ -409,7 +453,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     clearTimeout(this.handshakeTimer);
     clearInterval(this.heartbeatTimer);
     clearTimeout(this.retryTimer);
-    this.joinedRooms.clear();
+    if (code === 'closed') this.joinedRooms.clear();
     for (const op of [...this.pending.values()]) {
       if (code === 'disconnected' && !op.sent) continue;
       this.takePending(op.id);

@@ -63,6 +63,12 @@ export interface ClientEvents {
 export interface ClientOptions {
   /** Sent as the `token` query parameter of every connection. */
   token?: string;
+  /**
+   * Asked for a new token when the server refuses or expires the one it has
+   * (close 4001); the retry waits for it. A rejection is emitted as `error`,
+   * and the retry goes with the token before (and asks again after the next 4001).
+   */
+  getToken?: () => Promise<string>;
   /** How long join() and leave() wait for the server's answer (default 5000 ms). */
   timeoutMs?: number;
   /** How long a connection attempt may take to get its welcome frame (default 10000 ms). */

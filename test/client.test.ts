@@ -1,18 +1,21 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, RoomcastClient, RoomcastError, type Message, type StateChange } from '../client/node.js';
-import type { WebSocket } from 'ws';
+import { WebSocket as WsWebSocket, type WebSocket } from 'ws';
+import { RoomcastClient as BrowserRoomcastClient } from '../client/browser.js';
 import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
 import { post } from './helpers/http.js';
-import { nextEvent, record, ScriptedGateway } from './helpers/sdk.js';
+import { stopProcess, spawnServer } from './helpers/process.js';
+import { nextEvent, record, runClientScript, ScriptedGateway } from './helpers/sdk.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
-import { untilLength } from './helpers/until.js';
+import { until, untilLength } from './helpers/until.js';
 
 const FAST = { initialDelayMs: 20, maxDelayMs: 80, factor: 2 };
 
@@ -159,6 +162,32 @@ describe('SDK against a roomcast server', () => {
     }
   });
 
+  it('keeps its rooms while it reconnects to resume them, and emits left for each when a reconnect cannot take the session back (a kick)', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { reconnect: FAST });
+    const left = record(client, 'left');
+    try {
+      const first = await nextEvent(client, 'state', (s) => s.state === 'connected');
+      await client.join('kept-a');
+      await client.join('kept-b');
+      const roomsWhileReconnecting = nextEvent(client, 'state', (s) => s.state === 'reconnecting').then(() => [...client.rooms]);
+      server.gateway.node.hub.conns.get(first.wsId!)!.terminate();
+      assert.deepEqual(await roomsWhileReconnecting, ['kept-a', 'kept-b']);
+      assert.deepEqual(await nextEvent(client, 'state', (s) => s.state === 'connected'), { state: 'connected', wsId: first.wsId, recovered: true });
+      assert.deepEqual([...client.rooms], ['kept-a', 'kept-b']);
+      assert.deepEqual(left, []);
+
+      // a kick ends the session: the next connection is a new one, in no room, and says so room by room
+      const fresh = nextEvent(client, 'state', (s) => s.state === 'connected');
+      await post(server.logicUrl, '/conn/kick', { wsId: first.wsId! });
+      const second = await fresh;
+      assert.notEqual(second.wsId, first.wsId);
+      assert.deepEqual(left, [{ room: 'kept-a' }, { room: 'kept-b' }]);
+      assert.equal(client.rooms.size, 0);
+    } finally {
+      client.close();
+    }
+  });
+
   it('pings on its own, so a server with a 600 ms heartbeat timeout keeps it for 2 s', async () => {
     const client = new RoomcastClient(server.gatewayUrl);
     try {
@@ -173,6 +202,50 @@ describe('SDK against a roomcast server', () => {
       client.close();
     }
   });
+
+  it('after its process was too busy to ping, reads what the server sent meanwhile before judging it silent: it reports the server\'s 4002, and resumes', async () => {
+    const run = await runClientScript(
+      `const client = new RoomcastClient(${JSON.stringify(server.gatewayUrl)}, { reconnect: { initialDelayMs: 20, maxDelayMs: 80 } });
+      client.on('state', (s) => {
+        console.log([s.state, s.code, s.reason, s.recovered].filter((x) => x !== undefined).join(' '));
+        if (s.state === 'connected' && s.recovered === undefined) {
+          // busy for 1.5 s: no ping goes out, and the server (heartbeat 600 ms) closes the connection with 4002
+          setTimeout(() => { const end = Date.now() + 1500; while (Date.now() < end); }, 10);
+        } else if (s.state === 'connected') client.close();
+      });`,
+      10_000,
+    );
+    assert.equal(run.stderr, '');
+    assert.deepEqual(run.lines, ['connecting', 'connected', 'reconnecting 4002 heartbeat timeout', 'connected true', 'closed 1000 closed by the client']);
+  });
+
+  // the browser build runs on ws here, whose close() without a code sends what a browser's does (a close frame with no status, 1005)
+  for (const build of ['node', 'browser'] as const) {
+    it(`gives up on a server gone silent without ending the session there (${build} build): the resume takes back its wsId and rooms`, async () => {
+      const saved = Object.getOwnPropertyDescriptor(globalThis, 'WebSocket');
+      if (build === 'browser') Object.defineProperty(globalThis, 'WebSocket', { value: WsWebSocket, configurable: true, writable: true });
+      // the retry waits just under 300 ms: time for the server to finish with the connection given up
+      const options = { reconnect: { initialDelayMs: 300, maxDelayMs: 300 }, random: () => 0.99 };
+      const client = build === 'node' ? new RoomcastClient(server.gatewayUrl, options) : new BrowserRoomcastClient(server.gatewayUrl, options);
+      try {
+        const first = await nextEvent(client, 'state', (s) => s.state === 'connected');
+        await client.join('silent-server');
+        // the server goes on reading (the client's pings keep the connection alive there), but nothing it writes leaves
+        const { socket } = server.gateway.node.hub.conns.get(first.wsId!)! as unknown as { socket: Duplex };
+        socket.cork();
+        const dropped = await nextEvent(client, 'state', (s) => s.state === 'reconnecting', 3000);
+        assert.deepEqual([dropped.code, dropped.reason], [1006, 'the server sent nothing for 600 ms']);
+        // the server speaks again (it was only slow): it finishes the close the client sent as it gave up
+        socket.uncork();
+        assert.deepEqual(await nextEvent(client, 'state', (s) => s.state === 'connected'), { state: 'connected', wsId: first.wsId, recovered: true });
+        assert.deepEqual([...client.rooms], ['silent-server']);
+      } finally {
+        client.close();
+        if (saved === undefined) delete (globalThis as { WebSocket?: unknown }).WebSocket;
+        else Object.defineProperty(globalThis, 'WebSocket', saved);
+      }
+    });
+  }
 
   it('rejects a join with a bad room at once, without asking the server', async () => {
     const client = new RoomcastClient(server.gatewayUrl);
@@ -236,6 +309,77 @@ describe('SDK against a roomcast server', () => {
     await sleep(300);
     assert.equal(client.state, 'closed');
     assert.equal((await server.broker.stats()).connections, before - 1);
+  });
+});
+
+describe('SDK close() leaves nothing running: the process exits by itself', () => {
+  const server = serverPerSuite({ allowClientJoin: true });
+  /** A retry that would come 20 s later: a client that left it scheduled keeps its process that long. */
+  const SLOW_RETRY = '{ reconnect: { initialDelayMs: 20000, maxDelayMs: 20000 }, random: () => 0.99 }';
+  const PRINT_STATES = "client.on('state', (s) => console.log(s.state + (s.code === undefined ? '' : ' ' + s.code)));";
+
+  async function assertExits(script: string, expected: string[]): Promise<void> {
+    const run = await runClientScript(script, 8000);
+    assert.equal(run.stderr, '');
+    assert.deepEqual(run.lines, expected);
+    assert.ok(run.exited && run.ms < 5000, `the process ${run.exited ? `exited after ${Math.round(run.ms)} ms` : 'was still running after 8 s'}`);
+  }
+
+  it('when close() is called by a listener of the connecting state: no socket is opened after it', async () => {
+    await assertExits(
+      `const client = new RoomcastClient(${JSON.stringify(server.gatewayUrl)}, ${SLOW_RETRY});
+      ${PRINT_STATES}
+      client.on('state', (s) => s.state === 'connecting' && client.close());`,
+      ['connecting', 'closed 1000'],
+    );
+  });
+
+  it('when close() is called by a listener of the reconnecting state: the retry it announced is not left scheduled', async () => {
+    const kick = `fetch(${JSON.stringify(`${server.logicUrl}/conn/kick`)}, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ wsId: s.wsId }) })`;
+    await assertExits(
+      `const client = new RoomcastClient(${JSON.stringify(server.gatewayUrl)}, ${SLOW_RETRY});
+      ${PRINT_STATES}
+      client.on('state', (s) => {
+        if (s.state === 'connected') ${kick};
+        if (s.state === 'reconnecting') client.close();
+      });`,
+      ['connecting', 'connected', 'reconnecting 4003', 'closed 1000'],
+    );
+  });
+
+  it('when close() is called while reconnecting with a join waiting: the join is rejected', async () => {
+    await assertExits(
+      `const client = new RoomcastClient('ws://127.0.0.1:1/connect', ${SLOW_RETRY});
+      ${PRINT_STATES}
+      client.on('state', (s) => {
+        if (s.state !== 'reconnecting') return;
+        // the retry is 20 s away: close while waiting for it
+        setTimeout(() => {
+          client.join('waiting').catch((err) => console.log('join ' + err.code));
+          client.close();
+        }, 50);
+      });`,
+      ['connecting', 'reconnecting 1006', 'closed 1000', 'join closed'],
+    );
+  });
+
+  it('when close() is called while the server is frozen (SIGSTOP) and never answers the close: within about a second, not 30 s', async () => {
+    const frozen = await spawnServer(['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0']);
+    try {
+      await assertExits(
+        `const client = new RoomcastClient(${JSON.stringify(frozen.gatewayUrl)});
+        ${PRINT_STATES}
+        client.on('state', (s) => {
+          if (s.state !== 'connected') return;
+          process.kill(${frozen.proc.pid}, 'SIGSTOP');
+          client.close();
+        });`,
+        ['connecting', 'connected', 'closed 1000'],
+      );
+    } finally {
+      frozen.proc.kill('SIGCONT');
+      await stopProcess(frozen);
+    }
   });
 });
 
@@ -522,6 +666,70 @@ describe('SDK with client auth', () => {
     } finally {
       client.close();
     }
+  });
+
+  it('setToken() while the connection is being opened, with the token before: sends the new one once connected, so the server does not close it when the old one expires', async () => {
+    const [expiring, renewed] = [await signToken({ sub: 'sdk-user', expiresIn: 2 }), await signToken({ sub: 'sdk-user', expiresIn: 600 })];
+    const client = new RoomcastClient(server.gatewayUrl, { token: expiring, reconnect: FAST });
+    const states = record(client, 'state');
+    try {
+      await Promise.resolve(); // the client opens its socket on a microtask, with the token it was given
+      await client.setToken(renewed);
+      assert.equal(client.state, 'connecting');
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const life = await until('the server holds the new token', () => {
+        const expiresAt = server.gateway.node.hub.conns.get(client.wsId!)?.identity?.expiresAt;
+        return expiresAt !== undefined && expiresAt - Date.now() > 60_000 ? expiresAt - Date.now() : undefined;
+      }, 800); // before the first token expires
+      assert.ok(life > 590_000, `${life} ms`);
+      await sleep(2500); // past the first token's expiry
+      assert.deepEqual(states.map((s) => s.state), ['connecting', 'connected']);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('getToken() is asked for a new token when the server expires the one it has (4001): the retry waits for it and resumes the session; a failed ask is an error event, and it asks again', async () => {
+    const asked: number[] = [];
+    const getToken = async (): Promise<string> => {
+      asked.push(Date.now());
+      if (asked.length === 1) {
+        // the first connection's own token is short-lived too: the next one is refused (4001) and asks again
+        return signToken({ sub: 'sdk-user', expiresIn: -10 });
+      }
+      if (asked.length === 2) throw new Error('the token service is down');
+      await sleep(300); // longer than the retry's backoff: the retry waits
+      return signToken({ sub: 'sdk-user', expiresIn: 600 });
+    };
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 2 }), getToken, reconnect: FAST });
+    const states = record(client, 'state');
+    const errors = record(client, 'error');
+    try {
+      const first = await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const resumed = await nextEvent(client, 'state', (s) => s.state === 'connected', 8000);
+      assert.deepEqual(resumed, { state: 'connected', wsId: first.wsId, recovered: true });
+      assert.deepEqual(
+        states.map((s) => [s.state, s.code]),
+        [
+          ['connecting', undefined],
+          ['connected', undefined],
+          ['reconnecting', 4001],
+          ['reconnecting', 4001], // the expired token getToken gave first
+          ['reconnecting', 4001], // getToken failed: the retry went with the token before
+          ['connected', undefined],
+        ],
+      );
+      assert.deepEqual(errors.map((e) => e.message), ['the token service is down']);
+      assert.equal(asked.length, 3);
+      const life = (server.gateway.node.hub.conns.get(client.wsId!)!.identity!.expiresAt! - Date.now()) / 1000;
+      assert.ok(life > 590, `the server holds the token getToken gave last: ${life} s`);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('rejects a getToken that is not a function', () => {
+    assert.throws(() => new RoomcastClient(server.gatewayUrl, { getToken: 'token' as unknown as () => Promise<string> }), { name: 'TypeError', message: 'getToken must be a function' });
   });
 
   it('setToken() whose refresh the connection loses: the reconnect uses the new token; after a refused token, the one before', async () => {

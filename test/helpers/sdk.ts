@@ -1,4 +1,6 @@
 /** Helpers for driving the SDK (client/) against real servers. */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ClientEvents } from '../../client/types.js';
@@ -83,4 +85,33 @@ export class ScriptedGateway {
     for (const ws of this.sockets) ws.terminate();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
   }
+}
+
+export interface ScriptRun {
+  /** What the script printed, one entry a line. */
+  lines: string[];
+  /** How long the process lived, in ms. */
+  ms: number;
+  /** False when the process was still running after `limitMs` and was killed. */
+  exited: boolean;
+  stderr: string;
+}
+
+/**
+ * Runs `body` in a Node process of its own, after `import { RoomcastClient } from 'roomcast/client'`
+ * (this package's build), and tells how long the process lived: a client that leaves a timer
+ * or a socket behind keeps its process from exiting by itself. Killed after `limitMs`.
+ */
+export async function runClientScript(body: string, limitMs: number): Promise<ScriptRun> {
+  const script = `import { RoomcastClient } from 'roomcast/client';\n${body}`;
+  const started = performance.now();
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('../../..', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const timer = setTimeout(() => proc.kill('SIGKILL'), limitMs);
+  const [code] = (await once(proc, 'exit')) as [number | null];
+  clearTimeout(timer);
+  return { lines: stdout.split('\n').filter((l) => l !== ''), ms: performance.now() - started, exited: code !== null, stderr };
 }
