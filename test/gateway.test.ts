@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
-import { post } from './helpers/http.js';
+import { call, post } from './helpers/http.js';
 import { parsePrometheus, valueOf } from './helpers/prometheus.js';
 import { serverPerSuite } from './helpers/server.js';
 import { until } from './helpers/until.js';
@@ -199,6 +199,27 @@ describe('client join (--allow-client-join)', () => {
     a.send({ op: 'leave', room: 'lobby', id: 3 });
     assert.deepEqual(await a.next((f) => f.op === 'left'), { type: 0, op: 'left', room: 'lobby' });
     assert.deepEqual(await a.next((f) => f.op === 'reply'), { type: 0, op: 'reply', id: 3, room: 'lobby', changed: true });
+    await a.closeAndWait();
+  });
+
+  it('applies a leave sent right after a join of a room not open yet after the join: joined, left, and in no room', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    const rooms = Array.from({ length: 20 }, (_, i) => `opening-${i}`);
+    for (const [i, room] of rooms.entries()) {
+      a.send({ op: 'join', room, id: 2 * i });
+      a.send({ op: 'leave', room, id: 2 * i + 1 });
+    }
+    const replies = await a.collect((f) => f.op === 'reply', 40);
+    for (const [i, room] of rooms.entries()) {
+      assert.deepEqual(replies.find((r) => r.id === 2 * i), { type: 0, op: 'reply', id: 2 * i, room, changed: true });
+      assert.deepEqual(replies.find((r) => r.id === 2 * i + 1), { type: 0, op: 'reply', id: 2 * i + 1, room, changed: true }, `the leave of ${room}`);
+    }
+    const info = await call(server.logicUrl, `/conns/${a.wsId}`);
+    assert.deepEqual(info.body.data?.rooms, []);
+    for (const room of rooms) {
+      const announced = a.frames.filter((f) => (f.op === 'joined' || f.op === 'left') && f.room === room).map((f) => f.op);
+      assert.deepEqual(announced, ['joined', 'left'], room);
+    }
     await a.closeAndWait();
   });
 

@@ -44,8 +44,11 @@ export class GatewayNode implements GatewayHandler {
   private readonly streams = new Map<string, StreamTrack>();
   private readonly opening = new Map<string, Promise<void>>();
   private readonly newcomers = new Newcomers();
-  /** The rooms each connection is joining, while they open: they count against the rooms limit. */
-  private readonly joining = new Map<Connection, Set<string>>();
+  /**
+   * The rooms each connection is joining, while they open: they count against
+   * the rooms limit, and a leave of one waits for its join to finish.
+   */
+  private readonly joining = new Map<Connection, Map<string, Promise<{ changed: boolean }>>>();
   /** Sessions a resume on this node is claiming from the broker (not adopted yet). */
   private readonly claiming = new Set<string>();
   private readonly gaps: GapRepair;
@@ -235,23 +238,28 @@ export class GatewayNode implements GatewayHandler {
    * concurrent API calls) can never pass the limit between them.
    */
   async join(conn: Connection, room: string): Promise<{ changed: boolean; refused?: string }> {
-    const limit = this.maxRoomsPerConnection;
-    if (limit === 0 || conn.rooms.has(room)) return this.enter(conn, room, true);
+    if (conn.rooms.has(room)) return { changed: false };
     let joining = this.joining.get(conn);
     // a join of this very room is under way and holds its slot
-    if (joining?.has(room)) return this.enter(conn, room, true);
+    const under = joining?.get(room);
+    if (under !== undefined) {
+      await under.catch(() => undefined);
+      return this.enter(conn, room, true);
+    }
+    const limit = this.maxRoomsPerConnection;
     const rooms = conn.rooms.size + (joining?.size ?? 0);
-    if (rooms >= limit) {
+    if (limit > 0 && rooms >= limit) {
       this.counters.roomLimitRefusals++;
       return { changed: false, refused: roomLimitRefusal(rooms) };
     }
     if (joining === undefined) {
-      joining = new Set();
+      joining = new Map();
       this.joining.set(conn, joining);
     }
-    joining.add(room);
+    const entering = this.enter(conn, room, true);
+    joining.set(room, entering);
     try {
-      return await this.enter(conn, room, true);
+      return await entering;
     } finally {
       joining.delete(room);
       if (joining.size === 0 && this.joining.get(conn) === joining) this.joining.delete(conn);
@@ -288,6 +296,9 @@ export class GatewayNode implements GatewayHandler {
   }
 
   async leave(conn: Connection, room: string): Promise<{ changed: boolean }> {
+    // a leave sent after a join applies after it, even while the room is still opening
+    const joining = this.joining.get(conn)?.get(room);
+    if (joining !== undefined) await joining.catch(() => undefined);
     const change = this.hub.leave(conn, room);
     if (change.changed) {
       conn.send(encodeTextFrame(leftFrame(room)));
