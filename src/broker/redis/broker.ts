@@ -40,7 +40,7 @@ import {
   type YieldAnswer,
 } from '../broker.js';
 import { newEpoch } from '../epoch.js';
-import { RedisNames } from './keys.js';
+import { RedisNames, redisDatabase } from './keys.js';
 import { PendingRequests } from './requests.js';
 import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION, type LuaScript } from './scripts.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
@@ -132,7 +132,7 @@ export class RedisBroker implements Broker {
     options: RedisBrokerOptions,
     private readonly log: Logger,
   ) {
-    this.names = new RedisNames(options.prefix ?? 'roomcast:');
+    this.names = new RedisNames(options.prefix ?? 'roomcast:', redisDatabase(options.url));
     this.registryTtlMs = options.registryTtlMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
@@ -159,13 +159,20 @@ export class RedisBroker implements Broker {
     broker.watch(subscriber, 'subscriber');
     broker.watchSubscriptions();
     const where = new URL(options.url).host;
+    // the client retries on its own until the deadline: its last error says why (refused, TLS, password)
+    let lastError: unknown;
+    const remember = (err: unknown): void => void (lastError = err);
+    for (const client of [commands, subscriber]) client.on('error', remember);
     try {
       await withTimeout(Promise.all([commands.connect(), subscriber.connect()]), connectTimeoutMs, `connecting to Redis at ${where}`);
       await subscriber.subscribe(broker.names.replyChannel(broker.processId), broker.onReply);
     } catch (err) {
       commands.destroy();
       subscriber.destroy();
-      throw new BrokerUnavailableError(`cannot reach Redis at ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      const why = lastError ?? err;
+      throw new BrokerUnavailableError(`cannot reach Redis at ${where} within ${connectTimeoutMs} ms: ${why instanceof Error ? why.message : String(why)}`, { cause: why });
+    } finally {
+      for (const client of [commands, subscriber]) client.off('error', remember);
     }
     commands.on('ready', () => broker.registerAll(true));
     commands.on('ready', () => void broker.restoreSecret());
