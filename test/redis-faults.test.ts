@@ -1,7 +1,7 @@
 /**
  * The Redis engine when Redis misbehaves, over real sockets on a real Redis:
- * two deployments on two databases of one Redis, and broker URLs that carry a
- * password.
+ * Redis stopped (SIGSTOP) while pushes go on, two deployments on two
+ * databases of one Redis, and broker URLs that carry a password.
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -9,11 +9,13 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { freePort } from '../bench/local-redis.js';
 import { isPush, TestClient, type Frame } from './helpers/client.js';
+import { redisEngine, startCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { runCli } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { member } from './helpers/resume.js';
 import { startServer } from './helpers/server.js';
+import { until, within } from './helpers/until.js';
 
 // one redis-server for the file; each cluster has its own key prefix
 let redis: RedisServer;
@@ -30,6 +32,72 @@ function pushToRoom(logicUrl: string, room: string, val: string): ReturnType<typ
 function pushedValues(frames: Frame[]): unknown[] {
   return frames.filter(isPush).map((f) => f.data);
 }
+
+/** Pings from each client every 2 s (their PONGs are not pushes), so none is closed for silence in a long test; returns what stops it. */
+function keepAlive(clients: TestClient[]): () => void {
+  const timer = setInterval(() => {
+    for (const client of clients) if (client.ws.readyState === WebSocket.OPEN) client.send({ type: 1, data: 'PING' });
+  }, 2000);
+  return () => clearInterval(timer);
+}
+
+describe('Redis stopped (SIGSTOP) while pushes go on', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('pushes answer 503 within the deadline, and at once while Redis stays silent; none of them is delivered once it wakes; then pushes flow again, every 200 once and in order', async () => {
+    const cluster = await startCluster(redisEngine(redis.url, { commandTimeoutMs: 1000 }), 2);
+    const pid = Number(/process_id:(\d+)/.exec(String(await redis.command(['INFO', 'server'])))?.[1]);
+    const members: TestClient[] = [];
+    let stopped = false;
+    let stopPinging = (): void => undefined;
+    try {
+      for (const node of [0, 1]) members.push((await member({ gatewayUrl: cluster.gatewayUrls[node], logicUrl: cluster.logicUrl }, ['r'])).client);
+      stopPinging = keepAlive(members);
+      for (const val of ['before-0', 'before-1']) assert.equal((await pushToRoom(cluster.logicUrl, 'r', val)).status, 200);
+
+      process.kill(pid, 'SIGSTOP');
+      stopped = true;
+      const stoppedAt = Date.now();
+      // within the deadline (1 s) and the wait for an answer past it (1 s), not once Redis wakes
+      const during = await within(Promise.all([0, 1, 2].map((i) => pushToRoom(cluster.logicUrl, 'r', `during-${i}`))), 4000, 'pushes answered while Redis is stopped');
+      assert.deepEqual(
+        during.map((answer) => answer.status),
+        [503, 503, 503],
+      );
+      assert.match(during[0].body.msg, /Redis/);
+      await until('/readyz says 503', async () => ((await call(cluster.logicUrl, '/readyz')).status === 503 ? true : undefined), 3000);
+      const askedAt = Date.now();
+      const refused = await pushToRoom(cluster.logicUrl, 'r', 'during-silence');
+      assert.equal(refused.status, 503);
+      assert.match(refused.body.msg, /Redis has not answered/);
+      assert.ok(Date.now() - askedAt < 1000, 'answered at once, without waiting for Redis');
+      for (const client of members) assert.deepEqual(await client.ping(), { type: 1, data: 'PONG' });
+
+      await sleep(5000 - (Date.now() - stoppedAt));
+      process.kill(pid, 'SIGCONT');
+      stopped = false;
+      const accepted: string[] = [];
+      await until(
+        'a push accepted again',
+        async () => {
+          const val = `after-${accepted.length}-${Date.now()}`;
+          const answer = await pushToRoom(cluster.logicUrl, 'r', val);
+          return answer.status === 200 ? accepted.push(val) : undefined;
+        },
+        5000,
+      );
+      for (const [i, client] of members.entries()) {
+        await client.collect(isPush, 3);
+        await client.ping();
+        assert.deepEqual(pushedValues(client.frames), ['before-0', 'before-1', ...accepted], `member on node ${i}`);
+        assert.equal(client.ws.readyState, WebSocket.OPEN);
+      }
+    } finally {
+      if (stopped) process.kill(pid, 'SIGCONT');
+      stopPinging();
+      await Promise.all(members.map((c) => c.closeAndWait()));
+      await cluster.close();
+    }
+  });
+});
 
 describe('two deployments on two databases of one Redis', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   it("do not hear each other: pushes on one reach none of the other's members, and each counts only its own gateways", async () => {

@@ -37,24 +37,43 @@ end
 `;
 }
 
+/** The error a script answers when it runs past its deadline, having done nothing. */
+export const LATE = 'LATE';
+
+/**
+ * Sets `now` (ms, Redis's clock) and does nothing past ARGV[deadlineArg] (ms,
+ * Redis's clock): a request Redis takes only after the caller stopped waiting
+ * (Redis was stopped meanwhile) must not take effect after a 503.
+ */
+function deadlineCheck(deadlineArg: number): string {
+  return `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+if now > tonumber(ARGV[${deadlineArg}]) then return redis.error_reply('${LATE} the deadline passed before Redis ran the request') end
+`;
+}
+
 /**
  * KEYS: stream hash, stream history, the order counter (ranks publications of
  * every stream). ARGV: channel, message id, tag, val, epoch to use if the
- * stream is new, hash TTL s, history size (0 = off), history TTL s.
+ * stream is new, hash TTL s, history size (0 = off), history TTL s, deadline.
  * Returns { seq, epoch }.
  */
-export const PUBLISH = script(`${ensureEpoch(5)}
+export const PUBLISH = script(`${deadlineCheck(9)}${ensureEpoch(5)}
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 if tonumber(ARGV[7]) > 0 then
-  local t = redis.call('TIME')
-  local now = t[1] * 1000 + math.floor(t[2] / 1000)
   local order = redis.call('INCR', KEYS[3])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], seq .. '-0', 'i', ARGV[2], 't', ARGV[3], 'v', ARGV[4], 'a', now, 'o', order)
   redis.call('EXPIRE', KEYS[2], ARGV[8])
 end
 redis.call('PUBLISH', ARGV[1], seq .. '|' .. epoch .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])
 return { seq, epoch }
+`);
+
+/** ARGV: channel, message, deadline. PUBLISHes unless past the deadline; returns how many subscribers got it. */
+export const PUBLISH_BY = script(`${deadlineCheck(3)}
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
 `);
 
 /**
@@ -164,12 +183,12 @@ return moved
 
 /**
  * KEYS: session hash, conn key. ARGV: the uid resuming ('' when anonymous),
- * the node claiming, registry TTL ms. Claims the wsId for the node unless the
+ * the node claiming, registry TTL ms, deadline. Claims the wsId for the node unless the
  * registry names any node for it (the single field 'busy'); then returns the
  * session's fields and deletes the session: an empty reply when there is none,
  * the single field 'foreign' (and no claim) when it belongs to another user.
  */
-export const TAKE_SESSION = script(`
+export const TAKE_SESSION = script(`${deadlineCheck(4)}
 if redis.call('EXISTS', KEYS[2]) == 1 then return { 'busy' } end
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields > 0 and (redis.call('HGET', KEYS[1], '${SESSION_MARKER}') or '') ~= ARGV[1] then return { 'foreign' } end
