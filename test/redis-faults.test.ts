@@ -1,19 +1,24 @@
 /**
  * The Redis engine when Redis misbehaves, over real sockets on a real Redis:
- * Redis stopped (SIGSTOP) while pushes go on, two deployments on two
- * databases of one Redis, and broker URLs that carry a password.
+ * Redis stopped (SIGSTOP) while pushes go on, one gateway cut off from Redis
+ * while the others keep it, two deployments on two databases of one Redis,
+ * and broker URLs that carry a password.
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { freePort } from '../bench/local-redis.js';
+import type { Broker } from '../src/broker/broker.js';
+import { RedisBroker } from '../src/broker/redis/broker.js';
 import { isPush, TestClient, type Frame } from './helpers/client.js';
-import { redisEngine, startCluster } from './helpers/cluster.js';
+import { startCluster, redisEngine, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { CutRelay } from './helpers/cut-relay.js';
 import { call, post } from './helpers/http.js';
 import { runCli } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { member } from './helpers/resume.js';
+import { assertResumed, member, resumeOn } from './helpers/resume.js';
 import { startServer } from './helpers/server.js';
 import { until, within } from './helpers/until.js';
 
@@ -95,6 +100,87 @@ describe('Redis stopped (SIGSTOP) while pushes go on', { skip: skipWithoutRedis,
       stopPinging();
       await Promise.all(members.map((c) => c.closeAndWait()));
       await cluster.close();
+    }
+  });
+});
+
+/** Like redisEngine, but the second broker asked for (gateway node 1) reaches Redis through `relay`. */
+function engineWithNodeBehind(relay: CutRelay): EngineFactory {
+  return async () => {
+    const brokers: Broker[] = [];
+    const prefix = `cut${Date.now()}${Math.random().toString(36).slice(2, 6)}:`;
+    return {
+      brokerFor: async () => {
+        const url = brokers.length === 1 ? relay.url : redis.url;
+        const broker = await RedisBroker.connect({ url, prefix }, pino({ level: 'silent' }));
+        brokers.push(broker);
+        return broker;
+      },
+      close: async () => {
+        await Promise.all(brokers.map((b) => b.close()));
+      },
+    };
+  };
+}
+
+describe('one gateway cut off from Redis while the others keep it', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  let relay: CutRelay;
+  let cluster: TestCluster;
+  before(async () => {
+    relay = await CutRelay.start(redis.port);
+    cluster = await startCluster(engineWithNodeBehind(relay), 2);
+  });
+  after(async () => {
+    await cluster?.close();
+    await relay?.close();
+  });
+
+  it('commands by wsId answered 2xx meanwhile take effect once it is back: the joined member resumes into the room, the kicked one is closed with 4003, an untouched one stays and is found again', async () => {
+    const node1 = { gatewayUrl: cluster.gatewayUrls[1], logicUrl: cluster.logicUrl };
+    const joined = await member(node1, ['r']);
+    const kicked = await member(node1, ['r']);
+    const untouched = await member(node1, ['r']);
+    const clients = [joined.client, kicked.client, untouched.client];
+    const stopPinging = keepAlive(clients);
+    try {
+      relay.sever();
+      // the logic finds no subscriber on the node's channel: it takes the node for dead, its sessions for away
+      await until('the logic takes the cut-off node for dead', async () => ((await call(cluster.logicUrl, `/conns/${untouched.client.wsId}`)).body.data?.state === 'away' ? true : undefined));
+      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'news', wsId: joined.client.wsId })).body.data?.changed, true);
+      assert.equal((await post(cluster.logicUrl, '/room/leave', { id: 'r', wsId: joined.client.wsId })).body.data?.changed, true);
+      assert.equal((await post(cluster.logicUrl, '/conn/kick', { wsId: kicked.client.wsId })).body.data?.kicked, true);
+      const news = await pushToRoom(cluster.logicUrl, 'news', 'to news');
+      const room = await pushToRoom(cluster.logicUrl, 'r', 'to r');
+      assert.deepEqual([news.status, room.status], [200, 200]);
+
+      relay.mend();
+      assert.equal(await joined.client.closeCode(), 4005, 'the member whose session changed is told to resume');
+      assert.equal(await kicked.client.closeCode(), 4003);
+
+      const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[1], joined.client.welcome!.resume as string, joined.since);
+      clients.push(again);
+      assertResumed(end, { wsId: joined.client.wsId, recovered: true });
+      assert.ok(
+        frames.some((f) => f.op === 'joined' && f.room === 'news'),
+        JSON.stringify(frames),
+      );
+      assert.ok(
+        frames.some((f) => f.op === 'left' && f.room === 'r'),
+        JSON.stringify(frames),
+      );
+      assert.deepEqual(pushedValues(frames), ['to news']);
+      assert.deepEqual((await call(cluster.logicUrl, `/conns/${joined.client.wsId}`)).body.data?.rooms, ['news']);
+
+      // the untouched member kept its connection, got the push it missed from history, and is found on its node again
+      assert.deepEqual((await untouched.client.collect(isPush, 1)).map((f) => f.data), ['to r']);
+      await until('the untouched member is registered again', async () => ((await call(cluster.logicUrl, `/conns/${untouched.client.wsId}`)).body.data?.state === 'connected' ? true : undefined));
+      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'later', wsId: untouched.client.wsId })).body.data?.changed, true);
+      await untouched.client.next((f) => f.op === 'joined' && f.room === 'later');
+      assert.equal(untouched.client.ws.readyState, WebSocket.OPEN);
+    } finally {
+      stopPinging();
+      relay.mend();
+      await Promise.all(clients.map((c) => c.closeAndWait()));
     }
   });
 });

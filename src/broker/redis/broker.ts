@@ -42,7 +42,8 @@ import {
 import { newEpoch } from '../epoch.js';
 import { RedisNames, redisDatabase } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, HISTORY, LATE, POSITION, PUBLISH, PUBLISH_BY, REFRESH_CONNS, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, HISTORY, LATE, POSITION, PUBLISH, PUBLISH_BY, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { NodeRegistry } from './registry.js';
 import { RedisWatch } from './watch.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
@@ -119,6 +120,7 @@ export class RedisBroker implements Broker {
   private readonly queryTimeoutMs: number;
   private readonly commandTimeoutMs: number;
   private readonly redisWatch: RedisWatch;
+  private readonly registry: NodeRegistry;
   /** How long a stream's seq and epoch live after its last push. */
   private readonly streamTtlSeconds: string;
   private readonly historyLimits: HistoryLimits;
@@ -143,6 +145,7 @@ export class RedisBroker implements Broker {
     this.queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 2_000;
     this.redisWatch = new RedisWatch(commands, this.commandTimeoutMs);
+    this.registry = new NodeRegistry(this.names, (lua, keys, args) => this.runScript(lua, keys, args), (err, doing) => this.logRedisError(err, doing));
     this.historyLimits = options.history ?? DEFAULT_HISTORY;
     // history numbered by a seq must not outlive the seq and epoch: a new epoch would make it unreadable
     this.streamTtlSeconds = String(Math.max(PUSHED_STREAM_TTL_SECONDS, Math.ceil(this.historyLimits.ttlMs / 1000)));
@@ -248,10 +251,11 @@ export class RedisBroker implements Broker {
       const session = this.names.sessionKey(wsId);
       batch.hSet(session, this.sessionMeta(uid)).pExpire(session, this.sessionTtlMs);
     }
-    batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'registering a connection'));
+    batch.execAsPipeline().catch((err: unknown) => this.missed(wsId, err, 'registering a connection'));
   }
 
   connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void {
+    this.registry.forget(wsId);
     const keep = away !== undefined && this.recoveryWindowMs > 0;
     const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
     if (keep) for (const [room, at] of away.rooms) args.push(room, at === undefined ? '' : `${at.seq}:${at.epoch}`);
@@ -264,12 +268,12 @@ export class RedisBroker implements Broker {
 
   sessionJoined(wsId: string, room: string): void {
     if (this.recoveryWindowMs === 0) return;
-    this.commands.hSet(this.names.sessionKey(wsId), room, '').catch((err: unknown) => this.logRedisError(err, 'recording a join'));
+    this.commands.hSet(this.names.sessionKey(wsId), room, '').catch((err: unknown) => this.missed(wsId, err, 'recording a join'));
   }
 
   sessionLeft(wsId: string, room: string): void {
     if (this.recoveryWindowMs === 0) return;
-    this.commands.hDel(this.names.sessionKey(wsId), room).catch((err: unknown) => this.logRedisError(err, 'recording a leave'));
+    this.commands.hDel(this.names.sessionKey(wsId), room).catch((err: unknown) => this.missed(wsId, err, 'recording a leave'));
   }
 
   async takeSession(nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
@@ -590,34 +594,13 @@ export class RedisBroker implements Broker {
   /**
    * Rewrites this node's registry entries so they do not expire; with `full`
    * (after a reconnect, when Redis may have lost its data) the sessions' rooms
-   * too. An entry that names another node now (it took the session while this
-   * node was silent past the entry's expiry) is left alone, and the connection
-   * here is closed.
+   * too (src/broker/redis/registry.ts).
    */
   private registerAll(full: boolean): void {
     const gateway = this.gateway;
     if (gateway === undefined || !this.commands.isReady) return;
-    let batch: { wsId: string; uid: string | undefined; rooms: string[] }[] = [];
-    for (const conn of gateway.connections()) {
-      batch.push({ wsId: conn.wsId, uid: conn.uid, rooms: full ? [...conn.rooms] : [] });
-      if (batch.length === REGISTRY_BATCH) {
-        this.refreshRegistry(gateway, batch, full);
-        batch = [];
-      }
-    }
-    if (batch.length > 0) this.refreshRegistry(gateway, batch, full);
-  }
-
-  private refreshRegistry(gateway: GatewayHandler, conns: { wsId: string; uid: string | undefined; rooms: string[] }[], full: boolean): void {
-    const keys = conns.flatMap((conn) => [this.names.connKey(conn.wsId), this.names.sessionKey(conn.wsId)]);
-    const args = [gateway.nodeId, String(this.registryTtlMs), String(this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0), String(this.roomsLimit)];
-    if (full) for (const conn of conns) args.push(conn.uid ?? '', conn.rooms.join(' '));
-    this.runScript(REFRESH_CONNS, keys, args).then(
-      (moved) => {
-        for (const position of moved as number[]) gateway.sessionMoved(conns[position - 1].wsId);
-      },
-      (err: unknown) => this.logRedisError(err, 'refreshing the registry'),
-    );
+    const sessionTtlMs = this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0;
+    this.registry.refresh(gateway, { registryTtlMs: this.registryTtlMs, sessionTtlMs, roomsLimit: this.roomsLimit }, full);
   }
 
   /**
@@ -736,6 +719,12 @@ export class RedisBroker implements Broker {
       this.outage = false;
       this.log.info({ role }, 'connected to Redis again');
     });
+  }
+
+  /** A write of a connection's session failed: the next refresh writes the node's view of it. */
+  private missed(wsId: string, err: unknown, doing: string): void {
+    this.registry.missed(wsId);
+    this.logRedisError(err, doing);
   }
 
   private logRedisError(err: unknown, doing: string): void {

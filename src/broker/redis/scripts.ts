@@ -150,35 +150,69 @@ return redis.call('DEL', KEYS[2])
 `);
 
 /**
- * KEYS: the conn key and session hash of each connection, in pairs. ARGV:
- * node id, registry TTL ms, session TTL ms ('0': no sessions kept), the node's
- * rooms limit, then for a full refresh each connection's uid ('' when
- * anonymous) and its rooms, space-separated. Re-registers each connection whose wsId names this node or
- * none (a full refresh rewrites its session from scratch); returns the
- * (1-based) positions of those another node holds now.
+ * KEYS: the conn key and session hash of each connection, in pairs, then the
+ * hash of the `*` stream. ARGV: node id, registry TTL ms, session TTL ms ('0':
+ * no sessions kept), the node's rooms limit, '1' for a full refresh (after a
+ * reconnect), the node's epoch of `*`, then for each connection its uid (''
+ * when anonymous), its rooms (space-separated) and '1' when Redis may have
+ * missed a change the node made to it. Re-registers each connection whose
+ * wsId names this node; a full refresh rewrites its session from the node's.
+ *
+ * A wsId that names no node was let go while the node held it (a logic
+ * process found the node unreachable, or the entry expired) and its session
+ * kept away, where the logic may have changed it: with the session gone
+ * (kicked) the connection is `ended`, with other rooms than the node's it is
+ * `changed` (it resumes, to take them), and either way it is not
+ * re-registered. With the same rooms, or when Redis lost its data (the epoch
+ * of `*` changed), or the node changed the session meanwhile, it is
+ * re-registered with the node's rooms. Returns the (1-based) positions of the
+ * connections { moved (another node holds them now), ended, changed }.
  */
 export const REFRESH_CONNS = script(`
-local full = #ARGV > 4
-local moved = {}
-for i = 1, #KEYS / 2 do
+local function sameRooms(session, rooms)
+  local wanted, count = {}, 0
+  for room in string.gmatch(rooms, '%S+') do
+    wanted[room] = true
+    count = count + 1
+  end
+  for _, field in ipairs(redis.call('HKEYS', session)) do
+    if string.sub(field, 1, 1) ~= '#' then
+      if not wanted[field] then return false end
+      count = count - 1
+    end
+  end
+  return count == 0
+end
+
+local sessions = ARGV[3] ~= '0'
+local full = ARGV[5] == '1'
+local lost = redis.call('HGET', KEYS[#KEYS], 'epoch') ~= ARGV[6]
+local moved, ended, changed = {}, {}, {}
+for i = 1, (#KEYS - 1) / 2 do
   local conn, session = KEYS[2 * i - 1], KEYS[2 * i]
+  local uid, rooms, unsynced = ARGV[4 + 3 * i], ARGV[5 + 3 * i], ARGV[6 + 3 * i] == '1'
   local holder = redis.call('GET', conn)
+  local let_go = not holder and sessions and not lost and not unsynced
   if holder and holder ~= ARGV[1] then
     table.insert(moved, i)
+  elseif let_go and redis.call('EXISTS', session) == 0 then
+    table.insert(ended, i)
+  elseif let_go and not sameRooms(session, rooms) then
+    table.insert(changed, i)
   else
     redis.call('SET', conn, ARGV[1], 'PX', ARGV[2])
-    if ARGV[3] ~= '0' then
-      if full then
+    if sessions then
+      if full or not holder then
         -- the node holds the connection: its rooms are the whole truth (a leave Redis missed must not come back)
         redis.call('DEL', session)
-        redis.call('HSET', session, '${SESSION_MARKER}', ARGV[3 + 2 * i], '${ROOMS_LIMIT_FIELD}', ARGV[4])
-        for room in string.gmatch(ARGV[4 + 2 * i], '%S+') do redis.call('HSET', session, room, '') end
+        redis.call('HSET', session, '${SESSION_MARKER}', uid, '${ROOMS_LIMIT_FIELD}', ARGV[4])
+        for room in string.gmatch(rooms, '%S+') do redis.call('HSET', session, room, '') end
       end
       redis.call('PEXPIRE', session, ARGV[3])
     end
   end
 end
-return moved
+return { moved, ended, changed }
 `);
 
 /**
