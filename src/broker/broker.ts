@@ -206,8 +206,6 @@ export interface GatewayHandler {
   yieldSession(wsId: string, uid: string | undefined): YieldAnswer;
   /** The broker holds the session of this node's `wsId` otherwise than the node: close the connection, leave the session alone. */
   sessionMoved(wsId: string, change: SessionChange): void;
-  /** Where a stream stands on this node (`*`, or a room it has members in); undefined when it does not track it. */
-  position(stream: string): StreamPosition | undefined;
   /** Every connection on this node with its rooms (to rebuild a registry that lost its data). */
   connections(): Iterable<{ wsId: string; uid: string | undefined; rooms: Iterable<string> }>;
   stats(): NodeStats;

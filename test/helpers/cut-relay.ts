@@ -4,26 +4,26 @@
  * process connected through it loses Redis, as a network partition would,
  * while the others, connected straight to Redis, keep it.
  */
-import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 
 export class CutRelay {
   private readonly links = new Set<Socket>();
   private cut = false;
+  private readonly server = createServer((client) => this.accept(client));
+  private port = 0;
 
-  private constructor(private readonly server: Server) {}
+  private constructor(private readonly redisPort: number) {}
 
   static async start(redisPort: number): Promise<CutRelay> {
-    const server = createServer();
-    const relay = new CutRelay(server);
-    server.on('connection', (client) => relay.accept(client, redisPort));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+    const relay = new CutRelay(redisPort);
+    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
+    relay.port = (relay.server.address() as { port: number }).port;
     return relay;
   }
 
+  /** The URL to give a process that reaches Redis through the relay. */
   get url(): string {
-    return `redis://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return `redis://127.0.0.1:${this.port}`;
   }
 
   /** Drops every connection through the relay; new ones are refused until `mend()`. */
@@ -41,12 +41,12 @@ export class CutRelay {
     await new Promise((resolve) => this.server.close(resolve));
   }
 
-  private accept(client: Socket, redisPort: number): void {
+  private accept(client: Socket): void {
     if (this.cut) {
       client.destroy();
       return;
     }
-    const upstream = connect(redisPort, '127.0.0.1');
+    const upstream = connect(this.redisPort, '127.0.0.1');
     for (const socket of [client, upstream]) {
       this.links.add(socket);
       socket.on('error', () => undefined);

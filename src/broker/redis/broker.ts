@@ -43,7 +43,7 @@ import { newEpoch } from '../epoch.js';
 import { RedisNames, redisDatabase } from './keys.js';
 import { PendingRequests } from './requests.js';
 import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, HISTORY, LATE, POSITION, PUBLISH, PUBLISH_BY, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION, type LuaScript } from './scripts.js';
-import { NodeRegistry } from './registry.js';
+import { NodeRegistry, REGISTRY_BATCH } from './registry.js';
 import { RedisWatch } from './watch.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
@@ -75,7 +75,6 @@ function isRoomField(field: string): boolean {
 
 type Client = ReturnType<typeof createClient>;
 
-const REGISTRY_BATCH = 1000;
 /** How long a stream's seq and epoch live after its last push, unless its history lives longer. */
 const PUSHED_STREAM_TTL_SECONDS = 86_400;
 /** How long a resume waits for the node that holds the session to hand it over; a silent node keeps it (the client retries). */
@@ -444,7 +443,7 @@ export class RedisBroker implements Broker {
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
-    end: async (wsId) => (await this.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId)], [])) === 1,
+    end: async (wsId) => (await this.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId), this.names.kickedKey(wsId)], [String(this.sessionTtlMs)])) === 1,
   };
 
   async roomCounts(): Promise<RoomCount[]> {

@@ -84,6 +84,11 @@ export class RedisNames {
     return `${this.prefix}session:${wsId}`;
   }
 
+  /** String key, for a while after a kick ended the session `wsId` while it was away. */
+  kickedKey(wsId: string): string {
+    return `${this.prefix}kicked:${wsId}`;
+  }
+
   /** Counter of the joins refused to away sessions by their rooms limit (by any logic process). */
   get awayRefusalsKey(): string {
     return `${this.prefix}away-room-limit-refusals`;

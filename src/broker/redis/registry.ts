@@ -8,12 +8,12 @@
  * refresh finds such a connection and closes it (its session was taken,
  * changed or ended meanwhile), rather than write the node's view over it.
  */
-import { ALL_STREAM } from '../../protocol/room-id.js';
 import type { GatewayHandler, SessionChange } from '../broker.js';
 import type { RedisNames } from './keys.js';
 import { REFRESH_CONNS, type LuaScript } from './scripts.js';
 
-const REGISTRY_BATCH = 1000;
+/** Connections (or streams) per Redis round trip when a node rewrites its entries. */
+export const REGISTRY_BATCH = 1000;
 
 type RunScript = (lua: LuaScript, keys: string[], args: string[]) => Promise<unknown>;
 
@@ -57,23 +57,21 @@ export class NodeRegistry {
 
   /** Rewrites the node's entries; `full` (after a reconnect, when Redis may have lost its data) rewrites every session too. */
   refresh(gateway: GatewayHandler, settings: RegistrySettings, full: boolean): void {
-    const allEpoch = gateway.position(ALL_STREAM)?.epoch ?? '';
     let batch: Entry[] = [];
     for (const conn of gateway.connections()) {
       const unsynced = this.unsynced.delete(conn.wsId);
       batch.push({ wsId: conn.wsId, uid: conn.uid, rooms: [...conn.rooms].join(' '), unsynced });
       if (batch.length === REGISTRY_BATCH) {
-        this.write(gateway, settings, full, allEpoch, batch);
+        this.write(gateway, settings, full, batch);
         batch = [];
       }
     }
-    if (batch.length > 0) this.write(gateway, settings, full, allEpoch, batch);
+    if (batch.length > 0) this.write(gateway, settings, full, batch);
   }
 
-  private write(gateway: GatewayHandler, settings: RegistrySettings, full: boolean, allEpoch: string, entries: Entry[]): void {
-    const keys = entries.flatMap((entry) => [this.names.connKey(entry.wsId), this.names.sessionKey(entry.wsId)]);
-    keys.push(this.names.streamKey(ALL_STREAM));
-    const args = [gateway.nodeId, String(settings.registryTtlMs), String(settings.sessionTtlMs), String(settings.roomsLimit), full ? '1' : '0', allEpoch];
+  private write(gateway: GatewayHandler, settings: RegistrySettings, full: boolean, entries: Entry[]): void {
+    const keys = entries.flatMap(({ wsId }) => [this.names.connKey(wsId), this.names.sessionKey(wsId), this.names.kickedKey(wsId)]);
+    const args = [gateway.nodeId, String(settings.registryTtlMs), String(settings.sessionTtlMs), String(settings.roomsLimit), full ? '1' : '0'];
     for (const entry of entries) args.push(entry.uid ?? '', entry.rooms, entry.unsynced ? '1' : '0');
     this.run(REFRESH_CONNS, keys, args).then(
       (reply) => {

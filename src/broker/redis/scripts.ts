@@ -150,23 +150,23 @@ return redis.call('DEL', KEYS[2])
 `);
 
 /**
- * KEYS: the conn key and session hash of each connection, in pairs, then the
- * hash of the `*` stream. ARGV: node id, registry TTL ms, session TTL ms ('0':
- * no sessions kept), the node's rooms limit, '1' for a full refresh (after a
- * reconnect), the node's epoch of `*`, then for each connection its uid (''
- * when anonymous), its rooms (space-separated) and '1' when Redis may have
- * missed a change the node made to it. Re-registers each connection whose
- * wsId names this node; a full refresh rewrites its session from the node's.
+ * KEYS: the conn key, session hash and kicked key of each connection, in
+ * threes. ARGV: node id, registry TTL ms, session TTL ms ('0': no sessions
+ * kept), the node's rooms limit, '1' for a full refresh (after a reconnect),
+ * then for each connection its uid ('' when anonymous), its rooms
+ * (space-separated) and '1' when Redis may have missed a change the node made
+ * to it. Re-registers each connection whose wsId names this node; a full
+ * refresh rewrites its session from the node's.
  *
  * A wsId that names no node was let go while the node held it (a logic
  * process found the node unreachable, or the entry expired) and its session
- * kept away, where the logic may have changed it: with the session gone
- * (kicked) the connection is `ended`, with other rooms than the node's it is
- * `changed` (it resumes, to take them), and either way it is not
- * re-registered. With the same rooms, or when Redis lost its data (the epoch
- * of `*` changed), or the node changed the session meanwhile, it is
- * re-registered with the node's rooms. Returns the (1-based) positions of the
- * connections { moved (another node holds them now), ended, changed }.
+ * kept away, where the logic may have changed it: kicked, the connection is
+ * `ended`; with other rooms than the node's, it is `changed` (it resumes, to
+ * take them); either way it is not re-registered. With the same rooms, with no
+ * session left (Redis lost its data, or the session ran out) or when the node
+ * changed the session meanwhile, it is re-registered with the node's rooms.
+ * Returns the (1-based) positions of the connections { moved (another node
+ * holds them now), ended, changed }.
  */
 export const REFRESH_CONNS = script(`
 local function sameRooms(session, rooms)
@@ -186,18 +186,18 @@ end
 
 local sessions = ARGV[3] ~= '0'
 local full = ARGV[5] == '1'
-local lost = redis.call('HGET', KEYS[#KEYS], 'epoch') ~= ARGV[6]
 local moved, ended, changed = {}, {}, {}
-for i = 1, (#KEYS - 1) / 2 do
-  local conn, session = KEYS[2 * i - 1], KEYS[2 * i]
-  local uid, rooms, unsynced = ARGV[4 + 3 * i], ARGV[5 + 3 * i], ARGV[6 + 3 * i] == '1'
+for i = 1, #KEYS / 3 do
+  local conn, session, kicked = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local uid, rooms, unsynced = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i] == '1'
   local holder = redis.call('GET', conn)
-  local let_go = not holder and sessions and not lost and not unsynced
+  local let_go = not holder and sessions and not unsynced
+  local kept = let_go and redis.call('EXISTS', session) == 1
   if holder and holder ~= ARGV[1] then
     table.insert(moved, i)
-  elseif let_go and redis.call('EXISTS', session) == 0 then
+  elseif let_go and not kept and redis.call('EXISTS', kicked) == 1 then
     table.insert(ended, i)
-  elseif let_go and not sameRooms(session, rooms) then
+  elseif kept and not sameRooms(session, rooms) then
     table.insert(changed, i)
   else
     redis.call('SET', conn, ARGV[1], 'PX', ARGV[2])
@@ -232,13 +232,17 @@ return fields
 `);
 
 /**
- * KEYS: session hash, conn key. Ends an away session: 1 when it did; 0 when
- * there is none, or a node holds the wsId now (a resume took the session
- * meanwhile: the session is that node's to end).
+ * KEYS: session hash, conn key, kicked key. ARGV: how long the kicked key
+ * lives (ms). Ends an away session: 1 when it did; 0 when there is none, or a
+ * node holds the wsId now (a resume took the session meanwhile: the session is
+ * that node's to end). The kicked key tells a node that held the connection,
+ * cut off from Redis meanwhile, to close it once it is back (REFRESH_CONNS).
  */
 export const END_AWAY = script(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-return redis.call('DEL', KEYS[1])
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
+return 1
 `);
 
 /**
