@@ -186,6 +186,7 @@ export class RedisBroker implements Broker {
     }
     commands.on('ready', () => broker.registerAll(true));
     commands.on('ready', () => void broker.restoreSecret());
+    commands.on('ready', () => broker.redisWatch.reconnected());
     return broker;
   }
 

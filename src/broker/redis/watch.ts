@@ -11,8 +11,13 @@
 
 /** How often a TIME goes out (when none is waiting). */
 const WATCH_MS = 500;
-/** An answer slower than this says little about the offset: the offset measured before is kept. */
-const MAX_SAMPLE_ROUND_TRIP_MS = 100;
+/**
+ * A sample's offset is off by at most half its round trip. One is taken when
+ * its round trip is at most twice that of the sample in use (or that one is
+ * older than SAMPLE_LIFE_MS), and never above MAX_SAMPLE_ROUND_TRIP_MS.
+ */
+const MAX_SAMPLE_ROUND_TRIP_MS = 1000;
+const SAMPLE_LIFE_MS = 10_000;
 
 export interface TimeSource {
   readonly isReady: boolean;
@@ -21,6 +26,8 @@ export interface TimeSource {
 
 export class RedisWatch {
   private offsetMs = 0;
+  /** The round trip and time of the sample the offset comes from. */
+  private sample = { roundTripMs: Number.POSITIVE_INFINITY, at: 0 };
   /** When the TIME waiting for its answer went out; undefined while none waits. */
   private askedAt: number | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -41,6 +48,11 @@ export class RedisWatch {
     clearInterval(this.timer);
   }
 
+  /** Connected again, maybe to another server with another clock: the next answer sets the offset. */
+  reconnected(): void {
+    this.sample = { roundTripMs: Number.POSITIVE_INFINITY, at: 0 };
+  }
+
   /** False while a TIME has waited longer than `silentAfterMs` for its answer. */
   get answering(): boolean {
     return this.askedAt === undefined || Date.now() - this.askedAt <= this.silentAfterMs;
@@ -58,7 +70,12 @@ export class RedisWatch {
     try {
       const [seconds, micros] = (await this.redis.sendCommand(['TIME'])) as [string, string];
       const received = Date.now();
-      if (received - sent <= MAX_SAMPLE_ROUND_TRIP_MS) this.offsetMs = Number(seconds) * 1000 + Number(micros) / 1000 - (sent + received) / 2;
+      const roundTripMs = received - sent;
+      const better = roundTripMs <= 2 * this.sample.roundTripMs || received - this.sample.at > SAMPLE_LIFE_MS;
+      if (better && roundTripMs <= MAX_SAMPLE_ROUND_TRIP_MS) {
+        this.offsetMs = Number(seconds) * 1000 + Number(micros) / 1000 - (sent + received) / 2;
+        this.sample = { roundTripMs, at: received };
+      }
     } catch {
       // the connection dropped: the client's own state says so, and it reconnects
     } finally {
