@@ -172,16 +172,28 @@ function originList(value: string): string[] {
   return origins;
 }
 
+/** The URL with any password in it replaced by `***`, to show in an error. */
+function withoutPassword(url: string): string {
+  return url.replace(/\/\/([^/@]*?):[^/]*@/, '//$1:***@');
+}
+
+/**
+ * Checked once parsed, not by commander's argument parser, whose refusal
+ * repeats the value as given: a redis:// URL may carry a password.
+ */
 function brokerUrl(value: string): string {
   if (value === 'memory') return value;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new InvalidArgumentError(`the broker must be memory or a redis://HOST:PORT URL, got ${JSON.stringify(value)}`);
+    throw new InvalidArgumentError(`--broker must be memory or a redis://HOST:PORT URL, got ${JSON.stringify(withoutPassword(value))}`);
   }
   if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') {
-    throw new InvalidArgumentError(`the broker must be memory or a redis:// (or rediss://) URL, got protocol ${url.protocol}`);
+    throw new InvalidArgumentError(`--broker must be memory or a redis:// (or rediss://) URL, got protocol ${url.protocol}`);
+  }
+  if (!/^\/?(\d{1,5})?$/.test(url.pathname)) {
+    throw new InvalidArgumentError(`--broker: the path of a redis:// URL is the database number (redis://HOST:PORT/2), got ${JSON.stringify(url.pathname)}`);
   }
   return value;
 }
@@ -261,7 +273,7 @@ const flags = {
   allowedOrigins: () => option('--allowed-origins <origins>', 'comma-separated browser origins (https://app.example.com) allowed to connect; others get 403 (default: any)', originList),
   tlsCert: () => option('--tls-cert <file>', 'PEM certificate: serve wss:// and https:// (with --tls-key)'),
   tlsKey: () => option('--tls-key <file>', 'PEM private key of --tls-cert'),
-  broker: () => option('--broker <url>', 'memory (one process) or redis://HOST:PORT to share rooms between processes', brokerUrl, DEFAULTS.broker),
+  broker: () => option('--broker <url>', 'memory (one process) or redis://[:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS) to share rooms between processes', undefined, DEFAULTS.broker),
   workers: () =>
     option('--workers <n>', 'run N gateway worker processes sharing the WebSocket port (needs --broker redis://...; 0 = gateway in this process)', integer(0, 64, 'the number of workers'), DEFAULTS.workers),
   historySize: () =>
@@ -341,7 +353,7 @@ function readCommon(o: Record<string, unknown>): CommonConfig {
   const tlsKey = nonEmpty(o.tlsKey);
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new InvalidArgumentError('--tls-cert and --tls-key go together: give both, or neither');
   return {
-    broker: o.broker as string,
+    broker: brokerUrl(o.broker as string),
     historySize: o.historySize as number,
     historyTtl: o.historyTtl as number,
     recoveryWindow: o.recoveryWindow as number,

@@ -80,6 +80,15 @@ export type TakenSession = { status: 'taken'; session: AwaySession } | { status:
  */
 export type YieldAnswer = 'yielded' | 'absent' | 'claiming' | 'foreign';
 
+/**
+ * How the broker holds a session of a node's connection otherwise than the
+ * node (it changed while the node could not reach the broker): `taken` by a
+ * resume on another node (the connection closes with 4500), `changed` by
+ * commands by its wsId (4005: it resumes, to take the session as it is now),
+ * `ended` by a kick (4003).
+ */
+export type SessionChange = 'taken' | 'changed' | 'ended';
+
 /** Commands addressed to one connection by its wsId, and what each answers. */
 export type ConnCommand =
   | { op: 'join'; wsId: string; room: string }
@@ -195,8 +204,8 @@ export interface GatewayHandler {
   userConnections(uid: string): ConnInfo[];
   /** A resume by `uid` takes the session `wsId` over: close its connection here (4500) and leave the session away. */
   yieldSession(wsId: string, uid: string | undefined): YieldAnswer;
-  /** The registry names another node for this node's `wsId`: the session moved; close the connection, leave the session alone. */
-  sessionMoved(wsId: string): void;
+  /** The broker holds the session of this node's `wsId` otherwise than the node: close the connection, leave the session alone. */
+  sessionMoved(wsId: string, change: SessionChange): void;
   /** Every connection on this node with its rooms (to rebuild a registry that lost its data). */
   connections(): Iterable<{ wsId: string; uid: string | undefined; rooms: Iterable<string> }>;
   stats(): NodeStats;

@@ -16,12 +16,13 @@ import {
   type NodeStats,
   type Publication,
   type ReplyTo,
+  type SessionChange,
   type StreamPosition,
   type TakenSession,
   type UserPush,
   type YieldAnswer,
 } from '../broker/broker.js';
-import { keepsSession } from '../protocol/close-codes.js';
+import { keepsSession, type CloseCodeName } from '../protocol/close-codes.js';
 import { joinedFrame, leftFrame, publicationFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
@@ -34,6 +35,13 @@ import { Hub } from './hub.js';
 import { NEWCOMER_HOLD_BYTES, Newcomers } from './newcomers.js';
 import { processReport } from './process-report.js';
 import type { ResumeTokens } from './resume-token.js';
+
+/** How a connection whose session the broker holds otherwise is closed, and what is counted. */
+const SESSION_CHANGES: Record<SessionChange, { close: CloseCodeName; counter: 'sessionTakenCloses' | 'missedMessageCloses' | 'kicks'; why: string }> = {
+  taken: { close: 'sessionTaken', counter: 'sessionTakenCloses', why: 'another node holds the session of a connection here' },
+  changed: { close: 'missedMessages', counter: 'missedMessageCloses', why: 'the session of a connection here changed while the node could not reach the broker' },
+  ended: { close: 'kicked', counter: 'kicks', why: 'the session of a connection here was ended (kicked) while the node could not reach the broker' },
+};
 
 export class GatewayNode implements GatewayHandler {
   readonly hub = new Hub();
@@ -224,12 +232,13 @@ export class GatewayNode implements GatewayHandler {
     return 'yielded';
   }
 
-  sessionMoved(wsId: string): void {
+  sessionMoved(wsId: string, change: SessionChange): void {
     const conn = this.hub.conns.get(wsId);
     if (conn === undefined || this.detach(conn) === undefined) return;
-    if (conn.closeCode === undefined) this.counters.sessionTakenCloses++;
-    conn.close('sessionTaken');
-    this.log.warn({ wsId }, 'another node holds the session of a connection here: closed the connection');
+    const { close, counter, why } = SESSION_CHANGES[change];
+    if (conn.closeCode === undefined) this.counters[counter]++;
+    conn.close(close);
+    this.log.warn({ wsId }, `${why}: closed the connection`);
   }
 
   /**

@@ -40,9 +40,11 @@ import {
   type YieldAnswer,
 } from '../broker.js';
 import { newEpoch } from '../epoch.js';
-import { RedisNames } from './keys.js';
+import { RedisNames, redisDatabase } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, HISTORY, POSITION, PUBLISH, REFRESH_CONNS, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, HISTORY, LATE, POSITION, PUBLISH, PUBLISH_BY, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { NodeRegistry, REGISTRY_BATCH } from './registry.js';
+import { RedisWatch } from './watch.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
 
 export interface RedisBrokerOptions {
@@ -54,6 +56,12 @@ export interface RedisBrokerOptions {
   requestTimeoutMs?: number;
   /** How long a cluster-wide query waits for every node. */
   queryTimeoutMs?: number;
+  /**
+   * How long a request may wait for Redis: a push Redis has not run by then is
+   * never run (the API answers 503), and while a command has waited this long
+   * for an answer Redis counts as not answering.
+   */
+  commandTimeoutMs?: number;
   history?: HistoryLimits;
   /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
   recoveryWindowMs?: number;
@@ -67,23 +75,18 @@ function isRoomField(field: string): boolean {
 
 type Client = ReturnType<typeof createClient>;
 
-const REGISTRY_BATCH = 1000;
 /** How long a stream's seq and epoch live after its last push, unless its history lives longer. */
 const PUSHED_STREAM_TTL_SECONDS = 86_400;
 /** How long a resume waits for the node that holds the session to hand it over; a silent node keeps it (the client retries). */
 const TAKEOVER_PROBE_MS = 1000;
+/** How much longer than a request's deadline in Redis its caller waits, for the answer to come back. */
+const ANSWER_GRACE_MS = 1000;
 
 function unavailable(err: unknown): BrokerUnavailableError {
   if (err instanceof BrokerUnavailableError) return err;
   const message = err instanceof Error ? err.message : String(err);
+  if (message.startsWith(LATE)) return new BrokerUnavailableError('Redis took the request only after its deadline, and did not run it', { cause: err });
   return new BrokerUnavailableError(`Redis is unavailable (${message})`, { cause: err });
-}
-
-/** What Redis could not do becomes a 503 for the API. */
-function orUnavailable<T>(work: Promise<T>): Promise<T> {
-  return work.catch((err: unknown) => {
-    throw unavailable(err);
-  });
 }
 
 function parsePosition(value: string | undefined): StreamPosition | undefined {
@@ -114,6 +117,9 @@ export class RedisBroker implements Broker {
   private readonly registryTtlMs: number;
   private readonly requestTimeoutMs: number;
   private readonly queryTimeoutMs: number;
+  private readonly commandTimeoutMs: number;
+  private readonly redisWatch: RedisWatch;
+  private readonly registry: NodeRegistry;
   /** How long a stream's seq and epoch live after its last push. */
   private readonly streamTtlSeconds: string;
   private readonly historyLimits: HistoryLimits;
@@ -132,10 +138,13 @@ export class RedisBroker implements Broker {
     options: RedisBrokerOptions,
     private readonly log: Logger,
   ) {
-    this.names = new RedisNames(options.prefix ?? 'roomcast:');
+    this.names = new RedisNames(options.prefix ?? 'roomcast:', redisDatabase(options.url));
     this.registryTtlMs = options.registryTtlMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? 2_000;
+    this.redisWatch = new RedisWatch(commands, this.commandTimeoutMs);
+    this.registry = new NodeRegistry(this.names, (lua, keys, args) => this.runScript(lua, keys, args), (err, doing) => this.logRedisError(err, doing));
     this.historyLimits = options.history ?? DEFAULT_HISTORY;
     // history numbered by a seq must not outlive the seq and epoch: a new epoch would make it unreadable
     this.streamTtlSeconds = String(Math.max(PUSHED_STREAM_TTL_SECONDS, Math.ceil(this.historyLimits.ttlMs / 1000)));
@@ -159,16 +168,25 @@ export class RedisBroker implements Broker {
     broker.watch(subscriber, 'subscriber');
     broker.watchSubscriptions();
     const where = new URL(options.url).host;
+    // the client retries on its own until the deadline: its last error says why (refused, TLS, password)
+    let lastError: unknown;
+    const remember = (err: unknown): void => void (lastError = err);
+    for (const client of [commands, subscriber]) client.on('error', remember);
     try {
       await withTimeout(Promise.all([commands.connect(), subscriber.connect()]), connectTimeoutMs, `connecting to Redis at ${where}`);
       await subscriber.subscribe(broker.names.replyChannel(broker.processId), broker.onReply);
+      await broker.redisWatch.start();
     } catch (err) {
       commands.destroy();
       subscriber.destroy();
-      throw new BrokerUnavailableError(`cannot reach Redis at ${where}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      const why = lastError ?? err;
+      throw new BrokerUnavailableError(`cannot reach Redis at ${where} within ${connectTimeoutMs} ms: ${why instanceof Error ? why.message : String(why)}`, { cause: why });
+    } finally {
+      for (const client of [commands, subscriber]) client.off('error', remember);
     }
     commands.on('ready', () => broker.registerAll(true));
     commands.on('ready', () => void broker.restoreSecret());
+    commands.on('ready', () => broker.redisWatch.reconnected());
     return broker;
   }
 
@@ -219,7 +237,7 @@ export class RedisBroker implements Broker {
 
   async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {
     const id = randomUUID();
-    const nodes = await orUnavailable(this.commands.publish(this.names.userChannel(uid), `${id}|${message.tag}|${message.val}`));
+    const nodes = await this.publishBy(this.names.userChannel(uid), `${id}|${message.tag}|${message.val}`);
     return { id, nodes };
   }
 
@@ -233,10 +251,11 @@ export class RedisBroker implements Broker {
       const session = this.names.sessionKey(wsId);
       batch.hSet(session, this.sessionMeta(uid)).pExpire(session, this.sessionTtlMs);
     }
-    batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'registering a connection'));
+    batch.execAsPipeline().catch((err: unknown) => this.missed(wsId, err, 'registering a connection'));
   }
 
   connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void {
+    this.registry.forget(wsId);
     const keep = away !== undefined && this.recoveryWindowMs > 0;
     const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
     if (keep) for (const [room, at] of away.rooms) args.push(room, at === undefined ? '' : `${at.seq}:${at.epoch}`);
@@ -244,31 +263,36 @@ export class RedisBroker implements Broker {
   }
 
   async dropAway(nodeId: string, wsId: string): Promise<boolean> {
-    return (await orUnavailable(this.runScript(DROP_AWAY, [this.names.connKey(wsId), this.names.sessionKey(wsId)], [nodeId]))) === 1;
+    return (await this.bounded(() => this.runScript(DROP_AWAY, [this.names.connKey(wsId), this.names.sessionKey(wsId)], [nodeId]))) === 1;
   }
 
   sessionJoined(wsId: string, room: string): void {
     if (this.recoveryWindowMs === 0) return;
-    this.commands.hSet(this.names.sessionKey(wsId), room, '').catch((err: unknown) => this.logRedisError(err, 'recording a join'));
+    this.commands.hSet(this.names.sessionKey(wsId), room, '').catch((err: unknown) => this.missed(wsId, err, 'recording a join'));
   }
 
   sessionLeft(wsId: string, room: string): void {
     if (this.recoveryWindowMs === 0) return;
-    this.commands.hDel(this.names.sessionKey(wsId), room).catch((err: unknown) => this.logRedisError(err, 'recording a leave'));
+    this.commands.hDel(this.names.sessionKey(wsId), room).catch((err: unknown) => this.missed(wsId, err, 'recording a leave'));
   }
 
   async takeSession(nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
     const connKey = this.names.connKey(wsId);
     try {
-      const owner = await this.commands.get(connKey);
+      const owner = await this.bounded(() => this.commands.get(connKey));
       if (owner === nodeId) {
         // the caller's node holds no connection of it (it has checked): the entry is stale
-        await this.runScript(RELEASE_CONN, [connKey], [nodeId]);
+        await this.bounded(() => this.runScript(RELEASE_CONN, [connKey], [nodeId]));
       } else if (owner !== null) {
         const refusal = await this.askToYield(owner, wsId, uid);
         if (refusal !== undefined) return refusal;
       }
-      const fields = (await this.runScript(TAKE_SESSION, [this.names.sessionKey(wsId), connKey], [uid ?? '', nodeId, String(this.registryTtlMs)])) as string[];
+      // past its deadline the claim is not made: the resume was closed with 1013 by then, and retries
+      const deadline = String(this.redisWatch.deadline(this.commandTimeoutMs));
+      const fields = (await this.bounded(
+        () => this.runScript(TAKE_SESSION, [this.names.sessionKey(wsId), connKey], [uid ?? '', nodeId, String(this.registryTtlMs), deadline]),
+        this.commandTimeoutMs + ANSWER_GRACE_MS,
+      )) as string[];
       if (fields.length === 0) return { status: 'gone' };
       if (fields.length === 1) return { status: fields[0] === 'busy' ? 'busy' : 'foreign' };
       const rooms = new Map<string, StreamPosition | undefined>();
@@ -311,13 +335,13 @@ export class RedisBroker implements Broker {
   }
 
   async streamPosition(stream: string): Promise<StreamPosition> {
-    const [seq, epoch] = (await orUnavailable(this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), String(this.keptStreamSeconds)]))) as [number, string];
+    const [seq, epoch] = (await this.bounded(() => this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), String(this.keptStreamSeconds)]))) as [number, string];
     return { seq, epoch };
   }
 
   async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
     type Reply = [number, string, [number, string, number, string, number][]] | [];
-    const reply = (await orUnavailable(this.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)]))) as Reply;
+    const reply = (await this.bounded(() => this.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)]))) as Reply;
     if (reply.length === 0) return historyPage(await this.streamPosition(stream), after, []);
     const [seq, epoch, rows] = reply;
     const entries = rows.map(([entrySeq, id, tag, val, order]): HistoryEntry => ({ stream, seq: entrySeq, epoch, id, tag, val, order }));
@@ -329,24 +353,27 @@ export class RedisBroker implements Broker {
   async publish(stream: string, message: PushMessage): Promise<Publication> {
     const id = randomUUID();
     const channel = stream === ALL_STREAM ? this.names.allChannel : this.names.roomChannel(stream);
-    const reply = await orUnavailable(
-      this.runScript(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
-        channel,
-        id,
-        String(message.tag),
-        message.val,
-        newEpoch(),
-        this.streamTtlSeconds,
-        String(historyEnabled(this.historyLimits) ? this.historyLimits.size : 0),
-        String(Math.ceil(this.historyLimits.ttlMs / 1000)),
-      ]),
+    const reply = await this.bounded(
+      () =>
+        this.runScript(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
+          channel,
+          id,
+          String(message.tag),
+          message.val,
+          newEpoch(),
+          this.streamTtlSeconds,
+          String(historyEnabled(this.historyLimits) ? this.historyLimits.size : 0),
+          String(Math.ceil(this.historyLimits.ttlMs / 1000)),
+          String(this.redisWatch.deadline(this.commandTimeoutMs)),
+        ]),
+      this.commandTimeoutMs + ANSWER_GRACE_MS,
     );
     const [seq, epoch] = reply as [number, string];
     return { id, stream, seq, epoch, tag: message.tag, val: message.val };
   }
 
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
-    const nodeId = await orUnavailable(this.commands.get(this.names.connKey(cmd.wsId)));
+    const nodeId = await this.bounded(() => this.commands.get(this.names.connKey(cmd.wsId)));
     if (nodeId === null) return this.commandAway(cmd);
     const answer = await this.ask(nodeId, cmd.wsId, { type: 'command', cmd }, this.requestTimeoutMs);
     switch (answer.status) {
@@ -377,10 +404,10 @@ export class RedisBroker implements Broker {
     const message: NodeRequest = { ...body, from: this.processId, reqId: request.reqId };
     let receivers: number;
     try {
-      receivers = await this.commands.publish(this.names.nodeChannel(nodeId), JSON.stringify(message));
+      receivers = await this.publishBy(this.names.nodeChannel(nodeId), JSON.stringify(message));
     } catch (err) {
       this.requests.cancel(request.reqId);
-      throw unavailable(err);
+      throw err;
     }
     if (receivers === 0) {
       this.requests.cancel(request.reqId);
@@ -399,7 +426,7 @@ export class RedisBroker implements Broker {
 
   private async commandAway<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     if (this.recoveryWindowMs === 0) return undefined;
-    return orUnavailable(commandAway(cmd, this.awayStore, (room) => this.streamPosition(room)));
+    return this.bounded(() => commandAway(cmd, this.awayStore, (room) => this.streamPosition(room)));
   }
 
   /** Away sessions in Redis (public for the tests, which check what it leaves in Redis). */
@@ -417,7 +444,7 @@ export class RedisBroker implements Broker {
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
-    end: async (wsId) => (await this.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId)], [])) === 1,
+    end: async (wsId) => (await this.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId), this.names.kickedKey(wsId)], [String(this.sessionTtlMs)])) === 1,
   };
 
   async roomCounts(): Promise<RoomCount[]> {
@@ -452,15 +479,16 @@ export class RedisBroker implements Broker {
 
   /** Joins refused to away sessions, by whichever logic process took them. */
   private async awayRoomLimitRefusals(): Promise<number> {
-    return Number((await orUnavailable(this.commands.get(this.names.awayRefusalsKey))) ?? 0);
+    return Number((await this.bounded(() => this.commands.get(this.names.awayRefusalsKey))) ?? 0);
   }
 
   isReady(): boolean {
-    return this.commands.isReady && this.subscriber.isReady;
+    return this.commands.isReady && this.subscriber.isReady && this.redisWatch.answering;
   }
 
   async close(): Promise<void> {
     clearInterval(this.refreshTimer);
+    this.redisWatch.stop();
     this.requests.cancelAll();
     for (const client of [this.commands, this.subscriber]) {
       if (!client.isOpen) continue;
@@ -472,7 +500,9 @@ export class RedisBroker implements Broker {
 
   /** Subscribes, or fails with 503 rather than wait for a Redis that is away. */
   private async subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
-    await orUnavailable(withTimeout(this.subscriber.subscribe(channel, listener), this.requestTimeoutMs, `subscribing to ${channel}`));
+    await withTimeout(this.subscriber.subscribe(channel, listener), this.requestTimeoutMs, `subscribing to ${channel}`).catch((err: unknown) => {
+      throw unavailable(err);
+    });
   }
 
   private readonly onRoomMessage = (message: string, channel: string): void => {
@@ -545,10 +575,10 @@ export class RedisBroker implements Broker {
     const message: NodeRequest = { type: 'query', from: this.processId, reqId: request.reqId, query };
     let receivers: number;
     try {
-      receivers = await this.commands.publish(this.names.nodesChannel, JSON.stringify(message));
+      receivers = await this.bounded(() => this.commands.publish(this.names.nodesChannel, JSON.stringify(message)));
     } catch (err) {
       this.requests.cancel(request.reqId);
-      throw unavailable(err);
+      throw err;
     }
     if (receivers === 0) {
       this.requests.cancel(request.reqId);
@@ -564,34 +594,13 @@ export class RedisBroker implements Broker {
   /**
    * Rewrites this node's registry entries so they do not expire; with `full`
    * (after a reconnect, when Redis may have lost its data) the sessions' rooms
-   * too. An entry that names another node now (it took the session while this
-   * node was silent past the entry's expiry) is left alone, and the connection
-   * here is closed.
+   * too (src/broker/redis/registry.ts).
    */
   private registerAll(full: boolean): void {
     const gateway = this.gateway;
     if (gateway === undefined || !this.commands.isReady) return;
-    let batch: { wsId: string; uid: string | undefined; rooms: string[] }[] = [];
-    for (const conn of gateway.connections()) {
-      batch.push({ wsId: conn.wsId, uid: conn.uid, rooms: full ? [...conn.rooms] : [] });
-      if (batch.length === REGISTRY_BATCH) {
-        this.refreshRegistry(gateway, batch, full);
-        batch = [];
-      }
-    }
-    if (batch.length > 0) this.refreshRegistry(gateway, batch, full);
-  }
-
-  private refreshRegistry(gateway: GatewayHandler, conns: { wsId: string; uid: string | undefined; rooms: string[] }[], full: boolean): void {
-    const keys = conns.flatMap((conn) => [this.names.connKey(conn.wsId), this.names.sessionKey(conn.wsId)]);
-    const args = [gateway.nodeId, String(this.registryTtlMs), String(this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0), String(this.roomsLimit)];
-    if (full) for (const conn of conns) args.push(conn.uid ?? '', conn.rooms.join(' '));
-    this.runScript(REFRESH_CONNS, keys, args).then(
-      (moved) => {
-        for (const position of moved as number[]) gateway.sessionMoved(conns[position - 1].wsId);
-      },
-      (err: unknown) => this.logRedisError(err, 'refreshing the registry'),
-    );
+    const sessionTtlMs = this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0;
+    this.registry.refresh(gateway, { registryTtlMs: this.registryTtlMs, sessionTtlMs, roomsLimit: this.roomsLimit }, full);
   }
 
   /**
@@ -631,6 +640,25 @@ export class RedisBroker implements Broker {
     return [this.names.streamKey(stream), this.names.historyKey(stream)];
   }
 
+
+  /**
+   * Runs a request on Redis within `waitMs`, or fails with 503; at once while
+   * Redis is not answering (stopped), so requests do not pile up behind it.
+   */
+  private async bounded<T>(work: () => Promise<T>, waitMs = this.commandTimeoutMs): Promise<T> {
+    if (!this.redisWatch.answering) throw new BrokerUnavailableError(`Redis has not answered for more than ${this.redisWatch.silentAfterMs} ms`);
+    try {
+      return await withTimeout(work(), waitMs, 'the request to Redis');
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** PUBLISHes unless Redis takes it only after the deadline; resolves with how many subscribers got it. */
+  private async publishBy(channel: string, message: string): Promise<number> {
+    const deadline = String(this.redisWatch.deadline(this.commandTimeoutMs));
+    return (await this.bounded(() => this.runScript(PUBLISH_BY, [], [channel, message, deadline]), this.commandTimeoutMs + ANSWER_GRACE_MS)) as number;
+  }
 
   private async runScript(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     try {
@@ -691,6 +719,12 @@ export class RedisBroker implements Broker {
       this.outage = false;
       this.log.info({ role }, 'connected to Redis again');
     });
+  }
+
+  /** A write of a connection's session failed: the next refresh writes the node's view of it. */
+  private missed(wsId: string, err: unknown, doing: string): void {
+    this.registry.missed(wsId);
+    this.logRedisError(err, doing);
   }
 
   private logRedisError(err: unknown, doing: string): void {

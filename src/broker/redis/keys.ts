@@ -1,43 +1,61 @@
-/** Names of every Redis key and channel roomcast uses, under one prefix. */
+/** The database a `redis://HOST:PORT/<db>` URL names (0 when it names none). */
+export function redisDatabase(url: string): number {
+  return Number(new URL(url).pathname.slice(1) || 0);
+}
+
+/**
+ * Names of every Redis key and channel roomcast uses, under one prefix.
+ * Keys live in the URL's database, but pub/sub channels are shared by every
+ * database of a server: on a database other than 0 the channels carry its
+ * number (`roomcast:db3:all`), so deployments on databases of one server
+ * never hear each other.
+ */
 export class RedisNames {
-  constructor(readonly prefix: string) {}
+  private readonly channelPrefix: string;
+
+  constructor(
+    readonly prefix: string,
+    database = 0,
+  ) {
+    this.channelPrefix = database === 0 ? prefix : `${prefix}db${database}:`;
+  }
 
   /** Pub/sub channel of a room's publications. */
   roomChannel(room: string): string {
-    return `${this.prefix}room:${room}`;
+    return `${this.channelPrefix}room:${room}`;
   }
 
   roomOfChannel(channel: string): string {
-    return channel.slice(this.prefix.length + 5);
+    return channel.slice(this.channelPrefix.length + 5);
   }
 
   /** Pub/sub channel of pushes to one user. */
   userChannel(uid: string): string {
-    return `${this.prefix}user:${uid}`;
+    return `${this.channelPrefix}user:${uid}`;
   }
 
   userOfChannel(channel: string): string {
-    return channel.slice(this.prefix.length + 5);
+    return channel.slice(this.channelPrefix.length + 5);
   }
 
   /** Pub/sub channel of push/all publications. */
   get allChannel(): string {
-    return `${this.prefix}all`;
+    return `${this.channelPrefix}all`;
   }
 
   /** Pub/sub channel of commands addressed to one gateway node. */
   nodeChannel(nodeId: string): string {
-    return `${this.prefix}node:${nodeId}`;
+    return `${this.channelPrefix}node:${nodeId}`;
   }
 
   /** Pub/sub channel every gateway node listens on, for cluster-wide queries. */
   get nodesChannel(): string {
-    return `${this.prefix}nodes`;
+    return `${this.channelPrefix}nodes`;
   }
 
   /** Pub/sub channel where one process receives the replies to its requests. */
   replyChannel(processId: string): string {
-    return `${this.prefix}reply:${processId}`;
+    return `${this.channelPrefix}reply:${processId}`;
   }
 
   /** String key: the node that holds a wsId (expires unless refreshed). */
@@ -64,6 +82,11 @@ export class RedisNames {
    */
   sessionKey(wsId: string): string {
     return `${this.prefix}session:${wsId}`;
+  }
+
+  /** String key, for a while after a kick ended the session `wsId` while it was away. */
+  kickedKey(wsId: string): string {
+    return `${this.prefix}kicked:${wsId}`;
   }
 
   /** Counter of the joins refused to away sessions by their rooms limit (by any logic process). */

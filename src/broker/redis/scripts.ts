@@ -37,24 +37,43 @@ end
 `;
 }
 
+/** The error a script answers when it runs past its deadline, having done nothing. */
+export const LATE = 'LATE';
+
+/**
+ * Sets `now` (ms, Redis's clock) and does nothing past ARGV[deadlineArg] (ms,
+ * Redis's clock): a request Redis takes only after the caller stopped waiting
+ * (Redis was stopped meanwhile) must not take effect after a 503.
+ */
+function deadlineCheck(deadlineArg: number): string {
+  return `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+if now > tonumber(ARGV[${deadlineArg}]) then return redis.error_reply('${LATE} the deadline passed before Redis ran the request') end
+`;
+}
+
 /**
  * KEYS: stream hash, stream history, the order counter (ranks publications of
  * every stream). ARGV: channel, message id, tag, val, epoch to use if the
- * stream is new, hash TTL s, history size (0 = off), history TTL s.
+ * stream is new, hash TTL s, history size (0 = off), history TTL s, deadline.
  * Returns { seq, epoch }.
  */
-export const PUBLISH = script(`${ensureEpoch(5)}
+export const PUBLISH = script(`${deadlineCheck(9)}${ensureEpoch(5)}
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 if tonumber(ARGV[7]) > 0 then
-  local t = redis.call('TIME')
-  local now = t[1] * 1000 + math.floor(t[2] / 1000)
   local order = redis.call('INCR', KEYS[3])
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[7], seq .. '-0', 'i', ARGV[2], 't', ARGV[3], 'v', ARGV[4], 'a', now, 'o', order)
   redis.call('EXPIRE', KEYS[2], ARGV[8])
 end
 redis.call('PUBLISH', ARGV[1], seq .. '|' .. epoch .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])
 return { seq, epoch }
+`);
+
+/** ARGV: channel, message, deadline. PUBLISHes unless past the deadline; returns how many subscribers got it. */
+export const PUBLISH_BY = script(`${deadlineCheck(3)}
+return redis.call('PUBLISH', ARGV[1], ARGV[2])
 `);
 
 /**
@@ -131,45 +150,79 @@ return redis.call('DEL', KEYS[2])
 `);
 
 /**
- * KEYS: the conn key and session hash of each connection, in pairs. ARGV:
- * node id, registry TTL ms, session TTL ms ('0': no sessions kept), the node's
- * rooms limit, then for a full refresh each connection's uid ('' when
- * anonymous) and its rooms, space-separated. Re-registers each connection whose wsId names this node or
- * none (a full refresh rewrites its session from scratch); returns the
- * (1-based) positions of those another node holds now.
+ * KEYS: the conn key, session hash and kicked key of each connection, in
+ * threes. ARGV: node id, registry TTL ms, session TTL ms ('0': no sessions
+ * kept), the node's rooms limit, '1' for a full refresh (after a reconnect),
+ * then for each connection its uid ('' when anonymous), its rooms
+ * (space-separated) and '1' when Redis may have missed a change the node made
+ * to it. Re-registers each connection whose wsId names this node; a full
+ * refresh rewrites its session from the node's.
+ *
+ * A wsId that names no node was let go while the node held it (a logic
+ * process found the node unreachable, or the entry expired) and its session
+ * kept away, where the logic may have changed it: kicked, the connection is
+ * `ended`; with other rooms than the node's, it is `changed` (it resumes, to
+ * take them); either way it is not re-registered. With the same rooms, with no
+ * session left (Redis lost its data, or the session ran out) or when the node
+ * changed the session meanwhile, it is re-registered with the node's rooms.
+ * Returns the (1-based) positions of the connections { moved (another node
+ * holds them now), ended, changed }.
  */
 export const REFRESH_CONNS = script(`
-local full = #ARGV > 4
-local moved = {}
-for i = 1, #KEYS / 2 do
-  local conn, session = KEYS[2 * i - 1], KEYS[2 * i]
+local function sameRooms(session, rooms)
+  local wanted, count = {}, 0
+  for room in string.gmatch(rooms, '%S+') do
+    wanted[room] = true
+    count = count + 1
+  end
+  for _, field in ipairs(redis.call('HKEYS', session)) do
+    if string.sub(field, 1, 1) ~= '#' then
+      if not wanted[field] then return false end
+      count = count - 1
+    end
+  end
+  return count == 0
+end
+
+local sessions = ARGV[3] ~= '0'
+local full = ARGV[5] == '1'
+local moved, ended, changed = {}, {}, {}
+for i = 1, #KEYS / 3 do
+  local conn, session, kicked = KEYS[3 * i - 2], KEYS[3 * i - 1], KEYS[3 * i]
+  local uid, rooms, unsynced = ARGV[3 + 3 * i], ARGV[4 + 3 * i], ARGV[5 + 3 * i] == '1'
   local holder = redis.call('GET', conn)
+  local let_go = not holder and sessions and not unsynced
+  local kept = let_go and redis.call('EXISTS', session) == 1
   if holder and holder ~= ARGV[1] then
     table.insert(moved, i)
+  elseif let_go and not kept and redis.call('EXISTS', kicked) == 1 then
+    table.insert(ended, i)
+  elseif kept and not sameRooms(session, rooms) then
+    table.insert(changed, i)
   else
     redis.call('SET', conn, ARGV[1], 'PX', ARGV[2])
-    if ARGV[3] ~= '0' then
-      if full then
+    if sessions then
+      if full or not holder then
         -- the node holds the connection: its rooms are the whole truth (a leave Redis missed must not come back)
         redis.call('DEL', session)
-        redis.call('HSET', session, '${SESSION_MARKER}', ARGV[3 + 2 * i], '${ROOMS_LIMIT_FIELD}', ARGV[4])
-        for room in string.gmatch(ARGV[4 + 2 * i], '%S+') do redis.call('HSET', session, room, '') end
+        redis.call('HSET', session, '${SESSION_MARKER}', uid, '${ROOMS_LIMIT_FIELD}', ARGV[4])
+        for room in string.gmatch(rooms, '%S+') do redis.call('HSET', session, room, '') end
       end
       redis.call('PEXPIRE', session, ARGV[3])
     end
   end
 end
-return moved
+return { moved, ended, changed }
 `);
 
 /**
  * KEYS: session hash, conn key. ARGV: the uid resuming ('' when anonymous),
- * the node claiming, registry TTL ms. Claims the wsId for the node unless the
+ * the node claiming, registry TTL ms, deadline. Claims the wsId for the node unless the
  * registry names any node for it (the single field 'busy'); then returns the
  * session's fields and deletes the session: an empty reply when there is none,
  * the single field 'foreign' (and no claim) when it belongs to another user.
  */
-export const TAKE_SESSION = script(`
+export const TAKE_SESSION = script(`${deadlineCheck(4)}
 if redis.call('EXISTS', KEYS[2]) == 1 then return { 'busy' } end
 local fields = redis.call('HGETALL', KEYS[1])
 if #fields > 0 and (redis.call('HGET', KEYS[1], '${SESSION_MARKER}') or '') ~= ARGV[1] then return { 'foreign' } end
@@ -179,13 +232,17 @@ return fields
 `);
 
 /**
- * KEYS: session hash, conn key. Ends an away session: 1 when it did; 0 when
- * there is none, or a node holds the wsId now (a resume took the session
- * meanwhile: the session is that node's to end).
+ * KEYS: session hash, conn key, kicked key. ARGV: how long the kicked key
+ * lives (ms). Ends an away session: 1 when it did; 0 when there is none, or a
+ * node holds the wsId now (a resume took the session meanwhile: the session is
+ * that node's to end). The kicked key tells a node that held the connection,
+ * cut off from Redis meanwhile, to close it once it is back (REFRESH_CONNS).
  */
 export const END_AWAY = script(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-return redis.call('DEL', KEYS[1])
+if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
+return 1
 `);
 
 /**

@@ -1,0 +1,85 @@
+/**
+ * Whether Redis answers, and where its clock stands against this process's.
+ *
+ * A Redis that is stopped (SIGSTOP, a VM paused, a long fork) keeps its TCP
+ * connections open: commands are sent and simply wait. Only a command that
+ * gets no answer tells, so a TIME goes out every half second; while one has
+ * waited longer than the limit, Redis counts as not answering. Each answer
+ * also measures the offset of Redis's clock, so a deadline can be given to
+ * Redis in its own time (see DEADLINE_CHECK in scripts.ts).
+ */
+
+/** How often a TIME goes out (when none is waiting). */
+const WATCH_MS = 500;
+/**
+ * A sample's offset is off by at most half its round trip. One is taken when
+ * its round trip is at most twice that of the sample in use (or that one is
+ * older than SAMPLE_LIFE_MS), and never above MAX_SAMPLE_ROUND_TRIP_MS.
+ */
+const MAX_SAMPLE_ROUND_TRIP_MS = 1000;
+const SAMPLE_LIFE_MS = 10_000;
+
+export interface TimeSource {
+  readonly isReady: boolean;
+  sendCommand(args: string[]): Promise<unknown>;
+}
+
+export class RedisWatch {
+  private offsetMs = 0;
+  /** The round trip and time of the sample the offset comes from. */
+  private sample = { roundTripMs: Number.POSITIVE_INFINITY, at: 0 };
+  /** When the TIME waiting for its answer went out; undefined while none waits. */
+  private askedAt: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly redis: TimeSource,
+    /** How long a TIME may wait before Redis counts as not answering. */
+    readonly silentAfterMs: number,
+  ) {}
+
+  /** Measures the clock once (so deadlines are right from the start), then keeps watching. */
+  async start(): Promise<void> {
+    await this.ask();
+    this.timer = setInterval(() => void this.ask(), WATCH_MS).unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Connected again, maybe to another server with another clock: the next answer sets the offset. */
+  reconnected(): void {
+    this.sample = { roundTripMs: Number.POSITIVE_INFINITY, at: 0 };
+  }
+
+  /** False while a TIME has waited longer than `silentAfterMs` for its answer. */
+  get answering(): boolean {
+    return this.askedAt === undefined || Date.now() - this.askedAt <= this.silentAfterMs;
+  }
+
+  /** The moment `ms` from now, on Redis's clock (ms since the epoch). */
+  deadline(ms: number): number {
+    return Math.round(Date.now() + this.offsetMs + ms);
+  }
+
+  private async ask(): Promise<void> {
+    if (this.askedAt !== undefined || !this.redis.isReady) return;
+    const sent = Date.now();
+    this.askedAt = sent;
+    try {
+      const [seconds, micros] = (await this.redis.sendCommand(['TIME'])) as [string, string];
+      const received = Date.now();
+      const roundTripMs = received - sent;
+      const better = roundTripMs <= 2 * this.sample.roundTripMs || received - this.sample.at > SAMPLE_LIFE_MS;
+      if (better && roundTripMs <= MAX_SAMPLE_ROUND_TRIP_MS) {
+        this.offsetMs = Number(seconds) * 1000 + Number(micros) / 1000 - (sent + received) / 2;
+        this.sample = { roundTripMs, at: received };
+      }
+    } catch {
+      // the connection dropped: the client's own state says so, and it reconnects
+    } finally {
+      this.askedAt = undefined;
+    }
+  }
+}

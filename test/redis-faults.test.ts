@@ -1,0 +1,239 @@
+/**
+ * The Redis engine when Redis misbehaves, over real sockets on a real Redis:
+ * Redis stopped (SIGSTOP) while pushes go on, one gateway cut off from Redis
+ * while the others keep it, two deployments on two databases of one Redis,
+ * and broker URLs that carry a password.
+ */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
+import { WebSocket } from 'ws';
+import { freePort } from '../bench/local-redis.js';
+import type { Broker } from '../src/broker/broker.js';
+import { RedisBroker } from '../src/broker/redis/broker.js';
+import { isPush, TestClient, type Frame } from './helpers/client.js';
+import { startCluster, redisEngine, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { CutRelay } from './helpers/cut-relay.js';
+import { call, post } from './helpers/http.js';
+import { runCli } from './helpers/process.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { assertResumed, member, resumeOn } from './helpers/resume.js';
+import { startServer } from './helpers/server.js';
+import { until, within } from './helpers/until.js';
+
+// one redis-server for the file; each cluster has its own key prefix
+let redis: RedisServer;
+before(async () => {
+  if (skipWithoutRedis === false) redis = await RedisServer.start();
+});
+after(() => redis?.stop());
+
+function pushToRoom(logicUrl: string, room: string, val: string): ReturnType<typeof post> {
+  return post(logicUrl, '/push/room', { val, tag: 2, id: room });
+}
+
+/** The values of the pushes among the frames, in order. */
+function pushedValues(frames: Frame[]): unknown[] {
+  return frames.filter(isPush).map((f) => f.data);
+}
+
+/** Pings from each client every 2 s (their PONGs are not pushes), so none is closed for silence in a long test; returns what stops it. */
+function keepAlive(clients: TestClient[]): () => void {
+  const timer = setInterval(() => {
+    for (const client of clients) if (client.ws.readyState === WebSocket.OPEN) client.send({ type: 1, data: 'PING' });
+  }, 2000);
+  return () => clearInterval(timer);
+}
+
+describe('Redis stopped (SIGSTOP) while pushes go on', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('pushes answer 503 within the deadline, and at once while Redis stays silent; none of them is delivered once it wakes; then pushes flow again, every 200 once and in order', async () => {
+    const cluster = await startCluster(redisEngine(redis.url, { commandTimeoutMs: 1000 }), 2);
+    const pid = Number(/process_id:(\d+)/.exec(String(await redis.command(['INFO', 'server'])))?.[1]);
+    const members: TestClient[] = [];
+    let stopped = false;
+    let stopPinging = (): void => undefined;
+    try {
+      for (const node of [0, 1]) members.push((await member({ gatewayUrl: cluster.gatewayUrls[node], logicUrl: cluster.logicUrl }, ['r'])).client);
+      stopPinging = keepAlive(members);
+      for (const val of ['before-0', 'before-1']) assert.equal((await pushToRoom(cluster.logicUrl, 'r', val)).status, 200);
+
+      process.kill(pid, 'SIGSTOP');
+      stopped = true;
+      const stoppedAt = Date.now();
+      // within the deadline (1 s) and the wait for an answer past it (1 s), not once Redis wakes
+      const during = await within(Promise.all([0, 1, 2].map((i) => pushToRoom(cluster.logicUrl, 'r', `during-${i}`))), 4000, 'pushes answered while Redis is stopped');
+      assert.deepEqual(
+        during.map((answer) => answer.status),
+        [503, 503, 503],
+      );
+      assert.match(during[0].body.msg, /Redis/);
+      await until('/readyz says 503', async () => ((await call(cluster.logicUrl, '/readyz')).status === 503 ? true : undefined), 3000);
+      const askedAt = Date.now();
+      const refused = await pushToRoom(cluster.logicUrl, 'r', 'during-silence');
+      assert.equal(refused.status, 503);
+      assert.match(refused.body.msg, /Redis has not answered/);
+      assert.ok(Date.now() - askedAt < 1000, 'answered at once, without waiting for Redis');
+      for (const client of members) assert.deepEqual(await client.ping(), { type: 1, data: 'PONG' });
+
+      await sleep(5000 - (Date.now() - stoppedAt));
+      process.kill(pid, 'SIGCONT');
+      stopped = false;
+      const accepted: string[] = [];
+      await until(
+        'a push accepted again',
+        async () => {
+          const val = `after-${accepted.length}-${Date.now()}`;
+          const answer = await pushToRoom(cluster.logicUrl, 'r', val);
+          return answer.status === 200 ? accepted.push(val) : undefined;
+        },
+        5000,
+      );
+      for (const [i, client] of members.entries()) {
+        await client.collect(isPush, 3);
+        await client.ping();
+        assert.deepEqual(pushedValues(client.frames), ['before-0', 'before-1', ...accepted], `member on node ${i}`);
+        assert.equal(client.ws.readyState, WebSocket.OPEN);
+      }
+    } finally {
+      if (stopped) process.kill(pid, 'SIGCONT');
+      stopPinging();
+      await Promise.all(members.map((c) => c.closeAndWait()));
+      await cluster.close();
+    }
+  });
+});
+
+/** Like redisEngine, but the second broker asked for (gateway node 1) reaches Redis through `relay`. */
+function engineWithNodeBehind(relay: CutRelay): EngineFactory {
+  return async () => {
+    const brokers: Broker[] = [];
+    const prefix = `cut${Date.now()}${Math.random().toString(36).slice(2, 6)}:`;
+    return {
+      brokerFor: async () => {
+        const url = brokers.length === 1 ? relay.url : redis.url;
+        const broker = await RedisBroker.connect({ url, prefix }, pino({ level: 'silent' }));
+        brokers.push(broker);
+        return broker;
+      },
+      close: async () => {
+        await Promise.all(brokers.map((b) => b.close()));
+      },
+    };
+  };
+}
+
+describe('one gateway cut off from Redis while the others keep it', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  let relay: CutRelay;
+  let cluster: TestCluster;
+  before(async () => {
+    relay = await CutRelay.start(redis.port);
+    cluster = await startCluster(engineWithNodeBehind(relay), 2);
+  });
+  after(async () => {
+    await cluster?.close();
+    await relay?.close();
+  });
+
+  it('commands by wsId answered 2xx meanwhile take effect once it is back: the joined member resumes into the room, the kicked one is closed with 4003, an untouched one stays and is found again', async () => {
+    const node1 = { gatewayUrl: cluster.gatewayUrls[1], logicUrl: cluster.logicUrl };
+    const joined = await member(node1, ['r']);
+    const kicked = await member(node1, ['r']);
+    const untouched = await member(node1, ['r']);
+    const clients = [joined.client, kicked.client, untouched.client];
+    const stopPinging = keepAlive(clients);
+    try {
+      relay.sever();
+      // the logic finds no subscriber on the node's channel: it takes the node for dead, its sessions for away
+      await until('the logic takes the cut-off node for dead', async () => ((await call(cluster.logicUrl, `/conns/${untouched.client.wsId}`)).body.data?.state === 'away' ? true : undefined));
+      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'news', wsId: joined.client.wsId })).body.data?.changed, true);
+      assert.equal((await post(cluster.logicUrl, '/room/leave', { id: 'r', wsId: joined.client.wsId })).body.data?.changed, true);
+      assert.equal((await post(cluster.logicUrl, '/conn/kick', { wsId: kicked.client.wsId })).body.data?.kicked, true);
+      const news = await pushToRoom(cluster.logicUrl, 'news', 'to news');
+      const room = await pushToRoom(cluster.logicUrl, 'r', 'to r');
+      assert.deepEqual([news.status, room.status], [200, 200]);
+
+      relay.mend();
+      assert.equal(await joined.client.closeCode(), 4005, 'the member whose session changed is told to resume');
+      assert.equal(await kicked.client.closeCode(), 4003);
+
+      const { client: again, frames, end } = await resumeOn(cluster.gatewayUrls[1], joined.client.welcome!.resume as string, joined.since);
+      clients.push(again);
+      assertResumed(end, { wsId: joined.client.wsId, recovered: true });
+      assert.ok(
+        frames.some((f) => f.op === 'joined' && f.room === 'news'),
+        JSON.stringify(frames),
+      );
+      assert.ok(
+        frames.some((f) => f.op === 'left' && f.room === 'r'),
+        JSON.stringify(frames),
+      );
+      assert.deepEqual(pushedValues(frames), ['to news']);
+      assert.deepEqual((await call(cluster.logicUrl, `/conns/${joined.client.wsId}`)).body.data?.rooms, ['news']);
+
+      // the untouched member kept its connection, got the push it missed from history, and is found on its node again
+      assert.deepEqual((await untouched.client.collect(isPush, 1)).map((f) => f.data), ['to r']);
+      await until('the untouched member is registered again', async () => ((await call(cluster.logicUrl, `/conns/${untouched.client.wsId}`)).body.data?.state === 'connected' ? true : undefined));
+      assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'later', wsId: untouched.client.wsId })).body.data?.changed, true);
+      await untouched.client.next((f) => f.op === 'joined' && f.room === 'later');
+      assert.equal(untouched.client.ws.readyState, WebSocket.OPEN);
+    } finally {
+      stopPinging();
+      relay.mend();
+      await Promise.all(clients.map((c) => c.closeAndWait()));
+    }
+  });
+});
+
+describe('two deployments on two databases of one Redis', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it("do not hear each other: pushes on one reach none of the other's members, and each counts only its own gateways", async () => {
+    const servers = [await startServer({ broker: `${redis.url}/1` }), await startServer({ broker: `${redis.url}/2` })];
+    const members: TestClient[] = [];
+    try {
+      for (const server of servers) members.push((await member(server, ['r'])).client);
+      assert.equal((await pushToRoom(servers[0].logicUrl, 'r', 'first')).status, 200);
+      assert.equal((await post(servers[0].logicUrl, '/push/all', { val: 'first to all', tag: 2 })).status, 200);
+      await members[0].collect(isPush, 2);
+      await sleep(300);
+      await members[1].ping();
+      assert.deepEqual(pushedValues(members[1].frames), []);
+      assert.equal(members[1].ws.readyState, WebSocket.OPEN);
+      for (const server of servers) {
+        const stats = await call(server.logicUrl, '/stats');
+        assert.equal(stats.body.data?.nodes, 1);
+        assert.equal(stats.body.data?.connections, 1);
+      }
+    } finally {
+      await Promise.all(members.map((c) => c.closeAndWait()));
+      await Promise.all(servers.map((s) => s.close()));
+    }
+  });
+});
+
+describe('a broker URL with a password', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  const password = 'hunter2-do-not-print';
+
+  it('is never repeated by a refusal of the URL, from the flag or from the environment', async () => {
+    const refusals = [
+      await runCli(['logic', '--port', '0', '--broker', `redis://:${password}@127.0.0.1:1:2`]),
+      await runCli(['logic', '--port', '0'], { ROOMCAST_BROKER: `redis://user:${password}@127.0.0.1:1:2` }),
+    ];
+    for (const { code, stdout, stderr } of refusals) {
+      assert.equal(code, 1);
+      assert.match(stderr, /--broker must be memory or a redis:\/\/HOST:PORT URL, got "redis:\/\/(user)?:\*\*\*@127\.0\.0\.1:1:2"/);
+      assert.ok(!(stdout + stderr).includes(password), stdout + stderr);
+    }
+    const path = await runCli(['gateway', '--port', '0', '--broker', `redis://:${password}@127.0.0.1:1/users`]);
+    assert.equal(path.code, 1);
+    assert.match(path.stderr, /--broker: the path of a redis:\/\/ URL is the database number \(redis:\/\/HOST:PORT\/2\), got "\/users"/);
+    assert.ok(!path.stderr.includes(password));
+  });
+
+  it('a Redis that cannot be reached: the start fails naming why, without the password', async () => {
+    const port = await freePort();
+    const { code, stdout, stderr } = await runCli(['logic', '--host', '127.0.0.1', '--port', '0', '--broker', `redis://:${password}@127.0.0.1:${port}/3`], {}, undefined, 20_000);
+    assert.equal(code, 1);
+    assert.match(stdout, new RegExp(`could not start: cannot reach Redis at 127\\.0\\.0\\.1:${port} within 5000 ms: connect ECONNREFUSED`));
+    assert.ok(!(stdout + stderr).includes(password));
+  });
+});
