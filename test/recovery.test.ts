@@ -470,6 +470,27 @@ describe('resume of a large backlog', () => {
     });
   });
 
+  it('a resume larger than --max-payload (500 rooms with long ids) is taken as the first frame; any other frame that large closes with 1009', async () => {
+    await withServer({}, async (server) => {
+      const rooms = Array.from({ length: 500 }, (_, i) => `${'long-room-id-'.repeat(9)}${i}`);
+      const { client, since } = await member(server, rooms);
+      await dropConnection(server, client);
+      const missed = await post(server.logicUrl, '/push/room', { val: 'missed', tag: 2, id: rooms[0] });
+      const resumeFrame = JSON.stringify({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
+      assert.ok(resumeFrame.length > 64 * 1024, `the resume frame is ${resumeFrame.length} bytes`);
+      const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+      assertResumed(end, { wsId: client.wsId, recovered: true });
+      assert.deepEqual(frames.filter(isPush).map((f) => `${f.room} ${f.seq}`), [`${rooms[0]} ${missed.body.data?.seq}`]);
+      // after the first frame, the same bytes are just too large
+      again.send(resumeFrame);
+      assert.equal((await again.closed).code, 1009);
+
+      const first = await TestClient.connect(server.gatewayUrl, { quiet: true });
+      first.send({ type: 1, data: 'x'.repeat(70 * 1024) });
+      assert.equal((await first.closed).code, 1009, 'a first frame that is not a resume is held to --max-payload');
+    });
+  });
+
   it('a session in --max-rooms-per-connection rooms (1000) resumes: since names 1001 streams; more than 10,000 are refused naming the count', async () => {
     await withServer({}, async (server) => {
       const rooms = Array.from({ length: 1000 }, (_, i) => `full-${i}`);

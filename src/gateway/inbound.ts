@@ -16,6 +16,8 @@ const PONG = encodeTextFrame(PONG_FRAME);
 export interface InboundContext {
   node: GatewayNode;
   allowClientJoin: boolean;
+  /** --max-payload: the socket takes larger messages only for a resume (see resumeFrameLimit). */
+  maxPayload: number;
   log: Logger;
   /** Verifies and applies a client token (auth or refresh); resolves with what is wrong, or undefined. */
   authenticate(conn: Connection, token: string): Promise<string | undefined>;
@@ -40,14 +42,18 @@ function countMalformed(ctx: InboundContext, conn: Connection, now: number): boo
 }
 
 export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffer, now: number): void {
-  const frame = parseClientFrame(data);
   // before its welcome (auth required, no token yet) a connection may only ping and authenticate
   const admitted = ctx.node.hub.conns.get(conn.wsId) === conn;
+  const firstFrame = admitted && !conn.firstFrameSeen;
+  const oversize = data.length > ctx.maxPayload;
+  // only a resume, as the first frame, may be larger than --max-payload
+  if (oversize && !firstFrame) return void conn.close('tooLarge');
+  const frame = parseClientFrame(data);
+  if (oversize && frame.kind !== 'resume') return void conn.close('tooLarge');
   if (!admitted && frame.kind !== 'ping' && frame.kind !== 'token' && !(frame.kind === 'problem' && frame.code === 'bad_frame')) {
     if (frame.kind !== 'ignored') sendError(conn, 'id' in frame ? frame.id : undefined, 'forbidden', 'authenticate first: send {"op":"auth","token":"<JWT>"}');
     return;
   }
-  const firstFrame = admitted && !conn.firstFrameSeen;
   if (admitted) conn.firstFrameSeen = true;
   if (firstFrame && frame.kind !== 'resume') ctx.node.settle(conn);
   switch (frame.kind) {

@@ -35,6 +35,25 @@ export interface ResumeRequest {
   id: ReplyId | undefined;
 }
 
+/**
+ * The most bytes one stream of `since` takes: a room id of 128 characters,
+ * quoted, with a 16-digit seq and an epoch of up to 32 characters.
+ */
+const SINCE_STREAM_BYTES = 200;
+/** The token, the frame's other fields and some whitespace. */
+const RESUME_FRAME_OVERHEAD = 4096;
+
+/**
+ * How large a client's first frame may be when it is a resume: one naming
+ * every room a connection may be in on this node (`*` too) can outgrow
+ * `--max-payload`, and a client refused its resume would lose its session.
+ * Every other frame is held to `--max-payload`.
+ */
+export function resumeFrameLimit(maxRoomsPerConnection: number, maxPayload: number): number {
+  const streams = (maxRoomsPerConnection === 0 ? MAX_SINCE_STREAMS : Math.min(maxRoomsPerConnection, MAX_SINCE_STREAMS)) + 1;
+  return Math.max(maxPayload, streams * SINCE_STREAM_BYTES + RESUME_FRAME_OVERHEAD);
+}
+
 function maxSinceStreams(node: GatewayNode): number {
   return Math.max(node.maxRoomsPerConnection + 1, MAX_SINCE_STREAMS);
 }

@@ -20,6 +20,7 @@ import { Connection, fitReason, type ConnectionShared } from './connection.js';
 import { handleInbound, type InboundContext } from './inbound.js';
 import { GatewayNode } from './node.js';
 import { Outbox } from './outbox.js';
+import { resumeFrameLimit } from './resume.js';
 import { ResumeTokens } from './resume-token.js';
 
 export interface GatewayOptions extends GatewayConfig {
@@ -150,6 +151,7 @@ export class GatewayServer {
     const inbound: InboundContext = {
       node,
       allowClientJoin: options.allowClientJoin,
+      maxPayload: options.maxPayload,
       log,
       authenticate: (conn, token) => this.authenticate(conn, token),
     };
@@ -195,7 +197,8 @@ export class GatewayServer {
     this.wss = new WebSocketServer({
       WebSocket: GatewaySocket,
       noServer: true,
-      maxPayload: options.maxPayload,
+      // a resume may be larger than --max-payload; handleInbound holds every other frame to it
+      maxPayload: resumeFrameLimit(options.maxRoomsPerConnection, options.maxPayload),
       perMessageDeflate: false,
       clientTracking: false,
     });
