@@ -4,9 +4,9 @@
  * is kept, and text from clients and pushes shown as text.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
-import { browserSkipReason, launchBrowser } from './helpers/browser.js';
+import { describe, it } from 'node:test';
+import type { Page } from 'playwright-core';
+import { browserPerSuite, browserSkipReason } from './helpers/browser.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, startCluster } from './helpers/cluster.js';
 import { post } from './helpers/http.js';
@@ -44,18 +44,7 @@ function assertNoNegativeRate(seen: string[]): void {
 }
 
 describe('the admin pages at their edges (Debian chromium, playwright-core)', { skip: browserSkipReason() }, () => {
-  let browser: Browser;
-  before(async () => {
-    browser = await launchBrowser();
-  });
-  after(() => browser?.close());
-
-  async function newPage(): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(15_000);
-    page.on('pageerror', (err) => assert.fail(`page error: ${err.message}`));
-    return page;
-  }
+  const { newPage } = browserPerSuite();
 
   async function giveKey(page: Page, logicUrl: string): Promise<void> {
     await page.goto(`${logicUrl}/admin`);
