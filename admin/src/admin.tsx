@@ -36,7 +36,8 @@ function App() {
   useEffect(() => {
     if (config === undefined || needsKey || authProblem !== undefined) return undefined;
     return followStats(key, {
-      stats: (now) => setStats((s) => ({ now, before: s.now })),
+      // no rate across two streams: the logic process may have restarted, its counters from 0
+      stats: (now, first) => setStats((s) => ({ now, before: first ? undefined : s.now })),
       problem: setProblem,
       unauthorized: onAuth,
     });

@@ -6,7 +6,8 @@
 import { authErrorOf, headersFor, readAnswer, type AuthError, type LiveStats } from './api';
 
 export interface LiveHandlers {
-  stats(stats: LiveStats): void;
+  /** `first`: the first event of a new stream (after a reconnect, maybe of a restarted logic process, whose counters began again from 0). */
+  stats(stats: LiveStats, first: boolean): void;
   /** The stream is down (with why), or up again (undefined). */
   problem(message: string | undefined): void;
   unauthorized(error: AuthError): void;
@@ -47,13 +48,15 @@ export function followStats(key: string | undefined, handlers: LiveHandlers): ()
         }
         const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
         let buffer = '';
+        let first = true;
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
           buffer = takeEvents(buffer + value, (event, data) => {
             if (event === 'stats') {
               handlers.problem(undefined);
-              handlers.stats(JSON.parse(data) as LiveStats);
+              handlers.stats(JSON.parse(data) as LiveStats, first);
+              first = false;
             } else if (event === 'unavailable') {
               handlers.problem((JSON.parse(data) as { msg: string }).msg);
             }

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { chromium, type Browser } from 'playwright-core';
+import { after, before } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
 
 export const CHROMIUM = process.env.ROOMCAST_CHROMIUM ?? '/usr/bin/chromium';
 
@@ -62,4 +63,23 @@ export class SdkPageServer {
     this.server.closeAllConnections();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
+}
+
+/** A browser launched before the calling suite's tests and closed after them; each page fails its test on a page error. */
+export function browserPerSuite(): { newPage(): Promise<Page> } {
+  let browser: Browser | undefined;
+  before(async () => {
+    browser = await launchBrowser();
+  });
+  after(() => browser?.close());
+  return {
+    async newPage() {
+      const page = await browser!.newPage({ viewport: { width: 1280, height: 900 } });
+      page.setDefaultTimeout(15_000);
+      page.on('pageerror', (err) => {
+        throw new Error(`page error: ${err.message}`);
+      });
+      return page;
+    },
+  };
 }

@@ -1,9 +1,15 @@
 import type { LiveStats } from '../api';
 import { formatAge, formatRate } from '../format';
 
+/**
+ * The rate between two events, or undefined (shown as –) without an earlier
+ * one or when the total went down: /stats sums the gateway nodes attached
+ * now, so it drops when one goes away or restarts from 0.
+ */
 function perSecond(now: LiveStats, before: LiveStats | undefined, read: (s: LiveStats) => number): number | undefined {
   if (before === undefined || now.at <= before.at) return undefined;
-  return (read(now) - read(before)) / ((now.at - before.at) / 1000);
+  const added = read(now) - read(before);
+  return added < 0 ? undefined : added / ((now.at - before.at) / 1000);
 }
 
 const pushCount = (s: LiveStats): number => s.pushes.all + s.pushes.room + s.pushes.conn + s.pushes.user;
