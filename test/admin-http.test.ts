@@ -17,6 +17,8 @@ describe('admin pages over HTTP', () => {
       const csp = res.headers.get('content-security-policy') ?? '';
       assert.match(csp, /script-src 'self'(;|$)/);
       assert.match(csp, /default-src 'self'/);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+      assert.equal(res.headers.get('referrer-policy'), 'no-referrer');
       const html = await res.text();
       const scripts = [...html.matchAll(/<script[^>]*>/g)].map((m) => m[0]);
       assert.ok(scripts.length > 0);
