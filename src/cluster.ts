@@ -74,6 +74,7 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
     for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGKILL');
   });
   let stopping = false;
+  let started = false;
   let gatewayPort: number | undefined;
 
   let youngDeaths = 0;
@@ -90,8 +91,8 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
     workers.add(worker);
     worker.on('exit', (code, signal) => {
       workers.delete(worker);
-      // one that never listened fails the start, or a respawn that logs why
-      if (stopping || !listening) return;
+      // one of the first workers that dies before listening fails the start instead
+      if (stopping || (!started && !listening)) return;
       const delayMs = respawnAfter(Date.now() - forkedAt);
       log.error({ pid: worker.process.pid, code, signal, delayMs }, `gateway worker died; starting another in ${delayMs} ms`);
       setTimeout(() => {
@@ -113,6 +114,7 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
   try {
     const ports = await Promise.all(Array.from({ length: config.workers }, fork));
     gatewayPort = ports[0];
+    started = true;
   } catch (err) {
     stopping = true;
     await stopWorkers(workers, log);
