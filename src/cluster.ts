@@ -25,7 +25,13 @@ export interface ClusterHandle {
   close(): Promise<void>;
 }
 
+/** The wait before replacing a dead worker; it doubles with each worker that dies young, up to the max. */
 const RESPAWN_DELAY_MS = 1000;
+const MAX_RESPAWN_DELAY_MS = 30_000;
+/** A worker that lived this long before dying resets the doubling: it was not a crash loop. */
+const STABLE_WORKER_MS = 30_000;
+/** On shutdown, how long workers have to close their clients before they are killed (the process exits by 5 s). */
+const WORKER_STOP_MS = 4000;
 
 /** Runs one gateway in a worker process; reports its port to the primary. */
 async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
@@ -41,26 +47,63 @@ async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHand
   };
 }
 
+/**
+ * SIGTERM each worker (straight to the process: cluster's worker.kill() waits
+ * for a disconnect a hung worker never answers), then SIGKILL any still running
+ * after WORKER_STOP_MS, so that no worker outlives the primary.
+ */
+async function stopWorkers(workers: Set<Worker>, log: Logger): Promise<void> {
+  const running = [...workers].filter((worker) => !worker.isDead());
+  const exited = running.map((worker) => new Promise<void>((resolve) => worker.process.once('exit', () => resolve())));
+  for (const worker of running) worker.process.kill('SIGTERM');
+  const stragglers = setTimeout(() => {
+    for (const worker of running.filter((w) => !w.isDead())) {
+      log.warn({ pid: worker.process.pid }, `gateway worker did not stop within ${WORKER_STOP_MS} ms; killing it`);
+      worker.process.kill('SIGKILL');
+    }
+  }, WORKER_STOP_MS);
+  await Promise.all(exited);
+  clearTimeout(stragglers);
+}
+
 async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
   const broker = await createBroker(config, log);
   const workers = new Set<Worker>();
+  // whatever ends the primary (the shutdown deadline, a fatal error), its workers end with it
+  process.on('exit', () => {
+    for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGKILL');
+  });
   let stopping = false;
+  let started = false;
   let gatewayPort: number | undefined;
+
+  let youngDeaths = 0;
+
+  const respawnAfter = (lifetimeMs: number): number => {
+    youngDeaths = lifetimeMs < STABLE_WORKER_MS ? youngDeaths + 1 : 0;
+    return Math.min(MAX_RESPAWN_DELAY_MS, RESPAWN_DELAY_MS * 2 ** Math.max(0, youngDeaths - 1));
+  };
 
   const fork = (): Promise<number> => {
     const worker = cluster.fork();
+    const forkedAt = Date.now();
+    let listening = false;
     workers.add(worker);
     worker.on('exit', (code, signal) => {
       workers.delete(worker);
-      if (stopping) return;
-      log.error({ pid: worker.process.pid, code, signal }, 'gateway worker died; starting another');
+      // one of the first workers that dies before listening fails the start instead
+      if (stopping || (!started && !listening)) return;
+      const delayMs = respawnAfter(Date.now() - forkedAt);
+      log.error({ pid: worker.process.pid, code, signal, delayMs }, `gateway worker died; starting another in ${delayMs} ms`);
       setTimeout(() => {
         if (!stopping) fork().catch((err: unknown) => log.error({ err }, 'could not restart a gateway worker'));
-      }, RESPAWN_DELAY_MS);
+      }, delayMs).unref();
     });
     return new Promise((resolve, reject) => {
       worker.on('message', (message: unknown) => {
-        if (isListening(message)) resolve(message.port);
+        if (!isListening(message)) return;
+        listening = true;
+        resolve(message.port);
       });
       worker.once('exit', (code) => reject(new Error(`gateway worker exited with code ${code} before listening`)));
     });
@@ -71,9 +114,10 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
   try {
     const ports = await Promise.all(Array.from({ length: config.workers }, fork));
     gatewayPort = ports[0];
+    started = true;
   } catch (err) {
     stopping = true;
-    for (const worker of workers) worker.kill('SIGTERM');
+    await stopWorkers(workers, log);
     await logic.close();
     await broker.close();
     throw err;
@@ -83,9 +127,7 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
     started: { gateway: gatewayUrl(gatewayPart(config), gatewayPort), logic: logicUrl(logicPart(config), logicPort), workers: config.workers },
     async close() {
       stopping = true;
-      const exited = [...workers].map((worker) => new Promise<void>((resolve) => (worker.isDead() ? resolve() : worker.once('exit', () => resolve()))));
-      for (const worker of workers) worker.kill('SIGTERM');
-      await Promise.all([logic.close(), ...exited]);
+      await Promise.all([logic.close(), stopWorkers(workers, log)]);
       await broker.close();
     },
   };

@@ -1,10 +1,21 @@
-import { pino, type Logger } from 'pino';
+import { destination, pino, type Logger } from 'pino';
 
-/** JSON logs on stdout. Secrets are redacted wherever they would appear. */
+/**
+ * JSON logs on stdout, each line written as it is logged. Not pino's default
+ * buffered stdout: at exit it flushes its queue with a loop that retries a
+ * failed write without end, so a process whose stdout reader was gone (EPIPE)
+ * hung in exit, deaf to SIGTERM. A line that cannot be written is dropped
+ * (after EPIPE, every later one): logging never stops or crashes the server.
+ */
 export function createLogger(level: string): Logger {
-  return pino({
-    name: 'roomcast',
-    level,
-    redact: { paths: ['apiKey', '*.apiKey', 'config.apiKey', 'token', '*.token', 'headers.authorization'], censor: '[redacted]' },
-  });
+  const stdout = destination({ dest: 1, sync: true });
+  stdout.on('error', () => undefined);
+  return pino(
+    {
+      name: 'roomcast',
+      level,
+      redact: { paths: ['apiKey', '*.apiKey', 'config.apiKey', 'token', '*.token', 'headers.authorization'], censor: '[redacted]' },
+    },
+    stdout,
+  );
 }

@@ -1,0 +1,102 @@
+/**
+ * The life of a roomcast process, on real processes: shutdown with its stdout
+ * reader gone, `start --workers` stopping a hung worker, and the respawn of
+ * workers that keep dying.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import { spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { until, within } from './helpers/until.js';
+
+const LOOPBACK = ['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0'];
+
+/** The pids of a process's children (Linux). */
+function childPids(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Waits until the process has a child other than `known`, and returns it. */
+function newChild(pid: number, known: number[]): Promise<number> {
+  return until('a new worker', () => childPids(pid).find((child) => !known.includes(child)), 15_000);
+}
+
+describe('a process whose stdout reader is gone', () => {
+  it('still exits on SIGTERM, at once (its log writes fail with EPIPE)', async () => {
+    const server = await spawnServer(LOOPBACK);
+    try {
+      server.proc.stdout?.destroy();
+      server.proc.stderr?.destroy();
+      server.proc.kill('SIGTERM');
+      const { code } = await within(server.exited, 5000, 'exit after SIGTERM');
+      assert.equal(code, 0);
+    } finally {
+      server.proc.kill('SIGKILL');
+    }
+  });
+});
+
+describe('roomcast start --workers: the workers live and die with the primary', { skip: skipWithoutRedis }, () => {
+  let redis: RedisServer;
+  let server: ServerProcess | undefined;
+  before(async () => {
+    redis = await RedisServer.start();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  const startWorkers = async (): Promise<{ server: ServerProcess; workers: number[] }> => {
+    server = await spawnServer([...LOOPBACK, '--workers', '2', '--broker', redis.url]);
+    const pid = server.proc.pid!;
+    return { server, workers: await until('2 workers', () => (childPids(pid).length === 2 ? childPids(pid) : undefined)) };
+  };
+
+  const cleanUp = async (pids: number[]): Promise<void> => {
+    for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+    if (server !== undefined) await stopProcess(server);
+  };
+
+  it('on SIGTERM the primary exits within 5 s and kills a hung worker instead of leaving it running', async () => {
+    const { server, workers } = await startWorkers();
+    try {
+      process.kill(workers[0], 'SIGSTOP');
+      server.proc.kill('SIGTERM');
+      await within(server.exited, 5000, 'the primary to exit after SIGTERM');
+      await until(`workers ${workers.join(', ')} gone`, () => (workers.some(isRunning) ? undefined : true), 2000);
+    } finally {
+      await cleanUp(workers);
+    }
+  });
+
+  it('replaces a worker that keeps dying after a delay that doubles: 1 s, then 2 s', async () => {
+    const { server, workers } = await startWorkers();
+    const pid = server.proc.pid!;
+    const seen = [...workers];
+    try {
+      let killedAt = Date.now();
+      process.kill(workers[0], 'SIGKILL');
+      const first = await newChild(pid, seen);
+      const firstDelay = Date.now() - killedAt;
+      seen.push(first);
+      killedAt = Date.now();
+      process.kill(first, 'SIGKILL');
+      seen.push(await newChild(pid, seen));
+      const secondDelay = Date.now() - killedAt;
+      assert.ok(firstDelay >= 900 && firstDelay < 1800, `the first replacement came after ${firstDelay} ms`);
+      assert.ok(secondDelay >= 1900, `the second replacement came after ${secondDelay} ms`);
+    } finally {
+      await cleanUp(seen);
+    }
+  });
+});
