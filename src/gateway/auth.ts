@@ -4,7 +4,7 @@
  * prefixes ending in `*`). Only the algorithms of the configured key are
  * accepted, so `alg: none` and algorithm confusion never verify.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
@@ -101,6 +101,7 @@ export class TokenVerifier {
         throw new Error(`${flag} is neither a PEM public key nor a JWKS JSON document`, { cause: err });
       }
       if (!Array.isArray(jwks.keys)) throw new Error(`${flag} is JSON but has no "keys" array (a JWKS document)`);
+      checkKeySet(jwks, flag);
       return new TokenVerifier(createLocalJWKSet(jwks), ASYMMETRIC);
     }
     let key: KeyObject;
@@ -109,9 +110,7 @@ export class TokenVerifier {
     } catch (err) {
       throw new Error(`${flag} does not hold a PEM public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    const algorithms = ALGORITHMS_BY_KEY_TYPE[key.asymmetricKeyType ?? ''];
-    if (algorithms === undefined) throw new Error(`${flag} holds a ${String(key.asymmetricKeyType)} key, which cannot verify JWTs`);
-    return new TokenVerifier(key, algorithms);
+    return new TokenVerifier(key, algorithmsOf(key, flag));
   }
 
   async verify(token: string): Promise<ClientIdentity> {
@@ -130,6 +129,45 @@ export class TokenVerifier {
     if (typeof rooms === 'string') throw new TokenError(rooms);
     return { uid: payload.sub, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined, rooms };
   }
+}
+
+/** jose verifies RS* and PS* tokens only with RSA keys this long (RFC 7518 §3.3). */
+const MIN_RSA_BITS = 2048;
+
+/** The algorithms a public key verifies; throws, naming the key, when it cannot verify any. */
+function algorithmsOf(key: KeyObject, name: string): string[] {
+  const algorithms = ALGORITHMS_BY_KEY_TYPE[key.asymmetricKeyType ?? ''];
+  if (algorithms === undefined) throw new Error(`${name} holds a ${String(key.asymmetricKeyType)} key, which cannot verify JWTs`);
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (bits !== undefined && bits < MIN_RSA_BITS) throw new Error(`${name} holds a ${bits}-bit RSA key: tokens are verified only with RSA keys of at least ${MIN_RSA_BITS} bits`);
+  return algorithms;
+}
+
+/**
+ * Refuses at startup a key set that would refuse every token without a word:
+ * a private or symmetric key (jose never verifies with one), a key that does
+ * not parse, or no key that can verify at all. Keys published for encryption
+ * (`"use":"enc"`) are left out, as jose leaves them out.
+ */
+function checkKeySet(jwks: JSONWebKeySet, flag: string): void {
+  let verifying = 0;
+  jwks.keys.forEach((jwk: unknown, i) => {
+    if (typeof jwk !== 'object' || jwk === null) throw new Error(`${flag}: key ${i} is not a JSON object (a JWK)`);
+    const { kid, use, kty } = jwk as { kid?: unknown; use?: unknown; kty?: unknown };
+    const name = `${flag}: key ${i}${typeof kid === 'string' ? ` (kid ${kid})` : ''}`;
+    if (use === 'enc') return;
+    if (kty === 'oct') throw new Error(`${name} is a symmetric (oct) key: give an HMAC secret with --jwt-secret instead`);
+    if ('d' in jwk) throw new Error(`${name} is a private key: the gateway needs only its public part (leave out "d" and the other private members)`);
+    let key: KeyObject;
+    try {
+      key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
+    } catch (err) {
+      throw new Error(`${name} is not a valid public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+    algorithmsOf(key, name);
+    verifying++;
+  });
+  if (verifying === 0) throw new Error(`${flag} holds no key that can verify tokens (an RSA, EC or Ed25519/Ed448 public key not marked "use":"enc")`);
 }
 
 function describe(err: unknown): string {

@@ -75,6 +75,8 @@ export class Connection implements Flushable, RateBucket {
   welcomeAll: StreamPosition | undefined;
   /** Who the client is, once it authenticated (a JWT). */
   identity: ClientIdentity | undefined;
+  /** The last auth or refresh frame still being handled: the next one waits for it, so tokens apply in the order they were sent. */
+  tokenOps: Promise<void> | undefined;
   /** Frame-rate budget (--max-frames-per-second): full at the first frame. */
   rateTokens = Infinity;
   rateRefilledAt = 0;

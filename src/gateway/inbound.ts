@@ -85,7 +85,9 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
     }
     case 'token': {
       const { op, id } = frame;
-      ctx.authenticate(conn, frame.token).then(
+      // verifications finish in any order (WebCrypto): an older token must not replace a newer one
+      const previous = conn.tokenOps ?? Promise.resolve();
+      const handled = previous.then(() => ctx.authenticate(conn, frame.token)).then(
         (problem) => {
           if (problem === undefined) {
             conn.send(encodeTextFrame(replyFrame(id, { uid: conn.uid, expiresAt: conn.identity?.expiresAt ?? null })));
@@ -98,6 +100,10 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
         },
         (err: unknown) => ctx.log.error({ err, wsId: conn.wsId }, `${op} failed`),
       );
+      conn.tokenOps = handled;
+      void handled.then(() => {
+        if (conn.tokenOps === handled) conn.tokenOps = undefined;
+      });
       return;
     }
     case 'resume':
