@@ -22,6 +22,9 @@ export interface GatewaySettings {
   jwtSecret: string | undefined;
   /** File with a PEM public key or a JWKS (JSON) that verifies client tokens. */
   jwtPublicKey: string | undefined;
+  /** When set, a token's `aud` must name this audience, and its `iss` be this issuer. */
+  jwtAudience: string | undefined;
+  jwtIssuer: string | undefined;
   /** How long a connection may take to send its token in an auth frame. */
   authTimeout: number;
   /** 0 means no limit, for each of these. */
@@ -92,6 +95,8 @@ export const DEFAULTS: Readonly<ServerConfig> = {
   auth: 'off',
   jwtSecret: undefined,
   jwtPublicKey: undefined,
+  jwtAudience: undefined,
+  jwtIssuer: undefined,
   authTimeout: 5000,
   maxConnections: 50_000,
   maxConnectionsPerIp: 1000,
@@ -223,7 +228,7 @@ function nonEmpty(value: unknown): string | undefined {
 }
 
 /**
- * A secret given empty on the command line is refused: it is almost always an
+ * A secret (or a required claim) given empty on the command line is refused: it is almost always an
  * unset shell variable (`--api-key "$ROOMCAST_API_KEY"`), and running without
  * the secret is not what was asked. An empty environment variable counts as unset.
  */
@@ -260,6 +265,8 @@ const flags = {
   auth: () => option('--auth <mode>', 'client authentication with JWTs: off, optional or required', authMode, DEFAULTS.auth),
   jwtSecret: () => option('--jwt-secret <secret>', 'HMAC secret (HS256/384/512) that signs client tokens'),
   jwtPublicKey: () => option('--jwt-public-key <file>', 'PEM public key (RS*, PS*, ES*, EdDSA) or JWKS JSON file that verifies client tokens'),
+  jwtAudience: () => option('--jwt-audience <aud>', "a client token's aud claim must name this audience (default: aud is not checked)"),
+  jwtIssuer: () => option('--jwt-issuer <iss>', "a client token's iss claim must be this issuer (default: iss is not checked)"),
   authTimeout: () => option('--auth-timeout <ms>', 'how long a connection may take to send {"op":"auth"} when auth is required (then 1008)', integer(100, 600_000, 'the auth timeout'), DEFAULTS.authTimeout),
   maxConnections: () => option('--max-connections <n>', 'connections one gateway node holds; more are refused with 503 (0: no limit)', integer(0, 10_000_000, 'the max connections'), DEFAULTS.maxConnections),
   maxConnectionsPerIp: () =>
@@ -297,6 +304,8 @@ function addGatewayFlags(cmd: Command): Command {
     flags.auth,
     flags.jwtSecret,
     flags.jwtPublicKey,
+    flags.jwtAudience,
+    flags.jwtIssuer,
     flags.authTimeout,
     flags.maxConnections,
     flags.maxConnectionsPerIp,
@@ -374,6 +383,8 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
     auth: o.auth as AuthMode,
     jwtSecret: secret(cmd, 'jwtSecret', '--jwt-secret'),
     jwtPublicKey: nonEmpty(o.jwtPublicKey),
+    jwtAudience: secret(cmd, 'jwtAudience', '--jwt-audience'),
+    jwtIssuer: secret(cmd, 'jwtIssuer', '--jwt-issuer'),
     authTimeout: o.authTimeout as number,
     maxConnections: o.maxConnections as number,
     maxConnectionsPerIp: o.maxConnectionsPerIp as number,

@@ -88,3 +88,40 @@ describe('a JWKS file (--jwt-public-key)', () => {
     }
   });
 });
+
+describe('--jwt-audience and --jwt-issuer', () => {
+  const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, jwtAudience: 'roomcast', jwtIssuer: 'https://id.example.com' });
+  const secret = new TextEncoder().encode(JWT_SECRET);
+  const token = (claims: { aud?: string | string[]; iss?: string }): Promise<string> => {
+    const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('amy').setExpirationTime('1m');
+    if (claims.aud !== undefined) jwt.setAudience(claims.aud);
+    if (claims.iss !== undefined) jwt.setIssuer(claims.iss);
+    return jwt.sign(secret);
+  };
+
+  it('let in a token for this audience from this issuer, and close others with 4001 naming the claim', async () => {
+    const good = await TestClient.connect(`${server.gatewayUrl}?token=${await token({ aud: 'roomcast', iss: 'https://id.example.com' })}`);
+    assert.equal(good.welcome?.uid, 'amy');
+    const among = await TestClient.connect(`${server.gatewayUrl}?token=${await token({ aud: ['other-service', 'roomcast'], iss: 'https://id.example.com' })}`);
+    assert.equal(among.welcome?.uid, 'amy', 'an aud list that names roomcast');
+    const refused: [Promise<string>, RegExp][] = [
+      [token({ iss: 'https://id.example.com' }), /"aud"/],
+      [token({ aud: 'other-service', iss: 'https://id.example.com' }), /"aud"/],
+      [token({ aud: 'roomcast' }), /"iss"/],
+      [token({ aud: 'roomcast', iss: 'https://evil.example.com' }), /"iss"/],
+    ];
+    for (const [made, reason] of refused) {
+      const client = await TestClient.open(`${server.gatewayUrl}?token=${await made}`);
+      const closed = await client.closed;
+      assert.equal(closed.code, 4001);
+      assert.match(closed.reason, reason);
+    }
+    // a refresh for another audience is refused, and the connection goes on with its token
+    good.send({ op: 'refresh', token: await token({ aud: 'other-service', iss: 'https://id.example.com' }), id: 1 });
+    const answer = await good.next((f) => f.id === 1);
+    assert.equal(answer.code, 'forbidden');
+    assert.match(String(answer.message), /"aud"/);
+    assert.deepEqual(await good.ping(), { type: 1, data: 'PONG' });
+    await Promise.all([good.closeAndWait(), among.closeAndWait()]);
+  });
+});

@@ -66,14 +66,25 @@ const ALGORITHMS_BY_KEY_TYPE: Record<string, string[]> = {
 };
 const ASYMMETRIC = [...new Set(Object.values(ALGORITHMS_BY_KEY_TYPE).flat())];
 
+/** Claims a token must carry, when the operator names them (--jwt-audience, --jwt-issuer). */
+export interface RequiredClaims {
+  audience?: string;
+  issuer?: string;
+}
+
 export class TokenVerifier {
+  private readonly options: { algorithms: string[]; audience?: string; issuer?: string };
+
   private constructor(
     private readonly key: Key,
-    private readonly algorithms: string[],
-  ) {}
+    algorithms: string[],
+    required: RequiredClaims,
+  ) {
+    this.options = { algorithms, ...required };
+  }
 
   /** Warns (naming only the secret's length) when the secret is shorter than MIN_JWT_SECRET_BYTES. */
-  static fromSecret(secret: string, log: Pick<Logger, 'warn'>): TokenVerifier {
+  static fromSecret(secret: string, log: Pick<Logger, 'warn'>, required: RequiredClaims = {}): TokenVerifier {
     const key = new TextEncoder().encode(secret);
     if (key.length < MIN_JWT_SECRET_BYTES) {
       log.warn(
@@ -81,11 +92,11 @@ export class TokenVerifier {
         `--jwt-secret is ${key.length} bytes long: use at least ${MIN_JWT_SECRET_BYTES} random bytes, or anyone holding one client token can find it by brute force and sign tokens of their own`,
       );
     }
-    return new TokenVerifier(key, HMAC);
+    return new TokenVerifier(key, HMAC, required);
   }
 
   /** A PEM public key, or a JWKS document (`{"keys":[...]}`). */
-  static async fromPublicKeyFile(path: string): Promise<TokenVerifier> {
+  static async fromPublicKeyFile(path: string, required: RequiredClaims = {}): Promise<TokenVerifier> {
     const flag = `--jwt-public-key ${path}`;
     let text: string;
     try {
@@ -102,7 +113,7 @@ export class TokenVerifier {
       }
       if (!Array.isArray(jwks.keys)) throw new Error(`${flag} is JSON but has no "keys" array (a JWKS document)`);
       checkKeySet(jwks, flag);
-      return new TokenVerifier(createLocalJWKSet(jwks), ASYMMETRIC);
+      return new TokenVerifier(createLocalJWKSet(jwks), ASYMMETRIC, required);
     }
     let key: KeyObject;
     try {
@@ -110,14 +121,14 @@ export class TokenVerifier {
     } catch (err) {
       throw new Error(`${flag} does not hold a PEM public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    return new TokenVerifier(key, algorithmsOf(key, flag));
+    return new TokenVerifier(key, algorithmsOf(key, flag), required);
   }
 
   async verify(token: string): Promise<ClientIdentity> {
     if (token.length > 8192) throw new TokenError('the token is longer than 8192 characters');
     let payload;
     try {
-      const options = { algorithms: this.algorithms };
+      const options = this.options;
       ({ payload } = typeof this.key === 'function' ? await jwtVerify(token, this.key, options) : await jwtVerify(token, this.key, options));
     } catch (err) {
       throw new TokenError(`the token is not valid: ${describe(err)}`, { cause: err });

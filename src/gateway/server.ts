@@ -286,10 +286,11 @@ export class GatewayServer {
   }
 
   private async makeVerifier(): Promise<TokenVerifier | undefined> {
-    const { auth, jwtSecret, jwtPublicKey } = this.options;
+    const { auth, jwtSecret, jwtPublicKey, jwtAudience, jwtIssuer } = this.options;
     if (auth === 'off') return undefined;
-    if (jwtSecret !== undefined) return TokenVerifier.fromSecret(jwtSecret, this.log);
-    if (jwtPublicKey !== undefined) return TokenVerifier.fromPublicKeyFile(jwtPublicKey);
+    const required = { ...(jwtAudience === undefined ? {} : { audience: jwtAudience }), ...(jwtIssuer === undefined ? {} : { issuer: jwtIssuer }) };
+    if (jwtSecret !== undefined) return TokenVerifier.fromSecret(jwtSecret, this.log, required);
+    if (jwtPublicKey !== undefined) return TokenVerifier.fromPublicKeyFile(jwtPublicKey, required);
     throw new Error(`--auth ${auth} needs --jwt-secret or --jwt-public-key`);
   }
 
