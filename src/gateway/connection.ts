@@ -216,8 +216,10 @@ export class Connection implements Flushable, RateBucket {
   /** Writes what is queued, then starts the close handshake; destroys the socket if it does not finish in time. */
   close(name: CloseCodeName, reason?: string): void {
     if (this.closeCode !== undefined) return;
-    // a newcomer's frames would have gone out after its grace; a resume's are replayed by the next resume
-    if (this.holdBudget !== undefined) this.releaseHeld();
+    // A newcomer kicked before its first frame gets what waited for it: its session ends, so no
+    // resume will. Any other close drops them, so the resume that follows replays them in order
+    // (a frame sent now would move the client's position past what it missed).
+    if (name === 'kicked' && !this.firstFrameSeen && this.holdBudget !== undefined) this.releaseHeld();
     this.flush();
     this.startClose(name, reason);
   }
