@@ -299,4 +299,48 @@ describe('a resume while the node holding the session is frozen (real processes 
       await relay.close();
     }
   });
+
+  it('holds every live frame of a resume waiting for the frozen node, even past the 64 KiB a newcomer holds: none reaches the client before the replay, none is lost', async () => {
+    const { gateways, logic } = nodes;
+    const portOf = (g: ServerProcess): number => Number(new URL(g.gatewayUrl).port);
+    const relay = await Relay.start(portOf(gateways[1]));
+    const client = new RoomcastClient(relay.url, { reconnect: { initialDelayMs: 50, maxDelayMs: 300, factor: 2 } });
+    const states: StateChange[] = record(client, 'state');
+    const messages: Message[] = record(client, 'message');
+    const frozen = gateways[1].proc;
+    const pushToAll = async (val: string): Promise<void> => {
+      const answer = await post(logic.logicUrl, '/push/all', { val, tag: 2 });
+      assert.equal(answer.status, 200, answer.text);
+    };
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const sent = ['before'];
+      await pushToAll('before');
+      await untilLength('messages', messages, 1);
+
+      frozen.kill('SIGSTOP');
+      relay.moveTo(portOf(gateways[0]));
+      relay.cut();
+      // 120 KB of pushes to all while the resume waits for the frozen node
+      for (let i = 0; i < 120; i++) {
+        const val = `flood:${i}:${'x'.repeat(1000)}`;
+        await pushToAll(val);
+        sent.push(val);
+      }
+      await until('a 1013 close', () => states.find((s) => s.state === 'reconnecting' && s.code === 1013), 10_000);
+      frozen.kill('SIGCONT');
+      const resumed = await until('connected again', () => states.find((s) => s.state === 'connected' && s.recovered !== undefined), 15_000);
+      assert.equal(resumed.recovered, true, JSON.stringify(states));
+      await untilLength('messages', messages, sent.length);
+      await sleep(200);
+      assert.deepEqual(
+        messages.map((m) => m.data),
+        sent,
+      );
+    } finally {
+      frozen.kill('SIGCONT');
+      client.close();
+      await relay.close();
+    }
+  });
 });

@@ -170,6 +170,10 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   const wsId = node.tokens.verify(request.token);
   if (wsId === undefined || wsId === conn.wsId) return refuse('bad_resume', 'the resume token is forged, foreign or expired');
 
+  // Until the resume ends, live frames wait whatever their size (a newcomer's hold lets them go past a
+  // budget): one sent now would move the client's positions past what it missed, for this resume or
+  // the next one if this is closed with 1013.
+  if (conn.holding) conn.holdLive();
   let taken;
   try {
     taken = await node.claimSession(wsId, conn.uid);
