@@ -253,17 +253,22 @@ describe('the SDK after a 1013 close of its resume', () => {
   });
 });
 
+/** An SDK client reaching the second gateway through a relay (which can move it to the first, or cut it), with what it records. */
+async function sdkBehindRelay(nodes: { gateways: ServerProcess[]; logic: ServerProcess }) {
+  const { gateways, logic } = nodes;
+  const portOf = (g: ServerProcess): number => Number(new URL(g.gatewayUrl).port);
+  const relay = await Relay.start(portOf(gateways[1]));
+  const client = new RoomcastClient(relay.url, { reconnect: { initialDelayMs: 50, maxDelayMs: 300, factor: 2 } });
+  const states: StateChange[] = record(client, 'state');
+  const messages: Message[] = record(client, 'message');
+  return { logic, gateways, portOf, relay, client, states, messages, frozen: gateways[1].proc };
+}
+
 describe('a resume while the node holding the session is frozen (real processes on Redis)', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   const nodes = processClusterPerSuite();
 
   it('is closed with 1013 while it is frozen; the SDK retries with the same token and, once the node is back, takes the session over with every push', async () => {
-    const { gateways, logic } = nodes;
-    const portOf = (g: ServerProcess): number => Number(new URL(g.gatewayUrl).port);
-    const relay = await Relay.start(portOf(gateways[1]));
-    const client = new RoomcastClient(relay.url, { reconnect: { initialDelayMs: 50, maxDelayMs: 300, factor: 2 } });
-    const states: StateChange[] = record(client, 'state');
-    const messages: Message[] = record(client, 'message');
-    const frozen = gateways[1].proc;
+    const { logic, gateways, portOf, relay, client, states, messages, frozen } = await sdkBehindRelay(nodes);
     try {
       const wsId = (await nextEvent(client, 'state', (s) => s.state === 'connected')).wsId!;
       assert.equal((await post(logic.logicUrl, '/room/join', { id: 'frozen', wsId })).status, 200);
@@ -301,13 +306,7 @@ describe('a resume while the node holding the session is frozen (real processes 
   });
 
   it('holds every live frame of a resume waiting for the frozen node, even past the 64 KiB a newcomer holds: none reaches the client before the replay, none is lost', async () => {
-    const { gateways, logic } = nodes;
-    const portOf = (g: ServerProcess): number => Number(new URL(g.gatewayUrl).port);
-    const relay = await Relay.start(portOf(gateways[1]));
-    const client = new RoomcastClient(relay.url, { reconnect: { initialDelayMs: 50, maxDelayMs: 300, factor: 2 } });
-    const states: StateChange[] = record(client, 'state');
-    const messages: Message[] = record(client, 'message');
-    const frozen = gateways[1].proc;
+    const { logic, gateways, portOf, relay, client, states, messages, frozen } = await sdkBehindRelay(nodes);
     const pushToAll = async (val: string): Promise<void> => {
       const answer = await post(logic.logicUrl, '/push/all', { val, tag: 2 });
       assert.equal(answer.status, 200, answer.text);
