@@ -15,7 +15,8 @@ export async function member(server: { gatewayUrl: string; logicUrl: string }, r
   const client = await TestClient.connect(server.gatewayUrl);
   const since: Record<string, Position> = { '*': { seq: client.welcome!.seq as number, epoch: client.welcome!.epoch as string } };
   for (const room of rooms) {
-    await post(server.logicUrl, '/room/join', { id: room, wsId: client.wsId });
+    const answer = await post(server.logicUrl, '/room/join', { id: room, wsId: client.wsId });
+    assert.equal(answer.status, 200, `join ${room}: ${answer.text}`);
     const joined = await client.next((f) => f.op === 'joined' && f.room === room);
     since[room] = { seq: joined.seq as number, epoch: joined.epoch as string };
   }
