@@ -38,16 +38,6 @@ export class Hub {
     return stream === ALL_STREAM ? this.conns : this.rooms.get(stream);
   }
 
-  /** Files the connection under its user; true when it is the user's first here. */
-  addUser(conn: Connection, uid: string): boolean {
-    return this.users.add(uid, conn);
-  }
-
-  /** True when the user has no connection here any more. */
-  removeUser(conn: Connection, uid: string): boolean {
-    return this.users.delete(uid, conn);
-  }
-
   /** Gives a connection another id (a resume taking back its session's id); false if that id is in use here. */
   rename(conn: Connection, wsId: string): boolean {
     if (this.conns.has(wsId)) return false;

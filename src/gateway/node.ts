@@ -445,12 +445,13 @@ export class GatewayNode implements GatewayHandler {
     const rooms = conn.rooms;
     for (const room of this.hub.remove(conn)) this.closeRoom(room);
     const uid = conn.uid;
-    if (uid !== undefined && this.hub.removeUser(conn, uid)) this.closeUser(uid);
+    if (uid !== undefined && this.hub.users.delete(uid, conn)) this.closeUser(uid);
     return rooms;
   }
 
   private fileUser(conn: Connection, uid: string): void {
-    if (!this.hub.addUser(conn, uid)) return;
+    // the user's first connection here
+    if (!this.hub.users.add(uid, conn)) return;
     this.broker.userOpened(this.nodeId, uid).catch((err: unknown) => this.log.warn({ err, uid }, 'broker could not open user'));
   }
 
