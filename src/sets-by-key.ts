@@ -41,9 +41,9 @@ export class SetsByKey<V> {
     return true;
   }
 
-  /** Takes `value` from under every key. */
+  /** Takes `value` from under every key (a Map may lose entries while it is iterated). */
   deleteEverywhere(value: V): void {
-    for (const key of [...this.map.keys()]) this.delete(key, value);
+    for (const key of this.map.keys()) this.delete(key, value);
   }
 
   clear(): void {

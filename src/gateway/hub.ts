@@ -5,6 +5,7 @@
  * node can tell the broker.
  */
 import type { StreamPosition } from '../broker/broker.js';
+import { ALL_STREAM } from '../protocol/room-id.js';
 import { SetsByKey } from '../sets-by-key.js';
 import type { Connection } from './connection.js';
 
@@ -16,6 +17,12 @@ export interface MembershipChange {
 
 const UNCHANGED: MembershipChange = { changed: false, roomEdge: false };
 
+/** The connections a stream reaches here. */
+export interface StreamMembers {
+  readonly size: number;
+  values(): Iterable<Connection>;
+}
+
 export class Hub {
   readonly conns = new Map<string, Connection>();
   readonly rooms = new SetsByKey<Connection>();
@@ -26,14 +33,9 @@ export class Hub {
     this.conns.set(conn.wsId, conn);
   }
 
-  /** Files the connection under its user; true when it is the user's first here. */
-  addUser(conn: Connection, uid: string): boolean {
-    return this.users.add(uid, conn);
-  }
-
-  /** True when the user has no connection here any more. */
-  removeUser(conn: Connection, uid: string): boolean {
-    return this.users.delete(uid, conn);
+  /** Every connection for `*`, a room's members for a room; undefined for a room with none here. */
+  members(stream: string): StreamMembers | undefined {
+    return stream === ALL_STREAM ? this.conns : this.rooms.get(stream);
   }
 
   /** Gives a connection another id (a resume taking back its session's id); false if that id is in use here. */

@@ -323,7 +323,7 @@ export class GatewayNode implements GatewayHandler {
   }
 
   private fanOut(pub: Publication): void {
-    const members = pub.stream === ALL_STREAM ? this.hub.conns : this.hub.rooms.get(pub.stream);
+    const members = this.hub.members(pub.stream);
     if (members === undefined || members.size === 0) return;
     const started = performance.now();
     const frame = encodeTextFrame(publicationFrame(pub));
@@ -445,12 +445,13 @@ export class GatewayNode implements GatewayHandler {
     const rooms = conn.rooms;
     for (const room of this.hub.remove(conn)) this.closeRoom(room);
     const uid = conn.uid;
-    if (uid !== undefined && this.hub.removeUser(conn, uid)) this.closeUser(uid);
+    if (uid !== undefined && this.hub.users.delete(uid, conn)) this.closeUser(uid);
     return rooms;
   }
 
   private fileUser(conn: Connection, uid: string): void {
-    if (!this.hub.addUser(conn, uid)) return;
+    // the user's first connection here
+    if (!this.hub.users.add(uid, conn)) return;
     this.broker.userOpened(this.nodeId, uid).catch((err: unknown) => this.log.warn({ err, uid }, 'broker could not open user'));
   }
 
@@ -460,9 +461,8 @@ export class GatewayNode implements GatewayHandler {
 
   /** The stream's local members missed publications history cannot give back: they reconnect and resume (`recovered:false`). */
   private closeMembers(stream: string): void {
-    const members = stream === ALL_STREAM ? this.hub.conns.values() : this.hub.rooms.get(stream)?.values();
     let closed = 0;
-    for (const conn of [...(members ?? [])]) {
+    for (const conn of [...(this.hub.members(stream)?.values() ?? [])]) {
       if (conn.closeCode !== undefined) continue;
       conn.close('missedMessages');
       closed++;
