@@ -107,6 +107,10 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
 
   it('runs the rooms, all and idle scenarios to completion', async () => {
     const results = await run(['--scenarios', 'rooms,all,idle', '--targets', 'roomcast,ws']);
+    assert.deepEqual(
+      results.map((r) => `${r.scenario} ${r.target}`),
+      ['rooms roomcast', 'rooms ws', 'all roomcast', 'all ws', 'idle roomcast', 'idle ws'],
+    );
     for (const r of results) assertComplete(r);
     const rooms = results.find((r) => r.scenario === 'rooms' && r.target === 'roomcast');
     assert.equal(rooms?.expectedDeliveries, 15 * 4);
