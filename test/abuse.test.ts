@@ -6,8 +6,6 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { after, before, describe, it } from 'node:test';
 import { TestClient, type Frame } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
@@ -16,14 +14,13 @@ import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { dropConnection, resumeOn } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { collectGarbage } from './helpers/gc.js';
 import { until } from './helpers/until.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 async function heapUsed(): Promise<number> {
   for (let i = 0; i < 3; i++) {
-    gc();
+    collectGarbage();
     await sleep(20);
   }
   return process.memoryUsage().heapUsed;

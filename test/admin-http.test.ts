@@ -4,6 +4,7 @@ import { TestClient } from './helpers/client.js';
 import { EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
 import { call, post } from './helpers/http.js';
 import { serverPerSuite } from './helpers/server.js';
+import { within } from './helpers/until.js';
 
 describe('admin pages over HTTP', () => {
   const server = serverPerSuite({ apiKey: 'adm1n' });
@@ -69,7 +70,7 @@ describe('GET /stats/stream', () => {
       assert.equal(stream.type, 'text/event-stream; charset=utf-8');
       const events: StreamEvent[] = [];
       const read = async (): Promise<void> => {
-        const event = await stream.next();
+        const event = await within(stream.next(), 5000, `stats event ${events.length + 1}`);
         assert.ok(event !== undefined, `the stream ended after ${events.length} events`);
         events.push(event);
       };

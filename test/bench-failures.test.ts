@@ -4,16 +4,11 @@
  * against roomcast made to hang with a preload module.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TargetResult } from '../bench/run-target.js';
-import { runTargetWithPreload } from './helpers/bench.js';
+import { alive, runTargetWithPreload } from './helpers/bench.js';
 import { skipWithoutRedis } from './helpers/redis.js';
-
-function alive(pid: number): boolean {
-  return existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-}
 
 /** Fanout at a tiny size against roomcast started with `preload` (a module's source). */
 const TINY_FANOUT = ['--scenarios', 'fanout', '--targets', 'roomcast', '--fanout-conns', '12', '--fanout-pushes', '10', '--settle', '0'];

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,9 +11,10 @@ import { fileURLToPath } from 'node:url';
 import { runBenchWith } from '../bench/main.js';
 import { parseBenchFlags } from '../bench/options.js';
 import { redisAnswersPing } from '../bench/local-redis.js';
+import { childPids } from '../bench/proc-stats.js';
 import { speedChecks } from '../bench/report.js';
 import type { TargetResult } from '../bench/run-target.js';
-import { runTargetWithPreload } from './helpers/bench.js';
+import { alive, runTargetWithPreload } from './helpers/bench.js';
 import { runCli } from './helpers/process.js';
 import { skipWithoutRedis } from './helpers/redis.js';
 import { within } from './helpers/until.js';
@@ -21,28 +22,10 @@ import { within } from './helpers/until.js';
 const BENCH = fileURLToPath(new URL('../bench/cli.js', import.meta.url));
 const TINY = ['--fanout-conns', '12', '--fanout-pushes', '10', '--rooms-conns', '12', '--room-size', '4', '--rooms-pushes', '15', '--all-conns', '8', '--all-pushes', '5', '--idle-conns', '20', '--settle', '0', '--no-progress'];
 
-function alive(pid: number): boolean {
-  return existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-}
-
 /** The process and everything under it (a cluster's workers, redis-server under its keeper). */
 function descendantsOf(pid: number): number[] {
-  const children = childrenOf(pid);
+  const children = childPids(pid);
   return [...children, ...children.flatMap(descendantsOf)];
-}
-
-function childrenOf(pid: number): number[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .filter((name) => {
-      try {
-        const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
 }
 
 type JsonResult = Record<string, unknown>;
@@ -124,6 +107,10 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
 
   it('runs the rooms, all and idle scenarios to completion', async () => {
     const results = await run(['--scenarios', 'rooms,all,idle', '--targets', 'roomcast,ws']);
+    assert.deepEqual(
+      results.map((r) => `${r.scenario} ${r.target}`),
+      ['rooms roomcast', 'rooms ws', 'all roomcast', 'all ws', 'idle roomcast', 'idle ws'],
+    );
     for (const r of results) assertComplete(r);
     const rooms = results.find((r) => r.scenario === 'rooms' && r.target === 'roomcast');
     assert.equal(rooms?.expectedDeliveries, 15 * 4);
@@ -217,7 +204,7 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     // every client worker this process starts is stopped (SIGSTOP) as soon as it shows up: alive, but it answers nothing
     const stopped = new Set<number>();
     const stopWorkers = (): void => {
-      for (const pid of childrenOf(process.pid)) {
+      for (const pid of childPids(process.pid)) {
         if (stopped.has(pid) || !readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('client/worker.js')) continue;
         process.kill(pid, 'SIGSTOP');
         stopped.add(pid);
@@ -283,7 +270,7 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     let children: number[] = [];
     for (let i = 0; i < 100 && children.length < 3; i++) {
       await sleep(100);
-      children = childrenOf(bench.pid!);
+      children = childPids(bench.pid!);
     }
     assert.ok(children.length >= 3, `expected a server and two client workers, saw ${children.length} children`);
     bench.kill('SIGINT');

@@ -93,8 +93,12 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
       'one series per gateway process',
     );
     for (const { value } of rss) assert.ok(value > 10 * 2 ** 20, `the resident memory of a live process: ${value} bytes`);
-    for (const { value } of samplesOf('roomcast_node_cpu_seconds_total')) assert.ok(value > 0);
-    for (const { value } of samplesOf('roomcast_node_connections')) assert.ok(value >= 1, 'each node holds one of the clients');
+    const cpu = samplesOf('roomcast_node_cpu_seconds_total');
+    const connections = samplesOf('roomcast_node_connections');
+    assert.deepEqual(cpu.map((s) => s.pid), gatewayPids, 'one CPU series per gateway process');
+    assert.deepEqual(connections.map((s) => s.pid), gatewayPids, 'one connections series per gateway process');
+    for (const { value } of cpu) assert.ok(value > 0);
+    for (const { value } of connections) assert.ok(value >= 1, 'each node holds one of the clients');
     await Promise.all(clients.map((c) => c.closeAndWait()));
   });
 

@@ -5,14 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { setImmediate } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, it } from 'node:test';
 import { historyPage, type HistoryEntry } from '../src/broker/broker.js';
 import { StreamHistory } from '../src/history/ring.js';
+import { collectGarbage } from './helpers/gc.js';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 function entry(seq: number): HistoryEntry {
   return { stream: 'r', seq, epoch: 'e', id: `id-${seq}`, tag: 1, val: `v${seq}`, order: seq };
@@ -31,7 +28,7 @@ function appendAll(history: StreamHistory, appends: [seq: number, at: number][])
 async function reachable(refs: WeakRef<HistoryEntry>[]): Promise<number[]> {
   // a WeakRef holds its target until the current job ends
   await setImmediate();
-  gc();
+  collectGarbage();
   return refs.flatMap((ref) => ref.deref()?.seq ?? []);
 }
 

@@ -326,6 +326,7 @@ describe('GET /stats/stream with several viewers', () => {
     const firstEvents = (await first).events;
     const readAt = new Set(firstEvents.map((e) => e.data.at));
     assert.equal(readAt.size, 4);
+    assert.equal(second.events.length, 3, 'the second viewer got its 3 events');
     for (const e of second.events) assert.ok(readAt.has(e.data.at), `the second viewer got a read of its own (at ${String(e.data.at)})`);
     // the 4 events of the first viewer are 4 reads: fewer would mean the count below misses reads, and the checks on it prove nothing
     assert.ok(reads >= 4 && reads <= 5, `${reads} reads for 4 s of two viewers`);

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { TestClient, isPush } from './helpers/client.js';
@@ -22,6 +20,7 @@ import { serverPerSuite, testConfig, withServer } from './helpers/server.js';
 import { awayMember } from './helpers/resume.js';
 import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
 import { until } from './helpers/until.js';
+import { collectGarbage } from './helpers/gc.js';
 
 async function scrape(server: { logicUrl: string }, headers: Record<string, string> = {}): Promise<Map<string, Family>> {
   const res = await fetch(`${server.logicUrl}/metrics`, { headers });
@@ -319,13 +318,11 @@ describe('roomcast_refusals_total', () => {
 
 describe('process metrics', () => {
   it('are those of the one process, collected once however many logic APIs it runs', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
     const collections = (families: Map<string, Family>): number =>
       (families.get('nodejs_gc_duration_seconds')?.samples ?? []).filter((s) => s.name === 'nodejs_gc_duration_seconds_count').reduce((sum, s) => sum + s.value, 0);
     await withServer({}, async (first) => {
       for (let i = 0; i < 3; i++) {
-        gc();
+        collectGarbage();
         await sleep(20); // the GC observer hears of them asynchronously, and counts one per batch
       }
       await withServer({}, async (second) => {

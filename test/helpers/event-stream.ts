@@ -1,3 +1,5 @@
+import { within } from './until.js';
+
 /** Reads a text/event-stream (GET /stats/stream) over real HTTP. */
 export interface StreamEvent {
   event: string;
@@ -44,10 +46,22 @@ export class EventStream {
 }
 
 /** Reads `count` events of a text/event-stream, then stops reading. */
-export async function readEvents(url: string, count: number, headers: Record<string, string> = {}): Promise<{ status: number; type: string | null; events: StreamEvent[] }> {
+export async function readEvents(
+  url: string,
+  count: number,
+  headers: Record<string, string> = {},
+  timeoutMs = 10_000,
+): Promise<{ status: number; type: string | null; events: StreamEvent[] }> {
   const stream = await EventStream.open(url, headers);
   const events: StreamEvent[] = [];
-  for (let event; events.length < count && (event = await stream.next()) !== undefined; ) events.push(event);
-  await stream.close();
+  const reading = (async (): Promise<void> => {
+    for (let event; events.length < count && (event = await stream.next()) !== undefined; ) events.push(event);
+  })();
+  try {
+    await within(reading, timeoutMs, `${count} events from ${url}`);
+  } finally {
+    // cancelling ends a read still waiting, so `reading` settles too
+    await stream.close();
+  }
   return { status: stream.status, type: stream.type, events };
 }
