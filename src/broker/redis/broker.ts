@@ -278,27 +278,23 @@ export class RedisBroker implements Broker {
 
   async takeSession(nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
     const connKey = this.names.connKey(wsId);
-    try {
-      const owner = await this.bounded(() => this.commands.get(connKey));
-      if (owner === nodeId) {
-        // the caller's node holds no connection of it (it has checked): the entry is stale
-        await this.bounded(() => this.runScript(RELEASE_CONN, [connKey], [nodeId]));
-      } else if (owner !== null) {
-        const refusal = await this.askToYield(owner, wsId, uid);
-        if (refusal !== undefined) return refusal;
-      }
-      // past its deadline the claim is not made: the resume was closed with 1013 by then, and retries
-      const fields = (await this.runBeforeDeadline(TAKE_SESSION, [this.names.sessionKey(wsId), connKey], [uid ?? '', nodeId, String(this.registryTtlMs)])) as string[];
-      if (fields.length === 0) return { status: 'gone' };
-      if (fields.length === 1) return { status: fields[0] === 'busy' ? 'busy' : 'foreign' };
-      const rooms = new Map<string, StreamPosition | undefined>();
-      for (let i = 0; i < fields.length; i += 2) {
-        if (isRoomField(fields[i])) rooms.set(fields[i], parsePosition(fields[i + 1]));
-      }
-      return { status: 'taken', session: { wsId, uid, rooms } };
-    } catch (err) {
-      throw unavailable(err);
+    const owner = await this.bounded(() => this.commands.get(connKey));
+    if (owner === nodeId) {
+      // the caller's node holds no connection of it (it has checked): the entry is stale
+      await this.bounded(() => this.runScript(RELEASE_CONN, [connKey], [nodeId]));
+    } else if (owner !== null) {
+      const refusal = await this.askToYield(owner, wsId, uid);
+      if (refusal !== undefined) return refusal;
     }
+    // past its deadline the claim is not made: the resume was closed with 1013 by then, and retries
+    const fields = (await this.runBeforeDeadline(TAKE_SESSION, [this.names.sessionKey(wsId), connKey], [uid ?? '', nodeId, String(this.registryTtlMs)])) as string[];
+    if (fields.length === 0) return { status: 'gone' };
+    if (fields.length === 1) return { status: fields[0] === 'busy' ? 'busy' : 'foreign' };
+    const rooms = new Map<string, StreamPosition | undefined>();
+    for (let i = 0; i < fields.length; i += 2) {
+      if (isRoomField(fields[i])) rooms.set(fields[i], parsePosition(fields[i + 1]));
+    }
+    return { status: 'taken', session: { wsId, uid, rooms } };
   }
 
   /**
