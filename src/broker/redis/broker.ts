@@ -278,31 +278,23 @@ export class RedisBroker implements Broker {
 
   async takeSession(nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
     const connKey = this.names.connKey(wsId);
-    try {
-      const owner = await this.bounded(() => this.commands.get(connKey));
-      if (owner === nodeId) {
-        // the caller's node holds no connection of it (it has checked): the entry is stale
-        await this.bounded(() => this.runScript(RELEASE_CONN, [connKey], [nodeId]));
-      } else if (owner !== null) {
-        const refusal = await this.askToYield(owner, wsId, uid);
-        if (refusal !== undefined) return refusal;
-      }
-      // past its deadline the claim is not made: the resume was closed with 1013 by then, and retries
-      const deadline = String(this.redisWatch.deadline(this.commandTimeoutMs));
-      const fields = (await this.bounded(
-        () => this.runScript(TAKE_SESSION, [this.names.sessionKey(wsId), connKey], [uid ?? '', nodeId, String(this.registryTtlMs), deadline]),
-        this.commandTimeoutMs + ANSWER_GRACE_MS,
-      )) as string[];
-      if (fields.length === 0) return { status: 'gone' };
-      if (fields.length === 1) return { status: fields[0] === 'busy' ? 'busy' : 'foreign' };
-      const rooms = new Map<string, StreamPosition | undefined>();
-      for (let i = 0; i < fields.length; i += 2) {
-        if (isRoomField(fields[i])) rooms.set(fields[i], parsePosition(fields[i + 1]));
-      }
-      return { status: 'taken', session: { wsId, uid, rooms } };
-    } catch (err) {
-      throw unavailable(err);
+    const owner = await this.bounded(() => this.commands.get(connKey));
+    if (owner === nodeId) {
+      // the caller's node holds no connection of it (it has checked): the entry is stale
+      await this.bounded(() => this.runScript(RELEASE_CONN, [connKey], [nodeId]));
+    } else if (owner !== null) {
+      const refusal = await this.askToYield(owner, wsId, uid);
+      if (refusal !== undefined) return refusal;
     }
+    // past its deadline the claim is not made: the resume was closed with 1013 by then, and retries
+    const fields = (await this.runBeforeDeadline(TAKE_SESSION, [this.names.sessionKey(wsId), connKey], [uid ?? '', nodeId, String(this.registryTtlMs)])) as string[];
+    if (fields.length === 0) return { status: 'gone' };
+    if (fields.length === 1) return { status: fields[0] === 'busy' ? 'busy' : 'foreign' };
+    const rooms = new Map<string, StreamPosition | undefined>();
+    for (let i = 0; i < fields.length; i += 2) {
+      if (isRoomField(fields[i])) rooms.set(fields[i], parsePosition(fields[i + 1]));
+    }
+    return { status: 'taken', session: { wsId, uid, rooms } };
   }
 
   /**
@@ -353,21 +345,16 @@ export class RedisBroker implements Broker {
   async publish(stream: string, message: PushMessage): Promise<Publication> {
     const id = randomUUID();
     const channel = stream === ALL_STREAM ? this.names.allChannel : this.names.roomChannel(stream);
-    const reply = await this.bounded(
-      () =>
-        this.runScript(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
-          channel,
-          id,
-          String(message.tag),
-          message.val,
-          newEpoch(),
-          this.streamTtlSeconds,
-          String(historyEnabled(this.historyLimits) ? this.historyLimits.size : 0),
-          String(Math.ceil(this.historyLimits.ttlMs / 1000)),
-          String(this.redisWatch.deadline(this.commandTimeoutMs)),
-        ]),
-      this.commandTimeoutMs + ANSWER_GRACE_MS,
-    );
+    const reply = await this.runBeforeDeadline(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
+      channel,
+      id,
+      String(message.tag),
+      message.val,
+      newEpoch(),
+      this.streamTtlSeconds,
+      String(historyEnabled(this.historyLimits) ? this.historyLimits.size : 0),
+      String(Math.ceil(this.historyLimits.ttlMs / 1000)),
+    ]);
     const [seq, epoch] = reply as [number, string];
     return { id, stream, seq, epoch, tag: message.tag, val: message.val };
   }
@@ -656,8 +643,17 @@ export class RedisBroker implements Broker {
 
   /** PUBLISHes unless Redis takes it only after the deadline; resolves with how many subscribers got it. */
   private async publishBy(channel: string, message: string): Promise<number> {
+    return (await this.runBeforeDeadline(PUBLISH_BY, [], [channel, message])) as number;
+  }
+
+  /**
+   * Runs a script that starts with deadlineCheck (its last ARGV, appended
+   * here): one Redis takes only after `commandTimeoutMs` does nothing, and is
+   * answered 503 like one that never reached Redis.
+   */
+  private runBeforeDeadline(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     const deadline = String(this.redisWatch.deadline(this.commandTimeoutMs));
-    return (await this.bounded(() => this.runScript(PUBLISH_BY, [], [channel, message, deadline]), this.commandTimeoutMs + ANSWER_GRACE_MS)) as number;
+    return this.bounded(() => this.runScript(lua, keys, [...args, deadline]), this.commandTimeoutMs + ANSWER_GRACE_MS);
   }
 
   private async runScript(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {

@@ -37,6 +37,22 @@ end
 `;
 }
 
+/** Sets `now`: Redis's clock, in ms since the epoch. */
+const REDIS_NOW = `
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)`;
+
+/** Defines roomFields(session): the fields of a session hash that are rooms (not starting with `#`). */
+const ROOM_FIELDS = `
+local function roomFields(session)
+  local rooms = {}
+  for _, field in ipairs(redis.call('HKEYS', session)) do
+    if string.sub(field, 1, 1) ~= '#' then table.insert(rooms, field) end
+  end
+  return rooms
+end
+`;
+
 /** The error a script answers when it runs past its deadline, having done nothing. */
 export const LATE = 'LATE';
 
@@ -46,9 +62,7 @@ export const LATE = 'LATE';
  * (Redis was stopped meanwhile) must not take effect after a 503.
  */
 function deadlineCheck(deadlineArg: number): string {
-  return `
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
+  return `${REDIS_NOW}
 if now > tonumber(ARGV[${deadlineArg}]) then return redis.error_reply('${LATE} the deadline passed before Redis ran the request') end
 `;
 }
@@ -95,9 +109,8 @@ return { tonumber(seq), epoch }
 export const HISTORY = script(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then return {} end
-local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or 0)
-local t = redis.call('TIME')
-local oldest = t[1] * 1000 + math.floor(t[2] / 1000) - tonumber(ARGV[3])
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or 0)${REDIS_NOW}
+local oldest = now - tonumber(ARGV[3])
 local out = {}
 for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])) do
   local f = {}
@@ -168,20 +181,19 @@ return redis.call('DEL', KEYS[2])
  * Returns the (1-based) positions of the connections { moved (another node
  * holds them now), ended, changed }.
  */
-export const REFRESH_CONNS = script(`
+export const REFRESH_CONNS = script(`${ROOM_FIELDS}
 local function sameRooms(session, rooms)
   local wanted, count = {}, 0
   for room in string.gmatch(rooms, '%S+') do
     wanted[room] = true
     count = count + 1
   end
-  for _, field in ipairs(redis.call('HKEYS', session)) do
-    if string.sub(field, 1, 1) ~= '#' then
-      if not wanted[field] then return false end
-      count = count - 1
-    end
+  local have = roomFields(session)
+  if #have ~= count then return false end
+  for _, field in ipairs(have) do
+    if not wanted[field] then return false end
   end
-  return count == 0
+  return true
 end
 
 local sessions = ARGV[3] ~= '0'
@@ -251,11 +263,11 @@ return 1
  * or already in the room; -n (and counts the refusal) when it is in n rooms,
  * its limit.
  */
-export const ADD_AWAY_ROOM = script(`
+export const ADD_AWAY_ROOM = script(`${ROOM_FIELDS}
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 local limit = tonumber(redis.call('HGET', KEYS[1], '${ROOMS_LIMIT_FIELD}') or '0')
 if limit > 0 then
-  local rooms = redis.call('HLEN', KEYS[1]) - redis.call('HEXISTS', KEYS[1], '${ROOMS_LIMIT_FIELD}') - redis.call('HEXISTS', KEYS[1], '${SESSION_MARKER}') - redis.call('HEXISTS', KEYS[1], '${AWAY_FROM_FIELD}')
+  local rooms = #roomFields(KEYS[1])
   if rooms >= limit then
     redis.call('INCR', KEYS[2])
     return -rooms

@@ -6,7 +6,7 @@
  * gets no answer tells, so a TIME goes out every half second; while one has
  * waited longer than the limit, Redis counts as not answering. Each answer
  * also measures the offset of Redis's clock, so a deadline can be given to
- * Redis in its own time (see DEADLINE_CHECK in scripts.ts).
+ * Redis in its own time (see deadlineCheck in scripts.ts).
  */
 
 /** How often a TIME goes out (when none is waiting). */
