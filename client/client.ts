@@ -80,11 +80,13 @@ function connectUrl(url: string, token: string | undefined): string {
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
     throw new TypeError(`url must start with ws:// or wss://, got ${JSON.stringify(url)}`);
   }
-  if (token !== undefined) {
-    if (typeof token !== 'string' || token === '') throw new TypeError('token must be a non-empty string');
-    parsed.searchParams.set('token', token);
-  }
+  if (token !== undefined) parsed.searchParams.set('token', checkToken(token));
   return parsed.toString();
+}
+
+function checkToken(token: unknown): string {
+  if (typeof token !== 'string' || token === '') throw new TypeError('token must be a non-empty string');
+  return token;
 }
 
 export class BaseRoomcastClient extends Emitter<ClientEvents> {
@@ -186,8 +188,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
    * reconnect sends it anyway).
    */
   async setToken(token: string): Promise<void> {
-    connectUrl(this.baseUrl, token);
-    this.token = token;
+    // a token left out (say, getToken resolving to undefined) would otherwise drop the token from later connections
+    this.token = checkToken(token);
     if (this.currentState !== 'connected') return;
     try {
       await this.request('refresh', { token }, 'refresh');

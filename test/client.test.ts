@@ -55,6 +55,18 @@ describe('SDK options', () => {
     assert.throws(() => new RoomcastClient('ws://127.0.0.1:1/connect', { token: '' }), /token must be a non-empty string/);
   });
 
+  it('setToken() rejects a token that is missing or empty, and keeps the one it had', async () => {
+    const client = new RoomcastClient('ws://127.0.0.1:1/connect', { token: 'first', reconnect: false });
+    try {
+      // a getToken resolving to undefined hands setToken() this: it must not drop the token silently
+      await assert.rejects(client.setToken(undefined as unknown as string), { name: 'TypeError', message: 'token must be a non-empty string' });
+      await assert.rejects(client.setToken(''), { name: 'TypeError', message: 'token must be a non-empty string' });
+      assert.equal((client as unknown as { token: string }).token, 'first');
+    } finally {
+      client.close();
+    }
+  });
+
   it('is what `roomcast/client` resolves to in Node', async () => {
     const specifier = 'roomcast/client';
     const exported = (await import(specifier)) as { RoomcastClient: unknown };
