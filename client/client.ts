@@ -108,7 +108,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   private attempt = 0;
   private started = false;
   private lastReceivedAt = 0;
-  /** Runs from the socket's opening until the welcome, then from the resume until its answer. */
+  /** Runs from the socket's opening until the welcome, then from the resume until its answer; before a retry, while getToken is asked. */
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   /** When this connection's session got going (undefined before): how long it stayed up decides whether the backoff restarts. */
   private connectedAt: number | undefined;
@@ -429,12 +429,17 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     if (this.backoff === false || isTerminalCloseCode(code)) return this.finish(code, reason);
     const retryInMs = backoffDelay(this.attempt++, this.backoff, this.random);
     // the server refused or expired the token: ask for a new one now, and retry once it is there
+    // (or once connectTimeoutMs has passed: a token service that never answers must not stall the client)
+    const getToken = this.getToken;
     const asked =
-      code === CloseCode.badToken && this.getToken !== undefined
-        ? Promise.resolve()
-            .then(this.getToken)
+      code === CloseCode.badToken && getToken !== undefined
+        ? new Promise<string>((resolve, reject) => {
+            this.handshakeTimer = setTimeout(() => reject(new RoomcastError('timeout', `getToken gave no token within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+            Promise.resolve().then(getToken).then(resolve, reject);
+          })
             .then((token) => this.setToken(token))
             .catch((err: Error) => this.emit('error', err))
+            .finally(() => clearTimeout(this.handshakeTimer))
         : undefined;
     // scheduled before it is announced, so a listener that closes the client clears it
     this.retryTimer = setTimeout(() => (asked === undefined ? this.open() : void asked.then(() => this.open())), retryInMs);

@@ -740,6 +740,27 @@ describe('SDK with client auth', () => {
     }
   });
 
+  it('getToken() that never answers: after connectTimeoutMs an error event, and the retry goes with the token before (no stall)', async () => {
+    let asked = 0;
+    const getToken = (): Promise<string> => {
+      asked++;
+      return new Promise<string>(() => undefined);
+    };
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 1 }), getToken, reconnect: FAST, connectTimeoutMs: 500 });
+    const states = record(client, 'state');
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const error = await nextEvent(client, 'error', () => true, 5000);
+      assert.ok(error instanceof RoomcastError, String(error));
+      assert.deepEqual([error.code, error.message], ['timeout', 'getToken gave no token within 500 ms']);
+      // the retry went with the expired token: refused (4001), which asks again
+      await until('a second ask', () => (asked >= 2 ? true : undefined), 3000);
+      assert.deepEqual(states.filter((s) => s.state === 'reconnecting').slice(0, 2).map((s) => s.code), [4001, 4001]);
+    } finally {
+      client.close();
+    }
+  });
+
   it('rejects a getToken that is not a function', () => {
     assert.throws(() => new RoomcastClient(server.gatewayUrl, { getToken: 'token' as unknown as () => Promise<string> }), { name: 'TypeError', message: 'getToken must be a function' });
   });
