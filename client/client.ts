@@ -80,11 +80,13 @@ function connectUrl(url: string, token: string | undefined): string {
   if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
     throw new TypeError(`url must start with ws:// or wss://, got ${JSON.stringify(url)}`);
   }
-  if (token !== undefined) {
-    if (typeof token !== 'string' || token === '') throw new TypeError('token must be a non-empty string');
-    parsed.searchParams.set('token', token);
-  }
+  if (token !== undefined) parsed.searchParams.set('token', checkToken(token));
   return parsed.toString();
+}
+
+function checkToken(token: unknown): string {
+  if (typeof token !== 'string' || token === '') throw new TypeError('token must be a non-empty string');
+  return token;
 }
 
 export class BaseRoomcastClient extends Emitter<ClientEvents> {
@@ -106,7 +108,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   private attempt = 0;
   private started = false;
   private lastReceivedAt = 0;
-  /** Runs from the socket's opening until the welcome, then from the resume until its answer. */
+  /** Runs from the socket's opening until the welcome, then from the resume until its answer; before a retry, while getToken is asked. */
   private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   /** When this connection's session got going (undefined before): how long it stayed up decides whether the backoff restarts. */
   private connectedAt: number | undefined;
@@ -186,8 +188,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
    * reconnect sends it anyway).
    */
   async setToken(token: string): Promise<void> {
-    connectUrl(this.baseUrl, token);
-    this.token = token;
+    // a token left out (say, getToken resolving to undefined) would otherwise drop the token from later connections
+    this.token = checkToken(token);
     if (this.currentState !== 'connected') return;
     try {
       await this.request('refresh', { token }, 'refresh');
@@ -427,12 +429,17 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     if (this.backoff === false || isTerminalCloseCode(code)) return this.finish(code, reason);
     const retryInMs = backoffDelay(this.attempt++, this.backoff, this.random);
     // the server refused or expired the token: ask for a new one now, and retry once it is there
+    // (or once connectTimeoutMs has passed: a token service that never answers must not stall the client)
+    const getToken = this.getToken;
     const asked =
-      code === CloseCode.badToken && this.getToken !== undefined
-        ? Promise.resolve()
-            .then(this.getToken)
+      code === CloseCode.badToken && getToken !== undefined
+        ? new Promise<string>((resolve, reject) => {
+            this.handshakeTimer = setTimeout(() => reject(new RoomcastError('timeout', `getToken gave no token within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+            Promise.resolve().then(getToken).then(resolve, reject);
+          })
             .then((token) => this.setToken(token))
             .catch((err: Error) => this.emit('error', err))
+            .finally(() => clearTimeout(this.handshakeTimer))
         : undefined;
     // scheduled before it is announced, so a listener that closes the client clears it
     this.retryTimer = setTimeout(() => (asked === undefined ? this.open() : void asked.then(() => this.open())), retryInMs);

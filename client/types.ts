@@ -65,7 +65,8 @@ export interface ClientOptions {
   token?: string;
   /**
    * Asked for a new token when the server refuses or expires the one it has
-   * (close 4001); the retry waits for it. A rejection is emitted as `error`,
+   * (close 4001); the retry waits for it, up to connectTimeoutMs. A rejection
+   * (or no answer by then: code `timeout`) is emitted as `error`,
    * and the retry goes with the token before (and asks again after the next 4001).
    */
   getToken?: () => Promise<string>;

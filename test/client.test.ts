@@ -55,6 +55,18 @@ describe('SDK options', () => {
     assert.throws(() => new RoomcastClient('ws://127.0.0.1:1/connect', { token: '' }), /token must be a non-empty string/);
   });
 
+  it('setToken() rejects a token that is missing or empty, and keeps the one it had', async () => {
+    const client = new RoomcastClient('ws://127.0.0.1:1/connect', { token: 'first', reconnect: false });
+    try {
+      // a getToken resolving to undefined hands setToken() this: it must not drop the token silently
+      await assert.rejects(client.setToken(undefined as unknown as string), { name: 'TypeError', message: 'token must be a non-empty string' });
+      await assert.rejects(client.setToken(''), { name: 'TypeError', message: 'token must be a non-empty string' });
+      assert.equal((client as unknown as { token: string }).token, 'first');
+    } finally {
+      client.close();
+    }
+  });
+
   it('is what `roomcast/client` resolves to in Node', async () => {
     const specifier = 'roomcast/client';
     const exported = (await import(specifier)) as { RoomcastClient: unknown };
@@ -723,6 +735,27 @@ describe('SDK with client auth', () => {
       assert.equal(asked.length, 3);
       const life = (server.gateway.node.hub.conns.get(client.wsId!)!.identity!.expiresAt! - Date.now()) / 1000;
       assert.ok(life > 590, `the server holds the token getToken gave last: ${life} s`);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('getToken() that never answers: after connectTimeoutMs an error event, and the retry goes with the token before (no stall)', async () => {
+    let asked = 0;
+    const getToken = (): Promise<string> => {
+      asked++;
+      return new Promise<string>(() => undefined);
+    };
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 1 }), getToken, reconnect: FAST, connectTimeoutMs: 500 });
+    const states = record(client, 'state');
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const error = await nextEvent(client, 'error', () => true, 5000);
+      assert.ok(error instanceof RoomcastError, String(error));
+      assert.deepEqual([error.code, error.message], ['timeout', 'getToken gave no token within 500 ms']);
+      // the retry went with the expired token: refused (4001), which asks again
+      await until('a second ask', () => (asked >= 2 ? true : undefined), 3000);
+      assert.deepEqual(states.filter((s) => s.state === 'reconnecting').slice(0, 2).map((s) => s.code), [4001, 4001]);
     } finally {
       client.close();
     }
