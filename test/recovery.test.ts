@@ -94,6 +94,22 @@ describe('resume on one process', () => {
     await again.closeAndWait();
   });
 
+  it('a second resume sent while the first is under way is refused, and leaves the first complete (it may not forget the welcome)', async () => {
+    const { client, since } = await awayMember(server, ['twice']);
+    const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
+    await post(server.logicUrl, '/push/all', { val: 'after welcome', tag: 2 });
+    // past the grace period: pushes to all went out live, so the resume is complete only from the welcome's position
+    await again.next(isPush);
+    const token = client.welcome!.resume as string;
+    again.send({ op: 'resume', token, since, id: 1 });
+    again.send({ op: 'resume', token, since, id: 2 });
+    const refused = await again.next((f) => f.op === 'error' && f.id === 2);
+    assert.equal(refused.code, 'bad_request', JSON.stringify(refused));
+    const end = await again.next((f) => f.op === 'resumed' || (f.op === 'error' && f.id === 1), 15_000);
+    assertResumed(end, { wsId: client.wsId, recovered: true });
+    await again.closeAndWait();
+  });
+
   it('a resume sent after the grace period that missed pushes to all before its welcome gets recovered:false', async () => {
     const { client, since } = await awayMember(server, []);
     await post(server.logicUrl, '/push/all', { val: 'missed', tag: 2 });

@@ -5,10 +5,10 @@
  * accepted, so `alg: none` and algorithm confusion never verify.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { Logger } from 'pino';
 import { ROOM_ID_PATTERN } from '../protocol/room-id.js';
+import { readFlagFile } from '../tls-files.js';
 
 export interface ClientIdentity {
   uid: string;
@@ -96,14 +96,9 @@ export class TokenVerifier {
   }
 
   /** A PEM public key, or a JWKS document (`{"keys":[...]}`). */
-  static async fromPublicKeyFile(path: string, required: RequiredClaims = {}): Promise<TokenVerifier> {
+  static fromPublicKeyFile(path: string, required: RequiredClaims = {}): TokenVerifier {
     const flag = `--jwt-public-key ${path}`;
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (err) {
-      throw new Error(`${flag}: cannot read it: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
-    }
+    const text = readFlagFile('--jwt-public-key', path).toString('utf8');
     if (text.trimStart().startsWith('{')) {
       let jwks: JSONWebKeySet;
       try {

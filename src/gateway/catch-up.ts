@@ -1,6 +1,6 @@
 /**
  * Resumes waiting for this node to fan streams out past the positions their
- * replay reached (see CATCH_UP_MS in resume.ts). A track holds a list of
+ * replay reached (see CATCH_UP_MS in resume.ts). A track holds a set of
  * waiters only while someone waits on it, so moving it costs one property
  * read, and nothing per member.
  */
@@ -12,8 +12,8 @@ interface CatchUp extends StreamPosition {
 }
 
 export interface CatchUpTrack extends StreamPosition {
-  /** Set only while a resume waits on the stream. */
-  catchUps?: CatchUp[];
+  /** Set only while a resume waits on the stream: a reconnect storm leaves thousands waiting on `*`. */
+  catchUps?: Set<CatchUp>;
 }
 
 /** The track has not yet fanned out `wanted`; a track in another epoch never will, and is not behind. */
@@ -25,10 +25,12 @@ export function isBehind(track: StreamPosition, wanted: StreamPosition): boolean
 export function wakeCaughtUp(track: CatchUpTrack, all = false): void {
   const waiting = track.catchUps;
   if (waiting === undefined) return;
-  const still = all ? [] : waiting.filter((wait) => isBehind(track, wait));
-  if (still.length === waiting.length) return;
-  track.catchUps = still.length === 0 ? undefined : still;
-  for (const wait of waiting) if (!still.includes(wait)) wait.reached();
+  for (const wait of waiting) {
+    if (!all && isBehind(track, wait)) continue;
+    waiting.delete(wait);
+    wait.reached();
+  }
+  if (waiting.size === 0) track.catchUps = undefined;
 }
 
 /** Resolves once no track is behind the position given with it, or after `timeoutMs` (one timer in all). */
@@ -44,11 +46,11 @@ export function caughtUp(behind: [CatchUpTrack, StreamPosition][], timeoutMs: nu
     const waits = behind.map(([track, { seq, epoch }]) => [track, { seq, epoch, reached }] as const);
     const timer = setTimeout(() => {
       for (const [track, wait] of waits) {
-        const rest = track.catchUps?.filter((other) => other !== wait);
-        track.catchUps = rest === undefined || rest.length === 0 ? undefined : rest;
+        track.catchUps?.delete(wait);
+        if (track.catchUps?.size === 0) track.catchUps = undefined;
       }
       resolve();
     }, timeoutMs);
-    for (const [track, wait] of waits) (track.catchUps ??= []).push(wait);
+    for (const [track, wait] of waits) (track.catchUps ??= new Set()).add(wait);
   });
 }

@@ -153,8 +153,8 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
   try {
     await resumeSession(node, conn, request, firstFrame);
   } finally {
-    // only a resume as the first frame reads it
-    conn.welcomeAll = undefined;
+    // only a resume as the first frame reads it; a late one must leave it to the first, which may still be under way
+    if (firstFrame) conn.welcomeAll = undefined;
   }
 }
 
