@@ -201,6 +201,24 @@ describe('the logic API to callers that hold sockets', () => {
     }
   });
 
+  it('a malformed request is answered 400 and its socket let go, even when the caller never closes its side', async () => {
+    const connections = (): Promise<number> =>
+      new Promise((resolve, reject) => server.logic.app.server.getConnections((err, count) => (err ? reject(err) : resolve(count))));
+    const idle = await until('the earlier tests\' sockets gone', async () => ((await connections()) === 0 ? true : undefined));
+    assert.ok(idle);
+    const { hostname, port } = new URL(server.logicUrl);
+    const socket: Socket = connect({ host: hostname, port: Number(port), allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString()));
+    socket.write('GARBAGE\r\n\r\n');
+    await until('the 400 answer', () => (answer.startsWith('HTTP/1.1 400 ') ? true : undefined), 5000);
+    assert.equal(await connections(), 1);
+    // our side stays open: the server must let its socket go by itself
+    await until('the server letting the half-open socket go', async () => ((await connections()) === 0 ? true : undefined), 6000);
+    socket.destroy();
+  });
+
   it('a caller without the key gets its answer and the connection is closed, also on the routes that need no key', async () => {
     const refused = await rawExchange(server.logicUrl, 'POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nval=', 3000);
     assert.match(refused.answer, /^HTTP\/1.1 401 /);
