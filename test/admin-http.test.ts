@@ -34,6 +34,7 @@ describe('admin pages over HTTP', () => {
     const res = await fetch(server.logicUrl + asset);
     assert.equal(res.status, 200);
     assert.match(res.headers.get('content-type') ?? '', /javascript/);
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
     assert.match(res.headers.get('cache-control') ?? '', /max-age=31536000.*immutable|immutable.*max-age=31536000/);
     assert.ok((await res.text()).length > 1000);
 

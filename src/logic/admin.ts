@@ -39,7 +39,12 @@ const ASSET_NAME = /^[\w-]+(\.[\w-]+)+$/;
 
 function page(reply: FastifyReply, file: string): FastifyReply {
   // Pages name the current assets: always revalidate them (the assets themselves never change).
-  return reply.header('content-security-policy', PAGE_POLICY).header('referrer-policy', 'no-referrer').header('cache-control', 'no-cache').sendFile(file, { cacheControl: false });
+  return reply
+    .header('content-security-policy', PAGE_POLICY)
+    .header('referrer-policy', 'no-referrer')
+    .header('x-content-type-options', 'nosniff')
+    .header('cache-control', 'no-cache')
+    .sendFile(file, { cacheControl: false });
 }
 
 export function registerAdmin(app: FastifyInstance, config: () => AdminConfig): void {
@@ -60,10 +65,7 @@ export function registerAdmin(app: FastifyInstance, config: () => AdminConfig): 
     const name = req.params['*'];
     // Vite writes assets flat, each name with a hash of its content: anything else is not one, and an asset never changes.
     if (!ASSET_NAME.test(name)) throw apiErrors.notFound(`no admin asset ${JSON.stringify(name.slice(0, 100))}`);
-    return reply.sendFile(name, join(ADMIN_DIR, 'assets'), { immutable: true, maxAge: '365d' });
-  });
-  // a browser takes each file for what its content type says, never for what its bytes look like
-  app.addHook('onSend', async (req, reply) => {
-    if (req.url.startsWith('/admin')) void reply.header('x-content-type-options', 'nosniff');
+    // a browser takes an asset for what its content type says, never for what its bytes look like
+    return reply.header('x-content-type-options', 'nosniff').sendFile(name, join(ADMIN_DIR, 'assets'), { immutable: true, maxAge: '365d' });
   });
 }
