@@ -4,7 +4,7 @@
  * token), a sweep for heartbeats and token expiry, and a draining shutdown.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -20,6 +20,7 @@ import { Connection, fitReason, type ConnectionShared } from './connection.js';
 import { handleInbound, type InboundContext } from './inbound.js';
 import { GatewayNode } from './node.js';
 import { Outbox } from './outbox.js';
+import { answerRaw } from '../raw-answer.js';
 import { resumeFrameLimit } from './resume.js';
 import { ResumeTokens } from './resume-token.js';
 
@@ -41,20 +42,6 @@ const SHUTDOWN_TIMEOUT_MS = 3000;
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 /** How often the HTTP server looks for handshakes past the timeout. */
 const HANDSHAKE_CHECK_MS = 1000;
-/** How long a refused handshake's socket stays open after its answer, for the client to read it and close. */
-const REFUSED_LINGER_MS = 2000;
-
-/** Answers a handshake with an error and closes the socket, at the latest REFUSED_LINGER_MS later. */
-function answerRaw(socket: Duplex, status: number, message: string): void {
-  const body = JSON.stringify({ code: status, msg: message });
-  socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-  );
-  // a client that never closes its side would otherwise keep the socket open for good
-  setTimeout(() => socket.destroy(), REFUSED_LINGER_MS).unref();
-}
-
 function splitUrl(url: string | undefined): { path: string; token: string | undefined } {
   if (url === undefined) return { path: '', token: undefined };
   const q = url.indexOf('?');

@@ -9,6 +9,7 @@ import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, ty
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
 import { Metrics } from '../metrics.js';
+import { answerRaw } from '../raw-answer.js';
 import { apiKeyChecker, isLoopback } from './access.js';
 import { adminRoutes, registerAdmin } from './admin.js';
 import { ApiError, apiErrors } from './errors.js';
@@ -51,8 +52,6 @@ const MAX_PARAM_LENGTH = 64 * 1024;
  */
 export const REQUEST_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUTS = { headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 };
-/** How long a socket answered by answerClientError stays open for the caller to read it and close its side. */
-const ANSWERED_LINGER_MS = 2000;
 
 /** A raw error answer for a request Node itself gave up on, unless its socket has started another answer. */
 function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
@@ -61,14 +60,8 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
     socket.destroy();
     return;
   }
-  const [status, reason, msg] =
-    err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-      ? [408, 'Request Timeout', `the request did not arrive within ${REQUEST_TIMEOUT_MS} ms`]
-      : [400, 'Bad Request', 'malformed HTTP request'];
-  const body = JSON.stringify({ code: status, msg });
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
-  // Node's HTTP sockets are half-open: without this, a caller that never closes its side keeps the socket for good
-  setTimeout(() => socket.destroy(), ANSWERED_LINGER_MS).unref();
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') answerRaw(socket, 408, `the request did not arrive within ${REQUEST_TIMEOUT_MS} ms`);
+  else answerRaw(socket, 400, 'malformed HTTP request');
 }
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;

@@ -1,0 +1,20 @@
+/**
+ * An HTTP error answer written straight to a socket that no HTTP response
+ * object owns (a refused WebSocket handshake, a request Node gave up on).
+ */
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+
+/** How long an answered socket stays open for the caller to read the answer and close its side. */
+const ANSWERED_LINGER_MS = 2000;
+
+/** Answers with `{"code":status,"msg":message}` and closes the socket, at the latest ANSWERED_LINGER_MS later. */
+export function answerRaw(socket: Duplex, status: number, message: string): void {
+  const body = JSON.stringify({ code: status, msg: message });
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nConnection: close\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
+  // Node's HTTP sockets are half-open: a caller that never closes its side would otherwise keep the socket for good
+  setTimeout(() => socket.destroy(), ANSWERED_LINGER_MS).unref();
+}
