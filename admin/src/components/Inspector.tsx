@@ -51,8 +51,10 @@ export function Inspector({ apiKey, wsId, onWsId, onAuth }: Props) {
         class="row"
         onSubmit={(event) => {
           event.preventDefault();
-          onWsId(typed.trim());
-          void lookUp(typed.trim());
+          const id = typed.trim();
+          // a new wsId is looked up by the effect below; the same one again, here
+          if (id === wsId) void lookUp(id);
+          else onWsId(id);
         }}
       >
         <input placeholder="wsId" aria-label="wsId to inspect" data-testid="inspect-wsid" value={typed} onInput={(e) => setTyped(e.currentTarget.value)} />
