@@ -264,7 +264,16 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         };
         await inspect(slow);
         await inspect(fast);
-        await page.getByTestId('conn-info').getByText(fast).waitFor();
+        await page
+          .getByTestId('conn-info')
+          .getByText(fast)
+          .waitFor()
+          .catch(async (err: unknown) => {
+            // says what the page showed instead, should this ever time out again (it did 3 times in about 20 runs, cause unknown)
+            const shown = await page.locator('section.card').filter({ has: page.getByTestId('inspect-wsid') }).innerText();
+            const typed = await page.getByTestId('inspect-wsid').inputValue();
+            throw new Error(`${fast} (looked up last) is not shown; the input holds ${typed} (${slow} was looked up first); the section shows: ${shown}`, { cause: err });
+          });
         await new Promise((r) => setTimeout(r, 2000)); // the late answer has come meanwhile
         assert.equal(await page.getByTestId('conn-rooms').innerText(), 'beta, gamma', `still ${fast}, not ${slow}`);
         assert.equal(await page.getByTestId('conn-info').getByText(slow).count(), 0);

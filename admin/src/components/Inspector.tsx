@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { authErrorOf, callApi, type Answer, type AuthError, type ConnInfo } from '../api';
 import { formatAge } from '../format';
 import { AnswerView } from './AnswerView';
@@ -37,7 +37,9 @@ export function Inspector({ apiKey, wsId, onWsId, onAuth }: Props) {
     setInfo(answer);
   };
 
-  useEffect(() => {
+  // A layout effect runs as the new wsId renders; an effect runs only after a paint, and
+  // would put the old wsId back over anything typed meanwhile (a quick second Inspect).
+  useLayoutEffect(() => {
     setTyped(wsId);
     setKick(undefined);
     void lookUp(wsId);
