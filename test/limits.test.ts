@@ -87,6 +87,19 @@ describe('heartbeat', () => {
     assert.equal(stats.body.data?.heartbeatTimeouts, 1);
   });
 
+  it("keeps a client whose PING arrived while the server's process was stalled longer than the timeout", async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    client.send({ type: 1, data: 'PING' });
+    // the PING is on its way; the process is busy for 600 ms, twice the timeout, before it reads it
+    const end = Date.now() + 600;
+    while (Date.now() < end) {
+      // busy: nothing else runs
+    }
+    assert.deepEqual(await client.next((f) => f.type === 1), { type: 1, data: 'PONG' });
+    assert.equal(await Promise.race([client.closed.then((c) => c.code), sleep(150, 'still open')]), 'still open');
+    await client.closeAndWait();
+  });
+
   it('keeps a client that pings, or answers protocol pings, alive', async () => {
     const pinging = await TestClient.connect(server.gatewayUrl);
     const protocolPonger = await TestClient.connect(server.gatewayUrl);

@@ -5,6 +5,8 @@
  * and broker URLs that carry a password.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
@@ -13,7 +15,7 @@ import { freePort } from '../bench/local-redis.js';
 import type { Broker } from '../src/broker/broker.js';
 import { RedisBroker } from '../src/broker/redis/broker.js';
 import { isPush, TestClient, type Frame } from './helpers/client.js';
-import { startCluster, redisEngine, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { nodeOf, startCluster, redisEngine, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { CutRelay } from './helpers/cut-relay.js';
 import { call, post } from './helpers/http.js';
 import { runCli } from './helpers/process.js';
@@ -99,6 +101,78 @@ describe('Redis stopped (SIGSTOP) while pushes go on', { skip: skipWithoutRedis,
       if (stopped) process.kill(pid, 'SIGCONT');
       stopPinging();
       await Promise.all(members.map((c) => c.closeAndWait()));
+      await cluster.close();
+    }
+  });
+});
+
+/** Blocks this process's event loop for `ms`, as a GC pause or a burst of CPU work would. */
+function stallFor(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // busy: no timer, no socket is looked at
+  }
+}
+
+/** Sends `request` on an open socket to `url`; resolves with the answer's status line once it arrives. */
+async function rawRequestSender(url: string): Promise<(request: string) => Promise<string>> {
+  const { hostname, port } = new URL(url);
+  const socket = connect({ host: hostname, port: Number(port) });
+  await once(socket, 'connect');
+  return async (request) => {
+    let answer = '';
+    const statusLine = new Promise<string>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        answer += chunk.toString();
+        if (answer.includes('\r\n')) resolve(answer.slice(0, answer.indexOf('\r\n')));
+      });
+      socket.once('error', reject);
+    });
+    socket.write(request);
+    return statusLine.finally(() => socket.destroy());
+  };
+}
+
+describe('this process stalled (GC, CPU) past a deadline while Redis answered in time', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('a push Redis ran before the stall resolves with its publication (not 503) and is delivered', async () => {
+    const brokers: RedisBroker[] = [];
+    // the push waits for its answer 300 ms + 1 s at most
+    const cluster = await startCluster(redisEngine(redis.url, { commandTimeoutMs: 300 }, brokers), 1);
+    const logicBroker = brokers.at(-1) as RedisBroker;
+    const { client } = await member(nodeOf(cluster, 0), ['r']);
+    try {
+      // Redis then has the script: the push below is one round trip (not NOSCRIPT, then EVAL)
+      await logicBroker.publish('r', { tag: 2, val: 'before-the-stall' });
+      assert.equal((await client.next(isPush)).data, 'before-the-stall');
+      const pushed = logicBroker.publish('r', { tag: 2, val: 'across-the-stall' });
+      // the script goes out in a setImmediate publish queued; this one runs right after it, before its answer is read
+      setImmediate(() => stallFor(2000));
+      const publication = await pushed;
+      assert.equal(publication.val, 'across-the-stall');
+      assert.equal((await client.next(isPush)).data, 'across-the-stall');
+    } finally {
+      await client.closeAndWait();
+      await cluster.close();
+    }
+  });
+
+  it('a push read right after the stall, while the answer to a question of the time waits unread, is not refused as "Redis has not answered"', async () => {
+    // Redis counts as not answering once a TIME has waited 1.5 s
+    const cluster = await startCluster(redisEngine(redis.url, { commandTimeoutMs: 1500 }), 1);
+    const { client } = await member(nodeOf(cluster, 0), ['r']);
+    const send = await rawRequestSender(cluster.logicUrl);
+    try {
+      // Redis holds every command for 1 s, less than the 1.5 s: the TIME asked meanwhile (every 500 ms) waits, and is answered in time
+      await redis.command(['CLIENT', 'PAUSE', '1000', 'ALL']);
+      await sleep(600);
+      const body = 'val=after-the-stall&tag=2&id=r';
+      const answer = send(`POST /push/room HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      // the push is read before the TIME's answer, which arrives during the stall, when that TIME has waited more than 1.5 s by the clock
+      stallFor(2200);
+      assert.equal(await answer, 'HTTP/1.1 200 OK');
+      assert.equal((await client.next(isPush)).data, 'after-the-stall');
+    } finally {
+      await client.closeAndWait();
       await cluster.close();
     }
   });

@@ -208,7 +208,9 @@ export class GatewayServer {
       });
     });
     const every = this.options.heartbeatTimeout > 0 ? Math.max(50, Math.min(1000, Math.floor(this.options.heartbeatTimeout / 4))) : 1000;
-    this.sweepTimer = setInterval(() => this.sweep(), every);
+    // judged in a setImmediate, after the sockets were read: after a stall of this process the PINGs
+    // that came in meanwhile count, and a client is not closed for silence it did not keep
+    this.sweepTimer = setInterval(() => setImmediate(() => this.sweep()), every);
     return this.http.address() as AddressInfo;
   }
 
@@ -381,6 +383,7 @@ export class GatewayServer {
   }
 
   private sweep(): void {
+    if (this.closing) return;
     const now = Date.now();
     const heartbeat = this.options.heartbeatTimeout;
     for (const conn of this.node.hub.conns.values()) {

@@ -26,8 +26,8 @@ export const memoryEngine: EngineFactory = async () => {
   return { brokerFor: async () => broker, close: () => broker.close() };
 };
 
-/** Each node gets its own connection to Redis, as separate processes would. */
-export function redisEngine(url: string, options: Partial<Omit<RedisBrokerOptions, 'url' | 'prefix'>> = {}): EngineFactory {
+/** Each node gets its own connection to Redis, as separate processes would; each broker is also added to `made` (the logic's last). */
+export function redisEngine(url: string, options: Partial<Omit<RedisBrokerOptions, 'url' | 'prefix'>> = {}, made: RedisBroker[] = []): EngineFactory {
   return async () => {
     const brokers: Broker[] = [];
     // a fresh key space per cluster, so suites sharing one redis-server never see each other
@@ -36,6 +36,7 @@ export function redisEngine(url: string, options: Partial<Omit<RedisBrokerOption
       brokerFor: async () => {
         const broker = await RedisBroker.connect({ url, prefix, ...options }, log);
         brokers.push(broker);
+        made.push(broker);
         return broker;
       },
       close: async () => {

@@ -2,10 +2,12 @@
  * Requests this process sent over Redis and is waiting to hear back about:
  * each has an id, the number of replies it expects, and a deadline.
  */
+import { startDeadline, type DeadlineTimer } from '../../deadline-timer.js';
+
 interface Pending {
   expected: number;
   replies: unknown[];
-  timer: NodeJS.Timeout;
+  deadline: DeadlineTimer;
   settle: (replies: unknown[], timedOut: boolean) => void;
 }
 
@@ -23,7 +25,7 @@ export class PendingRequests {
     const entry: Pending = {
       expected: Number.POSITIVE_INFINITY,
       replies: [],
-      timer: setTimeout(() => this.finish(reqId, true), timeoutMs),
+      deadline: startDeadline(timeoutMs, () => this.finish(reqId, true)),
       settle,
     };
     this.pending.set(reqId, entry);
@@ -57,7 +59,7 @@ export class PendingRequests {
     const entry = this.pending.get(reqId);
     if (entry === undefined) return;
     this.pending.delete(reqId);
-    clearTimeout(entry.timer);
+    entry.deadline.cancel();
     entry.settle(entry.replies, timedOut);
   }
 }

@@ -3,11 +3,15 @@
  *
  * A Redis that is stopped (SIGSTOP, a VM paused, a long fork) keeps its TCP
  * connections open: commands are sent and simply wait. Only a command that
- * gets no answer tells, so a TIME goes out every half second; while one has
- * waited longer than the limit, Redis counts as not answering. Each answer
+ * gets no answer tells, so a TIME goes out every half second; once one has
+ * waited longer than the limit, Redis counts as not answering until it is
+ * answered. The limit is a deadline timer (src/deadline-timer.ts): after a stall
+ * of this process, an answer that came in meanwhile is read before it is
+ * judged, so a stall alone never makes Redis count as silent. Each answer
  * also measures the offset of Redis's clock, so a deadline can be given to
  * Redis in its own time (see deadlineCheck in scripts.ts).
  */
+import { startDeadline, type DeadlineTimer } from '../../deadline-timer.js';
 
 /** How often a TIME goes out (when none is waiting). */
 const WATCH_MS = 500;
@@ -28,8 +32,10 @@ export class RedisWatch {
   private offsetMs = 0;
   /** The round trip and time of the sample the offset comes from. */
   private sample = { roundTripMs: Number.POSITIVE_INFINITY, at: 0 };
-  /** When the TIME waiting for its answer went out; undefined while none waits. */
-  private askedAt: number | undefined;
+  /** The deadline of the TIME waiting for its answer; undefined while none waits. */
+  private waiting: DeadlineTimer | undefined;
+  /** Set when the TIME waiting has passed its deadline. */
+  private silent = false;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -46,6 +52,7 @@ export class RedisWatch {
 
   stop(): void {
     clearInterval(this.timer);
+    this.waiting?.cancel();
   }
 
   /** Connected again, maybe to another server with another clock: the next answer sets the offset. */
@@ -53,9 +60,9 @@ export class RedisWatch {
     this.sample = { roundTripMs: Number.POSITIVE_INFINITY, at: 0 };
   }
 
-  /** False while a TIME has waited longer than `silentAfterMs` for its answer. */
+  /** False from when a TIME has waited longer than `silentAfterMs` until it is answered. */
   get answering(): boolean {
-    return this.askedAt === undefined || Date.now() - this.askedAt <= this.silentAfterMs;
+    return !this.silent;
   }
 
   /** The moment `ms` from now, on Redis's clock (ms since the epoch). */
@@ -64,9 +71,9 @@ export class RedisWatch {
   }
 
   private async ask(): Promise<void> {
-    if (this.askedAt !== undefined || !this.redis.isReady) return;
+    if (this.waiting !== undefined || !this.redis.isReady) return;
     const sent = Date.now();
-    this.askedAt = sent;
+    this.waiting = startDeadline(this.silentAfterMs, () => void (this.silent = true));
     try {
       const [seconds, micros] = (await this.redis.sendCommand(['TIME'])) as [string, string];
       const received = Date.now();
@@ -79,7 +86,9 @@ export class RedisWatch {
     } catch {
       // the connection dropped: the client's own state says so, and it reconnects
     } finally {
-      this.askedAt = undefined;
+      this.waiting.cancel();
+      this.waiting = undefined;
+      this.silent = false;
     }
   }
 }
