@@ -25,6 +25,8 @@ export interface GatewaySettings {
   /** When set, a token's `aud` must name this audience, and its `iss` be this issuer. */
   jwtAudience: string | undefined;
   jwtIssuer: string | undefined;
+  /** Seconds a token's `nbf` may be ahead and its `exp` behind the gateway's clock (issuers' clocks drift). */
+  jwtClockTolerance: number;
   /** How long a connection may take to send its token in an auth frame. */
   authTimeout: number;
   /** 0 means no limit, for each of these. */
@@ -97,6 +99,7 @@ export const DEFAULTS: Readonly<ServerConfig> = {
   jwtPublicKey: undefined,
   jwtAudience: undefined,
   jwtIssuer: undefined,
+  jwtClockTolerance: 5,
   authTimeout: 5000,
   maxConnections: 50_000,
   maxConnectionsPerIp: 1000,
@@ -120,6 +123,9 @@ export const DEFAULTS: Readonly<ServerConfig> = {
   logLevel: 'info',
   workers: 0,
 };
+
+/** A tolerance past an hour is a clock out of sync, not drift; and each second of it lengthens a stolen token's life. */
+const MAX_JWT_CLOCK_TOLERANCE_S = 3600;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -267,6 +273,13 @@ const flags = {
   jwtPublicKey: () => option('--jwt-public-key <file>', 'PEM public key (RS*, PS*, ES*, EdDSA) or JWKS JSON file that verifies client tokens'),
   jwtAudience: () => option('--jwt-audience <aud>', "a client token's aud claim must name this audience (default: aud is not checked)"),
   jwtIssuer: () => option('--jwt-issuer <iss>', "a client token's iss claim must be this issuer (default: iss is not checked)"),
+  jwtClockTolerance: () =>
+    option(
+      '--jwt-clock-tolerance <seconds>',
+      "seconds a client token's nbf may be ahead of this server's clock and its exp behind it; the connection is closed at exp plus this (0: none)",
+      integer(0, MAX_JWT_CLOCK_TOLERANCE_S, 'the JWT clock tolerance in seconds'),
+      DEFAULTS.jwtClockTolerance,
+    ),
   authTimeout: () => option('--auth-timeout <ms>', 'how long a connection may take to send {"op":"auth"} when auth is required (then 1008)', integer(100, 600_000, 'the auth timeout'), DEFAULTS.authTimeout),
   maxConnections: () => option('--max-connections <n>', 'connections one gateway node holds; more are refused with 503 (0: no limit)', integer(0, 10_000_000, 'the max connections'), DEFAULTS.maxConnections),
   maxConnectionsPerIp: () =>
@@ -306,6 +319,7 @@ function addGatewayFlags(cmd: Command): Command {
     flags.jwtPublicKey,
     flags.jwtAudience,
     flags.jwtIssuer,
+    flags.jwtClockTolerance,
     flags.authTimeout,
     flags.maxConnections,
     flags.maxConnectionsPerIp,
@@ -385,6 +399,7 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
     jwtPublicKey: nonEmpty(o.jwtPublicKey),
     jwtAudience: secret(cmd, 'jwtAudience', '--jwt-audience'),
     jwtIssuer: secret(cmd, 'jwtIssuer', '--jwt-issuer'),
+    jwtClockTolerance: o.jwtClockTolerance as number,
     authTimeout: o.authTimeout as number,
     maxConnections: o.maxConnections as number,
     maxConnectionsPerIp: o.maxConnectionsPerIp as number,

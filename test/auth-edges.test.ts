@@ -1,14 +1,16 @@
-/** Edges of client auth found in review, over real sockets: tokens applied out of order, and keys that can verify nothing. */
+/** Edges of client auth found in review, over real sockets: tokens applied out of order, keys that can verify nothing, and clock tolerance. */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { SignJWT } from 'jose';
+import { SignJWT, decodeJwt } from 'jose';
+import { WebSocket } from 'ws';
 import { TestClient } from './helpers/client.js';
-import { serverPerSuite, startServer } from './helpers/server.js';
+import { serverPerSuite, startServer, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { within } from './helpers/until.js';
 
 describe('refresh frames', () => {
   const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, heartbeatTimeout: 0 });
@@ -123,5 +125,94 @@ describe('--jwt-audience and --jwt-issuer', () => {
     assert.match(String(answer.message), /"aud"/);
     assert.deepEqual(await good.ping(), { type: 1, data: 'PONG' });
     await Promise.all([good.closeAndWait(), among.closeAndWait()]);
+  });
+});
+
+describe('--jwt-clock-tolerance', () => {
+  const lenient = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, heartbeatTimeout: 0 });
+  const strict = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, heartbeatTimeout: 0, jwtClockTolerance: 0 });
+  const secret = new TextEncoder().encode(JWT_SECRET);
+  /** A token whose claims are these many seconds from the current second, as signed by a backend whose clock is ahead or behind. */
+  const tokenAround = (claims: { nbf?: number; iat?: number; exp: number }): Promise<string> => {
+    const now = Math.floor(Date.now() / 1000);
+    const jwt = new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('kai').setExpirationTime(now + claims.exp);
+    if (claims.nbf !== undefined) jwt.setNotBefore(now + claims.nbf);
+    if (claims.iat !== undefined) jwt.setIssuedAt(now + claims.iat);
+    return jwt.sign(secret);
+  };
+  /** Connects with a token that is good for a minute, then refreshes it with `token`: the reply or error frame. */
+  const refreshWith = async (gatewayUrl: string, token: string): Promise<Record<string, unknown>> => {
+    const client = await TestClient.connect(`${gatewayUrl}?token=${await tokenAround({ exp: 60 })}`);
+    client.send({ op: 'refresh', token, id: 'r' });
+    const answer = await client.next((f) => f.id === 'r');
+    await client.closeAndWait();
+    return answer;
+  };
+
+  it('let in a token whose nbf is up to the tolerance ahead (5 s by default), and refuse it with 0, in the URL and in a refresh', async () => {
+    const ahead = await tokenAround({ nbf: 2, iat: 2, exp: 60 });
+    const accepted = await TestClient.connect(`${lenient.gatewayUrl}?token=${ahead}`);
+    assert.equal(accepted.welcome?.uid, 'kai');
+    await accepted.closeAndWait();
+    assert.equal((await refreshWith(lenient.gatewayUrl, ahead)).op, 'reply');
+
+    const refused = await (await TestClient.open(`${strict.gatewayUrl}?token=${ahead}`)).closed;
+    assert.equal(refused.code, 4001);
+    assert.match(refused.reason, /"nbf"/);
+    const refresh = await refreshWith(strict.gatewayUrl, ahead);
+    assert.equal(refresh.code, 'forbidden');
+    assert.match(String(refresh.message), /"nbf"/);
+    // iat is not checked, with or without a tolerance
+    const issuedAhead = await TestClient.connect(`${strict.gatewayUrl}?token=${await tokenAround({ iat: 30, exp: 60 })}`);
+    assert.equal(issuedAhead.welcome?.uid, 'kai');
+    await issuedAhead.closeAndWait();
+  });
+
+  it('let in a token whose exp passed within the tolerance, and refuse it with 0, in the URL and in a refresh', async () => {
+    const justExpired = await tokenAround({ exp: -1 });
+    const accepted = await TestClient.connect(`${lenient.gatewayUrl}?token=${justExpired}`);
+    assert.equal(accepted.welcome?.uid, 'kai');
+    await accepted.closeAndWait();
+    const lenientRefresh = await refreshWith(lenient.gatewayUrl, justExpired);
+    assert.equal(lenientRefresh.op, 'reply');
+    assert.equal(lenientRefresh.expiresAt, decodeJwt(justExpired).exp! * 1000, "the reply's expiresAt is the token's exp, without the tolerance");
+
+    const refused = await (await TestClient.open(`${strict.gatewayUrl}?token=${justExpired}`)).closed;
+    assert.equal(refused.code, 4001);
+    assert.match(refused.reason, /expired/);
+    const refresh = await refreshWith(strict.gatewayUrl, justExpired);
+    assert.equal(refresh.code, 'forbidden');
+    assert.match(String(refresh.message), /expired/);
+    assert.equal((await refreshWith(lenient.gatewayUrl, await tokenAround({ exp: -10 }))).code, 'forbidden', 'an exp past the tolerance');
+  });
+
+  it('close the connection with 4001 at exp plus the tolerance, not before; a refresh moves that moment by the same rule', async () => {
+    const toleranceMs = 2000;
+    await withServer({ auth: 'required', jwtSecret: JWT_SECRET, heartbeatTimeout: 0, jwtClockTolerance: toleranceMs / 1000 }, async (server) => {
+      /** When the server closes `client`, and with which code: listened for from the start, so an early close is seen as early. */
+      const closeOf = (client: TestClient): Promise<{ code: number; at: number }> =>
+        new Promise((resolve) => client.ws.once('close', (code) => resolve({ code, at: Date.now() })));
+      /** Waits for the close, which the gateway (checking expiry every second) sends within a second and a margin of closesAt; returns when it came. */
+      const closedAt = async (close: Promise<{ code: number; at: number }>, closesAt: number): Promise<number> => {
+        const { code, at } = await within(close, closesAt - Date.now() + 2500, 'the 4001 close at exp + tolerance');
+        assert.equal(code, 4001);
+        return at;
+      };
+      const token = await tokenAround({ exp: 2 });
+      const exp = decodeJwt(token).exp!;
+      const expiring = await TestClient.connect(`${server.gatewayUrl}?token=${token}`);
+      const refreshed = await TestClient.connect(`${server.gatewayUrl}?token=${token}`);
+      const [expiringClose, refreshedClose] = [closeOf(expiring), closeOf(refreshed)];
+      const laterToken = await tokenAround({ exp: 4 });
+      const laterExp = decodeJwt(laterToken).exp!;
+      refreshed.send({ op: 'refresh', token: laterToken, id: 1 });
+      assert.equal((await refreshed.next((f) => f.id === 1)).op, 'reply');
+
+      const firstClose = await closedAt(expiringClose, exp * 1000 + toleranceMs);
+      assert.ok(firstClose >= exp * 1000 + toleranceMs, `closed ${exp * 1000 + toleranceMs - firstClose} ms before exp + tolerance`);
+      assert.equal(refreshed.ws.readyState, WebSocket.OPEN, 'the refreshed connection outlives the first token');
+      const secondClose = await closedAt(refreshedClose, laterExp * 1000 + toleranceMs);
+      assert.ok(secondClose >= laterExp * 1000 + toleranceMs, `closed ${laterExp * 1000 + toleranceMs - secondClose} ms before the refreshed exp + tolerance`);
+    });
   });
 });

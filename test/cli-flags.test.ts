@@ -52,4 +52,19 @@ describe('flags of each command', () => {
     assert.equal(host.code, 1);
     assert.match(host.stderr, /--host.*the host must be an address or a name/);
   });
+
+  it('refuses a --jwt-clock-tolerance that is not a whole number of seconds from 0 to 3600, naming the flag or its variable', async () => {
+    const refusals: [string[], Record<string, string>, RegExp][] = [
+      [['--jwt-clock-tolerance', '-1'], {}, /--jwt-clock-tolerance <seconds>' argument '-1' is invalid/],
+      [['--jwt-clock-tolerance', '1.5'], {}, /--jwt-clock-tolerance <seconds>' argument '1.5' is invalid/],
+      [['--jwt-clock-tolerance', '3601'], {}, /--jwt-clock-tolerance <seconds>' argument '3601' is invalid/],
+      [[], { ROOMCAST_JWT_CLOCK_TOLERANCE: '5s' }, /--jwt-clock-tolerance <seconds>' value '5s' from env 'ROOMCAST_JWT_CLOCK_TOLERANCE' is invalid/],
+    ];
+    for (const [flags, env, message] of refusals) {
+      const { code, stderr } = await refusal(['gateway', '--port', '0', ...flags], env);
+      assert.equal(code, 1, `${flags.join(' ')} ${JSON.stringify(env)}`);
+      assert.match(stderr, message);
+      assert.match(stderr, /the JWT clock tolerance in seconds must be an integer from 0 to 3600/);
+    }
+  });
 });

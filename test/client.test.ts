@@ -658,7 +658,8 @@ describe('SDK against a scripted gateway', () => {
 });
 
 describe('SDK with client auth', () => {
-  const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET });
+  // no clock tolerance: these tests time the server's close at a token's exp itself
+  const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, jwtClockTolerance: 0 });
 
   it('setToken() renews a token before it expires, so the server keeps the connection; a token for another user is refused', async () => {
     const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 2 }) });

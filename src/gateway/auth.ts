@@ -14,6 +14,8 @@ export interface ClientIdentity {
   uid: string;
   /** When the token expires (ms since the epoch), if it does. */
   expiresAt: number | undefined;
+  /** When the connection is closed for it (ms since the epoch): `expiresAt` plus the clock tolerance. */
+  closesAt: number | undefined;
   rooms: RoomGrant;
 }
 
@@ -66,25 +68,32 @@ const ALGORITHMS_BY_KEY_TYPE: Record<string, string[]> = {
 };
 const ASYMMETRIC = [...new Set(Object.values(ALGORITHMS_BY_KEY_TYPE).flat())];
 
-/** Claims a token must carry, when the operator names them (--jwt-audience, --jwt-issuer). */
-export interface RequiredClaims {
+/**
+ * How tokens are checked beyond their signature: claims they must carry, when the operator names
+ * them (--jwt-audience, --jwt-issuer), and the seconds `nbf` may be ahead and `exp` behind this
+ * clock (--jwt-clock-tolerance; none when left out).
+ */
+export interface ClaimRules {
   audience?: string;
   issuer?: string;
+  clockTolerance?: number;
 }
 
 export class TokenVerifier {
-  private readonly options: { algorithms: string[]; audience?: string; issuer?: string };
+  private readonly options: ClaimRules & { algorithms: string[] };
+  private readonly toleranceMs: number;
 
   private constructor(
     private readonly key: Key,
     algorithms: string[],
-    required: RequiredClaims,
+    rules: ClaimRules,
   ) {
-    this.options = { algorithms, ...required };
+    this.options = { algorithms, ...rules };
+    this.toleranceMs = (rules.clockTolerance ?? 0) * 1000;
   }
 
   /** Warns (naming only the secret's length) when the secret is shorter than MIN_JWT_SECRET_BYTES. */
-  static fromSecret(secret: string, log: Pick<Logger, 'warn'>, required: RequiredClaims = {}): TokenVerifier {
+  static fromSecret(secret: string, log: Pick<Logger, 'warn'>, rules: ClaimRules = {}): TokenVerifier {
     const key = new TextEncoder().encode(secret);
     if (key.length < MIN_JWT_SECRET_BYTES) {
       log.warn(
@@ -92,11 +101,11 @@ export class TokenVerifier {
         `--jwt-secret is ${key.length} bytes long: use at least ${MIN_JWT_SECRET_BYTES} random bytes, or anyone holding one client token can find it by brute force and sign tokens of their own`,
       );
     }
-    return new TokenVerifier(key, HMAC, required);
+    return new TokenVerifier(key, HMAC, rules);
   }
 
   /** A PEM public key, or a JWKS document (`{"keys":[...]}`). */
-  static fromPublicKeyFile(path: string, required: RequiredClaims = {}): TokenVerifier {
+  static fromPublicKeyFile(path: string, rules: ClaimRules = {}): TokenVerifier {
     const flag = `--jwt-public-key ${path}`;
     const text = readFlagFile('--jwt-public-key', path).toString('utf8');
     if (text.trimStart().startsWith('{')) {
@@ -108,7 +117,7 @@ export class TokenVerifier {
       }
       if (!Array.isArray(jwks.keys)) throw new Error(`${flag} is JSON but has no "keys" array (a JWKS document)`);
       checkKeySet(jwks, flag);
-      return new TokenVerifier(createLocalJWKSet(jwks), ASYMMETRIC, required);
+      return new TokenVerifier(createLocalJWKSet(jwks), ASYMMETRIC, rules);
     }
     let key: KeyObject;
     try {
@@ -116,7 +125,7 @@ export class TokenVerifier {
     } catch (err) {
       throw new Error(`${flag} does not hold a PEM public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    return new TokenVerifier(key, algorithmsOf(key, flag), required);
+    return new TokenVerifier(key, algorithmsOf(key, flag), rules);
   }
 
   async verify(token: string): Promise<ClientIdentity> {
@@ -133,7 +142,9 @@ export class TokenVerifier {
     }
     const rooms = RoomGrant.parse(payload.rooms);
     if (typeof rooms === 'string') throw new TokenError(rooms);
-    return { uid: payload.sub, expiresAt: typeof payload.exp === 'number' ? payload.exp * 1000 : undefined, rooms };
+    // jose refuses a token once exp <= now - tolerance: the connection is closed at that same moment
+    const expiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
+    return { uid: payload.sub, expiresAt, closesAt: expiresAt === undefined ? undefined : expiresAt + this.toleranceMs, rooms };
   }
 }
 

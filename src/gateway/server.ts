@@ -275,11 +275,15 @@ export class GatewayServer {
   }
 
   private async makeVerifier(): Promise<TokenVerifier | undefined> {
-    const { auth, jwtSecret, jwtPublicKey, jwtAudience, jwtIssuer } = this.options;
+    const { auth, jwtSecret, jwtPublicKey, jwtAudience, jwtIssuer, jwtClockTolerance } = this.options;
     if (auth === 'off') return undefined;
-    const required = { ...(jwtAudience === undefined ? {} : { audience: jwtAudience }), ...(jwtIssuer === undefined ? {} : { issuer: jwtIssuer }) };
-    if (jwtSecret !== undefined) return TokenVerifier.fromSecret(jwtSecret, this.log, required);
-    if (jwtPublicKey !== undefined) return TokenVerifier.fromPublicKeyFile(jwtPublicKey, required);
+    const rules = {
+      ...(jwtAudience === undefined ? {} : { audience: jwtAudience }),
+      ...(jwtIssuer === undefined ? {} : { issuer: jwtIssuer }),
+      clockTolerance: jwtClockTolerance,
+    };
+    if (jwtSecret !== undefined) return TokenVerifier.fromSecret(jwtSecret, this.log, rules);
+    if (jwtPublicKey !== undefined) return TokenVerifier.fromPublicKeyFile(jwtPublicKey, rules);
     throw new Error(`--auth ${auth} needs --jwt-secret or --jwt-public-key`);
   }
 
@@ -391,7 +395,7 @@ export class GatewayServer {
       if (heartbeat > 0 && conn.lastSeen < now - heartbeat) {
         this.node.counters.heartbeatTimeouts++;
         conn.close('heartbeatTimeout');
-      } else if (conn.identity?.expiresAt !== undefined && conn.identity.expiresAt <= now) {
+      } else if (conn.identity?.closesAt !== undefined && conn.identity.closesAt <= now) {
         this.node.counters.tokenExpiries++;
         conn.close('badToken');
       }
