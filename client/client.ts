@@ -20,7 +20,7 @@
  * A resume left unanswered for `connectTimeoutMs` drops the socket and is
  * tried again, with the same token and positions, on the next connection.
  */
-import { CloseCode, isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
+import { BAD_TOKEN_CLOSE, isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
 import { PING_FRAME } from '../src/protocol/frames.js';
 import { ALL_STREAM, ROOM_ID_PATTERN, ROOM_ID_RULE } from '../src/protocol/room-id.js';
 import { backoffDelay, checkBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
@@ -434,7 +434,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     // (or once connectTimeoutMs has passed: a token service that never answers must not stall the client)
     const getToken = this.#getToken;
     const asked =
-      code === CloseCode.badToken && getToken !== undefined
+      code === BAD_TOKEN_CLOSE && getToken !== undefined
         ? new Promise<string>((resolve, reject) => {
             this.#handshakeTimer = setTimeout(() => reject(new RoomcastError('timeout', `getToken gave no token within ${this.#connectTimeoutMs} ms`)), this.#connectTimeoutMs);
             Promise.resolve().then(getToken).then(resolve, reject);
