@@ -20,7 +20,7 @@
  * A resume left unanswered for `connectTimeoutMs` drops the socket and is
  * tried again, with the same token and positions, on the next connection.
  */
-import { CloseCode, isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
+import { BAD_TOKEN_CLOSE, isTerminalCloseCode, keepsSession } from '../src/protocol/close-codes.js';
 import { PING_FRAME } from '../src/protocol/frames.js';
 import { ALL_STREAM, ROOM_ID_PATTERN, ROOM_ID_RULE } from '../src/protocol/room-id.js';
 import { backoffDelay, checkBackoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
@@ -90,68 +90,70 @@ function checkToken(token: unknown): string {
 }
 
 export class BaseRoomcastClient extends Emitter<ClientEvents> {
-  private readonly baseUrl: string;
+  readonly #openTransport: OpenTransport;
+  readonly #baseUrl: string;
   /** The token later connections carry... */
-  private token: string | undefined;
+  #token: string | undefined;
   /** ...and the one the server holds for the current connection: they differ after a setToken() while it was being opened. */
-  private socketToken: string | undefined;
-  private readonly timeoutMs: number;
-  private readonly connectTimeoutMs: number;
-  private readonly backoff: BackoffOptions | false;
-  private readonly random: () => number;
+  #socketToken: string | undefined;
+  readonly #timeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #backoff: BackoffOptions | false;
+  readonly #random: () => number;
 
-  private currentState: ClientState = 'connecting';
-  private currentWsId: string | undefined;
-  private transport: Transport | undefined;
+  #currentState: ClientState = 'connecting';
+  #currentWsId: string | undefined;
+  #transport: Transport | undefined;
   /** Bumped for every connection, so events of an old socket are ignored. */
-  private generation = 0;
-  private attempt = 0;
-  private started = false;
-  private lastReceivedAt = 0;
+  #generation = 0;
+  #attempt = 0;
+  #started = false;
+  #lastReceivedAt = 0;
   /** Runs from the socket's opening until the welcome, then from the resume until its answer; before a retry, while getToken is asked. */
-  private handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   /** When this connection's session got going (undefined before): how long it stayed up decides whether the backoff restarts. */
-  private connectedAt: number | undefined;
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
-  private retryTimer: ReturnType<typeof setTimeout> | undefined;
-  private nextId = 0;
-  private readonly pending = new Map<number, PendingOp>();
-  private readonly joinedRooms = new Set<string>();
-  private readonly streamPositions = new Map<string, StreamPosition>();
+  #connectedAt: number | undefined;
+  #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #nextId = 0;
+  readonly #pending = new Map<number, PendingOp>();
+  readonly #joinedRooms = new Set<string>();
+  readonly #streamPositions = new Map<string, StreamPosition>();
   /** Epoch of the `*` stream on this connection (from the welcome, once the server keeps history). */
-  private allEpoch: string | undefined;
-  private readonly resumeEnabled: boolean;
-  private readonly getToken: (() => Promise<string>) | undefined;
+  #allEpoch: string | undefined;
+  readonly #resumeEnabled: boolean;
+  readonly #getToken: (() => Promise<string>) | undefined;
   /** The session's latest resume token (from the welcome, then from each `resumed`). */
-  private resumeToken: string | undefined;
+  #resumeToken: string | undefined;
   /** A session was up before: the next `connected` says whether it `recovered`. */
-  private hadSession = false;
+  #hadSession = false;
   /** The welcome of a connection that is resuming, kept in case the resume is refused. */
-  private resumingFrom: Extract<ServerFrame, { kind: 'welcome' }> | undefined;
+  #resumingFrom: Extract<ServerFrame, { kind: 'welcome' }> | undefined;
 
-  protected constructor(url: string, options: ClientOptions, private readonly openTransport: OpenTransport) {
+  protected constructor(url: string, options: ClientOptions, openTransport: OpenTransport) {
     super();
+    this.#openTransport = openTransport;
     connectUrl(url, options.token);
-    this.baseUrl = url;
-    this.token = options.token;
-    this.timeoutMs = positiveMs(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
-    this.connectTimeoutMs = positiveMs(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');
-    this.backoff = options.reconnect === false ? false : checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect });
-    this.random = options.random ?? Math.random;
-    this.resumeEnabled = options.resume !== false;
+    this.#baseUrl = url;
+    this.#token = options.token;
+    this.#timeoutMs = positiveMs(options.timeoutMs, DEFAULT_TIMEOUT_MS, 'timeoutMs');
+    this.#connectTimeoutMs = positiveMs(options.connectTimeoutMs, DEFAULT_CONNECT_TIMEOUT_MS, 'connectTimeoutMs');
+    this.#backoff = options.reconnect === false ? false : checkBackoff({ ...DEFAULT_BACKOFF, ...options.reconnect });
+    this.#random = options.random ?? Math.random;
+    this.#resumeEnabled = options.resume !== false;
     if (options.getToken !== undefined && typeof options.getToken !== 'function') throw new TypeError('getToken must be a function');
-    this.getToken = options.getToken;
+    this.#getToken = options.getToken;
     // Connect on the next microtask, so listeners added right after `new` see every state change.
-    queueMicrotask(() => this.open());
+    queueMicrotask(() => this.#open());
   }
 
   get state(): ClientState {
-    return this.currentState;
+    return this.#currentState;
   }
 
   /** This connection's id, while connected. */
   get wsId(): string | undefined {
-    return this.currentWsId;
+    return this.#currentWsId;
   }
 
   /**
@@ -159,7 +161,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
    * while reconnecting (the server keeps them for the resume).
    */
   get rooms(): ReadonlySet<string> {
-    return this.joinedRooms;
+    return this.#joinedRooms;
   }
 
   /**
@@ -167,16 +169,16 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
    * a room id, or `*` for pushes to all. Kept across reconnects, for resume.
    */
   get positions(): ReadonlyMap<string, StreamPosition> {
-    return this.streamPositions;
+    return this.#streamPositions;
   }
 
   /** Joins a room with the client's own op (the server must allow it: --allow-client-join, or the token's rooms claim). */
   join(room: string): Promise<JoinResult> {
-    return this.membership('join', room);
+    return this.#membership('join', room);
   }
 
   leave(room: string): Promise<JoinResult> {
-    return this.membership('leave', room);
+    return this.#membership('leave', room);
   }
 
   /**
@@ -189,88 +191,88 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
    */
   async setToken(token: string): Promise<void> {
     // a token left out (say, getToken resolving to undefined) would otherwise drop the token from later connections
-    this.token = checkToken(token);
-    if (this.currentState !== 'connected') return;
+    this.#token = checkToken(token);
+    if (this.#currentState !== 'connected') return;
     try {
-      await this.request('refresh', { token }, 'refresh');
-      this.socketToken = token;
+      await this.#request('refresh', { token }, 'refresh');
+      this.#socketToken = token;
     } catch (err) {
       const refused = err instanceof RoomcastError && !CLIENT_ERROR_CODES.has(err.code);
       // later connections keep the token the server accepted
-      if (refused && this.token === token) this.token = this.socketToken;
+      if (refused && this.#token === token) this.#token = this.#socketToken;
       throw err;
     }
   }
 
   /** Closes the connection with 1000 and stops reconnecting; pending joins and leaves are rejected. */
   close(): void {
-    if (this.currentState === 'closed') return;
-    const transport = this.transport;
-    this.finish(1000, 'closed by the client');
+    if (this.#currentState === 'closed') return;
+    const transport = this.#transport;
+    this.#finish(1000, 'closed by the client');
     transport?.close(1000, 'client closed');
   }
 
-  private open(): void {
-    if (!this.started) {
-      this.started = true;
-      this.setState({ state: 'connecting' });
+  #open(): void {
+    if (!this.#started) {
+      this.#started = true;
+      this.#setState({ state: 'connecting' });
     }
     // also after the connecting state: one of its listeners may have closed the client
-    if (this.currentState === 'closed') return;
-    const generation = ++this.generation;
-    const current = (): boolean => generation === this.generation;
-    this.handshakeTimer = setTimeout(() => this.drop(`no welcome frame within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
+    if (this.#currentState === 'closed') return;
+    const generation = ++this.#generation;
+    const current = (): boolean => generation === this.#generation;
+    this.#handshakeTimer = setTimeout(() => this.#drop(`no welcome frame within ${this.#connectTimeoutMs} ms`), this.#connectTimeoutMs);
     try {
-      this.socketToken = this.token;
-      this.transport = this.openTransport(connectUrl(this.baseUrl, this.token), {
-        message: (text) => current() && this.receive(text),
-        close: (code, reason) => current() && this.lost(code, reason),
+      this.#socketToken = this.#token;
+      this.#transport = this.#openTransport(connectUrl(this.#baseUrl, this.#token), {
+        message: (text) => current() && this.#receive(text),
+        close: (code, reason) => current() && this.#lost(code, reason),
       });
     } catch (err) {
-      this.lost(ABNORMAL_CLOSE, err instanceof Error ? err.message : String(err));
+      this.#lost(ABNORMAL_CLOSE, err instanceof Error ? err.message : String(err));
     }
   }
 
-  private receive(text: string): void {
-    this.lastReceivedAt = Date.now();
+  #receive(text: string): void {
+    this.#lastReceivedAt = Date.now();
     const frame = parseServerFrame(text);
     switch (frame.kind) {
       case 'welcome':
-        return this.welcomed(frame);
+        return this.#welcomed(frame);
       case 'resumed':
-        return this.resumed(frame);
+        return this.#resumed(frame);
       case 'push': {
         const { message } = frame;
         if (message.seq !== undefined) {
-          if (message.room === undefined) this.record(ALL_STREAM, message.seq, this.allEpoch);
-          else this.record(message.room, message.seq);
+          if (message.room === undefined) this.#record(ALL_STREAM, message.seq, this.#allEpoch);
+          else this.#record(message.room, message.seq);
         }
         return this.emit('message', message);
       }
       case 'joined': {
         const { membership } = frame;
-        this.joinedRooms.add(membership.room);
-        if (membership.seq !== undefined) this.record(membership.room, membership.seq, membership.epoch);
+        this.#joinedRooms.add(membership.room);
+        if (membership.seq !== undefined) this.#record(membership.room, membership.seq, membership.epoch);
         return this.emit('joined', membership);
       }
       case 'left':
-        this.joinedRooms.delete(frame.room);
-        this.streamPositions.delete(frame.room);
+        this.#joinedRooms.delete(frame.room);
+        this.#streamPositions.delete(frame.room);
         return this.emit('left', { room: frame.room });
       case 'reply': {
-        this.takePending(frame.id)?.resolve(frame.frame);
+        this.#takePending(frame.id)?.resolve(frame.frame);
         return;
       }
       case 'error': {
         const error = new RoomcastError(frame.code, frame.message);
-        if (this.resumingFrom !== undefined && frame.id === undefined) {
+        if (this.#resumingFrom !== undefined && frame.id === undefined) {
           // an error without an id while resuming answers the resume (only it is in flight):
           // whatever its code, the session cannot be taken back, so go on as the new connection
-          this.startFresh(this.resumingFrom);
+          this.#startFresh(this.#resumingFrom);
           this.emit('error', error);
           return;
         }
-        const op = this.takePending(frame.id);
+        const op = this.#takePending(frame.id);
         if (op !== undefined) op.reject(error);
         else this.emit('error', error);
         return;
@@ -281,169 +283,169 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     }
   }
 
-  private welcomed(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
-    clearTimeout(this.handshakeTimer);
-    this.startHeartbeat(frame.heartbeatMs);
-    const since = this.since();
-    if (this.resumeEnabled && this.resumeToken !== undefined && since !== undefined) {
-      this.resumingFrom = frame;
-      this.transport?.send(JSON.stringify({ op: 'resume', token: this.resumeToken, since }));
+  #welcomed(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
+    clearTimeout(this.#handshakeTimer);
+    this.#startHeartbeat(frame.heartbeatMs);
+    const since = this.#since();
+    if (this.#resumeEnabled && this.#resumeToken !== undefined && since !== undefined) {
+      this.#resumingFrom = frame;
+      this.#transport?.send(JSON.stringify({ op: 'resume', token: this.#resumeToken, since }));
       // the server's pongs keep the socket alive, so only this notices a resume that is never answered
-      this.handshakeTimer = setTimeout(() => this.drop(`no answer to the resume within ${this.connectTimeoutMs} ms`), this.connectTimeoutMs);
+      this.#handshakeTimer = setTimeout(() => this.#drop(`no answer to the resume within ${this.#connectTimeoutMs} ms`), this.#connectTimeoutMs);
       return;
     }
     // the first frame tells the server this connection does not resume, so it sends pushes at once
-    this.transport?.send(PING_FRAME);
-    this.startFresh(frame);
+    this.#transport?.send(PING_FRAME);
+    this.#startFresh(frame);
   }
 
   /** The positions to resume from: every stream whose epoch is known, or undefined when there is nothing to resume. */
-  private since(): Record<string, { seq: number; epoch: string }> | undefined {
+  #since(): Record<string, { seq: number; epoch: string }> | undefined {
     const since: Record<string, { seq: number; epoch: string }> = {};
-    for (const [stream, { seq, epoch }] of this.streamPositions) if (epoch !== undefined) since[stream] = { seq, epoch };
+    for (const [stream, { seq, epoch }] of this.#streamPositions) if (epoch !== undefined) since[stream] = { seq, epoch };
     return Object.keys(since).length === 0 ? undefined : since;
   }
 
   /** A new session: new wsId, no rooms, positions from the welcome. */
-  private startFresh(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
-    const reconnected = this.hadSession;
-    this.resumingFrom = undefined;
-    this.currentWsId = frame.wsId;
-    this.resumeToken = frame.resume;
-    this.allEpoch = frame.epoch;
-    this.streamPositions.clear();
-    if (frame.seq !== undefined) this.record(ALL_STREAM, frame.seq, frame.epoch);
-    this.leaveAllBut(new Map());
-    this.sessionUp(reconnected ? { state: 'connected', wsId: frame.wsId, recovered: false } : { state: 'connected', wsId: frame.wsId });
+  #startFresh(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
+    const reconnected = this.#hadSession;
+    this.#resumingFrom = undefined;
+    this.#currentWsId = frame.wsId;
+    this.#resumeToken = frame.resume;
+    this.#allEpoch = frame.epoch;
+    this.#streamPositions.clear();
+    if (frame.seq !== undefined) this.#record(ALL_STREAM, frame.seq, frame.epoch);
+    this.#leaveAllBut(new Map());
+    this.#sessionUp(reconnected ? { state: 'connected', wsId: frame.wsId, recovered: false } : { state: 'connected', wsId: frame.wsId });
   }
 
-  private resumed(frame: Extract<ServerFrame, { kind: 'resumed' }>): void {
-    if (this.resumingFrom === undefined) return;
-    this.resumingFrom = undefined;
-    this.currentWsId = frame.wsId;
-    this.resumeToken = frame.resume ?? this.resumeToken;
-    this.streamPositions.clear();
+  #resumed(frame: Extract<ServerFrame, { kind: 'resumed' }>): void {
+    if (this.#resumingFrom === undefined) return;
+    this.#resumingFrom = undefined;
+    this.#currentWsId = frame.wsId;
+    this.#resumeToken = frame.resume ?? this.#resumeToken;
+    this.#streamPositions.clear();
     for (const [stream, position] of frame.streams) {
-      this.streamPositions.set(stream, position);
-      if (stream === ALL_STREAM) this.allEpoch = position.epoch;
-      else this.joinedRooms.add(stream);
+      this.#streamPositions.set(stream, position);
+      if (stream === ALL_STREAM) this.#allEpoch = position.epoch;
+      else this.#joinedRooms.add(stream);
     }
     // no streams at all: the server kept the rooms but could not say where they stand
-    if (frame.streams.size > 0) this.leaveAllBut(frame.streams);
-    this.sessionUp({ state: 'connected', wsId: frame.wsId, recovered: frame.recovered });
+    if (frame.streams.size > 0) this.#leaveAllBut(frame.streams);
+    this.#sessionUp({ state: 'connected', wsId: frame.wsId, recovered: frame.recovered });
   }
 
   /** The rooms kept while reconnecting that the session is not in (any more): each gets a left event. */
-  private leaveAllBut(rooms: ReadonlyMap<string, unknown>): void {
-    for (const room of this.joinedRooms) {
+  #leaveAllBut(rooms: ReadonlyMap<string, unknown>): void {
+    for (const room of this.#joinedRooms) {
       if (rooms.has(room)) continue;
-      this.joinedRooms.delete(room);
+      this.#joinedRooms.delete(room);
       this.emit('left', { room });
     }
   }
 
   /** The session is usable (new or resumed): report it and send the ops that waited for it. */
-  private sessionUp(change: StateChange): void {
+  #sessionUp(change: StateChange): void {
     // a listener of the events just before may have closed the client
-    if (this.currentState === 'closed') return;
-    clearTimeout(this.handshakeTimer);
-    this.connectedAt = Date.now();
-    this.hadSession = true;
-    this.setState(change);
-    for (const op of this.pending.values()) if (!op.sent) this.sendOp(op);
-    if (this.token !== this.socketToken) this.setToken(this.token!).catch(() => undefined);
+    if (this.#currentState === 'closed') return;
+    clearTimeout(this.#handshakeTimer);
+    this.#connectedAt = Date.now();
+    this.#hadSession = true;
+    this.#setState(change);
+    for (const op of this.#pending.values()) if (!op.sent) this.#sendOp(op);
+    if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch(() => undefined);
   }
 
-  private startHeartbeat(heartbeatMs: number): void {
-    clearInterval(this.heartbeatTimer);
+  #startHeartbeat(heartbeatMs: number): void {
+    clearInterval(this.#heartbeatTimer);
     if (heartbeatMs <= 0) return;
     const every = Math.max(MIN_PING_INTERVAL_MS, Math.floor(heartbeatMs / 3));
     let tick = Date.now();
-    this.heartbeatTimer = setInterval(() => {
+    this.#heartbeatTimer = setInterval(() => {
       const now = Date.now();
       // A late tick: this process (or tab) was busy, and timers run before the socket is read,
       // so what the server sent meanwhile (its close, say) is still unread: judge at the next tick.
       const late = now - tick > 2 * every;
       tick = now;
-      if (!late && now - this.lastReceivedAt > heartbeatMs) this.drop(`the server sent nothing for ${heartbeatMs} ms`);
-      else this.transport?.send(PING_FRAME);
+      if (!late && now - this.#lastReceivedAt > heartbeatMs) this.#drop(`the server sent nothing for ${heartbeatMs} ms`);
+      else this.#transport?.send(PING_FRAME);
     }, every);
   }
 
-  private record(stream: string, seq: number, epoch?: string): void {
-    const known = this.streamPositions.get(stream);
-    this.streamPositions.set(stream, { seq, epoch: epoch ?? known?.epoch });
+  #record(stream: string, seq: number, epoch?: string): void {
+    const known = this.#streamPositions.get(stream);
+    this.#streamPositions.set(stream, { seq, epoch: epoch ?? known?.epoch });
   }
 
-  private async membership(op: 'join' | 'leave', room: string): Promise<JoinResult> {
+  async #membership(op: 'join' | 'leave', room: string): Promise<JoinResult> {
     if (typeof room !== 'string' || !ROOM_ID_PATTERN.test(room)) {
       throw new RoomcastError('bad_request', `room must be ${ROOM_ID_RULE}, got ${JSON.stringify(room)}`);
     }
-    const reply = await this.request(op, { room }, `${op} ${room}`);
+    const reply = await this.#request(op, { room }, `${op} ${room}`);
     return { room, changed: reply.changed === true };
   }
 
   /** Sends an op (once connected) and resolves with the server's reply, within `timeoutMs`. */
-  private request(op: PendingOp['op'], fields: Record<string, string>, label: string): Promise<Record<string, unknown>> {
-    if (this.currentState === 'closed') return Promise.reject(new RoomcastError('closed', `cannot ${label}: the client is closed`));
+  #request(op: PendingOp['op'], fields: Record<string, string>, label: string): Promise<Record<string, unknown>> {
+    if (this.#currentState === 'closed') return Promise.reject(new RoomcastError('closed', `cannot ${label}: the client is closed`));
     return new Promise((resolve, reject) => {
-      const id = ++this.nextId;
+      const id = ++this.#nextId;
       const timer = setTimeout(() => {
-        this.pending.delete(id);
+        this.#pending.delete(id);
         const why = pending.sent ? 'the server did not answer' : 'the client did not get connected';
-        reject(new RoomcastError('timeout', `${label}: ${why} within ${this.timeoutMs} ms`));
-      }, this.timeoutMs);
+        reject(new RoomcastError('timeout', `${label}: ${why} within ${this.#timeoutMs} ms`));
+      }, this.#timeoutMs);
       const pending: PendingOp = { id, op, fields, label, sent: false, timer, resolve, reject };
-      this.pending.set(id, pending);
-      if (this.currentState === 'connected') this.sendOp(pending);
+      this.#pending.set(id, pending);
+      if (this.#currentState === 'connected') this.#sendOp(pending);
     });
   }
 
-  private sendOp(op: PendingOp): void {
+  #sendOp(op: PendingOp): void {
     op.sent = true;
-    this.transport?.send(JSON.stringify({ op: op.op, ...op.fields, id: op.id }));
+    this.#transport?.send(JSON.stringify({ op: op.op, ...op.fields, id: op.id }));
   }
 
-  private takePending(id: number | undefined): PendingOp | undefined {
+  #takePending(id: number | undefined): PendingOp | undefined {
     if (id === undefined) return undefined;
-    const op = this.pending.get(id);
+    const op = this.#pending.get(id);
     if (op === undefined) return undefined;
-    this.pending.delete(id);
+    this.#pending.delete(id);
     clearTimeout(op.timer);
     return op;
   }
 
   /** Gives up on the current connection without waiting for the server. */
-  private drop(reason: string): void {
-    this.transport?.abort();
-    this.lost(ABNORMAL_CLOSE, reason);
+  #drop(reason: string): void {
+    this.#transport?.abort();
+    this.#lost(ABNORMAL_CLOSE, reason);
   }
 
   /** The connection is gone: reconnect after a backoff, or stay closed after a 45xx code. */
-  private lost(code: number, reason: string): void {
-    if (this.backoff !== false && this.connectedAt !== undefined && Date.now() - this.connectedAt >= this.backoff.maxDelayMs) this.attempt = 0;
-    this.teardown('disconnected', `the connection closed (${code}) before the server answered`);
+  #lost(code: number, reason: string): void {
+    if (this.#backoff !== false && this.#connectedAt !== undefined && Date.now() - this.#connectedAt >= this.#backoff.maxDelayMs) this.#attempt = 0;
+    this.#teardown('disconnected', `the connection closed (${code}) before the server answered`);
     // a kicked (or normally closed) session was ended by the server on purpose: the next connection starts a new one
-    if (!keepsSession(code)) this.resumeToken = undefined;
-    if (this.currentState === 'closed') return;
-    if (this.backoff === false || isTerminalCloseCode(code)) return this.finish(code, reason);
-    const retryInMs = backoffDelay(this.attempt++, this.backoff, this.random);
+    if (!keepsSession(code)) this.#resumeToken = undefined;
+    if (this.#currentState === 'closed') return;
+    if (this.#backoff === false || isTerminalCloseCode(code)) return this.#finish(code, reason);
+    const retryInMs = backoffDelay(this.#attempt++, this.#backoff, this.#random);
     // the server refused or expired the token: ask for a new one now, and retry once it is there
     // (or once connectTimeoutMs has passed: a token service that never answers must not stall the client)
-    const getToken = this.getToken;
+    const getToken = this.#getToken;
     const asked =
-      code === CloseCode.badToken && getToken !== undefined
+      code === BAD_TOKEN_CLOSE && getToken !== undefined
         ? new Promise<string>((resolve, reject) => {
-            this.handshakeTimer = setTimeout(() => reject(new RoomcastError('timeout', `getToken gave no token within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+            this.#handshakeTimer = setTimeout(() => reject(new RoomcastError('timeout', `getToken gave no token within ${this.#connectTimeoutMs} ms`)), this.#connectTimeoutMs);
             Promise.resolve().then(getToken).then(resolve, reject);
           })
             .then((token) => this.setToken(token))
             .catch((err: Error) => this.emit('error', err))
-            .finally(() => clearTimeout(this.handshakeTimer))
+            .finally(() => clearTimeout(this.#handshakeTimer))
         : undefined;
     // scheduled before it is announced, so a listener that closes the client clears it
-    this.retryTimer = setTimeout(() => (asked === undefined ? this.open() : void asked.then(() => this.open())), retryInMs);
-    this.setState({ state: 'reconnecting', code, reason, retryInMs });
+    this.#retryTimer = setTimeout(() => (asked === undefined ? this.#open() : void asked.then(() => this.#open())), retryInMs);
+    this.#setState({ state: 'reconnecting', code, reason, retryInMs });
   }
 
   /**
@@ -451,30 +453,30 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
    * it fail and the ones not sent yet wait for the next connection, and its
    * rooms are kept for the resume; when the client closes, every op fails.
    */
-  private teardown(code: 'disconnected' | 'closed', message: string): void {
-    this.generation++;
-    this.transport = undefined;
-    this.currentWsId = undefined;
-    this.resumingFrom = undefined;
-    this.connectedAt = undefined;
-    clearTimeout(this.handshakeTimer);
-    clearInterval(this.heartbeatTimer);
-    clearTimeout(this.retryTimer);
-    if (code === 'closed') this.joinedRooms.clear();
-    for (const op of [...this.pending.values()]) {
+  #teardown(code: 'disconnected' | 'closed', message: string): void {
+    this.#generation++;
+    this.#transport = undefined;
+    this.#currentWsId = undefined;
+    this.#resumingFrom = undefined;
+    this.#connectedAt = undefined;
+    clearTimeout(this.#handshakeTimer);
+    clearInterval(this.#heartbeatTimer);
+    clearTimeout(this.#retryTimer);
+    if (code === 'closed') this.#joinedRooms.clear();
+    for (const op of [...this.#pending.values()]) {
       if (code === 'disconnected' && !op.sent) continue;
-      this.takePending(op.id);
+      this.#takePending(op.id);
       op.reject(new RoomcastError(code, `${op.label}: ${message}`));
     }
   }
 
-  private finish(code: number, reason: string): void {
-    this.teardown('closed', `the client closed (${code})`);
-    this.setState({ state: 'closed', code, reason });
+  #finish(code: number, reason: string): void {
+    this.#teardown('closed', `the client closed (${code})`);
+    this.#setState({ state: 'closed', code, reason });
   }
 
-  private setState(change: StateChange): void {
-    this.currentState = change.state;
+  #setState(change: StateChange): void {
+    this.#currentState = change.state;
     this.emit('state', change);
   }
 }

@@ -6,25 +6,25 @@
 export type Listener<T> = (value: T) => void;
 
 export class Emitter<Events extends object> {
-  private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();
+  readonly #listeners = new Map<keyof Events, Set<Listener<never>>>();
 
   /** Adds a listener; returns a function that removes it. */
   on<K extends keyof Events>(event: K, listener: Listener<Events[K]>): () => void {
-    let set = this.listeners.get(event);
+    let set = this.#listeners.get(event);
     if (set === undefined) {
       set = new Set();
-      this.listeners.set(event, set);
+      this.#listeners.set(event, set);
     }
     set.add(listener);
     return () => this.off(event, listener);
   }
 
   off<K extends keyof Events>(event: K, listener: Listener<Events[K]>): void {
-    this.listeners.get(event)?.delete(listener);
+    this.#listeners.get(event)?.delete(listener);
   }
 
   protected emit<K extends keyof Events>(event: K, value: Events[K]): void {
-    const set = this.listeners.get(event);
+    const set = this.#listeners.get(event);
     if (set === undefined) return;
     for (const listener of [...set] as Listener<Events[K]>[]) {
       try {

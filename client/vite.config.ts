@@ -10,8 +10,9 @@ export default defineConfig({
     emptyOutDir: true,
     sourcemap: true,
     // Vite keeps whitespace in ES libraries for the app's bundler to strip; strip it here,
-    // so the file is what a web app ships.
-    rolldownOptions: { output: { minify: true } },
+    // so the file is what a web app ships. Its minifier would drop the /* @__PURE__ */
+    // annotations too (a `new Map` is pure to it anyway): so does this one.
+    rolldownOptions: { output: { minify: true, comments: false } },
     lib: {
       entry: fileURLToPath(new URL('browser.ts', import.meta.url)),
       formats: ['es'],

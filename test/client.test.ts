@@ -56,14 +56,22 @@ describe('SDK options', () => {
   });
 
   it('setToken() rejects a token that is missing or empty, and keeps the one it had', async () => {
-    const client = new RoomcastClient('ws://127.0.0.1:1/connect', { token: 'first', reconnect: false });
+    const gateway = await ScriptedGateway.start(() => undefined);
+    const client = new RoomcastClient(gateway.url, { token: 'first', reconnect: FAST });
+    const connected = nextEvent(client, 'state', (s) => s.state === 'connected');
     try {
       // a getToken resolving to undefined hands setToken() this: it must not drop the token silently
       await assert.rejects(client.setToken(undefined as unknown as string), { name: 'TypeError', message: 'token must be a non-empty string' });
       await assert.rejects(client.setToken(''), { name: 'TypeError', message: 'token must be a non-empty string' });
-      assert.equal((client as unknown as { token: string }).token, 'first');
+      await connected;
+      gateway.sockets[0].close(1001);
+      await nextEvent(client, 'state', (s) => s.state === 'connected' && s.wsId === 'ws-1');
+      // every connection carried the token the client had, and none was sent a refresh
+      assert.deepEqual(gateway.urls, ['/connect?token=first', '/connect?token=first']);
+      assert.ok(!gateway.received.some((text) => text.includes('refresh')), gateway.received.join('\n'));
     } finally {
       client.close();
+      await gateway.close();
     }
   });
 
@@ -90,10 +98,10 @@ describe('SDK options', () => {
     assert.equal(run.stdout.trim(), expected);
   });
 
-  it('fits in 4 KB minified and gzipped as a browser bundle', () => {
+  it('fits in 3,900 bytes minified and gzipped as a browser bundle', () => {
     const bundle = readFileSync(new URL('../../dist/client-bundle/roomcast-client.js', import.meta.url));
     const gzipped = gzipSync(bundle, { level: 9 }).length;
-    assert.ok(gzipped < 4096, `the browser bundle is ${gzipped} bytes gzipped`);
+    assert.ok(gzipped < 3900, `the browser bundle is ${gzipped} bytes gzipped`);
   });
 });
 

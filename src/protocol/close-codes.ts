@@ -2,16 +2,23 @@
  * WebSocket close codes used by roomcast (PROTOCOL.md §1). 4000-4499 mean
  * "reconnect with backoff"; 4500-4999 mean "do not reconnect".
  */
+
+// The codes the client SDK acts on, also as constants of their own: a bundler cannot drop the
+// unused entries of an object, so the SDK importing CloseCode would ship the whole table.
+export const NORMAL_CLOSE = 1000;
+export const BAD_TOKEN_CLOSE = 4001;
+export const KICKED_CLOSE = 4003;
+
 export const CloseCode = {
-  normal: 1000,
+  normal: NORMAL_CLOSE,
   goingAway: 1001,
   policy: 1008,
   tooLarge: 1009,
   tryAgainLater: 1013,
   slowConsumer: 4000,
-  badToken: 4001,
+  badToken: BAD_TOKEN_CLOSE,
   heartbeatTimeout: 4002,
-  kicked: 4003,
+  kicked: KICKED_CLOSE,
   malformed: 4004,
   missedMessages: 4005,
   rateLimited: 4029,
@@ -42,7 +49,7 @@ export const NO_STATUS = 1005;
 
 /** A session ends when the client closed it (1000, or no code) or was kicked; after any other close it can be resumed. */
 export function keepsSession(code: number): boolean {
-  return code !== CloseCode.normal && code !== NO_STATUS && code !== CloseCode.kicked;
+  return code !== NORMAL_CLOSE && code !== NO_STATUS && code !== KICKED_CLOSE;
 }
 
 /** True when a client should not reconnect after this close code. */

@@ -53,6 +53,8 @@ export interface ScriptOptions {
 export class ScriptedGateway {
   readonly sockets: WebSocket[] = [];
   readonly received: string[] = [];
+  /** The request URL of each connection (path and query: the token the client sent). */
+  readonly urls: string[] = [];
   private constructor(private readonly wss: WebSocketServer) {}
 
   static async start(onConnection: (ws: WebSocket, index: number) => void, options: ScriptOptions = {}): Promise<ScriptedGateway> {
@@ -60,8 +62,9 @@ export class ScriptedGateway {
     const wss = new WebSocketServer({ host: '127.0.0.1', port });
     await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
     const gateway = new ScriptedGateway(wss);
-    wss.on('connection', (ws) => {
+    wss.on('connection', (ws, request) => {
       const index = gateway.sockets.push(ws) - 1;
+      gateway.urls.push(request.url ?? '');
       ws.on('message', (data: Buffer) => gateway.received.push(data.toString()));
       ws.send(JSON.stringify({ type: 0, op: 'welcome', data: `ws-${index}`, wsId: `ws-${index}`, heartbeat: heartbeatMs, ...welcome(index) }));
       onConnection(ws, index);
