@@ -25,3 +25,12 @@ export function startDeadline(ms: number, expired: () => void): DeadlineTimer {
     },
   };
 }
+
+/** The promise's outcome, or a rejection with `late()` once `ms` have passed without it (judged as above). */
+export function settleWithin<T>(promise: Promise<T>, ms: number, late: () => Error): Promise<T> {
+  let deadline: DeadlineTimer | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    deadline = startDeadline(ms, () => reject(late()));
+  });
+  return Promise.race([promise, expired]).finally(() => deadline?.cancel());
+}

@@ -13,6 +13,7 @@
  */
 import type { Logger } from 'pino';
 import type { Broker, HistoryPage, Publication, StreamPosition } from '../broker/broker.js';
+import { settleWithin } from '../deadline-timer.js';
 import { wakeCaughtUp, type CatchUpTrack } from './catch-up.js';
 
 /**
@@ -25,14 +26,6 @@ const RETRY_MS = 200;
 /** ...for this long (a read that hangs, too); then the members are closed, to resume once it can. */
 const GIVE_UP_MS = 5_000;
 
-/** The history read, or a rejection once `ms` have passed without its answer. */
-function readWithin(read: Promise<HistoryPage>, ms: number): Promise<HistoryPage> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`history did not answer within ${ms} ms`)), ms).unref();
-  });
-  return Promise.race([read, late]).finally(() => clearTimeout(timer));
-}
 
 /**
  * Where a stream stands as this node has fanned it out; `ready` once its
@@ -163,7 +156,8 @@ export class GapRepair {
     for (;;) {
       track.unchecked = false;
       try {
-        const page = await readWithin(this.host.broker.history(stream, track.seq, REPAIR_LIMIT), Math.max(RETRY_MS, GIVE_UP_MS - (Date.now() - started)));
+        const waitMs = Math.max(RETRY_MS, GIVE_UP_MS - (Date.now() - started));
+        const page = await settleWithin(this.host.broker.history(stream, track.seq, REPAIR_LIMIT), waitMs, () => new Error(`history did not answer within ${waitMs} ms`));
         if (!this.tracking(stream, track)) return false;
         this.apply(stream, track, page);
         return true;

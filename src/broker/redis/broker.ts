@@ -39,7 +39,7 @@ import {
   type TakenSession,
   type YieldAnswer,
 } from '../broker.js';
-import { startDeadline, type DeadlineTimer } from '../../deadline-timer.js';
+import { settleWithin } from '../../deadline-timer.js';
 import { newEpoch } from '../epoch.js';
 import { RedisNames, redisDatabase } from './keys.js';
 import { PendingRequests } from './requests.js';
@@ -100,11 +100,7 @@ function parsePosition(value: string | undefined): StreamPosition | undefined {
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let deadline: DeadlineTimer | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    deadline = startDeadline(ms, () => reject(new BrokerUnavailableError(`${what} did not finish within ${ms} ms`)));
-  });
-  return Promise.race([promise, timeout]).finally(() => deadline?.cancel());
+  return settleWithin(promise, ms, () => new BrokerUnavailableError(`${what} did not finish within ${ms} ms`));
 }
 
 export class RedisBroker implements Broker {
