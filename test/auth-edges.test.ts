@@ -9,6 +9,7 @@ import { SignJWT } from 'jose';
 import { TestClient } from './helpers/client.js';
 import { serverPerSuite, startServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { within } from './helpers/until.js';
 
 describe('refresh frames', () => {
   const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, heartbeatTimeout: 0 });
@@ -80,7 +81,7 @@ describe('a JWKS file (--jwt-public-key)', () => {
       await client.closeAndWait();
       const withEncryptionKey = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'enc1' }).setSubject('bea').sign(encryption.privateKey);
       const refused = await TestClient.open(`${server.gatewayUrl}?token=${withEncryptionKey}`);
-      const closed = await refused.closed;
+      const closed = await within(refused.closed, 20_000, 'refused to be closed');
       assert.equal(closed.code, 4001);
       assert.match(closed.reason, /no key of the key set matches it/);
     } finally {
@@ -112,7 +113,7 @@ describe('--jwt-audience and --jwt-issuer', () => {
     ];
     for (const [made, reason] of refused) {
       const client = await TestClient.open(`${server.gatewayUrl}?token=${await made}`);
-      const closed = await client.closed;
+      const closed = await within(client.closed, 20_000, 'client to be closed');
       assert.equal(closed.code, 4001);
       assert.match(closed.reason, reason);
     }
