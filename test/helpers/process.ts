@@ -138,10 +138,13 @@ export async function exitOrKill<T>(proc: ChildProcess, exited: Promise<T>, ms: 
   }
 }
 
-/** Stops a server process (SIGTERM) and waits for it to exit; one still running after `timeoutMs` is killed (SIGKILL) and fails the wait. */
-export async function stopProcess(server: ServerProcess, timeoutMs = 30_000): Promise<void> {
+/** How long a server process may take to exit after SIGTERM: its graceful shutdown takes at most a few seconds. */
+const STOP_DEADLINE_MS = 30_000;
+
+/** Stops a server process (SIGTERM) and waits for it to exit; one still running after STOP_DEADLINE_MS is killed (SIGKILL) and fails the wait. */
+export async function stopProcess(server: ServerProcess): Promise<void> {
   if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGTERM');
-  await exitOrKill(server.proc, server.exited, timeoutMs, `${server.command} to exit after SIGTERM`);
+  await exitOrKill(server.proc, server.exited, STOP_DEADLINE_MS, `${server.command} to exit after SIGTERM`);
 }
 
 export interface ProcessCluster {
