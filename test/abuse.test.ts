@@ -15,7 +15,7 @@ import { dropConnection, resumeOn } from './helpers/resume.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { collectGarbage } from './helpers/gc.js';
-import { until } from './helpers/until.js';
+import { until, within } from './helpers/until.js';
 
 
 async function heapUsed(): Promise<number> {
@@ -119,7 +119,7 @@ describe('memory a flood of dropped clients can hold', () => {
     for (const room of rooms) client.send({ op: 'join', room });
     await client.collect((f: Frame) => f.op === 'reply', rooms.length);
     client.ws.terminate();
-    await client.closed;
+    await within(client.closed, 20_000, 'client to be closed');
   }
 
   it('1,200 clients that join 50 rooms each and drop keep only the 50 newest sessions and their rooms', async (t) => {
@@ -291,7 +291,7 @@ describe('what connections leave behind once they are gone', () => {
       async halfHandshake() {
         const socket = connect({ host: hostname, port: Number(port) });
         socket.on('error', () => undefined);
-        await new Promise((resolve) => socket.once('connect', resolve));
+        await within(new Promise((resolve) => socket.once('connect', resolve)), 20_000, 'a TCP connection to the gateway');
         socket.write('GET /connect HTTP/1.1\r\nHost: x\r\n');
         await sleep(10);
         socket.destroy();
@@ -325,7 +325,7 @@ describe('what connections leave behind once they are gone', () => {
         const raw = await RawClient.connect(url);
         raw.socket.removeAllListeners('data');
         for (let i = 0; i < 11; i++) raw.sendText('not json');
-        await raw.ended;
+        await within(raw.ended, 20_000, 'the server to close a connection that never answers its close');
       },
     };
     for (const [name, drop] of Object.entries(states)) {

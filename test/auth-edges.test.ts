@@ -82,7 +82,7 @@ describe('a JWKS file (--jwt-public-key)', () => {
       await client.closeAndWait();
       const withEncryptionKey = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'enc1' }).setSubject('bea').sign(encryption.privateKey);
       const refused = await TestClient.open(`${server.gatewayUrl}?token=${withEncryptionKey}`);
-      const closed = await refused.closed;
+      const closed = await within(refused.closed, 20_000, 'refused to be closed');
       assert.equal(closed.code, 4001);
       assert.match(closed.reason, /no key of the key set matches it/);
     } finally {
@@ -114,7 +114,7 @@ describe('--jwt-audience and --jwt-issuer', () => {
     ];
     for (const [made, reason] of refused) {
       const client = await TestClient.open(`${server.gatewayUrl}?token=${await made}`);
-      const closed = await client.closed;
+      const closed = await within(client.closed, 20_000, 'client to be closed');
       assert.equal(closed.code, 4001);
       assert.match(closed.reason, reason);
     }

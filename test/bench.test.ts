@@ -15,7 +15,7 @@ import { childPids } from '../bench/proc-stats.js';
 import { speedChecks } from '../bench/report.js';
 import type { TargetResult } from '../bench/run-target.js';
 import { alive, runTargetWithPreload } from './helpers/bench.js';
-import { runCli } from './helpers/process.js';
+import { exitOrKill, runCli } from './helpers/process.js';
 import { skipWithoutRedis } from './helpers/redis.js';
 import { within } from './helpers/until.js';
 
@@ -274,7 +274,7 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     }
     assert.ok(children.length >= 3, `expected a server and two client workers, saw ${children.length} children`);
     bench.kill('SIGINT');
-    const [code] = (await once(bench, 'exit')) as [number | null];
+    const [code] = (await exitOrKill(bench, once(bench, 'exit'), 30_000, 'roomcast bench to exit after SIGINT')) as [number | null];
     assert.equal(code, 130);
     for (let i = 0; i < 20 && children.some(alive); i++) await sleep(100);
     assert.deepEqual(children.filter(alive), [], 'processes left running');
@@ -311,7 +311,7 @@ describe('roomcast bench in cluster mode (smoke, tiny sizes)', { skip: skipWitho
     }
     assert.ok(all.length >= 7, `expected redis-server, a cluster of 3 and 2 client workers, saw ${all.length} processes; bench said: ${stderr.trim()}`);
     bench.kill('SIGINT');
-    const [code] = (await once(bench, 'exit')) as [number | null];
+    const [code] = (await exitOrKill(bench, once(bench, 'exit'), 30_000, 'roomcast bench to exit after SIGINT')) as [number | null];
     assert.equal(code, 130);
     for (let i = 0; i < 50 && all.some(alive); i++) await sleep(100);
     assert.deepEqual(all.filter(alive), [], 'processes left running');

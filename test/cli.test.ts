@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { TestClient, isPush } from './helpers/client.js';
 import { call } from './helpers/http.js';
-import { runCli, spawnServer, type ServerProcess } from './helpers/process.js';
+import { exitOrKill, runCli, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
+import { within } from './helpers/until.js';
 
 const sh = promisify(execFile);
 
@@ -19,8 +20,7 @@ describe('the seed README, verbatim', () => {
     server = await spawnServer([]);
   });
   after(async () => {
-    server.proc.kill('SIGTERM');
-    await server.exited;
+    await stopProcess(server);
   });
 
   it('listens on :8888/connect and :9999 by default and says so in one log line', () => {
@@ -100,8 +100,7 @@ describe('roomcast command line', () => {
       await client.closeAndWait();
       assert.ok(!JSON.stringify(server.lines).includes('env-key'), 'the API key appears in the logs');
     } finally {
-      server.proc.kill('SIGTERM');
-      await server.exited;
+      await stopProcess(server);
     }
   });
 
@@ -113,8 +112,7 @@ describe('roomcast command line', () => {
       assert.equal((await client.next((f) => f.op === 'error')).code, 'forbidden');
       await client.closeAndWait();
     } finally {
-      server.proc.kill('SIGTERM');
-      await server.exited;
+      await stopProcess(server);
     }
   });
 });
@@ -126,8 +124,8 @@ describe('graceful shutdown', () => {
       const clients = await Promise.all(Array.from({ length: 20 }, () => TestClient.connect(server.gatewayUrl)));
       const started = Date.now();
       server.proc.kill(signal);
-      for (const client of clients) assert.equal((await client.closed).code, 1001);
-      const { code } = await server.exited;
+      for (const client of clients) assert.equal((await within(client.closed, 20_000, 'client to be closed (1001 expected)')).code, 1001);
+      const { code } = await exitOrKill(server.proc, server.exited, 30_000, `${server.command} to exit after ${signal}`);
       assert.equal(code, 0);
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);
       await assert.rejects(TestClient.connect(server.gatewayUrl));

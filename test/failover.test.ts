@@ -11,7 +11,7 @@ import { post } from './helpers/http.js';
 import { processClusterPerSuite } from './helpers/process.js';
 import { skipWithoutRedis } from './helpers/redis.js';
 import { ResumingClient } from './helpers/resuming-client.js';
-import { until } from './helpers/until.js';
+import { until, within } from './helpers/until.js';
 
 const CLIENTS_PER_GATEWAY = 200;
 const ROOMS = 10;
@@ -54,14 +54,14 @@ describe('a gateway killed while pushes run', { skip: skipWithoutRedis, timeout:
       await sleep(700);
       const dead = clients.filter((_c, i) => i % 2 === 0);
       gateways[0].proc.kill('SIGKILL');
-      await gateways[0].exited;
+      await within(gateways[0].exited, 10_000, 'the SIGKILLed gateway to exit');
       // pushes go on while the dead node's clients come back
       const resumed = (): number => dead.filter((c) => c.resumes.length > 0).length;
       await until(() => `every client of the killed gateway resumed (${resumed()} of ${dead.length} did)`, () => (resumed() === dead.length ? true : undefined), 20_000);
       stop = true;
       await pushing;
 
-      await Promise.all(dead.map((c) => c.whenSettled()));
+      await within(Promise.all(dead.map((c) => c.whenSettled())), 30_000, 'every client of the killed gateway settled');
       for (const list of accepted.values()) list.sort((a, b) => a - b);
       const expected = (i: number): { room: number[]; all: number[] } => ({ room: accepted.get(roomOf(i))!, all: accepted.get('*')! });
       const deadline = Date.now() + 20_000;

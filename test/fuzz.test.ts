@@ -12,7 +12,7 @@ import { WebSocket } from 'ws';
 import { TestClient, isPush } from './helpers/client.js';
 import { post } from './helpers/http.js';
 import { spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
-import { until } from './helpers/until.js';
+import { until, within } from './helpers/until.js';
 
 const RUNS = 10_000;
 const POOL = 20;
@@ -115,7 +115,7 @@ describe('fuzzing a running server', { timeout: 600_000 }, () => {
       fc.asyncProperty(frameArbitrary, fc.nat(POOL - 1), async (frame, slot) => {
         let ws = pool[slot];
         if (ws.readyState === WebSocket.CLOSING || ws.readyState === WebSocket.CLOSED) ws = pool[slot] = open();
-        if (ws.readyState === WebSocket.CONNECTING) await new Promise((resolve) => ws.once('open', resolve).once('close', resolve));
+        if (ws.readyState === WebSocket.CONNECTING) await within(new Promise((resolve) => ws.once('open', resolve).once('close', resolve)), 20_000, 'a pool connection to open or close');
         if (ws.readyState !== WebSocket.OPEN) return;
         ws.send(frame, { binary: Buffer.isBuffer(frame) });
         sent++;

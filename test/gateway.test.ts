@@ -5,7 +5,7 @@ import { TestClient, isPush, type Frame } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { parsePrometheus, valueOf } from './helpers/prometheus.js';
 import { serverPerSuite } from './helpers/server.js';
-import { until } from './helpers/until.js';
+import { until, within } from './helpers/until.js';
 
 describe('gateway frames', () => {
   const server = serverPerSuite();
@@ -26,7 +26,11 @@ describe('gateway frames', () => {
 
   it('sends the welcome as the first frame: type 0, op, data = wsId, the heartbeat in ms, a resume token and where all stands', async () => {
     const ws = new WebSocket(server.gatewayUrl);
-    const first = await new Promise<Frame>((resolve) => ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()) as Frame)));
+    const first = await within(
+      new Promise<Frame>((resolve) => ws.once('message', (data: Buffer) => resolve(JSON.parse(data.toString()) as Frame))),
+      20_000,
+      'the first frame (the welcome)',
+    );
     ws.close();
     assert.deepEqual(Object.keys(first).sort(), ['data', 'epoch', 'heartbeat', 'op', 'resume', 'seq', 'type', 'wsId']);
     assert.equal(first.type, 0);
@@ -120,7 +124,7 @@ describe('gateway frames', () => {
     const a = await TestClient.connect(server.gatewayUrl);
     const kicked = await post(server.logicUrl, '/conn/kick', { wsId: a.wsId });
     assert.deepEqual(kicked.body, { code: 0, msg: 'ok', data: { wsId: a.wsId, kicked: true } });
-    assert.equal((await a.closed).code, 4003);
+    assert.equal((await within(a.closed, 20_000, 'a to be closed (4003 expected)')).code, 4003);
     const again = await post(server.logicUrl, '/conn/kick', { wsId: a.wsId });
     assert.equal(again.status, 404);
   });
@@ -132,7 +136,7 @@ describe('gateway frames', () => {
     assert.equal((await post(server.logicUrl, '/push/room', { id: 'kick-early', val: 'before the kick', tag: 3 })).status, 200);
     assert.equal((await post(server.logicUrl, '/push/all', { val: 'to all before the kick', tag: 4 })).status, 200);
     assert.equal((await post(server.logicUrl, '/conn/kick', { wsId: a.wsId })).status, 200);
-    assert.equal((await a.closed).code, 4003);
+    assert.equal((await within(a.closed, 20_000, 'a to be closed (4003 expected)')).code, 4003);
     assert.deepEqual(
       a.frames.map((f) => f.op ?? f.data),
       ['joined', 'before the kick', 'to all before the kick'],

@@ -6,6 +6,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
 import { serverPerSuite } from './helpers/server.js';
+import { within } from './helpers/until.js';
 
 describe('slow consumers', () => {
   const server = serverPerSuite();
@@ -41,7 +42,7 @@ describe('slow consumers', () => {
     assert.ok(slowestPushMs < 1000, `slowest push call took ${slowestPushMs.toFixed(0)} ms`);
 
     slow.socket.resume();
-    await slow.ended;
+    await within(slow.ended, 30_000, 'the server to close the slow consumer');
     assert.equal(slow.closeCode, 4000);
     const stats = await call(server.logicUrl, '/stats');
     assert.equal(stats.body.data?.slowConsumerCloses, 1);
@@ -66,10 +67,11 @@ describe('handshakes', () => {
 
   it('refuses an upgrade on another path with 404', async () => {
     const ws = new WebSocket(server.gatewayUrl.replace('/connect', '/elsewhere'));
-    const status = await new Promise<number>((resolve) => {
+    const refused = new Promise<number>((resolve) => {
       ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
       ws.on('error', () => undefined);
     });
+    const status = await within(refused, 20_000, 'the answer to an upgrade on /elsewhere');
     assert.equal(status, 404);
   });
 });
@@ -80,7 +82,7 @@ describe('heartbeat', () => {
   it('closes a client silent for the heartbeat timeout with 4002', async () => {
     const silent = await TestClient.connect(server.gatewayUrl);
     const started = Date.now();
-    const closed = await silent.closed;
+    const closed = await within(silent.closed, 20_000, 'silent to be closed');
     assert.equal(closed.code, 4002);
     assert.ok(Date.now() - started >= 250, 'closed before the timeout');
     const stats = await call(server.logicUrl, '/stats');
@@ -120,14 +122,14 @@ describe('inbound limits', () => {
   it('closes a client whose message is over --max-payload with 1009', async () => {
     const client = await TestClient.connect(server.gatewayUrl);
     client.send({ type: 1, data: 'x'.repeat(2000) });
-    assert.equal((await client.closed).code, 1009);
+    assert.equal((await within(client.closed, 20_000, 'client to be closed (1009 expected)')).code, 1009);
   });
 
   it('applies the limit to a whole message reassembled from fragments', async () => {
     const raw = await RawClient.connect(server.gatewayUrl);
     raw.sendFrame(0x1, '{"type":1,"data":"' + 'y'.repeat(600), false);
     raw.sendFrame(0x0, 'y'.repeat(600) + '"}', true);
-    await raw.ended;
+    await within(raw.ended, 20_000, 'the server to close the connection whose message passed the limit');
     assert.equal(raw.closeCode, 1009);
   });
 
@@ -139,7 +141,7 @@ describe('inbound limits', () => {
     for (const e of errors) assert.equal(e.code, 'bad_frame');
     assert.deepEqual(await client.ping(), { type: 1, data: 'PONG' });
     client.send('one too many');
-    assert.equal((await client.closed).code, 4004);
+    assert.equal((await within(client.closed, 20_000, 'client to be closed (4004 expected)')).code, 4004);
     const stats = await call(server.logicUrl, '/stats');
     assert.equal(stats.body.data?.malformedCloses, 1);
   });
@@ -158,7 +160,7 @@ describe('inbound limits', () => {
     await sleep(700);
     // the first bad frame is now over 10 s old: a window that resets would let all 10 of these through
     for (let i = 0; i < 10; i++) client.send('bad');
-    assert.equal((await client.closed).code, 4004);
+    assert.equal((await within(client.closed, 20_000, 'client to be closed (4004 expected)')).code, 4004);
     assert.ok(client.frames.filter((f) => f.code === 'bad_frame').length < 20, 'closed before the second burst was all answered');
   });
 });

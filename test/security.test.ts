@@ -24,7 +24,7 @@ function outcome(
   headers: Record<string, string> = {},
   localAddress?: string,
 ): Promise<{ status?: number; body?: string; close?: number; reason?: string; welcome?: boolean }> {
-  return new Promise((resolve) => {
+  const ended = new Promise<{ status?: number; body?: string; close?: number; reason?: string; welcome?: boolean }>((resolve) => {
     const ws = new WebSocket(url, { headers, localAddress });
     let welcome = false;
     ws.on('message', (data: Buffer) => {
@@ -38,6 +38,7 @@ function outcome(
     ws.on('close', (code, reason) => resolve({ close: code, reason: reason.toString(), welcome }));
     ws.on('error', () => undefined);
   });
+  return within(ended, 20_000, `a refusal or a close of the WebSocket to ${url}`);
 }
 
 /** A TCP connection to the gateway that sends half a handshake request (or nothing) and never more. */
@@ -57,7 +58,7 @@ async function halfOpen(gatewayUrl: string, sendsPart: boolean): Promise<HalfOpe
   socket.on('data', (d: Buffer) => (conn.answer += d.toString()));
   socket.on('close', () => (conn.closedAt = Date.now()));
   socket.on('error', () => undefined);
-  await new Promise<void>((resolve) => socket.once('connect', resolve).once('close', resolve));
+  await within(new Promise<void>((resolve) => socket.once('connect', resolve).once('close', resolve)), 20_000, 'a TCP connection to the gateway, or its close');
   if (sendsPart) socket.write(`GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\n`);
   return conn;
 }
@@ -124,7 +125,7 @@ describe('client auth required (HMAC secret)', () => {
     }
     const viaFrame = await TestClient.open(server.gatewayUrl);
     viaFrame.send({ op: 'auth', token: unsignedToken('dave') });
-    assert.equal((await viaFrame.closed).code, 4001);
+    assert.equal((await within(viaFrame.closed, 20_000, 'viaFrame to be closed (4001 expected)')).code, 4001);
     assert.equal((await stats(server)).auth.failures - before, cases.length + 1);
   });
 
@@ -137,7 +138,7 @@ describe('client auth required (HMAC secret)', () => {
     const refused = await refreshing.next((f) => f.op === 'error');
     assert.equal(refused.code, 'forbidden');
     assert.match(String(refused.message), /for user mallory, this connection is user erin/);
-    const closed = await expiring.closed;
+    const closed = await within(expiring.closed, 20_000, 'expiring to be closed');
     assert.equal(closed.code, 4001);
     await sleep(300);
     assert.equal(refreshing.ws.readyState, WebSocket.OPEN);
@@ -325,7 +326,7 @@ describe('limits', () => {
       const flooder = await TestClient.connect(server.gatewayUrl);
       const steady = await TestClient.connect(server.gatewayUrl);
       for (let i = 0; i < 100; i++) flooder.send({ type: 1, data: 'PING' });
-      assert.equal((await flooder.closed).code, 4029);
+      assert.equal((await within(flooder.closed, 20_000, 'flooder to be closed (4029 expected)')).code, 4029);
       for (let i = 0; i < 5; i++) {
         assert.deepEqual(await steady.ping(), { type: 1, data: 'PONG' });
         await sleep(120);

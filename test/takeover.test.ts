@@ -45,7 +45,7 @@ async function raceResumes(cluster: TestCluster, urls: string[], session: { wsId
     if (c === holders[0]) continue;
     const end = ends[i].frame!;
     if (end.op === 'resumed') {
-      assert.deepEqual(await c.closed, TAKEN);
+      assert.deepEqual(await within(c.closed, 20_000, 'c to be closed'), TAKEN);
     } else {
       assert.equal(end.code, 'bad_resume', outcome());
       assert.match(String(end.message), /being resumed by another connection/);
@@ -129,7 +129,7 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
       assert.deepEqual(await owner.ping(), { type: 1, data: 'PONG' });
       const { client: again, end } = await resumeOn(`${cluster.gatewayUrls[1]}?token=${await signToken({ sub: 'henry' })}`, token, {});
       assertResumed(end);
-      assert.deepEqual(await owner.closed, TAKEN);
+      assert.deepEqual(await within(owner.closed, 20_000, 'owner to be closed'), TAKEN);
       await again.closeAndWait();
     });
   });

@@ -11,6 +11,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { spawnServer, stopProcess } from './helpers/process.js';
 import { serverPerSuite, startServer, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { within } from './helpers/until.js';
 
 function selfSignedCertificate(): { cert: string; key: string } {
   const dir = mkdtempSync(join(tmpdir(), 'roomcast-tls-'));
@@ -80,10 +81,11 @@ describe('TLS', () => {
   it('refuses a client that does not trust the certificate, and plain ws:// on the TLS port', async () => {
     await assert.rejects(TestClient.connect(server.gatewayUrl), /self-signed certificate/);
     const plain = new WebSocket(server.gatewayUrl.replace('wss:', 'ws:'));
-    const failed = await new Promise<boolean>((resolve) => {
+    const ended = new Promise<boolean>((resolve) => {
       plain.on('open', () => resolve(false));
       plain.on('error', () => resolve(true));
     });
+    const failed = await within(ended, 20_000, 'plain ws:// on the TLS port to open or fail');
     assert.equal(failed, true);
   });
 });
@@ -98,7 +100,8 @@ describe('secrets', () => {
     try {
       const good = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'u' }, secrets.jwtSecret)}`);
       const bad = new WebSocket(`${server.gatewayUrl}?token=${await signToken({ sub: 'u' }, 'wrong-secret-wrong-secret-wrong-secret')}`);
-      assert.equal(await new Promise((resolve) => bad.on('close', resolve)), 4001, 'the token with the wrong secret is refused');
+      const closed = new Promise((resolve) => bad.on('close', resolve));
+      assert.equal(await within(closed, 20_000, 'the connection with the wrong secret to be closed'), 4001, 'the token with the wrong secret is refused');
       const wrongKey = await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}x` } });
       assert.equal(wrongKey.status, 401, 'the wrong API key is refused');
       const rightKey = await fetch(`${server.logicUrl}/stats`, { headers: { authorization: `Bearer ${secrets.apiKey}` } });

@@ -1,5 +1,6 @@
 /** A WebSocket test client (the `ws` library) that records every frame it receives. */
 import { WebSocket } from 'ws';
+import { within } from './until.js';
 
 export interface Frame {
   type: number;
@@ -74,10 +75,14 @@ export class TestClient {
   static async open(url: string, options: ClientOptions = {}): Promise<TestClient> {
     const ws = new WebSocket(url, { headers: options.headers, ca: options.ca, localAddress: options.localAddress });
     const client = new TestClient(ws);
-    await new Promise<void>((resolve, reject) => {
+    const opened = new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
       ws.once('unexpected-response', (_req, res) => reject(new Error(`handshake answered ${res.statusCode}`)));
+    });
+    await within(opened, 20_000, `the WebSocket handshake with ${url}`).catch((err: unknown) => {
+      ws.terminate();
+      throw err;
     });
     return client;
   }

@@ -5,6 +5,7 @@ import { createInterface } from 'node:readline';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RedisServer } from './redis.js';
+import { within } from './until.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
@@ -22,6 +23,8 @@ export interface ServerProcess {
   lines: LogLine[];
   /** Everything the process wrote to stderr so far, from its start. */
   stderr(): string;
+  /** The command line, as failures name it: `roomcast start --port 0`. */
+  command: string;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
@@ -41,7 +44,10 @@ export async function spawnRoomcast(command: string, args: string[], env: Record
   let stderr = '';
   proc.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
   const started = new Promise<LogLine>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms: ${stderr}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`roomcast ${command} ${args.join(' ')} did not start within ${timeoutMs} ms (killed): ${stderr}`));
+    }, timeoutMs);
     createInterface({ input: proc.stdout! }).on('line', (text) => {
       let line: LogLine;
       try {
@@ -61,12 +67,24 @@ export async function spawnRoomcast(command: string, args: string[], env: Record
     });
   });
   const line = await started;
-  return { proc, gatewayUrl: (line.gateway as string | undefined) ?? '', logicUrl: (line.logic as string | undefined) ?? '', lines, stderr: () => stderr, exited };
+  return {
+    proc,
+    gatewayUrl: (line.gateway as string | undefined) ?? '',
+    logicUrl: (line.logic as string | undefined) ?? '',
+    lines,
+    stderr: () => stderr,
+    command: ['roomcast', command, ...args].join(' '),
+    exited,
+  };
 }
+
+/** How long a CLI run may take when its caller sets no limit: well past the slowest (a tiny bench), under the 180 s a test may take. */
+const CLI_DEADLINE_MS = 120_000;
 
 /**
  * Runs the CLI (this build's, or the one at `cli`) to completion and returns its exit code and output.
  * With `timeoutMs`, a run still going by then (a server that started where a refusal was expected) is killed: its code is null.
+ * Without it, a run still going after CLI_DEADLINE_MS is killed and fails naming the command.
  */
 export async function runCli(
   args: string[],
@@ -74,21 +92,59 @@ export async function runCli(
   cli = CLI,
   timeoutMs?: number,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const proc = spawn(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+  const run = await runNode([cli, ...args], { env, limitMs: timeoutMs ?? CLI_DEADLINE_MS });
+  if (run.killed && timeoutMs === undefined) {
+    throw new Error(`roomcast ${args.join(' ')}: still running after ${CLI_DEADLINE_MS} ms, killed; it wrote: ${run.stdout}${run.stderr}`);
+  }
+  return run;
+}
+
+export interface NodeRun {
+  /** Null when it was killed. */
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** How long the process lived. */
+  ms: number;
+  /** True when it was still running at `limitMs` and was killed (SIGKILL). */
+  killed: boolean;
+}
+
+/** Runs `node <args>` to its exit, killing it (SIGKILL) at `limitMs`; resolves with what it wrote and how it ended. */
+export async function runNode(args: string[], options: { limitMs: number; env?: Record<string, string>; cwd?: URL }): Promise<NodeRun> {
+  const started = performance.now();
+  const proc = spawn(process.execPath, args, { cwd: options.cwd, env: { ...process.env, ...options.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let killed = false;
+  const timer = setTimeout(() => {
+    killed = true;
+    proc.kill('SIGKILL');
+  }, options.limitMs);
   let stdout = '';
   let stderr = '';
   proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const [code] = (await once(proc, 'exit')) as [number | null];
   clearTimeout(timer);
-  return { code, stdout, stderr };
+  return { code, stdout, stderr, ms: performance.now() - started, killed };
 }
 
-/** Stops a server process (SIGTERM) and waits for it to exit. */
+/** Waits for `exited` (the exit of `proc`); when it has not come within `ms`, kills `proc` (SIGKILL) and fails with `what`. */
+export async function exitOrKill<T>(proc: ChildProcess, exited: Promise<T>, ms: number, what: string): Promise<T> {
+  try {
+    return await within(exited, ms, what);
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
+}
+
+/** How long a server process may take to exit after SIGTERM: its graceful shutdown takes at most a few seconds. */
+const STOP_DEADLINE_MS = 30_000;
+
+/** Stops a server process (SIGTERM) and waits for it to exit; one still running after STOP_DEADLINE_MS is killed (SIGKILL) and fails the wait. */
 export async function stopProcess(server: ServerProcess): Promise<void> {
   if (server.proc.exitCode === null && server.proc.signalCode === null) server.proc.kill('SIGTERM');
-  await server.exited;
+  await exitOrKill(server.proc, server.exited, STOP_DEADLINE_MS, `${server.command} to exit after SIGTERM`);
 }
 
 export interface ProcessCluster {

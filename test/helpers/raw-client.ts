@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
+import { within } from './until.js';
 
 export interface RawFrame {
   opcode: number;
@@ -25,16 +26,20 @@ export class RawClient {
   static async connect(wsUrl: string): Promise<RawClient> {
     const url = new URL(wsUrl);
     const socket = connect({ host: url.hostname, port: Number(url.port) });
-    await new Promise<void>((resolve, reject) => {
+    const connected = new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
       socket.once('error', reject);
+    });
+    await within(connected, 20_000, `a TCP connection to ${url.host}`).catch((err: unknown) => {
+      socket.destroy();
+      throw err;
     });
     const key = randomBytes(16).toString('base64');
     socket.write(
       `GET ${url.pathname} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
     );
-    const rest = await new Promise<Buffer>((resolve, reject) => {
+    const answered = new Promise<Buffer>((resolve, reject) => {
       let head = Buffer.alloc(0);
       const onData = (chunk: Buffer): void => {
         head = Buffer.concat([head, chunk]);
@@ -46,6 +51,10 @@ export class RawClient {
         else resolve(head.subarray(end + 4));
       };
       socket.on('data', onData);
+    });
+    const rest = await within(answered, 20_000, `the answer to the WebSocket handshake with ${wsUrl}`).catch((err: unknown) => {
+      socket.destroy();
+      throw err;
     });
     const client = new RawClient(socket);
     client.take(rest);

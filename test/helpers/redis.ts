@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { freePort, redisAnswersPing, redisServerArgs, redisServerInstalled } from '../../bench/local-redis.js';
+import { within } from './until.js';
 
 const installed = redisServerInstalled();
 const required = process.env.ROOMCAST_REQUIRE_REDIS === '1';
@@ -56,7 +57,7 @@ export class RedisServer {
     if (proc === undefined || proc.exitCode !== null) return;
     const exited = once(proc, 'exit');
     proc.kill('SIGKILL');
-    await exited;
+    await within(exited, 10_000, `redis-server on port ${this.port} to exit after SIGKILL`);
   }
 
   stop(): Promise<void> {

@@ -6,6 +6,7 @@
 import { WebSocket } from 'ws';
 import type { Frame } from './client.js';
 import type { Position } from './resume.js';
+import { within } from './until.js';
 
 export class ResumingClient {
   /** Every push received, across connections, in arrival order. */
@@ -28,7 +29,7 @@ export class ResumingClient {
   static async connect(urls: string[]): Promise<ResumingClient> {
     const client = new ResumingClient(urls);
     client.ready = new Promise((resolve) => (client.markReady = resolve));
-    await client.open(false);
+    await within(client.open(false), 20_000, `a welcome from ${urls[0]}`);
     return client;
   }
 

@@ -1,9 +1,8 @@
 /** Helpers for driving the SDK (client/) against real servers. */
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { ClientEvents } from '../../client/types.js';
+import { runNode } from './process.js';
 
 interface Listenable {
   on<K extends keyof ClientEvents>(event: K, listener: (value: ClientEvents[K]) => void): () => void;
@@ -107,14 +106,6 @@ export interface ScriptRun {
  */
 export async function runClientScript(body: string, limitMs: number): Promise<ScriptRun> {
   const script = `import { RoomcastClient } from 'roomcast/client';\n${body}`;
-  const started = performance.now();
-  const proc = spawn(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('../../..', import.meta.url), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  proc.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  proc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const timer = setTimeout(() => proc.kill('SIGKILL'), limitMs);
-  const [code] = (await once(proc, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { lines: stdout.split('\n').filter((l) => l !== ''), ms: performance.now() - started, exited: code !== null, stderr };
+  const run = await runNode(['--input-type=module', '-e', script], { limitMs, cwd: new URL('../../..', import.meta.url) });
+  return { lines: run.stdout.split('\n').filter((l) => l !== ''), ms: run.ms, exited: !run.killed, stderr: run.stderr };
 }
