@@ -59,7 +59,7 @@ describe('a gateway killed while pushes run', { skip: skipWithoutRedis, timeout:
       const resumed = (): number => dead.filter((c) => c.resumes.length > 0).length;
       await until(() => `every client of the killed gateway resumed (${resumed()} of ${dead.length} did)`, () => (resumed() === dead.length ? true : undefined), 20_000);
       stop = true;
-      await pushing;
+      await within(pushing, 30_000, 'the pushers to stop');
 
       await within(Promise.all(dead.map((c) => c.whenSettled())), 30_000, 'every client of the killed gateway settled');
       for (const list of accepted.values()) list.sort((a, b) => a - b);
