@@ -336,6 +336,40 @@ describe('limits', () => {
     });
   });
 
+  it('counts WebSocket ping and pong frames against --max-frames-per-second too (4029)', async () => {
+    await withServer({ maxFramesPerSecond: 10 }, async (server) => {
+      for (const opcode of [0x9, 0xa]) {
+        const flooder = await RawClient.connect(server.gatewayUrl);
+        await flooder.welcome();
+        for (let i = 0; i < 100; i++) flooder.sendFrame(opcode, 'x'.repeat(125));
+        await within(flooder.ended, 20_000, `the server to close a client flooding frames of opcode ${opcode}`);
+        assert.equal(flooder.closeCode, 4029, `opcode ${opcode}`);
+      }
+      assert.equal((await stats(server)).limits.maxFramesPerSecond, 2);
+    });
+  });
+
+  it('drops a client that sends pings and never reads the pongs, with no frame-rate limit: the pongs it leaves unread stay bounded', async () => {
+    await withServer({ maxFramesPerSecond: 0 }, async (server) => {
+      const flooder = await RawClient.connect(server.gatewayUrl);
+      await flooder.welcome();
+      flooder.socket.pause();
+      // 40,000 pongs of 125 bytes, 5 MB, would sit in the server's memory: ws drops the client once 60 wait to be written
+      const ping = 'x'.repeat(125);
+      for (let i = 0; i < 40_000 && !flooder.socket.destroyed; i++) {
+        flooder.sendFrame(0x9, ping);
+        if (i % 1000 === 999) await sleep(5);
+      }
+      flooder.socket.resume();
+      await within(flooder.ended, 30_000, 'the server to drop the client that does not read its pongs');
+      await until(
+        () => 'the gateway to count no connection',
+        async () => ((await call(server.logicUrl, '/stats')).body.data?.connections === 0 ? true : undefined),
+        10_000,
+      );
+    });
+  });
+
   it('refuses joins past --max-rooms-per-connection: 409 from the API, forbidden for a client op', async () => {
     await withServer({ maxRoomsPerConnection: 2, allowClientJoin: true }, async (server) => {
       const client = await TestClient.connect(server.gatewayUrl);

@@ -105,7 +105,7 @@ export class GatewayServer {
    * connection and event would cost memory on every idle connection.
    */
   private readonly onMessage: SocketListener<[Buffer]>;
-  private readonly onAlive: SocketListener;
+  private readonly onControlFrame: SocketListener;
   private readonly onSocketError: SocketListener<[Error]>;
   private readonly onClose: SocketListener<[number]>;
   private readonly releaseAdmission: (this: AdmittedSocket) => void;
@@ -144,21 +144,24 @@ export class GatewayServer {
     };
     const maxFps = options.maxFramesPerSecond;
     const unauthenticated = this.unauthenticated;
+    /** Marks the connection alive and takes a frame from its rate budget; false (and closed with 4029) once that is spent. */
+    const admitFrame = (conn: Connection, now: number): boolean => {
+      conn.lastSeen = now;
+      if (maxFps === 0 || conn.takeFrameToken(now, maxFps)) return true;
+      if (conn.closeCode === undefined) {
+        node.counters.frameRateCloses++;
+        conn.close('rateLimited');
+      }
+      return false;
+    };
     this.onMessage = function (data) {
       const conn = connectionOf(this);
       const now = Date.now();
-      conn.lastSeen = now;
-      if (maxFps > 0 && !conn.takeFrameToken(now, maxFps)) {
-        if (conn.closeCode === undefined) {
-          node.counters.frameRateCloses++;
-          conn.close('rateLimited');
-        }
-        return;
-      }
-      handleInbound(inbound, conn, data, now);
+      if (admitFrame(conn, now)) handleInbound(inbound, conn, data, now);
     };
-    this.onAlive = function () {
-      connectionOf(this).lastSeen = Date.now();
+    // ws answers each ping by itself: a ping costs a write, so pings (and pongs) count against the budget too
+    this.onControlFrame = function () {
+      admitFrame(connectionOf(this), Date.now());
     };
     this.onSocketError = function (err) {
       // a socket refused in accept() (bad token) has no connection, and may still send a bad frame while it closes
@@ -351,8 +354,8 @@ export class GatewayServer {
     if (this.options.trustProxy !== undefined) conn.forwardedFor = socket.admittedFrom;
     ws.connection = conn;
     ws.on('message', this.onMessage);
-    ws.on('ping', this.onAlive);
-    ws.on('pong', this.onAlive);
+    ws.on('ping', this.onControlFrame);
+    ws.on('pong', this.onControlFrame);
     ws.on('close', this.onClose);
     if (this.options.auth === 'required' && conn.identity === undefined) {
       // no welcome until the client says who it is, in its first frames
