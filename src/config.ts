@@ -32,6 +32,8 @@ export interface GatewaySettings {
   /** 0 means no limit, for each of these. */
   maxConnections: number;
   maxConnectionsPerIp: number;
+  /** Per gateway node: connections of one user (a token's `sub`); anonymous ones are not counted. */
+  maxConnectionsPerUser: number;
   connectRatePerIp: number;
   maxFramesPerSecond: number;
   maxRoomsPerConnection: number;
@@ -103,6 +105,7 @@ export const DEFAULTS: Readonly<ServerConfig> = {
   authTimeout: 5000,
   maxConnections: 50_000,
   maxConnectionsPerIp: 1000,
+  maxConnectionsPerUser: 100,
   connectRatePerIp: 100,
   maxFramesPerSecond: 100,
   maxRoomsPerConnection: 1000,
@@ -284,6 +287,13 @@ const flags = {
   maxConnections: () => option('--max-connections <n>', 'connections one gateway node holds; more are refused with 503 (0: no limit)', integer(0, 10_000_000, 'the max connections'), DEFAULTS.maxConnections),
   maxConnectionsPerIp: () =>
     option('--max-connections-per-ip <n>', 'connections from one address; more are refused with 429 (0: no limit)', integer(0, 10_000_000, 'the max connections per IP'), DEFAULTS.maxConnectionsPerIp),
+  maxConnectionsPerUser: () =>
+    option(
+      '--max-connections-per-user <n>',
+      "connections of one user (a token's sub) on one gateway node; more are refused with 429, or closed with 4029 after an auth frame (0: no limit)",
+      integer(0, 10_000_000, 'the max connections per user'),
+      DEFAULTS.maxConnectionsPerUser,
+    ),
   connectRatePerIp: () =>
     option('--connect-rate-per-ip <n>', 'new connections per second from one address, with bursts of 5 s worth; more are refused with 429 (0: no limit)', integer(0, 1_000_000, 'the connect rate per IP'), DEFAULTS.connectRatePerIp),
   maxFramesPerSecond: () =>
@@ -323,6 +333,7 @@ function addGatewayFlags(cmd: Command): Command {
     flags.authTimeout,
     flags.maxConnections,
     flags.maxConnectionsPerIp,
+    flags.maxConnectionsPerUser,
     flags.connectRatePerIp,
     flags.maxFramesPerSecond,
     flags.maxRoomsPerConnection,
@@ -403,6 +414,7 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
     authTimeout: o.authTimeout as number,
     maxConnections: o.maxConnections as number,
     maxConnectionsPerIp: o.maxConnectionsPerIp as number,
+    maxConnectionsPerUser: o.maxConnectionsPerUser as number,
     connectRatePerIp: o.connectRatePerIp as number,
     maxFramesPerSecond: o.maxFramesPerSecond as number,
     maxRoomsPerConnection: o.maxRoomsPerConnection as number,

@@ -68,6 +68,7 @@ const CLOSE_CAUSES = {
 const REFUSALS = {
   max_connections: 'refusedMaxConnections',
   max_connections_per_ip: 'refusedMaxConnectionsPerIp',
+  max_connections_per_user: 'refusedMaxConnectionsPerUser',
   connect_rate_per_ip: 'refusedConnectRate',
   allowed_origins: 'refusedOrigin',
   max_rooms_per_connection: 'roomLimitRefusals',

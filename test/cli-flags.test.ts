@@ -67,4 +67,20 @@ describe('flags of each command', () => {
       assert.match(stderr, /the JWT clock tolerance in seconds must be an integer from 0 to 3600/);
     }
   });
+  it('--max-connections-per-user is a gateway flag taking a whole number from 0 (no limit); a bad value is refused, naming the flag or its variable', async () => {
+    for (const command of ['gateway', 'start']) assert.match((await runCli([command, '--help'])).stdout, /--max-connections-per-user <n>/, `roomcast ${command} --help`);
+    assert.match((await runCli(['logic', '--port', '0', '--max-connections-per-user', '5'])).stderr, /unknown option '--max-connections-per-user'/);
+    const refusals: [string[], Record<string, string>, RegExp][] = [
+      [['--max-connections-per-user', '-1'], {}, /--max-connections-per-user <n>' argument '-1' is invalid/],
+      [['--max-connections-per-user', 'many'], {}, /--max-connections-per-user <n>' argument 'many' is invalid/],
+      [['--max-connections-per-user', '10000001'], {}, /--max-connections-per-user <n>' argument '10000001' is invalid/],
+      [[], { ROOMCAST_MAX_CONNECTIONS_PER_USER: '2.5' }, /--max-connections-per-user <n>' value '2.5' from env 'ROOMCAST_MAX_CONNECTIONS_PER_USER' is invalid/],
+    ];
+    for (const [flags, env, message] of refusals) {
+      const { code, stderr } = await refusal(['gateway', '--port', '0', ...flags], env);
+      assert.equal(code, 1, `${flags.join(' ')} ${JSON.stringify(env)}`);
+      assert.match(stderr, message);
+      assert.match(stderr, /the max connections per user must be an integer from 0 to 10000000/);
+    }
+  });
 });

@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { SignJWT } from 'jose';
 import { WebSocket } from 'ws';
-import { TestClient, isPush } from './helpers/client.js';
+import { TestClient, isPush, type Closed } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
 import { dropConnection, resumeOn } from './helpers/resume.js';
@@ -429,6 +429,109 @@ describe('limits', () => {
       const noOrigin = await TestClient.connect(server.gatewayUrl);
       assert.equal((await stats(server)).limits.allowedOrigins, 1);
       await Promise.all([good.closeAndWait(), noOrigin.closeAndWait()]);
+    });
+  });
+});
+
+describe('connections per user (--max-connections-per-user)', () => {
+  const perUser = { maxConnectionsPerUser: 2, connectRatePerIp: 0, resumeSecret: 'resume-secret' };
+  const tokenUrl = async (server: TestServer, sub: string): Promise<string> => `${server.gatewayUrl}?token=${await signToken({ sub })}`;
+  /** Waits until the gateway lists `count` connections of the user: a closed one is let go by then. */
+  const userHolds = (server: TestServer, uid: string, count: number) =>
+    until(`user ${uid} to hold ${count} connections`, async () => {
+      const listed = (await call(server.logicUrl, `/users/${uid}`)).body.data?.connections as unknown[];
+      return listed.length === count ? true : undefined;
+    });
+  /** Opens a connection with no token and authenticates in a first auth frame; resolves with the close, or the welcome. */
+  const authByFrame = async (server: TestServer, sub: string): Promise<{ client: TestClient; closed?: Closed }> => {
+    const client = await TestClient.open(server.gatewayUrl);
+    client.send({ op: 'auth', token: await signToken({ sub }), id: 1 });
+    const answer = client.next((f) => f.op === 'welcome', 20_000).then(
+      () => undefined,
+      () => client.closed,
+    );
+    return { client, closed: await within(answer, 20_000, `${sub}'s auth frame to be answered`) };
+  };
+
+  it('refuses the third connection of a user, with 429 (?token=) or 4029 (auth frame) naming the limit; other users and a released slot are let in', async () => {
+    await withServer({ auth: 'required', jwtSecret: JWT_SECRET, ...perUser }, async (server) => {
+      const alice = [await TestClient.connect(await tokenUrl(server, 'alice')), (await authByFrame(server, 'alice')).client];
+      const viaUrl = await outcome(await tokenUrl(server, 'alice'));
+      assert.equal(viaUrl.status, 429);
+      assert.match(viaUrl.body ?? '', /user holds its limit of 2 connections on this node/);
+      const viaFrame = await authByFrame(server, 'alice');
+      assert.equal(viaFrame.closed?.code, 4029);
+      assert.match(viaFrame.closed?.reason ?? '', /user holds its limit of 2 connections on this node/);
+      assert.equal(viaFrame.client.frames.some((f) => f.op === 'welcome'), false);
+      // the older connections are untouched, and other users are let in
+      for (const held of alice) assert.deepEqual(await held.ping(), { type: 1, data: 'PONG' });
+      const bob = [await TestClient.connect(await tokenUrl(server, 'bob')), (await authByFrame(server, 'bob')).client];
+      const s = await stats(server);
+      assert.equal(s.limits.maxConnectionsPerUser, 2);
+      assert.equal(s.auth.failures, 0, 'a refusal for the limit is no token failure');
+      const metrics = await (await fetch(`${server.logicUrl}/metrics`)).text();
+      assert.match(metrics, /roomcast_refusals_total\{limit="max_connections_per_user"\} 2/);
+
+      await alice[0].closeAndWait();
+      await userHolds(server, 'alice', 1);
+      const again = await authByFrame(server, 'alice');
+      assert.equal(again.closed, undefined, 'a connection of alice after one of hers closed');
+      assert.equal((await outcome(await tokenUrl(server, 'alice'))).status, 429);
+      await Promise.all([alice[1], again.client, ...bob].map((c) => c.closeAndWait()));
+    });
+  });
+
+  it('does not count anonymous connections (auth optional); one that authenticates as a user at the limit is closed with 4029', async () => {
+    await withServer({ auth: 'optional', jwtSecret: JWT_SECRET, ...perUser, maxConnectionsPerUser: 1 }, async (server) => {
+      const alice = await TestClient.connect(await tokenUrl(server, 'alice'));
+      const anonymous = await Promise.all([1, 2, 3].map(() => TestClient.connect(server.gatewayUrl)));
+      anonymous[0].send({ op: 'auth', token: await signToken({ sub: 'alice' }), id: 1 });
+      const closed = await within(anonymous[0].closed, 20_000, 'the anonymous connection that became alice to be closed');
+      assert.equal(closed.code, 4029);
+      assert.match(closed.reason, /limit of 1 connections on this node/);
+      anonymous[1].send({ op: 'auth', token: await signToken({ sub: 'bob' }), id: 1 });
+      assert.equal((await anonymous[1].next((f) => f.op === 'reply')).uid, 'bob');
+      assert.equal((await outcome(await tokenUrl(server, 'bob'))).status, 429, 'bob, authenticated by a frame, holds his one connection');
+      assert.equal((await stats(server)).limits.maxConnectionsPerUser, 2);
+      await Promise.all([alice, anonymous[1], anonymous[2]].map((c) => c.closeAndWait()));
+    });
+  });
+
+  it('lets the slot go when a connection is kicked, dropped, closed while its auth frame is verified, or taken over by a resume', async () => {
+    await withServer({ auth: 'required', jwtSecret: JWT_SECRET, ...perUser }, async (server) => {
+      const alice = await Promise.all([1, 2].map(async () => TestClient.connect(await tokenUrl(server, 'alice'))));
+      await post(server.logicUrl, '/conn/kick', { wsId: alice[0].wsId });
+      assert.equal((await within(alice[0].closed, 20_000, 'the kicked connection to be closed')).code, 4003);
+      await userHolds(server, 'alice', 1);
+      alice[0] = await TestClient.connect(await tokenUrl(server, 'alice'));
+      await dropConnection(server, alice[1]);
+      alice[1] = await TestClient.connect(await tokenUrl(server, 'alice'));
+      assert.equal((await outcome(await tokenUrl(server, 'alice'))).status, 429);
+
+      // connections gone before (or while) their auth frame is verified hold no slot
+      await alice[1].closeAndWait();
+      await userHolds(server, 'alice', 1);
+      const token = await signToken({ sub: 'alice' });
+      for (let i = 0; i < 20; i++) {
+        const quitter = await TestClient.open(server.gatewayUrl);
+        quitter.send({ op: 'auth', token });
+        if (i % 2 === 0) quitter.ws.terminate();
+        else void quitter.closeAndWait();
+      }
+      // once the quitters' sockets are gone, alice holds one connection: one more is let in, and no third
+      const second = await until('a second connection of alice', async () => TestClient.connect(await tokenUrl(server, 'alice')));
+      assert.equal((await outcome(await tokenUrl(server, 'alice'))).status, 429);
+
+      // a resume takes the session of alice[0] over on a new connection: that one's slot goes, the resuming one keeps its own
+      await second.closeAndWait();
+      await userHolds(server, 'alice', 1);
+      const takeover = await resumeOn(await tokenUrl(server, 'alice'), alice[0].welcome!.resume as string, {});
+      assert.equal(takeover.end.op, 'resumed');
+      assert.equal((await within(alice[0].closed, 20_000, 'the taken-over connection to be closed')).code, 4500);
+      await userHolds(server, 'alice', 1);
+      const last = await TestClient.connect(await tokenUrl(server, 'alice'));
+      assert.equal((await outcome(await tokenUrl(server, 'alice'))).status, 429, 'the resumed connection is counted once');
+      await Promise.all([takeover.client, last].map((c) => c.closeAndWait()));
     });
   });
 });

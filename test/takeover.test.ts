@@ -133,6 +133,31 @@ function takeover(name: string, engine: () => EngineFactory, skip: string | fals
       await again.closeAndWait();
     });
   });
+
+  describe(`session takeover within --max-connections-per-user 1: ${name}`, { skip }, () => {
+    let cluster: TestCluster;
+    before(async () => {
+      cluster = await startCluster(engine(), 2, { auth: 'required', jwtSecret: JWT_SECRET, maxConnectionsPerUser: 1, connectRatePerIp: 0 });
+    });
+    after(() => cluster.close());
+
+    it("a resume on another node counts there once, and the node it left lets the user's slot go", async () => {
+      const url = async (node: number): Promise<string> => `${cluster.gatewayUrls[node]}?token=${await signToken({ sub: 'judy' })}`;
+      const refusedOn = async (node: number): Promise<number | undefined> => (await TestClient.open(await url(node)).then(
+        (c) => c.closeAndWait().then(() => undefined),
+        (err: Error) => Number(/handshake answered (\d+)/.exec(err.message)?.[1]),
+      ));
+      const owner = await TestClient.connect(await url(0));
+      assert.equal(await refusedOn(0), 429, "judy holds node 0's one slot");
+      const { client: moved, end } = await resumeOn(await url(1), owner.welcome!.resume as string, {});
+      assertResumed(end, { wsId: owner.wsId });
+      assert.deepEqual(await within(owner.closed, 20_000, 'owner to be closed'), TAKEN);
+      assert.equal(await refusedOn(1), 429, 'the resumed connection holds node 1\'s slot, once');
+      const back = await until('node 0 to let judy in again', async () => TestClient.connect(await url(0)));
+      assert.equal(await refusedOn(0), 429);
+      await Promise.all([moved, back].map((c) => c.closeAndWait()));
+    });
+  });
 }
 
 let redis: RedisServer | undefined;

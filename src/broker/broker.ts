@@ -132,6 +132,8 @@ export interface NodeStats {
   /** Limits hit: connections refused, or closed, by each limit. */
   refusedMaxConnections: number;
   refusedMaxConnectionsPerIp: number;
+  /** Connections refused (429, or 4029 after an auth frame) because their user held --max-connections-per-user on the node. */
+  refusedMaxConnectionsPerUser: number;
   refusedConnectRate: number;
   refusedOrigin: number;
   frameRateCloses: number;
@@ -307,6 +309,7 @@ export function emptyNodeCounters(): NodeCounters {
     resumes: 0,
     refusedMaxConnections: 0,
     refusedMaxConnectionsPerIp: 0,
+    refusedMaxConnectionsPerUser: 0,
     refusedConnectRate: 0,
     refusedOrigin: 0,
     frameRateCloses: 0,

@@ -1,7 +1,7 @@
 /**
- * Who may open a connection: at most so many per node and per address, and
- * new ones from one address at a limited rate (a token bucket holding 5 s
- * worth, so a page of tabs reconnecting at once is not refused).
+ * Who may open a connection: at most so many per node, per address and per
+ * user, and new ones from one address at a limited rate (a token bucket
+ * holding 5 s worth, so a page of tabs reconnecting at once is not refused).
  *
  * An address is also held to the per-address limit in TCP connections that
  * have not finished their WebSocket handshake, counted from the moment they
@@ -15,9 +15,11 @@ export interface AdmissionLimits {
   maxConnections: number;
   maxConnectionsPerIp: number;
   connectRatePerIp: number;
+  /** Connections of one user (a token's `sub`) on this node; anonymous ones are not counted. */
+  maxConnectionsPerUser: number;
 }
 
-export type Refusal = { status: 503 | 429; reason: string; limit: 'maxConnections' | 'maxConnectionsPerIp' | 'connectRatePerIp' };
+export type Refusal = { status: 503 | 429; reason: string; limit: 'maxConnections' | 'maxConnectionsPerIp' | 'connectRatePerIp' | 'maxConnectionsPerUser' };
 
 /** Its connect-rate budget, as a rate bucket. */
 interface PerAddress extends RateBucket {
@@ -30,6 +32,8 @@ const BURST_SECONDS = 5;
 
 export class Admission {
   private readonly addresses = new Map<string, PerAddress>();
+  /** Connections each user holds here; a user with none has no entry. */
+  private readonly users = new Map<string, number>();
   private total = 0;
 
   constructor(private readonly limits: AdmissionLimits) {}
@@ -88,6 +92,30 @@ export class Admission {
     if (entry === undefined) return;
     entry.connections--;
     this.total--;
+  }
+
+  /**
+   * Counts a connection of the user in, or refuses it when the user already
+   * holds the limit here: the new connection is refused, never an older one.
+   * Every admitted user connection must be released once (`releaseUser`).
+   */
+  admitUser(uid: string): Refusal | undefined {
+    const limit = this.limits.maxConnectionsPerUser;
+    // without a limit nothing is counted, and releaseUser finds no entry
+    if (limit === 0) return undefined;
+    const held = this.users.get(uid) ?? 0;
+    if (held >= limit) {
+      return { status: 429, reason: `the token's user holds its limit of ${limit} connections on this node`, limit: 'maxConnectionsPerUser' };
+    }
+    this.users.set(uid, held + 1);
+    return undefined;
+  }
+
+  releaseUser(uid: string): void {
+    const held = this.users.get(uid);
+    if (held === undefined) return;
+    if (held > 1) this.users.set(uid, held - 1);
+    else this.users.delete(uid);
   }
 
   /** Forgets addresses with no connection and no handshake whose rate budget has refilled, so the table holds only addresses in use. */

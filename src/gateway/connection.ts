@@ -111,7 +111,8 @@ export class Connection implements Flushable, RateBucket {
     /** Changes once, when a resume takes back the session's old id. */
     public wsId: string,
     private readonly ws: WebSocket,
-    private readonly socket: Duplex,
+    /** The raw socket: outbound frames are written to it, and the server's admission counts hang on it. */
+    readonly socket: Duplex,
     private readonly shared: ConnectionShared,
   ) {}
 

@@ -54,6 +54,7 @@ const REFUSAL_COUNTERS = {
   maxConnections: 'refusedMaxConnections',
   maxConnectionsPerIp: 'refusedMaxConnectionsPerIp',
   connectRatePerIp: 'refusedConnectRate',
+  maxConnectionsPerUser: 'refusedMaxConnectionsPerUser',
 } as const satisfies Record<Refusal['limit'], keyof NodeCounters>;
 
 /** What the handshake learned about the client's token. */
@@ -68,8 +69,13 @@ class GatewaySocket extends WebSocket {
   connection: Connection | undefined;
 }
 
-/** An upgraded socket counted by admission, with the address to release when it closes. */
-type AdmittedSocket = Duplex & { admittedFrom?: string };
+/**
+ * An upgraded socket counted by admission, with the address and the user (once
+ * it has a token) to release when it closes. Released with the socket, not the
+ * connection: a socket refused or dropped before or during the WebSocket
+ * handshake has no connection, and every slot is let go exactly once.
+ */
+type AdmittedSocket = Duplex & { admittedFrom?: string; countedUser?: string };
 
 /**
  * An accepted TCP socket counted as a handshake in progress until it is
@@ -175,7 +181,9 @@ export class GatewayServer {
     };
     this.releaseAdmission = function () {
       if (this.admittedFrom !== undefined) admission.release(this.admittedFrom);
+      if (this.countedUser !== undefined) admission.releaseUser(this.countedUser);
       this.admittedFrom = undefined;
+      this.countedUser = undefined;
     };
     this.endHandshake = function () {
       if (this.handshakeFrom !== undefined) admission.closeHandshake(this.handshakeFrom);
@@ -336,6 +344,10 @@ export class GatewayServer {
 
   private handshake(req: IncomingMessage, socket: AdmittedSocket, head: Buffer, credentials: Credentials): void {
     if (socket.destroyed) return;
+    if (credentials !== undefined && 'identity' in credentials) {
+      const refusal = this.countUser(socket, credentials.identity.uid);
+      if (refusal !== undefined) return answerRaw(socket, refusal.status, refusal.reason);
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.accept(ws, socket, credentials));
   }
 
@@ -380,12 +392,35 @@ export class GatewayServer {
       return `the token is for user ${identity.uid}, this connection is user ${conn.identity.uid}`;
     }
     const wasAnonymous = conn.identity === undefined;
+    // a connection that became a user's (it is not counted once it is closing: its socket may be gone)
+    if (wasAnonymous && conn.isOpen) {
+      const refusal = this.countUser(conn.socket, identity.uid);
+      if (refusal !== undefined) {
+        conn.close('rateLimited', refusal.reason);
+        return refusal.reason;
+      }
+    }
     conn.identity = identity;
     if (this.unauthenticated.delete(conn)) {
       if (conn.isOpen) this.node.addConnection(conn);
     } else if (wasAnonymous) {
       this.node.identify(conn, identity.uid);
     }
+    return undefined;
+  }
+
+  /**
+   * Counts the socket as one of the user's connections on this node until it
+   * closes (releaseAdmission), or says why the user may not have one more.
+   * The socket must not have closed yet.
+   */
+  private countUser(socket: AdmittedSocket, uid: string): Refusal | undefined {
+    const refusal = this.admission.admitUser(uid);
+    if (refusal !== undefined) {
+      this.node.counters[REFUSAL_COUNTERS[refusal.limit]]++;
+      return refusal;
+    }
+    socket.countedUser = uid;
     return undefined;
   }
 

@@ -103,6 +103,7 @@ const statsData = z.object({
     .object({
       maxConnections: z.int(),
       maxConnectionsPerIp: z.int(),
+      maxConnectionsPerUser: z.int(),
       connectRatePerIp: z.int(),
       allowedOrigins: z.int(),
       maxFramesPerSecond: z.int(),
@@ -141,6 +142,7 @@ export async function readStats(ctx: RouteContext): Promise<StatsData> {
     limits: {
       maxConnections: s.refusedMaxConnections,
       maxConnectionsPerIp: s.refusedMaxConnectionsPerIp,
+      maxConnectionsPerUser: s.refusedMaxConnectionsPerUser,
       connectRatePerIp: s.refusedConnectRate,
       allowedOrigins: s.refusedOrigin,
       maxFramesPerSecond: s.frameRateCloses,
