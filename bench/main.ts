@@ -8,9 +8,9 @@ import { openFilesLimit, waitForIdleMachine } from './proc-stats.js';
 import { redisServerInstalled } from './local-redis.js';
 import { scenarioTable, speedChecks } from './report.js';
 import { runTarget, type RunSettings, type TargetResult } from './run-target.js';
-import { buildScenario } from './scenarios.js';
+import { buildScenario, RESUME_SCENARIOS, type ScenarioName } from './scenarios.js';
 import { socketIoInstalled } from './targets.js';
-import { gatewayProcesses, targetRuns, type TargetRun } from './variants.js';
+import { canResume, gatewayProcesses, targetRuns, type TargetRun } from './variants.js';
 
 function progressLine(enabled: boolean): { show(text: string): void; clear(): void } {
   const tty = process.stderr.isTTY === true;
@@ -43,11 +43,29 @@ function progressLine(enabled: boolean): { show(text: string): void; clear(): vo
 /** Files a server process needs besides its connections: listening sockets, Redis, logs, node itself. */
 const FILES_SPARE = 1000;
 
+/** The runs a scenario takes: resume only roomcast's with history. */
+function runsOf(name: ScenarioName, runs: TargetRun[]): TargetRun[] {
+  return RESUME_SCENARIOS.includes(name) ? runs.filter(canResume) : runs;
+}
+
+/** A line saying which runs a scenario leaves out, and why; undefined when it takes them all. */
+function leftOutLine(name: ScenarioName, runs: TargetRun[]): string | undefined {
+  const left = runs.filter((run) => !runsOf(name, runs).includes(run));
+  if (left.length === 0) return undefined;
+  return `${name}: roomcast with history only (the peers have no session resume; without history nothing is replayed), so ${left.map((r) => r.label).join(', ')} ${left.length === 1 ? 'is' : 'are'} left out`;
+}
+
 /** Flags that do not fit together, and loads no server process could hold, are refused before anything starts. */
 function checkOptions(options: BenchOptions, runs: TargetRun[]): void {
-  const { roomsConns, roomSize } = options.sizes;
+  const { roomsConns, roomSize, resumeConns } = options.sizes;
   if (options.scenarios.includes('rooms') && roomSize > roomsConns) {
     throw new Error(`--room-size (${roomSize}) must not be larger than --rooms-conns (${roomsConns})`);
+  }
+  if (options.scenarios.includes('resume') && roomSize > resumeConns) {
+    throw new Error(`--room-size (${roomSize}) must not be larger than --resume-conns (${resumeConns})`);
+  }
+  if (options.scenariosNamed && options.scenarios.includes('resume') && !runs.some(canResume)) {
+    throw new Error('--scenarios resume needs roomcast with history in the run (the peers have no session resume): add roomcast to --targets, and leave out --history off');
   }
   const roomcast = options.targets.includes('roomcast');
   const clustered = options.workers.some((n) => n > 0);
@@ -65,7 +83,7 @@ function checkOptions(options: BenchOptions, runs: TargetRun[]): void {
   const limit = openFilesLimit();
   for (const name of options.scenarios) {
     const conns = buildScenario(name, options.sizes, options.seed).conns;
-    for (const run of runs) {
+    for (const run of runsOf(name, runs)) {
       const processes = gatewayProcesses(run);
       if (conns / processes <= limit - FILES_SPARE) continue;
       const needed = Math.ceil(conns / (limit - FILES_SPARE));
@@ -103,7 +121,12 @@ export async function runBenchWith(options: BenchOptions, write: (text: string) 
   for (const name of options.scenarios) {
     const scenario = buildScenario(name, options.sizes, options.seed);
     const results: TargetResult[] = [];
-    for (const run of runs) {
+    const leftOut = leftOutLine(name, runs);
+    if (runsOf(name, runs).length === 0) {
+      write(`${leftOut}: nothing to run\n\n`);
+      continue;
+    }
+    for (const run of runsOf(name, runs)) {
       if (options.waitForIdleSeconds > 0) {
         progress.show(`[${name} ${run.label}] waiting for an idle machine`);
         if (!(await waitForIdleMachine(options.waitForIdleSeconds * 1000))) progress.show(`[${name} ${run.label}] the machine stayed busy; measuring anyway`);
@@ -112,6 +135,7 @@ export async function runBenchWith(options: BenchOptions, write: (text: string) 
     }
     progress.clear();
     write(`${scenarioTable(scenario, results)}\n\n`);
+    if (leftOut !== undefined) write(`${leftOut}\n\n`);
     all.push(...results);
   }
   return all;

@@ -15,9 +15,20 @@ export interface ConnectOrder {
   inFlight: number;
   /** Give up on a connection that is not ready (welcomed) within this. */
   timeoutMs: number;
+  /** roomcast only: remember each connection's resume token and stream positions, so it can resume later. */
+  trackSessions?: boolean;
 }
 
-export type ToWorker = { id: number } & (ConnectOrder | { op: 'progress' } | { op: 'report' } | { op: 'close' });
+/** Every connection reconnects (from the same source address) and resumes its session at once. */
+export interface ResumeOrder {
+  op: 'resume';
+  /** Handshakes in flight at once. */
+  inFlight: number;
+  /** Give up on a resume whose `resumed` has not arrived within this. */
+  timeoutMs: number;
+}
+
+export type ToWorker = { id: number } & (ConnectOrder | ResumeOrder | { op: 'drop' } | { op: 'progress' } | { op: 'report' } | { op: 'close' });
 
 export interface Connected {
   op: 'connected';
@@ -38,6 +49,8 @@ export interface FrameCounts {
 
 export interface Progress extends FrameCounts {
   op: 'progress';
+  /** Measured push frames that arrived after their connection's `resumed`. */
+  afterResumed: number;
   /** Sockets that closed before the bench closed them. */
   closedEarly: number;
   /** Frames no server may send: masked, of a reserved opcode, or with RSV bits set. */
@@ -62,7 +75,22 @@ export interface WorkerReport {
   cpuSeconds: number;
 }
 
-export type FromWorker = { id: number } & (Connected | Progress | WorkerReport | { op: 'closed' } | { op: 'error'; message: string });
+/** How a worker's resumes went. */
+export interface ResumeOutcome {
+  op: 'resumed';
+  /** Connections that read their `resumed`, and how many of those said `recovered:true`. */
+  resumed: number;
+  recovered: number;
+  failed: number;
+  firstError: string | undefined;
+  /** Monotonic µs (see nowUs) when the first reconnect started, and when the last `resumed` was read (0: none). */
+  startedAtUs: number;
+  lastResumedAtUs: number;
+  /** Each connection's time from its reconnect to its `resumed`, µs. */
+  latency: SparseHistogram;
+}
+
+export type FromWorker = { id: number } & (Connected | ResumeOutcome | Progress | WorkerReport | { op: 'dropped' } | { op: 'closed' } | { op: 'error'; message: string });
 
 /**
  * CLOCK_MONOTONIC at this process's `performance.now()` 0, in µs. The

@@ -10,6 +10,8 @@ export interface BenchOptions {
   targets: TargetName[];
   /** Whether --targets was given (rather than left at its default: every target). */
   targetsNamed: boolean;
+  /** Whether --scenarios was given (rather than left at its default). */
+  scenariosNamed: boolean;
   /** roomcast's gateway worker counts, a row each (0: one process). */
   workers: number[];
   /** Where roomcast's broker is; `auto` when --workers asks for workers and no --broker is given. */
@@ -73,6 +75,9 @@ export function parseSourceAddresses(value: string): string[] {
 
 const count = (what: string, max = 1_000_000) => integer(what, 1, max);
 
+/** roomcast's default --history-size: a room that missed more cannot be replayed whole. */
+const RESUME_MISSED_MAX = 1000;
+
 function integerList(what: string, min: number, max: number) {
   return (value: string): number[] => {
     const items = value.split(',').map((s) => s.trim());
@@ -114,7 +119,11 @@ export function benchCommand(): Command {
     .name('roomcast bench')
     .description('Measure fan-out: roomcast side by side with Socket.IO 4.8 and a bare ws loop (docs/BENCHMARKS.md)')
     .addOption(
-      new Option('--scenarios <list>', `scenarios to run: ${SCENARIO_NAMES.join(', ')} (hold, many connections and one push to all, runs only when named: 30,000 connections need --workers 2)`)
+      new Option(
+        '--scenarios <list>',
+        `scenarios to run: ${SCENARIO_NAMES.join(', ')} (hold, many connections and one push to all, runs only when named: 30,000 connections need --workers 2; ` +
+          'resume, a reconnect storm, runs on roomcast with history only: the peers have no session resume)',
+      )
         .argParser(listOf('--scenarios', SCENARIO_NAMES))
         .default([...DEFAULT_SCENARIOS], DEFAULT_SCENARIOS.join(',')),
     )
@@ -129,13 +138,19 @@ export function benchCommand(): Command {
     .addOption(new Option('--fanout-conns <n>', 'fanout: connections in the one room').argParser(count('--fanout-conns', 19_000 * 8)).default(d.fanoutConns))
     .addOption(new Option('--fanout-pushes <n>', 'fanout: pushes to the room').argParser(count('--fanout-pushes')).default(d.fanoutPushes))
     .addOption(new Option('--rooms-conns <n>', 'rooms: connections in all').argParser(count('--rooms-conns', 19_000 * 8)).default(d.roomsConns))
-    .addOption(new Option('--room-size <n>', 'rooms: connections per room').argParser(count('--room-size')).default(d.roomSize))
+    .addOption(new Option('--room-size <n>', 'rooms and resume: connections per room').argParser(count('--room-size')).default(d.roomSize))
     .addOption(new Option('--rooms-pushes <n>', 'rooms: pushes, each to a random room').argParser(count('--rooms-pushes')).default(d.roomsPushes))
     .addOption(new Option('--all-conns <n>', 'all: connections').argParser(count('--all-conns', 19_000 * 8)).default(d.allConns))
     .addOption(new Option('--all-pushes <n>', 'all: pushes to all').argParser(count('--all-pushes')).default(d.allPushes))
     .addOption(new Option('--idle-conns <n>', 'idle: connections held').argParser(count('--idle-conns', 19_000 * 8)).default(d.idleConns))
     .addOption(new Option('--hold-conns <n>', 'hold: connections held').argParser(count('--hold-conns', 19_000 * 8)).default(d.holdConns))
     .addOption(new Option('--hold-pushes <n>', 'hold: pushes to all (after as many warm-up pushes)').argParser(count('--hold-pushes', 1000)).default(d.holdPushes))
+    .addOption(new Option('--resume-conns <n>', 'resume: connections, in rooms of --room-size, that drop and resume at once').argParser(count('--resume-conns', 19_000 * 8)).default(d.resumeConns))
+    .addOption(
+      new Option('--resume-missed <n>', "resume: pushes to each room while its members are away (at most 1000, roomcast's --history-size)")
+        .argParser(count('--resume-missed', RESUME_MISSED_MAX))
+        .default(d.resumeMissed),
+    )
     .addOption(new Option('--val-bytes <n>', 'size of each pushed val').argParser(integer('--val-bytes', MIN_VAL_BYTES, 60_000)).default(100))
     .addOption(new Option('--warmup <n>', 'pushes sent before measuring (not counted), so every server runs optimized code').argParser(integer('--warmup', 0, 1_000_000)).default(200))
     .addOption(new Option('--concurrency <n>', 'concurrent keep-alive push requests').argParser(count('--concurrency', 256)).default(8))
@@ -161,6 +176,7 @@ export function readBenchOptions(cmd: Command): BenchOptions {
     scenarios: o.scenarios as ScenarioName[],
     targets: o.targets as TargetName[],
     targetsNamed: cmd.getOptionValueSource('targets') !== 'default',
+    scenariosNamed: cmd.getOptionValueSource('scenarios') !== 'default',
     workers,
     broker: (o.broker as BrokerChoice | undefined) ?? { kind: workers.some((w) => w > 0) ? 'auto' : 'memory' },
     history: o.history as HistoryChoice,
@@ -175,6 +191,8 @@ export function readBenchOptions(cmd: Command): BenchOptions {
       idleConns: n('idleConns'),
       holdConns: n('holdConns'),
       holdPushes: n('holdPushes'),
+      resumeConns: n('resumeConns'),
+      resumeMissed: n('resumeMissed'),
     },
     valBytes: n('valBytes'),
     warmupPushes: n('warmup'),

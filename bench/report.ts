@@ -57,6 +57,24 @@ const IDLE_COLUMNS: Column[] = [
   { title: 'server CPU s', value: (r) => r.serverCpuSeconds, format: fixed(2), ratio: true },
 ];
 
+/** resume: the reconnect storm, from the first reconnect to the last `resumed`. */
+const RESUME_COLUMNS: Column[] = [
+  { title: 'storm s', value: (r) => r.resume?.seconds, format: fixed(2), ratio: true },
+  { title: 'resumes/s', value: (r) => r.resume?.resumesPerSecond, format: integer, ratio: true },
+  { title: 'replayed frames/s', value: (r) => r.deliveriesPerSecond, format: integer, ratio: true },
+  { title: 'complete', value: (r) => r.completeness, format: percent, ratio: false },
+  { title: 'recovered', value: (r) => (r.resume === undefined ? undefined : r.resume.recovered / r.conns), format: percent, ratio: false },
+  { title: 'resume p50 ms', value: (r) => r.resume?.timeMs.p50, format: fixed(1), ratio: true },
+  { title: 'resume p99 ms', value: (r) => r.resume?.timeMs.p99, format: fixed(1), ratio: true },
+  { title: 'resume max ms', value: (r) => r.resume?.timeMs.max, format: fixed(1), ratio: true },
+  { title: 'server CPU s', value: (r) => r.serverCpuSeconds, format: fixed(2), ratio: true },
+  { title: 'server RSS MB', value: (r) => r.serverRssMB, format: fixed(0), ratio: true },
+  { title: 'client CPU s', value: (r) => r.clientCpuSeconds, format: fixed(2), ratio: false },
+  { title: 'other CPU s', value: (r) => r.otherCpuSeconds, format: fixed(2), ratio: false },
+];
+
+const COLUMNS: Record<string, Column[]> = { idle: IDLE_COLUMNS, hold: HOLD_COLUMNS, resume: RESUME_COLUMNS };
+
 function cell(column: Column, r: TargetResult, base: TargetResult | undefined): string {
   const v = column.value(r);
   if (v === undefined || Number.isNaN(v)) return '-';
@@ -69,7 +87,7 @@ function cell(column: Column, r: TargetResult, base: TargetResult | undefined): 
 }
 
 export function scenarioTable(scenario: Scenario, results: TargetResult[]): string {
-  const base = scenario.name === 'idle' ? IDLE_COLUMNS : scenario.name === 'hold' ? HOLD_COLUMNS : TRAFFIC_COLUMNS;
+  const base = COLUMNS[scenario.name] ?? TRAFFIC_COLUMNS;
   const withRedis = results.some((r) => r.redisCpuSeconds !== undefined);
   const columns = withRedis && scenario.name !== 'idle' ? [...base.slice(0, -1), REDIS_CPU, ...base.slice(-1)] : base;
   const first = results.find((r) => r.target === 'roomcast');
@@ -99,6 +117,11 @@ function frameFaults(r: TargetResult): string[] {
   return faults.filter(([n]) => n > 0).map(([n, what]) => `${n} ${what}`);
 }
 
+/** Every connection resumed with recovered:true, and no replayed frame came after its `resumed`. */
+function resumedAll(r: TargetResult): boolean {
+  return r.resume !== undefined && r.resume.recovered === r.conns && r.resume.failed === 0 && r.resume.framesAfterResumed === 0;
+}
+
 /**
  * The speed targets of the roadmap (issue 3), checked against one run; a
  * target whose inputs did not run is left out. The speed targets are about
@@ -125,14 +148,21 @@ export function speedChecks(results: TargetResult[]): Check[] {
   }
   for (const r of results.filter((x) => x.target === 'roomcast')) {
     const held = r.connected === r.conns && r.closedEarly === 0;
-    const complete = r.scenario === 'idle' ? held : r.scenario === 'hold' ? held && r.completeness === 1 : r.completeness === 1 && r.connected === r.conns;
+    const complete =
+      r.scenario === 'idle'
+        ? held
+        : r.scenario === 'hold'
+          ? held && r.completeness === 1
+          : r.completeness === 1 && r.connected === r.conns && (r.resume === undefined || resumedAll(r));
     const connected = `${r.connected}/${r.conns} connected${r.closedEarly > 0 ? `, ${r.closedEarly} closed by the server` : ''}`;
     const measured =
       r.scenario === 'idle'
         ? connected
         : r.scenario === 'hold'
           ? `${r.deliveries}/${r.expectedDeliveries} frames, ${connected}`
-          : percent(r.completeness);
+          : r.resume !== undefined
+            ? `${percent(r.completeness)} replayed, ${r.resume.recovered}/${r.conns} recovered`
+            : percent(r.completeness);
     const faults = frameFaults(r);
     const who = r.label === 'roomcast' ? '' : ` (${r.label})`;
     checks.push({ what: `${r.scenario} complete${who}`, measured: [measured, ...faults].join(', '), met: complete && faults.length === 0 });

@@ -7,7 +7,7 @@ import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram } from './histogram.js';
 import { openFiles, ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
-import type { Progress } from './messages.js';
+import type { Progress, WorkerReport } from './messages.js';
 import { post, requestTimeoutMs, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
 import { startRedis, type RunningRedis } from './redis.js';
 import type { Scenario } from './scenarios.js';
@@ -90,7 +90,27 @@ export interface TargetResult {
   protocolErrors: number;
   /** Processes this run started (all stopped when it returns). */
   pids: number[];
+  /** The resume scenario only. */
+  resume: ResumeResult | undefined;
   errors: string[];
+}
+
+/**
+ * How the reconnect storm went. Its replayed frames are the run's deliveries
+ * (deliveriesPerSecond: replayed frames per second of the storm).
+ */
+export interface ResumeResult {
+  /** Connections that read their `resumed`; of those, how many said `recovered:true`. */
+  resumed: number;
+  recovered: number;
+  failed: number;
+  /** From the first reconnect to the last `resumed` read, over every client. */
+  seconds: number;
+  resumesPerSecond: number;
+  /** Replayed frames that arrived after their connection's `resumed`. */
+  framesAfterResumed: number;
+  /** Each client's time from its reconnect to its `resumed`. */
+  timeMs: { p50: number; p99: number; max: number };
 }
 
 export type ProgressSink = (text: string) => void;
@@ -141,6 +161,7 @@ async function sumProgress(workers: Worker[], deadline: number): Promise<Progres
     duplicates: sum('duplicates'),
     outOfOrder: sum('outOfOrder'),
     unsequenced: sum('unsequenced'),
+    afterResumed: sum('afterResumed'),
     closedEarly: sum('closedEarly'),
     protocolErrors: sum('protocolErrors'),
     cpuSeconds: sum('cpuSeconds'),
@@ -153,7 +174,7 @@ async function sumProgress(workers: Worker[], deadline: number): Promise<Progres
  * each an error of the run.
  */
 async function checkConnections(workers: Worker[], connected: number, deadline: number, result: TargetResult): Promise<void> {
-  const { closedEarly, protocolErrors, duplicates, outOfOrder, unsequenced } = await sumProgress(workers, deadline);
+  const { closedEarly, protocolErrors, duplicates, outOfOrder, unsequenced, afterResumed } = await sumProgress(workers, deadline);
   result.closedEarly = closedEarly;
   result.protocolErrors = protocolErrors;
   result.duplicateFrames = duplicates;
@@ -164,6 +185,10 @@ async function checkConnections(workers: Worker[], connected: number, deadline: 
   if (duplicates > 0) result.errors.push(`${duplicates} push frames were duplicates (a seq their connection had received already)`);
   if (outOfOrder > 0) result.errors.push(`${outOfOrder} push frames arrived out of order (after a higher seq on their connection)`);
   if (unsequenced > 0) result.errors.push(`${unsequenced} push frames carried no seq, so their order could not be checked`);
+  if (result.resume !== undefined) {
+    result.resume.framesAfterResumed = afterResumed;
+    if (afterResumed > 0) result.errors.push(`${afterResumed} replayed frames arrived after their connection's resumed`);
+  }
 }
 
 /** Starts redis-server when this run needs the bench's own; returns the broker URL for the server (undefined: memory). */
@@ -214,6 +239,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     closedEarly: 0,
     protocolErrors: 0,
     pids: [],
+    resume: undefined,
     errors,
   };
   const say = (what: string): void => progress(`[${scenario.name} ${run.label}] ${what}`);
@@ -259,6 +285,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
           sourceAddresses: settings.sourceAddresses,
           inFlight: CONNECT_IN_FLIGHT,
           timeoutMs: Math.max(1000, deadline - Date.now()),
+          trackSessions: scenario.name === 'resume',
         }, deadline),
       ),
     );
@@ -287,12 +314,14 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
       say('warming up');
       await warmUp(server.logicUrl, scenario, workers, settings, deadline, errors, say);
       await sleep(pause);
+      if (scenario.name === 'resume') await dropAndMiss(server.logicUrl, scenario, workers, settings, deadline, result, say);
       const clientCpuBefore = (await sumProgress(workers, deadline)).cpuSeconds;
       const machineBefore = readMachineBusySeconds();
       const ownBefore = ownCpuSeconds();
       const redisBefore = sampleRedis();
       before = sampleServer();
-      await push(server, scenario, workers, settings, deadline, result, say);
+      if (scenario.name === 'resume') await resumeStorm(scenario, workers, deadline, result, say);
+      else await push(server, scenario, workers, settings, deadline, result, say);
       after = sampleServer();
       const redisAfter = sampleRedis();
       const redisCpu = redisBefore === undefined || redisAfter === undefined ? 0 : redisAfter.cpuSeconds - redisBefore.cpuSeconds;
@@ -387,7 +416,7 @@ async function push(
   result.pushesAccepted = pushed.accepted;
   result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
 
-  const reports = await Promise.all(workers.map((w) => w.request({ op: 'report' }, deadline)));
+  const reports = await tallyReports(scenario, workers, deadline, result);
   const latency = new Histogram();
   let lastFrameAtUs = 0;
   let firstFrameAtUs = Infinity;
@@ -396,18 +425,84 @@ async function push(
     lastFrameAtUs = Math.max(lastFrameAtUs, r.lastFrameAtUs);
     if (r.firstFrameAtUs > 0) firstFrameAtUs = Math.min(firstFrameAtUs, r.firstFrameAtUs);
   }
+  const deliverySeconds = (lastFrameAtUs - pushed.startedAtUs) / 1e6;
+  result.deliveriesPerSecond = result.deliveries === 0 ? 0 : Math.round(result.deliveries / deliverySeconds);
+  result.deliverySpreadMs = result.deliveries === 0 ? NaN : round((lastFrameAtUs - firstFrameAtUs) / 1000, 1);
+  result.latencyMs = quantilesMs(latency);
+}
+
+function quantilesMs(h: Histogram): { p50: number; p99: number; max: number } {
+  return { p50: round(h.quantile(0.5) / 1000, 2), p99: round(h.quantile(0.99) / 1000, 2), max: round(h.quantile(1) / 1000, 2) };
+}
+
+/** The workers' reports, with the measured frames of each connection counted against what its room was sent. */
+async function tallyReports(scenario: Scenario, workers: Worker[], deadline: number, result: TargetResult): Promise<WorkerReport[]> {
+  const reports = await Promise.all(workers.map((w) => w.request({ op: 'report' }, deadline)));
   // connection i of the run is the i-th wsId, in the order the workers are asked, as joinRooms saw them
   const tally = tallyFrames(reports.flatMap((r) => r.framesPerConnection), (i) => scenario.framesFor(i));
   result.deliveries = tally.deliveries;
   result.extraFrames = tally.extra;
   if (tally.extra > 0) result.errors.push(`${tally.extra} push frames reached connections beyond what their room was sent (frames of another room)`);
+  const expected = scenario.expectedDeliveries;
   result.completeness = expected === 0 ? 1 : result.deliveries / expected;
-  const deliverySeconds = (lastFrameAtUs - pushed.startedAtUs) / 1e6;
-  result.deliveriesPerSecond = result.deliveries === 0 ? 0 : Math.round(result.deliveries / deliverySeconds);
-  result.deliverySpreadMs = result.deliveries === 0 ? NaN : round((lastFrameAtUs - firstFrameAtUs) / 1000, 1);
-  result.latencyMs = {
-    p50: round(latency.quantile(0.5) / 1000, 2),
-    p99: round(latency.quantile(0.99) / 1000, 2),
-    max: round(latency.quantile(1) / 1000, 2),
+  return reports;
+}
+
+/** Open connections, as GET /stats counts them over every gateway node. */
+async function serverConnections(logicUrl: string, deadline: number): Promise<number> {
+  const res = await fetch(new URL('/stats', logicUrl), { signal: AbortSignal.timeout(requestTimeoutMs(deadline)) });
+  const body = (await res.json()) as { data?: { connections?: unknown } };
+  if (!res.ok || typeof body.data?.connections !== 'number') throw new Error(`GET /stats answered ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
+  return body.data.connections;
+}
+
+/**
+ * resume, before measuring: every client destroys its socket at once (no
+ * close handshake), the server sees them all go, and the missed pushes go out
+ * through the HTTP API to nobody.
+ */
+async function dropAndMiss(logicUrl: string, scenario: Scenario, workers: Worker[], settings: RunSettings, deadline: number, result: TargetResult, say: (what: string) => void): Promise<void> {
+  say('dropping every connection at once');
+  await Promise.all(workers.map((w) => w.request({ op: 'drop' }, deadline)));
+  const until = Math.min(deadline, Date.now() + settings.drainTimeoutMs);
+  let open = await serverConnections(logicUrl, deadline);
+  while (open > 0 && Date.now() < until) {
+    await sleep(POLL_MS);
+    open = await serverConnections(logicUrl, deadline);
+  }
+  if (open > 0) result.errors.push(`the server still counted ${open} connections ${settings.drainTimeoutMs / 1000} s after every client dropped its socket`);
+  say(`pushing ${scenario.pushes.count} messages while every client is away`);
+  const pushed = await runPushes(logicUrl, scenario.pushes, settings.valBytes, settings.concurrency, deadline);
+  result.pushesAccepted = pushed.accepted;
+  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+  if (pushed.failed > 0) result.errors.push(`missed pushes: ${pushed.failed} failed, first: ${pushed.firstError}`);
+}
+
+/** resume, measured: every client reconnects and resumes at once; each must get what its room missed, in order, then recovered:true. */
+async function resumeStorm(scenario: Scenario, workers: Worker[], deadline: number, result: TargetResult, say: (what: string) => void): Promise<void> {
+  say(`${scenario.conns} clients reconnect and resume`);
+  const outcomes = await Promise.all(workers.map((w) => w.request({ op: 'resume', inFlight: CONNECT_IN_FLIGHT, timeoutMs: Math.max(1000, deadline - Date.now()) }, deadline)));
+  const time = new Histogram();
+  for (const o of outcomes) time.addSparse(o.latency);
+  const sum = (key: 'resumed' | 'recovered' | 'failed'): number => outcomes.reduce((n, o) => n + o[key], 0);
+  const startedAtUs = Math.min(...outcomes.map((o) => o.startedAtUs));
+  const lastAtUs = Math.max(...outcomes.map((o) => o.lastResumedAtUs));
+  const seconds = lastAtUs > startedAtUs ? (lastAtUs - startedAtUs) / 1e6 : NaN;
+  const resume: ResumeResult = {
+    resumed: sum('resumed'),
+    recovered: sum('recovered'),
+    failed: sum('failed'),
+    seconds: round(seconds, 3),
+    resumesPerSecond: Math.round(sum('resumed') / seconds),
+    framesAfterResumed: 0,
+    timeMs: quantilesMs(time),
   };
+  result.resume = resume;
+  const errors = result.errors;
+  if (resume.failed > 0) errors.push(`${resume.failed} of ${scenario.conns} resumes failed, first: ${outcomes.find((o) => o.firstError)?.firstError}`);
+  if (resume.resumed > resume.recovered) errors.push(`${resume.resumed - resume.recovered} resumes ended recovered:false`);
+  await tallyReports(scenario, workers, deadline, result);
+  result.deliveriesPerSecond = Math.round(result.deliveries / seconds);
+  const missing = scenario.expectedDeliveries - result.deliveries;
+  if (missing > 0) errors.push(`${missing} of ${scenario.expectedDeliveries} missed frames were not replayed`);
 }

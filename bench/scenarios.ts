@@ -5,10 +5,17 @@
  */
 import type { PushPlan } from './pusher.js';
 
-export const SCENARIO_NAMES = ['fanout', 'rooms', 'all', 'idle', 'hold'] as const;
+export const SCENARIO_NAMES = ['fanout', 'rooms', 'all', 'idle', 'hold', 'resume'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
-/** What a run without --scenarios runs: `hold` needs several server processes (--workers), so it is asked for by name. */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['fanout', 'rooms', 'all', 'idle'];
+/**
+ * What a run without --scenarios runs: `hold` needs several server processes
+ * (--workers), so it is asked for by name. `resume` runs on roomcast only (with
+ * history): the peers have no session to resume.
+ */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['fanout', 'rooms', 'all', 'idle', 'resume'];
+
+/** Scenarios only roomcast with history can run. */
+export const RESUME_SCENARIOS: readonly ScenarioName[] = ['resume'];
 
 export interface ScenarioSizes {
   fanoutConns: number;
@@ -21,6 +28,9 @@ export interface ScenarioSizes {
   idleConns: number;
   holdConns: number;
   holdPushes: number;
+  resumeConns: number;
+  /** Pushes to each room while its members are away. */
+  resumeMissed: number;
 }
 
 export const DEFAULT_SIZES: ScenarioSizes = {
@@ -34,6 +44,8 @@ export const DEFAULT_SIZES: ScenarioSizes = {
   idleConns: 10_000,
   holdConns: 30_000,
   holdPushes: 1,
+  resumeConns: 4000,
+  resumeMissed: 50,
 };
 
 export interface Scenario {
@@ -42,6 +54,7 @@ export interface Scenario {
   conns: number;
   /** The room connection `i` joins through the API, or undefined. */
   roomOf(i: number): string | undefined;
+  /** The measured pushes (resume: those sent while every client is away). */
   pushes: PushPlan;
   expectedDeliveries: number;
   /** Push frames connection `i` must receive from the measured pushes: no more, no fewer. */
@@ -118,6 +131,21 @@ export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: nu
         pushes: { count, roomOf: () => undefined },
         expectedDeliveries: conns * count,
         framesFor: () => count,
+      };
+    }
+    case 'resume': {
+      const rooms = Math.floor(sizes.resumeConns / sizes.roomSize);
+      const conns = rooms * sizes.roomSize;
+      const missed = sizes.resumeMissed;
+      return {
+        name,
+        description: `${conns} connections in ${rooms} rooms of ${sizes.roomSize} drop at once, miss ${missed} pushes to each room, and resume at once`,
+        conns,
+        roomOf: (i) => `room-${Math.floor(i / sizes.roomSize)}`,
+        // round robin, so every room's history interleaves with the others' as a busy server's does
+        pushes: { count: rooms * missed, roomOf: (i) => `room-${i % rooms}` },
+        expectedDeliveries: conns * missed,
+        framesFor: () => missed,
       };
     }
     case 'idle':

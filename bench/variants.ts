@@ -32,6 +32,11 @@ export function isStandard(run: TargetRun): boolean {
   return run.target === 'roomcast' && v !== undefined && v.workers === 0 && !v.redis && v.history;
 }
 
+/** Whether a run has sessions to resume: roomcast with history (the peers have no resume; without history nothing can be replayed). */
+export function canResume(run: TargetRun): boolean {
+  return run.target === 'roomcast' && run.variant?.history === true;
+}
+
 export function variantLabel(v: RoomcastVariant): string {
   const parts: string[] = [];
   if (v.workers > 0) parts.push(`${v.workers} worker${v.workers === 1 ? '' : 's'}`);

@@ -1,12 +1,14 @@
 /** The orchestrator's side of a client worker process: start it, ask it things over IPC, stop it. */
 import type { ChildProcess } from 'node:child_process';
-import type { Connected, FromWorker, Progress, ToWorker, WorkerReport } from './messages.js';
+import type { Connected, FromWorker, Progress, ResumeOutcome, ToWorker, WorkerReport } from './messages.js';
 import { benchScript, hasExited, startNode, stopProcess } from './processes.js';
 
 type Request = ToWorker extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
 
 interface Replies {
   connect: Connected;
+  drop: { op: 'dropped' };
+  resume: ResumeOutcome;
   progress: Progress;
   report: WorkerReport;
   close: { op: 'closed' };

@@ -20,7 +20,7 @@ import { skipWithoutRedis } from './helpers/redis.js';
 import { within } from './helpers/until.js';
 
 const BENCH = fileURLToPath(new URL('../bench/cli.js', import.meta.url));
-const TINY = ['--fanout-conns', '12', '--fanout-pushes', '10', '--rooms-conns', '12', '--room-size', '4', '--rooms-pushes', '15', '--all-conns', '8', '--all-pushes', '5', '--idle-conns', '20', '--settle', '0', '--no-progress'];
+const TINY = ['--fanout-conns', '12', '--fanout-pushes', '10', '--rooms-conns', '12', '--room-size', '4', '--rooms-pushes', '15', '--all-conns', '8', '--all-pushes', '5', '--idle-conns', '20', '--resume-conns', '12', '--resume-missed', '5', '--settle', '0', '--no-progress'];
 
 /** The process and everything under it (a cluster's workers, redis-server under its keeper). */
 function descendantsOf(pid: number): number[] {
@@ -51,6 +51,13 @@ const JSON_OF_COLUMN: Record<string, (r: JsonResult) => unknown> = {
   'first-to-last frame ms': (r) => r.deliverySpreadMs,
   'server processes': (r) => r.serverProcesses,
   'most files in one': (r) => Math.max(...(r.serverOpenFiles as number[])),
+  'storm s': (r) => (r.resume as Record<string, unknown>).seconds,
+  'resumes/s': (r) => (r.resume as Record<string, unknown>).resumesPerSecond,
+  'replayed frames/s': (r) => r.deliveriesPerSecond,
+  recovered: (r) => percentOf(((r.resume as Record<string, unknown>).recovered as number) / num(r, 'conns')),
+  'resume p50 ms': (r) => ((r.resume as Record<string, unknown>).timeMs as Record<string, unknown>).p50,
+  'resume p99 ms': (r) => ((r.resume as Record<string, unknown>).timeMs as Record<string, unknown>).p99,
+  'resume max ms': (r) => ((r.resume as Record<string, unknown>).timeMs as Record<string, unknown>).max,
 };
 
 /** The tables the bench printed: each one's scenario, and each row's target and cells by column title. */
@@ -119,6 +126,35 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     assert.ok(Number.isFinite(idle?.rssPerConnKB) && idle!.rssPerConnKB! > 0, `rssPerConnKB ${idle?.rssPerConnKB}`);
   });
 
+  it('runs resume on roomcast only: every client drops, misses 5 pushes to its room, and gets each back once, in order, before recovered:true', async () => {
+    let text = '';
+    const results = await runBenchWith(parseBenchFlags([...TINY, '--scenarios', 'resume', '--history', 'both']), (t) => (text += t));
+    assert.match(
+      text,
+      /resume: roomcast with history only \(the peers have no session resume; without history nothing is replayed\), so roomcast, history off, Socket\.IO 4\.8, bare ws loop are left out/,
+    );
+    assert.deepEqual(results.map((r) => r.label), ['roomcast']);
+    const [r] = results;
+    assertComplete(r);
+    assert.equal(r.expectedDeliveries, 12 * 5);
+    assert.equal(r.pushesAccepted, 3 * 5, 'the missed pushes: 5 to each of the 3 rooms');
+    assert.deepEqual({ ...r.resume, seconds: 0, resumesPerSecond: 0, timeMs: {} }, { resumed: 12, recovered: 12, failed: 0, seconds: 0, resumesPerSecond: 0, framesAfterResumed: 0, timeMs: {} });
+    assert.ok(r.resume!.seconds > 0 && r.resume!.resumesPerSecond > 0 && r.deliveriesPerSecond > 0, JSON.stringify(r.resume));
+    assert.ok(r.resume!.timeMs.p50 > 0 && r.resume!.timeMs.max >= r.resume!.timeMs.p99, JSON.stringify(r.resume!.timeMs));
+    assert.deepEqual(speedChecks(results).find((c) => c.what === 'resume complete'), { what: 'resume complete', measured: '100% replayed, 12/12 recovered', met: true });
+  });
+
+  it('fails a resume run whose server cannot replay everything it missed (history of 3 for 5 missed pushes)', async () => {
+    const shortHistory = "process.argv.push('--history-size', '3');\n";
+    const { result: r } = await runTargetWithPreload(shortHistory, [...TINY, '--scenarios', 'resume', '--targets', 'roomcast']);
+    assert.equal(r.resume?.resumed, 12);
+    assert.equal(r.resume?.recovered, 0);
+    assert.equal(r.deliveries, 12 * 3, 'what history still held was replayed');
+    assert.deepEqual(r.errors, ['12 resumes ended recovered:false', '24 of 60 missed frames were not replayed']);
+    assert.deepEqual(speedChecks([r]).find((c) => c.what === 'resume complete'), { what: 'resume complete', measured: '60.00% replayed, 0/12 recovered', met: false });
+    assertStopped(r);
+  });
+
   it('counts the connections a server drops while they are held idle, as an error and a failed idle check', async () => {
     // roomcast, with every TCP connection it accepts destroyed 500 ms later (a preload module in the server process)
     const dropper = "import { subscribe } from 'node:diagnostics_channel';\nsubscribe('net.server.socket', ({ socket }) => setTimeout(() => socket.destroy(), 500).unref());\n";
@@ -147,7 +183,7 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'roomcast-bench-json-'));
     const file = join(dir, 'results.json');
     try {
-      const ran = await runCli(['bench', ...TINY, '--scenarios', 'fanout,idle', '--targets', 'roomcast,ws', '--json', file]);
+      const ran = await runCli(['bench', ...TINY, '--scenarios', 'fanout,idle,resume', '--targets', 'roomcast,ws', '--json', file]);
       assert.equal(ran.code, 0, ran.stderr);
       const doc = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; finishedAt: string; results: Record<string, unknown>[] };
       assert.ok(Date.parse(doc.startedAt) < Date.parse(doc.finishedAt), `${doc.startedAt} before ${doc.finishedAt}`);
@@ -172,7 +208,7 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
           }
         }
       }
-      assert.ok(cells >= 2 * 10 + 2 * 5, `${cells} cells compared`);
+      assert.ok(cells >= 2 * 10 + 2 * 5 + 12, `${cells} cells compared`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -192,6 +228,10 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
       [['--workers', '1,x'], /--workers must be an integer from 0 to 64, or a comma-separated list of them, got "1,x"/],
       [['--scenarios', 'hold', '--targets', 'roomcast'], /hold: 30000 connections are more than roomcast can hold in 1 process .* --workers 2 or more/],
       [['--targets', 'ws', '--history', 'off'], /--targets leaves roomcast out/],
+      [['--scenarios', 'resume', '--targets', 'ws'], /--scenarios resume needs roomcast with history in the run \(the peers have no session resume\)/],
+      [['--scenarios', 'resume', '--history', 'off'], /--scenarios resume needs roomcast with history/],
+      [['--scenarios', 'resume', '--resume-conns', '5'], /--room-size \(10\) must not be larger than --resume-conns \(5\)/],
+      [['--resume-missed', '1001'], /--resume-missed must be an integer from 1 to 1000, got "1001"/],
     ];
     for (const [flags, message] of refusals) {
       const answer = await runCli(['bench', ...flags]);
@@ -283,8 +323,8 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
 
 describe('roomcast bench in cluster mode (smoke, tiny sizes)', { skip: skipWithoutRedis }, () => {
   it('runs roomcast with 2 gateway workers on its own redis-server, holds connections across them, and stops it all', async () => {
-    const results = await run(['--scenarios', 'fanout,hold', '--targets', 'roomcast', '--workers', '2', '--hold-conns', '30']);
-    assert.deepEqual(results.map((r) => `${r.scenario} ${r.label}`), ['fanout roomcast, 2 workers', 'hold roomcast, 2 workers']);
+    const results = await run(['--scenarios', 'fanout,hold,resume', '--targets', 'roomcast', '--workers', '2', '--hold-conns', '30']);
+    assert.deepEqual(results.map((r) => `${r.scenario} ${r.label}`), ['fanout roomcast, 2 workers', 'hold roomcast, 2 workers', 'resume roomcast, 2 workers']);
     for (const r of results) {
       assertComplete(r);
       assert.equal(r.serverProcesses, 3, 'a primary and 2 gateway workers');
@@ -296,6 +336,10 @@ describe('roomcast bench in cluster mode (smoke, tiny sizes)', { skip: skipWitho
     assert.equal(hold.deliveries, 30);
     assert.ok(hold.deliverySpreadMs >= 0, `deliverySpreadMs ${hold.deliverySpreadMs}`);
     assert.ok(Number.isFinite(hold.rssPerConnKB) && hold.rssPerConnKB! > 0, `rssPerConnKB ${hold.rssPerConnKB}`);
+    // clients resume on whichever gateway worker they reach, through Redis
+    const resume = results[2];
+    assert.equal(resume.deliveries, 12 * 5);
+    assert.equal(resume.resume?.recovered, 12);
   });
 
   it('stops the cluster and redis-server when interrupted with Ctrl-C', async () => {

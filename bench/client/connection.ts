@@ -8,13 +8,18 @@
  * warm-up push, counted apart), and its `seq` from the `"seq":N` that ends
  * it, so that a duplicate is not counted and a frame out of order is.
  * Nothing is allocated per push frame; other frames are decoded and handed
- * to the protocol handler.
+ * to the protocol handler (and, for the resume scenario, to the session).
+ *
+ * A connection that tracks its roomcast session can be dropped (its socket
+ * destroyed, no close handshake) and resumed on a new socket: its seqs and
+ * frame counts carry over, so a replayed frame it had already is a duplicate.
  */
 import type { Socket } from 'node:net';
 import { Histogram } from '../histogram.js';
 import { nowUs } from '../messages.js';
 import { maskedFrame, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT, type ProtocolHandler } from './protocols.js';
 import { ReceivedSeqs, SeqOutcome } from './received-seqs.js';
+import type { RoomcastSession, SessionEvent } from './session.js';
 
 const TILDE = 0x7e;
 const WARMUP = 0x77; // 'w'
@@ -44,7 +49,21 @@ export class ClientStats {
   lastFrameAtUs = 0;
   closedEarly = 0;
   protocolErrors = 0;
+  /** Measured push frames that arrived after their connection's `resumed` (a replay must end before it). */
+  afterResumed = 0;
   readonly latency = new Histogram();
+}
+
+/** What becomes of a new connection: welcomed with its wsId, or failed before. */
+export interface ConnectEvents {
+  ready(conn: BenchConnection, wsId: string): void;
+  fail(conn: BenchConnection, reason: string): void;
+}
+
+/** What becomes of a resume: `resumed` read (recovered or not), or refused, or the socket failed before. */
+export interface ResumeEvents {
+  resumed(conn: BenchConnection, recovered: boolean): void;
+  fail(conn: BenchConnection, reason: string): void;
 }
 
 export class BenchConnection {
@@ -55,21 +74,52 @@ export class BenchConnection {
   frames = 0;
   private readonly seqs = new ReceivedSeqs();
   private upgraded = false;
+  /** Welcomed and answered (a ping, or the resume): heartbeats may go. */
+  private live = false;
   private rest: Buffer | undefined;
   private closedSeen = false;
   /** When the chunk being read arrived: every frame in it counts as received then. */
   private chunkAtUs = 0;
+  /** Set while a resume waits for its `resumed`. */
+  private resuming: ResumeEvents | undefined;
+  private resumed = false;
+  socket!: Socket;
 
   constructor(
-    readonly socket: Socket,
+    socket: Socket,
     private readonly protocol: ProtocolHandler,
     private readonly stats: ClientStats,
-    private readonly onReady: (conn: BenchConnection, wsId: string) => void,
-    private readonly onFail: (conn: BenchConnection, reason: string) => void,
+    private readonly events: ConnectEvents,
+    /** roomcast only, and only when the scenario resumes: control frames are then also read for the session. */
+    private readonly session?: RoomcastSession,
   ) {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.fail(err.message));
-    socket.on('close', () => this.fail('the socket closed'));
+    this.attach(socket);
+  }
+
+  /** Resumes the session on a new socket: its welcome is answered with the resume frame. */
+  resume(socket: Socket, events: ResumeEvents): void {
+    if (this.session === undefined || this.wsId === undefined) throw new Error('only a welcomed connection that tracks its session can resume');
+    this.resuming = events;
+    this.resumed = false;
+    this.attach(socket);
+  }
+
+  private attach(socket: Socket): void {
+    this.socket = socket;
+    this.closing = false;
+    this.closedSeen = false;
+    this.upgraded = false;
+    this.live = false;
+    this.rest = undefined;
+    // a socket dropped before may still report its end: only the current one counts
+    socket.on('data', (chunk: Buffer) => socket === this.socket && this.onData(chunk));
+    socket.on('error', (err) => socket === this.socket && this.fail(err.message));
+    socket.on('close', () => socket === this.socket && this.fail('the socket closed'));
+  }
+
+  /** Sends a heartbeat once the welcome has been answered (a resume must be a connection's first frame). */
+  heartbeat(frame: Buffer): void {
+    if (this.live) this.send(frame);
   }
 
   handshake(host: string, key: string): void {
@@ -92,7 +142,10 @@ export class BenchConnection {
     if (this.closedSeen) return;
     this.closedSeen = true;
     if (this.closing) return;
-    if (this.wsId === undefined) this.onFail(this, reason);
+    const resuming = this.resuming;
+    this.resuming = undefined;
+    if (resuming !== undefined) resuming.fail(this, reason);
+    else if (this.wsId === undefined) this.events.fail(this, reason);
     else this.stats.closedEarly++;
   }
 
@@ -112,8 +165,7 @@ export class BenchConnection {
       }
       const status = buf.toString('latin1', 0, Math.min(end, 200)).split('\r\n')[0];
       if (!status.startsWith('HTTP/1.1 101')) {
-        this.onFail(this, `handshake answered ${status}`);
-        this.closedSeen = true;
+        this.fail(`handshake answered ${status}`);
         this.socket.destroy();
         return;
       }
@@ -186,6 +238,7 @@ export class BenchConnection {
     if (stats.firstFrameAtUs === 0) stats.firstFrameAtUs = now;
     stats.lastFrameAtUs = now;
     stats.pushFrames++;
+    if (this.resumed) stats.afterResumed++;
     this.frames++;
     stats.latency.record(now - sentAtUs);
     return true;
@@ -193,10 +246,14 @@ export class BenchConnection {
 
   private onOtherFrame(opcode: number, buf: Buffer, start: number, end: number): void {
     if (opcode === OPCODE_TEXT) {
-      const wsId = this.protocol.onControl(buf.toString('utf8', start, end), (frame) => this.send(frame));
+      const text = buf.toString('utf8', start, end);
+      const event = this.session?.read(text, this.resuming !== undefined);
+      if (this.resuming !== undefined) return this.onResumeEvent(event);
+      const wsId = this.protocol.onControl(text, (frame) => this.send(frame));
       if (wsId !== undefined && this.wsId === undefined) {
         this.wsId = wsId;
-        this.onReady(this, wsId);
+        this.live = true;
+        this.events.ready(this, wsId);
       }
     } else if (opcode === OPCODE_PING) {
       this.send(maskedFrame(OPCODE_PONG, buf.subarray(start, Math.min(end, start + 125))));
@@ -205,6 +262,21 @@ export class BenchConnection {
       this.socket.end();
     } else if (opcode !== OPCODE_PONG) {
       this.stats.protocolErrors++;
+    }
+  }
+
+  private onResumeEvent(event: SessionEvent): void {
+    const resuming = this.resuming!;
+    if (event?.kind === 'welcome') {
+      this.send(this.session!.resumeFrame(this.seqs.highest));
+      this.live = true;
+    } else if (event?.kind === 'resumed') {
+      this.resuming = undefined;
+      this.resumed = true;
+      resuming.resumed(this, event.recovered);
+    } else if (event?.kind === 'refused') {
+      this.resuming = undefined;
+      resuming.fail(this, `resume refused: ${event.message}`);
     }
   }
 }

@@ -17,15 +17,22 @@ export interface ProtocolHandler {
   onControl(text: string, reply: (frame: Buffer) => void): string | undefined;
 }
 
-/** A client-to-server text frame (masked, as RFC 6455 §5.3 requires), built once and reused. */
+/** A client-to-server frame (masked, as RFC 6455 §5.3 requires), built once and reused; control frames carry at most 125 bytes. */
 export function maskedFrame(opcode: number, payload: Buffer): Buffer {
-  if (payload.length > 125) throw new Error('control frames of the bench client are at most 125 bytes');
+  const control = (opcode & 0x08) !== 0;
+  if (payload.length > (control ? 125 : 0xffff)) throw new Error(`a bench client ${control ? 'control ' : ''}frame carries at most ${control ? 125 : 0xffff} bytes, not ${payload.length}`);
+  const header = payload.length < 126 ? 2 : 4;
   const mask = randomBytes(4);
-  const frame = Buffer.allocUnsafe(6 + payload.length);
+  const frame = Buffer.allocUnsafe(header + 4 + payload.length);
   frame[0] = 0x80 | opcode;
-  frame[1] = 0x80 | payload.length;
-  mask.copy(frame, 2);
-  for (let i = 0; i < payload.length; i++) frame[6 + i] = payload[i] ^ mask[i & 3];
+  if (header === 2) {
+    frame[1] = 0x80 | payload.length;
+  } else {
+    frame[1] = 0x80 | 126;
+    frame.writeUInt16BE(payload.length, 2);
+  }
+  mask.copy(frame, header);
+  for (let i = 0; i < payload.length; i++) frame[header + 4 + i] = payload[i] ^ mask[i & 3];
   return frame;
 }
 

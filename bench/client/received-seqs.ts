@@ -23,10 +23,15 @@ export class ReceivedSeqs {
   /** The seq of bit 0; a multiple of 8, so growing at the front moves whole bytes. */
   private base = 0;
   private bits = new Uint8Array(0);
-  private highest = -1;
+  private top = -1;
+
+  /** The highest seq received, -1 before the first. */
+  get highest(): number {
+    return this.top;
+  }
 
   add(seq: number): SeqOutcome {
-    if (this.highest === -1) this.base = seq - (seq % 8);
+    if (this.top === -1) this.base = seq - (seq % 8);
     if (seq < this.base) {
       if (this.base - seq >= MAX_SPAN) return SeqOutcome.Late;
       this.growFront(seq);
@@ -38,8 +43,8 @@ export class ReceivedSeqs {
     const bit = 1 << (index & 7);
     if ((this.bits[byte] & bit) !== 0) return SeqOutcome.Duplicate;
     this.bits[byte] |= bit;
-    if (seq < this.highest) return SeqOutcome.Late;
-    this.highest = seq;
+    if (seq < this.top) return SeqOutcome.Late;
+    this.top = seq;
     return SeqOutcome.InOrder;
   }
 

@@ -4,30 +4,78 @@
  * stays far below the 20,000 open files one process may have.
  */
 import { randomBytes } from 'node:crypto';
-import { connect } from 'node:net';
-import type { ConnectOrder, Connected, FromWorker, ToWorker, WorkerReport } from '../messages.js';
+import { connect, type Socket } from 'node:net';
+import { Histogram } from '../histogram.js';
+import { nowUs, type ConnectOrder, type Connected, type FromWorker, type ResumeOrder, type ResumeOutcome, type ToWorker, type WorkerReport } from '../messages.js';
 import { ownCpuSeconds } from '../proc-stats.js';
 import { BenchConnection, ClientStats } from './connection.js';
 import { protocolHandler } from './protocols.js';
+import { RoomcastSession } from './session.js';
 
 const stats = new ClientStats();
 const conns: BenchConnection[] = [];
 /** The wsId of each connection in `conns`, in the same order. */
 const wsIds: string[] = [];
 let heartbeat: NodeJS.Timeout | undefined;
+/** Where the connections went, for their reconnects. */
+let target: { host: string; port: number; sourceAddresses: string[] } | undefined;
 
 function reply(message: FromWorker, then: () => void = () => undefined): void {
   process.send?.(message, then);
 }
 
-function connectAll(order: ConnectOrder): Promise<Connected> {
-  const protocol = protocolHandler(order.protocol);
-  const url = new URL(order.gatewayUrl);
-  const host = url.hostname;
-  const port = Number(url.port);
-  const key = randomBytes(16).toString('base64');
+/**
+ * Opens `count` sockets, at most `inFlight` handshaking at once; `start(i,
+ * socket, done)` takes socket i over and calls `done` once, when it is ready
+ * or has failed (or after `timeoutMs`, with `timedOut` set).
+ */
+function openSockets(
+  count: number,
+  inFlight: number,
+  timeoutMs: number,
+  start: (i: number, socket: Socket, done: () => void) => void,
+  timedOut: (i: number) => void,
+): Promise<void> {
+  const { host, port, sourceAddresses } = target!;
   let next = 0;
   let active = 0;
+  return new Promise<void>((resolve) => {
+    const finishIfDone = (): void => {
+      if (next >= count && active === 0) resolve();
+    };
+    const launch = (): void => {
+      while (active < inFlight && next < count) {
+        const i = next++;
+        active++;
+        let settled = false;
+        const done = (): void => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          active--;
+          launch();
+          finishIfDone();
+        };
+        const timer = setTimeout(() => {
+          timedOut(i);
+          done();
+        }, timeoutMs);
+        const socket = connect({ host, port, localAddress: sourceAddresses[i % sourceAddresses.length] });
+        socket.setNoDelay(true);
+        start(i, socket, done);
+      }
+    };
+    launch();
+    finishIfDone();
+  });
+}
+
+async function connectAll(order: ConnectOrder): Promise<Connected> {
+  const protocol = protocolHandler(order.protocol);
+  const url = new URL(order.gatewayUrl);
+  target = { host: url.hostname, port: Number(url.port), sourceAddresses: order.sourceAddresses };
+  const address = `${url.hostname}:${url.port}`;
+  const key = randomBytes(16).toString('base64');
   let failed = 0;
   let firstError: string | undefined;
   // Heartbeats start with the first connection, not after the last: opening
@@ -35,45 +83,87 @@ function connectAll(order: ConnectOrder): Promise<Connected> {
   if (protocol.heartbeat !== undefined && heartbeat === undefined) {
     const frame = protocol.heartbeat;
     heartbeat = setInterval(() => {
-      for (const conn of conns) conn.send(frame);
+      for (const conn of conns) conn.heartbeat(frame);
     }, protocol.heartbeatEveryMs);
   }
-  return new Promise<Connected>((resolve) => {
-    const finishIfDone = (): void => {
-      if (next >= order.count && active === 0) resolve({ op: 'connected', wsIds, failed, firstError });
-    };
-    const launch = (): void => {
-      while (active < order.inFlight && next < order.count) {
-        const localAddress = order.sourceAddresses[next % order.sourceAddresses.length];
-        next++;
-        active++;
-        let settled = false;
-        const settle = (conn: BenchConnection, outcome: { wsId: string } | { error: string }): void => {
-          if (settled) return;
-          settled = true;
-          clearTimeout(timer);
-          active--;
-          if ('wsId' in outcome) {
-            conns.push(conn);
-            wsIds.push(outcome.wsId);
-          } else {
-            failed++;
-            firstError ??= `${localAddress} -> ${host}:${port}: ${outcome.error}`;
-            conn.close();
-          }
-          launch();
-          finishIfDone();
-        };
-        const socket = connect({ host, port, localAddress });
-        socket.setNoDelay(true);
-        const conn = new BenchConnection(socket, protocol, stats, (c, wsId) => settle(c, { wsId }), (c, error) => settle(c, { error }));
-        const timer = setTimeout(() => settle(conn, { error: `not ready within ${order.timeoutMs} ms` }), order.timeoutMs);
-        socket.once('connect', () => conn.handshake(`${host}:${port}`, key));
-      }
-    };
-    launch();
-    finishIfDone();
-  });
+  const pending = new Map<number, BenchConnection>();
+  const failOne = (i: number, conn: BenchConnection | undefined, error: string): void => {
+    failed++;
+    firstError ??= `${order.sourceAddresses[i % order.sourceAddresses.length]} -> ${address}: ${error}`;
+    conn?.close();
+  };
+  await openSockets(
+    order.count,
+    order.inFlight,
+    order.timeoutMs,
+    (i, socket, done) => {
+      const settle = (conn: BenchConnection, wsId: string | undefined, error: string): void => {
+        if (!pending.delete(i)) return;
+        if (wsId === undefined) failOne(i, conn, error);
+        else {
+          conns.push(conn);
+          wsIds.push(wsId);
+        }
+        done();
+      };
+      const session = order.trackSessions === true ? new RoomcastSession() : undefined;
+      const conn = new BenchConnection(socket, protocol, stats, { ready: (c, wsId) => settle(c, wsId, ''), fail: (c, error) => settle(c, undefined, error) }, session);
+      pending.set(i, conn);
+      socket.once('connect', () => conn.handshake(address, key));
+    },
+    (i) => {
+      const conn = pending.get(i);
+      if (pending.delete(i)) failOne(i, conn, `not ready within ${order.timeoutMs} ms`);
+    },
+  );
+  return { op: 'connected', wsIds, failed, firstError };
+}
+
+/** Destroys every connection's socket at once, with no close handshake: a network blip or a gateway restart, as clients see it. */
+function dropAll(): void {
+  for (const conn of conns) conn.close();
+}
+
+async function resumeAll(order: ResumeOrder): Promise<ResumeOutcome> {
+  const { host, port } = target!;
+  const key = randomBytes(16).toString('base64');
+  const latency = new Histogram();
+  const outcome: ResumeOutcome = { op: 'resumed', resumed: 0, recovered: 0, failed: 0, firstError: undefined, startedAtUs: nowUs(), lastResumedAtUs: 0, latency: latency.toSparse() };
+  const waiting = new Set<number>();
+  const fail = (i: number, error: string): void => {
+    if (!waiting.delete(i)) return;
+    outcome.failed++;
+    outcome.firstError ??= `${wsIds[i]}: ${error}`;
+    conns[i].close();
+  };
+  await openSockets(
+    conns.length,
+    order.inFlight,
+    order.timeoutMs,
+    (i, socket, done) => {
+      const startedAtUs = nowUs();
+      waiting.add(i);
+      conns[i].resume(socket, {
+        resumed(_conn, recovered) {
+          if (!waiting.delete(i)) return;
+          const at = nowUs();
+          outcome.resumed++;
+          if (recovered) outcome.recovered++;
+          outcome.lastResumedAtUs = Math.max(outcome.lastResumedAtUs, at);
+          latency.record(at - startedAtUs);
+          done();
+        },
+        fail(_conn, error) {
+          fail(i, error);
+          done();
+        },
+      });
+      socket.once('connect', () => conns[i].handshake(`${host}:${port}`, key));
+    },
+    (i) => fail(i, `no resumed within ${order.timeoutMs} ms`),
+  );
+  outcome.latency = latency.toSparse();
+  return outcome;
 }
 
 function report(): WorkerReport {
@@ -105,6 +195,16 @@ process.on('message', (message: ToWorker) => {
         (err: unknown) => reply({ id, op: 'error', message: String(err) }),
       );
       return;
+    case 'drop':
+      dropAll();
+      reply({ id, op: 'dropped' });
+      return;
+    case 'resume':
+      resumeAll(message).then(
+        (outcome) => reply({ id, ...outcome }),
+        (err: unknown) => reply({ id, op: 'error', message: String(err) }),
+      );
+      return;
     case 'progress':
       reply({
         id,
@@ -116,6 +216,7 @@ process.on('message', (message: ToWorker) => {
         unsequenced: stats.unsequenced,
         closedEarly: stats.closedEarly,
         protocolErrors: stats.protocolErrors,
+        afterResumed: stats.afterResumed,
         cpuSeconds: ownCpuSeconds(),
       });
       return;

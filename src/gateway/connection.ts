@@ -73,6 +73,8 @@ export class Connection implements Flushable, RateBucket {
   firstFrameSeen = false;
   /** Where `*` stood in the welcome: every push to all after it reaches this connection. Kept until the first frame is handled. */
   welcomeAll: StreamPosition | undefined;
+  /** node.historyReads' clock when this connection last entered a stream (`*` as it opened, or a room): a resume's history reads must be issued after it. */
+  enteredAt = 0;
   /** Who the client is, once it authenticated (a JWT). */
   identity: ClientIdentity | undefined;
   /** The last auth or refresh frame still being handled: the next one waits for it, so tokens apply in the order they were sent. */

@@ -34,6 +34,8 @@ import { GapRepair, type StreamTrack } from './gaps.js';
 import { Hub } from './hub.js';
 import { NEWCOMER_HOLD_BYTES, Newcomers } from './newcomers.js';
 import { processReport } from './process-report.js';
+import { ReplayFrames } from './replay-frames.js';
+import { SharedHistoryReads } from './shared-reads.js';
 import type { ResumeTokens } from './resume-token.js';
 
 /** How a connection whose session the broker holds otherwise is closed, and what is counted. */
@@ -52,6 +54,10 @@ export class GatewayNode implements GatewayHandler {
   private readonly streams = new Map<string, StreamTrack>();
   private readonly opening = new Map<string, Promise<void>>();
   private readonly newcomers = new Newcomers();
+  /** Frames of the history entries resumes replay, each encoded once. */
+  readonly replayFrames = new ReplayFrames();
+  /** History reads of resumes, shared while in flight. */
+  readonly historyReads: SharedHistoryReads;
   /**
    * The rooms each connection is joining, while they open: they count against
    * the rooms limit, and a leave of one waits for its join to finish.
@@ -76,6 +82,7 @@ export class GatewayNode implements GatewayHandler {
     awayLimits: AwayLimits = { perNode: 0, perAddress: 0 },
   ) {
     this.awaySessions = new AwayLedger(awayLimits, broker.recoveryWindowMs);
+    this.historyReads = new SharedHistoryReads((stream, after, limit) => broker.history(stream, after, limit));
     this.gaps = new GapRepair(
       {
         broker,
@@ -139,6 +146,7 @@ export class GatewayNode implements GatewayHandler {
     if (conn.uid !== undefined) this.fileUser(conn, conn.uid);
     const all = this.streams.get(ALL_STREAM)!;
     conn.welcomeAll = { seq: all.seq, epoch: all.epoch };
+    conn.enteredAt = this.historyReads.now(); // it is in `*` from now on
     conn.enqueue(
       encodeTextFrame(welcomeFrame({ wsId: conn.wsId, heartbeatMs: this.heartbeatMs, resume: this.tokens.issue(conn.wsId), epoch: all.epoch, seq: all.seq, uid: conn.uid })),
     );
@@ -299,6 +307,7 @@ export class GatewayNode implements GatewayHandler {
       return { changed: false };
     }
     this.hub.join(conn, room, joinedAt ?? { seq: track!.seq, epoch: track!.epoch });
+    conn.enteredAt = this.historyReads.now();
     if (announce) conn.send(encodeTextFrame(joinedFrame(room, track!.seq, track!.epoch)));
     this.broker.sessionJoined(conn.wsId, room);
     return { changed: true };

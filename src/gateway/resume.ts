@@ -7,7 +7,7 @@
  * before the replay; held pushes the replay already covered are dropped.
  */
 import type { HistoryEntry, StreamPosition } from '../broker/broker.js';
-import { errorFrame, joinedFrame, leftFrame, publicationFrame, resumedFrame, type ReplyId } from '../protocol/frames.js';
+import { errorFrame, joinedFrame, leftFrame, resumedFrame, type ReplyId } from '../protocol/frames.js';
 import { ALL_STREAM, toRoomId } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import type { Connection } from './connection.js';
@@ -81,19 +81,19 @@ interface StreamReplay {
   entries: HistoryEntry[];
 }
 
-/** What the stream holds after `start`, and where it now stands; nothing to replay when its epoch changed. */
-async function fetchReplay(node: GatewayNode, stream: string, start: StreamPosition): Promise<StreamReplay> {
-  const page = await node.broker.history(stream, start.seq, REPLAY_LIMIT);
+/** What the stream holds after `start`, and where it now stands; nothing to replay when its epoch changed. `joinedAt`: see SharedHistoryReads. */
+async function fetchReplay(node: GatewayNode, stream: string, start: StreamPosition, joinedAt: number): Promise<StreamReplay> {
+  const page = await node.historyReads.history(stream, start.seq, REPLAY_LIMIT, joinedAt);
   const position = { seq: page.seq, epoch: page.epoch };
   if (page.epoch !== start.epoch) return { stream, position, complete: false, entries: [] };
   return { stream, position, complete: page.complete, entries: page.entries };
 }
 
 /** Sends the publications of every stream in the order they were accepted, waiting for the client to read as it goes. */
-async function sendReplays(conn: Connection, replays: StreamReplay[]): Promise<void> {
+async function sendReplays(node: GatewayNode, conn: Connection, replays: StreamReplay[]): Promise<void> {
   const entries = replays.flatMap((r) => r.entries).sort((a, b) => a.order - b.order);
   for (const pub of entries) {
-    if (!conn.enqueue(encodeTextFrame(publicationFrame(pub)))) return;
+    if (!conn.enqueue(node.replayFrames.frameOf(pub))) return;
     if (conn.bufferedBytes > 0) await conn.writable();
   }
 }
@@ -122,6 +122,8 @@ interface Resuming {
   allWentLive: boolean;
   /** ...up to this position. */
   allAtHold: StreamPosition | undefined;
+  /** When the connection had entered every stream it resumes (Connection.enteredAt): history reads issued after it may be shared. */
+  joinedAt: number;
 }
 
 /** Where the connection stands in one stream after the resume, whether it missed nothing, and what to replay. */
@@ -131,7 +133,7 @@ interface StreamOutcome {
   replay?: StreamReplay;
 }
 
-async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allAtHold }: Resuming, stream: string): Promise<StreamOutcome> {
+async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allAtHold, joinedAt }: Resuming, stream: string): Promise<StreamOutcome> {
   let start = since.get(stream);
   if (start === undefined && stream !== ALL_STREAM) {
     // a room the client does not know it is in (joined while it was away): announce it, replay from the join
@@ -145,7 +147,7 @@ async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allA
     return { position: allAtHold ?? (await node.broker.streamPosition(stream)), complete };
   }
   if (start === undefined) return { position: node.position(stream) ?? (await node.broker.streamPosition(stream)), complete: false };
-  const replay = await fetchReplay(node, stream, start);
+  const replay = await fetchReplay(node, stream, start, joinedAt);
   return { position: replay.position, complete: replay.complete, replay };
 }
 
@@ -203,7 +205,7 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     await settleAll([...sessionRooms.keys()].map((room) => node.restore(conn, room, since.get(room) ?? sessionRooms.get(room))));
     // `*`, then the rooms in the order they were restored one after another before
     const order = [ALL_STREAM, ...new Set([...roomsBefore, ...sessionRooms.keys()].filter((room) => conn.rooms.has(room)))];
-    const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold };
+    const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold, joinedAt: conn.enteredAt };
     const outcomes = await settleAll(order.map((stream) => resumeStream(resuming, stream)));
     const streams: Record<string, StreamPosition> = {};
     const replays: StreamReplay[] = [];
@@ -212,7 +214,7 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
       if (!outcome.complete) recovered = false;
       if (outcome.replay !== undefined) replays.push(outcome.replay);
     });
-    await sendReplays(conn, replays);
+    await sendReplays(node, conn, replays);
     await node.caughtUp(streams, CATCH_UP_MS);
     const replayedTo = new Map(Object.entries(streams).map(([stream, position]) => [stream, position.seq]));
     for (const room of since.keys()) if (room !== ALL_STREAM && !conn.rooms.has(room)) conn.enqueue(encodeTextFrame(leftFrame(room)));
