@@ -26,7 +26,6 @@ const RETRY_MS = 200;
 /** ...for this long (a read that hangs, too); then the members are closed, to resume once it can. */
 const GIVE_UP_MS = 5_000;
 
-
 /**
  * Where a stream stands as this node has fanned it out; `ready` once its
  * subscription is active and its position known. Only GapRepair moves it.

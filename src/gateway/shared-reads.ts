@@ -5,8 +5,8 @@
  * page also hands every reader the same entry objects, whose frames
  * ReplayFrames then encodes once.
  *
- * A resume may only take a read issued after its connection entered its
- * rooms: a read issued before may miss a publication this node fanned out
+ * A resume may only take a read issued after its connection entered every
+ * stream it replays (its rooms, and `*` as it opened): a read issued before may miss a publication this node fanned out
  * before then, which would reach the connection neither live nor from history.
  * (A read issued after it sees every publication fanned out before: the node
  * fans a publication out only once the broker has stored it.)
@@ -19,13 +19,13 @@ interface InFlight {
 }
 
 export class SharedHistoryReads {
-  /** Orders joins and reads: a read stamped after a connection entered a room (`now()`) was issued after it did. */
+  /** Orders joins and reads: a read stamped after a connection entered a stream (`now()`) was issued after it did. */
   private clock = 0;
   private readonly inFlight = new Map<string, InFlight>();
 
   constructor(private readonly read: (stream: string, after: number, limit: number) => Promise<HistoryPage>) {}
 
-  /** Stamps a connection's entering a room. */
+  /** Stamps a connection's entering a stream (a room, or `*` as it opens). */
   now(): number {
     return ++this.clock;
   }
