@@ -153,7 +153,7 @@ export function speedChecks(results: TargetResult[]): Check[] {
         ? held
         : r.scenario === 'hold'
           ? held && r.completeness === 1
-          : r.completeness === 1 && r.connected === r.conns && (r.resume === undefined || resumedAll(r));
+          : r.completeness === 1 && r.connected === r.conns && (r.scenario !== 'resume' || resumedAll(r));
     const connected = `${r.connected}/${r.conns} connected${r.closedEarly > 0 ? `, ${r.closedEarly} closed by the server` : ''}`;
     const measured =
       r.scenario === 'idle'

@@ -401,6 +401,12 @@ async function warmUp(logicUrl: string, scenario: Scenario, workers: Worker[], s
   await pushAndWait({ label: 'warm-up', plan: { count, roomOf: plan.roomOf }, warmup: true, expectedFrames: count * perPush }, logicUrl, workers, settings, deadline, errors, say);
 }
 
+/** The measured pushes the server accepted, and how fast. */
+function countPushes(pushed: PushOutcome, result: TargetResult): void {
+  result.pushesAccepted = pushed.accepted;
+  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+}
+
 async function push(
   server: RunningTarget,
   scenario: Scenario,
@@ -413,8 +419,7 @@ async function push(
   const expected = scenario.expectedDeliveries;
   const phase: PushPhase = { label: 'pushing', plan: scenario.pushes, warmup: false, expectedFrames: expected };
   const pushed = await pushAndWait(phase, server.logicUrl, workers, settings, deadline, result.errors, say);
-  result.pushesAccepted = pushed.accepted;
-  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+  countPushes(pushed, result);
 
   const reports = await tallyReports(scenario, workers, deadline, result);
   const latency = new Histogram();
@@ -473,8 +478,7 @@ async function dropAndMiss(logicUrl: string, scenario: Scenario, workers: Worker
   if (open > 0) result.errors.push(`the server still counted ${open} connections ${settings.drainTimeoutMs / 1000} s after every client dropped its socket`);
   say(`pushing ${scenario.pushes.count} messages while every client is away`);
   const pushed = await runPushes(logicUrl, scenario.pushes, settings.valBytes, settings.concurrency, deadline);
-  result.pushesAccepted = pushed.accepted;
-  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+  countPushes(pushed, result);
   if (pushed.failed > 0) result.errors.push(`missed pushes: ${pushed.failed} failed, first: ${pushed.firstError}`);
 }
 

@@ -25,16 +25,17 @@ function reply(message: FromWorker, then: () => void = () => undefined): void {
 }
 
 /**
- * Opens `count` sockets, at most `inFlight` handshaking at once; `start(i,
- * socket, done)` takes socket i over and calls `done` once, when it is ready
- * or has failed (or after `timeoutMs`, with `timedOut` set).
+ * Opens `count` sockets, at most `inFlight` handshaking at once. `start(i,
+ * socket, settle)` takes socket i over and returns what it made of it; its
+ * outcome is taken only when `settle()` answers true, the first time it is
+ * called for socket i. After `timeoutMs` with no outcome, `timedOut(i, made)`.
  */
-function openSockets(
+function openSockets<T>(
   count: number,
   inFlight: number,
   timeoutMs: number,
-  start: (i: number, socket: Socket, done: () => void) => void,
-  timedOut: (i: number) => void,
+  start: (i: number, socket: Socket, settle: () => boolean) => T,
+  timedOut: (i: number, made: T) => void,
 ): Promise<void> {
   const { host, port, sourceAddresses } = target!;
   let next = 0;
@@ -48,21 +49,21 @@ function openSockets(
         const i = next++;
         active++;
         let settled = false;
-        const done = (): void => {
-          if (settled) return;
+        const settle = (): boolean => {
+          if (settled) return false;
           settled = true;
           clearTimeout(timer);
           active--;
           launch();
           finishIfDone();
+          return true;
         };
         const timer = setTimeout(() => {
-          timedOut(i);
-          done();
+          if (settle()) timedOut(i, made);
         }, timeoutMs);
         const socket = connect({ host, port, localAddress: sourceAddresses[i % sourceAddresses.length] });
         socket.setNoDelay(true);
-        start(i, socket, done);
+        const made = start(i, socket, settle);
       }
     };
     launch();
@@ -86,35 +87,32 @@ async function connectAll(order: ConnectOrder): Promise<Connected> {
       for (const conn of conns) conn.heartbeat(frame);
     }, protocol.heartbeatEveryMs);
   }
-  const pending = new Map<number, BenchConnection>();
-  const failOne = (i: number, conn: BenchConnection | undefined, error: string): void => {
+  const failOne = (i: number, conn: BenchConnection, error: string): void => {
     failed++;
     firstError ??= `${order.sourceAddresses[i % order.sourceAddresses.length]} -> ${address}: ${error}`;
-    conn?.close();
+    conn.close();
   };
   await openSockets(
     order.count,
     order.inFlight,
     order.timeoutMs,
-    (i, socket, done) => {
-      const settle = (conn: BenchConnection, wsId: string | undefined, error: string): void => {
-        if (!pending.delete(i)) return;
-        if (wsId === undefined) failOne(i, conn, error);
-        else {
+    (i, socket, settle) => {
+      const session = order.trackSessions === true ? new RoomcastSession() : undefined;
+      const events = {
+        ready(conn: BenchConnection, wsId: string) {
+          if (!settle()) return;
           conns.push(conn);
           wsIds.push(wsId);
-        }
-        done();
+        },
+        fail(conn: BenchConnection, error: string) {
+          if (settle()) failOne(i, conn, error);
+        },
       };
-      const session = order.trackSessions === true ? new RoomcastSession() : undefined;
-      const conn = new BenchConnection(socket, protocol, stats, { ready: (c, wsId) => settle(c, wsId, ''), fail: (c, error) => settle(c, undefined, error) }, session);
-      pending.set(i, conn);
+      const conn = new BenchConnection(socket, protocol, stats, events, session);
       socket.once('connect', () => conn.handshake(address, key));
+      return conn;
     },
-    (i) => {
-      const conn = pending.get(i);
-      if (pending.delete(i)) failOne(i, conn, `not ready within ${order.timeoutMs} ms`);
-    },
+    (i, conn) => failOne(i, conn, `not ready within ${order.timeoutMs} ms`),
   );
   return { op: 'connected', wsIds, failed, firstError };
 }
@@ -129,9 +127,7 @@ async function resumeAll(order: ResumeOrder): Promise<ResumeOutcome> {
   const key = randomBytes(16).toString('base64');
   const latency = new Histogram();
   const outcome: ResumeOutcome = { op: 'resumed', resumed: 0, recovered: 0, failed: 0, firstError: undefined, startedAtUs: nowUs(), lastResumedAtUs: 0, latency: latency.toSparse() };
-  const waiting = new Set<number>();
-  const fail = (i: number, error: string): void => {
-    if (!waiting.delete(i)) return;
+  const failOne = (i: number, error: string): void => {
     outcome.failed++;
     outcome.firstError ??= `${wsIds[i]}: ${error}`;
     conns[i].close();
@@ -140,27 +136,24 @@ async function resumeAll(order: ResumeOrder): Promise<ResumeOutcome> {
     conns.length,
     order.inFlight,
     order.timeoutMs,
-    (i, socket, done) => {
+    (i, socket, settle) => {
       const startedAtUs = nowUs();
-      waiting.add(i);
       conns[i].resume(socket, {
         resumed(_conn, recovered) {
-          if (!waiting.delete(i)) return;
+          if (!settle()) return;
           const at = nowUs();
           outcome.resumed++;
           if (recovered) outcome.recovered++;
           outcome.lastResumedAtUs = Math.max(outcome.lastResumedAtUs, at);
           latency.record(at - startedAtUs);
-          done();
         },
         fail(_conn, error) {
-          fail(i, error);
-          done();
+          if (settle()) failOne(i, error);
         },
       });
       socket.once('connect', () => conns[i].handshake(`${host}:${port}`, key));
     },
-    (i) => fail(i, `no resumed within ${order.timeoutMs} ms`),
+    (i) => failOne(i, `no resumed within ${order.timeoutMs} ms`),
   );
   outcome.latency = latency.toSparse();
   return outcome;
