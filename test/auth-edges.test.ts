@@ -156,7 +156,7 @@ describe('--jwt-clock-tolerance', () => {
     await accepted.closeAndWait();
     assert.equal((await refreshWith(lenient.gatewayUrl, ahead)).op, 'reply');
 
-    const refused = await (await TestClient.open(`${strict.gatewayUrl}?token=${ahead}`)).closed;
+    const refused = await within((await TestClient.open(`${strict.gatewayUrl}?token=${ahead}`)).closed, 20_000, 'the strict server to close a token whose nbf is ahead');
     assert.equal(refused.code, 4001);
     assert.match(refused.reason, /"nbf"/);
     const refresh = await refreshWith(strict.gatewayUrl, ahead);
@@ -177,7 +177,7 @@ describe('--jwt-clock-tolerance', () => {
     assert.equal(lenientRefresh.op, 'reply');
     assert.equal(lenientRefresh.expiresAt, decodeJwt(justExpired).exp! * 1000, "the reply's expiresAt is the token's exp, without the tolerance");
 
-    const refused = await (await TestClient.open(`${strict.gatewayUrl}?token=${justExpired}`)).closed;
+    const refused = await within((await TestClient.open(`${strict.gatewayUrl}?token=${justExpired}`)).closed, 20_000, 'the strict server to close a token just expired');
     assert.equal(refused.code, 4001);
     assert.match(refused.reason, /expired/);
     const refresh = await refreshWith(strict.gatewayUrl, justExpired);

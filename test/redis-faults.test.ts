@@ -121,7 +121,7 @@ async function rawRequestSender(url: string): Promise<(request: string) => Promi
       socket.once('error', reject);
     });
     socket.write(request);
-    return statusLine.finally(() => socket.destroy());
+    return within(statusLine, 20_000, `the answer to ${request.split('\r\n')[0]}`).finally(() => socket.destroy());
   };
 }
 
