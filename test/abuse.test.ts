@@ -119,7 +119,7 @@ describe('memory a flood of dropped clients can hold', () => {
     for (const room of rooms) client.send({ op: 'join', room });
     await client.collect((f: Frame) => f.op === 'reply', rooms.length);
     client.ws.terminate();
-    await within(client.closed, 20_000, 'client to be closed');
+    await client.closedWithin();
   }
 
   it('1,200 clients that join 50 rooms each and drop keep only the 50 newest sessions and their rooms', async (t) => {

@@ -12,7 +12,6 @@ import { memoryEngine, startCluster } from './helpers/cluster.js';
 import { post } from './helpers/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
-import { within } from './helpers/until.js';
 
 const KEY = 'edge-key';
 const AUTH = { authorization: `Bearer ${KEY}` };
@@ -94,7 +93,7 @@ describe('the admin pages at their edges (Debian chromium, playwright-core)', { 
       const seen = await recordRates(page);
 
       await cluster.gateways[1].close();
-      for (const c of clients) assert.equal((await within(c.closed, 20_000, 'c to be closed (1001 expected)')).code, 1001);
+      for (const c of clients) assert.equal(await c.closeCode(20_000), 1001);
       await page.getByTestId('totals-footer').getByText('0 deliveries').waitFor();
       await page.getByTestId('total-deliveries-rate').getByText('0.0', { exact: true }).waitFor();
       const shown = await seen();

@@ -10,7 +10,6 @@ import { call, post } from './helpers/http.js';
 import { pushInTurn, pushToRoom } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { assertResumed, awayMember, member, resumeOn } from './helpers/resume.js';
-import { within } from './helpers/until.js';
 
 function contract(name: string, engine: () => EngineFactory, skip: string | false = false): void {
   describe(`broker contract: ${name}`, { skip }, () => {
@@ -85,7 +84,7 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
       assert.deepEqual(await target.next(isPush), { type: 5, data: 'only you' });
       const kicked = await post(cluster.logicUrl, '/conn/kick', { wsId: target.wsId });
       assert.equal(kicked.status, 200);
-      assert.equal((await within(target.closed, 20_000, 'target to be closed (4003 expected)')).code, 4003);
+      assert.equal(await target.closeCode(20_000), 4003);
       assert.equal((await post(cluster.logicUrl, '/push/conn', { wsId: target.wsId, val: 'x', tag: 5 })).status, 404);
     });
 

@@ -8,7 +8,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { post } from './helpers/http.js';
 import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
 import { serverPerSuite, startServer, withServer, type TestServer } from './helpers/server.js';
-import { until, within } from './helpers/until.js';
+import { until } from './helpers/until.js';
 
 /** What the SDK test page keeps on its global object. */
 interface SdkPage {
@@ -179,7 +179,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         assert.match(await answer.innerText(), /^400 /);
 
         await page.getByTestId('kick').click();
-        assert.equal((await within(clients[0].closed, 20_000, 'the kicked client to close')).code, 4003);
+        assert.equal(await clients[0].closeCode(20_000), 4003);
         await page.getByTestId('kick-answer').getByText('"kicked": true').waitFor();
         await page.getByTestId('total-connections').getByText('2', { exact: true }).waitFor();
       } finally {

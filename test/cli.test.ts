@@ -5,7 +5,6 @@ import { promisify } from 'node:util';
 import { TestClient, isPush } from './helpers/client.js';
 import { call } from './helpers/http.js';
 import { exitOrKill, runCli, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
-import { within } from './helpers/until.js';
 
 const sh = promisify(execFile);
 
@@ -124,7 +123,7 @@ describe('graceful shutdown', () => {
       const clients = await Promise.all(Array.from({ length: 20 }, () => TestClient.connect(server.gatewayUrl)));
       const started = Date.now();
       server.proc.kill(signal);
-      for (const client of clients) assert.equal((await within(client.closed, 20_000, 'client to be closed (1001 expected)')).code, 1001);
+      for (const client of clients) assert.equal(await client.closeCode(20_000), 1001);
       const { code } = await exitOrKill(server.proc, server.exited, 30_000, `${server.command} to exit after ${signal}`);
       assert.equal(code, 0);
       assert.ok(Date.now() - started < 5000, `took ${Date.now() - started} ms`);

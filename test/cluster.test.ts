@@ -46,7 +46,7 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
     assert.equal((await post(logic.logicUrl, '/push/conn', { wsId: b.wsId, val: 'direct', tag: 6 })).status, 200);
     assert.equal((await b.next(isPush)).data, 'direct');
     assert.equal((await post(logic.logicUrl, '/conn/kick', { wsId: b.wsId })).status, 200);
-    assert.equal((await within(b.closed, 20_000, 'b to be closed (4003 expected)')).code, 4003);
+    assert.equal(await b.closeCode(20_000), 4003);
     // the client sees its close before the gateway has dropped the connection: wait for the count, not for a moment
     await until('the kicked connection no longer counted', async () => ((await call(logic.logicUrl, '/stats')).body.data?.connections === 1 ? true : undefined), 5000);
     await a.closeAndWait();
@@ -174,7 +174,7 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
     for (const c of [a, b]) await post(logic.logicUrl, '/room/join', { id: 'survive', wsId: c.wsId });
     gateways[1].proc.kill('SIGKILL');
     await within(gateways[1].exited, 10_000, 'the SIGKILLed gateway to exit');
-    assert.equal((await within(b.closed, 20_000, 'b to be closed (1006 expected)')).code, 1006);
+    assert.equal(await b.closeCode(20_000), 1006);
 
     const room = await post(logic.logicUrl, '/push/room', { val: 'still', tag: 2, id: 'survive' });
     assert.equal(room.status, 200);
@@ -228,7 +228,7 @@ describe('roomcast start --workers', { skip: skipWithoutRedis }, () => {
       for (const c of clients) assert.equal((await c.next(isPush)).seq, all.body.data?.seq);
       const started = Date.now();
       server.proc.kill('SIGTERM');
-      for (const c of clients) assert.equal((await within(c.closed, 20_000, 'c to be closed (1001 expected)')).code, 1001);
+      for (const c of clients) assert.equal(await c.closeCode(20_000), 1001);
       assert.equal((await within(server.exited, 30_000, `${server.command} to exit after SIGTERM`)).code, 0);
       assert.ok(Date.now() - started < 5000);
     } finally {

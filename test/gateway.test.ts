@@ -124,7 +124,7 @@ describe('gateway frames', () => {
     const a = await TestClient.connect(server.gatewayUrl);
     const kicked = await post(server.logicUrl, '/conn/kick', { wsId: a.wsId });
     assert.deepEqual(kicked.body, { code: 0, msg: 'ok', data: { wsId: a.wsId, kicked: true } });
-    assert.equal((await within(a.closed, 20_000, 'a to be closed (4003 expected)')).code, 4003);
+    assert.equal(await a.closeCode(20_000), 4003);
     const again = await post(server.logicUrl, '/conn/kick', { wsId: a.wsId });
     assert.equal(again.status, 404);
   });
@@ -136,7 +136,7 @@ describe('gateway frames', () => {
     assert.equal((await post(server.logicUrl, '/push/room', { id: 'kick-early', val: 'before the kick', tag: 3 })).status, 200);
     assert.equal((await post(server.logicUrl, '/push/all', { val: 'to all before the kick', tag: 4 })).status, 200);
     assert.equal((await post(server.logicUrl, '/conn/kick', { wsId: a.wsId })).status, 200);
-    assert.equal((await within(a.closed, 20_000, 'a to be closed (4003 expected)')).code, 4003);
+    assert.equal(await a.closeCode(20_000), 4003);
     assert.deepEqual(
       a.frames.map((f) => f.op ?? f.data),
       ['joined', 'before the kick', 'to all before the kick'],

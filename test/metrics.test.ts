@@ -83,7 +83,7 @@ describe('GET /metrics', () => {
     assert.ok(delta('roomcast_fanout_duration_seconds', {}, 'roomcast_fanout_duration_seconds_sum') > 0);
 
     await post(server.logicUrl, '/conn/kick', { wsId: clients[0].wsId });
-    assert.equal((await within(clients[0].closed, 20_000, 'clients[0] to be closed (4003 expected)')).code, 4003);
+    assert.equal(await clients[0].closeCode(20_000), 4003);
     for (const c of clients.slice(1)) await c.closeAndWait();
     const afterwards = await scrape(server);
     assert.equal(valueOf(afterwards, 'roomcast_closes_total', { cause: 'kicked' }) - valueOf(before, 'roomcast_closes_total', { cause: 'kicked' }), 1);
@@ -192,7 +192,7 @@ describe('roomcast_*_total counters of the gateway nodes never go down', () => {
         for (let i = 0; i < 2; i++) assert.equal((await post(cluster.logicUrl, '/push/all', { val: 'v', tag: 2 })).status, 200);
         await Promise.all(clients.map((c) => c.collect(isPush, 2)));
         await post(cluster.logicUrl, '/conn/kick', { wsId: clients[2].wsId });
-        assert.equal((await within(clients[2].closed, 20_000, 'clients[2] to be closed (4003 expected)')).code, 4003);
+        assert.equal(await clients[2].closeCode(20_000), 4003);
         const counted = (families: Map<string, Family>): number[] => [
           valueOf(families, 'roomcast_gateway_nodes'),
           valueOf(families, 'roomcast_deliveries_total'),
@@ -202,7 +202,7 @@ describe('roomcast_*_total counters of the gateway nodes never go down', () => {
 
         // the second node goes away with its counts (4 deliveries, 1 kick)
         await cluster.gateways[1].close();
-        assert.equal((await within(clients[1].closed, 20_000, 'clients[1] to be closed (1001 expected)')).code, 1001);
+        assert.equal(await clients[1].closeCode(20_000), 1001);
         assert.deepEqual(counted(await scrape(cluster)), [1, 6, 1], 'the counters keep what the gone node counted');
 
         // a new node in its place starts from 0

@@ -23,12 +23,16 @@ const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as
 /** The one import of a devDependency a packed file may make: the bench's Socket.IO peer, left out when it is missing (docs/BENCHMARKS.md). */
 const DEV_ONLY_IMPORTS = new Map([['dist/bench/peers/socketio-server.js', 'socket.io']]);
 
-async function packedFiles(): Promise<Set<string>> {
+async function listPackedFiles(): Promise<Set<string>> {
   // --ignore-scripts: `prepare` would build again; the suite runs on what `npm test` just built
-  const { stdout } = await promisify(execFile)('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, maxBuffer: 16 << 20 });
+  const { stdout } = await promisify(execFile)('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root, maxBuffer: 16 << 20, timeout: 120_000 });
   const [pack] = JSON.parse(stdout) as [{ files: { path: string }[] }];
   return new Set(pack.files.map((file) => file.path));
 }
+
+let packed: Promise<Set<string>> | undefined;
+/** The packed files, listed by one `npm pack --dry-run` that both tests share. */
+const packedFiles = (): Promise<Set<string>> => (packed ??= listPackedFiles());
 
 /** Every module specifier a file imports statically or dynamically (with a literal). */
 function importsOf(code: string): string[] {

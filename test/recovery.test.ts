@@ -12,7 +12,7 @@ import { nodeOf, redisEngine, startCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { pushInTurn } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { until, within } from './helpers/until.js';
+import { until } from './helpers/until.js';
 import { assertResumed, awayMember, dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
@@ -170,7 +170,7 @@ describe('resume on one process', () => {
       Array.from({ length: 20 }, (_, i) => `m${i}`),
     );
     assert.deepEqual((end.streams as Record<string, Position>)['half-open'].seq, seqs.room.at(-1));
-    assert.deepEqual(await within(old.closed, 20_000, 'old to be closed'), { code: 4500, reason: 'session resumed by another connection' });
+    assert.deepEqual(await old.closedWithin(), { code: 4500, reason: 'session resumed by another connection' });
 
     const info = await call(server.logicUrl, `/conns/${old.wsId}`);
     assert.equal(info.body.data?.state, 'connected');
@@ -216,7 +216,7 @@ describe('resume on one process', () => {
     assert.equal((await call(server.logicUrl, `/conns/${client.wsId}`)).status, 404);
     const { client: kicked } = await member(server, ['r']);
     await post(server.logicUrl, '/conn/kick', { wsId: kicked.wsId });
-    await within(kicked.closed, 20_000, 'kicked to be closed');
+    await kicked.closedWithin();
     assert.equal((await call(server.logicUrl, `/conns/${kicked.wsId}`)).status, 404);
   });
 
@@ -405,7 +405,7 @@ describe('resume when the epoch changed', () => {
       await post(first.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'before-restart' });
       return joined;
     });
-    assert.equal((await within(client.closed, 20_000, 'client to be closed (1001 expected)')).code, 1001);
+    assert.equal(await client.closeCode(20_000), 1001);
     await withServer({ resumeSecret: 'restart-secret' }, async (second) => {
       const { client: again, frames, end } = await resumeOn(second.gatewayUrl, client.welcome!.resume as string, since);
       assertResumed(end, { wsId: client.wsId, recovered: false });
@@ -499,11 +499,11 @@ describe('resume of a large backlog', () => {
       assert.deepEqual(frames.filter(isPush).map((f) => `${f.room} ${f.seq}`), [`${rooms[0]} ${missed.body.data?.seq}`]);
       // after the first frame, the same bytes are just too large
       again.send(resumeFrame);
-      assert.equal((await within(again.closed, 20_000, 'again to be closed (1009 expected)')).code, 1009);
+      assert.equal(await again.closeCode(20_000), 1009);
 
       const first = await TestClient.connect(server.gatewayUrl, { quiet: true });
       first.send({ type: 1, data: 'x'.repeat(70 * 1024) });
-      assert.equal((await within(first.closed, 20_000, 'first to be closed (1009 expected)')).code, 1009, 'a first frame that is not a resume is held to --max-payload');
+      assert.equal(await first.closeCode(20_000), 1009, 'a first frame that is not a resume is held to --max-payload');
     });
   });
 

@@ -22,7 +22,7 @@ import { runCli } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { assertResumed, member, resumeOn } from './helpers/resume.js';
 import { startServer } from './helpers/server.js';
-import { until, within } from './helpers/until.js';
+import { stallFor, until, within } from './helpers/until.js';
 
 // one redis-server for the file; each cluster has its own key prefix
 let redis: RedisServer;
@@ -106,19 +106,11 @@ describe('Redis stopped (SIGSTOP) while pushes go on', { skip: skipWithoutRedis,
   });
 });
 
-/** Blocks this process's event loop for `ms`, as a GC pause or a burst of CPU work would. */
-function stallFor(ms: number): void {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    // busy: no timer, no socket is looked at
-  }
-}
-
 /** Sends `request` on an open socket to `url`; resolves with the answer's status line once it arrives. */
 async function rawRequestSender(url: string): Promise<(request: string) => Promise<string>> {
   const { hostname, port } = new URL(url);
   const socket = connect({ host: hostname, port: Number(port) });
-  await once(socket, 'connect');
+  await within(once(socket, 'connect'), 20_000, `a TCP connection to ${url}`);
   return async (request) => {
     let answer = '';
     const statusLine = new Promise<string>((resolve, reject) => {
@@ -129,7 +121,7 @@ async function rawRequestSender(url: string): Promise<(request: string) => Promi
       socket.once('error', reject);
     });
     socket.write(request);
-    return statusLine.finally(() => socket.destroy());
+    return within(statusLine, 20_000, `the answer to ${request.split('\r\n')[0]}`).finally(() => socket.destroy());
   };
 }
 

@@ -125,7 +125,7 @@ describe('client auth required (HMAC secret)', () => {
     }
     const viaFrame = await TestClient.open(server.gatewayUrl);
     viaFrame.send({ op: 'auth', token: unsignedToken('dave') });
-    assert.equal((await within(viaFrame.closed, 20_000, 'viaFrame to be closed (4001 expected)')).code, 4001);
+    assert.equal(await viaFrame.closeCode(20_000), 4001);
     assert.equal((await stats(server)).auth.failures - before, cases.length + 1);
   });
 
@@ -138,7 +138,7 @@ describe('client auth required (HMAC secret)', () => {
     const refused = await refreshing.next((f) => f.op === 'error');
     assert.equal(refused.code, 'forbidden');
     assert.match(String(refused.message), /for user mallory, this connection is user erin/);
-    const closed = await within(expiring.closed, 20_000, 'expiring to be closed');
+    const closed = await expiring.closedWithin();
     assert.equal(closed.code, 4001);
     await sleep(300);
     assert.equal(refreshing.ws.readyState, WebSocket.OPEN);
@@ -326,7 +326,7 @@ describe('limits', () => {
       const flooder = await TestClient.connect(server.gatewayUrl);
       const steady = await TestClient.connect(server.gatewayUrl);
       for (let i = 0; i < 100; i++) flooder.send({ type: 1, data: 'PING' });
-      assert.equal((await within(flooder.closed, 20_000, 'flooder to be closed (4029 expected)')).code, 4029);
+      assert.equal(await flooder.closeCode(20_000), 4029);
       for (let i = 0; i < 5; i++) {
         assert.deepEqual(await steady.ping(), { type: 1, data: 'PONG' });
         await sleep(120);
@@ -486,7 +486,7 @@ describe('connections per user (--max-connections-per-user)', () => {
       const alice = await TestClient.connect(await tokenUrl(server, 'alice'));
       const anonymous = await Promise.all([1, 2, 3].map(() => TestClient.connect(server.gatewayUrl)));
       anonymous[0].send({ op: 'auth', token: await signToken({ sub: 'alice' }), id: 1 });
-      const closed = await within(anonymous[0].closed, 20_000, 'the anonymous connection that became alice to be closed');
+      const closed = await anonymous[0].closedWithin('the anonymous connection that became alice to be closed');
       assert.equal(closed.code, 4029);
       assert.match(closed.reason, /limit of 1 connections on this node/);
       anonymous[1].send({ op: 'auth', token: await signToken({ sub: 'bob' }), id: 1 });
@@ -501,7 +501,7 @@ describe('connections per user (--max-connections-per-user)', () => {
     await withServer({ auth: 'required', jwtSecret: JWT_SECRET, ...perUser }, async (server) => {
       const alice = await Promise.all([1, 2].map(async () => TestClient.connect(await tokenUrl(server, 'alice'))));
       await post(server.logicUrl, '/conn/kick', { wsId: alice[0].wsId });
-      assert.equal((await within(alice[0].closed, 20_000, 'the kicked connection to be closed')).code, 4003);
+      assert.equal(await alice[0].closeCode(20_000), 4003);
       await userHolds(server, 'alice', 1);
       alice[0] = await TestClient.connect(await tokenUrl(server, 'alice'));
       await dropConnection(server, alice[1]);
@@ -527,7 +527,7 @@ describe('connections per user (--max-connections-per-user)', () => {
       await userHolds(server, 'alice', 1);
       const takeover = await resumeOn(await tokenUrl(server, 'alice'), alice[0].welcome!.resume as string, {});
       assert.equal(takeover.end.op, 'resumed');
-      assert.equal((await within(alice[0].closed, 20_000, 'the taken-over connection to be closed')).code, 4500);
+      assert.equal(await alice[0].closeCode(20_000), 4500);
       await userHolds(server, 'alice', 1);
       const last = await TestClient.connect(await tokenUrl(server, 'alice'));
       assert.equal((await outcome(await tokenUrl(server, 'alice'))).status, 429, 'the resumed connection is counted once');

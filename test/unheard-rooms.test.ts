@@ -13,7 +13,6 @@ import { isPush, type Frame } from './helpers/client.js';
 import { post } from './helpers/http.js';
 import { onEachEngine } from './helpers/engine-suite.js';
 import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
-import { within } from './helpers/until.js';
 
 /** Each frame as one line: `joined room seq`, `push room seq`, `left room`. */
 function ops(frames: Frame[]): string[] {
@@ -53,7 +52,7 @@ onEachEngine('rooms the client never heard it joined', 2, (suite) => {
 
     const { client: again, frames, end } = await resumeOn(suite.cluster.gatewayUrls[1], old.welcome!.resume as string, since);
     assert.equal(end.op, 'resumed', JSON.stringify(end));
-    assert.equal((await within(old.closed, 20_000, 'old to be closed (4500 expected)')).code, 4500);
+    assert.equal(await old.closeCode(20_000), 4500);
     assert.deepEqual(ops(frames), [`joined open-new ${before}`, `push open-new ${missed[0]}`, `push open-known ${missed[1]}`, `push open-new ${missed[2]}`]);
     assert.equal(end.recovered, true);
     assert.deepEqual((end.streams as Record<string, Position>)['open-new'].seq, missed[2]);
@@ -73,7 +72,7 @@ onEachEngine('rooms the client never heard it joined', 2, (suite) => {
     assert.equal(lostEnd.recovered, true);
     const second = await pushTo(suite.cluster.logicUrl, 'twice', 't2');
     const { client: again, frames, end } = await resumeOn(suite.cluster.gatewayUrls[0], old.welcome!.resume as string, since);
-    assert.equal((await within(lost.closed, 20_000, 'lost to be closed (4500 expected)')).code, 4500);
+    assert.equal(await lost.closeCode(20_000), 4500);
     assert.deepEqual(ops(frames), [`joined twice ${before}`, `push twice ${first}`, `push twice ${second}`]);
     assert.equal(end.recovered, true);
     await again.closeAndWait();

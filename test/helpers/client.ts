@@ -138,6 +138,11 @@ export class TestClient {
     return Promise.race([this.closed.then(({ code }) => code), open]).finally(() => clearTimeout(timer));
   }
 
+  /** How the server closed the connection; fails with `what` when it is still open after `timeoutMs`. */
+  closedWithin(what = `the server to close connection ${this.wsId}`, timeoutMs = 20_000): Promise<Closed> {
+    return within(this.closed, timeoutMs, what);
+  }
+
   async closeAndWait(): Promise<Closed> {
     if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.close();
     return this.closed;

@@ -4,7 +4,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
 import { TestClient, type Closed, type Frame } from './client.js';
 import { call, post } from './http.js';
-import { within } from './until.js';
 
 export interface Position {
   seq: number;
@@ -66,7 +65,7 @@ export async function resumeEnd(client: TestClient, token: string, since: Record
     if (client.ws.readyState === WebSocket.OPEN) throw err;
     return undefined;
   });
-  return frame === undefined ? { closed: await within(client.closed, 20_000, 'the server to answer the resume or close the connection') } : { frame };
+  return frame === undefined ? { closed: await client.closedWithin('the server to answer the resume or close the connection') } : { frame };
 }
 
 /** Asserts that a resume ended with `resumed`, and with the wsId and recovered flag that `expected` names; a failure shows the frame. */

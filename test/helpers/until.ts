@@ -40,3 +40,11 @@ export async function untilLength(what: string, list: readonly unknown[], length
     timeoutMs,
   );
 }
+
+/** Blocks this process's event loop for `ms`, as a GC pause or a burst of CPU work would: no timer runs, no socket is read. */
+export function stallFor(ms: number): void {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    // busy
+  }
+}
