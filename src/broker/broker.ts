@@ -204,6 +204,8 @@ export interface GatewayHandler {
   roomMembers(room: string): string[];
   /** This node's connections of a user. */
   userConnections(uid: string): ConnInfo[];
+  /** Whether a connection with this wsId is on this node. */
+  holds(wsId: string): boolean;
   /** A resume by `uid` takes the session `wsId` over: close its connection here (4500) and leave the session away. */
   yieldSession(wsId: string, uid: string | undefined): YieldAnswer;
   /** The broker holds the session of this node's `wsId` otherwise than the node: close the connection, leave the session alone. */

@@ -375,6 +375,10 @@ export class GatewayNode implements GatewayHandler {
     return counts;
   }
 
+  holds(wsId: string): boolean {
+    return this.hub.conns.has(wsId);
+  }
+
   roomMembers(room: string): string[] {
     const members = this.hub.rooms.get(room);
     return members === undefined ? [] : [...members].map((conn) => conn.wsId);

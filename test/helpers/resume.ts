@@ -17,8 +17,10 @@ export async function member(server: { gatewayUrl: string; logicUrl: string }, r
   for (const room of rooms) {
     const answer = await post(server.logicUrl, '/room/join', { id: room, wsId: client.wsId });
     assert.equal(answer.status, 200, `join ${room}: ${answer.text}`);
-    // as long as a resume's answer may take (15 s): a loaded 2-core machine has taken over 5 s
-    const joined = await client.next((f) => f.op === 'joined' && f.room === room, 15_000);
+    const joined = await client.next((f) => f.op === 'joined' && f.room === room).catch(async (err: unknown) => {
+      const conn = await call(server.logicUrl, `/conns/${client.wsId}`);
+      throw new Error(`no joined frame for ${room} (the join answered ${answer.text}; GET /conns/${client.wsId}: ${conn.text})`, { cause: err });
+    });
     since[room] = { seq: joined.seq as number, epoch: joined.epoch as string };
   }
   return { client, since };

@@ -357,7 +357,7 @@ export class RedisBroker implements Broker {
   }
 
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
-    const nodeId = await this.bounded(() => this.commands.get(this.names.connKey(cmd.wsId)));
+    const nodeId = (await this.bounded(() => this.commands.get(this.names.connKey(cmd.wsId)))) ?? (await this.unregisteredHolder(cmd.wsId));
     if (nodeId === null) return this.commandAway(cmd);
     const answer = await this.ask(nodeId, cmd.wsId, { type: 'command', cmd }, this.requestTimeoutMs);
     switch (answer.status) {
@@ -371,6 +371,17 @@ export class RedisBroker implements Broker {
         return reply.result === undefined ? this.commandAway(cmd) : (reply.result as ReplyTo<C>);
       }
     }
+  }
+
+  /**
+   * The node that holds `wsId` though Redis names none. A node welcomes a
+   * connection without waiting for its registration to reach Redis, so a
+   * backend told the wsId at once can ask before it has landed; the node's
+   * answer goes out on the connection its registration went on, after it.
+   * null when no node holds it: the session is away, or gone.
+   */
+  private async unregisteredHolder(wsId: string): Promise<string | null> {
+    return (await this.gather<'holder'>({ kind: 'holder', wsId })).find((nodeId) => nodeId !== null) ?? null;
   }
 
   /**
@@ -542,6 +553,8 @@ export class RedisBroker implements Broker {
         return gateway.roomMembers(query.room);
       case 'userConnections':
         return gateway.userConnections(query.uid);
+      case 'holder':
+        return gateway.holds(query.wsId) ? gateway.nodeId : null;
       case 'stats':
         return gateway.stats();
       case 'report':

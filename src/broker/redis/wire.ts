@@ -32,12 +32,20 @@ export function decodeUserPush(uid: string, text: string): UserPush | undefined 
   return { uid, id: text.slice(0, a), tag: Number(text.slice(a + 1, b)), val: text.slice(b + 1) };
 }
 
-export type NodeQuery = { kind: 'roomCounts' } | { kind: 'roomMembers'; room: string } | { kind: 'userConnections'; uid: string } | { kind: 'stats' } | { kind: 'report' };
+export type NodeQuery =
+  | { kind: 'roomCounts' }
+  | { kind: 'roomMembers'; room: string }
+  | { kind: 'userConnections'; uid: string }
+  | { kind: 'holder'; wsId: string }
+  | { kind: 'stats' }
+  | { kind: 'report' };
 
 export interface QueryAnswers {
   roomCounts: [string, number][];
   roomMembers: string[];
   userConnections: ConnInfo[];
+  /** The answering node's id when it holds the wsId, else null. */
+  holder: string | null;
   stats: NodeStats;
   report: NodeReport;
 }
