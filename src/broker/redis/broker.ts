@@ -357,7 +357,9 @@ export class RedisBroker implements Broker {
   }
 
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
-    const nodeId = (await this.bounded(() => this.commands.get(this.names.connKey(cmd.wsId)))) ?? (await this.unregisteredHolder(cmd.wsId));
+    const registeredNode = (): Promise<string | null> => this.bounded(() => this.commands.get(this.names.connKey(cmd.wsId)));
+    let nodeId = await registeredNode();
+    if (nodeId === null && (await this.heldUnregistered(cmd.wsId))) nodeId = await registeredNode();
     if (nodeId === null) return this.commandAway(cmd);
     const answer = await this.ask(nodeId, cmd.wsId, { type: 'command', cmd }, this.requestTimeoutMs);
     switch (answer.status) {
@@ -374,14 +376,16 @@ export class RedisBroker implements Broker {
   }
 
   /**
-   * The node that holds `wsId` though Redis names none. A node welcomes a
-   * connection without waiting for its registration to reach Redis, so a
-   * backend told the wsId at once can ask before it has landed; the node's
-   * answer goes out on the connection its registration went on, after it.
-   * null when no node holds it: the session is away, or gone.
+   * Whether a node holds `wsId` though Redis named none when asked. A node
+   * welcomes a connection without waiting for its registration to reach Redis,
+   * so a backend told the wsId at once can ask before it has landed. Each
+   * node answers on the Redis connection its registrations went out on, after
+   * them: once a node says it holds the wsId, Redis names it. (A node that
+   * holds it while Redis still names none let it go while cut off from Redis:
+   * the session is away, and stays the logic's to change; see "Faults".)
    */
-  private async unregisteredHolder(wsId: string): Promise<string | null> {
-    return (await this.gather<'holder'>({ kind: 'holder', wsId })).find((nodeId) => nodeId !== null) ?? null;
+  private async heldUnregistered(wsId: string): Promise<boolean> {
+    return (await this.gather<'holds'>({ kind: 'holds', wsId })).includes(true);
   }
 
   /**
@@ -553,8 +557,8 @@ export class RedisBroker implements Broker {
         return gateway.roomMembers(query.room);
       case 'userConnections':
         return gateway.userConnections(query.uid);
-      case 'holder':
-        return gateway.holds(query.wsId) ? gateway.nodeId : null;
+      case 'holds':
+        return gateway.holds(query.wsId);
       case 'stats':
         return gateway.stats();
       case 'report':

@@ -36,7 +36,7 @@ export type NodeQuery =
   | { kind: 'roomCounts' }
   | { kind: 'roomMembers'; room: string }
   | { kind: 'userConnections'; uid: string }
-  | { kind: 'holder'; wsId: string }
+  | { kind: 'holds'; wsId: string }
   | { kind: 'stats' }
   | { kind: 'report' };
 
@@ -44,8 +44,8 @@ export interface QueryAnswers {
   roomCounts: [string, number][];
   roomMembers: string[];
   userConnections: ConnInfo[];
-  /** The answering node's id when it holds the wsId, else null. */
-  holder: string | null;
+  /** Whether the answering node holds the wsId. */
+  holds: boolean;
   stats: NodeStats;
   report: NodeReport;
 }
