@@ -5,15 +5,15 @@
  * the logic finds it away and the moment it ends it.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
-import { redisEngine, startCluster, type TestCluster } from './helpers/cluster.js';
+import { relayedClusterPerSuite, type TestCluster } from './helpers/cluster.js';
 import { onEachEngine } from './helpers/engine-suite.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { RedisRelay } from './helpers/redis-relay.js';
+import type { RedisRelay } from './helpers/redis-relay.js';
 import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
 import { until } from './helpers/until.js';
 
@@ -58,63 +58,53 @@ onEachEngine('a kick while the connection is closing', 1, (suite) => {
 });
 
 describe('a kick racing a resume across processes (Redis)', { skip: skipWithoutRedis }, () => {
-  let redis: RedisServer;
-  let relay: RedisRelay;
-  let cluster: TestCluster;
+  const env = relayedClusterPerSuite(2);
   let gatewayProcesses: string[];
-  before(async () => {
-    redis = await RedisServer.start();
-    relay = await RedisRelay.start(redis.port);
-    cluster = await startCluster(redisEngine(relay.url), 2);
-    gatewayProcesses = cluster.gateways.map((g) => (g.node.broker as RedisBroker).processId);
-  });
-  after(async () => {
-    await cluster.close();
-    await relay.close();
-    await redis.stop();
+  before(() => {
+    gatewayProcesses = env.cluster.gateways.map((g) => (g.node.broker as RedisBroker).processId);
   });
 
   /** Holds the logic's next command on the session after its lookup (the one that ends it) in the relay. */
   function holdTheEnd(wsId: string): ReturnType<RedisRelay['hold']> {
-    const sessionKey = (cluster.gateways[0].node.broker as RedisBroker).names.sessionKey(wsId);
-    return relay.hold(
+    const sessionKey = (env.cluster.gateways[0].node.broker as RedisBroker).names.sessionKey(wsId);
+    return env.relay.hold(
       (name, text) => name.startsWith('roomcast:commands:') && !gatewayProcesses.some((id) => name.endsWith(id)) && text.includes(sessionKey) && !text.includes('HGETALL'),
     );
   }
 
   /** A session away on node 0, and a kick of it held just before it ends the session. */
   async function kickHeld(room: string): Promise<{ wsId: string; token: string; since: Record<string, Position>; kick: ReturnType<typeof post>; release(): void }> {
-    const { client, since } = await member({ gatewayUrl: cluster.gatewayUrls[0], logicUrl: cluster.logicUrl }, [room]);
-    await dropConnection(cluster, client);
+    const { client, since } = await member({ gatewayUrl: env.cluster.gatewayUrls[0], logicUrl: env.cluster.logicUrl }, [room]);
+    await dropConnection(env.cluster, client);
     const hold = holdTheEnd(client.wsId);
-    const kick = post(cluster.logicUrl, '/conn/kick', { wsId: client.wsId });
+    const kick = post(env.cluster.logicUrl, '/conn/kick', { wsId: client.wsId });
     await hold.held;
     return { wsId: client.wsId, token: client.welcome!.resume as string, since, kick, release: () => hold.release() };
   }
 
   it('a resume that takes the session before the kick ends it is kicked in turn: 4003 for the resumed connection, kicked:true, nothing left', async () => {
     const race = await kickHeld('race-resume');
-    const { client: resumed, end } = await resumeOn(cluster.gatewayUrls[1], race.token, race.since);
+    const { client: resumed, end } = await resumeOn(env.cluster.gatewayUrls[1], race.token, race.since);
     assert.equal(end.op, 'resumed', JSON.stringify(end));
     assert.equal(end.recovered, true);
     race.release();
     const kicked = await race.kick;
     assert.deepEqual(kicked.body, { code: 0, msg: 'ok', data: { wsId: race.wsId, kicked: true } }, kicked.text);
     assert.equal(await resumed.closeCode(5000), CloseCode.kicked, 'the kick reaches the connection that resumed the session');
-    await until('the kicked session gone', async () => ((await call(cluster.logicUrl, `/conns/${race.wsId}`)).status === 404 ? true : undefined));
-    assert.equal(await redisKeysOf(cluster, redis, race.wsId), 0);
+    await until('the kicked session gone', async () => ((await call(env.cluster.logicUrl, `/conns/${race.wsId}`)).status === 404 ? true : undefined));
+    assert.equal(await redisKeysOf(env.cluster, env.redis, race.wsId), 0);
   });
 
   it('a session that ends by itself before the kick ends it (resumed, then closed normally) answers kicked:false and leaves nothing', async () => {
     const race = await kickHeld('race-ended');
-    const { client: resumed, end } = await resumeOn(cluster.gatewayUrls[1], race.token, race.since);
+    const { client: resumed, end } = await resumeOn(env.cluster.gatewayUrls[1], race.token, race.since);
     assert.equal(end.op, 'resumed', JSON.stringify(end));
     await resumed.closeAndWait();
-    await until('the session ended by its client', async () => ((await redisKeysOf(cluster, redis, race.wsId)) === 0 ? true : undefined));
+    await until('the session ended by its client', async () => ((await redisKeysOf(env.cluster, env.redis, race.wsId)) === 0 ? true : undefined));
     race.release();
     const kicked = await race.kick;
     assert.deepEqual(kicked.body, { code: 0, msg: 'ok', data: { wsId: race.wsId, kicked: false } }, kicked.text);
-    assert.equal((await call(cluster.logicUrl, `/conns/${race.wsId}`)).status, 404);
-    assert.equal(await redisKeysOf(cluster, redis, race.wsId), 0);
+    assert.equal((await call(env.cluster.logicUrl, `/conns/${race.wsId}`)).status, 404);
+    assert.equal(await redisKeysOf(env.cluster, env.redis, race.wsId), 0);
   });
 });

@@ -7,35 +7,22 @@
  */
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
 import { TestClient, isPush } from './helpers/client.js';
-import { redisEngine, startCluster, type TestCluster } from './helpers/cluster.js';
+import { relayedClusterPerSuite } from './helpers/cluster.js';
 import { call, post, type ApiAnswer } from './helpers/http.js';
-import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { RedisRelay } from './helpers/redis-relay.js';
+import { skipWithoutRedis } from './helpers/redis.js';
 
 describe('a command by wsId sent before the gateway registered the connection in Redis', { skip: skipWithoutRedis }, () => {
-  let redis: RedisServer;
-  let relay: RedisRelay;
-  let cluster: TestCluster;
-  before(async () => {
-    redis = await RedisServer.start();
-    relay = await RedisRelay.start(redis.port);
-    cluster = await startCluster(redisEngine(relay.url), 1);
-  });
-  after(async () => {
-    await cluster.close();
-    await relay.close();
-    await redis.stop();
-  });
+  const env = relayedClusterPerSuite(1);
 
   /** Connects a client while its registration is held, sends `command` meanwhile, then lets the registration through after 300 ms. */
   async function beforeRegistration(command: (client: TestClient) => Promise<ApiAnswer>): Promise<{ client: TestClient; answer: ApiAnswer }> {
-    const broker = cluster.gateways[0].node.broker as RedisBroker;
-    const registration = relay.hold((name, text) => name === `roomcast:commands:${broker.processId}` && text.includes(broker.names.connKey('')));
-    const client = await TestClient.connect(cluster.gatewayUrls[0]);
+    const broker = env.cluster.gateways[0].node.broker as RedisBroker;
+    const registration = env.relay.hold((name, text) => name === `roomcast:commands:${broker.processId}` && text.includes(broker.names.connKey('')));
+    const client = await TestClient.connect(env.cluster.gatewayUrls[0]);
     try {
       await registration.held;
       const answering = command(client);
@@ -48,25 +35,25 @@ describe('a command by wsId sent before the gateway registered the connection in
   }
 
   it('a join reaches the connection: 200 changed, the joined frame, and the room in GET /conns', async () => {
-    const { client, answer } = await beforeRegistration((c) => post(cluster.logicUrl, '/room/join', { id: 'early', wsId: c.wsId }));
+    const { client, answer } = await beforeRegistration((c) => post(env.cluster.logicUrl, '/room/join', { id: 'early', wsId: c.wsId }));
     assert.equal(answer.status, 200, answer.text);
     assert.equal(answer.body.data?.changed, true);
     assert.equal((await client.next((f) => f.op === 'joined')).room, 'early');
-    assert.deepEqual((await call(cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['early']);
-    await post(cluster.logicUrl, '/push/room', { id: 'early', val: 'to the early member', tag: 2 });
+    assert.deepEqual((await call(env.cluster.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['early']);
+    await post(env.cluster.logicUrl, '/push/room', { id: 'early', val: 'to the early member', tag: 2 });
     assert.equal((await client.next(isPush)).data, 'to the early member');
     await client.closeAndWait();
   });
 
   it('a push to the connection is delivered', async () => {
-    const { client, answer } = await beforeRegistration((c) => post(cluster.logicUrl, '/push/conn', { wsId: c.wsId, val: 'early push', tag: 2 }));
+    const { client, answer } = await beforeRegistration((c) => post(env.cluster.logicUrl, '/push/conn', { wsId: c.wsId, val: 'early push', tag: 2 }));
     assert.equal(answer.status, 200, answer.text);
     assert.equal((await client.next(isPush)).data, 'early push');
     await client.closeAndWait();
   });
 
   it('a kick closes the connection with 4003', async () => {
-    const { client, answer } = await beforeRegistration((c) => post(cluster.logicUrl, '/conn/kick', { wsId: c.wsId }));
+    const { client, answer } = await beforeRegistration((c) => post(env.cluster.logicUrl, '/conn/kick', { wsId: c.wsId }));
     assert.equal(answer.status, 200, answer.text);
     assert.equal(await client.closeCode(20_000), CloseCode.kicked);
   });

@@ -1,4 +1,5 @@
 /** Several gateway nodes and a logic API on one broker, in this process, over real sockets. */
+import { after, before } from 'node:test';
 import { pino } from 'pino';
 import type { Broker } from '../../src/broker/broker.js';
 import { MemoryBroker } from '../../src/broker/memory.js';
@@ -6,6 +7,8 @@ import { RedisBroker, type RedisBrokerOptions } from '../../src/broker/redis/bro
 import { DEFAULTS, gatewayPart, logicPart } from '../../src/config.js';
 import type { GatewayServer } from '../../src/gateway/server.js';
 import { createGateway, createLogic, gatewayUrl, logicUrl } from '../../src/standalone.js';
+import { RedisRelay } from './redis-relay.js';
+import { RedisServer } from './redis.js';
 import { testConfig } from './server.js';
 
 export interface TestCluster {
@@ -80,4 +83,27 @@ export async function startCluster(engine: EngineFactory, nodes = 2, overrides: 
       await made.close();
     },
   };
+}
+
+/** A cluster whose every Redis connection passes a relay (which can hold one connection's commands back), on a redis-server of its own. */
+export interface RelayedCluster {
+  redis: RedisServer;
+  relay: RedisRelay;
+  cluster: TestCluster;
+}
+
+/** A RelayedCluster started before the tests of the calling suite and closed after them: read its fields inside the tests. */
+export function relayedClusterPerSuite(nodes: number, options: Partial<Omit<RedisBrokerOptions, 'url' | 'prefix'>> = {}, overrides: Overrides = {}): RelayedCluster {
+  const made = {} as RelayedCluster;
+  before(async () => {
+    made.redis = await RedisServer.start();
+    made.relay = await RedisRelay.start(made.redis.port);
+    made.cluster = await startCluster(redisEngine(made.relay.url, options), nodes, overrides);
+  });
+  after(async () => {
+    await made.cluster?.close();
+    await made.relay?.close();
+    await made.redis?.stop();
+  });
+  return made;
 }
