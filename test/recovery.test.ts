@@ -507,6 +507,22 @@ describe('resume of a large backlog', () => {
     });
   });
 
+  it('with --max-rooms-per-connection above 10,000, a resume naming more than 10,001 long room ids is taken as the first frame', async () => {
+    // a send buffer that takes the 15,000 left frames at once
+    await withServer({ maxRoomsPerConnection: 20_000, sendBufferLimit: 16 * 1024 * 1024 }, async (server) => {
+      const { client, since } = await member(server, ['one']);
+      await dropConnection(server, client);
+      const named: Record<string, Position> = { ...since };
+      // rooms the session is not in: the resume answers each with a left frame
+      for (let i = 0; i < 15_000; i++) named[`${'r'.repeat(122)}${String(i).padStart(6, '0')}`] = since.one;
+      const bytes = JSON.stringify({ op: 'resume', token: client.welcome!.resume, since: named, id: 1 }).length;
+      assert.ok(bytes > 10_001 * 200 + 4096, `the resume frame is ${bytes} bytes, past the limit for 10,001 streams`);
+      const { client: again, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, named);
+      assertResumed(end, { wsId: client.wsId });
+      await again.closeAndWait();
+    });
+  });
+
   it('a session in --max-rooms-per-connection rooms (1000) resumes: since names 1001 streams; more than 10,000 are refused naming the count', async () => {
     await withServer({}, async (server) => {
       const rooms = Array.from({ length: 1000 }, (_, i) => `full-${i}`);

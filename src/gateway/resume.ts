@@ -50,7 +50,8 @@ const RESUME_FRAME_OVERHEAD = 4096;
  * Every other frame is held to `--max-payload`.
  */
 export function resumeFrameLimit(maxRoomsPerConnection: number, maxPayload: number): number {
-  const streams = (maxRoomsPerConnection === 0 ? MAX_SINCE_STREAMS : Math.min(maxRoomsPerConnection, MAX_SINCE_STREAMS)) + 1;
+  // a limit above MAX_SINCE_STREAMS raises what a resume may name (maxSinceStreams), so it raises this too
+  const streams = maxRoomsPerConnection === 0 ? MAX_SINCE_STREAMS : maxRoomsPerConnection + 1;
   return Math.max(maxPayload, streams * SINCE_STREAM_BYTES + RESUME_FRAME_OVERHEAD);
 }
 
