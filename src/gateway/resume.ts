@@ -93,8 +93,16 @@ async function fetchReplay(node: GatewayNode, stream: string, start: StreamPosit
 /** Sends the publications of every stream in the order they were accepted, waiting for the client to read as it goes. */
 async function sendReplays(node: GatewayNode, conn: Connection, replays: StreamReplay[]): Promise<void> {
   const entries = replays.flatMap((r) => r.entries).sort((a, b) => a.order - b.order);
-  for (const pub of entries) {
-    if (!conn.enqueue(node.replayFrames.frameOf(pub))) return;
+  await sendPaced(
+    conn,
+    entries.map((pub) => node.replayFrames.frameOf(pub)),
+  );
+}
+
+/** Queues each frame once the client has read most of the ones before, so however many there are, none is closed as slow for them. */
+async function sendPaced(conn: Connection, frames: Iterable<Buffer>): Promise<void> {
+  for (const frame of frames) {
+    if (!conn.enqueue(frame)) return;
     if (conn.bufferedBytes > 0) await conn.writable();
   }
 }
@@ -218,7 +226,11 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     await sendReplays(node, conn, replays);
     await node.caughtUp(streams, CATCH_UP_MS);
     const replayedTo = new Map(Object.entries(streams).map(([stream, position]) => [stream, position.seq]));
-    for (const room of since.keys()) if (room !== ALL_STREAM && !conn.rooms.has(room)) conn.enqueue(encodeTextFrame(leftFrame(room)));
+    const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !conn.rooms.has(room));
+    await sendPaced(
+      conn,
+      gone.map((room) => encodeTextFrame(leftFrame(room))),
+    );
     node.counters.resumes++;
     conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), recovered, streams)));
     conn.releaseHeld(replayedTo);
