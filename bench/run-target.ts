@@ -510,12 +510,13 @@ async function resumeStorm(scenario: Scenario, workers: Worker[], deadline: numb
   const startedAtUs = Math.min(...outcomes.map((o) => o.startedAtUs));
   const lastAtUs = Math.max(...outcomes.map((o) => o.lastResumedAtUs));
   const seconds = lastAtUs > startedAtUs ? (lastAtUs - startedAtUs) / 1e6 : NaN;
+  const resumed = sum('resumed');
   const resume: ResumeResult = {
-    resumed: sum('resumed'),
+    resumed,
     recovered: sum('recovered'),
     failed: sum('failed'),
     seconds: round(seconds, 3),
-    resumesPerSecond: Math.round(sum('resumed') / seconds),
+    resumesPerSecond: Math.round(resumed / seconds),
     framesAfterResumed: 0,
     timeMs: quantilesMs(time),
   };
