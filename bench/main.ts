@@ -48,9 +48,9 @@ function runsOf(name: ScenarioName, runs: TargetRun[]): TargetRun[] {
   return RESUME_SCENARIOS.includes(name) ? runs.filter(canResume) : runs;
 }
 
-/** A line saying which runs a scenario leaves out, and why; undefined when it takes them all. */
-function leftOutLine(name: ScenarioName, runs: TargetRun[]): string | undefined {
-  const left = runs.filter((run) => !runsOf(name, runs).includes(run));
+/** A line saying which runs a scenario leaves out (`runs` but not `taken`), and why; undefined when it takes them all. */
+function leftOutLine(name: ScenarioName, runs: TargetRun[], taken: TargetRun[]): string | undefined {
+  const left = runs.filter((run) => !taken.includes(run));
   if (left.length === 0) return undefined;
   return `${name}: roomcast with history only (the peers have no session resume; without history nothing is replayed), so ${left.map((r) => r.label).join(', ')} ${left.length === 1 ? 'is' : 'are'} left out`;
 }
@@ -121,12 +121,13 @@ export async function runBenchWith(options: BenchOptions, write: (text: string) 
   for (const name of options.scenarios) {
     const scenario = buildScenario(name, options.sizes, options.seed);
     const results: TargetResult[] = [];
-    const leftOut = leftOutLine(name, runs);
-    if (runsOf(name, runs).length === 0) {
+    const taken = runsOf(name, runs);
+    const leftOut = leftOutLine(name, runs, taken);
+    if (taken.length === 0) {
       write(`${leftOut}: nothing to run\n\n`);
       continue;
     }
-    for (const run of runsOf(name, runs)) {
+    for (const run of taken) {
       if (options.waitForIdleSeconds > 0) {
         progress.show(`[${name} ${run.label}] waiting for an idle machine`);
         if (!(await waitForIdleMachine(options.waitForIdleSeconds * 1000))) progress.show(`[${name} ${run.label}] the machine stayed busy; measuring anyway`);

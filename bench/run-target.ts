@@ -455,10 +455,28 @@ async function tallyReports(scenario: Scenario, workers: Worker[], deadline: num
 
 /** Open connections, as GET /stats counts them over every gateway node. */
 async function serverConnections(logicUrl: string, deadline: number): Promise<number> {
-  const res = await fetch(new URL('/stats', logicUrl), { signal: AbortSignal.timeout(requestTimeoutMs(deadline)) });
-  const body = (await res.json()) as { data?: { connections?: unknown } };
-  if (!res.ok || typeof body.data?.connections !== 'number') throw new Error(`GET /stats answered ${res.status} ${JSON.stringify(body).slice(0, 200)}`);
-  return body.data.connections;
+  let status: number;
+  let text: string;
+  try {
+    const res = await fetch(new URL('/stats', logicUrl), { signal: AbortSignal.timeout(requestTimeoutMs(deadline)) });
+    status = res.status;
+    text = await res.text();
+  } catch (err) {
+    throw new Error(`GET /stats: ${(err as Error).message}`, { cause: err });
+  }
+  const connections = status === 200 ? connectionsIn(text) : undefined;
+  if (connections === undefined) throw new Error(`GET /stats answered ${status} ${text.slice(0, 200)}`);
+  return connections;
+}
+
+/** `data.connections` of a GET /stats body; undefined when the body is not JSON or has no such number. */
+function connectionsIn(text: string): number | undefined {
+  try {
+    const connections = (JSON.parse(text) as { data?: { connections?: unknown } }).data?.connections;
+    return typeof connections === 'number' ? connections : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -492,12 +510,13 @@ async function resumeStorm(scenario: Scenario, workers: Worker[], deadline: numb
   const startedAtUs = Math.min(...outcomes.map((o) => o.startedAtUs));
   const lastAtUs = Math.max(...outcomes.map((o) => o.lastResumedAtUs));
   const seconds = lastAtUs > startedAtUs ? (lastAtUs - startedAtUs) / 1e6 : NaN;
+  const resumed = sum('resumed');
   const resume: ResumeResult = {
-    resumed: sum('resumed'),
+    resumed,
     recovered: sum('recovered'),
     failed: sum('failed'),
     seconds: round(seconds, 3),
-    resumesPerSecond: Math.round(sum('resumed') / seconds),
+    resumesPerSecond: Math.round(resumed / seconds),
     framesAfterResumed: 0,
     timeMs: quantilesMs(time),
   };

@@ -18,7 +18,7 @@ const conns: BenchConnection[] = [];
 const wsIds: string[] = [];
 let heartbeat: NodeJS.Timeout | undefined;
 /** Where the connections went, for their reconnects. */
-let target: { host: string; port: number; sourceAddresses: string[] } | undefined;
+let target: { host: string; port: number; address: string; sourceAddresses: string[] } | undefined;
 
 function reply(message: FromWorker, then: () => void = () => undefined): void {
   process.send?.(message, then);
@@ -58,12 +58,12 @@ function openSockets<T>(
           finishIfDone();
           return true;
         };
-        const timer = setTimeout(() => {
-          if (settle()) timedOut(i, made);
-        }, timeoutMs);
         const socket = connect({ host, port, localAddress: sourceAddresses[i % sourceAddresses.length] });
         socket.setNoDelay(true);
         const made = start(i, socket, settle);
+        const timer = setTimeout(() => {
+          if (settle()) timedOut(i, made);
+        }, timeoutMs);
       }
     };
     launch();
@@ -74,8 +74,8 @@ function openSockets<T>(
 async function connectAll(order: ConnectOrder): Promise<Connected> {
   const protocol = protocolHandler(order.protocol);
   const url = new URL(order.gatewayUrl);
-  target = { host: url.hostname, port: Number(url.port), sourceAddresses: order.sourceAddresses };
   const address = `${url.hostname}:${url.port}`;
+  target = { host: url.hostname, port: Number(url.port), address, sourceAddresses: order.sourceAddresses };
   const key = randomBytes(16).toString('base64');
   let failed = 0;
   let firstError: string | undefined;
@@ -123,7 +123,7 @@ function dropAll(): void {
 }
 
 async function resumeAll(order: ResumeOrder): Promise<ResumeOutcome> {
-  const { host, port } = target!;
+  const { address } = target!;
   const key = randomBytes(16).toString('base64');
   const latency = new Histogram();
   const outcome: ResumeOutcome = { op: 'resumed', resumed: 0, recovered: 0, failed: 0, firstError: undefined, startedAtUs: nowUs(), lastResumedAtUs: 0, latency: latency.toSparse() };
@@ -151,7 +151,7 @@ async function resumeAll(order: ResumeOrder): Promise<ResumeOutcome> {
           if (settle()) failOne(i, error);
         },
       });
-      socket.once('connect', () => conns[i].handshake(`${host}:${port}`, key));
+      socket.once('connect', () => conns[i].handshake(address, key));
     },
     (i) => failOne(i, `no resumed within ${order.timeoutMs} ms`),
   );
