@@ -186,9 +186,13 @@ function originList(value: string): string[] {
   return origins;
 }
 
-/** The URL with any password in it replaced by `***`, to show in an error. */
+/**
+ * The URL with any password in it replaced by `***`, to show in an error:
+ * everything from the user's colon to the last `@`, since a URL that did not
+ * parse may hold a password with a raw `/` or `@` in it.
+ */
 function withoutPassword(url: string): string {
-  return url.replace(/\/\/([^/@]*?):[^/]*@/, '//$1:***@');
+  return url.replace(/\/\/([^:/@]*):.*@/, '//$1:***@');
 }
 
 /**

@@ -35,6 +35,15 @@ describe('flags of each command', () => {
     }
   });
 
+  it('refuses a redis:// URL it cannot parse without repeating its password, whatever the password holds', async () => {
+    for (const url of ['redis://:s3cret@127.0.0.1:notaport', 'redis://user:pa/s3cret@127.0.0.1:6379', 'redis://user:pa@s3cret@127.0.0.1:x']) {
+      const { code, stderr } = await refusal(['start', '--gateway-port', '0', '--logic-port', '0', '--broker', url]);
+      assert.equal(code, 1, url);
+      assert.match(stderr, /--broker must be memory or a redis:\/\/HOST:PORT URL, got "redis:\/\/(user)?:\*\*\*@/, url);
+      assert.doesNotMatch(stderr, /s3cret/, url);
+    }
+  });
+
   it('takes an empty ROOMCAST_API_KEY as unset: the API answers loopback callers without a key', async () => {
     const server = await spawnRoomcast('logic', ['--host', '127.0.0.1', '--port', '0', '--log-level', 'info'], { ROOMCAST_API_KEY: '' });
     try {

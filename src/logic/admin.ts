@@ -54,7 +54,7 @@ export function registerAdmin(app: FastifyInstance, config: () => AdminConfig): 
     const notBuilt = async (): Promise<never> => {
       throw apiErrors.notFound('the admin page is not built: run npm run build');
     };
-    for (const url of ['/admin', '/admin/', '/admin/try', '/admin/assets/*']) app.get(url, options, notBuilt);
+    for (const url of adminRoutes) if (url !== '/admin/config.json') app.get(url, options, notBuilt);
     return;
   }
   void app.register(fastifyStatic, { root: ADMIN_DIR, serve: false });

@@ -14,7 +14,7 @@ export interface ExtraRoute {
 }
 
 /** The extra routes as one server serves them: /metrics needs no key with --public-metrics. */
-export function servedExtraRoutes(publicMetrics: boolean): ExtraRoute[] {
+export function servedExtraRoutes(publicMetrics: boolean): ServedExtraRoute[] {
   return extraRoutes.map((route) => (route.url === '/metrics' && publicMetrics ? { ...route, auth: false } : route));
 }
 
@@ -43,3 +43,5 @@ export const extraRoutes = [
 ] as const satisfies readonly ExtraRoute[];
 
 export type ExtraRouteUrl = (typeof extraRoutes)[number]['url'];
+
+export type ServedExtraRoute = ExtraRoute & { url: ExtraRouteUrl };

@@ -299,8 +299,8 @@ export const routes: AnyRoute[] = [
     async handle({ params, query }, ctx) {
       const offset = query.offset ?? 0;
       const limit = query.limit ?? DEFAULT_PAGE;
-      const members = (await ctx.broker.roomMembers(params.id)).sort();
-      return { room: params.id, members: members.length, offset, limit, wsIds: members.slice(offset, offset + limit) };
+      const members = await ctx.broker.roomMembers(params.id);
+      return { room: params.id, members: members.length, offset, limit, wsIds: firstSorted(members, offset + limit, (wsId) => wsId).slice(offset) };
     },
   }),
   route({

@@ -13,7 +13,7 @@ import { answerRaw } from '../raw-answer.js';
 import { apiKeyChecker, isLoopback } from './access.js';
 import { adminRoutes, registerAdmin } from './admin.js';
 import { ApiError, apiErrors } from './errors.js';
-import { servedExtraRoutes, type ExtraRoute, type ExtraRouteUrl } from './extra-routes.js';
+import { servedExtraRoutes, type ExtraRouteUrl, type ServedExtraRoute } from './extra-routes.js';
 import { parseInput } from './fields.js';
 import { parseForm } from './form.js';
 import { StatsStream } from './live.js';
@@ -174,7 +174,7 @@ export class LogicServer {
     reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.toBody()));
   }
 
-  private registerExtraRoutes(context: RouteContext, served: ExtraRoute[]): void {
+  private registerExtraRoutes(context: RouteContext, served: ServedExtraRoute[]): void {
     const openApi = buildOpenApi(routes, served, this.options.version);
     const statsStream = new StatsStream(() => readStats(context));
     const handlers: Record<ExtraRouteUrl, (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>> = {
@@ -183,7 +183,7 @@ export class LogicServer {
       '/metrics': async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.render()),
     };
     for (const route of served) {
-      this.app.route({ method: route.method, url: route.url, config: { auth: route.auth }, handler: handlers[route.url as ExtraRouteUrl] });
+      this.app.route({ method: route.method, url: route.url, config: { auth: route.auth }, handler: handlers[route.url] });
     }
   }
 
