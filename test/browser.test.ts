@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { Browser, Page } from 'playwright-core';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Page } from 'playwright-core';
 import type { RoomcastClient as BrowserClient } from '../client/browser.js';
 import type { Message, StateChange } from '../client/types.js';
-import { browserSkipReason, launchBrowser, screenshotPaths, SdkPageServer } from './helpers/browser.js';
+import { browserPerSuite, browserSkipReason, screenshotPaths, SdkPageServer } from './helpers/browser.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { post } from './helpers/http.js';
 import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
@@ -23,18 +24,7 @@ function portOf(url: string): number {
 }
 
 describe('in a real browser (Debian chromium, playwright-core)', { skip: browserSkipReason() }, () => {
-  let browser: Browser;
-  before(async () => {
-    browser = await launchBrowser();
-  });
-  after(() => browser?.close());
-
-  async function newPage(): Promise<Page> {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    page.setDefaultTimeout(10_000);
-    page.on('pageerror', (err) => assert.fail(`page error: ${err.message}`));
-    return page;
-  }
+  const { newPage } = browserPerSuite();
 
   describe('the SDK', () => {
     let pages: SdkPageServer;
@@ -254,7 +244,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         await openAdmin(page);
         // the server's answer about `slow` reaches the page 1.5 s late
         await page.route(`**/conns/${slow}`, async (route) => {
-          await new Promise((r) => setTimeout(r, 1500));
+          await sleep(1500);
           await route.continue();
         });
         await page.route('**/conns/unreachable', (route) => route.abort('connectionfailed'));
@@ -274,7 +264,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
             const typed = await page.getByTestId('inspect-wsid').inputValue();
             throw new Error(`${fast} (looked up last) is not shown; the input holds ${typed} (${slow} was looked up first); the section shows: ${shown}`, { cause: err });
           });
-        await new Promise((r) => setTimeout(r, 2000)); // the late answer has come meanwhile
+        await sleep(2000); // the late answer has come meanwhile
         assert.equal(await page.getByTestId('conn-rooms').innerText(), 'beta, gamma', `still ${fast}, not ${slow}`);
         assert.equal(await page.getByTestId('conn-info').getByText(slow).count(), 0);
 
@@ -295,7 +285,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         try {
           await page.goto(`${server.logicUrl}/admin/try`);
           const url = page.getByTestId('try-url');
-          for (let i = 0; i < 100 && (await url.inputValue()) === ''; i++) await new Promise((r) => setTimeout(r, 50));
+          await until('the try page to fill in its URL', async () => (await url.inputValue()) || undefined, 5000);
           assert.equal(await url.inputValue(), server.gatewayUrl, 'the URL defaults to this process\'s gateway');
           await page.getByTestId('try-connect').click();
           const log = page.getByTestId('try-log');
@@ -304,7 +294,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
 
           const pings = log.getByText('{"type":1,"data":"PING"}', { exact: true });
           const pongs = log.getByText('{"type":1,"data":"PONG"}', { exact: true });
-          await new Promise((r) => setTimeout(r, 700)); // three heartbeat PINGs and their PONGs, not logged
+          await sleep(700); // three heartbeat PINGs and their PONGs, not logged
           assert.deepEqual([await pings.count(), await pongs.count()], [0, 0]);
 
           await page.getByTestId('try-ping').click();
@@ -319,9 +309,9 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
           assert.equal(countOf('{"type":1,"data":"PING"}') + countOf('{"type":1,"data":"PONG"}'), beatTexts.length, beatTexts.join(' '));
           assert.ok(countOf('{"type":1,"data":"PING"}') >= 1 && countOf('{"type":1,"data":"PONG"}') >= 1, beatTexts.join(' '));
           await page.getByTestId('try-show-heartbeats').uncheck();
-          await new Promise((r) => setTimeout(r, 300)); // a PONG on its way when switched off may still show
+          await sleep(300); // a PONG on its way when switched off may still show
           const shown = await beats.count();
-          await new Promise((r) => setTimeout(r, 700));
+          await sleep(700);
           assert.equal(await beats.count(), shown, 'no more heartbeats logged once switched off');
           assert.match(await page.getByTestId('try-status').innerText(), /^open/, 'the heartbeat kept the connection');
 

@@ -4,27 +4,13 @@
  * workers that keep dying.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
+import { childPids } from '../bench/proc-stats.js';
+import { alive, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { until, within } from './helpers/until.js';
 
 const LOOPBACK = ['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0'];
-
-/** The pids of a process's children (Linux). */
-function childPids(pid: number): number[] {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
-function isRunning(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Waits until the process has a child other than `known`, and returns it. */
 function newChild(pid: number, known: number[]): Promise<number> {
@@ -63,7 +49,7 @@ describe('roomcast start --workers: the workers live and die with the primary', 
   };
 
   const cleanUp = async (pids: number[]): Promise<void> => {
-    for (const pid of pids) if (isRunning(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
     if (server !== undefined) await stopProcess(server);
   };
 
@@ -73,7 +59,7 @@ describe('roomcast start --workers: the workers live and die with the primary', 
       process.kill(workers[0], 'SIGSTOP');
       server.proc.kill('SIGTERM');
       await within(server.exited, 5000, 'the primary to exit after SIGTERM');
-      await until(`workers ${workers.join(', ')} gone`, () => (workers.some(isRunning) ? undefined : true), 2000);
+      await until(`workers ${workers.join(', ')} gone`, () => (workers.some(alive) ? undefined : true), 2000);
     } finally {
       await cleanUp(workers);
     }

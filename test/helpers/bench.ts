@@ -1,7 +1,7 @@
 /** Running the bench's parts against servers made to misbehave: a preload module in roomcast, or a raw WebSocket server. */
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,10 +12,7 @@ import { runTarget, type TargetResult } from '../../bench/run-target.js';
 import { buildScenario } from '../../bench/scenarios.js';
 import { targetRuns } from '../../bench/variants.js';
 
-/** The process is running: it exists and is no zombie waiting to be reaped. */
-export function alive(pid: number): boolean {
-  return existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-}
+export { alive } from './process.js';
 
 /**
  * Runs the first scenario and target of `flags` (bench flags) with `preload`,

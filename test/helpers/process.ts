@@ -1,11 +1,21 @@
 /** Runs the real `roomcast` command (the built CLI) as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RedisServer } from './redis.js';
 import { within } from './until.js';
+
+/** The process is running: it exists and is no zombie waiting to be reaped. */
+export function alive(pid: number): boolean {
+  try {
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false; // no /proc entry: gone
+  }
+}
 
 export const CLI = fileURLToPath(new URL('../../src/cli.js', import.meta.url));
 
