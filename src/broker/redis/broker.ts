@@ -30,6 +30,7 @@ import {
   type GatewayHandler,
   type HistoryEntry,
   type HistoryPage,
+  type LeftSession,
   type NodeStats,
   type Publication,
   type PushMessage,
@@ -251,7 +252,7 @@ export class RedisBroker implements Broker {
     batch.execAsPipeline().catch((err: unknown) => this.missed(wsId, err, 'registering a connection'));
   }
 
-  connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void {
+  connClosed(nodeId: string, wsId: string, away?: LeftSession): void {
     this.registry.forget(wsId);
     const keep = away !== undefined && this.recoveryWindowMs > 0;
     const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
