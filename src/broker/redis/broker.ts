@@ -402,20 +402,25 @@ export class RedisBroker implements Broker {
   ): Promise<{ status: 'dead' | 'silent' } | { status: 'answered'; reply: NodeReply }> {
     const request = this.requests.open(timeoutMs);
     const message: NodeRequest = { ...body, from: this.processId, reqId: request.reqId };
-    let receivers: number;
-    try {
-      receivers = await this.publishBy(this.names.nodeChannel(nodeId), JSON.stringify(message));
-    } catch (err) {
-      this.requests.cancel(request.reqId);
-      throw err;
-    }
+    const receivers = await this.sendRequest(request.reqId, this.publishBy(this.names.nodeChannel(nodeId), JSON.stringify(message)));
     if (receivers === 0) {
-      this.requests.cancel(request.reqId);
       await this.forgetDeadNode(nodeId, wsId);
       return { status: 'dead' };
     }
     const { replies, timedOut } = await request.wait(1);
     return timedOut ? { status: 'silent' } : { status: 'answered', reply: replies[0] as NodeReply };
+  }
+
+  /** Resolves with how many received the request `published`; cancels the request when that PUBLISH failed or reached no one. */
+  private async sendRequest(reqId: number, published: Promise<number>): Promise<number> {
+    try {
+      const receivers = await published;
+      if (receivers === 0) this.requests.cancel(reqId);
+      return receivers;
+    } catch (err) {
+      this.requests.cancel(reqId);
+      throw err;
+    }
   }
 
   private async forgetDeadNode(nodeId: string, wsId: string): Promise<void> {
@@ -575,17 +580,8 @@ export class RedisBroker implements Broker {
   private async gatherByNode<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }): Promise<Map<string, QueryAnswers[K]>> {
     const request = this.requests.open(this.queryTimeoutMs);
     const message: NodeRequest = { type: 'query', from: this.processId, reqId: request.reqId, query };
-    let receivers: number;
-    try {
-      receivers = await this.bounded(() => this.commands.publish(this.names.nodesChannel, JSON.stringify(message)));
-    } catch (err) {
-      this.requests.cancel(request.reqId);
-      throw err;
-    }
-    if (receivers === 0) {
-      this.requests.cancel(request.reqId);
-      return new Map();
-    }
+    const receivers = await this.sendRequest(request.reqId, this.bounded(() => this.commands.publish(this.names.nodesChannel, JSON.stringify(message))));
+    if (receivers === 0) return new Map();
     const { replies, timedOut } = await request.wait(receivers);
     if (timedOut) this.log.warn({ query: query.kind, answered: replies.length, nodes: receivers }, 'not every gateway node answered in time');
     const answers = new Map<string, QueryAnswers[K]>();
