@@ -170,11 +170,16 @@ export class RedisBroker implements Broker {
     let lastError: unknown;
     const remember = (err: unknown): void => void (lastError = err);
     for (const client of [commands, subscriber]) client.on('error', remember);
-    try {
-      await withTimeout(Promise.all([commands.connect(), subscriber.connect()]), connectTimeoutMs, `connecting to Redis at ${where}`);
+    // a Redis that accepts the connections and then stops answering must fail the start too, not stall it
+    const started = (async () => {
+      await Promise.all([commands.connect(), subscriber.connect()]);
       await subscriber.subscribe(broker.names.replyChannel(broker.processId), broker.onReply);
       await broker.redisWatch.start();
+    })();
+    try {
+      await withTimeout(started, connectTimeoutMs, `connecting to Redis at ${where}`);
     } catch (err) {
+      broker.redisWatch.stop();
       commands.destroy();
       subscriber.destroy();
       const why = lastError ?? err;
