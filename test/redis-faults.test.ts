@@ -17,6 +17,7 @@ import { RedisBroker } from '../src/broker/redis/broker.js';
 import { isPush, TestClient, type Frame } from './helpers/client.js';
 import { nodeOf, startCluster, redisEngine, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { CutRelay } from './helpers/cut-relay.js';
+import { RedisRelay } from './helpers/redis-relay.js';
 import { call, post } from './helpers/http.js';
 import { runCli } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
@@ -188,6 +189,29 @@ function engineWithNodeBehind(relay: CutRelay): EngineFactory {
     };
   };
 }
+
+describe('Redis that stops answering while a broker starts, after it accepted the connections', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  const holds: [string, (name: string, text: string) => boolean][] = [
+    ['the SUBSCRIBE to its reply channel', (name, text) => name.includes('subscriber') && text.includes('\r\nsubscribe\r\n')],
+    ['the first question of the time', (name, text) => name.includes('commands') && text.includes('\r\nTIME\r\n')],
+  ];
+  for (const [what, matches] of holds) {
+    it(`held at ${what}: the start fails within the connect timeout, naming Redis`, async () => {
+      const relay = await RedisRelay.start(redis.port);
+      const hold = relay.hold(matches);
+      try {
+        const started = Date.now();
+        const connecting = RedisBroker.connect({ url: relay.url, prefix: `stall${Date.now()}:`, connectTimeoutMs: 1000 }, pino({ level: 'silent' }));
+        await hold.held;
+        await assert.rejects(within(connecting, 5000, 'the start to fail'), /cannot reach Redis at 127\.0\.0\.1:\d+ within 1000 ms/);
+        assert.ok(Date.now() - started < 3000, `failed after ${Date.now() - started} ms`);
+      } finally {
+        hold.release();
+        await relay.close();
+      }
+    });
+  }
+});
 
 describe('one gateway cut off from Redis while the others keep it', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   let relay: CutRelay;

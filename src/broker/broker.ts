@@ -64,6 +64,12 @@ export interface AwaySession {
   rooms: Map<string, StreamPosition | undefined>;
 }
 
+/** What a connection that closed leaves for its away session: its user, and each room with the position it was joined at (where known). */
+export interface LeftSession {
+  uid: string | undefined;
+  rooms: ReadonlyMap<string, StreamPosition | undefined>;
+}
+
 /**
  * What a resume gets for a session. `taken` (its away session) and `gone` (no
  * session left: the wsId alone) both claim the wsId for the resuming node.
@@ -240,9 +246,9 @@ export interface Broker {
   userClosed(nodeId: string, uid: string): Promise<void>;
   /**
    * The connection is gone. With `away`, its session is kept for the recovery
-   * window with these rooms (each with the position it was joined at, where known); without, the session ends.
+   * window with its rooms; without, the session ends.
    */
-  connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void;
+  connClosed(nodeId: string, wsId: string, away?: LeftSession): void;
   /**
    * Ends the away session `wsId` if it is still the one that left `nodeId` (not
    * resumed since, nor away again from another node); true when it ended one.

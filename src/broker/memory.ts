@@ -20,6 +20,7 @@ import {
   type ConnInfo,
   type GatewayHandler,
   type HistoryPage,
+  type LeftSession,
   type NodeStats,
   type Publication,
   type PushMessage,
@@ -121,7 +122,7 @@ export class MemoryBroker implements Broker {
     if (node !== undefined) this.connNodes.set(wsId, node);
   }
 
-  connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void {
+  connClosed(nodeId: string, wsId: string, away?: LeftSession): void {
     const holder = this.connNodes.get(wsId);
     // a node whose connection's session was taken by another one has no say over it any more
     if (holder !== undefined && holder.nodeId !== nodeId) return;

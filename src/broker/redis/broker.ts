@@ -30,6 +30,7 @@ import {
   type GatewayHandler,
   type HistoryEntry,
   type HistoryPage,
+  type LeftSession,
   type NodeStats,
   type Publication,
   type PushMessage,
@@ -169,11 +170,16 @@ export class RedisBroker implements Broker {
     let lastError: unknown;
     const remember = (err: unknown): void => void (lastError = err);
     for (const client of [commands, subscriber]) client.on('error', remember);
-    try {
-      await withTimeout(Promise.all([commands.connect(), subscriber.connect()]), connectTimeoutMs, `connecting to Redis at ${where}`);
+    // a Redis that accepts the connections and then stops answering must fail the start too, not stall it
+    const started = (async () => {
+      await Promise.all([commands.connect(), subscriber.connect()]);
       await subscriber.subscribe(broker.names.replyChannel(broker.processId), broker.onReply);
       await broker.redisWatch.start();
+    })();
+    try {
+      await withTimeout(started, connectTimeoutMs, `connecting to Redis at ${where}`);
     } catch (err) {
+      broker.redisWatch.stop();
       commands.destroy();
       subscriber.destroy();
       const why = lastError ?? err;
@@ -251,7 +257,7 @@ export class RedisBroker implements Broker {
     batch.execAsPipeline().catch((err: unknown) => this.missed(wsId, err, 'registering a connection'));
   }
 
-  connClosed(nodeId: string, wsId: string, away?: { rooms: ReadonlyMap<string, StreamPosition | undefined>; uid: string | undefined }): void {
+  connClosed(nodeId: string, wsId: string, away?: LeftSession): void {
     this.registry.forget(wsId);
     const keep = away !== undefined && this.recoveryWindowMs > 0;
     const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
@@ -401,20 +407,25 @@ export class RedisBroker implements Broker {
   ): Promise<{ status: 'dead' | 'silent' } | { status: 'answered'; reply: NodeReply }> {
     const request = this.requests.open(timeoutMs);
     const message: NodeRequest = { ...body, from: this.processId, reqId: request.reqId };
-    let receivers: number;
-    try {
-      receivers = await this.publishBy(this.names.nodeChannel(nodeId), JSON.stringify(message));
-    } catch (err) {
-      this.requests.cancel(request.reqId);
-      throw err;
-    }
+    const receivers = await this.sendRequest(request.reqId, this.publishBy(this.names.nodeChannel(nodeId), JSON.stringify(message)));
     if (receivers === 0) {
-      this.requests.cancel(request.reqId);
       await this.forgetDeadNode(nodeId, wsId);
       return { status: 'dead' };
     }
     const { replies, timedOut } = await request.wait(1);
     return timedOut ? { status: 'silent' } : { status: 'answered', reply: replies[0] as NodeReply };
+  }
+
+  /** Resolves with how many received the request `published`; cancels the request when that PUBLISH failed or reached no one. */
+  private async sendRequest(reqId: number, published: Promise<number>): Promise<number> {
+    try {
+      const receivers = await published;
+      if (receivers === 0) this.requests.cancel(reqId);
+      return receivers;
+    } catch (err) {
+      this.requests.cancel(reqId);
+      throw err;
+    }
   }
 
   private async forgetDeadNode(nodeId: string, wsId: string): Promise<void> {
@@ -574,17 +585,8 @@ export class RedisBroker implements Broker {
   private async gatherByNode<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }): Promise<Map<string, QueryAnswers[K]>> {
     const request = this.requests.open(this.queryTimeoutMs);
     const message: NodeRequest = { type: 'query', from: this.processId, reqId: request.reqId, query };
-    let receivers: number;
-    try {
-      receivers = await this.bounded(() => this.commands.publish(this.names.nodesChannel, JSON.stringify(message)));
-    } catch (err) {
-      this.requests.cancel(request.reqId);
-      throw err;
-    }
-    if (receivers === 0) {
-      this.requests.cancel(request.reqId);
-      return new Map();
-    }
+    const receivers = await this.sendRequest(request.reqId, this.bounded(() => this.commands.publish(this.names.nodesChannel, JSON.stringify(message))));
+    if (receivers === 0) return new Map();
     const { replies, timedOut } = await request.wait(receivers);
     if (timedOut) this.log.warn({ query: query.kind, answered: replies.length, nodes: receivers }, 'not every gateway node answered in time');
     const answers = new Map<string, QueryAnswers[K]>();

@@ -46,8 +46,8 @@ export class RedisWatch {
 
   /** Measures the clock once (so deadlines are right from the start), then keeps watching. */
   async start(): Promise<void> {
-    await this.ask();
     this.timer = setInterval(() => void this.ask(), WATCH_MS).unref();
+    await this.ask();
   }
 
   stop(): void {
