@@ -55,6 +55,9 @@ export interface Progress extends FrameCounts {
   closedEarly: number;
   /** Frames no server may send: masked, of a reserved opcode, or with RSV bits set. */
   protocolErrors: number;
+  /** Control frames that are not the JSON object their protocol says (bad JSON, or JSON but not an object); the first one's problem. */
+  malformedFrames: number;
+  firstMalformed: string | undefined;
   cpuSeconds: number;
 }
 

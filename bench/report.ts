@@ -105,10 +105,11 @@ export interface Check {
   met: boolean;
 }
 
-/** Frames that fail a run however many arrived: no server may send them, or they came twice, out of order, without a seq, or to the wrong room. */
+/** Frames that fail a run however many arrived: no server may send them, they are malformed, or they came twice, out of order, without a seq, or to the wrong room. */
 function frameFaults(r: TargetResult): string[] {
   const faults: [number, string][] = [
     [r.protocolErrors, 'frames no server may send'],
+    [r.malformedFrames, 'malformed control frames'],
     [r.duplicateFrames, 'duplicate frames'],
     [r.outOfOrderFrames, 'frames out of order'],
     [r.unsequencedFrames, 'frames without a seq'],

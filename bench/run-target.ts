@@ -88,6 +88,8 @@ export interface TargetResult {
   closedEarly: number;
   /** Frames no server may send (masked, of a reserved opcode, or with RSV bits set), by the end of the run. */
   protocolErrors: number;
+  /** Control frames that are not the JSON object their protocol says (bad JSON, or JSON but not an object), by the end of the run. */
+  malformedFrames: number;
   /** Processes this run started (all stopped when it returns). */
   pids: number[];
   /** The resume scenario only. */
@@ -154,7 +156,7 @@ type ProgressSum = Omit<Progress, 'op'>;
 
 async function sumProgress(workers: Worker[], deadline: number): Promise<ProgressSum> {
   const all = await Promise.all(workers.map((w) => w.request({ op: 'progress' }, deadline)));
-  const sum = (key: keyof ProgressSum): number => all.reduce((n, p) => n + p[key], 0);
+  const sum = (key: Exclude<keyof ProgressSum, 'firstMalformed'>): number => all.reduce((n, p) => n + p[key], 0);
   return {
     pushFrames: sum('pushFrames'),
     warmupFrames: sum('warmupFrames'),
@@ -164,24 +166,28 @@ async function sumProgress(workers: Worker[], deadline: number): Promise<Progres
     afterResumed: sum('afterResumed'),
     closedEarly: sum('closedEarly'),
     protocolErrors: sum('protocolErrors'),
+    malformedFrames: sum('malformedFrames'),
+    firstMalformed: all.find((p) => p.firstMalformed !== undefined)?.firstMalformed,
     cpuSeconds: sum('cpuSeconds'),
   };
 }
 
 /**
  * Connections the server closed (held, warming up or pushing), frames no
- * server may send, and push frames duplicated, out of order or without a seq:
- * each an error of the run.
+ * server may send, malformed control frames, and push frames duplicated, out
+ * of order or without a seq: each an error of the run.
  */
 async function checkConnections(workers: Worker[], connected: number, deadline: number, result: TargetResult): Promise<void> {
-  const { closedEarly, protocolErrors, duplicates, outOfOrder, unsequenced, afterResumed } = await sumProgress(workers, deadline);
+  const { closedEarly, protocolErrors, malformedFrames, firstMalformed, duplicates, outOfOrder, unsequenced, afterResumed } = await sumProgress(workers, deadline);
   result.closedEarly = closedEarly;
   result.protocolErrors = protocolErrors;
+  result.malformedFrames = malformedFrames;
   result.duplicateFrames = duplicates;
   result.outOfOrderFrames = outOfOrder;
   result.unsequencedFrames = unsequenced;
   if (closedEarly > 0) result.errors.push(`${closedEarly} of ${connected} connections were closed by the server`);
   if (protocolErrors > 0) result.errors.push(`the server sent ${protocolErrors} frames no server may send (masked, of a reserved opcode, or with RSV bits set)`);
+  if (malformedFrames > 0) result.errors.push(`the server sent ${malformedFrames} malformed control frames, first: ${firstMalformed}`);
   if (duplicates > 0) result.errors.push(`${duplicates} push frames were duplicates (a seq their connection had received already)`);
   if (outOfOrder > 0) result.errors.push(`${outOfOrder} push frames arrived out of order (after a higher seq on their connection)`);
   if (unsequenced > 0) result.errors.push(`${unsequenced} push frames carried no seq, so their order could not be checked`);
@@ -238,6 +244,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     otherCpuSeconds: NaN,
     closedEarly: 0,
     protocolErrors: 0,
+    malformedFrames: 0,
     pids: [],
     resume: undefined,
     errors,

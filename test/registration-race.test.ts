@@ -58,3 +58,31 @@ describe('a command by wsId sent before the gateway registered the connection in
     assert.equal(await client.closeCode(20_000), CloseCode.kicked);
   });
 });
+
+describe('a command by wsId sent before the registration reached Redis, while another node does not answer', { skip: skipWithoutRedis }, () => {
+  const QUERY_TIMEOUT_MS = 8000;
+  const env = relayedClusterPerSuite(2, { queryTimeoutMs: QUERY_TIMEOUT_MS });
+
+  it('goes out once the node that holds the connection says so, without waiting for the silent node until the query timeout', async () => {
+    const [holder, silent] = env.cluster.gateways.map((g) => g.node.broker as RedisBroker);
+    // the silent node's answers to the logic's question (which node holds the wsId) wait in the relay until the end
+    const silentAnswers = env.relay.hold((name, text) => name === `roomcast:commands:${silent.processId}` && text.includes('"type":"reply"'));
+    const registration = env.relay.hold((name, text) => name === `roomcast:commands:${holder.processId}` && text.includes(holder.names.connKey('')));
+    const client = await TestClient.connect(env.cluster.gatewayUrls[0]);
+    try {
+      await registration.held;
+      const started = Date.now();
+      const answering = post(env.cluster.logicUrl, '/push/conn', { wsId: client.wsId, val: 'early push', tag: 2 });
+      await silentAnswers.held;
+      registration.release();
+      const answer = await answering;
+      assert.equal(answer.status, 200, answer.text);
+      assert.ok(Date.now() - started < QUERY_TIMEOUT_MS / 2, `answered after ${Date.now() - started} ms: the command waited for the silent node`);
+      assert.equal((await client.next(isPush)).data, 'early push');
+    } finally {
+      registration.release();
+      silentAnswers.release();
+    }
+    await client.closeAndWait();
+  });
+});

@@ -17,7 +17,7 @@
 import type { Socket } from 'node:net';
 import { Histogram } from '../histogram.js';
 import { nowUs } from '../messages.js';
-import { maskedFrame, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT, type ProtocolHandler } from './protocols.js';
+import { MalformedFrameError, maskedFrame, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT, type ProtocolHandler } from './protocols.js';
 import { ReceivedSeqs, SeqOutcome } from './received-seqs.js';
 import type { RoomcastSession, SessionEvent } from './session.js';
 
@@ -49,6 +49,9 @@ export class ClientStats {
   lastFrameAtUs = 0;
   closedEarly = 0;
   protocolErrors = 0;
+  /** Control frames that are not the JSON object their protocol says; the first one's problem. */
+  malformedFrames = 0;
+  firstMalformed: string | undefined;
   /** Measured push frames that arrived after their connection's `resumed` (a replay must end before it). */
   afterResumed = 0;
   readonly latency = new Histogram();
@@ -246,14 +249,11 @@ export class BenchConnection {
 
   private onOtherFrame(opcode: number, buf: Buffer, start: number, end: number): void {
     if (opcode === OPCODE_TEXT) {
-      const text = buf.toString('utf8', start, end);
-      const event = this.session?.read(text, this.resuming !== undefined);
-      if (this.resuming !== undefined) return this.onResumeEvent(event);
-      const wsId = this.protocol.onControl(text, (frame) => this.send(frame));
-      if (wsId !== undefined && this.wsId === undefined) {
-        this.wsId = wsId;
-        this.live = true;
-        this.events.ready(this, wsId);
+      try {
+        this.onControlFrame(buf.toString('utf8', start, end));
+      } catch (err) {
+        if (!(err instanceof MalformedFrameError)) throw err;
+        this.onMalformed(err.message);
       }
     } else if (opcode === OPCODE_PING) {
       this.send(maskedFrame(OPCODE_PONG, buf.subarray(start, Math.min(end, start + 125))));
@@ -263,6 +263,28 @@ export class BenchConnection {
     } else if (opcode !== OPCODE_PONG) {
       this.stats.protocolErrors++;
     }
+  }
+
+  private onControlFrame(text: string): void {
+    const event = this.session?.read(text, this.resuming !== undefined);
+    if (this.resuming !== undefined) return this.onResumeEvent(event);
+    const wsId = this.protocol.onControl(text, (frame) => this.send(frame));
+    if (wsId !== undefined && this.wsId === undefined) {
+      this.wsId = wsId;
+      this.live = true;
+      this.events.ready(this, wsId);
+    }
+  }
+
+  /**
+   * Counted, as an error of the run. A connection still waiting for its welcome
+   * or its `resumed` fails at once: it cannot tell whether this was the frame it
+   * waits for, and would otherwise wait until its timeout.
+   */
+  private onMalformed(problem: string): void {
+    this.stats.malformedFrames++;
+    this.stats.firstMalformed ??= problem;
+    if (this.resuming !== undefined || this.wsId === undefined) this.fail(problem);
   }
 
   private onResumeEvent(event: SessionEvent): void {

@@ -13,7 +13,7 @@ export interface ProtocolHandler {
   /** A frame to send every `heartbeatEveryMs`, or undefined when the server pings instead. */
   heartbeat: Buffer | undefined;
   heartbeatEveryMs: number;
-  /** Handles a control frame; returns the connection's id once the frame tells it. */
+  /** Handles a control frame; returns the connection's id once the frame tells it; throws a MalformedFrameError for one it cannot read. */
   onControl(text: string, reply: (frame: Buffer) => void): string | undefined;
 }
 
@@ -41,6 +41,25 @@ export const OPCODE_CLOSE = 0x8;
 export const OPCODE_PING = 0x9;
 export const OPCODE_PONG = 0xa;
 
+/** A control frame that is not the JSON object its protocol says it is: the server broke the protocol. */
+export class MalformedFrameError extends Error {}
+
+/** At most this much of a malformed frame is quoted in its error. */
+const QUOTED = 80;
+
+/** Parses `json`, the JSON of control frame `frame`, which must be an object; else throws a MalformedFrameError quoting the frame. */
+export function parseControlObject(json: string, frame: string): Record<string, unknown> {
+  const quoted = JSON.stringify(frame.length > QUOTED ? `${frame.slice(0, QUOTED)}...` : frame);
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    throw new MalformedFrameError(`a control frame is not JSON (${(err as Error).message}): ${quoted}`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new MalformedFrameError(`a control frame is JSON but not an object: ${quoted}`);
+  return value as Record<string, unknown>;
+}
+
 function textFrame(text: string): Buffer {
   return maskedFrame(OPCODE_TEXT, Buffer.from(text));
 }
@@ -58,7 +77,7 @@ function roomcastFrames(): ProtocolHandler {
     heartbeatEveryMs: 3000,
     onControl(text, reply) {
       if (!text.includes('"welcome"')) return undefined;
-      const frame = JSON.parse(text) as { wsId?: unknown };
+      const frame = parseControlObject(text, text);
       reply(ping);
       return typeof frame.wsId === 'string' ? frame.wsId : undefined;
     },
@@ -87,7 +106,7 @@ function socketIo(): ProtocolHandler {
         return undefined;
       }
       if (text.startsWith('40{')) {
-        const packet = JSON.parse(text.slice(2)) as { sid?: unknown };
+        const packet = parseControlObject(text.slice(2), text);
         return typeof packet.sid === 'string' ? packet.sid : undefined;
       }
       return undefined;

@@ -4,7 +4,7 @@
  * position of each room its `joined` frames announced. Only control frames
  * are read here; push frames never are (their seq comes from connection.ts).
  */
-import { maskedFrame, OPCODE_TEXT } from './protocols.js';
+import { maskedFrame, OPCODE_TEXT, parseControlObject } from './protocols.js';
 
 interface Position {
   seq: number;
@@ -39,10 +39,13 @@ export class RoomcastSession {
   private all: Position | undefined;
   private readonly rooms = new Map<string, Position>();
 
-  /** Reads a control frame; `resuming`: the welcome is a new connection's, whose token must not replace the session's. */
+  /**
+   * Reads a control frame; `resuming`: the welcome is a new connection's, whose token must not replace the session's.
+   * Throws a MalformedFrameError for a frame that names an op but is not a JSON object.
+   */
   read(text: string, resuming: boolean): SessionEvent {
     if (!text.includes('"op":')) return undefined;
-    const frame = JSON.parse(text) as ControlFrame;
+    const frame: ControlFrame = parseControlObject(text, text);
     switch (frame.op) {
       case 'welcome':
         if (!resuming) {

@@ -209,6 +209,8 @@ process.on('message', (message: ToWorker) => {
         unsequenced: stats.unsequenced,
         closedEarly: stats.closedEarly,
         protocolErrors: stats.protocolErrors,
+        malformedFrames: stats.malformedFrames,
+        firstMalformed: stats.firstMalformed,
         afterResumed: stats.afterResumed,
         cpuSeconds: ownCpuSeconds(),
       });

@@ -391,7 +391,9 @@ export class RedisBroker implements Broker {
    * the session is away, and stays the logic's to change; see "Faults".)
    */
   private async heldUnregistered(wsId: string): Promise<boolean> {
-    return (await this.gather<'holds'>({ kind: 'holds', wsId })).includes(true);
+    // the first node that says so settles it; only a wsId no node holds waits for every answer
+    const holds = (reply: unknown): boolean => (reply as NodeReply).error === undefined && (reply as NodeReply).result === true;
+    return (await this.gather<'holds'>({ kind: 'holds', wsId }, holds)).includes(true);
   }
 
   /**
@@ -577,17 +579,20 @@ export class RedisBroker implements Broker {
     }
   }
 
-  private async gather<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }): Promise<QueryAnswers[K][]> {
-    return [...(await this.gatherByNode<K>(query)).values()];
+  private async gather<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }, decisive?: (reply: unknown) => boolean): Promise<QueryAnswers[K][]> {
+    return [...(await this.gatherByNode<K>(query, decisive)).values()];
   }
 
-  /** Every gateway node's answer, by the id of the process that answered (new each time a node starts). */
-  private async gatherByNode<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }): Promise<Map<string, QueryAnswers[K]>> {
+  /**
+   * Every gateway node's answer, by the id of the process that answered (new each time a node starts);
+   * only those that arrived until then once a reply is `decisive`.
+   */
+  private async gatherByNode<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }, decisive?: (reply: unknown) => boolean): Promise<Map<string, QueryAnswers[K]>> {
     const request = this.requests.open(this.queryTimeoutMs);
     const message: NodeRequest = { type: 'query', from: this.processId, reqId: request.reqId, query };
     const receivers = await this.sendRequest(request.reqId, this.bounded(() => this.commands.publish(this.names.nodesChannel, JSON.stringify(message))));
     if (receivers === 0) return new Map();
-    const { replies, timedOut } = await request.wait(receivers);
+    const { replies, timedOut } = await request.wait(receivers, decisive);
     if (timedOut) this.log.warn({ query: query.kind, answered: replies.length, nodes: receivers }, 'not every gateway node answered in time');
     const answers = new Map<string, QueryAnswers[K]>();
     for (const reply of replies as NodeReply[]) if (reply.error === undefined) answers.set(reply.from, reply.result as QueryAnswers[K]);

@@ -6,6 +6,8 @@ import { startDeadline, type DeadlineTimer } from '../../deadline-timer.js';
 
 interface Pending {
   expected: number;
+  /** A reply that settles the request at once, however many are still expected. */
+  decisive?: (reply: unknown) => boolean;
   replies: unknown[];
   deadline: DeadlineTimer;
   settle: (replies: unknown[], timedOut: boolean) => void;
@@ -15,8 +17,11 @@ export class PendingRequests {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
 
-  /** Reserves an id; `wait` then resolves with the replies, or what arrived by the deadline. */
-  open(timeoutMs: number): { reqId: number; wait: (expected: number) => Promise<{ replies: unknown[]; timedOut: boolean }> } {
+  /**
+   * Reserves an id; `wait` then resolves with the replies once `expected` arrived
+   * or one is `decisive`, or with what arrived by the deadline.
+   */
+  open(timeoutMs: number): { reqId: number; wait: (expected: number, decisive?: (reply: unknown) => boolean) => Promise<{ replies: unknown[]; timedOut: boolean }> } {
     const reqId = this.nextId++;
     let settle!: Pending['settle'];
     const done = new Promise<{ replies: unknown[]; timedOut: boolean }>((resolve) => {
@@ -31,9 +36,10 @@ export class PendingRequests {
     this.pending.set(reqId, entry);
     return {
       reqId,
-      wait: (expected) => {
+      wait: (expected, decisive) => {
         entry.expected = expected;
-        if (entry.replies.length >= expected) this.finish(reqId, false);
+        entry.decisive = decisive;
+        if (entry.replies.length >= expected || (decisive !== undefined && entry.replies.some(decisive))) this.finish(reqId, false);
         return done;
       },
     };
@@ -43,7 +49,7 @@ export class PendingRequests {
     const entry = this.pending.get(reqId);
     if (entry === undefined) return;
     entry.replies.push(reply);
-    if (entry.replies.length >= entry.expected) this.finish(reqId, false);
+    if (entry.replies.length >= entry.expected || entry.decisive?.(reply) === true) this.finish(reqId, false);
   }
 
   cancel(reqId: number): void {
