@@ -345,6 +345,15 @@ describe('SDK close() leaves nothing running: the process exits by itself', () =
     assert.ok(run.exited && run.ms < 5000, `the process ${run.exited ? `exited after ${Math.round(run.ms)} ms` : 'was still running after 8 s'}`);
   }
 
+  it('when close() is called right after new, before the client started connecting: no socket is opened, no state after closed', async () => {
+    await assertExits(
+      `const client = new RoomcastClient(${JSON.stringify(server.gatewayUrl)}, ${SLOW_RETRY});
+      ${PRINT_STATES}
+      client.close();`,
+      ['closed 1000'],
+    );
+  });
+
   it('when close() is called by a listener of the connecting state: no socket is opened after it', async () => {
     await assertExits(
       `const client = new RoomcastClient(${JSON.stringify(server.gatewayUrl)}, ${SLOW_RETRY});
