@@ -215,7 +215,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   #open(): void {
     if (!this.#started) {
       this.#started = true;
-      this.#setState({ state: 'connecting' });
+      // not when close() came before this first microtask
+      if (this.#currentState !== 'closed') this.#setState({ state: 'connecting' });
     }
     // also after the connecting state: one of its listeners may have closed the client
     if (this.#currentState === 'closed') return;
