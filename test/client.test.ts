@@ -182,6 +182,25 @@ describe('SDK against a roomcast server', () => {
     }
   });
 
+  it('resumes a room named __proto__ (a valid room id) from where it was: no message twice', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { reconnect: FAST });
+    const messages = record(client, 'message');
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      await client.join('__proto__');
+      for (const val of ['one', 'two']) await post(server.logicUrl, '/push/room', { id: '__proto__', tag: 2, val });
+      await untilLength('messages', messages, 2);
+      const resumed = nextEvent(client, 'state', (s) => s.state === 'connected');
+      server.gateway.node.hub.conns.get(client.wsId!)!.terminate();
+      assert.equal((await resumed).recovered, true);
+      await post(server.logicUrl, '/push/room', { id: '__proto__', tag: 2, val: 'three' });
+      await until('the push after the resume', () => messages.find((m) => m.data === 'three'));
+      assert.deepEqual(messages.map((m) => `${m.data} ${m.seq}`), ['one 1', 'two 2', 'three 3']);
+    } finally {
+      client.close();
+    }
+  });
+
   it('keeps its rooms while it reconnects to resume them, and emits left for each when a reconnect cannot take the session back (a kick)', async () => {
     const client = new RoomcastClient(server.gatewayUrl, { reconnect: FAST });
     const left = record(client, 'left');
