@@ -302,9 +302,9 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   /** The positions to resume from: every stream whose epoch is known, or undefined when there is nothing to resume. */
   #since(): Record<string, { seq: number; epoch: string }> | undefined {
-    const since: Record<string, { seq: number; epoch: string }> = {};
-    for (const [stream, { seq, epoch }] of this.#streamPositions) if (epoch !== undefined) since[stream] = { seq, epoch };
-    return Object.keys(since).length === 0 ? undefined : since;
+    const known = [...this.#streamPositions].filter(([, position]) => position.epoch !== undefined);
+    // fromEntries defines each key, so a room named __proto__ is a field of since, not its prototype
+    return known.length === 0 ? undefined : Object.fromEntries(known.map(([stream, { seq, epoch }]) => [stream, { seq, epoch: epoch! }]));
   }
 
   /** A new session: new wsId, no rooms, positions from the welcome. */
