@@ -799,6 +799,22 @@ describe('SDK with client auth', () => {
     }
   });
 
+  it('setToken() while the connection is being opened, with a token the server then refuses: an error event says so (setToken had resolved), and the connection keeps the token before', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 600 }), reconnect: FAST });
+    const errors = record(client, 'error');
+    try {
+      await Promise.resolve(); // the client opens its socket on a microtask, with the token it was given
+      await client.setToken(await signToken({ sub: 'someone-else', expiresIn: 600 }));
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const refused = await until('an error event', () => errors[0], 3000);
+      assert.ok(refused instanceof RoomcastError);
+      assert.equal(refused.code, 'forbidden');
+      assert.equal(server.gateway.node.hub.conns.get(client.wsId!)!.identity!.uid, 'sdk-user');
+    } finally {
+      client.close();
+    }
+  });
+
   it('rejects a getToken that is not a function', () => {
     assert.throws(() => new RoomcastClient(server.gatewayUrl, { getToken: 'token' as unknown as () => Promise<string> }), { name: 'TypeError', message: 'getToken must be a function' });
   });
