@@ -354,7 +354,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.#hadSession = true;
     this.#setState(change);
     for (const op of this.#pending.values()) if (!op.sent) this.#sendOp(op);
-    if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch(() => undefined);
+    // setToken() resolved when it was called: a refusal now is told as an error (a lost answer is not: the reconnect sends it)
+    if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch((err: RoomcastError) => CLIENT_ERROR_CODES.has(err.code) || this.emit('error', err));
   }
 
   #startHeartbeat(heartbeatMs: number): void {
