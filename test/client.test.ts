@@ -815,6 +815,18 @@ describe('SDK with client auth', () => {
     }
   });
 
+  it('getToken() that rejects with something that is not an Error: the error event still carries an Error, naming it', async () => {
+    const getToken = (): Promise<string> => Promise.reject('the token service said 503');
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: -10 }), getToken, reconnect: FAST });
+    try {
+      const error = await nextEvent(client, 'error', () => true, 5000);
+      assert.ok(error instanceof Error, `the error event carries ${typeof error} ${String(error)}`);
+      assert.equal(error.message, 'getToken rejected with the token service said 503');
+    } finally {
+      client.close();
+    }
+  });
+
   it('rejects a getToken that is not a function', () => {
     assert.throws(() => new RoomcastClient(server.gatewayUrl, { getToken: 'token' as unknown as () => Promise<string> }), { name: 'TypeError', message: 'getToken must be a function' });
   });
