@@ -442,7 +442,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
             Promise.resolve().then(getToken).then(resolve, reject);
           })
             .then((token) => this.setToken(token))
-            .catch((err: Error) => this.emit('error', err))
+            // the error event carries an Error, whatever getToken rejected with
+            .catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(`getToken rejected with ${String(err)}`)))
             .finally(() => clearTimeout(this.#handshakeTimer))
         : undefined;
     // scheduled before it is announced, so a listener that closes the client clears it
