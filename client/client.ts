@@ -215,7 +215,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   #open(): void {
     if (!this.#started) {
       this.#started = true;
-      this.#setState({ state: 'connecting' });
+      // not when close() came before this first microtask
+      if (this.#currentState !== 'closed') this.#setState({ state: 'connecting' });
     }
     // also after the connecting state: one of its listeners may have closed the client
     if (this.#currentState === 'closed') return;
@@ -301,9 +302,9 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   /** The positions to resume from: every stream whose epoch is known, or undefined when there is nothing to resume. */
   #since(): Record<string, { seq: number; epoch: string }> | undefined {
-    const since: Record<string, { seq: number; epoch: string }> = {};
-    for (const [stream, { seq, epoch }] of this.#streamPositions) if (epoch !== undefined) since[stream] = { seq, epoch };
-    return Object.keys(since).length === 0 ? undefined : since;
+    const known = [...this.#streamPositions].filter(([, position]) => position.epoch !== undefined);
+    // fromEntries defines each key, so a room named __proto__ is a field of since, not its prototype
+    return known.length === 0 ? undefined : Object.fromEntries(known.map(([stream, { seq, epoch }]) => [stream, { seq, epoch: epoch! }]));
   }
 
   /** A new session: new wsId, no rooms, positions from the welcome. */
@@ -353,7 +354,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.#hadSession = true;
     this.#setState(change);
     for (const op of this.#pending.values()) if (!op.sent) this.#sendOp(op);
-    if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch(() => undefined);
+    // setToken() resolved when it was called: a refusal now is told as an error (a lost answer is not: the reconnect sends it)
+    if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch((err: RoomcastError) => CLIENT_ERROR_CODES.has(err.code) || this.emit('error', err));
   }
 
   #startHeartbeat(heartbeatMs: number): void {
@@ -440,7 +442,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
             Promise.resolve().then(getToken).then(resolve, reject);
           })
             .then((token) => this.setToken(token))
-            .catch((err: Error) => this.emit('error', err))
+            // the error event carries an Error, whatever getToken rejected with
+            .catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(`getToken rejected with ${String(err)}`)))
             .finally(() => clearTimeout(this.#handshakeTimer))
         : undefined;
     // scheduled before it is announced, so a listener that closes the client clears it

@@ -182,6 +182,25 @@ describe('SDK against a roomcast server', () => {
     }
   });
 
+  it('resumes a room named __proto__ (a valid room id) from where it was: no message twice', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { reconnect: FAST });
+    const messages = record(client, 'message');
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      await client.join('__proto__');
+      for (const val of ['one', 'two']) await post(server.logicUrl, '/push/room', { id: '__proto__', tag: 2, val });
+      await untilLength('messages', messages, 2);
+      const resumed = nextEvent(client, 'state', (s) => s.state === 'connected');
+      server.gateway.node.hub.conns.get(client.wsId!)!.terminate();
+      assert.equal((await resumed).recovered, true);
+      await post(server.logicUrl, '/push/room', { id: '__proto__', tag: 2, val: 'three' });
+      await until('the push after the resume', () => messages.find((m) => m.data === 'three'));
+      assert.deepEqual(messages.map((m) => `${m.data} ${m.seq}`), ['one 1', 'two 2', 'three 3']);
+    } finally {
+      client.close();
+    }
+  });
+
   it('keeps its rooms while it reconnects to resume them, and emits left for each when a reconnect cannot take the session back (a kick)', async () => {
     const client = new RoomcastClient(server.gatewayUrl, { reconnect: FAST });
     const left = record(client, 'left');
@@ -344,6 +363,15 @@ describe('SDK close() leaves nothing running: the process exits by itself', () =
     assert.deepEqual(run.lines, expected);
     assert.ok(run.exited && run.ms < 5000, `the process ${run.exited ? `exited after ${Math.round(run.ms)} ms` : 'was still running after 8 s'}`);
   }
+
+  it('when close() is called right after new, before the client started connecting: no socket is opened, no state after closed', async () => {
+    await assertExits(
+      `const client = new RoomcastClient(${JSON.stringify(server.gatewayUrl)}, ${SLOW_RETRY});
+      ${PRINT_STATES}
+      client.close();`,
+      ['closed 1000'],
+    );
+  });
 
   it('when close() is called by a listener of the connecting state: no socket is opened after it', async () => {
     await assertExits(
@@ -766,6 +794,34 @@ describe('SDK with client auth', () => {
       // the retry went with the expired token: refused (4001), which asks again
       await until('a second ask', () => (asked >= 2 ? true : undefined), 3000);
       assert.deepEqual(states.filter((s) => s.state === 'reconnecting').slice(0, 2).map((s) => s.code), [4001, 4001]);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('setToken() while the connection is being opened, with a token the server then refuses: an error event says so (setToken had resolved), and the connection keeps the token before', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 600 }), reconnect: FAST });
+    const errors = record(client, 'error');
+    try {
+      await Promise.resolve(); // the client opens its socket on a microtask, with the token it was given
+      await client.setToken(await signToken({ sub: 'someone-else', expiresIn: 600 }));
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const refused = await until('an error event', () => errors[0], 3000);
+      assert.ok(refused instanceof RoomcastError);
+      assert.equal(refused.code, 'forbidden');
+      assert.equal(server.gateway.node.hub.conns.get(client.wsId!)!.identity!.uid, 'sdk-user');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('getToken() that rejects with something that is not an Error: the error event still carries an Error, naming it', async () => {
+    const getToken = (): Promise<string> => Promise.reject('the token service said 503');
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: -10 }), getToken, reconnect: FAST });
+    try {
+      const error = await nextEvent(client, 'error', () => true, 5000);
+      assert.ok(error instanceof Error, `the error event carries ${typeof error} ${String(error)}`);
+      assert.equal(error.message, 'getToken rejected with the token service said 503');
     } finally {
       client.close();
     }
