@@ -216,7 +216,8 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     const order = [ALL_STREAM, ...new Set([...roomsBefore, ...sessionRooms.keys()].filter((room) => conn.rooms.has(room)))];
     const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold, joinedAt: conn.enteredAt };
     const outcomes = await settleAll(order.map((stream) => resumeStream(resuming, stream)));
-    const streams: Record<string, StreamPosition> = {};
+    // no prototype, so a room named __proto__ is a field like any other
+    const streams = Object.create(null) as Record<string, StreamPosition>;
     const replays: StreamReplay[] = [];
     outcomes.forEach((outcome, i) => {
       streams[order[i]] = outcome.position;

@@ -13,7 +13,9 @@ export interface Position {
 /** A client that has joined `rooms`, and where it stands in each stream. */
 export async function member(server: { gatewayUrl: string; logicUrl: string }, rooms: string[]): Promise<{ client: TestClient; since: Record<string, Position> }> {
   const client = await TestClient.connect(server.gatewayUrl);
-  const since: Record<string, Position> = { '*': { seq: client.welcome!.seq as number, epoch: client.welcome!.epoch as string } };
+  // no prototype, so a room named __proto__ is a field like any other
+  const since = Object.create(null) as Record<string, Position>;
+  since['*'] = { seq: client.welcome!.seq as number, epoch: client.welcome!.epoch as string };
   for (const room of rooms) {
     const answer = await post(server.logicUrl, '/room/join', { id: room, wsId: client.wsId });
     assert.equal(answer.status, 200, `join ${room}: ${answer.text}`);
