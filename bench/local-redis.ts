@@ -22,11 +22,11 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
-/** True when a Redis server answers PING at host:port within half a second. */
-export function redisAnswersPing(host: string, port: number): Promise<boolean> {
+/** True when a Redis server answers PING at host:port within `timeoutMs` (half a second unless told). */
+export function redisAnswersPing(host: string, port: number, timeoutMs = 500): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port });
-    socket.setTimeout(500);
+    socket.setTimeout(timeoutMs);
     socket.once('data', (d) => {
       socket.destroy();
       resolve(d.toString().startsWith('+PONG'));

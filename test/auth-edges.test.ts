@@ -150,18 +150,20 @@ describe('--jwt-clock-tolerance', () => {
   };
 
   it('let in a token whose nbf is up to the tolerance ahead (5 s by default), and refuse it with 0, in the URL and in a refresh', async () => {
-    const ahead = await tokenAround({ nbf: 2, iat: 2, exp: 60 });
+    // nbf 3 to 4 s ahead: under the 5 s default, so a strict server that fell back to it would let these in,
+    // and far enough that the round trips of a loaded machine do not reach it before the strict server's checks
+    const ahead = await tokenAround({ nbf: 4, iat: 4, exp: 60 });
     const accepted = await TestClient.connect(`${lenient.gatewayUrl}?token=${ahead}`);
     assert.equal(accepted.welcome?.uid, 'kai');
     await accepted.closeAndWait();
     assert.equal((await refreshWith(lenient.gatewayUrl, ahead)).op, 'reply');
 
-    // signed anew: the one above may have reached its nbf (1 to 2 s away) during the round trips since, on a loaded machine
-    const stillAhead = await tokenAround({ nbf: 2, iat: 2, exp: 60 });
+    // signed anew: the one above may have come closer to its nbf during the round trips since, on a loaded machine
+    const stillAhead = await tokenAround({ nbf: 4, iat: 4, exp: 60 });
     const refused = await (await TestClient.open(`${strict.gatewayUrl}?token=${stillAhead}`)).closedWithin('the strict server to close a token whose nbf is ahead');
     assert.equal(refused.code, 4001);
     assert.match(refused.reason, /"nbf"/);
-    const refresh = await refreshWith(strict.gatewayUrl, await tokenAround({ nbf: 2, iat: 2, exp: 60 }));
+    const refresh = await refreshWith(strict.gatewayUrl, await tokenAround({ nbf: 4, iat: 4, exp: 60 }));
     assert.equal(refresh.code, 'forbidden');
     assert.match(String(refresh.message), /"nbf"/);
     // iat is not checked, with or without a tolerance
@@ -189,14 +191,17 @@ describe('--jwt-clock-tolerance', () => {
   });
 
   it('close the connection with 4001 at exp plus the tolerance, not before; a refresh moves that moment by the same rule', async () => {
-    const toleranceMs = 2000;
+    // The close is awaited until the sweep (every second) plus 2 s of margin for a loaded machine: under the
+    // tolerance, so a close at exp plus twice the tolerance is always too late
+    const toleranceMs = 4000;
+    const lateMs = 1000 + 2000;
     await withServer({ auth: 'required', jwtSecret: JWT_SECRET, heartbeatTimeout: 0, jwtClockTolerance: toleranceMs / 1000 }, async (server) => {
       /** When the server closes `client`, and with which code: listened for from the start, so an early close is seen as early. */
       const closeOf = (client: TestClient): Promise<{ code: number; at: number }> =>
         new Promise((resolve) => client.ws.once('close', (code) => resolve({ code, at: Date.now() })));
       /** Waits for the close, which the gateway (checking expiry every second) sends within a second and a margin of closesAt; returns when it came. */
       const closedAt = async (close: Promise<{ code: number; at: number }>, closesAt: number): Promise<number> => {
-        const { code, at } = await within(close, closesAt - Date.now() + 2500, 'the 4001 close at exp + tolerance');
+        const { code, at } = await within(close, closesAt - Date.now() + lateMs, 'the 4001 close at exp + tolerance');
         assert.equal(code, 4001);
         return at;
       };
@@ -205,7 +210,8 @@ describe('--jwt-clock-tolerance', () => {
       const expiring = await TestClient.connect(`${server.gatewayUrl}?token=${token}`);
       const refreshed = await TestClient.connect(`${server.gatewayUrl}?token=${token}`);
       const [expiringClose, refreshedClose] = [closeOf(expiring), closeOf(refreshed)];
-      const laterToken = await tokenAround({ exp: 4 });
+      // 3 s or more after the first exp: the refreshed connection is still open when the first one's close is seen
+      const laterToken = await tokenAround({ exp: 5 });
       const laterExp = decodeJwt(laterToken).exp!;
       refreshed.send({ op: 'refresh', token: laterToken, id: 1 });
       assert.equal((await refreshed.next((f) => f.id === 1)).op, 'reply');

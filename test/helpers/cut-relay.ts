@@ -4,32 +4,27 @@
  * process connected through it loses Redis, as a network partition would,
  * while the others, connected straight to Redis, keep it.
  */
-import { connect, createServer, type Socket } from 'node:net';
+import { TcpRelay } from './tcp-relay.js';
 
 export class CutRelay {
-  private readonly links = new Set<Socket>();
   private cut = false;
-  private readonly server = createServer((client) => this.accept(client));
-  private port = 0;
-
-  private constructor(private readonly redisPort: number) {}
+  private tcp!: TcpRelay;
 
   static async start(redisPort: number): Promise<CutRelay> {
-    const relay = new CutRelay(redisPort);
-    await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
-    relay.port = (relay.server.address() as { port: number }).port;
+    const relay = new CutRelay();
+    relay.tcp = await TcpRelay.start(() => redisPort, { admits: () => !relay.cut });
     return relay;
   }
 
   /** The URL to give a process that reaches Redis through the relay. */
   get url(): string {
-    return `redis://127.0.0.1:${this.port}`;
+    return `redis://127.0.0.1:${this.tcp.port}`;
   }
 
   /** Drops every connection through the relay; new ones are refused until `mend()`. */
   sever(): void {
     this.cut = true;
-    for (const socket of this.links) socket.destroy();
+    this.tcp.destroyLinks();
   }
 
   mend(): void {
@@ -37,26 +32,7 @@ export class CutRelay {
   }
 
   async close(): Promise<void> {
-    this.sever();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-
-  private accept(client: Socket): void {
-    if (this.cut) {
-      client.destroy();
-      return;
-    }
-    const upstream = connect(this.redisPort, '127.0.0.1');
-    for (const socket of [client, upstream]) {
-      this.links.add(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        this.links.delete(socket);
-        client.destroy();
-        upstream.destroy();
-      });
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
+    this.cut = true;
+    await this.tcp.close();
   }
 }

@@ -4,7 +4,6 @@ import { within } from './until.js';
 export interface StreamEvent {
   event: string;
   data: Record<string, unknown>;
-  receivedAt: number;
 }
 
 /** A text/event-stream read one event at a time. */
@@ -37,7 +36,7 @@ export class EventStream {
     this.buffer = this.buffer.slice(end + 2);
     const event = block.find((l) => l.startsWith('event: '))?.slice(7) ?? 'message';
     const data = block.find((l) => l.startsWith('data: '))?.slice(6) ?? '{}';
-    return { event, data: JSON.parse(data) as Record<string, unknown>, receivedAt: Date.now() };
+    return { event, data: JSON.parse(data) as Record<string, unknown> };
   }
 
   async close(): Promise<void> {

@@ -5,8 +5,8 @@
  * for a network or a Redis that is slow for one process at one chosen moment,
  * so a race between processes can be run in a fixed order.
  */
-import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { TcpRelay } from './tcp-relay.js';
 
 /** A held connection: `held` resolves once the command arrived and is held; `release` lets it and what followed through. */
 export interface Hold {
@@ -14,8 +14,8 @@ export interface Hold {
   release(): void;
 }
 
-interface Link {
-  client: Socket;
+/** One client's connection through the relay, as the holds see it. */
+interface Client {
   upstream: Socket;
   /** The client's connection name, once its handshake named it. */
   name: string;
@@ -27,29 +27,29 @@ interface Rule {
   /** Whether to hold this chunk, given the client's name (CLIENT SETNAME) and the chunk as text. */
   matches(name: string, text: string): boolean;
   /** The connection it holds, once one matched. */
-  link?: Link;
+  client?: Client;
   onHeld(): void;
 }
 
 const CLIENT_NAME = /roomcast:(?:commands|subscriber):[0-9a-f-]{36}/;
 
 export class RedisRelay {
-  private readonly links = new Set<Link>();
+  private tcp!: TcpRelay;
   private readonly rules: Rule[] = [];
 
-  private constructor(private readonly server: Server) {}
-
   static async start(redisPort: number): Promise<RedisRelay> {
-    const server = createServer();
-    const relay = new RedisRelay(server);
-    server.on('connection', (client) => relay.accept(client, redisPort));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+    const relay = new RedisRelay();
+    relay.tcp = await TcpRelay.start(() => redisPort, {
+      carrier: ({ upstream }) => {
+        const client: Client = { upstream, name: '', waiting: undefined };
+        return (chunk) => relay.carry(client, chunk);
+      },
+    });
     return relay;
   }
 
   get url(): string {
-    return `redis://127.0.0.1:${(this.server.address() as { port: number }).port}`;
+    return `redis://127.0.0.1:${this.tcp.port}`;
   }
 
   /**
@@ -72,54 +72,36 @@ export class RedisRelay {
       release: () => {
         const index = this.rules.indexOf(rule);
         if (index !== -1) this.rules.splice(index, 1);
-        if (rule.link !== undefined) this.letThrough(rule.link);
+        if (rule.client !== undefined) this.letThrough(rule.client);
       },
     };
   }
 
   async close(): Promise<void> {
-    for (const { client, upstream } of this.links) {
-      client.destroy();
-      upstream.destroy();
-    }
-    await new Promise((resolve) => this.server.close(resolve));
+    await this.tcp.close();
   }
 
-  private accept(client: Socket, redisPort: number): void {
-    const upstream = connect(redisPort, '127.0.0.1');
-    const link: Link = { client, upstream, name: '', waiting: undefined };
-    this.links.add(link);
-    for (const socket of [client, upstream]) socket.on('error', () => undefined);
-    upstream.pipe(client);
-    client.on('data', (chunk: Buffer) => this.carry(link, chunk));
-    client.on('close', () => {
-      this.links.delete(link);
-      upstream.destroy();
-    });
-    upstream.on('close', () => client.destroy());
-  }
-
-  private carry(link: Link, chunk: Buffer): void {
-    if (link.waiting !== undefined) {
-      link.waiting.push(chunk);
+  private carry(client: Client, chunk: Buffer): void {
+    if (client.waiting !== undefined) {
+      client.waiting.push(chunk);
       return;
     }
     const text = chunk.toString('latin1');
-    link.name ||= text.match(CLIENT_NAME)?.[0] ?? '';
-    const rule = this.rules.find((r) => r.matches(link.name, text));
+    client.name ||= text.match(CLIENT_NAME)?.[0] ?? '';
+    const rule = this.rules.find((r) => r.matches(client.name, text));
     if (rule === undefined) {
-      link.upstream.write(chunk);
+      client.upstream.write(chunk);
       return;
     }
     this.rules.splice(this.rules.indexOf(rule), 1);
-    link.waiting = [chunk];
-    rule.link = link;
+    client.waiting = [chunk];
+    rule.client = client;
     rule.onHeld();
   }
 
-  private letThrough(link: Link): void {
-    const waiting = link.waiting ?? [];
-    link.waiting = undefined;
-    for (const chunk of waiting) link.upstream.write(chunk);
+  private letThrough(client: Client): void {
+    const waiting = client.waiting ?? [];
+    client.waiting = undefined;
+    for (const chunk of waiting) client.upstream.write(chunk);
   }
 }

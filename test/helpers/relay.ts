@@ -4,31 +4,25 @@
  * gateway keeps their connections open: a phone losing its network, whose old
  * connection the server sees as live until its heartbeat runs out.
  */
-import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { TcpRelay } from './tcp-relay.js';
 
 export class Relay {
-  private readonly live = new Set<{ client: Socket; upstream: Socket }>();
+  private tcp!: TcpRelay;
   private readonly cutOff: Socket[] = [];
   /** What gateways sent on the connections that were cut off, after the cut. */
   private readonly sentAfterCut: Buffer[] = [];
 
-  private constructor(
-    private readonly server: Server,
-    private targetPort: number,
-  ) {}
+  private constructor(private targetPort: number) {}
 
   static async start(targetPort: number): Promise<Relay> {
-    const server = createServer();
-    const relay = new Relay(server, targetPort);
-    server.on('connection', (client) => relay.accept(client));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
+    const relay = new Relay(targetPort);
+    relay.tcp = await TcpRelay.start(() => relay.targetPort);
     return relay;
   }
 
   get url(): string {
-    return `ws://127.0.0.1:${(this.server.address() as { port: number }).port}/connect`;
+    return `ws://127.0.0.1:${this.tcp.port}/connect`;
   }
 
   /** New connections go to this port from now on. */
@@ -38,14 +32,14 @@ export class Relay {
 
   /** Drops every client's side at once; the gateway's side stays open and silent. */
   cut(): void {
-    for (const { client, upstream } of this.live) {
+    for (const { client, upstream } of this.tcp.links) {
       upstream.unpipe(client);
       client.unpipe(upstream);
       upstream.on('data', (data: Buffer) => this.sentAfterCut.push(data)).resume();
       client.destroy();
       this.cutOff.push(upstream);
     }
-    this.live.clear();
+    this.tcp.links.clear();
   }
 
   /** The close codes in the WebSocket close frames gateways sent on cut-off connections. */
@@ -58,26 +52,7 @@ export class Relay {
   }
 
   async close(): Promise<void> {
-    for (const { client, upstream } of this.live) {
-      client.destroy();
-      upstream.destroy();
-    }
     for (const upstream of this.cutOff) upstream.destroy();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-
-  private accept(client: Socket): void {
-    const upstream = connect(this.targetPort, '127.0.0.1');
-    const pair = { client, upstream };
-    this.live.add(pair);
-    for (const socket of [client, upstream]) socket.on('error', () => undefined);
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => {
-      if (this.live.delete(pair)) upstream.destroy();
-    });
-    upstream.on('close', () => {
-      if (this.live.delete(pair)) client.destroy();
-    });
+    await this.tcp.close();
   }
 }
