@@ -3,8 +3,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
 import { post } from './helpers/http.js';
+import { RawClient } from './helpers/raw-client.js';
 import { dropConnection } from './helpers/resume.js';
 import { serverPerSuite } from './helpers/server.js';
+import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { until } from './helpers/until.js';
 
 describe('room ids that name Object.prototype members', () => {
   const server = serverPerSuite({ resumeSecret: 'test-secret' });
@@ -38,4 +41,30 @@ describe('room ids that name Object.prototype members', () => {
       await again.closeAndWait();
     });
   }
+});
+
+describe('auth frames sent before the welcome (--auth required)', () => {
+  const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET });
+
+  it('a second one that fails, once the first let the connection in, is answered forbidden like any refresh: the connection stays', async () => {
+    const [good, other] = await Promise.all([signToken({ sub: 'alice' }), signToken({ sub: 'bob' })]);
+    for (const bad of ['not-a-jwt', other]) {
+      const client = await RawClient.connect(server.gatewayUrl);
+      client.sendTexts([JSON.stringify({ op: 'auth', token: good, id: 1 }), JSON.stringify({ op: 'auth', token: bad, id: 2 })]);
+      await client.welcome();
+      await until('an answer to the second auth frame', () => (client.json().some((f) => f.id === 2) || client.closeCode !== undefined ? true : undefined));
+      assert.equal(client.closeCode, undefined, `closed with ${client.closeCode} for the second auth frame (${bad})`);
+      const answers = client.json().filter((f) => f.id !== undefined);
+      assert.deepEqual(
+        answers.map((f) => [f.id, f.op, f.code]),
+        [
+          [1, 'reply', undefined],
+          [2, 'error', 'forbidden'],
+        ],
+      );
+      client.sendText('{"type":1,"data":"PING"}');
+      await until('a PONG after the refused auth frame', () => (client.json().some((f) => f.data === 'PONG') ? true : undefined));
+      client.socket.destroy();
+    }
+  });
 });

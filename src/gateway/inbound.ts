@@ -41,9 +41,14 @@ function countMalformed(ctx: InboundContext, conn: Connection, now: number): boo
   return true;
 }
 
+/** False until the connection got its welcome (auth required, no token yet). */
+function isAdmitted(ctx: InboundContext, conn: Connection): boolean {
+  return ctx.node.hub.conns.get(conn.wsId) === conn;
+}
+
 export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffer, now: number): void {
   // before its welcome (auth required, no token yet) a connection may only ping and authenticate
-  const admitted = ctx.node.hub.conns.get(conn.wsId) === conn;
+  const admitted = isAdmitted(ctx, conn);
   const firstFrame = admitted && !conn.firstFrameSeen;
   const oversize = data.length > ctx.maxPayload;
   // only a resume, as the first frame, may be larger than --max-payload
@@ -91,7 +96,8 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
         (problem) => {
           if (problem === undefined) {
             conn.send(encodeTextFrame(replyFrame(id, { uid: conn.uid, expiresAt: conn.identity?.expiresAt ?? null })));
-          } else if (admitted) {
+          } else if (isAdmitted(ctx, conn)) {
+            // judged now, not when the frame came: an auth frame before this one may have let the connection in
             sendError(conn, id, 'forbidden', problem);
           } else {
             // a connection that cannot authenticate is closed: it would never get its welcome
