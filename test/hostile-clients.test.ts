@@ -1,13 +1,15 @@
 /** What clients that bend the protocol's edges get from the gateway, over real sockets. */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
-import { post } from './helpers/http.js';
+import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
 import { dropConnection } from './helpers/resume.js';
 import { serverPerSuite } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
-import { until } from './helpers/until.js';
+import { until, within } from './helpers/until.js';
 
 describe('room ids that name Object.prototype members', () => {
   const server = serverPerSuite({ resumeSecret: 'test-secret' });
@@ -66,5 +68,53 @@ describe('auth frames sent before the welcome (--auth required)', () => {
       await until('a PONG after the refused auth frame', () => (client.json().some((f) => f.data === 'PONG') ? true : undefined));
       client.socket.destroy();
     }
+  });
+});
+
+/**
+ * Upgrades on a socket that stays half-open (it never answers the server's close frame nor ends its
+ * side) and reads nothing back but bytes: resolves once the handshake is answered.
+ */
+async function halfOpenClient(wsUrl: string, path: string): Promise<{ socket: Socket; received: () => Buffer; ended: Promise<number> }> {
+  const url = new URL(wsUrl);
+  const socket = connect({ host: url.hostname, port: Number(url.port), allowHalfOpen: true });
+  socket.on('error', () => undefined);
+  let received = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => (received = Buffer.concat([received, chunk])));
+  const started = Date.now();
+  const ended = new Promise<number>((resolve) => socket.once('end', () => resolve(Date.now() - started)));
+  socket.write(
+    `GET ${path} HTTP/1.1\r\nHost: ${url.host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+  await until('the answer to the handshake', () => (received.includes('\r\n\r\n') ? true : undefined));
+  return { socket, received: () => received, ended };
+}
+
+describe('a client that never answers the close handshake', () => {
+  // no heartbeat: nothing but the close grace (3 s) may end these sockets
+  const server = serverPerSuite({ auth: 'optional', jwtSecret: JWT_SECRET, heartbeatTimeout: 0 });
+
+  it('refused for its ?token= is let go after the close grace (3 s), not the 30 s ws waits', async () => {
+    const client = await halfOpenClient(server.gatewayUrl, `${new URL(server.gatewayUrl).pathname}?token=not-a-jwt`);
+    await until('the 4001 close frame', () => (client.received().includes('the token is not valid') ? true : undefined));
+    const endedAfter = await within(client.ended, 6000, 'the end of the refused socket');
+    assert.ok(endedAfter < 6000, `ended after ${endedAfter} ms`);
+    client.socket.destroy();
+  });
+
+  it('whose frame ws fails (unmasked: 1002) is let go after the close grace, and its session is away', async () => {
+    const client = await halfOpenClient(server.gatewayUrl, new URL(server.gatewayUrl).pathname);
+    await until('the welcome', () => (client.received().includes('"welcome"') ? true : undefined));
+    const wsId = /"wsId":"([^"]+)"/.exec(client.received().toString())![1];
+    client.socket.write(Buffer.from([0x81, 0x02, 0x7b, 0x7d])); // {} in a text frame, not masked
+    const started = Date.now();
+    await until(
+      'the connection let go',
+      async () => ((await call(server.logicUrl, `/conns/${wsId}`)).body.data?.state === 'away' ? true : undefined),
+      6000,
+    );
+    assert.ok(Date.now() - started < 6000);
+    client.socket.destroy();
   });
 });

@@ -171,7 +171,9 @@ export class GatewayServer {
     };
     this.onSocketError = function (err) {
       // a socket refused in accept() (bad token) has no connection, and may still send a bad frame while it closes
-      log.debug({ err, wsId: (this as GatewaySocket).connection?.wsId }, 'client protocol error');
+      const conn = (this as GatewaySocket).connection;
+      conn?.failed();
+      log.debug({ err, wsId: conn?.wsId }, 'client protocol error');
     };
     this.onClose = function (code) {
       const conn = connectionOf(this);
@@ -358,6 +360,9 @@ export class GatewayServer {
       // the client learns why in the close frame: a browser cannot read a refused handshake's status
       this.node.counters.authFailures++;
       ws.close(CloseCode.badToken, fitReason(credentials.failure));
+      // ws would wait 30 s for the client's close frame: a refused client gets the grace any close gets
+      const grace = setTimeout(() => ws.terminate(), this.shared.limits.closeGraceMs);
+      ws.once('close', () => clearTimeout(grace));
       return;
     }
     const conn = new Connection(randomUUID(), ws, socket, this.shared);
@@ -429,7 +434,8 @@ export class GatewayServer {
     const now = Date.now();
     const heartbeat = this.options.heartbeatTimeout;
     for (const conn of this.node.hub.conns.values()) {
-      if (conn.closeCode !== undefined) continue;
+      // closing already: by us (closeCode), or by ws for a protocol error
+      if (!conn.isOpen) continue;
       if (heartbeat > 0 && conn.lastSeen < now - heartbeat) {
         this.node.counters.heartbeatTimeouts++;
         conn.close('heartbeatTimeout');
@@ -439,7 +445,7 @@ export class GatewayServer {
       }
     }
     for (const conn of this.unauthenticated) {
-      if (conn.closeCode === undefined && conn.connectedAt < now - this.options.authTimeout) {
+      if (conn.isOpen && conn.connectedAt < now - this.options.authTimeout) {
         this.node.counters.authFailures++;
         conn.close('policy', `no {"op":"auth"} frame within ${this.options.authTimeout} ms`);
       }
