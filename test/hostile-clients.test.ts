@@ -1,6 +1,8 @@
 /** What clients that bend the protocol's edges get from the gateway, over real sockets. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { maxHeaderSize } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
 import { TestClient, isPush } from './helpers/client.js';
@@ -116,5 +118,31 @@ describe('a client that never answers the close handshake', () => {
     );
     assert.ok(Date.now() - started < 6000);
     client.socket.destroy();
+  });
+});
+
+/** Sends `request` on a new TCP connection and resolves with what came back until the server closed it. */
+async function answerTo(wsUrl: string, request: string): Promise<string> {
+  const url = new URL(wsUrl);
+  const socket = connect({ host: url.hostname, port: Number(url.port) });
+  socket.on('error', () => undefined);
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  socket.write(request);
+  await within(once(socket, 'close'), 5000, 'the server closing the refused handshake');
+  return received;
+}
+
+describe('handshakes the gateway refuses', () => {
+  const server = serverPerSuite();
+
+  it('a request line and headers over the HTTP limit (a huge ?token=) get 431 naming the limit, not "malformed"', async () => {
+    const path = `${new URL(server.gatewayUrl).pathname}?token=${'a'.repeat(20_000)}`;
+    const answer = await answerTo(
+      server.gatewayUrl,
+      `GET ${path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    assert.match(answer, /^HTTP\/1\.1 431 /);
+    assert.ok(answer.includes(`over ${maxHeaderSize} bytes`), answer);
   });
 });

@@ -4,7 +4,7 @@
  * token), a sweep for heartbeats and token expiry, and a draining shutdown.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -262,6 +262,8 @@ export class GatewayServer {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) socket.destroy();
       else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') answerRaw(socket, 408, `the handshake request did not arrive within ${HANDSHAKE_TIMEOUT_MS} ms`);
+      // a token too long for the URL is the likely cause; say what the limit is
+      else if (err.code === 'HPE_HEADER_OVERFLOW') answerRaw(socket, 431, `the handshake's request line and headers are over ${maxHeaderSize} bytes`);
       else answerRaw(socket, 400, 'malformed HTTP request');
     });
     return server;
