@@ -145,4 +145,17 @@ describe('handshakes the gateway refuses', () => {
     assert.match(answer, /^HTTP\/1\.1 431 /);
     assert.ok(answer.includes(`over ${maxHeaderSize} bytes`), answer);
   });
+
+  for (const version of ['99', undefined]) {
+    it(`Sec-WebSocket-Version ${version ?? 'missing'} gets 400 naming the header, and the versions the gateway speaks (RFC 6455 §4.2.2)`, async () => {
+      const versionHeader = version === undefined ? '' : `Sec-WebSocket-Version: ${version}\r\n`;
+      const answer = await answerTo(
+        server.gatewayUrl,
+        `GET ${new URL(server.gatewayUrl).pathname} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\n${versionHeader}\r\n`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 400 /);
+      assert.match(answer, /\r\nSec-WebSocket-Version: 13, 8\r\n/i);
+      assert.match(answer, /Sec-WebSocket-Version header/);
+    });
+  }
 });

@@ -40,6 +40,8 @@ const DEFAULT_CLOSE_GRACE_MS = 3000;
 const SHUTDOWN_TIMEOUT_MS = 3000;
 /** How long a client has to send its whole handshake request (and, with TLS, to finish the TLS handshake). */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The WebSocket versions ws accepts in a handshake. */
+const SUPPORTED_WS_VERSIONS = '13, 8';
 /** How often the HTTP server looks for handshakes past the timeout. */
 const HANDSHAKE_CHECK_MS = 1000;
 function splitUrl(url: string | undefined): { path: string; token: string | undefined } {
@@ -203,7 +205,9 @@ export class GatewayServer {
       clientTracking: false,
     });
     this.wss.on('wsClientError', (err: Error, socket: Duplex) => {
-      answerRaw(socket, err.message === 'Invalid HTTP method' ? 405 : 400, `bad WebSocket handshake: ${err.message}`);
+      // RFC 6455 §4.2.2: a version the server does not speak is answered with the versions it does
+      const headers = err.message.includes('Sec-WebSocket-Version') ? { 'Sec-WebSocket-Version': SUPPORTED_WS_VERSIONS } : undefined;
+      answerRaw(socket, err.message === 'Invalid HTTP method' ? 405 : 400, `bad WebSocket handshake: ${err.message}`, headers);
     });
     this.http = this.createHttpServer();
   }
