@@ -301,9 +301,10 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
 
   /** The positions to resume from: every stream whose epoch is known, or undefined when there is nothing to resume. */
   #since(): Record<string, { seq: number; epoch: string }> | undefined {
-    const since: Record<string, { seq: number; epoch: string }> = {};
-    for (const [stream, { seq, epoch }] of this.#streamPositions) if (epoch !== undefined) since[stream] = { seq, epoch };
-    return Object.keys(since).length === 0 ? undefined : since;
+    const known: [string, { seq: number; epoch: string }][] = [];
+    for (const [stream, { seq, epoch }] of this.#streamPositions) if (epoch !== undefined) known.push([stream, { seq, epoch }]);
+    // fromEntries, not assignment: `since.__proto__ = ...` would set the prototype, and that room would be resumed from its join
+    return known.length === 0 ? undefined : Object.fromEntries(known);
   }
 
   /** A new session: new wsId, no rooms, positions from the welcome. */

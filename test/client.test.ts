@@ -182,6 +182,30 @@ describe('SDK against a roomcast server', () => {
     }
   });
 
+  it('resumes a room named __proto__ from where it stood: what it had received before the drop is not replayed', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { reconnect: { initialDelayMs: 400, maxDelayMs: 400 }, random: () => 0.99 });
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      await client.join('__proto__');
+      const messages = record(client, 'message');
+      await post(server.logicUrl, '/push/room', { id: '__proto__', tag: 2, val: 'before' });
+      await untilLength('messages', messages, 1);
+      server.gateway.node.hub.conns.get(client.wsId!)!.terminate();
+      await nextEvent(client, 'state', (s) => s.state === 'reconnecting');
+      const reconnected = nextEvent(client, 'state', (s) => s.state === 'connected');
+      await post(server.logicUrl, '/push/room', { id: '__proto__', tag: 2, val: 'missed' });
+      assert.equal((await reconnected).recovered, true);
+      const live = await post(server.logicUrl, '/push/room', { id: '__proto__', tag: 2, val: 'live' });
+      await until('the live push', () => (messages.some((m) => m.seq === live.body.data?.seq) ? true : undefined));
+      assert.deepEqual(
+        messages.map((m) => m.data),
+        ['before', 'missed', 'live'],
+      );
+    } finally {
+      client.close();
+    }
+  });
+
   it('keeps its rooms while it reconnects to resume them, and emits left for each when a reconnect cannot take the session back (a kick)', async () => {
     const client = new RoomcastClient(server.gatewayUrl, { reconnect: FAST });
     const left = record(client, 'left');
