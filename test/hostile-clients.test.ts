@@ -71,6 +71,14 @@ describe('auth frames sent before the welcome (--auth required)', () => {
       client.socket.destroy();
     }
   });
+
+  it('the answer to the auth frame that got the welcome comes with it, not after the 1 s a newcomer holds live frames', async () => {
+    const client = await RawClient.connect(server.gatewayUrl);
+    client.sendText(JSON.stringify({ op: 'auth', token: await signToken({ sub: 'carol' }), id: 1 }));
+    await client.welcome();
+    await until('the reply to the auth frame', () => (client.json().some((f) => f.id === 1 && f.op === 'reply') ? true : undefined), 600);
+    client.socket.destroy();
+  });
 });
 
 /**
