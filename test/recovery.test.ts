@@ -56,21 +56,6 @@ describe('resume on one process', () => {
     await again.closeAndWait();
   });
 
-  it('a room named __proto__ resumes like any other: its missed pushes replayed once, its position in the resumed frame', async () => {
-    const { client, since } = await awayMember(server, ['__proto__']);
-    const sent = [];
-    for (let i = 0; i < 3; i++) sent.push((await post(server.logicUrl, '/push/room', { val: `p${i}`, tag: 3, id: '__proto__' })).body.data?.seq);
-    const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
-    assertResumed(end, { wsId: client.wsId, recovered: true });
-    assert.deepEqual(
-      frames.filter(isPush).map((f) => [f.room, f.seq, f.data]),
-      sent.map((seq, i) => ['__proto__', seq, `p${i}`]),
-    );
-    const streams = new Map(Object.entries(end.streams as Record<string, Position>));
-    assert.equal(streams.get('__proto__')?.seq, sent.at(-1), JSON.stringify(end));
-    await again.closeAndWait();
-  });
-
   it('resumes with nothing missed: recovered:true and no frames replayed', async () => {
     const { client, since } = await awayMember(server, ['calm']);
     const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);

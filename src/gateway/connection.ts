@@ -280,6 +280,15 @@ export class Connection implements Flushable, RateBucket {
     this.ws.terminate();
   }
 
+  /**
+   * ws failed the connection for a client's protocol error (an unmasked frame, invalid UTF-8, a
+   * frame past its limit) and sent its close frame: the client gets the grace any close gets, not
+   * the 30 s ws would wait for its answer.
+   */
+  failed(): void {
+    this.closeTimer ??= setTimeout(() => this.ws.terminate(), this.shared.limits.closeGraceMs);
+  }
+
   /** Called by the server once the socket is gone. */
   closed(): void {
     if (this.closeTimer !== undefined) clearTimeout(this.closeTimer);
@@ -319,6 +328,6 @@ export class Connection implements Flushable, RateBucket {
   private startClose(name: CloseCodeName, reason = closeReason[name]): void {
     this.closeCode = CloseCode[name];
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(this.closeCode, fitReason(reason));
-    this.closeTimer = setTimeout(() => this.ws.terminate(), this.shared.limits.closeGraceMs);
+    this.closeTimer ??= setTimeout(() => this.ws.terminate(), this.shared.limits.closeGraceMs);
   }
 }

@@ -41,9 +41,14 @@ function countMalformed(ctx: InboundContext, conn: Connection, now: number): boo
   return true;
 }
 
+/** False until the connection got its welcome (auth required, no token yet). */
+function isAdmitted(ctx: InboundContext, conn: Connection): boolean {
+  return ctx.node.hub.conns.get(conn.wsId) === conn;
+}
+
 export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffer, now: number): void {
   // before its welcome (auth required, no token yet) a connection may only ping and authenticate
-  const admitted = ctx.node.hub.conns.get(conn.wsId) === conn;
+  const admitted = isAdmitted(ctx, conn);
   const firstFrame = admitted && !conn.firstFrameSeen;
   const oversize = data.length > ctx.maxPayload;
   // only a resume, as the first frame, may be larger than --max-payload
@@ -89,10 +94,13 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
       const previous = conn.tokenOps ?? Promise.resolve();
       const handled = previous.then(() => ctx.authenticate(conn, frame.token)).then(
         (problem) => {
+          // queued past any hold of live frames: an answer carries no seq, and the auth frame that got the
+          // welcome would otherwise have its answer wait for the newcomer's grace (1 s)
           if (problem === undefined) {
-            conn.send(encodeTextFrame(replyFrame(id, { uid: conn.uid, expiresAt: conn.identity?.expiresAt ?? null })));
-          } else if (admitted) {
-            sendError(conn, id, 'forbidden', problem);
+            conn.enqueue(encodeTextFrame(replyFrame(id, { uid: conn.uid, expiresAt: conn.identity?.expiresAt ?? null })));
+          } else if (isAdmitted(ctx, conn)) {
+            // judged now, not when the frame came: an auth frame before this one may have let the connection in
+            conn.enqueue(encodeTextFrame(errorFrame(id, 'forbidden', problem)));
           } else {
             // a connection that cannot authenticate is closed: it would never get its welcome
             conn.close('badToken', problem);

@@ -125,9 +125,9 @@ export class GatewayNode implements GatewayHandler {
   }
 
   /** Resolves once this node has fanned every stream out up to the given seq (same epoch), or after `timeoutMs`. */
-  caughtUp(positions: Record<string, StreamPosition>, timeoutMs: number): Promise<void> {
+  caughtUp(positions: ReadonlyMap<string, StreamPosition>, timeoutMs: number): Promise<void> {
     const behind: [StreamTrack, StreamPosition][] = [];
-    for (const [stream, position] of Object.entries(positions)) {
+    for (const [stream, position] of positions) {
       const track = this.streams.get(stream);
       if (track !== undefined && isBehind(track, position)) behind.push([track, position]);
     }

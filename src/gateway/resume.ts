@@ -216,17 +216,17 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     const order = [ALL_STREAM, ...new Set([...roomsBefore, ...sessionRooms.keys()].filter((room) => conn.rooms.has(room)))];
     const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold, joinedAt: conn.enteredAt };
     const outcomes = await settleAll(order.map((stream) => resumeStream(resuming, stream)));
-    // no prototype, so a room named __proto__ is a field like any other
-    const streams = Object.create(null) as Record<string, StreamPosition>;
+    // a Map, not an object: a room may be named __proto__
+    const streams = new Map<string, StreamPosition>();
     const replays: StreamReplay[] = [];
     outcomes.forEach((outcome, i) => {
-      streams[order[i]] = outcome.position;
+      streams.set(order[i], outcome.position);
       if (!outcome.complete) recovered = false;
       if (outcome.replay !== undefined) replays.push(outcome.replay);
     });
     await sendReplays(node, conn, replays);
     await node.caughtUp(streams, CATCH_UP_MS);
-    const replayedTo = new Map(Object.entries(streams).map(([stream, position]) => [stream, position.seq]));
+    const replayedTo = new Map([...streams].map(([stream, position]) => [stream, position.seq]));
     const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !conn.rooms.has(room));
     await sendPaced(
       conn,
@@ -237,7 +237,7 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     conn.releaseHeld(replayedTo);
   } catch {
     // the broker failed mid-way: the connection keeps the session and its rooms, but cannot say what it missed
-    conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), false, {})));
+    conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), false, new Map())));
     conn.releaseHeld();
   }
 }

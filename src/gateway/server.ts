@@ -4,7 +4,7 @@
  * token), a sweep for heartbeats and token expiry, and a draining shutdown.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -40,6 +40,8 @@ const DEFAULT_CLOSE_GRACE_MS = 3000;
 const SHUTDOWN_TIMEOUT_MS = 3000;
 /** How long a client has to send its whole handshake request (and, with TLS, to finish the TLS handshake). */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** The WebSocket versions ws accepts in a handshake. */
+const SUPPORTED_WS_VERSIONS = '13, 8';
 /** How often the HTTP server looks for handshakes past the timeout. */
 const HANDSHAKE_CHECK_MS = 1000;
 function splitUrl(url: string | undefined): { path: string; token: string | undefined } {
@@ -171,7 +173,9 @@ export class GatewayServer {
     };
     this.onSocketError = function (err) {
       // a socket refused in accept() (bad token) has no connection, and may still send a bad frame while it closes
-      log.debug({ err, wsId: (this as GatewaySocket).connection?.wsId }, 'client protocol error');
+      const conn = (this as GatewaySocket).connection;
+      conn?.failed();
+      log.debug({ err, wsId: conn?.wsId }, 'client protocol error');
     };
     this.onClose = function (code) {
       const conn = connectionOf(this);
@@ -201,7 +205,9 @@ export class GatewayServer {
       clientTracking: false,
     });
     this.wss.on('wsClientError', (err: Error, socket: Duplex) => {
-      answerRaw(socket, err.message === 'Invalid HTTP method' ? 405 : 400, `bad WebSocket handshake: ${err.message}`);
+      // RFC 6455 §4.2.2: a version the server does not speak is answered with the versions it does
+      const headers = err.message.includes('Sec-WebSocket-Version') ? { 'Sec-WebSocket-Version': SUPPORTED_WS_VERSIONS } : undefined;
+      answerRaw(socket, err.message === 'Invalid HTTP method' ? 405 : 400, `bad WebSocket handshake: ${err.message}`, headers);
     });
     this.http = this.createHttpServer();
   }
@@ -260,6 +266,8 @@ export class GatewayServer {
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) socket.destroy();
       else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') answerRaw(socket, 408, `the handshake request did not arrive within ${HANDSHAKE_TIMEOUT_MS} ms`);
+      // a token too long for the URL is the likely cause; say what the limit is
+      else if (err.code === 'HPE_HEADER_OVERFLOW') answerRaw(socket, 431, `the handshake's request line and headers are over ${maxHeaderSize} bytes`);
       else answerRaw(socket, 400, 'malformed HTTP request');
     });
     return server;
@@ -358,6 +366,9 @@ export class GatewayServer {
       // the client learns why in the close frame: a browser cannot read a refused handshake's status
       this.node.counters.authFailures++;
       ws.close(CloseCode.badToken, fitReason(credentials.failure));
+      // ws would wait 30 s for the client's close frame: a refused client gets the grace any close gets
+      const grace = setTimeout(() => ws.terminate(), this.shared.limits.closeGraceMs);
+      ws.once('close', () => clearTimeout(grace));
       return;
     }
     const conn = new Connection(randomUUID(), ws, socket, this.shared);
@@ -429,7 +440,8 @@ export class GatewayServer {
     const now = Date.now();
     const heartbeat = this.options.heartbeatTimeout;
     for (const conn of this.node.hub.conns.values()) {
-      if (conn.closeCode !== undefined) continue;
+      // closing already: by us (closeCode), or by ws for a protocol error
+      if (!conn.isOpen) continue;
       if (heartbeat > 0 && conn.lastSeen < now - heartbeat) {
         this.node.counters.heartbeatTimeouts++;
         conn.close('heartbeatTimeout');
@@ -439,7 +451,7 @@ export class GatewayServer {
       }
     }
     for (const conn of this.unauthenticated) {
-      if (conn.closeCode === undefined && conn.connectedAt < now - this.options.authTimeout) {
+      if (conn.isOpen && conn.connectedAt < now - this.options.authTimeout) {
         this.node.counters.authFailures++;
         conn.close('policy', `no {"op":"auth"} frame within ${this.options.authTimeout} ms`);
       }

@@ -31,9 +31,13 @@ export function welcomeFrame(w: WelcomeFields): string {
   return text + '}';
 }
 
-/** Ends a resume: the session's id, a fresh token, whether nothing was lost, and where each stream now stands. */
-export function resumedFrame(wsId: string, resume: string, recovered: boolean, streams: Record<string, StreamPosition>): string {
-  return q({ type: 0, op: 'resumed', wsId, resume, recovered, streams });
+/**
+ * Ends a resume: the session's id, a fresh token, whether nothing was lost, and where each stream now stands.
+ * `streams` is turned into an object by Object.fromEntries, which defines a room named `__proto__` as a
+ * field of its own (an assignment would set the object's prototype, and the room would be left out).
+ */
+export function resumedFrame(wsId: string, resume: string, recovered: boolean, streams: ReadonlyMap<string, StreamPosition>): string {
+  return q({ type: 0, op: 'resumed', wsId, resume, recovered, streams: Object.fromEntries(streams) });
 }
 
 export const PING_FRAME = '{"type":1,"data":"PING"}';
