@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TestClient } from './helpers/client.js';
 import { EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
 import { call, post } from './helpers/http.js';
@@ -60,6 +61,25 @@ describe('GET /stats/stream', () => {
     const refused = await readEvents(`${server.logicUrl}/stats/stream`, 1);
     assert.equal(refused.status, 401);
     assert.equal(refused.events.length, 0);
+  });
+
+  it('answers HEAD with the headers of the stream at once, and keeps no viewer for it', async () => {
+    const { broker } = server;
+    const readStats = broker.stats.bind(broker);
+    let reads = 0;
+    broker.stats = () => {
+      reads++;
+      return readStats();
+    };
+    try {
+      const res = await within(fetch(`${server.logicUrl}/stats/stream`, { method: 'HEAD', headers: { authorization: 'Bearer adm1n' } }), 2000, 'HEAD /stats/stream');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+      await sleep(1500);
+      assert.equal(reads, 0, 'the totals were read for a HEAD');
+    } finally {
+      broker.stats = readStats;
+    }
   });
 
   it('sends the /stats totals at once, then one event a second, following real traffic', async () => {
