@@ -117,6 +117,22 @@ describe('logic API', () => {
       assert.deepEqual(broken.body, { code: 400, msg: 'body is not valid JSON' });
     });
 
+    it('a JSON body with a __proto__ key, or a constructor holding prototype, is 400 saying so, not "not valid JSON"', async () => {
+      const msg = 'body must not have a key "__proto__", nor a "constructor" holding "prototype"';
+      for (const raw of ['{"val":"v","tag":3,"__proto__":{"tag":5}}', '{"val":"v","tag":3,"constructor":{"prototype":{"tag":5}}}']) {
+        const answer = await call(server.logicUrl, '/push/all', { raw, headers: { 'content-type': 'application/json' } });
+        assert.deepEqual(answer.body, { code: 400, msg }, raw);
+      }
+    });
+
+    it('a JSON body nested 100,000 deep is valid JSON: the check for those keys does not overflow the stack and call it invalid', async () => {
+      await withServer({}, async (roomy) => {
+        const deep = `{"val":"v","tag":3,"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+        const answer = await call(roomy.logicUrl, '/push/all', { raw: deep, headers: { 'content-type': 'application/json' } });
+        assert.equal(answer.status, 200, answer.text);
+      });
+    });
+
     it('query parameters are checked too', async () => {
       const answer = await call(server.logicUrl, '/rooms?limit=5000');
       assert.deepEqual(answer.body, { code: 400, msg: 'limit must be an integer from 0 to 1000' });
