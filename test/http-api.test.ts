@@ -223,6 +223,16 @@ describe('logic API', () => {
       assert.match(answer.body.msg, /content-type "text\/plain" is not supported/);
     });
 
+    it('415 for a body with no content-type says the header is missing', async () => {
+      // fetch sends bytes with no content-type, where it would label a string text/plain
+      const res = await fetch(`${server.logicUrl}/push/all`, { method: 'POST', body: Buffer.from('val=x&tag=3') });
+      assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.deepEqual(await res.json(), {
+        code: 415,
+        msg: 'the body has no content-type: send application/x-www-form-urlencoded or application/json',
+      });
+    });
+
     it('applies the documented precedence: 405 before 413 before 415 before 400 before 404', async () => {
       const big = 'x'.repeat(5000);
       assert.equal((await call(server.logicUrl, '/push/all', { method: 'PUT', raw: big, headers: { 'content-type': 'text/plain' } })).status, 405);

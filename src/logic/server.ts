@@ -75,7 +75,7 @@ function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRe
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return apiErrors.bodyTooLarge(bodyLimit);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return apiErrors.unsupportedMediaType(req.headers['content-type'] ?? '');
+      return apiErrors.unsupportedMediaType(req.headers['content-type']);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return apiErrors.badRequest('content-length does not match the body');
     case 'FST_ERR_BAD_URL':
