@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestClient } from './helpers/client.js';
-import { EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
+import { countStatsReads, EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
 import { call, post } from './helpers/http.js';
 import { serverPerSuite } from './helpers/server.js';
 import { within } from './helpers/until.js';
@@ -64,21 +64,15 @@ describe('GET /stats/stream', () => {
   });
 
   it('answers HEAD with the headers of the stream at once, and keeps no viewer for it', async () => {
-    const { broker } = server;
-    const readStats = broker.stats.bind(broker);
-    let reads = 0;
-    broker.stats = () => {
-      reads++;
-      return readStats();
-    };
+    const reads = countStatsReads(server.broker);
     try {
       const res = await within(fetch(`${server.logicUrl}/stats/stream`, { method: 'HEAD', headers: { authorization: 'Bearer adm1n' } }), 2000, 'HEAD /stats/stream');
       assert.equal(res.status, 200);
       assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
       await sleep(1500);
-      assert.equal(reads, 0, 'the totals were read for a HEAD');
+      assert.equal(reads.count, 0, 'the totals were read for a HEAD');
     } finally {
-      broker.stats = readStats;
+      reads.restore();
     }
   });
 

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes } from '../src/logic/routes.js';
 import { TestClient, isPush } from './helpers/client.js';
-import { readEvents } from './helpers/event-stream.js';
+import { countStatsReads, readEvents } from './helpers/event-stream.js';
 import { call, post, postJson } from './helpers/http.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
 
@@ -339,13 +339,7 @@ describe('GET /stats/stream with several viewers', () => {
   const server = serverPerSuite();
 
   it('reads the totals once a second for every viewer together, and stops reading once the last one left', async () => {
-    const { broker } = server;
-    const readStats = broker.stats.bind(broker);
-    let reads = 0;
-    broker.stats = () => {
-      reads++;
-      return readStats();
-    };
+    const reads = countStatsReads(server.broker);
     const first = readEvents(`${server.logicUrl}/stats/stream`, 4);
     await sleep(300);
     const second = await readEvents(`${server.logicUrl}/stats/stream`, 3);
@@ -355,11 +349,11 @@ describe('GET /stats/stream with several viewers', () => {
     assert.equal(second.events.length, 3, 'the second viewer got its 3 events');
     for (const e of second.events) assert.ok(readAt.has(e.data.at), `the second viewer got a read of its own (at ${String(e.data.at)})`);
     // the 4 events of the first viewer are 4 reads: fewer would mean the count below misses reads, and the checks on it prove nothing
-    assert.ok(reads >= 4 && reads <= 5, `${reads} reads for 4 s of two viewers`);
+    assert.ok(reads.count >= 4 && reads.count <= 5, `${reads.count} reads for 4 s of two viewers`);
     await sleep(200); // the server sees both viewers gone
-    const readsWhenLeft = reads;
+    const readsWhenLeft = reads.count;
     await sleep(2500);
-    assert.equal(reads, readsWhenLeft, 'read on with no viewer');
+    assert.equal(reads.count, readsWhenLeft, 'read on with no viewer');
   });
 });
 
