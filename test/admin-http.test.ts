@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { TestClient } from './helpers/client.js';
-import { EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
+import { countStatsReads, EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
 import { call, post } from './helpers/http.js';
 import { serverPerSuite } from './helpers/server.js';
 import { within } from './helpers/until.js';
@@ -60,6 +61,19 @@ describe('GET /stats/stream', () => {
     const refused = await readEvents(`${server.logicUrl}/stats/stream`, 1);
     assert.equal(refused.status, 401);
     assert.equal(refused.events.length, 0);
+  });
+
+  it('answers HEAD with the headers of the stream at once, and keeps no viewer for it', async () => {
+    const reads = countStatsReads(server.broker);
+    try {
+      const res = await within(fetch(`${server.logicUrl}/stats/stream`, { method: 'HEAD', headers: { authorization: 'Bearer adm1n' } }), 2000, 'HEAD /stats/stream');
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+      await sleep(1500);
+      assert.equal(reads.count, 0, 'the totals were read for a HEAD');
+    } finally {
+      reads.restore();
+    }
   });
 
   it('sends the /stats totals at once, then one event a second, following real traffic', async () => {

@@ -4,7 +4,7 @@ import { after, before, describe, it } from 'node:test';
 import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes } from '../src/logic/routes.js';
 import { TestClient, isPush } from './helpers/client.js';
-import { readEvents } from './helpers/event-stream.js';
+import { countStatsReads, readEvents } from './helpers/event-stream.js';
 import { call, post, postJson } from './helpers/http.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
 
@@ -117,6 +117,22 @@ describe('logic API', () => {
       assert.deepEqual(broken.body, { code: 400, msg: 'body is not valid JSON' });
     });
 
+    it('a JSON body with a __proto__ key, or a constructor holding prototype, is 400 saying so, not "not valid JSON"', async () => {
+      const msg = 'body must not have a key "__proto__", nor a "constructor" holding "prototype"';
+      for (const raw of ['{"val":"v","tag":3,"__proto__":{"tag":5}}', '{"val":"v","tag":3,"constructor":{"prototype":{"tag":5}}}']) {
+        const answer = await call(server.logicUrl, '/push/all', { raw, headers: { 'content-type': 'application/json' } });
+        assert.deepEqual(answer.body, { code: 400, msg }, raw);
+      }
+    });
+
+    it('a JSON body nested 100,000 deep is valid JSON: the check for those keys does not overflow the stack and call it invalid', async () => {
+      await withServer({}, async (roomy) => {
+        const deep = `{"val":"v","tag":3,"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+        const answer = await call(roomy.logicUrl, '/push/all', { raw: deep, headers: { 'content-type': 'application/json' } });
+        assert.equal(answer.status, 200, answer.text);
+      });
+    });
+
     it('query parameters are checked too', async () => {
       const answer = await call(server.logicUrl, '/rooms?limit=5000');
       assert.deepEqual(answer.body, { code: 400, msg: 'limit must be an integer from 0 to 1000' });
@@ -205,6 +221,16 @@ describe('logic API', () => {
       const answer = await call(server.logicUrl, '/push/all', { raw: 'val=x&tag=3', headers: { 'content-type': 'text/plain' } });
       assert.equal(answer.status, 415);
       assert.match(answer.body.msg, /content-type "text\/plain" is not supported/);
+    });
+
+    it('415 for a body with no content-type says the header is missing', async () => {
+      // fetch sends bytes with no content-type, where it would label a string text/plain
+      const res = await fetch(`${server.logicUrl}/push/all`, { method: 'POST', body: Buffer.from('val=x&tag=3') });
+      assert.equal(res.headers.get('content-type'), 'application/json; charset=utf-8');
+      assert.deepEqual(await res.json(), {
+        code: 415,
+        msg: 'the body has no content-type: send application/x-www-form-urlencoded or application/json',
+      });
     });
 
     it('applies the documented precedence: 405 before 413 before 415 before 400 before 404', async () => {
@@ -313,13 +339,7 @@ describe('GET /stats/stream with several viewers', () => {
   const server = serverPerSuite();
 
   it('reads the totals once a second for every viewer together, and stops reading once the last one left', async () => {
-    const { broker } = server;
-    const readStats = broker.stats.bind(broker);
-    let reads = 0;
-    broker.stats = () => {
-      reads++;
-      return readStats();
-    };
+    const reads = countStatsReads(server.broker);
     const first = readEvents(`${server.logicUrl}/stats/stream`, 4);
     await sleep(300);
     const second = await readEvents(`${server.logicUrl}/stats/stream`, 3);
@@ -329,11 +349,11 @@ describe('GET /stats/stream with several viewers', () => {
     assert.equal(second.events.length, 3, 'the second viewer got its 3 events');
     for (const e of second.events) assert.ok(readAt.has(e.data.at), `the second viewer got a read of its own (at ${String(e.data.at)})`);
     // the 4 events of the first viewer are 4 reads: fewer would mean the count below misses reads, and the checks on it prove nothing
-    assert.ok(reads >= 4 && reads <= 5, `${reads} reads for 4 s of two viewers`);
+    assert.ok(reads.count >= 4 && reads.count <= 5, `${reads.count} reads for 4 s of two viewers`);
     await sleep(200); // the server sees both viewers gone
-    const readsWhenLeft = reads;
+    const readsWhenLeft = reads.count;
     await sleep(2500);
-    assert.equal(reads, readsWhenLeft, 'read on with no viewer');
+    assert.equal(reads.count, readsWhenLeft, 'read on with no viewer');
   });
 });
 

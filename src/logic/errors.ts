@@ -33,8 +33,12 @@ export const apiErrors = {
   methodNotAllowed: (method: string, path: string, allow: string) =>
     new ApiError(405, `method ${method} is not allowed on ${path}: use ${allow}`),
   bodyTooLarge: (limit: number) => new ApiError(413, `request body is larger than the limit of ${limit} bytes`),
-  unsupportedMediaType: (type: string) =>
-    new ApiError(415, `content-type ${JSON.stringify(type.slice(0, 100))} is not supported: send application/x-www-form-urlencoded or application/json`),
+  unsupportedMediaType: (type: string | undefined) =>
+    new ApiError(
+      415,
+      `${type === undefined ? 'the body has no content-type' : `content-type ${JSON.stringify(type.slice(0, 100))} is not supported`}: ` +
+        'send application/x-www-form-urlencoded or application/json',
+    ),
   unavailable: (msg: string) => new ApiError(503, msg),
   internal: () => new ApiError(500, 'internal error'),
 } as const;

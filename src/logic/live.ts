@@ -36,6 +36,11 @@ export class StatsStream {
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', 'x-accel-buffering': 'no' });
+    // Node sends no header until a body is written, and never writes one for HEAD: end it here or it hangs
+    if (reply.request.method === 'HEAD') {
+      res.end();
+      return;
+    }
     this.viewers.add(res);
     res.on('close', () => {
       this.viewers.delete(res);

@@ -16,6 +16,7 @@ import { ApiError, apiErrors } from './errors.js';
 import { servedExtraRoutes, type ExtraRouteUrl, type ServedExtraRoute } from './extra-routes.js';
 import { parseInput } from './fields.js';
 import { parseForm } from './form.js';
+import { parseJsonBody } from './json-body.js';
 import { StatsStream } from './live.js';
 import { buildOpenApi } from './openapi.js';
 import { readStats, routes, type AnyRoute, type PushCounters, type RouteContext } from './routes.js';
@@ -74,18 +75,13 @@ function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRe
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return apiErrors.bodyTooLarge(bodyLimit);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return apiErrors.unsupportedMediaType(req.headers['content-type'] ?? '');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return apiErrors.badRequest('body is empty but content-type is application/json');
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return apiErrors.badRequest('body is not valid JSON');
+      return apiErrors.unsupportedMediaType(req.headers['content-type']);
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return apiErrors.badRequest('content-length does not match the body');
     case 'FST_ERR_BAD_URL':
       return apiErrors.badRequest('the URL is malformed');
   }
   const status = (err as FastifyError).statusCode;
-  if (err instanceof SyntaxError && status === 400) return apiErrors.badRequest('body is not valid JSON');
   if (status !== undefined && status >= 400 && status < 500) return new ApiError(status, err.message);
   return apiErrors.internal();
 }
@@ -127,7 +123,14 @@ export class LogicServer {
     this.app = app;
     this.metrics = new Metrics(broker, { pushes: this.pushes, refusedValSize: this.refusedValSize });
 
-    app.removeContentTypeParser('text/plain');
+    app.removeContentTypeParser(['text/plain', 'application/json']);
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+      try {
+        done(null, parseJsonBody(body as string));
+      } catch (err) {
+        done(err as Error, undefined);
+      }
+    });
     app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
       done(null, parseForm(body as string));
     });

@@ -1,3 +1,4 @@
+import type { Broker } from '../../src/broker/broker.js';
 import { within } from './until.js';
 
 /** Reads a text/event-stream (GET /stats/stream) over real HTTP. */
@@ -63,4 +64,20 @@ export async function readEvents(
     await stream.close();
   }
   return { status: stream.status, type: stream.type, events };
+}
+
+/** Counts the broker's totals reads (what each /stats/stream tick costs) until `restore`. */
+export function countStatsReads(broker: Broker): { readonly count: number; restore(): void } {
+  const readStats = broker.stats.bind(broker);
+  const counter = {
+    count: 0,
+    restore: () => {
+      broker.stats = readStats;
+    },
+  };
+  broker.stats = () => {
+    counter.count++;
+    return readStats();
+  };
+  return counter;
 }
