@@ -86,8 +86,9 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
   });
 
   describe('the admin page', () => {
-    // a small send buffer, so that a client that stops reading is closed as a slow consumer after a few pushes
-    const server = serverPerSuite({ apiKey: 'browser-key', sendBufferLimit: 1024 });
+    // a small send buffer, so that a client that stops reading is closed as a slow consumer after a few pushes;
+    // no heartbeat timeout: the suite's clients never ping, and its tests together can take longer than the default 10 s
+    const server = serverPerSuite({ apiKey: 'browser-key', sendBufferLimit: 1024, heartbeatTimeout: 0 });
     let clients: TestClient[];
     before(async () => {
       clients = await Promise.all([0, 1, 2].map(() => TestClient.connect(server.gatewayUrl)));
@@ -259,7 +260,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
           .getByText(fast)
           .waitFor()
           .catch(async (err: unknown) => {
-            // says what the page showed instead, should this ever time out again (it did 3 times in about 20 runs, cause unknown)
+            // says what the page showed instead (it once showed "not connected": the client had been closed by the heartbeat timeout)
             const shown = await page.locator('section.card').filter({ has: page.getByTestId('inspect-wsid') }).innerText();
             const typed = await page.getByTestId('inspect-wsid').inputValue();
             throw new Error(`${fast} (looked up last) is not shown; the input holds ${typed} (${slow} was looked up first); the section shows: ${shown}`, { cause: err });
