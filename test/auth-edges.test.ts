@@ -1,16 +1,21 @@
-/** Edges of client auth found in review, over real sockets: tokens applied out of order, keys that can verify nothing, and clock tolerance. */
+/** Edges of client auth found in review, over real sockets: tokens applied out of order, keys that can verify nothing, clock tolerance, and resuming after an auth frame. */
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { SignJWT, decodeJwt } from 'jose';
 import { WebSocket } from 'ws';
-import { TestClient } from './helpers/client.js';
+import { TestClient, isPush, type Frame } from './helpers/client.js';
+import { post } from './helpers/http.js';
+import { pushInTurn } from './helpers/pushes.js';
+import { RawClient } from './helpers/raw-client.js';
+import { assertResumed, awayMember, resumeEnd, type Position } from './helpers/resume.js';
 import { serverPerSuite, startServer, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
-import { within } from './helpers/until.js';
+import { until, within } from './helpers/until.js';
 
 describe('refresh frames', () => {
   const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, heartbeatTimeout: 0 });
@@ -222,5 +227,93 @@ describe('--jwt-clock-tolerance', () => {
       const secondClose = await closedAt(refreshedClose, laterExp * 1000 + toleranceMs);
       assert.ok(secondClose >= laterExp * 1000 + toleranceMs, `closed ${laterExp * 1000 + toleranceMs - secondClose} ms before the refreshed exp + tolerance`);
     });
+  });
+});
+
+describe('a resume after auth frames (--auth optional: the welcome comes before the token)', () => {
+  const server = serverPerSuite({ auth: 'optional', jwtSecret: JWT_SECRET, resumeSecret: 'test-secret' });
+
+  /** A session of `uid` in `room` whose connection dropped, and the 20 pushes (10 to the room, 10 to all) it then missed. */
+  async function awayUserSession(uid: string, room: string): Promise<{ resume: string; wsId: string; since: Record<string, Position>; missed: string[] }> {
+    const token = await signToken({ sub: uid, expiresIn: 600 });
+    const { client, since } = await awayMember({ gatewayUrl: `${server.gatewayUrl}?token=${token}`, logicUrl: server.logicUrl }, [room]);
+    const { vals } = await pushInTurn(server.logicUrl, room, 20, 2, `${room}:`);
+    return { resume: client.welcome!.resume as string, wsId: client.wsId, since, missed: vals };
+  }
+
+  const authFrame = async (uid: string): Promise<string> => JSON.stringify({ op: 'auth', token: await signToken({ sub: uid, expiresIn: 600 }), id: 'auth' });
+
+  it("an auth frame of the session's user and the resume in one write: the resume waits for the token, then every missed push in order and resumed, recovered:true", async () => {
+    const away = await awayUserSession('olga', 'olga-room');
+    const again = await RawClient.connect(server.gatewayUrl);
+    await again.welcome();
+    again.sendTexts([await authFrame('olga'), JSON.stringify({ op: 'resume', token: away.resume, since: away.since, id: 1 })]);
+    const frames = await until(
+      () => `resumed or an error after the auth frame (got ${JSON.stringify(again.json().slice(-3))})`,
+      () => {
+        const got = again.json().slice(1) as Frame[];
+        return got.some((f) => f.op === 'resumed' || f.op === 'error') ? got : undefined;
+      },
+    );
+    assert.deepEqual([frames[0].op, frames[0].id, frames[0].uid], ['reply', 'auth', 'olga'], 'the answer to the auth frame comes first');
+    const end = frames.at(-1)!;
+    assertResumed(end, { wsId: away.wsId, recovered: true });
+    assert.deepEqual(
+      frames.slice(1, -1).map((f) => (isPush(f) ? f.data : f.op)),
+      away.missed,
+    );
+    again.socket.destroy();
+  });
+
+  it('the auth frame does not end the newcomer hold: a push to all sent between its reply and the resume comes once, in order, before resumed', async () => {
+    const away = await awayUserSession('pavel', 'pavel-room');
+    const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
+    again.send(await authFrame('pavel'));
+    assert.equal((await again.next((f) => f.op === 'reply')).uid, 'pavel');
+    const live = await post(server.logicUrl, '/push/all', { val: 'between', tag: 2 });
+    assert.equal(live.status, 200, live.text);
+    again.send({ op: 'resume', token: away.resume, since: away.since, id: 1 });
+    const end = await until('resumed or an error', () => again.frames.find((f) => f.op === 'resumed' || f.op === 'error'));
+    assertResumed(end, { wsId: away.wsId, recovered: true });
+    // held frames the replay did not cover would go out right behind resumed
+    await sleep(200);
+    assert.deepEqual(
+      again.frames.filter((f) => isPush(f) || f.op === 'resumed').map((f) => (isPush(f) ? f.data : f.op)),
+      [...away.missed, 'between', 'resumed'],
+    );
+    await again.closeAndWait();
+  });
+
+  it('a refresh frame before the resume (the token in the URL) leaves it the first frame too', async () => {
+    const away = await awayUserSession('rita', 'rita-room');
+    const again = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'rita', expiresIn: 600 })}`, { quiet: true });
+    again.send({ op: 'refresh', token: await signToken({ sub: 'rita', expiresIn: 900 }), id: 'refresh' });
+    const end = await resumeEnd(again, away.resume, away.since);
+    assertResumed(end.frame!, { wsId: away.wsId, recovered: true });
+    assert.deepEqual(
+      again.frames.filter(isPush).map((f) => f.data),
+      away.missed,
+    );
+    await again.closeAndWait();
+  });
+
+  it('an auth frame of another user, then the resume: bad_resume, the session belongs to another user', async () => {
+    const away = await awayUserSession('quinn', 'quinn-room');
+    const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
+    again.send(await authFrame('mallory'));
+    const end = await resumeEnd(again, away.resume, away.since);
+    assert.equal(end.frame?.code, 'bad_resume', JSON.stringify(end));
+    assert.match(String(end.frame?.message), /belongs to another user/);
+    assert.equal(again.frames.filter(isPush).length, 0, 'nothing of the session reaches the other user');
+    await again.closeAndWait();
+  });
+
+  it("a resume with no auth at all, of a user's session: bad_resume, the session belongs to another user", async () => {
+    const away = await awayUserSession('sven', 'sven-room');
+    const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
+    const end = await resumeEnd(again, away.resume, away.since);
+    assert.equal(end.frame?.code, 'bad_resume', JSON.stringify(end));
+    assert.match(String(end.frame?.message), /belongs to another user/);
+    await again.closeAndWait();
   });
 });

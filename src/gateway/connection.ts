@@ -69,7 +69,7 @@ export class Connection implements Flushable, RateBucket {
   closeCode: number | undefined;
   /** Made on the first malformed frame: most connections never send one. */
   badFrames: MalformedFrames | undefined;
-  /** A resume is only accepted as the client's first frame. */
+  /** A resume is only accepted as the client's first frame after the welcome (auth and refresh frames aside). */
   firstFrameSeen = false;
   /** Where `*` stood in the welcome: every push to all after it reaches this connection. Kept until the first frame is handled. */
   welcomeAll: StreamPosition | undefined;

@@ -59,8 +59,9 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
     if (frame.kind !== 'ignored') sendError(conn, 'id' in frame ? frame.id : undefined, 'forbidden', 'authenticate first: send {"op":"auth","token":"<JWT>"}');
     return;
   }
-  if (admitted) conn.firstFrameSeen = true;
-  if (firstFrame && frame.kind !== 'resume') ctx.node.settle(conn);
+  // auth and refresh frames leave the first frame to come: a client of --auth optional authenticates, then resumes
+  if (admitted && frame.kind !== 'token') conn.firstFrameSeen = true;
+  if (firstFrame && frame.kind !== 'resume' && frame.kind !== 'token') ctx.node.settle(conn);
   switch (frame.kind) {
     case 'ping':
       conn.send(PONG);

@@ -1,8 +1,8 @@
 /**
  * New connections whose live frames are held until their first frame (a
- * resume, or anything else). A client that sends nothing gets them once a
- * grace period has passed since its welcome, released by one timer for the
- * whole node.
+ * resume, or anything else but auth and refresh, which a resume may follow).
+ * A client that sends nothing else gets them once a grace period has passed
+ * since its welcome, released by one timer for the whole node.
  */
 import type { Connection } from './connection.js';
 

@@ -185,6 +185,8 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   // budget): one sent now would move the client's positions past what it missed, for this resume or
   // the next one if this is closed with 1013.
   if (conn.holding) conn.holdLive();
+  // the session's owner is checked against who the client is, after the auth frames it sent before the resume
+  await conn.tokenOps;
   let taken;
   try {
     taken = await node.claimSession(wsId, conn.uid);
