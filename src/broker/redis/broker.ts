@@ -40,11 +40,11 @@ import {
   type TakenSession,
   type YieldAnswer,
 } from '../broker.js';
-import { settleWithin } from '../../deadline-timer.js';
+import { RedisCalls, unavailable, withTimeout, type Client } from './calls.js';
 import { newEpoch } from '../epoch.js';
 import { RedisNames, redisDatabase } from './keys.js';
 import { PendingRequests } from './requests.js';
-import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, HISTORY, LATE, POSITION, PUBLISH, PUBLISH_BY, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION, type LuaScript } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, HISTORY, POSITION, PUBLISH, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION } from './scripts.js';
 import { NodeRegistry, REGISTRY_BATCH } from './registry.js';
 import { RedisWatch } from './watch.js';
 import { decodePublication, decodeUserPush, parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
@@ -75,21 +75,11 @@ function isRoomField(field: string): boolean {
   return !field.startsWith('#');
 }
 
-type Client = ReturnType<typeof createClient>;
 
 /** How long a stream's seq and epoch live after its last push, unless its history lives longer. */
 const PUSHED_STREAM_TTL_SECONDS = 86_400;
 /** How long a resume waits for the node that holds the session to hand it over; a silent node keeps it (the client retries). */
 const TAKEOVER_PROBE_MS = 1000;
-/** How much longer than a request's deadline in Redis its caller waits, for the answer to come back. */
-const ANSWER_GRACE_MS = 1000;
-
-function unavailable(err: unknown): BrokerUnavailableError {
-  if (err instanceof BrokerUnavailableError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  if (message.startsWith(LATE)) return new BrokerUnavailableError('Redis took the request only after its deadline, and did not run it', { cause: err });
-  return new BrokerUnavailableError(`Redis is unavailable (${message})`, { cause: err });
-}
 
 function parsePosition(value: string | undefined): StreamPosition | undefined {
   const colon = value?.indexOf(':') ?? -1;
@@ -99,10 +89,6 @@ function parsePosition(value: string | undefined): StreamPosition | undefined {
 
 /** Omit over each member of a union (Omit itself would merge them). */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
-
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  return settleWithin(promise, ms, () => new BrokerUnavailableError(`${what} did not finish within ${ms} ms`));
-}
 
 export class RedisBroker implements Broker {
   readonly engine = 'redis';
@@ -117,6 +103,7 @@ export class RedisBroker implements Broker {
   private readonly queryTimeoutMs: number;
   private readonly commandTimeoutMs: number;
   private readonly redisWatch: RedisWatch;
+  private readonly calls: RedisCalls;
   private readonly registry: NodeRegistry;
   /** How long a stream's seq and epoch live after its last push. */
   private readonly streamTtlSeconds: string;
@@ -142,7 +129,8 @@ export class RedisBroker implements Broker {
     this.queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
     this.commandTimeoutMs = options.commandTimeoutMs ?? 2_000;
     this.redisWatch = new RedisWatch(commands, this.commandTimeoutMs);
-    this.registry = new NodeRegistry(this.names, (lua, keys, args) => this.runScript(lua, keys, args), (err, doing) => this.logRedisError(err, doing));
+    this.calls = new RedisCalls(commands, this.redisWatch, this.commandTimeoutMs, log);
+    this.registry = new NodeRegistry(this.names, (lua, keys, args) => this.calls.runScript(lua, keys, args), (err, doing) => this.calls.logError(err, doing));
     this.historyLimits = options.history ?? DEFAULT_HISTORY;
     // history numbered by a seq must not outlive the seq and epoch: a new epoch would make it unreadable
     this.streamTtlSeconds = String(Math.max(PUSHED_STREAM_TTL_SECONDS, Math.ceil(this.historyLimits.ttlMs / 1000)));
@@ -240,7 +228,7 @@ export class RedisBroker implements Broker {
 
   async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {
     const id = randomUUID();
-    const nodes = await this.publishBy(this.names.userChannel(uid), `${id}|${message.tag}|${message.val}`);
+    const nodes = await this.calls.publishBy(this.names.userChannel(uid), `${id}|${message.tag}|${message.val}`);
     return { id, nodes };
   }
 
@@ -262,11 +250,11 @@ export class RedisBroker implements Broker {
     const keep = away !== undefined && this.recoveryWindowMs > 0;
     const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
     if (keep) for (const [room, at] of away.rooms) args.push(room, at === undefined ? '' : `${at.seq}:${at.epoch}`);
-    this.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.logRedisError(err, 'releasing a connection'));
+    this.calls.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.calls.logError(err, 'releasing a connection'));
   }
 
   async dropAway(nodeId: string, wsId: string): Promise<boolean> {
-    return (await this.bounded(() => this.runScript(DROP_AWAY, [this.names.connKey(wsId), this.names.sessionKey(wsId)], [nodeId]))) === 1;
+    return (await this.calls.bounded(() => this.calls.runScript(DROP_AWAY, [this.names.connKey(wsId), this.names.sessionKey(wsId)], [nodeId]))) === 1;
   }
 
   sessionJoined(wsId: string, room: string): void {
@@ -281,16 +269,16 @@ export class RedisBroker implements Broker {
 
   async takeSession(nodeId: string, wsId: string, uid: string | undefined): Promise<TakenSession> {
     const connKey = this.names.connKey(wsId);
-    const owner = await this.bounded(() => this.commands.get(connKey));
+    const owner = await this.calls.bounded(() => this.commands.get(connKey));
     if (owner === nodeId) {
       // the caller's node holds no connection of it (it has checked): the entry is stale
-      await this.bounded(() => this.runScript(RELEASE_CONN, [connKey], [nodeId]));
+      await this.calls.bounded(() => this.calls.runScript(RELEASE_CONN, [connKey], [nodeId]));
     } else if (owner !== null) {
       const refusal = await this.askToYield(owner, wsId, uid);
       if (refusal !== undefined) return refusal;
     }
     // past its deadline the claim is not made: the resume was closed with 1013 by then, and retries
-    const fields = (await this.runBeforeDeadline(TAKE_SESSION, [this.names.sessionKey(wsId), connKey], [uid ?? '', nodeId, String(this.registryTtlMs)])) as string[];
+    const fields = (await this.calls.runBeforeDeadline(TAKE_SESSION, [this.names.sessionKey(wsId), connKey], [uid ?? '', nodeId, String(this.registryTtlMs)])) as string[];
     if (fields.length === 0) return { status: 'gone' };
     if (fields.length === 1) return { status: fields[0] === 'busy' ? 'busy' : 'foreign' };
     const rooms = new Map<string, StreamPosition | undefined>();
@@ -330,13 +318,13 @@ export class RedisBroker implements Broker {
   }
 
   async streamPosition(stream: string): Promise<StreamPosition> {
-    const [seq, epoch] = (await this.bounded(() => this.runScript(POSITION, this.streamKeys(stream), [newEpoch(), String(this.keptStreamSeconds)]))) as [number, string];
+    const [seq, epoch] = (await this.calls.bounded(() => this.calls.runScript(POSITION, this.streamKeys(stream), [newEpoch(), String(this.keptStreamSeconds)]))) as [number, string];
     return { seq, epoch };
   }
 
   async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
     type Reply = [number, string, [number, string, number, string, number][]] | [];
-    const reply = (await this.bounded(() => this.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)]))) as Reply;
+    const reply = (await this.calls.bounded(() => this.calls.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)]))) as Reply;
     if (reply.length === 0) return historyPage(await this.streamPosition(stream), after, []);
     const [seq, epoch, rows] = reply;
     const entries = rows.map(([entrySeq, id, tag, val, order]): HistoryEntry => ({ stream, seq: entrySeq, epoch, id, tag, val, order }));
@@ -348,7 +336,7 @@ export class RedisBroker implements Broker {
   async publish(stream: string, message: PushMessage): Promise<Publication> {
     const id = randomUUID();
     const channel = stream === ALL_STREAM ? this.names.allChannel : this.names.roomChannel(stream);
-    const reply = await this.runBeforeDeadline(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
+    const reply = await this.calls.runBeforeDeadline(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
       channel,
       id,
       String(message.tag),
@@ -363,7 +351,7 @@ export class RedisBroker implements Broker {
   }
 
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
-    const registeredNode = (): Promise<string | null> => this.bounded(() => this.commands.get(this.names.connKey(cmd.wsId)));
+    const registeredNode = (): Promise<string | null> => this.calls.bounded(() => this.commands.get(this.names.connKey(cmd.wsId)));
     let nodeId = await registeredNode();
     if (nodeId === null && (await this.heldUnregistered(cmd.wsId))) nodeId = await registeredNode();
     if (nodeId === null) return this.commandAway(cmd);
@@ -409,7 +397,7 @@ export class RedisBroker implements Broker {
   ): Promise<{ status: 'dead' | 'silent' } | { status: 'answered'; reply: NodeReply }> {
     const request = this.requests.open(timeoutMs);
     const message: NodeRequest = { ...body, from: this.processId, reqId: request.reqId };
-    const receivers = await this.sendRequest(request.reqId, this.publishBy(this.names.nodeChannel(nodeId), JSON.stringify(message)));
+    const receivers = await this.sendRequest(request.reqId, this.calls.publishBy(this.names.nodeChannel(nodeId), JSON.stringify(message)));
     if (receivers === 0) {
       await this.forgetDeadNode(nodeId, wsId);
       return { status: 'dead' };
@@ -431,14 +419,14 @@ export class RedisBroker implements Broker {
   }
 
   private async forgetDeadNode(nodeId: string, wsId: string): Promise<void> {
-    await this.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [nodeId]).catch((err: unknown) => this.logRedisError(err, 'releasing a dead node connection'));
+    await this.calls.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [nodeId]).catch((err: unknown) => this.calls.logError(err, 'releasing a dead node connection'));
     if (this.recoveryWindowMs === 0) return;
-    await this.commands.pExpire(this.names.sessionKey(wsId), this.recoveryWindowMs, 'LT').catch((err: unknown) => this.logRedisError(err, 'ending a dead node session'));
+    await this.commands.pExpire(this.names.sessionKey(wsId), this.recoveryWindowMs, 'LT').catch((err: unknown) => this.calls.logError(err, 'ending a dead node session'));
   }
 
   private async commandAway<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     if (this.recoveryWindowMs === 0) return undefined;
-    return this.bounded(() => commandAway(cmd, this.awayStore, (room) => this.streamPosition(room)));
+    return this.calls.bounded(() => commandAway(cmd, this.awayStore, (room) => this.streamPosition(room)));
   }
 
   /** Away sessions in Redis (public for the tests, which check what it leaves in Redis). */
@@ -452,11 +440,11 @@ export class RedisBroker implements Broker {
       return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter(isRoomField), expiresAt: Date.now() + ttl };
     },
     addRoom: async (wsId, room, at) => {
-      const added = (await this.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId), this.names.awayRefusalsKey], [room, `${at.seq}:${at.epoch}`])) as number;
+      const added = (await this.calls.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId), this.names.awayRefusalsKey], [room, `${at.seq}:${at.epoch}`])) as number;
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
     removeRoom: async (wsId, room) => (await this.commands.hDel(this.names.sessionKey(wsId), room)) === 1,
-    end: async (wsId) => (await this.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId), this.names.kickedKey(wsId)], [String(this.sessionTtlMs)])) === 1,
+    end: async (wsId) => (await this.calls.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId), this.names.kickedKey(wsId)], [String(this.sessionTtlMs)])) === 1,
   };
 
   async roomCounts(): Promise<RoomCount[]> {
@@ -491,7 +479,7 @@ export class RedisBroker implements Broker {
 
   /** Joins refused to away sessions, by whichever logic process took them. */
   private async awayRoomLimitRefusals(): Promise<number> {
-    return Number((await this.bounded(() => this.commands.get(this.names.awayRefusalsKey))) ?? 0);
+    return Number((await this.calls.bounded(() => this.commands.get(this.names.awayRefusalsKey))) ?? 0);
   }
 
   isReady(): boolean {
@@ -552,13 +540,13 @@ export class RedisBroker implements Broker {
     } catch (err) {
       reply.error = err instanceof Error ? err.message : String(err);
     }
-    await this.commands.publish(this.names.replyChannel(request.from), JSON.stringify(reply)).catch((err: unknown) => this.logRedisError(err, 'answering a request'));
+    await this.commands.publish(this.names.replyChannel(request.from), JSON.stringify(reply)).catch((err: unknown) => this.calls.logError(err, 'answering a request'));
   }
 
   /** The wsId is no longer registered to this node before the answer goes out, so the asking node can claim it. */
   private async yieldSession(gateway: GatewayHandler, wsId: string, uid: string | undefined): Promise<YieldAnswer> {
     const answer = gateway.yieldSession(wsId, uid);
-    if (answer === 'yielded' || answer === 'absent') await this.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [gateway.nodeId]);
+    if (answer === 'yielded' || answer === 'absent') await this.calls.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [gateway.nodeId]);
     return answer;
   }
 
@@ -590,7 +578,7 @@ export class RedisBroker implements Broker {
   private async gatherByNode<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }, decisive?: (reply: unknown) => boolean): Promise<Map<string, QueryAnswers[K]>> {
     const request = this.requests.open(this.queryTimeoutMs);
     const message: NodeRequest = { type: 'query', from: this.processId, reqId: request.reqId, query };
-    const receivers = await this.sendRequest(request.reqId, this.bounded(() => this.commands.publish(this.names.nodesChannel, JSON.stringify(message))));
+    const receivers = await this.sendRequest(request.reqId, this.calls.bounded(() => this.commands.publish(this.names.nodesChannel, JSON.stringify(message))));
     if (receivers === 0) return new Map();
     const { replies, timedOut } = await request.wait(receivers, decisive);
     if (timedOut) this.log.warn({ query: query.kind, answered: replies.length, nodes: receivers }, 'not every gateway node answered in time');
@@ -622,7 +610,7 @@ export class RedisBroker implements Broker {
     for (let i = 0; i < streams.length; i += REGISTRY_BATCH) {
       const batch = this.commands.multi();
       for (const stream of streams.slice(i, i + REGISTRY_BATCH)) batch.expire(this.names.streamKey(stream), this.keptStreamSeconds, 'GT');
-      batch.execAsPipeline().catch((err: unknown) => this.logRedisError(err, 'keeping stream positions'));
+      batch.execAsPipeline().catch((err: unknown) => this.calls.logError(err, 'keeping stream positions'));
     }
   }
 
@@ -648,43 +636,6 @@ export class RedisBroker implements Broker {
     return [this.names.streamKey(stream), this.names.historyKey(stream)];
   }
 
-
-  /**
-   * Runs a request on Redis within `waitMs`, or fails with 503; at once while
-   * Redis is not answering (stopped), so requests do not pile up behind it.
-   */
-  private async bounded<T>(work: () => Promise<T>, waitMs = this.commandTimeoutMs): Promise<T> {
-    if (!this.redisWatch.answering) throw new BrokerUnavailableError(`Redis has not answered for more than ${this.redisWatch.silentAfterMs} ms`);
-    try {
-      return await withTimeout(work(), waitMs, 'the request to Redis');
-    } catch (err) {
-      throw unavailable(err);
-    }
-  }
-
-  /** PUBLISHes unless Redis takes it only after the deadline; resolves with how many subscribers got it. */
-  private async publishBy(channel: string, message: string): Promise<number> {
-    return (await this.runBeforeDeadline(PUBLISH_BY, [], [channel, message])) as number;
-  }
-
-  /**
-   * Runs a script that starts with deadlineCheck (its last ARGV, appended
-   * here): one Redis takes only after `commandTimeoutMs` does nothing, and is
-   * answered 503 like one that never reached Redis.
-   */
-  private runBeforeDeadline(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
-    const deadline = String(this.redisWatch.deadline(this.commandTimeoutMs));
-    return this.bounded(() => this.runScript(lua, keys, [...args, deadline]), this.commandTimeoutMs + ANSWER_GRACE_MS);
-  }
-
-  private async runScript(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
-    try {
-      return await this.commands.evalSha(lua.sha, { keys, arguments: args });
-    } catch (err) {
-      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return this.commands.eval(lua.source, { keys, arguments: args });
-    }
-  }
 
   /**
    * Tells the gateway when its subscriptions drop and when they are back (the
@@ -721,7 +672,7 @@ export class RedisBroker implements Broker {
       this.log.warn('Redis holds another resume secret than this node had (it lost its data and another node stored its own): using it');
       this.gateway?.onResumeSecret(stored);
     } catch (err) {
-      this.logRedisError(err, 'restoring the resume secret');
+      this.calls.logError(err, 'restoring the resume secret');
     }
   }
 
@@ -741,10 +692,6 @@ export class RedisBroker implements Broker {
   /** A write of a connection's session failed: the next refresh writes the node's view of it. */
   private missed(wsId: string, err: unknown, doing: string): void {
     this.registry.missed(wsId);
-    this.logRedisError(err, doing);
-  }
-
-  private logRedisError(err: unknown, doing: string): void {
-    this.log.debug({ err }, `Redis error while ${doing}`);
+    this.calls.logError(err, doing);
   }
 }
