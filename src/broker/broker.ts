@@ -339,6 +339,24 @@ export function addNodeStats(into: NodeStats, from: NodeStats): NodeStats {
   return into;
 }
 
+/** Member counts of each room summed over the nodes' counts (a room on two nodes is one entry). */
+export function sumRoomCounts(perNode: Iterable<Iterable<[string, number]>>): RoomCount[] {
+  const totals = new Map<string, number>();
+  for (const counts of perNode) {
+    for (const [room, members] of counts) totals.set(room, (totals.get(room) ?? 0) + members);
+  }
+  return [...totals].map(([room, members]) => ({ room, members }));
+}
+
+/** The cluster's totals: each node's stats summed, with the rooms that have members on any node and the joins refused to away sessions. */
+export function clusterStats(perNode: NodeStats[], rooms: number, awayRoomLimitRefusals: number): NodeStats & { nodes: number } {
+  const total = emptyNodeStats();
+  for (const stats of perNode) addNodeStats(total, stats);
+  total.rooms = rooms;
+  total.roomLimitRefusals += awayRoomLimitRefusals;
+  return { ...total, nodes: perNode.length };
+}
+
 /** Thrown by an engine that cannot hand a push or command on right now; the API answers 503. */
 export class BrokerUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

@@ -10,10 +10,10 @@ import { ALL_STREAM } from '../protocol/room-id.js';
 import { DEFAULT_HISTORY, StreamHistory, type HistoryLimits } from '../history/ring.js';
 import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from './away.js';
 import {
-  addNodeStats,
-  emptyNodeStats,
+  clusterStats,
   historyPage,
   roomLimitRefusal,
+  sumRoomCounts,
   type Broker,
   type ClusterReport,
   type ConnCommand,
@@ -208,11 +208,7 @@ export class MemoryBroker implements Broker {
   }
 
   async roomCounts(): Promise<RoomCount[]> {
-    const totals = new Map<string, number>();
-    for (const node of this.nodes.values()) {
-      for (const [room, members] of node.roomCounts()) totals.set(room, (totals.get(room) ?? 0) + members);
-    }
-    return [...totals].map(([room, members]) => ({ room, members }));
+    return sumRoomCounts([...this.nodes.values()].map((node) => node.roomCounts()));
   }
 
   async roomMembers(room: string): Promise<string[]> {
@@ -220,11 +216,7 @@ export class MemoryBroker implements Broker {
   }
 
   async stats(): Promise<NodeStats & { nodes: number }> {
-    const total = emptyNodeStats();
-    for (const node of this.nodes.values()) addNodeStats(total, node.stats());
-    total.rooms = this.roomNodes.size;
-    total.roomLimitRefusals += this.awayRoomLimitRefusals;
-    return { ...total, nodes: this.nodes.size };
+    return clusterStats([...this.nodes.values()].map((node) => node.stats()), this.roomNodes.size, this.awayRoomLimitRefusals);
   }
 
   async clusterReport(): Promise<ClusterReport> {

@@ -1,0 +1,78 @@
+/**
+ * Requests to Redis on the commands connection, each within a deadline: one
+ * that Redis does not answer in time, or that fails, is a BrokerUnavailableError
+ * (the API answers 503) rather than a wait for a Redis that is away.
+ */
+import type { Logger } from 'pino';
+import type { createClient } from 'redis';
+import { settleWithin } from '../../deadline-timer.js';
+import { BrokerUnavailableError } from '../broker.js';
+import { LATE, PUBLISH_BY, type LuaScript } from './scripts.js';
+import type { RedisWatch } from './watch.js';
+
+export type Client = ReturnType<typeof createClient>;
+
+/** How much longer than a request's deadline in Redis its caller waits, for the answer to come back. */
+const ANSWER_GRACE_MS = 1000;
+
+export function unavailable(err: unknown): BrokerUnavailableError {
+  if (err instanceof BrokerUnavailableError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  if (message.startsWith(LATE)) return new BrokerUnavailableError('Redis took the request only after its deadline, and did not run it', { cause: err });
+  return new BrokerUnavailableError(`Redis is unavailable (${message})`, { cause: err });
+}
+
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  return settleWithin(promise, ms, () => new BrokerUnavailableError(`${what} did not finish within ${ms} ms`));
+}
+
+export class RedisCalls {
+  constructor(
+    /** The commands connection itself, for writes that need no deadline (their failure is only logged). */
+    readonly client: Client,
+    private readonly redisWatch: RedisWatch,
+    private readonly commandTimeoutMs: number,
+    private readonly log: Logger,
+  ) {}
+
+  /**
+   * Runs a request on Redis within `waitMs`, or fails with 503; at once while
+   * Redis is not answering (stopped), so requests do not pile up behind it.
+   */
+  async bounded<T>(work: () => Promise<T>, waitMs = this.commandTimeoutMs): Promise<T> {
+    if (!this.redisWatch.answering) throw new BrokerUnavailableError(`Redis has not answered for more than ${this.redisWatch.silentAfterMs} ms`);
+    try {
+      return await withTimeout(work(), waitMs, 'the request to Redis');
+    } catch (err) {
+      throw unavailable(err);
+    }
+  }
+
+  /** PUBLISHes unless Redis takes it only after the deadline; resolves with how many subscribers got it. */
+  async publishBy(channel: string, message: string): Promise<number> {
+    return (await this.runBeforeDeadline(PUBLISH_BY, [], [channel, message])) as number;
+  }
+
+  /**
+   * Runs a script that starts with deadlineCheck (its last ARGV, appended
+   * here): one Redis takes only after `commandTimeoutMs` does nothing, and is
+   * answered 503 like one that never reached Redis.
+   */
+  runBeforeDeadline(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    const deadline = String(this.redisWatch.deadline(this.commandTimeoutMs));
+    return this.bounded(() => this.runScript(lua, keys, [...args, deadline]), this.commandTimeoutMs + ANSWER_GRACE_MS);
+  }
+
+  async runScript(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.client.evalSha(lua.sha, { keys, arguments: args });
+    } catch (err) {
+      if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+      return this.client.eval(lua.source, { keys, arguments: args });
+    }
+  }
+
+  logError(err: unknown, doing: string): void {
+    this.log.debug({ err }, `Redis error while ${doing}`);
+  }
+}

@@ -1,0 +1,142 @@
+/**
+ * Requests between processes over Redis pub/sub: asking one gateway node (a
+ * command by wsId, a yield for a resume elsewhere) or every node (a query),
+ * gathering their answers on this process's reply channel, and answering the
+ * requests that reach the attached gateway node.
+ */
+import type { Logger } from 'pino';
+import type { GatewayHandler, YieldAnswer } from '../broker.js';
+import type { RedisCalls } from './calls.js';
+import type { RedisNames } from './keys.js';
+import { PendingRequests } from './requests.js';
+import { RELEASE_CONN } from './scripts.js';
+import { parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
+
+/** Omit over each member of a union (Omit itself would merge them). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+export type NodeAnswer = { status: 'dead' | 'silent' } | { status: 'answered'; reply: NodeReply };
+
+export class NodeRequests {
+  private readonly requests = new PendingRequests();
+
+  constructor(
+    private readonly processId: string,
+    private readonly names: RedisNames,
+    private readonly calls: RedisCalls,
+    private readonly log: Logger,
+    private readonly queryTimeoutMs: number,
+    private readonly recoveryWindowMs: number,
+    private readonly gateway: () => GatewayHandler | undefined,
+  ) {}
+
+  /**
+   * Sends a request about `wsId` to the node that holds it. A PUBLISH that
+   * reaches no one means the node is gone: its registry entry goes, and the
+   * session's recovery window starts now.
+   */
+  async ask(nodeId: string, wsId: string, body: DistributiveOmit<Exclude<NodeRequest, { type: 'query' }>, 'from' | 'reqId'>, timeoutMs: number): Promise<NodeAnswer> {
+    const request = this.requests.open(timeoutMs);
+    const message: NodeRequest = { ...body, from: this.processId, reqId: request.reqId };
+    const receivers = await this.sendRequest(request.reqId, this.calls.publishBy(this.names.nodeChannel(nodeId), JSON.stringify(message)));
+    if (receivers === 0) {
+      await this.forgetDeadNode(nodeId, wsId);
+      return { status: 'dead' };
+    }
+    const { replies, timedOut } = await request.wait(1);
+    return timedOut ? { status: 'silent' } : { status: 'answered', reply: replies[0] as NodeReply };
+  }
+
+  async gather<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }, decisive?: (reply: unknown) => boolean): Promise<QueryAnswers[K][]> {
+    return [...(await this.gatherByNode<K>(query, decisive)).values()];
+  }
+
+  /**
+   * Every gateway node's answer, by the id of the process that answered (new each time a node starts);
+   * only those that arrived until then once a reply is `decisive`.
+   */
+  async gatherByNode<K extends NodeQuery['kind']>(query: NodeQuery & { kind: K }, decisive?: (reply: unknown) => boolean): Promise<Map<string, QueryAnswers[K]>> {
+    const request = this.requests.open(this.queryTimeoutMs);
+    const message: NodeRequest = { type: 'query', from: this.processId, reqId: request.reqId, query };
+    const receivers = await this.sendRequest(request.reqId, this.calls.bounded(() => this.calls.client.publish(this.names.nodesChannel, JSON.stringify(message))));
+    if (receivers === 0) return new Map();
+    const { replies, timedOut } = await request.wait(receivers, decisive);
+    if (timedOut) this.log.warn({ query: query.kind, answered: replies.length, nodes: receivers }, 'not every gateway node answered in time');
+    const answers = new Map<string, QueryAnswers[K]>();
+    for (const reply of replies as NodeReply[]) if (reply.error === undefined) answers.set(reply.from, reply.result as QueryAnswers[K]);
+    return answers;
+  }
+
+  /** Settles every request still waiting (on close). */
+  cancelAll(): void {
+    this.requests.cancelAll();
+  }
+
+  /** Listens on this process's reply channel. */
+  readonly onReply = (message: string): void => {
+    const reply = parseJson<NodeReply>(message);
+    if (reply?.type === 'reply') this.requests.deliver(reply.reqId, reply);
+  };
+
+  /** Listens on the attached node's channel and on the channel of every node. */
+  readonly onRequest = (message: string): void => {
+    const request = parseJson<NodeRequest>(message);
+    const gateway = this.gateway();
+    if (request === undefined || gateway === undefined) return;
+    void this.answer(gateway, request);
+  };
+
+  /** Resolves with how many received the request `published`; cancels the request when that PUBLISH failed or reached no one. */
+  private async sendRequest(reqId: number, published: Promise<number>): Promise<number> {
+    try {
+      const receivers = await published;
+      if (receivers === 0) this.requests.cancel(reqId);
+      return receivers;
+    } catch (err) {
+      this.requests.cancel(reqId);
+      throw err;
+    }
+  }
+
+  private async forgetDeadNode(nodeId: string, wsId: string): Promise<void> {
+    await this.calls.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [nodeId]).catch((err: unknown) => this.calls.logError(err, 'releasing a dead node connection'));
+    if (this.recoveryWindowMs === 0) return;
+    await this.calls.client.pExpire(this.names.sessionKey(wsId), this.recoveryWindowMs, 'LT').catch((err: unknown) => this.calls.logError(err, 'ending a dead node session'));
+  }
+
+  private async answer(gateway: GatewayHandler, request: NodeRequest): Promise<void> {
+    const reply: NodeReply = { type: 'reply', from: this.processId, reqId: request.reqId };
+    try {
+      if (request.type === 'command') reply.result = await gateway.onCommand(request.cmd);
+      else if (request.type === 'yield') reply.result = await this.yieldSession(gateway, request.wsId, request.uid);
+      else reply.result = answerQuery(gateway, request.query);
+    } catch (err) {
+      reply.error = err instanceof Error ? err.message : String(err);
+    }
+    await this.calls.client.publish(this.names.replyChannel(request.from), JSON.stringify(reply)).catch((err: unknown) => this.calls.logError(err, 'answering a request'));
+  }
+
+  /** The wsId is no longer registered to this node before the answer goes out, so the asking node can claim it. */
+  private async yieldSession(gateway: GatewayHandler, wsId: string, uid: string | undefined): Promise<YieldAnswer> {
+    const answer = gateway.yieldSession(wsId, uid);
+    if (answer === 'yielded' || answer === 'absent') await this.calls.runScript(RELEASE_CONN, [this.names.connKey(wsId)], [gateway.nodeId]);
+    return answer;
+  }
+}
+
+function answerQuery(gateway: GatewayHandler, query: NodeQuery): QueryAnswers[NodeQuery['kind']] {
+  switch (query.kind) {
+    case 'roomCounts':
+      return [...gateway.roomCounts()];
+    case 'roomMembers':
+      return gateway.roomMembers(query.room);
+    case 'userConnections':
+      return gateway.userConnections(query.uid);
+    case 'holds':
+      return gateway.holds(query.wsId);
+    case 'stats':
+      return gateway.stats();
+    case 'report':
+      return gateway.report();
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Streams (`*` and each room) in Redis: publishing into them, where each
+ * stands (seq and epoch), the history of each, and keeping the seq and epoch
+ * of the streams a node has members in from expiring.
+ */
+import { randomUUID } from 'node:crypto';
+import { ALL_STREAM } from '../../protocol/room-id.js';
+import { historyEnabled, type HistoryLimits } from '../../history/ring.js';
+import { historyPage, type HistoryEntry, type HistoryPage, type Publication, type PushMessage, type StreamPosition } from '../broker.js';
+import { newEpoch } from '../epoch.js';
+import type { RedisCalls } from './calls.js';
+import type { RedisNames } from './keys.js';
+import { REGISTRY_BATCH } from './registry.js';
+import { HISTORY, POSITION, PUBLISH } from './scripts.js';
+
+/** How long a stream's seq and epoch live after its last push, unless its history lives longer. */
+const PUSHED_STREAM_TTL_SECONDS = 86_400;
+
+export class RedisStreams {
+  /** How long a stream's seq and epoch live after its last push. */
+  private readonly streamTtlSeconds: string;
+
+  constructor(
+    private readonly names: RedisNames,
+    private readonly calls: RedisCalls,
+    private readonly historyLimits: HistoryLimits,
+    /**
+     * How long a stream's seq and epoch live after a join (or a node refreshed
+     * them): past the life of any session that may resume in it, even one of a
+     * killed node. A push keeps them `streamTtlSeconds` (24 h, or --history-ttl when longer).
+     */
+    private readonly keptStreamSeconds: number,
+  ) {
+    // history numbered by a seq must not outlive the seq and epoch: a new epoch would make it unreadable
+    this.streamTtlSeconds = String(Math.max(PUSHED_STREAM_TTL_SECONDS, Math.ceil(historyLimits.ttlMs / 1000)));
+  }
+
+  async publish(stream: string, message: PushMessage): Promise<Publication> {
+    const id = randomUUID();
+    const channel = stream === ALL_STREAM ? this.names.allChannel : this.names.roomChannel(stream);
+    const reply = await this.calls.runBeforeDeadline(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
+      channel,
+      id,
+      String(message.tag),
+      message.val,
+      newEpoch(),
+      this.streamTtlSeconds,
+      String(historyEnabled(this.historyLimits) ? this.historyLimits.size : 0),
+      String(Math.ceil(this.historyLimits.ttlMs / 1000)),
+    ]);
+    const [seq, epoch] = reply as [number, string];
+    return { id, stream, seq, epoch, tag: message.tag, val: message.val };
+  }
+
+  async position(stream: string): Promise<StreamPosition> {
+    const [seq, epoch] = (await this.calls.bounded(() => this.calls.runScript(POSITION, this.streamKeys(stream), [newEpoch(), String(this.keptStreamSeconds)]))) as [number, string];
+    return { seq, epoch };
+  }
+
+  async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
+    type Reply = [number, string, [number, string, number, string, number][]] | [];
+    const reply = (await this.calls.bounded(() => this.calls.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)]))) as Reply;
+    if (reply.length === 0) return historyPage(await this.position(stream), after, []);
+    const [seq, epoch, rows] = reply;
+    const entries = rows.map(([entrySeq, id, tag, val, order]): HistoryEntry => ({ stream, seq: entrySeq, epoch, id, tag, val, order }));
+    return historyPage({ seq, epoch }, after, entries);
+  }
+
+  /** Keeps the seq and epoch of these streams: a stream that only went quiet must not start a new epoch under them. */
+  keep(streams: string[]): void {
+    for (let i = 0; i < streams.length; i += REGISTRY_BATCH) {
+      const batch = this.calls.client.multi();
+      for (const stream of streams.slice(i, i + REGISTRY_BATCH)) batch.expire(this.names.streamKey(stream), this.keptStreamSeconds, 'GT');
+      batch.execAsPipeline().catch((err: unknown) => this.calls.logError(err, 'keeping stream positions'));
+    }
+  }
+
+  private streamKeys(stream: string): string[] {
+    return [this.names.streamKey(stream), this.names.historyKey(stream)];
+  }
+}
