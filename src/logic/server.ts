@@ -3,13 +3,12 @@
  * JSON bodies, applies access rules, and turns every failure into the
  * `{"code":<status>,"msg":"..."}` body PROTOCOL.md §2 promises.
  */
-import type { ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
 import { Metrics } from '../metrics.js';
-import { answerRaw } from '../raw-answer.js';
+import { answerClientError } from '../raw-answer.js';
 import { apiKeyChecker, isLoopback } from './access.js';
 import { adminRoutes, registerAdmin } from './admin.js';
 import { ApiError, apiErrors } from './errors.js';
@@ -53,17 +52,6 @@ const MAX_PARAM_LENGTH = 64 * 1024;
  */
 export const REQUEST_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUTS = { headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 };
-
-/** A raw error answer for a request Node itself gave up on, unless its socket has started another answer. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  const answering = (socket as { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
-  if (!socket.writable || answering) {
-    socket.destroy();
-    return;
-  }
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') answerRaw(socket, 408, `the request did not arrive within ${REQUEST_TIMEOUT_MS} ms`);
-  else answerRaw(socket, 400, 'malformed HTTP request');
-}
 
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
@@ -118,7 +106,7 @@ export class LogicServer {
       // check and is a 400 naming it; a repeated query parameter keeps its first value, as a form field does.
       routerOptions: { maxParamLength: MAX_PARAM_LENGTH, querystringParser: parseForm },
       frameworkErrors: (err, req, reply) => this.sendError(toApiError(err, options.bodyLimit, req), reply),
-      clientErrorHandler: answerClientError,
+      clientErrorHandler: (err, socket) => answerClientError(err, socket, 'the request', REQUEST_TIMEOUT_MS),
     });
     this.app = app;
     this.metrics = new Metrics(broker, { pushes: this.pushes, refusedValSize: this.refusedValSize });
