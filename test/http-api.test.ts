@@ -5,7 +5,7 @@ import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes } from '../src/logic/routes.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { countStatsReads, readEvents } from './helpers/event-stream.js';
-import { call, post, postJson } from './helpers/http.js';
+import { call, post, postJson, RawHttp } from './helpers/http.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
 
 describe('logic API', () => {
@@ -215,6 +215,27 @@ describe('logic API', () => {
     it('413 for a body over the limit', async () => {
       const answer = await post(server.logicUrl, '/push/all', { val: 'x'.repeat(5000), tag: 3 });
       assert.deepEqual(answer.body, { code: 413, msg: 'request body is larger than the limit of 4096 bytes' });
+    });
+
+    it('Expect: 100-continue with a declared length over the limit is 413 at once, with no 100 Continue: the body is never sent', async () => {
+      const raw = await RawHttp.connect(server.logicUrl);
+      raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n');
+      await raw.closed();
+      assert.match(raw.received, /^HTTP\/1.1 413 /, raw.received);
+      assert.ok(raw.received.endsWith('{"code":413,"msg":"request body is larger than the limit of 4096 bytes"}'), raw.received);
+      assert.doesNotMatch(raw.received, /100 Continue/);
+    });
+
+    it('Expect: 100-continue within the limit gets 100 Continue, then the answer to the body sent after it', async () => {
+      const raw = await RawHttp.connect(server.logicUrl);
+      const body = JSON.stringify({ val: 'after 100 Continue', tag: 3 });
+      raw.send(`POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+      await raw.waitFor('HTTP/1.1 100 Continue\r\n\r\n');
+      raw.send(body);
+      await raw.waitFor('"msg":"ok"');
+      assert.match(raw.received, /^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200 /);
+      assert.equal((await client.next(isPush)).data, 'after 100 Continue');
+      raw.close();
     });
 
     it('415 for a body that is neither form nor JSON', async () => {

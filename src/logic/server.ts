@@ -3,6 +3,7 @@
  * JSON bodies, applies access rules, and turns every failure into the
  * `{"code":<status>,"msg":"..."}` body PROTOCOL.md §2 promises.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -136,6 +137,17 @@ export class LogicServer {
       }
       const length = Number(req.headers['content-length']);
       if (length > options.bodyLimit) throw apiErrors.bodyTooLarge(options.bodyLimit);
+    });
+
+    // Node answers `Expect: 100-continue` with 100 Continue before any check; sent only once the checks on
+    // the headers pass (key, method, declared length), a body the API would refuse is never uploaded
+    const awaitingContinue = new WeakSet<IncomingMessage>();
+    app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      awaitingContinue.add(req);
+      app.server.emit('request', req, res);
+    });
+    app.addHook('preParsing', async (req, reply) => {
+      if (awaitingContinue.has(req.raw)) reply.raw.writeContinue();
     });
 
     app.setErrorHandler((err: FastifyError, req, reply) => {
