@@ -353,6 +353,21 @@ describe('logic API', () => {
         assert.ok(![404, 405].includes(res.status) || /wsId/.test(text), `${entry} answered ${res.status} ${text}`);
       }
     });
+
+    it('every operation answers a body over the limit with 413 exactly when /openapi.json lists 413 for it: a GET never reads its body', async () => {
+      const doc = (await call(server.logicUrl, '/openapi.json')).body as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+      for (const [path, ops] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(ops)) {
+          const raw = await RawHttp.connect(server.logicUrl);
+          const body = 'x'.repeat(5000);
+          raw.send(`${method.toUpperCase()} ${path.replace(/\{\w+\}/g, 'probe')} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          await raw.waitFor('\r\n');
+          raw.close();
+          const status = raw.received.split(' ')[1];
+          assert.equal(status === '413', '413' in op.responses, `${method.toUpperCase()} ${path} answered ${raw.received.split('\r\n')[0]}`);
+        }
+      }
+    });
   });
 });
 

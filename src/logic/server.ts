@@ -54,6 +54,8 @@ const MAX_PARAM_LENGTH = 64 * 1024;
 export const REQUEST_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUTS = { headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 };
 
+/** The methods whose body fastify never reads. */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRequest): ApiError {
@@ -135,8 +137,9 @@ export class LogicServer {
         reply.header('allow', config.allow);
         throw apiErrors.methodNotAllowed(req.method, req.url.split('?')[0], config.allow);
       }
+      // fastify never reads the body of a GET or HEAD, so it is no reason to refuse one (as /openapi.json says)
       const length = Number(req.headers['content-length']);
-      if (length > options.bodyLimit) throw apiErrors.bodyTooLarge(options.bodyLimit);
+      if (length > options.bodyLimit && !BODYLESS_METHODS.has(req.method)) throw apiErrors.bodyTooLarge(options.bodyLimit);
     });
 
     // Node answers `Expect: 100-continue` with 100 Continue before any check; sent only once the checks on
