@@ -4,6 +4,7 @@
  * leaves nothing behind (docs/SECURITY.md "What one client, or one address, can cost").
  */
 import assert from 'node:assert/strict';
+import { maxHeaderSize } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
@@ -217,6 +218,13 @@ describe('the logic API to callers that hold sockets', () => {
     // our side stays open: the server must let its socket go by itself
     await until('the server letting the half-open socket go', async () => ((await connections()) === 0 ? true : undefined), 6000);
     socket.destroy();
+  });
+
+  it('a request line and headers over the HTTP limit get 431 naming the limit, as the gateway answers, not "malformed"', async () => {
+    const { answer, closedAfterMs } = await rawExchange(server.logicUrl, `GET /rooms/${'a'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n\r\n`, 5000);
+    assert.match(answer, /^HTTP\/1.1 431 /);
+    assert.ok(answer.endsWith(`{"code":431,"msg":"the request line and headers of the request are over ${maxHeaderSize} bytes"}`), answer);
+    assert.notEqual(closedAfterMs, 'still open');
   });
 
   it('a caller without the key gets its answer and the connection is closed, also on the routes that need no key', async () => {

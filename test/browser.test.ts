@@ -276,6 +276,40 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         await page.close();
       }
     });
+    it('shows the rooms of the newest search, though the answer to an older one lands after it', async () => {
+      const page = await newPage();
+      const member = await TestClient.connect(server.gatewayUrl);
+      const searchOf = (url: URL): string | null => (url.pathname === '/rooms' ? url.searchParams.get('contains') : null);
+      try {
+        for (const room of ['searched-old', 'searched-new']) {
+          assert.equal((await post(server.logicUrl, '/room/join', { id: room, wsId: member.wsId }, { authorization: 'Bearer browser-key' })).status, 200);
+        }
+        await openAdmin(page);
+        // the answer to the search "searched" (both rooms) reaches the page 1 s late; later reads of "searched-new"
+        // are held back 10 s, so that nothing but the late answer can change the list meanwhile
+        await page.route((url) => searchOf(url) === 'searched', async (route) => {
+          await sleep(1000);
+          await route.continue();
+        });
+        let newReads = 0;
+        await page.route((url) => searchOf(url) === 'searched-new', async (route) => {
+          if (++newReads > 1) await sleep(10_000);
+          await route.continue().catch(() => undefined);
+        });
+        const lateAnswer = page.waitForResponse((res) => searchOf(new URL(res.url())) === 'searched');
+        await page.getByTestId('room-search').fill('searched');
+        await page.getByTestId('room-search').fill('searched-new');
+        await page.getByTestId('room-total').getByText('1 room matching “searched-new”').waitFor();
+        await lateAnswer;
+        await sleep(500); // the page has read and shown the late answer, if it shows it
+        const shown = await page.getByTestId('room-list').locator('tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-room')));
+        assert.deepEqual(shown, ['searched-new']);
+        assert.equal(await page.getByTestId('room-total').innerText(), '1 room matching “searched-new”');
+      } finally {
+        await page.close();
+        await member.closeAndWait();
+      }
+    });
   });
 
   describe('the try-it page', () => {

@@ -5,7 +5,7 @@ import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes } from '../src/logic/routes.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { countStatsReads, readEvents } from './helpers/event-stream.js';
-import { call, post, postJson } from './helpers/http.js';
+import { call, post, postJson, RawHttp } from './helpers/http.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
 
 describe('logic API', () => {
@@ -217,6 +217,27 @@ describe('logic API', () => {
       assert.deepEqual(answer.body, { code: 413, msg: 'request body is larger than the limit of 4096 bytes' });
     });
 
+    it('Expect: 100-continue with a declared length over the limit is 413 at once, with no 100 Continue: the body is never sent', async () => {
+      const raw = await RawHttp.connect(server.logicUrl);
+      raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n');
+      await raw.closed();
+      assert.match(raw.received, /^HTTP\/1.1 413 /, raw.received);
+      assert.ok(raw.received.endsWith('{"code":413,"msg":"request body is larger than the limit of 4096 bytes"}'), raw.received);
+      assert.doesNotMatch(raw.received, /100 Continue/);
+    });
+
+    it('Expect: 100-continue within the limit gets 100 Continue, then the answer to the body sent after it', async () => {
+      const raw = await RawHttp.connect(server.logicUrl);
+      const body = JSON.stringify({ val: 'after 100 Continue', tag: 3 });
+      raw.send(`POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nExpect: 100-continue\r\n\r\n`);
+      await raw.waitFor('HTTP/1.1 100 Continue\r\n\r\n');
+      raw.send(body);
+      await raw.waitFor('"msg":"ok"');
+      assert.match(raw.received, /^HTTP\/1.1 100 Continue\r\n\r\nHTTP\/1.1 200 /);
+      assert.equal((await client.next(isPush)).data, 'after 100 Continue');
+      raw.close();
+    });
+
     it('415 for a body that is neither form nor JSON', async () => {
       const answer = await call(server.logicUrl, '/push/all', { raw: 'val=x&tag=3', headers: { 'content-type': 'text/plain' } });
       assert.equal(answer.status, 415);
@@ -330,6 +351,21 @@ describe('logic API', () => {
         // /stats/stream never ends: read its status and stop.
         const text = res.headers.get('content-type')?.startsWith('text/event-stream') ? (await res.body?.cancel(), '') : await res.text();
         assert.ok(![404, 405].includes(res.status) || /wsId/.test(text), `${entry} answered ${res.status} ${text}`);
+      }
+    });
+
+    it('every operation answers a body over the limit with 413 exactly when /openapi.json lists 413 for it: a GET never reads its body', async () => {
+      const doc = (await call(server.logicUrl, '/openapi.json')).body as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+      for (const [path, ops] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(ops)) {
+          const raw = await RawHttp.connect(server.logicUrl);
+          const body = 'x'.repeat(5000);
+          raw.send(`${method.toUpperCase()} ${path.replace(/\{\w+\}/g, 'probe')} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+          await raw.waitFor('\r\n');
+          raw.close();
+          const status = raw.received.split(' ')[1];
+          assert.equal(status === '413', '413' in op.responses, `${method.toUpperCase()} ${path} answered ${raw.received.split('\r\n')[0]}`);
+        }
       }
     });
   });

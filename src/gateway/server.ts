@@ -4,7 +4,7 @@
  * token), a sweep for heartbeats and token expiry, and a draining shutdown.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, maxHeaderSize, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -20,7 +20,7 @@ import { Connection, fitReason, type ConnectionShared } from './connection.js';
 import { handleInbound, type InboundContext } from './inbound.js';
 import { GatewayNode } from './node.js';
 import { Outbox } from './outbox.js';
-import { answerRaw } from '../raw-answer.js';
+import { answerClientError, answerRaw } from '../raw-answer.js';
 import { resumeFrameLimit } from './resume.js';
 import { ResumeTokens } from './resume-token.js';
 
@@ -263,13 +263,7 @@ export class GatewayServer {
         : (createTlsServer({ ...this.options.tls, ...timeouts, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, answer) as unknown as Server);
     if (this.admission.countsHandshakes) server.on('connection', (socket: Socket) => this.accepted(socket));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
-    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-      if (!socket.writable) socket.destroy();
-      else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') answerRaw(socket, 408, `the handshake request did not arrive within ${HANDSHAKE_TIMEOUT_MS} ms`);
-      // a token too long for the URL is the likely cause; say what the limit is
-      else if (err.code === 'HPE_HEADER_OVERFLOW') answerRaw(socket, 431, `the handshake's request line and headers are over ${maxHeaderSize} bytes`);
-      else answerRaw(socket, 400, 'malformed HTTP request');
-    });
+    server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, 'the handshake request', HANDSHAKE_TIMEOUT_MS));
     return server;
   }
 

@@ -44,6 +44,6 @@ export const apiErrors = {
 } as const;
 
 /** The statuses the API can answer with (500 aside: a bug). */
-export const ERROR_STATUSES = [400, 401, 403, 404, 405, 408, 409, 413, 415, 503] as const;
+export const ERROR_STATUSES = [400, 401, 403, 404, 405, 408, 409, 413, 415, 431, 503] as const;
 
 export type ErrorStatus = (typeof ERROR_STATUSES)[number];

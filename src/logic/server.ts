@@ -3,13 +3,13 @@
  * JSON bodies, applies access rules, and turns every failure into the
  * `{"code":<status>,"msg":"..."}` body PROTOCOL.md §2 promises.
  */
-import type { ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
 import { Metrics } from '../metrics.js';
-import { answerRaw } from '../raw-answer.js';
+import { answerClientError } from '../raw-answer.js';
 import { apiKeyChecker, isLoopback } from './access.js';
 import { adminRoutes, registerAdmin } from './admin.js';
 import { ApiError, apiErrors } from './errors.js';
@@ -54,17 +54,8 @@ const MAX_PARAM_LENGTH = 64 * 1024;
 export const REQUEST_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUTS = { headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 };
 
-/** A raw error answer for a request Node itself gave up on, unless its socket has started another answer. */
-function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
-  const answering = (socket as { _httpMessage?: ServerResponse | null })._httpMessage?.headersSent === true;
-  if (!socket.writable || answering) {
-    socket.destroy();
-    return;
-  }
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') answerRaw(socket, 408, `the request did not arrive within ${REQUEST_TIMEOUT_MS} ms`);
-  else answerRaw(socket, 400, 'malformed HTTP request');
-}
-
+/** The methods whose body fastify never reads. */
+const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRequest): ApiError {
@@ -118,7 +109,7 @@ export class LogicServer {
       // check and is a 400 naming it; a repeated query parameter keeps its first value, as a form field does.
       routerOptions: { maxParamLength: MAX_PARAM_LENGTH, querystringParser: parseForm },
       frameworkErrors: (err, req, reply) => this.sendError(toApiError(err, options.bodyLimit, req), reply),
-      clientErrorHandler: answerClientError,
+      clientErrorHandler: (err, socket) => answerClientError(err, socket, 'the request', REQUEST_TIMEOUT_MS),
     });
     this.app = app;
     this.metrics = new Metrics(broker, { pushes: this.pushes, refusedValSize: this.refusedValSize });
@@ -146,8 +137,20 @@ export class LogicServer {
         reply.header('allow', config.allow);
         throw apiErrors.methodNotAllowed(req.method, req.url.split('?')[0], config.allow);
       }
+      // fastify never reads the body of a GET or HEAD, so it is no reason to refuse one (as /openapi.json says)
       const length = Number(req.headers['content-length']);
-      if (length > options.bodyLimit) throw apiErrors.bodyTooLarge(options.bodyLimit);
+      if (length > options.bodyLimit && !BODYLESS_METHODS.has(req.method)) throw apiErrors.bodyTooLarge(options.bodyLimit);
+    });
+
+    // Node answers `Expect: 100-continue` with 100 Continue before any check; sent only once the checks on
+    // the headers pass (key, method, declared length), a body the API would refuse is never uploaded
+    const awaitingContinue = new WeakSet<IncomingMessage>();
+    app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      awaitingContinue.add(req);
+      app.server.emit('request', req, res);
+    });
+    app.addHook('preParsing', async (req, reply) => {
+      if (awaitingContinue.has(req.raw)) reply.raw.writeContinue();
     });
 
     app.setErrorHandler((err: FastifyError, req, reply) => {

@@ -20,12 +20,17 @@ export function Rooms({ apiKey, onAuth, onInspect }: Props) {
 
   useEffect(
     () =>
-      poll(async () => {
+      poll(async (current) => {
         try {
-          setList(await getData<RoomList>(apiKey, `/rooms?${new URLSearchParams({ contains: search, limit: String(PAGE) })}`));
-          setMembers(selected === undefined ? undefined : await getData<RoomDetail>(apiKey, `/rooms/${encodeURIComponent(selected)}?limit=${PAGE}`));
+          const list = await getData<RoomList>(apiKey, `/rooms?${new URLSearchParams({ contains: search, limit: String(PAGE) })}`);
+          const members = selected === undefined ? undefined : await getData<RoomDetail>(apiKey, `/rooms/${encodeURIComponent(selected)}?limit=${PAGE}`);
+          // an answer to an older search (or selection) can land after the newer one's
+          if (!current()) return;
+          setList(list);
+          setMembers(members);
           setError(undefined);
         } catch (err) {
+          if (!current()) return;
           if (err instanceof AuthError) onAuth(err);
           else setError(err instanceof Error ? err.message : String(err));
         }
