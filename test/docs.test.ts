@@ -1,19 +1,26 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
 import { z } from 'zod';
-import { addGatewayOptions, addLogicOptions, addServerOptions } from '../src/config.js';
+import { benchCommand } from '../bench/options.js';
+import { addGatewayOptions, addLogicOptions, addServerOptions, envName } from '../src/config.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
+import { CLIENT_ERROR_CODES } from '../src/protocol/frames.js';
 import { adminRoutes } from '../src/logic/admin.js';
 import { ERROR_STATUSES } from '../src/logic/errors.js';
 import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes, type AnyRoute } from '../src/logic/routes.js';
+import { anchorsOf, commandLines, flagsNamed, relativeLinks } from './helpers/doc-links.js';
 import { shapeMismatches, shapesIn } from './helpers/doc-shapes.js';
-import { defaultsByCommand, parseDefault, tableRows } from './helpers/doc-tables.js';
+import { defaultsByCommand, parseDefault, tableAt, tableRows } from './helpers/doc-tables.js';
 
-const readDoc = (path: string): string => readFileSync(new URL(`../../${path}`, import.meta.url), 'utf8');
+const root = new URL('../../', import.meta.url).pathname;
+const readDoc = (path: string): string => readFileSync(join(root, path), 'utf8');
 const reference = readDoc('docs/REFERENCE.md');
+/** The docs a user reads, each a path from the repository root. */
+const DOCS = ['README.md', 'docs/REFERENCE.md', 'docs/DEPLOYMENT.md', 'docs/SECURITY.md', 'docs/BENCHMARKS.md', 'client/README.md', 'deploy/README.md'];
 
 /** The server commands, built as the CLI builds them: name → each long flag and its default. */
 const commands = new Map(
@@ -22,6 +29,17 @@ const commands = new Map(
     new Map(cmd.options.map((o) => [o.long!, o.defaultValue as unknown])),
   ]),
 );
+
+/** The flags of `roomcast bench`, beside the server commands'. */
+const benchFlags = new Set(benchCommand().options.map((o) => o.long!));
+
+/** Flags the docs name that belong to other programs, by program. */
+const OTHER_PROGRAMS_FLAGS: Record<string, string[]> = {
+  'roomcast itself': ['--help', '--version'],
+  node: ['--max-http-header-size', '--cpu-prof'],
+  'redis-server': ['--appendonly', '--appendfsync', '--save'],
+  docker: ['--rm', '--build'],
+};
 
 /** The row of a route in the reference's route table: its input column and its answer column. */
 function routeRow(route: AnyRoute): { input: string; answer: string } {
@@ -41,6 +59,17 @@ describe('docs/REFERENCE.md', () => {
     for (const [name, code] of Object.entries(CloseCode)) {
       assert.match(reference, new RegExp(`\\| ${code} \\| ${name} \\|`), `close code ${code} (${name}) is not in the table`);
     }
+  });
+
+  it('has a close code row with a name only for a code the server has, under that name', () => {
+    const named = tableAt(reference, '| code | name | meaning | client should |').filter(([, name]) => name !== '—');
+    for (const [code, name] of named) assert.equal((CloseCode as Record<string, number>)[name], Number(code), `close code ${code} (${name}) in the table`);
+    assert.equal(named.length, Object.keys(CloseCode).length);
+  });
+
+  it('lists exactly the codes of error frames', () => {
+    const documented = tableAt(reference, '| code | meaning |').map(([code]) => code.replace(/`/g, ''));
+    assert.deepEqual(documented.sort(), [...CLIENT_ERROR_CODES].sort());
   });
 
   it('lists every error status the API answers with', () => {
@@ -119,5 +148,52 @@ describe('docs/REFERENCE.md', () => {
       }
     }
     assert.ok(checked.length >= 30, `only ${checked.length} defaults found in the docs' tables`);
+  });
+
+});
+
+describe('the docs', () => {
+  it('link only to files and headings that exist', () => {
+    const broken: string[] = [];
+    for (const doc of DOCS) {
+      for (const link of relativeLinks(readDoc(doc))) {
+        const [path, anchor] = link.split('#');
+        const target = path === '' ? doc : join(dirname(doc), path);
+        if (!existsSync(join(root, target))) broken.push(`${doc}: ${link} (no file ${target})`);
+        else if (anchor !== undefined && !anchorsOf(readDoc(target)).has(anchor)) broken.push(`${doc}: ${link} (no heading #${anchor} in ${target})`);
+      }
+    }
+    assert.deepEqual(broken, []);
+  });
+
+  it("name only flags roomcast has, or those of the other programs they run", () => {
+    const known = new Set([...[...commands.values()].flatMap((flags) => [...flags.keys()]), ...benchFlags, ...Object.values(OTHER_PROGRAMS_FLAGS).flat()]);
+    const unknown = DOCS.flatMap((doc) => [...flagsNamed(readDoc(doc))].filter((flag) => !known.has(flag)).map((flag) => `${doc}: ${flag}`));
+    assert.deepEqual(unknown, []);
+  });
+
+  it('give each command in their code blocks only flags that command takes', () => {
+    const wrong: string[] = [];
+    let checked = 0;
+    for (const doc of DOCS) {
+      for (const { command, flags, line } of commandLines(readDoc(doc))) {
+        const takes = command === 'bench' ? benchFlags : new Set(commands.get(command)!.keys());
+        for (const flag of flags) if (!takes.has(flag) && flag !== '--help') wrong.push(`${doc}: roomcast ${command} takes no ${flag}: ${line}`);
+        checked++;
+      }
+    }
+    assert.deepEqual(wrong, []);
+    assert.ok(checked >= 10, `only ${checked} command lines found in the docs' code blocks`);
+  });
+
+  it('name only ROOMCAST_ variables of a flag, or ones the code reads', () => {
+    const ofFlags = new Set([...commands.values()].flatMap((flags) => [...flags.keys()].map(envName)));
+    const sources = ['src', 'test', 'bench', 'client', 'scripts', 'deploy'].flatMap((dir) =>
+      (readdirSync(join(root, dir), { recursive: true }) as string[]).filter((f) => /\.(ts|mjs|sh)$|Dockerfile$/.test(f)).map((f) => readFileSync(join(root, dir, f), 'utf8')),
+    );
+    const read = new Set(sources.flatMap((text) => [...text.matchAll(/process\.env(?:\.|\[')(ROOMCAST_[A-Z0-9_]+)/g)].map((m) => m[1])));
+    const named = [...DOCS, 'deploy/compose.yaml', 'deploy/Dockerfile'].flatMap((doc) => [...readDoc(doc).matchAll(/ROOMCAST_[A-Z0-9_]*[A-Z0-9]/g)].map((m) => `${doc}: ${m[0]}`));
+    assert.ok(named.length >= 10, `only ${named.length} variables found in the docs`);
+    assert.deepEqual(named.filter((where) => { const name = where.split(': ')[1]; return !ofFlags.has(name) && !read.has(name); }), []);
   });
 });

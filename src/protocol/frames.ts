@@ -7,7 +7,9 @@ import { ALL_STREAM } from './room-id.js';
 
 export type ReplyId = number | string;
 
-export type ClientErrorCode = 'forbidden' | 'bad_frame' | 'unknown_op' | 'bad_request' | 'bad_resume';
+/** The codes of `error` frames (docs/REFERENCE.md lists each). */
+export const CLIENT_ERROR_CODES = ['forbidden', 'bad_frame', 'unknown_op', 'bad_request', 'bad_resume'] as const;
+export type ClientErrorCode = (typeof CLIENT_ERROR_CODES)[number];
 
 export interface WelcomeFields {
   wsId: string;

@@ -30,3 +30,12 @@ export function defaultsByCommand(cell: string): Map<string, string | number | u
   if (parts.length === 0) return undefined;
   return new Map(parts.map((m) => [m[1], parseDefault(m[2].trim())]));
 }
+
+/** The body rows (no header, no separator) of the table whose header row starts with `header`. */
+export function tableAt(markdown: string, header: string): string[][] {
+  const at = markdown.indexOf(header);
+  if (at < 0) throw new Error(`no table with the header ${header}`);
+  const lines = markdown.slice(at).split('\n');
+  const end = lines.findIndex((line) => !line.startsWith('|'));
+  return tableRows(lines.slice(0, end < 0 ? undefined : end).join('\n')).slice(2);
+}
