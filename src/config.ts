@@ -224,15 +224,26 @@ function option(flags: string, description: string, parse?: (value: string) => u
   return opt;
 }
 
-const BOOLEAN_WORDS: Record<string, boolean> = { '1': true, true: true, yes: true, on: true, '0': false, false: false, no: false, off: false, '': false };
+const BOOLEAN_WORDS = new Map<string, boolean>([
+  ['true', true],
+  ['false', false],
+  ['1', true],
+  ['0', false],
+  ['yes', true],
+  ['no', false],
+  ['on', true],
+  ['off', false],
+  ['', false],
+]);
+const BOOLEAN_WORDS_LIST = `${[...BOOLEAN_WORDS.keys()].filter((word) => word !== '').join(', ')} (or empty)`;
 
 /** Commander treats a boolean flag's env var as "set" whatever its value; read the value ourselves. */
 function booleanFromEnv(cmd: Command, attribute: string, long: string): boolean {
   const value = cmd.getOptionValue(attribute) === true;
   if (cmd.getOptionValueSource(attribute) !== 'env') return value;
   const raw = (process.env[envName(long)] ?? '').trim().toLowerCase();
-  const parsed = BOOLEAN_WORDS[raw];
-  if (parsed === undefined) throw new InvalidArgumentError(`${envName(long)} must be true or false, got ${JSON.stringify(raw)}`);
+  const parsed = BOOLEAN_WORDS.get(raw);
+  if (parsed === undefined) throw new InvalidArgumentError(`${envName(long)} must be one of ${BOOLEAN_WORDS_LIST}, got ${JSON.stringify(raw)}`);
   return parsed;
 }
 

@@ -92,4 +92,12 @@ describe('flags of each command', () => {
       assert.match(stderr, /the max connections per user must be an integer from 0 to 10000000/);
     }
   });
+
+  it('the variable of a boolean flag takes true/false, 1/0, yes/no, on/off (or empty); anything else, an Object.prototype name too, is refused listing them', async () => {
+    for (const value of ['maybe', 'constructor', 'toString', '__proto__']) {
+      const { code, stderr } = await refusal(['gateway', '--port', '0'], { ROOMCAST_ALLOW_CLIENT_JOIN: value });
+      assert.equal(code, 1, `ROOMCAST_ALLOW_CLIENT_JOIN=${value}: ${stderr}`);
+      assert.match(stderr, new RegExp(`ROOMCAST_ALLOW_CLIENT_JOIN must be one of true, false, 1, 0, yes, no, on, off \\(or empty\\), got "${value.toLowerCase()}"`));
+    }
+  });
 });
