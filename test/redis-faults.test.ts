@@ -14,6 +14,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { createClient } from 'redis';
 import { WebSocket } from 'ws';
 import { freePort } from '../bench/local-redis.js';
 import type { Broker } from '../src/broker/broker.js';
@@ -23,7 +24,7 @@ import { nodeOf, startCluster, redisEngine, type EngineFactory, type TestCluster
 import { CutRelay } from './helpers/cut-relay.js';
 import { RedisRelay } from './helpers/redis-relay.js';
 import { call, post } from './helpers/http.js';
-import { runCli } from './helpers/process.js';
+import { runCli, spawnRoomcast, stopProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { assertResumed, member, resumeOn } from './helpers/resume.js';
 import { startServer } from './helpers/server.js';
@@ -364,5 +365,36 @@ describe('a broker URL with a password', { skip: skipWithoutRedis, timeout: 60_0
       http.close();
       tlsOnly.close();
     }
+  });
+});
+
+describe('a Redis that evicts keys when it is full', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  let redis: RedisServer;
+  before(async () => (redis = await RedisServer.start()));
+  after(async () => redis?.kill());
+
+  async function configure(maxmemory: string, policy: string): Promise<void> {
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    await client.configSet({ maxmemory, 'maxmemory-policy': policy });
+    await client.close();
+  }
+
+  async function warnings(): Promise<string[]> {
+    const logic = await spawnRoomcast('logic', ['--host', '127.0.0.1', '--port', '0', '--broker', redis.url]);
+    await stopProcess(logic);
+    return logic.lines.filter((line) => line.level === 40).map((line) => line.msg);
+  }
+
+  it('is named at the start (with maxmemory and a policy other than noeviction), as it drops registry entries and stream positions', async () => {
+    await configure('100mb', 'volatile-lru');
+    assert.deepEqual(await warnings(), [
+      `Redis at 127.0.0.1:${redis.port} evicts keys when it reaches its maxmemory (104857600 bytes, maxmemory-policy volatile-lru): ` +
+        'an evicted key loses a connection\'s registration (404 for a connected wsId) or a stream\'s seq and history; set maxmemory-policy noeviction (a full Redis then refuses pushes with 503)',
+    ]);
+    await configure('100mb', 'noeviction');
+    assert.deepEqual(await warnings(), []);
+    await configure('0', 'allkeys-lru');
+    assert.deepEqual(await warnings(), []);
   });
 });

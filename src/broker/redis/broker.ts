@@ -43,6 +43,7 @@ import {
 } from '../broker.js';
 import { RedisCalls, withTimeout, type Client } from './calls.js';
 import { connectFailure } from './connect-failure.js';
+import { warnIfEvicting } from './eviction.js';
 import { RedisNames, redisDatabase } from './keys.js';
 import { NodeRequests } from './node-requests.js';
 import { SharedResumeSecret } from './resume-secret.js';
@@ -156,6 +157,7 @@ export class RedisBroker implements Broker {
     } finally {
       for (const client of [commands, subscriber]) client.off('error', remember);
     }
+    await warnIfEvicting(commands, where, log);
     commands.on('ready', () => broker.registerAll(true));
     commands.on('ready', () => void broker.secret.restore());
     commands.on('ready', () => broker.redisWatch.reconnected());
