@@ -6,10 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { pino } from 'pino';
+import { createClient } from 'redis';
 import { WebSocket } from 'ws';
 import { freePort } from '../bench/local-redis.js';
 import type { Broker } from '../src/broker/broker.js';
@@ -19,11 +24,22 @@ import { nodeOf, startCluster, redisEngine, type EngineFactory, type TestCluster
 import { CutRelay } from './helpers/cut-relay.js';
 import { RedisRelay } from './helpers/redis-relay.js';
 import { call, post } from './helpers/http.js';
-import { runCli } from './helpers/process.js';
+import { runCli, spawnRoomcast, stopProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { assertResumed, member, resumeOn } from './helpers/resume.js';
 import { startServer } from './helpers/server.js';
+import { selfSignedCertificate } from './helpers/tls-cert.js';
 import { stallFor, until, within } from './helpers/until.js';
+
+/** The message of the last log line a failed start wrote. */
+function startFailure(stdout: string): string {
+  return (JSON.parse(stdout.trim().split('\n').at(-1)!) as { msg: string }).msg;
+}
+
+function tlsFiles(): { cert: Buffer; key: Buffer } {
+  const { cert, key } = selfSignedCertificate();
+  return { cert: readFileSync(cert), key: readFileSync(key) };
+}
 
 // one redis-server for the file; each cluster has its own key prefix
 let redis: RedisServer;
@@ -325,5 +341,60 @@ describe('a broker URL with a password', { skip: skipWithoutRedis, timeout: 60_0
     assert.equal(code, 1);
     assert.match(stdout, new RegExp(`could not start: cannot reach Redis at 127\\.0\\.0\\.1:${port} within 5000 ms: connect ECONNREFUSED`));
     assert.ok(!(stdout + stderr).includes(password));
+  });
+
+  it('a server at the URL that is not a plain Redis (an HTTP port, a TLS port named redis://): the start fails saying so, not "Socket closed unexpectedly"', async () => {
+    const http = createHttpServer((_req, res) => res.end('not redis')).listen(0, '127.0.0.1');
+    const tlsOnly = createTlsServer(tlsFiles(), (socket) => socket.end()).listen(0, '127.0.0.1');
+    await Promise.all([once(http, 'listening'), once(tlsOnly, 'listening')]);
+    try {
+      const httpPort = (http.address() as AddressInfo).port;
+      const tlsPort = (tlsOnly.address() as AddressInfo).port;
+      const [notRedis, wantsTls] = await Promise.all([
+        runCli(['logic', '--host', '127.0.0.1', '--port', '0', '--broker', `redis://127.0.0.1:${httpPort}`], {}, undefined, 20_000),
+        runCli(['logic', '--host', '127.0.0.1', '--port', '0', '--broker', `redis://127.0.0.1:${tlsPort}`], {}, undefined, 20_000),
+      ]);
+      assert.equal(notRedis.code, 1);
+      assert.match(startFailure(notRedis.stdout), new RegExp(`could not start: cannot reach Redis at 127\\.0\\.0\\.1:${httpPort} within 5000 ms: the server there does not answer as Redis does \\(its answer began with "H"\\): is 127\\.0\\.0\\.1:${httpPort} the port of a Redis server\\?`));
+      assert.equal(wantsTls.code, 1);
+      assert.match(
+        startFailure(wantsTls.stdout),
+        new RegExp(`could not start: cannot reach Redis at 127\\.0\\.0\\.1:${tlsPort} within 5000 ms: the server closed the connection without answering \\(Socket closed unexpectedly\\): is it a Redis server, and does it want TLS \\(rediss://\\)\\?`),
+      );
+    } finally {
+      http.close();
+      tlsOnly.close();
+    }
+  });
+});
+
+describe('a Redis that evicts keys when it is full', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  let redis: RedisServer;
+  before(async () => (redis = await RedisServer.start()));
+  after(async () => redis?.kill());
+
+  async function configure(maxmemory: string, policy: string): Promise<void> {
+    const client = createClient({ url: redis.url });
+    await client.connect();
+    await client.configSet({ maxmemory, 'maxmemory-policy': policy });
+    await client.close();
+  }
+
+  async function warnings(): Promise<string[]> {
+    const logic = await spawnRoomcast('logic', ['--host', '127.0.0.1', '--port', '0', '--broker', redis.url]);
+    await stopProcess(logic);
+    return logic.lines.filter((line) => line.level === 40).map((line) => line.msg);
+  }
+
+  it('is named at the start (with maxmemory and a policy other than noeviction), as it drops registry entries and stream positions', async () => {
+    await configure('100mb', 'volatile-lru');
+    assert.deepEqual(await warnings(), [
+      `Redis at 127.0.0.1:${redis.port} evicts keys when it reaches its maxmemory (104857600 bytes, maxmemory-policy volatile-lru): ` +
+        'an evicted key loses a connection\'s registration (404 for a connected wsId) or a stream\'s seq and history; set maxmemory-policy noeviction (a full Redis then refuses pushes with 503)',
+    ]);
+    await configure('100mb', 'noeviction');
+    assert.deepEqual(await warnings(), []);
+    await configure('0', 'allkeys-lru');
+    assert.deepEqual(await warnings(), []);
   });
 });

@@ -1,6 +1,5 @@
 /** TLS (wss:// and https://) with a self-signed certificate made here, and secrets kept out of the logs. */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -11,19 +10,8 @@ import { TestClient, isPush } from './helpers/client.js';
 import { spawnServer, stopProcess } from './helpers/process.js';
 import { serverPerSuite, startServer, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { selfSignedCertificate } from './helpers/tls-cert.js';
 import { within } from './helpers/until.js';
-
-function selfSignedCertificate(): { cert: string; key: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'roomcast-tls-'));
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    '-keyout', key, '-out', cert,
-  ], { stdio: 'ignore' });
-  return { cert, key };
-}
 
 function httpsPost(url: string, ca: Buffer, body: object): Promise<{ status: number; body: { code: number; data?: Record<string, unknown> } }> {
   return new Promise((resolve, reject) => {

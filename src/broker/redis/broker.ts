@@ -42,6 +42,8 @@ import {
   type TakenSession,
 } from '../broker.js';
 import { RedisCalls, withTimeout, type Client } from './calls.js';
+import { connectFailure } from './connect-failure.js';
+import { warnIfEvicting } from './eviction.js';
 import { RedisNames, redisDatabase } from './keys.js';
 import { NodeRequests } from './node-requests.js';
 import { SharedResumeSecret } from './resume-secret.js';
@@ -134,9 +136,9 @@ export class RedisBroker implements Broker {
     broker.watch(subscriber, 'subscriber');
     broker.subscriptions.watchConnection();
     const where = new URL(options.url).host;
-    // the client retries on its own until the deadline: its last error says why (refused, TLS, password)
-    let lastError: unknown;
-    const remember = (err: unknown): void => void (lastError = err);
+    // the client retries on its own until the deadline: its errors say why (refused, TLS, password, not Redis)
+    const errors: unknown[] = [];
+    const remember = (err: unknown): void => void errors.push(err);
     for (const client of [commands, subscriber]) client.on('error', remember);
     // a Redis that accepts the connections and then stops answering must fail the start too, not stall it
     const started = (async () => {
@@ -150,11 +152,12 @@ export class RedisBroker implements Broker {
       broker.redisWatch.stop();
       commands.destroy();
       subscriber.destroy();
-      const why = lastError ?? err;
-      throw new BrokerUnavailableError(`cannot reach Redis at ${where} within ${connectTimeoutMs} ms: ${why instanceof Error ? why.message : String(why)}`, { cause: why });
+      const why = connectFailure(errors, err, where, options.url.startsWith('rediss:'));
+      throw new BrokerUnavailableError(`cannot reach Redis at ${where} within ${connectTimeoutMs} ms: ${why}`, { cause: errors.at(-1) ?? err });
     } finally {
       for (const client of [commands, subscriber]) client.off('error', remember);
     }
+    await warnIfEvicting(commands, where, log);
     commands.on('ready', () => broker.registerAll(true));
     commands.on('ready', () => void broker.secret.restore());
     commands.on('ready', () => broker.redisWatch.reconnected());
