@@ -112,6 +112,11 @@ export class GatewayNode implements GatewayHandler {
     this.gaps.stop();
   }
 
+  /** Lets go of what ended by itself (away sessions past their window); the gateway's sweep calls it. */
+  sweep(now: number): void {
+    this.awaySessions.forgetEnded(now);
+  }
+
   onSubscriptionsLost(): void {
     this.gaps.interrupted();
   }
