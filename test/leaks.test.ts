@@ -6,8 +6,11 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { TestClient } from './helpers/client.js';
 import { collectGarbage } from './helpers/gc.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { RedisRelay } from './helpers/redis-relay.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/until.js';
 
@@ -55,5 +58,44 @@ describe('away sessions a gateway lets go', () => {
     // the window (500 ms), then the gateway's sweep (every second at most)
     await sleep(2000);
     assert.equal(server.gateway.node.awaySessions.size, 0, 'sessions kept in the ledger past their window');
+  });
+});
+
+/** The wsIds whose session the node is to rewrite at its next refresh, as a write of it failed (nothing else shows them). */
+function unsyncedSessions(server: TestServer): ReadonlySet<string> {
+  return (server.broker as unknown as { sessions: { registry: { unsynced: Set<string> } } }).sessions.registry.unsynced;
+}
+
+describe('writes to Redis a gateway loses', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  let redis: RedisServer;
+  let relay: RedisRelay;
+  let server: TestServer;
+  before(async () => {
+    redis = await RedisServer.start();
+    relay = await RedisRelay.start(redis.port);
+    server = await startServer({ broker: relay.url, recoveryWindow: 5000 });
+  });
+  after(async () => {
+    await server?.close();
+    await relay?.close();
+    await redis?.stop();
+  });
+
+  it('a connection whose registration failed after it closed is not kept to be rewritten: the refresh after the reconnect lets it go', async () => {
+    // the registration of the next connection waits in the relay, with all that follows it
+    const hold = relay.hold((name, text) => name.includes(':commands:') && text.includes(':conn:'));
+    try {
+      const client = await TestClient.connect(server.gatewayUrl);
+      await hold.held;
+      await client.closeAndWait();
+      await until('the gateway to let the connection go', () => (server.gateway.node.hub.conns.size === 0 ? true : undefined));
+      // the connection to Redis drops with the registration unsent: it fails, for a connection already gone
+      await redis.killClient(`roomcast:commands:${(server.broker as RedisBroker).processId}`);
+      await until('the broker to be connected again', () => (server.broker.isReady() ? true : undefined));
+      await sleep(300);
+      assert.deepEqual([...unsyncedSessions(server)], [], 'sessions of gone connections kept to be rewritten');
+    } finally {
+      hold.release();
+    }
   });
 });
