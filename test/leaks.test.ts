@@ -6,11 +6,14 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
+import { CLOSE_CONN } from '../src/broker/redis/scripts.js';
 import { TestClient } from './helpers/client.js';
 import { collectGarbage } from './helpers/gc.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { RedisRelay } from './helpers/redis-relay.js';
+import { redisEngine, startCluster } from './helpers/cluster.js';
 import { startServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/until.js';
 
@@ -96,6 +99,35 @@ describe('writes to Redis a gateway loses', { skip: skipWithoutRedis, timeout: 6
       assert.deepEqual([...unsyncedSessions(server)], [], 'sessions of gone connections kept to be rewritten');
     } finally {
       hold.release();
+    }
+  });
+});
+
+describe('the registry on a Redis that has not cached its scripts', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('a refresh that names a connection closed after it was sent does not register it again', async () => {
+    const redis = await RedisServer.start();
+    const relay = await RedisRelay.start(redis.port);
+    // as after a restart where a close has run (and cached its script) but no refresh yet
+    await redis.command(['SCRIPT', 'LOAD', CLOSE_CONN.source]);
+    // the node's first refresh, and all it sends after, wait in the relay
+    const hold = relay.hold((name, text) => name.includes(':commands:') && text.includes(':kicked:'));
+    const cluster = await startCluster(redisEngine(relay.url, { registryTtlMs: 600 }), 1);
+    const store = createClient({ url: redis.url });
+    try {
+      await store.connect();
+      const client = await TestClient.connect(cluster.gatewayUrls[0]);
+      await hold.held;
+      await client.closeAndWait();
+      await until('the gateway to let the connection go', () => (cluster.gateways[0].node.hub.conns.size === 0 ? true : undefined));
+      hold.release();
+      await sleep(500);
+      assert.deepEqual(await store.keys(`*:${client.wsId}`), [], 'registry entry or session of a connection closed with 1000');
+    } finally {
+      hold.release();
+      await store.close();
+      await cluster.close();
+      await relay.close();
+      await redis.stop();
     }
   });
 });
