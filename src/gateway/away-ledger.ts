@@ -64,8 +64,11 @@ export class AwayLedger {
     return wsId;
   }
 
-  /** Entries past their window are sessions that ended by themselves: they are the oldest, at the front. */
-  private forgetEnded(now: number): void {
+  /**
+   * Entries past their window are sessions that ended by themselves: they are the oldest, at the front.
+   * Run at each `add` and by the gateway's sweep, so a burst of drops is let go even when none follows.
+   */
+  forgetEnded(now = Date.now()): void {
     for (const [wsId, entry] of this.entries) {
       if (entry.until > now) return;
       this.delete(wsId);

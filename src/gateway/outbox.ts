@@ -91,15 +91,17 @@ export class Outbox {
     }
     this.next = i;
     if (this.next >= round.length) {
-      // Let go of the last joined frames between rounds.
+      // Let go of the round's connections and the last joined frames: the outbox may stay idle long after.
+      round.length = 0;
+      this.next = 0;
       this.joinedFrom.length = 0;
       this.joinedBytes = undefined;
     }
   }
 
+  /** The current round is written (and emptied): the connections queued since are the next. */
   private startRound(): void {
     const done = this.round;
-    done.length = 0;
     this.round = this.dirty;
     this.dirty = done;
     this.next = 0;

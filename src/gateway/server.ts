@@ -451,6 +451,7 @@ export class GatewayServer {
       }
     }
     this.admission.sweep(now);
+    this.node.sweep(now);
   }
 }
 

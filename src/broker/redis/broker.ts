@@ -143,6 +143,7 @@ export class RedisBroker implements Broker {
     // a Redis that accepts the connections and then stops answering must fail the start too, not stall it
     const started = (async () => {
       await Promise.all([commands.connect(), subscriber.connect()]);
+      await broker.calls.loadScripts();
       await subscriber.subscribe(broker.names.replyChannel(broker.processId), broker.nodes.onReply);
       await broker.redisWatch.start();
     })();
@@ -158,6 +159,8 @@ export class RedisBroker implements Broker {
       for (const client of [commands, subscriber]) client.off('error', remember);
     }
     await warnIfEvicting(commands, where, log);
+    // first: Redis may have restarted, and lost its script cache
+    commands.on('ready', () => void broker.calls.loadScripts().catch((err: unknown) => broker.calls.logError(err, 'loading the scripts')));
     commands.on('ready', () => broker.registerAll(true));
     commands.on('ready', () => void broker.secret.restore());
     commands.on('ready', () => broker.redisWatch.reconnected());

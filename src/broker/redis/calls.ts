@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { createClient } from 'redis';
 import { settleWithin } from '../../deadline-timer.js';
 import { BrokerUnavailableError } from '../broker.js';
-import { LATE, PUBLISH_BY, type LuaScript } from './scripts.js';
+import { allScripts, LATE, PUBLISH_BY, type LuaScript } from './scripts.js';
 import type { RedisWatch } from './watch.js';
 
 export type Client = ReturnType<typeof createClient>;
@@ -61,6 +61,18 @@ export class RedisCalls {
   runBeforeDeadline(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     const deadline = String(this.redisWatch.deadline(this.commandTimeoutMs));
     return this.bounded(() => this.runScript(lua, keys, [...args, deadline]), this.commandTimeoutMs + ANSWER_GRACE_MS);
+  }
+
+  /**
+   * Puts every script in Redis's script cache; call it before any other request on a new (or
+   * restarted) connection. A script Redis does not know is sent again in full (runScript) after
+   * the NOSCRIPT answer, and so after the requests sent meanwhile: a registry refresh could then
+   * land after the close of a connection it names, and register it again.
+   */
+  loadScripts(): Promise<unknown> {
+    const batch = this.client.multi();
+    for (const lua of allScripts()) batch.scriptLoad(lua.source);
+    return batch.execAsPipeline();
   }
 
   async runScript(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {

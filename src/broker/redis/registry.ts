@@ -67,6 +67,8 @@ export class NodeRegistry {
       }
     }
     if (batch.length > 0) this.write(gateway, settings, full, batch);
+    // what is left names connections gone from the node (a write that failed only after they closed): nothing to rewrite
+    this.unsynced.clear();
   }
 
   private write(gateway: GatewayHandler, settings: RegistrySettings, full: boolean, entries: Entry[]): void {

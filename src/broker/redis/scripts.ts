@@ -21,8 +21,17 @@ export const ROOMS_LIMIT_FIELD = '#rooms-limit';
 /** The node an away session left: only that node may end it early (src/gateway/away-ledger.ts). */
 export const AWAY_FROM_FIELD = '#away-from';
 
+const scripts: LuaScript[] = [];
+
 function script(source: string): LuaScript {
-  return { source, sha: createHash('sha1').update(source).digest('hex') };
+  const made = { source, sha: createHash('sha1').update(source).digest('hex') };
+  scripts.push(made);
+  return made;
+}
+
+/** Every script here, for loading them all into Redis's script cache at once. */
+export function allScripts(): readonly LuaScript[] {
+  return scripts;
 }
 
 /** The stream's epoch, created (and stale history dropped) when the stream is new. KEYS: hash, history. ARGV[epochArg]: epoch to use if new. */
