@@ -44,7 +44,7 @@ import {
 import { RedisCalls, withTimeout, type Client } from './calls.js';
 import { connectFailure } from './connect-failure.js';
 import { warnIfEvicting } from './eviction.js';
-import { RedisNames, redisDatabase } from './keys.js';
+import { RedisNames, redisDatabase, redisUser } from './keys.js';
 import { NodeRequests } from './node-requests.js';
 import { SharedResumeSecret } from './resume-secret.js';
 import { RedisSessions } from './sessions.js';
@@ -157,7 +157,12 @@ export class RedisBroker implements Broker {
     } finally {
       for (const client of [commands, subscriber]) client.off('error', remember);
     }
-    await warnIfEvicting(commands, where, log);
+    try {
+      await Promise.all([broker.calls.requireScripts(redisUser(options.url)), warnIfEvicting(commands, where, log)]);
+    } catch (err) {
+      await broker.close();
+      throw err;
+    }
     commands.on('ready', () => broker.registerAll(true));
     commands.on('ready', () => void broker.secret.restore());
     commands.on('ready', () => broker.redisWatch.reconnected());

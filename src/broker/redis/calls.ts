@@ -4,10 +4,10 @@
  * (the API answers 503) rather than a wait for a Redis that is away.
  */
 import type { Logger } from 'pino';
-import type { createClient } from 'redis';
+import { ErrorReply, type createClient } from 'redis';
 import { settleWithin } from '../../deadline-timer.js';
 import { BrokerUnavailableError } from '../broker.js';
-import { LATE, PUBLISH_BY, type LuaScript } from './scripts.js';
+import { LATE, PUBLISH_BY, SCRIPTS_ALLOWED, type LuaScript } from './scripts.js';
 import type { RedisWatch } from './watch.js';
 
 export type Client = ReturnType<typeof createClient>;
@@ -69,6 +69,28 @@ export class RedisCalls {
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return this.client.eval(lua.source, { keys, arguments: args });
+    }
+  }
+
+  /**
+   * Fails when Redis refuses scripts to `user` (an ACL without EVALSHA or
+   * EVAL, or commands renamed away): every push, join and session change is
+   * one, so a process that started would answer each of them 503. A Redis that
+   * does not answer in time is left to the readiness check, as it may be back soon.
+   */
+  async requireScripts(user: string): Promise<void> {
+    try {
+      await withTimeout(this.runScript(SCRIPTS_ALLOWED, [], []), this.commandTimeoutMs, 'running a script');
+    } catch (err) {
+      if (!(err instanceof ErrorReply)) {
+        this.logError(err, 'checking that scripts may run');
+        return;
+      }
+      throw new Error(
+        `the Redis user "${user}" may not run Lua scripts, which roomcast runs for every push, join and session change (Redis answered: ${err.message}): ` +
+          `allow EVALSHA and EVAL, e.g. ACL SETUSER ${user} +evalsha +eval (or +@scripting)`,
+        { cause: err },
+      );
     }
   }
 

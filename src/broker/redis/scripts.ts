@@ -25,6 +25,9 @@ function script(source: string): LuaScript {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
+/** Does nothing: run at the start, it shows whether this Redis user may run scripts at all. */
+export const SCRIPTS_ALLOWED = script('return 1');
+
 /** The stream's epoch, created (and stale history dropped) when the stream is new. KEYS: hash, history. ARGV[epochArg]: epoch to use if new. */
 function ensureEpoch(epochArg: number): string {
   return `
