@@ -368,6 +368,47 @@ describe('a broker URL with a password', { skip: skipWithoutRedis, timeout: 60_0
   });
 });
 
+describe('a Redis ACL user that may not run scripts', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  const password = 'acl-secret-do-not-print';
+  before(() => redis.command(['ACL', 'SETUSER', 'noscripts', 'on', `>${password}`, '~*', '&*', '+@all', '-@scripting']));
+  after(() => redis?.command(['ACL', 'DELUSER', 'noscripts']));
+
+  it('fails the start of logic and gateway processes with a message naming the missing permission (not a logic that says ready and answers every push 503)', async () => {
+    const url = `redis://noscripts:${password}@127.0.0.1:${redis.port}`;
+    const runs = await Promise.all(['logic', 'gateway'].map((command) => runCli([command, '--host', '127.0.0.1', '--port', '0', '--broker', url], {}, undefined, 20_000)));
+    for (const { code, stdout, stderr } of runs) {
+      assert.equal(code, 1, stdout + stderr);
+      assert.equal(
+        startFailure(stdout),
+        'could not start: the Redis user "noscripts" may not run Lua scripts, which roomcast runs for every push, join and session change ' +
+          "(Redis answered: NOPERM this user has no permissions to run the 'evalsha' command): allow EVALSHA, EVAL and SCRIPT LOAD, e.g. ACL SETUSER noscripts +evalsha +eval +script|load (or +@scripting)",
+      );
+      assert.ok(!(stdout + stderr).includes(password));
+    }
+  });
+
+  it('with EVALSHA alone (no EVAL to load a script Redis does not hold) the start fails naming EVAL; without SCRIPT LOAD, naming it; with all three it starts', async () => {
+    await redis.command(['SCRIPT', 'FLUSH']);
+    await redis.command(['ACL', 'SETUSER', 'noscripts', '+evalsha']);
+    const url = `redis://noscripts:${password}@127.0.0.1:${redis.port}`;
+    const evalshaOnly = await runCli(['logic', '--host', '127.0.0.1', '--port', '0', '--broker', url], {}, undefined, 20_000);
+    assert.equal(evalshaOnly.code, 1, evalshaOnly.stdout + evalshaOnly.stderr);
+    assert.match(startFailure(evalshaOnly.stdout), /\(Redis answered: NOPERM this user has no permissions to run the 'eval' command\)/);
+    await redis.command(['ACL', 'SETUSER', 'noscripts', '+eval']);
+    const noScriptLoad = await runCli(['logic', '--host', '127.0.0.1', '--port', '0', '--broker', url], {}, undefined, 20_000);
+    assert.equal(noScriptLoad.code, 1, noScriptLoad.stdout + noScriptLoad.stderr);
+    assert.match(startFailure(noScriptLoad.stdout), /\(Redis answered: NOPERM this user has no permissions to run the 'script\|load' command\)/);
+    await redis.command(['ACL', 'SETUSER', 'noscripts', '+script|load']);
+    const logic = await spawnRoomcast('logic', ['--host', '127.0.0.1', '--port', '0', '--broker', url]);
+    try {
+      assert.equal((await call(logic.logicUrl, '/readyz')).status, 200);
+      assert.equal((await post(logic.logicUrl, '/push/all', { val: 'allowed', tag: 2 })).status, 200);
+    } finally {
+      await stopProcess(logic);
+    }
+  });
+});
+
 describe('a Redis that evicts keys when it is full', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   let redis: RedisServer;
   before(async () => (redis = await RedisServer.start()));

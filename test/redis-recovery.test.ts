@@ -40,6 +40,11 @@ async function assertReceivedExactly(client: TestClient, room: string, accepted:
   assert.equal(pushes.length, total, `${who}: nothing else`);
 }
 
+/** The values of the pushes among the frames, in order. */
+function pushedValues(frames: Frame[]): unknown[] {
+  return frames.filter(isPush).map((f) => f.data);
+}
+
 // one redis-server for the file; each cluster has its own key prefix
 let redis: RedisServer;
 before(async () => {
@@ -111,6 +116,51 @@ describe('a gateway whose subscriber connection is cut', { skip: skipWithoutRedi
       assert.deepEqual(await again.next(isPush), { type: 2, data: 'new epoch', room: 'flushed', seq: live.body.data?.seq });
       await again.closeAndWait();
     } finally {
+      await cluster.close();
+    }
+  });
+});
+
+describe('Redis losing its data while a gateway stays subscribed (FLUSHALL, eviction)', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it("the first push of a stream's new epoch closes the stream's members with 4005 (not delivered to them), and they resume with recovered:false in the new epoch; members of other streams stay until theirs changes", async () => {
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    const epochInRedis = async (stream: string): Promise<string> => String(await redis.command(['HGET', brokerOf(cluster, 0).names.streamKey(stream), 'epoch']));
+    const resumed: TestClient[] = [];
+    try {
+      const pushed = await member(nodeOf(cluster, 0), ['pushed']);
+      const roomless = await member(nodeOf(cluster, 0), []);
+      const quiet = await member(nodeOf(cluster, 0), ['quiet']);
+      await redis.command(['FLUSHALL']);
+
+      const push = await post(cluster.logicUrl, '/push/room', { val: 'new epoch', tag: 2, id: 'pushed' });
+      assert.equal(push.body.data?.seq, 1, 'the push starts a new epoch');
+      const newRoomEpoch = await epochInRedis('pushed');
+      assert.notEqual(newRoomEpoch, pushed.since.pushed.epoch);
+      assert.deepEqual(await pushed.client.closedWithin(), { code: 4005, reason: 'missed messages: reconnect and resume' });
+      assert.deepEqual(pushedValues(pushed.client.frames), [], 'the closed member did not get the push of the new epoch');
+      for (const { client } of [roomless, quiet]) {
+        await client.ping();
+        assert.equal(client.ws.readyState, WebSocket.OPEN, 'a member of a stream that saw no new epoch stays');
+      }
+      const again = await resumeOn(cluster.gatewayUrls[0], pushed.client.welcome!.resume as string, pushed.since);
+      resumed.push(again.client);
+      assertResumed(again.end, { wsId: pushed.client.wsId, recovered: false });
+      assert.deepEqual((again.end.streams as Record<string, Position>).pushed, { seq: 1, epoch: newRoomEpoch });
+      assert.deepEqual(pushedValues(again.frames), [], 'nothing of another epoch is replayed: recovered:false tells the app to refetch');
+
+      // a push to all is the first of a new epoch of `*`, which every connection is in
+      const toAll = await post(cluster.logicUrl, '/push/all', { val: 'to all', tag: 2 });
+      assert.equal(toAll.body.data?.seq, 1);
+      const newAllEpoch = await epochInRedis('*');
+      assert.notEqual(newAllEpoch, roomless.since['*'].epoch);
+      for (const { client } of [roomless, quiet]) assert.equal((await client.closedWithin()).code, 4005);
+      const roomlessAgain = await resumeOn(cluster.gatewayUrls[0], roomless.client.welcome!.resume as string, roomless.since);
+      resumed.push(roomlessAgain.client);
+      assertResumed(roomlessAgain.end, { wsId: roomless.client.wsId, recovered: false });
+      assert.deepEqual((roomlessAgain.end.streams as Record<string, Position>)['*'], { seq: 1, epoch: newAllEpoch });
+      assert.equal((await call(cluster.logicUrl, '/stats')).body.data?.missedMessageCloses, 4);
+    } finally {
+      await Promise.all(resumed.map((c) => c.closeAndWait()));
       await cluster.close();
     }
   });

@@ -37,6 +37,8 @@ export interface StreamTrack extends CatchUpTrack {
   /** History must be read before the waiting publications go out. */
   unchecked?: boolean;
   repairing?: boolean;
+  /** The epoch the stream left when its history was lost: a publication of it still waiting is stale. */
+  lostEpoch?: string;
 }
 
 function moveTo(track: StreamTrack, position: StreamPosition): void {
@@ -87,12 +89,14 @@ export class GapRepair {
       if (track.seq === -1 || pub.epoch !== track.epoch || pub.seq > track.seq) moveTo(track, pub);
       return;
     }
+    // sent before the history of its epoch was lost (it waited behind the read that found the loss): its members were closed
+    if (pub.epoch === track.lostEpoch) return;
     const sameEpoch = pub.epoch === track.epoch;
     // at or below the track: counted in the position read when the stream opened, or already read back from history
     if (sameEpoch && pub.seq <= track.seq) return;
-    if (pub.seq > (sameEpoch ? track.seq + 1 : 1)) {
+    if (!sameEpoch) this.epochChanged(pub.stream, track, pub.epoch);
+    if (pub.seq > track.seq + 1) {
       // a new epoch whose first publications did not arrive is read from its start
-      if (!sameEpoch) moveTo(track, { seq: 0, epoch: pub.epoch });
       track.waiting = [pub];
       track.unchecked = true;
       this.check(pub.stream, track);
@@ -192,15 +196,34 @@ export class GapRepair {
     track.waiting = [];
   }
 
+  /**
+   * A live publication of another epoch: Redis lost the stream (flushed,
+   * evicted, expired) while the node stayed subscribed, so the positions its
+   * members hold name history that is gone. They are closed before the
+   * publication goes out, so none of them gets it: their resume answers
+   * recovered:false with the new epoch's position, and replays it.
+   */
+  private epochChanged(stream: string, track: StreamTrack, epoch: string): void {
+    this.log.warn({ stream, seq: track.seq, epoch: track.epoch, now: epoch }, "the stream's epoch changed (Redis lost its history); closing the members so they resume");
+    this.lose(stream, track, { seq: 0, epoch });
+  }
+
+  /** The stream's members are closed to resume; it goes on from `position`, and publications of the epoch it left are dropped. */
+  private lose(stream: string, track: StreamTrack, position: StreamPosition): void {
+    this.host.lose(stream);
+    if (position.epoch !== track.epoch) track.lostEpoch = track.epoch;
+    moveTo(track, position);
+  }
+
   private apply(stream: string, track: StreamTrack, page: HistoryPage): void {
     if (page.epoch === track.epoch && page.complete) {
       for (const pub of page.entries) if (pub.seq > track.seq) this.send(track, pub);
       return;
     }
     this.log.warn({ stream, seq: track.seq, epoch: track.epoch, now: { seq: page.seq, epoch: page.epoch } }, 'history cannot fill a gap; closing the members so they resume');
-    this.host.lose(stream);
     // the waiting publications may have been dropped while the read was out, moving the track past it
-    if (page.epoch !== track.epoch || page.seq > track.seq) moveTo(track, page);
+    if (page.epoch !== track.epoch || page.seq > track.seq) this.lose(stream, track, page);
+    else this.host.lose(stream);
   }
 
   private send(track: StreamTrack, pub: Publication): void {

@@ -44,7 +44,7 @@ import {
 import { RedisCalls, withTimeout, type Client } from './calls.js';
 import { connectFailure } from './connect-failure.js';
 import { warnIfEvicting } from './eviction.js';
-import { RedisNames, redisDatabase } from './keys.js';
+import { RedisNames, redisDatabase, redisUser } from './keys.js';
 import { NodeRequests } from './node-requests.js';
 import { SharedResumeSecret } from './resume-secret.js';
 import { RedisSessions } from './sessions.js';
@@ -143,7 +143,6 @@ export class RedisBroker implements Broker {
     // a Redis that accepts the connections and then stops answering must fail the start too, not stall it
     const started = (async () => {
       await Promise.all([commands.connect(), subscriber.connect()]);
-      await broker.calls.loadScripts();
       await subscriber.subscribe(broker.names.replyChannel(broker.processId), broker.nodes.onReply);
       await broker.redisWatch.start();
     })();
@@ -158,7 +157,13 @@ export class RedisBroker implements Broker {
     } finally {
       for (const client of [commands, subscriber]) client.off('error', remember);
     }
-    await warnIfEvicting(commands, where, log);
+    try {
+      // first on the connection: the scripts go into Redis's cache (see RedisCalls.loadScripts)
+      await Promise.all([broker.calls.requireScripts(redisUser(options.url)), warnIfEvicting(commands, where, log)]);
+    } catch (err) {
+      await broker.close();
+      throw err;
+    }
     // first: Redis may have restarted, and lost its script cache
     commands.on('ready', () => void broker.calls.loadScripts().catch((err: unknown) => broker.calls.logError(err, 'loading the scripts')));
     commands.on('ready', () => broker.registerAll(true));

@@ -4,10 +4,10 @@
  * (the API answers 503) rather than a wait for a Redis that is away.
  */
 import type { Logger } from 'pino';
-import type { createClient } from 'redis';
+import { ErrorReply, MultiErrorReply, type createClient } from 'redis';
 import { settleWithin } from '../../deadline-timer.js';
 import { BrokerUnavailableError } from '../broker.js';
-import { allScripts, LATE, PUBLISH_BY, type LuaScript } from './scripts.js';
+import { allScripts, LATE, PUBLISH_BY, SCRIPTS_ALLOWED, type LuaScript } from './scripts.js';
 import type { RedisWatch } from './watch.js';
 
 export type Client = ReturnType<typeof createClient>;
@@ -81,6 +81,35 @@ export class RedisCalls {
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
       return this.client.eval(lua.source, { keys, arguments: args });
+    }
+  }
+
+  /**
+   * Checks that `user` may run scripts (EVALSHA, and EVAL for a script Redis
+   * does not hold), then loads every script (SCRIPT LOAD); fails naming what
+   * Redis refused (an ACL, or commands renamed away): every push, join and
+   * session change is a script, so a process that started would answer each of
+   * them 503. A Redis that does not answer in time is left to the readiness
+   * check, as it may be back soon.
+   */
+  async requireScripts(user: string): Promise<void> {
+    try {
+      await withTimeout(
+        this.runScript(SCRIPTS_ALLOWED, [], []).then(() => this.loadScripts()),
+        this.commandTimeoutMs,
+        'loading the scripts',
+      );
+    } catch (err) {
+      const refusal = err instanceof MultiErrorReply ? (err.errors().next().value as ErrorReply) : err;
+      if (!(refusal instanceof ErrorReply)) {
+        this.logError(err, 'checking that scripts may run');
+        return;
+      }
+      throw new Error(
+        `the Redis user "${user}" may not run Lua scripts, which roomcast runs for every push, join and session change (Redis answered: ${refusal.message}): ` +
+          `allow EVALSHA, EVAL and SCRIPT LOAD, e.g. ACL SETUSER ${user} +evalsha +eval +script|load (or +@scripting)`,
+        { cause: err },
+      );
     }
   }
 

@@ -3,6 +3,16 @@ export function redisDatabase(url: string): number {
   return Number(new URL(url).pathname.slice(1) || 0);
 }
 
+/** The ACL user a `redis://USER:PASSWORD@HOST:PORT` URL logs in as (`default` when it names none). */
+export function redisUser(url: string): string {
+  const { username } = new URL(url);
+  try {
+    return decodeURIComponent(username) || 'default';
+  } catch {
+    return username; // not percent-encoded as it should be: named as given
+  }
+}
+
 /**
  * Names of every Redis key and channel roomcast uses, under one prefix.
  * Keys live in the URL's database, but pub/sub channels are shared by every

@@ -34,6 +34,9 @@ export function allScripts(): readonly LuaScript[] {
   return scripts;
 }
 
+/** Does nothing: run at the start, it shows whether this Redis user may run scripts at all. */
+export const SCRIPTS_ALLOWED = script('return 1');
+
 /** The stream's epoch, created (and stale history dropped) when the stream is new. KEYS: hash, history. ARGV[epochArg]: epoch to use if new. */
 function ensureEpoch(epochArg: number): string {
   return `
