@@ -142,6 +142,39 @@ describe('GET /metrics of a logic API on Redis', { skip: skipWithoutRedis }, () 
   });
 });
 
+describe('GET /metrics of a logic API whose Redis stops answering', { skip: skipWithoutRedis }, () => {
+  it('answers the scrape that could not read within the request deadline, with the last values and broker_up 0', async () => {
+    const redis = await RedisServer.start();
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    const client = await TestClient.connect(cluster.gatewayUrls[0]);
+    try {
+      const up = await scrape(cluster);
+      assert.equal(valueOf(up, 'roomcast_broker_up', { engine: 'redis' }), 1);
+      assert.equal(valueOf(up, 'roomcast_connections'), 1);
+
+      // the scrape's read waits for a Redis that never answers; the broker finds Redis silent at its own pace
+      redis.freeze();
+      const started = performance.now();
+      const stale = await scrape(cluster);
+      const ms = performance.now() - started;
+      assert.ok(ms < 5000, `the scrape took ${Math.round(ms)} ms`);
+      assert.equal(valueOf(stale, 'roomcast_connections'), 1, 'the last totals stay');
+      assert.equal(valueOf(stale, 'roomcast_broker_up', { engine: 'redis' }), 0, `the values are the last ones read (the read failed after ${Math.round(ms)} ms)`);
+
+      redis.thaw();
+      await until('roomcast_broker_up 1 once Redis answers again', async () => {
+        const families = await scrape(cluster);
+        return valueOf(families, 'roomcast_broker_up', { engine: 'redis' }) === 1 ? true : undefined;
+      }, 10_000);
+    } finally {
+      redis.thaw();
+      await client.closeAndWait();
+      await cluster.close();
+      await redis.stop();
+    }
+  });
+});
+
 describe('roomcast_*_total counters of the gateway nodes never go down', () => {
   it('keeps the counts of a node that is missing from an answer or gone, and counts a restarted node from 0 on top', () => {
     const totals = new CounterTotals(NODE_COUNTER_KEYS);
