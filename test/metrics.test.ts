@@ -110,6 +110,20 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('roomcast_closes_total{cause="too_large"}', () => {
+  it('counts the connections closed (1009) for a message over --max-payload, in /metrics and /stats', async () => {
+    await withServer({ maxPayload: 1024 }, async (server) => {
+      const client = await TestClient.connect(server.gatewayUrl);
+      client.send({ type: 1, data: 'x'.repeat(2048) });
+      assert.equal(await client.closeCode(20_000), 1009);
+      const families = await scrape(server);
+      assert.equal(valueOf(families, 'roomcast_closes_total', { cause: 'too_large' }), 1);
+      assert.equal(valueOf(families, 'roomcast_closes_total', { cause: 'malformed' }), 0);
+      assert.equal((await call(server.logicUrl, '/stats')).body.data?.tooLargeCloses, 1);
+    });
+  });
+});
+
 describe('GET /metrics of a logic API on Redis', { skip: skipWithoutRedis }, () => {
   it('reports the totals of every gateway node, and keeps them with broker_up 0 while Redis is down', async () => {
     const redis = await RedisServer.start();
