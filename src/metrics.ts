@@ -59,6 +59,7 @@ const CLOSE_CAUSES = {
   resume_retry: 'resumeRetryCloses',
   heartbeat_timeout: 'heartbeatTimeouts',
   malformed: 'malformedCloses',
+  too_large: 'tooLargeCloses',
   kicked: 'kicks',
   rate_limited: 'frameRateCloses',
   token_expired: 'tokenExpiries',
