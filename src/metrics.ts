@@ -59,6 +59,7 @@ const CLOSE_CAUSES = {
   resume_retry: 'resumeRetryCloses',
   heartbeat_timeout: 'heartbeatTimeouts',
   malformed: 'malformedCloses',
+  too_large: 'tooLargeCloses',
   kicked: 'kicks',
   rate_limited: 'frameRateCloses',
   token_expired: 'tokenExpiries',
@@ -85,6 +86,8 @@ export class Metrics {
   private readonly counters = new CounterTotals(NODE_COUNTER_KEYS);
   /** The gateway nodes that answered the current scrape. */
   private reports: NodeReport[] = [];
+  /** False when the current scrape could not read the broker: its values are the last ones read. */
+  private readOk = true;
 
   constructor(
     private readonly source: MetricsSource,
@@ -159,13 +162,15 @@ export class Metrics {
         for (const kind of ['all', 'room', 'conn', 'user'] as const) this.inc({ kind }, pushes[kind]);
       },
     });
+    const readOk = (): boolean => this.readOk;
     new Gauge({
       name: 'roomcast_broker_up',
       help: 'Whether the broker can hand pushes on (1) or not (0)',
       labelNames: ['engine'],
       registers,
       collect() {
-        this.set({ engine: source.engine }, source.isReady() ? 1 : 0);
+        // a read that failed says so at once: the broker may judge Redis silent only later
+        this.set({ engine: source.engine }, readOk() && source.isReady() ? 1 : 0);
       },
     });
     own.registerMetric(this.fanout as unknown as Metric);
@@ -215,8 +220,10 @@ export class Metrics {
       counters.set(AWAY_SESSIONS, { roomLimitRefusals: awayRoomLimitRefusals });
       this.counters.update(counters);
       this.fanout.update(new Map([...nodes].map(([nodeId, r]) => [nodeId, r.fanout])));
+      this.readOk = true;
     } catch {
       // Keep the last totals: counters must not fall back to zero while the broker is away; roomcast_broker_up says it is.
+      this.readOk = false;
     }
     return this.registry.metrics();
   }

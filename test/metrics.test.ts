@@ -110,6 +110,20 @@ describe('GET /metrics', () => {
   });
 });
 
+describe('roomcast_closes_total{cause="too_large"}', () => {
+  it('counts the connections closed (1009) for a message over --max-payload, in /metrics and /stats', async () => {
+    await withServer({ maxPayload: 1024 }, async (server) => {
+      const client = await TestClient.connect(server.gatewayUrl);
+      client.send({ type: 1, data: 'x'.repeat(2048) });
+      assert.equal(await client.closeCode(20_000), 1009);
+      const families = await scrape(server);
+      assert.equal(valueOf(families, 'roomcast_closes_total', { cause: 'too_large' }), 1);
+      assert.equal(valueOf(families, 'roomcast_closes_total', { cause: 'malformed' }), 0);
+      assert.equal((await call(server.logicUrl, '/stats')).body.data?.tooLargeCloses, 1);
+    });
+  });
+});
+
 describe('GET /metrics of a logic API on Redis', { skip: skipWithoutRedis }, () => {
   it('reports the totals of every gateway node, and keeps them with broker_up 0 while Redis is down', async () => {
     const redis = await RedisServer.start();
@@ -136,6 +150,39 @@ describe('GET /metrics of a logic API on Redis', { skip: skipWithoutRedis }, () 
       assert.equal(valueOf(down, 'roomcast_deliveries_total'), 2, 'a counter never falls back to 0');
     } finally {
       for (const c of clients) await c.closeAndWait();
+      await cluster.close();
+      await redis.stop();
+    }
+  });
+});
+
+describe('GET /metrics of a logic API whose Redis stops answering', { skip: skipWithoutRedis }, () => {
+  it('answers the scrape that could not read within the request deadline, with the last values and broker_up 0', async () => {
+    const redis = await RedisServer.start();
+    const cluster = await startCluster(redisEngine(redis.url), 1);
+    const client = await TestClient.connect(cluster.gatewayUrls[0]);
+    try {
+      const up = await scrape(cluster);
+      assert.equal(valueOf(up, 'roomcast_broker_up', { engine: 'redis' }), 1);
+      assert.equal(valueOf(up, 'roomcast_connections'), 1);
+
+      // the scrape's read waits for a Redis that never answers; the broker finds Redis silent at its own pace
+      redis.freeze();
+      const started = performance.now();
+      const stale = await scrape(cluster);
+      const ms = performance.now() - started;
+      assert.ok(ms < 5000, `the scrape took ${Math.round(ms)} ms`);
+      assert.equal(valueOf(stale, 'roomcast_connections'), 1, 'the last totals stay');
+      assert.equal(valueOf(stale, 'roomcast_broker_up', { engine: 'redis' }), 0, `the values are the last ones read (the read failed after ${Math.round(ms)} ms)`);
+
+      redis.thaw();
+      await until('roomcast_broker_up 1 once Redis answers again', async () => {
+        const families = await scrape(cluster);
+        return valueOf(families, 'roomcast_broker_up', { engine: 'redis' }) === 1 ? true : undefined;
+      }, 10_000);
+    } finally {
+      redis.thaw();
+      await client.closeAndWait();
       await cluster.close();
       await redis.stop();
     }

@@ -133,6 +133,8 @@ export interface NodeStats {
   resumeRetryCloses: number;
   heartbeatTimeouts: number;
   malformedCloses: number;
+  /** Connections closed (1009) for a message over --max-payload. */
+  tooLargeCloses: number;
   kicks: number;
   resumes: number;
   /** Limits hit: connections refused, or closed, by each limit. */
@@ -313,6 +315,7 @@ export function emptyNodeCounters(): NodeCounters {
     resumeRetryCloses: 0,
     heartbeatTimeouts: 0,
     malformedCloses: 0,
+    tooLargeCloses: 0,
     kicks: 0,
     resumes: 0,
     refusedMaxConnections: 0,

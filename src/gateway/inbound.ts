@@ -41,6 +41,11 @@ function countMalformed(ctx: InboundContext, conn: Connection, now: number): boo
   return true;
 }
 
+function closeTooLarge(ctx: InboundContext, conn: Connection): void {
+  if (conn.closeCode === undefined) ctx.node.counters.tooLargeCloses++;
+  conn.close('tooLarge');
+}
+
 /** False until the connection got its welcome (auth required, no token yet). */
 function isAdmitted(ctx: InboundContext, conn: Connection): boolean {
   return ctx.node.hub.conns.get(conn.wsId) === conn;
@@ -52,9 +57,9 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
   const firstFrame = admitted && !conn.firstFrameSeen;
   const oversize = data.length > ctx.maxPayload;
   // only a resume, as the first frame, may be larger than --max-payload
-  if (oversize && !firstFrame) return void conn.close('tooLarge');
+  if (oversize && !firstFrame) return closeTooLarge(ctx, conn);
   const frame = parseClientFrame(data);
-  if (oversize && frame.kind !== 'resume') return void conn.close('tooLarge');
+  if (oversize && frame.kind !== 'resume') return closeTooLarge(ctx, conn);
   if (!admitted && frame.kind !== 'ping' && frame.kind !== 'token' && !(frame.kind === 'problem' && frame.code === 'bad_frame')) {
     if (frame.kind !== 'ignored') sendError(conn, 'id' in frame ? frame.id : undefined, 'forbidden', 'authenticate first: send {"op":"auth","token":"<JWT>"}');
     return;

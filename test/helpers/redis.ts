@@ -64,6 +64,15 @@ export class RedisServer {
     return this.kill();
   }
 
+  /** Stops the server (SIGSTOP) as a paused VM would: its connections stay open and commands wait, unanswered, until `thaw`. */
+  freeze(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.proc?.kill('SIGCONT');
+  }
+
   /** Runs one command on its own short-lived connection. */
   async command(args: string[]): Promise<unknown> {
     const client = createClient({ url: this.url });
