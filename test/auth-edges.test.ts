@@ -1,6 +1,6 @@
 /** Edges of client auth found in review, over real sockets: tokens applied out of order, keys that can verify nothing, clock tolerance, and resuming after an auth frame. */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -75,6 +75,54 @@ describe('a JWKS file (--jwt-public-key)', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'roomcast-pem-')), 'short.pem');
     writeFileSync(path, generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }));
     await assert.rejects(startServer({ auth: 'required', jwtPublicKey: path }), /holds a 1024-bit RSA key/);
+  });
+
+  it('or a PEM file holding a key jose cannot verify with (secp256k1, Ed448, an RSA-PSS SPKI) is refused at startup, naming what verifies', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roomcast-pem-'));
+    const cases: [string, KeyObject, RegExp][] = [
+      ['k1.pem', generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey, /holds an EC key on curve secp256k1: .*P-256 \(ES256\)/],
+      ['ed448.pem', generateKeyPairSync('ed448').publicKey, /holds an ed448 key, which cannot verify JWTs/],
+      ['pss.pem', generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey, /holds an RSA-PSS key .*plain RSA public key/],
+    ];
+    for (const [file, key, message] of cases) {
+      writeFileSync(join(dir, file), key.export({ type: 'spki', format: 'pem' }));
+      await assert.rejects(startServer({ auth: 'required', jwtPublicKey: join(dir, file) }), message);
+    }
+  });
+
+  it('holding a JWK that could never verify a token (a curve or alg jose refuses, a "use" other than sig) is refused at startup, naming the key', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ ...generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'jwk' }), kid: 'k1' }, /key 1 \(kid k1\) holds an EC key on curve secp256k1/],
+      [{ ...generateKeyPairSync('ed448').publicKey.export({ format: 'jwk' }), kid: 'ed448' }, /key 1 \(kid ed448\) holds an ed448 key/],
+      [{ ...publicJwk, kid: 'p256', alg: 'ES384' }, /key 1 \(kid p256\) names "alg":"ES384", which it cannot verify \(it verifies ES256\)/],
+      [{ ...publicJwk, kid: 'typo', use: 'signature' }, /key 1 \(kid typo\) has "use":"signature": .*"sig"/],
+    ];
+    for (const [jwk, message] of cases) {
+      await assert.rejects(startServer({ auth: 'required', jwtPublicKey: jwksFile([publicJwk, jwk]) }), message);
+    }
+  });
+
+  it('verifies a token that names no kid with whichever of several keys signed it (a key rotation), and refuses it when none did', async () => {
+    const next = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const path = jwksFile([publicJwk, { ...next.publicKey.export({ format: 'jwk' }), kid: 'sig2' }]);
+    const server = await startServer({ auth: 'required', jwtPublicKey: path });
+    try {
+      for (const [key, sub] of [[privateKey, 'old'], [next.privateKey, 'new']] as const) {
+        const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject(sub).sign(key);
+        const client = await TestClient.connect(`${server.gatewayUrl}?token=${token}`);
+        assert.equal(client.welcome?.uid, sub);
+        await client.closeAndWait();
+      }
+      const forged = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('eve').sign(stranger.privateKey);
+      const refused = await (await TestClient.open(`${server.gatewayUrl}?token=${forged}`)).closedWithin();
+      assert.equal(refused.code, 4001);
+      assert.match(refused.reason, /its signature does not match the key/);
+      const wrongAlgorithm = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setSubject('eve').sign(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+      assert.match((await (await TestClient.open(`${server.gatewayUrl}?token=${wrongAlgorithm}`)).closedWithin()).reason, /its algorithm is not accepted here/);
+    } finally {
+      await server.close();
+    }
   });
 
   it('may hold keys published for encryption: they are left out, and a token signed with one is refused', async () => {
