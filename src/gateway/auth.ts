@@ -5,7 +5,7 @@
  * accepted, so `alg: none` and algorithm confusion never verify.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import type { Logger } from 'pino';
 import { ROOM_ID_PATTERN } from '../protocol/room-id.js';
 import { readFlagFile } from '../tls-files.js';
@@ -128,8 +128,7 @@ export class TokenVerifier {
     if (token.length > 8192) throw new TokenError('the token is longer than 8192 characters');
     let payload;
     try {
-      const options = this.options;
-      ({ payload } = typeof this.key === 'function' ? await jwtVerify(token, this.key, options) : await jwtVerify(token, this.key, options));
+      ({ payload } = await this.verifySignature(token));
     } catch (err) {
       throw new TokenError(`the token is not valid: ${describe(err)}`, { cause: err });
     }
@@ -141,6 +140,25 @@ export class TokenVerifier {
     // jose refuses a token once exp <= now - tolerance: the connection is closed at that same moment
     const expiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
     return { uid: payload.sub, expiresAt, closesAt: expiresAt === undefined ? undefined : expiresAt + this.toleranceMs, rooms };
+  }
+
+  private async verifySignature(token: string): Promise<JWTVerifyResult> {
+    const { key, options } = this;
+    if (typeof key !== 'function') return jwtVerify(token, key, options);
+    try {
+      return await jwtVerify(token, key, options);
+    } catch (err) {
+      if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+      // a token naming no kid (or a kid several keys share): each key that could verify it is tried, as in a key rotation
+      for await (const candidate of err) {
+        try {
+          return await jwtVerify(token, candidate, options);
+        } catch (inner) {
+          if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+        }
+      }
+      throw new errors.JWSSignatureVerificationFailed();
+    }
   }
 }
 
