@@ -1,19 +1,20 @@
 /** Edges of client auth found in review, over real sockets: tokens applied out of order, keys that can verify nothing, clock tolerance, and resuming after an auth frame. */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { SignJWT, decodeJwt } from 'jose';
 import { WebSocket } from 'ws';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
-import { post } from './helpers/http.js';
+import { post, postJson } from './helpers/http.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { pushInTurn } from './helpers/pushes.js';
 import { RawClient } from './helpers/raw-client.js';
 import { assertResumed, awayMember, resumeEnd, type Position } from './helpers/resume.js';
-import { serverPerSuite, startServer, withServer } from './helpers/server.js';
+import { serverPerSuite, startServer, withServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { until, within } from './helpers/until.js';
 
@@ -363,5 +364,42 @@ describe('a resume after auth frames (--auth optional: the welcome comes before 
     assert.equal(end.frame?.code, 'bad_resume', JSON.stringify(end));
     assert.match(String(end.frame?.message), /belongs to another user/);
     await again.closeAndWait();
+  });
+});
+
+describe('user ids that are not well-formed Unicode (a lone UTF-16 surrogate)', { skip: skipWithoutRedis }, () => {
+  // Redis stores and routes them as UTF-8, where every lone surrogate is U+FFFD: "\ud800" and "\udc00" would be one user
+  let redis: RedisServer;
+  let server: TestServer;
+  before(async () => {
+    redis = await RedisServer.start();
+    server = await startServer({ broker: redis.url, auth: 'required', jwtSecret: JWT_SECRET });
+  });
+  after(async () => {
+    await server?.close();
+    await redis?.stop();
+  });
+
+  /** jose would encode the sub as UTF-8 (a lone surrogate becomes U+FFFD): signed by hand, with the sub as a JSON escape. */
+  function tokenWithEscapedSub(sub: string): string {
+    const input = `${Buffer.from('{"alg":"HS256"}').toString('base64url')}.${Buffer.from(`{"sub":${JSON.stringify(sub)}}`).toString('base64url')}`;
+    return `${input}.${createHmac('sha256', JWT_SECRET).update(input).digest('base64url')}`;
+  }
+
+  it('in a token are refused with 4001 naming the sub; non-ASCII ones are users like any other', async () => {
+    const closed = await (await TestClient.open(`${server.gatewayUrl}?token=${tokenWithEscapedSub('\ud800')}`)).closedWithin();
+    assert.equal(closed.code, 4001);
+    assert.match(closed.reason, /sub claim/);
+    const zoe = await TestClient.connect(`${server.gatewayUrl}?token=${tokenWithEscapedSub('zoë 🎉')}`);
+    assert.equal(zoe.welcome?.uid, 'zoë 🎉');
+    await until('the push to zoë reaches her node', async () => ((await postJson(server.logicUrl, '/push/user', { uid: 'zoë 🎉', val: 'hi', tag: 2 })).body.data?.nodes === 1 ? true : undefined));
+    assert.equal((await zoe.next(isPush)).data, 'hi');
+    await zoe.closeAndWait();
+  });
+
+  it('in POST /push/user are answered 400 naming uid (a URL path cannot carry one: it is percent-encoded UTF-8)', async () => {
+    const push = await postJson(server.logicUrl, '/push/user', { uid: '\udc00', val: 'v', tag: 2 });
+    assert.equal(push.status, 400);
+    assert.match(push.body.msg, /uid must be .*well-formed Unicode/);
   });
 });
