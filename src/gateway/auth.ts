@@ -8,6 +8,7 @@ import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import type { Logger } from 'pino';
 import { ROOM_ID_PATTERN } from '../protocol/room-id.js';
+import { isUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { readFlagFile } from '../tls-files.js';
 
 export interface ClientIdentity {
@@ -132,9 +133,7 @@ export class TokenVerifier {
     } catch (err) {
       throw new TokenError(`the token is not valid: ${describe(err)}`, { cause: err });
     }
-    if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 128) {
-      throw new TokenError('the token has no sub claim (a user id of 1-128 characters)');
-    }
+    if (!isUserId(payload.sub)) throw new TokenError(`the token has no sub claim (a user id: ${USER_ID_RULE})`);
     const rooms = RoomGrant.parse(payload.rooms);
     if (typeof rooms === 'string') throw new TokenError(rooms);
     // jose refuses a token once exp <= now - tolerance: the connection is closed at that same moment
