@@ -39,6 +39,18 @@ describe('refresh frames', () => {
     assert.equal((await client.next((f) => f.id === 'o')).code, 'forbidden');
     await client.closeAndWait();
   });
+  it('that narrow the rooms claim leave the connection in its rooms (pushes still come), which it may then no longer leave by itself', async () => {
+    const client = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'nan', expiresIn: 60, rooms: ['wide:*'] })}`);
+    client.send({ op: 'join', room: 'wide:1', id: 'j' });
+    assert.equal((await client.next((f) => f.id === 'j')).changed, true);
+    client.send({ op: 'refresh', token: await signToken({ sub: 'nan', expiresIn: 60, rooms: ['narrow'] }), id: 'r' });
+    assert.equal((await client.next((f) => f.id === 'r')).op, 'reply');
+    await post(server.logicUrl, '/push/room', { id: 'wide:1', val: 'still here', tag: 2 });
+    assert.equal((await client.next(isPush)).data, 'still here');
+    client.send({ op: 'leave', room: 'wide:1', id: 'l' });
+    assert.equal((await client.next((f) => f.id === 'l')).code, 'forbidden');
+    await client.closeAndWait();
+  });
 });
 
 describe('a JWKS file (--jwt-public-key)', () => {
