@@ -1,19 +1,20 @@
 /** Edges of client auth found in review, over real sockets: tokens applied out of order, keys that can verify nothing, clock tolerance, and resuming after an auth frame. */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
+import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { SignJWT, decodeJwt } from 'jose';
 import { WebSocket } from 'ws';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
-import { post } from './helpers/http.js';
+import { post, postJson } from './helpers/http.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { pushInTurn } from './helpers/pushes.js';
 import { RawClient } from './helpers/raw-client.js';
 import { assertResumed, awayMember, resumeEnd, type Position } from './helpers/resume.js';
-import { serverPerSuite, startServer, withServer } from './helpers/server.js';
+import { serverPerSuite, startServer, withServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { until, within } from './helpers/until.js';
 
@@ -36,6 +37,18 @@ describe('refresh frames', () => {
     assert.equal((await client.next((f) => f.id === 'n')).op, 'reply');
     client.send({ op: 'join', room: 'older', id: 'o' });
     assert.equal((await client.next((f) => f.id === 'o')).code, 'forbidden');
+    await client.closeAndWait();
+  });
+  it('that narrow the rooms claim leave the connection in its rooms (pushes still come), which it may then no longer leave by itself', async () => {
+    const client = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'nan', expiresIn: 60, rooms: ['wide:*'] })}`);
+    client.send({ op: 'join', room: 'wide:1', id: 'j' });
+    assert.equal((await client.next((f) => f.id === 'j')).changed, true);
+    client.send({ op: 'refresh', token: await signToken({ sub: 'nan', expiresIn: 60, rooms: ['narrow'] }), id: 'r' });
+    assert.equal((await client.next((f) => f.id === 'r')).op, 'reply');
+    await post(server.logicUrl, '/push/room', { id: 'wide:1', val: 'still here', tag: 2 });
+    assert.equal((await client.next(isPush)).data, 'still here');
+    client.send({ op: 'leave', room: 'wide:1', id: 'l' });
+    assert.equal((await client.next((f) => f.id === 'l')).code, 'forbidden');
     await client.closeAndWait();
   });
 });
@@ -75,6 +88,54 @@ describe('a JWKS file (--jwt-public-key)', () => {
     const path = join(mkdtempSync(join(tmpdir(), 'roomcast-pem-')), 'short.pem');
     writeFileSync(path, generateKeyPairSync('rsa', { modulusLength: 1024 }).publicKey.export({ type: 'spki', format: 'pem' }));
     await assert.rejects(startServer({ auth: 'required', jwtPublicKey: path }), /holds a 1024-bit RSA key/);
+  });
+
+  it('or a PEM file holding a key jose cannot verify with (secp256k1, Ed448, an RSA-PSS SPKI) is refused at startup, naming what verifies', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'roomcast-pem-'));
+    const cases: [string, KeyObject, RegExp][] = [
+      ['k1.pem', generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey, /holds an EC key on curve secp256k1: .*P-256 \(ES256\)/],
+      ['ed448.pem', generateKeyPairSync('ed448').publicKey, /holds an ed448 key, which cannot verify JWTs/],
+      ['pss.pem', generateKeyPairSync('rsa-pss', { modulusLength: 2048 }).publicKey, /holds an RSA-PSS key .*plain RSA public key/],
+    ];
+    for (const [file, key, message] of cases) {
+      writeFileSync(join(dir, file), key.export({ type: 'spki', format: 'pem' }));
+      await assert.rejects(startServer({ auth: 'required', jwtPublicKey: join(dir, file) }), message);
+    }
+  });
+
+  it('holding a JWK that could never verify a token (a curve or alg jose refuses, a "use" other than sig) is refused at startup, naming the key', async () => {
+    const cases: [unknown, RegExp][] = [
+      [{ ...generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey.export({ format: 'jwk' }), kid: 'k1' }, /key 1 \(kid k1\) holds an EC key on curve secp256k1/],
+      [{ ...generateKeyPairSync('ed448').publicKey.export({ format: 'jwk' }), kid: 'ed448' }, /key 1 \(kid ed448\) holds an ed448 key/],
+      [{ ...publicJwk, kid: 'p256', alg: 'ES384' }, /key 1 \(kid p256\) names "alg":"ES384", which it cannot verify \(it verifies ES256\)/],
+      [{ ...publicJwk, kid: 'typo', use: 'signature' }, /key 1 \(kid typo\) has "use":"signature": .*"sig"/],
+    ];
+    for (const [jwk, message] of cases) {
+      await assert.rejects(startServer({ auth: 'required', jwtPublicKey: jwksFile([publicJwk, jwk]) }), message);
+    }
+  });
+
+  it('verifies a token that names no kid with whichever of several keys signed it (a key rotation), and refuses it when none did', async () => {
+    const next = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const stranger = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const path = jwksFile([publicJwk, { ...next.publicKey.export({ format: 'jwk' }), kid: 'sig2' }]);
+    const server = await startServer({ auth: 'required', jwtPublicKey: path });
+    try {
+      for (const [key, sub] of [[privateKey, 'old'], [next.privateKey, 'new']] as const) {
+        const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject(sub).sign(key);
+        const client = await TestClient.connect(`${server.gatewayUrl}?token=${token}`);
+        assert.equal(client.welcome?.uid, sub);
+        await client.closeAndWait();
+      }
+      const forged = await new SignJWT({}).setProtectedHeader({ alg: 'ES256' }).setSubject('eve').sign(stranger.privateKey);
+      const refused = await (await TestClient.open(`${server.gatewayUrl}?token=${forged}`)).closedWithin();
+      assert.equal(refused.code, 4001);
+      assert.match(refused.reason, /its signature does not match the key/);
+      const wrongAlgorithm = await new SignJWT({}).setProtectedHeader({ alg: 'RS256' }).setSubject('eve').sign(generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey);
+      assert.match((await (await TestClient.open(`${server.gatewayUrl}?token=${wrongAlgorithm}`)).closedWithin()).reason, /its algorithm is not accepted here/);
+    } finally {
+      await server.close();
+    }
   });
 
   it('may hold keys published for encryption: they are left out, and a token signed with one is refused', async () => {
@@ -315,5 +376,42 @@ describe('a resume after auth frames (--auth optional: the welcome comes before 
     assert.equal(end.frame?.code, 'bad_resume', JSON.stringify(end));
     assert.match(String(end.frame?.message), /belongs to another user/);
     await again.closeAndWait();
+  });
+});
+
+describe('user ids that are not well-formed Unicode (a lone UTF-16 surrogate)', { skip: skipWithoutRedis }, () => {
+  // Redis stores and routes them as UTF-8, where every lone surrogate is U+FFFD: "\ud800" and "\udc00" would be one user
+  let redis: RedisServer;
+  let server: TestServer;
+  before(async () => {
+    redis = await RedisServer.start();
+    server = await startServer({ broker: redis.url, auth: 'required', jwtSecret: JWT_SECRET });
+  });
+  after(async () => {
+    await server?.close();
+    await redis?.stop();
+  });
+
+  /** jose would encode the sub as UTF-8 (a lone surrogate becomes U+FFFD): signed by hand, with the sub as a JSON escape. */
+  function tokenWithEscapedSub(sub: string): string {
+    const input = `${Buffer.from('{"alg":"HS256"}').toString('base64url')}.${Buffer.from(`{"sub":${JSON.stringify(sub)}}`).toString('base64url')}`;
+    return `${input}.${createHmac('sha256', JWT_SECRET).update(input).digest('base64url')}`;
+  }
+
+  it('in a token are refused with 4001 naming the sub; non-ASCII ones are users like any other', async () => {
+    const closed = await (await TestClient.open(`${server.gatewayUrl}?token=${tokenWithEscapedSub('\ud800')}`)).closedWithin();
+    assert.equal(closed.code, 4001);
+    assert.match(closed.reason, /sub claim/);
+    const zoe = await TestClient.connect(`${server.gatewayUrl}?token=${tokenWithEscapedSub('zoë 🎉')}`);
+    assert.equal(zoe.welcome?.uid, 'zoë 🎉');
+    await until('the push to zoë reaches her node', async () => ((await postJson(server.logicUrl, '/push/user', { uid: 'zoë 🎉', val: 'hi', tag: 2 })).body.data?.nodes === 1 ? true : undefined));
+    assert.equal((await zoe.next(isPush)).data, 'hi');
+    await zoe.closeAndWait();
+  });
+
+  it('in POST /push/user are answered 400 naming uid (a URL path cannot carry one: it is percent-encoded UTF-8)', async () => {
+    const push = await postJson(server.logicUrl, '/push/user', { uid: '\udc00', val: 'v', tag: 2 });
+    assert.equal(push.status, 400);
+    assert.match(push.body.msg, /uid must be .*well-formed Unicode/);
   });
 });

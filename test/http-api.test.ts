@@ -167,7 +167,7 @@ describe('logic API', () => {
         [`/rooms/${long}`, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
         [`/rooms/${'r'.repeat(5000)}/history`, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
         [`/conns/${long}`, 'wsId must be a string of 1-128 characters'],
-        [`/users/${long}`, 'uid must be a string of 1-128 characters'],
+        [`/users/${long}`, 'uid must be a string of 1-128 characters of well-formed Unicode (no lone UTF-16 surrogate)'],
       ];
       for (const [path, msg] of cases) {
         const answer = await call(server.logicUrl, path);

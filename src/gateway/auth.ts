@@ -5,9 +5,10 @@
  * accepted, so `alg: none` and algorithm confusion never verify.
  */
 import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
+import { createLocalJWKSet, errors, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey, type JWTVerifyResult } from 'jose';
 import type { Logger } from 'pino';
 import { ROOM_ID_PATTERN } from '../protocol/room-id.js';
+import { isUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { readFlagFile } from '../tls-files.js';
 
 export interface ClientIdentity {
@@ -59,14 +60,10 @@ type Key = Uint8Array | KeyObject | JWTVerifyGetKey;
 const HMAC = ['HS256', 'HS384', 'HS512'];
 /** RFC 7518 §3.2: an HMAC key at least as long as the hash (256 bits for HS256); a shorter one can be brute-forced from any token. */
 export const MIN_JWT_SECRET_BYTES = 32;
-const ALGORITHMS_BY_KEY_TYPE: Record<string, string[]> = {
-  rsa: ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'],
-  'rsa-pss': ['PS256', 'PS384', 'PS512'],
-  ec: ['ES256', 'ES384', 'ES512'],
-  ed25519: ['EdDSA', 'Ed25519'],
-  ed448: ['EdDSA'],
-};
-const ASYMMETRIC = [...new Set(Object.values(ALGORITHMS_BY_KEY_TYPE).flat())];
+/** What jose verifies with: RSA keys (rsaEncryption), EC keys on these curves, Ed25519 keys. */
+const RSA_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+const ALGORITHM_BY_CURVE: Record<string, string> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' };
+const ED25519_ALGORITHMS = ['EdDSA', 'Ed25519'];
 
 /**
  * How tokens are checked beyond their signature: claims they must carry, when the operator names
@@ -116,8 +113,8 @@ export class TokenVerifier {
         throw new Error(`${flag} is neither a PEM public key nor a JWKS JSON document`, { cause: err });
       }
       if (!Array.isArray(jwks.keys)) throw new Error(`${flag} is JSON but has no "keys" array (a JWKS document)`);
-      checkKeySet(jwks, flag);
-      return new TokenVerifier(createLocalJWKSet(jwks), ASYMMETRIC, rules);
+      const algorithms = algorithmsOfKeySet(jwks, flag);
+      return new TokenVerifier(createLocalJWKSet(jwks), algorithms, rules);
     }
     let key: KeyObject;
     try {
@@ -132,47 +129,78 @@ export class TokenVerifier {
     if (token.length > 8192) throw new TokenError('the token is longer than 8192 characters');
     let payload;
     try {
-      const options = this.options;
-      ({ payload } = typeof this.key === 'function' ? await jwtVerify(token, this.key, options) : await jwtVerify(token, this.key, options));
+      ({ payload } = await this.verifySignature(token));
     } catch (err) {
       throw new TokenError(`the token is not valid: ${describe(err)}`, { cause: err });
     }
-    if (typeof payload.sub !== 'string' || payload.sub === '' || payload.sub.length > 128) {
-      throw new TokenError('the token has no sub claim (a user id of 1-128 characters)');
-    }
+    if (!isUserId(payload.sub)) throw new TokenError(`the token has no sub claim (a user id: ${USER_ID_RULE})`);
     const rooms = RoomGrant.parse(payload.rooms);
     if (typeof rooms === 'string') throw new TokenError(rooms);
     // jose refuses a token once exp <= now - tolerance: the connection is closed at that same moment
     const expiresAt = typeof payload.exp === 'number' ? payload.exp * 1000 : undefined;
     return { uid: payload.sub, expiresAt, closesAt: expiresAt === undefined ? undefined : expiresAt + this.toleranceMs, rooms };
   }
+
+  private async verifySignature(token: string): Promise<JWTVerifyResult> {
+    const { key, options } = this;
+    if (typeof key !== 'function') return jwtVerify(token, key, options);
+    try {
+      return await jwtVerify(token, key, options);
+    } catch (err) {
+      if (!(err instanceof errors.JWKSMultipleMatchingKeys)) throw err;
+      // a token naming no kid (or a kid several keys share): each key that could verify it is tried, as in a key rotation
+      for await (const candidate of err) {
+        try {
+          return await jwtVerify(token, candidate, options);
+        } catch (inner) {
+          if (!(inner instanceof errors.JWSSignatureVerificationFailed)) throw inner;
+        }
+      }
+      throw new errors.JWSSignatureVerificationFailed();
+    }
+  }
 }
 
 /** jose verifies RS* and PS* tokens only with RSA keys this long (RFC 7518 §3.3). */
 const MIN_RSA_BITS = 2048;
 
-/** The algorithms a public key verifies; throws, naming the key, when it cannot verify any. */
+/** The algorithms jose verifies with a public key; throws, naming the key, when it verifies none. */
 function algorithmsOf(key: KeyObject, name: string): string[] {
-  const algorithms = ALGORITHMS_BY_KEY_TYPE[key.asymmetricKeyType ?? ''];
-  if (algorithms === undefined) throw new Error(`${name} holds a ${String(key.asymmetricKeyType)} key, which cannot verify JWTs`);
-  const bits = key.asymmetricKeyDetails?.modulusLength;
-  if (bits !== undefined && bits < MIN_RSA_BITS) throw new Error(`${name} holds a ${bits}-bit RSA key: tokens are verified only with RSA keys of at least ${MIN_RSA_BITS} bits`);
-  return algorithms;
+  const type = key.asymmetricKeyType;
+  if (type === 'rsa') {
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < MIN_RSA_BITS) throw new Error(`${name} holds a ${bits}-bit RSA key: tokens are verified only with RSA keys of at least ${MIN_RSA_BITS} bits`);
+    return RSA_ALGORITHMS;
+  }
+  if (type === 'ec') {
+    const curve = key.asymmetricKeyDetails?.namedCurve ?? 'unknown';
+    const algorithm = ALGORITHM_BY_CURVE[curve];
+    if (algorithm === undefined) throw new Error(`${name} holds an EC key on curve ${curve}: tokens are verified only with EC keys on P-256 (ES256), P-384 (ES384) or P-521 (ES512)`);
+    return [algorithm];
+  }
+  if (type === 'ed25519') return ED25519_ALGORITHMS;
+  if (type === 'rsa-pss') {
+    throw new Error(`${name} holds an RSA-PSS key (SPKI id-RSASSA-PSS), which jose cannot verify with: give the same key as a plain RSA public key (rsaEncryption), which verifies PS256/384/512 tokens too`);
+  }
+  throw new Error(`${name} holds an ${String(type)} key, which cannot verify JWTs: give an RSA, EC (P-256, P-384, P-521) or Ed25519 public key`);
 }
 
 /**
- * Refuses at startup a key set that would refuse every token without a word:
- * a private or symmetric key (jose never verifies with one), a key that does
- * not parse, or no key that can verify at all. Keys published for encryption
- * (`"use":"enc"`) are left out, as jose leaves them out.
+ * The algorithms a JWKS document's keys verify. Refuses at startup a key set
+ * that would refuse tokens without a word: a private or symmetric key (jose
+ * never verifies with one), a key that does not parse or that jose cannot
+ * verify with, one whose `alg` its key cannot verify, or no key that can verify
+ * at all. Keys meant for encryption (`"use":"enc"`, or `key_ops` without
+ * `verify`) are left out, as jose leaves them out.
  */
-function checkKeySet(jwks: JSONWebKeySet, flag: string): void {
-  let verifying = 0;
+function algorithmsOfKeySet(jwks: JSONWebKeySet, flag: string): string[] {
+  const algorithms = new Set<string>();
   jwks.keys.forEach((jwk: unknown, i) => {
     if (typeof jwk !== 'object' || jwk === null) throw new Error(`${flag}: key ${i} is not a JSON object (a JWK)`);
-    const { kid, use, kty } = jwk as { kid?: unknown; use?: unknown; kty?: unknown };
+    const { kid, use, kty, alg, key_ops: keyOps } = jwk as { kid?: unknown; use?: unknown; kty?: unknown; alg?: unknown; key_ops?: unknown };
     const name = `${flag}: key ${i}${typeof kid === 'string' ? ` (kid ${kid})` : ''}`;
-    if (use === 'enc') return;
+    if (use === 'enc' || (Array.isArray(keyOps) && !keyOps.includes('verify'))) return;
+    if (use !== undefined && use !== 'sig') throw new Error(`${name} has "use":${JSON.stringify(use)}: a key that verifies tokens has "use":"sig" or no "use" ("enc" leaves it out)`);
     if (kty === 'oct') throw new Error(`${name} is a symmetric (oct) key: give an HMAC secret with --jwt-secret instead`);
     if ('d' in jwk) throw new Error(`${name} is a private key: the gateway needs only its public part (leave out "d" and the other private members)`);
     let key: KeyObject;
@@ -181,10 +209,16 @@ function checkKeySet(jwks: JSONWebKeySet, flag: string): void {
     } catch (err) {
       throw new Error(`${name} is not a valid public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
-    algorithmsOf(key, name);
-    verifying++;
+    const verifies = algorithmsOf(key, name);
+    if (alg !== undefined && !verifies.includes(alg as string)) {
+      throw new Error(`${name} names "alg":${JSON.stringify(alg)}, which it cannot verify (it verifies ${verifies.join(', ')}): jose would never pick it`);
+    }
+    for (const algorithm of alg === undefined ? verifies : [alg as string]) algorithms.add(algorithm);
   });
-  if (verifying === 0) throw new Error(`${flag} holds no key that can verify tokens (an RSA, EC or Ed25519/Ed448 public key not marked "use":"enc")`);
+  if (algorithms.size === 0) {
+    throw new Error(`${flag} holds no key that can verify tokens (an RSA, EC or Ed25519 public key not meant for encryption: no "use":"enc", and "key_ops", if any, naming "verify")`);
+  }
+  return [...algorithms];
 }
 
 function describe(err: unknown): string {

@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { ROOM_ID_PATTERN, ROOM_ID_RULE } from '../protocol/room-id.js';
+import { isUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { apiErrors } from './errors.js';
 
 const TAG_MAX = 2 ** 31 - 1;
@@ -57,11 +58,12 @@ export function wsIdField(field = 'wsId') {
 
 /** A user id: the `sub` of the client's token. */
 export function uidField(field = 'uid') {
-  const must = `${field} must be a string of 1-128 characters`;
+  const must = `${field} must be ${USER_ID_RULE}`;
   return z
-    .string({ error: fieldError(field, 'a string of 1-128 characters') })
+    .string({ error: fieldError(field, USER_ID_RULE) })
     .min(1, { error: must })
     .max(128, { error: must })
+    .refine(isUserId, { error: must })
     .meta({ description: "User id: the sub claim of the client's token" });
 }
 
