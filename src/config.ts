@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_RECOVERY_WINDOW_MS } from './broker/away.js';
 import { DEFAULT_HISTORY } from './history/ring.js';
+import { DEFAULT_HISTORY_MAX_MEMORY } from './history/budget.js';
 
 export type AuthMode = 'off' | 'optional' | 'required';
 
@@ -68,6 +69,8 @@ export interface CommonConfig {
   historySize: number;
   /** How long a publication is kept, in ms (0 turns history off). */
   historyTtl: number;
+  /** Bytes the memory engine's history may hold across every stream; the oldest entries go past it (0: no bound). */
+  historyMaxMemory: number;
   /** How long a dropped connection's session can be resumed, in ms (0: never). */
   recoveryWindow: number;
   /** Proxies whose X-Forwarded-For names the real client (comma-separated addresses, CIDRs, or loopback). */
@@ -119,6 +122,7 @@ export const DEFAULTS: Readonly<ServerConfig> = {
   // the engines' own defaults, for a broker made without these settings
   historySize: DEFAULT_HISTORY.size,
   historyTtl: DEFAULT_HISTORY.ttlMs,
+  historyMaxMemory: DEFAULT_HISTORY_MAX_MEMORY,
   recoveryWindow: DEFAULT_RECOVERY_WINDOW_MS,
   resumeSecret: undefined,
   tlsCert: undefined,
@@ -129,6 +133,9 @@ export const DEFAULTS: Readonly<ServerConfig> = {
 
 /** A tolerance past an hour is a clock out of sync, not drift; and each second of it lengthens a stolen token's life. */
 const MAX_JWT_CLOCK_TOLERANCE_S = 3600;
+
+/** 1 TiB: more is a typo (a unit slipped), not a memory size. */
+const MAX_HISTORY_MEMORY = 2 ** 40;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -325,6 +332,13 @@ const flags = {
     option('--history-size <n>', 'publications kept per room (and for all) to replay on resume; 0 turns history off', integer(0, 1_000_000, 'the history size'), DEFAULTS.historySize),
   historyTtl: () =>
     option('--history-ttl <ms>', 'how long a publication is kept for replay; 0 turns history off', integer(0, 7 * 86_400_000, 'the history TTL'), DEFAULTS.historyTtl),
+  historyMaxMemory: () =>
+    option(
+      '--history-max-memory <bytes>',
+      "bytes the memory engine's history may hold across every room; past it the oldest publications are dropped, whatever their room (0: no bound; Redis bounds its own)",
+      integer(0, MAX_HISTORY_MEMORY, 'the history max memory in bytes'),
+      DEFAULTS.historyMaxMemory,
+    ),
   recoveryWindow: () =>
     option('--recovery-window <ms>', "how long a dropped client's session (wsId, rooms) waits to be resumed; 0 ends it at once", integer(0, 86_400_000, 'the recovery window'), DEFAULTS.recoveryWindow),
   resumeSecret: () =>
@@ -370,6 +384,7 @@ function addCommonFlags(cmd: Command): Command {
     .addOption(flags.broker())
     .addOption(flags.historySize())
     .addOption(flags.historyTtl())
+    .addOption(flags.historyMaxMemory())
     .addOption(flags.recoveryWindow())
     .addOption(flags.trustProxy())
     .addOption(flags.tlsCert())
@@ -405,6 +420,7 @@ function readCommon(o: Record<string, unknown>): CommonConfig {
     broker: brokerUrl(o.broker as string),
     historySize: o.historySize as number,
     historyTtl: o.historyTtl as number,
+    historyMaxMemory: o.historyMaxMemory as number,
     recoveryWindow: o.recoveryWindow as number,
     trustProxy: nonEmpty(o.trustProxy),
     tlsCert,

@@ -88,6 +88,8 @@ export class Metrics {
   private reports: NodeReport[] = [];
   /** False when the current scrape could not read the broker: its values are the last ones read. */
   private readOk = true;
+  /** History entries the broker evicted to stay within --history-max-memory, as of the same scrape (the broker's own count: it never goes down). */
+  private historyEvictions = 0;
 
   constructor(
     private readonly source: MetricsSource,
@@ -152,6 +154,17 @@ export class Metrics {
       'Away sessions ended before their recovery window closed, to keep a node (--max-connections) or an address (--max-connections-per-ip) within its limit of them, on every gateway node',
       'awaySessionsEnded',
     );
+    const historyEvictions = (): number => this.historyEvictions;
+    new Counter({
+      name: 'roomcast_history_evicted_total',
+      help: 'History entries the memory engine dropped, oldest first across every stream, to keep history within --history-max-memory',
+      registers,
+      collect() {
+        if (totals() === undefined) return;
+        this.reset();
+        this.inc(historyEvictions());
+      },
+    });
     new Counter({
       name: 'roomcast_pushes_total',
       help: 'Pushes accepted by this logic API, by kind (all, room, conn, user)',
@@ -213,7 +226,8 @@ export class Metrics {
   /** The metrics in Prometheus text format. */
   async render(): Promise<string> {
     try {
-      const { nodes, rooms, awayRoomLimitRefusals } = await this.source.clusterReport();
+      const { nodes, rooms, awayRoomLimitRefusals, historyEvictions } = await this.source.clusterReport();
+      this.historyEvictions = historyEvictions;
       this.reports = [...nodes.values()];
       this.totals = { connections: this.reports.reduce((sum, r) => sum + r.stats.connections, 0), rooms, nodes: nodes.size };
       const counters = new Map<string, Partial<NodeCounters>>([...nodes].map(([nodeId, r]) => [nodeId, r.stats]));

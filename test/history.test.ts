@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { setImmediate } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { historyPage, type HistoryEntry } from '../src/broker/broker.js';
+import { entryBytes, HistoryBudget } from '../src/history/budget.js';
 import { StreamHistory } from '../src/history/ring.js';
 import { collectGarbage } from './helpers/gc.js';
 
@@ -82,6 +83,28 @@ describe('stream history', () => {
     const refs = appendAll(history, range(1, 10).map((seq) => [seq, seq < 10 ? 0 : 900]));
     assert.deepEqual(seqs(history.after(0, 100, 1500)), [10]);
     assert.deepEqual(await reachable(refs), [10]);
+  });
+});
+
+describe('a history budget', () => {
+  it('drops the oldest entries across streams, skips those a stream dropped itself, and counts only what is kept', () => {
+    const bytes = entryBytes('s', 'v');
+    const budget = new HistoryBudget(bytes * 4);
+    const a = new StreamHistory({ size: 2, ttlMs: 1000 }, budget);
+    const b = new StreamHistory({ size: 100, ttlMs: 1000 }, budget);
+    const at = (history: StreamHistory, seq: number): void => history.append({ ...entry(seq), stream: 's', val: 'v' }, 0);
+    for (let seq = 1; seq <= 5; seq++) at(a, seq); // a keeps 4 and 5 by its own size
+    assert.equal(budget.bytes, 2 * bytes);
+    for (let seq = 1; seq <= 3; seq++) at(b, seq); // the 5th entry kept takes a's 4, the globally oldest
+    assert.deepEqual(seqs(a.after(0, 100, 0)), [5]);
+    assert.deepEqual(seqs(b.after(0, 100, 0)), [1, 2, 3]);
+    assert.equal(budget.evictions, 1);
+    assert.equal(budget.bytes, 4 * bytes);
+    for (let seq = 4; seq <= 5000; seq++) at(b, seq);
+    assert.deepEqual(seqs(a.after(0, 100, 0)), []);
+    assert.deepEqual(seqs(b.after(0, 100, 0)), [4997, 4998, 4999, 5000]);
+    assert.equal(budget.evictions, 1 + 1 + 4996);
+    assert.equal(budget.bytes, 4 * bytes);
   });
 });
 

@@ -5,11 +5,14 @@ import { connect, createServer, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { createClient } from 'redis';
+import type { MemoryBroker } from '../src/broker/memory.js';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
+import { entryBytes } from '../src/history/budget.js';
 import { ResumeTokens } from '../src/gateway/resume-token.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { nodeOf, redisEngine, startCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
+import { parsePrometheus, valueOf } from './helpers/prometheus.js';
 import { pushInTurn } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { until } from './helpers/until.js';
@@ -383,6 +386,69 @@ describe('resume when history cannot cover the gap', () => {
       assert.equal(end.recovered, false);
       assert.equal(frames.filter(isPush).length, 0);
       await again.closeAndWait();
+    });
+  });
+});
+
+describe('resume past --history-max-memory (the memory engine keeps history within a node-wide budget)', () => {
+  const BUDGET = 64 * 1024;
+  const ROOMS = ['hm-a', 'hm-b', 'hm-c'];
+  // each entry counts 1280 + 2 * (1000 + 4) bytes: 19 of them fit in the budget
+  const FIT = Math.floor(BUDGET / entryBytes('hm-a', 'v'.repeat(1000)));
+
+  it('drops the oldest entries across rooms; a resume from a dropped seq is recovered:false, one from a kept seq recovered:true with exactly what it missed', async () => {
+    assert.equal(FIT, 19);
+    await withServer({ historyMaxMemory: BUDGET }, async (server) => {
+      const broker = server.broker as MemoryBroker;
+      const dropped = await awayMember(server, ['hm-a']);
+      const kept = await awayMember(server, ['hm-c']);
+      // 10 rounds of one push to each room: 30 entries, in the order a1 b1 c1 a2 b2 c2 ...
+      const pushed: { room: string; seq: number; val: string }[] = [];
+      for (let round = 1; round <= 10; round++) {
+        for (const room of ROOMS) {
+          const val = `${room}:${round}:`.padEnd(1000, 'v');
+          const answer = await post(server.logicUrl, '/push/room', { val, tag: 2, id: room });
+          pushed.push({ room, seq: answer.body.data?.seq as number, val });
+          assert.ok(broker.historyBytes <= BUDGET, `history holds ${broker.historyBytes} bytes after push ${pushed.length}, past the budget`);
+        }
+      }
+      const evicted = pushed.length - FIT;
+      const survivors = pushed.slice(evicted);
+      for (const room of ROOMS) {
+        const history = await call(server.logicUrl, `/rooms/${room}/history?since=0&limit=100`);
+        const entries = history.body.data?.entries as { seq: number }[];
+        assert.deepEqual(
+          entries.map((e) => e.seq),
+          survivors.filter((p) => p.room === room).map((p) => p.seq),
+          `${room}: the ${evicted} oldest pushes across rooms are gone, the newest kept`,
+        );
+      }
+      assert.equal(broker.historyBytes, FIT * entryBytes('hm-a', 'v'.repeat(1000)));
+
+      const lost = await resumeOn(server.gatewayUrl, dropped.client.welcome!.resume as string, dropped.since);
+      assertResumed(lost.end, { wsId: dropped.client.wsId, recovered: false });
+      assert.deepEqual(
+        lost.frames.filter(isPush).map((f) => f.data),
+        survivors.filter((p) => p.room === 'hm-a').map((p) => p.val),
+        'what history still holds of hm-a is replayed',
+      );
+
+      // hm-c lost only its first 3 pushes: a client that saw them resumes complete
+      const sawThree = { ...kept.since, 'hm-c': { ...kept.since['hm-c'], seq: 3 } };
+      assert.equal(survivors.find((p) => p.room === 'hm-c')?.seq, 4);
+      const whole = await resumeOn(server.gatewayUrl, kept.client.welcome!.resume as string, sawThree);
+      assertResumed(whole.end, { wsId: kept.client.wsId, recovered: true });
+      assert.deepEqual(
+        whole.frames.filter(isPush).map((f) => f.data),
+        pushed.filter((p) => p.room === 'hm-c' && p.seq > 3).map((p) => p.val),
+      );
+
+      const limits = (await call(server.logicUrl, '/stats')).body.data?.limits as Record<string, number>;
+      assert.equal(limits.historyMaxMemory, evicted);
+      const metrics = parsePrometheus(await (await fetch(`${server.logicUrl}/metrics`)).text());
+      assert.equal(valueOf(metrics, 'roomcast_history_evicted_total'), evicted);
+      await lost.client.closeAndWait();
+      await whole.client.closeAndWait();
     });
   });
 });

@@ -188,7 +188,12 @@ export interface ClusterReport {
   rooms: number;
   /** Joins refused to away sessions by the rooms limit: counted by the broker, not by a node (on Redis, in Redis). */
   awayRoomLimitRefusals: number;
+  /** History entries the memory engine dropped to stay within --history-max-memory (0 on Redis, whose memory is its own). */
+  historyEvictions: number;
 }
+
+/** The totals of every gateway node attached now, with what the broker counts itself. */
+export type ClusterStats = NodeStats & { nodes: number; historyEvictions: number };
 
 export interface GatewayHandler {
   readonly nodeId: string;
@@ -283,7 +288,7 @@ export interface Broker {
   roomCounts(): Promise<RoomCount[]>;
   roomMembers(room: string): Promise<string[]>;
   /** Totals across every gateway node; `roomLimitRefusals` includes the joins refused to away sessions. */
-  stats(): Promise<NodeStats & { nodes: number }>;
+  stats(): Promise<ClusterStats>;
   clusterReport(): Promise<ClusterReport>;
   /** False while the engine cannot hand pushes on (e.g. Redis unreachable). */
   isReady(): boolean;
@@ -351,13 +356,13 @@ export function sumRoomCounts(perNode: Iterable<Iterable<[string, number]>>): Ro
   return [...totals].map(([room, members]) => ({ room, members }));
 }
 
-/** The cluster's totals: each node's stats summed, with the rooms that have members on any node and the joins refused to away sessions. */
-export function clusterStats(perNode: NodeStats[], rooms: number, awayRoomLimitRefusals: number): NodeStats & { nodes: number } {
+/** The cluster's totals: each node's stats summed, with the rooms that have members on any node, the joins refused to away sessions and the history entries evicted. */
+export function clusterStats(perNode: NodeStats[], rooms: number, awayRoomLimitRefusals: number, historyEvictions: number): ClusterStats {
   const total = emptyNodeStats();
   for (const stats of perNode) addNodeStats(total, stats);
   total.rooms = rooms;
   total.roomLimitRefusals += awayRoomLimitRefusals;
-  return { ...total, nodes: perNode.length };
+  return { ...total, nodes: perNode.length, historyEvictions };
 }
 
 /** Thrown by an engine that cannot hand a push or command on right now; the API answers 503. */

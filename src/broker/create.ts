@@ -6,7 +6,7 @@ import { MemoryBroker } from './memory.js';
 
 export async function createBroker(config: CommonConfig, log: Logger): Promise<Broker> {
   const options = { history: { size: config.historySize, ttlMs: config.historyTtl }, recoveryWindowMs: config.recoveryWindow };
-  if (config.broker === 'memory') return new MemoryBroker(options);
+  if (config.broker === 'memory') return new MemoryBroker({ ...options, historyMaxMemory: config.historyMaxMemory });
   // loaded only when used, so a memory-only process does not carry the Redis client
   const { RedisBroker } = await import('./redis/broker.js');
   return RedisBroker.connect({ url: config.broker, ...options }, log);

@@ -8,6 +8,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { DEFAULT_HISTORY, StreamHistory, type HistoryLimits } from '../history/ring.js';
+import { HistoryBudget } from '../history/budget.js';
 import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from './away.js';
 import {
   clusterStats,
@@ -16,12 +17,12 @@ import {
   sumRoomCounts,
   type Broker,
   type ClusterReport,
+  type ClusterStats,
   type ConnCommand,
   type ConnInfo,
   type GatewayHandler,
   type HistoryPage,
   type LeftSession,
-  type NodeStats,
   type Publication,
   type PushMessage,
   type ReplyTo,
@@ -35,6 +36,8 @@ import { newEpoch } from './epoch.js';
 
 export interface MemoryBrokerOptions {
   history?: HistoryLimits;
+  /** Bytes the history of every stream may hold together; the oldest entries go past it (0 or undefined: no bound). */
+  historyMaxMemory?: number;
   /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
   recoveryWindowMs?: number;
 }
@@ -76,6 +79,7 @@ export class MemoryBroker implements Broker {
   /** Joins refused to away sessions by the rooms limit. */
   private awayRoomLimitRefusals = 0;
   private readonly historyLimits: HistoryLimits;
+  private readonly historyBudget: HistoryBudget | undefined;
   readonly recoveryWindowMs: number;
   private readonly secret = randomBytes(32).toString('base64url');
   private readonly sweepTimer: NodeJS.Timeout;
@@ -84,6 +88,8 @@ export class MemoryBroker implements Broker {
 
   constructor(options: MemoryBrokerOptions = {}) {
     this.historyLimits = options.history ?? DEFAULT_HISTORY;
+    const maxMemory = options.historyMaxMemory ?? 0;
+    this.historyBudget = maxMemory > 0 ? new HistoryBudget(maxMemory) : undefined;
     this.recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
     this.positionOf(ALL_STREAM);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS).unref();
@@ -215,8 +221,17 @@ export class MemoryBroker implements Broker {
     return [...this.nodes.values()].flatMap((node) => node.roomMembers(room));
   }
 
-  async stats(): Promise<NodeStats & { nodes: number }> {
-    return clusterStats([...this.nodes.values()].map((node) => node.stats()), this.roomNodes.size, this.awayRoomLimitRefusals);
+  async stats(): Promise<ClusterStats> {
+    return clusterStats([...this.nodes.values()].map((node) => node.stats()), this.roomNodes.size, this.awayRoomLimitRefusals, this.historyEvictions);
+  }
+
+  /** Bytes the history of every stream holds, as --history-max-memory counts them (0 when it is 0: nothing is counted). */
+  get historyBytes(): number {
+    return this.historyBudget?.bytes ?? 0;
+  }
+
+  private get historyEvictions(): number {
+    return this.historyBudget?.evictions ?? 0;
   }
 
   async clusterReport(): Promise<ClusterReport> {
@@ -224,6 +239,7 @@ export class MemoryBroker implements Broker {
       nodes: new Map([...this.nodes].map(([nodeId, node]) => [nodeId, node.report()])),
       rooms: this.roomNodes.size,
       awayRoomLimitRefusals: this.awayRoomLimitRefusals,
+      historyEvictions: this.historyEvictions,
     };
   }
 
@@ -293,7 +309,7 @@ export class MemoryBroker implements Broker {
   private positionOf(stream: string): StreamState {
     let state = this.streams.get(stream);
     if (state === undefined) {
-      state = { seq: 0, epoch: newEpoch(), history: new StreamHistory(this.historyLimits), keepUntil: 0, awaySessions: 0 };
+      state = { seq: 0, epoch: newEpoch(), history: new StreamHistory(this.historyLimits, this.historyBudget), keepUntil: 0, awaySessions: 0 };
       this.streams.set(stream, state);
     }
     return state;

@@ -111,10 +111,11 @@ const statsData = z.object({
       maxRoomsPerConnection: z.int(),
       maxValSize: z.int(),
       awaySessions: z.int(),
+      historyMaxMemory: z.int(),
     })
     .meta({
       description:
-        'How often each limit was hit: connections refused or closed, joins refused, pushes refused (413), away sessions ended early (awaySessions: a node or an address past its limit of them)',
+        'How often each limit was hit: connections refused or closed, joins refused, pushes refused (413), away sessions ended early (awaySessions: a node or an address past its limit of them), history entries dropped to keep history within --history-max-memory (historyMaxMemory: memory engine only)',
     }),
   auth: z.object({ failures: z.int(), expired: z.int() }).meta({ description: 'Client tokens refused, and connections closed (4001) when their token expired' }),
   uptimeSeconds: z.number(),
@@ -151,6 +152,7 @@ export async function readStats(ctx: RouteContext): Promise<StatsData> {
       maxRoomsPerConnection: s.roomLimitRefusals,
       maxValSize: ctx.refusedValSize.count,
       awaySessions: s.awaySessionsEnded,
+      historyMaxMemory: s.historyEvictions,
     },
     auth: { failures: s.authFailures, expired: s.tokenExpiries },
     uptimeSeconds: (Date.now() - ctx.startedAt) / 1000,

@@ -28,12 +28,12 @@ import {
   sumRoomCounts,
   type Broker,
   type ClusterReport,
+  type ClusterStats,
   type ConnCommand,
   type ConnInfo,
   type GatewayHandler,
   type HistoryPage,
   type LeftSession,
-  type NodeStats,
   type Publication,
   type PushMessage,
   type ReplyTo,
@@ -292,9 +292,10 @@ export class RedisBroker implements Broker {
     return (await this.nodes.gather<'roomMembers'>({ kind: 'roomMembers', room })).flat();
   }
 
-  async stats(): Promise<NodeStats & { nodes: number }> {
+  // history's memory is Redis's own (its maxmemory), so nothing is evicted here
+  async stats(): Promise<ClusterStats> {
     const [perNode, rooms, awayRefusals] = await Promise.all([this.nodes.gather<'stats'>({ kind: 'stats' }), this.roomCounts(), this.awayRoomLimitRefusals()]);
-    return clusterStats(perNode, rooms.length, awayRefusals);
+    return clusterStats(perNode, rooms.length, awayRefusals, 0);
   }
 
   async clusterReport(): Promise<ClusterReport> {
@@ -303,7 +304,7 @@ export class RedisBroker implements Broker {
       this.roomCounts(),
       this.awayRoomLimitRefusals(),
     ]);
-    return { nodes, rooms: rooms.length, awayRoomLimitRefusals };
+    return { nodes, rooms: rooms.length, awayRoomLimitRefusals, historyEvictions: 0 };
   }
 
   isReady(): boolean {
