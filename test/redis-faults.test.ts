@@ -439,3 +439,34 @@ describe('a Redis that evicts keys when it is full', { skip: skipWithoutRedis, t
     assert.deepEqual(await warnings(), []);
   });
 });
+
+describe('a node reply larger than Redis lets a subscriber hold (client-output-buffer-limit pubsub)', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('GET /rooms over 1,000 rooms of long ids answers them all, and Redis does not drop the asking process\'s subscriber', async () => {
+    const small = await RedisServer.start();
+    // the reply of the node's room counts (~110 KB) is over this hard limit: published, it would get the subscriber closed
+    await small.command(['CONFIG', 'SET', 'client-output-buffer-limit', 'pubsub 32kb 16kb 60']);
+    const server = await startServer({ broker: small.url, allowClientJoin: true, maxFramesPerSecond: 0 });
+    const subscribers = async (): Promise<string[]> => String(await small.command(['CLIENT', 'LIST'])).split('\n').filter((line) => line.includes('name=roomcast:subscriber:')).map((line) => /id=(\d+)/.exec(line)?.[1] ?? '');
+    const client = await TestClient.connect(server.gatewayUrl);
+    try {
+      const rooms = Array.from({ length: 1000 }, (_, i) => `${String(i).padStart(4, '0')}-${'x'.repeat(100)}`);
+      for (const [i, room] of rooms.entries()) client.send({ op: 'join', room, id: i });
+      await client.collect((f) => f.op === 'reply', rooms.length, 30_000);
+      const before = await subscribers();
+      const listed = await call(server.logicUrl, '/rooms?limit=5');
+      assert.equal(listed.status, 200);
+      assert.equal(listed.body.data?.total, 1000);
+      assert.deepEqual((listed.body.data?.rooms as { room: string }[]).map((r) => r.room), rooms.slice(0, 5));
+      assert.equal((await call(server.logicUrl, '/stats')).body.data?.rooms, 1000);
+      assert.deepEqual(await subscribers(), before);
+      assert.equal((await pushToRoom(server.logicUrl, rooms[999], 'still subscribed')).status, 200);
+      assert.equal((await client.next(isPush)).data, 'still subscribed');
+      assert.equal(client.ws.readyState, WebSocket.OPEN);
+      assert.deepEqual(String(await small.command(['KEYS', 'roomcast:answer:*'])), '');
+    } finally {
+      await client.closeAndWait();
+      await server.close();
+      await small.stop();
+    }
+  });
+});

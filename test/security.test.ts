@@ -84,8 +84,22 @@ describe('client auth required (HMAC secret)', () => {
     for (const c of [a1, a2]) assert.deepEqual(await c.next(isPush), { type: 5, data: 'for alice' });
     await bob.ping();
     assert.equal(bob.frames.filter(isPush).length, 0);
-    assert.deepEqual((await call(server.logicUrl, '/users/nobody')).body.data, { uid: 'nobody', connections: [] });
+    assert.deepEqual((await call(server.logicUrl, '/users/nobody')).body.data, { uid: 'nobody', total: 0, offset: 0, limit: 100, connections: [] });
     await Promise.all([a1, a2, bob].map((c) => c.closeAndWait()));
+  });
+
+  it("pages a user's connections: GET /users/:uid answers at most limit of them, sorted by wsId, with the total", async () => {
+    const token = await signToken({ sub: 'carol', expiresIn: 60 });
+    const clients = await Promise.all([0, 1, 2].map(() => TestClient.connect(`${server.gatewayUrl}?token=${token}`)));
+    const sorted = clients.map((c) => c.wsId).sort();
+    const pageOf = async (query: string) => (await call(server.logicUrl, `/users/carol${query}`)).body.data as { total: number; offset: number; limit: number; connections: { wsId: string }[] };
+    const first = await pageOf('?limit=2');
+    assert.deepEqual({ ...first, connections: first.connections.map((c) => c.wsId) }, { uid: 'carol', total: 3, offset: 0, limit: 2, connections: sorted.slice(0, 2) });
+    const rest = await pageOf('?offset=2&limit=2');
+    assert.deepEqual(rest.connections.map((c) => c.wsId), sorted.slice(2));
+    assert.equal((await pageOf('')).connections.length, 3);
+    assert.equal((await call(server.logicUrl, '/users/carol?limit=1001')).status, 400);
+    await Promise.all(clients.map((c) => c.closeAndWait()));
   });
 
   it('accepts the token in a first auth frame; before it only PING is answered, and the welcome comes after', async () => {

@@ -216,12 +216,15 @@ export const routes: AnyRoute[] = [
     method: 'GET',
     url: '/users/:uid',
     errors: [503],
-    summary: "A user's connections, on every node",
+    summary: "A user's connections, on every node, sorted by wsId (paged)",
     params: z.object({ uid: uidField() }),
-    data: z.object({ uid: z.string(), connections: z.array(connectedInfo) }),
-    async handle({ params }, ctx) {
-      const connections = (await ctx.broker.userConnections(params.uid)).sort((a, b) => (a.wsId < b.wsId ? -1 : 1));
-      return { uid: params.uid, connections };
+    query: z.object(page),
+    data: z.object({ uid: z.string(), total: z.int(), offset: z.int(), limit: z.int(), connections: z.array(connectedInfo) }),
+    async handle({ params, query }, ctx) {
+      const offset = query.offset ?? 0;
+      const limit = query.limit ?? DEFAULT_PAGE;
+      const all = await ctx.broker.userConnections(params.uid);
+      return { uid: params.uid, total: all.length, offset, limit, connections: firstSorted(all, offset + limit, (c) => c.wsId).slice(offset) };
     },
   }),
   route({

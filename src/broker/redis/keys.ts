@@ -68,6 +68,11 @@ export class RedisNames {
     return `${this.channelPrefix}reply:${processId}`;
   }
 
+  /** String key: a node's reply too large for pub/sub, read once by the process that asked (expires at once after). */
+  answerKey(id: string): string {
+    return `${this.prefix}answer:${id}`;
+  }
+
   /** String key: the node that holds a wsId (expires unless refreshed). */
   connKey(wsId: string): string {
     return `${this.prefix}conn:${wsId}`;

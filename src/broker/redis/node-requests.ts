@@ -4,6 +4,7 @@
  * gathering their answers on this process's reply channel, and answering the
  * requests that reach the attached gateway node.
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { GatewayHandler, YieldAnswer } from '../broker.js';
 import type { RedisCalls } from './calls.js';
@@ -14,6 +15,11 @@ import { parseJson, type NodeQuery, type NodeReply, type NodeRequest, type Query
 
 /** Omit over each member of a union (Omit itself would merge them). */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+/** Bytes of the largest reply published as it is; a larger one goes through a key. */
+export const MAX_PUBLISHED_REPLY = 64 * 1024;
+/** A stored reply outlives any wait for it (queries wait 2 s). */
+const STORED_REPLY_TTL_MS = 30_000;
 
 export type NodeAnswer = { status: 'dead' | 'silent' } | { status: 'answered'; reply: NodeReply };
 
@@ -75,8 +81,23 @@ export class NodeRequests {
   /** Listens on this process's reply channel. */
   readonly onReply = (message: string): void => {
     const reply = parseJson<NodeReply>(message);
-    if (reply?.type === 'reply') this.requests.deliver(reply.reqId, reply);
+    if (reply?.type !== 'reply') return;
+    if (reply.stored === undefined) this.requests.deliver(reply.reqId, reply);
+    else void this.readStored(reply, reply.stored);
   };
+
+  /** A reply a node stored instead of publishing: read (and removed) on the command connection, which Redis never drops for its output. */
+  private async readStored(pointer: NodeReply, stored: string): Promise<void> {
+    let reply: NodeReply | undefined;
+    try {
+      const text = await this.calls.bounded(() => this.calls.client.getDel(stored));
+      reply = text === null ? undefined : parseJson<NodeReply>(text);
+      if (reply === undefined) throw new Error(`the stored reply ${stored} is gone`);
+    } catch (err) {
+      reply = { type: 'reply', from: pointer.from, reqId: pointer.reqId, error: err instanceof Error ? err.message : String(err) };
+    }
+    this.requests.deliver(pointer.reqId, reply);
+  }
 
   /** Listens on the attached node's channel and on the channel of every node. */
   readonly onRequest = (message: string): void => {
@@ -113,7 +134,25 @@ export class NodeRequests {
     } catch (err) {
       reply.error = err instanceof Error ? err.message : String(err);
     }
-    await this.calls.client.publish(this.names.replyChannel(request.from), JSON.stringify(reply)).catch((err: unknown) => this.calls.logError(err, 'answering a request'));
+    await this.sendReply(request.from, reply).catch((err: unknown) => this.calls.logError(err, 'answering a request'));
+  }
+
+  /**
+   * Publishes a reply; one larger than MAX_PUBLISHED_REPLY (a node's room counts
+   * with 100,000 rooms: 2 MB and more) is stored in a key and only its name
+   * published. Redis drops a subscriber whose unread messages pass 32 MB
+   * (client-output-buffer-limit pubsub), and the asking process's subscriber
+   * also carries its gateway's pushes: dropped, it would resubscribe to every
+   * room and read each one's gap back from history.
+   */
+  private async sendReply(to: string, reply: NodeReply): Promise<void> {
+    let text = JSON.stringify(reply);
+    if (Buffer.byteLength(text) > MAX_PUBLISHED_REPLY) {
+      const stored = this.names.answerKey(randomUUID());
+      await this.calls.client.set(stored, text, { expiration: { type: 'PX', value: STORED_REPLY_TTL_MS } });
+      text = JSON.stringify({ type: 'reply', from: reply.from, reqId: reply.reqId, stored } satisfies NodeReply);
+    }
+    await this.calls.client.publish(this.names.replyChannel(to), text);
   }
 
   /** The wsId is no longer registered to this node before the answer goes out, so the asking node can claim it. */

@@ -64,6 +64,8 @@ export interface NodeReply {
   /** undefined when the wsId is not (or no longer) on that node */
   result?: unknown;
   error?: string;
+  /** The key holding the whole reply, when it was too large to publish (then the only other fields are type, from and reqId). */
+  stored?: string;
 }
 
 export function parseJson<T>(text: string): T | undefined {
