@@ -18,6 +18,10 @@ export class SetsByKey<V> {
     return this.map.has(key);
   }
 
+  keys(): IterableIterator<string> {
+    return this.map.keys();
+  }
+
   [Symbol.iterator](): IterableIterator<[string, ReadonlySet<V>]> {
     return this.map.entries();
   }

@@ -65,6 +65,24 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
       assert.equal(info.body.data?.node, cluster.gateways[1].node.nodeId);
     });
 
+    it('lists rooms of either node or both by page, each once, with members summed and the total of the filter', async () => {
+      const c = await TestClient.connect(cluster.gatewayUrls[0]);
+      const d = await TestClient.connect(cluster.gatewayUrls[1]);
+      try {
+        for (const [client, rooms] of [[c, ['page-4', 'page-3', 'page-1']], [d, ['page-3', 'page-2']]] as const) {
+          for (const id of rooms) assert.equal((await post(cluster.logicUrl, '/room/join', { id, wsId: client.wsId })).body.data?.changed, true);
+        }
+        const page = async (query: string): Promise<unknown> => (await call(cluster.logicUrl, `/rooms?${query}`)).body.data;
+        const listed = (offset: number, limit: number, ...rooms: [string, number][]) => ({ total: 4, offset, limit, rooms: rooms.map(([room, members]) => ({ room, members })) });
+        assert.deepEqual(await page('prefix=page-&limit=2'), listed(0, 2, ['page-1', 1], ['page-2', 1]));
+        assert.deepEqual(await page('prefix=page-&offset=2&limit=2'), listed(2, 2, ['page-3', 2], ['page-4', 1]));
+        assert.deepEqual(await page('prefix=page-&offset=4&limit=2'), listed(4, 2));
+        assert.deepEqual(await page('contains=ge-3'), { total: 1, offset: 0, limit: 100, rooms: [{ room: 'page-3', members: 2 }] });
+      } finally {
+        await Promise.all([c.closeAndWait(), d.closeAndWait()]);
+      }
+    });
+
     it('delivers 500 room pushes to members on both nodes in acceptance order', async () => {
       const seqs = await pushToRoom(cluster.logicUrl, 'both', 500);
       for (const c of [a, b]) {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { firstSorted } from '../src/logic/first-sorted.js';
+import { firstSorted } from '../src/first-sorted.js';
 
 const byKey = (id: string): string => id;
 

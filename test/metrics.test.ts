@@ -364,6 +364,25 @@ describe('roomcast_refusals_total', () => {
 });
 
 describe('process metrics', () => {
+  it('count open file descriptors, one more at least per connection, and list no handles or resources at each scrape', async () => {
+    await withServer({}, async (server) => {
+      const before = await scrape(server);
+      for (const name of ['nodejs_active_handles', 'nodejs_active_handles_total', 'nodejs_active_resources', 'nodejs_active_resources_total']) {
+        assert.equal(before.get(name), undefined, `${name} is not served (its scrape cost grew with connections)`);
+      }
+      assert.ok(before.has('nodejs_active_requests_total'), 'the other default metrics stay');
+      if (process.platform !== 'linux') return; // prom-client serves process_open_fds on Linux only
+      const clients = await Promise.all(Array.from({ length: 20 }, () => TestClient.connect(server.gatewayUrl)));
+      try {
+        const opened = valueOf(await scrape(server), 'process_open_fds') - valueOf(before, 'process_open_fds');
+        // each connection is two descriptors in this process (the client's and the server's)
+        assert.ok(opened >= 20 && opened <= 60, `${opened} more descriptors with 20 more connections`);
+      } finally {
+        for (const c of clients) c.ws.close();
+      }
+    });
+  });
+
   it('are those of the one process, collected once however many logic APIs it runs', async () => {
     const collections = (families: Map<string, Family>): number =>
       (families.get('nodejs_gc_duration_seconds')?.samples ?? []).filter((s) => s.name === 'nodejs_gc_duration_seconds_count').reduce((sum, s) => sum + s.value, 0);

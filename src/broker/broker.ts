@@ -7,6 +7,7 @@
  * - `GatewayHandler`: what a gateway node implements. Engines call it when a
  *   publication or a command by wsId reaches that node, and to answer queries.
  */
+import type { RoomPage, RoomQuery } from './room-page.js';
 
 /** A message as pushed through the logic API. */
 export interface PushMessage {
@@ -211,8 +212,10 @@ export interface GatewayHandler {
   onUserPush(push: UserPush): void;
   /** Apply a command to a local connection; undefined when the wsId is not here. */
   onCommand<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined>;
-  /** Member count of every room this node has members in. */
-  roomCounts(): Map<string, number>;
+  /** Ids of the rooms this node has members in. */
+  roomIds(): IterableIterator<string>;
+  /** How many members `room` has on this node (0 when none). */
+  roomSize(room: string): number;
   /** wsIds of this node's members of `room`. */
   roomMembers(room: string): string[];
   /** This node's connections of a user. */
@@ -285,7 +288,8 @@ export interface Broker {
   userConnections(uid: string): Promise<ConnInfo[]>;
   /** Run a command on whichever node holds `cmd.wsId`; undefined when none does. */
   command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined>;
-  roomCounts(): Promise<RoomCount[]>;
+  /** A page of the rooms with members on any node, sorted by id, with their member counts summed over the nodes. */
+  roomPage(query: RoomQuery): Promise<RoomPage>;
   roomMembers(room: string): Promise<string[]>;
   /** Totals across every gateway node; `roomLimitRefusals` includes the joins refused to away sessions. */
   stats(): Promise<ClusterStats>;
@@ -348,12 +352,12 @@ export function addNodeStats(into: NodeStats, from: NodeStats): NodeStats {
 }
 
 /** Member counts of each room summed over the nodes' counts (a room on two nodes is one entry). */
-export function sumRoomCounts(perNode: Iterable<Iterable<[string, number]>>): RoomCount[] {
+export function sumRoomCounts(perNode: Iterable<Iterable<[string, number]>>): Map<string, number> {
   const totals = new Map<string, number>();
   for (const counts of perNode) {
     for (const [room, members] of counts) totals.set(room, (totals.get(room) ?? 0) + members);
   }
-  return [...totals].map(([room, members]) => ({ room, members }));
+  return totals;
 }
 
 /** The cluster's totals: each node's stats summed, with the rooms that have members on any node, the joins refused to away sessions and the history entries evicted. */

@@ -14,7 +14,6 @@ import {
   clusterStats,
   historyPage,
   roomLimitRefusal,
-  sumRoomCounts,
   type Broker,
   type ClusterReport,
   type ClusterStats,
@@ -26,12 +25,12 @@ import {
   type Publication,
   type PushMessage,
   type ReplyTo,
-  type RoomCount,
   type StreamPosition,
   type TakenSession,
   type UserPush,
 } from './broker.js';
 import { SetsByKey } from '../sets-by-key.js';
+import { RoomPager, type RoomPage, type RoomQuery } from './room-page.js';
 import { newEpoch } from './epoch.js';
 
 export interface MemoryBrokerOptions {
@@ -213,8 +212,13 @@ export class MemoryBroker implements Broker {
     return commandAway(cmd, this.awayStore, (room) => this.streamPosition(room));
   }
 
-  async roomCounts(): Promise<RoomCount[]> {
-    return sumRoomCounts([...this.nodes.values()].map((node) => node.roomCounts()));
+  async roomPage(query: RoomQuery): Promise<RoomPage> {
+    const nodes = [...this.nodes.values()];
+    const pager = new RoomPager(query);
+    for (let at = 0; at < nodes.length; at++) {
+      for (const room of nodes[at].roomIds()) if (!heldBefore(nodes, at, room)) pager.offer(room);
+    }
+    return pager.page((room) => nodes.reduce((members, node) => members + node.roomSize(room), 0));
   }
 
   async roomMembers(room: string): Promise<string[]> {
@@ -334,4 +338,10 @@ export class MemoryBroker implements Broker {
     }
   }
 
+}
+
+/** Whether a node listed before `at` has members in `room` (so the room was offered already). */
+function heldBefore(nodes: readonly GatewayHandler[], at: number, room: string): boolean {
+  for (let before = 0; before < at; before++) if (nodes[before].roomSize(room) > 0) return true;
+  return false;
 }

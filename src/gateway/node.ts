@@ -374,10 +374,12 @@ export class GatewayNode implements GatewayHandler {
     return { kicked: true };
   }
 
-  roomCounts(): Map<string, number> {
-    const counts = new Map<string, number>();
-    for (const [room, members] of this.hub.rooms) counts.set(room, members.size);
-    return counts;
+  roomIds(): IterableIterator<string> {
+    return this.hub.rooms.keys();
+  }
+
+  roomSize(room: string): number {
+    return this.hub.rooms.get(room)?.size ?? 0;
   }
 
   holds(wsId: string): boolean {

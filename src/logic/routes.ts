@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Broker } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { apiErrors, type ErrorStatus } from './errors.js';
-import { firstSorted } from './first-sorted.js';
+import { firstSorted } from '../first-sorted.js';
 import { countQuery, roomIdField, tagField, uidField, valField, wsIdField } from './fields.js';
 
 export interface PushCounters {
@@ -289,10 +289,8 @@ export const routes: AnyRoute[] = [
     async handle({ query }, ctx) {
       const offset = query.offset ?? 0;
       const limit = query.limit ?? DEFAULT_PAGE;
-      const prefix = query.prefix ?? '';
-      const contains = query.contains ?? '';
-      const all = (await ctx.broker.roomCounts()).filter((r) => r.room.startsWith(prefix) && r.room.includes(contains));
-      return { total: all.length, offset, limit, rooms: firstSorted(all, offset + limit, (r) => r.room).slice(offset) };
+      const { total, rooms } = await ctx.broker.roomPage({ prefix: query.prefix ?? '', contains: query.contains ?? '', offset, limit });
+      return { total, offset, limit, rooms };
     },
   }),
   route({

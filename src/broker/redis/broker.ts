@@ -22,6 +22,7 @@ import { createClient } from 'redis';
 import { ALL_STREAM } from '../../protocol/room-id.js';
 import { DEFAULT_HISTORY, type HistoryLimits } from '../../history/ring.js';
 import { DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from '../away.js';
+import { RoomPager, type RoomPage, type RoomQuery } from '../room-page.js';
 import {
   BrokerUnavailableError,
   clusterStats,
@@ -37,7 +38,6 @@ import {
   type Publication,
   type PushMessage,
   type ReplyTo,
-  type RoomCount,
   type StreamPosition,
   type TakenSession,
 } from '../broker.js';
@@ -284,8 +284,16 @@ export class RedisBroker implements Broker {
     return this.sessions.awayStore;
   }
 
-  async roomCounts(): Promise<RoomCount[]> {
+  /** Member counts of every room with members, summed over the nodes' answers. */
+  private async roomCounts(): Promise<Map<string, number>> {
     return sumRoomCounts(await this.nodes.gather<'roomCounts'>({ kind: 'roomCounts' }));
+  }
+
+  async roomPage(query: RoomQuery): Promise<RoomPage> {
+    const counts = await this.roomCounts();
+    const pager = new RoomPager(query);
+    for (const room of counts.keys()) pager.offer(room);
+    return pager.page((room) => counts.get(room) ?? 0);
   }
 
   async roomMembers(room: string): Promise<string[]> {
@@ -295,7 +303,7 @@ export class RedisBroker implements Broker {
   // history's memory is Redis's own (its maxmemory), so nothing is evicted here
   async stats(): Promise<ClusterStats> {
     const [perNode, rooms, awayRefusals] = await Promise.all([this.nodes.gather<'stats'>({ kind: 'stats' }), this.roomCounts(), this.awayRoomLimitRefusals()]);
-    return clusterStats(perNode, rooms.length, awayRefusals, 0);
+    return clusterStats(perNode, rooms.size, awayRefusals, 0);
   }
 
   async clusterReport(): Promise<ClusterReport> {
@@ -304,7 +312,7 @@ export class RedisBroker implements Broker {
       this.roomCounts(),
       this.awayRoomLimitRefusals(),
     ]);
-    return { nodes, rooms: rooms.length, awayRoomLimitRefusals, historyEvictions: 0 };
+    return { nodes, rooms: rooms.size, awayRoomLimitRefusals, historyEvictions: 0 };
   }
 
   isReady(): boolean {
@@ -354,7 +362,7 @@ export class RedisBroker implements Broker {
   private keepStreams(): void {
     const gateway = this.gateway;
     if (gateway === undefined || !this.commands.isReady) return;
-    this.streams.keep([ALL_STREAM, ...gateway.roomCounts().keys()]);
+    this.streams.keep([ALL_STREAM, ...gateway.roomIds()]);
   }
 
   private watch(client: Client, role: string): void {

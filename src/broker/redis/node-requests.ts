@@ -166,7 +166,7 @@ export class NodeRequests {
 function answerQuery(gateway: GatewayHandler, query: NodeQuery): QueryAnswers[NodeQuery['kind']] {
   switch (query.kind) {
     case 'roomCounts':
-      return [...gateway.roomCounts()];
+      return Array.from(gateway.roomIds(), (room): [string, number] => [room, gateway.roomSize(room)]);
     case 'roomMembers':
       return gateway.roomMembers(query.room);
     case 'userConnections':
