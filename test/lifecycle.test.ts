@@ -78,6 +78,19 @@ describe('roomcast start --workers: the workers live and die with the primary', 
     }
   });
 
+  it('on SIGHUP the primary stops as on SIGTERM: exits 0 within 5 s and kills a hung worker instead of leaving it running', async () => {
+    const { server, workers } = await startWorkers();
+    try {
+      process.kill(workers[0], 'SIGSTOP');
+      server.proc.kill('SIGHUP');
+      const { code, signal } = await within(server.exited, 5000, 'the primary to exit after SIGHUP');
+      assert.deepEqual({ code, signal }, { code: 0, signal: null });
+      await until(`workers ${workers.join(', ')} gone`, () => (workers.some(alive) ? undefined : true), 2000);
+    } finally {
+      await cleanUp(workers);
+    }
+  });
+
   it('replaces a worker that keeps dying after a delay that doubles: 1 s, then 2 s', async () => {
     const { server, workers } = await startWorkers();
     const pid = server.proc.pid!;
