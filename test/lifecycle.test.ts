@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { childPids } from '../bench/proc-stats.js';
-import { alive, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
+import { alive, runCli, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { until, within } from './helpers/until.js';
 
@@ -29,6 +30,48 @@ function forkedAtMs(pid: number): number {
 function newChild(pid: number, known: number[]): Promise<number> {
   return until('a new worker', () => childPids(pid).find((child) => !known.includes(child)), 15_000);
 }
+
+/** A port on 127.0.0.1 that something else holds. */
+async function holdPort(): Promise<{ port: number; holder: Server }> {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  return { port: (holder.address() as { port: number }).port, holder };
+}
+
+/** Runs a start that must fail: exit code 1 and exactly one fatal log line, which it returns. */
+async function failedStart(args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await runCli(args, {}, undefined, 15_000);
+  assert.equal(code, 1, `roomcast ${args.join(' ')} exited with ${code}: ${stdout}${stderr}`);
+  const fatal = stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string })
+    .filter((line) => line.level === 60)
+    .map((line) => line.msg);
+  assert.equal(fatal.length, 1, `one fatal line, got: ${fatal.join(' | ')}`);
+  return fatal[0];
+}
+
+describe('a start on a port in use', () => {
+  it('exits 1 with one line naming the port, for each command and either port', async () => {
+    const { port, holder } = await holdPort();
+    try {
+      const busy = String(port);
+      const commands = [
+        ['start', '--gateway-port', busy, '--logic-port', '0'],
+        ['start', '--gateway-port', '0', '--logic-port', busy],
+        ['gateway', '--port', busy],
+        ['logic', '--port', busy],
+      ];
+      for (const command of commands) {
+        const args = [...command, '--host', '127.0.0.1'];
+        assert.match(await failedStart(args), new RegExp(`^could not start: .*EADDRINUSE.*:${port}`), args.join(' '));
+      }
+    } finally {
+      holder.close();
+    }
+  });
+});
 
 describe('a process whose stdout reader is gone', () => {
   it('still exits on SIGTERM, at once (its log writes fail with EPIPE)', async () => {
@@ -88,6 +131,18 @@ describe('roomcast start --workers: the workers live and die with the primary', 
       await until(`workers ${workers.join(', ')} gone`, () => (workers.some(alive) ? undefined : true), 2000);
     } finally {
       await cleanUp(workers);
+    }
+  });
+
+  it('a start on a port in use exits 1 with one line naming the port, on either port', async () => {
+    const { port, holder } = await holdPort();
+    try {
+      for (const ports of [['--gateway-port', String(port), '--logic-port', '0'], ['--gateway-port', '0', '--logic-port', String(port)]]) {
+        const args = ['start', '--host', '127.0.0.1', ...ports, '--workers', '2', '--broker', redis.url];
+        assert.match(await failedStart(args), new RegExp(`^could not start: .*EADDRINUSE.*:${port}`), args.join(' '));
+      }
+    } finally {
+      holder.close();
     }
   });
 
