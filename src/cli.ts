@@ -49,8 +49,9 @@ function exitOnSignals(log: Logger, close: () => Promise<void>): void {
       },
     );
   };
-  process.on('SIGTERM', stop);
-  process.on('SIGINT', stop);
+  // SIGHUP too: left to Node's default it ends the process outright, so its clients see 1006 and a
+  // --workers primary leaves a hung worker running
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) process.on(signal, stop);
 }
 
 function guardProcess(log: Logger): void {
@@ -61,7 +62,7 @@ function guardProcess(log: Logger): void {
   });
 }
 
-/** Starts what `begin` starts, logs one line saying where it listens, and stops it on SIGTERM/SIGINT. */
+/** Starts what `begin` starts, logs one line saying where it listens, and stops it on SIGTERM/SIGINT/SIGHUP. */
 async function serve(logLevel: string, begin: (log: Logger) => Promise<Serving>): Promise<void> {
   const log = createLogger(logLevel);
   guardProcess(log);

@@ -15,8 +15,18 @@ interface ListeningMessage {
   port: number;
 }
 
+/** A worker that could not start says why, for the primary to log: the one line a failed start logs. */
+interface FailedMessage {
+  type: 'roomcast:failed';
+  reason: string;
+}
+
 function isListening(message: unknown): message is ListeningMessage {
   return typeof message === 'object' && message !== null && (message as ListeningMessage).type === 'roomcast:listening';
+}
+
+function isFailed(message: unknown): message is FailedMessage {
+  return typeof message === 'object' && message !== null && (message as FailedMessage).type === 'roomcast:failed';
 }
 
 export interface ClusterHandle {
@@ -33,18 +43,27 @@ const STABLE_WORKER_MS = 30_000;
 /** On shutdown, how long workers have to close their clients before they are killed (the process exits by 5 s). */
 const WORKER_STOP_MS = 4000;
 
-/** Runs one gateway in a worker process; reports its port to the primary. */
+/** Runs one gateway in a worker process; reports its port to the primary, or why it could not start and exits 1. */
 async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
-  const broker = await createBroker(config, log);
-  const gateway = createGateway(gatewayPart(config), broker, log);
-  const { port } = await gateway.listen();
-  process.send?.({ type: 'roomcast:listening', port } satisfies ListeningMessage);
-  return {
-    async close() {
-      await gateway.close();
-      await broker.close();
-    },
-  };
+  let handle: ClusterHandle;
+  try {
+    const broker = await createBroker(config, log);
+    const gateway = createGateway(gatewayPart(config), broker, log);
+    const { port } = await gateway.listen();
+    process.send?.({ type: 'roomcast:listening', port } satisfies ListeningMessage);
+    handle = {
+      async close() {
+        await gateway.close();
+        await broker.close();
+      },
+    };
+  } catch (err) {
+    const reason = err instanceof Error ? err.message : String(err);
+    // sent before exiting, so the primary has it when it sees the exit
+    await new Promise<void>((resolve) => process.send?.({ type: 'roomcast:failed', reason } satisfies FailedMessage, undefined, {}, () => resolve()) ?? resolve());
+    process.exit(1);
+  }
+  return handle;
 }
 
 /**
@@ -88,24 +107,26 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
     const worker = cluster.fork();
     const forkedAt = Date.now();
     let listening = false;
+    let failure: string | undefined;
     workers.add(worker);
     worker.on('exit', (code, signal) => {
       workers.delete(worker);
       // one of the first workers that dies before listening fails the start instead
       if (stopping || (!started && !listening)) return;
       const delayMs = respawnAfter(Date.now() - forkedAt);
-      log.error({ pid: worker.process.pid, code, signal, delayMs }, `gateway worker died; starting another in ${delayMs} ms`);
+      log.error({ pid: worker.process.pid, code, signal, reason: failure, delayMs }, `gateway worker died; starting another in ${delayMs} ms`);
       setTimeout(() => {
         if (!stopping) fork().catch((err: unknown) => log.error({ err }, 'could not restart a gateway worker'));
       }, delayMs).unref();
     });
     return new Promise((resolve, reject) => {
       worker.on('message', (message: unknown) => {
+        if (isFailed(message)) failure = message.reason;
         if (!isListening(message)) return;
         listening = true;
         resolve(message.port);
       });
-      worker.once('exit', (code) => reject(new Error(`gateway worker exited with code ${code} before listening`)));
+      worker.once('exit', (code) => reject(new Error(failure ?? `gateway worker exited with code ${code} before listening`)));
     });
   };
 

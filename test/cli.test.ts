@@ -117,7 +117,8 @@ describe('roomcast command line', () => {
 });
 
 describe('graceful shutdown', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  // SIGHUP too: a closed terminal or a supervisor's hangup must not drop clients with 1006
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
     it(`on ${signal}: stops accepting, closes clients with 1001 and exits 0 within 5 s`, async () => {
       const server = await spawnServer(['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0']);
       const clients = await Promise.all(Array.from({ length: 20 }, () => TestClient.connect(server.gatewayUrl)));

@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { childPids } from '../bench/proc-stats.js';
-import { alive, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
+import { alive, runCli, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { until, within } from './helpers/until.js';
 
@@ -29,6 +30,48 @@ function forkedAtMs(pid: number): number {
 function newChild(pid: number, known: number[]): Promise<number> {
   return until('a new worker', () => childPids(pid).find((child) => !known.includes(child)), 15_000);
 }
+
+/** A port on 127.0.0.1 that something else holds. */
+async function holdPort(): Promise<{ port: number; holder: Server }> {
+  const holder = createServer();
+  await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve));
+  return { port: (holder.address() as { port: number }).port, holder };
+}
+
+/** Runs a start that must fail: exit code 1 and exactly one fatal log line, which it returns. */
+async function failedStart(args: string[]): Promise<string> {
+  const { code, stdout, stderr } = await runCli(args, {}, undefined, 15_000);
+  assert.equal(code, 1, `roomcast ${args.join(' ')} exited with ${code}: ${stdout}${stderr}`);
+  const fatal = stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as { level: number; msg: string })
+    .filter((line) => line.level === 60)
+    .map((line) => line.msg);
+  assert.equal(fatal.length, 1, `one fatal line, got: ${fatal.join(' | ')}`);
+  return fatal[0];
+}
+
+describe('a start on a port in use', () => {
+  it('exits 1 with one line naming the port, for each command and either port', async () => {
+    const { port, holder } = await holdPort();
+    try {
+      const busy = String(port);
+      const commands = [
+        ['start', '--gateway-port', busy, '--logic-port', '0'],
+        ['start', '--gateway-port', '0', '--logic-port', busy],
+        ['gateway', '--port', busy],
+        ['logic', '--port', busy],
+      ];
+      for (const command of commands) {
+        const args = [...command, '--host', '127.0.0.1'];
+        assert.match(await failedStart(args), new RegExp(`^could not start: .*EADDRINUSE.*:${port}`), args.join(' '));
+      }
+    } finally {
+      holder.close();
+    }
+  });
+});
 
 describe('a process whose stdout reader is gone', () => {
   it('still exits on SIGTERM, at once (its log writes fail with EPIPE)', async () => {
@@ -66,15 +109,31 @@ describe('roomcast start --workers: the workers live and die with the primary', 
     if (server !== undefined) await stopProcess(server);
   };
 
-  it('on SIGTERM the primary exits within 5 s and kills a hung worker instead of leaving it running', async () => {
-    const { server, workers } = await startWorkers();
+  // SIGHUP too: left to Node's default it killed the primary outright, and the hung worker ran on
+  for (const stopSignal of ['SIGTERM', 'SIGHUP'] as const) {
+    it(`on ${stopSignal} the primary exits 0 within 5 s and kills a hung worker instead of leaving it running`, async () => {
+      const { server, workers } = await startWorkers();
+      try {
+        process.kill(workers[0], 'SIGSTOP');
+        server.proc.kill(stopSignal);
+        const { code, signal } = await within(server.exited, 5000, `the primary to exit after ${stopSignal}`);
+        assert.deepEqual({ code, signal }, { code: 0, signal: null });
+        await until(`workers ${workers.join(', ')} gone`, () => (workers.some(alive) ? undefined : true), 2000);
+      } finally {
+        await cleanUp(workers);
+      }
+    });
+  }
+
+  it('a start on a port in use exits 1 with one line naming the port, on either port', async () => {
+    const { port, holder } = await holdPort();
     try {
-      process.kill(workers[0], 'SIGSTOP');
-      server.proc.kill('SIGTERM');
-      await within(server.exited, 5000, 'the primary to exit after SIGTERM');
-      await until(`workers ${workers.join(', ')} gone`, () => (workers.some(alive) ? undefined : true), 2000);
+      for (const ports of [['--gateway-port', String(port), '--logic-port', '0'], ['--gateway-port', '0', '--logic-port', String(port)]]) {
+        const args = ['start', '--host', '127.0.0.1', ...ports, '--workers', '2', '--broker', redis.url];
+        assert.match(await failedStart(args), new RegExp(`^could not start: .*EADDRINUSE.*:${port}`), args.join(' '));
+      }
     } finally {
-      await cleanUp(workers);
+      holder.close();
     }
   });
 
