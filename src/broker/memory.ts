@@ -213,12 +213,14 @@ export class MemoryBroker implements Broker {
   }
 
   async roomPage(query: RoomQuery): Promise<RoomPage> {
-    const nodes = [...this.nodes.values()];
+    // roomNodes lists each room with members once, with the nodes that have them (as publish fans out)
     const pager = new RoomPager(query);
-    for (let at = 0; at < nodes.length; at++) {
-      for (const room of nodes[at].roomIds()) if (!heldBefore(nodes, at, room)) pager.offer(room);
-    }
-    return pager.page((room) => nodes.reduce((members, node) => members + node.roomSize(room), 0));
+    for (const room of this.roomNodes.keys()) pager.offer(room);
+    return pager.page((room) => {
+      let members = 0;
+      for (const nodeId of this.roomNodes.get(room) ?? []) members += this.nodes.get(nodeId)?.roomSize(room) ?? 0;
+      return members;
+    });
   }
 
   async roomMembers(room: string): Promise<string[]> {
@@ -338,10 +340,4 @@ export class MemoryBroker implements Broker {
     }
   }
 
-}
-
-/** Whether a node listed before `at` has members in `room` (so the room was offered already). */
-function heldBefore(nodes: readonly GatewayHandler[], at: number, room: string): boolean {
-  for (let before = 0; before < at; before++) if (nodes[before].roomSize(room) > 0) return true;
-  return false;
 }
