@@ -45,13 +45,12 @@ const WORKER_STOP_MS = 4000;
 
 /** Runs one gateway in a worker process; reports its port to the primary, or why it could not start and exits 1. */
 async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
-  let handle: ClusterHandle;
   try {
     const broker = await createBroker(config, log);
     const gateway = createGateway(gatewayPart(config), broker, log);
     const { port } = await gateway.listen();
     process.send?.({ type: 'roomcast:listening', port } satisfies ListeningMessage);
-    handle = {
+    return {
       async close() {
         await gateway.close();
         await broker.close();
@@ -63,7 +62,6 @@ async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHand
     await new Promise<void>((resolve) => process.send?.({ type: 'roomcast:failed', reason } satisfies FailedMessage, undefined, {}, () => resolve()) ?? resolve());
     process.exit(1);
   }
-  return handle;
 }
 
 /**

@@ -65,6 +65,16 @@ const page = {
   limit: countQuery('limit', MAX_PAGE, `How many entries to return (default ${DEFAULT_PAGE}, at most ${MAX_PAGE})`),
 };
 
+/** The page a query asks for, its defaults filled in. */
+function pageOf(query: { offset?: number; limit?: number }): { offset: number; limit: number } {
+  return { offset: query.offset ?? 0, limit: query.limit ?? DEFAULT_PAGE };
+}
+
+/** The page `{ offset, limit }` of `items` in the order of their keys. */
+function sortedPage<T>(items: readonly T[], { offset, limit }: { offset: number; limit: number }, keyOf: (item: T) => string): T[] {
+  return firstSorted(items, offset + limit, keyOf).slice(offset);
+}
+
 /** A connection as GET /conns/:wsId and GET /users/:uid describe it (`uid` when its client authenticated). */
 const connectedInfo = z.object({
   wsId: z.string(),
@@ -221,10 +231,9 @@ export const routes: AnyRoute[] = [
     query: z.object(page),
     data: z.object({ uid: z.string(), total: z.int(), offset: z.int(), limit: z.int(), connections: z.array(connectedInfo) }),
     async handle({ params, query }, ctx) {
-      const offset = query.offset ?? 0;
-      const limit = query.limit ?? DEFAULT_PAGE;
+      const wanted = pageOf(query);
       const all = await ctx.broker.userConnections(params.uid);
-      return { uid: params.uid, total: all.length, offset, limit, connections: firstSorted(all, offset + limit, (c) => c.wsId).slice(offset) };
+      return { uid: params.uid, total: all.length, ...wanted, connections: sortedPage(all, wanted, (c) => c.wsId) };
     },
   }),
   route({
@@ -287,10 +296,9 @@ export const routes: AnyRoute[] = [
       rooms: z.array(z.object({ room: z.string(), members: z.int() })),
     }),
     async handle({ query }, ctx) {
-      const offset = query.offset ?? 0;
-      const limit = query.limit ?? DEFAULT_PAGE;
-      const { total, rooms } = await ctx.broker.roomPage({ prefix: query.prefix ?? '', contains: query.contains ?? '', offset, limit });
-      return { total, offset, limit, rooms };
+      const wanted = pageOf(query);
+      const { total, rooms } = await ctx.broker.roomPage({ prefix: query.prefix ?? '', contains: query.contains ?? '', ...wanted });
+      return { total, ...wanted, rooms };
     },
   }),
   route({
@@ -302,10 +310,9 @@ export const routes: AnyRoute[] = [
     query: z.object(page),
     data: z.object({ room: z.string(), members: z.int(), offset: z.int(), limit: z.int(), wsIds: z.array(z.string()) }),
     async handle({ params, query }, ctx) {
-      const offset = query.offset ?? 0;
-      const limit = query.limit ?? DEFAULT_PAGE;
+      const wanted = pageOf(query);
       const members = await ctx.broker.roomMembers(params.id);
-      return { room: params.id, members: members.length, offset, limit, wsIds: firstSorted(members, offset + limit, (wsId) => wsId).slice(offset) };
+      return { room: params.id, members: members.length, ...wanted, wsIds: sortedPage(members, wanted, (wsId) => wsId) };
     },
   }),
   route({
