@@ -43,6 +43,11 @@ export class RoomcastError extends Error {
 /** The codes of errors the client raises itself; every other code is the server's answer. */
 const CLIENT_ERROR_CODES = new Set(['timeout', 'disconnected', 'closed']);
 
+/** The server's refusal (an error frame), not a failure the client raised itself. */
+function isRefusal(err: unknown): err is RoomcastError {
+  return err instanceof RoomcastError && !CLIENT_ERROR_CODES.has(err.code);
+}
+
 /** Code reported when the client itself gives up on a connection (no welcome, or a silent server). */
 export const ABNORMAL_CLOSE = 1006;
 
@@ -197,9 +202,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
       await this.#request('refresh', { token }, 'refresh');
       this.#socketToken = token;
     } catch (err) {
-      const refused = err instanceof RoomcastError && !CLIENT_ERROR_CODES.has(err.code);
       // later connections keep the token the server accepted
-      if (refused && this.#token === token) this.#token = this.#socketToken;
+      if (isRefusal(err) && this.#token === token) this.#token = this.#socketToken;
       throw err;
     }
   }
@@ -355,7 +359,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.#setState(change);
     for (const op of this.#pending.values()) if (!op.sent) this.#sendOp(op);
     // setToken() resolved when it was called: a refusal now is told as an error (a lost answer is not: the reconnect sends it)
-    if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch((err: RoomcastError) => CLIENT_ERROR_CODES.has(err.code) || this.emit('error', err));
+    if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch((err: unknown) => isRefusal(err) && this.emit('error', err));
   }
 
   #startHeartbeat(heartbeatMs: number): void {

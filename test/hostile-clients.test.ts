@@ -9,6 +9,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
 import { dropConnection } from './helpers/resume.js';
+import { resumeFrameLimit } from '../src/gateway/resume.js';
 import { serverPerSuite } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { until, within } from './helpers/until.js';
@@ -126,6 +127,17 @@ describe('a client that never answers the close handshake', () => {
     );
     assert.ok(Date.now() - started < 6000);
     client.socket.destroy();
+  });
+});
+
+describe('a message over what the socket takes (the resume frame limit, above --max-payload)', () => {
+  const server = serverPerSuite({ maxPayload: 1024, maxRoomsPerConnection: 1 });
+
+  it('ws closes it with 1009, and it is counted in tooLargeCloses like one over --max-payload', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    client.send({ type: 1, data: 'x'.repeat(resumeFrameLimit(1, 1024)) });
+    assert.equal(await client.closeCode(20_000), 1009);
+    assert.equal((await call(server.logicUrl, '/stats')).body.data?.tooLargeCloses, 1);
   });
 });
 

@@ -68,7 +68,7 @@ export class AwayLedger {
    * Entries past their window are sessions that ended by themselves: they are the oldest, at the front.
    * Run at each `add` and by the gateway's sweep, so a burst of drops is let go even when none follows.
    */
-  forgetEnded(now = Date.now()): void {
+  forgetEnded(now: number): void {
     for (const [wsId, entry] of this.entries) {
       if (entry.until > now) return;
       this.delete(wsId);

@@ -67,7 +67,7 @@ export class GatewayNode implements GatewayHandler {
   private readonly claiming = new Set<string>();
   private readonly gaps: GapRepair;
   /** The sessions this node sent away, within its limits of them. */
-  readonly awaySessions: AwayLedger;
+  private readonly awaySessions: AwayLedger;
   private resumeTokens: ResumeTokens | undefined;
   /** False when the gateway was given its own --resume-secret: the broker's shared one does not apply. */
   private secretFromBroker = false;
@@ -110,6 +110,11 @@ export class GatewayNode implements GatewayHandler {
   stop(): void {
     this.newcomers.clear();
     this.gaps.stop();
+  }
+
+  /** How many sessions this node sent away and still keeps in its ledger. */
+  get awaySessionCount(): number {
+    return this.awaySessions.size;
   }
 
   /** Lets go of what ended by itself (away sessions past their window); the gateway's sweep calls it. */

@@ -174,6 +174,8 @@ export class GatewayServer {
     this.onSocketError = function (err) {
       // a socket refused in accept() (bad token) has no connection, and may still send a bad frame while it closes
       const conn = (this as GatewaySocket).connection;
+      // a message over the socket's limit (resumeFrameLimit): ws closes with 1009, as inbound does for one over --max-payload
+      if (conn !== undefined && conn.closeCode === undefined && (err as NodeJS.ErrnoException).code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') node.counters.tooLargeCloses++;
       conn?.failed();
       log.debug({ err, wsId: conn?.wsId }, 'client protocol error');
     };
