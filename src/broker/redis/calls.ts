@@ -101,7 +101,8 @@ export class RedisCalls {
       );
     } catch (err) {
       const refusal = err instanceof MultiErrorReply ? (err.errors().next().value as ErrorReply) : err;
-      if (!(refusal instanceof ErrorReply)) {
+      // a refusal: an ACL (NOPERM) or a command renamed away; any other answer (LOADING, BUSY, OOM) may pass
+      if (!(refusal instanceof ErrorReply) || !isRefusal(refusal)) {
         this.logError(err, 'checking that scripts may run');
         return;
       }
@@ -116,4 +117,8 @@ export class RedisCalls {
   logError(err: unknown, doing: string): void {
     this.log.debug({ err }, `Redis error while ${doing}`);
   }
+}
+
+function isRefusal(reply: ErrorReply): boolean {
+  return reply.message.startsWith('NOPERM') || reply.message.startsWith('ERR unknown command');
 }
