@@ -253,16 +253,17 @@ export class Connection implements Flushable, RateBucket {
     }
   }
 
-  /**
-   * Resolves once what is queued and buffered for the client (not what is held)
-   * is under half the send-buffer limit, or the connection closed.
-   */
+  /** What is queued and buffered for the client (not what is held) is under half the send-buffer limit, or the connection closed. */
+  get isWritable(): boolean {
+    return !this.isOpen || this.pendingBytes + this.socket.writableLength <= this.shared.limits.sendBufferLimit / 2;
+  }
+
+  /** Resolves once the connection `isWritable`. */
   async writable(): Promise<void> {
-    const enough = (): boolean => !this.isOpen || this.pendingBytes + this.socket.writableLength <= this.shared.limits.sendBufferLimit / 2;
-    while (!enough()) {
+    while (!this.isWritable) {
       this.flush();
       // the socket may have taken it all at once, and then it never emits 'drain'
-      if (enough()) return;
+      if (this.isWritable) return;
       await new Promise<void>((resolve) => {
         const done = (): void => {
           this.socket.off('drain', done);

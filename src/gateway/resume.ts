@@ -93,17 +93,18 @@ async function fetchReplay(node: GatewayNode, stream: string, start: StreamPosit
 /** Sends the publications of every stream in the order they were accepted, waiting for the client to read as it goes. */
 async function sendReplays(node: GatewayNode, conn: Connection, replays: StreamReplay[]): Promise<void> {
   const entries = replays.flatMap((r) => r.entries).sort((a, b) => a.order - b.order);
-  await sendPaced(
-    conn,
-    entries.map((pub) => node.replayFrames.frameOf(pub)),
-  );
+  await sendPaced(conn, entries, (pub) => node.replayFrames.frameOf(pub));
 }
 
-/** Queues each frame once the client has read most of the ones before, so however many there are, none is closed as slow for them. */
-async function sendPaced(conn: Connection, frames: Iterable<Buffer>): Promise<void> {
-  for (const frame of frames) {
-    if (!conn.enqueue(frame)) return;
-    if (conn.bufferedBytes > 0) await conn.writable();
+/**
+ * Queues each item's frame once the client has read most of the ones before, so however many there are,
+ * none is closed as slow for them. A frame is encoded only when its turn comes: none for a client gone mid-way.
+ */
+async function sendPaced<T>(conn: Connection, items: readonly T[], frameOf: (item: T) => Buffer): Promise<void> {
+  for (const item of items) {
+    if (!conn.enqueue(frameOf(item))) return;
+    // awaited only when the client is behind: a promise per frame would cost more than the frame
+    if (!conn.isWritable) await conn.writable();
   }
 }
 
@@ -230,10 +231,7 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     await node.caughtUp(streams, CATCH_UP_MS);
     const replayedTo = new Map([...streams].map(([stream, position]) => [stream, position.seq]));
     const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !conn.rooms.has(room));
-    await sendPaced(
-      conn,
-      gone.map((room) => encodeTextFrame(leftFrame(room))),
-    );
+    await sendPaced(conn, gone, (room) => encodeTextFrame(leftFrame(room)));
     node.counters.resumes++;
     conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), recovered, streams)));
     conn.releaseHeld(replayedTo);
