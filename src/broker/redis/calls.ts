@@ -86,19 +86,20 @@ export class RedisCalls {
 
   /**
    * Checks that `user` may run scripts (EVALSHA, and EVAL for a script Redis
-   * does not hold), then loads every script (SCRIPT LOAD); fails naming what
+   * does not hold), and loads every script (SCRIPT LOAD); fails naming what
    * Redis refused (an ACL, or commands renamed away): every push, join and
    * session change is a script, so a process that started would answer each of
    * them 503. A Redis that does not answer in time is left to the readiness
    * check, as it may be back soon.
    */
   async requireScripts(user: string): Promise<void> {
+    // the loads go out with the check, not after its answer: on a Redis too slow for the deadline they
+    // still precede every later request; the check's refusal (EVALSHA, then EVAL) is the one named first
+    const checked = Promise.allSettled([this.runScript(SCRIPTS_ALLOWED, [], []), this.loadScripts()]).then((results) => {
+      for (const result of results) if (result.status === 'rejected') throw result.reason;
+    });
     try {
-      await withTimeout(
-        this.runScript(SCRIPTS_ALLOWED, [], []).then(() => this.loadScripts()),
-        this.commandTimeoutMs,
-        'loading the scripts',
-      );
+      await withTimeout(checked, this.commandTimeoutMs, 'loading the scripts');
     } catch (err) {
       const refusal = err instanceof MultiErrorReply ? (err.errors().next().value as ErrorReply) : err;
       // a refusal: an ACL (NOPERM) or a command renamed away; any other answer (LOADING, BUSY, OOM) may pass
