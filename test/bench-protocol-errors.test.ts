@@ -135,3 +135,30 @@ describe('the bench and malformed control frames', () => {
     assert.deepEqual(speedChecks([r]).find((c) => c.what === 'idle complete'), { what: 'idle complete', measured: '20/20 connected, 20 malformed control frames', met: false });
   });
 });
+
+describe('the bench resuming against a server that gave no resume token', () => {
+  it('fails that resume, naming what is missing, and the client worker lives on', async () => {
+    // a welcome as roomcast without history writes it: no `resume` token, no `seq`
+    const server = await rawWebSocketServer((socket) => void socket.write(serverFrame(0x81, JSON.stringify({ type: 0, op: 'welcome', data: 'w1', wsId: 'w1' }))));
+    const worker = new Worker();
+    try {
+      const deadline = Date.now() + 30_000;
+      const connected = await worker.request(
+        { op: 'connect', gatewayUrl: server.url, protocol: 'roomcast', count: 1, sourceAddresses: ['127.0.0.1'], inFlight: 1, timeoutMs: 10_000, trackSessions: true },
+        deadline,
+      );
+      assert.deepEqual(connected.wsIds, ['w1']);
+      await worker.request({ op: 'drop' }, deadline);
+      const started = Date.now();
+      const outcome = await worker.request({ op: 'resume', inFlight: 1, timeoutMs: 20_000 }, deadline);
+      assert.ok(Date.now() - started < 5000, `resume answered after ${Date.now() - started} ms: the failed resume was waited on until the timeout`);
+      assert.deepEqual({ resumed: outcome.resumed, failed: outcome.failed }, { resumed: 0, failed: 1 });
+      assert.equal(outcome.firstError, 'w1: cannot resume: no welcome with a resume token and a * position was read');
+      const progress = await worker.request({ op: 'progress' }, deadline);
+      assert.equal(progress.closedEarly, 0);
+    } finally {
+      await worker.stop();
+      await server.close();
+    }
+  });
+});

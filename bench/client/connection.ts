@@ -290,7 +290,14 @@ export class BenchConnection {
   private onResumeEvent(event: SessionEvent): void {
     const resuming = this.resuming!;
     if (event?.kind === 'welcome') {
-      this.send(this.session!.resumeFrame(this.seqs.highest));
+      let frame: Buffer;
+      try {
+        frame = this.session!.resumeFrame(this.seqs.highest);
+      } catch (err) {
+        // e.g. the first welcome carried no resume token (a server without history): this resume fails, not the worker
+        return this.fail(`cannot resume: ${(err as Error).message}`);
+      }
+      this.send(frame);
       this.live = true;
     } else if (event?.kind === 'resumed') {
       this.resuming = undefined;
