@@ -37,10 +37,26 @@ const openNative: OpenTransport = (url, handlers) => {
   };
 };
 
+/** The page's (or worker's) network events; undefined where there are none (Node, whose global has no addEventListener). */
+interface NetworkEvents {
+  addEventListener(type: 'online' | 'offline', listener: () => void): void;
+  removeEventListener(type: 'online' | 'offline', listener: () => void): void;
+}
+
 export class RoomcastClient extends BaseRoomcastClient {
   constructor(url: string, options: ClientOptions = {}) {
     nativeWebSocket();
     super(url, options, openNative);
+    const target = globalThis as Partial<NetworkEvents>;
+    if (typeof target.addEventListener !== 'function') return;
+    // Offline, a connection stays open with nothing flowing: drop it now, not a heartbeat later.
+    // Online, a client waiting out its backoff retries at once.
+    const listeners = { offline: () => this.dropNow('the browser went offline'), online: () => this.retryNow() };
+    const listen = (method: 'addEventListener' | 'removeEventListener'): void => {
+      for (const type of ['offline', 'online'] as const) target[method]!(type, listeners[type]);
+    };
+    listen('addEventListener');
+    this.on('state', ({ state }) => state === 'closed' && listen('removeEventListener'));
   }
 }
 

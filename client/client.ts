@@ -120,6 +120,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   #connectedAt: number | undefined;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The retry #retryTimer will run, while it waits: retryNow() runs it early. */
+  #pendingRetry: (() => void) | undefined;
   #nextId = 0;
   readonly #pending = new Map<number, PendingOp>();
   readonly #joinedRooms = new Set<string>();
@@ -214,6 +216,16 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     const transport = this.#transport;
     this.#finish(1000, 'closed by the client');
     transport?.close(1000, 'client closed');
+  }
+
+  /** A client waiting to reconnect retries now; the backoff step count stays (browser.ts calls it when the network is back). */
+  protected retryNow(): void {
+    this.#pendingRetry?.();
+  }
+
+  /** Drops the connection as the heartbeat does, and reconnects (browser.ts calls it when the network is gone). */
+  protected dropNow(reason: string): void {
+    if (this.#transport !== undefined) this.#drop(reason);
   }
 
   #open(): void {
@@ -450,8 +462,15 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
             .catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(`getToken rejected with ${String(err)}`)))
             .finally(() => clearTimeout(this.#handshakeTimer))
         : undefined;
+    const retry = (): void => {
+      clearTimeout(this.#retryTimer);
+      this.#pendingRetry = undefined;
+      if (asked === undefined) this.#open();
+      else void asked.then(() => this.#open());
+    };
     // scheduled before it is announced, so a listener that closes the client clears it
-    this.#retryTimer = setTimeout(() => (asked === undefined ? this.#open() : void asked.then(() => this.#open())), retryInMs);
+    this.#pendingRetry = retry;
+    this.#retryTimer = setTimeout(retry, retryInMs);
     this.#setState({ state: 'reconnecting', code, reason, retryInMs });
   }
 
@@ -469,6 +488,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     clearTimeout(this.#handshakeTimer);
     clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#retryTimer);
+    this.#pendingRetry = undefined;
     if (code === 'closed') this.#joinedRooms.clear();
     for (const op of [...this.#pending.values()]) {
       if (code === 'disconnected' && !op.sent) continue;

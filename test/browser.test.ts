@@ -19,8 +19,44 @@ interface SdkPage {
   states: StateChange[];
 }
 
+/** What the listener test adds to the page: its online and offline listeners, the sockets it opened, and more clients. */
+interface NetworkProbe {
+  networkListeners: Record<'online' | 'offline', Set<unknown>>;
+  socketsOpened: number;
+  others: BrowserClient[];
+  addEventListener(type: string, listener: unknown, options?: unknown): void;
+  removeEventListener(type: string, listener: unknown, options?: unknown): void;
+  dispatchEvent(event: object): boolean;
+  Event: new (type: string) => object;
+  WebSocket: new (url: string) => object;
+}
+
 function portOf(url: string): number {
   return Number(new URL(url).port);
+}
+
+/** Opens the SDK page and starts a client there with `options` (and `random` always returning `random`), recording its messages and states. */
+async function startPageClient(page: Page, pageUrl: string, gatewayUrl: string, options: object, random?: number): Promise<void> {
+  await page.goto(pageUrl);
+  await page.waitForFunction(() => (globalThis as unknown as SdkPage).sdk !== undefined);
+  await page.evaluate(
+    ({ url, options, random }) => {
+      const g = globalThis as unknown as SdkPage;
+      g.messages = [];
+      g.states = [];
+      g.client = new g.sdk.RoomcastClient(url, random === undefined ? options : { ...options, random: () => random });
+      g.client.on('message', (m) => g.messages.push(m));
+      g.client.on('state', (s) => g.states.push(s));
+    },
+    { url: gatewayUrl, options, random },
+  );
+}
+
+/** Waits for the page's client to reach `state`; returns how long that took. */
+async function pageClientState(page: Page, state: string, timeout?: number): Promise<number> {
+  const start = Date.now();
+  await page.waitForFunction((state) => (globalThis as unknown as SdkPage).client.state === state, state, { timeout });
+  return Date.now() - start;
 }
 
 describe('in a real browser (Debian chromium, playwright-core)', { skip: browserSkipReason() }, () => {
@@ -38,17 +74,8 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
       let server: TestServer | undefined;
       try {
         server = await startServer({ allowClientJoin: true });
-        await page.goto(pages.url);
-        await page.waitForFunction(() => (globalThis as unknown as SdkPage).sdk !== undefined);
-        await page.evaluate((url) => {
-          const g = globalThis as unknown as SdkPage;
-          g.messages = [];
-          g.states = [];
-          g.client = new g.sdk.RoomcastClient(url, { reconnect: { initialDelayMs: 100, maxDelayMs: 400 } });
-          g.client.on('message', (m) => g.messages.push(m));
-          g.client.on('state', (s) => g.states.push(s));
-        }, server.gatewayUrl);
-        await page.waitForFunction(() => (globalThis as unknown as SdkPage).client.state === 'connected');
+        await startPageClient(page, pages.url, server.gatewayUrl, { reconnect: { initialDelayMs: 100, maxDelayMs: 400 } });
+        await pageClientState(page, 'connected');
 
         const joined = await page.evaluate(() => (globalThis as unknown as SdkPage).client.join('browser'));
         assert.deepEqual(joined, { room: 'browser', changed: true });
@@ -63,9 +90,9 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         const firstWsId = await page.evaluate(() => (globalThis as unknown as SdkPage).client.wsId);
         const gatewayPort = portOf(server.gatewayUrl);
         await server.close();
-        await page.waitForFunction(() => (globalThis as unknown as SdkPage).client.state === 'reconnecting');
+        await pageClientState(page, 'reconnecting');
         server = await startServer({ allowClientJoin: true, gatewayPort });
-        await page.waitForFunction(() => (globalThis as unknown as SdkPage).client.state === 'connected', undefined, { timeout: 10_000 });
+        await pageClientState(page, 'connected', 10_000);
         const secondWsId = await page.evaluate(() => (globalThis as unknown as SdkPage).client.wsId);
         assert.notEqual(secondWsId, firstWsId);
 
@@ -81,6 +108,118 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
       } finally {
         await page.close();
         await server?.close();
+      }
+    });
+
+    it('drops its connection as soon as the browser goes offline, and resumes it as soon as it is back online, not after its backoff', async () => {
+      const page = await newPage();
+      // the default heartbeat: without the offline event, the client would notice the dead network only 10 s later
+      const server = await startServer({ allowClientJoin: true, heartbeatTimeout: 10_000 });
+      try {
+        // every retry waits 99% of its ceiling, 19.8 s for the first: only the online event can explain a quick reconnect
+        await startPageClient(page, pages.url, server.gatewayUrl, { reconnect: { initialDelayMs: 20_000, maxDelayMs: 60_000 } }, 0.99);
+        await pageClientState(page, 'connected');
+        await page.evaluate(() => (globalThis as unknown as SdkPage).client.join('offline'));
+        const wsId = await page.evaluate(() => (globalThis as unknown as SdkPage).client.wsId);
+
+        // Chromium's offline emulation fires `offline` and stalls the open loopback socket (nothing flows, it does not
+        // close), and fails new ones at once: the client drops it (closing with 4002, held back until the network returns)
+        await page.context().setOffline(true);
+        const droppedIn = await pageClientState(page, 'reconnecting', 5000);
+        assert.ok(droppedIn < 2000, `reconnecting ${droppedIn} ms after going offline`);
+        // the server still sends it on the stalled socket; the resume replays it
+        const pushed = await post(server.logicUrl, '/push/room', { id: 'offline', tag: 8, val: 'sent while offline' });
+        assert.equal(pushed.status, 200);
+        // an online event while the network is still down: the retry it makes at once fails, and the next one waits
+        // out the backoff's second step (99% of 40 s), not its first again
+        await page.evaluate(() => {
+          const g = globalThis as unknown as NetworkProbe;
+          g.dispatchEvent(new g.Event('online'));
+        });
+        await page.waitForFunction(() => (globalThis as unknown as SdkPage).states.length === 4);
+
+        await page.context().setOffline(false);
+        const backIn = await pageClientState(page, 'connected', 5000);
+        assert.ok(backIn < 2000, `connected ${backIn} ms after coming back online`);
+        await page.waitForFunction(() => (globalThis as unknown as SdkPage).messages.length === 1);
+        assert.deepEqual(await page.evaluate(() => (globalThis as unknown as SdkPage).messages), [
+          { tag: 8, data: 'sent while offline', room: 'offline', seq: pushed.body.data?.seq },
+        ]);
+        assert.deepEqual(await page.evaluate(() => (globalThis as unknown as SdkPage).states), [
+          { state: 'connecting' },
+          { state: 'connected', wsId },
+          { state: 'reconnecting', code: 1006, reason: 'the browser went offline', retryInMs: 19_800 },
+          { state: 'reconnecting', code: 1006, reason: '', retryInMs: 39_600 },
+          { state: 'connected', wsId, recovered: true },
+        ]);
+        assert.deepEqual(await page.evaluate(() => [...(globalThis as unknown as SdkPage).client.rooms]), ['offline']);
+        await page.evaluate(() => (globalThis as unknown as SdkPage).client.close());
+      } finally {
+        await page.close();
+        await server.close();
+      }
+    });
+
+    it('listens to online and offline only until it is closed: by close(), by the server, or before it connected', async () => {
+      const page = await newPage();
+      const server = await startServer();
+      // counts the page's online and offline listeners, and the sockets it opens, from before the SDK loads
+      await page.addInitScript(() => {
+        const g = globalThis as unknown as NetworkProbe;
+        g.networkListeners = { online: new Set(), offline: new Set() };
+        g.socketsOpened = 0;
+        const [add, remove] = [g.addEventListener.bind(g), g.removeEventListener.bind(g)];
+        g.addEventListener = (type, listener, options) => {
+          if (type === 'online' || type === 'offline') g.networkListeners[type].add(listener);
+          add(type, listener, options);
+        };
+        g.removeEventListener = (type, listener, options) => {
+          if (type === 'online' || type === 'offline') g.networkListeners[type].delete(listener);
+          remove(type, listener, options);
+        };
+        g.WebSocket = class extends g.WebSocket {
+          constructor(url: string) {
+            super(url);
+            g.socketsOpened++;
+          }
+        };
+      });
+      const seen = (): Promise<{ online: number; offline: number; sockets: number }> =>
+        page.evaluate(() => {
+          const g = globalThis as unknown as NetworkProbe;
+          return { online: g.networkListeners.online.size, offline: g.networkListeners.offline.size, sockets: g.socketsOpened };
+        });
+      try {
+        // `client` closes itself; `others[0]` does not reconnect, so a kick closes it; `others[1]` is closed before it connects
+        await startPageClient(page, pages.url, server.gatewayUrl, { reconnect: { initialDelayMs: 20_000, maxDelayMs: 60_000 } });
+        await page.evaluate((url) => {
+          const g = globalThis as unknown as SdkPage & NetworkProbe;
+          g.others = [new g.sdk.RoomcastClient(url, { reconnect: false }), new g.sdk.RoomcastClient(url)];
+          g.others[1].close();
+        }, server.gatewayUrl);
+        await pageClientState(page, 'connected');
+        await page.waitForFunction(() => (globalThis as unknown as NetworkProbe).others[0].state === 'connected');
+        assert.deepEqual(await seen(), { online: 2, offline: 2, sockets: 2 });
+
+        await page.evaluate(() => (globalThis as unknown as SdkPage).client.close());
+        assert.deepEqual(await seen(), { online: 1, offline: 1, sockets: 2 });
+
+        const kicked = await page.evaluate(() => (globalThis as unknown as NetworkProbe).others[0].wsId!);
+        assert.equal((await post(server.logicUrl, '/conn/kick', { wsId: kicked })).status, 200);
+        await page.waitForFunction(() => (globalThis as unknown as NetworkProbe).others[0].state === 'closed');
+        assert.deepEqual(await seen(), { online: 0, offline: 0, sockets: 2 });
+
+        // the network going and coming back wakes no closed client
+        await page.evaluate(() => {
+          const g = globalThis as unknown as NetworkProbe;
+          for (const type of ['offline', 'online']) g.dispatchEvent(new g.Event(type));
+        });
+        await sleep(200);
+        assert.deepEqual(await seen(), { online: 0, offline: 0, sockets: 2 });
+        assert.deepEqual(await page.evaluate(() => (globalThis as unknown as SdkPage & NetworkProbe).states.map((s) => s.state)), ['connecting', 'connected', 'closed']);
+      } finally {
+        await page.close();
+        await server.close();
       }
     });
   });
