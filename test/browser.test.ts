@@ -317,7 +317,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
       }
     });
 
-    it('shows real rates and closes: pushes/s counts pushes to users, deliveries/s follows pushes to all, a slow consumer is counted', async () => {
+    it('shows real rates and closes: pushes/s counts pushes to users, deliveries/s follows pushes to all, a slow consumer and a frame too large are counted', async () => {
       const auth = { authorization: 'Bearer browser-key' };
       const page = await newPage();
       /** Reads a total until `accept` takes it (or fails after 10 s, with the last text seen). */
@@ -372,6 +372,13 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         assert.equal(await page.getByTestId('total-slow').innerText(), '0');
         await forceSlowConsumerClose(server, 'admin-slow', auth);
         await readTotal('total-slow', (n) => n === 1);
+
+        // a real frame over --max-payload (64 KiB): the client is closed with 1009, and the page counts it
+        assert.equal(await page.getByTestId('total-too-large').innerText(), '0');
+        const oversize = await TestClient.connect(server.gatewayUrl);
+        oversize.send({ type: 1, data: 'x'.repeat(70 * 1024) });
+        assert.equal((await oversize.closedWithin('the server to close the oversize sender')).code, 1009);
+        await readTotal('total-too-large', (n) => n === 1);
       } finally {
         await page.close();
       }

@@ -229,6 +229,31 @@ describe('Redis that stops answering while a broker starts, after it accepted th
   }
 });
 
+describe('Redis that does not answer the scripts check while a broker starts', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('the start goes on, with a warning that says a user who may not run scripts would show as 503s', async () => {
+    const relay = await RedisRelay.start(redis.port);
+    const hold = relay.hold((name, text) => name.includes('commands') && text.toUpperCase().includes('\r\nEVALSHA\r\n'));
+    const lines: { level: number; msg: string }[] = [];
+    const log = pino({ level: 'debug' }, { write: (line: string) => void lines.push(JSON.parse(line) as { level: number; msg: string }) });
+    let broker: RedisBroker | undefined;
+    try {
+      const connecting = RedisBroker.connect({ url: relay.url, prefix: `unchecked${Date.now()}:`, commandTimeoutMs: 500 }, log);
+      await hold.held;
+      broker = await within(connecting, 5000, 'the start to go on without the check');
+      const warnings = lines.filter((l) => l.level === 40).map((l) => l.msg);
+      assert.deepEqual(warnings, [
+        'could not check that Redis lets roomcast run its Lua scripts (loading the scripts did not finish within 500 ms): starting anyway. ' +
+          'The check and the scripts stay queued and still reach Redis before any later request; ' +
+          'if this Redis user may not run scripts (EVALSHA, EVAL, SCRIPT LOAD), every push, join and session change will answer 503 until that is allowed',
+      ]);
+    } finally {
+      hold.release();
+      await broker?.close();
+      await relay.close();
+    }
+  });
+});
+
 describe('one gateway cut off from Redis while the others keep it', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   let relay: CutRelay;
   let cluster: TestCluster;

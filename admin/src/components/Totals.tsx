@@ -42,6 +42,7 @@ export function Totals({ stats, previous, problem }: { stats: LiveStats | undefi
             <Total name="pushes / s" value={formatRate(perSecond(stats, previous, pushCount))} testId="total-pushes-rate" title={`${pushCount(stats)} pushes since start`} />
             <Total name="deliveries / s" value={formatRate(perSecond(stats, previous, (s) => s.deliveries))} testId="total-deliveries-rate" title={`${stats.deliveries} deliveries since start`} />
             <Total name="slow-consumer closes" value={stats.slowConsumerCloses} testId="total-slow" />
+            <Total name="too-large closes" value={stats.tooLargeCloses} testId="total-too-large" title="connections closed (1009) for a message over --max-payload" />
             <Total name="heartbeat timeouts" value={stats.heartbeatTimeouts} testId="total-timeouts" />
           </div>
           <p class="muted small" data-testid="totals-footer">

@@ -104,7 +104,7 @@ export class RedisCalls {
       const refusal = err instanceof MultiErrorReply ? (err.errors().next().value as ErrorReply) : err;
       // a refusal: an ACL (NOPERM) or a command renamed away; any other answer (LOADING, BUSY, OOM) may pass
       if (!(refusal instanceof ErrorReply) || !isRefusal(refusal)) {
-        this.logError(err, 'checking that scripts may run');
+        this.warnScriptsUnchecked(err);
         return;
       }
       throw new Error(
@@ -113,6 +113,20 @@ export class RedisCalls {
         { cause: err },
       );
     }
+  }
+
+  /**
+   * The check neither passed nor was refused (no answer in time, or LOADING, BUSY, OOM): the start goes
+   * on, so the operator must hear that a user who may not run scripts would show up only as 503s.
+   */
+  private warnScriptsUnchecked(err: unknown): void {
+    const why = err instanceof Error ? err.message : String(err);
+    this.log.warn(
+      { err },
+      `could not check that Redis lets roomcast run its Lua scripts (${why}): starting anyway. ` +
+        'The check and the scripts stay queued and still reach Redis before any later request; ' +
+        'if this Redis user may not run scripts (EVALSHA, EVAL, SCRIPT LOAD), every push, join and session change will answer 503 until that is allowed',
+    );
   }
 
   logError(err: unknown, doing: string): void {
