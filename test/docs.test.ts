@@ -12,7 +12,7 @@ import { adminRoutes } from '../src/logic/admin.js';
 import { ERROR_STATUSES } from '../src/logic/errors.js';
 import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes, type AnyRoute } from '../src/logic/routes.js';
-import { anchorsOf, commandLines, flagsNamed, relativeLinks } from './helpers/doc-links.js';
+import { anchorsOf, bareRoomcastLines, commandLines, flagsNamed, relativeLinks } from './helpers/doc-links.js';
 import { shapeMismatches, shapesIn } from './helpers/doc-shapes.js';
 import { defaultsByCommand, parseDefault, tableAt, tableRows } from './helpers/doc-tables.js';
 
@@ -39,6 +39,7 @@ const OTHER_PROGRAMS_FLAGS: Record<string, string[]> = {
   node: ['--max-http-header-size', '--cpu-prof'],
   'redis-server': ['--appendonly', '--appendfsync', '--save'],
   docker: ['--rm', '--build'],
+  curl: ['--cacert'],
 };
 
 /** The row of a route in the reference's route table: its input column and its answer column. */
@@ -184,6 +185,10 @@ describe('the docs', () => {
     }
     assert.deepEqual(wrong, []);
     assert.ok(checked >= 10, `only ${checked} command lines found in the docs' code blocks`);
+  });
+
+  it('run roomcast in their code blocks as a checkout has it after npm ci (npx roomcast, node dist/src/cli.js)', () => {
+    assert.deepEqual(DOCS.flatMap((doc) => bareRoomcastLines(readDoc(doc)).map((line) => `${doc}: ${line}`)), []);
   });
 
   it('name only ROOMCAST_ variables of a flag, or ones the code reads', () => {

@@ -10,8 +10,8 @@ export function headingAnchor(heading: string): string {
     .replace(/\s/g, '-');
 }
 
-/** Fenced code blocks, which hold neither links nor headings. */
-const FENCED = /^```[^\n]*\n[\s\S]*?^```/gm;
+/** Fenced code blocks (also indented, as in a list item), which hold neither links nor headings. */
+const FENCED = /^ *```[^\n]*\n[\s\S]*?^ *```/gm;
 
 /** The anchors of every heading of a Markdown text. */
 export function anchorsOf(markdown: string): Set<string> {
@@ -35,12 +35,27 @@ export function flagsNamed(text: string): Set<string> {
  * `node dist/src/cli.js start ...`, `npm run bench -- ...`. A `#` comment ends a line.
  */
 export function commandLines(markdown: string): { command: string; flags: string[]; line: string }[] {
-  const lines = [...markdown.matchAll(FENCED)].flatMap((m) => m[0].split('\n'));
   const found: { command: string; flags: string[]; line: string }[] = [];
-  for (const raw of lines) {
+  for (const raw of codeLines(markdown)) {
     const line = raw.replace(/\s#.*$/, '');
     const m = /(?:\broomcast|dist\/src\/cli\.js)\s+(start|gateway|logic|bench)\b(.*)$/.exec(line) ?? /\bnpm run (bench) --(.*)$/.exec(line);
     if (m !== null) found.push({ command: m[1], flags: [...flagsNamed(m[2])], line: raw.trim() });
   }
   return found;
+}
+
+/** Every line of the code blocks of a Markdown text. */
+export function codeLines(markdown: string): string[] {
+  return [...markdown.matchAll(FENCED)].flatMap((m) => m[0].split('\n'));
+}
+
+/**
+ * The code-block lines that run `roomcast <command>` as a bare command: a checkout's
+ * `npm ci` puts no `roomcast` on the PATH, so the docs run `npx roomcast` or
+ * `node dist/src/cli.js`. `docker run ... roomcast start` names the image, not a command.
+ */
+export function bareRoomcastLines(markdown: string): string[] {
+  return codeLines(markdown)
+    .map((raw) => raw.replace(/\s#.*$/, '').trim())
+    .filter((line) => !/^docker\b/.test(line) && /(?<![\w/.-]|npx )roomcast\s+(start|gateway|logic|bench)\b/.test(line));
 }
