@@ -1,4 +1,4 @@
-import { destination, pino, type Logger } from 'pino';
+import { destination, pino, stdSerializers, type Logger } from 'pino';
 
 /**
  * JSON logs on stdout, each line written as it is logged. Not pino's default
@@ -6,6 +6,9 @@ import { destination, pino, type Logger } from 'pino';
  * failed write without end, so a process whose stdout reader was gone (EPIPE)
  * hung in exit, deaf to SIGTERM. A line that cannot be written is dropped
  * (after EPIPE, every later one): logging never stops or crashes the server.
+ *
+ * An error's cause is logged as its own `err.cause`, not appended to
+ * `err.message` (pino's default): roomcast's messages already name their cause.
  */
 export function createLogger(level: string): Logger {
   const stdout = destination({ dest: 1, sync: true });
@@ -14,6 +17,7 @@ export function createLogger(level: string): Logger {
     {
       name: 'roomcast',
       level,
+      serializers: { err: stdSerializers.errWithCause },
       redact: { paths: ['apiKey', '*.apiKey', 'config.apiKey', 'token', '*.token', 'headers.authorization'], censor: '[redacted]' },
     },
     stdout,
