@@ -334,7 +334,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
     // at once, not when its record expires: a rolling change of a flag is through once the last old process stops
-    if (this.commands.isReady) await withTimeout(this.settings.remove(), 1000, 'removing the shared settings').catch((err: unknown) => this.calls.logError(err, 'removing the shared settings'));
+    if (this.isReady()) await withTimeout(this.settings.remove(), 1000, 'removing the shared settings').catch((err: unknown) => this.calls.logError(err, 'removing the shared settings'));
     this.redisWatch.stop();
     this.nodes.cancelAll();
     for (const client of [this.commands, this.subscriber]) {
