@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
 import { createBroker } from './broker/create.js';
-import type { Broker } from './broker/broker.js';
+import type { Broker, ProcessRole } from './broker/broker.js';
 import {
   addGatewayOptions,
   addLogicOptions,
@@ -114,11 +114,12 @@ interface ServerOnBroker {
 /** Runs one server on its own broker connection; `where` names it in the start line once it listens. */
 async function serveOnBroker<S extends ServerOnBroker>(
   config: CommonConfig,
+  role: ProcessRole,
   make: (broker: Broker, log: Logger) => S,
   where: (port: number, server: S) => Record<string, unknown>,
 ): Promise<void> {
   await serve(config.logLevel, async (log) => {
-    const broker = await createBroker(config, log);
+    const broker = await createBroker(config, log, role);
     const server = make(broker, log);
     const { port } = await server.listen();
     return {
@@ -136,6 +137,7 @@ const gateway = addGatewayOptions(new Command('gateway').description('run a WebS
     const config = readConfig(cmd, readGatewayConfig);
     await serveOnBroker(
       config,
+      'gateway',
       (broker, log) => createGateway(config, broker, log),
       (port, server) => ({ gateway: gatewayUrl(config, port), node: server.node.nodeId }),
     );
@@ -145,7 +147,7 @@ const gateway = addGatewayOptions(new Command('gateway').description('run a WebS
 const logic = addLogicOptions(new Command('logic').description('run the logic HTTP API (use --broker redis://... to reach gateway nodes)')).action(
   async (_opts, cmd: Command) => {
     const config = readConfig(cmd, readLogicConfig);
-    await serveOnBroker(config, (broker, log) => createLogic(config, broker, log), (port) => ({ logic: logicUrl(config, port) }));
+    await serveOnBroker(config, 'logic', (broker, log) => createLogic(config, broker, log), (port) => ({ logic: logicUrl(config, port) }));
   },
 );
 

@@ -46,7 +46,7 @@ const WORKER_STOP_MS = 4000;
 /** Runs one gateway in a worker process; reports its port to the primary, or why it could not start and exits 1. */
 async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
   try {
-    const broker = await createBroker(config, log);
+    const broker = await createBroker(config, log, 'gateway');
     const gateway = createGateway(gatewayPart(config), broker, log);
     const { port } = await gateway.listen();
     process.send?.({ type: 'roomcast:listening', port } satisfies ListeningMessage);
@@ -84,7 +84,7 @@ async function stopWorkers(workers: Set<Worker>, log: Logger): Promise<void> {
 }
 
 async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
-  const broker = await createBroker(config, log);
+  const broker = await createBroker(config, log, 'logic');
   const workers = new Set<Worker>();
   // whatever ends the primary (the shutdown deadline, a fatal error), its workers end with it
   process.on('exit', () => {

@@ -78,7 +78,7 @@ export function createLogic(
 
 /** `roomcast start`: gateway + logic in this process, on the broker the config names. */
 export async function startStandalone(config: ServerConfig, log: Logger): Promise<RunningServer> {
-  const broker = await createBroker(config, log);
+  const broker = await createBroker(config, log, 'gateway+logic');
   const gatewayConfig = gatewayPart(config);
   const logicConfig = logicPart(config);
   const gateway = createGateway(gatewayConfig, broker, log);

@@ -193,8 +193,27 @@ export interface ClusterReport {
   historyEvictions: number;
 }
 
+/** What a process on the broker serves. */
+export const PROCESS_ROLES = ['gateway', 'logic', 'gateway+logic'] as const;
+export type ProcessRole = (typeof PROCESS_ROLES)[number];
+
+/** A process on the broker, as a settings mismatch names it: `id` is its broker process id, new at each start. */
+export interface ClusterProcess {
+  id: string;
+  role: ProcessRole;
+  pid: number;
+  host: string;
+}
+
+/** A setting the live processes on one broker run with different values of (src/broker/redis/process-settings.ts). */
+export interface SettingsMismatch {
+  flag: string;
+  /** Each value with the processes that run it, the most common value first. */
+  values: { value: number; processes: ClusterProcess[] }[];
+}
+
 /** The totals of every gateway node attached now, with what the broker counts itself. */
-export type ClusterStats = NodeStats & { nodes: number; historyEvictions: number };
+export type ClusterStats = NodeStats & { nodes: number; historyEvictions: number; settingsMismatch: SettingsMismatch[] };
 
 export interface GatewayHandler {
   readonly nodeId: string;
@@ -360,13 +379,22 @@ export function sumRoomCounts(perNode: Iterable<Iterable<[string, number]>>): Ma
   return totals;
 }
 
-/** The cluster's totals: each node's stats summed, with the rooms that have members on any node, the joins refused to away sessions and the history entries evicted. */
-export function clusterStats(perNode: NodeStats[], rooms: number, awayRoomLimitRefusals: number, historyEvictions: number): ClusterStats {
+/**
+ * The cluster's totals: each node's stats summed, with the rooms that have members on any node, the joins refused
+ * to away sessions, the history entries evicted and the settings the processes differ on.
+ */
+export function clusterStats(
+  perNode: NodeStats[],
+  rooms: number,
+  awayRoomLimitRefusals: number,
+  historyEvictions: number,
+  settingsMismatch: SettingsMismatch[] = [],
+): ClusterStats {
   const total = emptyNodeStats();
   for (const stats of perNode) addNodeStats(total, stats);
   total.rooms = rooms;
   total.roomLimitRefusals += awayRoomLimitRefusals;
-  return { ...total, nodes: perNode.length, historyEvictions };
+  return { ...total, nodes: perNode.length, historyEvictions, settingsMismatch };
 }
 
 /** Thrown by an engine that cannot hand a push or command on right now; the API answers 503. */

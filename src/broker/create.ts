@@ -1,13 +1,14 @@
 /** Picks the broker engine from the `--broker` setting. */
 import type { Logger } from 'pino';
 import type { CommonConfig } from '../config.js';
-import type { Broker } from './broker.js';
+import type { Broker, ProcessRole } from './broker.js';
 import { MemoryBroker } from './memory.js';
 
-export async function createBroker(config: CommonConfig, log: Logger): Promise<Broker> {
+/** `role`: what the process serves, as the other processes on Redis name it when its shared settings differ from theirs. */
+export async function createBroker(config: CommonConfig, log: Logger, role: ProcessRole): Promise<Broker> {
   const options = { history: { size: config.historySize, ttlMs: config.historyTtl }, recoveryWindowMs: config.recoveryWindow };
   if (config.broker === 'memory') return new MemoryBroker({ ...options, historyMaxMemory: config.historyMaxMemory });
   // loaded only when used, so a memory-only process does not carry the Redis client
   const { RedisBroker } = await import('./redis/broker.js');
-  return RedisBroker.connect({ url: config.broker, ...options }, log);
+  return RedisBroker.connect({ url: config.broker, ...options, role }, log);
 }

@@ -4,7 +4,7 @@
  * OpenAPI document is generated from the same table.
  */
 import { z } from 'zod';
-import type { Broker } from '../broker/broker.js';
+import { PROCESS_ROLES, type Broker } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { apiErrors, type ErrorStatus } from './errors.js';
 import { firstSorted } from '../first-sorted.js';
@@ -128,6 +128,22 @@ const statsData = z.object({
         'How often each limit was hit: connections refused or closed, joins refused, pushes refused (413), away sessions ended early (awaySessions: a node or an address past its limit of them), history entries dropped to keep history within --history-max-memory (historyMaxMemory: memory engine only)',
     }),
   auth: z.object({ failures: z.int(), expired: z.int() }).meta({ description: 'Client tokens refused, and connections closed (4001) when their token expired' }),
+  settingsMismatch: z
+    .array(
+      z.object({
+        flag: z.string(),
+        values: z.array(
+          z.object({
+            value: z.int(),
+            processes: z.array(z.object({ id: z.string(), role: z.enum(PROCESS_ROLES), pid: z.int(), host: z.string() })),
+          }),
+        ),
+      }),
+    )
+    .meta({
+      description:
+        'The settings the live processes on Redis must share (--history-size, --history-ttl, --recovery-window) and do not: each with its values and the processes that run each. Empty when they agree, and always on the memory engine',
+    }),
   uptimeSeconds: z.number(),
 });
 
@@ -165,6 +181,7 @@ export async function readStats(ctx: RouteContext): Promise<StatsData> {
       historyMaxMemory: s.historyEvictions,
     },
     auth: { failures: s.authFailures, expired: s.tokenExpiries },
+    settingsMismatch: s.settingsMismatch,
     uptimeSeconds: (Date.now() - ctx.startedAt) / 1000,
   };
 }

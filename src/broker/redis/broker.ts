@@ -14,7 +14,8 @@
  * Its parts: calls.ts (requests to Redis within a deadline), node-requests.ts
  * (asking and answering gateway nodes), sessions.ts (registry entries, session
  * handover, away sessions), streams.ts (publish, positions, history),
- * subscriptions.ts (the gateway's channels), resume-secret.ts.
+ * subscriptions.ts (the gateway's channels), resume-secret.ts, process-settings.ts
+ * (the settings every process must share, compared across the cluster).
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -31,6 +32,7 @@ import {
   type ClusterReport,
   type ClusterStats,
   type ConnCommand,
+  type ProcessRole,
   type ConnInfo,
   type GatewayHandler,
   type HistoryPage,
@@ -46,6 +48,7 @@ import { connectFailure } from './connect-failure.js';
 import { warnIfEvicting } from './eviction.js';
 import { RedisNames, redisDatabase, redisUser } from './keys.js';
 import { NodeRequests } from './node-requests.js';
+import { ProcessSettings } from './process-settings.js';
 import { SharedResumeSecret } from './resume-secret.js';
 import { RedisSessions } from './sessions.js';
 import { RedisStreams } from './streams.js';
@@ -72,6 +75,8 @@ export interface RedisBrokerOptions {
   /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
   recoveryWindowMs?: number;
   connectTimeoutMs?: number;
+  /** What the process serves, as other processes name it when its shared settings differ from theirs. */
+  role?: ProcessRole;
 }
 
 export class RedisBroker implements Broker {
@@ -80,7 +85,7 @@ export class RedisBroker implements Broker {
   readonly names: RedisNames;
   readonly recoveryWindowMs: number;
   private gateway: GatewayHandler | undefined;
-  private refreshTimer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private outage = false;
   private readonly registryTtlMs: number;
   private readonly requestTimeoutMs: number;
@@ -91,6 +96,7 @@ export class RedisBroker implements Broker {
   private readonly streams: RedisStreams;
   private readonly subscriptions: GatewaySubscriptions;
   private readonly secret: SharedResumeSecret;
+  private readonly settings: ProcessSettings;
 
   private constructor(
     /** Names this process's reply channel and its Redis connections (CLIENT LIST). */
@@ -117,6 +123,8 @@ export class RedisBroker implements Broker {
     this.streams = new RedisStreams(this.names, this.calls, options.history ?? DEFAULT_HISTORY, keptStreamSeconds);
     this.subscriptions = new GatewaySubscriptions(subscriber, this.names, this.requestTimeoutMs, gateway, this.nodes.onRequest);
     this.secret = new SharedResumeSecret(this.names, this.calls, log, gateway);
+    const shared = { history: options.history ?? DEFAULT_HISTORY, recoveryWindowMs: this.recoveryWindowMs };
+    this.settings = new ProcessSettings(processId, options.role ?? 'gateway+logic', shared, this.names, this.calls, this.registryTtlMs, log);
   }
 
   /** Connects both clients (commands, and a second one in subscriber mode); fails if Redis cannot be reached in time. */
@@ -164,11 +172,15 @@ export class RedisBroker implements Broker {
       await broker.close();
       throw err;
     }
+    // before the start line, so a difference with the processes already running is the first thing logged
+    await broker.calls.bounded(() => broker.settings.record()).catch((err: unknown) => broker.calls.logError(err, 'recording the shared settings'));
+    broker.heartbeat = setInterval(() => broker.beat(), Math.max(100, Math.floor(broker.registryTtlMs / 3)));
     // first: Redis may have restarted, and lost its script cache
     commands.on('ready', () => void broker.calls.loadScripts().catch((err: unknown) => broker.calls.logError(err, 'loading the scripts')));
     commands.on('ready', () => broker.registerAll(true));
     commands.on('ready', () => void broker.secret.restore());
     commands.on('ready', () => broker.redisWatch.reconnected());
+    commands.on('ready', () => broker.recordSettings());
     return broker;
   }
 
@@ -179,15 +191,10 @@ export class RedisBroker implements Broker {
     this.gateway = handler;
     this.sessions.roomsLimit = handler.maxRoomsPerConnection;
     await this.subscriptions.attach(handler.nodeId);
-    this.refreshTimer = setInterval(() => {
-      this.registerAll(false);
-      this.keepStreams();
-    }, Math.max(100, Math.floor(this.registryTtlMs / 3)));
   }
 
   async detachGateway(handler: GatewayHandler): Promise<void> {
     if (this.gateway !== handler) return;
-    clearInterval(this.refreshTimer);
     this.gateway = undefined;
     await this.subscriptions.detach(handler.nodeId);
   }
@@ -302,8 +309,13 @@ export class RedisBroker implements Broker {
 
   // history's memory is Redis's own (its maxmemory), so nothing is evicted here
   async stats(): Promise<ClusterStats> {
-    const [perNode, rooms, awayRefusals] = await Promise.all([this.nodes.gather<'stats'>({ kind: 'stats' }), this.roomCounts(), this.awayRoomLimitRefusals()]);
-    return clusterStats(perNode, rooms.size, awayRefusals, 0);
+    const [perNode, rooms, awayRefusals, settingsMismatch] = await Promise.all([
+      this.nodes.gather<'stats'>({ kind: 'stats' }),
+      this.roomCounts(),
+      this.awayRoomLimitRefusals(),
+      this.settings.mismatches(),
+    ]);
+    return clusterStats(perNode, rooms.size, awayRefusals, 0, settingsMismatch);
   }
 
   async clusterReport(): Promise<ClusterReport> {
@@ -320,7 +332,9 @@ export class RedisBroker implements Broker {
   }
 
   async close(): Promise<void> {
-    clearInterval(this.refreshTimer);
+    clearInterval(this.heartbeat);
+    // at once, not when its record expires: a rolling change of a flag is through once the last old process stops
+    if (this.isReady()) await withTimeout(this.settings.remove(), 1000, 'removing the shared settings').catch((err: unknown) => this.calls.logError(err, 'removing the shared settings'));
     this.redisWatch.stop();
     this.nodes.cancelAll();
     for (const client of [this.commands, this.subscriber]) {
@@ -349,6 +363,19 @@ export class RedisBroker implements Broker {
   /** Joins refused to away sessions, by whichever logic process took them. */
   private async awayRoomLimitRefusals(): Promise<number> {
     return Number((await this.calls.bounded(() => this.commands.get(this.names.awayRefusalsKey))) ?? 0);
+  }
+
+  /** Every registryTtlMs / 3: keeps what this process has in Redis from expiring. */
+  private beat(): void {
+    this.registerAll(false);
+    this.keepStreams();
+    this.recordSettings();
+  }
+
+  /** Rewrites this process's shared settings, warning of any another live process runs differently. */
+  private recordSettings(): void {
+    if (!this.commands.isReady) return;
+    this.settings.record().catch((err: unknown) => this.calls.logError(err, 'recording the shared settings'));
   }
 
   /** Rewrites this node's registry entries so they do not expire (src/broker/redis/sessions.ts). */

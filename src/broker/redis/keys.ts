@@ -114,6 +114,11 @@ export class RedisNames {
     return `${this.prefix}order`;
   }
 
+  /** Hash key: the shared settings each live process runs with, a field per process (src/broker/redis/process-settings.ts). */
+  get settingsKey(): string {
+    return `${this.prefix}settings`;
+  }
+
   /** String key: the secret resume tokens are signed with, shared by every node. */
   get secretKey(): string {
     return `${this.prefix}resume-secret`;

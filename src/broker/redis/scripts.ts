@@ -288,3 +288,30 @@ end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `);
+
+/**
+ * KEYS: the hash of the processes' settings (a field per process id, value
+ * `<until ms, Redis's clock>|<record>`). ARGV: this process's id, its record
+ * ('' only reads), how long a record lives unless rewritten (ms). Drops the
+ * records past their time and returns the others' { id, record, ... }.
+ */
+export const PROCESS_SETTINGS = script(`${REDIS_NOW}
+local ttl = tonumber(ARGV[3])
+if ARGV[2] ~= '' then
+  redis.call('HSET', KEYS[1], ARGV[1], (now + ttl) .. '|' .. ARGV[2])
+  if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+end
+local live = {}
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local bar = string.find(fields[i + 1], '|', 1, true)
+  local expires = bar and tonumber(string.sub(fields[i + 1], 1, bar - 1))
+  if not expires or expires < now then
+    redis.call('HDEL', KEYS[1], fields[i])
+  elseif fields[i] ~= ARGV[1] then
+    table.insert(live, fields[i])
+    table.insert(live, string.sub(fields[i + 1], bar + 1))
+  end
+end
+return live
+`);

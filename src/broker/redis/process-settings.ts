@@ -1,0 +1,168 @@
+/**
+ * The settings every process on one Redis must run with for recovery to work
+ * as documented. Each process records its own in one hash (a field per
+ * process, rewritten with its heartbeat, expiring with it, removed when it
+ * stops) and compares them with every other live process's: each setting that
+ * differs is logged once as a warning, not refused (a rolling change of a flag
+ * passes through a mixed cluster), and listed in GET /stats (settingsMismatch).
+ */
+import { hostname } from 'node:os';
+import type { Logger } from 'pino';
+import type { HistoryLimits } from '../../history/ring.js';
+import type { ClusterProcess, ProcessRole, SettingsMismatch } from '../broker.js';
+import type { RedisCalls } from './calls.js';
+import type { RedisNames } from './keys.js';
+import { PROCESS_SETTINGS } from './scripts.js';
+
+interface SharedSetting {
+  flag: string;
+  value(own: OwnSettings): number;
+  /** Which process's value wins, for the warning (docs/REFERENCE.md §7 says the same). */
+  effect: string;
+}
+
+export interface OwnSettings {
+  history: HistoryLimits;
+  recoveryWindowMs: number;
+}
+
+const SHARED_SETTINGS: readonly SharedSetting[] = [
+  {
+    flag: '--history-size',
+    value: (own) => own.history.size,
+    effect: "each push is trimmed to the size of the logic process that accepted it, whatever the gateways' size, so resumes may report recovered:false",
+  },
+  {
+    flag: '--history-ttl',
+    value: (own) => own.history.ttlMs,
+    effect:
+      "a gateway replays only publications younger than its own TTL, and a quiet stream's history expires after the TTL of the logic process that pushed to it last, so resumes may report recovered:false",
+  },
+  {
+    flag: '--recovery-window',
+    value: (own) => own.recoveryWindowMs,
+    effect:
+      'a dropped session is kept for the window of the gateway it dropped from, a logic process with 0 answers 404 for every away session, and one that finds a gateway dead ends its sessions after its own window',
+  },
+];
+
+/** What a process records of itself in Redis. */
+interface ProcessRecord {
+  role: ProcessRole;
+  pid: number;
+  host: string;
+  /** By flag. */
+  settings: Record<string, number>;
+}
+
+type Processes = Map<string, ProcessRecord>;
+
+export class ProcessSettings {
+  private readonly own: ProcessRecord;
+  private readonly ownText: string;
+  /** Per flag, the differing values last warned of. */
+  private readonly warned = new Map<string, string>();
+
+  constructor(
+    private readonly processId: string,
+    role: ProcessRole,
+    settings: OwnSettings,
+    private readonly names: RedisNames,
+    private readonly calls: RedisCalls,
+    /** How long a record lives unless rewritten: the heartbeat rewrites it well before. */
+    private readonly ttlMs: number,
+    private readonly log: Logger,
+  ) {
+    const values = Object.fromEntries(SHARED_SETTINGS.map((setting) => [setting.flag, setting.value(settings)]));
+    this.own = { role, pid: process.pid, host: hostname(), settings: values };
+    this.ownText = JSON.stringify(this.own);
+  }
+
+  /** Writes this process's record (at start and with each heartbeat) and warns of each setting another live process runs with a different value. */
+  async record(): Promise<void> {
+    const mismatches = settingsMismatch(this.withOthers(await this.run(this.ownText)));
+    this.warnOfChanges(mismatches);
+  }
+
+  /** The settings the live processes (this one too) differ on. */
+  async mismatches(): Promise<SettingsMismatch[]> {
+    return settingsMismatch(this.withOthers(await this.calls.bounded(() => this.run(''))));
+  }
+
+  /** Takes this process's record out, on close: it no longer counts. */
+  async remove(): Promise<void> {
+    await this.calls.client.hDel(this.names.settingsKey, this.processId);
+  }
+
+  private async run(record: string): Promise<Processes> {
+    const reply = (await this.calls.runScript(PROCESS_SETTINGS, [this.names.settingsKey], [this.processId, record, String(this.ttlMs)])) as string[];
+    const others: Processes = new Map();
+    for (let i = 0; i < reply.length; i += 2) {
+      const parsed = parseRecord(reply[i + 1]);
+      if (parsed !== undefined) others.set(reply[i], parsed);
+    }
+    return others;
+  }
+
+  private withOthers(others: Processes): Processes {
+    return new Map([[this.processId, this.own], ...others]);
+  }
+
+  /** One warning per setting whose differing values changed since the last; a line when it agrees again. */
+  private warnOfChanges(mismatches: SettingsMismatch[]): void {
+    const differing = new Set<string>();
+    for (const mismatch of mismatches) {
+      const own = this.own.settings[mismatch.flag];
+      const others = mismatch.values.filter(({ value }) => value !== own);
+      const signature = JSON.stringify(others.map(({ value }) => value).sort((a, b) => a - b));
+      differing.add(mismatch.flag);
+      if (this.warned.get(mismatch.flag) === signature) continue;
+      this.warned.set(mismatch.flag, signature);
+      const setting = SHARED_SETTINGS.find(({ flag }) => flag === mismatch.flag);
+      const runs = others.map(({ value, processes }) => `${processes.map(describe).join(' and ')} run${processes.length === 1 ? 's' : ''} ${value}`);
+      this.log.warn(
+        { setting: mismatch.flag, value: own, others },
+        `${mismatch.flag} differs across the cluster: this ${this.own.role} runs ${own}, ${runs.join(', ')}; ${setting?.effect ?? ''}`,
+      );
+    }
+    for (const flag of this.warned.keys()) {
+      if (differing.has(flag)) continue;
+      this.warned.delete(flag);
+      this.log.info({ setting: flag, value: this.own.settings[flag] }, `${flag} agrees across the cluster again: every live process runs ${this.own.settings[flag]}`);
+    }
+  }
+}
+
+function describe(running: ClusterProcess): string {
+  return `${running.role} ${running.id} (pid ${running.pid} on ${running.host})`;
+}
+
+/** A record another process wrote, or undefined when it is not one (a later version may add fields, which are kept). */
+function parseRecord(text: string): ProcessRecord | undefined {
+  try {
+    const record = JSON.parse(text) as Partial<ProcessRecord>;
+    if (typeof record.role !== 'string' || typeof record.settings !== 'object' || record.settings === null) return undefined;
+    return record as ProcessRecord;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Each setting the processes run with more than one value of (only flags both sides record are compared). */
+export function settingsMismatch(processes: Processes): SettingsMismatch[] {
+  const out: SettingsMismatch[] = [];
+  for (const { flag } of SHARED_SETTINGS) {
+    const byValue = new Map<number, ClusterProcess[]>();
+    for (const [id, record] of processes) {
+      const value = record.settings[flag];
+      if (typeof value !== 'number') continue;
+      const running = byValue.get(value) ?? [];
+      running.push({ id, role: record.role, pid: record.pid, host: record.host });
+      byValue.set(value, running);
+    }
+    if (byValue.size < 2) continue;
+    const values = [...byValue].map(([value, running]) => ({ value, processes: running }));
+    out.push({ flag, values: values.sort((a, b) => b.processes.length - a.processes.length || a.value - b.value) });
+  }
+  return out;
+}

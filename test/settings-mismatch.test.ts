@@ -1,0 +1,144 @@
+/**
+ * Real processes on a real Redis run with differing shared settings
+ * (--history-size, --recovery-window): the process that starts second warns
+ * once per differing setting, naming both values and the other process, and
+ * GET /stats lists the difference; processes that agree say nothing.
+ */
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { after, before, describe, it } from 'node:test';
+import { call } from './helpers/http.js';
+import { spawnRoomcast, stopProcess, type LogLine, type ServerProcess } from './helpers/process.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { until } from './helpers/until.js';
+
+const LOOPBACK = ['--host', '127.0.0.1', '--port', '0'];
+const WARN = 40;
+
+function differs(lines: LogLine[]): LogLine[] {
+  return lines.filter((line) => line.level === WARN && / differs across the cluster/.test(line.msg));
+}
+
+async function settingsMismatch(logicUrl: string): Promise<unknown> {
+  const answer = await call(logicUrl, '/stats');
+  assert.equal(answer.status, 200, answer.text);
+  return answer.body.data?.settingsMismatch;
+}
+
+function processOf(server: ServerProcess, role: string): Record<string, unknown> {
+  return { id: '<id>', role, pid: server.proc.pid, host: hostname() };
+}
+
+/** The mismatch's processes with their ids checked as ids and left out, so the rest compares as a whole. */
+function withoutIds(mismatch: unknown): unknown {
+  return (mismatch as { flag: string; values: { value: number; processes: { id: string }[] }[] }[]).map(({ flag, values }) => ({
+    flag,
+    values: values.map(({ value, processes }) => ({
+      value,
+      processes: processes.map(({ id, ...rest }) => {
+        assert.match(id, /^[0-9a-f-]{36}$/);
+        return { id: '<id>', ...rest };
+      }),
+    })),
+  }));
+}
+
+describe('shared settings compared across processes on Redis', { skip: skipWithoutRedis }, () => {
+  let redis: RedisServer;
+  const running: ServerProcess[] = [];
+  // each case on a database of its own: no process of one case is live in another's
+  let database: number;
+  const spawn = async (command: string, args: string[]): Promise<ServerProcess> => {
+    const server = await spawnRoomcast(command, [...LOOPBACK, '--broker', `${redis.url}/${database}`, ...args]);
+    running.push(server);
+    return server;
+  };
+  const stopAll = async (): Promise<void> => {
+    await Promise.all(running.splice(0).map(stopProcess));
+  };
+
+  before(async () => {
+    redis = await RedisServer.start();
+  });
+  after(async () => {
+    await stopAll();
+    await redis?.stop();
+  });
+
+  it('a logic process with another --history-size warns once, naming both values and the gateway, and /stats lists it until the gateway stops', async () => {
+    database = 1;
+    const gateway = await spawn('gateway', []);
+    const logic = await spawn('logic', ['--history-size', '10']);
+
+    const warnings = differs(logic.lines);
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.equal(warnings[0].setting, '--history-size');
+    assert.match(
+      warnings[0].msg,
+      new RegExp(
+        `^--history-size differs across the cluster: this logic runs 10, gateway [0-9a-f-]{36} \\(pid ${gateway.proc.pid} on ${hostname()}\\) runs 1000; ` +
+          'each push is trimmed to the size of the logic process that accepted it',
+      ),
+    );
+    assert.match(warnings[0].msg, /resumes may report recovered:false/);
+
+    assert.deepEqual(withoutIds(await settingsMismatch(logic.logicUrl)), [
+      {
+        flag: '--history-size',
+        values: [
+          { value: 10, processes: [processOf(logic, 'logic')] },
+          { value: 1000, processes: [processOf(gateway, 'gateway')] },
+        ],
+      },
+    ]);
+
+    // a stopped process takes its record with it: a rolling change is through once the last old process stops
+    await stopProcess(gateway);
+    assert.deepEqual(await settingsMismatch(logic.logicUrl), []);
+    await stopAll();
+  });
+
+  it('a gateway with another --recovery-window warns naming the start process that runs the default, whose /stats lists it', async () => {
+    database = 2;
+    const server = await spawnRoomcast('start', ['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--broker', `${redis.url}/${database}`]);
+    running.push(server);
+    const gateway = await spawn('gateway', ['--recovery-window', '1500']);
+
+    const warnings = differs(gateway.lines);
+    assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    assert.match(
+      warnings[0].msg,
+      new RegExp(
+        `^--recovery-window differs across the cluster: this gateway runs 1500, gateway\\+logic [0-9a-f-]{36} \\(pid ${server.proc.pid} on ${hostname()}\\) runs 120000; ` +
+          'a dropped session is kept for the window of the gateway it dropped from',
+      ),
+    );
+    assert.deepEqual(withoutIds(await settingsMismatch(server.logicUrl)), [
+      {
+        flag: '--recovery-window',
+        values: [
+          { value: 1500, processes: [processOf(gateway, 'gateway')] },
+          { value: 120_000, processes: [processOf(server, 'gateway+logic')] },
+        ],
+      },
+    ]);
+    // the process that was first warns too, with its next heartbeat (every 10 s)
+    await until(
+      'the start process to warn of the gateway',
+      () => differs(server.lines).find((line) => line.setting === '--recovery-window' && String(line.msg).includes(`this gateway+logic runs 120000, gateway`)),
+      15_000,
+    );
+    assert.equal(differs(server.lines).length, 1, JSON.stringify(differs(server.lines)));
+    await stopAll();
+  });
+
+  it('processes that run the same settings say nothing, and /stats lists no mismatch', async () => {
+    database = 3;
+    const shared = ['--history-size', '50', '--history-ttl', '60000', '--recovery-window', '5000'];
+    const gateway = await spawn('gateway', shared);
+    const logic = await spawn('logic', [...shared, '--max-val-size', '100']);
+    assert.deepEqual(await settingsMismatch(logic.logicUrl), []);
+    assert.deepEqual(differs([...gateway.lines, ...logic.lines]), []);
+    await stopAll();
+  });
+});
