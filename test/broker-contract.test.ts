@@ -50,6 +50,28 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
       await outsider.closeAndWait();
     });
 
+    it('a join or leave answered 2xx is in effect for the very next push: 20 rounds of join, push, leave, push on the other node', async () => {
+      const c = await TestClient.connect(cluster.gatewayUrls[1]);
+      const push = async (val: string): Promise<void> => {
+        assert.equal((await post(cluster.logicUrl, '/push/room', { val, tag: 2, id: 'in-effect' })).status, 200);
+      };
+      for (let i = 0; i < 20; i++) {
+        assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'in-effect', wsId: c.wsId })).body.data?.changed, true);
+        await push(`in ${i}`);
+        assert.equal((await post(cluster.logicUrl, '/room/leave', { id: 'in-effect', wsId: c.wsId })).body.data?.changed, true);
+        await push(`out ${i}`);
+      }
+      await post(cluster.logicUrl, '/room/join', { id: 'in-effect', wsId: c.wsId });
+      await push('last');
+      // one room's pushes come in order: once the last one is here, every earlier one that reached c is too
+      await c.next((f) => f.data === 'last');
+      assert.deepEqual(
+        c.frames.filter(isPush).map((f) => f.data),
+        Array.from({ length: 20 }, (_, i) => `in ${i}`),
+      );
+      await c.closeAndWait();
+    });
+
     it('counts rooms and connections across nodes', async () => {
       const room = await call(cluster.logicUrl, '/rooms/both');
       assert.equal(room.body.data?.members, 2);

@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
-import { call, post } from './helpers/http.js';
+import { call, post, postJson } from './helpers/http.js';
 import { parsePrometheus, valueOf } from './helpers/prometheus.js';
 import { serverPerSuite } from './helpers/server.js';
-import { until, within } from './helpers/until.js';
+import { until, untilLength, within } from './helpers/until.js';
 
 describe('gateway frames', () => {
   const server = serverPerSuite();
@@ -158,6 +158,83 @@ describe('gateway frames', () => {
     }
     assert.equal((await post(server.logicUrl, '/room/join', { id: 'x1', wsId: a.wsId })).status, 404);
     await b.closeAndWait();
+  });
+
+  it('sends every frame as a text frame holding one JSON object: welcome, PONG, joined, pushes, left, error', async () => {
+    const ws = new WebSocket(server.gatewayUrl);
+    const received: { text: string; isBinary: boolean }[] = [];
+    ws.on('message', (data: Buffer, isBinary: boolean) => received.push({ text: data.toString(), isBinary }));
+    await within(new Promise((resolve) => ws.once('open', resolve)), 20_000, 'the handshake');
+    await until('the welcome', () => received[0]);
+    const wsId = (JSON.parse(received[0].text) as Frame).wsId as string;
+    ws.send('{"type":1,"data":"PING"}');
+    await untilLength('frames (the PONG)', received, 2);
+    await post(server.logicUrl, '/room/join', { id: 'text-frames', wsId });
+    await post(server.logicUrl, '/push/room', { val: 'to the room', tag: 2, id: 'text-frames' });
+    await post(server.logicUrl, '/push/all', { val: 'to all', tag: 2 });
+    await post(server.logicUrl, '/push/conn', { val: 'to you', tag: 2, wsId });
+    await post(server.logicUrl, '/room/leave', { id: 'text-frames', wsId });
+    ws.send('{"op":"dance"}');
+    await untilLength('frames', received, 8);
+    ws.close();
+    const frames = received.map(({ text, isBinary }) => {
+      assert.equal(isBinary, false, `sent as a binary frame: ${text}`);
+      const frame = JSON.parse(text) as unknown;
+      assert.ok(typeof frame === 'object' && frame !== null && !Array.isArray(frame), `not a JSON object: ${text}`);
+      return frame as Frame;
+    });
+    assert.deepEqual(
+      frames.map((f) => f.op ?? f.data),
+      ['welcome', 'PONG', 'joined', 'to the room', 'to all', 'to you', 'left', 'error'],
+    );
+  });
+
+  it('answers an op that had no id, and a frame that is not JSON, with an error frame that has no id', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    a.send({ op: 'dance' });
+    assert.deepEqual(await a.next((f) => f.op === 'error'), { type: 0, op: 'error', code: 'unknown_op', message: 'unknown op "dance"' });
+    a.send('not json');
+    const badFrame = await a.next((f) => f.op === 'error');
+    assert.deepEqual(Object.keys(badFrame).sort(), ['code', 'message', 'op', 'type']);
+    assert.equal(badFrame.code, 'bad_frame');
+    assert.equal(badFrame.type, 0);
+    a.send({ op: 'join', room: 'no-id' });
+    assert.deepEqual(Object.keys(await a.next((f) => f.op === 'error')).sort(), ['code', 'message', 'op', 'type']);
+    await a.closeAndWait();
+  });
+
+  it('takes tags from 2 to 2147483647 and room ids of 128 characters of the whole alphabet; the joined seq is the room\'s last', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    const room = 'Az09_.:@-'.repeat(15).slice(0, 127) + 'z';
+    assert.equal(room.length, 128);
+    const pushed = await post(server.logicUrl, '/push/room', { val: 'before anyone', tag: 2, id: room });
+    assert.equal(pushed.status, 200, pushed.text);
+    assert.deepEqual(Object.keys(pushed.body.data ?? {}).sort(), ['id', 'room', 'seq']);
+    assert.equal(pushed.body.data?.room, room);
+    assert.equal((await post(server.logicUrl, '/room/join', { id: room, wsId: a.wsId })).status, 200);
+    const joined = await a.next((f) => f.op === 'joined');
+    assert.deepEqual(joined, { type: 0, op: 'joined', room, seq: pushed.body.data?.seq, epoch: joined.epoch });
+    for (const tag of [2, 2147483647]) {
+      const answer = await postJson(server.logicUrl, '/push/room', { val: `tag ${tag}`, tag, id: room });
+      assert.equal(answer.status, 200, answer.text);
+      assert.deepEqual(await a.next(isPush), { type: tag, data: `tag ${tag}`, room, seq: answer.body.data?.seq });
+    }
+    assert.equal(a.frames.filter((f) => f.data === 'before anyone').length, 0, 'a push to a room with no members reaches no one');
+    await a.closeAndWait();
+  });
+
+  it('takes an inbound message of exactly 64 KiB by default, and closes one a byte over with 1009', async () => {
+    const a = await TestClient.connect(server.gatewayUrl);
+    const frameOf = (bytes: number): string => {
+      const shell = '{"type":1,"data":""}';
+      return `{"type":1,"data":"${'x'.repeat(bytes - shell.length)}"}`;
+    };
+    assert.equal(Buffer.byteLength(frameOf(64 * 1024)), 64 * 1024);
+    const pong = a.next((f) => f.type === 1);
+    a.send(frameOf(64 * 1024));
+    assert.deepEqual(await pong, { type: 1, data: 'PONG' });
+    a.send(frameOf(64 * 1024 + 1));
+    assert.equal(await a.closeCode(20_000), 1009);
   });
 
   it("reports the p99 of the event loop's delay over the last 10 s to every scrape alike: reading it does not reset it", async () => {

@@ -410,6 +410,10 @@ describe('logic API access', () => {
       }
       assert.equal((await call(server.logicUrl, '/stats')).status, 401);
       assert.equal((await call(server.logicUrl, '/push/all')).status, 401, '401 comes before 405');
+      const tooBigPlainText = { raw: 'x'.repeat(2 * 1024 * 1024), headers: { 'content-type': 'text/plain' } };
+      assert.equal((await call(server.logicUrl, '/push/all', tooBigPlainText)).status, 401, '401 comes before 413');
+      assert.equal((await call(server.logicUrl, '/push/all', { raw: 'val=x', headers: { 'content-type': 'text/plain' } })).status, 401, '401 comes before 415');
+      assert.equal((await postJson(server.logicUrl, '/room/join', { id: 'bad id', wsId: 'nobody' })).status, 401, '401 comes before 400 and 404');
       assert.equal((await call(server.logicUrl, '/healthz')).status, 200);
       assert.equal((await call(server.logicUrl, '/readyz')).status, 200);
     });
@@ -422,6 +426,9 @@ describe('logic API access', () => {
       assert.equal(answer.status, 403);
       assert.match(answer.body.msg, /--api-key/);
       assert.equal((await call(server.logicUrl, '/push/all', { headers: remote })).status, 403, '403 comes before 405');
+      const tooBigPlainText = { raw: 'x'.repeat(2 * 1024 * 1024), headers: { ...remote, 'content-type': 'text/plain' } };
+      assert.equal((await call(server.logicUrl, '/push/all', tooBigPlainText)).status, 403, '403 comes before 413 and 415');
+      assert.equal((await postJson(server.logicUrl, '/room/join', { id: 'bad id', wsId: 'nobody' }, remote)).status, 403, '403 comes before 400 and 404');
       assert.equal((await call(server.logicUrl, '/healthz', { headers: remote })).status, 200);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { 'x-forwarded-for': '127.0.0.5' })).status, 200);
     });
@@ -479,5 +486,22 @@ describe('GET /openapi.json on a server with an API key and --public-metrics', (
       assert.match(res.headers.get('allow') ?? '', /GET/);
     }
     assert.equal((await call(server.logicUrl, '/stats', { method: 'POST' })).status, 401, 'a path that needs the key asks for it first');
+  });
+});
+
+describe('the logic API with the default --body-limit', () => {
+  it('takes a body of exactly 1 MiB (its unknown fields ignored) and answers one a byte over with 413', async () => {
+    await withServer({}, async (server) => {
+      const bodyOf = (bytes: number): string => {
+        const shell = '{"val":"v","tag":3,"pad":""}';
+        return `{"val":"v","tag":3,"pad":"${'p'.repeat(bytes - shell.length)}"}`;
+      };
+      const json = { 'content-type': 'application/json' };
+      const atLimit = await call(server.logicUrl, '/push/all', { raw: bodyOf(1024 * 1024), headers: json });
+      assert.equal(atLimit.status, 200, atLimit.text);
+      assert.deepEqual(Object.keys(atLimit.body.data ?? {}).sort(), ['id', 'seq']);
+      const over = await call(server.logicUrl, '/push/all', { raw: bodyOf(1024 * 1024 + 1), headers: json });
+      assert.deepEqual(over.body, { code: 413, msg: 'request body is larger than the limit of 1048576 bytes' });
+    });
   });
 });

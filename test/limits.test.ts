@@ -5,7 +5,7 @@ import { WebSocket } from 'ws';
 import { TestClient, isPush } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
-import { serverPerSuite } from './helpers/server.js';
+import { serverPerSuite, withServer } from './helpers/server.js';
 import { stallFor, within } from './helpers/until.js';
 
 describe('slow consumers', () => {
@@ -66,15 +66,29 @@ describe('handshakes', () => {
   });
 
   it('refuses an upgrade on another path with 404', async () => {
-    const ws = new WebSocket(server.gatewayUrl.replace('/connect', '/elsewhere'));
-    const refused = new Promise<number>((resolve) => {
-      ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.on('error', () => undefined);
+    assert.equal(await refusedUpgrade(server.gatewayUrl.replace('/connect', '/elsewhere')), 404);
+  });
+
+  it('serves the endpoint on the path --ws-path names, and refuses /connect then', async () => {
+    await withServer({ wsPath: '/push/ws' }, async (moved) => {
+      assert.equal(new URL(moved.gatewayUrl).pathname, '/push/ws');
+      const client = await TestClient.connect(moved.gatewayUrl);
+      assert.deepEqual(await client.ping(), { type: 1, data: 'PONG' });
+      assert.equal(await refusedUpgrade(moved.gatewayUrl.replace('/push/ws', '/connect')), 404);
+      await client.closeAndWait();
     });
-    const status = await within(refused, 20_000, 'the answer to an upgrade on /elsewhere');
-    assert.equal(status, 404);
   });
 });
+
+/** The HTTP status an upgrade request to `url` is refused with. */
+async function refusedUpgrade(url: string): Promise<number> {
+  const ws = new WebSocket(url);
+  const refused = new Promise<number>((resolve) => {
+    ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.on('error', () => undefined);
+  });
+  return within(refused, 20_000, `the answer to an upgrade on ${new URL(url).pathname}`);
+}
 
 describe('heartbeat', () => {
   const server = serverPerSuite({ heartbeatTimeout: 300 });
@@ -110,6 +124,19 @@ describe('heartbeat', () => {
     assert.equal(pinging.ws.readyState, WebSocket.OPEN);
     assert.equal(protocolPonger.ws.readyState, WebSocket.OPEN);
     await Promise.all([pinging.closeAndWait(), protocolPonger.closeAndWait()]);
+  });
+
+  it('counts any frame as life, not only PING: ignored, unknown, refused and malformed frames keep a client open; the welcome names the timeout', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    assert.equal(client.welcome?.heartbeat, 300);
+    const lifeSigns: unknown[] = [{ type: 5, data: 'ignored' }, { op: 'dance' }, { op: 'join', room: 'r' }, 'not json'];
+    for (let i = 0; i < 8; i++) {
+      await sleep(100);
+      client.send(lifeSigns[i % lifeSigns.length]);
+    }
+    assert.equal(client.ws.readyState, WebSocket.OPEN, 'closed although a frame came every 100 ms');
+    assert.equal(client.frames.filter((f) => f.type === 1).length, 0, 'no PING was sent');
+    assert.equal((await client.closedWithin()).code, 4002, 'the same client silent from then on is closed');
   });
 });
 

@@ -67,6 +67,32 @@ describe('resume on one process', () => {
     await again.closeAndWait();
   });
 
+  it('ends with {type:0,op:"resumed",wsId,resume,recovered,streams} whose fresh token resumes the session again, its rooms with it', async () => {
+    const { client, since } = await member(server, ['twice']);
+    await dropConnection(server, client);
+    const first = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+    assert.deepEqual(Object.keys(first.end).sort(), ['op', 'recovered', 'resume', 'streams', 'type', 'wsId']);
+    assert.deepEqual(first.end, {
+      type: 0,
+      op: 'resumed',
+      wsId: client.wsId,
+      resume: first.end.resume,
+      recovered: true,
+      streams: { '*': since['*'], twice: since.twice },
+    });
+    const expiryOf = (token: unknown): number => parseInt(String(token).split('.').at(-2)!, 36);
+    assert.ok(String(first.end.resume).startsWith(`${client.wsId}.`), 'the token is bound to the old wsId');
+    assert.ok(expiryOf(first.end.resume) >= expiryOf(client.welcome!.resume), 'the token is issued anew: it expires no sooner than the one resumed with');
+
+    first.client.wsId = client.wsId; // the resumed connection holds the old wsId now
+    await dropConnection(server, first.client);
+    const missed = await post(server.logicUrl, '/push/room', { val: 'missed', tag: 3, id: 'twice' });
+    const second = await resumeOn(server.gatewayUrl, first.end.resume as string, first.end.streams as Record<string, Position>);
+    assertResumed(second.end, { wsId: client.wsId, recovered: true });
+    assert.deepEqual(second.frames.filter(isPush), [{ type: 3, data: 'missed', room: 'twice', seq: missed.body.data?.seq }]);
+    await second.client.closeAndWait();
+  });
+
   it('a quiet room keeps its epoch while a session away is in it: resumed after the sweeps, recovered:true', async () => {
     const { client, since } = await awayMember(server, ['quiet']);
     await sleep(2200);
@@ -374,6 +400,26 @@ describe('resume when history cannot cover the gap', () => {
       );
       const live = await post(server.logicUrl, '/push/room', { val: 'after', tag: 2, id: 'busy' });
       assert.equal((await again.next(isPush)).seq, live.body.data?.seq);
+      await again.closeAndWait();
+    });
+  });
+
+  it('history older than --history-ttl: recovered:false, nothing of it replayed, rooms restored, the history read empty', async () => {
+    await withServer({ historyTtl: 300 }, async (server) => {
+      const { client, since } = await awayMember(server, ['aged']);
+      await post(server.logicUrl, '/push/room', { val: 'aged out', tag: 2, id: 'aged' });
+      await sleep(600);
+      const kept = await post(server.logicUrl, '/push/room', { val: 'still kept', tag: 2, id: 'aged' });
+      const history = await call(server.logicUrl, `/rooms/aged/history?since=${since.aged.seq}`);
+      assert.deepEqual(
+        (history.body.data?.entries as { val: string }[]).map((e) => e.val),
+        ['still kept'],
+      );
+      assert.equal(history.body.data?.complete, false);
+      const { client: again, frames, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
+      assertResumed(end, { wsId: client.wsId, recovered: false });
+      assert.deepEqual(frames.filter(isPush), [{ type: 2, data: 'still kept', room: 'aged', seq: kept.body.data?.seq }]);
+      assert.deepEqual((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, ['aged']);
       await again.closeAndWait();
     });
   });
