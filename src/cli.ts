@@ -16,6 +16,7 @@ import {
 } from './config.js';
 import { runCluster } from './cluster.js';
 import { createLogger } from './log.js';
+import { gatewayWarnings, logicWarnings, serverWarnings } from './flag-rules.js';
 import { createGateway, createLogic, gatewayUrl, logicUrl, startStandalone } from './standalone.js';
 import { VERSION } from './version.js';
 
@@ -62,10 +63,11 @@ function guardProcess(log: Logger): void {
   });
 }
 
-/** Starts what `begin` starts, logs one line saying where it listens, and stops it on SIGTERM/SIGINT/SIGHUP. */
-async function serve(logLevel: string, begin: (log: Logger) => Promise<Serving>): Promise<void> {
+/** Logs each warning of the flags' rules, starts what `begin` starts, logs one line saying where it listens, and stops it on SIGTERM/SIGINT/SIGHUP. */
+async function serve(logLevel: string, warnings: string[], begin: (log: Logger) => Promise<Serving>): Promise<void> {
   const log = createLogger(logLevel);
   guardProcess(log);
+  for (const warning of warnings) log.warn(warning);
   try {
     const serving = await begin(log);
     exitOnSignals(log, () => serving.close());
@@ -96,7 +98,7 @@ const start = addServerOptions(
   new Command('start').description('run the gateway and the logic API in one process (embedded memory broker unless --broker redis://...)'),
 ).action(async (_opts, cmd: Command) => {
   const config = readConfig(cmd, readServerConfig);
-  await serve(config.logLevel, async (log) => {
+  await serve(config.logLevel, serverWarnings(config), async (log) => {
     if (config.workers > 0) {
       const handle = await runCluster(config, log);
       return { where: handle.started && { ...handle.started, engine: 'redis' }, close: () => handle.close() };
@@ -117,8 +119,9 @@ async function serveOnBroker<S extends ServerOnBroker>(
   role: ProcessRole,
   make: (broker: Broker, log: Logger) => S,
   where: (port: number, server: S) => Record<string, unknown>,
+  warnings: string[],
 ): Promise<void> {
-  await serve(config.logLevel, async (log) => {
+  await serve(config.logLevel, warnings, async (log) => {
     const broker = await createBroker(config, log, role);
     const server = make(broker, log);
     const { port } = await server.listen();
@@ -140,6 +143,7 @@ const gateway = addGatewayOptions(new Command('gateway').description('run a WebS
       'gateway',
       (broker, log) => createGateway(config, broker, log),
       (port, server) => ({ gateway: gatewayUrl(config, port), node: server.node.nodeId }),
+      gatewayWarnings(config),
     );
   },
 );
@@ -147,7 +151,7 @@ const gateway = addGatewayOptions(new Command('gateway').description('run a WebS
 const logic = addLogicOptions(new Command('logic').description('run the logic HTTP API (use --broker redis://... to reach gateway nodes)')).action(
   async (_opts, cmd: Command) => {
     const config = readConfig(cmd, readLogicConfig);
-    await serveOnBroker(config, 'logic', (broker, log) => createLogic(config, broker, log), (port) => ({ logic: logicUrl(config, port) }));
+    await serveOnBroker(config, 'logic', (broker, log) => createLogic(config, broker, log), (port) => ({ logic: logicUrl(config, port) }), logicWarnings(config));
   },
 );
 

@@ -7,6 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_RECOVERY_WINDOW_MS } from './broker/away.js';
 import { DEFAULT_HISTORY } from './history/ring.js';
 import { DEFAULT_HISTORY_MAX_MEMORY } from './history/budget.js';
+import { checkBodyLimit, checkSendBufferLimit } from './flag-rules.js';
 
 export type AuthMode = 'off' | 'optional' | 'required';
 
@@ -481,6 +482,8 @@ export function readServerConfig(cmd: Command): ServerConfig {
     ...readCommon(o),
     workers: o.workers as number,
   };
+  checkSendBufferLimit(config);
+  checkBodyLimit(config);
   if (config.workers > 0 && config.broker === 'memory') {
     throw new InvalidArgumentError(
       '--workers needs --broker redis://HOST:PORT: worker processes share rooms and connections through Redis (the memory broker lives in one process)',
@@ -496,7 +499,9 @@ export function readGatewayConfig(cmd: Command): GatewayConfig & CommonConfig {
 
 export function readLogicConfig(cmd: Command): LogicConfig & CommonConfig {
   const o = cmd.opts<Record<string, unknown>>();
-  return { host: o.host as string, port: o.port as number, ...readLogicFields(cmd, o), ...readCommon(o) };
+  const config = { host: o.host as string, port: o.port as number, ...readLogicFields(cmd, o), ...readCommon(o) };
+  checkBodyLimit(config);
+  return config;
 }
 
 /** The gateway half of a `start` config. */

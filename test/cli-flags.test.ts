@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { call } from './helpers/http.js';
-import { CLI, runCli, spawnRoomcast, stopProcess } from './helpers/process.js';
+import { CLI, runCli, spawnRoomcast, spawnServer, stopProcess } from './helpers/process.js';
 
 /** Runs a command expected to be refused; one that starts a server instead is stopped after 10 s (code null). */
 const refusal = (args: string[], env: Record<string, string> = {}) => runCli(args, env, CLI, 10_000);
@@ -50,6 +50,48 @@ describe('flags of each command', () => {
       assert.equal((await call(server.logicUrl, '/stats')).status, 200);
     } finally {
       await stopProcess(server);
+    }
+  });
+
+  it('refuses a --send-buffer-limit one push of a val of --max-val-size fills by itself, and a --body-limit such a push cannot fit in, naming both flags and the size to set', async () => {
+    const ports = ['--gateway-port', '0', '--logic-port', '0'];
+    const buffer = await refusal(['start', ...ports, '--max-val-size', '2000000', '--send-buffer-limit', '1000000', '--body-limit', '8000000']);
+    assert.equal(buffer.code, 1);
+    assert.match(buffer.stderr, /--send-buffer-limit 1000000 is below --max-val-size 2000000 .*slow consumer \(4000\); set --send-buffer-limit to at least 2000256/);
+    for (const command of [['start', ...ports], ['logic', '--port', '0']]) {
+      const body = await refusal([...command, '--max-val-size', '2000000'], { ROOMCAST_SEND_BUFFER_LIMIT: '8000000' });
+      assert.equal(body.code, 1, command[0]);
+      assert.match(body.stderr, /--body-limit 1048576 is below --max-val-size 2000000 .*refuses with 413; set --body-limit to at least 2000512/, command[0]);
+    }
+  });
+
+  it('starts with a combination of flags that is merely risky, and logs a warning naming the flags of each', async () => {
+    const risky = [
+      ...['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--log-level', 'info'],
+      ...['--max-val-size', '500000', '--send-buffer-limit', '600000', '--history-max-memory', '100000'],
+      ...['--auth', 'optional', '--jwt-secret', 'x'.repeat(32), '--allow-client-join', '--max-payload', '100'],
+    ];
+    const server = await spawnServer(risky);
+    try {
+      const warnings = server.lines.filter((line) => line.level === 40).map((line) => line.msg);
+      for (const rule of [
+        /^--max-payload 100 with --auth optional: an auth or refresh frame/,
+        /^--max-payload 100 with --allow-client-join: a join or leave frame/,
+        /^--body-limit 1048576 is below 3 times --max-val-size 500000/,
+        /^--send-buffer-limit 600000 holds fewer than two pushes of a val of --max-val-size 500000/,
+        /^--history-max-memory 100000 is below the 1001536 bytes history counts for a push of a val of --max-val-size 500000/,
+      ]) {
+        assert.ok(warnings.some((msg) => rule.test(msg)), `${rule} in ${JSON.stringify(warnings)}`);
+      }
+      assert.equal((await call(server.logicUrl, '/healthz')).status, 200);
+    } finally {
+      await stopProcess(server);
+    }
+    const plain = await spawnServer(['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--log-level', 'info']);
+    try {
+      assert.deepEqual(plain.lines.filter((line) => line.level === 40).map((line) => line.msg), [], 'the defaults warn of nothing');
+    } finally {
+      await stopProcess(plain);
     }
   });
 

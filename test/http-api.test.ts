@@ -214,7 +214,7 @@ describe('logic API', () => {
 
     it('413 for a body over the limit', async () => {
       const answer = await post(server.logicUrl, '/push/all', { val: 'x'.repeat(5000), tag: 3 });
-      assert.deepEqual(answer.body, { code: 413, msg: 'request body is larger than the limit of 4096 bytes' });
+      assert.deepEqual(answer.body, { code: 413, msg: 'request body is larger than the limit of 4096 bytes (--body-limit)' });
     });
 
     it('Expect: 100-continue with a declared length over the limit is 413 at once, with no 100 Continue: the body is never sent', async () => {
@@ -222,7 +222,7 @@ describe('logic API', () => {
       raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n');
       await raw.closed();
       assert.match(raw.received, /^HTTP\/1.1 413 /, raw.received);
-      assert.ok(raw.received.endsWith('{"code":413,"msg":"request body is larger than the limit of 4096 bytes"}'), raw.received);
+      assert.ok(raw.received.endsWith('{"code":413,"msg":"request body is larger than the limit of 4096 bytes (--body-limit)"}'), raw.received);
       assert.doesNotMatch(raw.received, /100 Continue/);
     });
 

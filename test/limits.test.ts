@@ -52,6 +52,40 @@ describe('slow consumers', () => {
   });
 });
 
+describe('a push larger than --send-buffer-limit', () => {
+  // 20,000 control characters: JSON escapes each in 6 bytes, a frame of some 120 KB against a limit of 16 KiB
+  const escapedVal = '\u0001'.repeat(20_000);
+  const server = serverPerSuite({ sendBufferLimit: 16 * 1024, maxValSize: 20_000 });
+
+  it('reaches a client that reads, one at a time, without closing it as a slow consumer', async () => {
+    const reader = await TestClient.connect(server.gatewayUrl);
+    await post(server.logicUrl, '/room/join', { id: 'big', wsId: reader.wsId });
+    for (let i = 1; i <= 3; i++) {
+      assert.equal((await post(server.logicUrl, '/push/room', { val: escapedVal, tag: 2, id: 'big' })).status, 200);
+      const push = await reader.next((f) => isPush(f) && f.seq === i);
+      assert.equal(push.data, escapedVal);
+    }
+    assert.equal(await reader.closeCode(200), 'still open');
+    assert.equal((await call(server.logicUrl, '/stats')).body.data?.slowConsumerCloses, 0);
+    await reader.closeAndWait();
+  });
+
+  it('still closes a client that stopped reading with 4000 once a frame waits behind it', async () => {
+    const slowCloses = async (): Promise<unknown> => (await call(server.logicUrl, '/stats')).body.data?.slowConsumerCloses;
+    const before = (await slowCloses()) as number;
+    const slow = await RawClient.connect(server.gatewayUrl);
+    await post(server.logicUrl, '/room/join', { id: 'stalled', wsId: await slow.welcome() });
+    slow.socket.pause();
+    for (let i = 0; i < 200 && (await slowCloses()) === before; i++) {
+      await post(server.logicUrl, '/push/room', { val: escapedVal, tag: 2, id: 'stalled' });
+    }
+    assert.equal(await slowCloses(), before + 1);
+    slow.socket.resume();
+    await within(slow.ended, 30_000, 'the server to close the client that stopped reading');
+    assert.equal(slow.closeCode, 4000);
+  });
+});
+
 describe('handshakes', () => {
   const server = serverPerSuite();
 

@@ -132,6 +132,21 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
     await stopAll();
   });
 
+  it("a logic process's --max-val-size that a gateway's --send-buffer-limit cannot hold one push of: each side warns, naming the other", async () => {
+    database = 4;
+    const gateway = await spawn('gateway', ['--send-buffer-limit', '100000']);
+    const logic = await spawn('logic', ['--max-val-size', '200000']);
+    const fits = (lines: LogLine[]): LogLine[] => lines.filter((line) => line.level === WARN && /fills a client's send buffer by itself/.test(line.msg));
+    const gatewayDescribed = `gateway [0-9a-f-]{36} \\(pid ${gateway.proc.pid} on ${hostname()}\\)`;
+    assert.equal(fits(logic.lines).length, 1, JSON.stringify(logic.lines));
+    assert.match(fits(logic.lines)[0].msg, new RegExp(`^--send-buffer-limit 100000 of ${gatewayDescribed} is below this process's --max-val-size 200000 .*slow consumer \\(4000\\)`));
+    // the gateway was first: it warns with its next heartbeat (every 10 s)
+    await until('the gateway to warn of the logic process', () => fits(gateway.lines)[0], 15_000);
+    assert.match(fits(gateway.lines)[0].msg, new RegExp(`^this process's --send-buffer-limit 100000 is below --max-val-size 200000 of logic [0-9a-f-]{36} \\(pid ${logic.proc.pid} on`));
+    assert.deepEqual(differs([...gateway.lines, ...logic.lines]), [], 'not a setting every process must share');
+    await stopAll();
+  });
+
   it('processes that run the same settings say nothing, and /stats lists no mismatch', async () => {
     database = 3;
     const shared = ['--history-size', '50', '--history-ttl', '60000', '--recovery-window', '5000'];
@@ -139,6 +154,11 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
     const logic = await spawn('logic', [...shared, '--max-val-size', '100']);
     assert.deepEqual(await settingsMismatch(logic.logicUrl), []);
     assert.deepEqual(differs([...gateway.lines, ...logic.lines]), []);
+    assert.deepEqual(
+      [...gateway.lines, ...logic.lines].filter((line) => line.level === WARN).map((line) => line.msg),
+      [],
+      'a --max-val-size the gateways hold is no warning',
+    );
     await stopAll();
   });
 });

@@ -17,7 +17,7 @@ import type { Flushable, Outbox } from './outbox.js';
 import { takeToken, type RateBucket } from './rate-bucket.js';
 
 export interface ConnectionLimits {
-  /** Bytes queued here plus bytes buffered in the socket above which the client is closed with 4000. */
+  /** Bytes queued here plus bytes buffered in the socket above which the client is closed with 4000 (one frame alone never is). */
   sendBufferLimit: number;
   /** How long a closing connection may take to finish the close handshake before it is destroyed. */
   closeGraceMs: number;
@@ -187,7 +187,7 @@ export class Connection implements Flushable, RateBucket {
     this.pendingBytes += frame.length;
     const limit = this.shared.limits.sendBufferLimit;
     // the socket only drains between two writes, so its count at the last write bounds it; the exact one is read only near the limit
-    if (this.pendingBytes + this.heldBytes + this.socketBytesAtWrite > limit && this.bufferedBytes > limit) {
+    if (this.pendingBytes + this.heldBytes + this.socketBytesAtWrite > limit && this.overLimit(frame, limit)) {
       this.closeSlow();
       return false;
     }
@@ -306,11 +306,22 @@ export class Connection implements Flushable, RateBucket {
       return true;
     }
     // held bytes count against the limit, so a resume that takes too long ends like any slow consumer
-    if (this.bufferedBytes > this.shared.limits.sendBufferLimit) {
+    if (this.overLimit(frame, this.shared.limits.sendBufferLimit)) {
       this.closeSlow();
       return false;
     }
     return true;
+  }
+
+  /**
+   * The bytes waiting, `frame` among them, pass the limit, and `frame` is not
+   * all of them: a frame larger than the limit that finds nothing else waiting
+   * goes out (a client that reads is never closed for one large push), and the
+   * next frame queued behind it closes a client that stopped reading.
+   */
+  private overLimit(frame: Buffer, limit: number): boolean {
+    const buffered = this.bufferedBytes;
+    return buffered > limit && buffered > frame.length;
   }
 
   private dropQueued(): void {

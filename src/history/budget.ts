@@ -34,7 +34,12 @@ export const ENTRY_OVERHEAD_BYTES = 1280;
 
 /** An entry's bytes: its val and stream name twice (the strings, and the frame a resume encodes of them) and the fixed overhead. */
 export function entryBytes(stream: string, val: string): number {
-  return ENTRY_OVERHEAD_BYTES + 2 * (Buffer.byteLength(val) + stream.length);
+  return entryBytesOf(Buffer.byteLength(val), stream.length);
+}
+
+/** The bytes of an entry whose val and stream name take these many bytes. */
+export function entryBytesOf(valBytes: number, streamBytes: number): number {
+  return ENTRY_OVERHEAD_BYTES + 2 * (valBytes + streamBytes);
 }
 
 /** Stale records are swept out of the queue only past this many, so a small queue is not rebuilt over and over. */

@@ -32,7 +32,7 @@ export const apiErrors = {
   valTooLarge: (limit: number) => new ApiError(413, `val is larger than the limit of ${limit} bytes (--max-val-size)`),
   methodNotAllowed: (method: string, path: string, allow: string) =>
     new ApiError(405, `method ${method} is not allowed on ${path}: use ${allow}`),
-  bodyTooLarge: (limit: number) => new ApiError(413, `request body is larger than the limit of ${limit} bytes`),
+  bodyTooLarge: (limit: number) => new ApiError(413, `request body is larger than the limit of ${limit} bytes (--body-limit)`),
   unsupportedMediaType: (type: string | undefined) =>
     new ApiError(
       415,

@@ -49,6 +49,7 @@ import { warnIfEvicting } from './eviction.js';
 import { RedisNames, redisDatabase, redisUser } from './keys.js';
 import { NodeRequests } from './node-requests.js';
 import { ProcessSettings } from './process-settings.js';
+import type { PushLimits } from './push-fit.js';
 import { SharedResumeSecret } from './resume-secret.js';
 import { RedisSessions } from './sessions.js';
 import { RedisStreams } from './streams.js';
@@ -77,6 +78,8 @@ export interface RedisBrokerOptions {
   connectTimeoutMs?: number;
   /** What the process serves, as other processes name it when its shared settings differ from theirs. */
   role?: ProcessRole;
+  /** Its --max-val-size (logic) and --send-buffer-limit (gateway), checked against the other processes'. */
+  pushLimits?: PushLimits;
 }
 
 export class RedisBroker implements Broker {
@@ -123,7 +126,7 @@ export class RedisBroker implements Broker {
     this.streams = new RedisStreams(this.names, this.calls, options.history ?? DEFAULT_HISTORY, keptStreamSeconds);
     this.subscriptions = new GatewaySubscriptions(subscriber, this.names, this.requestTimeoutMs, gateway, this.nodes.onRequest);
     this.secret = new SharedResumeSecret(this.names, this.calls, log, gateway);
-    const shared = { history: options.history ?? DEFAULT_HISTORY, recoveryWindowMs: this.recoveryWindowMs };
+    const shared = { history: options.history ?? DEFAULT_HISTORY, recoveryWindowMs: this.recoveryWindowMs, pushLimits: options.pushLimits };
     this.settings = new ProcessSettings(processId, options.role ?? 'gateway+logic', shared, this.names, this.calls, this.registryTtlMs, log);
   }
 

@@ -13,6 +13,7 @@ import type { ClusterProcess, ProcessRole, SettingsMismatch } from '../broker.js
 import type { RedisCalls } from './calls.js';
 import type { RedisNames } from './keys.js';
 import { PROCESS_SETTINGS } from './scripts.js';
+import { pushFitWarning, pushLimitSettings, type PushLimits } from './push-fit.js';
 
 interface SharedSetting {
   flag: string;
@@ -24,6 +25,8 @@ interface SharedSetting {
 export interface OwnSettings {
   history: HistoryLimits;
   recoveryWindowMs: number;
+  /** Not compared for equality: a logic process's --max-val-size against the gateways' --send-buffer-limit (push-fit.ts). */
+  pushLimits?: PushLimits;
 }
 
 const SHARED_SETTINGS: readonly SharedSetting[] = [
@@ -62,6 +65,8 @@ export class ProcessSettings {
   private readonly ownText: string;
   /** Per flag, the differing values last warned of. */
   private readonly warned = new Map<string, string>();
+  /** The push-fit warning last logged, so it is logged again only when it changes. */
+  private pushFitWarned: string | undefined;
 
   constructor(
     private readonly processId: string,
@@ -73,15 +78,18 @@ export class ProcessSettings {
     private readonly ttlMs: number,
     private readonly log: Logger,
   ) {
-    const values = Object.fromEntries(SHARED_SETTINGS.map((setting) => [setting.flag, setting.value(settings)]));
+    const values = { ...Object.fromEntries(SHARED_SETTINGS.map((setting) => [setting.flag, setting.value(settings)])), ...pushLimitSettings(settings.pushLimits) };
     this.own = { role, pid: process.pid, host: hostname(), settings: values };
     this.ownText = JSON.stringify(this.own);
   }
 
   /** Writes this process's record (at start and with each heartbeat) and warns of each setting another live process runs with a different value. */
   async record(): Promise<void> {
-    const mismatches = settingsMismatch(this.withOthers(await this.run(this.ownText)));
-    this.warnOfChanges(mismatches);
+    const processes = this.withOthers(await this.run(this.ownText));
+    this.warnOfChanges(settingsMismatch(processes));
+    const misfit = pushFitWarning(this.processId, processes, describe);
+    if (misfit !== undefined && misfit !== this.pushFitWarned) this.log.warn(misfit);
+    this.pushFitWarned = misfit;
   }
 
   /** The settings the live processes (this one too) differ on. */
