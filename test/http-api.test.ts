@@ -501,7 +501,7 @@ describe('the logic API with the default --body-limit', () => {
       assert.equal(atLimit.status, 200, atLimit.text);
       assert.deepEqual(Object.keys(atLimit.body.data ?? {}).sort(), ['id', 'seq']);
       const over = await call(server.logicUrl, '/push/all', { raw: bodyOf(1024 * 1024 + 1), headers: json });
-      assert.deepEqual(over.body, { code: 413, msg: 'request body is larger than the limit of 1048576 bytes' });
+      assert.deepEqual(over.body, { code: 413, msg: 'request body is larger than the limit of 1048576 bytes (--body-limit)' });
     });
   });
 });

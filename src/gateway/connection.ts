@@ -185,9 +185,7 @@ export class Connection implements Flushable, RateBucket {
     }
     this.pendingCount++;
     this.pendingBytes += frame.length;
-    const limit = this.shared.limits.sendBufferLimit;
-    // the socket only drains between two writes, so its count at the last write bounds it; the exact one is read only near the limit
-    if (this.pendingBytes + this.heldBytes + this.socketBytesAtWrite > limit && this.overLimit(frame, limit)) {
+    if (this.overLimit(frame)) {
       this.closeSlow();
       return false;
     }
@@ -306,7 +304,7 @@ export class Connection implements Flushable, RateBucket {
       return true;
     }
     // held bytes count against the limit, so a resume that takes too long ends like any slow consumer
-    if (this.overLimit(frame, this.shared.limits.sendBufferLimit)) {
+    if (this.overLimit(frame)) {
       this.closeSlow();
       return false;
     }
@@ -319,7 +317,10 @@ export class Connection implements Flushable, RateBucket {
    * goes out (a client that reads is never closed for one large push), and the
    * next frame queued behind it closes a client that stopped reading.
    */
-  private overLimit(frame: Buffer, limit: number): boolean {
+  private overLimit(frame: Buffer): boolean {
+    const limit = this.shared.limits.sendBufferLimit;
+    // the socket only drains between two writes, so its count at the last write bounds it; the exact one is read only near the limit
+    if (this.pendingBytes + this.heldBytes + this.socketBytesAtWrite <= limit) return false;
     const buffered = this.bufferedBytes;
     return buffered > limit && buffered > frame.length;
   }
