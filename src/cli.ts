@@ -98,7 +98,8 @@ const start = addServerOptions(
   new Command('start').description('run the gateway and the logic API in one process (embedded memory broker unless --broker redis://...)'),
 ).action(async (_opts, cmd: Command) => {
   const config = readConfig(cmd, readServerConfig);
-  await serve(config.logLevel, serverWarnings(config), async (log) => {
+  // a worker reads the same flags: the primary alone warns of them
+  await serve(config.logLevel, cluster.isPrimary ? serverWarnings(config) : [], async (log) => {
     if (config.workers > 0) {
       const handle = await runCluster(config, log);
       return { where: handle.started && { ...handle.started, engine: 'redis' }, close: () => handle.close() };

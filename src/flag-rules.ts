@@ -25,6 +25,14 @@ function plainPushFrame(valBytes: number): number {
   return valBytes + PUSH_FRAME_ENVELOPE;
 }
 
+/** Whether one push of a val of `maxValSize` bytes fills a send buffer of `sendBufferLimit` bytes by itself (also checked across processes: broker/redis/push-fit.ts). */
+export function pushFillsSendBuffer(maxValSize: number, sendBufferLimit: number): boolean {
+  return sendBufferLimit < plainPushFrame(maxValSize);
+}
+
+/** What a push that fills a send buffer by itself leads to, for the refusal here and the cluster's warning. */
+export const PUSH_FILLS_SEND_BUFFER = "a push of a val that size fills a client's send buffer by itself, and any push behind it closes the client as a slow consumer (4000)";
+
 /** Refuses a --body-limit that no push of a val of --max-val-size bytes fits in. */
 export function checkBodyLimit(logic: LogicSettings): void {
   const needed = logic.maxValSize + PUSH_BODY_ENVELOPE;
@@ -37,12 +45,10 @@ export function checkBodyLimit(logic: LogicSettings): void {
 
 /** Refuses a --send-buffer-limit that one push of a val of --max-val-size bytes fills by itself (both flags in one process). */
 export function checkSendBufferLimit(config: GatewaySettings & LogicSettings): void {
-  const needed = plainPushFrame(config.maxValSize);
-  if (config.sendBufferLimit >= needed) return;
+  if (!pushFillsSendBuffer(config.maxValSize, config.sendBufferLimit)) return;
   throw new InvalidArgumentError(
     `--send-buffer-limit ${config.sendBufferLimit} is below --max-val-size ${config.maxValSize} plus a push frame's envelope (${PUSH_FRAME_ENVELOPE} bytes): ` +
-      `a push of a val that size fills a client's send buffer by itself, and any push behind it closes the client as a slow consumer (4000); ` +
-      `set --send-buffer-limit to at least ${needed}, or lower --max-val-size`,
+      `${PUSH_FILLS_SEND_BUFFER}; set --send-buffer-limit to at least ${plainPushFrame(config.maxValSize)}, or lower --max-val-size`,
   );
 }
 

@@ -235,6 +235,18 @@ describe('roomcast start --workers', { skip: skipWithoutRedis }, () => {
       await stopProcess(server);
     }
   });
+
+  it('start --workers logs each warning of its flags once, not once more in each worker', async () => {
+    const risky = ['--max-val-size', '500000', '--send-buffer-limit', '600000'];
+    const server = await spawnServer(['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--workers', '2', '--broker', redis.url, ...risky]);
+    try {
+      await until('both workers answer', async () => ((await call(server.logicUrl, '/stats')).body.data?.nodes === 2 ? true : undefined));
+      const warnings = server.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('--send-buffer-limit 600000 holds fewer than two pushes'));
+      assert.equal(warnings.length, 1, JSON.stringify(warnings));
+    } finally {
+      await stopProcess(server);
+    }
+  });
 });
 
 describe('roomcast start --workers without Redis', () => {

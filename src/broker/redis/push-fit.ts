@@ -5,7 +5,7 @@
  * process compares its own against the records of the others and warns.
  */
 import type { ClusterProcess } from '../broker.js';
-import { PUSH_FRAME_ENVELOPE } from '../../flag-rules.js';
+import { PUSH_FILLS_SEND_BUFFER, PUSH_FRAME_ENVELOPE, pushFillsSendBuffer } from '../../flag-rules.js';
 
 export const MAX_VAL_SIZE = '--max-val-size';
 export const SEND_BUFFER_LIMIT = '--send-buffer-limit';
@@ -51,16 +51,16 @@ export function pushFitWarning(
     const other = { id, role: record.role, pid: record.pid, host: record.host };
     const val = record.settings[MAX_VAL_SIZE];
     const buffer = record.settings[SEND_BUFFER_LIMIT];
-    if (ownBuffer !== undefined && val !== undefined && ownBuffer < val + PUSH_FRAME_ENVELOPE) {
+    if (ownBuffer !== undefined && val !== undefined && pushFillsSendBuffer(val, ownBuffer)) {
       misfits.push(`this process's --send-buffer-limit ${ownBuffer} is below --max-val-size ${val} of ${describe(other)}`);
     }
-    if (ownVal !== undefined && buffer !== undefined && buffer < ownVal + PUSH_FRAME_ENVELOPE) {
+    if (ownVal !== undefined && buffer !== undefined && pushFillsSendBuffer(ownVal, buffer)) {
       misfits.push(`--send-buffer-limit ${buffer} of ${describe(other)} is below this process's --max-val-size ${ownVal}`);
     }
   }
   if (misfits.length === 0) return undefined;
   return (
-    `${misfits.join('; ')} (plus a push frame's envelope, ${PUSH_FRAME_ENVELOPE} bytes): a push of a val that size fills a client's send buffer by itself, ` +
-    'and any push behind it closes the client as a slow consumer (4000); raise --send-buffer-limit or lower --max-val-size'
+    `${misfits.join('; ')} (plus a push frame's envelope, ${PUSH_FRAME_ENVELOPE} bytes): ${PUSH_FILLS_SEND_BUFFER}; ` +
+    'raise --send-buffer-limit or lower --max-val-size'
   );
 }
