@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_RECOVERY_WINDOW_MS } from './broker/away.js';
 import { DEFAULT_HISTORY } from './history/ring.js';
 import { DEFAULT_HISTORY_MAX_MEMORY } from './history/budget.js';
-import { checkBodyLimit, checkSendBufferLimit } from './flag-rules.js';
+import { checkBodyLimit } from './flag-rules.js';
 
 export type AuthMode = 'off' | 'optional' | 'required';
 
@@ -482,7 +482,6 @@ export function readServerConfig(cmd: Command): ServerConfig {
     ...readCommon(o),
     workers: o.workers as number,
   };
-  checkSendBufferLimit(config);
   checkBodyLimit(config);
   if (config.workers > 0 && config.broker === 'memory') {
     throw new InvalidArgumentError(

@@ -30,7 +30,7 @@ export function pushFillsSendBuffer(maxValSize: number, sendBufferLimit: number)
   return sendBufferLimit < plainPushFrame(maxValSize);
 }
 
-/** What a push that fills a send buffer by itself leads to, for the refusal here and the cluster's warning. */
+/** What a push that fills a send buffer by itself leads to, for the warning here and the cluster's. */
 export const PUSH_FILLS_SEND_BUFFER = "a push of a val that size fills a client's send buffer by itself, and any push behind it closes the client as a slow consumer (4000)";
 
 /** Refuses a --body-limit that no push of a val of --max-val-size bytes fits in. */
@@ -40,15 +40,6 @@ export function checkBodyLimit(logic: LogicSettings): void {
   throw new InvalidArgumentError(
     `--body-limit ${logic.bodyLimit} is below --max-val-size ${logic.maxValSize} plus a push's other fields (${PUSH_BODY_ENVELOPE} bytes): ` +
       `a val that size comes in a body --body-limit refuses with 413; set --body-limit to at least ${needed}, or lower --max-val-size`,
-  );
-}
-
-/** Refuses a --send-buffer-limit that one push of a val of --max-val-size bytes fills by itself (both flags in one process). */
-export function checkSendBufferLimit(config: GatewaySettings & LogicSettings): void {
-  if (!pushFillsSendBuffer(config.maxValSize, config.sendBufferLimit)) return;
-  throw new InvalidArgumentError(
-    `--send-buffer-limit ${config.sendBufferLimit} is below --max-val-size ${config.maxValSize} plus a push frame's envelope (${PUSH_FRAME_ENVELOPE} bytes): ` +
-      `${PUSH_FILLS_SEND_BUFFER}; set --send-buffer-limit to at least ${plainPushFrame(config.maxValSize)}, or lower --max-val-size`,
   );
 }
 
@@ -83,13 +74,7 @@ export function gatewayWarnings(gateway: GatewaySettings): string[] {
 /** Risky combinations across the halves of `roomcast start`: a push's val against the gateway's send buffer and the memory engine's history. */
 export function serverWarnings(config: GatewaySettings & LogicSettings & CommonConfig): string[] {
   const warnings = [...gatewayWarnings(config), ...logicWarnings(config)];
-  const twoFrames = 2 * plainPushFrame(config.maxValSize);
-  if (config.sendBufferLimit < twoFrames) {
-    warnings.push(
-      `--send-buffer-limit ${config.sendBufferLimit} holds fewer than two pushes of a val of --max-val-size ${config.maxValSize}: ` +
-        `a client that has not read one such push yet when the next arrives is closed as a slow consumer (4000); set --send-buffer-limit to at least ${twoFrames}`,
-    );
-  }
+  warnings.push(...sendBufferWarnings(config));
   const historyOn = config.broker === 'memory' && config.historySize > 0 && config.historyTtl > 0 && config.historyMaxMemory > 0;
   const largest = entryBytesOf(config.maxValSize, LONGEST_ROOM_BYTES);
   if (historyOn && config.historyMaxMemory < largest) {
@@ -99,4 +84,23 @@ export function serverWarnings(config: GatewaySettings & LogicSettings & CommonC
     );
   }
   return warnings;
+}
+
+/**
+ * A --send-buffer-limit that one or two pushes of a val of --max-val-size fill. Not refused: a lone frame over
+ * the limit still goes out (src/gateway/connection.ts), so a client that reads each such push before the next works.
+ */
+function sendBufferWarnings(config: GatewaySettings & LogicSettings): string[] {
+  if (pushFillsSendBuffer(config.maxValSize, config.sendBufferLimit)) {
+    return [
+      `--send-buffer-limit ${config.sendBufferLimit} is below --max-val-size ${config.maxValSize} plus a push frame's envelope (${PUSH_FRAME_ENVELOPE} bytes): ` +
+        `${PUSH_FILLS_SEND_BUFFER}; set --send-buffer-limit to at least ${2 * plainPushFrame(config.maxValSize)}, or lower --max-val-size`,
+    ];
+  }
+  const twoFrames = 2 * plainPushFrame(config.maxValSize);
+  if (config.sendBufferLimit >= twoFrames) return [];
+  return [
+    `--send-buffer-limit ${config.sendBufferLimit} holds fewer than two pushes of a val of --max-val-size ${config.maxValSize}: ` +
+      `a client that has not read one such push yet when the next arrives is closed as a slow consumer (4000); set --send-buffer-limit to at least ${twoFrames}`,
+  ];
 }

@@ -46,7 +46,7 @@ export function pushFitWarning(
   const ownVal = own[MAX_VAL_SIZE];
   const misfits: string[] = [];
   for (const [id, record] of processes) {
-    // `roomcast start` refuses its own pair when it reads its flags
+    // `roomcast start` warns of its own pair when it reads its flags (src/flag-rules.ts)
     if (id === ownId) continue;
     const other = { id, role: record.role, pid: record.pid, host: record.host };
     const val = record.settings[MAX_VAL_SIZE];
