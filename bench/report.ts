@@ -90,6 +90,7 @@ const CHURN_COLUMNS: Column[] = [
   { title: 'conns settled', value: (r) => r.churn?.memory.afterSettle.connections, format: integer, ratio: false },
   { title: 'rooms settled', value: (r) => r.churn?.memory.afterSettle.rooms, format: integer, ratio: false },
   { title: 'server CPU s', value: (r) => r.serverCpuSeconds, format: fixed(2), ratio: true },
+  { title: 'other CPU s', value: (r) => r.otherCpuSeconds, format: fixed(2), ratio: false },
 ];
 
 const COLUMNS: Record<string, Column[]> = { idle: IDLE_COLUMNS, hold: HOLD_COLUMNS, resume: RESUME_COLUMNS, churn: CHURN_COLUMNS };

@@ -62,7 +62,7 @@ export const DEFAULT_SIZES: ScenarioSizes = {
   resumeMissed: 50,
   churnConns: 2000,
   churnRooms: 100,
-  churnCycles: 20,
+  churnCycles: 50,
   churnPercent: 10,
   churnPushRate: 200,
 };
