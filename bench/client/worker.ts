@@ -260,38 +260,36 @@ function closeAll(id: number): void {
   reply({ id, op: 'closed' }, () => process.exit(0));
 }
 
+type Answer = FromWorker extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
+
+/** Replies to request `id` with what `work` resolves to, or with its error. */
+function answer(id: number, work: Promise<Answer>): void {
+  work.then(
+    (done) => reply({ id, ...done } as FromWorker),
+    (err: unknown) => reply({ id, op: 'error', message: String(err) }),
+  );
+}
+
 // exit-with-parent.ts unrefs the channel; a worker lives to answer on it.
 process.channel?.ref();
 process.on('message', (message: ToWorker) => {
   const { id } = message;
   switch (message.op) {
     case 'connect':
-      connectAll(message).then(
-        (connected) => reply({ id, ...connected }),
-        (err: unknown) => reply({ id, op: 'error', message: String(err) }),
-      );
+      answer(id, connectAll(message));
       return;
     case 'drop':
       dropAll();
       reply({ id, op: 'dropped' });
       return;
     case 'resume':
-      resumeAll(message).then(
-        (outcome) => reply({ id, ...outcome }),
-        (err: unknown) => reply({ id, op: 'error', message: String(err) }),
-      );
+      answer(id, resumeAll(message));
       return;
     case 'churn':
-      churn(message).then(
-        (churned) => reply({ id, ...churned }),
-        (err: unknown) => reply({ id, op: 'error', message: String(err) }),
-      );
+      answer(id, churn(message));
       return;
     case 'barrier':
-      barrierAll(message.timeoutMs).then(
-        (failed) => reply({ id, op: 'barriered', failed }),
-        (err: unknown) => reply({ id, op: 'error', message: String(err) }),
-      );
+      answer(id, barrierAll(message.timeoutMs).then((failed) => ({ op: 'barriered' as const, failed })));
       return;
     case 'progress':
       reply({
