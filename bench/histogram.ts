@@ -64,3 +64,13 @@ export class Histogram {
     return this.max;
   }
 }
+
+export function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+/** p50, p99 and max of a histogram of µs, in ms. */
+export function quantilesMs(h: Histogram): { p50: number; p99: number; max: number } {
+  return { p50: round(h.quantile(0.5) / 1000, 2), p99: round(h.quantile(0.99) / 1000, 2), max: round(h.quantile(1) / 1000, 2) };
+}

@@ -8,7 +8,7 @@ import { openFilesLimit, waitForIdleMachine } from './proc-stats.js';
 import { redisServerInstalled } from './local-redis.js';
 import { scenarioTable, speedChecks } from './report.js';
 import { runTarget, type RunSettings, type TargetResult } from './run-target.js';
-import { buildScenario, RESUME_SCENARIOS, type ScenarioName } from './scenarios.js';
+import { buildScenario, CHURN_TARGETS, RESUME_SCENARIOS, type ScenarioName } from './scenarios.js';
 import { socketIoInstalled } from './targets.js';
 import { canResume, gatewayProcesses, targetRuns, type TargetRun } from './variants.js';
 
@@ -43,21 +43,30 @@ function progressLine(enabled: boolean): { show(text: string): void; clear(): vo
 /** Files a server process needs besides its connections: listening sockets, Redis, logs, node itself. */
 const FILES_SPARE = 1000;
 
-/** The runs a scenario takes: resume only roomcast's with history. */
+/** The runs a scenario takes: resume only roomcast's with history, churn not Socket.IO. */
 function runsOf(name: ScenarioName, runs: TargetRun[]): TargetRun[] {
-  return RESUME_SCENARIOS.includes(name) ? runs.filter(canResume) : runs;
+  if (RESUME_SCENARIOS.includes(name)) return runs.filter(canResume);
+  if (name === 'churn') return runs.filter((run) => CHURN_TARGETS.includes(run.target));
+  return runs;
 }
 
 /** A line saying which runs a scenario leaves out (`runs` but not `taken`), and why; undefined when it takes them all. */
 function leftOutLine(name: ScenarioName, runs: TargetRun[], taken: TargetRun[]): string | undefined {
   const left = runs.filter((run) => !taken.includes(run));
   if (left.length === 0) return undefined;
-  return `${name}: roomcast with history only (the peers have no session resume; without history nothing is replayed), so ${left.map((r) => r.label).join(', ')} ${left.length === 1 ? 'is' : 'are'} left out`;
+  const why =
+    name === 'churn'
+      ? 'roomcast and the bare ws loop only (a leaving client PINGs and reads the PONG, so every frame queued for it before it left is read; Socket.IO clients cannot PING)'
+      : 'roomcast with history only (the peers have no session resume; without history nothing is replayed)';
+  return `${name}: ${why}, so ${left.map((r) => r.label).join(', ')} ${left.length === 1 ? 'is' : 'are'} left out`;
 }
 
 /** Flags that do not fit together, and loads no server process could hold, are refused before anything starts. */
 function checkOptions(options: BenchOptions, runs: TargetRun[]): void {
-  const { roomsConns, roomSize, resumeConns } = options.sizes;
+  const { roomsConns, roomSize, resumeConns, churnConns, churnRooms } = options.sizes;
+  if (options.scenarios.includes('churn') && churnRooms > churnConns) {
+    throw new Error(`--churn-rooms (${churnRooms}) must not be larger than --churn-conns (${churnConns})`);
+  }
   if (options.scenarios.includes('rooms') && roomSize > roomsConns) {
     throw new Error(`--room-size (${roomSize}) must not be larger than --rooms-conns (${roomsConns})`);
   }
@@ -66,6 +75,9 @@ function checkOptions(options: BenchOptions, runs: TargetRun[]): void {
   }
   if (options.scenariosNamed && options.scenarios.includes('resume') && !runs.some(canResume)) {
     throw new Error('--scenarios resume needs roomcast with history in the run (the peers have no session resume): add roomcast to --targets, and leave out --history off');
+  }
+  if (options.scenariosNamed && options.scenarios.includes('churn') && !runs.some((run) => CHURN_TARGETS.includes(run.target))) {
+    throw new Error('--scenarios churn needs roomcast or ws in --targets (Socket.IO clients cannot PING, which a leaving churn client does to read every frame sent to it)');
   }
   const roomcast = options.targets.includes('roomcast');
   const clustered = options.workers.some((n) => n > 0);

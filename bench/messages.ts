@@ -28,7 +28,44 @@ export interface ResumeOrder {
   timeoutMs: number;
 }
 
-export type ToWorker = { id: number } & (ConnectOrder | ResumeOrder | { op: 'drop' } | { op: 'progress' } | { op: 'report' } | { op: 'close' });
+/**
+ * churn: connections leave, with a clean close or by destroying the socket,
+ * and new connections take their slots.
+ */
+export interface ChurnOrder {
+  op: 'churn';
+  /** The slots (indexes into the worker's connections) that leave, and how. */
+  leaves: { slot: number; clean: boolean }[];
+  /** Handshakes in flight at once. */
+  inFlight: number;
+  /** Give up on a leave or a new connection that takes longer. */
+  timeoutMs: number;
+}
+
+/** How a worker's churn cycle went: the new connections' wsIds, in the order of the leaves (null: that slot's new connection failed). */
+export interface Churned {
+  op: 'churned';
+  wsIds: (string | null)[];
+  /** Leaves that closed cleanly (close handshake) and by destroying the socket. */
+  cleanCloses: number;
+  destroyed: number;
+  failed: number;
+  firstError: string | undefined;
+}
+
+/**
+ * One connection's life in the churn scenario: its wsId, its slot, when it
+ * began to leave (monotonic µs; for a connection still open at the end, when
+ * the final barrier began) and every seq it received.
+ */
+export interface Lifetime {
+  wsId: string;
+  slot: number;
+  endUs: number;
+  seqs: number[];
+}
+
+export type ToWorker = { id: number } & (ConnectOrder | ResumeOrder | ChurnOrder | { op: 'barrier'; timeoutMs: number } | { op: 'drop' } | { op: 'progress' } | { op: 'report' } | { op: 'close' });
 
 export interface Connected {
   op: 'connected';
@@ -76,6 +113,8 @@ export interface WorkerReport {
   lastFrameAtUs: number;
   latency: SparseHistogram;
   cpuSeconds: number;
+  /** churn only: every connection's life, those that left and those still open. */
+  lifetimes: Lifetime[];
 }
 
 /** How a worker's resumes went. */
@@ -93,7 +132,17 @@ export interface ResumeOutcome {
   latency: SparseHistogram;
 }
 
-export type FromWorker = { id: number } & (Connected | ResumeOutcome | Progress | WorkerReport | { op: 'dropped' } | { op: 'closed' } | { op: 'error'; message: string });
+export type FromWorker = { id: number } & (
+  | Connected
+  | ResumeOutcome
+  | Churned
+  | Progress
+  | WorkerReport
+  | { op: 'barriered'; failed: number }
+  | { op: 'dropped' }
+  | { op: 'closed' }
+  | { op: 'error'; message: string }
+);
 
 /**
  * CLOCK_MONOTONIC at this process's `performance.now()` 0, in µs. The

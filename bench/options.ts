@@ -122,7 +122,8 @@ export function benchCommand(): Command {
       new Option(
         '--scenarios <list>',
         `scenarios to run: ${SCENARIO_NAMES.join(', ')} (hold, many connections and one push to all, runs only when named: 30,000 connections need --workers 2; ` +
-          'resume, a reconnect storm, runs on roomcast with history only: the peers have no session resume)',
+          'resume, a reconnect storm, runs on roomcast with history only: the peers have no session resume; ' +
+          'churn, connections coming and going while pushes flow, leaves Socket.IO out: its clients cannot PING)',
       )
         .argParser(listOf('--scenarios', SCENARIO_NAMES))
         .default([...DEFAULT_SCENARIOS], DEFAULT_SCENARIOS.join(',')),
@@ -151,6 +152,11 @@ export function benchCommand(): Command {
         .argParser(count('--resume-missed', RESUME_MISSED_MAX))
         .default(d.resumeMissed),
     )
+    .addOption(new Option('--churn-conns <n>', 'churn: the population of connections, each in one of --churn-rooms rooms').argParser(count('--churn-conns', 19_000 * 8)).default(d.churnConns))
+    .addOption(new Option('--churn-rooms <n>', 'churn: rooms the population is spread over').argParser(count('--churn-rooms')).default(d.churnRooms))
+    .addOption(new Option('--churn-cycles <n>', 'churn: cycles of connections leaving and new ones coming').argParser(count('--churn-cycles', 100_000)).default(d.churnCycles))
+    .addOption(new Option('--churn-percent <n>', 'churn: percent of the connections that leave (and come back new) in each cycle').argParser(count('--churn-percent', 100)).default(d.churnPercent))
+    .addOption(new Option('--churn-push-rate <n>', 'churn: pushes per second to the rooms, in turn, while the cycles run').argParser(count('--churn-push-rate', 100_000)).default(d.churnPushRate))
     .addOption(new Option('--val-bytes <n>', 'size of each pushed val').argParser(integer('--val-bytes', MIN_VAL_BYTES, 60_000)).default(100))
     .addOption(new Option('--warmup <n>', 'pushes sent before measuring (not counted), so every server runs optimized code').argParser(integer('--warmup', 0, 1_000_000)).default(200))
     .addOption(new Option('--concurrency <n>', 'concurrent keep-alive push requests').argParser(count('--concurrency', 256)).default(8))
@@ -159,7 +165,7 @@ export function benchCommand(): Command {
     .addOption(new Option('--source-addresses <range>', 'loopback addresses the client sockets are spread over').argParser(parseSourceAddresses).default(parseSourceAddresses('127.0.0.2-127.0.0.9'), '127.0.0.2-127.0.0.9'))
     .addOption(new Option('--timeout <s>', 'time limit for one target in one scenario').argParser(count('--timeout', 3600)).default(120))
     .addOption(new Option('--drain-timeout <s>', 'stop waiting for missing frames after this long without one').argParser(count('--drain-timeout', 600)).default(10))
-    .addOption(new Option('--settle <s>', 'idle: seconds the connections are held before memory is read (0 also skips the short pauses before measuring)').argParser(integer('--settle', 0, 600)).default(3))
+    .addOption(new Option('--settle <s>', 'idle: seconds the connections are held before memory is read; churn: seconds of quiet after the cycles before memory is read again (0 also skips the short pauses before measuring)').argParser(integer('--settle', 0, 600)).default(3))
     .addOption(new Option('--wait-for-idle <s>', 'before each target, wait up to this long for other processes to leave the CPUs alone').argParser(integer('--wait-for-idle', 0, 3600)).default(0))
     .addOption(new Option('--seed <n>', 'seed of the random room choices').argParser(integer('--seed', 0, 2 ** 31)).default(1))
     .addOption(new Option('--json <file>', 'also write the results as JSON to this file'))
@@ -193,6 +199,11 @@ export function readBenchOptions(cmd: Command): BenchOptions {
       holdPushes: n('holdPushes'),
       resumeConns: n('resumeConns'),
       resumeMissed: n('resumeMissed'),
+      churnConns: n('churnConns'),
+      churnRooms: n('churnRooms'),
+      churnCycles: n('churnCycles'),
+      churnPercent: n('churnPercent'),
+      churnPushRate: n('churnPushRate'),
     },
     valBytes: n('valBytes'),
     warmupPushes: n('warmup'),

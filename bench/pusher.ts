@@ -72,6 +72,71 @@ export async function runConcurrently(count: number, concurrency: number, deadli
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, loop));
 }
 
+/** A push of a paced run: its room, its seq (from the answer), and when it was sent and answered (monotonic µs). */
+export interface LoggedPush {
+  room: string;
+  seq: number;
+  sentUs: number;
+  answeredUs: number;
+}
+
+/**
+ * Pushes to `roomOf(i)` at `perSecond`, from `concurrency` keep-alive
+ * requests, until `stopped()` (checked before each push) or `deadline`; every
+ * accepted push is logged with the seq its answer gave.
+ */
+export async function runPacedPushes(
+  logicUrl: string,
+  roomOf: (i: number) => string,
+  perSecond: number,
+  valBytes: number,
+  concurrency: number,
+  deadline: number,
+  stopped: () => boolean,
+): Promise<PushOutcome & { log: LoggedPush[] }> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const url = new URL('/push/room', logicUrl);
+  const outcome: PushOutcome & { log: LoggedPush[] } = { accepted: 0, failed: 0, firstError: undefined, startedAtUs: nowUs(), finishedAtUs: 0, log: [] };
+  const startedAt = performance.now();
+  let next = 0;
+  const loop = async (): Promise<void> => {
+    while (!stopped() && Date.now() < deadline) {
+      const i = next++;
+      const wait = startedAt + (i * 1000) / perSecond - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      const room = roomOf(i);
+      const sentUs = nowUs();
+      try {
+        const res = await post(agent, url, JSON.stringify({ val: stampedVal(sentUs, valBytes), tag: 3, id: room }), requestTimeoutMs(deadline));
+        const seq = res.status === 200 ? seqIn(res.body) : undefined;
+        if (seq === undefined) throw new Error(`answered ${res.status} ${res.body.slice(0, 200)}`);
+        outcome.accepted++;
+        outcome.log.push({ room, seq, sentUs, answeredUs: nowUs() });
+      } catch (err) {
+        outcome.failed++;
+        outcome.firstError ??= `push ${i}: ${(err as Error).message}`;
+      }
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: concurrency }, loop));
+  } finally {
+    outcome.finishedAtUs = nowUs();
+    agent.destroy();
+  }
+  return outcome;
+}
+
+/** `data.seq` of a push's answer; undefined when the body is not JSON or has none. */
+function seqIn(body: string): number | undefined {
+  try {
+    const seq = (JSON.parse(body) as { data?: { seq?: unknown } }).data?.seq;
+    return typeof seq === 'number' ? seq : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export async function runPushes(logicUrl: string, plan: PushPlan, valBytes: number, concurrency: number, deadline: number, warmup = false): Promise<PushOutcome> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const toRoom = new URL('/push/room', logicUrl);

@@ -73,7 +73,27 @@ const RESUME_COLUMNS: Column[] = [
   { title: 'other CPU s', value: (r) => r.otherCpuSeconds, format: fixed(2), ratio: false },
 ];
 
-const COLUMNS: Record<string, Column[]> = { idle: IDLE_COLUMNS, hold: HOLD_COLUMNS, resume: RESUME_COLUMNS };
+/** churn: how fast connections came and went, what they received while connected, and the server's memory and counts before, after, and after a settle. */
+const CHURN_COLUMNS: Column[] = [
+  { title: 'connects/s', value: (r) => r.churn?.connectsPerSecond, format: integer, ratio: true },
+  { title: 'disconnects/s', value: (r) => r.churn?.disconnectsPerSecond, format: integer, ratio: true },
+  { title: 'pushes/s', value: (r) => r.pushesPerSecond, format: integer, ratio: true },
+  { title: 'complete', value: (r) => r.completeness, format: percent, ratio: false },
+  { title: 'p50 ms', value: (r) => r.latencyMs.p50, format: fixed(1), ratio: true },
+  { title: 'p99 ms', value: (r) => r.latencyMs.p99, format: fixed(1), ratio: true },
+  { title: 'RSS MB before', value: (r) => r.churn?.memory.before.rssMB, format: fixed(0), ratio: true },
+  { title: 'RSS MB after', value: (r) => r.churn?.memory.afterChurn.rssMB, format: fixed(0), ratio: true },
+  { title: 'RSS MB settled', value: (r) => r.churn?.memory.afterSettle.rssMB, format: fixed(0), ratio: true },
+  { title: 'heap MB before', value: (r) => r.churn?.memory.before.heapUsedMB, format: fixed(1), ratio: false },
+  { title: 'heap MB after', value: (r) => r.churn?.memory.afterChurn.heapUsedMB, format: fixed(1), ratio: false },
+  { title: 'heap MB settled', value: (r) => r.churn?.memory.afterSettle.heapUsedMB, format: fixed(1), ratio: false },
+  { title: 'conns settled', value: (r) => r.churn?.memory.afterSettle.connections, format: integer, ratio: false },
+  { title: 'rooms settled', value: (r) => r.churn?.memory.afterSettle.rooms, format: integer, ratio: false },
+  { title: 'server CPU s', value: (r) => r.serverCpuSeconds, format: fixed(2), ratio: true },
+  { title: 'other CPU s', value: (r) => r.otherCpuSeconds, format: fixed(2), ratio: false },
+];
+
+const COLUMNS: Record<string, Column[]> = { idle: IDLE_COLUMNS, hold: HOLD_COLUMNS, resume: RESUME_COLUMNS, churn: CHURN_COLUMNS };
 
 function cell(column: Column, r: TargetResult, base: TargetResult | undefined): string {
   const v = column.value(r);
@@ -123,6 +143,11 @@ function resumedAll(r: TargetResult): boolean {
   return r.resume !== undefined && r.resume.recovered === r.conns && r.resume.failed === 0 && r.resume.framesAfterResumed === 0;
 }
 
+/** churn: the server counts the population again once the churn has settled. */
+function countsReturned(r: TargetResult): boolean {
+  return r.churn !== undefined && r.churn.memory.afterSettle.connections === r.conns;
+}
+
 /**
  * The speed targets of the roadmap (issue 3), checked against one run; a
  * target whose inputs did not run is left out. The speed targets are about
@@ -154,7 +179,7 @@ export function speedChecks(results: TargetResult[]): Check[] {
         ? held
         : r.scenario === 'hold'
           ? held && r.completeness === 1
-          : r.completeness === 1 && r.connected === r.conns && (r.scenario !== 'resume' || resumedAll(r));
+          : r.completeness === 1 && r.connected === r.conns && (r.scenario !== 'resume' || resumedAll(r)) && (r.scenario !== 'churn' || countsReturned(r));
     const connected = `${r.connected}/${r.conns} connected${r.closedEarly > 0 ? `, ${r.closedEarly} closed by the server` : ''}`;
     const measured =
       r.scenario === 'idle'
@@ -163,7 +188,9 @@ export function speedChecks(results: TargetResult[]): Check[] {
           ? `${r.deliveries}/${r.expectedDeliveries} frames, ${connected}`
           : r.resume !== undefined
             ? `${percent(r.completeness)} replayed, ${r.resume.recovered}/${r.conns} recovered`
-            : percent(r.completeness);
+            : r.churn !== undefined
+              ? `${percent(r.completeness)}, ${r.churn.memory.afterSettle.connections}/${r.conns} connections counted after settling`
+              : percent(r.completeness);
     const faults = frameFaults(r);
     const who = r.label === 'roomcast' ? '' : ` (${r.label})`;
     checks.push({ what: `${r.scenario} complete${who}`, measured: [measured, ...faults].join(', '), met: complete && faults.length === 0 });

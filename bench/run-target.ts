@@ -3,12 +3,13 @@
  * worker processes, join rooms through the API, push, wait until every frame
  * has arrived (or progress stops), measure, and stop everything.
  */
-import { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Histogram } from './histogram.js';
+import { runChurn, type ChurnResult } from './churn.js';
+import { Histogram, quantilesMs, round } from './histogram.js';
 import { openFiles, ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
 import type { Progress, WorkerReport } from './messages.js';
-import { post, requestTimeoutMs, runConcurrently, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
+import { runPushes, type PushOutcome, type PushPlan } from './pusher.js';
+import { joinRooms, serverCounts } from './server-reads.js';
 import { startRedis, type RunningRedis } from './redis.js';
 import type { Scenario } from './scenarios.js';
 import { startTarget, TARGETS, type RunningTarget, type ServerShape, type TargetName } from './targets.js';
@@ -94,6 +95,8 @@ export interface TargetResult {
   pids: number[];
   /** The resume scenario only. */
   resume: ResumeResult | undefined;
+  /** The churn scenario only. */
+  churn: ChurnResult | undefined;
   errors: string[];
 }
 
@@ -121,11 +124,6 @@ const MB = 1024 * 1024;
 const POLL_MS = 100;
 const CONNECT_IN_FLIGHT = 200;
 
-function round(n: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(n * f) / f;
-}
-
 /** Splits `total` into `parts` nearly equal counts. */
 function shares(total: number, parts: number): number[] {
   return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
@@ -133,23 +131,6 @@ function shares(total: number, parts: number): number[] {
 
 function workerCount(conns: number, perWorker: number): number {
   return Math.max(Math.min(2, conns), Math.ceil(conns / perWorker));
-}
-
-async function joinRooms(logicUrl: string, wsIds: string[], scenario: Scenario, concurrency: number, deadline: number, errors: string[]): Promise<void> {
-  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  const url = new URL('/room/join', logicUrl);
-  let failed = 0;
-  try {
-    await runConcurrently(wsIds.length, concurrency, deadline, async (i) => {
-      const room = scenario.roomOf(i);
-      if (room === undefined) return;
-      const res = await post(agent, url, JSON.stringify({ id: room, wsId: wsIds[i] }), requestTimeoutMs(deadline)).catch((err: Error) => ({ status: 0, body: err.message }));
-      if (res.status !== 200 && failed++ === 0) errors.push(`join ${wsIds[i]} to ${room}: ${res.status} ${res.body.slice(0, 200)}`);
-    });
-  } finally {
-    agent.destroy();
-  }
-  if (failed > 1) errors.push(`${failed} joins failed`);
 }
 
 type ProgressSum = Omit<Progress, 'op'>;
@@ -247,6 +228,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     malformedFrames: 0,
     pids: [],
     resume: undefined,
+    churn: undefined,
     errors,
   };
   const say = (what: string): void => progress(`[${scenario.name} ${run.label}] ${what}`);
@@ -304,7 +286,9 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     if (failed > 0) errors.push(`${failed} connections failed, first: ${connectedAll.find((c) => c.firstError)?.firstError}`);
 
     say('joining rooms');
-    await joinRooms(server.logicUrl, wsIds, scenario, settings.concurrency, deadline, errors);
+    const joinedAtUs = new Map<string, number>();
+    const members = wsIds.map((wsId, i) => ({ wsId, room: scenario.roomOf(i) }));
+    await joinRooms(server.logicUrl, members, settings.concurrency, deadline, errors, (wsId, atUs) => joinedAtUs.set(wsId, atUs));
 
     let before: ProcSample;
     let after: ProcSample;
@@ -328,7 +312,11 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
       const redisBefore = sampleRedis();
       before = sampleServer();
       if (scenario.name === 'resume') await resumeStorm(scenario, workers, deadline, result, say);
-      else await push(server, scenario, workers, settings, deadline, result, say);
+      else if (scenario.churn !== undefined) {
+        const held = connectedAll.map((c) => c.wsIds.length);
+        const serverRss = (): number => sampleServer().rssBytes;
+        await runChurn({ logicUrl: server.logicUrl, scenario, workers, held, joinedAtUs, settings, deadline, result, say, serverRss }, name === 'roomcast');
+      } else await push(server, scenario, workers, settings, deadline, result, say);
       after = sampleServer();
       const redisAfter = sampleRedis();
       const redisCpu = redisBefore === undefined || redisAfter === undefined ? 0 : redisAfter.cpuSeconds - redisBefore.cpuSeconds;
@@ -443,10 +431,6 @@ async function push(
   result.latencyMs = quantilesMs(latency);
 }
 
-function quantilesMs(h: Histogram): { p50: number; p99: number; max: number } {
-  return { p50: round(h.quantile(0.5) / 1000, 2), p99: round(h.quantile(0.99) / 1000, 2), max: round(h.quantile(1) / 1000, 2) };
-}
-
 /** The workers' reports, with the measured frames of each connection counted against what its room was sent. */
 async function tallyReports(scenario: Scenario, workers: Worker[], deadline: number, result: TargetResult): Promise<WorkerReport[]> {
   const reports = await Promise.all(workers.map((w) => w.request({ op: 'report' }, deadline)));
@@ -460,32 +444,6 @@ async function tallyReports(scenario: Scenario, workers: Worker[], deadline: num
   return reports;
 }
 
-/** Open connections, as GET /stats counts them over every gateway node. */
-async function serverConnections(logicUrl: string, deadline: number): Promise<number> {
-  let status: number;
-  let text: string;
-  try {
-    const res = await fetch(new URL('/stats', logicUrl), { signal: AbortSignal.timeout(requestTimeoutMs(deadline)) });
-    status = res.status;
-    text = await res.text();
-  } catch (err) {
-    throw new Error(`GET /stats: ${(err as Error).message}`, { cause: err });
-  }
-  const connections = status === 200 ? connectionsIn(text) : undefined;
-  if (connections === undefined) throw new Error(`GET /stats answered ${status} ${text.slice(0, 200)}`);
-  return connections;
-}
-
-/** `data.connections` of a GET /stats body; undefined when the body is not JSON or has no such number. */
-function connectionsIn(text: string): number | undefined {
-  try {
-    const connections = (JSON.parse(text) as { data?: { connections?: unknown } }).data?.connections;
-    return typeof connections === 'number' ? connections : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
  * resume, before measuring: every client destroys its socket at once (no
  * close handshake), the server sees them all go, and the missed pushes go out
@@ -495,10 +453,10 @@ async function dropAndMiss(logicUrl: string, scenario: Scenario, workers: Worker
   say('dropping every connection at once');
   await Promise.all(workers.map((w) => w.request({ op: 'drop' }, deadline)));
   const until = Math.min(deadline, Date.now() + settings.drainTimeoutMs);
-  let open = await serverConnections(logicUrl, deadline);
+  let open = (await serverCounts(logicUrl, deadline)).connections;
   while (open > 0 && Date.now() < until) {
     await sleep(POLL_MS);
-    open = await serverConnections(logicUrl, deadline);
+    open = (await serverCounts(logicUrl, deadline)).connections;
   }
   if (open > 0) result.errors.push(`the server still counted ${open} connections ${settings.drainTimeoutMs / 1000} s after every client dropped its socket`);
   say(`pushing ${scenario.pushes.count} messages while every client is away`);

@@ -5,17 +5,25 @@
  */
 import type { PushPlan } from './pusher.js';
 
-export const SCENARIO_NAMES = ['fanout', 'rooms', 'all', 'idle', 'hold', 'resume'] as const;
+export const SCENARIO_NAMES = ['fanout', 'rooms', 'all', 'idle', 'hold', 'resume', 'churn'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
 /**
  * What a run without --scenarios runs: `hold` needs several server processes
  * (--workers), so it is asked for by name. `resume` runs on roomcast only (with
- * history): the peers have no session to resume.
+ * history): the peers have no session to resume. `churn` leaves Socket.IO out
+ * (see CHURN_TARGETS).
  */
-export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['fanout', 'rooms', 'all', 'idle', 'resume'];
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = ['fanout', 'rooms', 'all', 'idle', 'resume', 'churn'];
 
 /** Scenarios only roomcast with history can run. */
 export const RESUME_SCENARIOS: readonly ScenarioName[] = ['resume'];
+
+/**
+ * churn needs clients that can PING and read the PONG (a barrier, see
+ * client/connection.ts): roomcast and the bare ws loop speak roomcast's
+ * frames; Engine.IO v4 clients do not ping, so Socket.IO is left out.
+ */
+export const CHURN_TARGETS: readonly string[] = ['roomcast', 'ws'];
 
 export interface ScenarioSizes {
   fanoutConns: number;
@@ -31,6 +39,12 @@ export interface ScenarioSizes {
   resumeConns: number;
   /** Pushes to each room while its members are away. */
   resumeMissed: number;
+  churnConns: number;
+  churnRooms: number;
+  churnCycles: number;
+  /** Percent of the connections that leave and come back new in each cycle. */
+  churnPercent: number;
+  churnPushRate: number;
 }
 
 export const DEFAULT_SIZES: ScenarioSizes = {
@@ -46,7 +60,21 @@ export const DEFAULT_SIZES: ScenarioSizes = {
   holdPushes: 1,
   resumeConns: 4000,
   resumeMissed: 50,
+  churnConns: 2000,
+  churnRooms: 100,
+  churnCycles: 50,
+  churnPercent: 10,
+  churnPushRate: 200,
 };
+
+/** churn: the population and how it turns over while pushes go on. */
+export interface ChurnPlan {
+  rooms: number;
+  cycles: number;
+  /** Connections that leave (and as many new ones that come) in each cycle; every second one leaves with a clean close. */
+  perCycle: number;
+  pushesPerSecond: number;
+}
 
 export interface Scenario {
   name: ScenarioName;
@@ -59,6 +87,8 @@ export interface Scenario {
   expectedDeliveries: number;
   /** Push frames connection `i` must receive from the measured pushes: no more, no fewer. */
   framesFor(i: number): number;
+  /** churn only: its pushes go on at a steady rate for as long as the cycles take (`pushes` is the warm-up's plan). */
+  churn?: ChurnPlan;
 }
 
 /** mulberry32: a small, fast, seeded PRNG; uniform enough to pick rooms. */
@@ -146,6 +176,25 @@ export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: nu
         pushes: { count: rooms * missed, roomOf: (i) => `room-${i % rooms}` },
         expectedDeliveries: conns * missed,
         framesFor: () => missed,
+      };
+    }
+    case 'churn': {
+      const rooms = Math.min(sizes.churnRooms, sizes.churnConns);
+      const conns = Math.floor(sizes.churnConns / rooms) * rooms;
+      const perCycle = Math.max(1, Math.round((conns * sizes.churnPercent) / 100));
+      const roomOf = (i: number): string => `room-${i % rooms}`;
+      return {
+        name,
+        description:
+          `${conns} connections in ${rooms} rooms; ${sizes.churnCycles} cycles in which ${perCycle} of them leave (half closing cleanly, half destroying the socket) ` +
+          `and as many new ones connect and join, while ${sizes.churnPushRate} pushes/s go to the rooms in turn`,
+        conns,
+        roomOf,
+        // the warm-up's plan: a push to each room, in turn; the measured pushes follow the same order
+        pushes: { count: rooms, roomOf },
+        expectedDeliveries: conns,
+        framesFor: () => 1,
+        churn: { rooms, cycles: sizes.churnCycles, perCycle, pushesPerSecond: sizes.churnPushRate },
       };
     }
     case 'idle':

@@ -1,6 +1,6 @@
 /** The orchestrator's side of a client worker process: start it, ask it things over IPC, stop it. */
 import type { ChildProcess } from 'node:child_process';
-import type { Connected, FromWorker, Progress, ResumeOutcome, ToWorker, WorkerReport } from './messages.js';
+import type { Churned, Connected, FromWorker, Progress, ResumeOutcome, ToWorker, WorkerReport } from './messages.js';
 import { benchScript, hasExited, startNode, stopProcess } from './processes.js';
 
 type Request = ToWorker extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
@@ -9,6 +9,8 @@ interface Replies {
   connect: Connected;
   drop: { op: 'dropped' };
   resume: ResumeOutcome;
+  churn: Churned;
+  barrier: { op: 'barriered'; failed: number };
   progress: Progress;
   report: WorkerReport;
   close: { op: 'closed' };

@@ -20,7 +20,8 @@ import { skipWithoutRedis } from './helpers/redis.js';
 import { within } from './helpers/until.js';
 
 const BENCH = fileURLToPath(new URL('../bench/cli.js', import.meta.url));
-const TINY = ['--fanout-conns', '12', '--fanout-pushes', '10', '--rooms-conns', '12', '--room-size', '4', '--rooms-pushes', '15', '--all-conns', '8', '--all-pushes', '5', '--idle-conns', '20', '--resume-conns', '12', '--resume-missed', '5', '--settle', '0', '--no-progress'];
+const TINY = ['--fanout-conns', '12', '--fanout-pushes', '10', '--rooms-conns', '12', '--room-size', '4', '--rooms-pushes', '15', '--all-conns', '8', '--all-pushes', '5', '--idle-conns', '20', '--resume-conns', '12', '--resume-missed', '5',
+  '--churn-conns', '12', '--churn-rooms', '3', '--churn-cycles', '4', '--churn-percent', '25', '--churn-push-rate', '100', '--settle', '0', '--no-progress'];
 
 /** The process and everything under it (a cluster's workers, redis-server under its keeper). */
 function descendantsOf(pid: number): number[] {
@@ -31,6 +32,11 @@ function descendantsOf(pid: number): number[] {
 type JsonResult = Record<string, unknown>;
 const num = (r: JsonResult, key: string): number => r[key] as number;
 const percentOf = (n: number): number => n * 100;
+
+/** churn: the server's memory and counts at one point of a result of the JSON. */
+function churnMemory(r: JsonResult, point: string): Record<string, unknown> {
+  return ((r.churn as Record<string, unknown>).memory as Record<string, Record<string, unknown>>)[point];
+}
 
 /** Where each column of the tables is in a result of the JSON (percentages as the tables show them). */
 const JSON_OF_COLUMN: Record<string, (r: JsonResult) => unknown> = {
@@ -58,6 +64,16 @@ const JSON_OF_COLUMN: Record<string, (r: JsonResult) => unknown> = {
   'resume p50 ms': (r) => ((r.resume as Record<string, unknown>).timeMs as Record<string, unknown>).p50,
   'resume p99 ms': (r) => ((r.resume as Record<string, unknown>).timeMs as Record<string, unknown>).p99,
   'resume max ms': (r) => ((r.resume as Record<string, unknown>).timeMs as Record<string, unknown>).max,
+  'connects/s': (r) => (r.churn as Record<string, unknown>).connectsPerSecond,
+  'disconnects/s': (r) => (r.churn as Record<string, unknown>).disconnectsPerSecond,
+  'RSS MB before': (r) => churnMemory(r, 'before').rssMB,
+  'RSS MB after': (r) => churnMemory(r, 'afterChurn').rssMB,
+  'RSS MB settled': (r) => churnMemory(r, 'afterSettle').rssMB,
+  'heap MB before': (r) => churnMemory(r, 'before').heapUsedMB,
+  'heap MB after': (r) => churnMemory(r, 'afterChurn').heapUsedMB,
+  'heap MB settled': (r) => churnMemory(r, 'afterSettle').heapUsedMB,
+  'conns settled': (r) => churnMemory(r, 'afterSettle').connections,
+  'rooms settled': (r) => churnMemory(r, 'afterSettle').rooms,
 };
 
 /** The tables the bench printed: each one's scenario, and each row's target and cells by column title. */
@@ -144,6 +160,51 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     assert.deepEqual(speedChecks(results).find((c) => c.what === 'resume complete'), { what: 'resume complete', measured: '100% replayed, 12/12 recovered', met: true });
   });
 
+  it('runs churn on roomcast and the bare ws loop: every push reaches every connection that was there for it, and roomcast counts the population again after', async () => {
+    let text = '';
+    const results = await runBenchWith(parseBenchFlags([...TINY, '--scenarios', 'churn']), (t) => (text += t));
+    assert.match(text, /churn: roomcast and the bare ws loop only \(a leaving client PINGs and reads the PONG, .*\), so Socket\.IO 4\.8 is left out/);
+    assert.deepEqual(results.map((r) => r.label), ['roomcast', 'bare ws loop']);
+    for (const r of results) {
+      assertComplete(r);
+      const churn = r.churn!;
+      // 4 cycles of 3 (25% of 12): every connection left once, half of them cleanly, and 12 new ones came
+      assert.deepEqual([churn.cycles, churn.connects, churn.disconnects, churn.cleanCloses, churn.destroyed, churn.lifetimes], [4, 12, 12, 6, 6, 24], r.label);
+      assert.ok(churn.connectsPerSecond > 0 && churn.disconnectsPerSecond > 0 && churn.seconds > 0, JSON.stringify(churn));
+      assert.ok(r.pushesAccepted > 0 && r.expectedDeliveries > 0, `${r.label}: ${r.pushesAccepted} pushes, ${r.expectedDeliveries} expected deliveries`);
+      assert.equal(r.completeness, 1);
+      assert.ok(r.latencyMs.p50 >= 0 && r.latencyMs.p99 >= r.latencyMs.p50, JSON.stringify(r.latencyMs));
+      for (const point of [churn.memory.before, churn.memory.afterChurn, churn.memory.afterSettle]) assert.ok(point.rssMB > 0, JSON.stringify(point));
+    }
+    const [roomcast, ws] = results;
+    for (const point of [roomcast.churn!.memory.before, roomcast.churn!.memory.afterSettle]) {
+      assert.deepEqual([point.connections, point.rooms], [12, 3], 'GET /stats counts the population and its rooms');
+      assert.ok(point.heapUsedMB! > 0, `heap used ${point.heapUsedMB}`);
+    }
+    assert.deepEqual(ws.churn!.memory.afterSettle, { ...ws.churn!.memory.afterSettle, heapUsedMB: undefined, connections: undefined, rooms: undefined }, 'the ws peer has no /stats or /metrics');
+    assert.deepEqual(speedChecks(results).find((c) => c.what === 'churn complete'), { what: 'churn complete', measured: '100%, 12/12 connections counted after settling', met: true });
+  });
+
+  it('fails a churn run whose server loses pushes to connections that were there for them', async () => {
+    // roomcast, with every third write of measured push frames only (a stamp ~<µs>~, no PONG, no welcome) thrown away, its callback called as if written
+    const loser =
+      "import { Socket } from 'node:net';\nconst write = Socket.prototype.write;\nlet n = 0;\n" +
+      'Socket.prototype.write = function (chunk, ...rest) {\n' +
+      "  const text = Buffer.isBuffer(chunk) ? chunk.toString('latin1') : '';\n" +
+      "  if (/~\\d+~/.test(text) && !text.includes('PONG') && !text.includes('welcome') && ++n % 3 === 0) {\n" +
+      "    const done = rest.find((f) => typeof f === 'function');\n" +
+      '    if (done) process.nextTick(done);\n' +
+      '    return true;\n' +
+      '  }\n' +
+      '  return write.call(this, chunk, ...rest);\n};\n';
+    const { result: r } = await runTargetWithPreload(loser, [...TINY, '--scenarios', 'churn', '--targets', 'roomcast', '--churn-cycles', '8']);
+    assert.ok(r.expectedDeliveries > 0 && r.deliveries < r.expectedDeliveries, `${r.deliveries} of ${r.expectedDeliveries}`);
+    assert.ok(r.completeness < 1);
+    assert.deepEqual(r.errors, [`${r.expectedDeliveries - r.deliveries} of ${r.expectedDeliveries} pushes a connection should have received while it was connected did not arrive`]);
+    assert.equal(speedChecks([r]).find((c) => c.what === 'churn complete')?.met, false);
+    assertStopped(r);
+  });
+
   it('fails a resume run whose server cannot replay everything it missed (history of 3 for 5 missed pushes)', async () => {
     const shortHistory = "process.argv.push('--history-size', '3');\n";
     const { result: r } = await runTargetWithPreload(shortHistory, [...TINY, '--scenarios', 'resume', '--targets', 'roomcast']);
@@ -186,7 +247,7 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'roomcast-bench-json-'));
     const file = join(dir, 'results.json');
     try {
-      const ran = await runCli(['bench', ...TINY, '--scenarios', 'fanout,idle,resume', '--targets', 'roomcast,ws', '--json', file]);
+      const ran = await runCli(['bench', ...TINY, '--scenarios', 'fanout,idle,resume,churn', '--targets', 'roomcast,ws', '--json', file]);
       assert.equal(ran.code, 0, ran.stderr);
       const doc = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; finishedAt: string; results: Record<string, unknown>[] };
       assert.ok(Date.parse(doc.startedAt) < Date.parse(doc.finishedAt), `${doc.startedAt} before ${doc.finishedAt}`);
@@ -211,7 +272,8 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
           }
         }
       }
-      assert.ok(cells >= 2 * 10 + 2 * 5 + 12, `${cells} cells compared`);
+      // churn: 16 columns for roomcast, 11 for the ws peer (no heap, no /stats counts)
+      assert.ok(cells >= 2 * 10 + 2 * 5 + 12 + 16 + 11, `${cells} cells compared`);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -235,6 +297,9 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
       [['--scenarios', 'resume', '--history', 'off'], /--scenarios resume needs roomcast with history/],
       [['--scenarios', 'resume', '--resume-conns', '5'], /--room-size \(10\) must not be larger than --resume-conns \(5\)/],
       [['--resume-missed', '1001'], /--resume-missed must be an integer from 1 to 1000, got "1001"/],
+      [['--scenarios', 'churn', '--churn-conns', '5', '--churn-rooms', '6'], /--churn-rooms \(6\) must not be larger than --churn-conns \(5\)/],
+      [['--scenarios', 'churn', '--targets', 'socketio'], /--scenarios churn needs roomcast or ws in --targets \(Socket\.IO clients cannot PING/],
+      [['--churn-percent', '101'], /--churn-percent must be an integer from 1 to 100, got "101"/],
     ];
     for (const [flags, message] of refusals) {
       const answer = await runCli(['bench', ...flags]);

@@ -16,6 +16,7 @@
  */
 import type { Socket } from 'node:net';
 import { Histogram } from '../histogram.js';
+import { PONG_FRAME } from '../../src/protocol/frames.js';
 import { nowUs } from '../messages.js';
 import { MalformedFrameError, maskedFrame, OPCODE_CLOSE, OPCODE_PING, OPCODE_PONG, OPCODE_TEXT, type ProtocolHandler } from './protocols.js';
 import { ReceivedSeqs, SeqOutcome } from './received-seqs.js';
@@ -31,8 +32,10 @@ const HEADER_END = Buffer.from('\r\n\r\n');
 const SEQ_KEY = Buffer.from('"seq":');
 const CLOSE_BRACE = 0x7d;
 const CLOSE_BRACKET = 0x5d;
-/** A close frame with status 1000, sent when the server closes first. */
+/** A close frame with status 1000: sent when the server closes first, or to leave cleanly. */
 const CLOSE_NORMAL = maskedFrame(OPCODE_CLOSE, Buffer.from([0x03, 0xe8]));
+/** How long a clean leave waits for the server to end the connection before destroying the socket. */
+const CLEAN_CLOSE_TIMEOUT_MS = 5000;
 
 export class ClientStats {
   /** Push frames of the measured pushes, each seq once per connection. */
@@ -86,6 +89,13 @@ export class BenchConnection {
   /** Set while a resume waits for its `resumed`. */
   private resuming: ResumeEvents | undefined;
   private resumed = false;
+  /** Heartbeat frames (PINGs) sent, and PONGs read: the server answers each PING, in order after every frame it queued before. */
+  private pingsSent = 0;
+  private pongs = 0;
+  /** Set while a barrier waits for the PONG of the PING it sent. */
+  private barrierWait: { pongs: number; done: (ok: boolean) => void } | undefined;
+  /** Set once the bench closes it on purpose (a leave): called when the socket is gone. */
+  private onGone: (() => void) | undefined;
   socket!: Socket;
 
   constructor(
@@ -133,7 +143,9 @@ export class BenchConnection {
   }
 
   send(frame: Buffer): void {
-    if (!this.closing && this.socket.writable) this.socket.write(frame);
+    if (this.closing || !this.socket.writable) return;
+    if (frame === this.protocol.heartbeat) this.pingsSent++;
+    this.socket.write(frame);
   }
 
   close(): void {
@@ -141,9 +153,59 @@ export class BenchConnection {
     this.socket.destroy();
   }
 
+  /** Every seq this connection received (warm-up frames' too), lowest first. */
+  receivedSeqs(): number[] {
+    return this.seqs.list();
+  }
+
+  /**
+   * Sends a PING and calls `done` once its PONG is read: every frame the
+   * server queued for this connection before it read the PING has been read
+   * then; `done(false)` when the socket is gone first. Only for protocols
+   * whose heartbeat is a PING the server answers.
+   */
+  barrier(done: (ok: boolean) => void): void {
+    const ping = this.protocol.heartbeat;
+    if (ping === undefined) throw new Error('a barrier needs a protocol whose clients PING');
+    if (this.closedSeen || this.closing) return done(false);
+    this.send(ping);
+    this.barrierWait = { pongs: this.pingsSent, done };
+    this.checkBarrier();
+  }
+
+  /**
+   * Leaves on purpose: a clean close (a close frame, then the server's close
+   * and the end of the socket) or the socket destroyed; `done` once it is gone.
+   */
+  leave(clean: boolean, done: () => void): void {
+    this.closing = true;
+    if (this.closedSeen) return done();
+    this.onGone = done;
+    if (!clean) {
+      this.socket.destroy();
+      return;
+    }
+    this.socket.write(CLOSE_NORMAL);
+    const timer = setTimeout(() => this.socket.destroy(), CLEAN_CLOSE_TIMEOUT_MS);
+    this.socket.once('close', () => clearTimeout(timer));
+  }
+
+  private checkBarrier(): void {
+    const wait = this.barrierWait;
+    if (wait === undefined || this.pongs < wait.pongs) return;
+    this.barrierWait = undefined;
+    wait.done(true);
+  }
+
   private fail(reason: string): void {
     if (this.closedSeen) return;
     this.closedSeen = true;
+    const gone = this.onGone;
+    this.onGone = undefined;
+    gone?.();
+    const wait = this.barrierWait;
+    this.barrierWait = undefined;
+    wait?.done(false);
     if (this.closing) return;
     const resuming = this.resuming;
     this.resuming = undefined;
@@ -266,6 +328,10 @@ export class BenchConnection {
   }
 
   private onControlFrame(text: string): void {
+    if (text === PONG_FRAME) {
+      this.pongs++;
+      return this.checkBarrier();
+    }
     const event = this.session?.read(text, this.resuming !== undefined);
     if (this.resuming !== undefined) return this.onResumeEvent(event);
     const wsId = this.protocol.onControl(text, (frame) => this.send(frame));

@@ -30,6 +30,16 @@ export class ReceivedSeqs {
     return this.top;
   }
 
+  /** Every seq received, lowest first. */
+  list(): number[] {
+    const seqs: number[] = [];
+    for (let byte = 0; byte < this.bits.length; byte++) {
+      if (this.bits[byte] === 0) continue;
+      for (let bit = 0; bit < 8; bit++) if ((this.bits[byte] & (1 << bit)) !== 0) seqs.push(this.base + byte * 8 + bit);
+    }
+    return seqs;
+  }
+
   add(seq: number): SeqOutcome {
     if (this.top === -1) this.base = seq - (seq % 8);
     if (seq < this.base) {

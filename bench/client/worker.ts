@@ -6,10 +6,10 @@
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { Histogram } from '../histogram.js';
-import { nowUs, type ConnectOrder, type Connected, type FromWorker, type ResumeOrder, type ResumeOutcome, type ToWorker, type WorkerReport } from '../messages.js';
+import { nowUs, type ChurnOrder, type Churned, type ConnectOrder, type Lifetime, type Connected, type FromWorker, type ResumeOrder, type ResumeOutcome, type ToWorker, type WorkerReport } from '../messages.js';
 import { ownCpuSeconds } from '../proc-stats.js';
 import { BenchConnection, ClientStats } from './connection.js';
-import { protocolHandler } from './protocols.js';
+import { protocolHandler, type ProtocolHandler } from './protocols.js';
 import { RoomcastSession } from './session.js';
 
 const stats = new ClientStats();
@@ -17,8 +17,11 @@ const conns: BenchConnection[] = [];
 /** The wsId of each connection in `conns`, in the same order. */
 const wsIds: string[] = [];
 let heartbeat: NodeJS.Timeout | undefined;
-/** Where the connections went, for their reconnects. */
-let target: { host: string; port: number; address: string; sourceAddresses: string[] } | undefined;
+/** Where the connections went, and how they speak, for their reconnects. */
+let target: { host: string; port: number; address: string; sourceAddresses: string[]; protocol: ProtocolHandler } | undefined;
+/** churn: the lives of the connections that left, and when the final barrier began for each slot still open. */
+const ended: Lifetime[] = [];
+const barrierAt = new Map<number, number>();
 
 function reply(message: FromWorker, then: () => void = () => undefined): void {
   process.send?.(message, then);
@@ -71,38 +74,34 @@ function openSockets<T>(
   });
 }
 
-async function connectAll(order: ConnectOrder): Promise<Connected> {
-  const protocol = protocolHandler(order.protocol);
-  const url = new URL(order.gatewayUrl);
-  const address = `${url.hostname}:${url.port}`;
-  target = { host: url.hostname, port: Number(url.port), address, sourceAddresses: order.sourceAddresses };
+interface Opened {
+  failed: number;
+  firstError: string | undefined;
+}
+
+/**
+ * Opens `count` new connections to the target, at most `inFlight`
+ * handshaking at once; `place(i, conn, wsId)` takes connection i once it is
+ * welcomed. A connection not welcomed within `timeoutMs` fails.
+ */
+async function openConnections(count: number, inFlight: number, timeoutMs: number, trackSessions: boolean, place: (i: number, conn: BenchConnection, wsId: string) => void): Promise<Opened> {
+  const { address, protocol, sourceAddresses } = target!;
   const key = randomBytes(16).toString('base64');
-  let failed = 0;
-  let firstError: string | undefined;
-  // Heartbeats start with the first connection, not after the last: opening
-  // thousands can take longer than the server's 10 s heartbeat timeout.
-  if (protocol.heartbeat !== undefined && heartbeat === undefined) {
-    const frame = protocol.heartbeat;
-    heartbeat = setInterval(() => {
-      for (const conn of conns) conn.heartbeat(frame);
-    }, protocol.heartbeatEveryMs);
-  }
+  const opened: Opened = { failed: 0, firstError: undefined };
   const failOne = (i: number, conn: BenchConnection, error: string): void => {
-    failed++;
-    firstError ??= `${order.sourceAddresses[i % order.sourceAddresses.length]} -> ${address}: ${error}`;
+    opened.failed++;
+    opened.firstError ??= `${sourceAddresses[i % sourceAddresses.length]} -> ${address}: ${error}`;
     conn.close();
   };
   await openSockets(
-    order.count,
-    order.inFlight,
-    order.timeoutMs,
+    count,
+    inFlight,
+    timeoutMs,
     (i, socket, settle) => {
-      const session = order.trackSessions === true ? new RoomcastSession() : undefined;
+      const session = trackSessions ? new RoomcastSession() : undefined;
       const events = {
         ready(conn: BenchConnection, wsId: string) {
-          if (!settle()) return;
-          conns.push(conn);
-          wsIds.push(wsId);
+          if (settle()) place(i, conn, wsId);
         },
         fail(conn: BenchConnection, error: string) {
           if (settle()) failOne(i, conn, error);
@@ -112,9 +111,92 @@ async function connectAll(order: ConnectOrder): Promise<Connected> {
       socket.once('connect', () => conn.handshake(address, key));
       return conn;
     },
-    (i, conn) => failOne(i, conn, `not ready within ${order.timeoutMs} ms`),
+    (i, conn) => failOne(i, conn, `not ready within ${timeoutMs} ms`),
   );
-  return { op: 'connected', wsIds, failed, firstError };
+  return opened;
+}
+
+async function connectAll(order: ConnectOrder): Promise<Connected> {
+  const protocol = protocolHandler(order.protocol);
+  const url = new URL(order.gatewayUrl);
+  target = { host: url.hostname, port: Number(url.port), address: `${url.hostname}:${url.port}`, sourceAddresses: order.sourceAddresses, protocol };
+  // Heartbeats start with the first connection, not after the last: opening
+  // thousands can take longer than the server's 10 s heartbeat timeout.
+  if (protocol.heartbeat !== undefined && heartbeat === undefined) {
+    const frame = protocol.heartbeat;
+    heartbeat = setInterval(() => {
+      for (const conn of conns) conn.heartbeat(frame);
+    }, protocol.heartbeatEveryMs);
+  }
+  const opened = await openConnections(order.count, order.inFlight, order.timeoutMs, order.trackSessions === true, (_i, conn, wsId) => {
+    conns.push(conn);
+    wsIds.push(wsId);
+  });
+  return { op: 'connected', wsIds, ...opened };
+}
+
+/** Resolves when `start(done)` calls done, or after `timeoutMs` (to false). */
+function settleWithin(timeoutMs: number, start: (done: (ok: boolean) => void) => void): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), timeoutMs);
+    start((ok) => {
+      clearTimeout(timer);
+      resolve(ok);
+    });
+  });
+}
+
+function lifetimeOf(slot: number, endUs: number): Lifetime {
+  return { wsId: wsIds[slot], slot, endUs, seqs: conns[slot].receivedSeqs() };
+}
+
+/**
+ * A churn cycle: each connection of the order first reads everything the
+ * server queued for it before it began to leave (a barrier: PING, then its
+ * PONG), then leaves (clean close or socket destroyed); then new
+ * connections take the slots.
+ */
+async function churn(order: ChurnOrder): Promise<Churned> {
+  const out: Churned = { op: 'churned', wsIds: order.leaves.map(() => null), cleanCloses: 0, destroyed: 0, failed: 0, firstError: undefined };
+  const failOne = (error: string): void => {
+    out.failed++;
+    out.firstError ??= error;
+  };
+  await Promise.all(
+    order.leaves.map(async ({ slot, clean }) => {
+      const conn = conns[slot];
+      // a slot whose new connection failed in an earlier cycle holds a connection that left then: only its new one is tried again
+      if (conn.closing) return;
+      const endUs = nowUs();
+      if (!(await settleWithin(order.timeoutMs, (done) => conn.barrier(done)))) failOne(`${wsIds[slot]}: no PONG to the PING before leaving (the socket closed, or ${order.timeoutMs} ms passed)`);
+      ended.push(lifetimeOf(slot, endUs));
+      await settleWithin(order.timeoutMs, (done) => conn.leave(clean, () => done(true)));
+      if (clean) out.cleanCloses++;
+      else out.destroyed++;
+    }),
+  );
+  const opened = await openConnections(order.leaves.length, order.inFlight, order.timeoutMs, false, (i, conn, wsId) => {
+    const { slot } = order.leaves[i];
+    conns[slot] = conn;
+    wsIds[slot] = wsId;
+    out.wsIds[i] = wsId;
+  });
+  out.failed += opened.failed;
+  out.firstError ??= opened.firstError;
+  return out;
+}
+
+/** churn's end: every open connection reads what the server queued for it (a barrier), and that is its end. */
+async function barrierAll(timeoutMs: number): Promise<number> {
+  let failed = 0;
+  await Promise.all(
+    conns.map(async (conn, slot) => {
+      if (conn.closing) return; // it left, and its slot's new connection failed
+      barrierAt.set(slot, nowUs());
+      if (!(await settleWithin(timeoutMs, (done) => conn.barrier(done)))) failed++;
+    }),
+  );
+  return failed;
 }
 
 /** Destroys every connection's socket at once, with no close handshake: a network blip or a gateway restart, as clients see it. */
@@ -168,6 +250,7 @@ function report(): WorkerReport {
     lastFrameAtUs: stats.lastFrameAtUs,
     latency: stats.latency.toSparse(),
     cpuSeconds: ownCpuSeconds(),
+    lifetimes: barrierAt.size === 0 ? [] : [...ended, ...[...barrierAt].map(([slot, endUs]) => lifetimeOf(slot, endUs))],
   };
 }
 
@@ -177,26 +260,36 @@ function closeAll(id: number): void {
   reply({ id, op: 'closed' }, () => process.exit(0));
 }
 
+type Answer = FromWorker extends infer T ? (T extends { id: number } ? Omit<T, 'id'> : never) : never;
+
+/** Replies to request `id` with what `work` resolves to, or with its error. */
+function answer(id: number, work: Promise<Answer>): void {
+  work.then(
+    (done) => reply({ id, ...done } as FromWorker),
+    (err: unknown) => reply({ id, op: 'error', message: String(err) }),
+  );
+}
+
 // exit-with-parent.ts unrefs the channel; a worker lives to answer on it.
 process.channel?.ref();
 process.on('message', (message: ToWorker) => {
   const { id } = message;
   switch (message.op) {
     case 'connect':
-      connectAll(message).then(
-        (connected) => reply({ id, ...connected }),
-        (err: unknown) => reply({ id, op: 'error', message: String(err) }),
-      );
+      answer(id, connectAll(message));
       return;
     case 'drop':
       dropAll();
       reply({ id, op: 'dropped' });
       return;
     case 'resume':
-      resumeAll(message).then(
-        (outcome) => reply({ id, ...outcome }),
-        (err: unknown) => reply({ id, op: 'error', message: String(err) }),
-      );
+      answer(id, resumeAll(message));
+      return;
+    case 'churn':
+      answer(id, churn(message));
+      return;
+    case 'barrier':
+      answer(id, barrierAll(message.timeoutMs).then((failed) => ({ op: 'barriered' as const, failed })));
       return;
     case 'progress':
       reply({
