@@ -288,7 +288,9 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     say('joining rooms');
     const joinedAtUs = new Map<string, number>();
     const members = wsIds.map((wsId, i) => ({ wsId, room: scenario.roomOf(i) }));
-    await joinRooms(server.logicUrl, members, settings.concurrency, deadline, errors, (wsId, atUs) => joinedAtUs.set(wsId, atUs));
+    // only churn counts a connection's pushes from when its join was answered
+    const joined = scenario.churn === undefined ? undefined : (wsId: string, atUs: number): void => void joinedAtUs.set(wsId, atUs);
+    await joinRooms(server.logicUrl, members, settings.concurrency, deadline, errors, joined);
 
     let before: ProcSample;
     let after: ProcSample;

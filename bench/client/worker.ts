@@ -250,7 +250,7 @@ function report(): WorkerReport {
     lastFrameAtUs: stats.lastFrameAtUs,
     latency: stats.latency.toSparse(),
     cpuSeconds: ownCpuSeconds(),
-    lifetimes: barrierAt.size === 0 ? [] : [...ended, ...[...barrierAt].map(([slot, endUs]) => lifetimeOf(slot, endUs))],
+    lifetimes: [...ended, ...[...barrierAt].map(([slot, endUs]) => lifetimeOf(slot, endUs))],
   };
 }
 
