@@ -10,15 +10,15 @@ import { after, before, describe, it } from 'node:test';
 import { call, post } from './helpers/http.js';
 import { exitOrKill, spawnRoomcast, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { connectMembers, dropAll, pushWhileStorming, resumeAll, type StormAttempt } from './helpers/storm.js';
-import { until } from './helpers/until.js';
+import { connectMembers, dropAll, pushWhileStorming, resumeAll, type StormAttempt, type StormSession } from './helpers/storm.js';
+import { until, within } from './helpers/until.js';
 
 const CLIENTS = 1000;
 const ROOMS = Array.from({ length: 10 }, (_, i) => `storm-${i}`);
 /** Pushes per phase: with ten rooms, well inside the 1,000 publications a stream's history keeps. */
 const PUSH_LIMIT = 400;
-/** SIGTERM goes out once this many resumes have ended: the rest are in flight. */
-const RESUMED_AT_SIGNAL = 100;
+/** SIGTERM goes out once this many connections of the storm are welcomed: the rest are opening, or sending their resumes. */
+const WELCOMED_AT_SIGNAL = 100;
 /** Every client comes from 127.0.0.1: the per-address limits would refuse most of the storm. */
 const GATEWAY_FLAGS = ['--allow-client-join', '--connect-rate-per-ip', '0', '--max-connections-per-ip', '0'];
 
@@ -28,11 +28,24 @@ async function killed(server: ServerProcess): Promise<void> {
   await server.exited;
 }
 
-/** Sends SIGTERM once `RESUMED_AT_SIGNAL` resumes of the storm have ended; resolves with how many had, and when it was sent. */
-async function stopMidStorm(server: ServerProcess, attempts: StormAttempt[]): Promise<{ resumed: number; at: number }> {
-  await until('resumes to come back before the signal', () => (attempts.filter((a) => a.resumed !== undefined).length >= RESUMED_AT_SIGNAL ? true : undefined), 20_000);
-  server.proc.kill('SIGTERM');
-  return { resumed: attempts.filter((a) => a.resumed !== undefined).length, at: performance.now() };
+/**
+ * Starts the storm and sends SIGTERM to `server` from the frame handler of the `WELCOMED_AT_SIGNAL`-th welcome,
+ * so most of the storm is still in flight however fast it runs; resolves with when it was sent.
+ */
+function stormThenStop(server: ServerProcess, sessions: StormSession[]): { storm: ReturnType<typeof resumeAll>; signalled: Promise<number> } {
+  let signal!: (at: number) => void;
+  const signalled = new Promise<number>((resolve) => (signal = resolve));
+  const storm = resumeAll(server.gatewayUrl, sessions, (count) => {
+    if (count !== WELCOMED_AT_SIGNAL) return;
+    server.proc.kill('SIGTERM');
+    signal(performance.now());
+  });
+  return { storm, signalled };
+}
+
+/** Resumes the signal cut short: connections that ended without their `resumed` frame. */
+function cutShort(attempts: StormAttempt[]): number {
+  return attempts.filter((a) => a.resumed === undefined).length;
 }
 
 /** Asserts the process exited 0 within 5 s of `at`, said nothing on stderr, logged no error and finished its shutdown (no deadline). */
@@ -67,16 +80,15 @@ describe('SIGTERM during a reconnect storm: roomcast start', { timeout: 60_000 }
       );
       await before.stop();
       const pushing = pushWhileStorming(server.logicUrl, ROOMS, PUSH_LIMIT);
-      const storm = resumeAll(
-        server.gatewayUrl,
+      const { storm, signalled } = stormThenStop(
+        server,
         members.map((m) => m.session),
       );
-      const signal = await stopMidStorm(server, storm.attempts);
-      assert.ok(signal.resumed < CLIENTS, `resumes were in flight at the signal (${signal.resumed} of ${CLIENTS} had ended)`);
-      await assertCleanExit(server, signal.at);
+      await assertCleanExit(server, await within(signalled, 20_000, `${WELCOMED_AT_SIGNAL} welcomes before the signal`));
       await pushing.stop();
       await storm.opened;
       await assertGoingAway(storm.attempts);
+      assert.ok(cutShort(storm.attempts) > 0, 'the signal cut resumes short');
     } finally {
       await killed(server);
     }
@@ -105,12 +117,11 @@ describe('SIGTERM to a gateway during a reconnect storm: roomcast gateway + logi
         logic.logicUrl,
       );
       const pushing = pushWhileStorming(logic.logicUrl, ROOMS, PUSH_LIMIT / 2);
-      const storm = resumeAll(first.gatewayUrl, sessions);
-      const signal = await stopMidStorm(first, storm.attempts);
-      assert.ok(signal.resumed < CLIENTS, `resumes were in flight at the signal (${signal.resumed} of ${CLIENTS} had ended)`);
-      await assertCleanExit(first, signal.at);
+      const { storm, signalled } = stormThenStop(first, sessions);
+      await assertCleanExit(first, await within(signalled, 20_000, `${WELCOMED_AT_SIGNAL} welcomes before the signal`));
       await storm.opened;
       await assertGoingAway(storm.attempts);
+      assert.ok(cutShort(storm.attempts) > 0, 'the signal cut resumes short');
 
       // the logic API answers on, and takes pushes while no gateway runs
       assert.equal((await call(logic.logicUrl, '/stats')).status, 200);

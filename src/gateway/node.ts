@@ -65,6 +65,14 @@ export class GatewayNode implements GatewayHandler {
   private readonly joining = new Map<Connection, Map<string, Promise<{ changed: boolean }>>>();
   /** Sessions a resume on this node is claiming from the broker (not adopted yet). */
   private readonly claiming = new Set<string>();
+  /** The claims under way: a shutdown waits for them, so each leaves its session away (giveBack) before the broker closes. */
+  private readonly claims = new Set<Promise<unknown>>();
+  /**
+   * The rooms (and where the session joined them) of a session a resume took
+   * that its connection is not back in yet: the broker no longer holds them,
+   * so a close meanwhile must leave them to the away session.
+   */
+  private readonly unrestored = new Map<Connection, Map<string, StreamPosition | undefined>>();
   private readonly gaps: GapRepair;
   /** The sessions this node sent away, within its limits of them. */
   private readonly awaySessions: AwayLedger;
@@ -181,9 +189,12 @@ export class GatewayNode implements GatewayHandler {
 
   /** The connection is gone; with `keepSession` its session stays resumable for the recovery window. */
   removeConnection(conn: Connection, keepSession: boolean): void {
+    const unrestored = this.unrestored.get(conn);
     const rooms = this.detach(conn);
     if (rooms === undefined) return;
-    this.broker.connClosed(this.nodeId, conn.wsId, keepSession ? { rooms, uid: conn.uid } : undefined);
+    // a resume cut short keeps the session's rooms it had not put the connection back in yet
+    const left = unrestored === undefined || unrestored.size === 0 ? rooms : new Map([...unrestored, ...rooms]);
+    this.broker.connClosed(this.nodeId, conn.wsId, keepSession ? { rooms: left, uid: conn.uid } : undefined);
     if (keepSession) this.sentAway(conn.wsId, conn.remoteAddress);
   }
 
@@ -211,13 +222,29 @@ export class GatewayNode implements GatewayHandler {
     if (here === 'claiming') return { status: 'busy' };
     if (here === 'foreign') return { status: 'foreign' };
     this.claiming.add(wsId);
+    const claim = this.broker.takeSession(this.nodeId, wsId, uid);
+    this.claims.add(claim);
     try {
-      const taken = await this.broker.takeSession(this.nodeId, wsId, uid);
+      const taken = await claim;
       if (taken.status !== 'taken' && taken.status !== 'gone') this.claiming.delete(wsId);
       return taken;
     } catch (err) {
       this.claiming.delete(wsId);
       throw err;
+    } finally {
+      this.claims.delete(claim);
+    }
+  }
+
+  /**
+   * Resolves once every claim under way has settled and its resume has taken
+   * the session or left it away (that step follows a claim at once); a
+   * shutdown waits for this before it lets the broker go.
+   */
+  async claimsSettled(): Promise<void> {
+    while (this.claims.size > 0) {
+      await Promise.allSettled([...this.claims]);
+      await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
 
@@ -299,8 +326,23 @@ export class GatewayNode implements GatewayHandler {
    * be: each room was joined within a limit, and a join answered 2xx stays in effect.
    * `joinedAt`: where the client's knowledge of the room starts, when known.
    */
-  restore(conn: Connection, room: string, joinedAt: StreamPosition | undefined): Promise<{ changed: boolean }> {
-    return this.enter(conn, room, false, joinedAt);
+  async restore(conn: Connection, room: string, joinedAt: StreamPosition | undefined): Promise<{ changed: boolean }> {
+    const entered = await this.enter(conn, room, false, joinedAt);
+    this.unrestored.get(conn)?.delete(room);
+    return entered;
+  }
+
+  /**
+   * The connection took a session with these rooms: until `restore` has put it
+   * back in each (or `restoreEnded`), a close leaves them to its away session.
+   */
+  restoreBegins(conn: Connection, rooms: ReadonlyMap<string, StreamPosition | undefined>): void {
+    if (rooms.size > 0) this.unrestored.set(conn, new Map(rooms));
+  }
+
+  /** The resume is over: a room it could not restore (the broker failed) is not the connection's. */
+  restoreEnded(conn: Connection): void {
+    this.unrestored.delete(conn);
   }
 
   /** `joinedAt` defaults to where the room stands now: the position a `joined` frame announces. */

@@ -188,6 +188,8 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   if (conn.holding) conn.holdLive();
   // the session's owner is checked against who the client is, after the auth frames it sent before the resume
   await conn.tokenOps;
+  // closed meanwhile (its client left, or a shutdown): nothing is claimed, the session stays as it is
+  if (!conn.isOpen) return;
   let taken;
   try {
     taken = await node.claimSession(wsId, conn.uid);
@@ -214,7 +216,13 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   try {
     const roomsBefore = [...conn.rooms.keys()];
     // a room the client names it knows from its since; one it does not, from where the session joined it
-    await settleAll([...sessionRooms.keys()].map((room) => node.restore(conn, room, since.get(room) ?? sessionRooms.get(room))));
+    const joinedAt = new Map([...sessionRooms].map(([room, at]) => [room, since.get(room) ?? at]));
+    node.restoreBegins(conn, joinedAt);
+    try {
+      await settleAll([...joinedAt].map(([room, at]) => node.restore(conn, room, at)));
+    } finally {
+      node.restoreEnded(conn);
+    }
     // `*`, then the rooms in the order they were restored one after another before
     const order = [ALL_STREAM, ...new Set([...roomsBefore, ...sessionRooms.keys()].filter((room) => conn.rooms.has(room)))];
     const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold, joinedAt: conn.enteredAt };

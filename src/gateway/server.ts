@@ -250,6 +250,8 @@ export class GatewayServer {
     }, SHUTDOWN_TIMEOUT_MS);
     await serverClosed;
     clearTimeout(deadline);
+    // a resume cut short mid-claim leaves its session away once its claim answers: on a broker still open
+    await this.node.claimsSettled();
     this.node.stop();
     await this.broker.detachGateway(this.node);
   }

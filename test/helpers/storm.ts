@@ -72,9 +72,17 @@ export async function dropAll(clients: TestClient[], logicUrl: string): Promise<
   await until('the server to notice every dropped connection', async () => ((await call(logicUrl, '/stats')).body.data?.connections === 0 ? true : undefined), 20_000);
 }
 
-/** Reconnects every session at once and sends its resume as the first frame; the attempts fill in as frames and closes arrive. */
-export function resumeAll(gatewayUrl: string, sessions: StormSession[]): { attempts: StormAttempt[]; opened: Promise<void> } {
+/**
+ * Reconnects every session at once and sends its resume as the first frame; the attempts fill in as frames and closes arrive.
+ * `onWelcomed` is called with the number of welcomes so far, as each arrives (before its resume is sent).
+ */
+export function resumeAll(
+  gatewayUrl: string,
+  sessions: StormSession[],
+  onWelcomed?: (count: number) => void,
+): { attempts: StormAttempt[]; opened: Promise<void> } {
   const attempts = sessions.map((session): StormAttempt => ({ session, welcomed: false }));
+  let welcomes = 0;
   const opened = Promise.all(
     attempts.map(async (attempt) => {
       let client: TestClient;
@@ -89,6 +97,7 @@ export function resumeAll(gatewayUrl: string, sessions: StormSession[]): { attem
       const onFrame = (f: Frame): void => {
         if (f.op === 'welcome') {
           attempt.welcomed = true;
+          onWelcomed?.(++welcomes);
           client.send({ op: 'resume', token: attempt.session.token, since: attempt.session.since, id: 1 });
         } else if (f.op === 'resumed') {
           attempt.resumed = f;
