@@ -2,8 +2,10 @@
  * A resume cut short on Redis keeps its session: the resuming node has taken
  * the session out of Redis (its claim) and is putting its connection back in
  * the rooms when the connection goes, or the node is stopped before its claim
- * is answered. Either way the session must be left away with every room, so
- * the next resume, on any node, gets them back with every push it missed. The
+ * is answered, or a room cannot be entered (Redis does not take the
+ * subscription in time: the resume is closed with 1013). Either way the
+ * session must be left away with every room, so the next resume, on any node,
+ * gets them back with every push it missed. The
  * moment is fixed with a relay in front of Redis that holds the resuming
  * node's command (a SUBSCRIBE, the claim) until the test lets it through.
  */
@@ -13,8 +15,9 @@ import { describe, it } from 'node:test';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { TAKE_SESSION } from '../src/broker/redis/scripts.js';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
-import { nodeOf, relayedClusterPerSuite, type TestCluster } from './helpers/cluster.js';
+import { nodeOf, relayedClusterPerSuite, type RelayedCluster, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
+import type { Hold } from './helpers/redis-relay.js';
 import { skipWithoutRedis } from './helpers/redis.js';
 import { assertResumed, dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
 import { until } from './helpers/until.js';
@@ -55,9 +58,14 @@ async function assertAwayWith(cluster: TestCluster, wsId: string, rooms: string[
   assert.deepEqual([...(info.body.data?.rooms as string[])].sort(), [...rooms].sort(), `the away session's rooms: ${info.text}`);
 }
 
-/** Resumes on node 0: the session comes back with both rooms and every push to them since the client's `since`, recovered:true. */
-async function assertResumedWhole(cluster: TestCluster, session: { wsId: string; token: string; since: Record<string, Position> }, pushed: Map<string, number[]>): Promise<void> {
-  const { client, frames, end } = await resumeOn(cluster.gatewayUrls[0], session.token, session.since);
+/** Resumes on `node`: the session comes back with both rooms and every push to them since the client's `since`, recovered:true. */
+async function assertResumedWhole(
+  cluster: TestCluster,
+  node: number,
+  session: { wsId: string; token: string; since: Record<string, Position> },
+  pushed: Map<string, number[]>,
+): Promise<void> {
+  const { client, frames, end } = await resumeOn(cluster.gatewayUrls[node], session.token, session.since);
   try {
     assertResumed(end, { wsId: session.wsId, recovered: true });
     const info = await call(cluster.logicUrl, `/conns/${session.wsId}`);
@@ -70,37 +78,70 @@ async function assertResumedWhole(cluster: TestCluster, session: { wsId: string;
   }
 }
 
+/**
+ * A session away from node 0 in both rooms, resumed on node 1, where the first room has a member (a bystander)
+ * and the second none: the resume is held at its SUBSCRIBE to the second room, once it has entered the first.
+ */
+async function resumeHeldAtSecondRoom({ cluster, relay }: RelayedCluster, pushed: Map<string, number[]>): Promise<{
+  session: { wsId: string; token: string; since: Record<string, Position> };
+  resuming: TestClient;
+  subscribe: Hold;
+  bystander: TestClient;
+}> {
+  const [restored, late] = ROOMS;
+  const { client: bystander } = await member(nodeOf(cluster, 1), [restored]);
+  const session = await awaySession(cluster);
+  await pushToEachRoom(cluster, pushed, 'while away');
+  const node1 = brokerOf(cluster, 1);
+  const subscribe = relay.hold((name, text) => name === `roomcast:subscriber:${node1.processId}` && text.includes(node1.names.roomChannel(late)));
+  const resuming = await TestClient.connect(cluster.gatewayUrls[1], { quiet: true });
+  resuming.send({ op: 'resume', token: session.token, since: session.since, id: 1 });
+  await subscribe.held;
+  await until('node 1 to put the connection back in the first room only', async () => {
+    const info = await call(cluster.logicUrl, `/conns/${session.wsId}`);
+    return info.body.data?.state === 'connected' && JSON.stringify(info.body.data?.rooms) === JSON.stringify([restored]) ? true : undefined;
+  });
+  return { session, resuming, subscribe, bystander };
+}
+
 describe('a client gone while its resume restores its rooms (Redis)', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   const env = relayedClusterPerSuite(2);
 
   it('leaves the rooms not restored yet to the away session: resumed again, it gets both rooms back with every push, recovered:true', async () => {
-    const { cluster, relay } = env;
-    const [restored, late] = ROOMS;
-    // node 1 has a member of the first room, so the resume enters it at once; the second is new there and needs a SUBSCRIBE
-    const { client: bystander } = await member(nodeOf(cluster, 1), [restored]);
-    const session = await awaySession(cluster);
     const pushed = new Map<string, number[]>();
-    await pushToEachRoom(cluster, pushed, 'while away');
-
-    const node1 = brokerOf(cluster, 1);
-    const subscribe = relay.hold((name, text) => name === `roomcast:subscriber:${node1.processId}` && text.includes(node1.names.roomChannel(late)));
-    const resuming = await TestClient.connect(cluster.gatewayUrls[1], { quiet: true });
+    const { session, resuming, subscribe, bystander } = await resumeHeldAtSecondRoom(env, pushed);
     try {
-      resuming.send({ op: 'resume', token: session.token, since: session.since, id: 1 });
-      await subscribe.held;
-      await until('node 1 to put the connection back in the first room only', async () => {
-        const info = await call(cluster.logicUrl, `/conns/${session.wsId}`);
-        return info.body.data?.state === 'connected' && JSON.stringify(info.body.data?.rooms) === JSON.stringify([restored]) ? true : undefined;
-      });
-      await pushToEachRoom(cluster, pushed, 'while restoring');
+      await pushToEachRoom(env.cluster, pushed, 'while restoring');
       resuming.ws.terminate();
-      await assertAwayWith(cluster, session.wsId, ROOMS);
+      await assertAwayWith(env.cluster, session.wsId, ROOMS);
     } finally {
       subscribe.release();
     }
-    await pushToEachRoom(cluster, pushed, 'after the cut');
+    await pushToEachRoom(env.cluster, pushed, 'after the cut');
 
-    await assertResumedWhole(cluster, session, pushed);
+    await assertResumedWhole(env.cluster, 0, session, pushed);
+    await bystander.closeAndWait();
+  });
+});
+
+describe('a resume that cannot put its connection back in a room (Redis)', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  // a subscription Redis does not take within 0.5 s fails (5 s by default)
+  const env = relayedClusterPerSuite(2, { requestTimeoutMs: 500 });
+
+  it('is closed with 1013 and leaves the session away with every room, restored or not: the retry gets both back with every push, recovered:true', async () => {
+    const pushed = new Map<string, number[]>();
+    const { session, resuming, subscribe, bystander } = await resumeHeldAtSecondRoom(env, pushed);
+    try {
+      assert.equal(await resuming.closeCode(5000), 1013, `the resume answered ${JSON.stringify(resuming.frames)}`);
+      assert.match((await resuming.closed).reason, /^cannot resume now: /);
+      await assertAwayWith(env.cluster, session.wsId, ROOMS);
+    } finally {
+      subscribe.release();
+    }
+    await pushToEachRoom(env.cluster, pushed, 'after the failure');
+
+    // on the node that failed: it took the subscription it had given up on back down
+    await assertResumedWhole(env.cluster, 1, session, pushed);
     await bystander.closeAndWait();
   });
 });
@@ -145,6 +186,6 @@ describe('a gateway stopped while a resume on it claims a session (Redis)', { sk
     await pushToEachRoom(cluster, pushed, 'after the stop');
 
     await assertAwayWith(cluster, session.wsId, ROOMS);
-    await assertResumedWhole(cluster, session, pushed);
+    await assertResumedWhole(cluster, 0, session, pushed);
   });
 });
