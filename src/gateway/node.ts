@@ -340,7 +340,7 @@ export class GatewayNode implements GatewayHandler {
     if (rooms.size > 0) this.unrestored.set(conn, new Map(rooms));
   }
 
-  /** The resume is over: a room it could not restore (the broker failed) is not the connection's. */
+  /** The resume has put the connection back in every room, or has closed it (a room could not be entered; `removeConnection` came first). */
   restoreEnded(conn: Connection): void {
     this.unrestored.delete(conn);
   }

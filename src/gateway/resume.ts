@@ -170,6 +170,13 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
   }
 }
 
+/** Closes the resuming connection with 1013: its client resumes again, with the same token, after a backoff. `keepSession`: it holds the session, which goes back away. */
+function retryLater(node: GatewayNode, conn: Connection, err: unknown, keepSession: boolean): void {
+  node.removeConnection(conn, keepSession);
+  conn.close('tryAgainLater', `cannot resume now: ${err instanceof Error ? err.message : String(err)}`);
+  node.counters.resumeRetryCloses++;
+}
+
 async function resumeSession(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
   const refuse = (code: 'bad_request' | 'bad_resume', message: string): void => {
     // a late resume must leave the hold alone: it may be the one of a resume still replaying
@@ -195,10 +202,7 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     taken = await node.claimSession(wsId, conn.uid);
   } catch (err) {
     // the session is left as it is: the client resumes again, with the same token, after a backoff
-    node.removeConnection(conn, false);
-    conn.close('tryAgainLater', `cannot resume now: ${err instanceof Error ? err.message : String(err)}`);
-    node.counters.resumeRetryCloses++;
-    return;
+    return retryLater(node, conn, err, false);
   }
   const contended = `session ${wsId} is being resumed by another connection`;
   if (taken.status === 'busy') return refuse('bad_resume', contended);
@@ -220,6 +224,10 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     node.restoreBegins(conn, joinedAt);
     try {
       await settleAll([...joinedAt].map(([room, at]) => node.restore(conn, room, at)));
+    } catch (err) {
+      // a room the connection cannot be put back in (the broker failed) is not dropped: the session goes
+      // back away with every room, the ones not restored too, and the client resumes again
+      return retryLater(node, conn, err, true);
     } finally {
       node.restoreEnded(conn);
     }
