@@ -1,0 +1,92 @@
+/**
+ * Joins and leaves by wsId (POST /room/join, /room/leave) that the
+ * connection's close interrupts: one that arrives while the close handshake is
+ * under way, and one whose room is still opening when the connection drops.
+ * Either way a 2xx answer must hold for the session the connection leaves
+ * away: a resume finds the rooms the answers said.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { RedisBroker } from '../src/broker/redis/broker.js';
+import { relayedClusterPerSuite } from './helpers/cluster.js';
+import { onEachEngine } from './helpers/engine-suite.js';
+import { call, post } from './helpers/http.js';
+import { RawClient } from './helpers/raw-client.js';
+import { skipWithoutRedis } from './helpers/redis.js';
+import { resumeOn, type Position } from './helpers/resume.js';
+import { TestClient } from './helpers/client.js';
+import { until } from './helpers/until.js';
+
+/** A raw client in `room` that then says it is going away (1001, which keeps the session) and reads nothing more, so the close handshake stays open. */
+async function closingMember(gatewayUrl: string, logicUrl: string, room: string): Promise<{ raw: RawClient; wsId: string; token: string; since: Record<string, Position> }> {
+  const raw = await RawClient.connect(gatewayUrl);
+  const wsId = await raw.welcome();
+  const welcome = raw.json()[0];
+  assert.equal((await post(logicUrl, '/room/join', { id: room, wsId })).status, 200);
+  const joined = await until('the joined frame', () => raw.json().find((f) => f.op === 'joined'));
+  raw.socket.pause();
+  raw.sendFrame(0x8, Buffer.from([0x03, 0xe9]));
+  await until('the server answering the close frame', () => (raw.socket.readableLength > 0 ? true : undefined));
+  const since = { '*': { seq: welcome.seq as number, epoch: welcome.epoch as string }, [room]: { seq: joined.seq as number, epoch: joined.epoch as string } };
+  return { raw, wsId, token: welcome.resume as string, since };
+}
+
+async function awaySession(logicUrl: string, wsId: string): Promise<{ rooms: string[] }> {
+  return until(`session ${wsId} away`, async () => {
+    const info = await call(logicUrl, `/conns/${wsId}`);
+    return info.body.data?.state === 'away' ? (info.body.data as { rooms: string[] }) : undefined;
+  });
+}
+
+onEachEngine('a join or leave by wsId while the connection is closing', 1, (suite) => {
+  it('a leave answered changed:true stays done: the session resumes without the room', async () => {
+    const { gatewayUrls, logicUrl } = suite.cluster;
+    const member = await closingMember(gatewayUrls[0], logicUrl, 'closing-leave');
+    const left = await post(logicUrl, '/room/leave', { id: 'closing-leave', wsId: member.wsId });
+    assert.deepEqual(left.body, { code: 0, msg: 'ok', data: { room: 'closing-leave', wsId: member.wsId, changed: true } }, left.text);
+    member.raw.socket.destroy();
+    assert.deepEqual((await awaySession(logicUrl, member.wsId)).rooms, []);
+    const { client, end } = await resumeOn(gatewayUrls[0], member.token, member.since);
+    assert.equal(end.op, 'resumed', JSON.stringify(end));
+    assert.deepEqual(Object.keys(end.streams as Record<string, Position>), ['*']);
+    await client.closeAndWait();
+  });
+
+  it('a join answered changed:true stays done: the session resumes in the room', async () => {
+    const { gatewayUrls, logicUrl } = suite.cluster;
+    const member = await closingMember(gatewayUrls[0], logicUrl, 'closing-first');
+    const joined = await post(logicUrl, '/room/join', { id: 'closing-second', wsId: member.wsId });
+    assert.deepEqual(joined.body, { code: 0, msg: 'ok', data: { room: 'closing-second', wsId: member.wsId, changed: true } }, joined.text);
+    member.raw.socket.destroy();
+    assert.deepEqual((await awaySession(logicUrl, member.wsId)).rooms.sort(), ['closing-first', 'closing-second']);
+    const { client, end } = await resumeOn(gatewayUrls[0], member.token, member.since);
+    assert.equal(end.op, 'resumed', JSON.stringify(end));
+    assert.deepEqual(Object.keys(end.streams as Record<string, Position>).sort(), ['*', 'closing-first', 'closing-second']);
+    await client.closeAndWait();
+  });
+});
+
+describe('a join by wsId whose room is still opening when the connection drops (Redis)', { skip: skipWithoutRedis }, () => {
+  const env = relayedClusterPerSuite(1);
+
+  it('goes to the session the connection left away: changed:true, and a resume is back in the room', async () => {
+    const { gatewayUrls, logicUrl, gateways } = env.cluster;
+    const client = await TestClient.connect(gatewayUrls[0]);
+    const since = { '*': { seq: client.welcome!.seq as number, epoch: client.welcome!.epoch as string } };
+    const channel = (gateways[0].node.broker as RedisBroker).names.roomChannel('opening');
+    // the gateway's SUBSCRIBE to the room waits in the relay: the join is under way, its room opening
+    const subscribe = env.relay.hold((name, text) => name.startsWith('roomcast:subscriber:') && text.includes(channel));
+    const join = post(logicUrl, '/room/join', { id: 'opening', wsId: client.wsId });
+    await subscribe.held;
+    client.ws.terminate();
+    assert.deepEqual((await awaySession(logicUrl, client.wsId)).rooms, []);
+    subscribe.release();
+    const joined = await join;
+    assert.deepEqual(joined.body, { code: 0, msg: 'ok', data: { room: 'opening', wsId: client.wsId, changed: true } }, joined.text);
+    assert.deepEqual((await awaySession(logicUrl, client.wsId)).rooms, ['opening']);
+    const { client: resumed, end } = await resumeOn(gatewayUrls[0], client.welcome!.resume as string, since);
+    assert.equal(end.op, 'resumed', JSON.stringify(end));
+    assert.deepEqual(Object.keys(end.streams as Record<string, Position>).sort(), ['*', 'opening']);
+    await resumed.closeAndWait();
+  });
+});
