@@ -73,6 +73,12 @@ export class GatewayNode implements GatewayHandler {
    * so a close meanwhile must leave them to the away session.
    */
   private readonly unrestored = new Map<Connection, Map<string, StreamPosition | undefined>>();
+  /**
+   * Users with connections here whose channel the broker failed to open (e.g.
+   * the subscriber connection dropped before Redis answered the SUBSCRIBE,
+   * which it then forgets): opened again once the subscriptions are back.
+   */
+  private readonly unheardUsers = new Set<string>();
   private readonly gaps: GapRepair;
   /** The sessions this node sent away, within its limits of them. */
   private readonly awaySessions: AwayLedger;
@@ -136,6 +142,7 @@ export class GatewayNode implements GatewayHandler {
 
   onSubscriptionsRestored(): void {
     this.gaps.restored();
+    for (const uid of [...this.unheardUsers]) this.openUser(uid);
   }
 
   onResumeSecret(secret: string): void {
@@ -545,11 +552,19 @@ export class GatewayNode implements GatewayHandler {
 
   private fileUser(conn: Connection, uid: string): void {
     // the user's first connection here
-    if (!this.hub.users.add(uid, conn)) return;
-    this.broker.userOpened(this.nodeId, uid).catch((err: unknown) => this.log.warn({ err, uid }, 'broker could not open user'));
+    if (this.hub.users.add(uid, conn)) this.openUser(uid);
+  }
+
+  private openUser(uid: string): void {
+    this.unheardUsers.delete(uid);
+    this.broker.userOpened(this.nodeId, uid).catch((err: unknown) => {
+      this.log.warn({ err, uid }, 'broker could not open user; opening it again once the subscriptions are back');
+      if (this.hub.users.has(uid)) this.unheardUsers.add(uid);
+    });
   }
 
   private closeUser(uid: string): void {
+    this.unheardUsers.delete(uid);
     this.broker.userClosed(this.nodeId, uid).catch((err: unknown) => this.log.warn({ err, uid }, 'broker could not close user'));
   }
 
