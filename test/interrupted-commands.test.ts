@@ -13,7 +13,7 @@ import { onEachEngine } from './helpers/engine-suite.js';
 import { call, post } from './helpers/http.js';
 import { RawClient } from './helpers/raw-client.js';
 import { skipWithoutRedis } from './helpers/redis.js';
-import { resumeOn, type Position } from './helpers/resume.js';
+import { dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
 import { TestClient } from './helpers/client.js';
 import { until } from './helpers/until.js';
 
@@ -87,6 +87,53 @@ describe('a join by wsId whose room is still opening when the connection drops (
     const { client: resumed, end } = await resumeOn(gatewayUrls[0], client.welcome!.resume as string, since);
     assert.equal(end.op, 'resumed', JSON.stringify(end));
     assert.deepEqual(Object.keys(end.streams as Record<string, Position>).sort(), ['*', 'opening']);
+    await resumed.closeAndWait();
+  });
+});
+
+describe('a join or leave by wsId of an away session that a resume takes before the change lands (Redis)', { skip: skipWithoutRedis }, () => {
+  const env = relayedClusterPerSuite(2);
+
+  /** Holds the logic's change to the away session (the request after its lookup, HGETALL) in the relay, and resumes the session on node 1 meanwhile. */
+  async function overtaken(rooms: string[], change: (wsId: string) => ReturnType<typeof post>): Promise<{ resumed: TestClient; answer: Awaited<ReturnType<typeof post>>; wsId: string }> {
+    const { cluster, relay, redis } = env;
+    const { client, since } = await awayMemberOf(rooms);
+    const names = (cluster.gateways[0].node.broker as RedisBroker).names;
+    const gatewayProcesses = cluster.gateways.map((g) => (g.node.broker as RedisBroker).processId);
+    const sessionKey = names.sessionKey(client.wsId);
+    const hold = relay.hold(
+      (name, text) => name.startsWith('roomcast:commands:') && !gatewayProcesses.some((id) => name.endsWith(id)) && text.includes(sessionKey) && !text.includes('HGETALL'),
+    );
+    const answer = change(client.wsId);
+    await hold.held;
+    const { client: resumed, end } = await resumeOn(cluster.gatewayUrls[1], client.welcome!.resume as string, since);
+    assert.equal(end.op, 'resumed', JSON.stringify(end));
+    // the resumed connection's session is written before the held change runs
+    await until('the resumed session in Redis', async () => ((await redis.command(['EXISTS', sessionKey])) === 1 ? true : undefined));
+    hold.release();
+    return { resumed, answer: await answer, wsId: client.wsId };
+  }
+
+  async function awayMemberOf(rooms: string[]): Promise<{ client: TestClient; since: Record<string, Position> }> {
+    const server = { gatewayUrl: env.cluster.gatewayUrls[0], logicUrl: env.cluster.logicUrl };
+    const joined = await member(server, rooms);
+    await dropConnection(server, joined.client);
+    return joined;
+  }
+
+  it('a join answered changed:true reaches the resumed connection: it gets the joined frame', async () => {
+    const { resumed, answer, wsId } = await overtaken([], (wsId) => post(env.cluster.logicUrl, '/room/join', { id: 'overtaking-join', wsId }));
+    assert.deepEqual(answer.body, { code: 0, msg: 'ok', data: { room: 'overtaking-join', wsId, changed: true } }, answer.text);
+    await resumed.next((f) => f.op === 'joined' && f.room === 'overtaking-join');
+    assert.deepEqual((await call(env.cluster.logicUrl, `/conns/${wsId}`)).body.data?.rooms, ['overtaking-join']);
+    await resumed.closeAndWait();
+  });
+
+  it('a leave answered changed:true reaches the resumed connection: it gets the left frame', async () => {
+    const { resumed, answer, wsId } = await overtaken(['overtaking-leave'], (wsId) => post(env.cluster.logicUrl, '/room/leave', { id: 'overtaking-leave', wsId }));
+    assert.deepEqual(answer.body, { code: 0, msg: 'ok', data: { room: 'overtaking-leave', wsId, changed: true } }, answer.text);
+    await resumed.next((f) => f.op === 'left' && f.room === 'overtaking-leave');
+    assert.deepEqual((await call(env.cluster.logicUrl, `/conns/${wsId}`)).body.data?.rooms, []);
     await resumed.closeAndWait();
   });
 });

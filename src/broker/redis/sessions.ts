@@ -20,7 +20,23 @@ import type { RedisCalls } from './calls.js';
 import type { RedisNames } from './keys.js';
 import type { NodeRequests } from './node-requests.js';
 import { NodeRegistry } from './registry.js';
-import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, RELEASE_CONN, REMOVE_AWAY_ROOM, ROOMS_LIMIT_FIELD, SESSION_HELD, SESSION_MARKER, TAKE_SESSION } from './scripts.js';
+
+/**
+ * A change to an away session that a resume took between finding it and
+ * changing it: a node holds the wsId now, so the command goes to that node.
+ */
+export class SessionHeldError extends BrokerUnavailableError {
+  constructor(wsId: string) {
+    super(`session ${wsId} was resumed while the command was applied to it; try again`);
+    this.name = 'SessionHeldError';
+  }
+}
+
+function heldOr(reply: number | typeof SESSION_HELD, wsId: string): number {
+  if (reply === SESSION_HELD) throw new SessionHeldError(wsId);
+  return reply;
+}
 
 /** How long a resume waits for the node that holds the session to hand it over; a silent node keeps it (the client retries). */
 const TAKEOVER_PROBE_MS = 1000;
@@ -146,10 +162,14 @@ export class RedisSessions {
       return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter(isRoomField), expiresAt: Date.now() + ttl };
     },
     addRoom: async (wsId, room, at) => {
-      const added = (await this.calls.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId), this.names.awayRefusalsKey], [room, `${at.seq}:${at.epoch}`])) as number;
+      const keys = [this.names.sessionKey(wsId), this.names.awayRefusalsKey, this.names.connKey(wsId)];
+      const added = heldOr((await this.calls.runScript(ADD_AWAY_ROOM, keys, [room, `${at.seq}:${at.epoch}`])) as number | typeof SESSION_HELD, wsId);
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
-    removeRoom: async (wsId, room) => (await this.calls.client.hDel(this.names.sessionKey(wsId), room)) === 1,
+    removeRoom: async (wsId, room) => {
+      const keys = [this.names.sessionKey(wsId), this.names.connKey(wsId)];
+      return heldOr((await this.calls.runScript(REMOVE_AWAY_ROOM, keys, [room])) as number | typeof SESSION_HELD, wsId) === 1;
+    },
     end: async (wsId) => (await this.calls.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId), this.names.kickedKey(wsId)], [String(this.sessionTtlMs)])) === 1,
   };
 
