@@ -63,6 +63,8 @@ export class RedisSessions {
   /** The attached gateway node's rooms limit, written with each of its sessions. */
   roomsLimit = 0;
   private readonly registry: NodeRegistry;
+  /** The closes of the node's connections that failed to reach Redis (e.g. its connection dropped), by wsId. */
+  private readonly unwrittenCloses = new Map<string, { args: string[]; at: number }>();
   private readonly registryTtlMs: number;
   private readonly recoveryWindowMs: number;
 
@@ -84,6 +86,7 @@ export class RedisSessions {
   }
 
   opened(nodeId: string, wsId: string, uid?: string): void {
+    this.unwrittenCloses.delete(wsId);
     const batch = this.calls.client.multi().set(this.names.connKey(wsId), nodeId, { PX: this.registryTtlMs });
     if (this.recoveryWindowMs > 0) {
       const session = this.names.sessionKey(wsId);
@@ -97,7 +100,21 @@ export class RedisSessions {
     const keep = away !== undefined && this.recoveryWindowMs > 0;
     const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
     if (keep) for (const [room, at] of away.rooms) args.push(room, at === undefined ? '' : `${at.seq}:${at.epoch}`);
-    this.calls.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.calls.logError(err, 'releasing a connection'));
+    this.writeClose(wsId, args, Date.now());
+  }
+
+  /**
+   * A close that did not reach Redis is written again with the next refresh
+   * (at once when the connection is back): left as it was, the session would
+   * stay named as connected, then look away, and a resume would take it back
+   * (a kick undone). Past the session's lifetime Redis has let it go by itself.
+   */
+  private writeClose(wsId: string, args: string[], at: number): void {
+    this.calls.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => {
+      this.calls.logError(err, 'releasing a connection');
+      const newer = this.unwrittenCloses.get(wsId);
+      if (Date.now() - at < this.sessionTtlMs && (newer === undefined || newer.at < at)) this.unwrittenCloses.set(wsId, { args, at });
+    });
   }
 
   async dropAway(nodeId: string, wsId: string): Promise<boolean> {
@@ -120,6 +137,11 @@ export class RedisSessions {
    * too (src/broker/redis/registry.ts).
    */
   refresh(gateway: GatewayHandler, full: boolean): void {
+    for (const [wsId, { args, at }] of this.unwrittenCloses) {
+      this.unwrittenCloses.delete(wsId);
+      // a connection here holds the wsId again (a resume on this node): that close is past
+      if (!gateway.holds(wsId)) this.writeClose(wsId, args, at);
+    }
     const sessionTtlMs = this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0;
     this.registry.refresh(gateway, { registryTtlMs: this.registryTtlMs, sessionTtlMs, roomsLimit: this.roomsLimit }, full);
   }
