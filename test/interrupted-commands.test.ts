@@ -38,31 +38,35 @@ async function awaySession(logicUrl: string, wsId: string): Promise<{ rooms: str
   });
 }
 
+/** Resumes the session; the streams the resume put it back in, sorted. */
+async function resumedStreams(gatewayUrl: string, token: string, since: Record<string, Position>): Promise<string[]> {
+  const { client, end } = await resumeOn(gatewayUrl, token, since);
+  assert.equal(end.op, 'resumed', JSON.stringify(end));
+  await client.closeAndWait();
+  return Object.keys(end.streams as Record<string, Position>).sort();
+}
+
+function assertChanged(answer: Awaited<ReturnType<typeof post>>, room: string, wsId: string): void {
+  assert.deepEqual(answer.body, { code: 0, msg: 'ok', data: { room, wsId, changed: true } }, answer.text);
+}
+
 onEachEngine('a join or leave by wsId while the connection is closing', 1, (suite) => {
   it('a leave answered changed:true stays done: the session resumes without the room', async () => {
     const { gatewayUrls, logicUrl } = suite.cluster;
     const member = await closingMember(gatewayUrls[0], logicUrl, 'closing-leave');
-    const left = await post(logicUrl, '/room/leave', { id: 'closing-leave', wsId: member.wsId });
-    assert.deepEqual(left.body, { code: 0, msg: 'ok', data: { room: 'closing-leave', wsId: member.wsId, changed: true } }, left.text);
+    assertChanged(await post(logicUrl, '/room/leave', { id: 'closing-leave', wsId: member.wsId }), 'closing-leave', member.wsId);
     member.raw.socket.destroy();
     assert.deepEqual((await awaySession(logicUrl, member.wsId)).rooms, []);
-    const { client, end } = await resumeOn(gatewayUrls[0], member.token, member.since);
-    assert.equal(end.op, 'resumed', JSON.stringify(end));
-    assert.deepEqual(Object.keys(end.streams as Record<string, Position>), ['*']);
-    await client.closeAndWait();
+    assert.deepEqual(await resumedStreams(gatewayUrls[0], member.token, member.since), ['*']);
   });
 
   it('a join answered changed:true stays done: the session resumes in the room', async () => {
     const { gatewayUrls, logicUrl } = suite.cluster;
     const member = await closingMember(gatewayUrls[0], logicUrl, 'closing-first');
-    const joined = await post(logicUrl, '/room/join', { id: 'closing-second', wsId: member.wsId });
-    assert.deepEqual(joined.body, { code: 0, msg: 'ok', data: { room: 'closing-second', wsId: member.wsId, changed: true } }, joined.text);
+    assertChanged(await post(logicUrl, '/room/join', { id: 'closing-second', wsId: member.wsId }), 'closing-second', member.wsId);
     member.raw.socket.destroy();
     assert.deepEqual((await awaySession(logicUrl, member.wsId)).rooms.sort(), ['closing-first', 'closing-second']);
-    const { client, end } = await resumeOn(gatewayUrls[0], member.token, member.since);
-    assert.equal(end.op, 'resumed', JSON.stringify(end));
-    assert.deepEqual(Object.keys(end.streams as Record<string, Position>).sort(), ['*', 'closing-first', 'closing-second']);
-    await client.closeAndWait();
+    assert.deepEqual(await resumedStreams(gatewayUrls[0], member.token, member.since), ['*', 'closing-first', 'closing-second']);
   });
 });
 
@@ -81,13 +85,9 @@ describe('a join by wsId whose room is still opening when the connection drops (
     client.ws.terminate();
     assert.deepEqual((await awaySession(logicUrl, client.wsId)).rooms, []);
     subscribe.release();
-    const joined = await join;
-    assert.deepEqual(joined.body, { code: 0, msg: 'ok', data: { room: 'opening', wsId: client.wsId, changed: true } }, joined.text);
+    assertChanged(await join, 'opening', client.wsId);
     assert.deepEqual((await awaySession(logicUrl, client.wsId)).rooms, ['opening']);
-    const { client: resumed, end } = await resumeOn(gatewayUrls[0], client.welcome!.resume as string, since);
-    assert.equal(end.op, 'resumed', JSON.stringify(end));
-    assert.deepEqual(Object.keys(end.streams as Record<string, Position>).sort(), ['*', 'opening']);
-    await resumed.closeAndWait();
+    assert.deepEqual(await resumedStreams(gatewayUrls[0], client.welcome!.resume as string, since), ['*', 'opening']);
   });
 });
 
@@ -123,7 +123,7 @@ describe('a join or leave by wsId of an away session that a resume takes before 
 
   it('a join answered changed:true reaches the resumed connection: it gets the joined frame', async () => {
     const { resumed, answer, wsId } = await overtaken([], (wsId) => post(env.cluster.logicUrl, '/room/join', { id: 'overtaking-join', wsId }));
-    assert.deepEqual(answer.body, { code: 0, msg: 'ok', data: { room: 'overtaking-join', wsId, changed: true } }, answer.text);
+    assertChanged(answer, 'overtaking-join', wsId);
     await resumed.next((f) => f.op === 'joined' && f.room === 'overtaking-join');
     assert.deepEqual((await call(env.cluster.logicUrl, `/conns/${wsId}`)).body.data?.rooms, ['overtaking-join']);
     await resumed.closeAndWait();
@@ -131,7 +131,7 @@ describe('a join or leave by wsId of an away session that a resume takes before 
 
   it('a leave answered changed:true reaches the resumed connection: it gets the left frame', async () => {
     const { resumed, answer, wsId } = await overtaken(['overtaking-leave'], (wsId) => post(env.cluster.logicUrl, '/room/leave', { id: 'overtaking-leave', wsId }));
-    assert.deepEqual(answer.body, { code: 0, msg: 'ok', data: { room: 'overtaking-leave', wsId, changed: true } }, answer.text);
+    assertChanged(answer, 'overtaking-leave', wsId);
     await resumed.next((f) => f.op === 'left' && f.room === 'overtaking-leave');
     assert.deepEqual((await call(env.cluster.logicUrl, `/conns/${wsId}`)).body.data?.rooms, []);
     await resumed.closeAndWait();
