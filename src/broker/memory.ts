@@ -208,8 +208,9 @@ export class MemoryBroker implements Broker {
 
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const node = this.connNodes.get(cmd.wsId);
-    if (node !== undefined) return node.onCommand(cmd);
-    return commandAway(cmd, this.awayStore, (room) => this.streamPosition(room));
+    // undefined from the node: its connection went away meanwhile, leaving its session away (or ended)
+    const reply = node === undefined ? undefined : await node.onCommand(cmd);
+    return reply ?? commandAway(cmd, this.awayStore, (room) => this.streamPosition(room));
   }
 
   async roomPage(query: RoomQuery): Promise<RoomPage> {

@@ -73,6 +73,12 @@ export class GatewayNode implements GatewayHandler {
    * so a close meanwhile must leave them to the away session.
    */
   private readonly unrestored = new Map<Connection, Map<string, StreamPosition | undefined>>();
+  /**
+   * Users with connections here whose channel the broker failed to open (e.g.
+   * the subscriber connection dropped before Redis answered the SUBSCRIBE,
+   * which it then forgets): opened again once the subscriptions are back.
+   */
+  private readonly unheardUsers = new Set<string>();
   private readonly gaps: GapRepair;
   /** The sessions this node sent away, within its limits of them. */
   private readonly awaySessions: AwayLedger;
@@ -136,6 +142,7 @@ export class GatewayNode implements GatewayHandler {
 
   onSubscriptionsRestored(): void {
     this.gaps.restored();
+    for (const uid of [...this.unheardUsers]) this.openUser(uid);
   }
 
   onResumeSecret(secret: string): void {
@@ -405,11 +412,33 @@ export class GatewayNode implements GatewayHandler {
     return [...(this.hub.users.get(uid) ?? [])].map((conn) => this.describe(conn));
   }
 
+  /**
+   * Undefined when the connection is not here, or went away while the command
+   * waited (a join whose room was opening): the broker then applies it to the
+   * session the connection left away, if there is one.
+   */
   async onCommand<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const conn = this.hub.conns.get(cmd.wsId);
     if (conn === undefined) return undefined;
-    if (!conn.isOpen) return cmd.op === 'kick' ? (this.endClosing(conn) as ReplyTo<C>) : undefined;
-    return (await this.applyCommand(conn, cmd)) as ReplyTo<C>;
+    if (!conn.isOpen) return (await this.applyWhileClosing(conn, cmd)) as ReplyTo<C> | undefined;
+    return (await this.applyCommand(conn, cmd)) as ReplyTo<C> | undefined;
+  }
+
+  /**
+   * A command for a connection whose close handshake is under way. Joins and
+   * leaves change its rooms here, which its close hands to the away session
+   * (a change made to the session in the broker meanwhile would be written over).
+   */
+  private async applyWhileClosing(conn: Connection, cmd: ConnCommand): Promise<ReplyTo<ConnCommand> | undefined> {
+    switch (cmd.op) {
+      case 'kick':
+        return this.endClosing(conn);
+      case 'join':
+      case 'leave':
+        return this.applyCommand(conn, cmd);
+      default:
+        return undefined;
+    }
   }
 
   /**
@@ -450,12 +479,12 @@ export class GatewayNode implements GatewayHandler {
     return { nodeId: this.nodeId, stats: this.stats(), fanout: this.fanoutTimes.snapshot(), process: processReport() };
   }
 
-  private async applyCommand(conn: Connection, cmd: ConnCommand): Promise<ReplyTo<ConnCommand>> {
+  private async applyCommand(conn: Connection, cmd: ConnCommand): Promise<ReplyTo<ConnCommand> | undefined> {
     switch (cmd.op) {
       case 'join':
-        return this.join(conn, cmd.room);
+        return this.unlessGone(conn, await this.join(conn, cmd.room));
       case 'leave':
-        return this.leave(conn, cmd.room);
+        return this.unlessGone(conn, await this.leave(conn, cmd.room));
       case 'push': {
         const delivered = conn.send(encodeTextFrame(pushFrame(cmd.tag, cmd.val)));
         if (delivered) this.counters.deliveries++;
@@ -468,6 +497,11 @@ export class GatewayNode implements GatewayHandler {
       case 'info':
         return this.describe(conn);
     }
+  }
+
+  /** A join or leave that changed nothing because the connection went away meanwhile is not answered here: its away session takes it. */
+  private unlessGone<R extends { changed: boolean }>(conn: Connection, reply: R): R | undefined {
+    return !reply.changed && this.hub.conns.get(conn.wsId) !== conn ? undefined : reply;
   }
 
   private describe(conn: Connection): ConnInfo {
@@ -518,11 +552,19 @@ export class GatewayNode implements GatewayHandler {
 
   private fileUser(conn: Connection, uid: string): void {
     // the user's first connection here
-    if (!this.hub.users.add(uid, conn)) return;
-    this.broker.userOpened(this.nodeId, uid).catch((err: unknown) => this.log.warn({ err, uid }, 'broker could not open user'));
+    if (this.hub.users.add(uid, conn)) this.openUser(uid);
+  }
+
+  private openUser(uid: string): void {
+    this.unheardUsers.delete(uid);
+    this.broker.userOpened(this.nodeId, uid).catch((err: unknown) => {
+      this.log.warn({ err, uid }, 'broker could not open user; opening it again once the subscriptions are back');
+      if (this.hub.users.has(uid)) this.unheardUsers.add(uid);
+    });
   }
 
   private closeUser(uid: string): void {
+    this.unheardUsers.delete(uid);
     this.broker.userClosed(this.nodeId, uid).catch((err: unknown) => this.log.warn({ err, uid }, 'broker could not close user'));
   }
 

@@ -54,6 +54,11 @@ export class StatsStream {
     void this.tick();
   }
 
+  /** Ends every viewer's stream (the server is shutting down: a stream never ends by itself). */
+  end(): void {
+    for (const res of this.viewers) res.end();
+  }
+
   private stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;

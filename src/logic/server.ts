@@ -53,6 +53,12 @@ const MAX_PARAM_LENGTH = 64 * 1024;
  */
 export const REQUEST_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUTS = { headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 };
+/**
+ * How long a shutdown waits for the requests under way (a push waits for Redis
+ * up to --redis-command-timeout plus 1 s: 3 s by default), within the 5 s the
+ * process has to exit; what is still unanswered then is cut off.
+ */
+export const IN_FLIGHT_GRACE_MS = 3000;
 
 /** The methods whose body fastify never reads. */
 const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
@@ -82,6 +88,8 @@ export class LogicServer {
   readonly pushes: PushCounters = { all: 0, room: 0, conn: 0, user: 0 };
   private readonly refusedValSize = { count: 0 };
   readonly metrics: Metrics;
+  private statsStream!: StatsStream;
+  private closing: Promise<void> | undefined;
 
   constructor(
     private readonly options: LogicOptions,
@@ -104,7 +112,8 @@ export class LogicServer {
       trustProxy: options.trustProxy ?? false,
       bodyLimit: options.bodyLimit,
       return503OnClosing: true,
-      forceCloseConnections: true,
+      // close() lets the requests under way finish (within IN_FLIGHT_GRACE_MS) rather than cut them off unanswered
+      forceCloseConnections: false,
       // Longer than any URL Node takes (16 KiB of headers), so a long path parameter reaches its route's
       // check and is a 400 naming it; a repeated query parameter keeps its first value, as a form field does.
       routerOptions: { maxParamLength: MAX_PARAM_LENGTH, querystringParser: parseForm },
@@ -142,6 +151,11 @@ export class LogicServer {
       if (length > options.bodyLimit && !BODYLESS_METHODS.has(req.method)) throw apiErrors.bodyTooLarge(options.bodyLimit);
     });
 
+    // an answer given during a shutdown closes its connection, so the shutdown need not wait out its grace for it
+    app.addHook('onSend', async (_req, reply) => {
+      if (this.closing !== undefined) reply.header('connection', 'close');
+    });
+
     // Node answers `Expect: 100-continue` with 100 Continue before any check; sent only once the checks on
     // the headers pass (key, method, declared length), a body the API would refuse is never uploaded
     const awaitingContinue = new WeakSet<IncomingMessage>();
@@ -172,8 +186,19 @@ export class LogicServer {
     return this.app.server.address() as AddressInfo;
   }
 
-  async close(): Promise<void> {
-    await this.app.close();
+  /** Stops accepting (a request on a kept-alive connection is answered 503), and resolves once the requests under way are answered. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const closed = this.app.close();
+      this.statsStream.end();
+      const deadline = setTimeout(() => this.app.server.closeAllConnections(), IN_FLIGHT_GRACE_MS);
+      try {
+        await closed;
+      } finally {
+        clearTimeout(deadline);
+      }
+    })();
+    return this.closing;
   }
 
   private sendError(error: ApiError, reply: FastifyReply): void {
@@ -183,6 +208,7 @@ export class LogicServer {
   private registerExtraRoutes(context: RouteContext, served: ServedExtraRoute[]): void {
     const openApi = buildOpenApi(routes, served, this.options.version);
     const statsStream = new StatsStream(() => readStats(context));
+    this.statsStream = statsStream;
     const handlers: Record<ExtraRouteUrl, (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>> = {
       '/openapi.json': async () => openApi,
       '/stats/stream': async (_req, reply) => statsStream.follow(reply),

@@ -6,6 +6,7 @@ import { MemoryBroker } from '../../src/broker/memory.js';
 import { RedisBroker, type RedisBrokerOptions } from '../../src/broker/redis/broker.js';
 import { DEFAULTS, gatewayPart, logicPart } from '../../src/config.js';
 import type { GatewayServer } from '../../src/gateway/server.js';
+import type { LogicServer } from '../../src/logic/server.js';
 import { createGateway, createLogic, gatewayUrl, logicUrl } from '../../src/standalone.js';
 import { RedisRelay } from './redis-relay.js';
 import { RedisServer } from './redis.js';
@@ -15,6 +16,7 @@ export interface TestCluster {
   gatewayUrls: string[];
   gateways: GatewayServer[];
   logicUrl: string;
+  logic: LogicServer;
   /** Starts one more gateway node on the same broker (a new node id, counters from 0); resolves with its URL. */
   addGateway(): Promise<string>;
   close(): Promise<void>;
@@ -77,6 +79,7 @@ export async function startCluster(engine: EngineFactory, nodes = 2, overrides: 
     gatewayUrls,
     gateways,
     logicUrl: url,
+    logic,
     addGateway,
     async close() {
       await Promise.all([...gateways.map((g) => g.close()), logic.close()]);

@@ -51,7 +51,7 @@ import { NodeRequests } from './node-requests.js';
 import { ProcessSettings } from './process-settings.js';
 import type { PushLimits } from './push-fit.js';
 import { SharedResumeSecret } from './resume-secret.js';
-import { RedisSessions } from './sessions.js';
+import { RedisSessions, SessionHeldError } from './sessions.js';
 import { RedisStreams } from './streams.js';
 import { GatewaySubscriptions } from './subscriptions.js';
 import { RedisWatch } from './watch.js';
@@ -270,7 +270,17 @@ export class RedisBroker implements Broker {
     return (await this.nodes.gather<'userConnections'>({ kind: 'userConnections', uid })).flat();
   }
 
+  /** A join or leave that a resume overtook on its way to the away session goes to the node that holds the session now, once. */
   async command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
+    try {
+      return await this.commandOnce(cmd);
+    } catch (err) {
+      if (!(err instanceof SessionHeldError)) throw err;
+      return this.commandOnce(cmd);
+    }
+  }
+
+  private async commandOnce<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined> {
     const registeredNode = (): Promise<string | null> => this.calls.bounded(() => this.commands.get(this.names.connKey(cmd.wsId)));
     let nodeId = await registeredNode();
     if (nodeId === null && (await this.heldUnregistered(cmd.wsId))) nodeId = await registeredNode();

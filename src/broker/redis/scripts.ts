@@ -269,13 +269,17 @@ redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
 return 1
 `);
 
+/** What ADD_AWAY_ROOM and REMOVE_AWAY_ROOM answer when a node holds the wsId now: a resume took the session, it is that node's to change. */
+export const SESSION_HELD = 'held';
+
 /**
- * A join while away. KEYS: session hash, the counter of refusals. ARGV: room,
- * its position 'seq:epoch'. Returns 1 when added; 0 when the session is gone
- * or already in the room; -n (and counts the refusal) when it is in n rooms,
- * its limit.
+ * A join while away. KEYS: session hash, the counter of refusals, conn key.
+ * ARGV: room, its position 'seq:epoch'. Returns 1 when added; 0 when the
+ * session is gone or already in the room; -n (and counts the refusal) when it
+ * is in n rooms, its limit; SESSION_HELD when a node holds the wsId.
  */
 export const ADD_AWAY_ROOM = script(`${ROOM_FIELDS}
+if redis.call('EXISTS', KEYS[3]) == 1 then return '${SESSION_HELD}' end
 if redis.call('EXISTS', KEYS[1]) == 0 or redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 0 end
 local limit = tonumber(redis.call('HGET', KEYS[1], '${ROOMS_LIMIT_FIELD}') or '0')
 if limit > 0 then
@@ -287,6 +291,15 @@ if limit > 0 then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
+`);
+
+/**
+ * A leave while away. KEYS: session hash, conn key. ARGV: room. Returns 1 when
+ * removed, 0 when the session was not in it; SESSION_HELD when a node holds the wsId.
+ */
+export const REMOVE_AWAY_ROOM = script(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return '${SESSION_HELD}' end
+return redis.call('HDEL', KEYS[1], ARGV[1])
 `);
 
 /**

@@ -20,7 +20,23 @@ import type { RedisCalls } from './calls.js';
 import type { RedisNames } from './keys.js';
 import type { NodeRequests } from './node-requests.js';
 import { NodeRegistry } from './registry.js';
-import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, RELEASE_CONN, ROOMS_LIMIT_FIELD, SESSION_MARKER, TAKE_SESSION } from './scripts.js';
+import { ADD_AWAY_ROOM, CLOSE_CONN, DROP_AWAY, END_AWAY, RELEASE_CONN, REMOVE_AWAY_ROOM, ROOMS_LIMIT_FIELD, SESSION_HELD, SESSION_MARKER, TAKE_SESSION } from './scripts.js';
+
+/**
+ * A change to an away session that a resume took between finding it and
+ * changing it: a node holds the wsId now, so the command goes to that node.
+ */
+export class SessionHeldError extends BrokerUnavailableError {
+  constructor(wsId: string) {
+    super(`session ${wsId} was resumed while the command was applied to it; try again`);
+    this.name = 'SessionHeldError';
+  }
+}
+
+function heldOr(reply: number | typeof SESSION_HELD, wsId: string): number {
+  if (reply === SESSION_HELD) throw new SessionHeldError(wsId);
+  return reply;
+}
 
 /** How long a resume waits for the node that holds the session to hand it over; a silent node keeps it (the client retries). */
 const TAKEOVER_PROBE_MS = 1000;
@@ -47,6 +63,8 @@ export class RedisSessions {
   /** The attached gateway node's rooms limit, written with each of its sessions. */
   roomsLimit = 0;
   private readonly registry: NodeRegistry;
+  /** The closes of the node's connections that failed to reach Redis (e.g. its connection dropped), by wsId. */
+  private readonly unwrittenCloses = new Map<string, { args: string[]; at: number }>();
   private readonly registryTtlMs: number;
   private readonly recoveryWindowMs: number;
 
@@ -68,6 +86,7 @@ export class RedisSessions {
   }
 
   opened(nodeId: string, wsId: string, uid?: string): void {
+    this.unwrittenCloses.delete(wsId);
     const batch = this.calls.client.multi().set(this.names.connKey(wsId), nodeId, { PX: this.registryTtlMs });
     if (this.recoveryWindowMs > 0) {
       const session = this.names.sessionKey(wsId);
@@ -81,7 +100,21 @@ export class RedisSessions {
     const keep = away !== undefined && this.recoveryWindowMs > 0;
     const args = keep ? [nodeId, String(this.recoveryWindowMs), away.uid ?? '', String(this.roomsLimit)] : [nodeId, '0'];
     if (keep) for (const [room, at] of away.rooms) args.push(room, at === undefined ? '' : `${at.seq}:${at.epoch}`);
-    this.calls.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => this.calls.logError(err, 'releasing a connection'));
+    this.writeClose(wsId, args, Date.now());
+  }
+
+  /**
+   * A close that did not reach Redis is written again with the next refresh
+   * (at once when the connection is back): left as it was, the session would
+   * stay named as connected, then look away, and a resume would take it back
+   * (a kick undone). Past the session's lifetime Redis has let it go by itself.
+   */
+  private writeClose(wsId: string, args: string[], at: number): void {
+    this.calls.runScript(CLOSE_CONN, [this.names.connKey(wsId), this.names.sessionKey(wsId)], args).catch((err: unknown) => {
+      this.calls.logError(err, 'releasing a connection');
+      const newer = this.unwrittenCloses.get(wsId);
+      if (Date.now() - at < this.sessionTtlMs && (newer === undefined || newer.at < at)) this.unwrittenCloses.set(wsId, { args, at });
+    });
   }
 
   async dropAway(nodeId: string, wsId: string): Promise<boolean> {
@@ -104,6 +137,11 @@ export class RedisSessions {
    * too (src/broker/redis/registry.ts).
    */
   refresh(gateway: GatewayHandler, full: boolean): void {
+    for (const [wsId, { args, at }] of this.unwrittenCloses) {
+      this.unwrittenCloses.delete(wsId);
+      // a connection here holds the wsId again (a resume on this node): that close is past
+      if (!gateway.holds(wsId)) this.writeClose(wsId, args, at);
+    }
     const sessionTtlMs = this.recoveryWindowMs > 0 ? this.sessionTtlMs : 0;
     this.registry.refresh(gateway, { registryTtlMs: this.registryTtlMs, sessionTtlMs, roomsLimit: this.roomsLimit }, full);
   }
@@ -146,10 +184,14 @@ export class RedisSessions {
       return { uid: uid === '' || uid === undefined ? undefined : uid, rooms: names.filter(isRoomField), expiresAt: Date.now() + ttl };
     },
     addRoom: async (wsId, room, at) => {
-      const added = (await this.calls.runScript(ADD_AWAY_ROOM, [this.names.sessionKey(wsId), this.names.awayRefusalsKey], [room, `${at.seq}:${at.epoch}`])) as number;
+      const keys = [this.names.sessionKey(wsId), this.names.awayRefusalsKey, this.names.connKey(wsId)];
+      const added = heldOr((await this.calls.runScript(ADD_AWAY_ROOM, keys, [room, `${at.seq}:${at.epoch}`])) as number | typeof SESSION_HELD, wsId);
       return added < 0 ? { changed: false, refused: roomLimitRefusal(-added) } : { changed: added === 1 };
     },
-    removeRoom: async (wsId, room) => (await this.calls.client.hDel(this.names.sessionKey(wsId), room)) === 1,
+    removeRoom: async (wsId, room) => {
+      const keys = [this.names.sessionKey(wsId), this.names.connKey(wsId)];
+      return heldOr((await this.calls.runScript(REMOVE_AWAY_ROOM, keys, [room])) as number | typeof SESSION_HELD, wsId) === 1;
+    },
     end: async (wsId) => (await this.calls.runScript(END_AWAY, [this.names.sessionKey(wsId), this.names.connKey(wsId), this.names.kickedKey(wsId)], [String(this.sessionTtlMs)])) === 1,
   };
 
