@@ -88,7 +88,8 @@ export class LogicServer {
   readonly pushes: PushCounters = { all: 0, room: 0, conn: 0, user: 0 };
   private readonly refusedValSize = { count: 0 };
   readonly metrics: Metrics;
-  private statsStream!: StatsStream;
+  /** GET /stats/stream's viewers, whose streams a shutdown ends. */
+  private readonly statsStream: StatsStream;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -104,6 +105,7 @@ export class LogicServer {
       startedAt: Date.now(),
       notReadyReason: () => (broker.isReady() ? notReadyReason() : `the ${broker.engine} broker is not connected`),
     };
+    this.statsStream = new StatsStream(() => readStats(context));
     const app = Fastify({
       // with a certificate, fastify serves https (its instance type changes, its API does not)
       ...(options.tls === undefined ? { http: REQUEST_TIMEOUTS } : { https: { ...options.tls, ...REQUEST_TIMEOUTS } }),
@@ -175,7 +177,7 @@ export class LogicServer {
     app.setNotFoundHandler((req, reply) => this.sendError(apiErrors.routeNotFound(req.method, req.url.split('?')[0]), reply));
 
     const served = servedExtraRoutes(options.publicMetrics === true);
-    this.registerExtraRoutes(context, served);
+    this.registerExtraRoutes(served);
     registerAdmin(app, () => ({ apiKey: options.apiKey !== undefined, gateway: options.gateway?.() ?? null }));
     this.registerRoutes(context);
     this.registerWrongMethods([...served, ...adminRoutes.map((url) => ({ method: 'GET', url, auth: false })), ...routes]);
@@ -205,13 +207,11 @@ export class LogicServer {
     reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.toBody()));
   }
 
-  private registerExtraRoutes(context: RouteContext, served: ServedExtraRoute[]): void {
+  private registerExtraRoutes(served: ServedExtraRoute[]): void {
     const openApi = buildOpenApi(routes, served, this.options.version);
-    const statsStream = new StatsStream(() => readStats(context));
-    this.statsStream = statsStream;
     const handlers: Record<ExtraRouteUrl, (req: FastifyRequest, reply: FastifyReply) => Promise<unknown>> = {
       '/openapi.json': async () => openApi,
-      '/stats/stream': async (_req, reply) => statsStream.follow(reply),
+      '/stats/stream': async (_req, reply) => this.statsStream.follow(reply),
       '/metrics': async (_req, reply) => reply.type(this.metrics.contentType).send(await this.metrics.render()),
     };
     for (const route of served) {
