@@ -173,6 +173,8 @@ export async function resume(node: GatewayNode, conn: Connection, request: Resum
 /** Closes the resuming connection with 1013: its client resumes again, with the same token, after a backoff. `keepSession`: it holds the session, which goes back away. */
 function retryLater(node: GatewayNode, conn: Connection, err: unknown, keepSession: boolean): void {
   node.removeConnection(conn, keepSession);
+  // a connection its client (or a shutdown) closed meanwhile is not closed again, nor counted
+  if (!conn.isOpen) return;
   conn.close('tryAgainLater', `cannot resume now: ${err instanceof Error ? err.message : String(err)}`);
   node.counters.resumeRetryCloses++;
 }
