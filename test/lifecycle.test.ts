@@ -137,6 +137,19 @@ describe('roomcast start --workers: the workers live and die with the primary', 
     }
   });
 
+  it("replaces a worker stopped by a SIGTERM of its own (not the primary's) with a warning, not an error", async () => {
+    const { server, workers } = await startWorkers();
+    const seen = [...workers];
+    try {
+      process.kill(workers[0], 'SIGTERM');
+      seen.push(await newChild(server.proc.pid!, seen));
+      const said = server.lines.filter((l) => /^gateway worker (died|stopped)/.test(l.msg)).map((l) => ({ level: l.level, msg: l.msg, code: l.code }));
+      assert.deepEqual(said, [{ level: 40, msg: 'gateway worker stopped on its own signal; starting another in 1000 ms', code: 0 }]);
+    } finally {
+      await cleanUp(seen);
+    }
+  });
+
   it('replaces a worker that keeps dying after a delay that doubles: 1 s, then 2 s', async () => {
     const { server, workers } = await startWorkers();
     const pid = server.proc.pid!;
