@@ -98,7 +98,7 @@ export class LogicServer {
 
   constructor(
     private readonly options: LogicOptions,
-    broker: Broker,
+    readonly broker: Broker,
     private readonly log: Logger,
     notReadyReason: () => string | undefined = () => undefined,
   ) {
