@@ -9,8 +9,12 @@ import { createClient } from 'redis';
 import { MemoryBroker } from '../src/broker/memory.js';
 import { pushOnceOf } from '../src/logic/push-once.js';
 import { TestClient, isPush } from './helpers/client.js';
-import { startCluster, type TestCluster } from './helpers/cluster.js';
+import { pino } from 'pino';
+import { RedisBroker } from '../src/broker/redis/broker.js';
+import { startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { onEachEngine } from './helpers/engine-suite.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { TcpRelay } from './helpers/tcp-relay.js';
 import { call, post, postJson, type ApiAnswer } from './helpers/http.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { until } from './helpers/until.js';
@@ -259,5 +263,80 @@ describe('push idempotency keys: the memory engine bounds them', () => {
     assert.ok(evicted.idempotencyKeys > 50);
     assert.equal((await pushKeyed(99)).body.data?.repeated, true);
     assert.equal((await pushKeyed(0)).body.data?.repeated, false);
+  });
+});
+
+describe('push idempotency keys: a push whose answer from Redis was lost (503), retried with its key', { skip: skipWithoutRedis }, () => {
+  let redis: RedisServer;
+  let relay: TcpRelay;
+  let cluster: TestCluster;
+  let client: TestClient;
+  /** Holds back what Redis answers the logic API, as a network that loses it would, until `answer()`. */
+  const loseAnswers = (): { answer(): void } => {
+    for (const { client: toLogic, upstream } of relay.links) {
+      upstream.unpipe(toLogic);
+      upstream.pause();
+    }
+    return {
+      answer: () => {
+        for (const { client: toLogic, upstream } of relay.links) upstream.pipe(toLogic);
+      },
+    };
+  };
+  before(async () => {
+    redis = await RedisServer.start();
+    relay = await TcpRelay.start(() => redis.port);
+    const prefix = `lost${Date.now()}:`;
+    // the gateway talks to Redis directly; only the logic API's answers go through the relay
+    const engine: EngineFactory = async () => {
+      const brokers: RedisBroker[] = [];
+      return {
+        brokerFor: async (role) => {
+          const url = role === 'logic' ? `redis://127.0.0.1:${relay.port}` : redis.url;
+          const broker = await RedisBroker.connect({ url, prefix, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
+          brokers.push(broker);
+          return broker;
+        },
+        close: async () => void (await Promise.all(brokers.map((b) => b.close()))),
+      };
+    };
+    cluster = await startCluster(engine, 1, { idempotencyWindow: 60_000 });
+    client = await TestClient.connect(cluster.gatewayUrls[0]);
+    assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'lost', wsId: client.wsId })).status, 200);
+  });
+  after(async () => {
+    await client?.closeAndWait();
+    await cluster?.close();
+    await relay?.close();
+    await redis?.stop();
+  });
+
+  const ready = (): Promise<true> => until('the logic API is ready again', async () => ((await call(cluster.logicUrl, '/readyz')).status === 200 ? true : undefined));
+
+  it('a room push Redis ran is answered 503; its retry is not delivered again and gets the seq the client got', async () => {
+    const lost = loseAnswers();
+    const push = { id: 'lost', val: 'ran-once', tag: 2, idempotencyKey: 'lost-room' };
+    const first = await post(cluster.logicUrl, '/push/room', push);
+    assert.equal(first.status, 503, first.text);
+    const delivered = await client.next((f) => isPush(f) && f.data === 'ran-once');
+    lost.answer();
+    await ready();
+    const retry = await post(cluster.logicUrl, '/push/room', push);
+    assert.equal(retry.status, 200, retry.text);
+    assert.deepEqual({ seq: retry.body.data?.seq, repeated: retry.body.data?.repeated }, { seq: delivered.seq, repeated: true });
+    assert.equal(await received(client, 'ran-once'), 0, 'delivered a second time');
+  });
+
+  it('a push to a connection whose claim or push was answered 503 is answered 409 on every retry, and delivered at most once', async () => {
+    const lost = loseAnswers();
+    const push = { wsId: client.wsId, val: 'at-most-once', tag: 2, idempotencyKey: 'lost-conn' };
+    assert.equal((await post(cluster.logicUrl, '/push/conn', push)).status, 503);
+    lost.answer();
+    await ready();
+    for (let i = 0; i < 2; i++) {
+      const retry = await post(cluster.logicUrl, '/push/conn', push);
+      assert.equal(retry.status, 409, retry.text);
+    }
+    assert.ok((await received(client, 'at-most-once')) <= 1);
   });
 });
