@@ -103,3 +103,11 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, part:
   const message = issue.path.length === 0 && issue.code === 'invalid_type' ? `${part} must be a form or a JSON object` : issue.message;
   throw apiErrors.badRequest(message);
 }
+
+/** Reads the headers a route declares only when the request has one of them: a request without them (a push without an idempotency key) parses nothing more. */
+export function headersOf(names: readonly string[], schema: z.ZodType, raw: Record<string, unknown>): unknown {
+  for (const name of names) if (raw[name] !== undefined) return parseInput(schema, raw, 'headers');
+  return NO_HEADERS;
+}
+
+const NO_HEADERS = Object.freeze({});

@@ -9,7 +9,7 @@
  */
 import type { Broker, PushOnce } from '../broker/broker.js';
 import { ApiError, apiErrors } from './errors.js';
-import { idempotencyKeyField, parseInput } from './fields.js';
+import { idempotencyKeyField } from './fields.js';
 
 /** The header that may carry the key instead of the body (the IETF httpapi draft's name), as Node spells it. */
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
@@ -78,11 +78,3 @@ function repeatUnderWay(once: PushOnce): ApiError {
       `it is not pushed again within ${once.windowMs} ms of the first (--idempotency-window); ask again once the first is answered to get its answer, or push with a new key`,
   );
 }
-
-/** Reads the headers a route declares only when the request has one of them: a push without a key parses nothing more. */
-export function headersOf(names: readonly string[], schema: Parameters<typeof parseInput>[0], raw: Record<string, unknown>): unknown {
-  for (const name of names) if (raw[name] !== undefined) return parseInput(schema, raw, 'headers');
-  return NO_HEADERS;
-}
-
-const NO_HEADERS = Object.freeze({});
