@@ -53,6 +53,8 @@ export interface LogicSettings {
   publicMetrics: boolean;
   /** Largest `val` of a push, in bytes (413 above). */
   maxValSize: number;
+  /** How long a push's idempotency key keeps a repeat from being pushed again, in ms (0: keys are refused). */
+  idempotencyWindow: number;
 }
 
 interface Listen {
@@ -119,6 +121,7 @@ export const DEFAULTS: Readonly<ServerConfig> = {
   trustProxy: undefined,
   publicMetrics: false,
   maxValSize: 64 * 1024,
+  idempotencyWindow: 300_000,
   broker: 'memory',
   // the engines' own defaults, for a broker made without these settings
   historySize: DEFAULT_HISTORY.size,
@@ -294,6 +297,13 @@ const flags = {
     ),
   publicMetrics: () => option('--public-metrics', 'serve /metrics without the API key (it is public to loopback callers either way when no key is set)'),
   maxValSize: () => option('--max-val-size <bytes>', 'largest val of a push; larger answers 413', integer(1, 100 * 1024 * 1024, 'the max val size'), DEFAULTS.maxValSize),
+  idempotencyWindow: () =>
+    option(
+      '--idempotency-window <ms>',
+      'how long a push with an idempotencyKey keeps a repeat of that key from being pushed again (it gets the first answer); 0 refuses keys',
+      integer(0, 86_400_000, 'the idempotency window'),
+      DEFAULTS.idempotencyWindow,
+    ),
   auth: () => option('--auth <mode>', 'client authentication with JWTs: off, optional or required', authMode, DEFAULTS.auth),
   jwtSecret: () => option('--jwt-secret <secret>', 'HMAC secret (HS256/384/512) that signs client tokens'),
   jwtPublicKey: () => option('--jwt-public-key <file>', 'PEM public key (RS*, PS*, ES*, EdDSA) or JWKS JSON file that verifies client tokens'),
@@ -376,7 +386,7 @@ function addGatewayFlags(cmd: Command): Command {
 }
 
 function addLogicFlags(cmd: Command): Command {
-  return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.maxValSize()).addOption(flags.publicMetrics());
+  return cmd.addOption(flags.apiKey()).addOption(flags.bodyLimit()).addOption(flags.maxValSize()).addOption(flags.idempotencyWindow()).addOption(flags.publicMetrics());
 }
 
 /** Flags every server process takes: the broker and what it keeps, and logging. */
@@ -468,6 +478,7 @@ function readLogicFields(cmd: Command, o: Record<string, unknown>): LogicSetting
     bodyLimit: o.bodyLimit as number,
     publicMetrics: booleanFromEnv(cmd, 'publicMetrics', '--public-metrics'),
     maxValSize: o.maxValSize as number,
+    idempotencyWindow: o.idempotencyWindow as number,
   };
 }
 

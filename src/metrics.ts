@@ -25,6 +25,8 @@ export interface MetricsSource {
 /** What the logic API serving /metrics counts itself. */
 export interface LogicCounters {
   pushes: PushCounters;
+  /** Pushes not made because they repeated an idempotency key. */
+  repeats: PushCounters;
   /** Pushes refused because their val was over --max-val-size. */
   refusedValSize: { count: number };
 }
@@ -113,6 +115,8 @@ const REFUSALS = {
   bad_token: 'authFailures',
 } as const satisfies Record<string, keyof NodeCounters>;
 
+const PUSH_KINDS = ['all', 'room', 'conn', 'user'] as const;
+
 export class Metrics {
   /** This API's metrics and the process's. */
   readonly registry: Registry;
@@ -130,7 +134,7 @@ export class Metrics {
 
   constructor(
     private readonly source: MetricsSource,
-    { pushes, refusedValSize }: LogicCounters,
+    { pushes, repeats, refusedValSize }: LogicCounters,
   ) {
     const own = new Registry();
     const registers = [own];
@@ -209,7 +213,17 @@ export class Metrics {
       registers,
       collect() {
         this.reset();
-        for (const kind of ['all', 'room', 'conn', 'user'] as const) this.inc({ kind }, pushes[kind]);
+        for (const kind of PUSH_KINDS) this.inc({ kind }, pushes[kind]);
+      },
+    });
+    new Counter({
+      name: 'roomcast_push_repeats_total',
+      help: 'Pushes this logic API did not make because they repeated an idempotency key (each got the first push\'s answer), by kind (all, room, conn, user)',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const kind of PUSH_KINDS) this.inc({ kind }, repeats[kind]);
       },
     });
     const readOk = (): boolean => this.readOk;

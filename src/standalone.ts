@@ -66,6 +66,7 @@ export function createLogic(
       trustProxy: config.trustProxy,
       publicMetrics: config.publicMetrics,
       maxValSize: config.maxValSize,
+      idempotencyWindowMs: config.idempotencyWindow,
       tls: readTls(config),
       version: VERSION,
       gateway,

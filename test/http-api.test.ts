@@ -464,7 +464,7 @@ describe('GET /openapi.json on a server with an API key and --public-metrics', (
     assert.deepEqual(open.sort(), ['GET /healthz', 'GET /metrics', 'GET /readyz']);
   });
 
-  it('lists 409 only for POST /room/join and 404 only where a wsId is looked up; no operation lists 405', async () => {
+  it('lists 409 only for POST /room/join and the pushes that claim an idempotency key, and 404 only where a wsId is looked up; no operation lists 405', async () => {
     const doc = (await call(server.logicUrl, '/openapi.json', { headers: { authorization: `Bearer ${apiKey}` } })).body as unknown as {
       paths: Record<string, Record<string, Operation>>;
     };
@@ -474,7 +474,7 @@ describe('GET /openapi.json on a server with an API key and --public-metrics', (
         .filter(([, op]) => status in op.responses)
         .map(([entry]) => entry)
         .sort();
-    assert.deepEqual(listing('409'), ['POST /room/join']);
+    assert.deepEqual(listing('409'), ['POST /push/conn', 'POST /push/user', 'POST /room/join']);
     assert.deepEqual(listing('404'), ['GET /conns/{wsId}', 'POST /conn/kick', 'POST /push/conn', 'POST /room/join', 'POST /room/leave']);
     assert.deepEqual(listing('405'), []);
   });

@@ -46,6 +46,27 @@ export type ConnInfo =
   | { wsId: string; state: 'connected'; node: string; uid?: string; rooms: string[]; remoteAddress: string; connectedAt: string }
   | { wsId: string; state: 'away'; uid?: string; rooms: string[]; awayUntil: string };
 
+/**
+ * A push's idempotency key, scoped to what it pushes to (src/logic/push-once.ts):
+ * a second push with the same key within `windowMs` is not made again, and gets
+ * the first one's answer.
+ */
+export interface PushOnce {
+  key: string;
+  windowMs: number;
+}
+
+/** A publish as its caller gets it: `repeated` when a push with its idempotency key was made before (and this one was not). */
+export type Published = Publication & { repeated?: boolean };
+
+/**
+ * What claiming an idempotency key for a push to a connection or a user finds:
+ * `claimed` (the caller makes the push, then settles the key), `pending` (a push
+ * with it is under way, or failed with its outcome unknown), `done` (made: its
+ * answer as the caller settled it).
+ */
+export type PushClaim = { status: 'claimed' } | { status: 'pending' } | { status: 'done'; answer: string };
+
 /** A push to every connection of one user. */
 export interface UserPush extends PushMessage {
   id: string;
@@ -213,7 +234,7 @@ export interface SettingsMismatch {
 }
 
 /** The totals of every gateway node attached now, with what the broker counts itself. */
-export type ClusterStats = NodeStats & { nodes: number; historyEvictions: number; settingsMismatch: SettingsMismatch[] };
+export type ClusterStats = NodeStats & { nodes: number; historyEvictions: number; pushKeyEvictions: number; settingsMismatch: SettingsMismatch[] };
 
 export interface GatewayHandler {
   readonly nodeId: string;
@@ -300,8 +321,16 @@ export interface Broker {
   history(stream: string, after: number, limit: number): Promise<HistoryPage>;
 
   // --- logic side ---
-  /** Accept a push into `stream` (a room id or `*`); resolves once it is handed on. */
-  publish(stream: string, message: PushMessage): Promise<Publication>;
+  /**
+   * Accept a push into `stream` (a room id or `*`); resolves once it is handed on. With `once`, the key is
+   * checked and kept in the same atomic step as the publish: a key seen within its window publishes nothing
+   * and resolves with the first publication's id, seq and epoch, `repeated`.
+   */
+  publish(stream: string, message: PushMessage, once?: PushOnce): Promise<Published>;
+  /** Claims an idempotency key for a push that is not a publish (to a connection or a user), atomically: one claimer wins. */
+  claimPush(once: PushOnce): Promise<PushClaim>;
+  /** The claimed push was made, and answered `answer`; or (undefined) surely was not made, which frees its key. */
+  settlePush(once: PushOnce, answer: string | undefined): Promise<void>;
   /** Push to every connection of a user, on every node; `nodes` is how many nodes hold one. */
   publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }>;
   userConnections(uid: string): Promise<ConnInfo[]>;
@@ -381,7 +410,7 @@ export function sumRoomCounts(perNode: Iterable<Iterable<[string, number]>>): Ma
 
 /**
  * The cluster's totals: each node's stats summed, with the rooms that have members on any node, the joins refused
- * to away sessions, the history entries evicted and the settings the processes differ on.
+ * to away sessions, the history entries evicted, the settings the processes differ on and the idempotency keys evicted.
  */
 export function clusterStats(
   perNode: NodeStats[],
@@ -389,12 +418,13 @@ export function clusterStats(
   awayRoomLimitRefusals: number,
   historyEvictions: number,
   settingsMismatch: SettingsMismatch[] = [],
+  pushKeyEvictions = 0,
 ): ClusterStats {
   const total = emptyNodeStats();
   for (const stats of perNode) addNodeStats(total, stats);
   total.rooms = rooms;
   total.roomLimitRefusals += awayRoomLimitRefusals;
-  return { ...total, nodes: perNode.length, historyEvictions, settingsMismatch };
+  return { ...total, nodes: perNode.length, historyEvictions, pushKeyEvictions, settingsMismatch };
 }
 
 /** Thrown by an engine that cannot hand a push or command on right now; the API answers 503. */
@@ -403,4 +433,15 @@ export class BrokerUnavailableError extends Error {
     super(message, options);
     this.name = 'BrokerUnavailableError';
   }
+}
+
+/** How a publication made under an idempotency key is kept as its answer: `seq|epoch|id` (the Redis publish script writes the same). */
+export function publishedAnswer(pub: Publication): string {
+  return `${pub.seq}|${pub.epoch}|${pub.id}`;
+}
+
+/** The publication a repeat of a push answers with, from the kept answer of the first. */
+export function repeatedPublication(stream: string, message: PushMessage, answer: string): Published {
+  const [seq, epoch, id] = answer.split('|');
+  return { id, stream, seq: Number(seq), epoch, tag: message.tag, val: message.val, repeated: true };
 }

@@ -13,6 +13,8 @@ import { commandAway, DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from './away.
 import {
   clusterStats,
   historyPage,
+  publishedAnswer,
+  repeatedPublication,
   roomLimitRefusal,
   type Broker,
   type ClusterReport,
@@ -23,7 +25,10 @@ import {
   type HistoryPage,
   type LeftSession,
   type Publication,
+  type Published,
+  type PushClaim,
   type PushMessage,
+  type PushOnce,
   type ReplyTo,
   type StreamPosition,
   type TakenSession,
@@ -32,6 +37,7 @@ import {
 import { SetsByKey } from '../sets-by-key.js';
 import { RoomPager, type RoomPage, type RoomQuery } from './room-page.js';
 import { newEpoch } from './epoch.js';
+import { PushKeys } from './push-keys.js';
 
 export interface MemoryBrokerOptions {
   history?: HistoryLimits;
@@ -39,6 +45,8 @@ export interface MemoryBrokerOptions {
   historyMaxMemory?: number;
   /** How long a dropped connection's session waits to be resumed; 0 ends sessions at once. */
   recoveryWindowMs?: number;
+  /** Bytes the idempotency keys of pushes may count for together; the oldest go past it (src/broker/push-keys.ts). */
+  pushKeysMaxBytes?: number;
 }
 
 interface StreamState extends StreamPosition {
@@ -75,6 +83,7 @@ export class MemoryBroker implements Broker {
   private readonly userNodes = new SetsByKey<string>();
   private readonly streams = new Map<string, StreamState>();
   private readonly away = new Map<string, Away>();
+  private readonly pushKeys: PushKeys;
   /** Joins refused to away sessions by the rooms limit. */
   private awayRoomLimitRefusals = 0;
   private readonly historyLimits: HistoryLimits;
@@ -90,6 +99,7 @@ export class MemoryBroker implements Broker {
     const maxMemory = options.historyMaxMemory ?? 0;
     this.historyBudget = maxMemory > 0 ? new HistoryBudget(maxMemory) : undefined;
     this.recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
+    this.pushKeys = new PushKeys(options.pushKeysMaxBytes);
     this.positionOf(ALL_STREAM);
     this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS).unref();
   }
@@ -181,7 +191,12 @@ export class MemoryBroker implements Broker {
     return historyPage({ seq: state.seq, epoch: state.epoch }, after, state.history.after(after, limit, Date.now()));
   }
 
-  async publish(stream: string, message: PushMessage): Promise<Publication> {
+  /** Claims and settles `once` with no await between: no other push runs in between, as in Redis's script. */
+  async publish(stream: string, message: PushMessage, once?: PushOnce): Promise<Published> {
+    if (once !== undefined) {
+      const claim = this.pushKeys.claim(once);
+      if (claim.status === 'done') return repeatedPublication(stream, message, claim.answer);
+    }
     const state = this.keep(this.positionOf(stream));
     state.seq += 1;
     const pub: Publication = { id: randomUUID(), stream, seq: state.seq, epoch: state.epoch, tag: message.tag, val: message.val };
@@ -192,7 +207,21 @@ export class MemoryBroker implements Broker {
       const nodeIds = this.roomNodes.get(stream);
       if (nodeIds !== undefined) for (const id of nodeIds) this.nodes.get(id)?.onPublication(pub);
     }
+    if (once !== undefined) this.pushKeys.settle(once.key, publishedAnswer(pub));
     return pub;
+  }
+
+  async claimPush(once: PushOnce): Promise<PushClaim> {
+    return this.pushKeys.claim(once);
+  }
+
+  async settlePush(once: PushOnce, answer: string | undefined): Promise<void> {
+    this.pushKeys.settle(once.key, answer);
+  }
+
+  /** Bytes the idempotency keys of pushes count for, and how many are kept (src/broker/push-keys.ts). */
+  get pushKeysHeld(): { bytes: number; keys: number } {
+    return { bytes: this.pushKeys.bytes, keys: this.pushKeys.size };
   }
 
   async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {
@@ -229,7 +258,8 @@ export class MemoryBroker implements Broker {
   }
 
   async stats(): Promise<ClusterStats> {
-    return clusterStats([...this.nodes.values()].map((node) => node.stats()), this.roomNodes.size, this.awayRoomLimitRefusals, this.historyEvictions);
+    const perNode = [...this.nodes.values()].map((node) => node.stats());
+    return clusterStats(perNode, this.roomNodes.size, this.awayRoomLimitRefusals, this.historyEvictions, [], this.pushKeys.evictions);
   }
 
   /** Bytes the history of every stream holds, as --history-max-memory counts them (0 when it is 0: nothing is counted). */
@@ -261,6 +291,7 @@ export class MemoryBroker implements Broker {
     this.userNodes.clear();
     this.connNodes.clear();
     this.away.clear();
+    this.pushKeys.clear();
   }
 
   private readonly awayStore: AwayStore = {
@@ -334,6 +365,7 @@ export class MemoryBroker implements Broker {
    */
   private sweep(): void {
     const now = Date.now();
+    this.pushKeys.sweep(now);
     for (const [wsId, session] of this.away) if (session.expiresAt <= now) this.endAway(wsId);
     for (const [stream, state] of this.streams) {
       const unused = !this.roomNodes.has(stream) && state.awaySessions === 0 && state.keepUntil <= now;

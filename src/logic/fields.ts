@@ -67,6 +67,22 @@ export function uidField(field = 'uid') {
     .meta({ description: "User id: the sub claim of the client's token" });
 }
 
+export const IDEMPOTENCY_KEY_RULE = 'a string of 1-128 printable ASCII characters';
+
+/** A push's idempotency key (src/logic/push-once.ts), as the `idempotencyKey` field or the Idempotency-Key header. */
+export function idempotencyKeyField(field = 'idempotencyKey') {
+  const must = `${field} must be ${IDEMPOTENCY_KEY_RULE}`;
+  return z
+    .string({ error: must })
+    .regex(/^[\x20-\x7e]{1,128}$/, { error: must })
+    .optional()
+    .meta({
+      description:
+        `Idempotency key (${IDEMPOTENCY_KEY_RULE}): a push with the key a push to the same target was made with, within --idempotency-window, ` +
+        'is not pushed again and gets the first answer, with repeated: true',
+    });
+}
+
 /** A non-negative integer query parameter (query values are strings). */
 export function countQuery(field: string, max: number, description: string) {
   const must = `${field} must be an integer from 0 to ${max}`;
@@ -87,3 +103,11 @@ export function parseInput<S extends z.ZodType>(schema: S, value: unknown, part:
   const message = issue.path.length === 0 && issue.code === 'invalid_type' ? `${part} must be a form or a JSON object` : issue.message;
   throw apiErrors.badRequest(message);
 }
+
+/** Reads the headers a route declares only when the request has one of them: a request without them (a push without an idempotency key) parses nothing more. */
+export function headersOf(names: readonly string[], schema: z.ZodType, raw: Record<string, unknown>): unknown {
+  for (const name of names) if (raw[name] !== undefined) return parseInput(schema, raw, 'headers');
+  return NO_HEADERS;
+}
+
+const NO_HEADERS = Object.freeze({});

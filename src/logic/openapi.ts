@@ -10,13 +10,14 @@ function schemaOf(type: z.ZodType): JsonSchema {
   return schema;
 }
 
-function parametersOf(type: z.ZodType | undefined, location: 'path' | 'query'): JsonSchema[] {
+function parametersOf(type: z.ZodType | undefined, location: 'path' | 'query' | 'header'): JsonSchema[] {
   if (type === undefined) return [];
   const schema = schemaOf(type);
   const properties = (schema.properties ?? {}) as Record<string, JsonSchema>;
   const required = new Set((schema.required ?? []) as string[]);
   return Object.entries(properties).map(([name, property]) => ({
-    name,
+    // a header as HTTP spells it (Node gives them lower-case)
+    name: location === 'header' ? name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => dash + c.toUpperCase()) : name,
     in: location,
     required: location === 'path' || required.has(name),
     ...(typeof property.description === 'string' ? { description: property.description } : {}),
@@ -66,7 +67,7 @@ export function buildOpenApi(routes: AnyRoute[], extraRoutes: readonly ExtraRout
       summary: route.summary,
       operationId: `${route.method.toLowerCase()}${route.url.replace(/[/:]+(\w)/g, (_m, c: string) => c.toUpperCase())}`,
       ...securityOf(route.auth),
-      parameters: [...parametersOf(route.params, 'path'), ...parametersOf(route.query, 'query')],
+      parameters: [...parametersOf(route.params, 'path'), ...parametersOf(route.query, 'query'), ...parametersOf(route.headers, 'header')],
       ...(body === undefined
         ? {}
         : {

@@ -4,11 +4,12 @@
  * OpenAPI document is generated from the same table.
  */
 import { z } from 'zod';
-import { PROCESS_ROLES, type Broker } from '../broker/broker.js';
+import { PROCESS_ROLES, type Broker, type PushOnce } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { apiErrors, type ErrorStatus } from './errors.js';
 import { firstSorted } from '../first-sorted.js';
-import { countQuery, roomIdField, tagField, uidField, valField, wsIdField } from './fields.js';
+import { countQuery, idempotencyKeyField, roomIdField, tagField, uidField, valField, wsIdField } from './fields.js';
+import { IDEMPOTENCY_HEADER, idempotencyHeaders, pushOnceByClaim, pushOnceOf, withRepeated, type PushKind } from './push-once.js';
 
 export interface PushCounters {
   all: number;
@@ -20,6 +21,10 @@ export interface PushCounters {
 export interface RouteContext {
   broker: Broker;
   pushes: PushCounters;
+  /** Pushes not made because they repeated an idempotency key (they got the first push's answer). */
+  repeats: PushCounters;
+  /** --idempotency-window: how long a push's idempotency key is kept (0: keys are refused). */
+  idempotencyWindowMs: number;
   /** Pushes refused because their val was over --max-val-size. */
   refusedValSize: { count: number };
   startedAt: number;
@@ -27,13 +32,15 @@ export interface RouteContext {
   notReadyReason(): string | undefined;
 }
 
-export interface RouteInput<B, Q, P> {
+export interface RouteInput<B, Q, P, H = unknown> {
   body: B;
   query: Q;
   params: P;
+  /** The headers the route declares, parsed only when the request sends one of them (an empty object otherwise). */
+  headers: H;
 }
 
-export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType> {
+export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z.ZodType, H extends z.ZodType = z.ZodNever> {
   method: 'GET' | 'POST';
   url: string;
   summary: string;
@@ -44,15 +51,17 @@ export interface RouteSpec<B extends z.ZodType, Q extends z.ZodType, P extends z
   body?: B;
   query?: Q;
   params?: P;
+  /** Request headers the route reads (an object schema keyed by the lower-case name). */
+  headers?: H;
   /** Schema of the success answer's `data`, for the OpenAPI document. */
   data: z.ZodType;
-  handle(input: RouteInput<z.output<B>, z.output<Q>, z.output<P>>, ctx: RouteContext): Promise<unknown>;
+  handle(input: RouteInput<z.output<B>, z.output<Q>, z.output<P>, z.output<H>>, ctx: RouteContext): Promise<unknown>;
 }
 
-export type AnyRoute = RouteSpec<z.ZodType, z.ZodType, z.ZodType>;
+export type AnyRoute = RouteSpec<z.ZodType, z.ZodType, z.ZodType, z.ZodType>;
 
-function route<B extends z.ZodType = z.ZodNever, Q extends z.ZodType = z.ZodNever, P extends z.ZodType = z.ZodNever>(
-  spec: RouteSpec<B, Q, P>,
+function route<B extends z.ZodType = z.ZodNever, Q extends z.ZodType = z.ZodNever, P extends z.ZodType = z.ZodNever, H extends z.ZodType = z.ZodNever>(
+  spec: RouteSpec<B, Q, P, H>,
 ): AnyRoute {
   return spec as unknown as AnyRoute;
 }
@@ -86,6 +95,31 @@ const connectedInfo = z.object({
   connectedAt: z.string(),
 });
 
+const pushHeaders = z.object(idempotencyHeaders);
+
+const repeated = z
+  .boolean()
+  .optional()
+  .meta({ description: 'Only for a push that gave an idempotency key: true when a push with that key was made before, and this one was not (the answer is the first push\'s)' });
+
+/** Counts a push made, or one not made because it repeated a key. */
+function count(ctx: RouteContext, kind: PushKind, repeatedKey: boolean | undefined): void {
+  if (repeatedKey === true) ctx.repeats[kind]++;
+  else ctx.pushes[kind]++;
+}
+
+/** A push to a connection or a user, made once per key when it gives one (src/logic/push-once.ts). */
+async function pushOnce<T extends object>(ctx: RouteContext, kind: PushKind, once: PushOnce | undefined, push: () => Promise<T>): Promise<T> {
+  if (once === undefined) {
+    const data = await push();
+    ctx.pushes[kind]++;
+    return data;
+  }
+  const { data, repeated: repeatedKey } = await pushOnceByClaim(ctx.broker, once, push);
+  count(ctx, kind, repeatedKey);
+  return withRepeated(data, once, repeatedKey);
+}
+
 const membershipData = z.object({ room: z.string(), wsId: z.string(), changed: z.boolean() });
 
 async function requireConn<T>(reply: Promise<T | undefined>, wsId: string): Promise<T> {
@@ -110,6 +144,9 @@ const statsData = z.object({
   kicks: z.int(),
   resumes: z.int(),
   pushes: z.object({ all: z.int(), room: z.int(), conn: z.int(), user: z.int() }),
+  repeatedPushes: z
+    .object({ all: z.int(), room: z.int(), conn: z.int(), user: z.int() })
+    .meta({ description: 'Pushes this logic API did not make because they repeated an idempotency key: each got the first push\'s answer' }),
   limits: z
     .object({
       maxConnections: z.int(),
@@ -122,10 +159,11 @@ const statsData = z.object({
       maxValSize: z.int(),
       awaySessions: z.int(),
       historyMaxMemory: z.int(),
+      idempotencyKeys: z.int(),
     })
     .meta({
       description:
-        'How often each limit was hit: connections refused or closed, joins refused, pushes refused (413), away sessions ended early (awaySessions: a node or an address past its limit of them), history entries dropped to keep history within --history-max-memory (historyMaxMemory: memory engine only)',
+        'How often each limit was hit: connections refused or closed, joins refused, pushes refused (413), away sessions ended early (awaySessions: a node or an address past its limit of them), history entries dropped to keep history within --history-max-memory (historyMaxMemory: memory engine only), idempotency keys of pushes dropped before their window ended to keep them within their memory bound (idempotencyKeys: memory engine only)',
     }),
   auth: z.object({ failures: z.int(), expired: z.int() }).meta({ description: 'Client tokens refused, and connections closed (4001) when their token expired' }),
   settingsMismatch: z
@@ -168,6 +206,7 @@ export async function readStats(ctx: RouteContext): Promise<StatsData> {
     kicks: s.kicks,
     resumes: s.resumes,
     pushes: { ...ctx.pushes },
+    repeatedPushes: { ...ctx.repeats },
     limits: {
       maxConnections: s.refusedMaxConnections,
       maxConnectionsPerIp: s.refusedMaxConnectionsPerIp,
@@ -179,6 +218,7 @@ export async function readStats(ctx: RouteContext): Promise<StatsData> {
       maxValSize: ctx.refusedValSize.count,
       awaySessions: s.awaySessionsEnded,
       historyMaxMemory: s.historyEvictions,
+      idempotencyKeys: s.pushKeyEvictions,
     },
     auth: { failures: s.authFailures, expired: s.tokenExpiries },
     settingsMismatch: s.settingsMismatch,
@@ -192,12 +232,14 @@ export const routes: AnyRoute[] = [
     url: '/push/all',
     errors: [503],
     summary: 'Push a message to every connection',
-    body: z.object({ val: valField(), tag: tagField() }),
-    data: z.object({ id: z.string(), seq: z.int() }),
-    async handle({ body }, ctx) {
-      const pub = await ctx.broker.publish(ALL_STREAM, body);
-      ctx.pushes.all++;
-      return { id: pub.id, seq: pub.seq };
+    body: z.object({ val: valField(), tag: tagField(), idempotencyKey: idempotencyKeyField() }),
+    headers: pushHeaders,
+    data: z.object({ id: z.string(), seq: z.int(), repeated }),
+    async handle({ body, headers }, ctx) {
+      const once = pushOnceOf(ctx.idempotencyWindowMs, 'all', '', body.idempotencyKey, headers[IDEMPOTENCY_HEADER]);
+      const pub = await ctx.broker.publish(ALL_STREAM, { tag: body.tag, val: body.val }, once);
+      count(ctx, 'all', pub.repeated);
+      return withRepeated({ id: pub.id, seq: pub.seq }, once, pub.repeated);
     },
   }),
   route({
@@ -205,38 +247,46 @@ export const routes: AnyRoute[] = [
     url: '/push/room',
     errors: [503],
     summary: 'Push a message to every member of a room',
-    body: z.object({ val: valField(), tag: tagField(), id: roomIdField() }),
-    data: z.object({ id: z.string(), room: z.string(), seq: z.int() }),
-    async handle({ body }, ctx) {
-      const pub = await ctx.broker.publish(body.id, { tag: body.tag, val: body.val });
-      ctx.pushes.room++;
-      return { id: pub.id, room: body.id, seq: pub.seq };
+    body: z.object({ val: valField(), tag: tagField(), id: roomIdField(), idempotencyKey: idempotencyKeyField() }),
+    headers: pushHeaders,
+    data: z.object({ id: z.string(), room: z.string(), seq: z.int(), repeated }),
+    async handle({ body, headers }, ctx) {
+      const once = pushOnceOf(ctx.idempotencyWindowMs, 'room', body.id, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]);
+      const pub = await ctx.broker.publish(body.id, { tag: body.tag, val: body.val }, once);
+      count(ctx, 'room', pub.repeated);
+      return withRepeated({ id: pub.id, room: body.id, seq: pub.seq }, once, pub.repeated);
     },
   }),
   route({
     method: 'POST',
     url: '/push/conn',
-    errors: [404, 503],
+    errors: [404, 409, 503],
     summary: 'Push a message to one connection',
-    body: z.object({ wsId: wsIdField(), val: valField(), tag: tagField() }),
-    data: z.object({ wsId: z.string(), delivered: z.boolean() }),
-    async handle({ body }, ctx) {
-      const { delivered } = await requireConn(ctx.broker.command({ op: 'push', wsId: body.wsId, tag: body.tag, val: body.val }), body.wsId);
-      ctx.pushes.conn++;
-      return { wsId: body.wsId, delivered };
+    body: z.object({ wsId: wsIdField(), val: valField(), tag: tagField(), idempotencyKey: idempotencyKeyField() }),
+    headers: pushHeaders,
+    data: z.object({ wsId: z.string(), delivered: z.boolean(), repeated }),
+    async handle({ body, headers }, ctx) {
+      const push = async (): Promise<{ wsId: string; delivered: boolean }> => {
+        const { delivered } = await requireConn(ctx.broker.command({ op: 'push', wsId: body.wsId, tag: body.tag, val: body.val }), body.wsId);
+        return { wsId: body.wsId, delivered };
+      };
+      return pushOnce(ctx, 'conn', pushOnceOf(ctx.idempotencyWindowMs, 'conn', body.wsId, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), push);
     },
   }),
   route({
     method: 'POST',
     url: '/push/user',
-    errors: [503],
+    errors: [409, 503],
     summary: 'Push a message to every connection of a user (clients authenticated with a token whose sub is uid), on every node',
-    body: z.object({ uid: uidField(), val: valField(), tag: tagField() }),
-    data: z.object({ id: z.string(), uid: z.string(), nodes: z.int().meta({ description: 'Gateway nodes that hold a connection of the user' }) }),
-    async handle({ body }, ctx) {
-      const { id, nodes } = await ctx.broker.publishToUser(body.uid, { tag: body.tag, val: body.val });
-      ctx.pushes.user++;
-      return { id, uid: body.uid, nodes };
+    body: z.object({ uid: uidField(), val: valField(), tag: tagField(), idempotencyKey: idempotencyKeyField() }),
+    headers: pushHeaders,
+    data: z.object({ id: z.string(), uid: z.string(), nodes: z.int().meta({ description: 'Gateway nodes that hold a connection of the user' }), repeated }),
+    async handle({ body, headers }, ctx) {
+      const push = async (): Promise<{ id: string; uid: string; nodes: number }> => {
+        const { id, nodes } = await ctx.broker.publishToUser(body.uid, { tag: body.tag, val: body.val });
+        return { id, uid: body.uid, nodes };
+      };
+      return pushOnce(ctx, 'user', pushOnceOf(ctx.idempotencyWindowMs, 'user', body.uid, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), push);
     },
   }),
   route({

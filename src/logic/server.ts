@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { z } from 'zod';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { BrokerUnavailableError, type Broker } from '../broker/broker.js';
@@ -14,7 +15,7 @@ import { apiKeyChecker, isLoopback } from './access.js';
 import { adminRoutes, registerAdmin } from './admin.js';
 import { ApiError, apiErrors } from './errors.js';
 import { servedExtraRoutes, type ExtraRouteUrl, type ServedExtraRoute } from './extra-routes.js';
-import { parseInput } from './fields.js';
+import { headersOf, parseInput } from './fields.js';
 import { parseForm } from './form.js';
 import { parseJsonBody } from './json-body.js';
 import { StatsStream } from './live.js';
@@ -35,6 +36,8 @@ export interface LogicOptions {
   gateway?: () => { port: number; path: string } | undefined;
   /** Largest `val` of a push, in bytes (413 above). */
   maxValSize: number;
+  /** How long a push's idempotency key is kept, in ms (0: keys are refused). */
+  idempotencyWindowMs: number;
   /** Serve https:// with this certificate and key (PEM). */
   tls?: { cert: Buffer; key: Buffer };
 }
@@ -86,6 +89,7 @@ function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRe
 export class LogicServer {
   readonly app: FastifyInstance;
   readonly pushes: PushCounters = { all: 0, room: 0, conn: 0, user: 0 };
+  readonly repeats: PushCounters = { all: 0, room: 0, conn: 0, user: 0 };
   private readonly refusedValSize = { count: 0 };
   readonly metrics: Metrics;
   /** GET /stats/stream's viewers, whose streams a shutdown ends. */
@@ -94,13 +98,15 @@ export class LogicServer {
 
   constructor(
     private readonly options: LogicOptions,
-    broker: Broker,
+    readonly broker: Broker,
     private readonly log: Logger,
     notReadyReason: () => string | undefined = () => undefined,
   ) {
     const context: RouteContext = {
       broker,
       pushes: this.pushes,
+      repeats: this.repeats,
+      idempotencyWindowMs: options.idempotencyWindowMs,
       refusedValSize: this.refusedValSize,
       startedAt: Date.now(),
       notReadyReason: () => (broker.isReady() ? notReadyReason() : `the ${broker.engine} broker is not connected`),
@@ -123,7 +129,7 @@ export class LogicServer {
       clientErrorHandler: (err, socket) => answerClientError(err, socket, 'the request', REQUEST_TIMEOUT_MS),
     });
     this.app = app;
-    this.metrics = new Metrics(broker, { pushes: this.pushes, refusedValSize: this.refusedValSize });
+    this.metrics = new Metrics(broker, { pushes: this.pushes, repeats: this.repeats, refusedValSize: this.refusedValSize });
 
     app.removeContentTypeParser(['text/plain', 'application/json']);
     app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
@@ -253,8 +259,10 @@ export class LogicServer {
   }
 
   private handlerFor(route: AnyRoute, context: RouteContext) {
+    const headerNames = route.headers === undefined ? [] : Object.keys((route.headers as z.ZodObject).shape);
     return async (req: FastifyRequest) => {
       const input = {
+        headers: route.headers === undefined ? undefined : headersOf(headerNames, route.headers, req.headers),
         params: route.params === undefined ? undefined : parseInput(route.params, req.params, 'path'),
         query: route.query === undefined ? undefined : parseInput(route.query, req.query, 'query'),
         body: route.body === undefined ? undefined : this.parseBody(route, req.body),

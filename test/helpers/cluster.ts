@@ -19,6 +19,8 @@ export interface TestCluster {
   logic: LogicServer;
   /** Starts one more gateway node on the same broker (a new node id, counters from 0); resolves with its URL. */
   addGateway(): Promise<string>;
+  /** Starts one more logic API on the same broker (on Redis with a connection of its own, as another process would have); resolves with its URL. */
+  addLogic(): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -73,16 +75,22 @@ export async function startCluster(engine: EngineFactory, nodes = 2, overrides: 
     return url;
   };
   for (let i = 0; i < nodes; i++) await addGateway(nodeOverrides[i]);
-  const logic = createLogic(logicPart(config), await made.brokerFor('logic'), log);
-  const url = logicUrl(logicPart(config), (await logic.listen()).port);
+  const logics: LogicServer[] = [];
+  const addLogic = async (): Promise<string> => {
+    const logic = createLogic(logicPart(config), await made.brokerFor('logic'), log);
+    logics.push(logic);
+    return logicUrl(logicPart(config), (await logic.listen()).port);
+  };
+  const url = await addLogic();
   return {
     gatewayUrls,
     gateways,
     logicUrl: url,
-    logic,
+    logic: logics[0],
     addGateway,
+    addLogic,
     async close() {
-      await Promise.all([...gateways.map((g) => g.close()), logic.close()]);
+      await Promise.all([...gateways.map((g) => g.close()), ...logics.map((l) => l.close())]);
       await made.close();
     },
   };

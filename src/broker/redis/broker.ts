@@ -37,8 +37,10 @@ import {
   type GatewayHandler,
   type HistoryPage,
   type LeftSession,
-  type Publication,
+  type Published,
+  type PushClaim,
   type PushMessage,
+  type PushOnce,
   type ReplyTo,
   type StreamPosition,
   type TakenSession,
@@ -52,6 +54,7 @@ import { ProcessSettings } from './process-settings.js';
 import type { PushLimits } from './push-fit.js';
 import { SharedResumeSecret } from './resume-secret.js';
 import { RedisSessions, SessionHeldError } from './sessions.js';
+import { CLAIM_PUSH, SETTLE_PUSH } from './scripts.js';
 import { RedisStreams } from './streams.js';
 import { GatewaySubscriptions } from './subscriptions.js';
 import { RedisWatch } from './watch.js';
@@ -256,8 +259,20 @@ export class RedisBroker implements Broker {
 
   // --- logic side ---
 
-  publish(stream: string, message: PushMessage): Promise<Publication> {
-    return this.streams.publish(stream, message);
+  publish(stream: string, message: PushMessage, once?: PushOnce): Promise<Published> {
+    return this.streams.publish(stream, message, once);
+  }
+
+  /** Late in Redis (past the deadline), a claim does nothing: a caller answered 503 leaves no key behind to refuse its retry. */
+  async claimPush(once: PushOnce): Promise<PushClaim> {
+    const reply = (await this.calls.runBeforeDeadline(CLAIM_PUSH, [this.names.pushKey(once.key)], [String(once.windowMs)])) as ['claimed'] | ['kept', string | null];
+    if (reply[0] === 'claimed') return { status: 'claimed' };
+    // null: it expired between the SET and the GET, a moment ago; as good as under way
+    return reply[1] === null || reply[1] === '' ? { status: 'pending' } : { status: 'done', answer: reply[1] };
+  }
+
+  async settlePush(once: PushOnce, answer: string | undefined): Promise<void> {
+    await this.calls.bounded(() => this.calls.runScript(SETTLE_PUSH, [this.names.pushKey(once.key)], [answer ?? '']));
   }
 
   async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {

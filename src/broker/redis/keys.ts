@@ -109,6 +109,11 @@ export class RedisNames {
     return `${this.prefix}away-room-limit-refusals`;
   }
 
+  /** String key: a push's idempotency key (scoped, src/logic/push-once.ts) for its window, holding the push's answer ('' while under way). */
+  pushKey(scopedKey: string): string {
+    return `${this.prefix}push-key:${scopedKey}`;
+  }
+
   /** Counter ranking publications across streams. */
   get orderKey(): string {
     return `${this.prefix}order`;

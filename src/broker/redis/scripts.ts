@@ -79,13 +79,8 @@ if now > tonumber(ARGV[${deadlineArg}]) then return redis.error_reply('${LATE} t
 `;
 }
 
-/**
- * KEYS: stream hash, stream history, the order counter (ranks publications of
- * every stream). ARGV: channel, message id, tag, val, epoch to use if the
- * stream is new, hash TTL s, history size (0 = off), history TTL s, deadline.
- * Returns { seq, epoch }.
- */
-export const PUBLISH = script(`${deadlineCheck(9)}${ensureEpoch(5)}
+/** Assigns the next seq, keeps the publication in history and PUBLISHes it; sets `seq` and `epoch`. KEYS and ARGV 1-8 as PUBLISH's. */
+const PUBLISH_STEPS = `${ensureEpoch(5)}
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 if tonumber(ARGV[7]) > 0 then
@@ -94,7 +89,55 @@ if tonumber(ARGV[7]) > 0 then
   redis.call('EXPIRE', KEYS[2], ARGV[8])
 end
 redis.call('PUBLISH', ARGV[1], seq .. '|' .. epoch .. '|' .. ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])
+`;
+
+/**
+ * KEYS: stream hash, stream history, the order counter (ranks publications of
+ * every stream). ARGV: channel, message id, tag, val, epoch to use if the
+ * stream is new, hash TTL s, history size (0 = off), history TTL s, deadline.
+ * Returns { seq, epoch }.
+ */
+export const PUBLISH = script(`${deadlineCheck(9)}${PUBLISH_STEPS}
 return { seq, epoch }
+`);
+
+/**
+ * PUBLISH under an idempotency key, checked and kept in the same step, so that
+ * whichever logic process runs it, a key publishes once. KEYS: PUBLISH's, then
+ * the key's. ARGV: PUBLISH's up to the history TTL, then the key's window
+ * (ms), deadline. Returns { seq, epoch } after publishing, and keeps
+ * 'seq|epoch|id' under the key for the window; returns { 'repeated',
+ * 'seq|epoch|id' } (publishing nothing) when the key is already kept.
+ */
+export const PUBLISH_ONCE = script(`${deadlineCheck(10)}
+local first = redis.call('GET', KEYS[4])
+if first then return { 'repeated', first } end
+${PUBLISH_STEPS}
+redis.call('SET', KEYS[4], seq .. '|' .. epoch .. '|' .. ARGV[2], 'PX', ARGV[9])
+return { seq, epoch }
+`);
+
+/**
+ * Claims an idempotency key for a push to a connection or a user. KEYS: the
+ * key's. ARGV: its window (ms), deadline. Returns { 'claimed' } after keeping
+ * it (value '': under way) for the window, or { 'kept', value } when it is
+ * kept already.
+ */
+export const CLAIM_PUSH = script(`${deadlineCheck(2)}
+if redis.call('SET', KEYS[1], '', 'NX', 'PX', ARGV[1]) then return { 'claimed' } end
+return { 'kept', redis.call('GET', KEYS[1]) }
+`);
+
+/**
+ * Settles a claimed key. KEYS: the key's. ARGV: the push's answer, or '' when
+ * it was not made (the key is freed). Changes the key only while it is a
+ * claim under way (''): a settled one, or one that expired meanwhile, is left alone.
+ */
+export const SETTLE_PUSH = script(`
+if redis.call('GET', KEYS[1]) ~= '' then return 0 end
+if ARGV[1] == '' then return redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
+return 1
 `);
 
 /** ARGV: channel, message, deadline. PUBLISHes unless past the deadline; returns how many subscribers got it. */

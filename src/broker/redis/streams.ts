@@ -6,12 +6,21 @@
 import { randomUUID } from 'node:crypto';
 import { ALL_STREAM } from '../../protocol/room-id.js';
 import { historyEnabled, type HistoryLimits } from '../../history/ring.js';
-import { historyPage, type HistoryEntry, type HistoryPage, type Publication, type PushMessage, type StreamPosition } from '../broker.js';
+import {
+  historyPage,
+  repeatedPublication,
+  type HistoryEntry,
+  type HistoryPage,
+  type Published,
+  type PushMessage,
+  type PushOnce,
+  type StreamPosition,
+} from '../broker.js';
 import { newEpoch } from '../epoch.js';
 import type { RedisCalls } from './calls.js';
 import type { RedisNames } from './keys.js';
 import { REGISTRY_BATCH } from './registry.js';
-import { HISTORY, POSITION, PUBLISH } from './scripts.js';
+import { HISTORY, POSITION, PUBLISH, PUBLISH_ONCE } from './scripts.js';
 
 /** How long a stream's seq and epoch live after its last push, unless its history lives longer. */
 const PUSHED_STREAM_TTL_SECONDS = 86_400;
@@ -35,10 +44,12 @@ export class RedisStreams {
     this.streamTtlSeconds = String(Math.max(PUSHED_STREAM_TTL_SECONDS, Math.ceil(historyLimits.ttlMs / 1000)));
   }
 
-  async publish(stream: string, message: PushMessage): Promise<Publication> {
+  /** With `once`, its key is checked and kept by the publish script itself (PUBLISH_ONCE): one publish per key, whichever process runs it. */
+  async publish(stream: string, message: PushMessage, once?: PushOnce): Promise<Published> {
     const id = randomUUID();
     const channel = stream === ALL_STREAM ? this.names.allChannel : this.names.roomChannel(stream);
-    const reply = await this.calls.runBeforeDeadline(PUBLISH, [...this.streamKeys(stream), this.names.orderKey], [
+    const keys = [...this.streamKeys(stream), this.names.orderKey];
+    const args = [
       channel,
       id,
       String(message.tag),
@@ -47,8 +58,15 @@ export class RedisStreams {
       this.streamTtlSeconds,
       String(historyEnabled(this.historyLimits) ? this.historyLimits.size : 0),
       String(Math.ceil(this.historyLimits.ttlMs / 1000)),
-    ]);
-    const [seq, epoch] = reply as [number, string];
+    ];
+    if (once !== undefined) {
+      const reply = (await this.calls.runBeforeDeadline(PUBLISH_ONCE, [...keys, this.names.pushKey(once.key)], [...args, String(once.windowMs)])) as
+        | [number, string]
+        | ['repeated', string];
+      if (reply[0] === 'repeated') return repeatedPublication(stream, message, reply[1]);
+      return { id, stream, seq: reply[0], epoch: reply[1], tag: message.tag, val: message.val };
+    }
+    const [seq, epoch] = (await this.calls.runBeforeDeadline(PUBLISH, keys, args)) as [number, string];
     return { id, stream, seq, epoch, tag: message.tag, val: message.val };
   }
 

@@ -1,0 +1,80 @@
+/**
+ * Idempotency keys of pushes: a backend that retries a push whose answer it
+ * did not get (a timeout, a 503 after Redis ran it) gives the retry the key of
+ * the first, and the push is made once. A key is scoped to the push's kind and
+ * target (a room, a wsId, a uid, or every connection): the same key on two
+ * rooms makes two pushes. Room and all pushes check and keep their key in the
+ * broker's publish step itself (atomic); pushes to a connection or a user
+ * claim it before they are made, and settle it with their answer after.
+ */
+import type { Broker, PushOnce } from '../broker/broker.js';
+import { ApiError, apiErrors } from './errors.js';
+import { idempotencyKeyField } from './fields.js';
+
+/** The header that may carry the key instead of the body (the IETF httpapi draft's name), as Node spells it. */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+
+export type PushKind = 'all' | 'room' | 'conn' | 'user';
+
+export const idempotencyHeaders = {
+  [IDEMPOTENCY_HEADER]: idempotencyKeyField('the Idempotency-Key header'),
+};
+
+/**
+ * The push's key scoped to its kind and target, or undefined when it has none. The target's length comes
+ * first, so no target and key can read as another pair.
+ */
+export function pushOnceOf(
+  windowMs: number,
+  kind: PushKind,
+  target: string,
+  bodyKey: string | undefined,
+  headerKey: string | undefined,
+): PushOnce | undefined {
+  if (bodyKey === undefined && headerKey === undefined) return undefined;
+  if (bodyKey !== undefined && headerKey !== undefined && bodyKey !== headerKey) {
+    throw apiErrors.badRequest('idempotencyKey and the Idempotency-Key header differ: give the key once, or the same in both');
+  }
+  if (windowMs === 0) {
+    throw apiErrors.badRequest('idempotency keys are turned off on this logic API (--idempotency-window 0): send the push without idempotencyKey or Idempotency-Key');
+  }
+  return { key: `${kind}:${target.length}:${target}:${bodyKey ?? headerKey}`, windowMs };
+}
+
+/** The answer's data, saying whether it repeats an earlier push's (only for a push that gave a key). */
+export function withRepeated<T extends object>(data: T, once: PushOnce | undefined, repeated: boolean | undefined): T {
+  return once === undefined ? data : { ...data, repeated: repeated === true };
+}
+
+/**
+ * Makes a push to a connection or a user once per key. A repeat of one that
+ * is under way, or that failed with its outcome unknown (a 503: it may have
+ * reached its node), answers 409 until the key's window ends: it may not be
+ * made again. One surely not made (404: no such connection) frees the key.
+ */
+export async function pushOnceByClaim<T extends object>(
+  broker: Broker,
+  once: PushOnce,
+  push: () => Promise<T>,
+): Promise<{ data: T; repeated: boolean }> {
+  const claim = await broker.claimPush(once);
+  if (claim.status === 'done') return { data: JSON.parse(claim.answer) as T, repeated: true };
+  if (claim.status === 'pending') throw repeatUnderWay(once);
+  let data: T;
+  try {
+    data = await push();
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) await broker.settlePush(once, undefined).catch(() => undefined);
+    throw err;
+  }
+  // kept unsettled when Redis fails now: a repeat then answers 409, never a second push
+  await broker.settlePush(once, JSON.stringify(data)).catch(() => undefined);
+  return { data, repeated: false };
+}
+
+function repeatUnderWay(once: PushOnce): ApiError {
+  return apiErrors.conflict(
+    'a push with this idempotency key is under way, or failed with its outcome unknown (503): ' +
+      `it is not pushed again within ${once.windowMs} ms of the first (--idempotency-window); ask again once the first is answered to get its answer, or push with a new key`,
+  );
+}

@@ -1,0 +1,342 @@
+/**
+ * Idempotency keys of pushes, over real HTTP and WebSockets on each engine: a
+ * push repeated with its key is not delivered again and gets the first answer.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient } from 'redis';
+import { MemoryBroker } from '../src/broker/memory.js';
+import { pushOnceOf } from '../src/logic/push-once.js';
+import { TestClient, isPush } from './helpers/client.js';
+import { pino } from 'pino';
+import { RedisBroker } from '../src/broker/redis/broker.js';
+import { startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { onEachEngine } from './helpers/engine-suite.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { TcpRelay } from './helpers/tcp-relay.js';
+import { call, post, postJson, type ApiAnswer } from './helpers/http.js';
+import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { until } from './helpers/until.js';
+
+const WINDOW_MS = 1500;
+let keys = 0;
+/** A key no other test uses. */
+const newKey = (): string => `key-${++keys}-${Math.random().toString(36).slice(2)}`;
+
+/** The pushes `client` got with this val, once a ping has come back after them (a push sent before the ping arrives before its answer). */
+async function received(client: TestClient, val: string): Promise<number> {
+  await client.ping();
+  return client.frames.filter((f) => isPush(f) && f.data === val).length;
+}
+
+/** The first answer and its repeat: the same status and data, the repeat saying so. */
+function assertRepeated(first: ApiAnswer, repeat: ApiAnswer): void {
+  assert.equal(first.status, 200, first.text);
+  assert.equal(repeat.status, first.status, repeat.text);
+  assert.equal(first.body.data?.repeated, false);
+  assert.deepEqual(repeat.body.data, { ...first.body.data, repeated: true });
+}
+
+onEachEngine(
+  'push idempotency keys',
+  2,
+  (suite) => {
+    let a: TestClient;
+    let b: TestClient;
+    let ann: TestClient;
+    let logic: string;
+    before(async () => {
+      logic = suite.cluster.logicUrl;
+      a = await TestClient.connect(suite.cluster.gatewayUrls[0]);
+      b = await TestClient.connect(suite.cluster.gatewayUrls[1]);
+      ann = await TestClient.connect(`${suite.cluster.gatewayUrls[1]}?token=${await signToken({ sub: 'ann' })}`);
+      for (const c of [a, b]) assert.equal((await post(logic, '/room/join', { id: 'r', wsId: c.wsId })).status, 200);
+      await until('the push to ann reaches her node', async () => ((await post(logic, '/push/user', { uid: 'ann', val: 'warm-up', tag: 2 })).body.data?.nodes === 1 ? true : undefined));
+    });
+    after(async () => {
+      await Promise.all([a, b, ann].map((c) => c?.closeAndWait()));
+    });
+
+    it('a room push repeated with its key (form, JSON or header) is delivered once, and every repeat gets the first answer', async () => {
+      const key = newKey();
+      const first = await post(logic, '/push/room', { id: 'r', val: 'room-once', tag: 2, idempotencyKey: key });
+      const asJson = await postJson(logic, '/push/room', { id: 'r', val: 'room-once', tag: 2, idempotencyKey: key });
+      const asHeader = await post(logic, '/push/room', { id: 'r', val: 'room-once', tag: 2 }, { 'Idempotency-Key': key });
+      for (const repeat of [asJson, asHeader]) assertRepeated(first, repeat);
+      for (const c of [a, b]) assert.equal(await received(c, 'room-once'), 1);
+      assert.equal((await post(logic, '/push/room', { id: 'r', val: 'room-after', tag: 2 })).body.data?.seq, (first.body.data?.seq as number) + 1);
+    });
+
+    it('a push/all repeated with its key is delivered once', async () => {
+      const key = newKey();
+      const first = await post(logic, '/push/all', { val: 'all-once', tag: 2 }, { 'Idempotency-Key': key });
+      assertRepeated(first, await post(logic, '/push/all', { val: 'all-once', tag: 2, idempotencyKey: key }, { 'Idempotency-Key': key }));
+      for (const c of [a, b, ann]) assert.equal(await received(c, 'all-once'), 1);
+    });
+
+    it('a push to a connection or a user repeated with its key is delivered once', async () => {
+      const connKey = newKey();
+      const toConn = { wsId: a.wsId, val: 'conn-once', tag: 2, idempotencyKey: connKey };
+      const first = await post(logic, '/push/conn', toConn);
+      assert.deepEqual(first.body.data, { wsId: a.wsId, delivered: true, repeated: false });
+      assertRepeated(first, await post(logic, '/push/conn', toConn));
+      assert.equal(await received(a, 'conn-once'), 1);
+
+      const toUser = { uid: 'ann', val: 'user-once', tag: 2, idempotencyKey: newKey() };
+      const firstToUser = await post(logic, '/push/user', toUser);
+      assert.equal(firstToUser.body.data?.nodes, 1);
+      assertRepeated(firstToUser, await postJson(logic, '/push/user', toUser));
+      assert.equal(await received(ann, 'user-once'), 1);
+    });
+
+    it('different keys, or one key on different targets, are different pushes; a push without a key says nothing of repeats', async () => {
+      const key = newKey();
+      const pushes = [
+        await post(logic, '/push/room', { id: 'r', val: 'two-keys', tag: 2, idempotencyKey: key }),
+        await post(logic, '/push/room', { id: 'r', val: 'two-keys', tag: 2, idempotencyKey: newKey() }),
+        await post(logic, '/push/all', { val: 'two-keys', tag: 2, idempotencyKey: key }),
+        await post(logic, '/push/conn', { wsId: a.wsId, val: 'two-keys', tag: 2, idempotencyKey: key }),
+        await post(logic, '/push/conn', { wsId: b.wsId, val: 'two-keys', tag: 2, idempotencyKey: key }),
+      ];
+      for (const push of pushes) assert.equal(push.body.data?.repeated, false, push.text);
+      assert.equal(await received(a, 'two-keys'), 4);
+      assert.equal(await received(b, 'two-keys'), 4);
+      const keyless = await post(logic, '/push/room', { id: 'r', val: 'keyless', tag: 2 });
+      assert.equal('repeated' in (keyless.body.data ?? {}), false);
+    });
+
+    it('two logic APIs given the same key at once deliver once, and answer alike', async () => {
+      const other = await suite.cluster.addLogic();
+      for (let round = 0; round < 10; round++) {
+        const key = newKey();
+        const val = `race-${round}`;
+        const answers = await Promise.all([logic, other, logic, other].map((url) => post(url, '/push/room', { id: 'r', val, tag: 2, idempotencyKey: key })));
+        assert.equal(answers.filter((x) => x.body.data?.repeated === false).length, 1, JSON.stringify(answers.map((x) => x.body)));
+        for (const answer of answers) assert.deepEqual({ ...answer.body.data, repeated: undefined }, { ...answers[0].body.data, repeated: undefined });
+        const toConn = await Promise.all([logic, other].map((url) => post(url, '/push/conn', { wsId: b.wsId, val, tag: 3, idempotencyKey: key })));
+        // a repeat that finds the first under way is answered 409; otherwise it gets the first answer
+        const made = toConn.filter((x) => x.body.data?.repeated === false);
+        assert.equal(made.length, 1, JSON.stringify(toConn.map((x) => x.body)));
+        for (const answer of toConn) assert.ok(answer.body.data?.repeated === true || answer.status === 409 || answer === made[0], answer.text);
+      }
+      for (let round = 0; round < 10; round++) {
+        assert.equal(await received(a, `race-${round}`), 1);
+        await b.ping();
+        assert.equal(b.frames.filter((f) => isPush(f) && f.data === `race-${round}` && f.type === 2).length, 1);
+        assert.equal(b.frames.filter((f) => isPush(f) && f.data === `race-${round}` && f.type === 3).length, 1);
+      }
+    });
+
+    it('a push repeated after the window is delivered again', async () => {
+      const key = newKey();
+      const first = await post(logic, '/push/room', { id: 'r', val: 'window', tag: 2, idempotencyKey: key });
+      await sleep(WINDOW_MS + 200);
+      const again = await post(logic, '/push/room', { id: 'r', val: 'window', tag: 2, idempotencyKey: key });
+      assert.equal(again.body.data?.repeated, false);
+      assert.equal(again.body.data?.seq, (first.body.data?.seq as number) + 1);
+      assert.equal(await received(a, 'window'), 2);
+    });
+
+    it('a push to a connection that finds its key under way (or its first push answered 503) is answered 409, and not delivered', async () => {
+      const key = newKey();
+      const once = pushOnceOf(WINDOW_MS, 'conn', a.wsId, key, undefined)!;
+      assert.equal((await suite.cluster.logic.broker.claimPush(once)).status, 'claimed');
+      const answer = await post(logic, '/push/conn', { wsId: a.wsId, val: 'under-way', tag: 2, idempotencyKey: key });
+      assert.equal(answer.status, 409, answer.text);
+      assert.match(answer.body.msg, /idempotency key is under way, or failed with its outcome unknown/);
+      assert.equal(await received(a, 'under-way'), 0);
+    });
+
+    it('a push to a connection answered 404 frees its key: a retry is tried again', async () => {
+      const key = newKey();
+      for (let i = 0; i < 2; i++) {
+        const answer = await post(logic, '/push/conn', { wsId: 'nobody', val: 'v', tag: 2, idempotencyKey: key });
+        assert.equal(answer.status, 404, answer.text);
+      }
+    });
+
+    it('bad keys, and a header and a field that differ, are answered 400 naming them', async () => {
+      const bad = ['', 'x'.repeat(129), 'café', 'tab\there', 'new\nline'];
+      for (const key of bad) {
+        const answer = await postJson(logic, '/push/room', { id: 'r', val: 'bad', tag: 2, idempotencyKey: key });
+        assert.equal(answer.status, 400, `${JSON.stringify(key)}: ${answer.text}`);
+        assert.equal(answer.body.msg, 'idempotencyKey must be a string of 1-128 printable ASCII characters');
+      }
+      assert.equal((await postJson(logic, '/push/user', { uid: 'ann', val: 'bad', tag: 2, idempotencyKey: 7 })).body.msg, 'idempotencyKey must be a string of 1-128 printable ASCII characters');
+      const longHeader = await post(logic, '/push/conn', { wsId: a.wsId, val: 'bad', tag: 2 }, { 'Idempotency-Key': 'y'.repeat(129) });
+      assert.equal(longHeader.status, 400);
+      assert.equal(longHeader.body.msg, 'the Idempotency-Key header must be a string of 1-128 printable ASCII characters');
+      const differ = await post(logic, '/push/all', { val: 'bad', tag: 2, idempotencyKey: 'one' }, { 'Idempotency-Key': 'two' });
+      assert.equal(differ.status, 400);
+      assert.equal(differ.body.msg, 'idempotencyKey and the Idempotency-Key header differ: give the key once, or the same in both');
+      for (const c of [a, b, ann]) assert.equal(await received(c, 'bad'), 0);
+      assert.equal((await post(logic, '/push/room', { id: 'r', val: 'edge', tag: 2, idempotencyKey: ' ~'.repeat(64) })).status, 200);
+    });
+
+    it('counts repeats in /stats and /metrics', async () => {
+      const before = (await call(logic, '/stats')).body.data?.repeatedPushes as Record<string, number>;
+      const key = newKey();
+      for (let i = 0; i < 3; i++) await post(logic, '/push/room', { id: 'r', val: 'counted', tag: 2, idempotencyKey: key });
+      const stats = (await call(logic, '/stats')).body.data!;
+      assert.deepEqual(stats.repeatedPushes, { ...before, room: before.room + 2 });
+      const metrics = await fetch(`${logic}/metrics`).then((r) => r.text());
+      assert.match(metrics, new RegExp(`^roomcast_push_repeats_total\\{kind="room"\\} ${before.room + 2}$`, 'm'));
+    });
+
+    it('keeps a key no longer than its window', async () => {
+      const key = newKey();
+      await post(logic, '/push/room', { id: 'r', val: 'kept', tag: 2, idempotencyKey: key });
+      const once = pushOnceOf(WINDOW_MS, 'room', 'r', key, undefined)!;
+      if (suite.redis === undefined) {
+        const broker = suite.cluster.logic.broker as MemoryBroker;
+        assert.ok(broker.pushKeysHeld.keys > 0);
+        // swept every second once their window ended
+        await until('the memory engine forgets every key', async () => (broker.pushKeysHeld.keys === 0 && broker.pushKeysHeld.bytes === 0 ? true : undefined), 5000);
+        return;
+      }
+      const redis = createClient({ url: suite.redis.url });
+      await redis.connect();
+      try {
+        const [name] = await redis.keys(`*push-key:${once.key}`);
+        const ttl = await redis.pTTL(name);
+        assert.ok(ttl > 0 && ttl <= WINDOW_MS, `TTL ${ttl}`);
+        assert.match((await redis.get(name)) ?? '', /^\d+\|[\w-]+\|[\w-]+$/);
+      } finally {
+        await redis.close();
+      }
+    });
+  },
+  { idempotencyWindow: WINDOW_MS, auth: 'optional', jwtSecret: JWT_SECRET },
+);
+
+describe('push idempotency keys: --idempotency-window 0', () => {
+  let cluster: TestCluster;
+  before(async () => {
+    cluster = await startCluster(async () => {
+      const broker = new MemoryBroker();
+      return { brokerFor: async () => broker, close: () => broker.close() };
+    }, 1, { idempotencyWindow: 0 });
+  });
+  after(() => cluster.close());
+
+  it('refuses a key with 400 naming the flag; pushes without one are made', async () => {
+    const answer = await post(cluster.logicUrl, '/push/all', { val: 'v', tag: 2, idempotencyKey: 'k' });
+    assert.equal(answer.status, 400);
+    assert.match(answer.body.msg, /--idempotency-window 0/);
+    assert.equal((await post(cluster.logicUrl, '/push/all', { val: 'v', tag: 2 }, { 'Idempotency-Key': 'k' })).status, 400);
+    assert.equal((await post(cluster.logicUrl, '/push/all', { val: 'v', tag: 2 })).status, 200);
+  });
+
+  it('the OpenAPI document gives every push the idempotencyKey field, the Idempotency-Key header and the repeated answer', async () => {
+    type Operation = {
+      parameters: { name: string; in: string }[];
+      requestBody: { content: Record<string, { schema: { properties: Record<string, unknown> } }> };
+      responses: Record<string, { content?: Record<string, { schema: { properties: { data: { properties: Record<string, unknown> } } } }> }>;
+    };
+    const doc = (await call(cluster.logicUrl, '/openapi.json')).body as unknown as { paths: Record<string, { post: Operation }> };
+    for (const path of ['/push/all', '/push/room', '/push/conn', '/push/user']) {
+      const op = doc.paths[path].post;
+      assert.deepEqual(op.parameters.filter((p) => p.in === 'header').map((p) => p.name), ['Idempotency-Key'], path);
+      for (const type of ['application/json', 'application/x-www-form-urlencoded']) assert.ok('idempotencyKey' in op.requestBody.content[type].schema.properties, path);
+      assert.ok('repeated' in op.responses['200'].content!['application/json'].schema.properties.data.properties, path);
+    }
+  });
+});
+
+describe('push idempotency keys: the memory engine bounds them', () => {
+  let cluster: TestCluster;
+  let broker: MemoryBroker;
+  const maxBytes = 4000;
+  before(async () => {
+    broker = new MemoryBroker({ pushKeysMaxBytes: maxBytes });
+    cluster = await startCluster(async () => ({ brokerFor: async () => broker, close: () => broker.close() }), 1);
+  });
+  after(() => cluster.close());
+
+  it('drops the oldest keys past the bound, counts them in /stats, and a push repeated after its key went is made again', async () => {
+    const pushKeyed = (i: number): Promise<ApiAnswer> => post(cluster.logicUrl, '/push/all', { val: `v${i}`, tag: 2, idempotencyKey: `bounded-${i}` });
+    for (let i = 0; i < 100; i++) assert.equal((await pushKeyed(i)).body.data?.repeated, false);
+    assert.ok(broker.pushKeysHeld.bytes <= maxBytes, `${broker.pushKeysHeld.bytes} bytes`);
+    const evicted = (await call(cluster.logicUrl, '/stats')).body.data?.limits as Record<string, number>;
+    assert.equal(evicted.idempotencyKeys, 100 - broker.pushKeysHeld.keys);
+    assert.ok(evicted.idempotencyKeys > 50);
+    assert.equal((await pushKeyed(99)).body.data?.repeated, true);
+    assert.equal((await pushKeyed(0)).body.data?.repeated, false);
+  });
+});
+
+describe('push idempotency keys: a push whose answer from Redis was lost (503), retried with its key', { skip: skipWithoutRedis }, () => {
+  let redis: RedisServer;
+  let relay: TcpRelay;
+  let cluster: TestCluster;
+  let client: TestClient;
+  /** Holds back what Redis answers the logic API, as a network that loses it would, until `answer()`. */
+  const loseAnswers = (): { answer(): void } => {
+    for (const { client: toLogic, upstream } of relay.links) {
+      upstream.unpipe(toLogic);
+      upstream.pause();
+    }
+    return {
+      answer: () => {
+        for (const { client: toLogic, upstream } of relay.links) upstream.pipe(toLogic);
+      },
+    };
+  };
+  before(async () => {
+    redis = await RedisServer.start();
+    relay = await TcpRelay.start(() => redis.port);
+    const prefix = `lost${Date.now()}:`;
+    // the gateway talks to Redis directly; only the logic API's answers go through the relay
+    const engine: EngineFactory = async () => {
+      const brokers: RedisBroker[] = [];
+      return {
+        brokerFor: async (role) => {
+          const url = role === 'logic' ? `redis://127.0.0.1:${relay.port}` : redis.url;
+          const broker = await RedisBroker.connect({ url, prefix, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
+          brokers.push(broker);
+          return broker;
+        },
+        close: async () => void (await Promise.all(brokers.map((b) => b.close()))),
+      };
+    };
+    cluster = await startCluster(engine, 1, { idempotencyWindow: 60_000 });
+    client = await TestClient.connect(cluster.gatewayUrls[0]);
+    assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'lost', wsId: client.wsId })).status, 200);
+  });
+  after(async () => {
+    await client?.closeAndWait();
+    await cluster?.close();
+    await relay?.close();
+    await redis?.stop();
+  });
+
+  const ready = (): Promise<true> => until('the logic API is ready again', async () => ((await call(cluster.logicUrl, '/readyz')).status === 200 ? true : undefined));
+
+  it('a room push Redis ran is answered 503; its retry is not delivered again and gets the seq the client got', async () => {
+    const lost = loseAnswers();
+    const push = { id: 'lost', val: 'ran-once', tag: 2, idempotencyKey: 'lost-room' };
+    const first = await post(cluster.logicUrl, '/push/room', push);
+    assert.equal(first.status, 503, first.text);
+    const delivered = await client.next((f) => isPush(f) && f.data === 'ran-once');
+    lost.answer();
+    await ready();
+    const retry = await post(cluster.logicUrl, '/push/room', push);
+    assert.equal(retry.status, 200, retry.text);
+    assert.deepEqual({ seq: retry.body.data?.seq, repeated: retry.body.data?.repeated }, { seq: delivered.seq, repeated: true });
+    assert.equal(await received(client, 'ran-once'), 0, 'delivered a second time');
+  });
+
+  it('a push to a connection whose claim or push was answered 503 is answered 409 on every retry, and delivered at most once', async () => {
+    const lost = loseAnswers();
+    const push = { wsId: client.wsId, val: 'at-most-once', tag: 2, idempotencyKey: 'lost-conn' };
+    assert.equal((await post(cluster.logicUrl, '/push/conn', push)).status, 503);
+    lost.answer();
+    await ready();
+    for (let i = 0; i < 2; i++) {
+      const retry = await post(cluster.logicUrl, '/push/conn', push);
+      assert.equal(retry.status, 409, retry.text);
+    }
+    assert.ok((await received(client, 'at-most-once')) <= 1);
+  });
+});
