@@ -14,6 +14,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'pr
 import { NODE_COUNTER_KEYS, type ClusterReport, type NodeCounters, type NodeReport, type ProcessReport } from './broker/broker.js';
 import { CounterTotals } from './counter-totals.js';
 import { FanoutMetric } from './fanout-metric.js';
+import { PUSH_KINDS } from './logic/push-once.js';
 import type { PushCounters } from './logic/routes.js';
 
 export interface MetricsSource {
@@ -114,8 +115,6 @@ const REFUSALS = {
   max_rooms_per_connection: 'roomLimitRefusals',
   bad_token: 'authFailures',
 } as const satisfies Record<string, keyof NodeCounters>;
-
-const PUSH_KINDS = ['all', 'room', 'conn', 'user'] as const;
 
 export class Metrics {
   /** This API's metrics and the process's. */

@@ -14,7 +14,9 @@ import { idempotencyKeyField } from './fields.js';
 /** The header that may carry the key instead of the body (the IETF httpapi draft's name), as Node spells it. */
 export const IDEMPOTENCY_HEADER = 'idempotency-key';
 
-export type PushKind = 'all' | 'room' | 'conn' | 'user';
+export const PUSH_KINDS = ['all', 'room', 'conn', 'user'] as const;
+
+export type PushKind = (typeof PUSH_KINDS)[number];
 
 export const idempotencyHeaders = {
   [IDEMPOTENCY_HEADER]: idempotencyKeyField('the Idempotency-Key header'),

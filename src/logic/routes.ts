@@ -4,7 +4,7 @@
  * OpenAPI document is generated from the same table.
  */
 import { z } from 'zod';
-import { PROCESS_ROLES, type Broker, type PushOnce } from '../broker/broker.js';
+import { PROCESS_ROLES, type Broker, type PushMessage, type PushOnce } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { apiErrors, type ErrorStatus } from './errors.js';
 import { firstSorted } from '../first-sorted.js';
@@ -108,16 +108,32 @@ function count(ctx: RouteContext, kind: PushKind, repeatedKey: boolean | undefin
   else ctx.pushes[kind]++;
 }
 
-/** A push to a connection or a user, made once per key when it gives one (src/logic/push-once.ts). */
-async function pushOnce<T extends object>(ctx: RouteContext, kind: PushKind, once: PushOnce | undefined, push: () => Promise<T>): Promise<T> {
+/** A push to a connection or a user, made once per key when it gives one (src/logic/push-once.ts); without a key, no closure is made. */
+async function pushOnce<B, T extends object>(
+  ctx: RouteContext,
+  kind: PushKind,
+  once: PushOnce | undefined,
+  push: (broker: Broker, body: B) => Promise<T>,
+  body: B,
+): Promise<T> {
   if (once === undefined) {
-    const data = await push();
+    const data = await push(ctx.broker, body);
     ctx.pushes[kind]++;
     return data;
   }
-  const { data, repeated: repeatedKey } = await pushOnceByClaim(ctx.broker, once, push);
+  const { data, repeated: repeatedKey } = await pushOnceByClaim(ctx.broker, once, () => push(ctx.broker, body));
   count(ctx, kind, repeatedKey);
   return withRepeated(data, once, repeatedKey);
+}
+
+async function pushToConn(broker: Broker, body: PushMessage & { wsId: string }): Promise<{ wsId: string; delivered: boolean }> {
+  const { delivered } = await requireConn(broker.command({ op: 'push', wsId: body.wsId, tag: body.tag, val: body.val }), body.wsId);
+  return { wsId: body.wsId, delivered };
+}
+
+async function pushToUser(broker: Broker, body: PushMessage & { uid: string }): Promise<{ id: string; uid: string; nodes: number }> {
+  const { id, nodes } = await broker.publishToUser(body.uid, { tag: body.tag, val: body.val });
+  return { id, uid: body.uid, nodes };
 }
 
 const membershipData = z.object({ room: z.string(), wsId: z.string(), changed: z.boolean() });
@@ -237,7 +253,7 @@ export const routes: AnyRoute[] = [
     data: z.object({ id: z.string(), seq: z.int(), repeated }),
     async handle({ body, headers }, ctx) {
       const once = pushOnceOf(ctx.idempotencyWindowMs, 'all', '', body.idempotencyKey, headers[IDEMPOTENCY_HEADER]);
-      const pub = await ctx.broker.publish(ALL_STREAM, { tag: body.tag, val: body.val }, once);
+      const pub = await ctx.broker.publish(ALL_STREAM, body, once);
       count(ctx, 'all', pub.repeated);
       return withRepeated({ id: pub.id, seq: pub.seq }, once, pub.repeated);
     },
@@ -266,11 +282,7 @@ export const routes: AnyRoute[] = [
     headers: pushHeaders,
     data: z.object({ wsId: z.string(), delivered: z.boolean(), repeated }),
     async handle({ body, headers }, ctx) {
-      const push = async (): Promise<{ wsId: string; delivered: boolean }> => {
-        const { delivered } = await requireConn(ctx.broker.command({ op: 'push', wsId: body.wsId, tag: body.tag, val: body.val }), body.wsId);
-        return { wsId: body.wsId, delivered };
-      };
-      return pushOnce(ctx, 'conn', pushOnceOf(ctx.idempotencyWindowMs, 'conn', body.wsId, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), push);
+      return pushOnce(ctx, 'conn', pushOnceOf(ctx.idempotencyWindowMs, 'conn', body.wsId, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), pushToConn, body);
     },
   }),
   route({
@@ -282,11 +294,7 @@ export const routes: AnyRoute[] = [
     headers: pushHeaders,
     data: z.object({ id: z.string(), uid: z.string(), nodes: z.int().meta({ description: 'Gateway nodes that hold a connection of the user' }), repeated }),
     async handle({ body, headers }, ctx) {
-      const push = async (): Promise<{ id: string; uid: string; nodes: number }> => {
-        const { id, nodes } = await ctx.broker.publishToUser(body.uid, { tag: body.tag, val: body.val });
-        return { id, uid: body.uid, nodes };
-      };
-      return pushOnce(ctx, 'user', pushOnceOf(ctx.idempotencyWindowMs, 'user', body.uid, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), push);
+      return pushOnce(ctx, 'user', pushOnceOf(ctx.idempotencyWindowMs, 'user', body.uid, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), pushToUser, body);
     },
   }),
   route({
