@@ -114,7 +114,7 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
       const delayMs = respawnAfter(Date.now() - forkedAt);
       const how = { pid: worker.process.pid, code, signal, reason: failure, delayMs };
       // exit 0: the worker stopped on a signal sent to it (by an operator, or to the whole group just before the primary's own)
-      if (code === 0) log.warn(how, `gateway worker stopped on its own signal; starting another in ${delayMs} ms`);
+      if (code === 0) log.warn(how, `gateway worker stopped on its own (exit code 0, as after a signal sent to it); starting another in ${delayMs} ms`);
       else log.error(how, `gateway worker died; starting another in ${delayMs} ms`);
       setTimeout(() => {
         if (!stopping) fork().catch((err: unknown) => log.error({ err }, 'could not restart a gateway worker'));

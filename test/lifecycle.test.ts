@@ -144,7 +144,7 @@ describe('roomcast start --workers: the workers live and die with the primary', 
       process.kill(workers[0], 'SIGTERM');
       seen.push(await newChild(server.proc.pid!, seen));
       const said = server.lines.filter((l) => /^gateway worker (died|stopped)/.test(l.msg)).map((l) => ({ level: l.level, msg: l.msg, code: l.code }));
-      assert.deepEqual(said, [{ level: 40, msg: 'gateway worker stopped on its own signal; starting another in 1000 ms', code: 0 }]);
+      assert.deepEqual(said, [{ level: 40, msg: 'gateway worker stopped on its own (exit code 0, as after a signal sent to it); starting another in 1000 ms', code: 0 }]);
     } finally {
       await cleanUp(seen);
     }
