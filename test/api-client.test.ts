@@ -201,6 +201,17 @@ describe('roomcast/api retries', () => {
     }
   });
 
+  it('a call whose answer does not come within timeoutMs is status 0, code timeout, naming the URL', async () => {
+    const held = await startHeldAnswerRelay(Number(new URL(server.logicUrl).port), 5000);
+    try {
+      const error = await apiError(new RoomcastApi(held.url, { apiKey: API_KEY, timeoutMs: 300, retries: 0 }).stats());
+      assert.deepEqual([error.status, error.code, error.msg, error.attempts], [0, 'timeout', 'no answer within 300 ms', 1]);
+      assert.equal(error.message, `GET ${held.url}/stats: timeout no answer within 300 ms`);
+    } finally {
+      await held.relay.close();
+    }
+  });
+
   it('a push to a connection whose answer came too late is retried with the same key: delivered once, the answer says repeated', async () => {
     const held = await startHeldAnswerRelay(Number(new URL(server.logicUrl).port), 1500);
     const client = await TestClient.connect(server.gatewayUrl);
