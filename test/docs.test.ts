@@ -20,7 +20,7 @@ const root = new URL('../../', import.meta.url).pathname;
 const readDoc = (path: string): string => readFileSync(join(root, path), 'utf8');
 const reference = readDoc('docs/REFERENCE.md');
 /** The docs a user reads, each a path from the repository root. */
-const DOCS = ['README.md', 'docs/REFERENCE.md', 'docs/DEPLOYMENT.md', 'docs/SECURITY.md', 'docs/BENCHMARKS.md', 'client/README.md', 'deploy/README.md'];
+const DOCS = ['README.md', 'docs/REFERENCE.md', 'docs/DEPLOYMENT.md', 'docs/SECURITY.md', 'docs/BENCHMARKS.md', 'client/README.md', 'api/README.md', 'deploy/README.md'];
 
 /** The server commands, built as the CLI builds them: name → each long flag and its default. */
 const commands = new Map(

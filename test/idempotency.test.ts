@@ -9,12 +9,10 @@ import { createClient } from 'redis';
 import { MemoryBroker } from '../src/broker/memory.js';
 import { pushOnceOf } from '../src/logic/push-once.js';
 import { TestClient, isPush } from './helpers/client.js';
-import { pino } from 'pino';
-import { RedisBroker } from '../src/broker/redis/broker.js';
-import { startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
+import { startCluster, type TestCluster } from './helpers/cluster.js';
+import { startLostAnswersCluster, type LostAnswersCluster } from './helpers/lost-redis-answers.js';
 import { onEachEngine } from './helpers/engine-suite.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
-import { TcpRelay } from './helpers/tcp-relay.js';
 import { call, post, postJson, type ApiAnswer } from './helpers/http.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { until } from './helpers/until.js';
@@ -268,46 +266,20 @@ describe('push idempotency keys: the memory engine bounds them', () => {
 
 describe('push idempotency keys: a push whose answer from Redis was lost (503), retried with its key', { skip: skipWithoutRedis }, () => {
   let redis: RedisServer;
-  let relay: TcpRelay;
+  let lossy: LostAnswersCluster;
   let cluster: TestCluster;
   let client: TestClient;
-  /** Holds back what Redis answers the logic API, as a network that loses it would, until `answer()`. */
-  const loseAnswers = (): { answer(): void } => {
-    for (const { client: toLogic, upstream } of relay.links) {
-      upstream.unpipe(toLogic);
-      upstream.pause();
-    }
-    return {
-      answer: () => {
-        for (const { client: toLogic, upstream } of relay.links) upstream.pipe(toLogic);
-      },
-    };
-  };
+  const loseAnswers = (): { answer(): void } => lossy.loseAnswers();
   before(async () => {
     redis = await RedisServer.start();
-    relay = await TcpRelay.start(() => redis.port);
-    const prefix = `lost${Date.now()}:`;
-    // the gateway talks to Redis directly; only the logic API's answers go through the relay
-    const engine: EngineFactory = async () => {
-      const brokers: RedisBroker[] = [];
-      return {
-        brokerFor: async (role) => {
-          const url = role === 'logic' ? `redis://127.0.0.1:${relay.port}` : redis.url;
-          const broker = await RedisBroker.connect({ url, prefix, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
-          brokers.push(broker);
-          return broker;
-        },
-        close: async () => void (await Promise.all(brokers.map((b) => b.close()))),
-      };
-    };
-    cluster = await startCluster(engine, 1, { idempotencyWindow: 60_000 });
+    lossy = await startLostAnswersCluster(redis, `lost${Date.now()}:`, { idempotencyWindow: 60_000 });
+    cluster = lossy.cluster;
     client = await TestClient.connect(cluster.gatewayUrls[0]);
     assert.equal((await post(cluster.logicUrl, '/room/join', { id: 'lost', wsId: client.wsId })).status, 200);
   });
   after(async () => {
     await client?.closeAndWait();
-    await cluster?.close();
-    await relay?.close();
+    await lossy?.close();
     await redis?.stop();
   });
 

@@ -5,7 +5,7 @@
  */
 import type { ConnInfo } from '../../src/broker/broker.js';
 import type { AdminConfig } from '../../src/logic/admin.js';
-import type { StatsData } from '../../src/logic/routes.js';
+import type { StatsData } from '../../src/logic/answers.js';
 
 export type { AdminConfig, ConnInfo };
 

@@ -6,7 +6,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
-import type { StatsData } from './routes.js';
+import type { StatsData } from './answers.js';
 
 const STATS_STREAM_INTERVAL_MS = 1000;
 

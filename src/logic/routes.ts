@@ -4,11 +4,12 @@
  * OpenAPI document is generated from the same table.
  */
 import { z } from 'zod';
-import { PROCESS_ROLES, type Broker, type PushMessage, type PushOnce } from '../broker/broker.js';
+import { type Broker, type PushMessage, type PushOnce } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { apiErrors, type ErrorStatus } from './errors.js';
 import { firstSorted } from '../first-sorted.js';
 import { countQuery, idempotencyKeyField, roomIdField, tagField, uidField, valField, wsIdField } from './fields.js';
+import { connData, healthData, historyData, kickData, membershipData, pushAllData, pushConnData, pushRoomData, pushUserData, readyData, roomData, roomsData, statsData, userData, type StatsData } from './answers.js';
 import { IDEMPOTENCY_HEADER, idempotencyHeaders, pushOnceByClaim, pushOnceOf, withRepeated, type PushKind } from './push-once.js';
 
 export interface PushCounters {
@@ -84,23 +85,7 @@ function sortedPage<T>(items: readonly T[], { offset, limit }: { offset: number;
   return firstSorted(items, offset + limit, keyOf).slice(offset);
 }
 
-/** A connection as GET /conns/:wsId and GET /users/:uid describe it (`uid` when its client authenticated). */
-const connectedInfo = z.object({
-  wsId: z.string(),
-  state: z.literal('connected'),
-  node: z.string(),
-  uid: z.string().optional(),
-  rooms: z.array(z.string()),
-  remoteAddress: z.string(),
-  connectedAt: z.string(),
-});
-
 const pushHeaders = z.object(idempotencyHeaders);
-
-const repeated = z
-  .boolean()
-  .optional()
-  .meta({ description: 'Only for a push that gave an idempotency key: true when a push with that key was made before, and this one was not (the answer is the first push\'s)' });
 
 /** Counts a push made, or one not made because it repeated a key. */
 function count(ctx: RouteContext, kind: PushKind, repeatedKey: boolean | undefined): void {
@@ -136,72 +121,11 @@ async function pushToUser(broker: Broker, body: PushMessage & { uid: string }): 
   return { id, uid: body.uid, nodes };
 }
 
-const membershipData = z.object({ room: z.string(), wsId: z.string(), changed: z.boolean() });
-
 async function requireConn<T>(reply: Promise<T | undefined>, wsId: string): Promise<T> {
   const answer = await reply;
   if (answer === undefined) throw apiErrors.wsIdNotFound(wsId);
   return answer;
 }
-
-const statsData = z.object({
-  engine: z.string(),
-  nodes: z.int(),
-  connections: z.int(),
-  rooms: z.int(),
-  deliveries: z.int(),
-  slowConsumerCloses: z.int(),
-  missedMessageCloses: z.int().meta({ description: 'Connections closed (4005) because they missed pushes history could not give back' }),
-  sessionTakenCloses: z.int().meta({ description: 'Connections closed (4500) because a resume on another connection took their session over' }),
-  resumeRetryCloses: z.int().meta({ description: 'Resumes closed (1013) because they could not be decided then; the client resumes again' }),
-  heartbeatTimeouts: z.int(),
-  malformedCloses: z.int(),
-  tooLargeCloses: z.int().meta({ description: 'Connections closed (1009) for a message over --max-payload' }),
-  kicks: z.int(),
-  resumes: z.int(),
-  pushes: z.object({ all: z.int(), room: z.int(), conn: z.int(), user: z.int() }),
-  repeatedPushes: z
-    .object({ all: z.int(), room: z.int(), conn: z.int(), user: z.int() })
-    .meta({ description: 'Pushes this logic API did not make because they repeated an idempotency key: each got the first push\'s answer' }),
-  limits: z
-    .object({
-      maxConnections: z.int(),
-      maxConnectionsPerIp: z.int(),
-      maxConnectionsPerUser: z.int(),
-      connectRatePerIp: z.int(),
-      allowedOrigins: z.int(),
-      maxFramesPerSecond: z.int(),
-      maxRoomsPerConnection: z.int(),
-      maxValSize: z.int(),
-      awaySessions: z.int(),
-      historyMaxMemory: z.int(),
-      idempotencyKeys: z.int(),
-    })
-    .meta({
-      description:
-        'How often each limit was hit: connections refused or closed, joins refused, pushes refused (413), away sessions ended early (awaySessions: a node or an address past its limit of them), history entries dropped to keep history within --history-max-memory (historyMaxMemory: memory engine only), idempotency keys of pushes dropped before their window ended to keep them within their memory bound (idempotencyKeys: memory engine only)',
-    }),
-  auth: z.object({ failures: z.int(), expired: z.int() }).meta({ description: 'Client tokens refused, and connections closed (4001) when their token expired' }),
-  settingsMismatch: z
-    .array(
-      z.object({
-        flag: z.string(),
-        values: z.array(
-          z.object({
-            value: z.int(),
-            processes: z.array(z.object({ id: z.string(), role: z.enum(PROCESS_ROLES), pid: z.int(), host: z.string() })),
-          }),
-        ),
-      }),
-    )
-    .meta({
-      description:
-        'The settings the live processes on Redis must share (--history-size, --history-ttl, --recovery-window) and do not: each with its values and the processes that run each. Empty when they agree, and always on the memory engine',
-    }),
-  uptimeSeconds: z.number(),
-});
-
-export type StatsData = z.output<typeof statsData>;
 
 /** The data of GET /stats (and of each event of GET /stats/stream). */
 export async function readStats(ctx: RouteContext): Promise<StatsData> {
@@ -250,7 +174,7 @@ export const routes: AnyRoute[] = [
     summary: 'Push a message to every connection',
     body: z.object({ val: valField(), tag: tagField(), idempotencyKey: idempotencyKeyField() }),
     headers: pushHeaders,
-    data: z.object({ id: z.string(), seq: z.int(), repeated }),
+    data: pushAllData,
     async handle({ body, headers }, ctx) {
       const once = pushOnceOf(ctx.idempotencyWindowMs, 'all', '', body.idempotencyKey, headers[IDEMPOTENCY_HEADER]);
       const pub = await ctx.broker.publish(ALL_STREAM, body, once);
@@ -265,7 +189,7 @@ export const routes: AnyRoute[] = [
     summary: 'Push a message to every member of a room',
     body: z.object({ val: valField(), tag: tagField(), id: roomIdField(), idempotencyKey: idempotencyKeyField() }),
     headers: pushHeaders,
-    data: z.object({ id: z.string(), room: z.string(), seq: z.int(), repeated }),
+    data: pushRoomData,
     async handle({ body, headers }, ctx) {
       const once = pushOnceOf(ctx.idempotencyWindowMs, 'room', body.id, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]);
       const pub = await ctx.broker.publish(body.id, { tag: body.tag, val: body.val }, once);
@@ -280,7 +204,7 @@ export const routes: AnyRoute[] = [
     summary: 'Push a message to one connection',
     body: z.object({ wsId: wsIdField(), val: valField(), tag: tagField(), idempotencyKey: idempotencyKeyField() }),
     headers: pushHeaders,
-    data: z.object({ wsId: z.string(), delivered: z.boolean(), repeated }),
+    data: pushConnData,
     async handle({ body, headers }, ctx) {
       return pushOnce(ctx, 'conn', pushOnceOf(ctx.idempotencyWindowMs, 'conn', body.wsId, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), pushToConn, body);
     },
@@ -292,7 +216,7 @@ export const routes: AnyRoute[] = [
     summary: 'Push a message to every connection of a user (clients authenticated with a token whose sub is uid), on every node',
     body: z.object({ uid: uidField(), val: valField(), tag: tagField(), idempotencyKey: idempotencyKeyField() }),
     headers: pushHeaders,
-    data: z.object({ id: z.string(), uid: z.string(), nodes: z.int().meta({ description: 'Gateway nodes that hold a connection of the user' }), repeated }),
+    data: pushUserData,
     async handle({ body, headers }, ctx) {
       return pushOnce(ctx, 'user', pushOnceOf(ctx.idempotencyWindowMs, 'user', body.uid, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), pushToUser, body);
     },
@@ -304,7 +228,7 @@ export const routes: AnyRoute[] = [
     summary: "A user's connections, on every node, sorted by wsId (paged)",
     params: z.object({ uid: uidField() }),
     query: z.object(page),
-    data: z.object({ uid: z.string(), total: z.int(), offset: z.int(), limit: z.int(), connections: z.array(connectedInfo) }),
+    data: userData,
     async handle({ params, query }, ctx) {
       const wanted = pageOf(query);
       const all = await ctx.broker.userConnections(params.uid);
@@ -342,10 +266,7 @@ export const routes: AnyRoute[] = [
     errors: [404, 503],
     summary: 'Close a connection with code 4003, or end its session while it is away',
     body: z.object({ wsId: wsIdField() }),
-    data: z.object({
-      wsId: z.string(),
-      kicked: z.boolean().meta({ description: 'False when the session ended by itself between finding it and kicking it' }),
-    }),
+    data: kickData,
     async handle({ body }, ctx) {
       const kick = { op: 'kick', wsId: body.wsId } as const;
       let { kicked } = await requireConn(ctx.broker.command(kick), body.wsId);
@@ -364,12 +285,7 @@ export const routes: AnyRoute[] = [
       contains: z.string().max(128, { error: 'contains must be at most 128 characters' }).optional().meta({ description: 'Only rooms whose id contains this' }),
       ...page,
     }),
-    data: z.object({
-      total: z.int(),
-      offset: z.int(),
-      limit: z.int(),
-      rooms: z.array(z.object({ room: z.string(), members: z.int() })),
-    }),
+    data: roomsData,
     async handle({ query }, ctx) {
       const wanted = pageOf(query);
       const { total, rooms } = await ctx.broker.roomPage({ prefix: query.prefix ?? '', contains: query.contains ?? '', ...wanted });
@@ -383,7 +299,7 @@ export const routes: AnyRoute[] = [
     summary: "A room's member count and member wsIds (paged)",
     params: z.object({ id: roomIdField() }),
     query: z.object(page),
-    data: z.object({ room: z.string(), members: z.int(), offset: z.int(), limit: z.int(), wsIds: z.array(z.string()) }),
+    data: roomData,
     async handle({ params, query }, ctx) {
       const wanted = pageOf(query);
       const members = await ctx.broker.roomMembers(params.id);
@@ -400,13 +316,7 @@ export const routes: AnyRoute[] = [
       since: countQuery('since', Number.MAX_SAFE_INTEGER, 'Return publications with a seq above this (default 0)'),
       limit: page.limit,
     }),
-    data: z.object({
-      room: z.string(),
-      seq: z.int(),
-      epoch: z.string(),
-      complete: z.boolean(),
-      entries: z.array(z.object({ seq: z.int(), id: z.string(), tag: z.int(), val: z.string() })),
-    }),
+    data: historyData,
     async handle({ params, query }, ctx) {
       const history = await ctx.broker.history(params.id, query.since ?? 0, query.limit ?? DEFAULT_PAGE);
       return {
@@ -424,10 +334,7 @@ export const routes: AnyRoute[] = [
     errors: [404, 503],
     summary: "A connection's rooms, remote address and connect time; or, for a dropped one within the recovery window, state away",
     params: z.object({ wsId: wsIdField() }),
-    data: z.union([
-      connectedInfo,
-      z.object({ wsId: z.string(), state: z.literal('away'), uid: z.string().optional(), rooms: z.array(z.string()), awayUntil: z.string() }),
-    ]),
+    data: connData,
     async handle({ params }, ctx) {
       return requireConn(ctx.broker.command({ op: 'info', wsId: params.wsId }), params.wsId);
     },
@@ -446,7 +353,7 @@ export const routes: AnyRoute[] = [
     errors: [],
     summary: 'Liveness: the process answers',
     auth: false,
-    data: z.object({ status: z.literal('ok') }),
+    data: healthData,
     async handle() {
       return { status: 'ok' };
     },
@@ -457,7 +364,7 @@ export const routes: AnyRoute[] = [
     errors: [503],
     summary: 'Readiness: listening, and the broker can hand pushes on (503 otherwise)',
     auth: false,
-    data: z.object({ status: z.literal('ready') }),
+    data: readyData,
     async handle(_input, ctx) {
       const reason = ctx.notReadyReason();
       if (reason !== undefined) throw apiErrors.unavailable(`not ready: ${reason}`);

@@ -2,7 +2,7 @@
  * What the relays of the tests share: a listener on a free loopback port that
  * joins each connection to a new one of its own to a target port, and tracks
  * the pairs. The relays built on it add what they do to those pairs (cut them,
- * refuse new ones, hold back what a client sends).
+ * refuse new ones, hold back what a client sends or what the target answers).
  */
 import { once } from 'node:events';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -18,6 +18,8 @@ export interface TcpRelayOptions {
   admits?: () => boolean;
   /** Makes, for each new pair, what takes what its client sends, instead of piping it on to the target as it comes. */
   carrier?: (link: Link) => (chunk: Buffer) => void;
+  /** The same for what the target answers: what takes it, instead of piping it back to the client as it comes. */
+  answerCarrier?: (link: Link) => (chunk: Buffer) => void;
 }
 
 export class TcpRelay {
@@ -54,7 +56,7 @@ export class TcpRelay {
     await new Promise((resolve) => this.server.close(resolve));
   }
 
-  private accept(client: Socket, port: number, { admits, carrier }: TcpRelayOptions): void {
+  private accept(client: Socket, port: number, { admits, carrier, answerCarrier }: TcpRelayOptions): void {
     if (admits?.() === false) {
       client.destroy();
       return;
@@ -63,7 +65,8 @@ export class TcpRelay {
     const link = { client, upstream };
     this.links.add(link);
     for (const socket of [client, upstream]) socket.on('error', () => undefined);
-    upstream.pipe(client);
+    if (answerCarrier === undefined) upstream.pipe(client);
+    else upstream.on('data', answerCarrier(link));
     if (carrier === undefined) client.pipe(upstream);
     else client.on('data', carrier(link));
     client.on('close', () => {

@@ -1,0 +1,312 @@
+/**
+ * roomcast/api, the server-side client of the logic API, against a real server
+ * and real WebSocket clients: every method round-trips, errors carry the server's
+ * code and msg, and retries (after a timeout, on 503) never deliver a push twice.
+ */
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { RoomcastApi, RoomcastApiError } from '../api/index.js';
+import { TestClient, isPush, type Frame } from './helpers/client.js';
+import { startHeldAnswerRelay } from './helpers/held-answer-relay.js';
+import { startLostAnswersCluster, type LostAnswersCluster } from './helpers/lost-redis-answers.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { serverPerSuite, startServer, type TestServer } from './helpers/server.js';
+import { JWT_SECRET, signToken } from './helpers/tokens.js';
+import { until } from './helpers/until.js';
+
+const API_KEY = 'the-api-key';
+
+/** Rejects with the RoomcastApiError `call` throws (and fails when it resolves or throws something else). */
+async function apiError(call: Promise<unknown>): Promise<RoomcastApiError> {
+  try {
+    await call;
+  } catch (error) {
+    assert.ok(error instanceof RoomcastApiError, `threw ${String(error)}`);
+    return error;
+  }
+  assert.fail('the call succeeded');
+}
+
+/** A fetch that records the body of every request it makes, then makes it (with the real global fetch unless told). */
+function recordingFetch(inner: typeof fetch = fetch): { fetch: typeof fetch; bodies: string[] } {
+  const bodies: string[] = [];
+  return { bodies, fetch: (input, init) => (bodies.push(String(init?.body ?? '')), inner(input, init)) };
+}
+
+const keysOf = (bodies: string[]): string[] => bodies.map((body) => (JSON.parse(body) as { idempotencyKey: string }).idempotencyKey);
+
+const pushesWith = (client: TestClient, data: string): Frame[] => client.frames.filter((f) => isPush(f) && f.data === data);
+
+describe('roomcast/api against a running server', () => {
+  const server = serverPerSuite({ apiKey: API_KEY, auth: 'optional', jwtSecret: JWT_SECRET });
+  const api = (): RoomcastApi => new RoomcastApi(server.logicUrl, { apiKey: API_KEY, backoffMs: 10 });
+
+  it('each method round-trips: pushes reach the clients, join and leave send their frames, reads describe them, kick closes with 4003', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    const ann = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'ann', expiresIn: 60 })}`);
+    const roomcast = api();
+
+    assert.deepEqual(await roomcast.join(client.wsId, 'rt-lobby'), { room: 'rt-lobby', wsId: client.wsId, changed: true });
+    await client.next((f) => f.op === 'joined' && f.room === 'rt-lobby');
+
+    const toRoom = await roomcast.pushRoom('rt-lobby', 'to the room', { tag: 3 });
+    assert.equal(toRoom.room, 'rt-lobby');
+    assert.equal(toRoom.seq, 1);
+    assert.equal(toRoom.repeated, false, 'the push carried a key the client made');
+    assert.deepEqual(await client.next((f) => f.data === 'to the room'), { type: 3, data: 'to the room', room: 'rt-lobby', seq: 1 });
+
+    const toAll = await roomcast.pushAll('to all', { tag: 4 });
+    assert.equal(typeof toAll.seq, 'number');
+    assert.equal((await client.next((f) => f.data === 'to all')).type, 4);
+    assert.equal((await ann.next((f) => f.data === 'to all')).type, 4);
+
+    assert.deepEqual(await roomcast.pushConn(client.wsId, 'to one', { tag: 5 }), { wsId: client.wsId, delivered: true, repeated: false });
+    assert.equal((await client.next((f) => f.data === 'to one')).type, 5);
+
+    const toUser = await roomcast.pushUser('ann', 'to ann', { tag: 6 });
+    assert.deepEqual([toUser.uid, toUser.nodes], ['ann', 1]);
+    assert.equal((await ann.next((f) => f.data === 'to ann')).type, 6);
+
+    assert.deepEqual(await roomcast.room('rt-lobby'), { room: 'rt-lobby', members: 1, offset: 0, limit: 100, wsIds: [client.wsId] });
+    assert.deepEqual(await roomcast.rooms({ prefix: 'rt-', limit: 10 }), { total: 1, offset: 0, limit: 10, rooms: [{ room: 'rt-lobby', members: 1 }] });
+    const conn = await roomcast.conn(client.wsId);
+    assert.equal(conn.state, 'connected');
+    assert.deepEqual(conn.rooms, ['rt-lobby']);
+    const user = await roomcast.user('ann');
+    assert.deepEqual([user.total, user.connections.map((c) => c.wsId)], [1, [ann.wsId]]);
+    const history = await roomcast.history('rt-lobby', { since: 0, limit: 10 });
+    assert.deepEqual(
+      history.entries.map(({ seq, tag, val }) => ({ seq, tag, val })),
+      [{ seq: 1, tag: 3, val: 'to the room' }],
+    );
+    const stats = await roomcast.stats();
+    assert.ok(stats.connections >= 2 && stats.pushes.room >= 1, JSON.stringify(stats));
+    assert.deepEqual(await roomcast.ready(), { status: 'ready' });
+
+    assert.deepEqual(await roomcast.leave(client.wsId, 'rt-lobby'), { room: 'rt-lobby', wsId: client.wsId, changed: true });
+    await client.next((f) => f.op === 'left' && f.room === 'rt-lobby');
+
+    assert.deepEqual(await roomcast.kick(client.wsId), { wsId: client.wsId, kicked: true });
+    assert.equal((await client.closedWithin()).code, 4003);
+    await ann.closeAndWait();
+  });
+
+  it('a push given an idempotency key twice is delivered once; the second answer is the first one, repeated', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    const roomcast = api();
+    const first = await roomcast.pushAll('keyed once', { tag: 3, idempotencyKey: 'order-17' });
+    const second = await roomcast.pushAll('keyed once', { tag: 3, idempotencyKey: 'order-17' });
+    assert.deepEqual(second, { ...first, repeated: true });
+    assert.equal(first.repeated, false);
+    await client.next((f) => f.data === 'keyed once');
+    await roomcast.pushConn(client.wsId, 'a later push', { tag: 3 });
+    await client.next((f) => f.data === 'a later push');
+    assert.deepEqual(pushesWith(client, 'keyed once'), []);
+    await client.closeAndWait();
+  });
+
+  it("errors carry the server's status, code and msg, and a 4xx is never retried", async () => {
+    const recorder = recordingFetch();
+    const roomcast = new RoomcastApi(server.logicUrl, { apiKey: API_KEY, fetch: recorder.fetch });
+
+    const badRoom = await apiError(roomcast.pushRoom('no spaces allowed', 'x', { tag: 3 }));
+    assert.deepEqual([badRoom.status, badRoom.code, badRoom.attempts, badRoom.outcomeUnknown], [400, 400, 1, false]);
+    assert.match(badRoom.msg, /^id /);
+    assert.match(badRoom.message, new RegExp(`^POST ${server.logicUrl}/push/room: 400 id `));
+
+    const badTag = await apiError(roomcast.pushAll('x', { tag: 1 }));
+    assert.equal(badTag.status, 400);
+    assert.match(badTag.msg, /^tag must be an integer from 2/);
+
+    const unknown = await apiError(roomcast.conn('nobody'));
+    assert.deepEqual([unknown.status, unknown.code, unknown.msg], [404, 404, 'wsId "nobody" is not connected']);
+    assert.equal(recorder.bodies.length, 3, 'one request each');
+
+    const wrongKey = await apiError(new RoomcastApi(server.logicUrl, { apiKey: 'wrong' }).stats());
+    assert.deepEqual([wrongKey.status, wrongKey.code, wrongKey.attempts], [401, 401, 1]);
+    assert.match(wrongKey.msg, /missing or wrong API key/);
+  });
+
+  it('a network failure is status 0, code network, naming the URL, after the retries', async () => {
+    const refused = await startServer();
+    const url = refused.logicUrl;
+    await refused.close();
+    const error = await apiError(new RoomcastApi(url, { retries: 2, backoffMs: 10 }).rooms());
+    assert.deepEqual([error.status, error.code, error.attempts], [0, 'network', 3]);
+    assert.match(error.msg, /ECONNREFUSED/);
+    assert.ok(error.message.startsWith(`GET ${url}/rooms: network `), error.message);
+  });
+
+  it('every operation of the OpenAPI document a backend calls has a method', async () => {
+    const doc = (await (await fetch(`${server.logicUrl}/openapi.json`, { headers: { authorization: `Bearer ${API_KEY}` } })).json()) as { paths: Record<string, object> };
+    const methods: Record<string, keyof RoomcastApi> = {
+      '/push/all': 'pushAll',
+      '/push/room': 'pushRoom',
+      '/push/conn': 'pushConn',
+      '/push/user': 'pushUser',
+      '/room/join': 'join',
+      '/room/leave': 'leave',
+      '/conn/kick': 'kick',
+      '/rooms': 'rooms',
+      '/rooms/{id}': 'room',
+      '/rooms/{id}/history': 'history',
+      '/conns/{wsId}': 'conn',
+      '/users/{uid}': 'user',
+      '/stats': 'stats',
+      '/readyz': 'ready',
+    };
+    /** For people and probes, not a backend: liveness, the live stream of totals, Prometheus, the document itself. */
+    const notForBackends = ['/healthz', '/stats/stream', '/metrics', '/openapi.json'];
+    assert.deepEqual(Object.keys(doc.paths).filter((path) => !notForBackends.includes(path)).sort(), Object.keys(methods).sort());
+    for (const method of Object.values(methods)) assert.equal(typeof RoomcastApi.prototype[method], 'function', method);
+  });
+
+  it('loads nothing but its own modules at run time (no zod, no dependency)', () => {
+    const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'api');
+    for (const file of readdirSync(dir).filter((name) => name.endsWith('.js'))) {
+      const specifiers = [...readFileSync(join(dir, file), 'utf8').matchAll(/\bfrom\s*['"]([^'"]+)['"]|\bimport\s*\(?\s*['"]([^'"]+)['"]/g)].map((m) => m[1] ?? m[2]);
+      for (const specifier of specifiers) assert.match(specifier, /^\.\/[\w-]+\.js$/, `${file} imports ${specifier}`);
+    }
+  });
+});
+
+describe('roomcast/api retries', () => {
+  const server = serverPerSuite({ apiKey: API_KEY });
+
+  it('a room push whose answer came too late is retried with the same key: delivered once, the answer says repeated', async () => {
+    const held = await startHeldAnswerRelay(Number(new URL(server.logicUrl).port), 1500);
+    const client = await TestClient.connect(server.gatewayUrl);
+    try {
+      const recorder = recordingFetch();
+      await new RoomcastApi(server.logicUrl, { apiKey: API_KEY }).join(client.wsId, 'retried');
+      const roomcast = new RoomcastApi(held.url, { apiKey: API_KEY, timeoutMs: 400, retries: 2, backoffMs: 10, fetch: recorder.fetch });
+      const answer = await roomcast.pushRoom('retried', 'exactly once', { tag: 3 });
+      await sleep(1700); // the held answer let go: anything more that could reach the client has
+      assert.deepEqual(
+        pushesWith(client, 'exactly once').map((f) => f.seq),
+        [1],
+        'delivered once',
+      );
+      const keys = keysOf(recorder.bodies);
+      assert.equal(keys.length, 2, 'the push was made again after its timeout');
+      assert.equal(new Set(keys).size, 1, 'with the same key');
+      assert.deepEqual({ seq: answer.seq, repeated: answer.repeated }, { seq: 1, repeated: true });
+    } finally {
+      await client.closeAndWait();
+      await held.relay.close();
+    }
+  });
+
+  it('a call whose answer does not come within timeoutMs is status 0, code timeout, naming the URL', async () => {
+    const held = await startHeldAnswerRelay(Number(new URL(server.logicUrl).port), 5000);
+    try {
+      const error = await apiError(new RoomcastApi(held.url, { apiKey: API_KEY, timeoutMs: 300, retries: 0 }).stats());
+      assert.deepEqual([error.status, error.code, error.msg, error.attempts], [0, 'timeout', 'no answer within 300 ms', 1]);
+      assert.equal(error.message, `GET ${held.url}/stats: timeout no answer within 300 ms`);
+    } finally {
+      await held.relay.close();
+    }
+  });
+
+  it('a push to a connection whose answer came too late is retried with the same key: delivered once, the answer says repeated', async () => {
+    const held = await startHeldAnswerRelay(Number(new URL(server.logicUrl).port), 1500);
+    const client = await TestClient.connect(server.gatewayUrl);
+    try {
+      const roomcast = new RoomcastApi(held.url, { apiKey: API_KEY, timeoutMs: 400, retries: 2, backoffMs: 10 });
+      const answer = await roomcast.pushConn(client.wsId, 'once to one', { tag: 3 });
+      await sleep(1700);
+      assert.equal(pushesWith(client, 'once to one').length, 1, 'delivered once');
+      assert.equal(held.connections(), 2, 'the push was made again after its timeout');
+      assert.deepEqual(answer, { wsId: client.wsId, delivered: true, repeated: true });
+    } finally {
+      await client.closeAndWait();
+      await held.relay.close();
+    }
+  });
+});
+
+describe('roomcast/api on Redis, Redis stopped', { skip: skipWithoutRedis }, () => {
+  let redis: RedisServer;
+  let server: TestServer;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    server = await startServer({ broker: redis.url });
+  });
+  after(async () => {
+    await server?.close();
+    await redis?.stop();
+  });
+
+  it('a push answered 503 is retried with its key, then surfaced as status 503 after the retries', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    const recorder = recordingFetch();
+    const roomcast = new RoomcastApi(server.logicUrl, { timeoutMs: 15_000, retries: 2, backoffMs: 10, fetch: recorder.fetch });
+    await roomcast.join(client.wsId, 'down');
+    await redis.kill();
+    const error = await apiError(roomcast.pushRoom('down', 'never', { tag: 3 }));
+    assert.deepEqual([error.status, error.code, error.attempts, error.outcomeUnknown], [503, 503, 3, true]);
+    assert.match(error.msg, /Redis/);
+    const keys = keysOf(recorder.bodies.slice(1));
+    assert.equal(keys.length, 3);
+    assert.equal(new Set(keys).size, 1, 'every attempt with the same key');
+    await client.closeAndWait();
+  });
+});
+
+describe('roomcast/api on Redis, answers from Redis lost', { skip: skipWithoutRedis }, () => {
+  let redis: RedisServer;
+  let lossy: LostAnswersCluster;
+  let client: TestClient;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    lossy = await startLostAnswersCluster(redis, `api-lost${Date.now()}:`);
+    client = await TestClient.connect(lossy.cluster.gatewayUrls[0]);
+    await new RoomcastApi(lossy.cluster.logicUrl).join(client.wsId, 'lost');
+  });
+  after(async () => {
+    await client?.closeAndWait();
+    await lossy?.close();
+    await redis?.stop();
+  });
+
+  /** The global fetch, that after the first answer (a 503: Redis's answer to its push was lost) lets Redis's answers through again and waits until the API is ready. */
+  const answersAfterFirst = (lost: { answer(): void }): typeof fetch => {
+    let first = true;
+    return async (input, init) => {
+      const response = await fetch(input, init);
+      if (first) {
+        first = false;
+        assert.equal(response.status, 503);
+        lost.answer();
+        await until('the logic API is ready again', async () => ((await fetch(`${lossy.cluster.logicUrl}/readyz`)).ok ? true : undefined));
+      }
+      return response;
+    };
+  };
+
+  it('a room push Redis ran but answered 503 is retried with its key: the answer is the seq the client got, repeated, and it is delivered once', async () => {
+    const roomcast = new RoomcastApi(lossy.cluster.logicUrl, { backoffMs: 10, fetch: answersAfterFirst(lossy.loseAnswers()) });
+    const answer = await roomcast.pushRoom('lost', 'ran once', { tag: 3 });
+    const delivered = await client.next((f) => f.data === 'ran once');
+    assert.deepEqual({ seq: answer.seq, repeated: answer.repeated }, { seq: delivered.seq, repeated: true });
+    await client.ping();
+    assert.deepEqual(pushesWith(client, 'ran once'), [], 'delivered a second time');
+  });
+
+  it('a push to a connection answered 503, then 409 on its retry, is an error that says its outcome is unknown, not retried again', async () => {
+    const recorder = recordingFetch(answersAfterFirst(lossy.loseAnswers()));
+    const roomcast = new RoomcastApi(lossy.cluster.logicUrl, { backoffMs: 10, retries: 3, fetch: recorder.fetch });
+    const error = await apiError(roomcast.pushConn(client.wsId, 'at most once', { tag: 3 }));
+    assert.deepEqual([error.status, error.code, error.attempts, error.outcomeUnknown], [409, 409, 2, true]);
+    const [key] = keysOf(recorder.bodies);
+    assert.match(error.message, new RegExp(`idempotency key "${key}" ended with 503 .*may have been delivered.*new idempotency key`));
+    await client.ping();
+    assert.ok(pushesWith(client, 'at most once').length <= 1);
+  });
+});
