@@ -38,6 +38,11 @@ export interface RoomcastApiOptions {
   maxBackoffMs?: number;
   /** The fetch to call (default: the global fetch). */
   fetch?: typeof fetch;
+  /**
+   * false: pushes carry no idempotency key of the client's own (for a server started with
+   * --idempotency-window 0, which refuses keys), and so are never retried: a retry could deliver twice.
+   */
+  idempotencyKeys?: boolean;
 }
 
 type Query = Record<string, string | number | undefined>;
@@ -119,6 +124,7 @@ export class RoomcastApi {
   private readonly retries: number;
   private readonly backoff: Backoff;
   private readonly fetch: typeof fetch;
+  private readonly idempotencyKeys: boolean;
 
   constructor(baseUrl: string | URL, options: RoomcastApiOptions = {}) {
     this.baseUrl = baseUrlOf(baseUrl);
@@ -127,6 +133,7 @@ export class RoomcastApi {
     this.retries = nonNegativeInteger('retries', options.retries ?? 2);
     this.backoff = { baseMs: nonNegativeInteger('backoffMs', options.backoffMs ?? 100), maxMs: nonNegativeInteger('maxBackoffMs', options.maxBackoffMs ?? 2000) };
     this.fetch = options.fetch ?? globalThis.fetch;
+    this.idempotencyKeys = options.idempotencyKeys ?? true;
   }
 
   /** Pushes `val` to every connection. */
@@ -192,9 +199,13 @@ export class RoomcastApi {
     return this.call({ method: 'GET', path: '/readyz', retry: 'safe' });
   }
 
-  /** A push always carries an idempotency key (the caller's, or one made here), the same on every retry. */
+  /**
+   * A push carries an idempotency key (the caller's, or one made here), the same on every retry. With
+   * `idempotencyKeys: false` and no key of the caller's, it carries none and is made once, never retried.
+   */
   private push<T>(path: string, body: Record<string, unknown>, { tag, idempotencyKey }: PushOptions): Promise<T> {
-    return this.call({ method: 'POST', path, body: { ...body, tag, idempotencyKey: idempotencyKey ?? globalThis.crypto.randomUUID() }, retry: 'push' });
+    const key = idempotencyKey ?? (this.idempotencyKeys ? globalThis.crypto.randomUUID() : undefined);
+    return this.call({ method: 'POST', path, body: { ...body, tag, idempotencyKey: key }, retry: key === undefined ? 'never' : 'push' });
   }
 
   private async call<T>({ method, path, query, body, retry }: Call): Promise<T> {

@@ -229,6 +229,28 @@ describe('roomcast/api retries', () => {
   });
 });
 
+describe('roomcast/api against a server with --idempotency-window 0', () => {
+  const server = serverPerSuite({ idempotencyWindow: 0 });
+
+  it('pushes of a default client are refused 400 naming the flag; with idempotencyKeys: false they carry no key, are made once and not retried', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    const refused = await apiError(new RoomcastApi(server.logicUrl).pushAll('with a key', { tag: 2 }));
+    assert.equal(refused.status, 400);
+    assert.match(refused.msg, /--idempotency-window 0/);
+    const recorded = recordingFetch();
+    const plain = new RoomcastApi(server.logicUrl, { idempotencyKeys: false, fetch: recorded.fetch });
+    const answer = await plain.pushAll('without a key', { tag: 2 });
+    assert.equal('repeated' in answer, false, 'an answer to a push without a key has no repeated field');
+    assert.deepEqual(
+      recorded.bodies.map((body) => 'idempotencyKey' in (JSON.parse(body) as object)),
+      [false],
+      'one request, with no key',
+    );
+    assert.equal((await client.next((f) => isPush(f) && f.data === 'without a key')).type, 2);
+    await client.closeAndWait();
+  });
+});
+
 describe('roomcast/api on Redis, Redis stopped', { skip: skipWithoutRedis }, () => {
   let redis: RedisServer;
   let server: TestServer;
