@@ -4,7 +4,10 @@
  * code and msg, and retries (after a timeout, on 503) never deliver a push twice.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -209,6 +212,25 @@ describe('roomcast/api retries', () => {
       assert.equal(error.message, `GET ${held.url}/stats: timeout no answer within 300 ms`);
     } finally {
       await held.relay.close();
+    }
+  });
+
+  it('an answer whose body stops after its headers is a timeout within timeoutMs, not a stall', async () => {
+    const stalling = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'application/json' });
+      response.write('{"code":0,"msg":"ok","data":');
+    });
+    stalling.listen(0, '127.0.0.1');
+    await once(stalling, 'listening');
+    const url = `http://127.0.0.1:${(stalling.address() as AddressInfo).port}`;
+    try {
+      const started = Date.now();
+      const error = await apiError(new RoomcastApi(url, { timeoutMs: 300, retries: 1, backoffMs: 10 }).stats());
+      assert.deepEqual([error.status, error.code, error.attempts], [0, 'timeout', 2]);
+      assert.ok(Date.now() - started < 2000, `gave up after ${Date.now() - started} ms`);
+    } finally {
+      stalling.closeAllConnections();
+      stalling.close();
     }
   });
 
