@@ -132,6 +132,7 @@ export class RoomcastApi {
     this.timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? 5000);
     this.retries = nonNegativeInteger('retries', options.retries ?? 2);
     this.backoff = { baseMs: nonNegativeInteger('backoffMs', options.backoffMs ?? 100), maxMs: nonNegativeInteger('maxBackoffMs', options.maxBackoffMs ?? 2000) };
+    if (this.backoff.maxMs < this.backoff.baseMs) throw new TypeError(`maxBackoffMs must be >= backoffMs (${this.backoff.baseMs}), got ${this.backoff.maxMs}`);
     this.fetch = options.fetch ?? globalThis.fetch;
     this.idempotencyKeys = options.idempotencyKeys ?? true;
   }

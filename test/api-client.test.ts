@@ -354,3 +354,12 @@ describe('roomcast/api on Redis, answers from Redis lost', { skip: skipWithoutRe
     assert.ok(pushesWith(client, 'at most once').length <= 1);
   });
 });
+
+describe('roomcast/api options', () => {
+  it('a bad base URL or option throws a TypeError naming it', () => {
+    assert.throws(() => new RoomcastApi('ws://127.0.0.1:9999'), { name: 'TypeError', message: /^baseUrl must be an http:\/\/ or https:\/\/ URL/ });
+    assert.throws(() => new RoomcastApi('http://127.0.0.1:9999', { timeoutMs: 0 }), { name: 'TypeError', message: /^timeoutMs must be a positive integer/ });
+    assert.throws(() => new RoomcastApi('http://127.0.0.1:9999', { retries: -1 }), { name: 'TypeError', message: /^retries must be a non-negative integer/ });
+    assert.throws(() => new RoomcastApi('http://127.0.0.1:9999', { backoffMs: 500, maxBackoffMs: 100 }), { name: 'TypeError', message: 'maxBackoffMs must be >= backoffMs (500), got 100' });
+  });
+});
