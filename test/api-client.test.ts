@@ -10,7 +10,6 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { RoomcastApi, RoomcastApiError } from '../api/index.js';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
@@ -188,7 +187,9 @@ describe('roomcast/api retries', () => {
       await new RoomcastApi(server.logicUrl, { apiKey: API_KEY }).join(client.wsId, 'retried');
       const roomcast = new RoomcastApi(held.url, { apiKey: API_KEY, timeoutMs: 400, retries: 2, backoffMs: 10, fetch: recorder.fetch });
       const answer = await roomcast.pushRoom('retried', 'exactly once', { tag: 3 });
-      await sleep(1700); // the held answer let go: anything more that could reach the client has
+      // a later push to the room comes after every earlier one: once it is here, a second delivery would be too
+      await new RoomcastApi(server.logicUrl, { apiKey: API_KEY }).pushRoom('retried', 'after', { tag: 3 });
+      await client.next((f) => isPush(f) && f.data === 'after');
       assert.deepEqual(
         pushesWith(client, 'exactly once').map((f) => f.seq),
         [1],
@@ -240,7 +241,8 @@ describe('roomcast/api retries', () => {
     try {
       const roomcast = new RoomcastApi(held.url, { apiKey: API_KEY, timeoutMs: 400, retries: 2, backoffMs: 10 });
       const answer = await roomcast.pushConn(client.wsId, 'once to one', { tag: 3 });
-      await sleep(1700);
+      await new RoomcastApi(server.logicUrl, { apiKey: API_KEY }).pushConn(client.wsId, 'after', { tag: 3 });
+      await client.next((f) => isPush(f) && f.data === 'after');
       assert.equal(pushesWith(client, 'once to one').length, 1, 'delivered once');
       assert.equal(held.connections(), 2, 'the push was made again after its timeout');
       assert.deepEqual(answer, { wsId: client.wsId, delivered: true, repeated: true });

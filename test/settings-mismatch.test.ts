@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { call } from './helpers/http.js';
 import { spawnRoomcast, stopProcess, type LogLine, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
@@ -60,8 +60,9 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
   before(async () => {
     redis = await RedisServer.start();
   });
+  // a failed case stops its processes too, before the next case starts its own
+  afterEach(stopAll);
   after(async () => {
-    await stopAll();
     await redis?.stop();
   });
 
@@ -95,7 +96,6 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
     // a stopped process takes its record with it: a rolling change is through once the last old process stops
     await stopProcess(gateway);
     assert.deepEqual(await settingsMismatch(logic.logicUrl), []);
-    await stopAll();
   });
 
   it('a gateway with another --recovery-window warns naming the start process that runs the default, whose /stats lists it', async () => {
@@ -129,7 +129,6 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
       15_000,
     );
     assert.equal(differs(server.lines).length, 1, JSON.stringify(differs(server.lines)));
-    await stopAll();
   });
 
   it("a logic process's --max-val-size that a gateway's --send-buffer-limit cannot hold one push of: each side warns, naming the other", async () => {
@@ -144,7 +143,6 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
     await until('the gateway to warn of the logic process', () => fits(gateway.lines)[0], 15_000);
     assert.match(fits(gateway.lines)[0].msg, new RegExp(`^this process's --send-buffer-limit 100000 is below --max-val-size 200000 of logic [0-9a-f-]{36} \\(pid ${logic.proc.pid} on`));
     assert.deepEqual(differs([...gateway.lines, ...logic.lines]), [], 'not a setting every process must share');
-    await stopAll();
   });
 
   it('processes that run the same settings say nothing, and /stats lists no mismatch', async () => {
@@ -159,6 +157,5 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
       [],
       'a --max-val-size the gateways hold is no warning',
     );
-    await stopAll();
   });
 });
