@@ -272,7 +272,7 @@ export class RedisBroker implements Broker {
   }
 
   async settlePush(once: PushOnce, answer: string | undefined): Promise<void> {
-    await this.calls.bounded(() => this.calls.runScript(SETTLE_PUSH, [this.names.pushKey(once.key)], [answer ?? '']));
+    await this.calls.runScriptBounded(SETTLE_PUSH, [this.names.pushKey(once.key)], [answer ?? '']);
   }
 
   async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {

@@ -75,6 +75,11 @@ export class RedisCalls {
     return batch.execAsPipeline();
   }
 
+  /** Runs a script within the request deadline (bounded). */
+  runScriptBounded(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
+    return this.bounded(() => this.runScript(lua, keys, args));
+  }
+
   async runScript(lua: LuaScript, keys: string[], args: string[]): Promise<unknown> {
     try {
       return await this.client.evalSha(lua.sha, { keys, arguments: args });

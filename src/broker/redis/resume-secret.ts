@@ -20,8 +20,7 @@ export class SharedResumeSecret {
 
   get(): Promise<string> {
     this.secret ??= (async () => {
-      await this.calls.client.set(this.names.secretKey, randomBytes(32).toString('base64url'), { NX: true });
-      const secret = await this.calls.client.get(this.names.secretKey);
+      const secret = await this.storeUnlessSet(randomBytes(32).toString('base64url'));
       if (secret === null) throw new BrokerUnavailableError('the resume secret vanished from Redis');
       return secret;
     })().catch((err: unknown) => {
@@ -41,8 +40,7 @@ export class SharedResumeSecret {
     const had = await this.secret?.catch(() => undefined);
     if (had === undefined) return;
     try {
-      await this.calls.client.set(this.names.secretKey, had, { NX: true });
-      const stored = await this.calls.client.get(this.names.secretKey);
+      const stored = await this.storeUnlessSet(had);
       if (stored === null || stored === had) return;
       this.secret = Promise.resolve(stored);
       this.log.warn('Redis holds another resume secret than this node had (it lost its data and another node stored its own): using it');
@@ -50,5 +48,11 @@ export class SharedResumeSecret {
     } catch (err) {
       this.calls.logError(err, 'restoring the resume secret');
     }
+  }
+
+  /** Stores `candidate` unless Redis holds a secret already; resolves with the one Redis holds then. */
+  private async storeUnlessSet(candidate: string): Promise<string | null> {
+    await this.calls.client.set(this.names.secretKey, candidate, { NX: true });
+    return this.calls.client.get(this.names.secretKey);
   }
 }

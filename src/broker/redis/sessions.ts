@@ -118,7 +118,7 @@ export class RedisSessions {
   }
 
   async dropAway(nodeId: string, wsId: string): Promise<boolean> {
-    return (await this.calls.bounded(() => this.calls.runScript(DROP_AWAY, [this.names.connKey(wsId), this.names.sessionKey(wsId)], [nodeId]))) === 1;
+    return (await this.calls.runScriptBounded(DROP_AWAY, [this.names.connKey(wsId), this.names.sessionKey(wsId)], [nodeId])) === 1;
   }
 
   joined(wsId: string, room: string): void {
@@ -151,7 +151,7 @@ export class RedisSessions {
     const owner = await this.calls.bounded(() => this.calls.client.get(connKey));
     if (owner === nodeId) {
       // the caller's node holds no connection of it (it has checked): the entry is stale
-      await this.calls.bounded(() => this.calls.runScript(RELEASE_CONN, [connKey], [nodeId]));
+      await this.calls.runScriptBounded(RELEASE_CONN, [connKey], [nodeId]);
     } else if (owner !== null) {
       const refusal = await this.askToYield(owner, wsId, uid);
       if (refusal !== undefined) return refusal;

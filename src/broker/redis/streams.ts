@@ -71,13 +71,13 @@ export class RedisStreams {
   }
 
   async position(stream: string): Promise<StreamPosition> {
-    const [seq, epoch] = (await this.calls.bounded(() => this.calls.runScript(POSITION, this.streamKeys(stream), [newEpoch(), String(this.keptStreamSeconds)]))) as [number, string];
+    const [seq, epoch] = (await this.calls.runScriptBounded(POSITION, this.streamKeys(stream), [newEpoch(), String(this.keptStreamSeconds)])) as [number, string];
     return { seq, epoch };
   }
 
   async history(stream: string, after: number, limit: number): Promise<HistoryPage> {
     type Reply = [number, string, [number, string, number, string, number][]] | [];
-    const reply = (await this.calls.bounded(() => this.calls.runScript(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)]))) as Reply;
+    const reply = (await this.calls.runScriptBounded(HISTORY, this.streamKeys(stream), [String(after), String(limit), String(this.historyLimits.ttlMs)])) as Reply;
     if (reply.length === 0) return historyPage(await this.position(stream), after, []);
     const [seq, epoch, rows] = reply;
     const entries = rows.map(([entrySeq, id, tag, val, order]): HistoryEntry => ({ stream, seq: entrySeq, epoch, id, tag, val, order }));
