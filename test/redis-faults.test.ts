@@ -254,6 +254,26 @@ describe('Redis that does not answer the scripts check while a broker starts', {
   });
 });
 
+describe('Redis that does not answer while a gateway reads the shared resume secret', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('the read fails within the request deadline (a start fails instead of hanging), and succeeds once Redis answers', async () => {
+    const relay = await RedisRelay.start(redis.port);
+    let broker: RedisBroker | undefined;
+    const hold = relay.hold((name, text) => name.includes('commands') && text.includes('resume-secret'));
+    try {
+      broker = await RedisBroker.connect({ url: relay.url, prefix: `secret${Date.now()}:`, commandTimeoutMs: 500 }, pino({ level: 'silent' }));
+      const reading = broker.resumeSecret();
+      await hold.held;
+      await assert.rejects(within(reading, 5000, 'the read of the resume secret to fail'), { name: 'BrokerUnavailableError' });
+      hold.release();
+      assert.match(await within(broker.resumeSecret(), 5000, 'the read once Redis answers'), /^[\w-]{43}$/);
+    } finally {
+      hold.release();
+      await broker?.close();
+      await relay.close();
+    }
+  });
+});
+
 describe('one gateway cut off from Redis while the others keep it', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   let relay: CutRelay;
   let cluster: TestCluster;

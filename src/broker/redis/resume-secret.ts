@@ -20,7 +20,8 @@ export class SharedResumeSecret {
 
   get(): Promise<string> {
     this.secret ??= (async () => {
-      const secret = await this.storeUnlessSet(randomBytes(32).toString('base64url'));
+      // bounded: a gateway's start waits for it, and must fail rather than hang on a Redis that stopped answering
+      const secret = await this.calls.bounded(() => this.storeUnlessSet(randomBytes(32).toString('base64url')));
       if (secret === null) throw new BrokerUnavailableError('the resume secret vanished from Redis');
       return secret;
     })().catch((err: unknown) => {
