@@ -285,6 +285,11 @@ export class Connection implements Flushable, RateBucket {
    * the 30 s ws would wait for its answer.
    */
   failed(): void {
+    this.terminateAfterGrace();
+  }
+
+  /** Destroys the socket if its close handshake, already under way, has not ended within the grace. */
+  private terminateAfterGrace(): void {
     this.closeTimer ??= setTimeout(() => this.ws.terminate(), this.shared.limits.closeGraceMs);
   }
 
@@ -341,6 +346,6 @@ export class Connection implements Flushable, RateBucket {
   private startClose(name: CloseCodeName, reason = closeReason[name]): void {
     this.closeCode = CloseCode[name];
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(this.closeCode, fitReason(reason));
-    this.closeTimer ??= setTimeout(() => this.ws.terminate(), this.shared.limits.closeGraceMs);
+    this.terminateAfterGrace();
   }
 }
