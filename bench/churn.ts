@@ -15,7 +15,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram, quantilesMs, round } from './histogram.js';
-import type { Lifetime } from './messages.js';
+import { CONNECT_IN_FLIGHT, type Lifetime } from './messages.js';
+import { megabytes } from './proc-stats.js';
 import { runPacedPushes, type LoggedPush } from './pusher.js';
 import type { ChurnPlan, Scenario } from './scenarios.js';
 import { heapUsedBytes, joinRooms, serverCounts, type Membership, type ServerCounts } from './server-reads.js';
@@ -63,14 +64,11 @@ export interface ChurnRun {
   serverRss: () => number;
 }
 
-const MB = 1024 * 1024;
-const CONNECT_IN_FLIGHT = 200;
-
 /** The server's memory and counts now; the counts only from a server with GET /stats (roomcast). */
 async function memoryPoint(run: ChurnRun, withStats: boolean): Promise<MemoryPoint> {
   const counts: ServerCounts | undefined = withStats ? await serverCounts(run.logicUrl, run.deadline) : undefined;
   const heap = withStats ? await heapUsedBytes(run.logicUrl, run.deadline) : undefined;
-  return { rssMB: round(run.serverRss() / MB, 1), heapUsedMB: heap === undefined ? undefined : round(heap / MB, 1), connections: counts?.connections, rooms: counts?.rooms };
+  return { rssMB: megabytes(run.serverRss()), heapUsedMB: heap === undefined ? undefined : megabytes(heap), connections: counts?.connections, rooms: counts?.rooms };
 }
 
 /** The run's connection indexes that leave in cycle `cycle`, and which worker holds each. */
