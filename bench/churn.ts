@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram, quantilesMs, round } from './histogram.js';
 import { CONNECT_IN_FLIGHT, type Lifetime } from './messages.js';
 import { megabytes } from './proc-stats.js';
-import { runPacedPushes, type LoggedPush } from './pusher.js';
+import { perSecondOfPushes, runPacedPushes, type LoggedPush } from './pusher.js';
 import type { ChurnPlan, Scenario } from './scenarios.js';
 import { heapUsedBytes, joinRooms, serverCounts, type Membership, type ServerCounts } from './server-reads.js';
 import type { RunSettings, TargetResult } from './run-target.js';
@@ -178,7 +178,7 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
   if (pushed.failed > 0) errors.push(`churn pushes: ${pushed.failed} failed, first: ${pushed.firstError}`);
   result.pushes = pushed.accepted + pushed.failed;
   result.pushesAccepted = pushed.accepted;
-  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+  result.pushesPerSecond = perSecondOfPushes(pushed.accepted, pushed);
 
   say('every open connection reads what was sent to it (PING, then its PONG)');
   const barriers = await Promise.all(workers.map((w) => w.request({ op: 'barrier', timeoutMs: Math.max(1000, deadline - Date.now()) }, deadline)));
@@ -206,7 +206,7 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
   const latency = new Histogram();
   for (const r of reports) latency.addSparse(r.latency);
   result.latencyMs = quantilesMs(latency);
-  result.deliveriesPerSecond = Math.round(counted.delivered / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+  result.deliveriesPerSecond = perSecondOfPushes(counted.delivered, pushed);
   checkCountsReturned(totals.memory.afterSettle, offset, plan.rooms, settings.settleMs, errors);
 }
 

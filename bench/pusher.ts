@@ -21,6 +21,11 @@ export interface PushOutcome {
   finishedAtUs: number;
 }
 
+/** `count` per second of the pushes' span, from the first sent to the last answered. */
+export function perSecondOfPushes(count: number, pushed: PushOutcome): number {
+  return Math.round(count / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+}
+
 /** The smallest `val` that holds the marker and a 16-digit µs time. */
 export const MIN_VAL_BYTES = 24;
 

@@ -8,7 +8,7 @@ import { runChurn, type ChurnResult } from './churn.js';
 import { Histogram, quantilesMs, round } from './histogram.js';
 import { megabytes, openFiles, ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
 import { CONNECT_IN_FLIGHT, type Progress, type WorkerReport } from './messages.js';
-import { runPushes, type PushOutcome, type PushPlan } from './pusher.js';
+import { perSecondOfPushes, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
 import { joinRooms, serverCounts } from './server-reads.js';
 import { startRedis, type RunningRedis } from './redis.js';
 import type { Scenario } from './scenarios.js';
@@ -399,7 +399,7 @@ async function warmUp(logicUrl: string, scenario: Scenario, workers: Worker[], s
 /** The measured pushes the server accepted, and how fast. */
 function countPushes(pushed: PushOutcome, result: TargetResult): void {
   result.pushesAccepted = pushed.accepted;
-  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+  result.pushesPerSecond = perSecondOfPushes(pushed.accepted, pushed);
 }
 
 async function push(
