@@ -158,8 +158,8 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
     memory: { before, afterChurn: before, afterSettle: before },
   };
   result.churn = totals;
-  let cyclesDone = false;
-  const pushing = runPacedPushes(run.logicUrl, (i) => `room-${i % plan.rooms}`, plan.pushesPerSecond, settings.valBytes, settings.concurrency, deadline, () => cyclesDone);
+  const cyclesDone = new AbortController();
+  const pushing = runPacedPushes(run.logicUrl, (i) => `room-${i % plan.rooms}`, plan.pushesPerSecond, settings.valBytes, settings.concurrency, deadline, cyclesDone.signal);
   const started = performance.now();
   try {
     for (let cycle = 0; cycle < plan.cycles && Date.now() < deadline; cycle++) {
@@ -168,7 +168,7 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
       totals.cycles++;
     }
   } finally {
-    cyclesDone = true;
+    cyclesDone.abort();
   }
   const seconds = (performance.now() - started) / 1000;
   totals.seconds = round(seconds, 2);
