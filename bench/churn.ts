@@ -15,8 +15,9 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Histogram, quantilesMs, round } from './histogram.js';
-import type { Lifetime } from './messages.js';
-import { runPacedPushes, type LoggedPush } from './pusher.js';
+import { CONNECT_IN_FLIGHT, type Lifetime } from './messages.js';
+import { megabytes } from './proc-stats.js';
+import { perSecondOfPushes, runPacedPushes, type LoggedPush } from './pusher.js';
 import type { ChurnPlan, Scenario } from './scenarios.js';
 import { heapUsedBytes, joinRooms, serverCounts, type Membership, type ServerCounts } from './server-reads.js';
 import type { RunSettings, TargetResult } from './run-target.js';
@@ -63,14 +64,11 @@ export interface ChurnRun {
   serverRss: () => number;
 }
 
-const MB = 1024 * 1024;
-const CONNECT_IN_FLIGHT = 200;
-
 /** The server's memory and counts now; the counts only from a server with GET /stats (roomcast). */
 async function memoryPoint(run: ChurnRun, withStats: boolean): Promise<MemoryPoint> {
   const counts: ServerCounts | undefined = withStats ? await serverCounts(run.logicUrl, run.deadline) : undefined;
   const heap = withStats ? await heapUsedBytes(run.logicUrl, run.deadline) : undefined;
-  return { rssMB: round(run.serverRss() / MB, 1), heapUsedMB: heap === undefined ? undefined : round(heap / MB, 1), connections: counts?.connections, rooms: counts?.rooms };
+  return { rssMB: megabytes(run.serverRss()), heapUsedMB: heap === undefined ? undefined : megabytes(heap), connections: counts?.connections, rooms: counts?.rooms };
 }
 
 /** The run's connection indexes that leave in cycle `cycle`, and which worker holds each. */
@@ -160,8 +158,8 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
     memory: { before, afterChurn: before, afterSettle: before },
   };
   result.churn = totals;
-  let cyclesDone = false;
-  const pushing = runPacedPushes(run.logicUrl, (i) => `room-${i % plan.rooms}`, plan.pushesPerSecond, settings.valBytes, settings.concurrency, deadline, () => cyclesDone);
+  const cyclesDone = new AbortController();
+  const pushing = runPacedPushes(run.logicUrl, (i) => `room-${i % plan.rooms}`, plan.pushesPerSecond, settings.valBytes, settings.concurrency, deadline, cyclesDone.signal);
   const started = performance.now();
   try {
     for (let cycle = 0; cycle < plan.cycles && Date.now() < deadline; cycle++) {
@@ -170,7 +168,7 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
       totals.cycles++;
     }
   } finally {
-    cyclesDone = true;
+    cyclesDone.abort();
   }
   const seconds = (performance.now() - started) / 1000;
   totals.seconds = round(seconds, 2);
@@ -180,7 +178,7 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
   if (pushed.failed > 0) errors.push(`churn pushes: ${pushed.failed} failed, first: ${pushed.firstError}`);
   result.pushes = pushed.accepted + pushed.failed;
   result.pushesAccepted = pushed.accepted;
-  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+  result.pushesPerSecond = perSecondOfPushes(pushed.accepted, pushed);
 
   say('every open connection reads what was sent to it (PING, then its PONG)');
   const barriers = await Promise.all(workers.map((w) => w.request({ op: 'barrier', timeoutMs: Math.max(1000, deadline - Date.now()) }, deadline)));
@@ -208,7 +206,7 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
   const latency = new Histogram();
   for (const r of reports) latency.addSparse(r.latency);
   result.latencyMs = quantilesMs(latency);
-  result.deliveriesPerSecond = Math.round(counted.delivered / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+  result.deliveriesPerSecond = perSecondOfPushes(counted.delivered, pushed);
   checkCountsReturned(totals.memory.afterSettle, offset, plan.rooms, settings.settleMs, errors);
 }
 

@@ -3,6 +3,9 @@
 /** How a target's clients speak: roomcast's frames (roomcast and the bare ws peer), or Socket.IO over Engine.IO v4. */
 export type ClientProtocol = 'roomcast' | 'socketio';
 
+/** Handshakes each worker keeps in flight at once, when it connects, resumes or churns. */
+export const CONNECT_IN_FLIGHT = 200;
+
 export interface ConnectOrder {
   op: 'connect';
   /** ws://host:port of the target's gateway; the protocol adds the path. */

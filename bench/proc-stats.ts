@@ -3,9 +3,17 @@
  * utime + stime from /proc/<pid>/stat, VmRSS and VmHWM from /proc/<pid>/status.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import { round } from './histogram.js';
 
 /** Clock ticks per second of /proc/<pid>/stat; 100 on every Linux the bench targets (getconf CLK_TCK). */
 const CLOCK_TICKS_PER_SECOND = 100;
+
+const MB = 1024 * 1024;
+
+/** `bytes` in MB, to one decimal: how the bench reports memory. */
+export function megabytes(bytes: number): number {
+  return round(bytes / MB, 1);
+}
 
 export interface ProcSample {
   /** User + system CPU seconds since the process started. */

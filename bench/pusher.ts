@@ -4,6 +4,7 @@
  * (`~<µs>~`, see client/connection.ts), padded to the requested size.
  */
 import { Agent, request } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { nowUs } from './messages.js';
 
 export interface PushPlan {
@@ -19,6 +20,11 @@ export interface PushOutcome {
   startedAtUs: number;
   /** When the last answer arrived. */
   finishedAtUs: number;
+}
+
+/** `count` per second of the pushes' span, from the first sent to the last answered. */
+export function perSecondOfPushes(count: number, pushed: PushOutcome): number {
+  return Math.round(count / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
 }
 
 /** The smallest `val` that holds the marker and a 16-digit µs time. */
@@ -82,8 +88,9 @@ export interface LoggedPush {
 
 /**
  * Pushes to `roomOf(i)` at `perSecond`, from `concurrency` keep-alive
- * requests, until `stopped()` (checked before each push) or `deadline`; every
- * accepted push is logged with the seq its answer gave.
+ * requests, until `stop` aborts or `deadline`; every accepted push is logged
+ * with the seq its answer gave. A request waiting for its turn ends at once
+ * then: at a low rate it may be due many seconds later.
  */
 export async function runPacedPushes(
   logicUrl: string,
@@ -92,18 +99,19 @@ export async function runPacedPushes(
   valBytes: number,
   concurrency: number,
   deadline: number,
-  stopped: () => boolean,
+  stop: AbortSignal,
 ): Promise<PushOutcome & { log: LoggedPush[] }> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const url = new URL('/push/room', logicUrl);
   const outcome: PushOutcome & { log: LoggedPush[] } = { accepted: 0, failed: 0, firstError: undefined, startedAtUs: nowUs(), finishedAtUs: 0, log: [] };
   const startedAt = performance.now();
+  const ended = AbortSignal.any([stop, AbortSignal.timeout(Math.max(0, deadline - Date.now()))]);
   let next = 0;
   const loop = async (): Promise<void> => {
-    while (!stopped() && Date.now() < deadline) {
+    while (!ended.aborted) {
       const i = next++;
       const wait = startedAt + (i * 1000) / perSecond - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (wait > 0 && !(await sleep(wait, true, { signal: ended }).catch(() => false))) return;
       const room = roomOf(i);
       const sentUs = nowUs();
       try {

@@ -6,9 +6,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { runChurn, type ChurnResult } from './churn.js';
 import { Histogram, quantilesMs, round } from './histogram.js';
-import { openFiles, ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
-import type { Progress, WorkerReport } from './messages.js';
-import { runPushes, type PushOutcome, type PushPlan } from './pusher.js';
+import { megabytes, openFiles, ownCpuSeconds, readMachineBusySeconds, readProcSample, readTreeSample, type ProcSample } from './proc-stats.js';
+import { CONNECT_IN_FLIGHT, type Progress, type WorkerReport } from './messages.js';
+import { perSecondOfPushes, runPushes, type PushOutcome, type PushPlan } from './pusher.js';
 import { joinRooms, serverCounts } from './server-reads.js';
 import { startRedis, type RunningRedis } from './redis.js';
 import type { Scenario } from './scenarios.js';
@@ -120,9 +120,7 @@ export interface ResumeResult {
 
 export type ProgressSink = (text: string) => void;
 
-const MB = 1024 * 1024;
 const POLL_MS = 100;
-const CONNECT_IN_FLIGHT = 200;
 
 /** Splits `total` into `parts` nearly equal counts. */
 function shares(total: number, parts: number): number[] {
@@ -324,7 +322,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
       const redisCpu = redisBefore === undefined || redisAfter === undefined ? 0 : redisAfter.cpuSeconds - redisBefore.cpuSeconds;
       if (redisAfter !== undefined) {
         result.redisCpuSeconds = round(redisCpu, 2);
-        result.redisRssMB = round(redisAfter.rssBytes / MB, 1);
+        result.redisRssMB = megabytes(redisAfter.rssBytes);
       }
       const clientCpu = (await sumProgress(workers, deadline)).cpuSeconds - clientCpuBefore;
       const ours = after.cpuSeconds - before.cpuSeconds + clientCpu + redisCpu + ownCpuSeconds() - ownBefore;
@@ -336,8 +334,8 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
       result.rssPerConnKB = wsIds.length === 0 ? NaN : round((after.rssBytes - empty.rssBytes) / 1024 / wsIds.length, 2);
     }
     result.serverCpuSeconds = round(after.cpuSeconds - before.cpuSeconds, 2);
-    result.serverRssMB = round(after.rssBytes / MB, 1);
-    result.serverPeakRssMB = round(after.peakRssBytes / MB, 1);
+    result.serverRssMB = megabytes(after.rssBytes);
+    result.serverPeakRssMB = megabytes(after.peakRssBytes);
     const exited = server.exitedEarly();
     if (exited !== undefined) errors.push(exited);
   } catch (err) {
@@ -401,7 +399,7 @@ async function warmUp(logicUrl: string, scenario: Scenario, workers: Worker[], s
 /** The measured pushes the server accepted, and how fast. */
 function countPushes(pushed: PushOutcome, result: TargetResult): void {
   result.pushesAccepted = pushed.accepted;
-  result.pushesPerSecond = Math.round(pushed.accepted / ((pushed.finishedAtUs - pushed.startedAtUs) / 1e6));
+  result.pushesPerSecond = perSecondOfPushes(pushed.accepted, pushed);
 }
 
 async function push(

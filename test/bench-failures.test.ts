@@ -4,8 +4,11 @@
  * against roomcast made to hang with a preload module.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { MIN_VAL_BYTES, runPacedPushes } from '../bench/pusher.js';
 import type { TargetResult } from '../bench/run-target.js';
 import { alive, runTargetWithPreload } from './helpers/bench.js';
 import { skipWithoutRedis } from './helpers/redis.js';
@@ -50,5 +53,32 @@ if (cluster.isWorker) subscribe('net.server.socket', () => setImmediate(() => { 
     assert.ok(r.errors.length > 0, 'the run failed');
     assert.ok(seconds < 4 + 2 + 6 + 3, `the run took ${seconds.toFixed(1)} s`);
     await assertStopped(r);
+  });
+});
+
+describe('the bench pacing pushes', () => {
+  it('ends a paced push run as soon as it is told to stop, not after the turns its requests wait for at a low rate', async () => {
+    let seq = 0;
+    const api = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.end(JSON.stringify({ data: { seq: ++seq } })));
+    });
+    await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+    try {
+      const logicUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+      const stop = new AbortController();
+      // 2 pushes a second from 8 requests: the 8th waits 3.5 s for its first turn
+      const pushing = runPacedPushes(logicUrl, () => 'room-0', 2, MIN_VAL_BYTES, 8, Date.now() + 30_000, stop.signal);
+      await sleep(300);
+      const stoppedAt = performance.now();
+      stop.abort();
+      const pushed = await pushing;
+      const waited = performance.now() - stoppedAt;
+      assert.ok(waited < 1000, `the run ended ${Math.round(waited)} ms after it was told to stop`);
+      assert.deepEqual([pushed.accepted, pushed.failed], [1, 0], pushed.firstError);
+      assert.deepEqual(pushed.log.map((p) => [p.room, p.seq]), [['room-0', 1]]);
+    } finally {
+      api.close();
+    }
   });
 });
