@@ -4,7 +4,6 @@ import { createHmac, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT, decodeJwt } from 'jose';
 import { WebSocket } from 'ws';
@@ -336,8 +335,8 @@ describe('a resume after auth frames (--auth optional: the welcome comes before 
     again.send({ op: 'resume', token: away.resume, since: away.since, id: 1 });
     const end = await until('resumed or an error', () => again.frames.find((f) => f.op === 'resumed' || f.op === 'error'));
     assertResumed(end, { wsId: away.wsId, recovered: true });
-    // held frames the replay did not cover would go out right behind resumed
-    await sleep(200);
+    // held frames the replay did not cover would go out right behind resumed: before the answer to a PING sent after it
+    await again.ping();
     assert.deepEqual(
       again.frames.filter((f) => isPush(f) || f.op === 'resumed').map((f) => (isPush(f) ? f.data : f.op)),
       [...away.missed, 'between', 'resumed'],

@@ -82,7 +82,7 @@ describe('a command by wsId sent before the registration reached Redis, while an
     } finally {
       registration.release();
       silentAnswers.release();
+      await client.closeAndWait();
     }
-    await client.closeAndWait();
   });
 });
