@@ -21,12 +21,9 @@ interface FailedMessage {
   reason: string;
 }
 
-function isListening(message: unknown): message is ListeningMessage {
-  return typeof message === 'object' && message !== null && (message as ListeningMessage).type === 'roomcast:listening';
-}
-
-function isFailed(message: unknown): message is FailedMessage {
-  return typeof message === 'object' && message !== null && (message as FailedMessage).type === 'roomcast:failed';
+/** Whether a worker's message is the one of type `type`. */
+function isMessage<M extends ListeningMessage | FailedMessage>(message: unknown, type: M['type']): message is M {
+  return typeof message === 'object' && message !== null && (message as { type?: unknown }).type === type;
 }
 
 export interface ClusterHandle {
@@ -122,8 +119,8 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
     });
     return new Promise((resolve, reject) => {
       worker.on('message', (message: unknown) => {
-        if (isFailed(message)) failure = message.reason;
-        if (!isListening(message)) return;
+        if (isMessage<FailedMessage>(message, 'roomcast:failed')) failure = message.reason;
+        if (!isMessage<ListeningMessage>(message, 'roomcast:listening')) return;
         listening = true;
         resolve(message.port);
       });

@@ -65,6 +65,9 @@ export const healthData = z.object({ status: z.literal('ok') });
 
 export const readyData = z.object({ status: z.literal('ready') });
 
+/** A count per kind of push. */
+const pushCounts = z.object({ all: z.int(), room: z.int(), conn: z.int(), user: z.int() });
+
 export const statsData = z.object({
   engine: z.string(),
   nodes: z.int(),
@@ -80,10 +83,8 @@ export const statsData = z.object({
   tooLargeCloses: z.int().meta({ description: 'Connections closed (1009) for a message over --max-payload' }),
   kicks: z.int(),
   resumes: z.int(),
-  pushes: z.object({ all: z.int(), room: z.int(), conn: z.int(), user: z.int() }),
-  repeatedPushes: z
-    .object({ all: z.int(), room: z.int(), conn: z.int(), user: z.int() })
-    .meta({ description: 'Pushes this logic API did not make because they repeated an idempotency key: each got the first push\'s answer' }),
+  pushes: pushCounts,
+  repeatedPushes: pushCounts.meta({ description: 'Pushes this logic API did not make because they repeated an idempotency key: each got the first push\'s answer' }),
   limits: z
     .object({
       maxConnections: z.int(),

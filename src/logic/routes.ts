@@ -93,22 +93,11 @@ function count(ctx: RouteContext, kind: PushKind, repeatedKey: boolean | undefin
   else ctx.pushes[kind]++;
 }
 
-/** A push to a connection or a user, made once per key when it gives one (src/logic/push-once.ts); without a key, no closure is made. */
-async function pushOnce<B, T extends object>(
-  ctx: RouteContext,
-  kind: PushKind,
-  once: PushOnce | undefined,
-  push: (broker: Broker, body: B) => Promise<T>,
-  body: B,
-): Promise<T> {
-  if (once === undefined) {
-    const data = await push(ctx.broker, body);
-    ctx.pushes[kind]++;
-    return data;
-  }
-  const { data, repeated: repeatedKey } = await pushOnceByClaim(ctx.broker, once, () => push(ctx.broker, body));
-  count(ctx, kind, repeatedKey);
-  return withRepeated(data, once, repeatedKey);
+/** A push to a connection or a user, made once per key when it gives one (src/logic/push-once.ts). */
+async function pushOnce<T extends object>(ctx: RouteContext, kind: PushKind, once: PushOnce | undefined, push: () => Promise<T>): Promise<T> {
+  const { data, repeated } = once === undefined ? { data: await push(), repeated: false } : await pushOnceByClaim(ctx.broker, once, push);
+  count(ctx, kind, repeated);
+  return withRepeated(data, once, repeated);
 }
 
 async function pushToConn(broker: Broker, body: PushMessage & { wsId: string }): Promise<{ wsId: string; delivered: boolean }> {
@@ -206,7 +195,7 @@ export const routes: AnyRoute[] = [
     headers: pushHeaders,
     data: pushConnData,
     async handle({ body, headers }, ctx) {
-      return pushOnce(ctx, 'conn', pushOnceOf(ctx.idempotencyWindowMs, 'conn', body.wsId, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), pushToConn, body);
+      return pushOnce(ctx, 'conn', pushOnceOf(ctx.idempotencyWindowMs, 'conn', body.wsId, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), () => pushToConn(ctx.broker, body));
     },
   }),
   route({
@@ -218,7 +207,7 @@ export const routes: AnyRoute[] = [
     headers: pushHeaders,
     data: pushUserData,
     async handle({ body, headers }, ctx) {
-      return pushOnce(ctx, 'user', pushOnceOf(ctx.idempotencyWindowMs, 'user', body.uid, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), pushToUser, body);
+      return pushOnce(ctx, 'user', pushOnceOf(ctx.idempotencyWindowMs, 'user', body.uid, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]), () => pushToUser(ctx.broker, body));
     },
   }),
   route({
