@@ -113,8 +113,13 @@ async function cycleOnce(run: ChurnRun, cycle: number, plan: ChurnPlan, totals: 
   await joinRooms(run.logicUrl, members, run.settings.concurrency, run.deadline, errors, (wsId, atUs) => run.joinedAtUs.set(wsId, atUs));
 }
 
-/** Pushes each life should have received (see the top of this file), and how many of them it did. */
-function countLives(lives: Lifetime[], pushes: LoggedPush[], joinedAtUs: Map<string, number>, roomOf: (i: number) => string | undefined): { expected: number; delivered: number; lives: number } {
+/** Pushes each life should have received (see the top of this file), how many of them it did, and the first it did not. */
+function countLives(
+  lives: Lifetime[],
+  pushes: LoggedPush[],
+  joinedAtUs: Map<string, number>,
+  roomOf: (i: number) => string | undefined,
+): { expected: number; delivered: number; lives: number; firstMissing: string | undefined } {
   const byRoom = new Map<string, LoggedPush[]>();
   for (const p of pushes) {
     let list = byRoom.get(p.room);
@@ -124,6 +129,7 @@ function countLives(lives: Lifetime[], pushes: LoggedPush[], joinedAtUs: Map<str
   let expected = 0;
   let delivered = 0;
   let counted = 0;
+  let firstMissing: string | undefined;
   for (const life of lives) {
     const joinedUs = joinedAtUs.get(life.wsId);
     const room = roomOf(life.slot);
@@ -134,9 +140,13 @@ function countLives(lives: Lifetime[], pushes: LoggedPush[], joinedAtUs: Map<str
       if (p.sentUs <= joinedUs || p.answeredUs >= life.endUs) continue;
       expected++;
       if (seqs.has(p.seq)) delivered++;
+      else
+        firstMissing ??=
+          `${life.wsId} in ${room} lacks seq ${p.seq} (sent ${p.sentUs - joinedUs} µs after its join was answered, answered ${life.endUs - p.answeredUs} µs before it began to leave; ` +
+          `it received ${life.seqs.length} seqs, of them near it: ${life.seqs.filter((seq) => Math.abs(seq - p.seq) <= 3).join(',') || 'none'})`;
     }
   }
-  return { expected, delivered, lives: counted };
+  return { expected, delivered, lives: counted, firstMissing };
 }
 
 /** Runs the cycles with pushes flowing, reads the server before, after and after a settle, and counts every life's pushes. */
@@ -202,7 +212,7 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
   result.deliveries = counted.delivered;
   result.completeness = counted.expected === 0 ? 1 : counted.delivered / counted.expected;
   const missing = counted.expected - counted.delivered;
-  if (missing > 0) errors.push(`${missing} of ${counted.expected} pushes a connection should have received while it was connected did not arrive`);
+  if (missing > 0) errors.push(`${missing} of ${counted.expected} pushes a connection should have received while it was connected did not arrive; first: ${counted.firstMissing}`);
   const latency = new Histogram();
   for (const r of reports) latency.addSparse(r.latency);
   result.latencyMs = quantilesMs(latency);
