@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The `roomcast` command: start | gateway | logic. */
+/** The `roomcast` command: start | gateway | logic | token | bench. */
 import cluster from 'node:cluster';
 import { Command } from 'commander';
 import type { Logger } from 'pino';
@@ -9,15 +9,18 @@ import {
   addGatewayOptions,
   addLogicOptions,
   addServerOptions,
+  addTokenOptions,
   readGatewayConfig,
   readLogicConfig,
   readServerConfig,
+  readTokenConfig,
   type CommonConfig,
 } from './config.js';
 import { runCluster } from './cluster.js';
 import { createLogger } from './log.js';
 import { gatewayWarnings, logicWarnings, serverWarnings } from './flag-rules.js';
 import { createGateway, createLogic, gatewayUrl, logicUrl, startStandalone } from './standalone.js';
+import { signClientToken, weakSecretWarning } from './token.js';
 import { VERSION } from './version.js';
 
 /** Hard ceiling for a graceful shutdown (PROTOCOL: exit within 5 s). */
@@ -156,7 +159,16 @@ const logic = addLogicOptions(new Command('logic').description('run the logic HT
   },
 );
 
-program.addCommand(start).addCommand(gateway).addCommand(logic);
+const token = addTokenOptions(
+  new Command('token').description("print a client token (HS256 JWT) signed with the gateway's --jwt-secret, for trying --auth by hand"),
+).action(async (_opts, cmd: Command) => {
+  const request = readConfig(cmd, readTokenConfig);
+  const warning = weakSecretWarning(request.secret);
+  if (warning !== undefined) process.stderr.write(`${warning}\n`);
+  process.stdout.write(`${await signClientToken(request)}\n`);
+});
+
+program.addCommand(start).addCommand(gateway).addCommand(logic).addCommand(token);
 program
   .command('bench')
   .description('measure fan-out side by side with Socket.IO and a bare ws loop (roomcast bench --help)')

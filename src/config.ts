@@ -8,6 +8,7 @@ import { DEFAULT_RECOVERY_WINDOW_MS } from './broker/away.js';
 import { DEFAULT_HISTORY } from './history/ring.js';
 import { DEFAULT_HISTORY_MAX_MEMORY } from './history/budget.js';
 import { checkBodyLimit } from './flag-rules.js';
+import { MAX_TOKEN_TTL_S, tokenRequestProblem, type TokenRequest } from './token.js';
 
 export type AuthMode = 'off' | 'optional' | 'required';
 
@@ -512,6 +513,41 @@ export function readLogicConfig(cmd: Command): LogicConfig & CommonConfig {
   const config = { host: o.host as string, port: o.port as number, ...readLogicFields(cmd, o), ...readCommon(o) };
   checkBodyLimit(config);
   return config;
+}
+
+/** `roomcast token`: the claims from its flags, the secret and the aud/iss rules from the gateway's own flags (and their env vars). */
+export function addTokenOptions(cmd: Command): Command {
+  return cmd
+    .addOption(new Option('--sub <uid>', "the user id: the token's sub claim").makeOptionMandatory())
+    .addOption(new Option('--rooms <list>', 'comma-separated room ids or prefix:* patterns the client may join by itself (the rooms claim; default: none)').argParser(roomList))
+    .addOption(new Option('--ttl <seconds>', 'seconds until the token expires (0: no exp, it never does)').argParser(integer(0, MAX_TOKEN_TTL_S, 'the ttl')).default(3600))
+    .addOption(option('--jwt-secret <secret>', "the gateway's HMAC secret: signs the token"))
+    .addOption(option('--jwt-audience <aud>', "the token's aud claim: set it when the gateway checks --jwt-audience (default: none)"))
+    .addOption(option('--jwt-issuer <iss>', "the token's iss claim: set it when the gateway checks --jwt-issuer (default: none)"));
+}
+
+function roomList(value: string): string[] {
+  return value
+    .split(',')
+    .map((room) => room.trim())
+    .filter((room) => room !== '');
+}
+
+export function readTokenConfig(cmd: Command): TokenRequest {
+  const o = cmd.opts<Record<string, unknown>>();
+  const jwtSecret = secret(cmd, 'jwtSecret', '--jwt-secret');
+  if (jwtSecret === undefined) throw new InvalidArgumentError(`--jwt-secret <secret> (or ${envName('--jwt-secret')}) is needed: the secret the gateway verifies tokens with`);
+  const request: TokenRequest = {
+    secret: jwtSecret,
+    sub: o.sub as string,
+    rooms: o.rooms as string[] | undefined,
+    ttlSeconds: o.ttl as number,
+    audience: secret(cmd, 'jwtAudience', '--jwt-audience'),
+    issuer: secret(cmd, 'jwtIssuer', '--jwt-issuer'),
+  };
+  const problem = tokenRequestProblem(request);
+  if (problem !== undefined) throw new InvalidArgumentError(problem);
+  return request;
 }
 
 /** The gateway half of a `start` config. */

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { Command } from 'commander';
 import { z } from 'zod';
 import { benchCommand } from '../bench/options.js';
-import { addGatewayOptions, addLogicOptions, addServerOptions, envName } from '../src/config.js';
+import { addGatewayOptions, addLogicOptions, addServerOptions, addTokenOptions, envName } from '../src/config.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
 import { CLIENT_ERROR_CODES } from '../src/protocol/frames.js';
 import { adminRoutes } from '../src/logic/admin.js';
@@ -32,6 +32,8 @@ const commands = new Map(
 
 /** The flags of `roomcast bench`, beside the server commands'. */
 const benchFlags = new Set(benchCommand().options.map((o) => o.long!));
+/** The flags of `roomcast token`. */
+const tokenFlags = new Set(addTokenOptions(new Command('token')).options.map((o) => o.long!));
 
 /** Flags the docs name that belong to other programs, by program. */
 const OTHER_PROGRAMS_FLAGS: Record<string, string[]> = {
@@ -172,7 +174,7 @@ describe('the docs', () => {
   });
 
   it("name only flags roomcast has, or those of the other programs they run", () => {
-    const known = new Set([...[...commands.values()].flatMap((flags) => [...flags.keys()]), ...benchFlags, ...Object.values(OTHER_PROGRAMS_FLAGS).flat()]);
+    const known = new Set([...[...commands.values()].flatMap((flags) => [...flags.keys()]), ...benchFlags, ...tokenFlags, ...Object.values(OTHER_PROGRAMS_FLAGS).flat()]);
     const named = DOCS.flatMap((doc) => [...flagsNamed(readDoc(doc))].map((flag) => `${doc}: ${flag}`));
     assert.ok(named.length >= 50, `only ${named.length} flags found in the docs`);
     assert.deepEqual(named.filter((where) => !known.has(where.split(': ')[1])), []);
@@ -183,7 +185,7 @@ describe('the docs', () => {
     let checked = 0;
     for (const doc of DOCS) {
       for (const { command, flags, line } of commandLines(readDoc(doc))) {
-        const takes = command === 'bench' ? benchFlags : new Set(commands.get(command)!.keys());
+        const takes = command === 'bench' ? benchFlags : command === 'token' ? tokenFlags : new Set(commands.get(command)!.keys());
         for (const flag of flags) if (!takes.has(flag) && flag !== '--help') wrong.push(`${doc}: roomcast ${command} takes no ${flag}: ${line}`);
         checked++;
       }

@@ -38,7 +38,7 @@ export function commandLines(markdown: string): { command: string; flags: string
   const found: { command: string; flags: string[]; line: string }[] = [];
   for (const raw of codeLines(markdown)) {
     const line = raw.replace(/\s#.*$/, '');
-    const m = /(?:\broomcast|dist\/src\/cli\.js)\s+(start|gateway|logic|bench)\b(.*)$/.exec(line) ?? /\bnpm run (bench) --(.*)$/.exec(line);
+    const m = /(?:\broomcast|dist\/src\/cli\.js)\s+(start|gateway|logic|token|bench)\b(.*)$/.exec(line) ?? /\bnpm run (bench) --(.*)$/.exec(line);
     if (m !== null) found.push({ command: m[1], flags: [...flagsNamed(m[2])], line: raw.trim() });
   }
   return found;
