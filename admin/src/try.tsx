@@ -136,7 +136,13 @@ function Try() {
             }}
           >
             <input class="grow" aria-label="gateway URL" data-testid="try-url" value={url} onInput={(e) => setUrl(e.currentTarget.value)} />
-            <input placeholder="token (optional)" aria-label="token" value={token} onInput={(e) => setToken(e.currentTarget.value)} />
+            <input
+              placeholder="token (optional)"
+              title="a client JWT, for a gateway run with --auth; npx roomcast token --sub <uid> prints one"
+              aria-label="token"
+              value={token}
+              onInput={(e) => setToken(e.currentTarget.value)}
+            />
             <button type="submit" data-testid="try-connect">
               {connected ? 'Disconnect' : 'Connect'}
             </button>
