@@ -399,15 +399,6 @@ export function addNodeStats(into: NodeStats, from: NodeStats): NodeStats {
   return into;
 }
 
-/** Member counts of each room summed over the nodes' counts (a room on two nodes is one entry). */
-export function sumRoomCounts(perNode: Iterable<Iterable<[string, number]>>): Map<string, number> {
-  const totals = new Map<string, number>();
-  for (const counts of perNode) {
-    for (const [room, members] of counts) totals.set(room, (totals.get(room) ?? 0) + members);
-  }
-  return totals;
-}
-
 /**
  * The cluster's totals: each node's stats summed, with the rooms that have members on any node, the joins refused
  * to away sessions, the history entries evicted, the settings the processes differ on and the idempotency keys evicted.

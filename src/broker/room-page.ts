@@ -1,7 +1,8 @@
 /**
  * One page of GET /rooms, picked while walking a room index: the matching
  * rooms are counted and only the first `offset + limit` in id order are kept,
- * so a page of 100 out of 100,000 rooms builds no list, array or object per room.
+ * so a page of 100 out of 100,000 rooms builds no list, array or object per room;
+ * and the page of many nodes, from each node's first rooms.
  */
 import { FirstSorted } from '../first-sorted.js';
 import type { RoomCount } from './broker.js';
@@ -30,15 +31,71 @@ export class RoomPager {
     this.first = new FirstSorted(query.offset + query.limit);
   }
 
-  /** A room with members (each once). */
-  offer(room: string): void {
-    if (!room.startsWith(this.query.prefix) || !room.includes(this.query.contains)) return;
+  /** A room with members (each once); true when it matches the query. */
+  offer(room: string): boolean {
+    if (!roomMatches(room, this.query)) return false;
     this.total++;
     this.first.offer(room, room);
+    return true;
   }
 
   page(membersOf: (room: string) => number): RoomPage {
     const rooms = this.first.take().slice(this.query.offset);
     return { total: this.total, rooms: rooms.map((room) => ({ room, members: membersOf(room) })) };
   }
+}
+
+export function roomMatches(room: string, query: Pick<RoomQuery, 'prefix' | 'contains'>): boolean {
+  return room.startsWith(query.prefix) && room.includes(query.contains);
+}
+
+/**
+ * The page of `query` from each node's first `offset + limit` matching rooms
+ * (in id order, with the node's member counts) and the total counted apart.
+ * Those suffice: a room of the page has fewer than `offset + limit` matching
+ * rooms before it over all nodes, so fewer on any node that has it, which is
+ * then among that node's first. A room on several nodes has their counts summed.
+ */
+export function mergeNodePages(query: RoomQuery, total: number, perNode: Iterable<Iterable<[string, number]>>): RoomPage {
+  const members = new Map<string, number>();
+  for (const first of perNode) for (const [room, count] of first) members.set(room, (members.get(room) ?? 0) + count);
+  const pager = new RoomPager(query);
+  for (const room of members.keys()) pager.offer(room);
+  return { total, rooms: pager.page((room) => members.get(room) ?? 0).rooms };
+}
+
+/**
+ * How many room ids the nodes' lists (one id per line, '' for none) hold, each
+ * counted once. Only the ids of the lists other than the longest go in a set;
+ * the longest one's are looked up in it.
+ */
+export function distinctRoomCount(perNode: Iterable<string>): number {
+  const lists = [...perNode].filter((ids) => ids !== '').sort((a, b) => b.length - a.length);
+  if (lists.length === 0) return 0;
+  const seen = new Set<string>();
+  for (const ids of lists.slice(1)) for (const id of ids.split('\n')) seen.add(id);
+  let total = seen.size;
+  for (const id of lists[0].split('\n')) if (!seen.has(id)) total++;
+  return total;
+}
+
+/**
+ * One node's rooms that match a query: the first `query.offset +
+ * query.limit` of them in id order, each with the node's member count, and
+ * every one of them, one id per line (ids hold no newline), for the asker to
+ * count the rooms of all nodes once each: 10 bytes or so a room, where a JSON
+ * list of pairs took twice that and most of the time to write and read.
+ */
+export interface NodeRooms {
+  first: [string, number][];
+  ids: string;
+}
+
+/** A node's NodeRooms for a query asked of every node (its offset 0: the asker pages). */
+export function nodeRooms(roomIds: Iterable<string>, roomSize: (room: string) => number, query: RoomQuery): NodeRooms {
+  const pager = new RoomPager(query);
+  const ids: string[] = [];
+  for (const room of roomIds) if (pager.offer(room)) ids.push(room);
+  const first = pager.page(roomSize).rooms.map(({ room, members }): [string, number] => [room, members]);
+  return { first, ids: ids.join('\n') };
 }

@@ -9,7 +9,7 @@
  *   expiry, refreshed by its node); the command goes to that node's channel and
  *   the answer comes back on the caller's reply channel. A PUBLISH that reaches
  *   nobody means the node is gone: the wsId is unknown (404).
- * - Queries (room counts, members, stats) go to every node and are summed.
+ * - Queries (room pages, members, stats) go to every node and are summed.
  *
  * Its parts: calls.ts (requests to Redis within a deadline), node-requests.ts
  * (asking and answering gateway nodes), sessions.ts (registry entries, session
@@ -23,11 +23,10 @@ import { createClient } from 'redis';
 import { ALL_STREAM } from '../../protocol/room-id.js';
 import { DEFAULT_HISTORY, type HistoryLimits } from '../../history/ring.js';
 import { DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from '../away.js';
-import { RoomPager, type RoomPage, type RoomQuery } from '../room-page.js';
+import { distinctRoomCount, mergeNodePages, type RoomPage, type RoomQuery } from '../room-page.js';
 import {
   BrokerUnavailableError,
   clusterStats,
-  sumRoomCounts,
   type Broker,
   type ClusterReport,
   type ClusterStats,
@@ -319,16 +318,19 @@ export class RedisBroker implements Broker {
     return this.sessions.awayStore;
   }
 
-  /** Member counts of every room with members, summed over the nodes' answers. */
-  private async roomCounts(): Promise<Map<string, number>> {
-    return sumRoomCounts(await this.nodes.gather<'roomCounts'>({ kind: 'roomCounts' }));
+  /** The page of `query` over every node, from each node's first rooms of it and the ids of all (src/broker/room-page.ts). */
+  async roomPage(query: RoomQuery): Promise<RoomPage> {
+    const answers = await this.nodes.gather<'rooms'>({ kind: 'rooms', query: { ...query, offset: 0, limit: query.offset + query.limit } });
+    return mergeNodePages(
+      query,
+      distinctRoomCount(answers.map((a) => a.ids)),
+      answers.map((a) => a.first),
+    );
   }
 
-  async roomPage(query: RoomQuery): Promise<RoomPage> {
-    const counts = await this.roomCounts();
-    const pager = new RoomPager(query);
-    for (const room of counts.keys()) pager.offer(room);
-    return pager.page((room) => counts.get(room) ?? 0);
+  /** Rooms with members on any node. */
+  private async roomTotal(): Promise<number> {
+    return (await this.roomPage({ prefix: '', contains: '', offset: 0, limit: 0 })).total;
   }
 
   async roomMembers(room: string): Promise<string[]> {
@@ -339,20 +341,20 @@ export class RedisBroker implements Broker {
   async stats(): Promise<ClusterStats> {
     const [perNode, rooms, awayRefusals, settingsMismatch] = await Promise.all([
       this.nodes.gather<'stats'>({ kind: 'stats' }),
-      this.roomCounts(),
+      this.roomTotal(),
       this.awayRoomLimitRefusals(),
       this.settings.mismatches(),
     ]);
-    return clusterStats(perNode, rooms.size, awayRefusals, 0, settingsMismatch);
+    return clusterStats(perNode, rooms, awayRefusals, 0, settingsMismatch);
   }
 
   async clusterReport(): Promise<ClusterReport> {
     const [nodes, rooms, awayRoomLimitRefusals] = await Promise.all([
       this.nodes.gatherByNode<'report'>({ kind: 'report' }),
-      this.roomCounts(),
+      this.roomTotal(),
       this.awayRoomLimitRefusals(),
     ]);
-    return { nodes, rooms: rooms.size, awayRoomLimitRefusals, historyEvictions: 0 };
+    return { nodes, rooms, awayRoomLimitRefusals, historyEvictions: 0 };
   }
 
   isReady(): boolean {

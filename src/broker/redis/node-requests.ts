@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { GatewayHandler, YieldAnswer } from '../broker.js';
+import { nodeRooms } from '../room-page.js';
 import type { RedisCalls } from './calls.js';
 import type { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
@@ -138,8 +139,8 @@ export class NodeRequests {
   }
 
   /**
-   * Publishes a reply; one larger than MAX_PUBLISHED_REPLY (a node's room counts
-   * with 100,000 rooms: 2 MB and more) is stored in a key and only its name
+   * Publishes a reply; one larger than MAX_PUBLISHED_REPLY (a node's room ids
+   * with 100,000 rooms: 1 MB and more) is stored in a key and only its name
    * published. Redis drops a subscriber whose unread messages pass 32 MB
    * (client-output-buffer-limit pubsub), and the asking process's subscriber
    * also carries its gateway's pushes: dropped, it would resubscribe to every
@@ -165,8 +166,8 @@ export class NodeRequests {
 
 function answerQuery(gateway: GatewayHandler, query: NodeQuery): QueryAnswers[NodeQuery['kind']] {
   switch (query.kind) {
-    case 'roomCounts':
-      return Array.from(gateway.roomIds(), (room): [string, number] => [room, gateway.roomSize(room)]);
+    case 'rooms':
+      return nodeRooms(gateway.roomIds(), (room) => gateway.roomSize(room), query.query);
     case 'roomMembers':
       return gateway.roomMembers(query.room);
     case 'userConnections':

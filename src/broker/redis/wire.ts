@@ -7,6 +7,7 @@
  * each message naming the process it came from.
  */
 import type { ConnCommand, ConnInfo, NodeReport, NodeStats, Publication, UserPush } from '../broker.js';
+import type { NodeRooms, RoomQuery } from '../room-page.js';
 
 export function decodePublication(stream: string, text: string): Publication | undefined {
   const a = text.indexOf('|');
@@ -33,7 +34,7 @@ export function decodeUserPush(uid: string, text: string): UserPush | undefined 
 }
 
 export type NodeQuery =
-  | { kind: 'roomCounts' }
+  | { kind: 'rooms'; query: RoomQuery }
   | { kind: 'roomMembers'; room: string }
   | { kind: 'userConnections'; uid: string }
   | { kind: 'holds'; wsId: string }
@@ -41,7 +42,7 @@ export type NodeQuery =
   | { kind: 'report' };
 
 export interface QueryAnswers {
-  roomCounts: [string, number][];
+  rooms: NodeRooms;
   roomMembers: string[];
   userConnections: ConnInfo[];
   /** Whether the answering node holds the wsId. */
