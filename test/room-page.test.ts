@@ -2,11 +2,12 @@
  * GET /rooms over many nodes (src/broker/room-page.ts): each node answers its
  * first rooms of the page and the ids of all it has, and the page built from
  * those is the page of every node's rooms taken together, members summed.
+ * GET /rooms/:id likewise, from each node's count and first members.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { distinctRoomCount, mergeNodePages, nodeRooms, type RoomPage, type RoomQuery } from '../src/broker/room-page.js';
+import { distinctRoomCount, mergeMemberPages, mergeNodePages, nodeMemberPage, nodeRooms, type RoomPage, type RoomQuery } from '../src/broker/room-page.js';
 
 /** The page as one node holding every room (each with the members of all nodes) would give it. */
 function wholePage(nodes: Map<string, number>[], query: RoomQuery): RoomPage {
@@ -51,5 +52,21 @@ describe('room pages over many nodes', () => {
     assert.equal(distinctRoomCount(['', '']), 0);
     assert.equal(distinctRoomCount(['x\ny', 'y\nz', 'x', '']), 3);
     assert.equal(distinctRoomCount(['only']), 1);
+  });
+
+  it("give a room's members page by page, from each node's first members and count", () => {
+    const wsIds = fc.uniqueArray(fc.stringMatching(/^[0-9a-f]{1,4}$/), { maxLength: 40 });
+    fc.assert(
+      fc.property(wsIds, fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 45 }), fc.integer({ min: 0, max: 12 }), (all, nodes, offset, limit) => {
+        // each connection is on one node
+        const perNode = Array.from({ length: nodes }, (_, n) => all.filter((_, i) => i % nodes === n));
+        const page = mergeMemberPages(
+          perNode.map((members) => nodeMemberPage(members, offset + limit)),
+          { offset, limit },
+        );
+        assert.deepEqual(page, { total: all.length, wsIds: [...all].sort().slice(offset, offset + limit) });
+      }),
+      { numRuns: 2000 },
+    );
   });
 });

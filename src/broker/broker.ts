@@ -7,7 +7,7 @@
  * - `GatewayHandler`: what a gateway node implements. Engines call it when a
  *   publication or a command by wsId reaches that node, and to answer queries.
  */
-import type { RoomPage, RoomQuery } from './room-page.js';
+import type { MemberPage, RoomPage, RoomQuery } from './room-page.js';
 
 /** A message as pushed through the logic API. */
 export interface PushMessage {
@@ -256,8 +256,8 @@ export interface GatewayHandler {
   roomIds(): IterableIterator<string>;
   /** How many members `room` has on this node (0 when none). */
   roomSize(room: string): number;
-  /** wsIds of this node's members of `room`. */
-  roomMembers(room: string): string[];
+  /** How many members `room` has on this node, and the first `first` of their wsIds in order. */
+  roomMemberPage(room: string, first: number): MemberPage;
   /** This node's connections of a user. */
   userConnections(uid: string): ConnInfo[];
   /** Whether a connection with this wsId is on this node. */
@@ -338,7 +338,8 @@ export interface Broker {
   command<C extends ConnCommand>(cmd: C): Promise<ReplyTo<C> | undefined>;
   /** A page of the rooms with members on any node, sorted by id, with their member counts summed over the nodes. */
   roomPage(query: RoomQuery): Promise<RoomPage>;
-  roomMembers(room: string): Promise<string[]>;
+  /** How many members `room` has on every node, and the page `offset`, `limit` of their wsIds in order. */
+  roomMemberPage(room: string, page: { offset: number; limit: number }): Promise<MemberPage>;
   /** Totals across every gateway node; `roomLimitRefusals` includes the joins refused to away sessions. */
   stats(): Promise<ClusterStats>;
   clusterReport(): Promise<ClusterReport>;

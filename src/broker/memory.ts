@@ -35,7 +35,7 @@ import {
   type UserPush,
 } from './broker.js';
 import { SetsByKey } from '../sets-by-key.js';
-import { RoomPager, type RoomPage, type RoomQuery } from './room-page.js';
+import { mergeMemberPages, RoomPager, type MemberPage, type RoomPage, type RoomQuery } from './room-page.js';
 import { newEpoch } from './epoch.js';
 import { PushKeys } from './push-keys.js';
 
@@ -253,8 +253,11 @@ export class MemoryBroker implements Broker {
     });
   }
 
-  async roomMembers(room: string): Promise<string[]> {
-    return [...this.nodes.values()].flatMap((node) => node.roomMembers(room));
+  async roomMemberPage(room: string, page: { offset: number; limit: number }): Promise<MemberPage> {
+    return mergeMemberPages(
+      [...this.nodes.values()].map((node) => node.roomMemberPage(room, page.offset + page.limit)),
+      page,
+    );
   }
 
   async stats(): Promise<ClusterStats> {

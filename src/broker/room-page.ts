@@ -4,7 +4,7 @@
  * so a page of 100 out of 100,000 rooms builds no list, array or object per room;
  * and the page of many nodes, from each node's first rooms.
  */
-import { FirstSorted } from '../first-sorted.js';
+import { FirstSorted, firstSorted } from '../first-sorted.js';
 import type { RoomCount } from './broker.js';
 
 export interface RoomQuery {
@@ -98,4 +98,35 @@ export function nodeRooms(roomIds: Iterable<string>, roomSize: (room: string) =>
   for (const room of roomIds) if (pager.offer(room)) ids.push(room);
   const first = pager.page(roomSize).rooms.map(({ room, members }): [string, number] => [room, members]);
   return { first, ids: ids.join('\n') };
+}
+
+/** A room's members: how many, and a page of their wsIds in order. */
+export interface MemberPage {
+  total: number;
+  wsIds: string[];
+}
+
+/** The first `first` of a node's members of a room, and how many it has. */
+export function nodeMemberPage(wsIds: Iterable<string>, first: number): MemberPage {
+  const selection = new FirstSorted<string>(first);
+  let total = 0;
+  for (const wsId of wsIds) {
+    total++;
+    selection.offer(wsId, wsId);
+  }
+  return { total, wsIds: selection.take() };
+}
+
+/**
+ * The page `offset`, `limit` of a room's members from each node's first
+ * `offset + limit` (a connection is on one node, so the totals add up).
+ */
+export function mergeMemberPages(perNode: Iterable<MemberPage>, { offset, limit }: { offset: number; limit: number }): MemberPage {
+  let total = 0;
+  const firsts: string[] = [];
+  for (const page of perNode) {
+    total += page.total;
+    firsts.push(...page.wsIds);
+  }
+  return { total, wsIds: firstSorted(firsts, offset + limit, (wsId) => wsId).slice(offset) };
 }

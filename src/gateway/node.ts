@@ -22,6 +22,7 @@ import {
   type UserPush,
   type YieldAnswer,
 } from '../broker/broker.js';
+import { nodeMemberPage, type MemberPage } from '../broker/room-page.js';
 import { keepsSession, type CloseCodeName } from '../protocol/close-codes.js';
 import { joinedFrame, leftFrame, publicationFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
@@ -462,9 +463,8 @@ export class GatewayNode implements GatewayHandler {
     return this.hub.conns.has(wsId);
   }
 
-  roomMembers(room: string): string[] {
-    const members = this.hub.rooms.get(room);
-    return members === undefined ? [] : [...members].map((conn) => conn.wsId);
+  roomMemberPage(room: string, first: number): MemberPage {
+    return nodeMemberPage(wsIdsOf(this.hub.rooms.get(room) ?? []), first);
   }
 
   *connections(): Iterable<{ wsId: string; uid: string | undefined; rooms: Iterable<string> }> {
@@ -589,4 +589,8 @@ export class GatewayNode implements GatewayHandler {
       this.log.warn({ err, room }, 'broker could not close room');
     });
   }
+}
+
+function* wsIdsOf(conns: Iterable<Connection>): Iterable<string> {
+  for (const conn of conns) yield conn.wsId;
 }

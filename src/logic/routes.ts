@@ -291,8 +291,8 @@ export const routes: AnyRoute[] = [
     data: roomData,
     async handle({ params, query }, ctx) {
       const wanted = pageOf(query);
-      const members = await ctx.broker.roomMembers(params.id);
-      return { room: params.id, members: members.length, ...wanted, wsIds: sortedPage(members, wanted, (wsId) => wsId) };
+      const members = await ctx.broker.roomMemberPage(params.id, wanted);
+      return { room: params.id, members: members.total, ...wanted, wsIds: members.wsIds };
     },
   }),
   route({

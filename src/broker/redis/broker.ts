@@ -23,7 +23,7 @@ import { createClient } from 'redis';
 import { ALL_STREAM } from '../../protocol/room-id.js';
 import { DEFAULT_HISTORY, type HistoryLimits } from '../../history/ring.js';
 import { DEFAULT_RECOVERY_WINDOW_MS, type AwayStore } from '../away.js';
-import { distinctRoomCount, mergeNodePages, type RoomPage, type RoomQuery } from '../room-page.js';
+import { distinctRoomCount, mergeMemberPages, mergeNodePages, type MemberPage, type RoomPage, type RoomQuery } from '../room-page.js';
 import {
   BrokerUnavailableError,
   clusterStats,
@@ -333,8 +333,8 @@ export class RedisBroker implements Broker {
     return (await this.roomPage({ prefix: '', contains: '', offset: 0, limit: 0 })).total;
   }
 
-  async roomMembers(room: string): Promise<string[]> {
-    return (await this.nodes.gather<'roomMembers'>({ kind: 'roomMembers', room })).flat();
+  async roomMemberPage(room: string, page: { offset: number; limit: number }): Promise<MemberPage> {
+    return mergeMemberPages(await this.nodes.gather<'roomMembers'>({ kind: 'roomMembers', room, first: page.offset + page.limit }), page);
   }
 
   // history's memory is Redis's own (its maxmemory), so nothing is evicted here

@@ -169,7 +169,7 @@ function answerQuery(gateway: GatewayHandler, query: NodeQuery): QueryAnswers[No
     case 'rooms':
       return nodeRooms(gateway.roomIds(), (room) => gateway.roomSize(room), query.query);
     case 'roomMembers':
-      return gateway.roomMembers(query.room);
+      return gateway.roomMemberPage(query.room, query.first);
     case 'userConnections':
       return gateway.userConnections(query.uid);
     case 'holds':

@@ -7,7 +7,7 @@
  * each message naming the process it came from.
  */
 import type { ConnCommand, ConnInfo, NodeReport, NodeStats, Publication, UserPush } from '../broker.js';
-import type { NodeRooms, RoomQuery } from '../room-page.js';
+import type { MemberPage, NodeRooms, RoomQuery } from '../room-page.js';
 
 export function decodePublication(stream: string, text: string): Publication | undefined {
   const a = text.indexOf('|');
@@ -35,7 +35,8 @@ export function decodeUserPush(uid: string, text: string): UserPush | undefined 
 
 export type NodeQuery =
   | { kind: 'rooms'; query: RoomQuery }
-  | { kind: 'roomMembers'; room: string }
+  /** How many members the node has in `room`, and the first `first` of their wsIds. */
+  | { kind: 'roomMembers'; room: string; first: number }
   | { kind: 'userConnections'; uid: string }
   | { kind: 'holds'; wsId: string }
   | { kind: 'stats' }
@@ -43,7 +44,7 @@ export type NodeQuery =
 
 export interface QueryAnswers {
   rooms: NodeRooms;
-  roomMembers: string[];
+  roomMembers: MemberPage;
   userConnections: ConnInfo[];
   /** Whether the answering node holds the wsId. */
   holds: boolean;
