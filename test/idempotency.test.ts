@@ -22,9 +22,25 @@ let keys = 0;
 /** A key no other test uses. */
 const newKey = (): string => `key-${++keys}-${Math.random().toString(36).slice(2)}`;
 
-/** The pushes `client` got with this val, once a ping has come back after them (a push sent before the ping arrives before its answer). */
-async function received(client: TestClient, val: string): Promise<number> {
-  await client.ping();
+let markers = 0;
+
+/**
+ * Waits until every push answered before has reached `client`. A PING is no
+ * such barrier on Redis: a push answered there is still on its way to the
+ * gateway, and the PING can overtake it. A push to the connection made after
+ * them cannot: the gateway's subscriber connection gets every publication and
+ * command in the order Redis took them.
+ */
+async function settled(logic: string, client: TestClient): Promise<void> {
+  const marker = `marker-${++markers}`;
+  const answer = await post(logic, '/push/conn', { wsId: client.wsId, val: marker, tag: 9 });
+  assert.equal(answer.status, 200, answer.text);
+  await client.next((f) => isPush(f) && f.data === marker, 10_000);
+}
+
+/** The pushes `client` got with this val, once every push answered before has reached it. */
+async function received(logic: string, client: TestClient, val: string): Promise<number> {
+  await settled(logic, client);
   return client.frames.filter((f) => isPush(f) && f.data === val).length;
 }
 
@@ -62,7 +78,7 @@ onEachEngine(
       const asJson = await postJson(logic, '/push/room', { id: 'r', val: 'room-once', tag: 2, idempotencyKey: key });
       const asHeader = await post(logic, '/push/room', { id: 'r', val: 'room-once', tag: 2 }, { 'Idempotency-Key': key });
       for (const repeat of [asJson, asHeader]) assertRepeated(first, repeat);
-      for (const c of [a, b]) assert.equal(await received(c, 'room-once'), 1);
+      for (const c of [a, b]) assert.equal(await received(logic, c, 'room-once'), 1);
       assert.equal((await post(logic, '/push/room', { id: 'r', val: 'room-after', tag: 2 })).body.data?.seq, (first.body.data?.seq as number) + 1);
     });
 
@@ -70,7 +86,7 @@ onEachEngine(
       const key = newKey();
       const first = await post(logic, '/push/all', { val: 'all-once', tag: 2 }, { 'Idempotency-Key': key });
       assertRepeated(first, await post(logic, '/push/all', { val: 'all-once', tag: 2, idempotencyKey: key }, { 'Idempotency-Key': key }));
-      for (const c of [a, b, ann]) assert.equal(await received(c, 'all-once'), 1);
+      for (const c of [a, b, ann]) assert.equal(await received(logic, c, 'all-once'), 1);
     });
 
     it('a push to a connection or a user repeated with its key is delivered once', async () => {
@@ -79,13 +95,13 @@ onEachEngine(
       const first = await post(logic, '/push/conn', toConn);
       assert.deepEqual(first.body.data, { wsId: a.wsId, delivered: true, repeated: false });
       assertRepeated(first, await post(logic, '/push/conn', toConn));
-      assert.equal(await received(a, 'conn-once'), 1);
+      assert.equal(await received(logic, a, 'conn-once'), 1);
 
       const toUser = { uid: 'ann', val: 'user-once', tag: 2, idempotencyKey: newKey() };
       const firstToUser = await post(logic, '/push/user', toUser);
       assert.equal(firstToUser.body.data?.nodes, 1);
       assertRepeated(firstToUser, await postJson(logic, '/push/user', toUser));
-      assert.equal(await received(ann, 'user-once'), 1);
+      assert.equal(await received(logic, ann, 'user-once'), 1);
     });
 
     it('different keys, or one key on different targets, are different pushes; a push without a key says nothing of repeats', async () => {
@@ -98,8 +114,8 @@ onEachEngine(
         await post(logic, '/push/conn', { wsId: b.wsId, val: 'two-keys', tag: 2, idempotencyKey: key }),
       ];
       for (const push of pushes) assert.equal(push.body.data?.repeated, false, push.text);
-      assert.equal(await received(a, 'two-keys'), 4);
-      assert.equal(await received(b, 'two-keys'), 4);
+      assert.equal(await received(logic, a, 'two-keys'), 4);
+      assert.equal(await received(logic, b, 'two-keys'), 4);
       const keyless = await post(logic, '/push/room', { id: 'r', val: 'keyless', tag: 2 });
       assert.equal('repeated' in (keyless.body.data ?? {}), false);
     });
@@ -119,8 +135,8 @@ onEachEngine(
         for (const answer of toConn) assert.ok(answer.body.data?.repeated === true || answer.status === 409 || answer === made[0], answer.text);
       }
       for (let round = 0; round < 10; round++) {
-        assert.equal(await received(a, `race-${round}`), 1);
-        await b.ping();
+        assert.equal(await received(logic, a, `race-${round}`), 1);
+        await settled(logic, b);
         assert.equal(b.frames.filter((f) => isPush(f) && f.data === `race-${round}` && f.type === 2).length, 1);
         assert.equal(b.frames.filter((f) => isPush(f) && f.data === `race-${round}` && f.type === 3).length, 1);
       }
@@ -133,7 +149,7 @@ onEachEngine(
       const again = await post(logic, '/push/room', { id: 'r', val: 'window', tag: 2, idempotencyKey: key });
       assert.equal(again.body.data?.repeated, false);
       assert.equal(again.body.data?.seq, (first.body.data?.seq as number) + 1);
-      assert.equal(await received(a, 'window'), 2);
+      assert.equal(await received(logic, a, 'window'), 2);
     });
 
     it('a push to a connection that finds its key under way (or its first push answered 503) is answered 409, and not delivered', async () => {
@@ -143,7 +159,7 @@ onEachEngine(
       const answer = await post(logic, '/push/conn', { wsId: a.wsId, val: 'under-way', tag: 2, idempotencyKey: key });
       assert.equal(answer.status, 409, answer.text);
       assert.match(answer.body.msg, /idempotency key is under way, or failed with its outcome unknown/);
-      assert.equal(await received(a, 'under-way'), 0);
+      assert.equal(await received(logic, a, 'under-way'), 0);
     });
 
     it('a push to a connection answered 404 frees its key: a retry is tried again', async () => {
@@ -168,7 +184,7 @@ onEachEngine(
       const differ = await post(logic, '/push/all', { val: 'bad', tag: 2, idempotencyKey: 'one' }, { 'Idempotency-Key': 'two' });
       assert.equal(differ.status, 400);
       assert.equal(differ.body.msg, 'idempotencyKey and the Idempotency-Key header differ: give the key once, or the same in both');
-      for (const c of [a, b, ann]) assert.equal(await received(c, 'bad'), 0);
+      for (const c of [a, b, ann]) assert.equal(await received(logic, c, 'bad'), 0);
       assert.equal((await post(logic, '/push/room', { id: 'r', val: 'edge', tag: 2, idempotencyKey: ' ~'.repeat(64) })).status, 200);
     });
 
@@ -296,7 +312,7 @@ describe('push idempotency keys: a push whose answer from Redis was lost (503), 
     const retry = await post(cluster.logicUrl, '/push/room', push);
     assert.equal(retry.status, 200, retry.text);
     assert.deepEqual({ seq: retry.body.data?.seq, repeated: retry.body.data?.repeated }, { seq: delivered.seq, repeated: true });
-    assert.equal(await received(client, 'ran-once'), 0, 'delivered a second time');
+    assert.equal(await received(cluster.logicUrl, client, 'ran-once'), 0, 'delivered a second time');
   });
 
   it('a push to a connection whose claim or push was answered 503 is answered 409 on every retry, and delivered at most once', async () => {
@@ -309,6 +325,6 @@ describe('push idempotency keys: a push whose answer from Redis was lost (503), 
       const retry = await post(cluster.logicUrl, '/push/conn', push);
       assert.equal(retry.status, 409, retry.text);
     }
-    assert.ok((await received(client, 'at-most-once')) <= 1);
+    assert.ok((await received(cluster.logicUrl, client, 'at-most-once')) <= 1);
   });
 });
