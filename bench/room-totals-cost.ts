@@ -12,12 +12,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import process from 'node:process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { freePort, redisAnswersPing, redisServerArgs } from './local-redis.js';
+import { readProcSample } from './proc-stats.js';
 
 const ROOMS = Number(process.argv[2] ?? 100_000);
 const ROOMS_PER_CLIENT = 1000;
@@ -29,15 +29,9 @@ function say(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
-/** CPU seconds (user + system) a process has used, from /proc. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
-
 function cpuByRole(): Record<string, number> {
   const by: Record<string, number> = {};
-  for (const [child, role] of roles) by[role] = (by[role] ?? 0) + cpuSeconds(child.pid!);
+  for (const [child, role] of roles) by[role] = (by[role] ?? 0) + readProcSample(child.pid!).cpuSeconds;
   return by;
 }
 

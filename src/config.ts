@@ -182,7 +182,7 @@ function authMode(value: string): AuthMode {
 }
 
 function originList(value: string): string[] {
-  const origins = value.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  const origins = commaList(value);
   // an empty list would refuse every browser, which no one asks for by leaving the value empty
   if (origins.length === 0) throw new InvalidArgumentError('name at least one origin (scheme://host[:port], or * for any), or leave the flag out to allow any');
   for (const origin of origins) {
@@ -519,18 +519,19 @@ export function readLogicConfig(cmd: Command): LogicConfig & CommonConfig {
 export function addTokenOptions(cmd: Command): Command {
   return cmd
     .addOption(new Option('--sub <uid>', "the user id: the token's sub claim").makeOptionMandatory())
-    .addOption(new Option('--rooms <list>', 'comma-separated room ids or prefix:* patterns the client may join by itself (the rooms claim; default: none)').argParser(roomList))
+    .addOption(new Option('--rooms <list>', 'comma-separated room ids or prefix:* patterns the client may join by itself (the rooms claim; default: none)').argParser(commaList))
     .addOption(new Option('--ttl <seconds>', 'seconds until the token expires (0: no exp, it never does)').argParser(integer(0, MAX_TOKEN_TTL_S, 'the ttl')).default(3600))
     .addOption(option('--jwt-secret <secret>', "the gateway's HMAC secret: signs the token"))
     .addOption(option('--jwt-audience <aud>', "the token's aud claim: set it when the gateway checks --jwt-audience (default: none)"))
     .addOption(option('--jwt-issuer <iss>', "the token's iss claim: set it when the gateway checks --jwt-issuer (default: none)"));
 }
 
-function roomList(value: string): string[] {
+/** The non-empty items of a comma-separated flag value, trimmed. */
+function commaList(value: string): string[] {
   return value
     .split(',')
-    .map((room) => room.trim())
-    .filter((room) => room !== '');
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
 }
 
 export function readTokenConfig(cmd: Command): TokenRequest {

@@ -69,4 +69,11 @@ describe('room pages over many nodes', () => {
       { numRuns: 2000 },
     );
   });
+
+  it("give a far page of a room whose node answers 200,000 members without overflowing the stack", () => {
+    const members = Array.from({ length: 200_000 }, (_, i) => `ws${String(i).padStart(6, '0')}`);
+    const page = { offset: 1_000_000_000, limit: 10 };
+    assert.deepEqual(mergeMemberPages([nodeMemberPage(members, page.offset + page.limit), { total: 0, wsIds: [] }], page), { total: 200_000, wsIds: [] });
+    assert.deepEqual(mergeMemberPages([nodeMemberPage(members, 199_998)], { offset: 199_996, limit: 2 }), { total: 200_000, wsIds: ['ws199996', 'ws199997'] });
+  });
 });

@@ -122,11 +122,12 @@ export function nodeMemberPage(wsIds: Iterable<string>, first: number): MemberPa
  * `offset + limit` (a connection is on one node, so the totals add up).
  */
 export function mergeMemberPages(perNode: Iterable<MemberPage>, { offset, limit }: { offset: number; limit: number }): MemberPage {
-  let total = 0;
-  const firsts: string[] = [];
-  for (const page of perNode) {
-    total += page.total;
-    firsts.push(...page.wsIds);
-  }
-  return { total, wsIds: firstSorted(firsts, offset + limit, (wsId) => wsId).slice(offset) };
+  const pages = [...perNode];
+  const total = pages.reduce((sum, page) => sum + page.total, 0);
+  return { total, wsIds: firstSorted(wsIdsOf(pages), offset + limit, (wsId) => wsId).slice(offset) };
+}
+
+// walked, not concatenated: a node may answer 100,000s of wsIds (a far offset), too many to spread into push()
+function* wsIdsOf(pages: MemberPage[]): Iterable<string> {
+  for (const page of pages) yield* page.wsIds;
 }
