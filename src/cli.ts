@@ -20,7 +20,8 @@ import { runCluster } from './cluster.js';
 import { createLogger } from './log.js';
 import { gatewayWarnings, logicWarnings, serverWarnings } from './flag-rules.js';
 import { createGateway, createLogic, gatewayUrl, logicUrl, startStandalone } from './standalone.js';
-import { signClientToken, weakSecretWarning } from './token.js';
+import { weakSecretWarning } from './gateway/auth.js';
+import { signClientToken } from './token.js';
 import { VERSION } from './version.js';
 
 /** Hard ceiling for a graceful shutdown (PROTOCOL: exit within 5 s). */
@@ -164,7 +165,7 @@ const token = addTokenOptions(
 ).action(async (_opts, cmd: Command) => {
   const request = readConfig(cmd, readTokenConfig);
   const warning = weakSecretWarning(request.secret);
-  if (warning !== undefined) process.stderr.write(`${warning}\n`);
+  if (warning !== undefined) process.stderr.write(`warning: ${warning}\n`);
   process.stdout.write(`${await signClientToken(request)}\n`);
 });
 

@@ -5,7 +5,7 @@
  * makes the same ones, and refuses what the gateway would refuse.
  */
 import { SignJWT } from 'jose';
-import { MIN_JWT_SECRET_BYTES, RoomGrant } from './gateway/auth.js';
+import { RoomGrant } from './gateway/auth.js';
 import { isUserId, USER_ID_RULE } from './protocol/user-id.js';
 
 export interface TokenRequest {
@@ -32,12 +32,6 @@ export function tokenRequestProblem(request: TokenRequest): string | undefined {
     if (typeof grant === 'string') return `--rooms: ${grant}`;
   }
   return undefined;
-}
-
-/** A warning for a secret anyone holding one token could find by brute force, as the gateway logs it. */
-export function weakSecretWarning(secret: string): string | undefined {
-  const bytes = Buffer.byteLength(secret);
-  return bytes < MIN_JWT_SECRET_BYTES ? `warning: --jwt-secret is ${bytes} bytes long; use at least ${MIN_JWT_SECRET_BYTES} random bytes (openssl rand -base64 48)` : undefined;
 }
 
 /** An HS256 token for `request`, issued now; throws with the problem when the gateway would refuse it. */

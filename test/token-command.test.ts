@@ -65,7 +65,10 @@ describe('roomcast token', () => {
     const run = await runCli(['token', '--sub', 'carol', '--jwt-secret', 'short']);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
-    assert.equal(run.stderr, 'warning: --jwt-secret is 5 bytes long; use at least 32 random bytes (openssl rand -base64 48)\n');
+    assert.equal(
+      run.stderr,
+      'warning: --jwt-secret is 5 bytes long: use at least 32 random bytes (openssl rand -base64 48), or anyone holding one client token can find it by brute force and sign tokens of their own\n',
+    );
   });
 
   it('refuses what the gateway would refuse, naming the flag, and prints no token', async () => {

@@ -60,6 +60,13 @@ type Key = Uint8Array | KeyObject | JWTVerifyGetKey;
 const HMAC = ['HS256', 'HS384', 'HS512'];
 /** RFC 7518 §3.2: an HMAC key at least as long as the hash (256 bits for HS256); a shorter one can be brute-forced from any token. */
 export const MIN_JWT_SECRET_BYTES = 32;
+
+/** What to say of a --jwt-secret shorter than MIN_JWT_SECRET_BYTES (naming only its length), or undefined. */
+export function weakSecretWarning(secret: string): string | undefined {
+  const bytes = Buffer.byteLength(secret);
+  if (bytes >= MIN_JWT_SECRET_BYTES) return undefined;
+  return `--jwt-secret is ${bytes} bytes long: use at least ${MIN_JWT_SECRET_BYTES} random bytes (openssl rand -base64 48), or anyone holding one client token can find it by brute force and sign tokens of their own`;
+}
 /** What jose verifies with: RSA keys (rsaEncryption), EC keys on these curves, Ed25519 keys. */
 const RSA_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 const ALGORITHM_BY_CURVE: Record<string, string> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' };
@@ -92,12 +99,8 @@ export class TokenVerifier {
   /** Warns (naming only the secret's length) when the secret is shorter than MIN_JWT_SECRET_BYTES. */
   static fromSecret(secret: string, log: Pick<Logger, 'warn'>, rules: ClaimRules = {}): TokenVerifier {
     const key = new TextEncoder().encode(secret);
-    if (key.length < MIN_JWT_SECRET_BYTES) {
-      log.warn(
-        { jwtSecretBytes: key.length },
-        `--jwt-secret is ${key.length} bytes long: use at least ${MIN_JWT_SECRET_BYTES} random bytes, or anyone holding one client token can find it by brute force and sign tokens of their own`,
-      );
-    }
+    const weak = weakSecretWarning(secret);
+    if (weak !== undefined) log.warn({ jwtSecretBytes: key.length }, weak);
     return new TokenVerifier(key, HMAC, rules);
   }
 
