@@ -26,6 +26,8 @@ export type NodeAnswer = { status: 'dead' | 'silent' } | { status: 'answered'; r
 
 export class NodeRequests {
   private readonly requests = new PendingRequests();
+  /** Nodes that answered a query with nothing, already warned of. */
+  private readonly warnedUnanswered = new Set<string>();
 
   constructor(
     private readonly processId: string,
@@ -70,8 +72,23 @@ export class NodeRequests {
     const { replies, timedOut } = await request.wait(receivers, decisive);
     if (timedOut) this.log.warn({ query: query.kind, answered: replies.length, nodes: receivers }, 'not every gateway node answered in time');
     const answers = new Map<string, QueryAnswers[K]>();
-    for (const reply of replies as NodeReply[]) if (reply.error === undefined) answers.set(reply.from, reply.result as QueryAnswers[K]);
+    for (const reply of replies as NodeReply[]) {
+      if (reply.error !== undefined) continue;
+      if (reply.result === undefined) this.unanswered(reply.from, query.kind);
+      else answers.set(reply.from, reply.result as QueryAnswers[K]);
+    }
     return answers;
+  }
+
+  /**
+   * Every query has an answer; a node that gives none does not know the query:
+   * it runs another version of roomcast (a rolling upgrade under way). Its part
+   * is left out, and said once per node, not at every /stats of an admin page.
+   */
+  private unanswered(node: string, kind: NodeQuery['kind']): void {
+    if (this.warnedUnanswered.has(node)) return;
+    this.warnedUnanswered.add(node);
+    this.log.warn({ node, query: kind }, 'a gateway node answered nothing to a query: it runs another version of roomcast; its part of the answers is left out until it runs this one');
   }
 
   /** Settles every request still waiting (on close). */
