@@ -21,14 +21,14 @@ async function mint(args: string[], env: Record<string, string> = {}): Promise<s
 }
 
 describe('roomcast token', () => {
-  const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, jwtAudience: 'chat-app' });
+  const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, jwtAudience: 'chat-app', jwtIssuer: 'backend' });
 
   it("prints an HS256 token the gateway accepts: its sub is the welcome's uid, its rooms are the ones the client may join, it expires after --ttl", async () => {
     const before = Math.floor(Date.now() / 1000);
-    const token = await mint(['--sub', 'alice', '--rooms', 'lobby, chat:*', '--ttl', '600', '--jwt-secret', JWT_SECRET, '--jwt-audience', 'chat-app']);
+    const token = await mint(['--sub', 'alice', '--rooms', 'lobby, chat:*', '--ttl', '600', '--jwt-secret', JWT_SECRET, '--jwt-audience', 'chat-app', '--jwt-issuer', 'backend']);
     assert.deepEqual(decodeProtectedHeader(token), { alg: 'HS256', typ: 'JWT' });
     const claims = decodeJwt(token);
-    assert.deepEqual({ ...claims, iat: 0, exp: 0 }, { sub: 'alice', rooms: ['lobby', 'chat:*'], aud: 'chat-app', iat: 0, exp: 0 });
+    assert.deepEqual({ ...claims, iat: 0, exp: 0 }, { sub: 'alice', rooms: ['lobby', 'chat:*'], aud: 'chat-app', iss: 'backend', iat: 0, exp: 0 });
     assert.ok(claims.iat! >= before && claims.iat! <= before + 5, `iat ${claims.iat}, now ${before}`);
     assert.equal(claims.exp! - claims.iat!, 600);
 
@@ -42,8 +42,8 @@ describe('roomcast token', () => {
     await client.closeAndWait();
   });
 
-  it('reads the secret and the audience from the environment, as the gateway does; --ttl 0 leaves exp out', async () => {
-    const token = await mint(['--sub', 'bob', '--ttl', '0'], { ROOMCAST_JWT_SECRET: JWT_SECRET, ROOMCAST_JWT_AUDIENCE: 'chat-app' });
+  it('reads the secret, the audience and the issuer from the environment, as the gateway does; --ttl 0 leaves exp out', async () => {
+    const token = await mint(['--sub', 'bob', '--ttl', '0'], { ROOMCAST_JWT_SECRET: JWT_SECRET, ROOMCAST_JWT_AUDIENCE: 'chat-app', ROOMCAST_JWT_ISSUER: 'backend' });
     const claims = decodeJwt(token);
     assert.equal(claims.exp, undefined);
     assert.equal(claims.rooms, undefined);
@@ -53,7 +53,7 @@ describe('roomcast token', () => {
   });
 
   it('refuses a token with the wrong secret at the gateway (a check that the gateway verifies what the command signs)', async () => {
-    const token = await mint(['--sub', 'mallory', '--jwt-secret', `${JWT_SECRET}-but-another`, '--jwt-audience', 'chat-app']);
+    const token = await mint(['--sub', 'mallory', '--jwt-secret', `${JWT_SECRET}-but-another`, '--jwt-audience', 'chat-app', '--jwt-issuer', 'backend']);
     const client = await TestClient.open(`${server.gatewayUrl}?token=${token}`);
     const closed = await client.closed;
     assert.equal(closed.code, 4001);
