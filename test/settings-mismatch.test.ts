@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { hostname } from 'node:os';
 import { after, afterEach, before, describe, it } from 'node:test';
+import { createClient } from 'redis';
+import { VERSION } from '../src/version.js';
 import { call } from './helpers/http.js';
 import { spawnRoomcast, stopProcess, type LogLine, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
@@ -157,5 +159,31 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
       [],
       'a --max-val-size the gateways hold is no warning',
     );
+  });
+
+  it('a process of another roomcast version is named in a warning at start, and a line says when every process runs one version again', async () => {
+    database = 5;
+    // a gateway of another version, as its record in Redis shows it (the same shared settings: only the version differs)
+    const other = createClient({ url: `${redis.url}/${database}` });
+    await other.connect();
+    try {
+      const record = { role: 'gateway', pid: 4242, host: 'elsewhere', version: '0.0.1-old', settings: { '--history-size': 1000, '--history-ttl': 300_000, '--recovery-window': 120_000 } };
+      await other.hSet('roomcast:settings', 'old-process', `${Date.now() + 60_000}|${JSON.stringify(record)}`);
+      const logic = await spawn('logic', []);
+      const versions = logic.lines.filter((line) => line.level === WARN && line.msg.startsWith('roomcast versions differ'));
+      assert.deepEqual(
+        versions.map((line) => line.msg),
+        [
+          `roomcast versions differ across the cluster: this logic runs ${VERSION}, gateway old-process (pid 4242 on elsewhere) runs 0.0.1-old; ` +
+            'they work together while an upgrade passes, but a query one of them does not know is answered by nothing, and its part is left out of GET /rooms and /stats, until every process runs one version',
+        ],
+      );
+      assert.deepEqual(differs(logic.lines), [], 'no shared setting differs');
+      // the old process stops (its record goes): the next heartbeat (every 10 s) says so
+      await other.hDel('roomcast:settings', 'old-process');
+      await until('the logic process to say every process runs one version', () => logic.lines.find((line) => line.msg === `every live process runs roomcast ${VERSION} again`), 15_000);
+    } finally {
+      await other.quit();
+    }
   });
 });

@@ -9,11 +9,13 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { HistoryLimits } from '../../history/ring.js';
+import { VERSION } from '../../version.js';
 import type { ClusterProcess, ProcessRole, SettingsMismatch } from '../broker.js';
 import type { RedisCalls } from './calls.js';
 import type { RedisNames } from './keys.js';
 import { PROCESS_SETTINGS } from './scripts.js';
 import { pushFitWarning, pushLimitSettings, type PushLimits } from './push-fit.js';
+import { versionsWarning } from './versions.js';
 
 interface SharedSetting {
   flag: string;
@@ -54,6 +56,8 @@ interface ProcessRecord {
   role: ProcessRole;
   pid: number;
   host: string;
+  /** The roomcast version it runs (versions.ts); a record of a version before this was recorded has none. */
+  version?: string;
   /** By flag. */
   settings: Record<string, number>;
 }
@@ -67,6 +71,8 @@ export class ProcessSettings {
   private readonly warned = new Map<string, string>();
   /** The push-fit warning last logged, so it is logged again only when it changes. */
   private pushFitWarned: string | undefined;
+  /** Likewise for the versions warning. */
+  private versionsWarned: string | undefined;
 
   constructor(
     private readonly processId: string,
@@ -79,7 +85,7 @@ export class ProcessSettings {
     private readonly log: Logger,
   ) {
     const values = { ...Object.fromEntries(SHARED_SETTINGS.map((setting) => [setting.flag, setting.value(settings)])), ...pushLimitSettings(settings.pushLimits) };
-    this.own = { role, pid: process.pid, host: hostname(), settings: values };
+    this.own = { role, pid: process.pid, host: hostname(), version: VERSION, settings: values };
     this.ownText = JSON.stringify(this.own);
   }
 
@@ -90,6 +96,16 @@ export class ProcessSettings {
     const misfit = pushFitWarning(this.processId, processes, describe);
     if (misfit !== undefined && misfit !== this.pushFitWarned) this.log.warn(misfit);
     this.pushFitWarned = misfit;
+    this.warnOfVersions(processes);
+  }
+
+  /** Warns when another live process runs another roomcast version (or another set of them), and says when they all agree again. */
+  private warnOfVersions(processes: Processes): void {
+    const warning = versionsWarning(this.processId, processes, describe);
+    if (warning === this.versionsWarned) return;
+    if (warning !== undefined) this.log.warn(warning);
+    else this.log.info(`every live process runs roomcast ${VERSION} again`);
+    this.versionsWarned = warning;
   }
 
   /** The settings the live processes (this one too) differ on. */
