@@ -45,7 +45,7 @@ export class RoomPager {
   }
 }
 
-export function roomMatches(room: string, query: Pick<RoomQuery, 'prefix' | 'contains'>): boolean {
+function roomMatches(room: string, query: Pick<RoomQuery, 'prefix' | 'contains'>): boolean {
   return room.startsWith(query.prefix) && room.includes(query.contains);
 }
 

@@ -64,15 +64,15 @@ interface ProcessRecord {
 
 type Processes = Map<string, ProcessRecord>;
 
+/** Topics of warnings besides the flags' own. */
+const PUSH_FIT = 'push fit';
+const VERSIONS = 'versions';
+
 export class ProcessSettings {
   private readonly own: ProcessRecord;
   private readonly ownText: string;
-  /** Per flag, the differing values last warned of. */
+  /** What was last warned of, by topic (a flag, PUSH_FIT, VERSIONS): each is logged again only when it changes. */
   private readonly warned = new Map<string, string>();
-  /** The push-fit warning last logged, so it is logged again only when it changes. */
-  private pushFitWarned: string | undefined;
-  /** Likewise for the versions warning. */
-  private versionsWarned: string | undefined;
 
   constructor(
     private readonly processId: string,
@@ -94,18 +94,24 @@ export class ProcessSettings {
     const processes = this.withOthers(await this.run(this.ownText));
     this.warnOfChanges(settingsMismatch(processes));
     const misfit = pushFitWarning(this.processId, processes, describe);
-    if (misfit !== undefined && misfit !== this.pushFitWarned) this.log.warn(misfit);
-    this.pushFitWarned = misfit;
+    if (this.changed(PUSH_FIT, misfit) && misfit !== undefined) this.log.warn(misfit);
     this.warnOfVersions(processes);
+  }
+
+  /** Whether `warning` (undefined: none) differs from the last one of `topic`, which it replaces. */
+  private changed(topic: string, warning: string | undefined): boolean {
+    if (this.warned.get(topic) === warning) return false;
+    if (warning === undefined) this.warned.delete(topic);
+    else this.warned.set(topic, warning);
+    return true;
   }
 
   /** Warns when another live process runs another roomcast version (or another set of them), and says when they all agree again. */
   private warnOfVersions(processes: Processes): void {
     const warning = versionsWarning(this.processId, processes, describe);
-    if (warning === this.versionsWarned) return;
+    if (!this.changed(VERSIONS, warning)) return;
     if (warning !== undefined) this.log.warn(warning);
     else this.log.info(`every live process runs roomcast ${VERSION} again`);
-    this.versionsWarned = warning;
   }
 
   /** The settings the live processes (this one too) differ on. */
@@ -138,10 +144,8 @@ export class ProcessSettings {
     for (const mismatch of mismatches) {
       const own = this.own.settings[mismatch.flag];
       const others = mismatch.values.filter(({ value }) => value !== own);
-      const signature = JSON.stringify(others.map(({ value }) => value).sort((a, b) => a - b));
       differing.add(mismatch.flag);
-      if (this.warned.get(mismatch.flag) === signature) continue;
-      this.warned.set(mismatch.flag, signature);
+      if (!this.changed(mismatch.flag, JSON.stringify(others.map(({ value }) => value).sort((a, b) => a - b)))) continue;
       const setting = SHARED_SETTINGS.find(({ flag }) => flag === mismatch.flag);
       const runs = others.map(({ value, processes }) => `${processes.map(describe).join(' and ')} run${processes.length === 1 ? 's' : ''} ${value}`);
       this.log.warn(
@@ -149,9 +153,8 @@ export class ProcessSettings {
         `${mismatch.flag} differs across the cluster: this ${this.own.role} runs ${own}, ${runs.join(', ')}; ${setting?.effect ?? ''}`,
       );
     }
-    for (const flag of this.warned.keys()) {
-      if (differing.has(flag)) continue;
-      this.warned.delete(flag);
+    for (const { flag } of SHARED_SETTINGS) {
+      if (differing.has(flag) || !this.changed(flag, undefined)) continue;
       this.log.info({ setting: flag, value: this.own.settings[flag] }, `${flag} agrees across the cluster again: every live process runs ${this.own.settings[flag]}`);
     }
   }
