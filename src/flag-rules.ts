@@ -73,8 +73,7 @@ export function gatewayWarnings(gateway: GatewaySettings): string[] {
 
 /** Risky combinations across the halves of `roomcast start`: a push's val against the gateway's send buffer and the memory engine's history. */
 export function serverWarnings(config: GatewaySettings & LogicSettings & CommonConfig): string[] {
-  const warnings = [...gatewayWarnings(config), ...logicWarnings(config)];
-  warnings.push(...sendBufferWarnings(config));
+  const warnings = [...gatewayWarnings(config), ...logicWarnings(config), ...sendBufferWarnings(config)];
   const historyOn = config.broker === 'memory' && config.historySize > 0 && config.historyTtl > 0 && config.historyMaxMemory > 0;
   const largest = entryBytesOf(config.maxValSize, LONGEST_ROOM_BYTES);
   if (historyOn && config.historyMaxMemory < largest) {
@@ -91,13 +90,13 @@ export function serverWarnings(config: GatewaySettings & LogicSettings & CommonC
  * the limit still goes out (src/gateway/connection.ts), so a client that reads each such push before the next works.
  */
 function sendBufferWarnings(config: GatewaySettings & LogicSettings): string[] {
+  const twoFrames = 2 * plainPushFrame(config.maxValSize);
   if (pushFillsSendBuffer(config.maxValSize, config.sendBufferLimit)) {
     return [
       `--send-buffer-limit ${config.sendBufferLimit} is below --max-val-size ${config.maxValSize} plus a push frame's envelope (${PUSH_FRAME_ENVELOPE} bytes): ` +
-        `${PUSH_FILLS_SEND_BUFFER}; set --send-buffer-limit to at least ${2 * plainPushFrame(config.maxValSize)}, or lower --max-val-size`,
+        `${PUSH_FILLS_SEND_BUFFER}; set --send-buffer-limit to at least ${twoFrames}, or lower --max-val-size`,
     ];
   }
-  const twoFrames = 2 * plainPushFrame(config.maxValSize);
   if (config.sendBufferLimit >= twoFrames) return [];
   return [
     `--send-buffer-limit ${config.sendBufferLimit} holds fewer than two pushes of a val of --max-val-size ${config.maxValSize}: ` +
