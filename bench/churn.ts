@@ -66,8 +66,9 @@ export interface ChurnRun {
 
 /** The server's memory and counts now; the counts only from a server with GET /stats (roomcast). */
 async function memoryPoint(run: ChurnRun, withStats: boolean): Promise<MemoryPoint> {
-  const counts: ServerCounts | undefined = withStats ? await serverCounts(run.logicUrl, run.deadline) : undefined;
-  const heap = withStats ? await heapUsedBytes(run.logicUrl, run.deadline) : undefined;
+  const [counts, heap]: [ServerCounts | undefined, number | undefined] = withStats
+    ? await Promise.all([serverCounts(run.logicUrl, run.deadline), heapUsedBytes(run.logicUrl, run.deadline)])
+    : [undefined, undefined];
   return { rssMB: megabytes(run.serverRss()), heapUsedMB: heap === undefined ? undefined : megabytes(heap), connections: counts?.connections, rooms: counts?.rooms };
 }
 
