@@ -170,7 +170,8 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
   };
   result.churn = totals;
   const cyclesDone = new AbortController();
-  const pushing = runPacedPushes(run.logicUrl, (i) => `room-${i % plan.rooms}`, plan.pushesPerSecond, settings.valBytes, settings.concurrency, deadline, cyclesDone.signal);
+  // the rooms in turn, as the warm-up pushed them: churn's roomOf names a room for every i
+  const pushing = runPacedPushes(run.logicUrl, (i) => scenario.roomOf(i)!, plan.pushesPerSecond, settings.valBytes, settings.concurrency, deadline, cyclesDone.signal);
   const started = performance.now();
   try {
     for (let cycle = 0; cycle < plan.cycles && Date.now() < deadline; cycle++) {
