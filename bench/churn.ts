@@ -66,8 +66,9 @@ export interface ChurnRun {
 
 /** The server's memory and counts now; the counts only from a server with GET /stats (roomcast). */
 async function memoryPoint(run: ChurnRun, withStats: boolean): Promise<MemoryPoint> {
-  const counts: ServerCounts | undefined = withStats ? await serverCounts(run.logicUrl, run.deadline) : undefined;
-  const heap = withStats ? await heapUsedBytes(run.logicUrl, run.deadline) : undefined;
+  const [counts, heap]: [ServerCounts | undefined, number | undefined] = withStats
+    ? await Promise.all([serverCounts(run.logicUrl, run.deadline), heapUsedBytes(run.logicUrl, run.deadline)])
+    : [undefined, undefined];
   return { rssMB: megabytes(run.serverRss()), heapUsedMB: heap === undefined ? undefined : megabytes(heap), connections: counts?.connections, rooms: counts?.rooms };
 }
 
@@ -169,7 +170,8 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
   };
   result.churn = totals;
   const cyclesDone = new AbortController();
-  const pushing = runPacedPushes(run.logicUrl, (i) => `room-${i % plan.rooms}`, plan.pushesPerSecond, settings.valBytes, settings.concurrency, deadline, cyclesDone.signal);
+  // the rooms in turn, as the warm-up pushed them: churn's roomOf names a room for every i
+  const pushing = runPacedPushes(run.logicUrl, (i) => scenario.roomOf(i)!, plan.pushesPerSecond, settings.valBytes, settings.concurrency, deadline, cyclesDone.signal);
   const started = performance.now();
   try {
     for (let cycle = 0; cycle < plan.cycles && Date.now() < deadline; cycle++) {

@@ -167,7 +167,8 @@ export class BenchConnection {
   barrier(done: (ok: boolean) => void): void {
     const ping = this.protocol.heartbeat;
     if (ping === undefined) throw new Error('a barrier needs a protocol whose clients PING');
-    if (this.closedSeen || this.closing) return done(false);
+    // a socket that can no longer be written would never carry the PING: its PONG count would pass at once
+    if (this.closedSeen || this.closing || !this.socket.writable) return done(false);
     this.send(ping);
     this.barrierWait = { pongs: this.pingsSent, done };
     this.checkBarrier();
