@@ -248,9 +248,11 @@ export class GatewayServer {
       for (const conn of [...this.node.hub.conns.values(), ...this.unauthenticated]) conn.terminate();
       this.http.closeAllConnections();
     }, SHUTDOWN_TIMEOUT_MS);
-    await serverClosed;
+    // a resume cut short mid-claim leaves its session away once its claim answers, on a broker still
+    // open: waited for while the connections close, not after, so the two waits do not add up
+    await Promise.all([serverClosed, this.node.claimsSettled()]);
     clearTimeout(deadline);
-    // a resume cut short mid-claim leaves its session away once its claim answers: on a broker still open
+    // a claim begun after that wait found none left, while the last connections closed
     await this.node.claimsSettled();
     this.node.stop();
     await this.broker.detachGateway(this.node);
