@@ -166,7 +166,7 @@ export const routes: AnyRoute[] = [
     data: pushAllData,
     async handle({ body, headers }, ctx) {
       const once = pushOnceOf(ctx.idempotencyWindowMs, 'all', '', body.idempotencyKey, headers[IDEMPOTENCY_HEADER]);
-      const pub = await ctx.broker.publish(ALL_STREAM, body, once);
+      const pub = await ctx.broker.publish(ALL_STREAM, { tag: body.tag, val: body.val }, once);
       count(ctx, 'all', pub.repeated);
       return withRepeated({ id: pub.id, seq: pub.seq }, once, pub.repeated);
     },
