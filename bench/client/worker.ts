@@ -19,7 +19,7 @@ const wsIds: string[] = [];
 let heartbeat: NodeJS.Timeout | undefined;
 /** Where the connections went, and how they speak, for their reconnects. */
 let target: { host: string; port: number; address: string; sourceAddresses: string[]; protocol: ProtocolHandler } | undefined;
-/** churn: the lives of the connections that left, and when the final barrier began for each slot still open. */
+/** churn: the lives of the connections that left, and when the final barrier began for each slot still open whose barrier was answered (a failed one is an error of its own). */
 const ended: Lifetime[] = [];
 const barrierAt = new Map<number, number>();
 
@@ -168,8 +168,9 @@ async function churn(order: ChurnOrder): Promise<Churned> {
       // a slot whose new connection failed in an earlier cycle holds a connection that left then: only its new one is tried again
       if (conn.closing) return;
       const endUs = nowUs();
-      if (!(await settleWithin(order.timeoutMs, (done) => conn.barrier(done)))) failOne(`${wsIds[slot]}: no PONG to the PING before leaving (the socket closed, or ${order.timeoutMs} ms passed)`);
-      ended.push(lifetimeOf(slot, endUs));
+      // a life whose barrier failed is that error only: what it read is not known to be all it was sent
+      if (await settleWithin(order.timeoutMs, (done) => conn.barrier(done))) ended.push(lifetimeOf(slot, endUs));
+      else failOne(`${wsIds[slot]}: no PONG to the PING before leaving (the socket closed, or ${order.timeoutMs} ms passed)`);
       await settleWithin(order.timeoutMs, (done) => conn.leave(clean, () => done(true)));
       if (clean) out.cleanCloses++;
       else out.destroyed++;
@@ -192,8 +193,9 @@ async function barrierAll(timeoutMs: number): Promise<number> {
   await Promise.all(
     conns.map(async (conn, slot) => {
       if (conn.closing) return; // it left, and its slot's new connection failed
-      barrierAt.set(slot, nowUs());
-      if (!(await settleWithin(timeoutMs, (done) => conn.barrier(done)))) failed++;
+      const endUs = nowUs();
+      if (await settleWithin(timeoutMs, (done) => conn.barrier(done))) barrierAt.set(slot, endUs);
+      else failed++;
     }),
   );
   return failed;
