@@ -161,7 +161,7 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
     );
   });
 
-  it('a process of another roomcast version is named in a warning at start, and a line says when every process runs one version again', async () => {
+  it('a process of another roomcast version is named in a warning at start and listed in GET /stats, and a line says when every process runs one version again', async () => {
     database = 5;
     // a gateway of another version, as its record in Redis shows it (the same shared settings: only the version differs)
     const other = createClient({ url: `${redis.url}/${database}` });
@@ -179,9 +179,24 @@ describe('shared settings compared across processes on Redis', { skip: skipWitho
         ],
       );
       assert.deepEqual(differs(logic.lines), [], 'no shared setting differs');
-      // the old process stops (its record goes): the next heartbeat (every 10 s) says so
-      await other.hDel('roomcast:settings', 'old-process');
+      // and GET /stats lists each version with its processes; one recorded before versions were has none (null)
+      const older = { role: 'logic', pid: 4343, host: 'older', settings: record.settings };
+      await other.hSet('roomcast:settings', 'older-process', `${Date.now() + 60_000}|${JSON.stringify(older)}`);
+      const stats = await call(logic.logicUrl, '/stats');
+      const listed = stats.body.data?.versionMismatch as { version: string | null; processes: { id: string }[] }[];
+      assert.deepEqual(
+        listed.map(({ version, processes }) => ({ version, processes: processes.map(({ id, ...rest }) => ({ id: id.length === 36 ? '<id>' : id, ...rest })) })),
+        [
+          { version: null, processes: [{ id: 'older-process', role: 'logic', pid: 4343, host: 'older' }] },
+          { version: '0.0.1-old', processes: [{ id: 'old-process', role: 'gateway', pid: 4242, host: 'elsewhere' }] },
+          { version: VERSION, processes: [processOf(logic, 'logic')] },
+        ],
+      );
+      assert.deepEqual(await settingsMismatch(logic.logicUrl), [], 'the versions are no setting');
+      // the old processes stop (their records go): the next heartbeat (every 10 s) says so, and /stats lists no version
+      await other.hDel('roomcast:settings', ['old-process', 'older-process']);
       await until('the logic process to say every process runs one version', () => logic.lines.find((line) => line.msg === `every live process runs roomcast ${VERSION} again`), 15_000);
+      assert.deepEqual((await call(logic.logicUrl, '/stats')).body.data?.versionMismatch, []);
     } finally {
       await other.quit();
     }

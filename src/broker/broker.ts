@@ -233,8 +233,23 @@ export interface SettingsMismatch {
   values: { value: number; processes: ClusterProcess[] }[];
 }
 
+/** A roomcast version the live processes on one broker run while they do not all run one (src/broker/redis/versions.ts); null: a version too old to record it. */
+export interface VersionMismatch {
+  version: string | null;
+  processes: ClusterProcess[];
+}
+
+/** What the broker counts itself, beside the nodes' stats. */
+export interface BrokerCounts {
+  awayRoomLimitRefusals: number;
+  historyEvictions: number;
+  pushKeyEvictions: number;
+  settingsMismatch: SettingsMismatch[];
+  versionMismatch: VersionMismatch[];
+}
+
 /** The totals of every gateway node attached now, with what the broker counts itself. */
-export type ClusterStats = NodeStats & { nodes: number; historyEvictions: number; pushKeyEvictions: number; settingsMismatch: SettingsMismatch[] };
+export type ClusterStats = NodeStats & { nodes: number } & Omit<BrokerCounts, 'awayRoomLimitRefusals'>;
 
 export interface GatewayHandler {
   readonly nodeId: string;
@@ -400,23 +415,13 @@ export function addNodeStats(into: NodeStats, from: NodeStats): NodeStats {
   return into;
 }
 
-/**
- * The cluster's totals: each node's stats summed, with the rooms that have members on any node, the joins refused
- * to away sessions, the history entries evicted, the settings the processes differ on and the idempotency keys evicted.
- */
-export function clusterStats(
-  perNode: NodeStats[],
-  rooms: number,
-  awayRoomLimitRefusals: number,
-  historyEvictions: number,
-  settingsMismatch: SettingsMismatch[] = [],
-  pushKeyEvictions = 0,
-): ClusterStats {
+/** The cluster's totals: each node's stats summed, with the rooms that have members on any node and what the broker counts itself. */
+export function clusterStats(perNode: NodeStats[], rooms: number, { awayRoomLimitRefusals, ...broker }: BrokerCounts): ClusterStats {
   const total = emptyNodeStats();
   for (const stats of perNode) addNodeStats(total, stats);
   total.rooms = rooms;
   total.roomLimitRefusals += awayRoomLimitRefusals;
-  return { ...total, nodes: perNode.length, historyEvictions, pushKeyEvictions, settingsMismatch };
+  return { ...total, nodes: perNode.length, ...broker };
 }
 
 /** Thrown by an engine that cannot hand a push or command on right now; the API answers 503. */

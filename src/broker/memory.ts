@@ -262,7 +262,13 @@ export class MemoryBroker implements Broker {
 
   async stats(): Promise<ClusterStats> {
     const perNode = [...this.nodes.values()].map((node) => node.stats());
-    return clusterStats(perNode, this.roomNodes.size, this.awayRoomLimitRefusals, this.historyEvictions, [], this.pushKeys.evictions);
+    return clusterStats(perNode, this.roomNodes.size, {
+      awayRoomLimitRefusals: this.awayRoomLimitRefusals,
+      historyEvictions: this.historyEvictions,
+      pushKeyEvictions: this.pushKeys.evictions,
+      settingsMismatch: [],
+      versionMismatch: [],
+    });
   }
 
   /** Bytes the history of every stream holds, as --history-max-memory counts them (0 when it is 0: nothing is counted). */

@@ -68,6 +68,8 @@ export const readyData = z.object({ status: z.literal('ready') });
 /** A count per kind of push. */
 const pushCounts = z.object({ all: z.int(), room: z.int(), conn: z.int(), user: z.int() });
 
+const clusterProcess = z.object({ id: z.string(), role: z.enum(PROCESS_ROLES), pid: z.int(), host: z.string() });
+
 export const statsData = z.object({
   engine: z.string(),
   nodes: z.int(),
@@ -111,7 +113,7 @@ export const statsData = z.object({
         values: z.array(
           z.object({
             value: z.int(),
-            processes: z.array(z.object({ id: z.string(), role: z.enum(PROCESS_ROLES), pid: z.int(), host: z.string() })),
+            processes: z.array(clusterProcess),
           }),
         ),
       }),
@@ -119,6 +121,12 @@ export const statsData = z.object({
     .meta({
       description:
         'The settings the live processes on Redis must share (--history-size, --history-ttl, --recovery-window) and do not: each with its values and the processes that run each. Empty when they agree, and always on the memory engine',
+    }),
+  versionMismatch: z
+    .array(z.object({ version: z.string().nullable(), processes: z.array(clusterProcess) }))
+    .meta({
+      description:
+        'The roomcast versions the live processes on Redis run while they do not all run one (a rolling upgrade): each with the processes that run it, the most common first; version null for a process of a version too old to record it. Empty when they agree, and always on the memory engine',
     }),
   uptimeSeconds: z.number(),
 });

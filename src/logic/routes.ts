@@ -151,6 +151,7 @@ export async function readStats(ctx: RouteContext): Promise<StatsData> {
     },
     auth: { failures: s.authFailures, expired: s.tokenExpiries },
     settingsMismatch: s.settingsMismatch,
+    versionMismatch: s.versionMismatch,
     uptimeSeconds: (Date.now() - ctx.startedAt) / 1000,
   };
 }

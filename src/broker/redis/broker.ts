@@ -339,13 +339,13 @@ export class RedisBroker implements Broker {
 
   // history's memory is Redis's own (its maxmemory), so nothing is evicted here
   async stats(): Promise<ClusterStats> {
-    const [perNode, rooms, awayRefusals, settingsMismatch] = await Promise.all([
+    const [perNode, rooms, awayRoomLimitRefusals, mismatches] = await Promise.all([
       this.nodes.gather<'stats'>({ kind: 'stats' }),
       this.roomTotal(),
       this.awayRoomLimitRefusals(),
       this.settings.mismatches(),
     ]);
-    return clusterStats(perNode, rooms, awayRefusals, 0, settingsMismatch);
+    return clusterStats(perNode, rooms, { awayRoomLimitRefusals, historyEvictions: 0, pushKeyEvictions: 0, ...mismatches });
   }
 
   async clusterReport(): Promise<ClusterReport> {

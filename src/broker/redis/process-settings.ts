@@ -10,12 +10,12 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { HistoryLimits } from '../../history/ring.js';
 import { VERSION } from '../../version.js';
-import type { ClusterProcess, ProcessRole, SettingsMismatch } from '../broker.js';
+import type { BrokerCounts, ClusterProcess, ProcessRole, SettingsMismatch } from '../broker.js';
 import type { RedisCalls } from './calls.js';
 import type { RedisNames } from './keys.js';
 import { PROCESS_SETTINGS } from './scripts.js';
 import { pushFitWarning, pushLimitSettings, type PushLimits } from './push-fit.js';
-import { versionsWarning } from './versions.js';
+import { versionMismatch, versionsWarning } from './versions.js';
 
 interface SharedSetting {
   flag: string;
@@ -114,9 +114,10 @@ export class ProcessSettings {
     else this.log.info(`every live process runs roomcast ${VERSION} again`);
   }
 
-  /** The settings the live processes (this one too) differ on. */
-  async mismatches(): Promise<SettingsMismatch[]> {
-    return settingsMismatch(this.withOthers(await this.calls.bounded(() => this.run(''))));
+  /** The settings and the roomcast versions the live processes (this one too) differ on. */
+  async mismatches(): Promise<Pick<BrokerCounts, 'settingsMismatch' | 'versionMismatch'>> {
+    const processes = this.withOthers(await this.calls.bounded(() => this.run('')));
+    return { settingsMismatch: settingsMismatch(processes), versionMismatch: versionMismatch(processes) };
   }
 
   /** Takes this process's record out, on close: it no longer counts. */

@@ -3,41 +3,45 @@
  * process-settings.ts. Processes of two versions work together while a rolling
  * upgrade passes, but a query one of them does not know is answered by nothing
  * (node-requests.ts leaves that node's part out): so each process warns while
- * another live process runs another version.
+ * another live process runs another version, and GET /stats lists the versions
+ * (versionMismatch) until they agree.
  */
-import type { ClusterProcess } from '../broker.js';
+import type { ClusterProcess, VersionMismatch } from '../broker.js';
 
-/** What versionsWarning() reads of a process's record; a record without one is of a version before it was recorded. */
+/** What versionMismatch() reads of a process's record; a record without one is of a version before it was recorded. */
 export interface VersionRecord {
   version?: string;
 }
 
+type Records = ReadonlyMap<string, VersionRecord & Omit<ClusterProcess, 'id'>>;
+
 const UNRECORDED = 'a version that does not record it';
 
-/** The warning for this process while other live processes run other versions, naming them; undefined when every one runs its version. */
-export function versionsWarning(
-  ownId: string,
-  processes: ReadonlyMap<string, VersionRecord & Omit<ClusterProcess, 'id'>>,
-  describe: (p: ClusterProcess) => string,
-): string | undefined {
-  const own = processes.get(ownId)!;
-  const byVersion = new Map<string, ClusterProcess[]>();
-  for (const [id, { version = UNRECORDED, role, pid, host }] of processes) {
-    if (version === own.version) continue;
+/** Each version the live processes run, with its processes (by id), the most common first; empty when they all run one. */
+export function versionMismatch(processes: Records): VersionMismatch[] {
+  const byVersion = new Map<string | null, ClusterProcess[]>();
+  for (const [id, { version = null, role, pid, host }] of processes) {
     const running = byVersion.get(version) ?? [];
     running.push({ id, role, pid, host });
     byVersion.set(version, running);
   }
-  if (byVersion.size === 0) return undefined;
+  if (byVersion.size < 2) return [];
+  return [...byVersion]
+    .map(([version, running]) => ({ version, processes: running.sort((a, b) => a.id.localeCompare(b.id)) }))
+    .sort((a, b) => b.processes.length - a.processes.length || (a.version ?? '').localeCompare(b.version ?? ''));
+}
+
+/** The warning for this process while other live processes run other versions, naming them; undefined when every one runs its version. */
+export function versionsWarning(ownId: string, processes: Records, describe: (p: ClusterProcess) => string): string | undefined {
+  const own = processes.get(ownId)!.version ?? null;
+  const others = versionMismatch(processes).filter(({ version }) => version !== own);
+  if (others.length === 0) return undefined;
   // in a stable order: the warning is logged again only when it changes
-  const runs = [...byVersion]
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([version, running]) => {
-      const names = running.sort((a, b) => a.id.localeCompare(b.id)).map(describe);
-      return `${names.join(' and ')} run${running.length === 1 ? 's' : ''} ${version}`;
-    });
+  const runs = others
+    .sort((a, b) => (a.version ?? UNRECORDED).localeCompare(b.version ?? UNRECORDED))
+    .map(({ version, processes: running }) => `${running.map(describe).join(' and ')} run${running.length === 1 ? 's' : ''} ${version ?? UNRECORDED}`);
   return (
-    `roomcast versions differ across the cluster: this ${own.role} runs ${own.version ?? UNRECORDED}, ${runs.join(', ')}; ` +
+    `roomcast versions differ across the cluster: this ${processes.get(ownId)!.role} runs ${own ?? UNRECORDED}, ${runs.join(', ')}; ` +
     'they work together while an upgrade passes, but a query one of them does not know is answered by nothing, and its part is left out of GET /rooms and /stats, until every process runs one version'
   );
 }
