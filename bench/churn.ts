@@ -44,6 +44,8 @@ export interface ChurnResult {
   disconnectsPerSecond: number;
   /** Connection lives whose pushes were counted. */
   lifetimes: number;
+  /** The rooms the connections are in, all the time: what the server should count after the settle. */
+  rooms: number;
   /** Before the cycles (after the warm-up), right after them, and after --settle seconds of quiet. */
   memory: { before: MemoryPoint; afterChurn: MemoryPoint; afterSettle: MemoryPoint };
 }
@@ -166,6 +168,7 @@ export async function runChurn(run: ChurnRun, withStats: boolean): Promise<void>
     connectsPerSecond: NaN,
     disconnectsPerSecond: NaN,
     lifetimes: 0,
+    rooms: plan.rooms,
     memory: { before, afterChurn: before, afterSettle: before },
   };
   result.churn = totals;

@@ -143,9 +143,10 @@ function resumedAll(r: TargetResult): boolean {
   return r.resume !== undefined && r.resume.recovered === r.conns && r.resume.failed === 0 && r.resume.framesAfterResumed === 0;
 }
 
-/** churn: the server counts the population again once the churn has settled. */
+/** churn: the server counts the population and its rooms again once the churn has settled. */
 function countsReturned(r: TargetResult): boolean {
-  return r.churn !== undefined && r.churn.memory.afterSettle.connections === r.conns;
+  const settled = r.churn?.memory.afterSettle;
+  return settled !== undefined && settled.connections === r.conns && settled.rooms === r.churn!.rooms;
 }
 
 /**
@@ -189,7 +190,7 @@ export function speedChecks(results: TargetResult[]): Check[] {
           : r.resume !== undefined
             ? `${percent(r.completeness)} replayed, ${r.resume.recovered}/${r.conns} recovered`
             : r.churn !== undefined
-              ? `${percent(r.completeness)}, ${r.churn.memory.afterSettle.connections}/${r.conns} connections counted after settling`
+              ? `${percent(r.completeness)}, ${r.churn.memory.afterSettle.connections}/${r.conns} connections and ${r.churn.memory.afterSettle.rooms}/${r.churn.rooms} rooms counted after settling`
               : percent(r.completeness);
     const faults = frameFaults(r);
     const who = r.label === 'roomcast' ? '' : ` (${r.label})`;

@@ -182,7 +182,10 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
       assert.ok(point.heapUsedMB! > 0, `heap used ${point.heapUsedMB}`);
     }
     assert.deepEqual(ws.churn!.memory.afterSettle, { ...ws.churn!.memory.afterSettle, heapUsedMB: undefined, connections: undefined, rooms: undefined }, 'the ws peer has no /stats or /metrics');
-    assert.deepEqual(speedChecks(results).find((c) => c.what === 'churn complete'), { what: 'churn complete', measured: '100%, 12/12 connections counted after settling', met: true });
+    assert.deepEqual(speedChecks(results).find((c) => c.what === 'churn complete'), { what: 'churn complete', measured: '100%, 12/12 connections and 3/3 rooms counted after settling', met: true });
+    // a room the server still counted after the settle fails the run as a connection would
+    const keptRoom = { ...roomcast, churn: { ...roomcast.churn!, memory: { ...roomcast.churn!.memory, afterSettle: { ...roomcast.churn!.memory.afterSettle, rooms: 4 } } } };
+    assert.deepEqual(speedChecks([keptRoom, ws]).find((c) => c.what === 'churn complete'), { what: 'churn complete', measured: '100%, 12/12 connections and 4/3 rooms counted after settling', met: false });
   });
 
   it('fails a churn run whose server loses pushes to connections that were there for them', async () => {
