@@ -12,6 +12,8 @@ export interface BenchOptions {
   targetsNamed: boolean;
   /** Whether --scenarios was given (rather than left at its default). */
   scenariosNamed: boolean;
+  /** The flags the speed targets are set for at their defaults that this run changed (--fanout-conns, --val-bytes, ...). */
+  targetSizesChanged: string[];
   /** roomcast's gateway worker counts, a row each (0: one process). */
   workers: number[];
   /** Where roomcast's broker is; `auto` when --workers asks for workers and no --broker is given. */
@@ -32,6 +34,13 @@ export interface BenchOptions {
   json: string | undefined;
   profileDir: string | undefined;
   progress: boolean;
+}
+
+/** The sizes the speed targets (issue 3) are set for: fanout's, the pushes' and idle's. */
+const TARGET_SIZE_FLAGS = ['--fanout-conns', '--fanout-pushes', '--val-bytes', '--concurrency', '--idle-conns'];
+
+function camelCase(flag: string): string {
+  return flag.slice(2).replace(/-(\w)/g, (_, c: string) => c.toUpperCase());
 }
 
 function integer(what: string, min: number, max: number) {
@@ -183,6 +192,7 @@ export function readBenchOptions(cmd: Command): BenchOptions {
     targets: o.targets as TargetName[],
     targetsNamed: cmd.getOptionValueSource('targets') !== 'default',
     scenariosNamed: cmd.getOptionValueSource('scenarios') !== 'default',
+    targetSizesChanged: TARGET_SIZE_FLAGS.filter((flag) => cmd.getOptionValueSource(camelCase(flag)) !== 'default'),
     workers,
     broker: (o.broker as BrokerChoice | undefined) ?? { kind: workers.some((w) => w > 0) ? 'auto' : 'memory' },
     history: o.history as HistoryChoice,

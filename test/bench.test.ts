@@ -254,6 +254,8 @@ describe('roomcast bench (smoke, tiny sizes)', () => {
     try {
       const ran = await runCli(['bench', ...TINY, '--scenarios', 'fanout,idle,resume,churn', '--targets', 'roomcast,ws', '--json', file]);
       assert.equal(ran.code, 0, ran.stderr);
+      assert.match(ran.stdout, /\nspeed targets \(set for the default sizes; this run changed --fanout-conns, --fanout-pushes, --idle-conns, so read them as indicative\):\n/);
+      assert.deepEqual(parseBenchFlags(['--scenarios', 'fanout']).targetSizesChanged, [], 'at the default sizes the targets are read as they are');
       const doc = JSON.parse(readFileSync(file, 'utf8')) as { startedAt: string; finishedAt: string; results: Record<string, unknown>[] };
       assert.ok(Date.parse(doc.startedAt) < Date.parse(doc.finishedAt), `${doc.startedAt} before ${doc.finishedAt}`);
       let cells = 0;
