@@ -117,6 +117,11 @@ describe('logic API', () => {
       assert.deepEqual(broken.body, { code: 400, msg: 'body is not valid JSON' });
     });
 
+    it('a JSON body that is null is 400 saying the body must be an object, not that its first field is missing', async () => {
+      const answer = await call(server.logicUrl, '/push/all', { raw: 'null', headers: { 'content-type': 'application/json' } });
+      assert.deepEqual(answer.body, { code: 400, msg: 'body must be a form or a JSON object' });
+    });
+
     it('a JSON body with a __proto__ key, or a constructor holding prototype, is 400 saying so, not "not valid JSON"', async () => {
       const msg = 'body must not have a key "__proto__", nor a "constructor" holding "prototype"';
       for (const raw of ['{"val":"v","tag":3,"__proto__":{"tag":5}}', '{"val":"v","tag":3,"constructor":{"prototype":{"tag":5}}}']) {
