@@ -259,6 +259,25 @@ describe('logic API', () => {
       });
     });
 
+    it('415 for a compressed body names its content-encoding, rather than reading the compressed bytes as the body', async () => {
+      const { gzipSync } = await import('node:zlib');
+      const json = gzipSync(JSON.stringify({ val: 'zipped', tag: 3 }));
+      const form = gzipSync('val=zipped&tag=3');
+      for (const [body, type, encoding] of [
+        [json, 'application/json', 'gzip'],
+        [form, 'application/x-www-form-urlencoded', 'gzip'],
+        [Buffer.from('val=zipped&tag=3'), 'application/x-www-form-urlencoded', 'br'],
+      ] as const) {
+        const res = await fetch(`${server.logicUrl}/push/all`, { method: 'POST', body, headers: { 'content-type': type, 'content-encoding': encoding } });
+        assert.equal(res.status, 415, `${type} ${encoding}`);
+        assert.equal(res.headers.get('accept-encoding'), 'identity');
+        assert.deepEqual(await res.json(), { code: 415, msg: `content-encoding "${encoding}" is not supported: send the body uncompressed` });
+      }
+      const identity = await call(server.logicUrl, '/push/all', { form: { val: 'plain', tag: 3 }, headers: { 'content-encoding': 'Identity' } });
+      assert.equal(identity.status, 200, identity.text);
+      assert.equal((await client.next(isPush)).data, 'plain');
+    });
+
     it('applies the documented precedence: 405 before 413 before 415 before 400 before 404', async () => {
       const big = 'x'.repeat(5000);
       assert.equal((await call(server.logicUrl, '/push/all', { method: 'PUT', raw: big, headers: { 'content-type': 'text/plain' } })).status, 405);

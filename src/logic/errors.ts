@@ -39,6 +39,7 @@ export const apiErrors = {
       `${type === undefined ? 'the body has no content-type' : `content-type ${JSON.stringify(type.slice(0, 100))} is not supported`}: ` +
         'send application/x-www-form-urlencoded or application/json',
     ),
+  unsupportedEncoding: (encoding: string) => new ApiError(415, `content-encoding ${JSON.stringify(encoding.slice(0, 100))} is not supported: send the body uncompressed`),
   unavailable: (msg: string) => new ApiError(503, msg),
   internal: () => new ApiError(500, 'internal error'),
 } as const;

@@ -156,7 +156,14 @@ export class LogicServer {
       }
       // fastify never reads the body of a GET or HEAD, so it is no reason to refuse one (as /openapi.json says)
       const length = Number(req.headers['content-length']);
-      if (length > options.bodyLimit && !BODYLESS_METHODS.has(req.method)) throw apiErrors.bodyTooLarge(options.bodyLimit);
+      if (BODYLESS_METHODS.has(req.method)) return;
+      if (length > options.bodyLimit) throw apiErrors.bodyTooLarge(options.bodyLimit);
+      // fastify would hand a compressed body to the form or JSON parser as it is
+      const encoding = req.headers['content-encoding'];
+      if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+        reply.header('accept-encoding', 'identity');
+        throw apiErrors.unsupportedEncoding(encoding);
+      }
     });
 
     // an answer given during a shutdown closes its connection, so the shutdown need not wait out its grace for it
