@@ -243,6 +243,20 @@ describe('logic API', () => {
       raw.close();
     });
 
+    it('an Expect other than 100-continue is 417 with the JSON error naming it, after the checks of the key and method', async () => {
+      const raw = await RawHttp.connect(server.logicUrl);
+      raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\nExpect: 200-ok\r\n\r\nval=x&tag=3\n');
+      await raw.waitFor('}');
+      assert.match(raw.received, /^HTTP\/1.1 417 /, raw.received);
+      assert.ok(raw.received.endsWith('{"code":417,"msg":"Expect \\"200-ok\\" is not supported: send Expect: 100-continue, or no Expect"}'), raw.received);
+      raw.close();
+      const wrongMethod = await RawHttp.connect(server.logicUrl);
+      wrongMethod.send('PUT /push/all HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nExpect: 200-ok\r\n\r\n');
+      await wrongMethod.waitFor('}');
+      assert.match(wrongMethod.received, /^HTTP\/1.1 405 /, wrongMethod.received);
+      wrongMethod.close();
+    });
+
     it('415 for a body that is neither form nor JSON', async () => {
       const answer = await call(server.logicUrl, '/push/all', { raw: 'val=x&tag=3', headers: { 'content-type': 'text/plain' } });
       assert.equal(answer.status, 415);

@@ -143,6 +143,8 @@ export class LogicServer {
       done(null, parseForm(body as string));
     });
 
+    /** Requests whose Expect is not 100-continue: Node would answer them 417 with an empty body, before any check. */
+    const unmetExpectation = new WeakSet<IncomingMessage>();
     const checkKey = options.apiKey === undefined ? undefined : apiKeyChecker(options.apiKey);
     app.addHook('onRequest', async (req, reply) => {
       const config = req.routeOptions.config as RouteConfig;
@@ -154,6 +156,7 @@ export class LogicServer {
         reply.header('allow', config.allow);
         throw apiErrors.methodNotAllowed(req.method, req.url.split('?')[0], config.allow);
       }
+      if (unmetExpectation.has(req.raw)) throw apiErrors.expectationFailed(req.headers.expect ?? '');
       // fastify never reads the body of a GET or HEAD, so it is no reason to refuse one (as /openapi.json says)
       const length = Number(req.headers['content-length']);
       if (BODYLESS_METHODS.has(req.method)) return;
@@ -176,6 +179,11 @@ export class LogicServer {
     const awaitingContinue = new WeakSet<IncomingMessage>();
     app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       awaitingContinue.add(req);
+      app.server.emit('request', req, res);
+    });
+    // routed like any request instead, one gets the JSON error after the checks of key and method
+    app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      unmetExpectation.add(req);
       app.server.emit('request', req, res);
     });
     app.addHook('preParsing', async (req, reply) => {
