@@ -437,6 +437,7 @@ describe('logic API access', () => {
       const missing = await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 });
       assert.equal(missing.status, 401);
       assert.match(missing.body.msg, /Authorization: Bearer/);
+      assert.equal(missing.headers.get('www-authenticate'), 'Bearer realm="roomcast"', 'a 401 names the scheme it wants (RFC 9110 §11.6.1)');
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer wrong' })).status, 401);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 's3cret' })).status, 401);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer s3cret' })).status, 200);

@@ -151,7 +151,12 @@ export class LogicServer {
       const trusted = checkKey !== undefined ? checkKey(req.headers.authorization) : isLoopback(req.ip);
       // only the callers the API answers in full keep their connection: anyone else's socket costs nothing past its answer
       if (!trusted) reply.header('connection', 'close');
-      if (config.auth !== false && !trusted) throw checkKey !== undefined ? apiErrors.unauthorized() : apiErrors.remoteWithoutKey();
+      if (config.auth !== false && !trusted) {
+        if (checkKey === undefined) throw apiErrors.remoteWithoutKey();
+        // a 401 must name the scheme it wants (RFC 9110 §11.6.1)
+        reply.header('www-authenticate', 'Bearer realm="roomcast"');
+        throw apiErrors.unauthorized();
+      }
       if (config.allow !== undefined) {
         reply.header('allow', config.allow);
         throw apiErrors.methodNotAllowed(req.method, req.url.split('?')[0], config.allow);
