@@ -231,6 +231,14 @@ describe('logic API', () => {
       assert.doesNotMatch(raw.received, /100 Continue/);
     });
 
+    it('Expect: 100-continue with a content-type that is neither form nor JSON is 415 at once, with no 100 Continue', async () => {
+      const raw = await RawHttp.connect(server.logicUrl);
+      raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n');
+      await raw.closed();
+      assert.match(raw.received, /^HTTP\/1.1 415 /, raw.received);
+      assert.match(raw.received, /content-type \\"text\/plain\\" is not supported/);
+    });
+
     it('Expect: 100-continue within the limit gets 100 Continue, then the answer to the body sent after it', async () => {
       const raw = await RawHttp.connect(server.logicUrl);
       const body = JSON.stringify({ val: 'after 100 Continue', tag: 3 });

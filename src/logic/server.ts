@@ -65,6 +65,10 @@ export const IN_FLIGHT_GRACE_MS = 3000;
 
 /** The methods whose body fastify never reads. */
 const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
+/** The media types of the bodies the API reads. */
+const BODY_TYPES = new Set(['application/x-www-form-urlencoded', 'application/json']);
+/** `type/subtype` of a content-type, without its parameters (the names are case-insensitive). */
+const mediaTypeOf = (contentType: string): string => contentType.split(';')[0].trim().toLowerCase();
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRequest): ApiError {
@@ -143,6 +147,8 @@ export class LogicServer {
       done(null, parseForm(body as string));
     });
 
+    /** Requests sent with `Expect: 100-continue`, whose body comes only once Node answers 100 Continue. */
+    const awaitingContinue = new WeakSet<IncomingMessage>();
     /** Requests whose Expect is not 100-continue: Node would answer them 417 with an empty body, before any check. */
     const unmetExpectation = new WeakSet<IncomingMessage>();
     const checkKey = options.apiKey === undefined ? undefined : apiKeyChecker(options.apiKey);
@@ -166,6 +172,9 @@ export class LogicServer {
       const length = Number(req.headers['content-length']);
       if (BODYLESS_METHODS.has(req.method)) return;
       if (length > options.bodyLimit) throw apiErrors.bodyTooLarge(options.bodyLimit);
+      // a caller waiting for 100 Continue learns before it uploads a body that fastify would refuse once read
+      const type = req.headers['content-type'];
+      if (awaitingContinue.has(req.raw) && type !== undefined && !BODY_TYPES.has(mediaTypeOf(type))) throw apiErrors.unsupportedMediaType(type);
       // fastify would hand a compressed body to the form or JSON parser as it is
       const encoding = req.headers['content-encoding'];
       if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
@@ -181,7 +190,6 @@ export class LogicServer {
 
     // Node answers `Expect: 100-continue` with 100 Continue before any check; sent only once the checks on
     // the headers pass (key, method, declared length), a body the API would refuse is never uploaded
-    const awaitingContinue = new WeakSet<IncomingMessage>();
     app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       awaitingContinue.add(req);
       app.server.emit('request', req, res);
