@@ -271,6 +271,25 @@ describe('logic API', () => {
       assert.match(answer.body.msg, /content-type "text\/plain" is not supported/);
     });
 
+    it('415 for a body in a charset other than UTF-8 names the charset, rather than reading its bytes as UTF-8', async () => {
+      const latin1 = Buffer.from('val=caf\xe9&tag=3', 'latin1');
+      for (const [type, body] of [
+        ['application/x-www-form-urlencoded; charset=iso-8859-1', latin1],
+        ['application/json;charset="latin1"', Buffer.from('{"val":"caf\xe9","tag":3}', 'latin1')],
+      ] as const) {
+        const res = await fetch(`${server.logicUrl}/push/all`, { method: 'POST', body, headers: { 'content-type': type } });
+        assert.equal(res.status, 415, type);
+        const charset = /charset="?([^";]+)/.exec(type)?.[1] ?? '';
+        assert.deepEqual(await res.json(), { code: 415, msg: `charset ${JSON.stringify(charset)} is not supported: send the body in UTF-8` });
+      }
+      for (const type of ['application/x-www-form-urlencoded; charset=UTF-8', 'application/x-www-form-urlencoded; charset=us-ascii', 'application/json; charset="utf8"']) {
+        const body = type.includes('json') ? JSON.stringify({ val: 'café', tag: 3 }) : 'val=caf%C3%A9&tag=3';
+        const answer = await call(server.logicUrl, '/push/all', { raw: body, headers: { 'content-type': type } });
+        assert.equal(answer.status, 200, `${type}: ${answer.text}`);
+        assert.equal((await client.next(isPush)).data, 'café');
+      }
+    });
+
     it('415 for a body with no content-type says the header is missing', async () => {
       // fetch sends bytes with no content-type, where it would label a string text/plain
       const res = await fetch(`${server.logicUrl}/push/all`, { method: 'POST', body: Buffer.from('val=x&tag=3') });

@@ -39,6 +39,7 @@ export const apiErrors = {
       `${type === undefined ? 'the body has no content-type' : `content-type ${JSON.stringify(type.slice(0, 100))} is not supported`}: ` +
         'send application/x-www-form-urlencoded or application/json',
     ),
+  unsupportedCharset: (charset: string) => new ApiError(415, `charset ${JSON.stringify(charset.slice(0, 100))} is not supported: send the body in UTF-8`),
   unsupportedEncoding: (encoding: string) => new ApiError(415, `content-encoding ${JSON.stringify(encoding.slice(0, 100))} is not supported: send the body uncompressed`),
   expectationFailed: (expect: string) =>
     new ApiError(417, `Expect ${JSON.stringify(expect.slice(0, 100))} is not supported: send Expect: 100-continue, or no Expect`),

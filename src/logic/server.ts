@@ -15,6 +15,7 @@ import { apiKeyChecker, isLoopback } from './access.js';
 import { adminRoutes, registerAdmin } from './admin.js';
 import { ApiError, apiErrors } from './errors.js';
 import { servedExtraRoutes, type ExtraRouteUrl, type ServedExtraRoute } from './extra-routes.js';
+import { BODY_TYPES, foreignCharsetOf, mediaTypeOf } from './content-type.js';
 import { headersOf, parseInput } from './fields.js';
 import { parseForm } from './form.js';
 import { parseJsonBody } from './json-body.js';
@@ -65,10 +66,6 @@ export const IN_FLIGHT_GRACE_MS = 3000;
 
 /** The methods whose body fastify never reads. */
 const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
-/** The media types of the bodies the API reads. */
-const BODY_TYPES = new Set(['application/x-www-form-urlencoded', 'application/json']);
-/** `type/subtype` of a content-type, without its parameters (the names are case-insensitive). */
-const mediaTypeOf = (contentType: string): string => contentType.split(';')[0].trim().toLowerCase();
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRequest): ApiError {
@@ -136,16 +133,18 @@ export class LogicServer {
     this.metrics = new Metrics(broker, { pushes: this.pushes, repeats: this.repeats, refusedValSize: this.refusedValSize });
 
     app.removeContentTypeParser(['text/plain', 'application/json']);
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    // read as UTF-8 (parseAs: 'string'), so a body that says it is in another charset is refused rather than garbled
+    const parsing = (parse: (body: string) => unknown) => (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
       try {
-        done(null, parseJsonBody(body as string));
+        const charset = foreignCharsetOf(req.headers['content-type']);
+        if (charset !== undefined) throw apiErrors.unsupportedCharset(charset);
+        done(null, parse(body as string));
       } catch (err) {
         done(err as Error, undefined);
       }
-    });
-    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-      done(null, parseForm(body as string));
-    });
+    };
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, parsing(parseJsonBody));
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parsing(parseForm));
 
     /** Requests sent with `Expect: 100-continue`, whose body comes only once Node answers 100 Continue. */
     const awaitingContinue = new WeakSet<IncomingMessage>();
@@ -189,7 +188,7 @@ export class LogicServer {
     });
 
     // Node answers `Expect: 100-continue` with 100 Continue before any check; sent only once the checks on
-    // the headers pass (key, method, declared length), a body the API would refuse is never uploaded
+    // the headers pass (key, method, declared length, content-type and -encoding), a body the API would refuse is never uploaded
     app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       awaitingContinue.add(req);
       app.server.emit('request', req, res);
