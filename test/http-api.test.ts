@@ -117,6 +117,11 @@ describe('logic API', () => {
       assert.deepEqual(broken.body, { code: 400, msg: 'body is not valid JSON' });
     });
 
+    it('a JSON body that is null is 400 saying the body must be an object, not that its first field is missing', async () => {
+      const answer = await call(server.logicUrl, '/push/all', { raw: 'null', headers: { 'content-type': 'application/json' } });
+      assert.deepEqual(answer.body, { code: 400, msg: 'body must be a form or a JSON object' });
+    });
+
     it('a JSON body with a __proto__ key, or a constructor holding prototype, is 400 saying so, not "not valid JSON"', async () => {
       const msg = 'body must not have a key "__proto__", nor a "constructor" holding "prototype"';
       for (const raw of ['{"val":"v","tag":3,"__proto__":{"tag":5}}', '{"val":"v","tag":3,"constructor":{"prototype":{"tag":5}}}']) {
@@ -226,6 +231,14 @@ describe('logic API', () => {
       assert.doesNotMatch(raw.received, /100 Continue/);
     });
 
+    it('Expect: 100-continue with a content-type that is neither form nor JSON is 415 at once, with no 100 Continue', async () => {
+      const raw = await RawHttp.connect(server.logicUrl);
+      raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n');
+      await raw.closed();
+      assert.match(raw.received, /^HTTP\/1.1 415 /, raw.received);
+      assert.match(raw.received, /content-type \\"text\/plain\\" is not supported/);
+    });
+
     it('Expect: 100-continue within the limit gets 100 Continue, then the answer to the body sent after it', async () => {
       const raw = await RawHttp.connect(server.logicUrl);
       const body = JSON.stringify({ val: 'after 100 Continue', tag: 3 });
@@ -238,10 +251,43 @@ describe('logic API', () => {
       raw.close();
     });
 
+    it('an Expect other than 100-continue is 417 with the JSON error naming it, after the checks of the key and method', async () => {
+      const raw = await RawHttp.connect(server.logicUrl);
+      raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\nExpect: 200-ok\r\n\r\nval=x&tag=3\n');
+      await raw.waitFor('}');
+      assert.match(raw.received, /^HTTP\/1.1 417 /, raw.received);
+      assert.ok(raw.received.endsWith('{"code":417,"msg":"Expect \\"200-ok\\" is not supported: send Expect: 100-continue, or no Expect"}'), raw.received);
+      raw.close();
+      const wrongMethod = await RawHttp.connect(server.logicUrl);
+      wrongMethod.send('PUT /push/all HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nExpect: 200-ok\r\n\r\n');
+      await wrongMethod.waitFor('}');
+      assert.match(wrongMethod.received, /^HTTP\/1.1 405 /, wrongMethod.received);
+      wrongMethod.close();
+    });
+
     it('415 for a body that is neither form nor JSON', async () => {
       const answer = await call(server.logicUrl, '/push/all', { raw: 'val=x&tag=3', headers: { 'content-type': 'text/plain' } });
       assert.equal(answer.status, 415);
       assert.match(answer.body.msg, /content-type "text\/plain" is not supported/);
+    });
+
+    it('415 for a body in a charset other than UTF-8 names the charset, rather than reading its bytes as UTF-8', async () => {
+      const latin1 = Buffer.from('val=caf\xe9&tag=3', 'latin1');
+      for (const [type, body] of [
+        ['application/x-www-form-urlencoded; charset=iso-8859-1', latin1],
+        ['application/json;charset="latin1"', Buffer.from('{"val":"caf\xe9","tag":3}', 'latin1')],
+      ] as const) {
+        const res = await fetch(`${server.logicUrl}/push/all`, { method: 'POST', body, headers: { 'content-type': type } });
+        assert.equal(res.status, 415, type);
+        const charset = /charset="?([^";]+)/.exec(type)?.[1] ?? '';
+        assert.deepEqual(await res.json(), { code: 415, msg: `charset ${JSON.stringify(charset)} is not supported: send the body in UTF-8` });
+      }
+      for (const type of ['application/x-www-form-urlencoded; charset=UTF-8', 'application/x-www-form-urlencoded; charset=us-ascii', 'application/json; charset="utf8"']) {
+        const body = type.includes('json') ? JSON.stringify({ val: 'café', tag: 3 }) : 'val=caf%C3%A9&tag=3';
+        const answer = await call(server.logicUrl, '/push/all', { raw: body, headers: { 'content-type': type } });
+        assert.equal(answer.status, 200, `${type}: ${answer.text}`);
+        assert.equal((await client.next(isPush)).data, 'café');
+      }
     });
 
     it('415 for a body with no content-type says the header is missing', async () => {
@@ -252,6 +298,25 @@ describe('logic API', () => {
         code: 415,
         msg: 'the body has no content-type: send application/x-www-form-urlencoded or application/json',
       });
+    });
+
+    it('415 for a compressed body names its content-encoding, rather than reading the compressed bytes as the body', async () => {
+      const { gzipSync } = await import('node:zlib');
+      const json = gzipSync(JSON.stringify({ val: 'zipped', tag: 3 }));
+      const form = gzipSync('val=zipped&tag=3');
+      for (const [body, type, encoding] of [
+        [json, 'application/json', 'gzip'],
+        [form, 'application/x-www-form-urlencoded', 'gzip'],
+        [Buffer.from('val=zipped&tag=3'), 'application/x-www-form-urlencoded', 'br'],
+      ] as const) {
+        const res = await fetch(`${server.logicUrl}/push/all`, { method: 'POST', body, headers: { 'content-type': type, 'content-encoding': encoding } });
+        assert.equal(res.status, 415, `${type} ${encoding}`);
+        assert.equal(res.headers.get('accept-encoding'), 'identity');
+        assert.deepEqual(await res.json(), { code: 415, msg: `content-encoding "${encoding}" is not supported: send the body uncompressed` });
+      }
+      const identity = await call(server.logicUrl, '/push/all', { form: { val: 'plain', tag: 3 }, headers: { 'content-encoding': 'Identity' } });
+      assert.equal(identity.status, 200, identity.text);
+      assert.equal((await client.next(isPush)).data, 'plain');
     });
 
     it('applies the documented precedence: 405 before 413 before 415 before 400 before 404', async () => {
@@ -399,6 +464,7 @@ describe('logic API access', () => {
       const missing = await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 });
       assert.equal(missing.status, 401);
       assert.match(missing.body.msg, /Authorization: Bearer/);
+      assert.equal(missing.headers.get('www-authenticate'), 'Bearer realm="roomcast"', 'a 401 names the scheme it wants (RFC 9110 §11.6.1)');
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer wrong' })).status, 401);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 's3cret' })).status, 401);
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer s3cret' })).status, 200);

@@ -39,11 +39,15 @@ export const apiErrors = {
       `${type === undefined ? 'the body has no content-type' : `content-type ${JSON.stringify(type.slice(0, 100))} is not supported`}: ` +
         'send application/x-www-form-urlencoded or application/json',
     ),
+  unsupportedCharset: (charset: string) => new ApiError(415, `charset ${JSON.stringify(charset.slice(0, 100))} is not supported: send the body in UTF-8`),
+  unsupportedEncoding: (encoding: string) => new ApiError(415, `content-encoding ${JSON.stringify(encoding.slice(0, 100))} is not supported: send the body uncompressed`),
+  expectationFailed: (expect: string) =>
+    new ApiError(417, `Expect ${JSON.stringify(expect.slice(0, 100))} is not supported: send Expect: 100-continue, or no Expect`),
   unavailable: (msg: string) => new ApiError(503, msg),
   internal: () => new ApiError(500, 'internal error'),
 } as const;
 
 /** The statuses the API can answer with (500 aside: a bug). */
-export const ERROR_STATUSES = [400, 401, 403, 404, 405, 408, 409, 413, 415, 431, 503] as const;
+export const ERROR_STATUSES = [400, 401, 403, 404, 405, 408, 409, 413, 415, 417, 431, 503] as const;
 
 export type ErrorStatus = (typeof ERROR_STATUSES)[number];

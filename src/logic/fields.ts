@@ -97,7 +97,8 @@ export function countQuery(field: string, max: number, description: string) {
 
 /** Validates one part of a request; the first problem becomes a 400 naming its field. */
 export function parseInput<S extends z.ZodType>(schema: S, value: unknown, part: string): z.output<S> {
-  const result = schema.safeParse(value ?? {});
+  // no body at all reads as an empty one (its first field is missing); a JSON `null` body is not an object
+  const result = schema.safeParse(value === undefined ? {} : value);
   if (result.success) return result.data;
   const issue = result.error.issues[0];
   const message = issue.path.length === 0 && issue.code === 'invalid_type' ? `${part} must be a form or a JSON object` : issue.message;

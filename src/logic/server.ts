@@ -15,6 +15,7 @@ import { apiKeyChecker, isLoopback } from './access.js';
 import { adminRoutes, registerAdmin } from './admin.js';
 import { ApiError, apiErrors } from './errors.js';
 import { servedExtraRoutes, type ExtraRouteUrl, type ServedExtraRoute } from './extra-routes.js';
+import { BODY_TYPES, foreignCharsetOf, mediaTypeOf } from './content-type.js';
 import { headersOf, parseInput } from './fields.js';
 import { parseForm } from './form.js';
 import { parseJsonBody } from './json-body.js';
@@ -132,31 +133,53 @@ export class LogicServer {
     this.metrics = new Metrics(broker, { pushes: this.pushes, repeats: this.repeats, refusedValSize: this.refusedValSize });
 
     app.removeContentTypeParser(['text/plain', 'application/json']);
-    app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    // read as UTF-8 (parseAs: 'string'), so a body that says it is in another charset is refused rather than garbled
+    const parsing = (parse: (body: string) => unknown) => (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
       try {
-        done(null, parseJsonBody(body as string));
+        const charset = foreignCharsetOf(req.headers['content-type']);
+        if (charset !== undefined) throw apiErrors.unsupportedCharset(charset);
+        done(null, parse(body as string));
       } catch (err) {
         done(err as Error, undefined);
       }
-    });
-    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
-      done(null, parseForm(body as string));
-    });
+    };
+    app.addContentTypeParser('application/json', { parseAs: 'string' }, parsing(parseJsonBody));
+    app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, parsing(parseForm));
 
+    /** Requests sent with `Expect: 100-continue`, whose body comes only once Node answers 100 Continue. */
+    const awaitingContinue = new WeakSet<IncomingMessage>();
+    /** Requests whose Expect is not 100-continue: Node would answer them 417 with an empty body, before any check. */
+    const unmetExpectation = new WeakSet<IncomingMessage>();
     const checkKey = options.apiKey === undefined ? undefined : apiKeyChecker(options.apiKey);
     app.addHook('onRequest', async (req, reply) => {
       const config = req.routeOptions.config as RouteConfig;
       const trusted = checkKey !== undefined ? checkKey(req.headers.authorization) : isLoopback(req.ip);
       // only the callers the API answers in full keep their connection: anyone else's socket costs nothing past its answer
       if (!trusted) reply.header('connection', 'close');
-      if (config.auth !== false && !trusted) throw checkKey !== undefined ? apiErrors.unauthorized() : apiErrors.remoteWithoutKey();
+      if (config.auth !== false && !trusted) {
+        if (checkKey === undefined) throw apiErrors.remoteWithoutKey();
+        // a 401 must name the scheme it wants (RFC 9110 §11.6.1)
+        reply.header('www-authenticate', 'Bearer realm="roomcast"');
+        throw apiErrors.unauthorized();
+      }
       if (config.allow !== undefined) {
         reply.header('allow', config.allow);
         throw apiErrors.methodNotAllowed(req.method, req.url.split('?')[0], config.allow);
       }
+      if (unmetExpectation.has(req.raw)) throw apiErrors.expectationFailed(req.headers.expect ?? '');
       // fastify never reads the body of a GET or HEAD, so it is no reason to refuse one (as /openapi.json says)
       const length = Number(req.headers['content-length']);
-      if (length > options.bodyLimit && !BODYLESS_METHODS.has(req.method)) throw apiErrors.bodyTooLarge(options.bodyLimit);
+      if (BODYLESS_METHODS.has(req.method)) return;
+      if (length > options.bodyLimit) throw apiErrors.bodyTooLarge(options.bodyLimit);
+      // a caller waiting for 100 Continue learns before it uploads a body that fastify would refuse once read
+      const type = req.headers['content-type'];
+      if (awaitingContinue.has(req.raw) && type !== undefined && !BODY_TYPES.has(mediaTypeOf(type))) throw apiErrors.unsupportedMediaType(type);
+      // fastify would hand a compressed body to the form or JSON parser as it is
+      const encoding = req.headers['content-encoding'];
+      if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
+        reply.header('accept-encoding', 'identity');
+        throw apiErrors.unsupportedEncoding(encoding);
+      }
     });
 
     // an answer given during a shutdown closes its connection, so the shutdown need not wait out its grace for it
@@ -165,10 +188,14 @@ export class LogicServer {
     });
 
     // Node answers `Expect: 100-continue` with 100 Continue before any check; sent only once the checks on
-    // the headers pass (key, method, declared length), a body the API would refuse is never uploaded
-    const awaitingContinue = new WeakSet<IncomingMessage>();
+    // the headers pass (key, method, declared length, content-type and -encoding), a body the API would refuse is never uploaded
     app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       awaitingContinue.add(req);
+      app.server.emit('request', req, res);
+    });
+    // routed like any request instead, one gets the JSON error after the checks of key and method
+    app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      unmetExpectation.add(req);
       app.server.emit('request', req, res);
     });
     app.addHook('preParsing', async (req, reply) => {
