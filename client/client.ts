@@ -294,9 +294,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
         else this.emit('error', error);
         return;
       }
-      case 'pong':
-      case 'unknown':
-        return;
+      // a pong, or text that is no frame roomcast sends (not JSON, say): nothing to do but the lastReceivedAt above
     }
   }
 
@@ -462,7 +460,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
           })
             .then((token) => this.setToken(token))
             // the error event carries an Error, whatever getToken rejected with
-            .catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(`getToken rejected with ${String(err)}`)))
+            // (not after close(): a closed client emits nothing more)
+            .catch((err: unknown) => this.#currentState === 'closed' || this.emit('error', err instanceof Error ? err : new Error(`getToken rejected with ${String(err)}`)))
             .finally(() => clearTimeout(this.#handshakeTimer))
         : undefined;
     const retry = (): void => {
