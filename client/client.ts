@@ -294,14 +294,14 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
         else this.emit('error', error);
         return;
       }
-      case 'pong':
-      case 'unknown':
-        return;
+      // a pong, or text that is no frame roomcast sends (not JSON, say): nothing to do but the lastReceivedAt above
     }
   }
 
   #welcomed(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
     clearTimeout(this.#handshakeTimer);
+    // pushes to all that come on this connection are of this server's `*`, also while it resumes
+    this.#allEpoch = frame.epoch;
     this.#startHeartbeat(frame.heartbeatMs);
     const since = this.#since();
     if (this.#resumeEnabled && this.#resumeToken !== undefined && since !== undefined) {
@@ -329,9 +329,10 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.#resumingFrom = undefined;
     this.#currentWsId = frame.wsId;
     this.#resumeToken = frame.resume;
-    this.#allEpoch = frame.epoch;
+    const all = this.#streamPositions.get(ALL_STREAM) ?? { seq: -1 };
     this.#streamPositions.clear();
-    if (frame.seq !== undefined) this.#record(ALL_STREAM, frame.seq, frame.epoch);
+    // a refused resume's answer can come after pushes to all (held since the welcome): keep the furthest, or the next resume replays them
+    if (frame.seq !== undefined) this.#record(ALL_STREAM, all.epoch === frame.epoch ? Math.max(frame.seq, all.seq) : frame.seq, frame.epoch);
     this.#leaveAllBut(new Map());
     this.#sessionUp(reconnected ? { state: 'connected', wsId: frame.wsId, recovered: false } : { state: 'connected', wsId: frame.wsId });
   }
@@ -459,7 +460,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
           })
             .then((token) => this.setToken(token))
             // the error event carries an Error, whatever getToken rejected with
-            .catch((err: unknown) => this.emit('error', err instanceof Error ? err : new Error(`getToken rejected with ${String(err)}`)))
+            // (not after close(): a closed client emits nothing more)
+            .catch((err: unknown) => this.#currentState === 'closed' || this.emit('error', err instanceof Error ? err : new Error(`getToken rejected with ${String(err)}`)))
             .finally(() => clearTimeout(this.#handshakeTimer))
         : undefined;
     const retry = (): void => {
