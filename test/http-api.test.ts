@@ -68,11 +68,29 @@ describe('logic API', () => {
     });
   });
 
+  describe('a val of any well-formed Unicode', () => {
+    it('reaches the client as it was sent, from a form and from JSON', async () => {
+      const val = '你好 😀 é\u0000\u2028"\\';
+      const form = await call(server.logicUrl, '/push/all', {
+        raw: new URLSearchParams({ val, tag: '6' }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      assert.equal(form.status, 200, form.text);
+      assert.deepEqual(await client.next(isPush), { type: 6, data: val, seq: form.body.data?.seq });
+      const json = await postJson(server.logicUrl, '/push/all', { val, tag: 7 });
+      assert.equal(json.status, 200, json.text);
+      assert.deepEqual(await client.next(isPush), { type: 7, data: val, seq: json.body.data?.seq });
+    });
+  });
+
   describe('400 names the field', () => {
     const cases: [string, Record<string, unknown>, string][] = [
       ['/push/all', { tag: 3 }, 'val is required'],
       ['/push/all', { val: '', tag: 3 }, 'val must be a non-empty string'],
       ['/push/all', { val: 5, tag: 3 }, 'val must be a non-empty string'],
+      // Redis would turn it into U+FFFD, memory would not: refused on both
+      ['/push/all', { val: 'ok\ud800', tag: 3 }, 'val must be well-formed Unicode: it has a lone UTF-16 surrogate at index 2'],
+      ['/push/room', { val: '\ud83d\ude00\udc00', tag: 3, id: 'r' }, 'val must be well-formed Unicode: it has a lone UTF-16 surrogate at index 2'],
       ['/push/all', { val: 'v' }, 'tag is required'],
       ['/push/all', { val: 'v', tag: 'abc' }, 'tag must be an integer from 2 to 2147483647'],
       ['/push/all', { val: 'v', tag: 3.5 }, 'tag must be an integer from 2 to 2147483647'],

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { ROOM_ID_PATTERN, ROOM_ID_RULE } from '../protocol/room-id.js';
 import { isUserId, USER_ID_RULE } from '../protocol/user-id.js';
+import { loneSurrogateAt } from '../protocol/unicode.js';
 import { apiErrors } from './errors.js';
 
 const TAG_MAX = 2 ** 31 - 1;
@@ -29,12 +30,16 @@ export function tagField(field = 'tag') {
     .meta({ description: `Message type delivered as the frame's \`type\`: ${TAG_RULE}` });
 }
 
-/** `val`: a non-empty string, delivered as the frame's `data`. */
+/** `val`: a non-empty string of well-formed Unicode, delivered as the frame's `data` (the same on either engine: see unicode.ts). */
 export function valField(field = 'val') {
   return z
     .string({ error: fieldError(field, 'a non-empty string') })
     .min(1, { error: `${field} must be a non-empty string` })
-    .meta({ description: "Message body delivered as the frame's `data`" });
+    .check((ctx) => {
+      const at = loneSurrogateAt(ctx.value);
+      if (at !== -1) ctx.issues.push({ code: 'custom', input: ctx.value, message: `${field} must be well-formed Unicode: it has a lone UTF-16 surrogate at index ${at}` });
+    })
+    .meta({ description: "Message body delivered as the frame's `data`: a non-empty string of well-formed Unicode (no lone UTF-16 surrogate)" });
 }
 
 /** A room id: a string, or a JSON integer taken as its decimal string. */

@@ -4,10 +4,10 @@
  * becomes U+FFFD, so "\ud800" and "\udc00" would be one user there (one
  * pub/sub channel, one owner of a session) and two on the memory broker.
  */
+import { loneSurrogateAt } from './unicode.js';
+
 export const USER_ID_RULE = 'a string of 1-128 characters of well-formed Unicode (no lone UTF-16 surrogate)';
 
-const LONE_SURROGATE = /\p{Surrogate}/u;
-
 export function isUserId(value: unknown): value is string {
-  return typeof value === 'string' && value.length >= 1 && value.length <= 128 && !LONE_SURROGATE.test(value);
+  return typeof value === 'string' && value.length >= 1 && value.length <= 128 && loneSurrogateAt(value) === -1;
 }
