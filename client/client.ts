@@ -342,14 +342,17 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.#resumingFrom = undefined;
     this.#currentWsId = frame.wsId;
     this.#resumeToken = frame.resume ?? this.#resumeToken;
-    this.#streamPositions.clear();
+    // no streams at all: the server kept the session and its rooms but could not say where they stand
+    // (its broker failed mid-way): keep the positions, so the next resume takes the same session back
+    if (frame.streams.size > 0) {
+      this.#streamPositions.clear();
+      this.#leaveAllBut(frame.streams);
+    }
     for (const [stream, position] of frame.streams) {
       this.#streamPositions.set(stream, position);
       if (stream === ALL_STREAM) this.#allEpoch = position.epoch;
       else this.#joinedRooms.add(stream);
     }
-    // no streams at all: the server kept the rooms but could not say where they stand
-    if (frame.streams.size > 0) this.#leaveAllBut(frame.streams);
     this.#sessionUp({ state: 'connected', wsId: frame.wsId, recovered: frame.recovered });
   }
 
