@@ -89,6 +89,21 @@ function connectUrl(url: string, token: string | undefined): string {
   return parsed.toString();
 }
 
+/** The token's `exp` in ms, read from its payload without verifying it; NaN when it is no JWT or has no exp. */
+function tokenExpiry(token: string | undefined): number {
+  try {
+    // the server refuses a token whose exp is not a number: no need to check it here
+    return (JSON.parse(atob(token!.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'))) as { exp: number }).exp * 1000;
+  } catch {
+    return NaN;
+  }
+}
+
+/** What the error event carries, whatever getToken rejected with. */
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(`getToken rejected with ${String(err)}`);
+}
+
 function checkToken(token: unknown): string {
   if (typeof token !== 'string' || token === '') throw new TypeError('token must be a non-empty string');
   return token;
@@ -120,6 +135,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   #connectedAt: number | undefined;
   #heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Asks getToken for the next token a margin before the current one's exp. */
+  #refreshTimer: ReturnType<typeof setTimeout> | undefined;
   /** The retry #retryTimer will run, while it waits: retryNow() runs it early. */
   #pendingRetry: (() => void) | undefined;
   #nextId = 0;
@@ -203,6 +220,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     try {
       await this.#request('refresh', { token }, 'refresh');
       this.#socketToken = token;
+      this.#scheduleRefresh();
     } catch (err) {
       // later connections keep the token the server accepted
       if (isRefusal(err) && this.#token === token) this.#token = this.#socketToken;
@@ -372,10 +390,38 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     clearTimeout(this.#handshakeTimer);
     this.#connectedAt = Date.now();
     this.#hadSession = true;
+    // before the state event: a listener that closes the client clears it
+    this.#scheduleRefresh();
     this.#setState(change);
     for (const op of this.#pending.values()) if (!op.sent) this.#sendOp(op);
     // setToken() resolved when it was called: a refusal now is told as an error (a lost answer is not: the reconnect sends it)
     if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch((err: unknown) => isRefusal(err) && this.emit('error', err));
+  }
+
+  /**
+   * With getToken, and a token the server holds with an exp: asks getToken for a new one
+   * at the later of 80% of its remaining life and 10 s before exp, and sends it (setToken).
+   * A failed ask is an error event, and is tried again (by the same rule) at most `retries` times;
+   * then the server's 4001 at exp asks again. Cleared by a drop, close() and the next accepted token.
+   */
+  #scheduleRefresh(retries = 2): void {
+    clearTimeout(this.#refreshTimer);
+    const getToken = this.#getToken;
+    // called only while connected: by #sessionUp, by setToken() once the server took the token, and by a retry below
+    const life = tokenExpiry(this.#socketToken) - Date.now();
+    if (getToken === undefined || !(life > 0)) return;
+    const timer = (this.#refreshTimer = setTimeout(
+      () =>
+        (async () => this.setToken(await getToken()))()
+          .catch((err: unknown) => {
+            // not after a drop, close() or another accepted token meanwhile: they decide what comes next
+            if (this.#refreshTimer !== timer) return;
+            this.emit('error', asError(err));
+            if (retries > 0) this.#scheduleRefresh(retries - 1);
+          }),
+      // setTimeout fires at once for a delay above 2^31-1 ms (24.8 days): that would ask getToken without end
+      Math.min(2 ** 31 - 1, Math.max(life * 0.8, life - 10_000)),
+    ));
   }
 
   #startHeartbeat(heartbeatMs: number): void {
@@ -464,7 +510,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
             .then((token) => this.setToken(token))
             // the error event carries an Error, whatever getToken rejected with
             // (not after close(): a closed client emits nothing more)
-            .catch((err: unknown) => this.#currentState === 'closed' || this.emit('error', err instanceof Error ? err : new Error(`getToken rejected with ${String(err)}`)))
+            .catch((err: unknown) => this.#currentState === 'closed' || this.emit('error', asError(err)))
             .finally(() => clearTimeout(this.#handshakeTimer))
         : undefined;
     const retry = (): void => {
@@ -493,6 +539,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     clearTimeout(this.#handshakeTimer);
     clearInterval(this.#heartbeatTimer);
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
     this.#pendingRetry = undefined;
     if (code === 'closed') this.#joinedRooms.clear();
     for (const op of [...this.#pending.values()]) {

@@ -64,7 +64,10 @@ export interface ClientOptions {
   /** Sent as the `token` query parameter of every connection. */
   token?: string;
   /**
-   * Asked for a new token when the server refuses or expires the one it has
+   * Asked for a new token a margin before the connection's token expires (the later
+   * of 80% of its remaining life and 10 s before its `exp`), which is sent on the same
+   * connection; a failure is an `error` event, tried again at most twice before `exp`.
+   * Also asked when the server refuses or expires the one it has
    * (close 4001); the retry waits for it, up to connectTimeoutMs. A rejection
    * (or no answer by then: code `timeout`) is emitted as `error`,
    * and the retry goes with the token before (and asks again after the next 4001).
