@@ -483,8 +483,17 @@ describe('logic API access', () => {
       assert.equal(missing.status, 401);
       assert.match(missing.body.msg, /Authorization: Bearer/);
       assert.equal(missing.headers.get('www-authenticate'), 'Bearer realm="roomcast"', 'a 401 names the scheme it wants (RFC 9110 §11.6.1)');
-      assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer wrong' })).status, 401);
-      assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 's3cret' })).status, 401);
+      // each 401 says what is wrong
+      const refusals: [Record<string, string>, string][] = [
+        [{}, 'the request has no Authorization header'],
+        [{ authorization: 'Bearer wrong' }, 'the key is not the one roomcast runs with (--api-key)'],
+        [{ authorization: 's3cret' }, 'the Authorization header is not of the form "Bearer <key>"'],
+        [{ authorization: 'Basic czNjcmV0' }, 'the Authorization header is not of the form "Bearer <key>"'],
+      ];
+      for (const [headers, wrong] of refusals) {
+        const answer = await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, headers);
+        assert.deepEqual([answer.status, answer.body], [401, { code: 401, msg: `missing or wrong API key: ${wrong}; send the header Authorization: Bearer <key>` }], JSON.stringify(headers));
+      }
       assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: 'Bearer s3cret' })).status, 200);
       for (const scheme of ['bearer', 'BEARER', 'bEaReR']) {
         assert.equal((await post(server.logicUrl, '/push/all', { val: 'v', tag: 3 }, { authorization: `${scheme} s3cret` })).status, 200, 'the scheme is case-insensitive');

@@ -14,12 +14,16 @@ function digest(value: string): Buffer {
 /** `Bearer <credentials>`; the scheme is case-insensitive (RFC 7235 §2.1). */
 const BEARER = /^bearer +(.*)$/i;
 
-/** Compares in constant time: both sides are hashed to equal length first. */
-export function apiKeyChecker(apiKey: string): (authorization: string | undefined) => boolean {
+/**
+ * What is wrong with a request's Authorization header, or undefined when it
+ * carries the key. Compares in constant time: both sides are hashed to equal length first.
+ */
+export function apiKeyChecker(apiKey: string): (authorization: string | undefined) => string | undefined {
   const expected = digest(apiKey);
   return (authorization) => {
-    const credentials = authorization === undefined ? undefined : BEARER.exec(authorization)?.[1];
-    if (credentials === undefined) return false;
-    return timingSafeEqual(digest(credentials.trim()), expected);
+    if (authorization === undefined) return 'the request has no Authorization header';
+    const credentials = BEARER.exec(authorization)?.[1];
+    if (credentials === undefined) return 'the Authorization header is not of the form "Bearer <key>"';
+    return timingSafeEqual(digest(credentials.trim()), expected) ? undefined : 'the key is not the one roomcast runs with (--api-key)';
   };
 }

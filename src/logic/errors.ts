@@ -18,7 +18,7 @@ export class ApiError extends Error {
 
 export const apiErrors = {
   badRequest: (msg: string) => new ApiError(400, msg),
-  unauthorized: () => new ApiError(401, 'missing or wrong API key: send the header Authorization: Bearer <key>'),
+  unauthorized: (wrong: string) => new ApiError(401, `missing or wrong API key: ${wrong}; send the header Authorization: Bearer <key>`),
   remoteWithoutKey: () =>
     new ApiError(
       403,

@@ -153,14 +153,15 @@ export class LogicServer {
     const checkKey = options.apiKey === undefined ? undefined : apiKeyChecker(options.apiKey);
     app.addHook('onRequest', async (req, reply) => {
       const config = req.routeOptions.config as RouteConfig;
-      const trusted = checkKey !== undefined ? checkKey(req.headers.authorization) : isLoopback(req.ip);
+      const keyRefusal = checkKey?.(req.headers.authorization);
+      const trusted = checkKey !== undefined ? keyRefusal === undefined : isLoopback(req.ip);
       // only the callers the API answers in full keep their connection: anyone else's socket costs nothing past its answer
       if (!trusted) reply.header('connection', 'close');
       if (config.auth !== false && !trusted) {
-        if (checkKey === undefined) throw apiErrors.remoteWithoutKey();
+        if (keyRefusal === undefined) throw apiErrors.remoteWithoutKey();
         // a 401 must name the scheme it wants (RFC 9110 §11.6.1)
         reply.header('www-authenticate', 'Bearer realm="roomcast"');
-        throw apiErrors.unauthorized();
+        throw apiErrors.unauthorized(keyRefusal);
       }
       if (config.allow !== undefined) {
         reply.header('allow', config.allow);
