@@ -83,6 +83,13 @@ describe('logic API', () => {
     });
   });
 
+  it('a path with a broken escape is a 400 naming the URL', async () => {
+    for (const path of ['/rooms/%ZZ', '/conns/%E0%A4', '/users/a%']) {
+      const answer = await call(server.logicUrl, path);
+      assert.deepEqual([answer.status, answer.body], [400, { code: 400, msg: `the URL ${JSON.stringify(path)} is malformed: each % must start an escape (%XX) of UTF-8` }], path);
+    }
+  });
+
   describe('400 names the field', () => {
     const cases: [string, Record<string, unknown>, string][] = [
       ['/push/all', { tag: 3 }, 'val is required'],

@@ -80,7 +80,7 @@ function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRe
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return apiErrors.badRequest('content-length does not match the body');
     case 'FST_ERR_BAD_URL':
-      return apiErrors.badRequest('the URL is malformed');
+      return apiErrors.badRequest(`the URL ${JSON.stringify(req.url.slice(0, 200))} is malformed: each % must start an escape (%XX) of UTF-8`);
   }
   const status = (err as FastifyError).statusCode;
   if (status !== undefined && status >= 400 && status < 500) return new ApiError(status, err.message);
