@@ -401,24 +401,33 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   /**
    * With getToken, and a token the server holds with an exp: asks getToken for a new one
    * at the later of 80% of its remaining life and 10 s before exp, and sends it (setToken).
-   * A failed ask is an error event, and is tried again (by the same rule) at most `retries` times;
-   * then the server's 4001 at exp asks again. Cleared by a drop, close() and the next accepted token.
+   * A failed ask (a rejection, no answer within connectTimeoutMs, a refused refresh) is an error event,
+   * and is tried again (by the same rule) at most `retries` times; then the server's 4001 at exp asks again.
+   * Cleared by a drop, close() and the next accepted token: an answer that comes after them is dropped.
    */
   #scheduleRefresh(retries = 2): void {
     clearTimeout(this.#refreshTimer);
+    this.#refreshTimer = undefined;
     const getToken = this.#getToken;
     // called only while connected: by #sessionUp, by setToken() once the server took the token, and by a retry below
     const life = tokenExpiry(this.#socketToken) - Date.now();
     if (getToken === undefined || !(life > 0)) return;
-    const timer = (this.#refreshTimer = setTimeout(
-      () =>
-        (async () => this.setToken(await getToken()))()
-          .catch((err: unknown) => {
-            // not after a drop, close() or another accepted token meanwhile: they decide what comes next
-            if (this.#refreshTimer !== timer) return;
-            this.emit('error', asError(err));
-            if (retries > 0) this.#scheduleRefresh(retries - 1);
-          }),
+    const fail = (err: unknown): void => {
+      // not after a drop, close() or another accepted token meanwhile: they decide what comes next
+      if (this.#refreshTimer !== timer) return;
+      this.emit('error', asError(err));
+      if (retries > 0) this.#scheduleRefresh(retries - 1);
+    };
+    let timer = (this.#refreshTimer = setTimeout(
+      () => {
+        // the ask's bound takes the timer's place, so what clears the timer ends the ask too
+        timer = this.#refreshTimer = setTimeout(() => fail(new RoomcastError('timeout', `getToken gave no token within ${this.#connectTimeoutMs} ms`)), this.#connectTimeoutMs);
+        Promise.resolve()
+          .then(getToken)
+          // (and not after a drop, close() or another accepted token meanwhile)
+          .then((token) => (this.#refreshTimer === timer ? (clearTimeout(timer), this.setToken(token)) : undefined))
+          .catch(fail);
+      },
       // setTimeout fires at once for a delay above 2^31-1 ms (24.8 days): that would ask getToken without end
       Math.min(2 ** 31 - 1, Math.max(life * 0.8, life - 10_000)),
     ));

@@ -98,10 +98,10 @@ describe('SDK options', () => {
     assert.equal(run.stdout.trim(), expected);
   });
 
-  it('fits in 4,070 bytes minified and gzipped as a browser bundle', () => {
+  it('fits in 4,086 bytes minified and gzipped as a browser bundle', () => {
     const bundle = readFileSync(new URL('../../dist/client-bundle/roomcast-client.js', import.meta.url));
     const gzipped = gzipSync(bundle, { level: 9 }).length;
-    assert.ok(gzipped < 4070, `the browser bundle is ${gzipped} bytes gzipped`);
+    assert.ok(gzipped < 4086, `the browser bundle is ${gzipped} bytes gzipped`);
   });
 });
 

@@ -90,3 +90,111 @@ describe('SDK token refresh before exp', () => {
     assert.ok(run.exited && run.ms < 6000, `the process ${run.exited ? `exited after ${Math.round(run.ms)} ms` : 'was still running after 10 s'}`);
   });
 });
+
+/** A getToken whose answers the test gives: each ask is recorded and waits for `answer`. */
+function heldAsks(): { asked: number[]; answer: ((token: string) => void)[]; getToken: () => Promise<string> } {
+  const asks = { asked: [] as number[], answer: [] as ((token: string) => void)[], getToken: () => new Promise<string>((resolve) => asks.answer.push(resolve)) };
+  const getToken = asks.getToken;
+  asks.getToken = () => (asks.asked.push(Date.now()), getToken());
+  return asks;
+}
+
+describe('SDK token refresh before exp: what replaces or ends the pending ask', () => {
+  const server = serverPerSuite({ auth: 'required', jwtSecret: JWT_SECRET, jwtClockTolerance: 0 });
+  const expiryOf = (wsId: string | undefined): number | undefined => server.gateway.node.hub.conns.get(wsId!)?.identity?.expiresAt;
+  const stateLog = (client: RoomcastClient): string[] => {
+    const log: string[] = [];
+    client.on('state', (s) => log.push([s.state, s.code].filter((x) => x !== undefined).join(' ')));
+    client.on('error', (err) => log.push(`error: ${err.message}`));
+    return log;
+  };
+
+  /** The one ask comes from the connection's own token: answered with a 60 s token, which the server then holds (no 4001). */
+  async function renewsOnce(client: RoomcastClient, asks: ReturnType<typeof heldAsks>, notBefore: number): Promise<void> {
+    await until('the ask', () => (asks.asked.length > 0 ? true : undefined), 5000);
+    assert.ok(asks.asked[0] >= notBefore, `asked ${notBefore - asks.asked[0]} ms too early`);
+    asks.answer[0](await signToken({ sub: 'sdk-user', expiresIn: 60 }));
+    await until('the server holds the new token', () => ((expiryOf(client.wsId) ?? 0) > Date.now() + 50_000 ? true : undefined), 3000);
+    assert.equal(asks.asked.length, 1);
+  }
+
+  it('a drop while the timer waits: getToken is not asked for the old connection; the new one arms its own timer from the token it connected with', async () => {
+    const asks = heldAsks();
+    // the retry waits ~2.5 s: past the first token's timer (at 80% of its 1-2 s), while disconnected
+    const client = new RoomcastClient(server.gatewayUrl, {
+      token: await signToken({ sub: 'sdk-user', expiresIn: 2 }),
+      getToken: asks.getToken,
+      reconnect: { initialDelayMs: 2500, maxDelayMs: 2500, factor: 1 },
+      random: () => 0.99,
+    });
+    const log = stateLog(client);
+    try {
+      const { wsId } = await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const later = await signToken({ sub: 'sdk-user', expiresIn: 5 });
+      client.on('state', (s) => s.state === 'reconnecting' && void client.setToken(later));
+      server.gateway.node.hub.conns.get(wsId!)!.terminate();
+      await nextEvent(client, 'state', (s) => s.state === 'connected', 4000);
+      const reconnectedAt = Date.now();
+      assert.deepEqual(asks.asked, [], 'no ask while disconnected');
+      await renewsOnce(client, asks, reconnectedAt);
+      assert.deepEqual(log, ['connecting', 'connected', 'reconnecting 1006', 'connected']);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('setToken() while connected replaces the timer: the next ask is timed from the new token exp, not the old one', async () => {
+    const asks = heldAsks();
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 2 }), getToken: asks.getToken, reconnect: FAST });
+    const log = stateLog(client);
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const replacedAt = Date.now();
+      await client.setToken(await signToken({ sub: 'sdk-user', expiresIn: 5 }));
+      // the first token's timer (80% of its 1-2 s) would have asked by now
+      await sleep(2000);
+      await renewsOnce(client, asks, replacedAt + 2000);
+      assert.deepEqual(log, ['connecting', 'connected']);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('a getToken that never answers: the ask fails after connectTimeoutMs (an error event) and is tried again, before the 4001 at exp', async () => {
+    const asks = heldAsks();
+    const client = new RoomcastClient(server.gatewayUrl, {
+      token: await signToken({ sub: 'sdk-user', expiresIn: 3 }),
+      getToken: asks.getToken,
+      connectTimeoutMs: 200,
+      reconnect: FAST,
+    });
+    const log = stateLog(client);
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'reconnecting' && s.code === 4001, 6000);
+      const beforeExp = log.slice(2, log.indexOf('reconnecting 4001'));
+      assert.deepEqual(log.slice(0, 2), ['connecting', 'connected']);
+      assert.ok(beforeExp.length >= 1 && beforeExp.every((e) => e === 'error: getToken gave no token within 200 ms'), log.join(', '));
+      assert.equal(asks.asked.length, beforeExp.length + (beforeExp.length < 3 ? 1 : 0), `one ask per error, and one more when not all three failed: ${log.join(', ')}`);
+    } finally {
+      client.close();
+    }
+  });
+
+  it('an ask answered after setToken() gave a newer token: the late answer is not sent, and no error', async () => {
+    const asks = heldAsks();
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 2 }), getToken: asks.getToken, reconnect: FAST });
+    const log = stateLog(client);
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      await until('the ask', () => (asks.asked.length > 0 ? true : undefined), 3000);
+      await client.setToken(await signToken({ sub: 'sdk-user', expiresIn: 60 }));
+      const accepted = expiryOf(client.wsId)!;
+      asks.answer[0](await signToken({ sub: 'sdk-user', expiresIn: 30 }));
+      await sleep(300);
+      assert.equal(expiryOf(client.wsId), accepted, 'the server holds the token setToken() gave');
+      assert.deepEqual(log, ['connecting', 'connected']);
+    } finally {
+      client.close();
+    }
+  });
+});
