@@ -128,7 +128,30 @@ describe('a client that never answers the close handshake', () => {
     assert.ok(Date.now() - started < 6000);
     client.socket.destroy();
   });
+
+  it('that sent its own close frame (1001) and never ends its side is let go after the close grace, and its session is away', async () => {
+    const client = await halfOpenClient(server.gatewayUrl, new URL(server.gatewayUrl).pathname);
+    await until('the welcome', () => (client.received().includes('"welcome"') ? true : undefined));
+    const wsId = /"wsId":"([^"]+)"/.exec(client.received().toString())![1];
+    client.socket.write(maskedCloseFrame(1001));
+    await until('the close frame answered', () => (client.received().includes(Buffer.from([0x88, 0x02, 0x03, 0xe9])) ? true : undefined));
+    const started = Date.now();
+    await until(
+      'the connection let go',
+      async () => ((await call(server.logicUrl, `/conns/${wsId}`)).body.data?.state === 'away' ? true : undefined),
+      6000,
+    );
+    assert.ok(Date.now() - started < 6000);
+    client.socket.destroy();
+  });
 });
+
+/** A client's close frame with `code` and no reason, masked (with a zero mask, which leaves the bytes as they are). */
+function maskedCloseFrame(code: number): Buffer {
+  const frame = Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0, 0]);
+  frame.writeUInt16BE(code, 6);
+  return frame;
+}
 
 describe('a message over what the socket takes (the resume frame limit, above --max-payload)', () => {
   const server = serverPerSuite({ maxPayload: 1024, maxRoomsPerConnection: 1 });
