@@ -202,3 +202,37 @@ describe('handshakes the gateway refuses', () => {
     });
   }
 });
+
+/** Sends `request` on a new TCP connection and resolves with the head of the answer (its status line and headers). */
+async function answerHeadTo(wsUrl: string, request: string): Promise<string> {
+  const url = new URL(wsUrl);
+  const socket = connect({ host: url.hostname, port: Number(url.port) });
+  socket.on('error', () => undefined);
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  socket.write(request);
+  try {
+    return await until('the head of the answer', () => (received.includes('\r\n\r\n') ? received.slice(0, received.indexOf('\r\n\r\n')) : undefined), 5000);
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe('handshakes offering what the gateway does not speak', () => {
+  const server = serverPerSuite();
+  const upgrade = (extra: string): string =>
+    `GET ${new URL(server.gatewayUrl).pathname} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
+
+  it('subprotocols are upgraded with none agreed: no Sec-WebSocket-Protocol in the answer (RFC 6455 §4.2.2)', async () => {
+    const head = await answerHeadTo(server.gatewayUrl, upgrade('Sec-WebSocket-Protocol: chat, superchat\r\n'));
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    assert.doesNotMatch(head, /sec-websocket-protocol/i);
+  });
+
+  it('permessage-deflate is upgraded with no extension agreed: no Sec-WebSocket-Extensions in the answer', async () => {
+    const head = await answerHeadTo(server.gatewayUrl, upgrade('Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n'));
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    assert.doesNotMatch(head, /sec-websocket-extensions/i);
+  });
+});

@@ -207,6 +207,8 @@ export class GatewayServer {
       // a resume may be larger than --max-payload; handleInbound holds every other frame to it
       maxPayload: resumeFrameLimit(options.maxRoomsPerConnection, options.maxPayload),
       perMessageDeflate: false,
+      // roomcast speaks no subprotocol: ws would otherwise agree to the first one a client offers
+      handleProtocols: () => false,
       clientTracking: false,
       // once it has answered a client's own close frame, ws waits this long for the client's end (30 s by default)
       closeTimeout: this.shared.limits.closeGraceMs,
