@@ -106,6 +106,19 @@ describe('a client that never answers the close handshake', () => {
   // no heartbeat: nothing but the close grace (3 s) may end these sockets
   const server = serverPerSuite({ auth: 'optional', jwtSecret: JWT_SECRET, heartbeatTimeout: 0 });
 
+  async function welcomedHalfOpenClient(): Promise<{ client: Awaited<ReturnType<typeof halfOpenClient>>; wsId: string }> {
+    const client = await halfOpenClient(server.gatewayUrl, new URL(server.gatewayUrl).pathname);
+    await until('the welcome', () => (client.received().includes('"welcome"') ? true : undefined));
+    return { client, wsId: /"wsId":"([^"]+)"/.exec(client.received().toString())![1] };
+  }
+
+  /** Waits for the connection to be let go, its session away, within the close grace (3 s) and some slack. */
+  async function untilAwayWithinGrace(wsId: string): Promise<void> {
+    const started = Date.now();
+    await until('the connection let go', async () => ((await call(server.logicUrl, `/conns/${wsId}`)).body.data?.state === 'away' ? true : undefined), 6000);
+    assert.ok(Date.now() - started < 6000);
+  }
+
   it('refused for its ?token= is let go after the close grace (3 s), not the 30 s ws waits', async () => {
     const client = await halfOpenClient(server.gatewayUrl, `${new URL(server.gatewayUrl).pathname}?token=not-a-jwt`);
     await until('the 4001 close frame', () => (client.received().includes('the token is not valid') ? true : undefined));
@@ -115,20 +128,27 @@ describe('a client that never answers the close handshake', () => {
   });
 
   it('whose frame ws fails (unmasked: 1002) is let go after the close grace, and its session is away', async () => {
-    const client = await halfOpenClient(server.gatewayUrl, new URL(server.gatewayUrl).pathname);
-    await until('the welcome', () => (client.received().includes('"welcome"') ? true : undefined));
-    const wsId = /"wsId":"([^"]+)"/.exec(client.received().toString())![1];
+    const { client, wsId } = await welcomedHalfOpenClient();
     client.socket.write(Buffer.from([0x81, 0x02, 0x7b, 0x7d])); // {} in a text frame, not masked
-    const started = Date.now();
-    await until(
-      'the connection let go',
-      async () => ((await call(server.logicUrl, `/conns/${wsId}`)).body.data?.state === 'away' ? true : undefined),
-      6000,
-    );
-    assert.ok(Date.now() - started < 6000);
+    await untilAwayWithinGrace(wsId);
+    client.socket.destroy();
+  });
+
+  it('that sent its own close frame (1001) and never ends its side is let go after the close grace, and its session is away', async () => {
+    const { client, wsId } = await welcomedHalfOpenClient();
+    client.socket.write(maskedCloseFrame(1001));
+    await until('the close frame answered', () => (client.received().includes(Buffer.from([0x88, 0x02, 0x03, 0xe9])) ? true : undefined));
+    await untilAwayWithinGrace(wsId);
     client.socket.destroy();
   });
 });
+
+/** A client's close frame with `code` and no reason, masked (with a zero mask, which leaves the bytes as they are). */
+function maskedCloseFrame(code: number): Buffer {
+  const frame = Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0, 0]);
+  frame.writeUInt16BE(code, 6);
+  return frame;
+}
 
 describe('a message over what the socket takes (the resume frame limit, above --max-payload)', () => {
   const server = serverPerSuite({ maxPayload: 1024, maxRoomsPerConnection: 1 });
@@ -141,16 +161,22 @@ describe('a message over what the socket takes (the resume frame limit, above --
   });
 });
 
-/** Sends `request` on a new TCP connection and resolves with what came back until the server closed it. */
-async function answerTo(wsUrl: string, request: string): Promise<string> {
+/** Sends `request` on a new TCP connection; `received` is what has come back so far. */
+function sendRequest(wsUrl: string, request: string): { socket: Socket; received: () => string } {
   const url = new URL(wsUrl);
   const socket = connect({ host: url.hostname, port: Number(url.port) });
   socket.on('error', () => undefined);
   let received = '';
   socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
   socket.write(request);
+  return { socket, received: () => received };
+}
+
+/** Sends `request` on a new TCP connection and resolves with what came back until the server closed it. */
+async function answerTo(wsUrl: string, request: string): Promise<string> {
+  const { socket, received } = sendRequest(wsUrl, request);
   await within(once(socket, 'close'), 5000, 'the server closing the refused handshake');
-  return received;
+  return received();
 }
 
 describe('handshakes the gateway refuses', () => {
@@ -178,4 +204,33 @@ describe('handshakes the gateway refuses', () => {
       assert.match(answer, /Sec-WebSocket-Version header/);
     });
   }
+});
+
+/** Sends `request` on a new TCP connection and resolves with the head of the answer (its status line and headers). */
+async function answerHeadTo(wsUrl: string, request: string): Promise<string> {
+  const { socket, received } = sendRequest(wsUrl, request);
+  try {
+    return await until('the head of the answer', () => (received().includes('\r\n\r\n') ? received().slice(0, received().indexOf('\r\n\r\n')) : undefined), 5000);
+  } finally {
+    socket.destroy();
+  }
+}
+
+describe('handshakes offering what the gateway does not speak', () => {
+  const server = serverPerSuite();
+  const upgrade = (extra: string): string =>
+    `GET ${new URL(server.gatewayUrl).pathname} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+    `Sec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n${extra}\r\n`;
+
+  it('subprotocols are upgraded with none agreed: no Sec-WebSocket-Protocol in the answer (RFC 6455 §4.2.2)', async () => {
+    const head = await answerHeadTo(server.gatewayUrl, upgrade('Sec-WebSocket-Protocol: chat, superchat\r\n'));
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    assert.doesNotMatch(head, /sec-websocket-protocol/i);
+  });
+
+  it('permessage-deflate is upgraded with no extension agreed: no Sec-WebSocket-Extensions in the answer', async () => {
+    const head = await answerHeadTo(server.gatewayUrl, upgrade('Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n'));
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    assert.doesNotMatch(head, /sec-websocket-extensions/i);
+  });
 });

@@ -115,6 +115,19 @@ describe('client auth required (HMAC secret)', () => {
     await client.closeAndWait();
   });
 
+  it('answers an auth frame with a bad field, sent before the welcome, with bad_request naming the field, not "authenticate first"', async () => {
+    const client = await TestClient.open(server.gatewayUrl);
+    client.send({ op: 'auth', token: ['not', 'a', 'string'], id: 1 });
+    assert.deepEqual(await client.next((f) => f.op === 'error'), { type: 0, op: 'error', id: 1, code: 'bad_request', message: 'token is required and must be a non-empty string' });
+    client.send({ op: 'auth', token: await signToken({ sub: 'carol' }), id: { not: 'an id' } });
+    const wrongId = await client.next((f) => f.op === 'error' && f.id === undefined);
+    assert.equal(wrongId.code, 'bad_request');
+    assert.match(String(wrongId.message), /^id must be/);
+    client.send({ op: 'auth', token: await signToken({ sub: 'carol' }), id: 2 });
+    assert.equal((await client.next((f) => f.op === 'welcome')).uid, 'carol');
+    await client.closeAndWait();
+  });
+
   it('closes a connection that sends no token within --auth-timeout with 1008', async () => {
     const result = await outcome(server.gatewayUrl);
     assert.equal(result.close, 1008);

@@ -52,7 +52,8 @@ function isAdmitted(ctx: InboundContext, conn: Connection): boolean {
 }
 
 export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffer, now: number): void {
-  // before its welcome (auth required, no token yet) a connection may only ping and authenticate
+  // before its welcome (auth required, no token yet) a connection may only ping and authenticate; a frame
+  // that cannot be read is told what is wrong with it (an auth frame with a bad token field, too)
   const admitted = isAdmitted(ctx, conn);
   const firstFrame = admitted && !conn.firstFrameSeen;
   const oversize = data.length > ctx.maxPayload;
@@ -60,7 +61,7 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
   if (oversize && !firstFrame) return closeTooLarge(ctx, conn);
   const frame = parseClientFrame(data);
   if (oversize && frame.kind !== 'resume') return closeTooLarge(ctx, conn);
-  if (!admitted && frame.kind !== 'ping' && frame.kind !== 'token' && !(frame.kind === 'problem' && frame.code === 'bad_frame')) {
+  if (!admitted && frame.kind !== 'ping' && frame.kind !== 'token' && frame.kind !== 'problem') {
     if (frame.kind !== 'ignored') sendError(conn, 'id' in frame ? frame.id : undefined, 'forbidden', 'authenticate first: send {"op":"auth","token":"<JWT>"}');
     return;
   }

@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import proxyAddr from '@fastify/proxy-addr';
 import type { Logger } from 'pino';
-import { WebSocket, WebSocketServer, type Server as WsServer } from 'ws';
+import { WebSocket, WebSocketServer, type Server as WsServer, type ServerOptions } from 'ws';
 import type { Broker, NodeCounters } from '../broker/broker.js';
 import type { GatewayConfig } from '../config.js';
 import { CloseCode, keepsSession } from '../protocol/close-codes.js';
@@ -65,6 +65,9 @@ type Credentials = { identity: ClientIdentity } | { failure: string } | undefine
 function destroySocket(this: Duplex): void {
   this.destroy();
 }
+
+/** ws's server options with closeTimeout, which ws 8.23 (package.json's floor) has and @types/ws 8.18 does not know. */
+type WsServerOptions = ServerOptions<typeof GatewaySocket> & { closeTimeout: number };
 
 /** ws's WebSocket with a link to its connection, so one set of listeners serves every connection. */
 class GatewaySocket extends WebSocket {
@@ -198,14 +201,19 @@ export class GatewayServer {
     const trusted = options.trustProxy === undefined ? undefined : proxyAddr.compile(options.trustProxy.split(',').map((p) => p.trim()));
     this.clientAddress = trusted === undefined ? (req) => req.socket.remoteAddress ?? '' : (req) => proxyAddr(req, trusted);
     this.isTrustedProxy = trusted === undefined ? undefined : (address) => trusted(address, 0);
-    this.wss = new WebSocketServer({
+    const wsOptions: WsServerOptions = {
       WebSocket: GatewaySocket,
       noServer: true,
       // a resume may be larger than --max-payload; handleInbound holds every other frame to it
       maxPayload: resumeFrameLimit(options.maxRoomsPerConnection, options.maxPayload),
       perMessageDeflate: false,
+      // roomcast speaks no subprotocol: ws would otherwise agree to the first one a client offers
+      handleProtocols: () => false,
       clientTracking: false,
-    });
+      // once it has answered a client's own close frame, ws waits this long for the client's end (30 s by default)
+      closeTimeout: this.shared.limits.closeGraceMs,
+    };
+    this.wss = new WebSocketServer(wsOptions);
     this.wss.on('wsClientError', (err: Error, socket: Duplex) => {
       // RFC 6455 §4.2.2: a version the server does not speak is answered with the versions it does
       const headers = err.message.includes('Sec-WebSocket-Version') ? { 'Sec-WebSocket-Version': SUPPORTED_WS_VERSIONS } : undefined;
