@@ -50,6 +50,18 @@ describe('gateway frames', () => {
     await client.closeAndWait();
   });
 
+  it('answers a binary frame that is not UTF-8 with bad_frame, as a text frame is held to UTF-8 (1007), and goes on', async () => {
+    const client = await TestClient.connect(server.gatewayUrl);
+    const error = client.next((f) => f.type === 0 && f.op === 'error');
+    // a room id with a byte no UTF-8 has: read with U+FFFD in its place it would be a bad room, not a bad frame
+    client.ws.send(Buffer.concat([Buffer.from('{"op":"join","room":"a'), Buffer.from([0xff]), Buffer.from('"}')]), { binary: true });
+    assert.deepEqual(await error, { type: 0, op: 'error', code: 'bad_frame', message: 'frame is not valid UTF-8: a binary frame must hold a JSON object in UTF-8' });
+    const pong = client.next((f) => f.type === 1);
+    client.send({ type: 1, data: 'PING' });
+    assert.deepEqual(await pong, { type: 1, data: 'PONG' });
+    await client.closeAndWait();
+  });
+
   it('ignores a frame with no op and a type other than 1, and unknown fields', async () => {
     const client = await TestClient.connect(server.gatewayUrl);
     client.send({ type: 5, data: 'hello' });

@@ -74,7 +74,9 @@ describe('parseClientFrame', () => {
     it(`${text} -> ${expected.kind}${'code' in expected ? ` ${expected.code}` : ''}`, () => {
       assert.deepEqual(parseClientFrame(Buffer.from(text)), expected);
     });
-  }
+  }  it('bytes that are not UTF-8 -> problem bad_frame', () => {
+    assert.deepEqual(parseClientFrame(Buffer.from([0x7b, 0xc3, 0x7d])), { kind: 'problem', code: 'bad_frame', message: 'frame is not valid UTF-8: a binary frame must hold a JSON object in UTF-8', id: undefined });
+  });
 });
 
 describe('room ids', () => {

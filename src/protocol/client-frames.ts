@@ -3,6 +3,7 @@
  * union the gateway can act on. Never throws: every bad input becomes a
  * `problem` naming what is wrong.
  */
+import { isUtf8 } from 'node:buffer';
 import { ROOM_ID_RULE, toRoomId } from './room-id.js';
 import type { ClientErrorCode, ReplyId } from './frames.js';
 
@@ -25,6 +26,8 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 }
 
 export function parseClientFrame(data: Buffer): ClientFrame {
+  // the WebSocket layer closes a text frame of bad UTF-8 (1007): this is a binary one, which it does not check
+  if (!isUtf8(data)) return problem('bad_frame', 'frame is not valid UTF-8: a binary frame must hold a JSON object in UTF-8');
   let parsed: unknown;
   try {
     parsed = JSON.parse(data.toString('utf8'));
