@@ -264,6 +264,27 @@ describe('logic API', () => {
       assert.match(raw.received, /content-type \\"text\/plain\\" is not supported/);
     });
 
+    it('Expect: 100-continue with a charset other than UTF-8 is 415 at once, with no 100 Continue', async () => {
+      const raw = await RawHttp.connect(server.logicUrl);
+      raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/json; charset=iso-8859-1\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n');
+      await raw.closed();
+      assert.match(raw.received, /^HTTP\/1.1 415 /, raw.received);
+      assert.ok(raw.received.endsWith('{"code":415,"msg":"charset \\"iso-8859-1\\" is not supported: send the body in UTF-8"}'), raw.received);
+      assert.doesNotMatch(raw.received, /100 Continue/);
+    });
+
+    it('a compressed body of an unsupported content-type gets the same 415, naming the encoding, with or without Expect: 100-continue', async () => {
+      const msg = '{"code":415,"msg":"content-encoding \\"gzip\\" is not supported: send the body uncompressed"}';
+      for (const expect of ['', 'Expect: 100-continue\r\n']) {
+        const raw = await RawHttp.connect(server.logicUrl);
+        raw.send(`POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: 11\r\n${expect}\r\n${expect === '' ? 'val=x&tag=3' : ''}`);
+        await raw.waitFor('}');
+        assert.match(raw.received, /^HTTP\/1.1 415 /, raw.received);
+        assert.ok(raw.received.endsWith(msg), `${expect}: ${raw.received}`);
+        raw.close();
+      }
+    });
+
     it('Expect: 100-continue within the limit gets 100 Continue, then the answer to the body sent after it', async () => {
       const raw = await RawHttp.connect(server.logicUrl);
       const body = JSON.stringify({ val: 'after 100 Continue', tag: 3 });
