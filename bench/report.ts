@@ -145,8 +145,9 @@ function resumedAll(r: TargetResult): boolean {
 
 /** churn: the server counts the population and its rooms again once the churn has settled. */
 function countsReturned(r: TargetResult): boolean {
-  const settled = r.churn?.memory.afterSettle;
-  return settled !== undefined && settled.connections === r.conns && settled.rooms === r.churn!.rooms;
+  if (r.churn === undefined) return false;
+  const settled = r.churn.memory.afterSettle;
+  return settled.connections === r.conns && settled.rooms === r.churn.rooms;
 }
 
 /**

@@ -208,6 +208,15 @@ describe('logic API', () => {
   });
 
   describe('other statuses', () => {
+    /** Sends a POST /push/all head with Expect: 100-continue and no body; what the server answered before it closed the connection, with no 100 Continue. */
+    async function answeredBeforeContinue(headers: string): Promise<string> {
+      const raw = await RawHttp.connect(server.logicUrl);
+      raw.send(`POST /push/all HTTP/1.1\r\nHost: x\r\n${headers}Expect: 100-continue\r\n\r\n`);
+      await raw.closed();
+      assert.doesNotMatch(raw.received, /100 Continue/);
+      return raw.received;
+    }
+
     it('404 for an unknown or closed wsId, on every call by wsId', async () => {
       const gone = await TestClient.connect(server.gatewayUrl);
       await gone.closeAndWait();
@@ -248,20 +257,33 @@ describe('logic API', () => {
     });
 
     it('Expect: 100-continue with a declared length over the limit is 413 at once, with no 100 Continue: the body is never sent', async () => {
-      const raw = await RawHttp.connect(server.logicUrl);
-      raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 5000\r\nExpect: 100-continue\r\n\r\n');
-      await raw.closed();
-      assert.match(raw.received, /^HTTP\/1.1 413 /, raw.received);
-      assert.ok(raw.received.endsWith('{"code":413,"msg":"request body is larger than the limit of 4096 bytes (--body-limit)"}'), raw.received);
-      assert.doesNotMatch(raw.received, /100 Continue/);
+      const received = await answeredBeforeContinue('Content-Type: application/json\r\nContent-Length: 5000\r\n');
+      assert.match(received, /^HTTP\/1.1 413 /, received);
+      assert.ok(received.endsWith('{"code":413,"msg":"request body is larger than the limit of 4096 bytes (--body-limit)"}'), received);
     });
 
     it('Expect: 100-continue with a content-type that is neither form nor JSON is 415 at once, with no 100 Continue', async () => {
-      const raw = await RawHttp.connect(server.logicUrl);
-      raw.send('POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 11\r\nExpect: 100-continue\r\n\r\n');
-      await raw.closed();
-      assert.match(raw.received, /^HTTP\/1.1 415 /, raw.received);
-      assert.match(raw.received, /content-type \\"text\/plain\\" is not supported/);
+      const received = await answeredBeforeContinue('Content-Type: text/plain\r\nContent-Length: 11\r\n');
+      assert.match(received, /^HTTP\/1.1 415 /, received);
+      assert.match(received, /content-type \\"text\/plain\\" is not supported/);
+    });
+
+    it('Expect: 100-continue with a charset other than UTF-8 is 415 at once, with no 100 Continue', async () => {
+      const received = await answeredBeforeContinue('Content-Type: application/json; charset=iso-8859-1\r\nContent-Length: 11\r\n');
+      assert.match(received, /^HTTP\/1.1 415 /, received);
+      assert.ok(received.endsWith('{"code":415,"msg":"charset \\"iso-8859-1\\" is not supported: send the body in UTF-8"}'), received);
+    });
+
+    it('a compressed body of an unsupported content-type gets the same 415, naming the encoding, with or without Expect: 100-continue', async () => {
+      const msg = '{"code":415,"msg":"content-encoding \\"gzip\\" is not supported: send the body uncompressed"}';
+      for (const expect of ['', 'Expect: 100-continue\r\n']) {
+        const raw = await RawHttp.connect(server.logicUrl);
+        raw.send(`POST /push/all HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: 11\r\n${expect}\r\n${expect === '' ? 'val=x&tag=3' : ''}`);
+        await raw.waitFor('}');
+        assert.match(raw.received, /^HTTP\/1.1 415 /, raw.received);
+        assert.ok(raw.received.endsWith(msg), `${expect}: ${raw.received}`);
+        raw.close();
+      }
     });
 
     it('Expect: 100-continue within the limit gets 100 Continue, then the answer to the body sent after it', async () => {

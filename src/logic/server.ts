@@ -68,6 +68,12 @@ export const IN_FLIGHT_GRACE_MS = 3000;
 const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
 const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
+/** Bodies are read as UTF-8: one that says it is in another charset is refused rather than garbled. */
+function refuseForeignCharset(contentType: string | undefined): void {
+  const charset = foreignCharsetOf(contentType);
+  if (charset !== undefined) throw apiErrors.unsupportedCharset(charset);
+}
+
 function toApiError(err: FastifyError | Error, bodyLimit: number, req: FastifyRequest): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof BrokerUnavailableError) return apiErrors.unavailable(`cannot hand the request on: ${err.message}`);
@@ -133,11 +139,10 @@ export class LogicServer {
     this.metrics = new Metrics(broker, { pushes: this.pushes, repeats: this.repeats, refusedValSize: this.refusedValSize });
 
     app.removeContentTypeParser(['text/plain', 'application/json']);
-    // read as UTF-8 (parseAs: 'string'), so a body that says it is in another charset is refused rather than garbled
+    // read as UTF-8 (parseAs: 'string')
     const parsing = (parse: (body: string) => unknown) => (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
       try {
-        const charset = foreignCharsetOf(req.headers['content-type']);
-        if (charset !== undefined) throw apiErrors.unsupportedCharset(charset);
+        refuseForeignCharset(req.headers['content-type']);
         done(null, parse(body as string));
       } catch (err) {
         done(err as Error, undefined);
@@ -172,14 +177,18 @@ export class LogicServer {
       const length = Number(req.headers['content-length']);
       if (BODYLESS_METHODS.has(req.method)) return;
       if (length > options.bodyLimit) throw apiErrors.bodyTooLarge(options.bodyLimit);
-      // a caller waiting for 100 Continue learns before it uploads a body that fastify would refuse once read
-      const type = req.headers['content-type'];
-      if (awaitingContinue.has(req.raw) && type !== undefined && !BODY_TYPES.has(mediaTypeOf(type))) throw apiErrors.unsupportedMediaType(type);
-      // fastify would hand a compressed body to the form or JSON parser as it is
+      // fastify would hand a compressed body to the form or JSON parser as it is; checked before the content-type,
+      // as it is without Expect (the parser checks that), so a request gets the same 415 either way
       const encoding = req.headers['content-encoding'];
       if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
         reply.header('accept-encoding', 'identity');
         throw apiErrors.unsupportedEncoding(encoding);
+      }
+      // a caller waiting for 100 Continue learns before it uploads a body that fastify would refuse once read
+      const type = req.headers['content-type'];
+      if (awaitingContinue.has(req.raw) && type !== undefined) {
+        if (!BODY_TYPES.has(mediaTypeOf(type))) throw apiErrors.unsupportedMediaType(type);
+        refuseForeignCharset(type);
       }
     });
 
@@ -189,7 +198,7 @@ export class LogicServer {
     });
 
     // Node answers `Expect: 100-continue` with 100 Continue before any check; sent only once the checks on
-    // the headers pass (key, method, declared length, content-type and -encoding), a body the API would refuse is never uploaded
+    // the headers pass (key, method, declared length, content-encoding, content-type and its charset), a body the API would refuse is never uploaded
     app.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
       awaitingContinue.add(req);
       app.server.emit('request', req, res);
