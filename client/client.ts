@@ -220,7 +220,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     try {
       await this.#request('refresh', { token }, 'refresh');
       this.#socketToken = token;
-      this.#scheduleRefresh();
+      // not after a close() or drop that came in the same tick as the answer: no timer may outlive the connection
+      if (this.#transport) this.#scheduleRefresh();
     } catch (err) {
       // later connections keep the token the server accepted
       if (isRefusal(err) && this.#token === token) this.#token = this.#socketToken;
@@ -425,7 +426,7 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
         Promise.resolve()
           .then(getToken)
           // (and not after a drop, close() or another accepted token meanwhile)
-          .then((token) => (this.#refreshTimer === timer ? (clearTimeout(timer), this.setToken(token)) : undefined))
+          .then<unknown>((token) => this.#refreshTimer === timer && (clearTimeout(timer), this.setToken(token)))
           .catch(fail);
       },
       // setTimeout fires at once for a delay above 2^31-1 ms (24.8 days): that would ask getToken without end

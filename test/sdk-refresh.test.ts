@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { RoomcastClient } from '../client/node.js';
 import { post } from './helpers/http.js';
-import { nextEvent, record, runClientScript } from './helpers/sdk.js';
+import { nextEvent, record, runClientScript, ScriptedGateway } from './helpers/sdk.js';
 import { serverPerSuite } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { until } from './helpers/until.js';
@@ -195,6 +195,38 @@ describe('SDK token refresh before exp: what replaces or ends the pending ask', 
       assert.deepEqual(log, ['connecting', 'connected']);
     } finally {
       client.close();
+    }
+  });
+});
+
+describe('SDK token refresh before exp: a close() in the tick of the refresh answer', () => {
+  it('arms no timer: getToken is not asked after close(), though the accepted token has an exp', async () => {
+    // the client reads exp without verifying the token: a scripted gateway takes any
+    const expiringIn2s = ['{"alg":"none"}', JSON.stringify({ exp: Date.now() / 1000 + 2 }), ''].map((part) => Buffer.from(part).toString('base64url')).join('.');
+    const gateway = await ScriptedGateway.start((ws) =>
+      ws.on('message', (data: Buffer) => {
+        const op = JSON.parse(data.toString()) as { op?: string; id?: number };
+        // the answer and a push in one write: the client reads both in one tick, its push listener closing before setToken() resumes
+        if (op.op !== 'refresh') return;
+        ws.send(JSON.stringify({ type: 0, op: 'reply', id: op.id }));
+        ws.send(JSON.stringify({ type: 2, data: 'close now' }));
+      }),
+    );
+    let asked = 0;
+    // the connection's own token is no JWT: no timer but the one the refresh would arm
+    const client = new RoomcastClient(gateway.url, { token: 'not-a-jwt', getToken: () => (asked++, Promise.resolve(expiringIn2s)), reconnect: false });
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const states = record(client, 'state');
+      client.on('message', () => client.close());
+      await client.setToken(expiringIn2s);
+      assert.deepEqual(states.map((s) => s.state), ['closed']);
+      // the refresh would have been asked at 80% of the token's 2 s
+      await sleep(2500);
+      assert.equal(asked, 0, 'getToken was asked after close()');
+    } finally {
+      client.close();
+      await gateway.close();
     }
   });
 });
