@@ -28,6 +28,8 @@ export interface LogicCounters {
   pushes: PushCounters;
   /** Pushes not made because they repeated an idempotency key. */
   repeats: PushCounters;
+  /** Pushes answered 503: the broker could not take them. */
+  failures: PushCounters;
   /** Pushes refused because their val was over --max-val-size. */
   refusedValSize: { count: number };
 }
@@ -133,7 +135,7 @@ export class Metrics {
 
   constructor(
     private readonly source: MetricsSource,
-    { pushes, repeats, refusedValSize }: LogicCounters,
+    { pushes, repeats, failures, refusedValSize }: LogicCounters,
   ) {
     const own = new Registry();
     const registers = [own];
@@ -223,6 +225,16 @@ export class Metrics {
       collect() {
         this.reset();
         for (const kind of PUSH_KINDS) this.inc({ kind }, repeats[kind]);
+      },
+    });
+    new Counter({
+      name: 'roomcast_push_failures_total',
+      help: 'Pushes this logic API answered 503 because the broker could not take them (Redis away, too slow, or refusing writes), by kind (all, room, conn, user)',
+      labelNames: ['kind'],
+      registers,
+      collect() {
+        this.reset();
+        for (const kind of PUSH_KINDS) this.inc({ kind }, failures[kind]);
       },
     });
     const readOk = (): boolean => this.readOk;

@@ -39,6 +39,7 @@ describe('GET /metrics', () => {
       ['roomcast_rooms', 'gauge'],
       ['roomcast_gateway_nodes', 'gauge'],
       ['roomcast_pushes_total', 'counter'],
+      ['roomcast_push_failures_total', 'counter'],
       ['roomcast_deliveries_total', 'counter'],
       ['roomcast_closes_total', 'counter'],
       ['roomcast_refusals_total', 'counter'],

@@ -87,6 +87,7 @@ export const statsData = z.object({
   resumes: z.int(),
   pushes: pushCounts,
   repeatedPushes: pushCounts.meta({ description: 'Pushes this logic API did not make because they repeated an idempotency key: each got the first push\'s answer' }),
+  failedPushes: pushCounts.meta({ description: 'Pushes this logic API answered 503 because the broker could not take them (Redis away, too slow, or refusing writes)' }),
   limits: z
     .object({
       maxConnections: z.int(),

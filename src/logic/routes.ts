@@ -4,12 +4,13 @@
  * OpenAPI document is generated from the same table.
  */
 import { z } from 'zod';
-import { type Broker, type PushMessage, type PushOnce } from '../broker/broker.js';
+import { BrokerUnavailableError, type Broker, type PushMessage, type PushOnce } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { apiErrors, type ErrorStatus } from './errors.js';
 import { firstSorted } from '../first-sorted.js';
 import { countQuery, idempotencyKeyField, roomIdField, tagField, uidField, valField, wsIdField } from './fields.js';
 import { connData, healthData, historyData, kickData, membershipData, pushAllData, pushConnData, pushRoomData, pushUserData, readyData, roomData, roomsData, statsData, userData, type StatsData } from './answers.js';
+import type { PushFailures } from './push-failures.js';
 import { IDEMPOTENCY_HEADER, idempotencyHeaders, pushOnceByClaim, pushOnceOf, withRepeated, type PushKind } from './push-once.js';
 
 export interface PushCounters {
@@ -24,6 +25,8 @@ export interface RouteContext {
   pushes: PushCounters;
   /** Pushes not made because they repeated an idempotency key (they got the first push's answer). */
   repeats: PushCounters;
+  /** Pushes answered 503: the broker could not take them. */
+  pushFailures: PushFailures;
   /** --idempotency-window: how long a push's idempotency key is kept (0: keys are refused). */
   idempotencyWindowMs: number;
   /** Pushes refused because their val was over --max-val-size. */
@@ -91,11 +94,22 @@ const pushHeaders = z.object(idempotencyHeaders);
 function count(ctx: RouteContext, kind: PushKind, repeatedKey: boolean | undefined): void {
   if (repeatedKey === true) ctx.repeats[kind]++;
   else ctx.pushes[kind]++;
+  ctx.pushFailures.succeeded();
+}
+
+/** `push()`, with a failure to hand it on (answered 503) counted and logged. */
+async function handedOn<T>(ctx: RouteContext, kind: PushKind, push: () => Promise<T>): Promise<T> {
+  try {
+    return await push();
+  } catch (err) {
+    if (err instanceof BrokerUnavailableError) ctx.pushFailures.failed(kind, err.message);
+    throw err;
+  }
 }
 
 /** A push to a connection or a user, made once per key when it gives one (src/logic/push-once.ts). */
 async function pushOnce<T extends object>(ctx: RouteContext, kind: PushKind, once: PushOnce | undefined, push: () => Promise<T>): Promise<T> {
-  const { data, repeated } = once === undefined ? { data: await push(), repeated: false } : await pushOnceByClaim(ctx.broker, once, push);
+  const { data, repeated } = await handedOn(ctx, kind, async () => (once === undefined ? { data: await push(), repeated: false } : await pushOnceByClaim(ctx.broker, once, push)));
   count(ctx, kind, repeated);
   return withRepeated(data, once, repeated);
 }
@@ -136,6 +150,7 @@ export async function readStats(ctx: RouteContext): Promise<StatsData> {
     resumes: s.resumes,
     pushes: { ...ctx.pushes },
     repeatedPushes: { ...ctx.repeats },
+    failedPushes: { ...ctx.pushFailures.counts },
     limits: {
       maxConnections: s.refusedMaxConnections,
       maxConnectionsPerIp: s.refusedMaxConnectionsPerIp,
@@ -167,7 +182,7 @@ export const routes: AnyRoute[] = [
     data: pushAllData,
     async handle({ body, headers }, ctx) {
       const once = pushOnceOf(ctx.idempotencyWindowMs, 'all', '', body.idempotencyKey, headers[IDEMPOTENCY_HEADER]);
-      const pub = await ctx.broker.publish(ALL_STREAM, { tag: body.tag, val: body.val }, once);
+      const pub = await handedOn(ctx, 'all', () => ctx.broker.publish(ALL_STREAM, { tag: body.tag, val: body.val }, once));
       count(ctx, 'all', pub.repeated);
       return withRepeated({ id: pub.id, seq: pub.seq }, once, pub.repeated);
     },
@@ -182,7 +197,7 @@ export const routes: AnyRoute[] = [
     data: pushRoomData,
     async handle({ body, headers }, ctx) {
       const once = pushOnceOf(ctx.idempotencyWindowMs, 'room', body.id, body.idempotencyKey, headers[IDEMPOTENCY_HEADER]);
-      const pub = await ctx.broker.publish(body.id, { tag: body.tag, val: body.val }, once);
+      const pub = await handedOn(ctx, 'room', () => ctx.broker.publish(body.id, { tag: body.tag, val: body.val }, once));
       count(ctx, 'room', pub.repeated);
       return withRepeated({ id: pub.id, room: body.id, seq: pub.seq }, once, pub.repeated);
     },

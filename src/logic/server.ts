@@ -18,6 +18,7 @@ import { servedExtraRoutes, type ExtraRouteUrl, type ServedExtraRoute } from './
 import { BODY_TYPES, foreignCharsetOf, mediaTypeOf } from './content-type.js';
 import { headersOf, parseInput } from './fields.js';
 import { parseForm } from './form.js';
+import { PushFailures } from './push-failures.js';
 import { parseJsonBody } from './json-body.js';
 import { StatsStream } from './live.js';
 import { buildOpenApi } from './openapi.js';
@@ -97,6 +98,7 @@ export class LogicServer {
   readonly app: FastifyInstance;
   readonly pushes: PushCounters = { all: 0, room: 0, conn: 0, user: 0 };
   readonly repeats: PushCounters = { all: 0, room: 0, conn: 0, user: 0 };
+  readonly pushFailures: PushFailures;
   private readonly refusedValSize = { count: 0 };
   readonly metrics: Metrics;
   /** GET /stats/stream's viewers, whose streams a shutdown ends. */
@@ -109,10 +111,12 @@ export class LogicServer {
     private readonly log: Logger,
     notReadyReason: () => string | undefined = () => undefined,
   ) {
+    this.pushFailures = new PushFailures(log);
     const context: RouteContext = {
       broker,
       pushes: this.pushes,
       repeats: this.repeats,
+      pushFailures: this.pushFailures,
       idempotencyWindowMs: options.idempotencyWindowMs,
       refusedValSize: this.refusedValSize,
       startedAt: Date.now(),
@@ -136,7 +140,7 @@ export class LogicServer {
       clientErrorHandler: (err, socket) => answerClientError(err, socket, 'the request', REQUEST_TIMEOUT_MS),
     });
     this.app = app;
-    this.metrics = new Metrics(broker, { pushes: this.pushes, repeats: this.repeats, refusedValSize: this.refusedValSize });
+    this.metrics = new Metrics(broker, { pushes: this.pushes, repeats: this.repeats, failures: this.pushFailures.counts, refusedValSize: this.refusedValSize });
 
     app.removeContentTypeParser(['text/plain', 'application/json']);
     // read as UTF-8 (parseAs: 'string')
