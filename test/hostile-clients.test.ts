@@ -192,6 +192,15 @@ describe('handshakes the gateway refuses', () => {
     assert.ok(answer.includes(`over ${maxHeaderSize} bytes`), answer);
   });
 
+  it('an upgrade sent as HTTP/1.0 gets 400 naming the version the handshake needs (RFC 6455 §4.1)', async () => {
+    const answer = await answerTo(
+      server.gatewayUrl,
+      `GET ${new URL(server.gatewayUrl).pathname} HTTP/1.0\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${randomBytes(16).toString('base64')}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+    );
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    assert.ok(answer.includes('bad WebSocket handshake: it must be an HTTP/1.1 request (RFC 6455), not HTTP/1.0'), answer);
+  });
+
   for (const version of ['99', undefined]) {
     it(`Sec-WebSocket-Version ${version ?? 'missing'} gets 400 naming the header, and the versions the gateway speaks (RFC 6455 §4.2.2)`, async () => {
       const versionHeader = version === undefined ? '' : `Sec-WebSocket-Version: ${version}\r\n`;

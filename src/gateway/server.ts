@@ -334,6 +334,8 @@ export class GatewayServer {
     if (this.closing) return answerRaw(socket, 503, 'server is shutting down');
     const { path, token } = splitUrl(req.url);
     if (path !== this.options.wsPath) return answerRaw(socket, 404, `no WebSocket endpoint at ${path.slice(0, 200)}: use ${this.options.wsPath}`);
+    // RFC 6455 §4.1: the opening handshake is an HTTP/1.1 request (Node takes an upgrade of HTTP/1.0 as well)
+    if (req.httpVersionMajor === 1 && req.httpVersionMinor === 0) return answerRaw(socket, 400, 'bad WebSocket handshake: it must be an HTTP/1.1 request (RFC 6455), not HTTP/1.0');
     const origin = req.headers.origin;
     const allowed = this.options.allowedOrigins;
     if (origin !== undefined && allowed !== undefined && !allowed.includes('*') && !allowed.includes(origin)) {
