@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Page } from 'playwright-core';
+import type { Locator, Page } from 'playwright-core';
 import type { RoomcastClient as BrowserClient } from '../client/browser.js';
 import type { Message, StateChange } from '../client/types.js';
 import { browserPerSuite, browserSkipReason, screenshotPaths, SdkPageServer } from './helpers/browser.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { post } from './helpers/http.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { forceSlowConsumerClose } from './helpers/slow-consumer.js';
 import { serverPerSuite, startServer, withServer, type TestServer } from './helpers/server.js';
 import { until } from './helpers/until.js';
@@ -29,6 +30,20 @@ interface NetworkProbe {
   dispatchEvent(event: object): boolean;
   Event: new (type: string) => object;
   WebSocket: new (url: string) => object;
+}
+
+/** The live-totals tile of the failed pushes (the figure and its name). */
+function failedPushesTile(page: Page): Locator {
+  return page.locator('.total', { has: page.getByTestId('total-failed-pushes') });
+}
+
+/** Opens the admin page of the logic API at `logicUrl` and gives it the API key `browser-key`. */
+async function openAdmin(page: Page, logicUrl: string): Promise<void> {
+  await page.goto(`${logicUrl}/admin`);
+  const prompt = page.getByTestId('key-prompt');
+  await prompt.locator('input[name=key]').fill('browser-key');
+  await prompt.getByRole('button').click();
+  await page.getByTestId('total-connections').waitFor();
 }
 
 function portOf(url: string): number {
@@ -241,14 +256,6 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
       for (const c of clients) await c.closeAndWait();
     });
 
-    /** Opens the admin page and gives it the API key. */
-    async function openAdmin(page: Page): Promise<void> {
-      await page.goto(`${server.logicUrl}/admin`);
-      const prompt = page.getByTestId('key-prompt');
-      await prompt.locator('input[name=key]').fill('browser-key');
-      await prompt.getByRole('button').click();
-      await page.getByTestId('total-connections').waitFor();
-    }
 
     it('asks for the API key, shows the right counts, rooms and members, pushes from its form, and kicks', async () => {
       const page = await newPage();
@@ -341,7 +348,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         };
       };
       try {
-        await openAdmin(page);
+        await openAdmin(page, server.logicUrl);
         const connections = await readTotal('total-connections', (n) => n > 0);
 
         // nothing flows: both rates read 0
@@ -370,6 +377,10 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
           await stopAll();
         }
 
+        // the memory broker takes every push: none failed, and the tile is not in the warning colour
+        assert.equal(await page.getByTestId('total-failed-pushes').innerText(), '0');
+        assert.equal(await failedPushesTile(page).getAttribute('class'), 'total');
+
         assert.equal(await page.getByTestId('total-slow').innerText(), '0');
         await forceSlowConsumerClose(server, 'admin-slow', auth);
         await readTotal('total-slow', (n) => n === 1);
@@ -389,7 +400,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
       const page = await newPage();
       const [slow, fast] = [clients[1].wsId, clients[2].wsId];
       try {
-        await openAdmin(page);
+        await openAdmin(page, server.logicUrl);
         // the server's answer about `slow` reaches the page 1.5 s late
         await page.route(`**/conns/${slow}`, async (route) => {
           await sleep(1500);
@@ -431,7 +442,7 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
         for (const room of ['searched-old', 'searched-new']) {
           assert.equal((await post(server.logicUrl, '/room/join', { id: room, wsId: member.wsId }, { authorization: 'Bearer browser-key' })).status, 200);
         }
-        await openAdmin(page);
+        await openAdmin(page, server.logicUrl);
         // the answer to the search "searched" (both rooms) reaches the page 1 s late; later reads of "searched-new"
         // are held back 10 s, so that nothing but the late answer can change the list meanwhile
         await page.route((url) => searchOf(url) === 'searched', async (route) => {
@@ -455,6 +466,41 @@ describe('in a real browser (Debian chromium, playwright-core)', { skip: browser
       } finally {
         await page.close();
         await member.closeAndWait();
+      }
+    });
+  });
+
+  describe('the admin page, on a Redis that refuses writes', { skip: skipWithoutRedis }, () => {
+    let redis: RedisServer;
+    let server: TestServer | undefined;
+    before(async () => {
+      redis = await RedisServer.start();
+      server = await startServer({ apiKey: 'browser-key', broker: redis.url });
+    });
+    after(async () => {
+      await server?.close();
+      await redis?.stop();
+    });
+
+    it('counts the pushes answered 503 among the live totals, in the warning colour', async () => {
+      const { logicUrl } = server!;
+      const auth = { authorization: 'Bearer browser-key' };
+      const page = await newPage();
+      try {
+        await openAdmin(page, logicUrl);
+        assert.equal((await post(logicUrl, '/push/all', { tag: 2, val: 'taken' }, auth)).status, 200);
+        assert.equal(await page.getByTestId('total-failed-pushes').innerText(), '0');
+        assert.equal(await failedPushesTile(page).getAttribute('class'), 'total');
+
+        // every write is now over maxmemory: Redis answers OOM, and the logic API answers each push 503
+        await redis.command(['CONFIG', 'SET', 'maxmemory', '1']);
+        assert.equal((await post(logicUrl, '/push/all', { tag: 2, val: 'refused' }, auth)).status, 503);
+        assert.equal((await post(logicUrl, '/push/room', { id: 'lobby', tag: 2, val: 'refused' }, auth)).status, 503);
+        await page.getByTestId('total-failed-pushes').getByText('2', { exact: true }).waitFor();
+        assert.equal(await failedPushesTile(page).getAttribute('class'), 'total alarm');
+        assert.match((await failedPushesTile(page).getAttribute('title')) ?? '', /: 1 to all, 1 to rooms, 0 to connections, 0 to users$/);
+      } finally {
+        await page.close();
       }
     });
   });

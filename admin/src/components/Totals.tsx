@@ -12,11 +12,13 @@ function perSecond(now: LiveStats, before: LiveStats | undefined, read: (s: Live
   return added < 0 ? undefined : added / ((now.at - before.at) / 1000);
 }
 
-const pushCount = (s: LiveStats): number => s.pushes.all + s.pushes.room + s.pushes.conn + s.pushes.user;
+const sumOfKinds = (c: LiveStats['pushes']): number => c.all + c.room + c.conn + c.user;
+const pushCount = (s: LiveStats): number => sumOfKinds(s.pushes);
 
-function Total({ name, value, testId, title }: { name: string; value: string | number; testId: string; title?: string }) {
+/** `alarm`: a figure that should stay 0, shown in the warning colour while it is not. */
+function Total({ name, value, testId, title, alarm = false }: { name: string; value: string | number; testId: string; title?: string; alarm?: boolean }) {
   return (
-    <div class="total" title={title}>
+    <div class={alarm ? 'total alarm' : 'total'} title={title}>
       <div class="value" data-testid={testId}>
         {value}
       </div>
@@ -41,6 +43,13 @@ export function Totals({ stats, previous, problem }: { stats: LiveStats | undefi
             <Total name="rooms" value={stats.rooms} testId="total-rooms" />
             <Total name="pushes / s" value={formatRate(perSecond(stats, previous, pushCount))} testId="total-pushes-rate" title={`${pushCount(stats)} pushes since start`} />
             <Total name="deliveries / s" value={formatRate(perSecond(stats, previous, (s) => s.deliveries))} testId="total-deliveries-rate" title={`${stats.deliveries} deliveries since start`} />
+            <Total
+              name="failed pushes"
+              value={sumOfKinds(stats.failedPushes)}
+              testId="total-failed-pushes"
+              title={`pushes answered 503 since start because the broker could not take them (Redis away, slow, or refusing writes): ${stats.failedPushes.all} to all, ${stats.failedPushes.room} to rooms, ${stats.failedPushes.conn} to connections, ${stats.failedPushes.user} to users`}
+              alarm={sumOfKinds(stats.failedPushes) > 0}
+            />
             <Total name="slow-consumer closes" value={stats.slowConsumerCloses} testId="total-slow" />
             <Total name="too-large closes" value={stats.tooLargeCloses} testId="total-too-large" title="connections closed (1009) for a message over --max-payload" />
             <Total name="heartbeat timeouts" value={stats.heartbeatTimeouts} testId="total-timeouts" />
