@@ -59,9 +59,8 @@ function roomMatches(room: string, query: Pick<RoomQuery, 'prefix' | 'contains'>
 export function mergeNodePages(query: RoomQuery, total: number, perNode: Iterable<Iterable<[string, number]>>): RoomPage {
   const members = new Map<string, number>();
   for (const first of perNode) for (const [room, count] of first) members.set(room, (members.get(room) ?? 0) + count);
-  const pager = new RoomPager(query);
-  for (const room of members.keys()) pager.offer(room);
-  return { total, rooms: pager.page((room) => members.get(room) ?? 0).rooms };
+  // the nodes matched their rooms to the query already
+  return { total, rooms: firstInOrder(members.keys(), query).map((room) => ({ room, members: members.get(room)! })) };
 }
 
 /**
@@ -124,7 +123,12 @@ export function nodeMemberPage(wsIds: Iterable<string>, first: number): MemberPa
 export function mergeMemberPages(perNode: Iterable<MemberPage>, { offset, limit }: { offset: number; limit: number }): MemberPage {
   const pages = [...perNode];
   const total = pages.reduce((sum, page) => sum + page.total, 0);
-  return { total, wsIds: firstSorted(wsIdsOf(pages), offset + limit, (wsId) => wsId).slice(offset) };
+  return { total, wsIds: firstInOrder(wsIdsOf(pages), { offset, limit }) };
+}
+
+/** The ids `offset` to `offset + limit` of `ids` in order. */
+function firstInOrder(ids: Iterable<string>, { offset, limit }: { offset: number; limit: number }): string[] {
+  return firstSorted(ids, offset + limit, (id) => id).slice(offset);
 }
 
 // walked, not concatenated: a node may answer 100,000s of wsIds (a far offset), too many to spread into push()

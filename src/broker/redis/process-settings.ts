@@ -16,6 +16,7 @@ import type { RedisNames } from './keys.js';
 import { PROCESS_SETTINGS } from './scripts.js';
 import { pushFitWarning, pushLimitSettings, type PushLimits } from './push-fit.js';
 import { versionMismatch, versionsWarning } from './versions.js';
+import { processGroups, runsValue } from './process-groups.js';
 
 interface SharedSetting {
   flag: string;
@@ -148,7 +149,7 @@ export class ProcessSettings {
       differing.add(mismatch.flag);
       if (!this.changed(mismatch.flag, JSON.stringify(others.map(({ value }) => value).sort((a, b) => a - b)))) continue;
       const setting = SHARED_SETTINGS.find(({ flag }) => flag === mismatch.flag);
-      const runs = others.map(({ value, processes }) => `${processes.map(describe).join(' and ')} run${processes.length === 1 ? 's' : ''} ${value}`);
+      const runs = others.map(({ value, processes }) => runsValue(processes, value, describe));
       this.log.warn(
         { setting: mismatch.flag, value: own, others },
         `${mismatch.flag} differs across the cluster: this ${this.own.role} runs ${own}, ${runs.join(', ')}; ${setting?.effect ?? ''}`,
@@ -180,17 +181,8 @@ function parseRecord(text: string): ProcessRecord | undefined {
 export function settingsMismatch(processes: Processes): SettingsMismatch[] {
   const out: SettingsMismatch[] = [];
   for (const { flag } of SHARED_SETTINGS) {
-    const byValue = new Map<number, ClusterProcess[]>();
-    for (const [id, record] of processes) {
-      const value = record.settings[flag];
-      if (typeof value !== 'number') continue;
-      const running = byValue.get(value) ?? [];
-      running.push({ id, role: record.role, pid: record.pid, host: record.host });
-      byValue.set(value, running);
-    }
-    if (byValue.size < 2) continue;
-    const values = [...byValue].map(([value, running]) => ({ value, processes: running }));
-    out.push({ flag, values: values.sort((a, b) => b.processes.length - a.processes.length || a.value - b.value) });
+    const values = processGroups(processes, ({ settings }) => (typeof settings[flag] === 'number' ? settings[flag] : undefined), (a, b) => a - b);
+    if (values.length > 0) out.push({ flag, values });
   }
   return out;
 }

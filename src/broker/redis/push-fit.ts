@@ -5,6 +5,7 @@
  * process compares its own against the records of the others and warns.
  */
 import type { ClusterProcess } from '../broker.js';
+import { clusterProcess } from './process-groups.js';
 import { PUSH_FILLS_SEND_BUFFER, PUSH_FRAME_ENVELOPE, pushFillsSendBuffer } from '../../flag-rules.js';
 
 export const MAX_VAL_SIZE = '--max-val-size';
@@ -48,7 +49,7 @@ export function pushFitWarning(
   for (const [id, record] of processes) {
     // `roomcast start` warns of its own pair when it reads its flags (src/flag-rules.ts)
     if (id === ownId) continue;
-    const other = { id, role: record.role, pid: record.pid, host: record.host };
+    const other = clusterProcess(id, record);
     const val = record.settings[MAX_VAL_SIZE];
     const buffer = record.settings[SEND_BUFFER_LIMIT];
     if (ownBuffer !== undefined && val !== undefined && pushFillsSendBuffer(val, ownBuffer)) {

@@ -7,6 +7,7 @@
  * (versionMismatch) until they agree.
  */
 import type { ClusterProcess, VersionMismatch } from '../broker.js';
+import { processGroups, runsValue } from './process-groups.js';
 
 /** What versionMismatch() reads of a process's record; a record without one is of a version before it was recorded. */
 export interface VersionRecord {
@@ -19,16 +20,10 @@ const UNRECORDED = 'a version that does not record it';
 
 /** Each version the live processes run, with its processes (by id), the most common first; empty when they all run one. */
 export function versionMismatch(processes: Records): VersionMismatch[] {
-  const byVersion = new Map<string | null, ClusterProcess[]>();
-  for (const [id, { version = null, role, pid, host }] of processes) {
-    const running = byVersion.get(version) ?? [];
-    running.push({ id, role, pid, host });
-    byVersion.set(version, running);
-  }
-  if (byVersion.size < 2) return [];
-  return [...byVersion]
-    .map(([version, running]) => ({ version, processes: running.sort((a, b) => a.id.localeCompare(b.id)) }))
-    .sort((a, b) => b.processes.length - a.processes.length || (a.version ?? '').localeCompare(b.version ?? ''));
+  return processGroups(processes, ({ version }) => version ?? null, (a, b) => (a ?? '').localeCompare(b ?? '')).map(({ value, processes: running }) => ({
+    version: value,
+    processes: running.sort((a, b) => a.id.localeCompare(b.id)),
+  }));
 }
 
 /** The warning for this process while other live processes run other versions, naming them; undefined when every one runs its version. */
@@ -39,7 +34,7 @@ export function versionsWarning(ownId: string, processes: Records, describe: (p:
   // in a stable order: the warning is logged again only when it changes
   const runs = others
     .sort((a, b) => (a.version ?? UNRECORDED).localeCompare(b.version ?? UNRECORDED))
-    .map(({ version, processes: running }) => `${running.map(describe).join(' and ')} run${running.length === 1 ? 's' : ''} ${version ?? UNRECORDED}`);
+    .map(({ version, processes: running }) => runsValue(running, version ?? UNRECORDED, describe));
   return (
     `roomcast versions differ across the cluster: this ${processes.get(ownId)!.role} runs ${own ?? UNRECORDED}, ${runs.join(', ')}; ` +
     'they work together while an upgrade passes, but a query one of them does not know is answered by nothing, and its part is left out of GET /rooms and /stats, until every process runs one version'
