@@ -143,10 +143,9 @@ export class LogicServer {
     this.metrics = new Metrics(broker, { pushes: this.pushes, repeats: this.repeats, failures: this.pushFailures.counts, refusedValSize: this.refusedValSize });
 
     app.removeContentTypeParser(['text/plain', 'application/json']);
-    // read as UTF-8 (parseAs: 'string')
-    const parsing = (parse: (body: string) => unknown) => (req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
+    // read as UTF-8 (parseAs: 'string'); the onRequest hook has refused a body that says it is in another charset
+    const parsing = (parse: (body: string) => unknown) => (_req: FastifyRequest, body: string | Buffer, done: (err: Error | null, body?: unknown) => void) => {
       try {
-        refuseForeignCharset(req.headers['content-type']);
         done(null, parse(body as string));
       } catch (err) {
         done(err as Error, undefined);
@@ -188,12 +187,15 @@ export class LogicServer {
         reply.header('accept-encoding', 'identity');
         throw apiErrors.unsupportedEncoding(encoding);
       }
-      // a caller waiting for 100 Continue learns before it uploads a body that fastify would refuse once read
       const type = req.headers['content-type'];
-      if (awaitingContinue.has(req.raw) && type !== undefined) {
-        if (!BODY_TYPES.has(mediaTypeOf(type))) throw apiErrors.unsupportedMediaType(type);
-        refuseForeignCharset(type);
+      if (type === undefined) return;
+      if (!BODY_TYPES.has(mediaTypeOf(type))) {
+        // a caller waiting for 100 Continue learns before it uploads a body that fastify would refuse once read
+        if (awaitingContinue.has(req.raw)) throw apiErrors.unsupportedMediaType(type);
+        return;
       }
+      // the one check of the charset, with Expect or without: before the body is read
+      refuseForeignCharset(type);
     });
 
     // an answer given during a shutdown closes its connection, so the shutdown need not wait out its grace for it
