@@ -77,6 +77,8 @@ export class NodeRequests {
       if (reply.result === undefined) this.unanswered(reply.from, query.kind);
       else answers.set(reply.from, reply.result as QueryAnswers[K]);
     }
+    // every live node replied: a node warned of that did not has stopped (ids are new at each start), and is forgotten
+    if (!timedOut && replies.length === receivers) this.forgetStopped(new Set((replies as NodeReply[]).map((reply) => reply.from)));
     return answers;
   }
 
@@ -89,6 +91,10 @@ export class NodeRequests {
     if (this.warnedUnanswered.has(node)) return;
     this.warnedUnanswered.add(node);
     this.log.warn({ node, query: kind }, 'a gateway node answered nothing to a query: it runs another version of roomcast; its part of the answers is left out until it runs this one');
+  }
+
+  private forgetStopped(live: ReadonlySet<string>): void {
+    for (const node of this.warnedUnanswered) if (!live.has(node)) this.warnedUnanswered.delete(node);
   }
 
   /** Settles every request still waiting (on close). */
