@@ -12,6 +12,11 @@ export function firstSorted<T>(items: Iterable<T>, count: number, keyOf: (item: 
   return selection.take();
 }
 
+/** The page `offset`, `limit` of `items` in the order of their keys: the first `offset + limit`, less the first `offset`. */
+export function sortedPage<T>(items: Iterable<T>, { offset, limit }: { offset: number; limit: number }, keyOf: (item: T) => string): T[] {
+  return firstSorted(items, offset + limit, keyOf).slice(offset);
+}
+
 /**
  * The same selection fed one item at a time, so a caller can offer the keys of
  * an index it walks (filtering as it goes) without building a list of them.

@@ -4,8 +4,10 @@
  * so a page of 100 out of 100,000 rooms builds no list, array or object per room;
  * and the page of many nodes, from each node's first rooms.
  */
-import { FirstSorted, firstSorted } from '../first-sorted.js';
+import { FirstSorted, sortedPage } from '../first-sorted.js';
 import type { RoomCount } from './broker.js';
+
+const ownKey = (id: string): string => id;
 
 export interface RoomQuery {
   /** Only rooms whose id starts with this ('' for all). */
@@ -60,7 +62,7 @@ export function mergeNodePages(query: RoomQuery, total: number, perNode: Iterabl
   const members = new Map<string, number>();
   for (const first of perNode) for (const [room, count] of first) members.set(room, (members.get(room) ?? 0) + count);
   // the nodes matched their rooms to the query already
-  return { total, rooms: firstInOrder(members.keys(), query).map((room) => ({ room, members: members.get(room)! })) };
+  return { total, rooms: sortedPage(members.keys(), query, ownKey).map((room) => ({ room, members: members.get(room)! })) };
 }
 
 /**
@@ -123,13 +125,10 @@ export function nodeMemberPage(wsIds: Iterable<string>, first: number): MemberPa
 export function mergeMemberPages(perNode: Iterable<MemberPage>, { offset, limit }: { offset: number; limit: number }): MemberPage {
   const pages = [...perNode];
   const total = pages.reduce((sum, page) => sum + page.total, 0);
-  return { total, wsIds: firstInOrder(wsIdsOf(pages), { offset, limit }) };
+  return { total, wsIds: sortedPage(wsIdsOf(pages), { offset, limit }, ownKey) };
 }
 
 /** The ids `offset` to `offset + limit` of `ids` in order. */
-function firstInOrder(ids: Iterable<string>, { offset, limit }: { offset: number; limit: number }): string[] {
-  return firstSorted(ids, offset + limit, (id) => id).slice(offset);
-}
 
 // walked, not concatenated: a node may answer 100,000s of wsIds (a far offset), too many to spread into push()
 function* wsIdsOf(pages: MemberPage[]): Iterable<string> {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { BrokerUnavailableError, type Broker, type PushMessage, type PushOnce } from '../broker/broker.js';
 import { ALL_STREAM } from '../protocol/room-id.js';
 import { apiErrors, type ErrorStatus } from './errors.js';
-import { firstSorted } from '../first-sorted.js';
+import { sortedPage } from '../first-sorted.js';
 import { countQuery, idempotencyKeyField, roomIdField, tagField, uidField, valField, wsIdField } from './fields.js';
 import { connData, healthData, historyData, kickData, membershipData, pushAllData, pushConnData, pushRoomData, pushUserData, readyData, roomData, roomsData, statsData, userData, type StatsData } from './answers.js';
 import type { PushFailures } from './push-failures.js';
@@ -81,11 +81,6 @@ const page = {
 /** The page a query asks for, its defaults filled in. */
 function pageOf(query: { offset?: number; limit?: number }): { offset: number; limit: number } {
   return { offset: query.offset ?? 0, limit: query.limit ?? DEFAULT_PAGE };
-}
-
-/** The page `{ offset, limit }` of `items` in the order of their keys. */
-function sortedPage<T>(items: readonly T[], { offset, limit }: { offset: number; limit: number }, keyOf: (item: T) => string): T[] {
-  return firstSorted(items, offset + limit, keyOf).slice(offset);
 }
 
 const pushHeaders = z.object(idempotencyHeaders);
