@@ -233,8 +233,9 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   close(): void {
     if (this.#currentState === 'closed') return;
     const transport = this.#transport;
-    this.#finish(1000, 'closed by the client');
-    transport?.close(1000, 'client closed');
+    const reason = 'closed by the client';
+    this.#finish(1000, reason);
+    transport?.close(1000, reason);
   }
 
   /** A client waiting to reconnect retries now; the backoff step count stays (browser.ts calls it when the network is back). */
