@@ -438,7 +438,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   #startHeartbeat(heartbeatMs: number): void {
     clearInterval(this.#heartbeatTimer);
     if (heartbeatMs <= 0) return;
-    const every = Math.max(MIN_PING_INTERVAL_MS, Math.floor(heartbeatMs / 3));
+    // setInterval fires every ms for a delay above 2^31-1: a (buggy) server's heartbeat must not make a ping loop
+    const every = Math.min(2 ** 31 - 1, Math.max(MIN_PING_INTERVAL_MS, Math.floor(heartbeatMs / 3)));
     let tick = Date.now();
     this.#heartbeatTimer = setInterval(() => {
       const now = Date.now();
