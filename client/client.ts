@@ -233,8 +233,9 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   close(): void {
     if (this.#currentState === 'closed') return;
     const transport = this.#transport;
-    this.#finish(1000, 'closed by the client');
-    transport?.close(1000, 'client closed');
+    const reason = 'closed by the client';
+    this.#finish(1000, reason);
+    transport?.close(1000, reason);
   }
 
   /** A client waiting to reconnect retries now; the backoff step count stays (browser.ts calls it when the network is back). */
@@ -437,7 +438,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   #startHeartbeat(heartbeatMs: number): void {
     clearInterval(this.#heartbeatTimer);
     if (heartbeatMs <= 0) return;
-    const every = Math.max(MIN_PING_INTERVAL_MS, Math.floor(heartbeatMs / 3));
+    // setInterval fires every ms for a delay above 2^31-1: a (buggy) server's heartbeat must not make a ping loop
+    const every = Math.min(2 ** 31 - 1, Math.max(MIN_PING_INTERVAL_MS, Math.floor(heartbeatMs / 3)));
     let tick = Date.now();
     this.#heartbeatTimer = setInterval(() => {
       const now = Date.now();
