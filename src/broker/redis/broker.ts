@@ -46,6 +46,7 @@ import {
 } from '../broker.js';
 import { RedisCalls, withTimeout, type Client } from './calls.js';
 import { connectFailure } from './connect-failure.js';
+import { RedisTooOldError, RedisVersionCheck } from './server-version.js';
 import { warnIfEvicting } from './eviction.js';
 import { RedisNames, redisDatabase, redisUser } from './keys.js';
 import { NodeRequests } from './node-requests.js';
@@ -149,6 +150,7 @@ export class RedisBroker implements Broker {
     broker.watch(subscriber, 'subscriber');
     broker.subscriptions.watchConnection();
     const where = new URL(options.url).host;
+    const version = new RedisVersionCheck(commands, where, log);
     // the client retries on its own until the deadline: its errors say why (refused, TLS, password, not Redis)
     const errors: unknown[] = [];
     const remember = (err: unknown): void => void errors.push(err);
@@ -156,6 +158,8 @@ export class RedisBroker implements Broker {
     // a Redis that accepts the connections and then stops answering must fail the start too, not stall it
     const started = (async () => {
       await Promise.all([commands.connect(), subscriber.connect()]);
+      // first: on an older Redis the requests below (or later ones) fail with errors that do not say why
+      await version.atStart();
       await subscriber.subscribe(broker.names.replyChannel(broker.processId), broker.nodes.onReply);
       await broker.redisWatch.start();
     })();
@@ -165,6 +169,7 @@ export class RedisBroker implements Broker {
       broker.redisWatch.stop();
       commands.destroy();
       subscriber.destroy();
+      if (err instanceof RedisTooOldError) throw err;
       const why = connectFailure(errors, err, where, options.url.startsWith('rediss:'));
       throw new BrokerUnavailableError(`cannot reach Redis at ${where} within ${connectTimeoutMs} ms: ${why}`, { cause: errors.at(-1) ?? err });
     } finally {
@@ -186,6 +191,7 @@ export class RedisBroker implements Broker {
     commands.on('ready', () => void broker.secret.restore());
     commands.on('ready', () => broker.redisWatch.reconnected());
     commands.on('ready', () => broker.recordSettings());
+    commands.on('ready', () => void version.afterReconnect());
     return broker;
   }
 

@@ -4,10 +4,13 @@
  * server that answers with something other than Redis replies (an HTTP port,
  * say) first fails to decode and then is left, and a TLS port named with
  * redis:// closes the connection; both end as "Socket closed unexpectedly".
+ * A Redis older than 6 refuses the client's first command, HELLO.
  */
 import { SocketClosedUnexpectedlyError } from 'redis';
+import { REDIS_VERSION_NEEDED } from './server-version.js';
 
 const NOT_REDIS = /^Unknown RESP type \d+ "(.*)"$/s;
+const NO_HELLO = /^ERR unknown command [`']HELLO[`']/i;
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -19,6 +22,7 @@ export function connectFailure(errors: readonly unknown[], timeout: unknown, whe
   if (notRedis) return `the server there does not answer as Redis does (its answer began with ${JSON.stringify(notRedis[1])}): is ${where} the port of a Redis server?`;
   const last = errors.at(-1) ?? timeout;
   const message = messageOf(last);
+  if (NO_HELLO.test(message)) return `the server does not know the HELLO command (${message}), so it is older than Redis 6, and ${REDIS_VERSION_NEEDED}`;
   if (last instanceof SocketClosedUnexpectedlyError) {
     const tlsHint = tls ? '' : ', and does it want TLS (rediss://)';
     return `the server closed the connection without answering (${message}): is it a Redis server${tlsHint}?`;

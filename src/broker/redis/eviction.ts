@@ -7,10 +7,7 @@
  */
 import type { Logger } from 'pino';
 import { withTimeout, type Client } from './calls.js';
-
-function infoField(info: string, name: string): string | undefined {
-  return new RegExp(`^${name}:(.*)$`, 'm').exec(info)?.[1]?.trim();
-}
+import { infoField } from './info.js';
 
 /** Logs a warning when Redis has a maxmemory and a policy other than noeviction; INFO refused (an ACL) is not an error. */
 export async function warnIfEvicting(client: Client, where: string, log: Logger): Promise<void> {

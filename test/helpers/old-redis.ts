@@ -1,0 +1,110 @@
+/**
+ * A TCP server that answers as an old Redis does, for what node-redis sends
+ * when it connects (HELLO 3 SETNAME, CLIENT SETINFO, CLIENT MAINT_NOTIFICATIONS)
+ * and INFO server: enough for a start to reach its version check, and no
+ * more. Any other command is answered "unknown command", so a start that does
+ * not check the version fails some other way.
+ */
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+export interface OldRedis {
+  port: number;
+  /** Every command received, as its words. */
+  commands: string[][];
+  close(): Promise<void>;
+}
+
+function simple(text: string): string {
+  return `+${text}\r\n`;
+}
+
+function bulk(text: string): string {
+  return `$${Buffer.byteLength(text)}\r\n${text}\r\n`;
+}
+
+/** RESP3 HELLO's answer: a map of the server's description. */
+function helloReply(version: string): string {
+  const fields: [string, string][] = [
+    ['server', simple('redis')],
+    ['version', simple(version)],
+    ['proto', ':3\r\n'],
+    ['id', ':1\r\n'],
+    ['mode', simple('standalone')],
+    ['role', simple('master')],
+    ['modules', '*0\r\n'],
+  ];
+  return `%${fields.length}\r\n${fields.map(([name, value]) => simple(name) + value).join('')}`;
+}
+
+/** Takes the complete commands (arrays of bulk strings) off the front of `buffer`; returns them and what is left. */
+function parseCommands(buffer: Buffer): { commands: string[][]; rest: Buffer } {
+  const commands: string[][] = [];
+  let at = 0;
+  for (;;) {
+    const words: string[] = [];
+    let pos = at;
+    const line = (): string | undefined => {
+      const end = buffer.indexOf('\r\n', pos);
+      if (end === -1) return undefined;
+      const text = buffer.toString('latin1', pos, end);
+      pos = end + 2;
+      return text;
+    };
+    const head = line();
+    if (head === undefined) break;
+    if (!head.startsWith('*')) throw new Error(`expected a command array, got ${JSON.stringify(head)}`);
+    let complete = true;
+    for (let i = 0; i < Number(head.slice(1)); i++) {
+      const size = line();
+      if (size === undefined || pos + Number(size.slice(1)) + 2 > buffer.length) {
+        complete = false;
+        break;
+      }
+      words.push(buffer.toString('utf8', pos, pos + Number(size.slice(1))));
+      pos += Number(size.slice(1)) + 2;
+    }
+    if (!complete) break;
+    commands.push(words);
+    at = pos;
+  }
+  return { commands, rest: buffer.subarray(at) };
+}
+
+/** `helloKnown: false`: a Redis older than 6, which answers HELLO "unknown command". */
+export async function startOldRedis(version: string, helloKnown = true): Promise<OldRedis> {
+  const commands: string[][] = [];
+  const sockets = new Set<Socket>();
+  const answer = (words: string[]): string => {
+    const name = words[0].toUpperCase();
+    if (name === 'HELLO' && helloKnown) return helloReply(version);
+    if (name === 'INFO') return bulk(`# Server\r\nredis_version:${version}\r\nredis_mode:standalone\r\n`);
+    if (name === 'PING') return simple('PONG');
+    // as Redis 5 and 6 word it
+    return `-ERR unknown command \`${words[0]}\`, with args beginning with: ${words.slice(1).map((word) => `\`${word}\`, `).join('')}\r\n`;
+  };
+  const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => socket.destroy());
+    let pending: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      const parsed = parseCommands(Buffer.concat([pending, chunk]));
+      pending = parsed.rest;
+      for (const words of parsed.commands) {
+        commands.push(words);
+        socket.write(answer(words));
+      }
+    });
+  }).listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    port: (server.address() as AddressInfo).port,
+    commands,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+}
