@@ -485,10 +485,10 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   }
 
   #takePending(id: number | undefined): PendingOp | undefined {
-    if (id === undefined) return undefined;
-    const op = this.#pending.get(id);
+    // no op has the id undefined
+    const op = this.#pending.get(id!);
     if (op === undefined) return undefined;
-    this.#pending.delete(id);
+    this.#pending.delete(op.id);
     clearTimeout(op.timer);
     return op;
   }
