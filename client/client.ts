@@ -412,7 +412,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.#refreshTimer = undefined;
     const getToken = this.#getToken;
     // called only while connected: by #sessionUp, by setToken() once the server took the token, and by a retry below
-    const life = tokenExpiry(this.#socketToken) - Date.now();
+    const exp = tokenExpiry(this.#socketToken);
+    const life = exp - Date.now();
     if (getToken === undefined || !(life > 0)) return;
     const fail = (err: unknown): void => {
       // not after a drop, close() or another accepted token meanwhile: they decide what comes next
@@ -427,7 +428,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
         Promise.resolve()
           .then(getToken)
           // (and not after a drop, close() or another accepted token meanwhile)
-          .then<unknown>((token) => this.#refreshTimer === timer && (clearTimeout(timer), this.setToken(token)))
+          // a token that does not expire later (getToken's cache giving the same one, say) is not sent: a failed ask
+          .then<unknown>((token) => this.#refreshTimer === timer && (clearTimeout(timer), tokenExpiry(token) <= exp ? fail(Error('getToken gave no token expiring later')) : this.setToken(token)))
           .catch(fail);
       },
       // setTimeout fires at once for a delay above 2^31-1 ms (24.8 days): that would ask getToken without end
@@ -487,10 +489,10 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   }
 
   #takePending(id: number | undefined): PendingOp | undefined {
-    if (id === undefined) return undefined;
-    const op = this.#pending.get(id);
+    // no op has the id undefined
+    const op = this.#pending.get(id!);
     if (op === undefined) return undefined;
-    this.#pending.delete(id);
+    this.#pending.delete(op.id);
     clearTimeout(op.timer);
     return op;
   }

@@ -71,11 +71,11 @@ export function parseServerFrame(text: string): ServerFrame {
   } catch {
     return UNKNOWN;
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return UNKNOWN;
-  const f = parsed as Record<string, unknown>;
-  const type = int(f.type);
-  if (type === 0) return controlFrame(f);
+  // no frame but an object has a `type`: JSON null, a number, a string or an array is unknown by the check below
+  const f = parsed as Record<string, unknown> | null;
+  const type = int(f?.type);
+  if (type === 0) return controlFrame(f!);
   if (type === 1) return { kind: 'pong' };
-  if (type === undefined || type < 2 || typeof f.data !== 'string') return UNKNOWN;
-  return { kind: 'push', message: { tag: type, data: f.data, room: str(f.room), seq: int(f.seq) } };
+  if (type === undefined || type < 2 || typeof f!.data !== 'string') return UNKNOWN;
+  return { kind: 'push', message: { tag: type, data: f!.data, room: str(f!.room), seq: int(f!.seq) } };
 }

@@ -111,7 +111,11 @@ describe('logic API', () => {
       ['/push/room', { val: 'v', tag: 3, id: 'has space' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
       ['/push/room', { val: 'v', tag: 3, id: '*' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
       ['/push/room', { val: 'v', tag: 3, id: 'r'.repeat(129) }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
-      ['/push/room', { val: 'v', tag: 3, id: 1e21 }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+      ['/push/room', { val: 'v', tag: 3, id: 1e21 }, 'id is a JSON number past 2^53, which cannot be kept exactly: send it as a string'],
+      ['/push/room', { val: 'v', tag: 3, id: -(2 ** 53) }, 'id is a JSON number past 2^53, which cannot be kept exactly: send it as a string'],
+      ['/push/room', { val: 'v', tag: 3, id: 3.5 }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+      // past 2^31 - 1 either way: as a string it would be refused too, so no "send it as a string"
+      ['/push/all', { val: 'v', tag: 2 ** 64 }, 'tag must be an integer from 2 to 2147483647'],
       ['/room/join', { id: 'r' }, 'wsId is required'],
       ['/room/join', { wsId: 'w' }, 'id is required'],
       ['/room/leave', { id: 'r', wsId: '' }, 'wsId must be a string of 1-128 characters'],
@@ -171,13 +175,21 @@ describe('logic API', () => {
       assert.deepEqual(since.body, { code: 400, msg: 'since must be an integer from 0 to 9007199254740991' });
     });
 
-    it('a JSON number too large to be exact is a 400 naming the field, not a guess at the room', async () => {
+    it('a JSON number too large to be exact is a 400 naming the field and saying to send a string, not a guess at the room', async () => {
       // 9007199254740993 reads back as ...992: an integer, but not the one sent
-      const raw = '{"val":"v","tag":3,"id":9007199254740993}';
-      const answer = await call(server.logicUrl, '/push/room', { raw, headers: { 'content-type': 'application/json' } });
-      assert.deepEqual(answer.body, { code: 400, msg: 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -' });
-      const join = await call(server.logicUrl, '/room/join', { raw: '{"id":9007199254740993,"wsId":"w"}', headers: { 'content-type': 'application/json' } });
-      assert.deepEqual(join.body, { code: 400, msg: 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -' });
+      const inexact = { code: 400, msg: 'id is a JSON number past 2^53, which cannot be kept exactly: send it as a string' };
+      const json = { 'content-type': 'application/json' };
+      for (const [path, raw] of [
+        ['/push/room', '{"val":"v","tag":3,"id":9007199254740993}'],
+        ['/push/room', '{"id":12345678901234567890,"val":"x","tag":3}'],
+        ['/room/join', '{"id":9007199254740993,"wsId":"w"}'],
+        ['/room/leave', '{"id":12345678901234567890,"wsId":"w"}'],
+      ]) {
+        const answer = await call(server.logicUrl, path, { raw, headers: json });
+        assert.deepEqual([answer.status, answer.body], [400, inexact], `${path} ${raw}`);
+      }
+      const asString = await call(server.logicUrl, '/push/room', { raw: '{"id":"12345678901234567890","val":"x","tag":3}', headers: json });
+      assert.equal(asString.status, 200, asString.text);
     });
 
     it('a repeated query parameter keeps its first value, as a repeated form field does', async () => {

@@ -62,6 +62,8 @@ describe('parseClientFrame', () => {
     ['{"op":"leave","room":12}', { kind: 'membership', op: 'leave', room: '12', id: undefined }],
     ['{"op":"join"}', { kind: 'problem', code: 'bad_request', message: 'room is required', id: undefined }],
     ['{"op":"join","room":"*"}', { kind: 'problem', code: 'bad_request', message: 'room must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -', id: undefined }],
+    ['{"op":"join","room":12345678901234567890,"id":5}', { kind: 'problem', code: 'bad_request', message: 'room is a JSON number past 2^53, which cannot be kept exactly: send it as a string', id: 5 }],
+    ['{"op":"join","room":"a","id":9007199254740993}', { kind: 'problem', code: 'bad_request', message: 'id is a JSON number past 2^53, which cannot be kept exactly: send it as a string', id: undefined }],
     ['{"op":"join","room":"a","id":{}}', { kind: 'problem', code: 'bad_request', message: 'id must be an integer or a string of at most 64 characters', id: undefined }],
     ['{"op":7}', { kind: 'problem', code: 'bad_request', message: 'op must be a string', id: undefined }],
     ['{"op":"fly","id":"q"}', { kind: 'problem', code: 'unknown_op', message: 'unknown op "fly"', id: 'q' }],

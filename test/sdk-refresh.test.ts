@@ -68,6 +68,31 @@ describe('SDK token refresh before exp', () => {
     }
   });
 
+  it('a getToken that gives back the token held (no later exp): a failed ask, not sent, tried again at most twice before exp, not ever closer to it', async () => {
+    const token = await signToken({ sub: 'sdk-user', expiresIn: 3 });
+    let asked = 0;
+    const getToken = (): Promise<string> => {
+      asked++;
+      return Promise.resolve(token);
+    };
+    const client = new RoomcastClient(server.gatewayUrl, { token, getToken, reconnect: FAST });
+    const events: string[] = [];
+    client.on('state', (s) => events.push([s.state, s.code].filter((x) => x !== undefined).join(' ')));
+    client.on('error', (err) => events.push(`error: ${err.message}`));
+    // counted as the 4001 comes: the ask it makes itself follows
+    let askedBeforeExp = -1;
+    client.on('state', (s) => s.code === 4001 && askedBeforeExp === -1 && (askedBeforeExp = asked));
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'reconnecting' && s.code === 4001, 6000);
+      const beforeExp = events.slice(2, events.indexOf('reconnecting 4001'));
+      assert.deepEqual(events.slice(0, 2), ['connecting', 'connected']);
+      assert.ok(askedBeforeExp >= 2 && askedBeforeExp <= 3, `asked ${askedBeforeExp} times before exp: ${events.join(', ')}`);
+      assert.deepEqual(beforeExp, Array<string>(askedBeforeExp).fill('error: getToken gave no token expiring later'));
+    } finally {
+      client.close();
+    }
+  });
+
   it('close() after a refresh leaves no timer: the process ends by itself', async () => {
     const [expiring, fresh] = [await signToken({ sub: 'sdk-user', expiresIn: 3 }), await signToken({ sub: 'sdk-user', expiresIn: 60 })];
     const run = await runClientScript(

@@ -6,6 +6,7 @@
  * "Too big: expected int", for a JSON number past 2^53) reaches a caller.
  */
 import { z } from 'zod';
+import { inexactIntegerMessage, isInexactInteger } from '../protocol/inexact-integer.js';
 import { ROOM_ID_PATTERN, ROOM_ID_RULE } from '../protocol/room-id.js';
 import { isUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { loneSurrogateAt } from '../protocol/unicode.js';
@@ -46,10 +47,10 @@ export function valField(field = 'val') {
 export function roomIdField(field = 'id') {
   const must = `${field} must be ${ROOM_ID_RULE}`;
   return z
-    .union([z.string(), z.int({ error: must })], { error: fieldError(field, ROOM_ID_RULE) })
+    .union([z.string(), z.int({ error: (issue) => (isInexactInteger(issue.input) ? inexactIntegerMessage(field) : must) })], { error: fieldError(field, ROOM_ID_RULE) })
     .transform(String)
     .pipe(z.string().regex(ROOM_ID_PATTERN, { error: must }))
-    .meta({ description: `Room id: ${ROOM_ID_RULE} (an integer is taken as its decimal string)` });
+    .meta({ description: `Room id: ${ROOM_ID_RULE} (an integer is taken as its decimal string; one past 2^53 is refused: send it as a string)` });
 }
 
 export function wsIdField(field = 'wsId') {

@@ -4,6 +4,7 @@
  * `problem` naming what is wrong.
  */
 import { isUtf8 } from 'node:buffer';
+import { inexactIntegerMessage, isInexactInteger } from './inexact-integer.js';
 import { ROOM_ID_RULE, toRoomId } from './room-id.js';
 import type { ClientErrorCode, ReplyId } from './frames.js';
 
@@ -42,6 +43,7 @@ export function parseClientFrame(data: Buffer): ClientFrame {
     const validId =
       (typeof rawId === 'number' && Number.isSafeInteger(rawId)) ||
       (typeof rawId === 'string' && rawId.length <= MAX_REPLY_ID_LENGTH);
+    if (isInexactInteger(rawId)) return problem('bad_request', inexactIntegerMessage('id'));
     if (!validId) return problem('bad_request', `id must be an integer or a string of at most ${MAX_REPLY_ID_LENGTH} characters`);
     id = rawId as ReplyId;
   }
@@ -54,6 +56,7 @@ export function parseClientFrame(data: Buffer): ClientFrame {
     case 'join':
     case 'leave': {
       if (parsed.room === undefined) return problem('bad_request', 'room is required', id);
+      if (isInexactInteger(parsed.room)) return problem('bad_request', inexactIntegerMessage('room'), id);
       const room = toRoomId(parsed.room);
       if (room === undefined) return problem('bad_request', `room must be ${ROOM_ID_RULE}`, id);
       return { kind: 'membership', op, room, id };
