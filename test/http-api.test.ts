@@ -280,6 +280,14 @@ describe('logic API', () => {
       assert.match(received, /content-type \\"text\/plain\\" is not supported/);
     });
 
+    it('Expect: 100-continue with a body and no content-type is 415 at once, with no 100 Continue', async () => {
+      for (const framing of ['Content-Length: 11\r\n', 'Transfer-Encoding: chunked\r\n']) {
+        const received = await answeredBeforeContinue(framing);
+        assert.match(received, /^HTTP\/1.1 415 /, received);
+        assert.ok(received.endsWith('{"code":415,"msg":"the body has no content-type: send application/x-www-form-urlencoded or application/json"}'), received);
+      }
+    });
+
     it('Expect: 100-continue with a charset other than UTF-8 is 415 at once, with no 100 Continue', async () => {
       const received = await answeredBeforeContinue('Content-Type: application/json; charset=iso-8859-1\r\nContent-Length: 11\r\n');
       assert.match(received, /^HTTP\/1.1 415 /, received);

@@ -188,14 +188,14 @@ export class LogicServer {
         throw apiErrors.unsupportedEncoding(encoding);
       }
       const type = req.headers['content-type'];
-      if (type === undefined) return;
-      if (!BODY_TYPES.has(mediaTypeOf(type))) {
-        // a caller waiting for 100 Continue learns before it uploads a body that fastify would refuse once read
-        if (awaitingContinue.has(req.raw)) throw apiErrors.unsupportedMediaType(type);
+      if (type !== undefined && BODY_TYPES.has(mediaTypeOf(type))) {
+        // the one check of the charset, with Expect or without: before the body is read
+        refuseForeignCharset(type);
         return;
       }
-      // the one check of the charset, with Expect or without: before the body is read
-      refuseForeignCharset(type);
+      // a caller waiting for 100 Continue learns before it uploads a body that fastify would refuse once read
+      const declaresBody = length > 0 || req.headers['transfer-encoding'] !== undefined;
+      if (awaitingContinue.has(req.raw) && (type !== undefined || declaresBody)) throw apiErrors.unsupportedMediaType(type);
     });
 
     // an answer given during a shutdown closes its connection, so the shutdown need not wait out its grace for it
