@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { createClient } from 'redis';
 import { WebSocket } from 'ws';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
+import { KEEP_ROUND_BEATS } from '../src/broker/redis/streams.js';
 import { ResumeTokens } from '../src/gateway/resume-token.js';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
 import { nodeOf, redisEngine, startCluster, type TestCluster } from './helpers/cluster.js';
@@ -228,8 +229,8 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
       const [a, b] = (clients = await Promise.all([0, 0].map(() => TestClient.connect(cluster.gatewayUrls[0]))));
       await post(cluster.logicUrl, '/room/join', { id: 'joined-only', wsId: a.wsId });
       const joined = await ttlOf('*stream:joined-only');
-      // 30 s registry + 120 s recovery window + 30 s
-      assert.ok(joined > 0 && joined <= 180, `TTL ${joined} s`);
+      // 30 s registry + 120 s recovery window (a session's life) + a round of keeps less a beat (110 s) + 30 s
+      assert.ok(joined > 280 && joined <= 290, `TTL ${joined} s`);
       await post(cluster.logicUrl, '/push/room', { val: 'x', tag: 2, id: 'joined-only' });
       assert.ok((await ttlOf('*stream:joined-only')) > 86_000);
       await post(cluster.logicUrl, '/room/join', { id: 'joined-only', wsId: b.wsId });
@@ -270,19 +271,48 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
     }
   });
 
-  it('a quiet room keeps its epoch while a node has members in it', async () => {
-    // its seq and epoch would expire 1 s after the join if the node did not keep them
-    const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 300, recoveryWindowMs: 300 }), 1);
+  it('a quiet room keeps its seq and epoch while a node has members in it: a resume after they would have expired is recovered', async () => {
+    const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 300, recoveryWindowMs: 1000 }), 1);
     try {
       const { client, since } = await member(nodeOf(cluster, 0), ['quiet']);
-      await sleep(2500);
+      const joinedTtl = await ttlOf('*stream:quiet');
+      assert.ok(joinedTtl > 0 && joinedTtl < 4, `its seq and epoch would expire ${joinedTtl} s after the join if the node did not keep them`);
+      await sleep(4500);
+      await dropConnection(cluster, client);
+      const { client: resumed, end } = await resumeOn(cluster.gatewayUrls[0], client.welcome!.resume as string, since);
+      assertResumed(end, { wsId: client.wsId, recovered: true });
+      assert.deepEqual((end.streams as Record<string, Position>).quiet, since.quiet, 'the same seq, in the same epoch');
       const pushed = await post(cluster.logicUrl, '/push/room', { val: 'still', tag: 2, id: 'quiet' });
       assert.deepEqual(pushed.body.data?.seq, since.quiet.seq + 1);
       const history = await call(cluster.logicUrl, `/rooms/quiet/history?since=${since.quiet.seq}`);
       assert.equal(history.body.data?.epoch, since.quiet.epoch);
-      assert.equal((await client.next(isPush)).seq, pushed.body.data?.seq);
-      await client.closeAndWait();
+      assert.equal((await resumed.next(isPush)).seq, pushed.body.data?.seq);
+      await resumed.closeAndWait();
     } finally {
+      await cluster.close();
+    }
+  });
+
+  it('a gateway keeps each stream it has members in once a round of beats, not on every beat, and keeps them all', async () => {
+    // a beat every 100 ms; the seq and epoch of a stream only joined live 2 s unless kept
+    const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 300, recoveryWindowMs: 300 }), 1);
+    let clients: TestClient[] = [];
+    try {
+      const rooms = Array.from({ length: 200 }, (_, i) => `kept-${i}`);
+      clients = await Promise.all([0, 1, 2, 3].map(async (part) => (await member(nodeOf(cluster, 0), rooms.slice(part * 50, (part + 1) * 50))).client));
+      await redis.command(['CONFIG', 'RESETSTAT']);
+      const started = Date.now();
+      await sleep(3600);
+      const stats = String(await redis.command(['INFO', 'commandstats']));
+      const rounds = Math.ceil((Date.now() - started) / (KEEP_ROUND_BEATS * 100));
+      const expires = Number(/cmdstat_expire:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+      const streams = rooms.length + 1;
+      // every beat kept every stream before: 36 beats x 201 streams
+      assert.ok(expires <= streams * (rounds + 1), `${expires} EXPIREs in ${rounds} rounds of keeps for ${streams} streams`);
+      const keys = rooms.map((room) => brokerOf(cluster, 0).names.streamKey(room));
+      assert.equal(await redis.command(['EXISTS', ...keys]), rooms.length, 'every stream outlived its TTL from the join: each was kept');
+    } finally {
+      await Promise.all(clients.map((c) => c.closeAndWait()));
       await cluster.close();
     }
   });

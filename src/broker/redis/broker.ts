@@ -55,7 +55,7 @@ import type { PushLimits } from './push-fit.js';
 import { SharedResumeSecret } from './resume-secret.js';
 import { RedisSessions, SessionHeldError } from './sessions.js';
 import { CLAIM_PUSH, SETTLE_PUSH } from './scripts.js';
-import { RedisStreams } from './streams.js';
+import { KEEP_ROUND_BEATS, RedisStreams } from './streams.js';
 import { GatewaySubscriptions } from './subscriptions.js';
 import { RedisWatch } from './watch.js';
 import type { NodeReply } from './wire.js';
@@ -94,6 +94,8 @@ export class RedisBroker implements Broker {
   private heartbeat: NodeJS.Timeout | undefined;
   private outage = false;
   private readonly registryTtlMs: number;
+  /** How often the process rewrites what it has in Redis (registryTtlMs / 3). */
+  private readonly beatMs: number;
   private readonly requestTimeoutMs: number;
   private readonly redisWatch: RedisWatch;
   private readonly calls: RedisCalls;
@@ -125,7 +127,10 @@ export class RedisBroker implements Broker {
       registryTtlMs: this.registryTtlMs,
       recoveryWindowMs: this.recoveryWindowMs,
     });
-    const keptStreamSeconds = Math.ceil((this.sessions.sessionTtlMs + this.registryTtlMs) / 1000);
+    this.beatMs = Math.max(100, Math.floor(this.registryTtlMs / 3));
+    // a killed node's sessions live sessionTtlMs after its last beat, which may come a round less a beat after
+    // the last keep of a stream they are in; the registry TTL on top is margin for late beats
+    const keptStreamSeconds = Math.ceil((this.sessions.sessionTtlMs + this.registryTtlMs + (KEEP_ROUND_BEATS - 1) * this.beatMs) / 1000);
     this.streams = new RedisStreams(this.names, this.calls, options.history ?? DEFAULT_HISTORY, keptStreamSeconds);
     this.subscriptions = new GatewaySubscriptions(subscriber, this.names, this.requestTimeoutMs, gateway, this.nodes.onRequest);
     this.secret = new SharedResumeSecret(this.names, this.calls, log, gateway);
@@ -184,10 +189,11 @@ export class RedisBroker implements Broker {
     }
     // before the start line, so a difference with the processes already running is the first thing logged
     await broker.calls.bounded(() => broker.settings.record()).catch((err: unknown) => broker.calls.logError(err, 'recording the shared settings'));
-    broker.heartbeat = setInterval(() => broker.beat(), Math.max(100, Math.floor(broker.registryTtlMs / 3)));
+    broker.heartbeat = setInterval(() => broker.beat(), broker.beatMs);
     // first: Redis may have restarted, and lost its script cache
     commands.on('ready', () => void broker.calls.loadScripts().catch((err: unknown) => broker.calls.logError(err, 'loading the scripts')));
     commands.on('ready', () => broker.registerAll(true));
+    commands.on('ready', () => broker.keepStreams(true));
     commands.on('ready', () => void broker.secret.restore());
     commands.on('ready', () => broker.redisWatch.reconnected());
     commands.on('ready', () => broker.recordSettings());
@@ -404,7 +410,7 @@ export class RedisBroker implements Broker {
   /** Every registryTtlMs / 3: keeps what this process has in Redis from expiring. */
   private beat(): void {
     this.registerAll(false);
-    this.keepStreams();
+    this.keepStreams(false);
     this.recordSettings();
   }
 
@@ -421,11 +427,16 @@ export class RedisBroker implements Broker {
     this.sessions.refresh(gateway, full);
   }
 
-  /** Keeps the seq and epoch of `*` and of every room this node has members in. */
-  private keepStreams(): void {
+  /**
+   * Keeps the seq and epoch of `*` and of every room this node has members in:
+   * a slice of them each beat; `all` after a reconnect, when the beats Redis
+   * was out of reach missed their slices.
+   */
+  private keepStreams(all: boolean): void {
     const gateway = this.gateway;
     if (gateway === undefined || !this.commands.isReady) return;
-    this.streams.keep([ALL_STREAM, ...gateway.roomIds()]);
+    if (all) this.streams.keep([ALL_STREAM, ...gateway.roomIds()]);
+    else this.streams.keepSlice([ALL_STREAM, ...gateway.roomIds()]);
   }
 
   private watch(client: Client, role: string): void {

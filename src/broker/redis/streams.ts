@@ -25,18 +25,38 @@ import { HISTORY, POSITION, PUBLISH, PUBLISH_ONCE } from './scripts.js';
 /** How long a stream's seq and epoch live after its last push, unless its history lives longer. */
 const PUSHED_STREAM_TTL_SECONDS = 86_400;
 
+/**
+ * Beats (registryTtlMs / 3 each) in which a gateway keeps every stream it has
+ * members in once: keeping each on every beat cost one EXPIRE per room per
+ * beat (10,000 a second per gateway at 100,000 rooms) for a TTL of minutes.
+ * keptStreamSeconds covers a round on top of a session's life.
+ */
+export const KEEP_ROUND_BEATS = 12;
+
+/** The beat of a round in which a stream is kept: from its name, so it stays the same as rooms come and go. */
+function sliceOf(stream: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < stream.length; i++) hash = Math.imul(hash ^ stream.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % KEEP_ROUND_BEATS;
+}
+
 export class RedisStreams {
   /** How long a stream's seq and epoch live after its last push. */
   private readonly streamTtlSeconds: string;
+  /** Beats so far, whose count picks the slice the next one keeps. */
+  private beats = 0;
+  /** Streams whose keep failed, kept with the next slice. */
+  private unkept = new Set<string>();
 
   constructor(
     private readonly names: RedisNames,
     private readonly calls: RedisCalls,
     private readonly historyLimits: HistoryLimits,
     /**
-     * How long a stream's seq and epoch live after a join (or a node refreshed
-     * them): past the life of any session that may resume in it, even one of a
-     * killed node. A push keeps them `streamTtlSeconds` (24 h, or --history-ttl when longer).
+     * How long a stream's seq and epoch live after a join (or a node kept
+     * them): past a round of keeps plus the life of any session that may
+     * resume in it, even one of a killed node. A push keeps them
+     * `streamTtlSeconds` (24 h, or --history-ttl when longer).
      */
     private readonly keptStreamSeconds: number,
   ) {
@@ -84,12 +104,31 @@ export class RedisStreams {
     return historyPage({ seq, epoch }, after, entries);
   }
 
-  /** Keeps the seq and epoch of these streams: a stream that only went quiet must not start a new epoch under them. */
+  /**
+   * Keeps the seq and epoch of the streams of this beat's slice (a round of
+   * KEEP_ROUND_BEATS beats keeps each once, spread so that no beat keeps them
+   * all), and those whose last keep failed: a stream that only went quiet
+   * must not start a new epoch under its members.
+   */
+  keepSlice(streams: Iterable<string>): void {
+    const slice = this.beats++ % KEEP_ROUND_BEATS;
+    const due = new Set(this.unkept);
+    this.unkept.clear();
+    for (const stream of streams) if (sliceOf(stream) === slice) due.add(stream);
+    this.keep([...due]);
+  }
+
+  /** Keeps the seq and epoch of every one of these streams at once (after Redis was out of reach, when slices may have been missed). */
   keep(streams: string[]): void {
     for (let i = 0; i < streams.length; i += REGISTRY_BATCH) {
+      const kept = streams.slice(i, i + REGISTRY_BATCH);
       const batch = this.calls.client.multi();
-      for (const stream of streams.slice(i, i + REGISTRY_BATCH)) batch.expire(this.names.streamKey(stream), this.keptStreamSeconds, 'GT');
-      batch.execAsPipeline().catch((err: unknown) => this.calls.logError(err, 'keeping stream positions'));
+      for (const stream of kept) batch.expire(this.names.streamKey(stream), this.keptStreamSeconds, 'GT');
+      batch.execAsPipeline().catch((err: unknown) => {
+        // at the next beat, not a round later: keptStreamSeconds leaves a few beats of margin, not a round
+        for (const stream of kept) this.unkept.add(stream);
+        this.calls.logError(err, 'keeping stream positions');
+      });
     }
   }
 
