@@ -93,6 +93,30 @@ describe('SDK token refresh before exp', () => {
     }
   });
 
+  it('a getToken that gives a token with no exp: sent and taken (not a failed ask), the connection outlives the old exp, and no ask after it', async () => {
+    let asked = 0;
+    const getToken = (): Promise<string> => {
+      asked++;
+      return signToken({ sub: 'sdk-user' });
+    };
+    const client = new RoomcastClient(server.gatewayUrl, { token: await signToken({ sub: 'sdk-user', expiresIn: 2 }), getToken, reconnect: FAST });
+    const errors = record(client, 'error');
+    try {
+      const { wsId } = await nextEvent(client, 'state', (s) => s.state === 'connected');
+      const states = record(client, 'state');
+      const identity = () => server.gateway.node.hub.conns.get(wsId!)!.identity!;
+      await until('the server holds the token with no exp', () => (identity().expiresAt === undefined ? true : undefined), 4000);
+      // past the first token's exp (2 s), where the server would have closed with 4001
+      await sleep(1500);
+      assert.deepEqual(states, [], 'no close, no reconnect');
+      assert.deepEqual(errors, []);
+      assert.equal(asked, 1);
+      assert.equal(identity().expiresAt, undefined);
+    } finally {
+      client.close();
+    }
+  });
+
   it('close() after a refresh leaves no timer: the process ends by itself', async () => {
     const [expiring, fresh] = [await signToken({ sub: 'sdk-user', expiresIn: 3 }), await signToken({ sub: 'sdk-user', expiresIn: 60 })];
     const run = await runClientScript(
