@@ -316,6 +316,30 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
       await cluster.close();
     }
   });
+  it('a gateway whose beats run late under load still keeps every stream it has members in before it expires', async () => {
+    // a beat every 200 ms; a stream only joined lives 4 s unless kept. The loop is blocked 250 ms at a time, so 12
+    // beats take over 4 s: keeping a slice per beat, not per period of time, let streams expire under their members
+    const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 600, recoveryWindowMs: 300 }), 1);
+    let clients: TestClient[] = [];
+    const busy = (): void => {
+      const until = performance.now() + 250;
+      while (performance.now() < until);
+    };
+    let load: NodeJS.Timeout | undefined;
+    try {
+      const rooms = Array.from({ length: 48 }, (_, i) => `late-${i}`);
+      clients = await Promise.all([0, 1].map(async (part) => (await member(nodeOf(cluster, 0), rooms.slice(part * 24, (part + 1) * 24))).client));
+      const keys = rooms.map((room) => brokerOf(cluster, 0).names.streamKey(room));
+      load = setInterval(busy, 50);
+      await sleep(9000);
+      clearInterval(load);
+      assert.equal(await redis.command(['EXISTS', ...keys]), rooms.length, 'every stream outlived its TTL from the join: each was kept');
+    } finally {
+      clearInterval(load);
+      await Promise.all(clients.map((c) => c.closeAndWait()));
+      await cluster.close();
+    }
+  });
 });
 
 describe('a leave made while the node cannot reach Redis', { skip: skipWithoutRedis, timeout: 60_000 }, () => {

@@ -128,10 +128,10 @@ export class RedisBroker implements Broker {
       recoveryWindowMs: this.recoveryWindowMs,
     });
     this.beatMs = Math.max(100, Math.floor(this.registryTtlMs / 3));
-    // a killed node's sessions live sessionTtlMs after its last beat, which may come a round less a beat after
-    // the last keep of a stream they are in; the registry TTL on top is margin for late beats
+    // a killed node's sessions live sessionTtlMs after its last beat, which may come (in time, however late the
+    // beats run: keepSlice) up to a round after the last keep of a stream they are in; the rest is margin
     const keptStreamSeconds = Math.ceil((this.sessions.sessionTtlMs + this.registryTtlMs + (KEEP_ROUND_BEATS - 1) * this.beatMs) / 1000);
-    this.streams = new RedisStreams(this.names, this.calls, options.history ?? DEFAULT_HISTORY, keptStreamSeconds);
+    this.streams = new RedisStreams(this.names, this.calls, options.history ?? DEFAULT_HISTORY, keptStreamSeconds, this.beatMs);
     this.subscriptions = new GatewaySubscriptions(subscriber, this.names, this.requestTimeoutMs, gateway, this.nodes.onRequest);
     this.secret = new SharedResumeSecret(this.names, this.calls, log, gateway);
     const shared = { history: options.history ?? DEFAULT_HISTORY, recoveryWindowMs: this.recoveryWindowMs, pushLimits: options.pushLimits };

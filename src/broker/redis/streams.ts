@@ -43,8 +43,9 @@ function sliceOf(stream: string): number {
 export class RedisStreams {
   /** How long a stream's seq and epoch live after its last push. */
   private readonly streamTtlSeconds: string;
-  /** Beats so far, whose count picks the slice the next one keeps. */
-  private beats = 0;
+  /** The beat period (beatMs long, counted from the start) whose slice was kept last. */
+  private keptPeriod = 0;
+  private readonly startedAt = performance.now();
   /** Streams whose keep failed, kept with the next slice. */
   private unkept = new Set<string>();
 
@@ -59,6 +60,7 @@ export class RedisStreams {
      * `streamTtlSeconds` (24 h, or --history-ttl when longer).
      */
     private readonly keptStreamSeconds: number,
+    private readonly beatMs: number,
   ) {
     // history numbered by a seq must not outlive the seq and epoch: a new epoch would make it unreadable
     this.streamTtlSeconds = String(Math.max(PUSHED_STREAM_TTL_SECONDS, Math.ceil(historyLimits.ttlMs / 1000)));
@@ -111,10 +113,15 @@ export class RedisStreams {
    * must not start a new epoch under its members.
    */
   keepSlice(streams: Iterable<string>): void {
-    const slice = this.beats++ % KEEP_ROUND_BEATS;
+    // slices follow the clock, not the count of beats: a late beat also keeps the slices whose time passed
+    // meanwhile, so however late the beats run no stream waits more than a round (in time) between keeps
+    const period = Math.floor((performance.now() - this.startedAt) / this.beatMs);
+    const slices = new Set<number>();
+    for (let p = Math.max(this.keptPeriod + 1, period - KEEP_ROUND_BEATS + 1); p <= period; p++) slices.add(p % KEEP_ROUND_BEATS);
+    this.keptPeriod = Math.max(this.keptPeriod, period);
     const due = new Set(this.unkept);
     this.unkept.clear();
-    for (const stream of streams) if (sliceOf(stream) === slice) due.add(stream);
+    for (const stream of streams) if (slices.has(sliceOf(stream))) due.add(stream);
     this.keep([...due]);
   }
 
