@@ -12,7 +12,7 @@ export interface ConnectOrder {
   gatewayUrl: string;
   protocol: ClientProtocol;
   count: number;
-  /** Source addresses the sockets are spread over, round robin. */
+  /** Source addresses the sockets are spread over, round robin; none: the kernel picks one. */
   sourceAddresses: string[];
   /** Handshakes in flight at once. */
   inFlight: number;

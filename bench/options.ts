@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { MIN_VAL_BYTES } from './pusher.js';
 import { DEFAULT_SCENARIOS, DEFAULT_SIZES, SCENARIO_NAMES, type ScenarioName, type ScenarioSizes } from './scenarios.js';
+import type { SourceChoice } from './source-addresses.js';
 import { TARGET_NAMES, type TargetName } from './targets.js';
 import type { BrokerChoice, HistoryChoice } from './variants.js';
 
@@ -25,7 +26,7 @@ export interface BenchOptions {
   concurrency: number;
   connsPerWorker: number;
   host: string;
-  sourceAddresses: string[];
+  sourceAddresses: SourceChoice;
   timeoutSeconds: number;
   drainTimeoutSeconds: number;
   settleSeconds: number;
@@ -61,6 +62,10 @@ function listOf<T extends string>(what: string, allowed: readonly T[]) {
 }
 
 const IPV4 = /^127\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function parseSourceChoice(value: string): SourceChoice {
+  return value.trim() === 'auto' ? 'auto' : parseSourceAddresses(value);
+}
 
 /** `127.0.0.2-127.0.0.9` or `127.0.0.2,127.0.0.3`: loopback addresses only, since the bench talks only to loopback. */
 export function parseSourceAddresses(value: string): string[] {
@@ -171,7 +176,7 @@ export function benchCommand(): Command {
     .addOption(new Option('--concurrency <n>', 'concurrent keep-alive push requests').argParser(count('--concurrency', 256)).default(8))
     .addOption(new Option('--conns-per-worker <n>', 'connections per client process (at least 2 processes)').argParser(count('--conns-per-worker', 15_000)).default(2500))
     .addOption(new Option('--host <address>', 'address the servers listen on').default('127.0.0.1'))
-    .addOption(new Option('--source-addresses <range>', 'loopback addresses the client sockets are spread over').argParser(parseSourceAddresses).default(parseSourceAddresses('127.0.0.2-127.0.0.9'), '127.0.0.2-127.0.0.9'))
+    .addOption(new Option('--source-addresses <range>', 'loopback addresses the client sockets are spread over; auto: 127.0.0.2-127.0.0.9 when a run opens more connections than half the ephemeral port range, else the kernel picks (binding costs a search of the ports)').argParser(parseSourceChoice).default('auto'))
     .addOption(new Option('--timeout <s>', 'time limit for one target in one scenario').argParser(count('--timeout', 3600)).default(120))
     .addOption(new Option('--drain-timeout <s>', 'stop waiting for missing frames after this long without one').argParser(count('--drain-timeout', 600)).default(10))
     .addOption(new Option('--settle <s>', 'idle: seconds the connections are held before memory is read; churn: seconds of quiet after the cycles before memory is read again (0 also skips the short pauses before measuring)').argParser(integer('--settle', 0, 600)).default(3))
@@ -220,7 +225,7 @@ export function readBenchOptions(cmd: Command): BenchOptions {
     concurrency: n('concurrency'),
     connsPerWorker: n('connsPerWorker'),
     host: o.host as string,
-    sourceAddresses: o.sourceAddresses as string[],
+    sourceAddresses: o.sourceAddresses as SourceChoice,
     timeoutSeconds: n('timeout'),
     drainTimeoutSeconds: n('drainTimeout'),
     settleSeconds: n('settle'),

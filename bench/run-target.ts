@@ -14,12 +14,13 @@ import { startRedis, type RunningRedis } from './redis.js';
 import type { Scenario } from './scenarios.js';
 import { startTarget, TARGETS, type RunningTarget, type ServerShape, type TargetName } from './targets.js';
 import type { BrokerChoice, RoomcastVariant, TargetRun } from './variants.js';
+import { connectionsOpened, sourceAddressesFor, type SourceChoice } from './source-addresses.js';
 import { tallyFrames } from './tally.js';
 import { Worker, WorkerTimeoutError } from './workers.js';
 
 export interface RunSettings {
   host: string;
-  sourceAddresses: string[];
+  sourceAddresses: SourceChoice;
   connsPerWorker: number;
   concurrency: number;
   valBytes: number;
@@ -259,7 +260,9 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
     await sleep(pause); // let the server and workers finish starting before the baseline is read
     const empty = sampleServer();
 
-    say(`connecting ${scenario.conns} clients from ${workers.length} processes`);
+    const sourceAddresses = sourceAddressesFor(settings.sourceAddresses, connectionsOpened(scenario));
+    const sources = sourceAddresses.length === 0 ? '' : `, over ${sourceAddresses.length} source addresses`;
+    say(`connecting ${scenario.conns} clients from ${workers.length} processes${sources}`);
     const connectStart = performance.now();
     const counts = shares(scenario.conns, workers.length);
     const connectedAll = await Promise.all(
@@ -269,7 +272,7 @@ export async function runTarget(run: TargetRun, scenario: Scenario, settings: Ru
           gatewayUrl: server!.gatewayUrl,
           protocol: spec.protocol,
           count: counts[i],
-          sourceAddresses: settings.sourceAddresses,
+          sourceAddresses,
           inFlight: CONNECT_IN_FLIGHT,
           timeoutMs: Math.max(1000, deadline - Date.now()),
           trackSessions: scenario.name === 'resume',

@@ -117,7 +117,8 @@ subscribe('net.server.socket', ({ socket }) => {
   };
 });
 `;
-    const flags = ['--scenarios', 'fanout', '--targets', 'roomcast', '--fanout-conns', '12', '--fanout-pushes', '10', '--drain-timeout', '1', '--settle', '0'];
+    // spread over 127.0.0.2-9 (a run this small would otherwise come from 127.0.0.1, as the pushes do)
+    const flags = ['--scenarios', 'fanout', '--targets', 'roomcast', '--fanout-conns', '12', '--fanout-pushes', '10', '--drain-timeout', '1', '--settle', '0', '--source-addresses', '127.0.0.2-127.0.0.9'];
     const { result: r } = await runTargetWithPreload(preload, flags);
     assert.equal(r.connected, 12);
     // 10 warm-up and 10 measured frames twice to one connection, none to another: 120 frames arrived, 110 of them once

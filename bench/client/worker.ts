@@ -61,7 +61,8 @@ function openSockets<T>(
           finishIfDone();
           return true;
         };
-        const socket = connect({ host, port, localAddress: sourceAddresses[i % sourceAddresses.length] });
+        // with no source addresses the kernel picks one (see bench/source-addresses.ts)
+        const socket = connect({ host, port, localAddress: sourceAddresses.length === 0 ? undefined : sourceAddresses[i % sourceAddresses.length] });
         socket.setNoDelay(true);
         const made = start(i, socket, settle);
         const timer = setTimeout(() => {
@@ -90,7 +91,7 @@ async function openConnections(count: number, inFlight: number, timeoutMs: numbe
   const opened: Opened = { failed: 0, firstError: undefined };
   const failOne = (i: number, conn: BenchConnection, error: string): void => {
     opened.failed++;
-    opened.firstError ??= `${sourceAddresses[i % sourceAddresses.length]} -> ${address}: ${error}`;
+    opened.firstError ??= `${sourceAddresses.length === 0 ? '' : `${sourceAddresses[i % sourceAddresses.length]} `}-> ${address}: ${error}`;
     conn.close();
   };
   await openSockets(
