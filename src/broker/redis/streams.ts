@@ -47,7 +47,7 @@ export class RedisStreams {
   private keptPeriod = 0;
   private readonly startedAt = performance.now();
   /** Streams whose keep failed, kept with the next slice. */
-  private unkept = new Set<string>();
+  private readonly unkept = new Set<string>();
 
   constructor(
     private readonly names: RedisNames,
