@@ -82,6 +82,8 @@ export interface CommonConfig {
   /** PEM files: with both, the servers speak TLS (wss://, https://). */
   tlsCert: string | undefined;
   tlsKey: string | undefined;
+  /** How often the TLS files are checked for a renewal, in ms (0: never). */
+  tlsWatchInterval: number;
   logLevel: string;
 }
 
@@ -132,6 +134,7 @@ export const DEFAULTS: Readonly<ServerConfig> = {
   resumeSecret: undefined,
   tlsCert: undefined,
   tlsKey: undefined,
+  tlsWatchInterval: 10_000,
   logLevel: 'info',
   workers: 0,
 };
@@ -337,6 +340,13 @@ const flags = {
   allowedOrigins: () => option('--allowed-origins <origins>', 'comma-separated browser origins (https://app.example.com) allowed to connect; others get 403 (default: any)', originList),
   tlsCert: () => option('--tls-cert <file>', 'PEM certificate: serve wss:// and https:// (with --tls-key)'),
   tlsKey: () => option('--tls-key <file>', 'PEM private key of --tls-cert'),
+  tlsWatchInterval: () =>
+    option(
+      '--tls-watch-interval <ms>',
+      'how often --tls-cert and --tls-key are checked for a renewal, applied to new connections without a restart (0: never)',
+      integer(0, 86_400_000, 'the TLS watch interval'),
+      DEFAULTS.tlsWatchInterval,
+    ),
   broker: () => option('--broker <url>', 'memory (one process) or redis://[[USER]:PASSWORD@]HOST:PORT[/DB] (rediss:// for TLS) to share rooms between processes', undefined, DEFAULTS.broker),
   workers: () =>
     option('--workers <n>', 'run N gateway worker processes sharing the WebSocket port (needs --broker redis://...; 0 = gateway in this process)', integer(0, 64, 'the number of workers'), DEFAULTS.workers),
@@ -401,6 +411,7 @@ function addCommonFlags(cmd: Command): Command {
     .addOption(flags.trustProxy())
     .addOption(flags.tlsCert())
     .addOption(flags.tlsKey())
+    .addOption(flags.tlsWatchInterval())
     .addOption(flags.logLevel());
 }
 
@@ -437,6 +448,7 @@ function readCommon(o: Record<string, unknown>): CommonConfig {
     trustProxy: nonEmpty(o.trustProxy),
     tlsCert,
     tlsKey,
+    tlsWatchInterval: o.tlsWatchInterval as number,
     logLevel: o.logLevel as string,
   };
 }

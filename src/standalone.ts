@@ -8,7 +8,7 @@ import { createBroker } from './broker/create.js';
 import { gatewayPart, logicPart, type GatewayConfig, type LogicConfig, type ServerConfig } from './config.js';
 import { GatewayServer } from './gateway/server.js';
 import { LogicServer } from './logic/server.js';
-import { readTlsFiles } from './tls-files.js';
+import { WatchedTlsFiles } from './tls-reload.js';
 import { VERSION } from './version.js';
 
 export interface RunningServer {
@@ -17,6 +17,8 @@ export interface RunningServer {
   broker: Broker;
   gatewayUrl: string;
   logicUrl: string;
+  /** The TLS files both servers serve (and watch for a renewal), with --tls-cert. */
+  tlsFiles: WatchedTlsFiles | undefined;
   close(): Promise<void>;
 }
 
@@ -29,6 +31,7 @@ export function urlHost(host: string): string {
 interface SharedSettings {
   tlsCert?: string;
   tlsKey?: string;
+  tlsWatchInterval?: number;
   trustProxy?: string;
 }
 
@@ -40,14 +43,14 @@ export function logicUrl(config: LogicConfig & SharedSettings, port: number): st
   return `${config.tlsCert === undefined ? 'http' : 'https'}://${urlHost(config.host)}:${port}`;
 }
 
-/** The certificate and key named by --tls-cert / --tls-key, read once for whichever server serves TLS. */
-function readTls(config: SharedSettings): { cert: Buffer; key: Buffer } | undefined {
+/** The certificate and key named by --tls-cert / --tls-key, read for the servers of this process, which watch them for a renewal. */
+function readTls(config: SharedSettings, log: Logger): WatchedTlsFiles | undefined {
   if (config.tlsCert === undefined || config.tlsKey === undefined) return undefined;
-  return readTlsFiles(config.tlsCert, config.tlsKey);
+  return new WatchedTlsFiles({ cert: config.tlsCert, key: config.tlsKey }, config.tlsWatchInterval ?? 0, log);
 }
 
-export function createGateway(config: GatewayConfig & SharedSettings, broker: Broker, log: Logger): GatewayServer {
-  return new GatewayServer({ ...config, tls: readTls(config) }, broker, log);
+export function createGateway(config: GatewayConfig & SharedSettings, broker: Broker, log: Logger, tls = readTls(config, log)): GatewayServer {
+  return new GatewayServer({ ...config, tls }, broker, log);
 }
 
 export function createLogic(
@@ -56,6 +59,7 @@ export function createLogic(
   log: Logger,
   notReadyReason?: () => string | undefined,
   gateway?: () => { port: number; path: string } | undefined,
+  tls = readTls(config, log),
 ): LogicServer {
   return new LogicServer(
     {
@@ -67,7 +71,7 @@ export function createLogic(
       publicMetrics: config.publicMetrics,
       maxValSize: config.maxValSize,
       idempotencyWindowMs: config.idempotencyWindow,
-      tls: readTls(config),
+      tls,
       version: VERSION,
       gateway,
     },
@@ -82,7 +86,15 @@ export async function startStandalone(config: ServerConfig, log: Logger): Promis
   const broker = await createBroker(config, log, 'gateway+logic');
   const gatewayConfig = gatewayPart(config);
   const logicConfig = logicPart(config);
-  const gateway = createGateway(gatewayConfig, broker, log);
+  // one read and one watch of the files for both servers
+  let tlsFiles: WatchedTlsFiles | undefined;
+  try {
+    tlsFiles = readTls(config, log);
+  } catch (err) {
+    await broker.close();
+    throw err;
+  }
+  const gateway = createGateway(gatewayConfig, broker, log, tlsFiles);
   let gatewayListening = false;
   const logic = createLogic(
     logicConfig,
@@ -90,6 +102,7 @@ export async function startStandalone(config: ServerConfig, log: Logger): Promis
     log,
     () => (gatewayListening ? undefined : 'the gateway is not listening'),
     () => (gatewayListening ? { port: gateway.address.port, path: gatewayConfig.wsPath } : undefined),
+    tlsFiles,
   );
   let gatewayPort: number;
   let logicPort: number;
@@ -109,6 +122,7 @@ export async function startStandalone(config: ServerConfig, log: Logger): Promis
     broker,
     gatewayUrl: gatewayUrl(gatewayConfig, gatewayPort),
     logicUrl: logicUrl(logicConfig, logicPort),
+    tlsFiles,
     close() {
       closing ??= (async () => {
         gatewayListening = false;

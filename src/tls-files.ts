@@ -1,4 +1,4 @@
-/** The PEM files of --tls-cert and --tls-key, read and checked at startup: a bad one is an error naming its flag. */
+/** The PEM files of --tls-cert and --tls-key, read and checked (at startup, and when they are renewed): a bad one is an error naming its flag. */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 
@@ -15,7 +15,13 @@ export function readFlagFile(flag: string, path: string): Buffer {
   }
 }
 
-export function readTlsFiles(certPath: string, keyPath: string): { cert: Buffer; key: Buffer } {
+/** A certificate and its private key, as PEM. */
+export interface TlsPair {
+  cert: Buffer;
+  key: Buffer;
+}
+
+export function readTlsFiles(certPath: string, keyPath: string): TlsPair {
   const cert = readFlagFile('--tls-cert', certPath);
   const key = readFlagFile('--tls-key', keyPath);
   let certificate: X509Certificate;

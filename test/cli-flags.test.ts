@@ -7,6 +7,16 @@ import { CLI, runCli, spawnRoomcast, spawnServer, stopProcess } from './helpers/
 /** Runs a command expected to be refused; one that starts a server instead is stopped after 10 s (code null). */
 const refusal = (args: string[], env: Record<string, string> = {}) => runCli(args, env, CLI, 10_000);
 
+/** Runs `command` with each flag set and environment, expecting exit 1 with its message and `rule` (what the value must be). */
+async function assertRefused(command: string[], refusals: [string[], Record<string, string>, RegExp][], rule: RegExp): Promise<void> {
+  for (const [flags, env, message] of refusals) {
+    const { code, stderr } = await refusal([...command, ...flags], env);
+    assert.equal(code, 1, `${flags.join(' ')} ${JSON.stringify(env)}`);
+    assert.match(stderr, message);
+    assert.match(stderr, rule);
+  }
+}
+
 describe('flags of each command', () => {
   it('--resume-secret is a gateway flag: gateway and start take it, logic refuses it', async () => {
     for (const command of ['gateway', 'start']) {
@@ -123,12 +133,7 @@ describe('flags of each command', () => {
       [['--jwt-clock-tolerance', '3601'], {}, /--jwt-clock-tolerance <seconds>' argument '3601' is invalid/],
       [[], { ROOMCAST_JWT_CLOCK_TOLERANCE: '5s' }, /--jwt-clock-tolerance <seconds>' value '5s' from env 'ROOMCAST_JWT_CLOCK_TOLERANCE' is invalid/],
     ];
-    for (const [flags, env, message] of refusals) {
-      const { code, stderr } = await refusal(['gateway', '--port', '0', ...flags], env);
-      assert.equal(code, 1, `${flags.join(' ')} ${JSON.stringify(env)}`);
-      assert.match(stderr, message);
-      assert.match(stderr, /the JWT clock tolerance in seconds must be an integer from 0 to 3600/);
-    }
+    await assertRefused(['gateway', '--port', '0'], refusals, /the JWT clock tolerance in seconds must be an integer from 0 to 3600/);
   });
   it('--max-connections-per-user is a gateway flag taking a whole number from 0 (no limit); a bad value is refused, naming the flag or its variable', async () => {
     for (const command of ['gateway', 'start']) assert.match((await runCli([command, '--help'])).stdout, /--max-connections-per-user <n>/, `roomcast ${command} --help`);
@@ -139,12 +144,17 @@ describe('flags of each command', () => {
       [['--max-connections-per-user', '10000001'], {}, /--max-connections-per-user <n>' argument '10000001' is invalid/],
       [[], { ROOMCAST_MAX_CONNECTIONS_PER_USER: '2.5' }, /--max-connections-per-user <n>' value '2.5' from env 'ROOMCAST_MAX_CONNECTIONS_PER_USER' is invalid/],
     ];
-    for (const [flags, env, message] of refusals) {
-      const { code, stderr } = await refusal(['gateway', '--port', '0', ...flags], env);
-      assert.equal(code, 1, `${flags.join(' ')} ${JSON.stringify(env)}`);
-      assert.match(stderr, message);
-      assert.match(stderr, /the max connections per user must be an integer from 0 to 10000000/);
-    }
+    await assertRefused(['gateway', '--port', '0'], refusals, /the max connections per user must be an integer from 0 to 10000000/);
+  });
+
+  it('--tls-watch-interval is taken by every server command; a bad value is refused, naming the flag or its variable', async () => {
+    for (const command of ['start', 'gateway', 'logic']) assert.match((await runCli([command, '--help'])).stdout, /--tls-watch-interval <ms>/, `roomcast ${command} --help`);
+    const refusals: [string[], Record<string, string>, RegExp][] = [
+      [['--tls-watch-interval', '-1'], {}, /--tls-watch-interval <ms>' argument '-1' is invalid/],
+      [['--tls-watch-interval', '86400001'], {}, /--tls-watch-interval <ms>' argument '86400001' is invalid/],
+      [[], { ROOMCAST_TLS_WATCH_INTERVAL: '10s' }, /--tls-watch-interval <ms>' value '10s' from env 'ROOMCAST_TLS_WATCH_INTERVAL' is invalid/],
+    ];
+    await assertRefused(['logic', '--port', '0'], refusals, /the TLS watch interval must be an integer from 0 to 86400000/);
   });
 
   it('the variable of a boolean flag takes true/false, 1/0, yes/no, on/off (or empty); anything else, an Object.prototype name too, is refused listing them', async () => {

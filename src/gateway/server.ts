@@ -23,6 +23,7 @@ import { Outbox } from './outbox.js';
 import { answerClientError, answerRaw } from '../raw-answer.js';
 import { resumeFrameLimit } from './resume.js';
 import { ResumeTokens } from './resume-token.js';
+import type { WatchedTlsFiles } from '../tls-reload.js';
 
 export interface GatewayOptions extends GatewayConfig {
   /** Proxies whose X-Forwarded-For names the real client. */
@@ -30,7 +31,8 @@ export interface GatewayOptions extends GatewayConfig {
   /** Signs resume tokens; by default the broker's shared secret. */
   resumeSecret?: string;
   /** Certificate and key (PEM): serve wss:// instead of ws://. */
-  tls?: { cert: Buffer; key: Buffer };
+  /** With it, wss://: its certificate, renewed as its files are. */
+  tls?: WatchedTlsFiles;
   /** How long a closing client may take to answer the close handshake. */
   closeGraceMs?: number;
   nodeId?: string;
@@ -103,6 +105,8 @@ type SocketListener<A extends unknown[] = []> = (this: WebSocket, ...args: A) =>
 export class GatewayServer {
   readonly node: GatewayNode;
   private readonly http: Server;
+  /** Stops applying renewed TLS files to this server. */
+  private stopTlsReload: (() => void) | undefined;
   private readonly wss: WsServer<typeof GatewaySocket>;
   private readonly shared: ConnectionShared;
   private readonly admission: Admission;
@@ -249,6 +253,7 @@ export class GatewayServer {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.stopTlsReload?.();
     if (this.sweepTimer !== undefined) clearInterval(this.sweepTimer);
     const serverClosed = new Promise<void>((resolve) => this.http.close(() => resolve()));
     for (const conn of [...this.node.hub.conns.values(), ...this.unauthenticated]) conn.close('goingAway');
@@ -271,10 +276,15 @@ export class GatewayServer {
     // Node's defaults (60 s for the headers, checked every 30 s) let a client hold sockets open by sending nothing
     const timeouts = { headersTimeout: HANDSHAKE_TIMEOUT_MS, requestTimeout: HANDSHAKE_TIMEOUT_MS, connectionsCheckingInterval: HANDSHAKE_CHECK_MS };
     // an https server is an http server with TLS underneath: the upgrade and request events are the same
-    const server =
-      this.options.tls === undefined
-        ? createServer(timeouts, answer)
-        : (createTlsServer({ ...this.options.tls, ...timeouts, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, answer) as unknown as Server);
+    const tls = this.options.tls;
+    let server: Server;
+    if (tls === undefined) {
+      server = createServer(timeouts, answer);
+    } else {
+      const tlsServer = createTlsServer({ ...tls.current, ...timeouts, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, answer);
+      this.stopTlsReload = tls.serve(tlsServer);
+      server = tlsServer as unknown as Server;
+    }
     if (this.admission.countsHandshakes) server.on('connection', (socket: Socket) => this.accepted(socket));
     server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, 'the handshake request', HANDSHAKE_TIMEOUT_MS));

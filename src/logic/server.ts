@@ -5,6 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Server as TlsServer } from 'node:tls';
 import type { z } from 'zod';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
@@ -21,6 +22,7 @@ import { parseForm } from './form.js';
 import { PushFailures } from './push-failures.js';
 import { parseJsonBody } from './json-body.js';
 import { StatsStream } from './live.js';
+import type { WatchedTlsFiles } from '../tls-reload.js';
 import { buildOpenApi } from './openapi.js';
 import { readStats, routes, type AnyRoute, type PushCounters, type RouteContext } from './routes.js';
 
@@ -41,7 +43,8 @@ export interface LogicOptions {
   /** How long a push's idempotency key is kept, in ms (0: keys are refused). */
   idempotencyWindowMs: number;
   /** Serve https:// with this certificate and key (PEM). */
-  tls?: { cert: Buffer; key: Buffer };
+  /** With it, https://: its certificate, renewed as its files are. */
+  tls?: WatchedTlsFiles;
 }
 
 interface RouteConfig {
@@ -104,6 +107,8 @@ export class LogicServer {
   /** GET /stats/stream's viewers, whose streams a shutdown ends. */
   private readonly statsStream: StatsStream;
   private closing: Promise<void> | undefined;
+  /** Stops applying renewed TLS files to this server. */
+  private readonly stopTlsReload: (() => void) | undefined;
 
   constructor(
     private readonly options: LogicOptions,
@@ -125,7 +130,7 @@ export class LogicServer {
     this.statsStream = new StatsStream(() => readStats(context));
     const app = Fastify({
       // with a certificate, fastify serves https (its instance type changes, its API does not)
-      ...(options.tls === undefined ? { http: REQUEST_TIMEOUTS } : { https: { ...options.tls, ...REQUEST_TIMEOUTS } }),
+      ...(options.tls === undefined ? { http: REQUEST_TIMEOUTS } : { https: { ...options.tls.current, ...REQUEST_TIMEOUTS } }),
       requestTimeout: REQUEST_TIMEOUT_MS,
       logger: false,
       trustProxy: options.trustProxy ?? false,
@@ -140,6 +145,7 @@ export class LogicServer {
       clientErrorHandler: (err, socket) => answerClientError(err, socket, 'the request', REQUEST_TIMEOUT_MS),
     });
     this.app = app;
+    this.stopTlsReload = options.tls?.serve(app.server as unknown as TlsServer);
     this.metrics = new Metrics(broker, { pushes: this.pushes, repeats: this.repeats, failures: this.pushFailures.counts, refusedValSize: this.refusedValSize });
 
     app.removeContentTypeParser(['text/plain', 'application/json']);
@@ -240,6 +246,7 @@ export class LogicServer {
   /** Stops accepting (a request on a kept-alive connection is answered 503), and resolves once the requests under way are answered. */
   close(): Promise<void> {
     this.closing ??= (async () => {
+      this.stopTlsReload?.();
       const closed = this.app.close();
       this.statsStream.end();
       const deadline = setTimeout(() => this.app.server.closeAllConnections(), IN_FLIGHT_GRACE_MS);

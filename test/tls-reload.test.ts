@@ -1,0 +1,173 @@
+/** --tls-watch-interval: renewed --tls-cert / --tls-key files are served to new connections without a restart. */
+import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
+import { X509Certificate } from 'node:crypto';
+import { copyFileSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import type { TLSSocket } from 'node:tls';
+import { describe, it } from 'node:test';
+import { pino } from 'pino';
+import { WebSocket } from 'ws';
+import { startStandalone, type RunningServer } from '../src/standalone.js';
+import { TestClient } from './helpers/client.js';
+import { testConfig } from './helpers/server.js';
+import { selfSignedCertificate } from './helpers/tls-cert.js';
+import { until } from './helpers/until.js';
+
+interface LogLine {
+  level: number;
+  msg: string;
+  subject?: string;
+  validTo?: string;
+}
+
+const WARN = 40;
+const INFO = 30;
+
+function fingerprint(certFile: string): string {
+  return new X509Certificate(readFileSync(certFile)).fingerprint256;
+}
+
+/** The fingerprint of the certificate a new wss:// connection to the gateway is served. */
+function gatewayCertificate(url: string, ca: Buffer[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { ca });
+    let seen = '';
+    ws.on('upgrade', (res) => (seen = (res.socket as TLSSocket).getPeerCertificate().fingerprint256));
+    ws.on('open', () => ws.close());
+    ws.on('close', () => resolve(seen));
+    ws.on('error', reject);
+  });
+}
+
+/** The fingerprint of the certificate a new https:// connection to the logic API is served (agent: false, so no TLS session is reused). */
+function apiCertificate(url: string, ca: Buffer[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/healthz`, { ca, agent: false }, (res) => {
+      const seen = (res.socket as TLSSocket).getPeerCertificate().fingerprint256;
+      res.resume();
+      res.on('end', () => resolve(seen));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function bothServe(server: RunningServer, ca: Buffer[]): Promise<{ gateway: string; api: string }> {
+  return { gateway: await gatewayCertificate(server.gatewayUrl, ca), api: await apiCertificate(server.logicUrl, ca) };
+}
+
+/** Replaces `path` with a copy of `source` renamed into place, as certbot and most renewals do. */
+function renameIntoPlace(source: string, path: string): void {
+  copyFileSync(source, `${path}.new`);
+  renameSync(`${path}.new`, path);
+}
+
+/**
+ * A server on certificate A, its key behind a symlink (as a Kubernetes secret mounts it), with
+ * its log lines: the files live in a directory of their own, as the test changes them.
+ */
+async function serverOnCertificateA(a: { cert: string; key: string }, tlsWatchInterval: number) {
+  const dir = mkdtempSync(join(tmpdir(), 'roomcast-tls-reload-'));
+  const paths = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+  copyFileSync(a.cert, paths.cert);
+  copyFileSync(a.key, join(dir, 'key-a.pem'));
+  symlinkSync('key-a.pem', paths.key);
+  const lines: LogLine[] = [];
+  const config = testConfig({ tlsCert: paths.cert, tlsKey: paths.key, tlsWatchInterval, logLevel: 'info' });
+  const server = await startStandalone(config, pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }));
+  return { server, lines, dir, paths };
+}
+
+/** Points the symlink at `path` to a new file, swapped in with one rename, as a Kubernetes secret update does. */
+function swapSymlink(dir: string, path: string, target: string): void {
+  symlinkSync(target, join(dir, 'key.pem.new'));
+  renameSync(join(dir, 'key.pem.new'), path);
+}
+
+describe('TLS files renewed while the server runs', () => {
+  const a = selfSignedCertificate();
+  const b = selfSignedCertificate();
+  const other = selfSignedCertificate();
+  const ca = [readFileSync(a.cert), readFileSync(b.cert)];
+  const [fingerprintA, fingerprintB] = [fingerprint(a.cert), fingerprint(b.cert)];
+
+  it('serves a renewed pair to new wss:// and https:// connections, keeps open ones, refuses a key that is not the certificate\'s, and stops watching on close', async () => {
+    const { server, lines, dir, paths } = await serverOnCertificateA(a, 100);
+    let closed = false;
+    try {
+      assert.deepEqual(await bothServe(server, ca), { gateway: fingerprintA, api: fingerprintA }, 'both servers start on A');
+      const before = await TestClient.connect(server.gatewayUrl, { ca: Buffer.concat(ca) });
+
+      renameIntoPlace(b.cert, paths.cert);
+      copyFileSync(b.key, join(dir, 'key-b.pem'));
+      swapSymlink(dir, paths.key, 'key-b.pem');
+      await until('new connections to be served B', async () => {
+        const served = await bothServe(server, ca);
+        return served.gateway === fingerprintB && served.api === fingerprintB ? true : undefined;
+      });
+      assert.deepEqual(await before.ping(), { type: 1, data: 'PONG' }, 'a connection opened on A still answers');
+      const reloaded = lines.filter((l) => l.level === INFO && /TLS certificate reloaded/.test(l.msg));
+      assert.equal(reloaded.length, 1, JSON.stringify(reloaded));
+      const certificateB = new X509Certificate(readFileSync(b.cert));
+      assert.equal(reloaded[0].subject, certificateB.subject);
+      assert.equal(reloaded[0].validTo, certificateB.validTo);
+      assert.ok(!JSON.stringify(lines).includes('PRIVATE KEY'), 'a key appears in the logs');
+
+      // a key rewritten in place that is not the certificate's (a renewal read half-way): refused, B kept
+      const warnedBefore = lines.filter((l) => l.level === WARN).length;
+      writeFileSync(join(dir, 'key-b.pem'), readFileSync(other.key));
+      const warning = await until('a warning about the key', () => lines.filter((l) => l.level === WARN).slice(warnedBefore)[0]);
+      assert.match(warning.msg, /TLS files changed but not applied.*--tls-key \S+key\.pem does not hold the PEM private key of --tls-cert: it is not the key of the certificate/);
+      await sleep(300);
+      assert.deepEqual(await bothServe(server, ca), { gateway: fingerprintB, api: fingerprintB }, 'new connections still get B');
+      assert.equal(lines.filter((l) => l.level === WARN).length, warnedBefore + 1, 'the same refused pair is warned about once');
+      await before.closeAndWait();
+
+      assert.equal(server.tlsFiles?.watching, true);
+      await server.close();
+      closed = true;
+      assert.equal(server.tlsFiles?.watching, false, 'a poll is still scheduled after close');
+    } finally {
+      if (!closed) await server.close();
+    }
+  });
+
+  it('with --tls-watch-interval 0, does not reload', async () => {
+    const { server, dir, paths } = await serverOnCertificateA(a, 0);
+    try {
+      assert.equal(server.tlsFiles?.watching, false);
+      renameIntoPlace(b.cert, paths.cert);
+      copyFileSync(b.key, join(dir, 'key-b.pem'));
+      swapSymlink(dir, paths.key, 'key-b.pem');
+      await sleep(500);
+      assert.deepEqual(await bothServe(server, ca), { gateway: fingerprintA, api: fingerprintA });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('leaves no timer once closed, though its next check was minutes away', async () => {
+    // an interval no other timer has, so the watcher's timers can be told apart; long, so one left behind does not fire meanwhile
+    const interval = 45_678;
+    const alive = new Set<number>();
+    const hook = createHook({
+      init: (id, type, _trigger, resource) => {
+        if (type === 'Timeout' && (resource as { _idleTimeout?: number })._idleTimeout === interval) alive.add(id);
+      },
+      destroy: (id) => void alive.delete(id),
+    }).enable();
+    try {
+      const { server } = await serverOnCertificateA(a, interval);
+      assert.equal(alive.size, 1, 'the watcher schedules its check');
+      await server.close();
+      await nextTurn(); // destroy hooks run after the turn the timer was cleared in
+      assert.equal(alive.size, 0, 'a check is still scheduled after close');
+    } finally {
+      hook.disable();
+    }
+  });
+});
