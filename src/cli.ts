@@ -23,6 +23,7 @@ import { createGateway, createLogic, gatewayUrl, logicUrl, startStandalone } fro
 import { weakSecretWarning } from './gateway/auth.js';
 import { signClientToken } from './token.js';
 import { VERSION } from './version.js';
+import { errorMessage } from './error-message.js';
 
 /** Hard ceiling for a graceful shutdown (PROTOCOL: exit within 5 s). */
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -82,7 +83,7 @@ async function serve(logLevel: string, warnings: string[], begin: (log: Logger) 
       log.info({ ...serving.where, version: VERSION }, `roomcast listening: ${places.join(', ')}`);
     }
   } catch (err) {
-    log.fatal({ err }, `could not start: ${err instanceof Error ? err.message : String(err)}`);
+    log.fatal({ err }, `could not start: ${errorMessage(err)}`);
     process.exit(1);
   }
 }
@@ -92,7 +93,7 @@ function readConfig<T>(cmd: Command, read: (cmd: Command) => T): T {
   try {
     return read(cmd);
   } catch (err) {
-    return cmd.error(`error: ${err instanceof Error ? err.message : String(err)}`);
+    return cmd.error(`error: ${errorMessage(err)}`);
   }
 }
 

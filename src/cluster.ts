@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { createBroker } from './broker/create.js';
 import { gatewayPart, logicPart, type ServerConfig } from './config.js';
 import { createGateway, createLogic, gatewayUrl, logicUrl } from './standalone.js';
+import { errorMessage } from './error-message.js';
 
 interface ListeningMessage {
   type: 'roomcast:listening';
@@ -54,7 +55,7 @@ async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHand
       },
     };
   } catch (err) {
-    const reason = err instanceof Error ? err.message : String(err);
+    const reason = errorMessage(err);
     // sent before exiting, so the primary has it when it sees the exit
     await new Promise<void>((resolve) => process.send?.({ type: 'roomcast:failed', reason } satisfies FailedMessage, undefined, {}, () => resolve()) ?? resolve());
     process.exit(1);

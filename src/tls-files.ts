@@ -1,17 +1,14 @@
 /** The PEM files of --tls-cert and --tls-key, read and checked (at startup, and when they are renewed): a bad one is an error naming its flag. */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-
-function reason(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+import { errorMessage } from './error-message.js';
 
 /** Reads a file a flag names; an unreadable one is an error naming the flag and the file. */
 export function readFlagFile(flag: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new Error(`${flag} ${path}: cannot read it: ${reason(err)}`, { cause: err });
+    throw new Error(`${flag} ${path}: cannot read it: ${errorMessage(err)}`, { cause: err });
   }
 }
 
@@ -28,12 +25,12 @@ export function readTlsFiles(certPath: string, keyPath: string): TlsPair {
   try {
     certificate = new X509Certificate(cert);
   } catch (err) {
-    throw new Error(`--tls-cert ${certPath} does not hold a PEM certificate: ${reason(err)}`, { cause: err });
+    throw new Error(`--tls-cert ${certPath} does not hold a PEM certificate: ${errorMessage(err)}`, { cause: err });
   }
   try {
     if (!certificate.checkPrivateKey(createPrivateKey(key))) throw new Error(`it is not the key of the certificate in ${certPath} (--tls-cert)`);
   } catch (err) {
-    throw new Error(`--tls-key ${keyPath} does not hold the PEM private key of --tls-cert: ${reason(err)}`, { cause: err });
+    throw new Error(`--tls-key ${keyPath} does not hold the PEM private key of --tls-cert: ${errorMessage(err)}`, { cause: err });
   }
   return { cert, key };
 }

@@ -10,14 +10,11 @@ import { stat } from 'node:fs/promises';
 import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { readTlsFiles, type TlsPair } from './tls-files.js';
+import { errorMessage } from './error-message.js';
 
 export interface TlsPaths {
   cert: string;
   key: string;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** What tells a file's versions apart: a rename or a symlink swap changes its inode, a rewrite its size or times. */

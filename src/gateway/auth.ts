@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { ROOM_ID_PATTERN } from '../protocol/room-id.js';
 import { isUserId, USER_ID_RULE } from '../protocol/user-id.js';
 import { readFlagFile } from '../tls-files.js';
+import { errorMessage } from '../error-message.js';
 
 export interface ClientIdentity {
   uid: string;
@@ -123,7 +124,7 @@ export class TokenVerifier {
     try {
       key = createPublicKey(text);
     } catch (err) {
-      throw new Error(`${flag} does not hold a PEM public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new Error(`${flag} does not hold a PEM public key: ${errorMessage(err)}`, { cause: err });
     }
     return new TokenVerifier(key, algorithmsOf(key, flag), rules);
   }
@@ -210,7 +211,7 @@ function algorithmsOfKeySet(jwks: JSONWebKeySet, flag: string): string[] {
     try {
       key = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' });
     } catch (err) {
-      throw new Error(`${name} is not a valid public key: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw new Error(`${name} is not a valid public key: ${errorMessage(err)}`, { cause: err });
     }
     const verifies = algorithmsOf(key, name);
     if (alg !== undefined && !verifies.includes(alg as string)) {

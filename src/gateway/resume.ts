@@ -12,6 +12,7 @@ import { ALL_STREAM, toRoomId } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
 import type { Connection } from './connection.js';
 import type { GatewayNode } from './node.js';
+import { errorMessage } from '../error-message.js';
 
 /** At most this many publications are replayed per stream. */
 export const REPLAY_LIMIT = 10_000;
@@ -175,7 +176,7 @@ function retryLater(node: GatewayNode, conn: Connection, err: unknown, keepSessi
   node.removeConnection(conn, keepSession);
   // a connection its client (or a shutdown) closed meanwhile is not closed again, nor counted
   if (!conn.isOpen) return;
-  conn.close('tryAgainLater', `cannot resume now: ${err instanceof Error ? err.message : String(err)}`);
+  conn.close('tryAgainLater', `cannot resume now: ${errorMessage(err)}`);
   node.counters.resumeRetryCloses++;
 }
 

@@ -7,6 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { StatsData } from './answers.js';
+import { errorMessage } from '../error-message.js';
 
 const STATS_STREAM_INTERVAL_MS = 1000;
 
@@ -73,7 +74,7 @@ export class StatsStream {
     try {
       text = event('stats', { ...(await this.read()), at: Date.now() });
     } catch (err) {
-      text = event('unavailable', { msg: `cannot read the totals: ${err instanceof Error ? err.message : String(err)}` });
+      text = event('unavailable', { msg: `cannot read the totals: ${errorMessage(err)}` });
     } finally {
       this.reading = false;
     }

@@ -9,6 +9,7 @@ import { settleWithin } from '../../deadline-timer.js';
 import { BrokerUnavailableError } from '../broker.js';
 import { allScripts, LATE, PUBLISH_BY, SCRIPTS_ALLOWED, type LuaScript } from './scripts.js';
 import type { RedisWatch } from './watch.js';
+import { errorMessage } from '../../error-message.js';
 
 export type Client = ReturnType<typeof createClient>;
 
@@ -17,7 +18,7 @@ const ANSWER_GRACE_MS = 1000;
 
 export function unavailable(err: unknown): BrokerUnavailableError {
   if (err instanceof BrokerUnavailableError) return err;
-  const message = err instanceof Error ? err.message : String(err);
+  const message = errorMessage(err);
   if (message.startsWith(LATE)) return new BrokerUnavailableError('Redis took the request only after its deadline, and did not run it', { cause: err });
   return new BrokerUnavailableError(`Redis is unavailable (${message})`, { cause: err });
 }
@@ -125,7 +126,7 @@ export class RedisCalls {
    * on, so the operator must hear that a user who may not run scripts would show up only as 503s.
    */
   private warnScriptsUnchecked(err: unknown): void {
-    const why = err instanceof Error ? err.message : String(err);
+    const why = errorMessage(err);
     this.log.warn(
       { err },
       `could not check that Redis lets roomcast run its Lua scripts (${why}): starting anyway. ` +

@@ -8,20 +8,17 @@
  */
 import { SocketClosedUnexpectedlyError } from 'redis';
 import { REDIS_VERSION_NEEDED } from './server-version.js';
+import { errorMessage } from '../../error-message.js';
 
 const NOT_REDIS = /^Unknown RESP type \d+ "(.*)"$/s;
 const NO_HELLO = /^ERR unknown command [`']HELLO[`']/i;
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** `errors`: what the connections met, oldest first; `timeout`: the start's own deadline error, when they met none. */
 export function connectFailure(errors: readonly unknown[], timeout: unknown, where: string, tls: boolean): string {
-  const notRedis = errors.map(messageOf).map((message) => NOT_REDIS.exec(message)).find((match) => match !== null);
+  const notRedis = errors.map(errorMessage).map((message) => NOT_REDIS.exec(message)).find((match) => match !== null);
   if (notRedis) return `the server there does not answer as Redis does (its answer began with ${JSON.stringify(notRedis[1])}): is ${where} the port of a Redis server?`;
   const last = errors.at(-1) ?? timeout;
-  const message = messageOf(last);
+  const message = errorMessage(last);
   if (NO_HELLO.test(message)) return `the server does not know the HELLO command (${message}), so it is older than Redis 6, and ${REDIS_VERSION_NEEDED}`;
   if (last instanceof SocketClosedUnexpectedlyError) {
     const tlsHint = tls ? '' : ', and does it want TLS (rediss://)';

@@ -13,6 +13,7 @@ import type { RedisNames } from './keys.js';
 import { PendingRequests } from './requests.js';
 import { RELEASE_CONN } from './scripts.js';
 import { parseJson, type NodeQuery, type NodeReply, type NodeRequest, type QueryAnswers } from './wire.js';
+import { errorMessage } from '../../error-message.js';
 
 /** Omit over each member of a union (Omit itself would merge them). */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -118,7 +119,7 @@ export class NodeRequests {
       reply = text === null ? undefined : parseJson<NodeReply>(text);
       if (reply === undefined) throw new Error(`the stored reply ${stored} is gone`);
     } catch (err) {
-      reply = { type: 'reply', from: pointer.from, reqId: pointer.reqId, error: err instanceof Error ? err.message : String(err) };
+      reply = { type: 'reply', from: pointer.from, reqId: pointer.reqId, error: errorMessage(err) };
     }
     this.requests.deliver(pointer.reqId, reply);
   }
@@ -156,7 +157,7 @@ export class NodeRequests {
       else if (request.type === 'yield') reply.result = await this.yieldSession(gateway, request.wsId, request.uid);
       else reply.result = answerQuery(gateway, request.query);
     } catch (err) {
-      reply.error = err instanceof Error ? err.message : String(err);
+      reply.error = errorMessage(err);
     }
     await this.sendReply(request.from, reply).catch((err: unknown) => this.calls.logError(err, 'answering a request'));
   }

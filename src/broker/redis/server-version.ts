@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { Client } from './calls.js';
 import { infoField } from './info.js';
+import { errorMessage } from '../../error-message.js';
 
 export const MIN_REDIS_VERSION = '7.0.0';
 
@@ -68,7 +69,7 @@ export class RedisVersionCheck {
     try {
       info = await this.client.info('server');
     } catch (err) {
-      this.unreadable(`INFO server failed: ${err instanceof Error ? err.message : String(err)}`, err);
+      this.unreadable(`INFO server failed: ${errorMessage(err)}`, err);
       return undefined;
     }
     const version = infoField(info, 'redis_version');
