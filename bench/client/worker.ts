@@ -27,6 +27,12 @@ function reply(message: FromWorker, then: () => void = () => undefined): void {
   process.send?.(message, then);
 }
 
+/** The address socket i binds to, round robin; undefined (the kernel picks one, see bench/source-addresses.ts) when there are none. */
+function sourceAddressOf(i: number): string | undefined {
+  const { sourceAddresses } = target!;
+  return sourceAddresses.length === 0 ? undefined : sourceAddresses[i % sourceAddresses.length];
+}
+
 /**
  * Opens `count` sockets, at most `inFlight` handshaking at once. `start(i,
  * socket, settle)` takes socket i over and returns what it made of it; its
@@ -40,7 +46,7 @@ function openSockets<T>(
   start: (i: number, socket: Socket, settle: () => boolean) => T,
   timedOut: (i: number, made: T) => void,
 ): Promise<void> {
-  const { host, port, sourceAddresses } = target!;
+  const { host, port } = target!;
   let next = 0;
   let active = 0;
   return new Promise<void>((resolve) => {
@@ -61,8 +67,7 @@ function openSockets<T>(
           finishIfDone();
           return true;
         };
-        // with no source addresses the kernel picks one (see bench/source-addresses.ts)
-        const socket = connect({ host, port, localAddress: sourceAddresses.length === 0 ? undefined : sourceAddresses[i % sourceAddresses.length] });
+        const socket = connect({ host, port, localAddress: sourceAddressOf(i) });
         socket.setNoDelay(true);
         const made = start(i, socket, settle);
         const timer = setTimeout(() => {
@@ -86,12 +91,13 @@ interface Opened {
  * welcomed. A connection not welcomed within `timeoutMs` fails.
  */
 async function openConnections(count: number, inFlight: number, timeoutMs: number, trackSessions: boolean, place: (i: number, conn: BenchConnection, wsId: string) => void): Promise<Opened> {
-  const { address, protocol, sourceAddresses } = target!;
+  const { address, protocol } = target!;
   const key = randomBytes(16).toString('base64');
   const opened: Opened = { failed: 0, firstError: undefined };
   const failOne = (i: number, conn: BenchConnection, error: string): void => {
     opened.failed++;
-    opened.firstError ??= `${sourceAddresses.length === 0 ? '' : `${sourceAddresses[i % sourceAddresses.length]} `}-> ${address}: ${error}`;
+    const source = sourceAddressOf(i);
+    opened.firstError ??= `${source === undefined ? '' : `${source} `}-> ${address}: ${error}`;
     conn.close();
   };
   await openSockets(

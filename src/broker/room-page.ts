@@ -128,8 +128,6 @@ export function mergeMemberPages(perNode: Iterable<MemberPage>, { offset, limit 
   return { total, wsIds: sortedPage(wsIdsOf(pages), { offset, limit }, ownKey) };
 }
 
-/** The ids `offset` to `offset + limit` of `ids` in order. */
-
 // walked, not concatenated: a node may answer 100,000s of wsIds (a far offset), too many to spread into push()
 function* wsIdsOf(pages: MemberPage[]): Iterable<string> {
   for (const page of pages) yield* page.wsIds;

@@ -435,8 +435,8 @@ export class RedisBroker implements Broker {
   private keepStreams(all: boolean): void {
     const gateway = this.gateway;
     if (gateway === undefined || !this.commands.isReady) return;
-    if (all) this.streams.keep([ALL_STREAM, ...gateway.roomIds()]);
-    else this.streams.keepSlice([ALL_STREAM, ...gateway.roomIds()]);
+    if (all) this.streams.keep(streamsWithMembers(gateway));
+    else this.streams.keepSlice(streamsWithMembers(gateway));
   }
 
   private watch(client: Client, role: string): void {
@@ -451,4 +451,10 @@ export class RedisBroker implements Broker {
       this.log.info({ role }, 'connected to Redis again');
     });
   }
+}
+
+/** `*` and every room the node has members in, walked from its room index. */
+function* streamsWithMembers(gateway: GatewayHandler): Iterable<string> {
+  yield ALL_STREAM;
+  yield* gateway.roomIds();
 }

@@ -122,21 +122,34 @@ export class RedisStreams {
     const due = new Set(this.unkept);
     this.unkept.clear();
     for (const stream of streams) if (slices.has(sliceOf(stream))) due.add(stream);
-    this.keep([...due]);
+    this.keep(due);
   }
 
-  /** Keeps the seq and epoch of every one of these streams at once (after Redis was out of reach, when slices may have been missed). */
-  keep(streams: string[]): void {
-    for (let i = 0; i < streams.length; i += REGISTRY_BATCH) {
-      const kept = streams.slice(i, i + REGISTRY_BATCH);
-      const batch = this.calls.client.multi();
-      for (const stream of kept) batch.expire(this.names.streamKey(stream), this.keptStreamSeconds, 'GT');
-      batch.execAsPipeline().catch((err: unknown) => {
-        // at the next beat, not a round later: keptStreamSeconds leaves a few beats of margin, not a round
-        for (const stream of kept) this.unkept.add(stream);
-        this.calls.logError(err, 'keeping stream positions');
-      });
+  /**
+   * Keeps the seq and epoch of every one of these streams at once (after Redis
+   * was out of reach, when slices may have been missed). Walked, not listed: a
+   * node passes its room index, and builds no array of 100,000s of rooms.
+   */
+  keep(streams: Iterable<string>): void {
+    let kept: string[] = [];
+    for (const stream of streams) {
+      kept.push(stream);
+      if (kept.length === REGISTRY_BATCH) {
+        this.keepBatch(kept);
+        kept = [];
+      }
     }
+    if (kept.length > 0) this.keepBatch(kept);
+  }
+
+  private keepBatch(kept: string[]): void {
+    const batch = this.calls.client.multi();
+    for (const stream of kept) batch.expire(this.names.streamKey(stream), this.keptStreamSeconds, 'GT');
+    batch.execAsPipeline().catch((err: unknown) => {
+      // at the next beat, not a round later: keptStreamSeconds leaves a few beats of margin, not a round
+      for (const stream of kept) this.unkept.add(stream);
+      this.calls.logError(err, 'keeping stream positions');
+    });
   }
 
   private streamKeys(stream: string): string[] {
