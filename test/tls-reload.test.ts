@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import { X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -88,6 +89,14 @@ function swapSymlink(dir: string, path: string, target: string): void {
   renameSync(join(dir, 'key.pem.new'), path);
 }
 
+/** A self-signed certificate on a 512-bit RSA key: its key is its certificate's, but OpenSSL will not serve it. */
+function certificateOnTooSmallKey(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'roomcast-tls-weak-'));
+  const paths = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:512', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', paths.key, '-out', paths.cert], { stdio: 'ignore' });
+  return paths;
+}
+
 describe('TLS files renewed while the server runs', () => {
   const a = selfSignedCertificate();
   const b = selfSignedCertificate();
@@ -145,6 +154,31 @@ describe('TLS files renewed while the server runs', () => {
       swapSymlink(dir, paths.key, 'key-b.pem');
       await sleep(500);
       assert.deepEqual(await bothServe(server, ca), { gateway: fingerprintA, api: fingerprintA });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a renewed pair OpenSSL will not serve, naming the flags, keeps the current one, and applies the next renewal', async () => {
+    const weak = certificateOnTooSmallKey();
+    const { server, lines, dir, paths } = await serverOnCertificateA(a, 100);
+    try {
+      renameIntoPlace(weak.cert, paths.cert);
+      copyFileSync(weak.key, join(dir, 'key-weak.pem'));
+      swapSymlink(dir, paths.key, 'key-weak.pem');
+      const warning = await until('a warning about the pair', () => lines.find((l) => l.level === WARN));
+      assert.match(warning.msg, /TLS files changed but not applied.*--tls-cert \S+cert\.pem and --tls-key \S+key\.pem cannot be served: .*key too small/);
+      await sleep(300);
+      assert.deepEqual(await bothServe(server, ca), { gateway: fingerprintA, api: fingerprintA }, 'new connections still get A');
+      assert.equal(lines.filter((l) => l.level === WARN).length, 1, 'the same refused pair is warned about once');
+
+      renameIntoPlace(b.cert, paths.cert);
+      copyFileSync(b.key, join(dir, 'key-b.pem'));
+      swapSymlink(dir, paths.key, 'key-b.pem');
+      await until('new connections to be served B', async () => {
+        const served = await bothServe(server, ca);
+        return served.gateway === fingerprintB && served.api === fingerprintB ? true : undefined;
+      });
     } finally {
       await server.close();
     }
