@@ -6,7 +6,6 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { statSync, type BigIntStats } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import type { Server as TlsServer } from 'node:tls';
 import type { Logger } from 'pino';
 import { readTlsFiles, type TlsPair } from './tls-files.js';
@@ -26,7 +25,8 @@ function unreadable(err: unknown): string {
   return `unreadable (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`;
 }
 
-function pairVersionNow(paths: TlsPaths): string {
+/** Stat'ed synchronously, like the files are read: two stats per --tls-watch-interval cost less than the promises would. */
+function pairVersion(paths: TlsPaths): string {
   const versionOf = (path: string): string => {
     try {
       return fileVersion(statSync(path, { bigint: true }));
@@ -37,11 +37,6 @@ function pairVersionNow(paths: TlsPaths): string {
   return `${versionOf(paths.cert)} ${versionOf(paths.key)}`;
 }
 
-async function pairVersion(paths: TlsPaths): Promise<string> {
-  const versionOf = (path: string): Promise<string> => stat(path, { bigint: true }).then(fileVersion, unreadable);
-  return `${await versionOf(paths.cert)} ${await versionOf(paths.key)}`;
-}
-
 export class WatchedTlsFiles {
   private pair: TlsPair;
   /** The version of the files the pair being served was read from. */
@@ -50,7 +45,6 @@ export class WatchedTlsFiles {
   private refusedVersion: string | undefined;
   private readonly servers = new Set<TlsServer>();
   private timer: NodeJS.Timeout | undefined;
-  private polling = false;
 
   /** Reads the pair (an error naming the flag if it is not one); `intervalMs` 0 never polls. */
   constructor(
@@ -59,7 +53,7 @@ export class WatchedTlsFiles {
     private readonly log: Logger,
   ) {
     // the version before the contents: a change in between is seen at the first poll, not missed
-    this.appliedVersion = pairVersionNow(paths);
+    this.appliedVersion = pairVersion(paths);
     this.pair = readTlsFiles(paths.cert, paths.key);
   }
 
@@ -68,9 +62,9 @@ export class WatchedTlsFiles {
     return this.pair;
   }
 
-  /** Whether a poll is scheduled or under way: never once no server is served. */
+  /** Whether a poll is scheduled: never once no server is served. */
   get watching(): boolean {
-    return this.timer !== undefined || this.polling;
+    return this.timer !== undefined;
   }
 
   /** Applies renewed files to this server until the returned function is called; the polls run while a server is served. */
@@ -86,29 +80,27 @@ export class WatchedTlsFiles {
   }
 
   private schedule(): void {
-    if (this.intervalMs === 0 || this.servers.size === 0 || this.timer !== undefined || this.polling) return;
+    if (this.intervalMs === 0 || this.servers.size === 0 || this.timer !== undefined) return;
     // unref: a shutdown does not wait for the next poll
     this.timer = setTimeout(() => {
       this.timer = undefined;
-      void this.poll();
+      this.poll();
     }, this.intervalMs).unref();
   }
 
-  private async poll(): Promise<void> {
-    this.polling = true;
+  private poll(): void {
     try {
-      await this.reloadIfChanged();
+      this.reloadIfChanged();
     } catch (err) {
       this.log.warn(`TLS files: the renewed pair could not be applied (new connections keep the current certificate): ${errorMessage(err)}`);
     } finally {
-      this.polling = false;
       this.schedule();
     }
   }
 
-  private async reloadIfChanged(): Promise<void> {
-    const version = await pairVersion(this.paths);
-    if (version === this.appliedVersion || this.servers.size === 0) return;
+  private reloadIfChanged(): void {
+    const version = pairVersion(this.paths);
+    if (version === this.appliedVersion) return;
     let pair: TlsPair;
     try {
       pair = readTlsFiles(this.paths.cert, this.paths.key);

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { createHook } from 'node:async_hooks';
 import { X509Certificate } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -88,6 +89,28 @@ function swapSymlink(dir: string, path: string, target: string): void {
   renameSync(join(dir, 'key.pem.new'), path);
 }
 
+/** A self-signed certificate on a 512-bit RSA key: its key is its certificate's, but OpenSSL will not serve it. */
+function certificateOnTooSmallKey(): { cert: string; key: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'roomcast-tls-weak-'));
+  const paths = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:512', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', paths.key, '-out', paths.cert], { stdio: 'ignore' });
+  return paths;
+}
+
+/** A renewal to `pair`: the certificate renamed into place, the key symlink swapped to a copy named `keyName`. */
+function renewTo(pair: { cert: string; key: string }, dir: string, paths: { cert: string; key: string }, keyName: string): void {
+  renameIntoPlace(pair.cert, paths.cert);
+  copyFileSync(pair.key, join(dir, keyName));
+  swapSymlink(dir, paths.key, keyName);
+}
+
+function untilBothServe(server: RunningServer, ca: Buffer[], expected: string): Promise<true> {
+  return until(`new connections to be served the certificate ${expected}`, async () => {
+    const served = await bothServe(server, ca);
+    return served.gateway === expected && served.api === expected ? true : undefined;
+  });
+}
+
 describe('TLS files renewed while the server runs', () => {
   const a = selfSignedCertificate();
   const b = selfSignedCertificate();
@@ -102,13 +125,8 @@ describe('TLS files renewed while the server runs', () => {
       assert.deepEqual(await bothServe(server, ca), { gateway: fingerprintA, api: fingerprintA }, 'both servers start on A');
       const before = await TestClient.connect(server.gatewayUrl, { ca: Buffer.concat(ca) });
 
-      renameIntoPlace(b.cert, paths.cert);
-      copyFileSync(b.key, join(dir, 'key-b.pem'));
-      swapSymlink(dir, paths.key, 'key-b.pem');
-      await until('new connections to be served B', async () => {
-        const served = await bothServe(server, ca);
-        return served.gateway === fingerprintB && served.api === fingerprintB ? true : undefined;
-      });
+      renewTo(b, dir, paths, 'key-b.pem');
+      await untilBothServe(server, ca, fingerprintB);
       assert.deepEqual(await before.ping(), { type: 1, data: 'PONG' }, 'a connection opened on A still answers');
       const reloaded = lines.filter((l) => l.level === INFO && /TLS certificate reloaded/.test(l.msg));
       assert.equal(reloaded.length, 1, JSON.stringify(reloaded));
@@ -140,11 +158,27 @@ describe('TLS files renewed while the server runs', () => {
     const { server, dir, paths } = await serverOnCertificateA(a, 0);
     try {
       assert.equal(server.tlsFiles?.watching, false);
-      renameIntoPlace(b.cert, paths.cert);
-      copyFileSync(b.key, join(dir, 'key-b.pem'));
-      swapSymlink(dir, paths.key, 'key-b.pem');
+      renewTo(b, dir, paths, 'key-b.pem');
       await sleep(500);
       assert.deepEqual(await bothServe(server, ca), { gateway: fingerprintA, api: fingerprintA });
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses a renewed pair OpenSSL will not serve, naming the flags, keeps the current one, and applies the next renewal', async () => {
+    const weak = certificateOnTooSmallKey();
+    const { server, lines, dir, paths } = await serverOnCertificateA(a, 100);
+    try {
+      renewTo(weak, dir, paths, 'key-weak.pem');
+      const warning = await until('a warning about the pair', () => lines.find((l) => l.level === WARN));
+      assert.match(warning.msg, /TLS files changed but not applied.*--tls-cert \S+cert\.pem and --tls-key \S+key\.pem cannot be served: .*key too small/);
+      await sleep(300);
+      assert.deepEqual(await bothServe(server, ca), { gateway: fingerprintA, api: fingerprintA }, 'new connections still get A');
+      assert.equal(lines.filter((l) => l.level === WARN).length, 1, 'the same refused pair is warned about once');
+
+      renewTo(b, dir, paths, 'key-b.pem');
+      await untilBothServe(server, ca, fingerprintB);
     } finally {
       await server.close();
     }
