@@ -76,14 +76,14 @@ function positiveMs(value: number | undefined, fallback: number, name: string): 
 
 /** Checks the gateway URL and adds the token; throws a TypeError naming what is wrong. */
 function connectUrl(url: string, token: string | undefined): string {
-  let parsed: URL;
+  let parsed: URL | undefined;
   try {
     parsed = new URL(url);
   } catch {
-    throw new TypeError(`url must be an absolute ws:// or wss:// URL, got ${JSON.stringify(url)}`);
+    // reported below, as a URL of another scheme is
   }
-  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
-    throw new TypeError(`url must start with ws:// or wss://, got ${JSON.stringify(url)}`);
+  if (parsed?.protocol !== 'ws:' && parsed?.protocol !== 'wss:') {
+    throw new TypeError(`url must be an absolute ws:// or wss:// URL, got ${JSON.stringify(url)}`);
   }
   if (token !== undefined) parsed.searchParams.set('token', checkToken(token));
   return parsed.toString();
@@ -319,6 +319,8 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   }
 
   #welcomed(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
+    // one welcome per connection: a second (no roomcast server sends one) must not drop the session's rooms
+    if (this.#resumingFrom || this.#currentWsId) return;
     clearTimeout(this.#handshakeTimer);
     // pushes to all that come on this connection are of this server's `*`, also while it resumes
     this.#allEpoch = frame.epoch;

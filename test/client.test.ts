@@ -48,9 +48,9 @@ describe('SDK backoff', () => {
 
 describe('SDK options', () => {
   it('rejects a URL that is not ws:// or wss://, and bad timeouts or tokens', () => {
-    assert.throws(() => new RoomcastClient('localhost:8888'), { name: 'TypeError', message: /url must start with ws:\/\/ or wss:\/\// });
+    assert.throws(() => new RoomcastClient('localhost:8888'), { name: 'TypeError', message: 'url must be an absolute ws:// or wss:// URL, got "localhost:8888"' });
     assert.throws(() => new RoomcastClient('not a url'), { name: 'TypeError', message: 'url must be an absolute ws:// or wss:// URL, got "not a url"' });
-    assert.throws(() => new RoomcastClient('http://127.0.0.1:8888/connect'), /url must start with ws:\/\//);
+    assert.throws(() => new RoomcastClient('http://127.0.0.1:8888/connect'), { name: 'TypeError', message: 'url must be an absolute ws:// or wss:// URL, got "http://127.0.0.1:8888/connect"' });
     assert.throws(() => new RoomcastClient('ws://127.0.0.1:1/connect', { timeoutMs: 0 }), /timeoutMs must be a number of ms above 0, got 0/);
     assert.throws(() => new RoomcastClient('ws://127.0.0.1:1/connect', { token: '' }), /token must be a non-empty string/);
   });

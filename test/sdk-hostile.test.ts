@@ -143,6 +143,29 @@ describe('SDK against a gateway that sends what no gateway sends', () => {
     }
   });
 
+  it('ignores a second welcome on the same connection: same wsId, same rooms and positions, no left event, no new session', async () => {
+    const gateway = await ScriptedGateway.start((ws) => {
+      ws.send('{"type":0,"op":"joined","room":"lobby","seq":4,"epoch":"e1"}');
+      ws.send('{"type":0,"op":"welcome","data":"ws-other","wsId":"ws-other","heartbeat":10000,"resume":"r2","seq":0,"epoch":"e2"}');
+      ws.send('{"type":2,"data":"after","room":"lobby","seq":5}');
+    });
+    const client = new RoomcastClient(gateway.url, { reconnect: FAST });
+    const states = record(client, 'state');
+    const left = record(client, 'left');
+    try {
+      await nextEvent(client, 'message', (m) => m.data === 'after');
+      assert.equal(client.wsId, 'ws-0');
+      assert.deepEqual([...client.rooms], ['lobby']);
+      assert.deepEqual([...client.positions], [['lobby', { seq: 5, epoch: 'e1' }]]);
+      assert.deepEqual(left, []);
+      assert.deepEqual(states.map((s) => s.state), ['connecting', 'connected']);
+      assert.deepEqual(uncaught, []);
+    } finally {
+      client.close();
+      await gateway.close();
+    }
+  });
+
   it('pings at most every 2^31-1 ms / 3 for a welcome whose heartbeat is beyond what a timer can wait, not in a tight loop', async () => {
     const gateway = await ScriptedGateway.start(() => undefined, { heartbeatMs: 1e13 });
     const client = new RoomcastClient(gateway.url, { reconnect: FAST });
