@@ -14,6 +14,8 @@ import { pino } from 'pino';
 import { WebSocket } from 'ws';
 import { startStandalone, type RunningServer } from '../src/standalone.js';
 import { TestClient } from './helpers/client.js';
+import { spawnServer, stopProcess } from './helpers/process.js';
+import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { testConfig } from './helpers/server.js';
 import { selfSignedCertificate } from './helpers/tls-cert.js';
 import { until } from './helpers/until.js';
@@ -202,6 +204,43 @@ describe('TLS files renewed while the server runs', () => {
       assert.equal(alive.size, 0, 'a check is still scheduled after close');
     } finally {
       hook.disable();
+    }
+  });
+});
+
+describe('TLS files renewed under start --workers', { skip: skipWithoutRedis }, () => {
+  it('each gateway worker and the logic API reload the renewed pair: every new connection gets it, whichever worker takes it', async () => {
+    const [a, b] = [selfSignedCertificate(), selfSignedCertificate()];
+    const ca = [readFileSync(a.cert), readFileSync(b.cert)];
+    const dir = mkdtempSync(join(tmpdir(), 'roomcast-tls-workers-'));
+    const paths = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+    copyFileSync(a.cert, paths.cert);
+    copyFileSync(a.key, paths.key);
+    const redis = await RedisServer.start();
+    const server = await spawnServer([
+      '--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0', '--workers', '2', '--broker', redis.url,
+      '--tls-cert', paths.cert, '--tls-key', paths.key, '--tls-watch-interval', '100',
+    ]);
+    try {
+      // node:cluster hands connections to the workers in turn: 6 in a row reach both
+      const sixInARow = async (): Promise<string[]> => {
+        const seen: string[] = [];
+        for (let i = 0; i < 6; i++) seen.push(await gatewayCertificate(server.gatewayUrl, ca));
+        return [...new Set(seen)];
+      };
+      assert.deepEqual(await sixInARow(), [fingerprint(a.cert)]);
+      renameIntoPlace(b.cert, paths.cert);
+      renameIntoPlace(b.key, paths.key);
+      const reloads = await until('the 2 workers and the primary to log the reload', () => {
+        const pids = new Set(server.lines.filter((l) => l.msg.startsWith('TLS certificate reloaded')).map((l) => l.pid));
+        return pids.size === 3 ? pids : undefined;
+      });
+      assert.equal(reloads.size, 3);
+      assert.deepEqual(await sixInARow(), [fingerprint(b.cert)]);
+      assert.equal(await apiCertificate(server.logicUrl, ca), fingerprint(b.cert));
+    } finally {
+      await stopProcess(server);
+      await redis.stop();
     }
   });
 });
