@@ -298,24 +298,24 @@ export class LogicServer {
     }
   }
 
-  /** A `val` over the limit is 413, before any field is checked (413 comes before 400). */
-  private parseBody(route: AnyRoute, body: unknown): unknown {
+  /** A `val` over the limit is 413, before any field, header or parameter is checked (413 comes before 400). */
+  private refuseLargeVal(body: unknown): void {
     const val = (body as { val?: unknown } | undefined)?.val;
     if (typeof val === 'string' && Buffer.byteLength(val) > this.options.maxValSize) {
       this.refusedValSize.count++;
       throw apiErrors.valTooLarge(this.options.maxValSize);
     }
-    return parseInput(route.body!, body, 'body');
   }
 
   private handlerFor(route: AnyRoute, context: RouteContext) {
     const headerNames = route.headers === undefined ? [] : Object.keys((route.headers as z.ZodObject).shape);
     return async (req: FastifyRequest) => {
+      if (route.body !== undefined) this.refuseLargeVal(req.body);
       const input = {
         headers: route.headers === undefined ? undefined : headersOf(headerNames, route.headers, req.headers),
         params: route.params === undefined ? undefined : parseInput(route.params, req.params, 'path'),
         query: route.query === undefined ? undefined : parseInput(route.query, req.query, 'query'),
-        body: route.body === undefined ? undefined : this.parseBody(route, req.body),
+        body: route.body === undefined ? undefined : parseInput(route.body, req.body, 'body'),
       };
       const data = await route.handle(input, context);
       return { code: 0, msg: 'ok', data };
