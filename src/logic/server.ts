@@ -70,7 +70,6 @@ export const IN_FLIGHT_GRACE_MS = 3000;
 
 /** The methods whose body fastify never reads. */
 const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
-const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 /** Bodies are read as UTF-8: one that says it is in another charset is refused rather than garbled. */
 function refuseForeignCharset(contentType: string | undefined): void {
@@ -292,7 +291,8 @@ export class LogicServer {
     }
     for (const [url, { methods, open }] of paths) {
       const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
-      const others = ALL_METHODS.filter((m) => !allowed.includes(m));
+      // every method fastify routes (TRACE and QUERY too): one left out would be a 404 "no route" on a path that exists
+      const others = this.app.supportedMethods.filter((m) => !allowed.includes(m));
       const config: RouteConfig = { allow: allowed.join(', '), ...(open ? { auth: false } : {}) };
       this.app.route({ method: others, url, config, handler: async () => undefined });
     }
