@@ -50,6 +50,13 @@ function contract(name: string, engine: () => EngineFactory, skip: string | fals
       await outsider.closeAndWait();
     });
 
+    it('GET /rooms/:id/history?limit=0 answers the position with no entries (limit 0 is a valid page)', async () => {
+      const pushed = await post(cluster.logicUrl, '/push/room', { val: 'h', tag: 2, id: 'limit-zero' });
+      const page = await call(cluster.logicUrl, '/rooms/limit-zero/history?since=0&limit=0');
+      assert.equal(page.status, 200, page.text);
+      assert.deepEqual({ ...page.body.data, epoch: undefined }, { room: 'limit-zero', seq: pushed.body.data?.seq, epoch: undefined, complete: false, entries: [] });
+    });
+
     it('a join or leave answered 2xx is in effect for the very next push: 20 rounds of join, push, leave, push on the other node', async () => {
       const c = await TestClient.connect(cluster.gatewayUrls[1]);
       const push = async (val: string): Promise<void> => {

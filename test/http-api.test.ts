@@ -263,6 +263,23 @@ describe('logic API', () => {
       assert.equal(del.headers.get('allow'), 'GET, HEAD');
     });
 
+    it('405 for every method fastify routes, TRACE and QUERY too, not a 404 "no route" or a 400 asking QUERY for a content-type', async () => {
+      const query = await call(server.logicUrl, '/rooms/r1', { method: 'QUERY' });
+      assert.equal(query.status, 405, query.text);
+      assert.deepEqual(query.body, { code: 405, msg: 'method QUERY is not allowed on /rooms/r1: use GET, HEAD' });
+      assert.equal(query.headers.get('allow'), 'GET, HEAD');
+      const raw = await RawHttp.connect(server.logicUrl);
+      try {
+        raw.send('TRACE /push/all HTTP/1.1\r\nHost: x\r\n\r\n');
+        await raw.waitFor('}');
+        assert.match(raw.received, /^HTTP\/1\.1 405 /);
+        assert.match(raw.received, /\r\nallow: POST\r\n/i);
+        assert.match(raw.received, /"method TRACE is not allowed on \/push\/all: use POST"/);
+      } finally {
+        raw.close();
+      }
+    });
+
     it('413 for a body over the limit', async () => {
       const answer = await post(server.logicUrl, '/push/all', { val: 'x'.repeat(5000), tag: 3 });
       assert.deepEqual(answer.body, { code: 413, msg: 'request body is larger than the limit of 4096 bytes (--body-limit)' });

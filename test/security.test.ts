@@ -447,6 +447,16 @@ describe('limits', () => {
     });
   });
 
+  it('answers a val over --max-val-size with 413 before a bad Idempotency-Key header is a 400 (413 comes before 400)', async () => {
+    await withServer({ maxValSize: 10 }, async (server) => {
+      const badKey = { 'idempotency-key': 'k'.repeat(129) };
+      const big = await call(server.logicUrl, '/push/room', { form: { val: '12345678901', tag: 3, id: 'r' }, headers: badKey });
+      assert.deepEqual(big.body, { code: 413, msg: 'val is larger than the limit of 10 bytes (--max-val-size)' });
+      const small = await call(server.logicUrl, '/push/room', { form: { val: '1234567890', tag: 3, id: 'r' }, headers: badKey });
+      assert.deepEqual(small.body, { code: 400, msg: 'the Idempotency-Key header must be a string of 1-128 printable ASCII characters' });
+    });
+  });
+
   it('refuses a browser Origin outside --allowed-origins with 403; allowed ones and non-browser clients connect', async () => {
     await withServer({ allowedOrigins: ['https://app.example.com'] }, async (server) => {
       const evil = await outcome(server.gatewayUrl, { origin: 'https://evil.example.com' });

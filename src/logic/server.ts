@@ -70,7 +70,6 @@ export const IN_FLIGHT_GRACE_MS = 3000;
 
 /** The methods whose body fastify never reads. */
 const BODYLESS_METHODS = new Set(['GET', 'HEAD']);
-const ALL_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS'] as const;
 
 /** Bodies are read as UTF-8: one that says it is in another charset is refused rather than garbled. */
 function refuseForeignCharset(contentType: string | undefined): void {
@@ -292,30 +291,31 @@ export class LogicServer {
     }
     for (const [url, { methods, open }] of paths) {
       const allowed = methods.includes('GET') ? [...methods, 'HEAD'] : methods;
-      const others = ALL_METHODS.filter((m) => !allowed.includes(m));
+      // every method fastify routes (TRACE and QUERY too): one left out would be a 404 "no route" on a path that exists
+      const others = this.app.supportedMethods.filter((m) => !allowed.includes(m));
       const config: RouteConfig = { allow: allowed.join(', '), ...(open ? { auth: false } : {}) };
       this.app.route({ method: others, url, config, handler: async () => undefined });
     }
   }
 
-  /** A `val` over the limit is 413, before any field is checked (413 comes before 400). */
-  private parseBody(route: AnyRoute, body: unknown): unknown {
+  /** A `val` over the limit is 413, before any field, header or parameter is checked (413 comes before 400). */
+  private refuseLargeVal(body: unknown): void {
     const val = (body as { val?: unknown } | undefined)?.val;
     if (typeof val === 'string' && Buffer.byteLength(val) > this.options.maxValSize) {
       this.refusedValSize.count++;
       throw apiErrors.valTooLarge(this.options.maxValSize);
     }
-    return parseInput(route.body!, body, 'body');
   }
 
   private handlerFor(route: AnyRoute, context: RouteContext) {
     const headerNames = route.headers === undefined ? [] : Object.keys((route.headers as z.ZodObject).shape);
     return async (req: FastifyRequest) => {
+      if (route.body !== undefined) this.refuseLargeVal(req.body);
       const input = {
         headers: route.headers === undefined ? undefined : headersOf(headerNames, route.headers, req.headers),
         params: route.params === undefined ? undefined : parseInput(route.params, req.params, 'path'),
         query: route.query === undefined ? undefined : parseInput(route.query, req.query, 'query'),
-        body: route.body === undefined ? undefined : this.parseBody(route, req.body),
+        body: route.body === undefined ? undefined : parseInput(route.body, req.body, 'body'),
       };
       const data = await route.handle(input, context);
       return { code: 0, msg: 'ok', data };

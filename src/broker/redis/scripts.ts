@@ -167,7 +167,8 @@ if not epoch then return {} end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or 0)${REDIS_NOW}
 local oldest = now - tonumber(ARGV[3])
 local out = {}
-for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2])) do
+-- XRANGE with COUNT 0 answers nil (false in Lua), not an empty list
+for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2]) or {}) do
   local f = {}
   for i = 1, #entry[2], 2 do f[entry[2][i]] = entry[2][i + 1] end
   if tonumber(f['a']) >= oldest then
