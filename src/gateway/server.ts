@@ -372,6 +372,8 @@ export class GatewayServer {
 
   private handshake(req: IncomingMessage, socket: AdmittedSocket, head: Buffer, credentials: Credentials): void {
     if (socket.destroyed) return;
+    // the shutdown began while the token was verified: its close of every connection has passed this one by
+    if (this.closing) return answerRaw(socket, 503, 'server is shutting down');
     if (credentials !== undefined && 'identity' in credentials) {
       const refusal = this.countUser(socket, credentials.identity.uid);
       if (refusal !== undefined) return answerRaw(socket, refusal.status, refusal.reason);
