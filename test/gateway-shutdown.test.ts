@@ -5,9 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { startServer } from './helpers/server.js';
+import { selfSignedCertificate } from './helpers/tls-cert.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 
 /** The gateway's HTTP server, to act at the moment it hands over an upgrade. */
@@ -38,6 +40,23 @@ describe('gateway shutdown', () => {
       assert.ok(Date.now() - started < 2000, `the shutdown took ${Date.now() - started} ms`);
       client.terminate();
     } finally {
+      await server.close();
+    }
+  });
+
+  it('with wss://: a client that opened its TCP connection and never finished the TLS handshake holds it no longer than the shutdown timeout (3 s)', async () => {
+    const files = selfSignedCertificate();
+    const server = await startServer({ tlsCert: files.cert, tlsKey: files.key });
+    const silent = connect({ host: '127.0.0.1', port: server.gateway.address.port });
+    silent.on('error', () => {});
+    try {
+      await new Promise<void>((resolve) => silent.once('connect', resolve));
+      const started = Date.now();
+      await server.gateway.close();
+      // the TLS handshake timeout (10 s) would end it otherwise
+      assert.ok(Date.now() - started < 5000, `the shutdown took ${Date.now() - started} ms`);
+    } finally {
+      silent.destroy();
       await server.close();
     }
   });
