@@ -204,6 +204,17 @@ describe('inbound limits', () => {
     assert.equal(stats.body.data?.malformedCloses, 1);
   });
 
+  it('counts one close for a client whose bad frames go on past the one that closed it (one write of 15)', async () => {
+    const closes = async (): Promise<number> => (await call(server.logicUrl, '/stats')).body.data?.malformedCloses as number;
+    const before = await closes();
+    const raw = await RawClient.connect(server.gatewayUrl);
+    await raw.welcome();
+    raw.sendTexts(Array.from({ length: 15 }, () => 'bad'));
+    await within(raw.ended, 20_000, 'the server to close the client with 4004');
+    assert.equal(raw.closeCode, 4004);
+    assert.equal(await closes(), before + 1);
+  });
+
   it('counts malformed frames in a sliding 10 s window: 11 within any 10 s close with 4004, even across the 10 s mark', async () => {
     const client = await TestClient.connect(server.gatewayUrl);
     client.send('bad');
