@@ -70,6 +70,19 @@ describe('a push larger than --send-buffer-limit', () => {
     await reader.closeAndWait();
   });
 
+  it("lets a newcomer's held pushes go before they pass it: a client that reads and sends nothing (the seed's) is not closed for 6 pushes of 4 KB in its first second", async () => {
+    const seedClient = await TestClient.connect(server.gatewayUrl, { quiet: true });
+    const val = 'x'.repeat(4000);
+    for (let i = 0; i < 6; i++) assert.equal((await post(server.logicUrl, '/push/all', { val, tag: 2 })).status, 200);
+    const pushes = await seedClient.collect(isPush, 6, 10_000);
+    assert.deepEqual(
+      pushes.map((f) => f.data === val),
+      Array(6).fill(true),
+    );
+    assert.equal(await seedClient.closeCode(200), 'still open');
+    await seedClient.closeAndWait();
+  });
+
   it('still closes a client that stopped reading with 4000 once a frame waits behind it', async () => {
     const slowCloses = async (): Promise<unknown> => (await call(server.logicUrl, '/stats')).body.data?.slowConsumerCloses;
     const before = (await slowCloses()) as number;
