@@ -70,6 +70,19 @@ describe('a push larger than --send-buffer-limit', () => {
     await reader.closeAndWait();
   });
 
+  it("lets a newcomer's held pushes go before they pass it: a client that reads and sends nothing (the seed's) is not closed for 6 pushes of 4 KB in its first second", async () => {
+    const seedClient = await TestClient.connect(server.gatewayUrl, { quiet: true });
+    const val = 'x'.repeat(4000);
+    for (let i = 0; i < 6; i++) assert.equal((await post(server.logicUrl, '/push/all', { val, tag: 2 })).status, 200);
+    const pushes = await seedClient.collect(isPush, 6, 10_000);
+    assert.deepEqual(
+      pushes.map((f) => f.data === val),
+      Array(6).fill(true),
+    );
+    assert.equal(await seedClient.closeCode(200), 'still open');
+    await seedClient.closeAndWait();
+  });
+
   it('still closes a client that stopped reading with 4000 once a frame waits behind it', async () => {
     const slowCloses = async (): Promise<unknown> => (await call(server.logicUrl, '/stats')).body.data?.slowConsumerCloses;
     const before = (await slowCloses()) as number;
@@ -202,6 +215,17 @@ describe('inbound limits', () => {
     assert.equal(await client.closeCode(20_000), 4004);
     const stats = await call(server.logicUrl, '/stats');
     assert.equal(stats.body.data?.malformedCloses, 1);
+  });
+
+  it('counts one close for a client whose bad frames go on past the one that closed it (one write of 15)', async () => {
+    const closes = async (): Promise<number> => (await call(server.logicUrl, '/stats')).body.data?.malformedCloses as number;
+    const before = await closes();
+    const raw = await RawClient.connect(server.gatewayUrl);
+    await raw.welcome();
+    raw.sendTexts(Array.from({ length: 15 }, () => 'bad'));
+    await within(raw.ended, 20_000, 'the server to close the client with 4004');
+    assert.equal(raw.closeCode, 4004);
+    assert.equal(await closes(), before + 1);
   });
 
   it('counts malformed frames in a sliding 10 s window: 11 within any 10 s close with 4004, even across the 10 s mark', async () => {

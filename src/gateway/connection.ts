@@ -302,18 +302,27 @@ export class Connection implements Flushable, RateBucket {
 
   private hold(frame: Buffer, stream: string | undefined, seq: number): boolean {
     if (!this.isOpen) return false;
+    if (this.holdBudget !== undefined && this.passesHoldBudget(frame)) {
+      // a newcomer's hold lets its frames go rather than close a client that reads: what it held is
+      // written now, and this frame is queued behind it, held to the limit like any other
+      this.releaseHeld();
+      this.flush();
+      return this.enqueue(frame);
+    }
     this.held!.push(frame, stream, seq);
     this.heldBytes += frame.length;
-    if (this.holdBudget !== undefined && this.heldBytes > this.holdBudget) {
-      this.releaseHeld();
-      return true;
-    }
     // held bytes count against the limit, so a resume that takes too long ends like any slow consumer
     if (this.overLimit(frame)) {
       this.closeSlow();
       return false;
     }
     return true;
+  }
+
+  /** Holding `frame` too would pass the hold's budget, or the send-buffer limit (which is lower when set below 64 KiB). */
+  private passesHoldBudget(frame: Buffer): boolean {
+    const held = this.heldBytes + frame.length;
+    return held > this.holdBudget! || this.pendingBytes + held + this.socketBytesAtWrite > this.shared.limits.sendBufferLimit;
   }
 
   /**

@@ -36,7 +36,8 @@ function sendError(conn: Connection, id: ReplyId | undefined, code: ClientErrorC
 function countMalformed(ctx: InboundContext, conn: Connection, now: number): boolean {
   conn.badFrames ??= new MalformedFrames();
   if (!conn.badFrames.record(now)) return false;
-  ctx.node.counters.malformedCloses++;
+  // the bad frames that follow (in the same write) come after the close: they count no second close
+  if (conn.closeCode === undefined) ctx.node.counters.malformedCloses++;
   conn.close('malformed');
   return true;
 }

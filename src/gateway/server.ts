@@ -125,6 +125,12 @@ export class GatewayServer {
   private readonly onClose: SocketListener<[number]>;
   private readonly releaseAdmission: (this: AdmittedSocket) => void;
   private readonly endHandshake: (this: HandshakingSocket) => void;
+  /**
+   * With TLS: TCP sockets whose TLS handshake has not ended. The HTTP server
+   * knows a socket only after it, so the shutdown's closeAllConnections does not reach them.
+   */
+  private readonly tlsHandshakes = new Set<Socket>();
+  private readonly endTlsHandshake: (this: Socket) => void;
   /** The client's address: the socket's, or with --trust-proxy the one its proxies name. */
   private readonly clientAddress: (req: IncomingMessage) => string;
   /** With --trust-proxy: whether an address is one of those proxies. */
@@ -202,6 +208,10 @@ export class GatewayServer {
       if (this.handshakeFrom !== undefined) admission.closeHandshake(this.handshakeFrom);
       this.handshakeFrom = undefined;
     };
+    const tlsHandshakes = this.tlsHandshakes;
+    this.endTlsHandshake = function () {
+      tlsHandshakes.delete(this);
+    };
     const trusted = options.trustProxy === undefined ? undefined : proxyAddr.compile(options.trustProxy.split(',').map((p) => p.trim()));
     this.clientAddress = trusted === undefined ? (req) => req.socket.remoteAddress ?? '' : (req) => proxyAddr(req, trusted);
     this.isTrustedProxy = trusted === undefined ? undefined : (address) => trusted(address, 0);
@@ -260,6 +270,7 @@ export class GatewayServer {
     const deadline = setTimeout(() => {
       for (const conn of [...this.node.hub.conns.values(), ...this.unauthenticated]) conn.terminate();
       this.http.closeAllConnections();
+      for (const socket of this.tlsHandshakes) socket.destroy();
     }, SHUTDOWN_TIMEOUT_MS);
     // a resume cut short mid-claim leaves its session away once its claim answers, on a broker still
     // open: waited for while the connections close, not after, so the two waits do not add up
@@ -283,6 +294,11 @@ export class GatewayServer {
     } else {
       const tlsServer = createTlsServer({ ...tls.current, ...timeouts, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, answer);
       this.stopTlsReload = tls.serve(tlsServer);
+      tlsServer.on('connection', (socket: Socket) => {
+        this.tlsHandshakes.add(socket);
+        socket.once('close', this.endTlsHandshake);
+      });
+      tlsServer.on('secureConnection', (secure: Duplex) => this.endTlsHandshake.call(tcpSocketOf(secure)));
       server = tlsServer as unknown as Server;
     }
     if (this.admission.countsHandshakes) server.on('connection', (socket: Socket) => this.accepted(socket));
@@ -372,6 +388,8 @@ export class GatewayServer {
 
   private handshake(req: IncomingMessage, socket: AdmittedSocket, head: Buffer, credentials: Credentials): void {
     if (socket.destroyed) return;
+    // the shutdown began while the token was verified: its close of every connection has passed this one by
+    if (this.closing) return answerRaw(socket, 503, 'server is shutting down');
     if (credentials !== undefined && 'identity' in credentials) {
       const refusal = this.countUser(socket, credentials.identity.uid);
       if (refusal !== undefined) return answerRaw(socket, refusal.status, refusal.reason);
