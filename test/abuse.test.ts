@@ -4,9 +4,10 @@
  * leaves nothing behind (docs/SECURITY.md "What one client, or one address, can cost").
  */
 import assert from 'node:assert/strict';
+import { createHook } from 'node:async_hooks';
 import { maxHeaderSize } from 'node:http';
 import { connect, type Socket } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { TestClient, type Frame } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
@@ -341,5 +342,32 @@ describe('what connections leave behind once they are gone', () => {
     }
     await until(() => `the timers and sockets of before (${baseline}); now ${activeResources()}`, () => (activeResources() === baseline ? true : undefined), 15_000);
     assert.equal(server.gateway.node.hub.conns.size, 0);
+  });
+
+  it('a connection gone before its bad token is judged leaves no close timer behind (the close that judgement starts finds no socket to wait for)', async () => {
+    const wrongKeyToken = await signToken({ sub: 'someone' }, 'another-secret-of-at-least-32-bytes!!');
+    // the gateway's close grace (3 s): a timer of that length started for a socket already gone would hold the connection 3 s
+    const alive = new Set<number>();
+    const hook = createHook({
+      init: (id, type, _trigger, resource) => {
+        if (type === 'Timeout' && (resource as { _idleTimeout?: number })._idleTimeout === 3000) alive.add(id);
+      },
+      destroy: (id) => void alive.delete(id),
+    }).enable();
+    try {
+      const drops = Array.from({ length: 50 }, async () => {
+        const client = await TestClient.open(server.gatewayUrl);
+        client.send({ op: 'auth', token: wrongKeyToken });
+        client.ws.terminate();
+      });
+      await Promise.all(drops);
+      await until('the gateway to let every connection go', () => (server.gateway.node.hub.conns.size === 0 ? true : undefined));
+      // every verification has finished well within this (they take a few ms), and no close grace has run out
+      await sleep(500);
+      await nextTurn();
+      assert.equal(alive.size, 0, `${alive.size} close timers of connections already gone`);
+    } finally {
+      hook.disable();
+    }
   });
 });

@@ -355,6 +355,7 @@ export class Connection implements Flushable, RateBucket {
   private startClose(name: CloseCodeName, reason = closeReason[name]): void {
     this.closeCode = CloseCode[name];
     if (this.ws.readyState === WebSocket.OPEN) this.ws.close(this.closeCode, fitReason(reason));
-    this.terminateAfterGrace();
+    // a close decided after the socket went (a token judged once it had dropped) has nothing to wait for
+    if (this.ws.readyState !== WebSocket.CLOSED) this.terminateAfterGrace();
   }
 }
