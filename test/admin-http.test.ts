@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestClient } from './helpers/client.js';
 import { countStatsReads, EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
-import { call, post } from './helpers/http.js';
+import { call, post, RawHttp } from './helpers/http.js';
 import { serverPerSuite } from './helpers/server.js';
 import { within } from './helpers/until.js';
 
@@ -71,6 +71,25 @@ describe('GET /stats/stream', () => {
       assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
       await sleep(1500);
       assert.equal(reads.count, 0, 'the totals were read for a HEAD');
+    } finally {
+      reads.restore();
+    }
+  });
+
+  it('stops reading once a client that pipelined a stream behind another closes its connection', async () => {
+    const reads = countStatsReads(server.broker);
+    try {
+      const http = await RawHttp.connect(server.logicUrl);
+      // the second stream waits behind the first, which never ends: Node gives its answer no socket, so no close of its own
+      const stream = 'GET /stats/stream HTTP/1.1\r\nHost: roomcast\r\nAuthorization: Bearer adm1n\r\n\r\n';
+      http.send(stream + stream);
+      await http.waitFor('event: stats');
+      http.close();
+      await sleep(300); // the server sees the connection gone
+      const readsWhenLeft = reads.count;
+      assert.ok(readsWhenLeft >= 1, 'the streams were read');
+      await sleep(2500);
+      assert.equal(reads.count, readsWhenLeft, 'read on for a stream whose connection is gone');
     } finally {
       reads.restore();
     }

@@ -42,11 +42,16 @@ export class StatsStream {
       res.end();
       return;
     }
+    // The request closes with its connection even where the answer never got the socket (one pipelined
+    // behind another stream): that answer emits no close of its own, and would be read for every second.
+    const req = reply.request.raw;
+    if (req.destroyed) return;
     this.viewers.add(res);
-    res.on('close', () => {
-      this.viewers.delete(res);
-      if (this.viewers.size === 0) this.stop();
-    });
+    const leave = (): void => {
+      if (this.viewers.delete(res) && this.viewers.size === 0) this.stop();
+    };
+    res.once('close', leave);
+    req.once('close', leave);
     if (this.timer !== undefined) {
       if (this.latest !== undefined) send(res, this.latest);
       return;
