@@ -130,8 +130,8 @@ export class Metrics {
   private reports: NodeReport[] = [];
   /** False when the current scrape could not read the broker: its values are the last ones read. */
   private readOk = true;
-  /** History entries the broker evicted to stay within --history-max-memory, as of the same scrape (the broker's own count: it never goes down). */
-  private historyEvictions = 0;
+  /** What the broker evicted to stay within its memory bounds, as of the same scrape (the broker's own counts: they never go down). */
+  private evictions = { historyEvictions: 0, pushKeyEvictions: 0 };
 
   constructor(
     private readonly source: MetricsSource,
@@ -196,17 +196,29 @@ export class Metrics {
       'Away sessions ended before their recovery window closed, to keep a node (--max-connections) or an address (--max-connections-per-ip) within its limit of them, on every gateway node',
       'awaySessionsEnded',
     );
-    const historyEvictions = (): number => this.historyEvictions;
-    new Counter({
-      name: 'roomcast_history_evicted_total',
-      help: 'History entries the memory engine dropped, oldest first across every stream, to keep history within --history-max-memory',
-      registers,
-      collect() {
-        if (totals() === undefined) return;
-        this.reset();
-        this.inc(historyEvictions());
-      },
-    });
+    const evictions = (name: string, help: string, kind: keyof Metrics['evictions']): void => {
+      const count = (): number => this.evictions[kind];
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          if (totals() === undefined) return;
+          this.reset();
+          this.inc(count());
+        },
+      });
+    };
+    evictions(
+      'roomcast_history_evicted_total',
+      'History entries the memory engine dropped, oldest first across every stream, to keep history within --history-max-memory',
+      'historyEvictions',
+    );
+    evictions(
+      'roomcast_idempotency_keys_evicted_total',
+      "Idempotency keys of pushes the memory engine dropped, oldest first, before their window ended, to keep them within their memory bound (a push repeated with one is made again)",
+      'pushKeyEvictions',
+    );
     new Counter({
       name: 'roomcast_pushes_total',
       help: 'Pushes accepted by this logic API, by kind (all, room, conn, user)',
@@ -288,8 +300,8 @@ export class Metrics {
   /** The metrics in Prometheus text format. */
   async render(): Promise<string> {
     try {
-      const { nodes, rooms, awayRoomLimitRefusals, historyEvictions } = await this.source.clusterReport();
-      this.historyEvictions = historyEvictions;
+      const { nodes, rooms, awayRoomLimitRefusals, historyEvictions, pushKeyEvictions } = await this.source.clusterReport();
+      this.evictions = { historyEvictions, pushKeyEvictions };
       this.reports = [...nodes.values()];
       this.totals = { connections: this.reports.reduce((sum, r) => sum + r.stats.connections, 0), rooms, nodes: nodes.size };
       const counters = new Map<string, Partial<NodeCounters>>([...nodes].map(([nodeId, r]) => [nodeId, r.stats]));

@@ -12,6 +12,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { startCluster, type TestCluster } from './helpers/cluster.js';
 import { startLostAnswersCluster, type LostAnswersCluster } from './helpers/lost-redis-answers.js';
 import { onEachEngine } from './helpers/engine-suite.js';
+import { parsePrometheus, valueOf } from './helpers/prometheus.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { call, post, postJson, type ApiAnswer } from './helpers/http.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
@@ -268,13 +269,15 @@ describe('push idempotency keys: the memory engine bounds them', () => {
   });
   after(() => cluster.close());
 
-  it('drops the oldest keys past the bound, counts them in /stats, and a push repeated after its key went is made again', async () => {
+  it('drops the oldest keys past the bound, counts them in /stats and /metrics, and a push repeated after its key went is made again', async () => {
     const pushKeyed = (i: number): Promise<ApiAnswer> => post(cluster.logicUrl, '/push/all', { val: `v${i}`, tag: 2, idempotencyKey: `bounded-${i}` });
     for (let i = 0; i < 100; i++) assert.equal((await pushKeyed(i)).body.data?.repeated, false);
     assert.ok(broker.pushKeysHeld.bytes <= maxBytes, `${broker.pushKeysHeld.bytes} bytes`);
     const evicted = (await call(cluster.logicUrl, '/stats')).body.data?.limits as Record<string, number>;
     assert.equal(evicted.idempotencyKeys, 100 - broker.pushKeysHeld.keys);
     assert.ok(evicted.idempotencyKeys > 50);
+    const metrics = parsePrometheus(await (await fetch(`${cluster.logicUrl}/metrics`)).text());
+    assert.equal(valueOf(metrics, 'roomcast_idempotency_keys_evicted_total'), evicted.idempotencyKeys);
     assert.equal((await pushKeyed(99)).body.data?.repeated, true);
     assert.equal((await pushKeyed(0)).body.data?.repeated, false);
   });

@@ -212,6 +212,8 @@ export interface ClusterReport {
   awayRoomLimitRefusals: number;
   /** History entries the memory engine dropped to stay within --history-max-memory (0 on Redis, whose memory is its own). */
   historyEvictions: number;
+  /** Idempotency keys the memory engine dropped before their window ended, to stay within its bound of them (0 on Redis). */
+  pushKeyEvictions: number;
 }
 
 /** What a process on the broker serves. */

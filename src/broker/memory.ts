@@ -286,6 +286,7 @@ export class MemoryBroker implements Broker {
       rooms: this.roomNodes.size,
       awayRoomLimitRefusals: this.awayRoomLimitRefusals,
       historyEvictions: this.historyEvictions,
+      pushKeyEvictions: this.pushKeys.evictions,
     };
   }
 

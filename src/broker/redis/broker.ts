@@ -366,7 +366,7 @@ export class RedisBroker implements Broker {
       this.roomTotal(),
       this.awayRoomLimitRefusals(),
     ]);
-    return { nodes, rooms, awayRoomLimitRefusals, historyEvictions: 0 };
+    return { nodes, rooms, awayRoomLimitRefusals, historyEvictions: 0, pushKeyEvictions: 0 };
   }
 
   isReady(): boolean {
