@@ -9,12 +9,17 @@ const MAX_DELAY_MS = 2 ** 31 - 1;
 
 export function nonNegativeInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`${name} must be a non-negative integer, got ${String(value)}`);
-  if (value > MAX_DELAY_MS) throw new TypeError(`${name} must be at most ${MAX_DELAY_MS} (the longest timer Node keeps), got ${value}`);
   return value;
 }
 
-export function positiveInteger(name: string, value: number): number {
-  if (nonNegativeInteger(name, value) === 0) throw new TypeError(`${name} must be a positive integer, got 0`);
+/** A wait in ms, which a timer must keep. */
+export function delayMs(name: string, value: number): number {
+  if (nonNegativeInteger(name, value) > MAX_DELAY_MS) throw new TypeError(`${name} must be at most ${MAX_DELAY_MS} (the longest timer Node keeps), got ${value}`);
+  return value;
+}
+
+export function positiveDelayMs(name: string, value: number): number {
+  if (delayMs(name, value) === 0) throw new TypeError(`${name} must be a positive integer, got 0`);
   return value;
 }
 

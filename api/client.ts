@@ -3,7 +3,7 @@
  * global fetch, no dependencies. Each method answers the answer's `data`, or throws
  * a RoomcastApiError.
  */
-import { apiKeyOf, baseUrlOf, fetchOf, nonNegativeInteger, pathSegment, positiveInteger, pushOptionsOf } from './arguments.js';
+import { apiKeyOf, baseUrlOf, delayMs, fetchOf, nonNegativeInteger, pathSegment, positiveDelayMs, pushOptionsOf } from './arguments.js';
 import { RoomcastApiError, type RoomcastApiErrorCode } from './errors.js';
 import { backoffDelay, outcomeUnknown, retryable, type Backoff, type RetryKind } from './retry.js';
 import type {
@@ -106,9 +106,9 @@ export class RoomcastApi {
   constructor(baseUrl: string | URL, options: RoomcastApiOptions = {}) {
     this.baseUrl = baseUrlOf(baseUrl);
     this.apiKey = apiKeyOf(options.apiKey);
-    this.timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? 5000);
+    this.timeoutMs = positiveDelayMs('timeoutMs', options.timeoutMs ?? 5000);
     this.retries = nonNegativeInteger('retries', options.retries ?? 2);
-    this.backoff = { baseMs: nonNegativeInteger('backoffMs', options.backoffMs ?? 100), maxMs: nonNegativeInteger('maxBackoffMs', options.maxBackoffMs ?? 2000) };
+    this.backoff = { baseMs: delayMs('backoffMs', options.backoffMs ?? 100), maxMs: delayMs('maxBackoffMs', options.maxBackoffMs ?? 2000) };
     if (this.backoff.maxMs < this.backoff.baseMs) throw new TypeError(`maxBackoffMs must be >= backoffMs (${this.backoff.baseMs}), got ${this.backoff.maxMs}`);
     this.fetch = fetchOf(options.fetch ?? globalThis.fetch);
     this.idempotencyKeys = options.idempotencyKeys ?? true;
