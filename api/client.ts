@@ -3,6 +3,7 @@
  * global fetch, no dependencies. Each method answers the answer's `data`, or throws
  * a RoomcastApiError.
  */
+import { apiKeyOf, baseUrlOf, delayMs, fetchOf, nonNegativeInteger, pathSegment, positiveDelayMs, pushOptionsOf } from './arguments.js';
 import { RoomcastApiError, type RoomcastApiErrorCode } from './errors.js';
 import { backoffDelay, outcomeUnknown, retryable, type Backoff, type RetryKind } from './retry.js';
 import type {
@@ -63,28 +64,6 @@ interface Failure {
   cause?: unknown;
 }
 
-function nonNegativeInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 0) throw new TypeError(`${name} must be a non-negative integer, got ${String(value)}`);
-  return value;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (nonNegativeInteger(name, value) === 0) throw new TypeError(`${name} must be a positive integer, got 0`);
-  return value;
-}
-
-function baseUrlOf(baseUrl: string | URL): string {
-  let url: URL;
-  try {
-    url = new URL(baseUrl);
-  } catch {
-    throw new TypeError(`baseUrl must be an http:// or https:// URL, got ${JSON.stringify(String(baseUrl))}`);
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`baseUrl must be an http:// or https:// URL, got protocol ${url.protocol}`);
-  if (url.search !== '' || url.hash !== '') throw new TypeError(`baseUrl must have no query or fragment, got ${JSON.stringify(url.href)}`);
-  return url.href.replace(/\/+$/, '');
-}
-
 /** Why no answer came: the attempt's timeout, or a network failure (its cause's code, say ECONNREFUSED). */
 function failureOfThrown(error: unknown, timeoutMs: number): Failure {
   if (error instanceof Error && error.name === 'TimeoutError') return { status: 0, code: 'timeout', msg: `no answer within ${timeoutMs} ms`, cause: error };
@@ -115,8 +94,6 @@ function queryString(query: Query | undefined): string {
   return text === '' ? '' : `?${text}`;
 }
 
-const segment = encodeURIComponent;
-
 export class RoomcastApi {
   readonly baseUrl: string;
   private readonly apiKey: string | undefined;
@@ -128,12 +105,12 @@ export class RoomcastApi {
 
   constructor(baseUrl: string | URL, options: RoomcastApiOptions = {}) {
     this.baseUrl = baseUrlOf(baseUrl);
-    this.apiKey = options.apiKey;
-    this.timeoutMs = positiveInteger('timeoutMs', options.timeoutMs ?? 5000);
+    this.apiKey = apiKeyOf(options.apiKey);
+    this.timeoutMs = positiveDelayMs('timeoutMs', options.timeoutMs ?? 5000);
     this.retries = nonNegativeInteger('retries', options.retries ?? 2);
-    this.backoff = { baseMs: nonNegativeInteger('backoffMs', options.backoffMs ?? 100), maxMs: nonNegativeInteger('maxBackoffMs', options.maxBackoffMs ?? 2000) };
+    this.backoff = { baseMs: delayMs('backoffMs', options.backoffMs ?? 100), maxMs: delayMs('maxBackoffMs', options.maxBackoffMs ?? 2000) };
     if (this.backoff.maxMs < this.backoff.baseMs) throw new TypeError(`maxBackoffMs must be >= backoffMs (${this.backoff.baseMs}), got ${this.backoff.maxMs}`);
-    this.fetch = options.fetch ?? globalThis.fetch;
+    this.fetch = fetchOf(options.fetch ?? globalThis.fetch);
     this.idempotencyKeys = options.idempotencyKeys ?? true;
   }
 
@@ -171,7 +148,7 @@ export class RoomcastApi {
   }
 
   room(roomId: string, page: PageOptions = {}): Promise<RoomData> {
-    return this.call({ method: 'GET', path: `/rooms/${segment(roomId)}`, query: { offset: page.offset, limit: page.limit }, retry: 'safe' });
+    return this.call({ method: 'GET', path: `/rooms/${pathSegment('roomId', roomId)}`, query: { offset: page.offset, limit: page.limit }, retry: 'safe' });
   }
 
   rooms(options: RoomsOptions = {}): Promise<RoomsData> {
@@ -180,15 +157,15 @@ export class RoomcastApi {
   }
 
   conn(wsId: string): Promise<ConnData> {
-    return this.call({ method: 'GET', path: `/conns/${segment(wsId)}`, retry: 'safe' });
+    return this.call({ method: 'GET', path: `/conns/${pathSegment('wsId', wsId)}`, retry: 'safe' });
   }
 
   user(uid: string, page: PageOptions = {}): Promise<UserData> {
-    return this.call({ method: 'GET', path: `/users/${segment(uid)}`, query: { offset: page.offset, limit: page.limit }, retry: 'safe' });
+    return this.call({ method: 'GET', path: `/users/${pathSegment('uid', uid)}`, query: { offset: page.offset, limit: page.limit }, retry: 'safe' });
   }
 
   history(room: string, options: HistoryOptions = {}): Promise<HistoryData> {
-    return this.call({ method: 'GET', path: `/rooms/${segment(room)}/history`, query: { since: options.since, limit: options.limit }, retry: 'safe' });
+    return this.call({ method: 'GET', path: `/rooms/${pathSegment('room', room)}/history`, query: { since: options.since, limit: options.limit }, retry: 'safe' });
   }
 
   stats(): Promise<StatsData> {
@@ -204,7 +181,8 @@ export class RoomcastApi {
    * A push carries an idempotency key (the caller's, or one made here), the same on every retry. With
    * `idempotencyKeys: false` and no key of the caller's, it carries none and is made once, never retried.
    */
-  private push<T>(path: string, body: Record<string, unknown>, { tag, idempotencyKey }: PushOptions): Promise<T> {
+  private push<T>(path: string, body: Record<string, unknown>, options: PushOptions): Promise<T> {
+    const { tag, idempotencyKey } = pushOptionsOf(options);
     const key = idempotencyKey ?? (this.idempotencyKeys ? globalThis.crypto.randomUUID() : undefined);
     return this.call({ method: 'POST', path, body: { ...body, tag, idempotencyKey: key }, retry: key === undefined ? 'never' : 'push' });
   }

@@ -167,6 +167,31 @@ describe('roomcast/api against a running server', () => {
     for (const method of Object.values(methods)) assert.equal(typeof RoomcastApi.prototype[method], 'function', method);
   });
 
+  it('a path parameter no URL can carry (".", "..", a lone surrogate, not a string) is a TypeError naming it, before any request', async () => {
+    const recorder = recordingFetch();
+    const roomcast = new RoomcastApi(server.logicUrl, { apiKey: API_KEY, fetch: recorder.fetch });
+    // fetch resolves "." and ".." (and %2e) as dot segments: GET /rooms/./history would read the room "history"
+    await assert.rejects(async () => roomcast.history('.'), { name: 'TypeError', message: /^room "\." cannot be sent as a URL path segment/ });
+    await assert.rejects(async () => roomcast.room('..'), { name: 'TypeError', message: /^roomId "\.\." cannot be sent as a URL path segment/ });
+    await assert.rejects(async () => roomcast.conn('.'), { name: 'TypeError', message: /^wsId "\." cannot be sent/ });
+    await assert.rejects(async () => roomcast.user('..'), { name: 'TypeError', message: /^uid "\.\." cannot be sent/ });
+    await assert.rejects(async () => roomcast.user('ann\ud800'), { name: 'TypeError', message: /^uid has a lone UTF-16 surrogate at index 3/ });
+    // from JavaScript: undefined would read the room named "undefined"
+    await assert.rejects(async () => roomcast.room(undefined as unknown as string), { name: 'TypeError', message: /^roomId must be a string, got undefined/ });
+    await assert.rejects(async () => roomcast.conn({} as unknown as string), { name: 'TypeError', message: /^wsId must be a string, got object/ });
+    assert.deepEqual(recorder.bodies, [], 'no request was made');
+    assert.deepEqual(await roomcast.room('a.b'), { room: 'a.b', members: 0, offset: 0, limit: 100, wsIds: [] }, 'a dot within an id is fine');
+  });
+
+  it('a push without its options (the tag) is a TypeError naming them, before any request', async () => {
+    const recorder = recordingFetch();
+    const roomcast = new RoomcastApi(server.logicUrl, { apiKey: API_KEY, fetch: recorder.fetch });
+    const push = roomcast.pushRoom.bind(roomcast) as (room: string, val: string, options?: unknown) => Promise<unknown>;
+    await assert.rejects(async () => push('lobby', 'x'), { name: 'TypeError', message: 'options must be an object with the tag of the push ({ tag, idempotencyKey? }), got undefined' });
+    await assert.rejects(async () => push('lobby', 'x', 3), { name: 'TypeError', message: /^options must be an object .*, got number/ });
+    assert.deepEqual(recorder.bodies, [], 'no request was made');
+  });
+
   it('loads nothing but its own modules at run time (no zod, no dependency)', () => {
     const dir = join(dirname(fileURLToPath(import.meta.url)), '..', 'api');
     for (const file of readdirSync(dir).filter((name) => name.endsWith('.js'))) {
@@ -363,5 +388,27 @@ describe('roomcast/api options', () => {
     assert.throws(() => new RoomcastApi('http://127.0.0.1:9999', { timeoutMs: 0 }), { name: 'TypeError', message: /^timeoutMs must be a positive integer/ });
     assert.throws(() => new RoomcastApi('http://127.0.0.1:9999', { retries: -1 }), { name: 'TypeError', message: /^retries must be a non-negative integer/ });
     assert.throws(() => new RoomcastApi('http://127.0.0.1:9999', { backoffMs: 500, maxBackoffMs: 100 }), { name: 'TypeError', message: 'maxBackoffMs must be >= backoffMs (500), got 100' });
+  });
+
+  it('an option fetch would refuse at each attempt (and retry as a network failure) is a TypeError naming it, without the secret in it', () => {
+    const options = (more: Record<string, unknown>) => () => new RoomcastApi('http://127.0.0.1:9999', more);
+    for (const apiKey of ['sec\nret', 'sec\u0000ret', '']) {
+      assert.throws(options({ apiKey }), (error: Error) => {
+        assert.equal(error.name, 'TypeError');
+        assert.match(error.message, /^apiKey must be a non-empty string of visible ASCII characters and spaces/);
+        assert.ok(!error.message.includes('sec'), `the message shows the key: ${error.message}`);
+        return true;
+      });
+    }
+    assert.throws(options({ apiKey: 42 }), { name: 'TypeError', message: /^apiKey must be a non-empty string .*got number/ });
+    assert.throws(options({ fetch: 'fetch' }), { name: 'TypeError', message: 'fetch must be a function, got string' });
+    assert.throws(options({ timeoutMs: 2 ** 40 }), { name: 'TypeError', message: /^timeoutMs must be at most 2147483647/ });
+    assert.throws(options({ maxBackoffMs: 2 ** 40 }), { name: 'TypeError', message: /^maxBackoffMs must be at most 2147483647/ });
+    assert.throws(() => new RoomcastApi('http://user:hunter2@127.0.0.1:9999'), (error: Error) => {
+      assert.equal(error.name, 'TypeError');
+      assert.match(error.message, /^baseUrl must carry no user or password/);
+      assert.ok(!error.message.includes('hunter2'), error.message);
+      return true;
+    });
   });
 });
