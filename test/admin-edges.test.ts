@@ -106,6 +106,33 @@ describe('the admin pages at their edges (Debian chromium, playwright-core)', { 
     }
   });
 
+  it('refuses, at the prompt, a key no HTTP header can carry (a character past U+00FF), naming the character, and sends nothing with it', async () => {
+    const server = await startServer({ apiKey: KEY });
+    const page = await newPage();
+    const sent: string[] = [];
+    page.on('request', (req) => sent.push(new URL(req.url()).pathname));
+    try {
+      await page.goto(`${server.logicUrl}/admin`);
+      const prompt = page.getByTestId('key-prompt');
+      await prompt.locator('input[name=key]').fill('edge\u2011key');
+      await prompt.getByRole('button').click();
+      await prompt.getByText('"‑" (U+2011)').waitFor();
+      assert.deepEqual(
+        sent.filter((path) => !path.startsWith('/admin')),
+        [],
+        'no API call was made with that key',
+      );
+      assert.equal(await page.evaluate('sessionStorage.length'), 0, 'the key was not kept');
+
+      await prompt.locator('input[name=key]').fill(KEY);
+      await prompt.getByRole('button').click();
+      await page.getByTestId('total-connections').waitFor();
+    } finally {
+      await page.close();
+      await server.close();
+    }
+  });
+
   it('keeps the API key in session storage only and sends it in a header, never in a URL (the live stream included)', async () => {
     const server = await startServer({ apiKey: KEY });
     const page = await newPage();
