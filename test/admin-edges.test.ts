@@ -11,6 +11,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, startCluster } from './helpers/cluster.js';
 import { post } from './helpers/http.js';
 import { startServer, type TestServer } from './helpers/server.js';
+import { TcpRelay, type Link } from './helpers/tcp-relay.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 
 const KEY = 'edge-key';
@@ -79,6 +80,38 @@ describe('the admin pages at their edges (Debian chromium, playwright-core)', { 
     }
   });
 
+  it('takes a live stream that goes silent without closing (its host or network gone) for down, says so, and follows a new one', async () => {
+    const server = await startServer({});
+    const streams = new Set<Link>();
+    const silenced = new Set<Link>();
+    // between the page and the logic API: what the server sends on a silenced connection is dropped, the connection left open
+    const relay = await TcpRelay.start(() => Number(new URL(server.logicUrl).port), {
+      carrier: (link) => (chunk) => {
+        if (chunk.includes('GET /stats/stream ')) streams.add(link);
+        link.upstream.write(chunk);
+      },
+      answerCarrier: (link) => (chunk) => {
+        if (!silenced.has(link)) link.client.write(chunk);
+      },
+    });
+    const page = await newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${relay.port}/admin`);
+      await page.locator('.live.on').waitFor();
+      assert.equal(streams.size, 1);
+      for (const link of streams) silenced.add(link);
+      await page.getByText('live totals: no totals for 10 s').waitFor({ timeout: 20_000 });
+      assert.equal(await page.locator('.live.off').count(), 1);
+      await page.locator('.live.on').waitFor();
+      assert.equal(streams.size, 2, 'the page opened a new stream');
+      assert.ok([...silenced].every((link) => !relay.links.has(link)), 'and closed the silent one');
+    } finally {
+      await page.close();
+      await relay.close();
+      await server.close();
+    }
+  });
+
   it('when a gateway node goes away with what it counted, deliveries/s shows – for that second, not a negative rate', async () => {
     const cluster = await startCluster(memoryEngine, 2);
     const page = await newPage();
@@ -103,6 +136,33 @@ describe('the admin pages at their edges (Debian chromium, playwright-core)', { 
       await page.close();
       for (const c of clients) await c.closeAndWait();
       await cluster.close();
+    }
+  });
+
+  it('refuses, at the prompt, a key no HTTP header can carry (a character past U+00FF), naming the character, and sends nothing with it', async () => {
+    const server = await startServer({ apiKey: KEY });
+    const page = await newPage();
+    const sent: string[] = [];
+    page.on('request', (req) => sent.push(new URL(req.url()).pathname));
+    try {
+      await page.goto(`${server.logicUrl}/admin`);
+      const prompt = page.getByTestId('key-prompt');
+      await prompt.locator('input[name=key]').fill('edge\u2011key');
+      await prompt.getByRole('button').click();
+      await prompt.getByText('"‑" (U+2011)').waitFor();
+      assert.deepEqual(
+        sent.filter((path) => !path.startsWith('/admin')),
+        [],
+        'no API call was made with that key',
+      );
+      assert.equal(await page.evaluate('sessionStorage.length'), 0, 'the key was not kept');
+
+      await prompt.locator('input[name=key]').fill(KEY);
+      await prompt.getByRole('button').click();
+      await page.getByTestId('total-connections').waitFor();
+    } finally {
+      await page.close();
+      await server.close();
     }
   });
 

@@ -1,7 +1,8 @@
 /**
  * Follows GET /stats/stream. EventSource cannot send an Authorization header,
  * so this reads the event stream with fetch, which can. It reconnects after a
- * drop until stopped.
+ * drop until stopped, and after a silence: a connection whose other end went
+ * away without closing it (a host or network gone) stays open, and reads nothing, forever.
  */
 import { authErrorOf, headersFor, readAnswer, type AuthError, type LiveStats } from './api';
 
@@ -14,6 +15,8 @@ export interface LiveHandlers {
 }
 
 const RETRY_MS = 2000;
+/** The server sends an event every second (a slow broker read skips some): this long without a byte, the stream is taken for dead. */
+export const SILENCE_MS = 10_000;
 
 /** Splits a chunk of text/event-stream into complete events; returns what is left over. */
 export function takeEvents(buffer: string, onEvent: (event: string, data: string) => void): string {
@@ -33,13 +36,23 @@ export function takeEvents(buffer: string, onEvent: (event: string, data: string
 }
 
 export function followStats(key: string | undefined, handlers: LiveHandlers): () => void {
-  const abort = new AbortController();
   let stopped = false;
+  /** The connection attempt under way, aborted when stopped. */
+  let current = new AbortController();
 
   const run = async (): Promise<void> => {
     while (!stopped) {
+      const attempt = new AbortController();
+      current = attempt;
+      const { signal } = attempt;
+      let silence: ReturnType<typeof setTimeout> | undefined;
+      const heard = (): void => {
+        clearTimeout(silence);
+        silence = setTimeout(() => attempt.abort(new Error(`no totals for ${SILENCE_MS / 1000} s (the connection may be gone)`)), SILENCE_MS);
+      };
       try {
-        const res = await fetch('/stats/stream', { headers: headersFor(key), signal: abort.signal });
+        heard();
+        const res = await fetch('/stats/stream', { headers: headersFor(key), signal });
         if (!res.ok || res.body === null) {
           const refused = authErrorOf(await readAnswer(res));
           if (refused === undefined) throw new Error(`/stats/stream answered ${res.status}`);
@@ -52,6 +65,7 @@ export function followStats(key: string | undefined, handlers: LiveHandlers): ()
         for (;;) {
           const { value, done } = await reader.read();
           if (done) break;
+          heard();
           buffer = takeEvents(buffer + value, (event, data) => {
             if (event === 'stats') {
               handlers.problem(undefined);
@@ -65,14 +79,18 @@ export function followStats(key: string | undefined, handlers: LiveHandlers): ()
         throw new Error('the live stream ended');
       } catch (err) {
         if (stopped) return;
-        handlers.problem(`live totals: ${err instanceof Error ? err.message : String(err)}; retrying`);
-        await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+        const why = signal.aborted && signal.reason instanceof Error ? signal.reason : err;
+        handlers.problem(`live totals: ${why instanceof Error ? why.message : String(why)}; retrying`);
+      } finally {
+        clearTimeout(silence);
+        attempt.abort(); // a stream that threw mid-read (a bad event) would keep its connection open
       }
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
   };
   void run();
   return () => {
     stopped = true;
-    abort.abort();
+    current.abort();
   };
 }
