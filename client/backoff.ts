@@ -28,10 +28,10 @@ export function backoffDelay(attempt: number, options: BackoffOptions, random: (
 /** Checks user-supplied options, naming the one that is wrong. */
 export function checkBackoff(options: BackoffOptions): BackoffOptions {
   const { initialDelayMs, maxDelayMs, factor } = options;
-  if (!Number.isFinite(initialDelayMs) || initialDelayMs < 0) throw new TypeError(`reconnect.initialDelayMs must be a number >= 0, got ${String(initialDelayMs)}`);
+  if (!Number.isFinite(initialDelayMs) || initialDelayMs < 0) throw new TypeError(`reconnect.initialDelayMs must be a number >= 0, got ${initialDelayMs}`);
   if (!Number.isFinite(maxDelayMs) || maxDelayMs < initialDelayMs) {
-    throw new TypeError(`reconnect.maxDelayMs must be a number >= reconnect.initialDelayMs (${initialDelayMs}), got ${String(maxDelayMs)}`);
+    throw new TypeError(`reconnect.maxDelayMs must be a number >= reconnect.initialDelayMs (${initialDelayMs}), got ${maxDelayMs}`);
   }
-  if (!Number.isFinite(factor) || factor < 1) throw new TypeError(`reconnect.factor must be a number >= 1, got ${String(factor)}`);
+  if (!Number.isFinite(factor) || factor < 1) throw new TypeError(`reconnect.factor must be a number >= 1, got ${factor}`);
   return options;
 }

@@ -18,7 +18,7 @@ type NativeWebSocketConstructor = new (url: string) => NativeWebSocket;
 
 function nativeWebSocket(): NativeWebSocketConstructor {
   const ctor = (globalThis as { WebSocket?: NativeWebSocketConstructor }).WebSocket;
-  if (ctor === undefined) throw new TypeError('there is no global WebSocket here: in Node 20, import roomcast/client without the browser condition (it uses the ws package)');
+  if (ctor === undefined) throw new TypeError('no global WebSocket here: in Node 20, import roomcast/client without the browser condition (that build uses ws)');
   return ctor;
 }
 

@@ -70,7 +70,7 @@ interface PendingOp {
 
 function positiveMs(value: number | undefined, fallback: number, name: string): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a number of ms above 0, got ${String(value)}`);
+  if (!Number.isFinite(value) || value <= 0) throw new TypeError(`${name} must be a number of ms above 0, got ${value}`);
   return value;
 }
 
@@ -339,10 +339,10 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   }
 
   /** The positions to resume from: every stream whose epoch is known, or undefined when there is nothing to resume. */
-  #since(): Record<string, { seq: number; epoch: string }> | undefined {
+  #since(): Record<string, StreamPosition> | undefined {
     const known = [...this.#streamPositions].filter(([, position]) => position.epoch !== undefined);
     // fromEntries defines each key, so a room named __proto__ is a field of since, not its prototype
-    return known.length === 0 ? undefined : Object.fromEntries(known.map(([stream, { seq, epoch }]) => [stream, { seq, epoch: epoch! }]));
+    return known.length === 0 ? undefined : Object.fromEntries(known);
   }
 
   /** A new session: new wsId, no rooms, positions from the welcome. */

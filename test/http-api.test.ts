@@ -108,12 +108,15 @@ describe('logic API', () => {
       ['/push/all', { val: 'v', tag: 1e21 }, 'tag must be an integer from 2 to 2147483647'],
       ['/push/all', { val: 'v', tag: -1e21 }, 'tag must be an integer from 2 to 2147483647'],
       ['/push/room', { val: 'v', tag: 3 }, 'id is required'],
-      ['/push/room', { val: 'v', tag: 3, id: 'has space' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
-      ['/push/room', { val: 'v', tag: 3, id: '*' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
-      ['/push/room', { val: 'v', tag: 3, id: 'r'.repeat(129) }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+      ['/push/room', { val: 'v', tag: 3, id: 'has space' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -, not "." or ".."'],
+      ['/push/room', { val: 'v', tag: 3, id: '*' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -, not "." or ".."'],
+      ['/push/room', { val: 'v', tag: 3, id: 'r'.repeat(129) }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -, not "." or ".."'],
+      // URLs resolve these as dot segments: GET /rooms/./history would read the room "history"
+      ['/push/room', { val: 'v', tag: 3, id: '.' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -, not "." or ".."'],
+      ['/room/join', { wsId: 'w', id: '..' }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -, not "." or ".."'],
       ['/push/room', { val: 'v', tag: 3, id: 1e21 }, 'id is a JSON number past 2^53, which cannot be kept exactly: send it as a string'],
       ['/push/room', { val: 'v', tag: 3, id: -(2 ** 53) }, 'id is a JSON number past 2^53, which cannot be kept exactly: send it as a string'],
-      ['/push/room', { val: 'v', tag: 3, id: 3.5 }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+      ['/push/room', { val: 'v', tag: 3, id: 3.5 }, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -, not "." or ".."'],
       // past 2^31 - 1 either way: as a string it would be refused too, so no "send it as a string"
       ['/push/all', { val: 'v', tag: 2 ** 64 }, 'tag must be an integer from 2 to 2147483647'],
       ['/room/join', { id: 'r' }, 'wsId is required'],
@@ -129,6 +132,15 @@ describe('logic API', () => {
         assert.deepEqual(answer.body, { code: 400, msg });
       });
     }
+
+    it('room ids with dots that are no dot segment ("...", "a..b", ".x") are rooms like any other, read back at their URL', async () => {
+      const client = await TestClient.connect(server.gatewayUrl);
+      for (const id of ['...', 'a..b', '.x']) {
+        assert.equal((await post(server.logicUrl, '/room/join', { id, wsId: client.wsId })).status, 200);
+        assert.deepEqual((await call(server.logicUrl, `/rooms/${id}`)).body.data?.wsIds, [client.wsId], id);
+      }
+      await client.closeAndWait();
+    });
 
     it('a form body with tag 0 is refused like the JSON one (the seed turned it into type 0)', async () => {
       const answer = await post(server.logicUrl, '/push/all', { val: 'v', tag: 'zero' });
@@ -206,8 +218,8 @@ describe('logic API', () => {
     it('a path parameter of any length is checked by its rule: 400 naming it, never 414 echoing it', async () => {
       const long = 'r'.repeat(300);
       const cases: [string, string][] = [
-        [`/rooms/${long}`, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
-        [`/rooms/${'r'.repeat(5000)}/history`, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -'],
+        [`/rooms/${long}`, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -, not "." or ".."'],
+        [`/rooms/${'r'.repeat(5000)}/history`, 'id must be a string of 1-128 characters from A-Z a-z 0-9 _ . : @ -, not "." or ".."'],
         [`/conns/${long}`, 'wsId must be a string of 1-128 characters'],
         [`/users/${long}`, 'uid must be a string of 1-128 characters of well-formed Unicode (no lone UTF-16 surrogate)'],
       ];
