@@ -61,7 +61,7 @@ export function fetchOf(value: unknown): typeof fetch {
 export function pathSegment(name: string, value: unknown): string {
   if (typeof value !== 'string') throw new TypeError(`${name} must be a string, got ${value === null ? 'null' : typeof value}`);
   if (value === '.' || value === '..') {
-    throw new TypeError(`${name} ${JSON.stringify(value)} cannot be sent as a URL path segment: fetch resolves "." and ".." as dot segments (the server takes them, but no URL fetch sends can name them)`);
+    throw new TypeError(`${name} ${JSON.stringify(value)} cannot be sent as a URL path segment: fetch resolves "." and ".." as dot segments, so no URL fetch sends can name them`);
   }
   if (!value.isWellFormed()) throw new TypeError(`${name} has a lone UTF-16 surrogate at index ${/\p{Cs}/u.exec(value)?.index}: it has no UTF-8 form to send`);
   return encodeURIComponent(value);
