@@ -45,6 +45,39 @@ describe('flags of each command', () => {
     }
   });
 
+  it('refuses a file or proxy flag given empty on the command line (an unset shell variable) rather than start without TLS or proxies, naming the flag', async () => {
+    const refusals: [string, string[]][] = [
+      ['--tls-cert', ['start', '--gateway-port', '0', '--logic-port', '0', '--tls-cert', '', '--tls-key', '']],
+      ['--tls-key', ['logic', '--port', '0', '--tls-key=']],
+      ['--jwt-public-key', ['gateway', '--port', '0', '--jwt-public-key', '']],
+      ['--trust-proxy', ['gateway', '--port', '0', '--trust-proxy', ' , ']],
+    ];
+    for (const [flag, args] of refusals) {
+      const { code, stderr } = await refusal(args);
+      assert.equal(code, 1, args.join(' '));
+      assert.match(stderr, new RegExp(`${flag} is empty`), args.join(' '));
+    }
+  });
+
+  it('refuses a --trust-proxy that is no address, CIDR or range name before starting, naming the flag or its variable and what it takes', async () => {
+    const refusals: [string[], Record<string, string>, RegExp][] = [
+      [['--trust-proxy', '10.0.0.1,bogus'], {}, /--trust-proxy <proxies>' argument '10.0.0.1,bogus' is invalid.*got "bogus"/],
+      [['--trust-proxy', '10.0.0.0/33'], {}, /--trust-proxy <proxies>' argument '10.0.0.0\/33' is invalid/],
+      [[], { ROOMCAST_TRUST_PROXY: '1.2.3.999' }, /--trust-proxy <proxies>' value '1.2.3.999' from env 'ROOMCAST_TRUST_PROXY' is invalid/],
+    ];
+    const rule = /each trusted proxy must be an IP address, a CIDR \(10.0.0.0\/8\) or loopback, linklocal or uniquelocal/;
+    for (const command of [['gateway', '--port', '0'], ['logic', '--port', '0'], ['start', '--gateway-port', '0', '--logic-port', '0']]) {
+      // silent: the refusal must not depend on a log line
+      await assertRefused([...command, '--log-level', 'silent'], refusals, rule);
+    }
+    const server = await spawnRoomcast('logic', ['--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--trust-proxy', 'loopback, 10.0.0.0/8']);
+    try {
+      assert.equal((await call(server.logicUrl, '/stats')).status, 200);
+    } finally {
+      await stopProcess(server);
+    }
+  });
+
   it('refuses a redis:// URL it cannot parse without repeating its password, whatever the password holds', async () => {
     for (const url of ['redis://:s3cret@127.0.0.1:notaport', 'redis://user:pa/s3cret@127.0.0.1:6379', 'redis://user:pa@s3cret@127.0.0.1:x']) {
       const { code, stderr } = await refusal(['start', '--gateway-port', '0', '--logic-port', '0', '--broker', url]);
