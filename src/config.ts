@@ -306,16 +306,16 @@ const flags = {
     option('--max-payload <bytes>', 'largest inbound WebSocket message; larger closes with 1009', integer(64, 100 * 1024 * 1024, 'the max payload'), DEFAULTS.maxPayload),
   sendBufferLimit: () =>
     option('--send-buffer-limit <bytes>', 'bytes waiting to reach one client above which it is closed with 4000', integer(1024, 1024 * 1024 * 1024, 'the send buffer limit'), DEFAULTS.sendBufferLimit),
-  allowClientJoin: () => option('--allow-client-join', 'let clients join and leave rooms themselves with {"op":"join"} / {"op":"leave"}'),
-  apiKey: () => option('--api-key <key>', 'require Authorization: Bearer <key> on the logic API (without it, only loopback callers are answered)'),
+  allowClientJoin: () => option('--allow-client-join', 'let clients join and leave rooms themselves with {"op":"join"} / {"op":"leave"} (default: off)'),
+  apiKey: () => option('--api-key <key>', 'require Authorization: Bearer <key> on the logic API (default: none, and only loopback callers are answered)'),
   bodyLimit: () => option('--body-limit <bytes>', 'largest logic API request body; larger answers 413', integer(64, 100 * 1024 * 1024, 'the body limit'), DEFAULTS.bodyLimit),
   trustProxy: () =>
     option(
       '--trust-proxy <proxies>',
-      'take the client address from X-Forwarded-For when the connection or request comes from these proxies: comma-separated addresses, CIDRs, or loopback, linklocal, uniquelocal (per-address limits and the API loopback rule then see the real client)',
+      'take the client address from X-Forwarded-For when the connection or request comes from these proxies: comma-separated addresses, CIDRs, or loopback, linklocal, uniquelocal (per-address limits and the API loopback rule then see the real client) (default: none: the address is the socket\'s)',
       proxyList,
     ),
-  publicMetrics: () => option('--public-metrics', 'serve /metrics without the API key (it is public to loopback callers either way when no key is set)'),
+  publicMetrics: () => option('--public-metrics', 'serve /metrics without the API key (it is public to loopback callers either way when no key is set) (default: off)'),
   maxValSize: () => option('--max-val-size <bytes>', 'largest val of a push; larger answers 413', integer(1, 100 * 1024 * 1024, 'the max val size'), DEFAULTS.maxValSize),
   idempotencyWindow: () =>
     option(
@@ -325,8 +325,8 @@ const flags = {
       DEFAULTS.idempotencyWindow,
     ),
   auth: () => option('--auth <mode>', 'client authentication with JWTs: off, optional or required', authMode, DEFAULTS.auth),
-  jwtSecret: () => option('--jwt-secret <secret>', 'HMAC secret (HS256/384/512) that signs client tokens'),
-  jwtPublicKey: () => option('--jwt-public-key <file>', 'PEM public key (RS*, PS*, ES*, EdDSA) or JWKS JSON file that verifies client tokens'),
+  jwtSecret: () => option('--jwt-secret <secret>', 'HMAC secret (HS256/384/512) that signs client tokens (default: none)'),
+  jwtPublicKey: () => option('--jwt-public-key <file>', 'PEM public key (RS*, PS*, ES*, EdDSA) or JWKS JSON file that verifies client tokens (default: none)'),
   jwtAudience: () => option('--jwt-audience <aud>', "a client token's aud claim must name this audience (default: aud is not checked)"),
   jwtIssuer: () => option('--jwt-issuer <iss>', "a client token's iss claim must be this issuer (default: iss is not checked)"),
   jwtClockTolerance: () =>
@@ -354,8 +354,8 @@ const flags = {
   maxRoomsPerConnection: () =>
     option('--max-rooms-per-connection <n>', 'rooms one connection may be in (0: no limit)', integer(0, 10_000_000, 'the max rooms per connection'), DEFAULTS.maxRoomsPerConnection),
   allowedOrigins: () => option('--allowed-origins <origins>', 'comma-separated browser origins (https://app.example.com) allowed to connect; others get 403 (default: any)', originList),
-  tlsCert: () => option('--tls-cert <file>', 'PEM certificate: serve wss:// and https:// (with --tls-key)'),
-  tlsKey: () => option('--tls-key <file>', 'PEM private key of --tls-cert'),
+  tlsCert: () => option('--tls-cert <file>', 'PEM certificate: serve wss:// and https:// (with --tls-key) (default: none: ws:// and http://)'),
+  tlsKey: () => option('--tls-key <file>', 'PEM private key of --tls-cert (default: none)'),
   tlsWatchInterval: () =>
     option(
       '--tls-watch-interval <ms>',
