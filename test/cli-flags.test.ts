@@ -1,6 +1,8 @@
 /** Which command takes which flag, and which values a flag refuses: a refusal names the flag. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Command } from 'commander';
+import { addLogicOptions, addServerOptions } from '../src/config.js';
 import { call } from './helpers/http.js';
 import { CLI, runCli, spawnRoomcast, spawnServer, stopProcess } from './helpers/process.js';
 
@@ -75,6 +77,22 @@ describe('flags of each command', () => {
       assert.equal((await call(server.logicUrl, '/stats')).status, 200);
     } finally {
       await stopProcess(server);
+    }
+  });
+
+  it("reads each checked flag from its variable: a bad value there is refused with exit 1, naming the variable or the flag, and no stack", async () => {
+    // the same option builders serve gateway and logic: start has every flag of theirs but --port
+    const options = [...addServerOptions(new Command('start')).options.map((o) => ['start', o] as const), ['logic', addLogicOptions(new Command('logic')).options.find((o) => o.long === '--port')!] as const];
+    const checked = options.filter(([, o]) => o.parseArg !== undefined || o.isBoolean() || o.long === '--broker');
+    assert.ok(checked.length >= 30, `only ${checked.length} flags checked`);
+    for (const [command, option] of checked) {
+      // --host takes any name but an empty one
+      const env = { [option.envVar!]: option.long === '--host' ? ' ' : '!bad!' };
+      const { code, stderr } = await refusal([command, ...(option.long === '--log-level' ? [] : ['--log-level', 'silent'])], env);
+      const where = `roomcast ${command} with ${JSON.stringify(env)}: ${stderr}`;
+      assert.equal(code, 1, where);
+      assert.ok(stderr.includes(option.envVar!) || stderr.includes(option.long!), where);
+      assert.doesNotMatch(stderr, /\n\s+at /, where);
     }
   });
 
