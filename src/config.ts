@@ -3,6 +3,7 @@
  * environment as ROOMCAST_<FLAG_IN_UPPER_SNAKE>, validated once into typed
  * configs. The flag table here is the one place a new setting is added.
  */
+import proxyAddr from '@fastify/proxy-addr';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_RECOVERY_WINDOW_MS } from './broker/away.js';
 import { DEFAULT_HISTORY } from './history/ring.js';
@@ -201,6 +202,20 @@ function originList(value: string): string[] {
   return origins;
 }
 
+/** The proxies, checked one by one as the servers compile them, so a bad one is refused before anything starts. */
+function proxyList(value: string): string {
+  const proxies = commaList(value);
+  for (const proxy of proxies) {
+    try {
+      proxyAddr.compile(proxy);
+    } catch {
+      throw new InvalidArgumentError(`each trusted proxy must be an IP address, a CIDR (10.0.0.0/8) or loopback, linklocal or uniquelocal, got ${JSON.stringify(proxy)}`);
+    }
+  }
+  // empty when no proxy is named: taken as unset from the environment, refused from the command line
+  return proxies.join(',');
+}
+
 /**
  * The URL with any password in it replaced by `***`, to show in an error:
  * everything from the user's colon to the last `@`, since a URL that did not
@@ -267,11 +282,11 @@ function nonEmpty(value: unknown): string | undefined {
 }
 
 /**
- * A secret (or a required claim) given empty on the command line is refused: it is almost always an
- * unset shell variable (`--api-key "$ROOMCAST_API_KEY"`), and running without
- * the secret is not what was asked. An empty environment variable counts as unset.
+ * A secret, a required claim, a file or proxies given empty on the command line is refused: it is almost
+ * always an unset shell variable (`--api-key "$ROOMCAST_API_KEY"`, `--tls-cert "$CERT"`), and running
+ * without it (without the key, or TLS) is not what was asked. An empty environment variable counts as unset.
  */
-function secret(cmd: Command, attribute: string, long: string): string | undefined {
+function given(cmd: Command, attribute: string, long: string): string | undefined {
   const value: unknown = cmd.getOptionValue(attribute);
   if (value === '' && cmd.getOptionValueSource(attribute) === 'cli') {
     throw new InvalidArgumentError(`${long} is empty (an unset shell variable?): give the value, or leave the flag out`);
@@ -291,15 +306,16 @@ const flags = {
     option('--max-payload <bytes>', 'largest inbound WebSocket message; larger closes with 1009', integer(64, 100 * 1024 * 1024, 'the max payload'), DEFAULTS.maxPayload),
   sendBufferLimit: () =>
     option('--send-buffer-limit <bytes>', 'bytes waiting to reach one client above which it is closed with 4000', integer(1024, 1024 * 1024 * 1024, 'the send buffer limit'), DEFAULTS.sendBufferLimit),
-  allowClientJoin: () => option('--allow-client-join', 'let clients join and leave rooms themselves with {"op":"join"} / {"op":"leave"}'),
-  apiKey: () => option('--api-key <key>', 'require Authorization: Bearer <key> on the logic API (without it, only loopback callers are answered)'),
+  allowClientJoin: () => option('--allow-client-join', 'let clients join and leave rooms themselves with {"op":"join"} / {"op":"leave"} (default: off)'),
+  apiKey: () => option('--api-key <key>', 'require Authorization: Bearer <key> on the logic API (default: none, and only loopback callers are answered)'),
   bodyLimit: () => option('--body-limit <bytes>', 'largest logic API request body; larger answers 413', integer(64, 100 * 1024 * 1024, 'the body limit'), DEFAULTS.bodyLimit),
   trustProxy: () =>
     option(
       '--trust-proxy <proxies>',
-      'take the client address from X-Forwarded-For when the connection or request comes from these proxies: comma-separated addresses or CIDRs, or loopback (per-address limits and the API loopback rule then see the real client)',
+      'take the client address from X-Forwarded-For when the connection or request comes from these proxies: comma-separated addresses, CIDRs, or loopback, linklocal, uniquelocal (per-address limits and the API loopback rule then see the real client) (default: none: the address is the socket\'s)',
+      proxyList,
     ),
-  publicMetrics: () => option('--public-metrics', 'serve /metrics without the API key (it is public to loopback callers either way when no key is set)'),
+  publicMetrics: () => option('--public-metrics', 'serve /metrics without the API key (it is public to loopback callers either way when no key is set) (default: off)'),
   maxValSize: () => option('--max-val-size <bytes>', 'largest val of a push; larger answers 413', integer(1, 100 * 1024 * 1024, 'the max val size'), DEFAULTS.maxValSize),
   idempotencyWindow: () =>
     option(
@@ -309,8 +325,8 @@ const flags = {
       DEFAULTS.idempotencyWindow,
     ),
   auth: () => option('--auth <mode>', 'client authentication with JWTs: off, optional or required', authMode, DEFAULTS.auth),
-  jwtSecret: () => option('--jwt-secret <secret>', 'HMAC secret (HS256/384/512) that signs client tokens'),
-  jwtPublicKey: () => option('--jwt-public-key <file>', 'PEM public key (RS*, PS*, ES*, EdDSA) or JWKS JSON file that verifies client tokens'),
+  jwtSecret: () => option('--jwt-secret <secret>', 'HMAC secret (HS256/384/512) that signs client tokens (default: none)'),
+  jwtPublicKey: () => option('--jwt-public-key <file>', 'PEM public key (RS*, PS*, ES*, EdDSA) or JWKS JSON file that verifies client tokens (default: none)'),
   jwtAudience: () => option('--jwt-audience <aud>', "a client token's aud claim must name this audience (default: aud is not checked)"),
   jwtIssuer: () => option('--jwt-issuer <iss>', "a client token's iss claim must be this issuer (default: iss is not checked)"),
   jwtClockTolerance: () =>
@@ -338,8 +354,8 @@ const flags = {
   maxRoomsPerConnection: () =>
     option('--max-rooms-per-connection <n>', 'rooms one connection may be in (0: no limit)', integer(0, 10_000_000, 'the max rooms per connection'), DEFAULTS.maxRoomsPerConnection),
   allowedOrigins: () => option('--allowed-origins <origins>', 'comma-separated browser origins (https://app.example.com) allowed to connect; others get 403 (default: any)', originList),
-  tlsCert: () => option('--tls-cert <file>', 'PEM certificate: serve wss:// and https:// (with --tls-key)'),
-  tlsKey: () => option('--tls-key <file>', 'PEM private key of --tls-cert'),
+  tlsCert: () => option('--tls-cert <file>', 'PEM certificate: serve wss:// and https:// (with --tls-key) (default: none: ws:// and http://)'),
+  tlsKey: () => option('--tls-key <file>', 'PEM private key of --tls-cert (default: none)'),
   tlsWatchInterval: () =>
     option(
       '--tls-watch-interval <ms>',
@@ -435,9 +451,9 @@ export function addLogicOptions(cmd: Command): Command {
   return addCommonFlags(cmd);
 }
 
-function readCommon(o: Record<string, unknown>): CommonConfig {
-  const tlsCert = nonEmpty(o.tlsCert);
-  const tlsKey = nonEmpty(o.tlsKey);
+function readCommon(cmd: Command, o: Record<string, unknown>): CommonConfig {
+  const tlsCert = given(cmd, 'tlsCert', '--tls-cert');
+  const tlsKey = given(cmd, 'tlsKey', '--tls-key');
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new InvalidArgumentError('--tls-cert and --tls-key go together: give both, or neither');
   return {
     broker: brokerUrl(o.broker as string),
@@ -445,7 +461,7 @@ function readCommon(o: Record<string, unknown>): CommonConfig {
     historyTtl: o.historyTtl as number,
     historyMaxMemory: o.historyMaxMemory as number,
     recoveryWindow: o.recoveryWindow as number,
-    trustProxy: nonEmpty(o.trustProxy),
+    trustProxy: given(cmd, 'trustProxy', '--trust-proxy'),
     tlsCert,
     tlsKey,
     tlsWatchInterval: o.tlsWatchInterval as number,
@@ -461,10 +477,10 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
     sendBufferLimit: o.sendBufferLimit as number,
     allowClientJoin: booleanFromEnv(cmd, 'allowClientJoin', '--allow-client-join'),
     auth: o.auth as AuthMode,
-    jwtSecret: secret(cmd, 'jwtSecret', '--jwt-secret'),
-    jwtPublicKey: nonEmpty(o.jwtPublicKey),
-    jwtAudience: secret(cmd, 'jwtAudience', '--jwt-audience'),
-    jwtIssuer: secret(cmd, 'jwtIssuer', '--jwt-issuer'),
+    jwtSecret: given(cmd, 'jwtSecret', '--jwt-secret'),
+    jwtPublicKey: given(cmd, 'jwtPublicKey', '--jwt-public-key'),
+    jwtAudience: given(cmd, 'jwtAudience', '--jwt-audience'),
+    jwtIssuer: given(cmd, 'jwtIssuer', '--jwt-issuer'),
     jwtClockTolerance: o.jwtClockTolerance as number,
     authTimeout: o.authTimeout as number,
     maxConnections: o.maxConnections as number,
@@ -474,7 +490,7 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
     maxFramesPerSecond: o.maxFramesPerSecond as number,
     maxRoomsPerConnection: o.maxRoomsPerConnection as number,
     allowedOrigins: o.allowedOrigins as string[] | undefined,
-    resumeSecret: secret(cmd, 'resumeSecret', '--resume-secret'),
+    resumeSecret: given(cmd, 'resumeSecret', '--resume-secret'),
   };
   if (settings.auth !== 'off' && settings.jwtSecret === undefined && settings.jwtPublicKey === undefined) {
     throw new InvalidArgumentError(`--auth ${settings.auth} needs --jwt-secret <secret> or --jwt-public-key <file> to verify client tokens`);
@@ -487,7 +503,7 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
 
 function readLogicFields(cmd: Command, o: Record<string, unknown>): LogicSettings {
   return {
-    apiKey: secret(cmd, 'apiKey', '--api-key'),
+    apiKey: given(cmd, 'apiKey', '--api-key'),
     bodyLimit: o.bodyLimit as number,
     publicMetrics: booleanFromEnv(cmd, 'publicMetrics', '--public-metrics'),
     maxValSize: o.maxValSize as number,
@@ -503,7 +519,7 @@ export function readServerConfig(cmd: Command): ServerConfig {
     logicPort: o.logicPort as number,
     ...readGatewayFields(cmd, o),
     ...readLogicFields(cmd, o),
-    ...readCommon(o),
+    ...readCommon(cmd, o),
     workers: o.workers as number,
   };
   checkBodyLimit(config);
@@ -517,12 +533,12 @@ export function readServerConfig(cmd: Command): ServerConfig {
 
 export function readGatewayConfig(cmd: Command): GatewayConfig & CommonConfig {
   const o = cmd.opts<Record<string, unknown>>();
-  return { host: o.host as string, port: o.port as number, ...readGatewayFields(cmd, o), ...readCommon(o) };
+  return { host: o.host as string, port: o.port as number, ...readGatewayFields(cmd, o), ...readCommon(cmd, o) };
 }
 
 export function readLogicConfig(cmd: Command): LogicConfig & CommonConfig {
   const o = cmd.opts<Record<string, unknown>>();
-  const config = { host: o.host as string, port: o.port as number, ...readLogicFields(cmd, o), ...readCommon(o) };
+  const config = { host: o.host as string, port: o.port as number, ...readLogicFields(cmd, o), ...readCommon(cmd, o) };
   checkBodyLimit(config);
   return config;
 }
@@ -548,15 +564,15 @@ function commaList(value: string): string[] {
 
 export function readTokenConfig(cmd: Command): TokenRequest {
   const o = cmd.opts<Record<string, unknown>>();
-  const jwtSecret = secret(cmd, 'jwtSecret', '--jwt-secret');
+  const jwtSecret = given(cmd, 'jwtSecret', '--jwt-secret');
   if (jwtSecret === undefined) throw new InvalidArgumentError(`--jwt-secret <secret> (or ${envName('--jwt-secret')}) is needed: the secret the gateway verifies tokens with`);
   const request: TokenRequest = {
     secret: jwtSecret,
     sub: o.sub as string,
     rooms: o.rooms as string[] | undefined,
     ttlSeconds: o.ttl as number,
-    audience: secret(cmd, 'jwtAudience', '--jwt-audience'),
-    issuer: secret(cmd, 'jwtIssuer', '--jwt-issuer'),
+    audience: given(cmd, 'jwtAudience', '--jwt-audience'),
+    issuer: given(cmd, 'jwtIssuer', '--jwt-issuer'),
   };
   const problem = tokenRequestProblem(request);
   if (problem !== undefined) throw new InvalidArgumentError(problem);

@@ -1,6 +1,8 @@
 /** Which command takes which flag, and which values a flag refuses: a refusal names the flag. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Command } from 'commander';
+import { addLogicOptions, addServerOptions } from '../src/config.js';
 import { call } from './helpers/http.js';
 import { CLI, runCli, spawnRoomcast, spawnServer, stopProcess } from './helpers/process.js';
 
@@ -31,17 +33,57 @@ describe('flags of each command', () => {
     assert.match(refused.stderr, /unknown option '--resume-secret'/);
   });
 
-  it('refuses a secret given empty on the command line (an unset shell variable), naming the flag', async () => {
+  it('refuses a secret, file or proxy flag given empty on the command line (an unset shell variable) rather than start without it, naming the flag', async () => {
     const refusals: [string, string[]][] = [
       ['--api-key', ['logic', '--port', '0', '--api-key', '']],
       ['--api-key', ['start', '--gateway-port', '0', '--logic-port', '0', '--api-key=']],
       ['--jwt-secret', ['gateway', '--port', '0', '--jwt-secret', '']],
       ['--resume-secret', ['gateway', '--port', '0', '--resume-secret', '']],
+      // without these a server started plain ws:// and http://, or trusting no proxy
+      ['--tls-cert', ['start', '--gateway-port', '0', '--logic-port', '0', '--tls-cert', '', '--tls-key', '']],
+      ['--tls-key', ['logic', '--port', '0', '--tls-key=']],
+      ['--jwt-public-key', ['gateway', '--port', '0', '--jwt-public-key', '']],
+      ['--trust-proxy', ['gateway', '--port', '0', '--trust-proxy', ' , ']],
     ];
     for (const [flag, args] of refusals) {
       const { code, stderr } = await refusal(args);
       assert.equal(code, 1, args.join(' '));
       assert.match(stderr, new RegExp(`${flag} is empty`), args.join(' '));
+    }
+  });
+
+  it('refuses a --trust-proxy that is no address, CIDR or range name before starting, naming the flag or its variable and what it takes', async () => {
+    const refusals: [string[], Record<string, string>, RegExp][] = [
+      [['--trust-proxy', '10.0.0.1,bogus'], {}, /--trust-proxy <proxies>' argument '10.0.0.1,bogus' is invalid.*got "bogus"/],
+      [['--trust-proxy', '10.0.0.0/33'], {}, /--trust-proxy <proxies>' argument '10.0.0.0\/33' is invalid/],
+      [[], { ROOMCAST_TRUST_PROXY: '1.2.3.999' }, /--trust-proxy <proxies>' value '1.2.3.999' from env 'ROOMCAST_TRUST_PROXY' is invalid/],
+    ];
+    const rule = /each trusted proxy must be an IP address, a CIDR \(10.0.0.0\/8\) or loopback, linklocal or uniquelocal/;
+    for (const command of [['gateway', '--port', '0'], ['logic', '--port', '0'], ['start', '--gateway-port', '0', '--logic-port', '0']]) {
+      // silent: the refusal must not depend on a log line
+      await assertRefused([...command, '--log-level', 'silent'], refusals, rule);
+    }
+    const server = await spawnRoomcast('logic', ['--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--trust-proxy', 'loopback, 10.0.0.0/8']);
+    try {
+      assert.equal((await call(server.logicUrl, '/stats')).status, 200);
+    } finally {
+      await stopProcess(server);
+    }
+  });
+
+  it("reads each checked flag from its variable: a bad value there is refused with exit 1, naming the variable or the flag, and no stack", async () => {
+    // the same option builders serve gateway and logic: start has every flag of theirs but --port
+    const options = [...addServerOptions(new Command('start')).options.map((o) => ['start', o] as const), ['logic', addLogicOptions(new Command('logic')).options.find((o) => o.long === '--port')!] as const];
+    const checked = options.filter(([, o]) => o.parseArg !== undefined || o.isBoolean() || o.long === '--broker');
+    assert.ok(checked.length >= 30, `only ${checked.length} flags checked`);
+    for (const [command, option] of checked) {
+      // --host takes any name but an empty one
+      const env = { [option.envVar!]: option.long === '--host' ? ' ' : '!bad!' };
+      const { code, stderr } = await refusal([command, ...(option.long === '--log-level' ? [] : ['--log-level', 'silent'])], env);
+      const where = `roomcast ${command} with ${JSON.stringify(env)}: ${stderr}`;
+      assert.equal(code, 1, where);
+      assert.ok(stderr.includes(option.envVar!) || stderr.includes(option.long!), where);
+      assert.doesNotMatch(stderr, /\n\s+at /, where);
     }
   });
 

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { TestClient, isPush } from './helpers/client.js';
+import { envName } from '../src/config.js';
 import { call } from './helpers/http.js';
 import { exitOrKill, runCli, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
 
@@ -67,6 +68,22 @@ describe('roomcast command line', () => {
       assert.ok(stdout.includes(`--${flag}`), `--${flag} missing from --help`);
       const env = `ROOMCAST_${flag.replace(/-/g, '_').toUpperCase()}`;
       assert.ok(stdout.replace(/\s+/g, ' ').includes(env), `${env} missing from --help`);
+    }
+  });
+
+  it("each server command's --help gives every flag its default and its environment variable", async () => {
+    for (const command of ['start', 'gateway', 'logic']) {
+      const { code, stdout } = await runCli([command, '--help']);
+      assert.equal(code, 0);
+      const options = stdout.slice(stdout.indexOf('Options:\n'));
+      // one entry per flag: its line and the wrapped lines of its description
+      const entries = options.split(/\n(?= {2}-)/).slice(1).map((entry) => entry.replace(/\s+/g, ' ').trim());
+      const flags = entries.map((entry) => [/--[a-z-]+/.exec(entry)![0], entry]).filter(([flag]) => flag !== '--help');
+      assert.ok(flags.length >= 10, `roomcast ${command} --help: only ${flags.length} flags read`);
+      for (const [flag, entry] of flags) {
+        assert.match(entry, /\(default: /, `roomcast ${command} --help: ${flag} has no default`);
+        assert.ok(entry.includes(envName(flag)), `roomcast ${command} --help: ${flag} does not name ${envName(flag)}`);
+      }
     }
   });
 
