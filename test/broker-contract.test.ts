@@ -3,7 +3,10 @@
  * API on one broker, clients on both nodes.
  */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { MemoryBroker } from '../src/broker/memory.js';
+import type { HistoryLimits } from '../src/history/ring.js';
 import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, nodeOf, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
@@ -259,8 +262,45 @@ function awaySessionLimits(name: string, engine: () => EngineFactory, skip: stri
   });
 }
 
+/** History whose oldest publications expired while the stream still holds them (Redis trims by size only, and lets the key live while pushes go on). */
+function historyPages(name: string, engine: (history: HistoryLimits) => EngineFactory, skip: string | false = false): void {
+  describe(`history pages: ${name}`, { skip }, () => {
+    it('a page of GET /rooms/:id/history is filled with the publications still kept: the expired ones before them take none of its places', async () => {
+      const history = { size: 1000, ttlMs: 2000 };
+      const cluster = await startCluster(engine(history), 1);
+      try {
+        const push = async (n: number): Promise<void> => {
+          for (let i = 0; i < n; i++) assert.equal((await post(cluster.logicUrl, '/push/room', { val: `v${i}`, tag: 2, id: 'aged' })).status, 200);
+        };
+        await push(5); // seqs 1-5: expired by the time of the reads
+        await sleep(1300);
+        await push(1); // seq 6: keeps the history (on Redis, its key) alive meanwhile
+        await sleep(1100);
+        await push(3); // seqs 7-9
+        const page = async (since: number, limit: number): Promise<{ seqs: number[]; complete: unknown }> => {
+          const answer = await call(cluster.logicUrl, `/rooms/aged/history?since=${since}&limit=${limit}`);
+          assert.equal(answer.status, 200, answer.text);
+          const data = answer.body.data as { entries: { seq: number }[]; complete: boolean };
+          return { seqs: data.entries.map((e) => e.seq), complete: data.complete };
+        };
+        assert.deepEqual(await page(0, 3), { seqs: [6, 7, 8], complete: false }, 'the first page after seq 0');
+        assert.deepEqual(await page(8, 3), { seqs: [9], complete: true }, 'the page after the last seq read');
+        assert.deepEqual(await page(0, 100), { seqs: [6, 7, 8, 9], complete: false });
+        assert.deepEqual(await page(2, 1), { seqs: [6], complete: false });
+        assert.deepEqual(await page(7, 1), { seqs: [8], complete: false }, 'a page that starts past the expired ones');
+      } finally {
+        await cluster.close();
+      }
+    });
+  });
+}
+
 contract('memory', () => memoryEngine);
 awaySessionLimits('memory', () => memoryEngine);
+historyPages('memory', (history) => async () => {
+  const broker = new MemoryBroker({ history });
+  return { brokerFor: async () => broker, close: () => broker.close() };
+});
 
 let redis: RedisServer | undefined;
 before(async () => {
@@ -271,6 +311,7 @@ after(async () => {
 });
 contract('redis', () => redisEngine(redis!.url), skipWithoutRedis);
 awaySessionLimits('redis', () => redisEngine(redis!.url), skipWithoutRedis);
+historyPages('redis', (history) => redisEngine(redis!.url, { history }), skipWithoutRedis);
 
 describe('away sessions and the rooms limit: redis, a killed node', { skip: skipWithoutRedis }, () => {
   it("keeps the limit of a session whose node died without a word (registered when it connected)", async () => {

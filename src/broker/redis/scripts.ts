@@ -159,20 +159,46 @@ return { tonumber(seq), epoch }
 /**
  * KEYS: stream hash, stream history. ARGV: after seq, limit, history TTL ms.
  * Returns { seq, epoch, entries } with entries { seq, id, tag, val, order } newer than
- * the TTL, or an empty reply for a stream Redis does not know.
+ * the TTL, or an empty reply for a stream Redis does not know. The history is
+ * trimmed by size only (its key expires only once pushes stop), so it may hold
+ * expired entries before the kept ones: they come first (appended in time
+ * order), and the first kept one after the seq asked for is found by bisection,
+ * so they take none of the page's places and cost O(log n) reads however many.
  */
 export const HISTORY = script(`
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then return {} end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or 0)${REDIS_NOW}
 local oldest = now - tonumber(ARGV[3])
-local out = {}
--- XRANGE with COUNT 0 answers nil (false in Lua), not an empty list
-for _, entry in ipairs(redis.call('XRANGE', KEYS[2], '(' .. ARGV[1] .. '-0', '+', 'COUNT', ARGV[2]) or {}) do
+local limit = tonumber(ARGV[2])
+local function fieldsOf(entry)
   local f = {}
   for i = 1, #entry[2], 2 do f[entry[2][i]] = entry[2][i + 1] end
+  return f
+end
+local function kept(entry) return tonumber(fieldsOf(entry)['a']) >= oldest end
+local function seqOf(entry) return tonumber(string.match(entry[1], '^(%d+)')) end
+-- the first entry from this range start on, or nil (XRANGE answers nil, false in Lua, for none)
+local function firstFrom(start) return (redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 1) or {})[1] end
+local out = {}
+if limit == 0 then return { seq, epoch, out } end
+local from = '(' .. ARGV[1] .. '-0'
+local first = firstFrom(from)
+if first and not kept(first) then
+  local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+  if not kept(last) then return { seq, epoch, out } end
+  -- the entry at lo is expired, the one at hi kept: narrowed to the first kept one
+  local lo, hi = seqOf(first), seqOf(last)
+  while hi - lo > 1 do
+    local mid = math.floor((lo + hi) / 2)
+    if kept(firstFrom(string.format('%d-0', mid))) then hi = mid else lo = mid end
+  end
+  from = string.format('%d-0', hi)
+end
+for _, entry in ipairs(redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', limit) or {}) do
+  local f = fieldsOf(entry)
   if tonumber(f['a']) >= oldest then
-    table.insert(out, { tonumber(string.match(entry[1], '^(%d+)')), f['i'], tonumber(f['t']), f['v'], tonumber(f['o']) })
+    table.insert(out, { seqOf(entry), f['i'], tonumber(f['t']), f['v'], tonumber(f['o']) })
   end
 end
 return { seq, epoch, out }
