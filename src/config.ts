@@ -501,9 +501,25 @@ function readGatewayFields(cmd: Command, o: Record<string, unknown>): GatewaySet
   return settings;
 }
 
+/**
+ * The API key travels in a header: a character outside printable ASCII no client can send as the
+ * server reads it (Node reads header bytes as Latin-1), and a space at either end is trimmed from
+ * it, so such a key would refuse every call. The message names the position, never the key.
+ */
+function sendableApiKey(key: string | undefined): string | undefined {
+  if (key === undefined) return undefined;
+  const outside = /[^\x20-\x7e]/u.exec(key);
+  if (outside !== null) {
+    const code = outside[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    throw new InvalidArgumentError(`--api-key has U+${code} at index ${outside.index}: it must be printable ASCII (space to ~), as no HTTP client can send the key otherwise`);
+  }
+  if (key.trim() !== key) throw new InvalidArgumentError('--api-key starts or ends with a space, which HTTP trims from the Authorization header: no call could carry the key');
+  return key;
+}
+
 function readLogicFields(cmd: Command, o: Record<string, unknown>): LogicSettings {
   return {
-    apiKey: given(cmd, 'apiKey', '--api-key'),
+    apiKey: sendableApiKey(given(cmd, 'apiKey', '--api-key')),
     bodyLimit: o.bodyLimit as number,
     publicMetrics: booleanFromEnv(cmd, 'publicMetrics', '--public-metrics'),
     maxValSize: o.maxValSize as number,

@@ -96,6 +96,29 @@ describe('flags of each command', () => {
     }
   });
 
+  it('refuses an --api-key no HTTP client can send (a character past printable ASCII, a space at either end), naming where, never the key', async () => {
+    for (const [key, message] of [
+      ['s3cret\u2011key', /--api-key has U\+2011 at index 6: it must be printable ASCII/],
+      ['s3cret\u00e9', /--api-key has U\+00E9 at index 6: it must be printable ASCII/],
+      ['s3cret\n', /--api-key has U\+000A at index 6/],
+      [' s3cret', /--api-key starts or ends with a space/],
+    ] as const) {
+      for (const [args, env] of [[['--api-key', key], {}], [[], { ROOMCAST_API_KEY: key }]] as const) {
+        const { code, stderr } = await refusal(['logic', '--host', '127.0.0.1', '--port', '0', ...args], env);
+        assert.equal(code, 1, JSON.stringify(key));
+        assert.match(stderr, message);
+        assert.doesNotMatch(stderr, /s3cret/);
+      }
+    }
+    // inner spaces and every printable character are sendable
+    const server = await spawnRoomcast('logic', ['--host', '127.0.0.1', '--port', '0', '--api-key', 'a key ~!#"\\']);
+    try {
+      assert.equal((await call(server.logicUrl, '/stats', { headers: { authorization: 'Bearer a key ~!#"\\' } })).status, 200);
+    } finally {
+      await stopProcess(server);
+    }
+  });
+
   it('takes an empty ROOMCAST_API_KEY as unset: the API answers loopback callers without a key', async () => {
     const server = await spawnRoomcast('logic', ['--host', '127.0.0.1', '--port', '0', '--log-level', 'info'], { ROOMCAST_API_KEY: '' });
     try {
