@@ -84,6 +84,8 @@ async function serve(logLevel: string, warnings: string[], begin: (log: Logger) 
     }
   } catch (err) {
     log.fatal({ err }, `could not start: ${errorMessage(err)}`);
+    // with logs off, the exit code alone would not say why
+    if (!log.isLevelEnabled('fatal')) process.stderr.write(`error: could not start: ${errorMessage(err)}\n`);
     process.exit(1);
   }
 }

@@ -71,6 +71,18 @@ describe('a start on a port in use', () => {
       holder.close();
     }
   });
+
+  it('with --log-level silent, still says why on stderr, in one line, and nothing on stdout', async () => {
+    const { port, holder } = await holdPort();
+    try {
+      const { code, stdout, stderr } = await runCli(['logic', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'silent'], {}, undefined, 15_000);
+      assert.equal(code, 1);
+      assert.equal(stdout, '');
+      assert.match(stderr, new RegExp(`^error: could not start: .*EADDRINUSE.*:${port}\\n$`));
+    } finally {
+      holder.close();
+    }
+  });
 });
 
 describe('a process whose stdout reader is gone', () => {
