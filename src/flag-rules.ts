@@ -62,6 +62,18 @@ export function gatewayWarnings(gateway: GatewaySettings): string[] {
         `set --max-payload to at least ${AUTH_FRAME_ROOM} unless your tokens are known to be smaller`,
     );
   }
+  const unused = (
+    [
+      ['--jwt-secret', gateway.jwtSecret],
+      ['--jwt-public-key', gateway.jwtPublicKey],
+      ['--jwt-audience', gateway.jwtAudience],
+      ['--jwt-issuer', gateway.jwtIssuer],
+    ] as const
+  ).flatMap(([flag, value]) => (value === undefined ? [] : [flag]));
+  if (gateway.auth === 'off' && unused.length > 0) {
+    // given a key, an operator may well take clients to be checked: they are not, until --auth says so
+    warnings.push(`${unused.join(', ')} given with --auth off (the default): client tokens are not checked and every client connects anonymously; set --auth required (or optional) to use them`);
+  }
   if (gateway.allowClientJoin && gateway.maxPayload < JOIN_FRAME_BYTES) {
     warnings.push(
       `--max-payload ${gateway.maxPayload} with --allow-client-join: a join or leave frame naming a room id of 128 characters takes ${JOIN_FRAME_BYTES} bytes, and closes its client with 1009; ` +

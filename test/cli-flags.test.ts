@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
 import { addLogicOptions, addServerOptions } from '../src/config.js';
+import { TestClient } from './helpers/client.js';
 import { call } from './helpers/http.js';
 import { CLI, runCli, spawnRoomcast, spawnServer, stopProcess } from './helpers/process.js';
 
@@ -147,6 +148,23 @@ describe('flags of each command', () => {
       assert.equal(warnings.length, 1, JSON.stringify(warnings));
       assert.match(warnings[0], /^--send-buffer-limit 1000000 is below --max-val-size 2000000 .*slow consumer \(4000\); set --send-buffer-limit to at least 4000512/);
       assert.equal((await call(server.logicUrl, '/healthz')).status, 200);
+    } finally {
+      await stopProcess(server);
+    }
+  });
+
+  it('warns that --jwt-secret and the claims flags do nothing with --auth off (the default): an anonymous client still connects', async () => {
+    const server = await spawnRoomcast('gateway', ['--host', '127.0.0.1', '--port', '0', '--log-level', 'info', '--jwt-issuer', 'https://id.example'], {
+      ROOMCAST_JWT_SECRET: 'x'.repeat(32),
+    });
+    try {
+      const warnings = server.lines.filter((line) => line.level === 40).map((line) => line.msg);
+      assert.deepEqual(warnings, [
+        '--jwt-secret, --jwt-issuer given with --auth off (the default): client tokens are not checked and every client connects anonymously; set --auth required (or optional) to use them',
+      ]);
+      const anonymous = await TestClient.connect(server.gatewayUrl);
+      assert.equal(typeof anonymous.wsId, 'string');
+      await anonymous.closeAndWait();
     } finally {
       await stopProcess(server);
     }
