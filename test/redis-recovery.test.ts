@@ -188,7 +188,7 @@ describe('Redis losing the resume secret', { skip: skipWithoutRedis }, () => {
       await until('the node signs with the stored secret', async () => {
         const fresh = await TestClient.connect(cluster.gatewayUrls[0]);
         await fresh.closeAndWait();
-        return theirs.verify(fresh.welcome!.resume as string) === fresh.wsId ? true : undefined;
+        return theirs.verify(fresh.welcome!.resume as string)?.wsId === fresh.wsId ? true : undefined;
       });
       const { client: again, end } = await resumeOn(cluster.gatewayUrls[0], old.welcome!.resume as string, since);
       assertResumed(end, { wsId: old.wsId });

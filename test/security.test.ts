@@ -199,13 +199,50 @@ describe('client auth required (HMAC secret)', () => {
     await dropConnection(server, owner);
     const { end } = await resumeOn(`${server.gatewayUrl}?token=${await signToken({ sub: 'ivan' })}`, owner.welcome!.resume as string, {});
     assert.equal(end.code, 'bad_resume');
-    assert.match(String(end.message), /belongs to another user/);
+    assert.match(String(end.message), /forged, foreign or expired/);
     const { end: ok } = await resumeOn(`${server.gatewayUrl}?token=${await signToken({ sub: 'henry' })}`, owner.welcome!.resume as string, {});
     assert.equal(ok.op, 'resumed');
+  });
+
+  it("refuses another user's resume token once its session has ended", async () => {
+    const owner = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'hana' })}`);
+    const token = owner.welcome!.resume as string;
+    // the client's own close ends the session: nothing records whose it was any more
+    await owner.closeAndWait();
+    await until('the session ended', async () => ((await call(server.logicUrl, `/conns/${owner.wsId}`)).status === 404 ? true : undefined));
+    const { client: thief, end } = await resumeOn(`${server.gatewayUrl}?token=${await signToken({ sub: 'igor' })}`, token, {});
+    assert.equal(end.code, 'bad_resume', JSON.stringify(end));
+    assert.notEqual((await call(server.logicUrl, `/conns/${owner.wsId}`)).body.data?.uid, 'igor', "the other user holds none of the owner's wsId");
+    await thief.closeAndWait();
+    const { client: again, end: ok } = await resumeOn(`${server.gatewayUrl}?token=${await signToken({ sub: 'hana' })}`, token, {});
+    assert.equal(ok.op, 'resumed', JSON.stringify(ok));
+    assert.equal(ok.wsId, owner.wsId);
+    await again.closeAndWait();
   });
 });
 
 describe('client auth optional, public key and JWKS', () => {
+  it("optional: the welcome's token of a session that authenticated after it resumes only as that user, and not at all once the session ended", async () => {
+    await withServer({ auth: 'optional', jwtSecret: JWT_SECRET }, async (server) => {
+      const owner = await TestClient.connect(server.gatewayUrl);
+      owner.send({ op: 'auth', token: await signToken({ sub: 'olive' }), id: 1 });
+      assert.equal((await owner.next((f) => f.op === 'reply')).uid, 'olive');
+      const token = owner.welcome!.resume as string;
+      await dropConnection(server, owner);
+      const { client: other, end: foreign } = await resumeOn(`${server.gatewayUrl}?token=${await signToken({ sub: 'oscar' })}`, token, {});
+      assert.equal(foreign.code, 'bad_resume', JSON.stringify(foreign));
+      assert.match(String(foreign.message), /belongs to another user/);
+      await other.closeAndWait();
+      await post(server.logicUrl, '/conn/kick', { wsId: owner.wsId });
+      await until('the session ended', async () => ((await call(server.logicUrl, `/conns/${owner.wsId}`)).status === 404 ? true : undefined));
+      const { client: late, end: ended } = await resumeOn(`${server.gatewayUrl}?token=${await signToken({ sub: 'oscar' })}`, token, {});
+      assert.equal(ended.code, 'bad_resume', JSON.stringify(ended));
+      assert.match(String(ended.message), /has ended, and its token was issued before it had a user/);
+      assert.equal((await call(server.logicUrl, `/conns/${owner.wsId}`)).status, 404, 'nobody took the ended session');
+      await late.closeAndWait();
+    });
+  });
+
   it('optional: anonymous clients connect; a bad token is still refused', async () => {
     await withServer({ auth: 'optional', jwtSecret: JWT_SECRET }, async (server) => {
       const anonymous = await TestClient.connect(server.gatewayUrl);

@@ -174,7 +174,7 @@ export class GatewayNode implements GatewayHandler {
     conn.welcomeAll = { seq: all.seq, epoch: all.epoch };
     conn.enteredAt = this.historyReads.now(); // it is in `*` from now on
     conn.enqueue(
-      encodeTextFrame(welcomeFrame({ wsId: conn.wsId, heartbeatMs: this.heartbeatMs, resume: this.tokens.issue(conn.wsId), epoch: all.epoch, seq: all.seq, uid: conn.uid })),
+      encodeTextFrame(welcomeFrame({ wsId: conn.wsId, heartbeatMs: this.heartbeatMs, resume: this.tokens.issue(conn.wsId, conn.uid), epoch: all.epoch, seq: all.seq, uid: conn.uid })),
     );
     // Until its first frame says whether it resumes, live frames wait (up to a budget), so a resume can replay in order.
     conn.holdLive(NEWCOMER_HOLD_BYTES);

@@ -189,8 +189,6 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   if (!firstFrame) return refuse('bad_request', 'resume must be the first frame after the welcome');
   const since = parseSince(request.since, maxSinceStreams(node));
   if (typeof since === 'string') return refuse('bad_request', since);
-  const wsId = node.tokens.verify(request.token);
-  if (wsId === undefined || wsId === conn.wsId) return refuse('bad_resume', 'the resume token is forged, foreign or expired');
 
   // Until the resume ends, live frames wait whatever their size (a newcomer's hold lets them go past a
   // budget): one sent now would move the client's positions past what it missed, for this resume or
@@ -200,6 +198,9 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   await conn.tokenOps;
   // closed meanwhile (its client left, or a shutdown): nothing is claimed, the session stays as it is
   if (!conn.isOpen) return;
+  const claim = node.tokens.verify(request.token, conn.uid);
+  if (claim === undefined || claim.wsId === conn.wsId) return refuse('bad_resume', 'the resume token is forged, foreign or expired');
+  const { wsId } = claim;
   let taken;
   try {
     taken = await node.claimSession(wsId, conn.uid);
@@ -210,6 +211,12 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   const contended = `session ${wsId} is being resumed by another connection`;
   if (taken.status === 'busy') return refuse('bad_resume', contended);
   if (taken.status === 'foreign') return refuse('bad_resume', `session ${wsId} belongs to another user`);
+  // a token issued before its session had a user (an auth frame after the welcome): once the session
+  // has ended nothing says whose it became, and it may be another user's
+  if (taken.status === 'gone' && conn.uid !== undefined && !claim.issuedToUser) {
+    node.giveBack(conn, taken, wsId);
+    return refuse('bad_resume', `session ${wsId} has ended, and its token was issued before it had a user`);
+  }
   const sessionRooms = taken.status === 'taken' ? taken.session.rooms : new Map<string, StreamPosition | undefined>();
   // the new connection is already gone: leave the session as it was found
   if (!conn.isOpen) return node.giveBack(conn, taken, wsId);
@@ -252,11 +259,11 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !conn.rooms.has(room));
     await sendPaced(conn, gone, (room) => encodeTextFrame(leftFrame(room)));
     node.counters.resumes++;
-    conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), recovered, streams)));
+    conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId, conn.uid), recovered, streams)));
     conn.releaseHeld(replayedTo);
   } catch {
     // the broker failed mid-way: the connection keeps the session and its rooms, but cannot say what it missed
-    conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), false, new Map())));
+    conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId, conn.uid), false, new Map())));
     conn.releaseHeld();
   }
 }
