@@ -382,3 +382,33 @@ async function clientId(admin: { sendCommand(args: string[]): Promise<unknown> }
   if (id === undefined) throw new Error(`no client named ${name} is connected to Redis`);
   return id;
 }
+
+describe('a room closed while Redis is stopped, and Redis then restarted', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
+  it('the gateway does not resubscribe to the room it has no members in when the connection comes back: the UNSUBSCRIBE lost with the connection is sent again', async () => {
+    const own = await RedisServer.start();
+    const cluster = await startCluster(redisEngine(own.url), 1);
+    const channel = brokerOf(cluster, 0).names.roomChannel('emptied');
+    const subscribers = async (): Promise<number> => ((await own.command(['PUBSUB', 'NUMSUB', channel])) as [string, number])[1];
+    let frozen = false;
+    try {
+      const { client } = await member(nodeOf(cluster, 0), ['emptied']);
+      assert.equal(await subscribers(), 1);
+      own.freeze();
+      frozen = true;
+      // the last member leaves: the UNSUBSCRIBE goes out and waits, unanswered, and is lost with the connection
+      await client.closeAndWait();
+      await sleep(200);
+      await own.kill();
+      frozen = false;
+      await own.restart();
+      await until('the subscriber connected again', async () => (brokerOf(cluster, 0).isReady() ? true : undefined), 10_000);
+      await until('the room channel has no subscriber', async () => ((await subscribers()) === 0 ? true : undefined), 3000).catch(async () => {
+        assert.fail(`the gateway is still subscribed to ${channel} (${await subscribers()} subscriber) though it has no member in the room`);
+      });
+    } finally {
+      if (frozen) own.thaw();
+      await cluster.close();
+      await own.stop();
+    }
+  });
+});

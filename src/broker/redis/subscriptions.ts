@@ -13,6 +13,13 @@ import { decodePublication, decodeUserPush } from './wire.js';
 export class GatewaySubscriptions {
   /** Set from the moment the subscriber connection drops until it is back with every subscription. */
   private down = false;
+  /**
+   * The UNSUBSCRIBEs of closed rooms and users under way, and those lost with
+   * the connection: the client resubscribes to every channel it had when it is
+   * back, so a lost one is sent again then (unless the channel was opened again
+   * since; each entry is that channel's latest close).
+   */
+  private readonly closing = new Map<string, { listener: (message: string, channel: string) => void; lost: boolean }>();
 
   constructor(
     private readonly subscriber: Client,
@@ -45,7 +52,7 @@ export class GatewaySubscriptions {
   }
 
   async roomClosed(room: string): Promise<void> {
-    await this.subscriber.unsubscribe(this.names.roomChannel(room), this.onRoomMessage);
+    await this.unsubscribe(this.names.roomChannel(room), this.onRoomMessage);
   }
 
   async userOpened(uid: string): Promise<void> {
@@ -53,14 +60,32 @@ export class GatewaySubscriptions {
   }
 
   async userClosed(uid: string): Promise<void> {
-    await this.subscriber.unsubscribe(this.names.userChannel(uid), this.onUserMessage);
+    await this.unsubscribe(this.names.userChannel(uid), this.onUserMessage);
   }
 
   /** Subscribes, or fails with 503 rather than wait for a Redis that is away. */
   private async subscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
+    this.closing.delete(channel);
     await withTimeout(this.subscriber.subscribe(channel, listener), this.requestTimeoutMs, `subscribing to ${channel}`).catch((err: unknown) => {
       throw unavailable(err);
     });
+  }
+
+  private async unsubscribe(channel: string, listener: (message: string, channel: string) => void): Promise<void> {
+    const close = { listener, lost: false };
+    this.closing.set(channel, close);
+    try {
+      await this.subscriber.unsubscribe(channel, listener);
+      if (this.closing.get(channel) === close) this.closing.delete(channel);
+    } catch (err) {
+      close.lost = true;
+      throw err;
+    }
+  }
+
+  /** Sends again the UNSUBSCRIBEs lost with the connection, now that the client has resubscribed to their channels. */
+  private unsubscribeLost(): void {
+    for (const [channel, close] of [...this.closing]) if (close.lost) this.unsubscribe(channel, close.listener).catch(() => undefined);
   }
 
   private readonly onRoomMessage = (message: string, channel: string): void => {
@@ -90,6 +115,7 @@ export class GatewaySubscriptions {
       this.gateway()?.onSubscriptionsLost();
     });
     this.subscriber.on('ready', () => {
+      this.unsubscribeLost();
       if (!this.down) return;
       this.down = false;
       this.gateway()?.onSubscriptionsRestored();
