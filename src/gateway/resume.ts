@@ -149,7 +149,8 @@ async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allA
   if (start === undefined && stream !== ALL_STREAM) {
     // a room the client does not know it is in (joined while it was away): announce it, replay from the join
     start = sessionRooms.get(stream);
-    const announced = start ?? node.position(stream)!;
+    // a room left by wsId meanwhile is no longer tracked here
+    const announced = start ?? node.position(stream) ?? (await node.broker.streamPosition(stream));
     conn.enqueue(encodeTextFrame(joinedFrame(stream, announced.seq, announced.epoch)));
   }
   if (stream === ALL_STREAM && allWentLive) {
@@ -234,8 +235,10 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     } finally {
       node.restoreEnded(conn);
     }
-    // `*`, then the rooms in the order they were restored one after another before
-    const order = [ALL_STREAM, ...new Set([...roomsBefore, ...sessionRooms.keys()].filter((room) => conn.rooms.has(room)))];
+    // `*`, then the rooms in the order they were restored one after another before; a room left by wsId since it
+    // was restored is replayed too (up to its leave, whose `left` frame is held behind the replay)
+    const restored = new Set([...roomsBefore, ...sessionRooms.keys()]);
+    const order = [ALL_STREAM, ...restored];
     const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold, joinedAt: conn.enteredAt };
     const outcomes = await settleAll(order.map((stream) => resumeStream(resuming, stream)));
     // a Map, not an object: a room may be named __proto__
@@ -249,7 +252,8 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     await sendReplays(node, conn, replays);
     await node.caughtUp(streams, CATCH_UP_MS);
     const replayedTo = new Map([...streams].map(([stream, position]) => [stream, position.seq]));
-    const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !conn.rooms.has(room));
+    // rooms the session had left before this resume took it; one left during the resume has its own `left` held
+    const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !restored.has(room));
     await sendPaced(conn, gone, (room) => encodeTextFrame(leftFrame(room)));
     node.counters.resumes++;
     conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), recovered, streams)));
