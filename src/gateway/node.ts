@@ -150,8 +150,8 @@ export class GatewayNode implements GatewayHandler {
     if (this.secretFromBroker) this.tokens.adopt(secret);
   }
 
-  /** Resolves once this node has fanned every stream out up to the given seq (same epoch), or after `timeoutMs`. */
-  caughtUp(positions: ReadonlyMap<string, StreamPosition>, timeoutMs: number): Promise<void> {
+  /** Resolves with true once this node has fanned every stream out up to the given seq (same epoch), or with false after `timeoutMs`. */
+  caughtUp(positions: ReadonlyMap<string, StreamPosition>, timeoutMs: number): Promise<boolean> {
     const behind: [StreamTrack, StreamPosition][] = [];
     for (const [stream, position] of positions) {
       const track = this.streams.get(stream);

@@ -29,6 +29,11 @@ export const MAX_SINCE_STREAMS = 10_000;
  * replayed (they are then dropped as duplicates), or this long.
  */
 const CATCH_UP_MS = 2000;
+/**
+ * A resume that ended before its node caught up: the publications it replayed may still be fanned out
+ * here, and reach the connection live. It drops those until the node has caught up, or this long.
+ */
+const SKIP_REPLAYED_MS = 60_000;
 
 export interface ResumeRequest {
   token: string;
@@ -250,7 +255,7 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
       if (outcome.replay !== undefined) replays.push(outcome.replay);
     });
     await sendReplays(node, conn, replays);
-    await node.caughtUp(streams, CATCH_UP_MS);
+    const caught = await node.caughtUp(streams, CATCH_UP_MS);
     const replayedTo = new Map([...streams].map(([stream, position]) => [stream, position.seq]));
     // rooms the session had left before this resume took it; one left during the resume has its own `left` held
     const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !restored.has(room));
@@ -258,6 +263,11 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     node.counters.resumes++;
     conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), recovered, streams)));
     conn.releaseHeld(replayedTo);
+    if (!caught) {
+      conn.skipReplayed(replayedTo);
+      // woken as the track reaches the last replayed seq, before that publication is fanned out: a then() runs after it
+      void node.caughtUp(streams, SKIP_REPLAYED_MS).then(() => conn.skipReplayed(undefined));
+    }
   } catch {
     // the broker failed mid-way: the connection keeps the session and its rooms, but cannot say what it missed
     conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId), false, new Map())));
