@@ -15,6 +15,7 @@ import { call, post } from './helpers/http.js';
 import { parsePrometheus, valueOf } from './helpers/prometheus.js';
 import { pushInTurn } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { withNodeBehind } from './helpers/subscriber-away.js';
 import { until } from './helpers/until.js';
 import { assertResumed, awayMember, dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
@@ -268,32 +269,15 @@ describe('resume on one process', () => {
   });
 
   it("on Redis, a resume whose replay is ahead of the node (its subscriber connection is down) waits until the node catches up, then ends: every push once, in order", { skip: skipWithoutRedis }, async () => {
-    const redis = await RedisServer.start();
-    const cluster = await startCluster(redisEngine(redis.url), 1);
-    const admin = createClient({ url: redis.url });
-    await admin.connect();
-    try {
-      const servers = nodeOf(cluster, 0);
-      const { client, since } = await member(servers, ['behind']);
-      // another member keeps the room open on the node while the session is away
-      const { client: stays } = await member(servers, ['behind']);
-      await dropConnection(servers, client);
-      // no new connection to Redis from now on: the subscriber, once cut, stays away
-      const clients = String(await admin.sendCommand(['CLIENT', 'LIST'])).trim().split('\n');
-      await admin.sendCommand(['CONFIG', 'SET', 'maxclients', String(clients.length - 1)]);
-      const subscriber = `roomcast:subscriber:${(cluster.gateways[0].node.broker as RedisBroker).processId}`;
-      const id = clients.find((line) => line.includes(` name=${subscriber} `))?.match(/^id=(\d+)/)?.[1];
-      await admin.sendCommand(['CLIENT', 'KILL', 'ID', id!]);
-      const missed: number[] = [];
-      for (let i = 0; i < 5; i++) missed.push((await post(cluster.logicUrl, '/push/room', { val: `b${i}`, tag: 2, id: 'behind' })).body.data?.seq as number);
-
-      const again = await TestClient.connect(servers.gatewayUrl, { quiet: true });
+    // another member keeps the room open on the node while the session is away; the subscriber, once cut, stays away
+    await withNodeBehind(async ({ cluster, gatewayUrl, client, since, stays, missed, admitClients }) => {
+      const again = await TestClient.connect(gatewayUrl, { quiet: true });
       const resumeSentAt = Date.now();
       again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
       // soon, while the subscriber's reconnect backoff is still short
       await sleep(100);
       assert.equal(again.frames.filter((f) => f.op === 'resumed').length, 0, 'the node has not fanned the replayed pushes out: the resume waits');
-      await admin.sendCommand(['CONFIG', 'SET', 'maxclients', '10000']);
+      await admitClients();
       const end = await again.next((f) => f.op === 'resumed', 5000);
       // The 2 s limit starts once the gateway has the resume, after it was sent: an end at the limit is 2 s or more
       // after resumeSentAt, whatever the load; the catch-up (the subscriber's backoff, at most 1 s, and its reads) fits before.
@@ -313,12 +297,7 @@ describe('resume on one process', () => {
         [...missed, live.body.data?.seq],
       );
       await Promise.all([again.closeAndWait(), stays.closeAndWait()]);
-    } finally {
-      await admin.sendCommand(['CONFIG', 'SET', 'maxclients', '10000']).catch(() => undefined);
-      admin.destroy();
-      await cluster.close();
-      await redis.stop();
-    }
+    });
   });
 
   it("on Redis, a gap whose history read hangs closes the stream's members with 4005 after 5 s, so they resume, instead of holding its pushes without end", { skip: skipWithoutRedis }, async () => {

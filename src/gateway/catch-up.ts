@@ -33,15 +33,15 @@ export function wakeCaughtUp(track: CatchUpTrack, all = false): void {
   if (waiting.size === 0) track.catchUps = undefined;
 }
 
-/** Resolves once no track is behind the position given with it, or after `timeoutMs` (one timer in all). */
-export function caughtUp(behind: [CatchUpTrack, StreamPosition][], timeoutMs: number): Promise<void> {
-  if (behind.length === 0) return Promise.resolve();
+/** Resolves with true once no track is behind the position given with it, or with false after `timeoutMs` (one timer in all). */
+export function caughtUp(behind: [CatchUpTrack, StreamPosition][], timeoutMs: number): Promise<boolean> {
+  if (behind.length === 0) return Promise.resolve(true);
   return new Promise((resolve) => {
     let left = behind.length;
     const reached = (): void => {
       if (--left > 0) return;
       clearTimeout(timer);
-      resolve();
+      resolve(true);
     };
     const waits = behind.map(([track, { seq, epoch }]) => [track, { seq, epoch, reached }] as const);
     const timer = setTimeout(() => {
@@ -49,8 +49,8 @@ export function caughtUp(behind: [CatchUpTrack, StreamPosition][], timeoutMs: nu
         track.catchUps?.delete(wait);
         if (track.catchUps?.size === 0) track.catchUps = undefined;
       }
-      resolve();
-    }, timeoutMs);
+      resolve(false);
+    }, timeoutMs).unref();
     for (const [track, wait] of waits) (track.catchUps ??= new Set()).add(wait);
   });
 }

@@ -106,6 +106,8 @@ export class Connection implements Flushable, RateBucket {
   private closeTimer: NodeJS.Timeout | undefined;
   /** Set while a resume replays history (or a new connection has not said whether it resumes): live frames wait here. */
   private held: HeldFrames | undefined;
+  /** Set while a resume that ended before its node caught up may still see what it replayed fanned out live. */
+  private replayedPast: ReadonlyMap<string, number> | undefined;
   /** Held bytes above which live frames are let go instead of held (a newcomer's hold); undefined: close as slow. */
   private holdBudget: number | undefined;
 
@@ -170,7 +172,13 @@ export class Connection implements Flushable, RateBucket {
    */
   send(frame: Buffer, stream?: string, seq = 0): boolean {
     if (this.held !== undefined) return this.hold(frame, stream, seq);
+    if (this.replayedPast !== undefined && stream !== undefined && seq <= (this.replayedPast.get(stream) ?? 0)) return false;
     return this.enqueue(frame);
+  }
+
+  /** From now on (undefined: no longer) live pushes at or below the seq a resume replayed of their stream are dropped. */
+  skipReplayed(replayedTo: ReadonlyMap<string, number> | undefined): void {
+    this.replayedPast = replayedTo;
   }
 
   /** Queues a frame even while live frames are held (the replay itself). */

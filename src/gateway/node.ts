@@ -150,8 +150,8 @@ export class GatewayNode implements GatewayHandler {
     if (this.secretFromBroker) this.tokens.adopt(secret);
   }
 
-  /** Resolves once this node has fanned every stream out up to the given seq (same epoch), or after `timeoutMs`. */
-  caughtUp(positions: ReadonlyMap<string, StreamPosition>, timeoutMs: number): Promise<void> {
+  /** Resolves with true once this node has fanned every stream out up to the given seq (same epoch), or with false after `timeoutMs`. */
+  caughtUp(positions: ReadonlyMap<string, StreamPosition>, timeoutMs: number): Promise<boolean> {
     const behind: [StreamTrack, StreamPosition][] = [];
     for (const [stream, position] of positions) {
       const track = this.streams.get(stream);
@@ -301,8 +301,8 @@ export class GatewayNode implements GatewayHandler {
    */
   async join(conn: Connection, room: string): Promise<{ changed: boolean; refused?: string }> {
     if (conn.rooms.has(room)) return { changed: false };
-    let joining = this.joining.get(conn);
-    // a join of this very room is under way and holds its slot
+    const joining = this.joining.get(conn);
+    // a join (or the restore) of this very room is under way and holds its slot
     const under = joining?.get(room);
     if (under !== undefined) {
       await under.catch(() => undefined);
@@ -314,11 +314,16 @@ export class GatewayNode implements GatewayHandler {
       this.counters.roomLimitRefusals++;
       return { changed: false, refused: roomLimitRefusal(rooms) };
     }
+    return this.entering(conn, room, this.enter(conn, room, true));
+  }
+
+  /** The connection is entering the room: until it has, the room holds a slot, and a leave or join of it waits. */
+  private async entering(conn: Connection, room: string, entering: Promise<{ changed: boolean }>): Promise<{ changed: boolean }> {
+    let joining = this.joining.get(conn);
     if (joining === undefined) {
       joining = new Map();
       this.joining.set(conn, joining);
     }
-    const entering = this.enter(conn, room, true);
     joining.set(room, entering);
     try {
       return await entering;
@@ -335,7 +340,8 @@ export class GatewayNode implements GatewayHandler {
    * `joinedAt`: where the client's knowledge of the room starts, when known.
    */
   async restore(conn: Connection, room: string, joinedAt: StreamPosition | undefined): Promise<{ changed: boolean }> {
-    const entered = await this.enter(conn, room, false, joinedAt);
+    // a leave by wsId while the room opens applies after it (answered changed:false, it would be undone)
+    const entered = await this.entering(conn, room, this.enter(conn, room, false, joinedAt));
     this.unrestored.get(conn)?.delete(room);
     return entered;
   }

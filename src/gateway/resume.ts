@@ -29,6 +29,11 @@ export const MAX_SINCE_STREAMS = 10_000;
  * replayed (they are then dropped as duplicates), or this long.
  */
 const CATCH_UP_MS = 2000;
+/**
+ * A resume that ended before its node caught up: the publications it replayed may still be fanned out
+ * here, and reach the connection live. It drops those until the node has caught up, or this long.
+ */
+const SKIP_REPLAYED_MS = 60_000;
 
 export interface ResumeRequest {
   token: string;
@@ -149,7 +154,8 @@ async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allA
   if (start === undefined && stream !== ALL_STREAM) {
     // a room the client does not know it is in (joined while it was away): announce it, replay from the join
     start = sessionRooms.get(stream);
-    const announced = start ?? node.position(stream)!;
+    // a room left by wsId meanwhile is no longer tracked here
+    const announced = start ?? node.position(stream) ?? (await node.broker.streamPosition(stream));
     conn.enqueue(encodeTextFrame(joinedFrame(stream, announced.seq, announced.epoch)));
   }
   if (stream === ALL_STREAM && allWentLive) {
@@ -241,8 +247,10 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
     } finally {
       node.restoreEnded(conn);
     }
-    // `*`, then the rooms in the order they were restored one after another before
-    const order = [ALL_STREAM, ...new Set([...roomsBefore, ...sessionRooms.keys()].filter((room) => conn.rooms.has(room)))];
+    // `*`, then the rooms in the order they were restored one after another before; a room left by wsId since it
+    // was restored is replayed too (up to its leave, whose `left` frame is held behind the replay)
+    const restored = new Set([...roomsBefore, ...sessionRooms.keys()]);
+    const order = [ALL_STREAM, ...restored];
     const resuming: Resuming = { node, conn, since, sessionRooms, allWentLive, allAtHold, joinedAt: conn.enteredAt };
     const outcomes = await settleAll(order.map((stream) => resumeStream(resuming, stream)));
     // a Map, not an object: a room may be named __proto__
@@ -254,13 +262,19 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
       if (outcome.replay !== undefined) replays.push(outcome.replay);
     });
     await sendReplays(node, conn, replays);
-    await node.caughtUp(streams, CATCH_UP_MS);
+    const caught = await node.caughtUp(streams, CATCH_UP_MS);
     const replayedTo = new Map([...streams].map(([stream, position]) => [stream, position.seq]));
-    const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !conn.rooms.has(room));
+    // rooms the session had left before this resume took it; one left during the resume has its own `left` held
+    const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !restored.has(room));
     await sendPaced(conn, gone, (room) => encodeTextFrame(leftFrame(room)));
     node.counters.resumes++;
     conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId, conn.uid), recovered, streams)));
     conn.releaseHeld(replayedTo);
+    if (!caught) {
+      conn.skipReplayed(replayedTo);
+      // woken as the track reaches the last replayed seq, before that publication is fanned out: a then() runs after it
+      void node.caughtUp(streams, SKIP_REPLAYED_MS).then(() => conn.skipReplayed(undefined));
+    }
   } catch {
     // the broker failed mid-way: the connection keeps the session and its rooms, but cannot say what it missed
     conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId, conn.uid), false, new Map())));

@@ -1,0 +1,62 @@
+/** Joins and leaves by wsId that land while a resume replays (PROTOCOL.md §4): each membership frame once, no push after its `left`. */
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { TestClient, isPush, type Frame } from './helpers/client.js';
+import { post } from './helpers/http.js';
+import { awayMember } from './helpers/resume.js';
+import { withServer } from './helpers/server.js';
+
+/** Pushes to `room` large enough that their replay stalls until the client reads; their seqs. */
+async function backlog(logicUrl: string, room: string, count: number): Promise<number[]> {
+  const val = 'v'.repeat(40 * 1024);
+  const seqs: number[] = [];
+  for (let i = 0; i < count; i++) seqs.push((await post(logicUrl, '/push/room', { val, tag: 2, id: room })).body.data?.seq as number);
+  return seqs;
+}
+
+const shown = (f: Frame): string => (isPush(f) ? `push ${f.room ?? '*'} ${f.seq}` : `${f.op} ${f.room ?? ''}`.trim());
+
+describe('membership changes by wsId during a resume', () => {
+  it('a leave by wsId while the replay waits for the client: every missed push once, then resumed, then one left, and nothing of the room after it', async () => {
+    await withServer({}, async (server) => {
+      const { client, since } = await awayMember(server, ['stay', 'quit']);
+      const missed = await backlog(server.logicUrl, 'quit', 200);
+      const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
+      again.ws.pause();
+      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
+      await sleep(300);
+      const left = await post(server.logicUrl, '/room/leave', { id: 'quit', wsId: client.wsId });
+      assert.deepEqual(left.body.data?.changed, true, left.text);
+      const after = await post(server.logicUrl, '/push/room', { val: 'after the leave', tag: 3, id: 'quit' });
+      assert.equal(after.status, 200);
+      again.ws.resume();
+      await again.collect((f) => f.op === 'resumed', 1, 15_000);
+      // anything sent twice would be in by the time the PONG is
+      await again.ping();
+      const got = again.frames.map(shown);
+      assert.deepEqual(got, [...missed.map((seq) => `push quit ${seq}`), 'resumed', 'left quit']);
+      await again.closeAndWait();
+    });
+  });
+  it('a join by wsId while the replay waits for the client: one joined after resumed, then the pushes to the room accepted after the join, each once', async () => {
+    await withServer({}, async (server) => {
+      const { client, since } = await awayMember(server, ['stay']);
+      const missed = await backlog(server.logicUrl, 'stay', 200);
+      const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
+      again.ws.pause();
+      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
+      await sleep(300);
+      const joined = await post(server.logicUrl, '/room/join', { id: 'late', wsId: client.wsId });
+      assert.deepEqual(joined.body.data?.changed, true, joined.text);
+      const after = await post(server.logicUrl, '/push/room', { val: 'after the join', tag: 3, id: 'late' });
+      again.ws.resume();
+      await again.collect((f) => f.op === 'resumed', 1, 15_000);
+      await again.ping();
+      const got = again.frames.map(shown);
+      assert.deepEqual(got, [...missed.map((seq) => `push stay ${seq}`), 'resumed', 'joined late', `push late ${after.body.data?.seq}`]);
+      assert.equal(again.frames.find((f) => f.op === 'resumed')?.recovered, true);
+      await again.closeAndWait();
+    });
+  });
+});
