@@ -354,6 +354,8 @@ describe('what connections leave behind once they are gone', () => {
       },
       destroy: (id) => void alive.delete(id),
     }).enable();
+    const authFailures = async (): Promise<number> => ((await call(server.logicUrl, '/stats')).body.data?.auth as { failures: number }).failures;
+    const failuresBefore = await authFailures();
     try {
       const drops = Array.from({ length: 50 }, async () => {
         const client = await TestClient.open(server.gatewayUrl);
@@ -362,8 +364,8 @@ describe('what connections leave behind once they are gone', () => {
       });
       await Promise.all(drops);
       await until('the gateway to let every connection go', () => (server.gateway.node.hub.conns.size === 0 ? true : undefined));
-      // every verification has finished well within this (they take a few ms), and no close grace has run out
-      await sleep(500);
+      // every verification has refused its token (and closed what was left of its connection), and no close grace has run out
+      await until('the 50 tokens refused', async () => ((await authFailures()) - failuresBefore === 50 ? true : undefined));
       await nextTurn();
       assert.equal(alive.size, 0, `${alive.size} close timers of connections already gone`);
     } finally {

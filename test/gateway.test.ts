@@ -13,6 +13,7 @@ describe('gateway frames', () => {
   it('sends a welcome frame carrying the wsId in data and wsId', async () => {
     const client = await TestClient.connect(server.gatewayUrl);
     assert.match(client.wsId, /^[0-9a-f-]{36}$/);
+    assert.equal(client.welcome?.data, client.wsId);
     await client.closeAndWait();
   });
 

@@ -130,6 +130,7 @@ describe('a client that never answers the close handshake', () => {
   it('whose frame ws fails (unmasked: 1002) is let go after the close grace, and its session is away', async () => {
     const { client, wsId } = await welcomedHalfOpenClient();
     client.socket.write(Buffer.from([0x81, 0x02, 0x7b, 0x7d])); // {} in a text frame, not masked
+    await until('the 1002 close frame', () => (client.received().includes(Buffer.from([0x88, 0x02, 0x03, 0xea])) ? true : undefined));
     await untilAwayWithinGrace(wsId);
     client.socket.destroy();
   });
