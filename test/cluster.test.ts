@@ -30,6 +30,9 @@ describe('2 gateway processes + 1 logic process on Redis', { skip: skipWithoutRe
   it('each process logs one line saying where it listens', () => {
     for (const g of gateways) assert.match(g.gatewayUrl, /^ws:\/\/127\.0\.0\.1:\d+\/connect$/);
     assert.match(logic.logicUrl, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const listening = (p: ServerProcess): string[] => p.lines.filter((l) => String(l.msg).startsWith('roomcast listening')).map((l) => String(l.msg));
+    for (const g of gateways) assert.deepEqual(listening(g), [`roomcast listening: gateway ${g.gatewayUrl}`]);
+    assert.deepEqual(listening(logic), [`roomcast listening: logic ${logic.logicUrl}`]);
   });
 
   it('pushes, joins, leaves, kicks and pushes to a connection across nodes', async () => {

@@ -15,6 +15,7 @@ import { onEachEngine } from './helpers/engine-suite.js';
 import { parsePrometheus, valueOf } from './helpers/prometheus.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { call, post, postJson, type ApiAnswer } from './helpers/http.js';
+import { settled } from './helpers/pushes.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { until } from './helpers/until.js';
 
@@ -22,22 +23,6 @@ const WINDOW_MS = 1500;
 let keys = 0;
 /** A key no other test uses. */
 const newKey = (): string => `key-${++keys}-${Math.random().toString(36).slice(2)}`;
-
-let markers = 0;
-
-/**
- * Waits until every push answered before has reached `client`. A PING is no
- * such barrier on Redis: a push answered there is still on its way to the
- * gateway, and the PING can overtake it. A push to the connection made after
- * them cannot: the gateway's subscriber connection gets every publication and
- * command in the order Redis took them.
- */
-async function settled(logic: string, client: TestClient): Promise<void> {
-  const marker = `marker-${++markers}`;
-  const answer = await post(logic, '/push/conn', { wsId: client.wsId, val: marker, tag: 9 });
-  assert.equal(answer.status, 200, answer.text);
-  await client.next((f) => isPush(f) && f.data === marker, 10_000);
-}
 
 /** The pushes `client` got with this val, once every push answered before has reached it. */
 async function received(logic: string, client: TestClient, val: string): Promise<number> {

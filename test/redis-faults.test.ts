@@ -24,6 +24,7 @@ import { nodeOf, startCluster, redisEngine, type EngineFactory, type TestCluster
 import { CutRelay } from './helpers/cut-relay.js';
 import { RedisRelay } from './helpers/redis-relay.js';
 import { call, post } from './helpers/http.js';
+import { settled } from './helpers/pushes.js';
 import { runCli, spawnRoomcast, stopProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { assertResumed, member, resumeOn } from './helpers/resume.js';
@@ -345,8 +346,8 @@ describe('two deployments on two databases of one Redis', { skip: skipWithoutRed
       assert.equal((await pushToRoom(servers[0].logicUrl, 'r', 'first')).status, 200);
       assert.equal((await post(servers[0].logicUrl, '/push/all', { val: 'first to all', tag: 2 })).status, 200);
       await members[0].collect(isPush, 2);
-      await sleep(300);
-      await members[1].ping();
+      // pub/sub channels are shared by every database: a publication the other deployment heard would reach it before this push to it
+      await settled(servers[1].logicUrl, members[1]);
       assert.deepEqual(pushedValues(members[1].frames), []);
       assert.equal(members[1].ws.readyState, WebSocket.OPEN);
       for (const server of servers) {

@@ -16,7 +16,7 @@ import { TestClient, isPush } from './helpers/client.js';
 import { memoryEngine, nodeOf, redisEngine, startCluster, type EngineFactory, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { processClusterPerSuite, type ServerProcess } from './helpers/process.js';
-import { pushInTurn } from './helpers/pushes.js';
+import { pushInTurn, settled } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { Relay } from './helpers/relay.js';
 import { assertResumed, awayMember, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
@@ -55,7 +55,9 @@ async function raceResumes(cluster: TestCluster, urls: string[], session: { wsId
   assert.deepEqual((await call(cluster.logicUrl, `/rooms/${room}`)).body.data?.wsIds, [session.wsId]);
   const live = await post(cluster.logicUrl, '/push/room', { val: 'after the race', tag: 2, id: room });
   assert.equal((await holders[0].next((f) => f.data === 'after the race')).seq, live.body.data?.seq);
-  await Promise.all(clients.map((c) => c.ping().catch(() => undefined)));
+  // the losers still open go on as their new wsIds: once a push to one has reached it, the room's push would have too
+  const openLosers = clients.filter((c) => c !== holders[0] && c.ws.readyState === WebSocket.OPEN);
+  for (const c of openLosers) await settled(cluster.logicUrl, c);
   for (const c of clients) if (c !== holders[0]) assert.equal(c.frames.filter((f) => f.data === 'after the race').length, 0);
   await Promise.all(clients.map((c) => c.closeAndWait()));
 }

@@ -1,5 +1,6 @@
 /** Pushes from several concurrent callers, as a busy backend makes them; every answer must be 200. */
 import assert from 'node:assert/strict';
+import { isPush, type TestClient } from './client.js';
 import { post } from './http.js';
 
 /** `count` pushes to `room` from `callers` concurrent callers; resolves with their seqs in accept order. */
@@ -65,4 +66,20 @@ export async function pushInTurn(logicUrl: string, room: string, count: number, 
     (toAll ? pushed.all : pushed.room).push(answer.body.data?.seq as number);
   }
   return pushed;
+}
+
+let markers = 0;
+
+/**
+ * Waits until every push answered before has reached `client`. A PING is no
+ * such barrier on Redis: a push answered there is still on its way to the
+ * gateway, and the PING can overtake it. A push to the connection made after
+ * them cannot: the gateway's subscriber connection gets every publication and
+ * command in the order Redis took them.
+ */
+export async function settled(logicUrl: string, client: TestClient): Promise<void> {
+  const marker = `marker-${++markers}`;
+  const answer = await post(logicUrl, '/push/conn', { wsId: client.wsId, val: marker, tag: 9 });
+  assert.equal(answer.status, 200, answer.text);
+  await client.next((f) => isPush(f) && f.data === marker, 10_000);
 }
