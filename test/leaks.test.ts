@@ -6,15 +6,17 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { pino } from 'pino';
 import { createClient } from 'redis';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
-import { CLOSE_CONN } from '../src/broker/redis/scripts.js';
+import { CLOSE_CONN, REFRESH_CONNS, type LuaScript } from '../src/broker/redis/scripts.js';
+import { startStandalone } from '../src/standalone.js';
 import { TestClient } from './helpers/client.js';
 import { collectGarbage } from './helpers/gc.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { RedisRelay } from './helpers/redis-relay.js';
 import { redisEngine, startCluster } from './helpers/cluster.js';
-import { startServer, type TestServer } from './helpers/server.js';
+import { startServer, testConfig, type TestServer } from './helpers/server.js';
 import { until } from './helpers/until.js';
 
 /** How many of the objects are still reachable after full garbage collections (given a few tries, as finalization is lazy). */
@@ -73,19 +75,34 @@ describe('away sessions a gateway lets go', () => {
   });
 });
 
+/** How many times the node logged a registration of a connection that did not reach Redis. */
+function registrationFailures(lines: readonly { msg: string }[]): number {
+  return lines.filter((line) => line.msg === 'Redis error while registering a connection').length;
+}
+
 /** The wsIds whose session the node is to rewrite at its next refresh, as a write of it failed (nothing else shows them). */
 function unsyncedSessions(server: TestServer): ReadonlySet<string> {
   return (server.broker as unknown as { sessions: { registry: { unsynced: Set<string> } } }).sessions.registry.unsynced;
+}
+
+/** For RedisRelay.answered: a node's run of `lua` (EVALSHA, or EVAL after NOSCRIPT) with a key of the connection `wsId`. */
+function runOf(lua: LuaScript, wsId: string): (name: string, words: string[]) => boolean {
+  return (name, [command, script, ...rest]) =>
+    name.startsWith('roomcast:commands:') &&
+    ((command.toUpperCase() === 'EVALSHA' && script === lua.sha) || (command.toUpperCase() === 'EVAL' && script === lua.source)) &&
+    rest.some((arg) => arg.endsWith(`:${wsId}`));
 }
 
 describe('writes to Redis a gateway loses', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   let redis: RedisServer;
   let relay: RedisRelay;
   let server: TestServer;
+  const logLines: { msg: string }[] = [];
   before(async () => {
     redis = await RedisServer.start();
     relay = await RedisRelay.start(redis.port);
-    server = await startServer({ broker: relay.url, recoveryWindow: 5000 });
+    const config = testConfig({ broker: relay.url, recoveryWindow: 5000, logLevel: 'debug' });
+    server = await startStandalone(config, pino({ level: 'debug' }, { write: (line: string) => void logLines.push(JSON.parse(line) as { msg: string }) }));
   });
   after(async () => {
     await server?.close();
@@ -94,20 +111,27 @@ describe('writes to Redis a gateway loses', { skip: skipWithoutRedis, timeout: 6
   });
 
   it('a connection whose registration failed after it closed is not kept to be rewritten: the refresh after the reconnect lets it go', async () => {
+    const broker = server.broker as RedisBroker;
+    // a connection that stays, so that each refresh writes something, and its answer shows the refresh ran
+    const staying = await TestClient.connect(server.gatewayUrl);
+    await until('the staying connection to be registered', async () => ((await redis.command(['EXISTS', broker.names.connKey(staying.wsId)])) === 1 ? true : undefined));
     // the registration of the next connection waits in the relay, with all that follows it
     const hold = relay.hold((name, text) => name.includes(':commands:') && text.includes(':conn:'));
     try {
       const client = await TestClient.connect(server.gatewayUrl);
       await hold.held;
       await client.closeAndWait();
-      await until('the gateway to let the connection go', () => (server.gateway.node.hub.conns.size === 0 ? true : undefined));
+      await until('the gateway to let the connection go', () => (server.gateway.node.hub.conns.size === 1 ? true : undefined));
       // the connection to Redis drops with the registration unsent: it fails, for a connection already gone
-      await redis.killClient(`roomcast:commands:${(server.broker as RedisBroker).processId}`);
-      await until('the broker to be connected again', () => (server.broker.isReady() ? true : undefined));
-      await sleep(300);
+      const failuresBefore = registrationFailures(logLines);
+      // what the node sent since the hold waits in the relay, and goes nowhere: the refresh to come is one sent after the reconnect
+      const refreshed = relay.answered(runOf(REFRESH_CONNS, staying.wsId));
+      await redis.killClient(`roomcast:commands:${broker.processId}`);
+      await Promise.all([until('the registration to fail', () => (registrationFailures(logLines) > failuresBefore ? true : undefined)), refreshed]);
       assert.deepEqual([...unsyncedSessions(server)], [], 'sessions of gone connections kept to be rewritten');
     } finally {
       hold.release();
+      await staying.closeAndWait();
     }
   });
 });
@@ -128,8 +152,10 @@ describe('the registry on a Redis that has not cached its scripts', { skip: skip
       await hold.held;
       await client.closeAndWait();
       await until('the gateway to let the connection go', () => (cluster.gateways[0].node.hub.conns.size === 0 ? true : undefined));
+      // both the held refresh (which names the connection) and the close sent after it have been run, whatever their order
+      const ran = Promise.all([relay.answered(runOf(REFRESH_CONNS, client.wsId)), relay.answered(runOf(CLOSE_CONN, client.wsId))]);
       hold.release();
-      await sleep(500);
+      await ran;
       assert.deepEqual(await store.keys(`*:${client.wsId}`), [], 'registry entry or session of a connection closed with 1000');
     } finally {
       hold.release();

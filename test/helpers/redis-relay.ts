@@ -3,10 +3,13 @@
  * clients sends: from a chosen command on, that connection's commands wait in
  * the relay (Redis and every other connection go on) until released. It stands
  * for a network or a Redis that is slow for one process at one chosen moment,
- * so a race between processes can be run in a fixed order.
+ * so a race between processes can be run in a fixed order. It also tells
+ * when Redis has answered a chosen command (`answered`), so a test waits for
+ * that rather than for a time.
  */
 import type { Socket } from 'node:net';
-import { TcpRelay } from './tcp-relay.js';
+import { readCommand, readReply } from './resp.js';
+import { TcpRelay, type Link } from './tcp-relay.js';
 
 /** A held connection: `held` resolves once the command arrived and is held; `release` lets it and what followed through. */
 export interface Hold {
@@ -21,6 +24,18 @@ interface Client {
   name: string;
   /** Set while held: what the client sent since. */
   waiting: Buffer[] | undefined;
+  /** What went on to Redis and is not yet a whole command. */
+  sentPart: Buffer;
+  /** What Redis answered and is not yet a whole reply. */
+  answerPart: Buffer;
+  /** The commands that went on to Redis and are not answered yet, in order: for each, the watches it answers. */
+  unanswered: Watch[][];
+}
+
+interface Watch {
+  /** Whether the answer to this command is awaited, given the client's name and the command's words. */
+  matches(name: string, words: string[]): boolean;
+  onAnswered(): void;
 }
 
 interface Rule {
@@ -36,14 +51,14 @@ const CLIENT_NAME = /roomcast:(?:commands|subscriber):[0-9a-f-]{36}/;
 export class RedisRelay {
   private tcp!: TcpRelay;
   private readonly rules: Rule[] = [];
+  private readonly watches: Watch[] = [];
+  private readonly clients = new WeakMap<Link, Client>();
 
   static async start(redisPort: number): Promise<RedisRelay> {
     const relay = new RedisRelay();
     relay.tcp = await TcpRelay.start(() => redisPort, {
-      carrier: ({ upstream }) => {
-        const client: Client = { upstream, name: '', waiting: undefined };
-        return (chunk) => relay.carry(client, chunk);
-      },
+      carrier: (link) => (chunk) => relay.carry(relay.clientOf(link), chunk),
+      answerCarrier: (link) => (chunk) => relay.answer(link, chunk),
     });
     return relay;
   }
@@ -77,6 +92,28 @@ export class RedisRelay {
     };
   }
 
+  /**
+   * Resolves once Redis has answered, with anything but an error, a command
+   * for which `matches(name, words)` is true that went on to Redis after this
+   * call (one held then counts once it is let through); fails when none was
+   * answered within `timeoutMs`. Within MULTI, a command's answer is QUEUED;
+   * on a RESP2 subscriber connection messages look like answers: match no
+   * command there.
+   */
+  answered(matches: (name: string, words: string[]) => boolean, timeoutMs = 10_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let watch!: Watch;
+    return new Promise<void>((resolve, reject) => {
+      watch = { matches, onAnswered: resolve };
+      this.watches.push(watch);
+      timer = setTimeout(() => reject(new Error(`no command awaited was answered within ${timeoutMs} ms`)), timeoutMs);
+    }).finally(() => {
+      clearTimeout(timer);
+      const index = this.watches.indexOf(watch);
+      if (index !== -1) this.watches.splice(index, 1);
+    });
+  }
+
   async close(): Promise<void> {
     await this.tcp.close();
   }
@@ -90,7 +127,7 @@ export class RedisRelay {
     client.name ||= text.match(CLIENT_NAME)?.[0] ?? '';
     const rule = this.rules.find((r) => r.matches(client.name, text));
     if (rule === undefined) {
-      client.upstream.write(chunk);
+      this.send(client, chunk);
       return;
     }
     this.rules.splice(this.rules.indexOf(rule), 1);
@@ -102,6 +139,42 @@ export class RedisRelay {
   private letThrough(client: Client): void {
     const waiting = client.waiting ?? [];
     client.waiting = undefined;
-    for (const chunk of waiting) client.upstream.write(chunk);
+    for (const chunk of waiting) this.send(client, chunk);
+  }
+
+  private clientOf(link: Link): Client {
+    let client = this.clients.get(link);
+    if (client === undefined) {
+      client = { upstream: link.upstream, name: '', waiting: undefined, sentPart: Buffer.alloc(0), answerPart: Buffer.alloc(0), unanswered: [] };
+      this.clients.set(link, client);
+    }
+    return client;
+  }
+
+  /** Passes a chunk on to Redis, noting each command it completes with the watches it answers. */
+  private send(client: Client, chunk: Buffer): void {
+    client.upstream.write(chunk);
+    const sent = Buffer.concat([client.sentPart, chunk]);
+    let at = 0;
+    for (let command = readCommand(sent, at); command !== undefined; command = readCommand(sent, at)) {
+      const words = command.words;
+      client.unanswered.push(this.watches.filter((watch) => watch.matches(client.name, words)));
+      at = command.end;
+    }
+    client.sentPart = sent.subarray(at);
+  }
+
+  /** Passes a chunk of Redis's answers back to the client, resolving the watches of each command answered without an error. */
+  private answer(link: Link, chunk: Buffer): void {
+    link.client.write(chunk);
+    const client = this.clientOf(link);
+    const answers = Buffer.concat([client.answerPart, chunk]);
+    let at = 0;
+    for (let reply = readReply(answers, at); reply !== undefined; reply = readReply(answers, at)) {
+      const watches = reply.kind === 'push' ? [] : (client.unanswered.shift() ?? []);
+      if (reply.kind === 'answer') for (const watch of watches) watch.onAnswered();
+      at = reply.end;
+    }
+    client.answerPart = answers.subarray(at);
   }
 }
