@@ -7,6 +7,7 @@
  */
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { readCommand } from './resp.js';
 
 export interface OldRedis {
   port: number;
@@ -41,32 +42,9 @@ function helloReply(version: string): string {
 function parseCommands(buffer: Buffer): { commands: string[][]; rest: Buffer } {
   const commands: string[][] = [];
   let at = 0;
-  for (;;) {
-    const words: string[] = [];
-    let pos = at;
-    const line = (): string | undefined => {
-      const end = buffer.indexOf('\r\n', pos);
-      if (end === -1) return undefined;
-      const text = buffer.toString('latin1', pos, end);
-      pos = end + 2;
-      return text;
-    };
-    const head = line();
-    if (head === undefined) break;
-    if (!head.startsWith('*')) throw new Error(`expected a command array, got ${JSON.stringify(head)}`);
-    let complete = true;
-    for (let i = 0; i < Number(head.slice(1)); i++) {
-      const size = line();
-      if (size === undefined || pos + Number(size.slice(1)) + 2 > buffer.length) {
-        complete = false;
-        break;
-      }
-      words.push(buffer.toString('utf8', pos, pos + Number(size.slice(1))));
-      pos += Number(size.slice(1)) + 2;
-    }
-    if (!complete) break;
-    commands.push(words);
-    at = pos;
+  for (let command = readCommand(buffer, at); command !== undefined; command = readCommand(buffer, at)) {
+    commands.push(command.words);
+    at = command.end;
   }
   return { commands, rest: buffer.subarray(at) };
 }
