@@ -94,6 +94,9 @@ function queryString(query: Query | undefined): string {
   return text === '' ? '' : `?${text}`;
 }
 
+/** The options a client is given when they are left out (api/README.md lists them). */
+export const API_CLIENT_DEFAULTS = { timeoutMs: 5000, retries: 2, backoffMs: 100, maxBackoffMs: 2000, idempotencyKeys: true } as const;
+
 export class RoomcastApi {
   readonly baseUrl: string;
   private readonly apiKey: string | undefined;
@@ -106,12 +109,12 @@ export class RoomcastApi {
   constructor(baseUrl: string | URL, options: RoomcastApiOptions = {}) {
     this.baseUrl = baseUrlOf(baseUrl);
     this.apiKey = apiKeyOf(options.apiKey);
-    this.timeoutMs = positiveDelayMs('timeoutMs', options.timeoutMs ?? 5000);
-    this.retries = nonNegativeInteger('retries', options.retries ?? 2);
-    this.backoff = { baseMs: delayMs('backoffMs', options.backoffMs ?? 100), maxMs: delayMs('maxBackoffMs', options.maxBackoffMs ?? 2000) };
+    this.timeoutMs = positiveDelayMs('timeoutMs', options.timeoutMs ?? API_CLIENT_DEFAULTS.timeoutMs);
+    this.retries = nonNegativeInteger('retries', options.retries ?? API_CLIENT_DEFAULTS.retries);
+    this.backoff = { baseMs: delayMs('backoffMs', options.backoffMs ?? API_CLIENT_DEFAULTS.backoffMs), maxMs: delayMs('maxBackoffMs', options.maxBackoffMs ?? API_CLIENT_DEFAULTS.maxBackoffMs) };
     if (this.backoff.maxMs < this.backoff.baseMs) throw new TypeError(`maxBackoffMs must be >= backoffMs (${this.backoff.baseMs}), got ${this.backoff.maxMs}`);
     this.fetch = fetchOf(options.fetch ?? globalThis.fetch);
-    this.idempotencyKeys = options.idempotencyKeys ?? true;
+    this.idempotencyKeys = options.idempotencyKeys ?? API_CLIENT_DEFAULTS.idempotencyKeys;
   }
 
   /** Pushes `val` to every connection. */

@@ -51,8 +51,8 @@ function isRefusal(err: unknown): err is RoomcastError {
 /** Code reported when the client itself gives up on a connection (no welcome, or a silent server). */
 export const ABNORMAL_CLOSE = 1006;
 
-const DEFAULT_TIMEOUT_MS = 5000;
-const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_TIMEOUT_MS = 5000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 const MIN_PING_INTERVAL_MS = 10;
 
 interface PendingOp {

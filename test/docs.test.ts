@@ -4,7 +4,10 @@ import { dirname, join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
 import { z } from 'zod';
+import { API_CLIENT_DEFAULTS } from '../api/client.js';
 import { benchCommand } from '../bench/options.js';
+import { DEFAULT_BACKOFF } from '../client/backoff.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_TIMEOUT_MS } from '../client/client.js';
 import { addGatewayOptions, addLogicOptions, addServerOptions, addTokenOptions, envName } from '../src/config.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
 import { CLIENT_ERROR_CODES } from '../src/protocol/frames.js';
@@ -207,5 +210,33 @@ describe('the docs', () => {
     const named = [...DOCS, 'deploy/compose.yaml', 'deploy/Dockerfile'].flatMap((doc) => [...readDoc(doc).matchAll(/ROOMCAST_[A-Z0-9_]*[A-Z0-9]/g)].map((m) => `${doc}: ${m[0]}`));
     assert.ok(named.length >= 10, `only ${named.length} variables found in the docs`);
     assert.deepEqual(named.filter((where) => { const name = where.split(': ')[1]; return !ofFlags.has(name) && !read.has(name); }), []);
+  });
+});
+
+describe('the clients\' READMEs', () => {
+  it('client/README.md gives the option defaults the SDK has', () => {
+    const rows = new Map(tableAt(readDoc('client/README.md'), '| option | default |').map(([option, value]) => [option, value]));
+    assert.equal(rows.get('`timeoutMs`'), String(DEFAULT_TIMEOUT_MS));
+    assert.equal(rows.get('`connectTimeoutMs`'), String(DEFAULT_CONNECT_TIMEOUT_MS));
+    const { initialDelayMs, maxDelayMs, factor } = DEFAULT_BACKOFF;
+    assert.equal(rows.get('`reconnect`'), `\`{ initialDelayMs: ${initialDelayMs}, maxDelayMs: ${maxDelayMs}, factor: ${factor} }\``);
+  });
+
+  it('api/README.md gives the option defaults the API client has', () => {
+    const line = readDoc('api/README.md').split('\n').find((l) => l.startsWith('Options: `new RoomcastApi(baseUrl, {'));
+    assert.ok(line !== undefined, 'api/README.md has no Options line');
+    const documented = Object.fromEntries([...line.matchAll(/(\w+) = (\w+)/g)].map(([, name, value]) => [name, value]));
+    assert.deepEqual(documented, Object.fromEntries(Object.entries(API_CLIENT_DEFAULTS).map(([name, value]) => [name, String(value)])));
+  });
+});
+
+describe('README.md', () => {
+  it('gives the history and recovery defaults the server has', () => {
+    const start = commands.get('start')!;
+    const [size, ttl, memory, window] = ['--history-size', '--history-ttl', '--history-max-memory', '--recovery-window'].map((flag) => start.get(flag) as number);
+    const readme = readDoc('README.md').replace(/\s+/g, ' ');
+    const history = `a bounded history (${size.toLocaleString('en')} messages, ${ttl / 60_000} minutes by default; on the memory engine, ${memory / 2 ** 20} MiB across all rooms`;
+    assert.ok(readme.includes(history), `README.md does not say: ${history}`);
+    assert.ok(readme.includes(`keeps its session (wsId and rooms) for ${window / 60_000} minutes`), 'README.md gives another recovery window');
   });
 });
