@@ -446,6 +446,13 @@ describe('limits', () => {
       assert.equal((await stats(server)).limits.maxRoomsPerConnection, 2);
       await client.closeAndWait();
     });
+    await withServer({ maxRoomsPerConnection: 1 }, async (server) => {
+      const client = await TestClient.connect(server.gatewayUrl);
+      assert.equal((await post(server.logicUrl, '/room/join', { id: 'r1', wsId: client.wsId })).status, 200);
+      const second = await post(server.logicUrl, '/room/join', { id: 'r2', wsId: client.wsId });
+      assert.deepEqual(second.body, { code: 409, msg: 'the connection is in 1 room, the limit (--max-rooms-per-connection)' });
+      await client.closeAndWait();
+    });
   });
 
   it('holds the rooms limit against joins that race: client join frames in one socket write, and concurrent API joins', async () => {

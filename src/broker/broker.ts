@@ -138,7 +138,7 @@ export type ReplyTo<C extends ConnCommand> = CommandReplies[C['op']];
 
 /** Why a join was refused, the same for a connection and for an away session: the API answers it with 409. */
 export function roomLimitRefusal(rooms: number): string {
-  return `the connection is in ${rooms} rooms, the limit (--max-rooms-per-connection)`;
+  return `the connection is in ${rooms} ${rooms === 1 ? 'room' : 'rooms'}, the limit (--max-rooms-per-connection)`;
 }
 
 /** Counters kept by one gateway node; the cluster view sums them. */
