@@ -397,8 +397,9 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.#hadSession = true;
     // before the state event: a listener that closes the client clears it
     this.#scheduleRefresh();
-    this.#setState(change);
+    // before the state event too: an op a listener of it calls goes after the ones called before it
     for (const op of this.#pending.values()) if (!op.sent) this.#sendOp(op);
+    this.#setState(change);
     // setToken() resolved when it was called: a refusal now is told as an error (a lost answer is not: the reconnect sends it)
     if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch((err: unknown) => isRefusal(err) && this.emit('error', err));
   }
