@@ -302,12 +302,13 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
       }
       case 'error': {
         const error = new RoomcastError(frame.code, frame.message);
-        if (this.#resumingFrom !== undefined && frame.id === undefined) {
+        const resumingFrom = this.#resumingFrom;
+        if (resumingFrom && frame.id === undefined) {
           // an error without an id while resuming answers the resume (only it is in flight):
-          // whatever its code, the session cannot be taken back, so go on as the new connection
-          this.#startFresh(this.#resumingFrom);
+          // whatever its code, the session cannot be taken back, so go on as the new connection.
+          // Told before that connection's state: a listener of it may close the client, and closed is the last event.
           this.emit('error', error);
-          return;
+          return this.#startFresh(resumingFrom);
         }
         const op = this.#takePending(frame.id);
         if (op !== undefined) op.reject(error);
@@ -349,7 +350,6 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   #startFresh(frame: Extract<ServerFrame, { kind: 'welcome' }>): void {
     const reconnected = this.#hadSession;
     this.#resumingFrom = undefined;
-    this.#currentWsId = frame.wsId;
     this.#resumeToken = frame.resume;
     const all = this.#streamPositions.get(ALL_STREAM) ?? { seq: -1 };
     this.#streamPositions.clear();
@@ -362,7 +362,6 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   #resumed(frame: Extract<ServerFrame, { kind: 'resumed' }>): void {
     if (this.#resumingFrom === undefined) return;
     this.#resumingFrom = undefined;
-    this.#currentWsId = frame.wsId;
     this.#resumeToken = frame.resume ?? this.#resumeToken;
     // no streams at all: the server kept the session and its rooms but could not say where they stand
     // (its broker failed mid-way): keep the positions, so the next resume takes the same session back
@@ -391,13 +390,16 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
   #sessionUp(change: StateChange): void {
     // a listener of the events just before may have closed the client
     if (this.#currentState === 'closed') return;
+    // not before: a closed client has no wsId
+    this.#currentWsId = change.wsId;
     clearTimeout(this.#handshakeTimer);
     this.#connectedAt = Date.now();
     this.#hadSession = true;
     // before the state event: a listener that closes the client clears it
     this.#scheduleRefresh();
-    this.#setState(change);
+    // before the state event too: an op a listener of it calls goes after the ones called before it
     for (const op of this.#pending.values()) if (!op.sent) this.#sendOp(op);
+    this.#setState(change);
     // setToken() resolved when it was called: a refusal now is told as an error (a lost answer is not: the reconnect sends it)
     if (this.#token !== this.#socketToken) this.setToken(this.#token!).catch((err: unknown) => isRefusal(err) && this.emit('error', err));
   }

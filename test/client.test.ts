@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, RoomcastClient, RoomcastError, type Message, type StateChange } from '../client/node.js';
+import { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, RoomcastClient, RoomcastError, type JoinResult, type Message, type StateChange } from '../client/node.js';
 import { WebSocket as WsWebSocket, type WebSocket } from 'ws';
 import { RoomcastClient as BrowserRoomcastClient } from '../client/browser.js';
 import { CloseCode, isTerminalCloseCode } from '../src/protocol/close-codes.js';
@@ -177,6 +177,27 @@ describe('SDK against a roomcast server', () => {
       const live = (await post(server.logicUrl, '/push/room', { id: 'resumable', tag: 2, val: 'live' })).body.data?.seq;
       await untilLength('messages', messages, 21);
       assert.deepEqual(messages[20], { tag: 2, data: 'live', room: 'resumable', seq: live });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('sends the ops it held while reconnecting before any a listener of the connected state calls: in the order they were called', async () => {
+    const client = new RoomcastClient(server.gatewayUrl, { reconnect: { initialDelayMs: 100, maxDelayMs: 100 } });
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      server.gateway.node.hub.conns.get(client.wsId!)!.terminate();
+      await nextEvent(client, 'state', (s) => s.state === 'reconnecting');
+      // held until the session is back...
+      const joined = client.join('held-then-left');
+      let left: Promise<JoinResult> | undefined;
+      // ...and called after it, by an app that acts once connected
+      const off = client.on('state', ({ state }) => state === 'connected' && (left = client.leave('held-then-left')));
+      assert.equal((await nextEvent(client, 'state', (s) => s.state === 'connected')).recovered, true);
+      off();
+      assert.deepEqual(await joined, { room: 'held-then-left', changed: true });
+      assert.deepEqual(await left, { room: 'held-then-left', changed: true });
+      assert.deepEqual([...client.rooms], []);
     } finally {
       client.close();
     }

@@ -2,9 +2,10 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { RoomcastClient } from '../client/node.js';
+import { RoomcastClient, type RoomcastError } from '../client/node.js';
 import { nextEvent, record } from './helpers/sdk.js';
-import { serverPerSuite } from './helpers/server.js';
+import { serverPerSuite, startServer } from './helpers/server.js';
+import { TcpRelay } from './helpers/tcp-relay.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 
 describe('SDK after close()', () => {
@@ -27,3 +28,35 @@ describe('SDK after close()', () => {
     assert.deepEqual(errors, []);
   });
 });
+
+describe('SDK closed by a listener of the connected state that follows a refused resume', () => {
+  it('emits nothing after closed: the refusal (bad_resume) is told before the state, not after', async () => {
+    const first = await startServer();
+    const second = await startServer();
+    let target = first;
+    const relay = await TcpRelay.start(() => Number(new URL(target.gatewayUrl).port));
+    const client = new RoomcastClient(`ws://127.0.0.1:${relay.port}/connect`, { reconnect: { initialDelayMs: 20, maxDelayMs: 20 } });
+    const events: string[] = [];
+    client.on('error', (err) => events.push(`error: ${(err as RoomcastError).code}`));
+    client.on('state', ({ state, recovered }) => {
+      events.push(recovered === undefined ? state : `${state} recovered:${recovered}`);
+      // an app that starts over when its session is not taken back
+      if (recovered === false) client.close();
+    });
+    try {
+      await nextEvent(client, 'state', (s) => s.state === 'connected');
+      // the client comes back on another server, which cannot take its session back (another resume secret)
+      target = second;
+      relay.destroyLinks();
+      await nextEvent(client, 'state', (s) => s.state === 'closed');
+      await sleep(100);
+      assert.deepEqual(events, ['connecting', 'connected', 'reconnecting', 'error: bad_resume', 'connected recovered:false', 'closed']);
+      assert.equal(client.wsId, undefined);
+    } finally {
+      client.close();
+      await relay.close();
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+});
+
