@@ -17,15 +17,21 @@ async function backlog(logicUrl: string, room: string, count: number): Promise<n
 
 const shown = (f: Frame): string => (isPush(f) ? `push ${f.room ?? '*'} ${f.seq}` : `${f.op} ${f.room ?? ''}`.trim());
 
+/** A new connection that sends the resume and stops reading: the replay waits for it. */
+async function stalledResume(gatewayUrl: string, client: TestClient, since: unknown): Promise<TestClient> {
+  const again = await TestClient.connect(gatewayUrl, { quiet: true });
+  again.ws.pause();
+  again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
+  await sleep(300);
+  return again;
+}
+
 describe('membership changes by wsId during a resume', () => {
   it('a leave by wsId while the replay waits for the client: every missed push once, then resumed, then one left, and nothing of the room after it', async () => {
     await withServer({}, async (server) => {
       const { client, since } = await awayMember(server, ['stay', 'quit']);
       const missed = await backlog(server.logicUrl, 'quit', 200);
-      const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
-      again.ws.pause();
-      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
-      await sleep(300);
+      const again = await stalledResume(server.gatewayUrl, client, since);
       const left = await post(server.logicUrl, '/room/leave', { id: 'quit', wsId: client.wsId });
       assert.deepEqual(left.body.data?.changed, true, left.text);
       const after = await post(server.logicUrl, '/push/room', { val: 'after the leave', tag: 3, id: 'quit' });
@@ -39,14 +45,12 @@ describe('membership changes by wsId during a resume', () => {
       await again.closeAndWait();
     });
   });
+
   it('a join by wsId while the replay waits for the client: one joined after resumed, then the pushes to the room accepted after the join, each once', async () => {
     await withServer({}, async (server) => {
       const { client, since } = await awayMember(server, ['stay']);
       const missed = await backlog(server.logicUrl, 'stay', 200);
-      const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
-      again.ws.pause();
-      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
-      await sleep(300);
+      const again = await stalledResume(server.gatewayUrl, client, since);
       const joined = await post(server.logicUrl, '/room/join', { id: 'late', wsId: client.wsId });
       assert.deepEqual(joined.body.data?.changed, true, joined.text);
       const after = await post(server.logicUrl, '/push/room', { val: 'after the join', tag: 3, id: 'late' });
