@@ -16,8 +16,8 @@ export const DEFAULT_BACKOFF: BackoffOptions = { initialDelayMs: 500, maxDelayMs
 
 /** The largest delay the `attempt`-th retry (from 0) can wait. */
 export function backoffCeiling(attempt: number, options: BackoffOptions): number {
-  // Past ~1000 attempts factor^attempt is Infinity; min() still gives the cap.
-  return Math.min(options.maxDelayMs, options.initialDelayMs * options.factor ** attempt);
+  // Past ~1000 attempts factor^attempt is Infinity; min() still gives the cap (and 0 * Infinity, NaN, is 0)
+  return Math.min(options.maxDelayMs, options.initialDelayMs * options.factor ** attempt) || 0;
 }
 
 /** A delay for the `attempt`-th retry; `random` returns a number in [0, 1) like Math.random. */

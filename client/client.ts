@@ -365,15 +365,15 @@ export class BaseRoomcastClient extends Emitter<ClientEvents> {
     this.#resumeToken = frame.resume ?? this.#resumeToken;
     // no streams at all: the server kept the session and its rooms but could not say where they stand
     // (its broker failed mid-way): keep the positions, so the next resume takes the same session back
-    if (frame.streams.size > 0) {
-      this.#streamPositions.clear();
-      this.#leaveAllBut(frame.streams);
-    }
+    const known = frame.streams.size > 0;
+    if (known) this.#streamPositions.clear();
     for (const [stream, position] of frame.streams) {
       this.#streamPositions.set(stream, position);
       if (stream === ALL_STREAM) this.#allEpoch = position.epoch;
       else this.#joinedRooms.add(stream);
     }
+    // once the session's rooms are back: a left listener that closes the client leaves it with none
+    if (known) this.#leaveAllBut(frame.streams);
     this.#sessionUp({ state: 'connected', wsId: frame.wsId, recovered: frame.recovered });
   }
 

@@ -31,6 +31,9 @@ describe('SDK backoff', () => {
       const highest = backoffDelay(n, options, () => 0.999_999_9);
       assert.ok(highest < backoffCeiling(n, options) && highest >= backoffCeiling(n, options) - 1, `attempt ${n}: ${highest}`);
     }
+    // initialDelayMs 0 retries at once however many retries failed: 0 * 2^5000 is 0 * Infinity, NaN, and must not show
+    const immediate = { initialDelayMs: 0, maxDelayMs: 1000, factor: 2 };
+    assert.deepEqual([0, 1, 1100, 5000].map((n) => [backoffCeiling(n, immediate), backoffDelay(n, immediate, () => 0.5)]), [[0, 0], [0, 0], [0, 0], [0, 0]]);
   });
 
   it('spreads delays over the whole range with Math.random', () => {

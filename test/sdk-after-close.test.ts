@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { RoomcastClient, type RoomcastError } from '../client/node.js';
-import { nextEvent, record } from './helpers/sdk.js';
+import { nextEvent, record, ScriptedGateway } from './helpers/sdk.js';
 import { serverPerSuite, startServer } from './helpers/server.js';
 import { TcpRelay } from './helpers/tcp-relay.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
@@ -60,3 +60,33 @@ describe('SDK closed by a listener of the connected state that follows a refused
   });
 });
 
+
+describe('SDK closed by a listener of a left event that a resume brings', () => {
+  it('keeps no room once closed: the rooms of the resumed session are back before the left events, not added after them', async () => {
+    const gateway = await ScriptedGateway.start(
+      (ws, index) => {
+        if (index === 0) {
+          ws.send('{"type":0,"op":"joined","room":"kept","seq":1,"epoch":"e"}');
+          ws.send('{"type":0,"op":"joined","room":"gone","seq":1,"epoch":"e"}');
+          return;
+        }
+        ws.on('message', (data: Buffer) => {
+          if (data.toString().includes('"op":"resume"')) ws.send('{"type":0,"op":"resumed","wsId":"ws-0","recovered":true,"streams":{"kept":{"seq":1,"epoch":"e"}}}');
+        });
+      },
+      { welcome: (index) => ({ resume: `r${index}`, seq: 0, epoch: 'e' }) },
+    );
+    const client = new RoomcastClient(gateway.url, { reconnect: { initialDelayMs: 20, maxDelayMs: 20 } });
+    try {
+      await nextEvent(client, 'joined', (m) => m.room === 'gone');
+      client.on('left', () => client.close());
+      gateway.sockets[0].terminate();
+      await nextEvent(client, 'state', (s) => s.state === 'closed');
+      assert.deepEqual([...client.rooms], []);
+      assert.equal(client.wsId, undefined);
+    } finally {
+      client.close();
+      await gateway.close();
+    }
+  });
+});
