@@ -277,10 +277,6 @@ function booleanFromEnv(cmd: Command, attribute: string, long: string): boolean 
   return parsed;
 }
 
-function nonEmpty(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
 /**
  * A secret, a required claim, a file or proxies given empty on the command line is refused: it is almost
  * always an unset shell variable (`--api-key "$ROOMCAST_API_KEY"`, `--tls-cert "$CERT"`), and running
@@ -291,7 +287,7 @@ function given(cmd: Command, attribute: string, long: string): string | undefine
   if (value === '' && cmd.getOptionValueSource(attribute) === 'cli') {
     throw new InvalidArgumentError(`${long} is empty (an unset shell variable?): give the value, or leave the flag out`);
   }
-  return nonEmpty(value);
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 const flags = {

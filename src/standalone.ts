@@ -83,17 +83,11 @@ export function createLogic(
 
 /** `roomcast start`: gateway + logic in this process, on the broker the config names. */
 export async function startStandalone(config: ServerConfig, log: Logger): Promise<RunningServer> {
+  // one read and one watch of the files for both servers, before the broker: a bad file leaves nothing to close
+  const tlsFiles = readTls(config, log);
   const broker = await createBroker(config, log, 'gateway+logic');
   const gatewayConfig = gatewayPart(config);
   const logicConfig = logicPart(config);
-  // one read and one watch of the files for both servers
-  let tlsFiles: WatchedTlsFiles | undefined;
-  try {
-    tlsFiles = readTls(config, log);
-  } catch (err) {
-    await broker.close();
-    throw err;
-  }
   const gateway = createGateway(gatewayConfig, broker, log, tlsFiles);
   let gatewayListening = false;
   const logic = createLogic(
