@@ -111,12 +111,14 @@ export class WatchedTlsFiles {
       this.refusedVersion = version;
       return;
     }
-    this.appliedVersion = version;
     this.refusedVersion = undefined;
-    if (pair.cert.equals(this.pair.cert) && pair.key.equals(this.pair.key)) return;
-    this.pair = pair;
-    for (const server of this.servers) server.setSecureContext(pair);
-    const certificate = new X509Certificate(pair.cert);
-    this.log.info({ subject: certificate.subject, validTo: certificate.validTo }, 'TLS certificate reloaded from --tls-cert: new connections get it');
+    if (!pair.cert.equals(this.pair.cert) || !pair.key.equals(this.pair.key)) {
+      // recorded as applied only once every server took it: one that threw is tried again at the next check
+      for (const server of this.servers) server.setSecureContext(pair);
+      this.pair = pair;
+      const certificate = new X509Certificate(pair.cert);
+      this.log.info({ subject: certificate.subject, validTo: certificate.validTo }, 'TLS certificate reloaded from --tls-cert: new connections get it');
+    }
+    this.appliedVersion = version;
   }
 }
