@@ -209,8 +209,10 @@ export class GatewayServer {
       this.handshakeFrom = undefined;
     };
     const tlsHandshakes = this.tlsHandshakes;
-    this.endTlsHandshake = function () {
+    // a plain listener, taken off once the handshake ends: a once() wrapper would stay on every secure connection
+    this.endTlsHandshake = function endTlsHandshake() {
       tlsHandshakes.delete(this);
+      this.off('close', endTlsHandshake);
     };
     const trusted = options.trustProxy === undefined ? undefined : proxyAddr.compile(options.trustProxy.split(',').map((p) => p.trim()));
     this.clientAddress = trusted === undefined ? (req) => req.socket.remoteAddress ?? '' : (req) => proxyAddr(req, trusted);
@@ -296,7 +298,7 @@ export class GatewayServer {
       this.stopTlsReload = tls.serve(tlsServer);
       tlsServer.on('connection', (socket: Socket) => {
         this.tlsHandshakes.add(socket);
-        socket.once('close', this.endTlsHandshake);
+        socket.on('close', this.endTlsHandshake);
       });
       tlsServer.on('secureConnection', (secure: Duplex) => this.endTlsHandshake.call(tcpSocketOf(secure)));
       server = tlsServer as unknown as Server;
