@@ -36,7 +36,11 @@ export function baseUrlOf(baseUrl: string | URL): string {
   return url.href.replace(/\/+$/, '');
 }
 
-/** The key goes in a header: one with a control character (a newline from a file, say) is refused by fetch. The message never shows the key. */
+/**
+ * The key goes in a header: fetch refuses a control character (a newline from a file, say), and trims
+ * a space at either end, so the server would read another key (roomcast's own --api-key is printable
+ * ASCII with no space at either end, so no such key can be right). The message never shows the key.
+ */
 export function apiKeyOf(apiKey: unknown): string | undefined {
   if (apiKey === undefined) return undefined;
   const refuse = (what: string): never => {
@@ -46,6 +50,7 @@ export function apiKeyOf(apiKey: unknown): string | undefined {
   if (apiKey === '') return refuse('got an empty string');
   const outside = /[^\x20-\x7e]/.exec(apiKey);
   if (outside !== null) refuse(`but it has another character at index ${outside.index}`);
+  if (apiKey.trim() !== apiKey) refuse('but it starts or ends with a space, which HTTP trims from the header');
   return apiKey;
 }
 

@@ -400,6 +400,14 @@ describe('roomcast/api options', () => {
         return true;
       });
     }
+    for (const apiKey of [' secret', 'secret ']) {
+      assert.throws(options({ apiKey }), (error: Error) => {
+        assert.equal(error.name, 'TypeError');
+        assert.match(error.message, /^apiKey must be .* but it starts or ends with a space, which HTTP trims from the header$/);
+        assert.ok(!error.message.includes('secret'), `the message shows the key: ${error.message}`);
+        return true;
+      });
+    }
     assert.throws(options({ apiKey: 42 }), { name: 'TypeError', message: /^apiKey must be a non-empty string .*got number/ });
     assert.throws(options({ fetch: 'fetch' }), { name: 'TypeError', message: 'fetch must be a function, got string' });
     assert.throws(options({ timeoutMs: 2 ** 40 }), { name: 'TypeError', message: /^timeoutMs must be at most 2147483647/ });
