@@ -32,6 +32,7 @@ export interface Backoff {
 
 /** The wait before retry `retry` (1 for the first): half its ceiling, plus up to half again at random (jitter). */
 export function backoffDelay(retry: number, { baseMs, maxMs }: Backoff, random: () => number = Math.random): number {
-  const ceiling = Math.min(maxMs, baseMs * 2 ** (retry - 1));
+  // past ~1000 retries 2^n is Infinity: min() still gives the cap, and 0 * Infinity (NaN) is 0
+  const ceiling = Math.min(maxMs, baseMs * 2 ** (retry - 1)) || 0;
   return ceiling / 2 + (random() * ceiling) / 2;
 }

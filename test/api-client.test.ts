@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RoomcastApi, RoomcastApiError } from '../api/index.js';
+import { backoffDelay } from '../api/retry.js';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
 import { startHeldAnswerRelay } from './helpers/held-answer-relay.js';
 import { startLostAnswersCluster, type LostAnswersCluster } from './helpers/lost-redis-answers.js';
@@ -42,6 +43,15 @@ function recordingFetch(inner: typeof fetch = fetch): { fetch: typeof fetch; bod
 const keysOf = (bodies: string[]): string[] => bodies.map((body) => (JSON.parse(body) as { idempotencyKey: string }).idempotencyKey);
 
 const pushesWith = (client: TestClient, data: string): Frame[] => client.frames.filter((f) => isPush(f) && f.data === data);
+
+describe('roomcast/api backoff', () => {
+  it('waits half its ceiling plus up to half again, the ceiling doubling to maxMs; backoffMs 0 waits 0 however many retries (0 * 2^2000 is NaN)', () => {
+    const waits = (baseMs: number, retries: number[], random: number): number[] => retries.map((n) => backoffDelay(n, { baseMs, maxMs: 2000 }, () => random));
+    assert.deepEqual(waits(100, [1, 2, 3, 5, 6, 2000], 0), [50, 100, 200, 800, 1000, 1000]);
+    assert.deepEqual(waits(100, [1, 6], 0.5), [75, 1500]);
+    assert.deepEqual(waits(0, [1, 1025, 2000], 0.5), [0, 0, 0]);
+  });
+});
 
 describe('roomcast/api against a running server', () => {
   const server = serverPerSuite({ apiKey: API_KEY, auth: 'optional', jwtSecret: JWT_SECRET });
