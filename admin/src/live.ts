@@ -38,7 +38,7 @@ export function takeEvents(buffer: string, onEvent: (event: string, data: string
 export function followStats(key: string | undefined, handlers: LiveHandlers): () => void {
   let stopped = false;
   /** The connection attempt under way, aborted when stopped. */
-  let current = new AbortController();
+  let current: AbortController | undefined;
 
   const run = async (): Promise<void> => {
     while (!stopped) {
@@ -91,6 +91,6 @@ export function followStats(key: string | undefined, handlers: LiveHandlers): ()
   void run();
   return () => {
     stopped = true;
-    current.abort();
+    current?.abort();
   };
 }
