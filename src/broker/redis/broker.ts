@@ -435,7 +435,7 @@ export class RedisBroker implements Broker {
   private keepStreams(all: boolean): void {
     const gateway = this.gateway;
     if (gateway === undefined || !this.commands.isReady) return;
-    if (all) this.streams.keep(streamsWithMembers(gateway));
+    if (all) this.streams.keepAll(streamsWithMembers(gateway));
     else this.streams.keepSlice(streamsWithMembers(gateway));
   }
 

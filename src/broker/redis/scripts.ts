@@ -178,9 +178,10 @@ local function fieldsOf(entry)
 end
 local function kept(entry) return tonumber(fieldsOf(entry)['a']) >= oldest end
 local function seqOf(entry) return tonumber(string.match(entry[1], '^(%d+)')) end
--- the first entry from this range start on, or nil (XRANGE answers nil, false in Lua, for none)
-local function firstFrom(start) return (redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 1) or {})[1] end
+-- the first entry from this range start on, or nil
+local function firstFrom(start) return redis.call('XRANGE', KEYS[2], start, '+', 'COUNT', 1)[1] end
 local out = {}
+-- XRANGE answers COUNT 0 with nil (false in Lua), not with no entries
 if limit == 0 then return { seq, epoch, out } end
 local from = '(' .. ARGV[1] .. '-0'
 local first = firstFrom(from)
@@ -195,7 +196,7 @@ if first and not kept(first) then
   end
   from = string.format('%d-0', hi)
 end
-for _, entry in ipairs(redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', limit) or {}) do
+for _, entry in ipairs(redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', limit)) do
   local f = fieldsOf(entry)
   if tonumber(f['a']) >= oldest then
     table.insert(out, { seqOf(entry), f['i'], tonumber(f['t']), f['v'], tonumber(f['o']) })

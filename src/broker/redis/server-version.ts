@@ -58,7 +58,7 @@ export class RedisVersionCheck {
 
   /** After a reconnect, which may reach another server (a failover to an older replica): logs an error when it is too old. */
   async afterReconnect(): Promise<void> {
-    const version = await this.read().catch(() => undefined);
+    const version = await this.read();
     if (version === undefined || meetsRedisMinimum(version)) return;
     this.log.error(`${new RedisTooOldError(this.where, version).message}; reconnected to it, this process fails the requests that need Redis 7 until it is replaced`);
   }

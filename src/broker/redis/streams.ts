@@ -127,10 +127,16 @@ export class RedisStreams {
 
   /**
    * Keeps the seq and epoch of every one of these streams at once (after Redis
-   * was out of reach, when slices may have been missed). Walked, not listed: a
-   * node passes its room index, and builds no array of 100,000s of rooms.
+   * was out of reach, when slices may have been missed): the node's every
+   * stream, so those whose keep failed need no other.
    */
-  keep(streams: Iterable<string>): void {
+  keepAll(streams: Iterable<string>): void {
+    this.unkept.clear();
+    this.keep(streams);
+  }
+
+  /** Walked, not listed: a node passes its room index, and builds no array of 100,000s of rooms. */
+  private keep(streams: Iterable<string>): void {
     let kept: string[] = [];
     for (const stream of streams) {
       kept.push(stream);
