@@ -25,6 +25,7 @@ describe('gateway shutdown', () => {
       let shutdown: Promise<void> | undefined;
       // runs after the gateway's own upgrade listener: its token verification has begun and not ended
       httpOf(server.gateway).once('upgrade', () => (shutdown = server.gateway.close()));
+      const started = Date.now();
       const client = new WebSocket(`${server.gatewayUrl}?token=${token}`);
       const frames: string[] = [];
       client.on('message', (data: Buffer) => frames.push(data.toString()));
@@ -33,7 +34,6 @@ describe('gateway shutdown', () => {
         client.once('unexpected-response', (_req, res) => resolve(`HTTP ${res.statusCode}`));
         client.once('close', (code) => resolve(`close ${code}`));
       });
-      const started = Date.now();
       await shutdown;
       assert.equal(outcome, 'HTTP 503');
       assert.deepEqual(frames, []);

@@ -17,7 +17,7 @@ import { call, post } from './helpers/http.js';
 import { pushUntilStopped, type Accepted } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { assertResumed, awayMember, dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
-import { until } from './helpers/until.js';
+import { stallFor, until } from './helpers/until.js';
 
 function brokerOf(cluster: TestCluster, node: number): RedisBroker {
   return cluster.gateways[node].node.broker as RedisBroker;
@@ -321,16 +321,12 @@ describe('what roomcast leaves in Redis', { skip: skipWithoutRedis }, () => {
     // beats take over 4 s: keeping a slice per beat, not per period of time, let streams expire under their members
     const cluster = await startCluster(redisEngine(redis.url, { registryTtlMs: 600, recoveryWindowMs: 300 }), 1);
     let clients: TestClient[] = [];
-    const busy = (): void => {
-      const until = performance.now() + 250;
-      while (performance.now() < until);
-    };
     let load: NodeJS.Timeout | undefined;
     try {
       const rooms = Array.from({ length: 48 }, (_, i) => `late-${i}`);
       clients = await Promise.all([0, 1].map(async (part) => (await member(nodeOf(cluster, 0), rooms.slice(part * 24, (part + 1) * 24))).client));
       const keys = rooms.map((room) => brokerOf(cluster, 0).names.streamKey(room));
-      load = setInterval(busy, 50);
+      load = setInterval(() => stallFor(250), 50);
       await sleep(9000);
       clearInterval(load);
       assert.equal(await redis.command(['EXISTS', ...keys]), rooms.length, 'every stream outlived its TTL from the join: each was kept');

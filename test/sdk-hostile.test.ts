@@ -5,10 +5,9 @@
  * and close() must stop everything.
  */
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { WebSocketServer, type WebSocket } from 'ws';
+import type { WebSocket } from 'ws';
 import { RoomcastClient, type RoomcastError } from '../client/node.js';
 import { nextEvent, record, ScriptedGateway } from './helpers/sdk.js';
 
@@ -27,25 +26,6 @@ function watchProcess(): unknown[] {
     process.off('unhandledRejection', onError);
   });
   return seen;
-}
-
-/** A `ws` server that sends no welcome: `onConnection` decides everything. */
-async function rawServer(onConnection: (ws: WebSocket) => void): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((resolve) => wss.once('listening', () => resolve()));
-  let connections = 0;
-  wss.on('connection', (ws) => {
-    connections++;
-    onConnection(ws);
-  });
-  return {
-    url: `ws://127.0.0.1:${(wss.address() as AddressInfo).port}/connect`,
-    connections: () => connections,
-    close: async () => {
-      for (const ws of wss.clients) ws.terminate();
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
-    },
-  };
 }
 
 /** Timers (setTimeout/setInterval) alive in this process now. */
@@ -194,7 +174,7 @@ describe('SDK against a gateway that closes at once or never welcomes', () => {
   ] as const) {
     it(`backs off against a server that accepts and ${name} before any welcome, every time; close() stops it all`, async () => {
       const timersBefore = activeTimers();
-      const server = await rawServer(end);
+      const server = await ScriptedGateway.start(end, { welcome: false });
       // random 0.99: each delay just under its ceiling (20, 40, then 80 ms)
       const client = new RoomcastClient(server.url, { reconnect: FAST, random: () => 0.99 });
       const states = record(client, 'state');
@@ -207,11 +187,11 @@ describe('SDK against a gateway that closes at once or never welcomes', () => {
           [19, 39, 79, 79],
         );
         // 19 + 39 + 79 * n <= 1000 ms: at most 13 connections, more only in a tight loop; a loaded machine may make fewer
-        assert.ok(server.connections() >= 4 && server.connections() <= 14, `${server.connections()} connections in 1 s`);
+        assert.ok(server.connections >= 4 && server.connections <= 14, `${server.connections} connections in 1 s`);
         client.close();
-        const seen = server.connections();
+        const seen = server.connections;
         await sleep(300);
-        assert.equal(server.connections(), seen, 'no connection after close()');
+        assert.equal(server.connections, seen, 'no connection after close()');
         assert.equal(client.state, 'closed');
         assert.equal(states.at(-1)?.state, 'closed');
         assert.ok(activeTimers() <= timersBefore, `${activeTimers()} timers, ${timersBefore} before`);
@@ -225,7 +205,7 @@ describe('SDK against a gateway that closes at once or never welcomes', () => {
 
   it('gives a server that never welcomes connectTimeoutMs, then backs off, and again; close() leaves no timer', async () => {
     const timersBefore = activeTimers();
-    const server = await rawServer(() => undefined);
+    const server = await ScriptedGateway.start(() => undefined, { welcome: false });
     const client = new RoomcastClient(server.url, { reconnect: FAST, random: () => 0.99, connectTimeoutMs: 150 });
     const states = record(client, 'state');
     try {
@@ -235,11 +215,11 @@ describe('SDK against a gateway that closes at once or never welcomes', () => {
       for (const s of retries) assert.deepEqual([s.code, s.reason], [1006, 'no welcome frame within 150 ms']);
       assert.deepEqual(retries.slice(0, 2).map((s) => s.retryInMs), [19, 39]);
       // each retry is a connection; the last one may be open and waiting for its welcome
-      assert.ok([retries.length, retries.length + 1].includes(server.connections()), `${server.connections()} connections, ${retries.length} retries`);
+      assert.ok([retries.length, retries.length + 1].includes(server.connections), `${server.connections} connections, ${retries.length} retries`);
       client.close();
-      const seen = server.connections();
+      const seen = server.connections;
       await sleep(300);
-      assert.equal(server.connections(), seen);
+      assert.equal(server.connections, seen);
       assert.ok(activeTimers() <= timersBefore, `${activeTimers()} timers, ${timersBefore} before`);
       assert.deepEqual(uncaught, []);
     } finally {

@@ -7,7 +7,7 @@
  */
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { readCommand } from './resp.js';
+import { readCommands } from './resp.js';
 
 export interface OldRedis {
   port: number;
@@ -38,17 +38,6 @@ function helloReply(version: string): string {
   return `%${fields.length}\r\n${fields.map(([name, value]) => simple(name) + value).join('')}`;
 }
 
-/** Takes the complete commands (arrays of bulk strings) off the front of `buffer`; returns them and what is left. */
-function parseCommands(buffer: Buffer): { commands: string[][]; rest: Buffer } {
-  const commands: string[][] = [];
-  let at = 0;
-  for (let command = readCommand(buffer, at); command !== undefined; command = readCommand(buffer, at)) {
-    commands.push(command.words);
-    at = command.end;
-  }
-  return { commands, rest: buffer.subarray(at) };
-}
-
 /** `helloKnown: false`: a Redis older than 6, which answers HELLO "unknown command". */
 export async function startOldRedis(version: string, helloKnown = true): Promise<OldRedis> {
   const commands: string[][] = [];
@@ -67,7 +56,7 @@ export async function startOldRedis(version: string, helloKnown = true): Promise
     socket.on('error', () => socket.destroy());
     let pending: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
-      const parsed = parseCommands(Buffer.concat([pending, chunk]));
+      const parsed = readCommands(Buffer.concat([pending, chunk]));
       pending = parsed.rest;
       for (const words of parsed.commands) {
         commands.push(words);

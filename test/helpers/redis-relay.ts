@@ -8,7 +8,7 @@
  * that rather than for a time.
  */
 import type { Socket } from 'node:net';
-import { readCommand, readReply } from './resp.js';
+import { readCommands, readReply } from './resp.js';
 import { TcpRelay, type Link } from './tcp-relay.js';
 
 /** A held connection: `held` resolves once the command arrived and is held; `release` lets it and what followed through. */
@@ -154,14 +154,9 @@ export class RedisRelay {
   /** Passes a chunk on to Redis, noting each command it completes with the watches it answers. */
   private send(client: Client, chunk: Buffer): void {
     client.upstream.write(chunk);
-    const sent = Buffer.concat([client.sentPart, chunk]);
-    let at = 0;
-    for (let command = readCommand(sent, at); command !== undefined; command = readCommand(sent, at)) {
-      const words = command.words;
-      client.unanswered.push(this.watches.filter((watch) => watch.matches(client.name, words)));
-      at = command.end;
-    }
-    client.sentPart = sent.subarray(at);
+    const { commands, rest } = readCommands(Buffer.concat([client.sentPart, chunk]));
+    for (const words of commands) client.unanswered.push(this.watches.filter((watch) => watch.matches(client.name, words)));
+    client.sentPart = rest;
   }
 
   /** Passes a chunk of Redis's answers back to the client, resolving the watches of each command answered without an error. */

@@ -5,7 +5,7 @@
  */
 
 /** A whole command (its words, as latin1 text) and the offset just past it; undefined while incomplete. */
-export function readCommand(buf: Buffer, at: number): { words: string[]; end: number } | undefined {
+function readCommand(buf: Buffer, at: number): { words: string[]; end: number } | undefined {
   const head = readLine(buf, at);
   if (head === undefined) return undefined;
   if (buf[at] !== 0x2a /* '*' */) throw new Error(`not a RESP command: ${JSON.stringify(buf.toString('latin1', at, head.end))}`);
@@ -18,6 +18,17 @@ export function readCommand(buf: Buffer, at: number): { words: string[]; end: nu
     end = length.end + Number(length.text) + 2;
   }
   return { words, end };
+}
+
+/** Takes the whole commands (their words) off the front of `buf`; returns them and what is left, an incomplete command. */
+export function readCommands(buf: Buffer): { commands: string[][]; rest: Buffer } {
+  const commands: string[][] = [];
+  let at = 0;
+  for (let command = readCommand(buf, at); command !== undefined; command = readCommand(buf, at)) {
+    commands.push(command.words);
+    at = command.end;
+  }
+  return { commands, rest: buf.subarray(at) };
 }
 
 /** Kinds of reply: an answer to a command (an error or not), or a push Redis sends on its own (RESP3). */

@@ -41,13 +41,13 @@ export interface ScriptOptions {
   heartbeatMs?: number;
   /** Port to listen on (default: any free one). */
   port?: number;
-  /** Fields added to the welcome of the `index`-th connection (e.g. `resume`, `epoch`, `seq`). */
-  welcome?: (index: number) => Record<string, unknown>;
+  /** Fields added to the welcome of the `index`-th connection (e.g. `resume`, `epoch`, `seq`); false: send no welcome. */
+  welcome?: ((index: number) => Record<string, unknown>) | false;
 }
 
 /**
  * A plain `ws` server standing in for a gateway that misbehaves on purpose:
- * it sends a welcome frame, then does what `onConnection` says.
+ * it sends a welcome frame (unless told not to), then does what `onConnection` says.
  */
 export class ScriptedGateway {
   readonly sockets: WebSocket[] = [];
@@ -65,7 +65,7 @@ export class ScriptedGateway {
       const index = gateway.sockets.push(ws) - 1;
       gateway.urls.push(request.url ?? '');
       ws.on('message', (data: Buffer) => gateway.received.push(data.toString()));
-      ws.send(JSON.stringify({ type: 0, op: 'welcome', data: `ws-${index}`, wsId: `ws-${index}`, heartbeat: heartbeatMs, ...welcome(index) }));
+      if (welcome !== false) ws.send(JSON.stringify({ type: 0, op: 'welcome', data: `ws-${index}`, wsId: `ws-${index}`, heartbeat: heartbeatMs, ...welcome(index) }));
       onConnection(ws, index);
     });
     return gateway;
