@@ -4,16 +4,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
 import { post } from './helpers/http.js';
+import { pushToRoom } from './helpers/pushes.js';
 import { awayMember } from './helpers/resume.js';
 import { withServer } from './helpers/server.js';
 
-/** Pushes to `room` large enough that their replay stalls until the client reads; their seqs. */
-async function backlog(logicUrl: string, room: string, count: number): Promise<number[]> {
-  const val = 'v'.repeat(40 * 1024);
-  const seqs: number[] = [];
-  for (let i = 0; i < count; i++) seqs.push((await post(logicUrl, '/push/room', { val, tag: 2, id: room })).body.data?.seq as number);
-  return seqs;
-}
+/** Large pushes: 200 of them pass what the kernel buffers for a client that stops reading, so the replay waits for it. */
+const LARGE_VAL = 'v'.repeat(40 * 1024);
 
 const shown = (f: Frame): string => (isPush(f) ? `push ${f.room ?? '*'} ${f.seq}` : `${f.op} ${f.room ?? ''}`.trim());
 
@@ -30,7 +26,7 @@ describe('membership changes by wsId during a resume', () => {
   it('a leave by wsId while the replay waits for the client: every missed push once, then resumed, then one left, and nothing of the room after it', async () => {
     await withServer({}, async (server) => {
       const { client, since } = await awayMember(server, ['stay', 'quit']);
-      const missed = await backlog(server.logicUrl, 'quit', 200);
+      const missed = await pushToRoom(server.logicUrl, 'quit', 200, 1, LARGE_VAL);
       const again = await stalledResume(server.gatewayUrl, client, since);
       const left = await post(server.logicUrl, '/room/leave', { id: 'quit', wsId: client.wsId });
       assert.deepEqual(left.body.data?.changed, true, left.text);
@@ -49,7 +45,7 @@ describe('membership changes by wsId during a resume', () => {
   it('a join by wsId while the replay waits for the client: one joined after resumed, then the pushes to the room accepted after the join, each once', async () => {
     await withServer({}, async (server) => {
       const { client, since } = await awayMember(server, ['stay']);
-      const missed = await backlog(server.logicUrl, 'stay', 200);
+      const missed = await pushToRoom(server.logicUrl, 'stay', 200, 1, LARGE_VAL);
       const again = await stalledResume(server.gatewayUrl, client, since);
       const joined = await post(server.logicUrl, '/room/join', { id: 'late', wsId: client.wsId });
       assert.deepEqual(joined.body.data?.changed, true, joined.text);

@@ -14,7 +14,6 @@ import { skipWithoutRedis } from './helpers/redis.js';
 import { dropConnection, member } from './helpers/resume.js';
 import { until } from './helpers/until.js';
 
-
 describe('a leave by wsId while a resume restores the rooms (Redis)', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   const env = relayedClusterPerSuite(2);
 

@@ -60,7 +60,6 @@ describe('SDK closed by a listener of the connected state that follows a refused
   });
 });
 
-
 describe('SDK closed by a listener of a left event that a resume brings', () => {
   it('keeps no room once closed: the rooms of the resumed session are back before the left events, not added after them', async () => {
     const gateway = await ScriptedGateway.start(

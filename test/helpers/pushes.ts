@@ -3,14 +3,14 @@ import assert from 'node:assert/strict';
 import { isPush, type TestClient } from './client.js';
 import { post } from './http.js';
 
-/** `count` pushes to `room` from `callers` concurrent callers; resolves with their seqs in accept order. */
-export async function pushToRoom(logicUrl: string, room: string, count: number, callers = 8): Promise<number[]> {
+/** `count` pushes to `room` from `callers` concurrent callers (each `val`, or one naming the push); resolves with their seqs in accept order. */
+export async function pushToRoom(logicUrl: string, room: string, count: number, callers = 8, val?: string): Promise<number[]> {
   const seqs: number[] = [];
   let next = 0;
   const caller = async (): Promise<void> => {
     while (next < count) {
       const i = next++;
-      const answer = await post(logicUrl, '/push/room', { val: `${room}-${i}`, tag: 2, id: room });
+      const answer = await post(logicUrl, '/push/room', { val: val ?? `${room}-${i}`, tag: 2, id: room });
       assert.equal(answer.status, 200, answer.text);
       seqs.push(answer.body.data?.seq as number);
     }
