@@ -240,6 +240,27 @@ describe('client auth optional, public key and JWKS', () => {
       assert.match(String(ended.message), /has ended, and its token was issued before it had a user/);
       assert.equal((await call(server.logicUrl, `/conns/${owner.wsId}`)).status, 404, 'nobody took the ended session');
       await late.closeAndWait();
+      // nor an anonymous connection: the wsId was olive's, and a backend may still push to it as hers
+      const { client: anonymous, end: anonymousEnd } = await resumeOn(server.gatewayUrl, token, {});
+      assert.equal(anonymousEnd.code, 'bad_resume', JSON.stringify(anonymousEnd));
+      assert.match(String(anonymousEnd.message), /has ended, and its token was issued before it had a user/);
+      assert.equal((await call(server.logicUrl, `/conns/${owner.wsId}`)).status, 404, 'no anonymous connection took the ended session');
+      await anonymous.closeAndWait();
+    });
+  });
+
+  it('optional: an anonymous session that ended is not taken back by its token (it may have become a user\'s); one away still is', async () => {
+    await withServer({ auth: 'optional', jwtSecret: JWT_SECRET }, async (server) => {
+      const away = await TestClient.connect(server.gatewayUrl);
+      await dropConnection(server, away);
+      const { client: back, end: resumed } = await resumeOn(server.gatewayUrl, away.welcome!.resume as string, {});
+      assert.equal(resumed.op, 'resumed', JSON.stringify(resumed));
+      assert.equal(resumed.wsId, away.wsId);
+      await back.closeAndWait();
+      await until('the session ended', async () => ((await call(server.logicUrl, `/conns/${away.wsId}`)).status === 404 ? true : undefined));
+      const { client: late, end } = await resumeOn(server.gatewayUrl, resumed.resume as string, {});
+      assert.equal(end.code, 'bad_resume', JSON.stringify(end));
+      await late.closeAndWait();
     });
   });
 

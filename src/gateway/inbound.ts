@@ -3,6 +3,7 @@
  * frame back to that client (or nothing); no input can throw past here.
  */
 import type { Logger } from 'pino';
+import type { AuthMode } from '../config.js';
 import { parseClientFrame } from '../protocol/client-frames.js';
 import { errorFrame, PONG_FRAME, replyFrame, type ClientErrorCode, type ReplyId } from '../protocol/frames.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
@@ -19,6 +20,8 @@ export interface InboundContext {
   /** --max-payload: the socket takes larger messages only for a resume (see resumeFrameLimit). */
   maxPayload: number;
   log: Logger;
+  /** --auth: with `optional` or `required` an anonymous session may become a user's, which bounds what its resume token may take back. */
+  auth: AuthMode;
   /** Verifies and applies a client token (auth or refresh); resolves with what is wrong, or undefined. */
   authenticate(conn: Connection, token: string): Promise<string | undefined>;
 }
@@ -123,7 +126,7 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
       return;
     }
     case 'resume':
-      resume(ctx.node, conn, frame, firstFrame).catch((err: unknown) => ctx.log.error({ err, wsId: conn.wsId }, 'resume failed'));
+      resume(ctx.node, conn, frame, firstFrame, ctx.auth).catch((err: unknown) => ctx.log.error({ err, wsId: conn.wsId }, 'resume failed'));
       return;
   }
 }

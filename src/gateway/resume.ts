@@ -7,6 +7,7 @@
  * before the replay; held pushes the replay already covered are dropped.
  */
 import type { HistoryEntry, StreamPosition } from '../broker/broker.js';
+import type { AuthMode } from '../config.js';
 import { errorFrame, joinedFrame, leftFrame, resumedFrame, type ReplyId } from '../protocol/frames.js';
 import { ALL_STREAM, toRoomId } from '../protocol/room-id.js';
 import { encodeTextFrame } from '../protocol/ws-frame.js';
@@ -168,9 +169,9 @@ async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allA
   return { position: replay.position, complete: replay.complete, replay };
 }
 
-export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
+export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean, auth: AuthMode): Promise<void> {
   try {
-    await resumeSession(node, conn, request, firstFrame);
+    await resumeSession(node, conn, request, firstFrame, auth);
   } finally {
     // only a resume as the first frame reads it; a late one must leave it to the first, which may still be under way
     if (firstFrame) conn.welcomeAll = undefined;
@@ -186,7 +187,7 @@ function retryLater(node: GatewayNode, conn: Connection, err: unknown, keepSessi
   node.counters.resumeRetryCloses++;
 }
 
-async function resumeSession(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
+async function resumeSession(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean, auth: AuthMode): Promise<void> {
   const refuse = (code: 'bad_request' | 'bad_resume', message: string): void => {
     // a late resume must leave the hold alone: it may be the one of a resume still replaying
     if (firstFrame) conn.releaseHeld();
@@ -217,9 +218,9 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   const contended = `session ${wsId} is being resumed by another connection`;
   if (taken.status === 'busy') return refuse('bad_resume', contended);
   if (taken.status === 'foreign') return refuse('bad_resume', `session ${wsId} belongs to another user`);
-  // a token issued before its session had a user (an auth frame after the welcome): once the session
-  // has ended nothing says whose it became, and it may be another user's
-  if (taken.status === 'gone' && conn.uid !== undefined && !claim.issuedToUser) {
+  // a token issued before its session had a user (an anonymous welcome, where an auth frame may follow): once
+  // the session has ended nothing says whose it became, so neither a user nor an anonymous connection takes its wsId
+  if (taken.status === 'gone' && !claim.issuedToUser && (conn.uid !== undefined || auth !== 'off')) {
     node.giveBack(conn, taken, wsId);
     return refuse('bad_resume', `session ${wsId} has ended, and its token was issued before it had a user`);
   }

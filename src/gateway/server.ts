@@ -161,6 +161,7 @@ export class GatewayServer {
       allowClientJoin: options.allowClientJoin,
       maxPayload: options.maxPayload,
       log,
+      auth: options.auth,
       authenticate: (conn, token) => this.authenticate(conn, token),
     };
     const maxFps = options.maxFramesPerSecond;
