@@ -335,7 +335,7 @@ const flags = {
   authTimeout: () => option('--auth-timeout <ms>', 'how long a connection may take to send {"op":"auth"} when auth is required (then 1008)', integer(100, 600_000, 'the auth timeout'), DEFAULTS.authTimeout),
   maxConnections: () => option('--max-connections <n>', 'connections one gateway node holds; more are refused with 503 (0: no limit)', integer(0, 10_000_000, 'the max connections'), DEFAULTS.maxConnections),
   maxConnectionsPerIp: () =>
-    option('--max-connections-per-ip <n>', 'connections from one address; more are refused with 429 (0: no limit)', integer(0, 10_000_000, 'the max connections per IP'), DEFAULTS.maxConnectionsPerIp),
+    option('--max-connections-per-ip <n>', 'connections from one address (an IPv6 /64); more are refused with 429 (0: no limit)', integer(0, 10_000_000, 'the max connections per IP'), DEFAULTS.maxConnectionsPerIp),
   maxConnectionsPerUser: () =>
     option(
       '--max-connections-per-user <n>',

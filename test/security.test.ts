@@ -406,6 +406,24 @@ describe('limits', () => {
     });
   });
 
+  it('counts an IPv6 client by its /64 network, and an IPv4-mapped one as its IPv4 address', async () => {
+    await withServer({ maxConnectionsPerIp: 1, trustProxy: 'loopback' }, async (server) => {
+      const viaProxy = (client: string) => ({ headers: { 'x-forwarded-for': client } });
+      const first = await TestClient.connect(server.gatewayUrl, viaProxy('2001:db8:1:2::1'));
+      // another address of the same /64 (one host is given the whole network), written out in full
+      const sameNetwork = await outcome(server.gatewayUrl, { 'x-forwarded-for': '2001:0db8:0001:0002:ffff:0000:0000:0009' });
+      assert.equal(sameNetwork.status, 429, 'the limit applies per /64, not per IPv6 address');
+      const otherNetwork = await TestClient.connect(server.gatewayUrl, viaProxy('2001:db8:1:3::1'));
+      assert.equal((await call(server.logicUrl, `/conns/${first.wsId}`)).body.data?.remoteAddress, '2001:db8:1:2::1', 'shown as the address itself');
+      const v4 = await TestClient.connect(server.gatewayUrl, viaProxy('198.51.100.7'));
+      assert.equal((await outcome(server.gatewayUrl, { 'x-forwarded-for': '::ffff:198.51.100.7' })).status, 429, 'an IPv4-mapped address is its IPv4 address');
+      assert.equal((await stats(server)).limits.maxConnectionsPerIp, 2);
+      await first.closeAndWait();
+      const sameNetworkLater = await until('the /64 to hold no connection', () => TestClient.connect(server.gatewayUrl, viaProxy('2001:db8:1:2::2')).catch(() => undefined));
+      await Promise.all([sameNetworkLater.closeAndWait(), otherNetwork.closeAndWait(), v4.closeAndWait()]);
+    });
+  });
+
   it('closes a client sending frames past --max-frames-per-second with 4029', async () => {
     await withServer({ maxFramesPerSecond: 10 }, async (server) => {
       const flooder = await TestClient.connect(server.gatewayUrl);

@@ -7,7 +7,10 @@
  * have not finished their WebSocket handshake, counted from the moment they
  * are accepted: a client that opens sockets and sends nothing (or half a
  * request) cannot hold more than that many open, whatever the limits above.
+ *
+ * Addresses are counted by addressGroup: an IPv6 client by its /64.
  */
+import { addressGroup } from './address-group.js';
 import { takeToken, tokensAt, type RateBucket } from './rate-bucket.js';
 
 export interface AdmissionLimits {
@@ -60,7 +63,7 @@ export class Admission {
   }
 
   closeHandshake(address: string): void {
-    const entry = this.addresses.get(address);
+    const entry = this.addresses.get(addressGroup(address));
     if (entry !== undefined) entry.handshakes--;
   }
 
@@ -88,7 +91,7 @@ export class Admission {
   }
 
   release(address: string): void {
-    const entry = this.addresses.get(address);
+    const entry = this.addresses.get(addressGroup(address));
     if (entry === undefined) return;
     entry.connections--;
     this.total--;
@@ -129,10 +132,11 @@ export class Admission {
   }
 
   private entry(address: string, now: number): PerAddress {
-    let entry = this.addresses.get(address);
+    const group = addressGroup(address);
+    let entry = this.addresses.get(group);
     if (entry === undefined) {
       entry = { connections: 0, handshakes: 0, rateTokens: this.limits.connectRatePerIp * BURST_SECONDS, rateRefilledAt: now };
-      this.addresses.set(address, entry);
+      this.addresses.set(group, entry);
     }
     return entry;
   }

@@ -5,8 +5,10 @@
  * each time, and nothing else bounds them: so a node keeps at most
  * `--max-connections` of them, an address at most `--max-connections-per-ip`,
  * and past either the oldest one ends (it resumes as `recovered:false`, like
- * one past its window). Away sessions never refuse a connection.
+ * one past its window). Away sessions never refuse a connection. Addresses
+ * are counted by addressGroup, as for connections: an IPv6 client by its /64.
  */
+import { addressGroup } from './address-group.js';
 import { SetsByKey } from '../sets-by-key.js';
 
 export interface AwayLimits {
@@ -38,7 +40,8 @@ export class AwayLedger {
   }
 
   /** A session went away from `address`; returns the sessions to end so both limits hold, oldest first. */
-  add(wsId: string, address: string, now = Date.now()): string[] {
+  add(wsId: string, clientAddress: string, now = Date.now()): string[] {
+    const address = addressGroup(clientAddress);
     this.forgetEnded(now);
     this.delete(wsId);
     this.entries.set(wsId, { address, until: now + this.windowMs });
