@@ -529,6 +529,21 @@ describe('logic API', () => {
         }
       }
     });
+
+    it('every operation answers an Expect other than 100-continue with 417, and /openapi.json lists 417 for it', async () => {
+      const doc = (await call(server.logicUrl, '/openapi.json')).body as unknown as { paths: Record<string, Record<string, { responses: Record<string, unknown> }>> };
+      for (const [path, ops] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(ops)) {
+          // fetch refuses to send an Expect header
+          const raw = await RawHttp.connect(server.logicUrl);
+          raw.send(`${method.toUpperCase()} ${path.replace(/\{\w+\}/g, 'probe')} HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n`);
+          await raw.waitFor('\r\n');
+          raw.close();
+          assert.equal(raw.received.split(' ')[1], '417', `${method.toUpperCase()} ${path} answered ${raw.received.split('\r\n')[0]}`);
+          assert.ok('417' in op.responses, `/openapi.json lists no 417 for ${method.toUpperCase()} ${path}`);
+        }
+      }
+    });
   });
 });
 

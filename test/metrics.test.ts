@@ -299,6 +299,22 @@ describe('docs/grafana-dashboard.json', () => {
   });
 });
 
+describe('docs/REFERENCE.md, "Metrics"', () => {
+  it('lists exactly the roomcast_ metrics /metrics serves, with every cause and limit label they carry', async () => {
+    const reference = readFileSync(new URL('../../docs/REFERENCE.md', import.meta.url), 'utf8');
+    const table = reference.slice(reference.indexOf('| metric | type |')).split('\n\n')[0];
+    const rows = new Map(table.split('\n').slice(2).flatMap((row) => [...row.split('|')[1].matchAll(/`(roomcast_\w+)/g)].map((m) => [m[1], row] as const)));
+    await withServer({}, async (server) => {
+      const families = await scrape(server);
+      const served = [...families.keys()].filter((name) => name.startsWith('roomcast_')).sort();
+      assert.deepEqual([...rows.keys()].sort(), served);
+      for (const [name, label] of [['roomcast_closes_total', 'cause'], ['roomcast_refusals_total', 'limit'], ['roomcast_pushes_total', 'kind']] as const) {
+        for (const { labels } of families.get(name)!.samples) assert.ok(rows.get(name)!.includes(`\`${labels[label]}\``), `${name}: ${label} "${labels[label]}" is not in its row`);
+      }
+    });
+  });
+});
+
 const log = pino({ level: 'silent' });
 
 /** One more logic API on the broker of a cluster's first node (its own connection on Redis, as another process would have). */

@@ -29,7 +29,8 @@ const errorResponse = { $ref: '#/components/responses/Error' };
 
 /** The error statuses one operation answers; 405 is left out, as it answers the methods the path does not have. */
 function errorStatusesOf(route: AnyRoute): number[] {
-  const statuses = new Set<number>(route.errors);
+  // 417: an Expect other than 100-continue, refused whatever the route
+  const statuses = new Set<number>([...route.errors, 417]);
   if (route.auth !== false) statuses.add(401).add(403);
   if (route.body !== undefined || route.query !== undefined || route.params !== undefined) statuses.add(400);
   // 408: a body that does not arrive in time (a request whose headers do not is answered before it has a route)
@@ -89,6 +90,7 @@ export function buildOpenApi(routes: AnyRoute[], extraRoutes: readonly ExtraRout
       responses: {
         200: { description: route.summary, content: { [route.contentType]: { schema } } },
         ...(route.auth === false ? {} : { 401: errorResponse, 403: errorResponse }),
+        417: errorResponse,
       },
     };
   }
