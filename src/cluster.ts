@@ -84,12 +84,13 @@ async function stopWorkers(workers: Set<Worker>, log: Logger): Promise<void> {
 async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHandle> {
   const broker = await createBroker(config, log, 'logic');
   const workers = new Set<Worker>();
+  /** The workers that listen: one still starting (a replacement waiting for Redis, say) serves no one yet. */
+  const listeningWorkers = new Set<Worker>();
   // whatever ends the primary (the shutdown deadline, a fatal error), its workers end with it
   process.on('exit', () => {
     for (const worker of workers) if (!worker.isDead()) worker.process.kill('SIGKILL');
   });
   let stopping = false;
-  let started = false;
   let gatewayPort: number | undefined;
 
   let youngDeaths = 0;
@@ -99,7 +100,8 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
     return Math.min(MAX_RESPAWN_DELAY_MS, RESPAWN_DELAY_MS * 2 ** Math.max(0, youngDeaths - 1));
   };
 
-  const fork = (): Promise<number> => {
+  /** Forks a worker; resolves with its port once it listens. One of the first that dies before listening rejects, failing the start; any other worker's death is logged and it is replaced. */
+  const fork = (first: boolean): Promise<number> => {
     const worker = cluster.fork();
     const forkedAt = Date.now();
     let listening = false;
@@ -107,15 +109,16 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
     workers.add(worker);
     worker.on('exit', (code, signal) => {
       workers.delete(worker);
-      // one of the first workers that dies before listening fails the start instead
-      if (stopping || (!started && !listening)) return;
+      listeningWorkers.delete(worker);
+      if (stopping || (first && !listening)) return;
       const delayMs = respawnAfter(Date.now() - forkedAt);
       const how = { pid: worker.process.pid, code, signal, reason: failure, delayMs };
       // exit 0: the worker stopped on a signal sent to it (by an operator, or to the whole group just before the primary's own)
       if (code === 0) log.warn(how, `gateway worker stopped on its own (exit code 0, as after a signal sent to it); starting another in ${delayMs} ms`);
       else log.error(how, `gateway worker died; starting another in ${delayMs} ms`);
       setTimeout(() => {
-        if (!stopping) fork().catch((err: unknown) => log.error({ err }, 'could not restart a gateway worker'));
+        // its death, should it die, is logged above, reason and all (or not at all, on a shutdown that stopped it)
+        if (!stopping) fork(false).catch(() => undefined);
       }, delayMs).unref();
     });
     return new Promise((resolve, reject) => {
@@ -123,18 +126,18 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
         if (isMessage<FailedMessage>(message, 'roomcast:failed')) failure = message.reason;
         if (!isMessage<ListeningMessage>(message, 'roomcast:listening')) return;
         listening = true;
+        listeningWorkers.add(worker);
         resolve(message.port);
       });
-      worker.once('exit', (code) => reject(new Error(failure ?? `gateway worker exited with code ${code} before listening`)));
+      worker.once('exit', (code, signal) => reject(new Error(failure ?? `gateway worker exited (${signal ?? `code ${code}`}) before listening`)));
     });
   };
 
-  const logic = createLogic(logicPart(config), broker, log, () => (workers.size > 0 ? undefined : 'no gateway worker is running'));
+  const logic = createLogic(logicPart(config), broker, log, () => (listeningWorkers.size > 0 ? undefined : 'no gateway worker is listening'));
   const logicPort = (await logic.listen()).port;
   try {
-    const ports = await Promise.all(Array.from({ length: config.workers }, fork));
+    const ports = await Promise.all(Array.from({ length: config.workers }, () => fork(true)));
     gatewayPort = ports[0];
-    started = true;
   } catch (err) {
     stopping = true;
     await stopWorkers(workers, log);

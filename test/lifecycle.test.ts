@@ -8,8 +8,10 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { childPids } from '../bench/proc-stats.js';
+import { call } from './helpers/http.js';
 import { alive, runCli, spawnServer, stopProcess, type ServerProcess } from './helpers/process.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import { TcpRelay, type Link } from './helpers/tcp-relay.js';
 import { until, within } from './helpers/until.js';
 
 const LOOPBACK = ['--host', '127.0.0.1', '--gateway-port', '0', '--logic-port', '0'];
@@ -159,6 +161,41 @@ describe('roomcast start --workers: the workers live and die with the primary', 
       assert.deepEqual(said, [{ level: 40, msg: 'gateway worker stopped on its own (exit code 0, as after a signal sent to it); starting another in 1000 ms', code: 0 }]);
     } finally {
       await cleanUp(seen);
+    }
+  });
+
+  it('while the only worker is a replacement still starting, /readyz answers 503; a SIGTERM then stops it with no error logged', async () => {
+    // Redis behind a relay that, once told to, never passes on what a new connection sends: a worker started then waits for Redis
+    let holdNew = false;
+    const held = new Set<Link>();
+    const relay = await TcpRelay.start(() => redis.port, {
+      carrier: (link) => {
+        if (!holdNew) return (chunk) => link.upstream.write(chunk);
+        return () => held.add(link);
+      },
+    });
+    server = await spawnServer([...LOOPBACK, '--workers', '2', '--broker', `redis://127.0.0.1:${relay.port}`]);
+    const primary = server;
+    const workers = await until('2 workers', () => (childPids(primary.proc.pid!).length === 2 ? childPids(primary.proc.pid!) : undefined));
+    const seen = [...workers];
+    try {
+      holdNew = true;
+      for (const pid of workers) process.kill(pid, 'SIGKILL');
+      seen.push(await newChild(primary.proc.pid!, seen));
+      await until('the replacement to wait for Redis', () => (held.size > 0 ? true : undefined));
+      const ready = await call(primary.logicUrl, '/readyz');
+      assert.equal(ready.status, 503, `no worker listens, yet /readyz answered ${ready.status}: ${ready.text}`);
+      assert.match(ready.body.msg, /no gateway worker is listening/);
+
+      const stoppingAt = primary.lines.length;
+      primary.proc.kill('SIGTERM');
+      assert.deepEqual(await within(primary.exited, 5000, 'the primary to exit after SIGTERM'), { code: 0, signal: null });
+      const errors = primary.lines.slice(stoppingAt).filter((l) => l.level >= 50);
+      assert.deepEqual(errors, [], 'a shutdown that stops a worker still starting is no error');
+      await until(`workers ${seen.join(', ')} gone`, () => (seen.some(alive) ? undefined : true), 2000);
+    } finally {
+      await cleanUp(seen);
+      await relay.close();
     }
   });
 
