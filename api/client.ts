@@ -5,7 +5,7 @@
  */
 import { apiKeyOf, baseUrlOf, delayMs, fetchOf, nonNegativeInteger, pathSegment, positiveDelayMs, pushOptionsOf } from './arguments.js';
 import { RoomcastApiError, type RoomcastApiErrorCode } from './errors.js';
-import { backoffDelay, outcomeUnknown, retryable, type Backoff, type RetryKind } from './retry.js';
+import { backoffDelay, outcomeUnknown, retryable, retryAfterSeconds, underWayDelay, type Backoff, type RetryKind } from './retry.js';
 import type {
   ConnData,
   HistoryData,
@@ -62,6 +62,8 @@ interface Failure {
   code: RoomcastApiErrorCode;
   msg: string;
   cause?: unknown;
+  /** The answer's Retry-After in seconds, when it has a valid one. */
+  retryAfterS?: number;
 }
 
 /** Why no answer came: the attempt's timeout, or a network failure (its cause's code, say ECONNREFUSED). */
@@ -127,7 +129,11 @@ export class RoomcastApi {
     return this.push('/push/room', { id: room, val }, options);
   }
 
-  /** Pushes `val` to one connection. A retry after an unknown outcome is refused by the server (409): see RoomcastApiError.outcomeUnknown. */
+  /**
+   * Pushes `val` to one connection. A retry that finds the first attempt still under way (409 with Retry-After)
+   * waits and asks again, to get its answer; one after an unknown outcome is refused by the server (409): see
+   * RoomcastApiError.outcomeUnknown.
+   */
   pushConn(wsId: string, val: string, options: PushOptions): Promise<PushConnData> {
     return this.push('/push/conn', { wsId, val }, options);
   }
@@ -203,7 +209,8 @@ export class RoomcastApi {
       if (!('status' in failure)) return failure.data;
       const error = (init: Partial<Failure> & { outcomeUnknown?: boolean }, message?: string): RoomcastApiError =>
         new RoomcastApiError({ ...failure, ...init, method, url, attempts: attempt }, message);
-      if (retry === 'push' && unknown !== undefined && failure.status === 409) {
+      const underWay = retry === 'push' && failure.status === 409 && failure.retryAfterS !== undefined;
+      if (retry === 'push' && unknown !== undefined && failure.status === 409 && !underWay) {
         const key = body?.idempotencyKey as string;
         throw error(
           { outcomeUnknown: true },
@@ -213,9 +220,19 @@ export class RoomcastApi {
             'To deliver it anyway (perhaps twice), push it again with a new idempotency key.',
         );
       }
+      if (underWay && attempt > this.retries) {
+        const key = body?.idempotencyKey as string;
+        throw error(
+          { outcomeUnknown: true },
+          `${method} ${url}: 409 ${failure.msg}. The first attempt with idempotency key ${JSON.stringify(key)} was still under way ` +
+            `on the server after ${attempt} attempts (retries: ${this.retries}), so the push may yet be delivered, once. ` +
+            'Push it again with the same key later to get its answer.',
+        );
+      }
       if (retry === 'push' && unknown === undefined && outcomeUnknown(failure)) unknown = failure;
-      if (!retryable(retry, failure) || attempt > this.retries) throw error({ outcomeUnknown: retry === 'push' && unknown !== undefined });
-      await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, this.backoff)));
+      if (!underWay && (!retryable(retry, failure) || attempt > this.retries)) throw error({ outcomeUnknown: retry === 'push' && unknown !== undefined });
+      const wait = underWay ? underWayDelay(failure.retryAfterS as number, this.backoff) : backoffDelay(attempt, this.backoff);
+      await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
@@ -224,9 +241,11 @@ export class RoomcastApi {
     let status: number;
     let text: string;
     let statusText: string;
+    let retryAfter: string | null;
     try {
       const response = await this.fetch(url, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
       ({ status, statusText } = response);
+      retryAfter = response.headers.get('retry-after');
       text = await response.text();
     } catch (error) {
       return failureOfThrown(error, this.timeoutMs);
@@ -236,6 +255,8 @@ export class RoomcastApi {
       if (typeof answer === 'object' && answer !== null && 'data' in answer) return { data: answer.data as T };
       return { status, code: status, msg: `the answer is not roomcast's {"code":0,"msg":"ok","data":...}: ${text.slice(0, 200)}` };
     }
-    return failureOfAnswer(status, statusText, answer, text);
+    const failure = failureOfAnswer(status, statusText, answer, text);
+    const retryAfterS = retryAfterSeconds(retryAfter);
+    return retryAfterS === undefined ? failure : { ...failure, retryAfterS };
   }
 }

@@ -13,10 +13,13 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { RoomcastApi, RoomcastApiError } from '../api/index.js';
 import { backoffDelay } from '../api/retry.js';
+import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
+import { relayedClusterPerSuite } from './helpers/cluster.js';
 import { startHeldAnswerRelay } from './helpers/held-answer-relay.js';
 import { startLostAnswersCluster, type LostAnswersCluster } from './helpers/lost-redis-answers.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import type { Hold } from './helpers/redis-relay.js';
 import { serverPerSuite, startServer, type TestServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 import { until } from './helpers/until.js';
@@ -380,15 +383,109 @@ describe('roomcast/api on Redis, answers from Redis lost', { skip: skipWithoutRe
     assert.deepEqual(pushesWith(client, 'ran once'), [], 'delivered a second time');
   });
 
-  it('a push to a connection answered 503, then 409 on its retry, is an error that says its outcome is unknown, not retried again', async () => {
+  it('a push to a connection answered 503 whose key Redis kept claimed, unsettled: its retries find it under way (409, Retry-After) until they run out, then an error that says its outcome is unknown', async () => {
     const recorder = recordingFetch(answersAfterFirst(lossy.loseAnswers()));
-    const roomcast = new RoomcastApi(lossy.cluster.logicUrl, { backoffMs: 10, retries: 3, fetch: recorder.fetch });
+    const roomcast = new RoomcastApi(lossy.cluster.logicUrl, { backoffMs: 10, maxBackoffMs: 100, retries: 3, fetch: recorder.fetch });
     const error = await apiError(roomcast.pushConn(client.wsId, 'at most once', { tag: 3 }));
-    assert.deepEqual([error.status, error.code, error.attempts, error.outcomeUnknown], [409, 409, 2, true]);
+    assert.deepEqual([error.status, error.code, error.attempts, error.outcomeUnknown], [409, 409, 4, true]);
     const [key] = keysOf(recorder.bodies);
-    assert.match(error.message, new RegExp(`idempotency key "${key}" ended with 503 .*may have been delivered.*new idempotency key`));
+    assert.match(error.message, new RegExp(`idempotency key "${key}" was still under way on the server after 4 attempts .*may yet be delivered, once`));
     await client.ping();
     assert.ok(pushesWith(client, 'at most once').length <= 1);
+  });
+});
+
+describe('roomcast/api on Redis, a push to a connection still under way when its retry comes', { skip: skipWithoutRedis }, () => {
+  const env = relayedClusterPerSuite(1, { requestTimeoutMs: 1500 });
+
+  /** Holds the gateway node's answer to the next push to a connection (its PUBLISH to the logic's reply channel) in the relay: the push is made, its answer late. */
+  function holdTheAnswer(): Hold {
+    const gateway = env.cluster.gateways[0].node.broker as RedisBroker;
+    const replyChannel = gateway.names.replyChannel((env.cluster.logic.broker as RedisBroker).processId);
+    return env.relay.hold((name, text) => name === `roomcast:commands:${gateway.processId}` && text.includes(replyChannel) && text.includes('delivered'));
+  }
+
+  /** The global fetch, noting each answer's status and its Retry-After header, and calling `onConflict` after a 409. */
+  function watchingFetch(onConflict: () => void): { fetch: typeof fetch; answers: [number, string | null][] } {
+    const answers: [number, string | null][] = [];
+    return {
+      answers,
+      fetch: async (input, init) => {
+        const response = await fetch(input, init);
+        answers.push([response.status, response.headers.get('retry-after')]);
+        if (response.status === 409) onConflict();
+        return response;
+      },
+    };
+  }
+
+  /** How many times `client` got `val`, once a push sent after it has reached it. */
+  async function deliveries(client: TestClient, val: string): Promise<number> {
+    const marker = `after ${val}`;
+    await new RoomcastApi(env.cluster.logicUrl).pushConn(client.wsId, marker, { tag: 3 });
+    await client.next((f) => isPush(f) && f.data === marker);
+    return pushesWith(client, val).length;
+  }
+
+  it('a retry answered 409 with Retry-After (the first still under way) waits and asks again: the first answer, repeated, and delivered once', async () => {
+    const client = await TestClient.connect(env.cluster.gatewayUrls[0]);
+    const hold = holdTheAnswer();
+    try {
+      const watched = watchingFetch(() => hold.release());
+      const roomcast = new RoomcastApi(env.cluster.logicUrl, { timeoutMs: 300, retries: 10, backoffMs: 10, maxBackoffMs: 200, fetch: watched.fetch });
+      const answer = await roomcast.pushConn(client.wsId, 'while under way', { tag: 3 });
+      assert.deepEqual(answer, { wsId: client.wsId, delivered: true, repeated: true });
+      const conflicts = watched.answers.filter(([status]) => status === 409);
+      assert.ok(conflicts.length >= 1, `no retry found the first under way: ${JSON.stringify(watched.answers)}`);
+      for (const [, retryAfter] of conflicts) assert.ok(Number(retryAfter) >= 1, `Retry-After ${retryAfter}`);
+      assert.equal(await deliveries(client, 'while under way'), 1);
+    } finally {
+      hold.release();
+      await client.closeAndWait();
+    }
+  });
+
+  it('a client that runs out of retries while the first is still under way throws outcomeUnknown, saying the first is under way', async () => {
+    const client = await TestClient.connect(env.cluster.gatewayUrls[0]);
+    const hold = holdTheAnswer();
+    try {
+      const watched = watchingFetch(() => undefined);
+      const roomcast = new RoomcastApi(env.cluster.logicUrl, { timeoutMs: 300, retries: 2, backoffMs: 10, maxBackoffMs: 50, fetch: watched.fetch });
+      const error = await apiError(roomcast.pushConn(client.wsId, 'still under way', { tag: 3 }));
+      assert.deepEqual([error.status, error.code, error.attempts, error.outcomeUnknown], [409, 409, 3, true]);
+      assert.match(error.message, /still under way/);
+      assert.deepEqual(
+        watched.answers.map(([status]) => status),
+        [409, 409],
+        'the first attempt timed out; both retries found it under way',
+      );
+      hold.release();
+      assert.equal(await deliveries(client, 'still under way'), 1);
+    } finally {
+      hold.release();
+      await client.closeAndWait();
+    }
+  });
+
+  it('a retry answered 409 without Retry-After (the first answered 503: its node silent, the push delivered) is an error that says its outcome is unknown, not retried again', async () => {
+    const client = await TestClient.connect(env.cluster.gatewayUrls[0]);
+    const hold = holdTheAnswer();
+    try {
+      const watched = watchingFetch(() => undefined);
+      const roomcast = new RoomcastApi(env.cluster.logicUrl, { timeoutMs: 10_000, retries: 3, backoffMs: 10, fetch: watched.fetch });
+      const error = await apiError(roomcast.pushConn(client.wsId, 'outcome unknown', { tag: 3 }));
+      assert.deepEqual([error.status, error.code, error.attempts, error.outcomeUnknown], [409, 409, 2, true]);
+      assert.deepEqual(watched.answers, [
+        [503, null],
+        [409, null],
+      ]);
+      assert.match(error.message, /ended with 503 .*may have been delivered.*new idempotency key/);
+      hold.release();
+      assert.equal(await deliveries(client, 'outcome unknown'), 1);
+    } finally {
+      hold.release();
+      await client.closeAndWait();
+    }
   });
 });
 

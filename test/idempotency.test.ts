@@ -7,13 +7,15 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient } from 'redis';
 import { MemoryBroker } from '../src/broker/memory.js';
+import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { pushOnceOf } from '../src/logic/push-once.js';
 import { TestClient, isPush } from './helpers/client.js';
-import { startCluster, type TestCluster } from './helpers/cluster.js';
+import { relayedClusterPerSuite, startCluster, type TestCluster } from './helpers/cluster.js';
 import { startLostAnswersCluster, type LostAnswersCluster } from './helpers/lost-redis-answers.js';
 import { onEachEngine } from './helpers/engine-suite.js';
 import { parsePrometheus, valueOf } from './helpers/prometheus.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
+import type { Hold } from './helpers/redis-relay.js';
 import { call, post, postJson, type ApiAnswer } from './helpers/http.js';
 import { settled } from './helpers/pushes.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
@@ -138,14 +140,28 @@ onEachEngine(
       assert.equal(await received(logic, a, 'window'), 2);
     });
 
-    it('a push to a connection that finds its key under way (or its first push answered 503) is answered 409, and not delivered', async () => {
+    it('a push to a connection that finds its key claimed and unsettled is answered 409 with Retry-After, saying it is under way, and not delivered', async () => {
       const key = newKey();
       const once = pushOnceOf(WINDOW_MS, 'conn', a.wsId, key, undefined)!;
       assert.equal((await suite.cluster.logic.broker.claimPush(once)).status, 'claimed');
       const answer = await post(logic, '/push/conn', { wsId: a.wsId, val: 'under-way', tag: 2, idempotencyKey: key });
       assert.equal(answer.status, 409, answer.text);
-      assert.match(answer.body.msg, /idempotency key is under way, or failed with its outcome unknown/);
+      assert.equal(answer.headers.get('retry-after'), '1');
+      assert.match(answer.body.msg, /idempotency key is still under way: ask again after Retry-After/);
+      assert.deepEqual(Object.keys(answer.body), ['code', 'msg']);
       assert.equal(await received(logic, a, 'under-way'), 0);
+    });
+
+    it('a push to a connection whose key was settled with its outcome unknown is answered 409 without Retry-After, saying so', async () => {
+      const key = newKey();
+      const once = pushOnceOf(WINDOW_MS, 'conn', a.wsId, key, undefined)!;
+      assert.equal((await suite.cluster.logic.broker.claimPush(once)).status, 'claimed');
+      await suite.cluster.logic.broker.settlePush(once, { status: 'unknown' });
+      const answer = await post(logic, '/push/conn', { wsId: a.wsId, val: 'unknown', tag: 2, idempotencyKey: key });
+      assert.equal(answer.status, 409, answer.text);
+      assert.equal(answer.headers.get('retry-after'), null);
+      assert.match(answer.body.msg, /failed with its outcome unknown/);
+      assert.equal(await received(logic, a, 'unknown'), 0);
     });
 
     it('a push to a connection answered 404 frees its key: a retry is tried again', async () => {
@@ -314,5 +330,60 @@ describe('push idempotency keys: a push whose answer from Redis was lost (503), 
       assert.equal(retry.status, 409, retry.text);
     }
     assert.ok((await received(cluster.logicUrl, client, 'at-most-once')) <= 1);
+  });
+});
+
+describe('push idempotency keys: a push to a connection whose node answers late (Redis)', { skip: skipWithoutRedis }, () => {
+  const env = relayedClusterPerSuite(1, { requestTimeoutMs: 1500 });
+  let client: TestClient;
+  before(async () => {
+    client = await TestClient.connect(env.cluster.gatewayUrls[0]);
+  });
+  after(async () => {
+    await client?.closeAndWait();
+  });
+
+  /** Holds the gateway node's answer to the next push to a connection (its PUBLISH to the logic's reply channel): the push is made, its answer late. */
+  function holdTheAnswer(): Hold {
+    const gateway = env.cluster.gateways[0].node.broker as RedisBroker;
+    const replyChannel = gateway.names.replyChannel((env.cluster.logic.broker as RedisBroker).processId);
+    return env.relay.hold((name, text) => name === `roomcast:commands:${gateway.processId}` && text.includes(replyChannel) && text.includes('delivered'));
+  }
+
+  it('a repeat while the first is under way is 409 with Retry-After, saying so; once the first is answered, a repeat gets its answer', async () => {
+    const push = { wsId: client.wsId, val: 'answered late', tag: 2, idempotencyKey: newKey() };
+    const hold = holdTheAnswer();
+    try {
+      const first = post(env.cluster.logicUrl, '/push/conn', push);
+      await hold.held;
+      const repeat = await post(env.cluster.logicUrl, '/push/conn', push);
+      assert.equal(repeat.status, 409, repeat.text);
+      assert.ok(Number(repeat.headers.get('retry-after')) >= 1, `Retry-After ${repeat.headers.get('retry-after')}`);
+      assert.match(repeat.body.msg, /still under way/);
+      hold.release();
+      const made = await first;
+      assert.equal(made.status, 200, made.text);
+      assertRepeated(made, await post(env.cluster.logicUrl, '/push/conn', push));
+      assert.equal(await received(env.cluster.logicUrl, client, 'answered late'), 1);
+    } finally {
+      hold.release();
+    }
+  });
+
+  it('a repeat after the first was answered 503 (its node silent past the request timeout, the push delivered) is 409 without Retry-After, saying the outcome is unknown', async () => {
+    const push = { wsId: client.wsId, val: 'answered too late', tag: 2, idempotencyKey: newKey() };
+    const hold = holdTheAnswer();
+    try {
+      const first = await post(env.cluster.logicUrl, '/push/conn', push);
+      assert.equal(first.status, 503, first.text);
+      const repeat = await post(env.cluster.logicUrl, '/push/conn', push);
+      assert.equal(repeat.status, 409, repeat.text);
+      assert.equal(repeat.headers.get('retry-after'), null);
+      assert.match(repeat.body.msg, /failed with its outcome unknown/);
+      hold.release();
+      assert.equal(await received(env.cluster.logicUrl, client, 'answered too late'), 1);
+    } finally {
+      hold.release();
+    }
   });
 });

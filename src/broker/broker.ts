@@ -61,11 +61,16 @@ export type Published = Publication & { repeated?: boolean };
 
 /**
  * What claiming an idempotency key for a push to a connection or a user finds:
- * `claimed` (the caller makes the push, then settles the key), `pending` (a push
- * with it is under way, or failed with its outcome unknown), `done` (made: its
- * answer as the caller settled it).
+ * `claimed` (the caller makes the push, then settles the key), `under-way` (a
+ * push with it is being made, for at most `leftMs` more: past that, an
+ * unsettled claim counts as `unknown`), `unknown` (a push with it failed with
+ * its outcome unknown: it may have been made), `done` (made: its answer as the
+ * caller settled it).
  */
-export type PushClaim = { status: 'claimed' } | { status: 'pending' } | { status: 'done'; answer: string };
+export type PushClaim = { status: 'claimed' } | { status: 'under-way'; leftMs: number } | { status: 'unknown' } | { status: 'done'; answer: string };
+
+/** How a claimed push ended: made with its answer, surely not made (its key is freed), or with its outcome unknown. */
+export type PushOutcome = { status: 'made'; answer: string } | { status: 'not-made' } | { status: 'unknown' };
 
 /** A push to every connection of one user. */
 export interface UserPush extends PushMessage {
@@ -344,10 +349,19 @@ export interface Broker {
    * and resolves with the first publication's id, seq and epoch, `repeated`.
    */
   publish(stream: string, message: PushMessage, once?: PushOnce): Promise<Published>;
+  /**
+   * The longest a push to a connection or a user may take, claim to settle, as this broker's own
+   * timeouts bound it: a claim unsettled for longer (its settle failed, or its process died) counts
+   * as a push with its outcome unknown rather than one under way.
+   */
+  readonly longestPushMs: number;
   /** Claims an idempotency key for a push that is not a publish (to a connection or a user), atomically: one claimer wins. */
   claimPush(once: PushOnce): Promise<PushClaim>;
-  /** The claimed push was made, and answered `answer`; or (undefined) surely was not made, which frees its key. */
-  settlePush(once: PushOnce, answer: string | undefined): Promise<void>;
+  /**
+   * How the claimed push ended. An answer replaces a claim under way or unknown; `unknown` replaces a
+   * claim under way; `not-made` frees a claim under way or unknown. A key settled `made` is never changed.
+   */
+  settlePush(once: PushOnce, outcome: PushOutcome): Promise<void>;
   /** Push to every connection of a user, on every node; `nodes` is how many nodes hold one. */
   publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }>;
   userConnections(uid: string): Promise<ConnInfo[]>;

@@ -29,6 +29,7 @@ import {
   type PushClaim,
   type PushMessage,
   type PushOnce,
+  type PushOutcome,
   type ReplyTo,
   type StreamPosition,
   type TakenSession,
@@ -75,6 +76,11 @@ const SWEEP_MS = 1000;
 
 export class MemoryBroker implements Broker {
   readonly engine = 'memory';
+  /**
+   * A push here is a write to a connection's buffer in this process, and a settle never fails (a
+   * process that dies takes its keys with it): a claim is unsettled only while its push is made.
+   */
+  readonly longestPushMs = 5000;
   private readonly nodes = new Map<string, GatewayHandler>();
   /** room -> ids of the nodes that have members in it */
   private readonly roomNodes = new SetsByKey<string>();
@@ -194,7 +200,7 @@ export class MemoryBroker implements Broker {
   /** Claims and settles `once` with no await between: no other push runs in between, as in Redis's script. */
   async publish(stream: string, message: PushMessage, once?: PushOnce): Promise<Published> {
     if (once !== undefined) {
-      const claim = this.pushKeys.claim(once);
+      const claim = this.pushKeys.claim(once, this.longestPushMs);
       if (claim.status === 'done') return repeatedPublication(stream, message, claim.answer);
     }
     const state = this.keep(this.positionOf(stream));
@@ -207,16 +213,16 @@ export class MemoryBroker implements Broker {
       const nodeIds = this.roomNodes.get(stream);
       if (nodeIds !== undefined) for (const id of nodeIds) this.nodes.get(id)?.onPublication(pub);
     }
-    if (once !== undefined) this.pushKeys.settle(once.key, publishedAnswer(pub));
+    if (once !== undefined) this.pushKeys.settle(once.key, { status: 'made', answer: publishedAnswer(pub) });
     return pub;
   }
 
   async claimPush(once: PushOnce): Promise<PushClaim> {
-    return this.pushKeys.claim(once);
+    return this.pushKeys.claim(once, this.longestPushMs);
   }
 
-  async settlePush(once: PushOnce, answer: string | undefined): Promise<void> {
-    this.pushKeys.settle(once.key, answer);
+  async settlePush(once: PushOnce, outcome: PushOutcome): Promise<void> {
+    this.pushKeys.settle(once.key, outcome);
   }
 
   /** Bytes the idempotency keys of pushes count for, and how many are kept (src/broker/push-keys.ts). */

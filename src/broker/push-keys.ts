@@ -1,16 +1,18 @@
 /**
  * The memory engine's idempotency keys of pushes: each with the answer of the
- * push made under it ('' while that push is under way), until its window
- * ends. Bounded: expired keys are swept, and past `maxBytes` the oldest keys
+ * push made under it (or that it is under way, or ended with its outcome
+ * unknown), until its window ends. Bounded: expired keys are swept, and past `maxBytes` the oldest keys
  * go first (counted in `evictions`; a push repeated after its key went is made
  * again).
  */
-import type { PushClaim, PushOnce } from './broker.js';
+import type { PushClaim, PushOnce, PushOutcome } from './broker.js';
 
 interface KeptPush {
   expiresAt: number;
-  /** '' while the push is under way. */
+  /** The push's answer; '' while it is under way or when its outcome is unknown. */
   answer: string;
+  /** While the push is under way: until when it may be, at most; undefined once settled. */
+  underWayUntil: number | undefined;
 }
 
 /** What one kept key costs beyond its strings (a Map entry and its object), as counted against the bound. */
@@ -38,25 +40,31 @@ export class PushKeys {
     return this.kept.size;
   }
 
-  /** The key's push as made before (its answer), under way (''), or undefined: then it is claimed, under way, by the caller. */
-  claim({ key, windowMs }: PushOnce, now = Date.now()): PushClaim {
+  /**
+   * The key's push as made before (its answer), under way (for at most `longestPushMs` after its claim,
+   * then counted unknown), ended with its outcome unknown, or none: then it is claimed, under way, by the caller.
+   */
+  claim({ key, windowMs }: PushOnce, longestPushMs: number, now = Date.now()): PushClaim {
     const kept = this.kept.get(key);
-    if (kept !== undefined && kept.expiresAt > now) return kept.answer === '' ? { status: 'pending' } : { status: 'done', answer: kept.answer };
+    if (kept !== undefined && kept.expiresAt > now) {
+      if (kept.answer !== '') return { status: 'done', answer: kept.answer };
+      if (kept.underWayUntil !== undefined && kept.underWayUntil > now) return { status: 'under-way', leftMs: kept.underWayUntil - now };
+      return { status: 'unknown' };
+    }
     if (kept !== undefined) this.drop(key, kept);
-    this.add(key, { expiresAt: now + windowMs, answer: '' });
+    this.add(key, { expiresAt: now + windowMs, answer: '', underWayUntil: now + longestPushMs });
     return { status: 'claimed' };
   }
 
-  /** The claimed push was made and answered `answer`; undefined: it was not made, and its key is free again. */
-  settle(key: string, answer: string | undefined): void {
+  /** How the claimed push ended (Broker.settlePush). */
+  settle(key: string, outcome: PushOutcome): void {
     const kept = this.kept.get(key);
-    if (kept === undefined || kept.answer !== '') return; // evicted meanwhile, or not this caller's claim
-    if (answer === undefined) {
-      this.drop(key, kept);
-      return;
-    }
-    this.bytes += answer.length;
-    kept.answer = answer;
+    if (kept === undefined || kept.answer !== '') return; // evicted meanwhile, or settled made
+    kept.underWayUntil = undefined; // 'unknown' leaves it so
+    if (outcome.status === 'not-made') this.drop(key, kept);
+    if (outcome.status !== 'made') return;
+    this.bytes += outcome.answer.length;
+    kept.answer = outcome.answer;
     this.evictPast(this.maxBytes);
   }
 

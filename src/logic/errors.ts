@@ -6,6 +6,8 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
+    /** Headers the answer carries besides its content-type (Retry-After). */
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {
     super(message);
     this.name = 'ApiError';
@@ -28,7 +30,7 @@ export const apiErrors = {
   notFound: (msg: string) => new ApiError(404, msg),
   wsIdNotFound: (wsId: string) => new ApiError(404, `wsId ${JSON.stringify(wsId)} is not connected`),
   routeNotFound: (method: string, path: string) => new ApiError(404, `no route ${method} ${path.slice(0, 200)}`),
-  conflict: (msg: string) => new ApiError(409, msg),
+  conflict: (msg: string, headers?: Record<string, string>) => new ApiError(409, msg, headers),
   valTooLarge: (limit: number) => new ApiError(413, `val is larger than the limit of ${limit} bytes (--max-val-size)`),
   methodNotAllowed: (method: string, path: string, allow: string) =>
     new ApiError(405, `method ${method} is not allowed on ${path}: use ${allow}`),

@@ -7,7 +7,7 @@
  * broker's publish step itself (atomic); pushes to a connection or a user
  * claim it before they are made, and settle it with their answer after.
  */
-import type { Broker, PushOnce } from '../broker/broker.js';
+import type { Broker, PushClaim, PushOnce } from '../broker/broker.js';
 import { ApiError, apiErrors } from './errors.js';
 import { idempotencyKeyField } from './fields.js';
 
@@ -48,35 +48,58 @@ export function withRepeated<T extends object>(data: T, once: PushOnce | undefin
   return once === undefined ? data : { ...data, repeated: repeated === true };
 }
 
+/** The Retry-After (s) of a repeat that finds the first push under way: most pushes take far less than a second. */
+export const UNDER_WAY_RETRY_AFTER_S = 1;
+
 /**
  * Makes a push to a connection or a user once per key. A repeat of one that
- * is under way, or that failed with its outcome unknown (a 503: it may have
- * reached its node), answers 409 until the key's window ends: it may not be
- * made again. One surely not made (404: no such connection) frees the key.
+ * is under way answers 409 with Retry-After (ask again: once the first is
+ * answered, the repeat gets its answer); of one that failed with its outcome
+ * unknown (a 503: it may have reached its node), 409 until the key's window
+ * ends: it may not be made again. One surely not made (404: no such
+ * connection) frees the key.
  */
 export async function pushOnceByClaim<T extends object>(
   broker: Broker,
   once: PushOnce,
   push: () => Promise<T>,
 ): Promise<{ data: T; repeated: boolean }> {
-  const claim = await broker.claimPush(once);
+  let claim: PushClaim;
+  try {
+    claim = await broker.claimPush(once);
+  } catch (err) {
+    // Redis may have made the claim without the answer reaching here: not made by this request, it would
+    // read as under way until the bound; unknown at once instead (never a claim settled made)
+    await broker.settlePush(once, { status: 'unknown' }).catch(() => undefined);
+    throw err;
+  }
   if (claim.status === 'done') return { data: JSON.parse(claim.answer) as T, repeated: true };
-  if (claim.status === 'pending') throw repeatUnderWay(once);
+  if (claim.status === 'under-way') throw repeatUnderWay(once, claim.leftMs);
+  if (claim.status === 'unknown') throw repeatOfUnknown(once);
   let data: T;
   try {
     data = await push();
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) await broker.settlePush(once, undefined).catch(() => undefined);
+    const notMade = err instanceof ApiError && err.status === 404;
+    await broker.settlePush(once, notMade ? { status: 'not-made' } : { status: 'unknown' }).catch(() => undefined);
     throw err;
   }
-  // kept unsettled when Redis fails now: a repeat then answers 409, never a second push
-  await broker.settlePush(once, JSON.stringify(data)).catch(() => undefined);
+  // kept unsettled when Redis fails now: a repeat then answers 409 (under way, then unknown), never a second push
+  await broker.settlePush(once, { status: 'made', answer: JSON.stringify(data) }).catch(() => undefined);
   return { data, repeated: false };
 }
 
-function repeatUnderWay(once: PushOnce): ApiError {
+function repeatUnderWay(once: PushOnce, leftMs: number): ApiError {
   return apiErrors.conflict(
-    'a push with this idempotency key is under way, or failed with its outcome unknown (503): ' +
-      `it is not pushed again within ${once.windowMs} ms of the first (--idempotency-window); ask again once the first is answered to get its answer, or push with a new key`,
+    'a push with this idempotency key is still under way: ask again after Retry-After to get its answer ' +
+      `(if it is not answered within ${leftMs} ms, its outcome counts as unknown); it is not pushed again within ${once.windowMs} ms of the first (--idempotency-window)`,
+    { 'retry-after': String(UNDER_WAY_RETRY_AFTER_S) },
+  );
+}
+
+function repeatOfUnknown(once: PushOnce): ApiError {
+  return apiErrors.conflict(
+    'a push with this idempotency key failed with its outcome unknown (503: it may have been delivered): ' +
+      `it is not pushed again within ${once.windowMs} ms of the first (--idempotency-window); to deliver it anyway (perhaps twice), push it with a new key`,
   );
 }

@@ -259,7 +259,7 @@ export class LogicServer {
   }
 
   private sendError(error: ApiError, reply: FastifyReply): void {
-    reply.code(error.status).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.toBody()));
+    reply.code(error.status).headers(error.headers).header('content-type', 'application/json; charset=utf-8').send(JSON.stringify(error.toBody()));
   }
 
   private registerExtraRoutes(served: ServedExtraRoute[]): void {

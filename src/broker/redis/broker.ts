@@ -40,11 +40,12 @@ import {
   type PushClaim,
   type PushMessage,
   type PushOnce,
+  type PushOutcome,
   type ReplyTo,
   type StreamPosition,
   type TakenSession,
 } from '../broker.js';
-import { RedisCalls, withTimeout, type Client } from './calls.js';
+import { ANSWER_GRACE_MS, RedisCalls, withTimeout, type Client } from './calls.js';
 import { connectFailure } from './connect-failure.js';
 import { RedisTooOldError, RedisVersionCheck } from './server-version.js';
 import { warnIfEvicting } from './eviction.js';
@@ -85,11 +86,25 @@ export interface RedisBrokerOptions {
   pushLimits?: PushLimits;
 }
 
+/**
+ * The longest a push to a connection or a user takes, claim to settle, as the timeouts bound each step:
+ * a command by wsId runs at most twice (SessionHeldError), each time looking up its node (up to two
+ * Redis requests and a query to every node), sending it the command (a Redis request, with its answer's
+ * grace) and waiting for the node's answer, then applying it to the away session (a Redis request);
+ * the settle is one more Redis request. A push to a user (one Redis request) takes less.
+ */
+function longestPushMs(commandTimeoutMs: number, queryTimeoutMs: number, requestTimeoutMs: number): number {
+  const redisRequestMs = commandTimeoutMs + ANSWER_GRACE_MS;
+  const commandOnceMs = 2 * redisRequestMs + queryTimeoutMs + redisRequestMs + requestTimeoutMs + redisRequestMs;
+  return 2 * commandOnceMs + redisRequestMs;
+}
+
 export class RedisBroker implements Broker {
   readonly engine = 'redis';
   /** Its keys and channels (public for the tests, which look at them in Redis). */
   readonly names: RedisNames;
   readonly recoveryWindowMs: number;
+  readonly longestPushMs: number;
   private gateway: GatewayHandler | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private outage = false;
@@ -119,10 +134,12 @@ export class RedisBroker implements Broker {
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
     this.recoveryWindowMs = options.recoveryWindowMs ?? DEFAULT_RECOVERY_WINDOW_MS;
     const commandTimeoutMs = options.commandTimeoutMs ?? 2_000;
+    const queryTimeoutMs = options.queryTimeoutMs ?? 2_000;
+    this.longestPushMs = longestPushMs(commandTimeoutMs, queryTimeoutMs, this.requestTimeoutMs);
     const gateway = (): GatewayHandler | undefined => this.gateway;
     this.redisWatch = new RedisWatch(commands, commandTimeoutMs);
     this.calls = new RedisCalls(commands, this.redisWatch, commandTimeoutMs, log);
-    this.nodes = new NodeRequests(processId, this.names, this.calls, log, options.queryTimeoutMs ?? 2_000, this.recoveryWindowMs, gateway);
+    this.nodes = new NodeRequests(processId, this.names, this.calls, log, queryTimeoutMs, this.recoveryWindowMs, gateway);
     this.sessions = new RedisSessions(this.names, this.calls, this.nodes, (room) => this.streamPosition(room), {
       registryTtlMs: this.registryTtlMs,
       recoveryWindowMs: this.recoveryWindowMs,
@@ -276,14 +293,25 @@ export class RedisBroker implements Broker {
 
   /** Late in Redis (past the deadline), a claim does nothing: a caller answered 503 leaves no key behind to refuse its retry. */
   async claimPush(once: PushOnce): Promise<PushClaim> {
-    const reply = (await this.calls.runBeforeDeadline(CLAIM_PUSH, [this.names.pushKey(once.key)], [String(once.windowMs)])) as ['claimed'] | ['kept', string | null];
-    if (reply[0] === 'claimed') return { status: 'claimed' };
-    // null: it expired between the SET and the GET, a moment ago; as good as under way
-    return reply[1] === null || reply[1] === '' ? { status: 'pending' } : { status: 'done', answer: reply[1] };
+    const reply = (await this.calls.runBeforeDeadline(CLAIM_PUSH, [this.names.pushKey(once.key)], [String(once.windowMs), String(this.longestPushMs)])) as
+      | ['claimed']
+      | ['under-way', number]
+      | ['unknown']
+      | ['done', string];
+    switch (reply[0]) {
+      case 'claimed':
+      case 'unknown':
+        return { status: reply[0] };
+      case 'under-way':
+        return { status: 'under-way', leftMs: reply[1] };
+      case 'done':
+        return { status: 'done', answer: reply[1] };
+    }
   }
 
-  async settlePush(once: PushOnce, answer: string | undefined): Promise<void> {
-    await this.calls.runScriptBounded(SETTLE_PUSH, [this.names.pushKey(once.key)], [answer ?? '']);
+  async settlePush(once: PushOnce, outcome: PushOutcome): Promise<void> {
+    const args = outcome.status === 'made' ? ['made', outcome.answer] : [outcome.status];
+    await this.calls.runScriptBounded(SETTLE_PUSH, [this.names.pushKey(once.key)], args);
   }
 
   async publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }> {

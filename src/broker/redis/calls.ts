@@ -14,7 +14,7 @@ import { errorMessage } from '../../error-message.js';
 export type Client = ReturnType<typeof createClient>;
 
 /** How much longer than a request's deadline in Redis its caller waits, for the answer to come back. */
-const ANSWER_GRACE_MS = 1000;
+export const ANSWER_GRACE_MS = 1000;
 
 export function unavailable(err: unknown): BrokerUnavailableError {
   if (err instanceof BrokerUnavailableError) return err;
