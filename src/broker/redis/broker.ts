@@ -8,7 +8,9 @@
  * - Commands by wsId: a registry key names the node holding each wsId (with an
  *   expiry, refreshed by its node); the command goes to that node's channel and
  *   the answer comes back on the caller's reply channel. A PUBLISH that reaches
- *   nobody means the node is gone: the wsId is unknown (404).
+ *   nobody means the node is gone (the session is away, or 404), unless the
+ *   node's state says it is reconnecting to Redis (503, try again): see
+ *   node-state.ts.
  * - Queries (room pages, members, stats) go to every node and are summed.
  *
  * Its parts: calls.ts (requests to Redis within a deadline), node-requests.ts
@@ -51,6 +53,7 @@ import { RedisTooOldError, RedisVersionCheck } from './server-version.js';
 import { warnIfEvicting } from './eviction.js';
 import { RedisNames, redisDatabase, redisUser } from './keys.js';
 import { NodeRequests } from './node-requests.js';
+import { NodeState } from './node-state.js';
 import { ProcessSettings } from './process-settings.js';
 import type { PushLimits } from './push-fit.js';
 import { SharedResumeSecret } from './resume-secret.js';
@@ -115,6 +118,7 @@ export class RedisBroker implements Broker {
   private readonly redisWatch: RedisWatch;
   private readonly calls: RedisCalls;
   private readonly nodes: NodeRequests;
+  private readonly nodeState: NodeState;
   private readonly sessions: RedisSessions;
   private readonly streams: RedisStreams;
   private readonly subscriptions: GatewaySubscriptions;
@@ -139,7 +143,8 @@ export class RedisBroker implements Broker {
     const gateway = (): GatewayHandler | undefined => this.gateway;
     this.redisWatch = new RedisWatch(commands, commandTimeoutMs);
     this.calls = new RedisCalls(commands, this.redisWatch, commandTimeoutMs, log);
-    this.nodes = new NodeRequests(processId, this.names, this.calls, log, queryTimeoutMs, this.recoveryWindowMs, gateway);
+    this.nodeState = new NodeState(commands, this.names, this.registryTtlMs);
+    this.nodes = new NodeRequests(processId, this.names, this.calls, log, queryTimeoutMs, this.recoveryWindowMs, gateway, (nodeId) => this.nodeState.reconnecting(nodeId));
     this.sessions = new RedisSessions(this.names, this.calls, this.nodes, (room) => this.streamPosition(room), {
       registryTtlMs: this.registryTtlMs,
       recoveryWindowMs: this.recoveryWindowMs,
@@ -184,6 +189,7 @@ export class RedisBroker implements Broker {
       await version.atStart();
       await subscriber.subscribe(broker.names.replyChannel(broker.processId), broker.nodes.onReply);
       await broker.redisWatch.start();
+      await broker.nodeState.connected();
     })();
     try {
       await withTimeout(started, connectTimeoutMs, `connecting to Redis at ${where}`);
@@ -215,6 +221,10 @@ export class RedisBroker implements Broker {
     commands.on('ready', () => broker.redisWatch.reconnected());
     commands.on('ready', () => broker.recordSettings());
     commands.on('ready', () => void version.afterReconnect());
+    commands.on('ready', () => void broker.nodeState.connected().then(() => broker.writeNodeState()));
+    // at once, so a request that finds no subscriber meanwhile takes the node for reconnecting, not dead
+    subscriber.on('error', () => broker.writeNodeState());
+    subscriber.on('ready', () => broker.writeNodeState());
     return broker;
   }
 
@@ -225,12 +235,14 @@ export class RedisBroker implements Broker {
     this.gateway = handler;
     this.sessions.roomsLimit = handler.maxRoomsPerConnection;
     await this.subscriptions.attach(handler.nodeId);
+    this.writeNodeState();
   }
 
   async detachGateway(handler: GatewayHandler): Promise<void> {
     if (this.gateway !== handler) return;
     this.gateway = undefined;
     await this.subscriptions.detach(handler.nodeId);
+    if (this.commands.isReady) await this.nodeState.remove(handler.nodeId).catch((err: unknown) => this.calls.logError(err, 'removing the node state'));
   }
 
   roomOpened(_nodeId: string, room: string): Promise<void> {
@@ -343,6 +355,8 @@ export class RedisBroker implements Broker {
     switch (answer.status) {
       case 'dead':
         return this.sessions.commandAway(cmd);
+      case 'reconnecting':
+        throw new BrokerUnavailableError(`the gateway node holding ${cmd.wsId} (${nodeId}) is reconnecting to Redis; try again`);
       case 'silent':
         throw new BrokerUnavailableError(`gateway node ${nodeId} did not answer within ${this.requestTimeoutMs} ms`);
       case 'answered': {
@@ -438,8 +452,16 @@ export class RedisBroker implements Broker {
   /** Every registryTtlMs / 3: keeps what this process has in Redis from expiring. */
   private beat(): void {
     this.registerAll(false);
+    this.writeNodeState();
     this.keepStreams(false);
     this.recordSettings();
+  }
+
+  /** Writes the attached gateway node's state: whether its subscriber is subscribed, on which Redis run (src/broker/redis/node-state.ts). */
+  private writeNodeState(): void {
+    const gateway = this.gateway;
+    if (gateway === undefined || !this.commands.isReady) return;
+    this.nodeState.write(gateway.nodeId, this.subscriber.isReady).catch((err: unknown) => this.calls.logError(err, 'writing the node state'));
   }
 
   /** Rewrites this process's shared settings, warning of any another live process runs differently. */

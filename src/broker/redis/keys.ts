@@ -73,6 +73,11 @@ export class RedisNames {
     return `${this.prefix}answer:${id}`;
   }
 
+  /** String key: a gateway node's state, `<run_id of the Redis it wrote to> <1 when its subscriber is subscribed, else 0>` (expires with the registry; src/broker/redis/node-state.ts). */
+  nodeStateKey(nodeId: string): string {
+    return `${this.prefix}node-state:${nodeId}`;
+  }
+
   /** String key: the node that holds a wsId (expires unless refreshed). */
   connKey(wsId: string): string {
     return `${this.prefix}conn:${wsId}`;

@@ -23,7 +23,7 @@ export const MAX_PUBLISHED_REPLY = 64 * 1024;
 /** A stored reply outlives any wait for it (queries wait 2 s). */
 const STORED_REPLY_TTL_MS = 30_000;
 
-export type NodeAnswer = { status: 'dead' | 'silent' } | { status: 'answered'; reply: NodeReply };
+export type NodeAnswer = { status: 'dead' | 'reconnecting' | 'silent' } | { status: 'answered'; reply: NodeReply };
 
 export class NodeRequests {
   private readonly requests = new PendingRequests();
@@ -38,18 +38,22 @@ export class NodeRequests {
     private readonly queryTimeoutMs: number,
     private readonly recoveryWindowMs: number,
     private readonly gateway: () => GatewayHandler | undefined,
+    /** Whether a node whose channel has no subscriber is alive and resubscribing (src/broker/redis/node-state.ts). */
+    private readonly reconnecting: (nodeId: string) => Promise<boolean>,
   ) {}
 
   /**
    * Sends a request about `wsId` to the node that holds it. A PUBLISH that
-   * reaches no one means the node is gone: its registry entry goes, and the
-   * session's recovery window starts now.
+   * reaches no one means the node is gone (its registry entry goes, and the
+   * session's recovery window starts now), unless the node's state says it is
+   * reconnecting to Redis: then the node and its entry are left as they are.
    */
   async ask(nodeId: string, wsId: string, body: DistributiveOmit<Exclude<NodeRequest, { type: 'query' }>, 'from' | 'reqId'>, timeoutMs: number): Promise<NodeAnswer> {
     const request = this.requests.open(timeoutMs);
     const message: NodeRequest = { ...body, from: this.processId, reqId: request.reqId };
     const receivers = await this.sendRequest(request.reqId, this.calls.publishBy(this.names.nodeChannel(nodeId), JSON.stringify(message)));
     if (receivers === 0) {
+      if (await this.calls.bounded(() => this.reconnecting(nodeId))) return { status: 'reconnecting' };
       await this.forgetDeadNode(nodeId, wsId);
       return { status: 'dead' };
     }

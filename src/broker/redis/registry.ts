@@ -3,10 +3,13 @@
  * (with an expiry it keeps rewriting) and each session's rooms are kept in
  * Redis, so commands by wsId find the node and a resume elsewhere finds the rooms.
  *
- * While the node cannot reach Redis, a logic process may take it for dead
- * and change a session of its (join, leave, kick by wsId answered 2xx); the
- * refresh finds such a connection and closes it (its session was taken,
+ * While the node cannot reach Redis at all, a logic process may take it for
+ * dead and change a session of its (join, leave, kick by wsId answered 2xx);
+ * the refresh finds such a connection and closes it (its session was taken,
  * changed or ended meanwhile), rather than write the node's view over it.
+ * While only its subscriber is reconnecting (dropped, or Redis restarted with
+ * its data), the node's state says so and such commands answer 503 instead
+ * (node-state.ts): its sessions are left alone.
  */
 import type { GatewayHandler, SessionChange } from '../broker.js';
 import type { RedisNames } from './keys.js';

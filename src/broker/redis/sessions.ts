@@ -203,6 +203,7 @@ export class RedisSessions {
   private async askToYield(owner: string, wsId: string, uid: string | undefined): Promise<TakenSession | undefined> {
     const answer = await this.nodes.ask(owner, wsId, { type: 'yield', wsId, uid }, TAKEOVER_PROBE_MS);
     if (answer.status === 'silent') throw new BrokerUnavailableError(`the node holding the session did not answer within ${TAKEOVER_PROBE_MS} ms (${owner})`);
+    if (answer.status === 'reconnecting') throw new BrokerUnavailableError(`the node holding the session is reconnecting to Redis; try again (${owner})`);
     if (answer.status !== 'answered') return undefined; // dead: ask() released its entry
     const { error, result } = answer.reply;
     if (error !== undefined) throw new BrokerUnavailableError(`the node holding the session could not hand it over: ${error} (${owner})`);
