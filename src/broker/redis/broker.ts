@@ -93,12 +93,15 @@ export interface RedisBrokerOptions {
  * The longest a push to a connection or a user takes, claim to settle, as the timeouts bound each step:
  * a command by wsId runs at most twice (SessionHeldError), each time looking up its node (up to two
  * Redis requests and a query to every node), sending it the command (a Redis request, with its answer's
- * grace) and waiting for the node's answer, then applying it to the away session (a Redis request);
- * the settle is one more Redis request. A push to a user (one Redis request) takes less.
+ * grace) and then either waiting for the node's answer and applying it to the away session (a Redis
+ * request), or, when it reached no one, reading the node's state, forgetting it and applying it to the
+ * away session (three Redis requests); the settle is one more Redis request. A push to a user (one Redis
+ * request) takes less.
  */
 function longestPushMs(commandTimeoutMs: number, queryTimeoutMs: number, requestTimeoutMs: number): number {
   const redisRequestMs = commandTimeoutMs + ANSWER_GRACE_MS;
-  const commandOnceMs = 2 * redisRequestMs + queryTimeoutMs + redisRequestMs + requestTimeoutMs + redisRequestMs;
+  const afterSendMs = Math.max(requestTimeoutMs + redisRequestMs, 3 * redisRequestMs);
+  const commandOnceMs = 2 * redisRequestMs + queryTimeoutMs + redisRequestMs + afterSendMs;
   return 2 * commandOnceMs + redisRequestMs;
 }
 
