@@ -143,7 +143,7 @@ onEachEngine(
     it('a push to a connection that finds its key claimed and unsettled is answered 409 with Retry-After, saying it is under way, and not delivered', async () => {
       const key = newKey();
       const once = pushOnceOf(WINDOW_MS, 'conn', a.wsId, key, undefined)!;
-      assert.equal((await suite.cluster.logic.broker.claimPush(once)).status, 'claimed');
+      assert.equal((await suite.cluster.logic.broker.claimPush(once, 'test')).status, 'claimed');
       const answer = await post(logic, '/push/conn', { wsId: a.wsId, val: 'under-way', tag: 2, idempotencyKey: key });
       assert.equal(answer.status, 409, answer.text);
       assert.equal(answer.headers.get('retry-after'), '1');
@@ -155,13 +155,29 @@ onEachEngine(
     it('a push to a connection whose key was settled with its outcome unknown is answered 409 without Retry-After, saying so', async () => {
       const key = newKey();
       const once = pushOnceOf(WINDOW_MS, 'conn', a.wsId, key, undefined)!;
-      assert.equal((await suite.cluster.logic.broker.claimPush(once)).status, 'claimed');
-      await suite.cluster.logic.broker.settlePush(once, { status: 'unknown' });
+      assert.equal((await suite.cluster.logic.broker.claimPush(once, 'test')).status, 'claimed');
+      await suite.cluster.logic.broker.settlePush(once, 'test', { status: 'unknown' });
       const answer = await post(logic, '/push/conn', { wsId: a.wsId, val: 'unknown', tag: 2, idempotencyKey: key });
       assert.equal(answer.status, 409, answer.text);
       assert.equal(answer.headers.get('retry-after'), null);
       assert.match(answer.body.msg, /failed with its outcome unknown/);
       assert.equal(await received(logic, a, 'unknown'), 0);
+    });
+
+    it("a push's settle after its key's window ended leaves the claim made since alone: no third push while the second is under way", async () => {
+      const once = pushOnceOf(300, 'conn', a.wsId, newKey(), undefined)!;
+      const broker = suite.cluster.logic.broker;
+      assert.equal((await broker.claimPush(once, 'first')).status, 'claimed');
+      await until("the first claim's window ends and a second claims the key", async () => ((await broker.claimPush(once, 'second')).status === 'claimed' ? true : undefined));
+      // the first push ends now, surely not made, then made, then with its outcome unknown
+      await broker.settlePush(once, 'first', { status: 'not-made' });
+      assert.equal((await broker.claimPush(once, 'third')).status, 'under-way');
+      await broker.settlePush(once, 'first', { status: 'made', answer: '{"first":true}' });
+      assert.equal((await broker.claimPush(once, 'third')).status, 'under-way');
+      await broker.settlePush(once, 'first', { status: 'unknown' });
+      assert.equal((await broker.claimPush(once, 'third')).status, 'under-way');
+      await broker.settlePush(once, 'second', { status: 'made', answer: '{"second":true}' });
+      assert.deepEqual(await broker.claimPush(once, 'third'), { status: 'done', answer: '{"second":true}' });
     });
 
     it('a push to a connection answered 404 frees its key: a retry is tried again', async () => {
@@ -387,3 +403,4 @@ describe('push idempotency keys: a push to a connection whose node answers late 
     }
   });
 });
+

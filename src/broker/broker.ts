@@ -355,13 +355,16 @@ export interface Broker {
    * as a push with its outcome unknown rather than one under way.
    */
   readonly longestPushMs: number;
-  /** Claims an idempotency key for a push that is not a publish (to a connection or a user), atomically: one claimer wins. */
-  claimPush(once: PushOnce): Promise<PushClaim>;
   /**
-   * How the claimed push ended. An answer replaces a claim under way or unknown; `unknown` replaces a
-   * claim under way; `not-made` frees a claim under way or unknown. A key settled `made` is never changed.
+   * Claims an idempotency key for a push that is not a publish (to a connection or a user), atomically: one
+   * claimer wins. `claimId` (unique to the caller's request) names the claim, for its settle.
    */
-  settlePush(once: PushOnce, outcome: PushOutcome): Promise<void>;
+  claimPush(once: PushOnce, claimId: string): Promise<PushClaim>;
+  /**
+   * How the push claimed as `claimId` ended. Only that claim, still unsettled, is changed: a key settled
+   * since, or claimed anew by another request (its window ended meanwhile), is left alone.
+   */
+  settlePush(once: PushOnce, claimId: string, outcome: PushOutcome): Promise<void>;
   /** Push to every connection of a user, on every node; `nodes` is how many nodes hold one. */
   publishToUser(uid: string, message: PushMessage): Promise<{ id: string; nodes: number }>;
   userConnections(uid: string): Promise<ConnInfo[]>;

@@ -74,6 +74,9 @@ interface Away {
 
 const SWEEP_MS = 1000;
 
+/** The claim id of a publish's key: it is claimed and settled with nothing in between. */
+const PUBLISH_CLAIM = 'publish';
+
 export class MemoryBroker implements Broker {
   readonly engine = 'memory';
   /**
@@ -200,7 +203,7 @@ export class MemoryBroker implements Broker {
   /** Claims and settles `once` with no await between: no other push runs in between, as in Redis's script. */
   async publish(stream: string, message: PushMessage, once?: PushOnce): Promise<Published> {
     if (once !== undefined) {
-      const claim = this.pushKeys.claim(once, this.longestPushMs);
+      const claim = this.pushKeys.claim(once, PUBLISH_CLAIM, this.longestPushMs);
       if (claim.status === 'done') return repeatedPublication(stream, message, claim.answer);
     }
     const state = this.keep(this.positionOf(stream));
@@ -213,16 +216,16 @@ export class MemoryBroker implements Broker {
       const nodeIds = this.roomNodes.get(stream);
       if (nodeIds !== undefined) for (const id of nodeIds) this.nodes.get(id)?.onPublication(pub);
     }
-    if (once !== undefined) this.pushKeys.settle(once.key, { status: 'made', answer: publishedAnswer(pub) });
+    if (once !== undefined) this.pushKeys.settle(once.key, PUBLISH_CLAIM, { status: 'made', answer: publishedAnswer(pub) });
     return pub;
   }
 
-  async claimPush(once: PushOnce): Promise<PushClaim> {
-    return this.pushKeys.claim(once, this.longestPushMs);
+  async claimPush(once: PushOnce, claimId: string): Promise<PushClaim> {
+    return this.pushKeys.claim(once, claimId, this.longestPushMs);
   }
 
-  async settlePush(once: PushOnce, outcome: PushOutcome): Promise<void> {
-    this.pushKeys.settle(once.key, outcome);
+  async settlePush(once: PushOnce, claimId: string, outcome: PushOutcome): Promise<void> {
+    this.pushKeys.settle(once.key, claimId, outcome);
   }
 
   /** Bytes the idempotency keys of pushes count for, and how many are kept (src/broker/push-keys.ts). */

@@ -13,6 +13,8 @@ interface KeptPush {
   answer: string;
   /** While the push is under way: until when it may be, at most; undefined once settled. */
   underWayUntil: number | undefined;
+  /** The claim's id, which its settle gives. */
+  claimId: string;
 }
 
 /** What one kept key costs beyond its strings (a Map entry and its object), as counted against the bound. */
@@ -44,7 +46,7 @@ export class PushKeys {
    * The key's push as made before (its answer), under way (for at most `longestPushMs` after its claim,
    * then counted unknown), ended with its outcome unknown, or none: then it is claimed, under way, by the caller.
    */
-  claim({ key, windowMs }: PushOnce, longestPushMs: number, now = Date.now()): PushClaim {
+  claim({ key, windowMs }: PushOnce, claimId: string, longestPushMs: number, now = Date.now()): PushClaim {
     const kept = this.kept.get(key);
     if (kept !== undefined && kept.expiresAt > now) {
       if (kept.answer !== '') return { status: 'done', answer: kept.answer };
@@ -52,14 +54,15 @@ export class PushKeys {
       return { status: 'unknown' };
     }
     if (kept !== undefined) this.drop(key, kept);
-    this.add(key, { expiresAt: now + windowMs, answer: '', underWayUntil: now + longestPushMs });
+    this.add(key, { expiresAt: now + windowMs, answer: '', underWayUntil: now + longestPushMs, claimId });
     return { status: 'claimed' };
   }
 
   /** How the claimed push ended (Broker.settlePush). */
-  settle(key: string, outcome: PushOutcome): void {
+  settle(key: string, claimId: string, outcome: PushOutcome): void {
     const kept = this.kept.get(key);
-    if (kept === undefined || kept.answer !== '') return; // evicted meanwhile, or settled made
+    // evicted meanwhile, settled, or claimed anew by another request once its window ended
+    if (kept === undefined || kept.claimId !== claimId || kept.underWayUntil === undefined) return;
     kept.underWayUntil = undefined; // 'unknown' leaves it so
     if (outcome.status === 'not-made') this.drop(key, kept);
     if (outcome.status !== 'made') return;

@@ -7,6 +7,7 @@
  * broker's publish step itself (atomic); pushes to a connection or a user
  * claim it before they are made, and settle it with their answer after.
  */
+import { randomUUID } from 'node:crypto';
 import type { Broker, PushClaim, PushOnce } from '../broker/broker.js';
 import { ApiError, apiErrors } from './errors.js';
 import { idempotencyKeyField } from './fields.js';
@@ -64,13 +65,15 @@ export async function pushOnceByClaim<T extends object>(
   once: PushOnce,
   push: () => Promise<T>,
 ): Promise<{ data: T; repeated: boolean }> {
+  // this request's own: a settle never touches another request's claim of the key
+  const claimId = randomUUID();
   let claim: PushClaim;
   try {
-    claim = await broker.claimPush(once);
+    claim = await broker.claimPush(once, claimId);
   } catch (err) {
     // Redis may have made the claim without the answer reaching here: not made by this request, it would
     // read as under way until the bound; unknown at once instead (never a claim settled made)
-    await broker.settlePush(once, { status: 'unknown' }).catch(() => undefined);
+    await broker.settlePush(once, claimId, { status: 'unknown' }).catch(() => undefined);
     throw err;
   }
   if (claim.status === 'done') return { data: JSON.parse(claim.answer) as T, repeated: true };
@@ -81,11 +84,11 @@ export async function pushOnceByClaim<T extends object>(
     data = await push();
   } catch (err) {
     const notMade = err instanceof ApiError && err.status === 404;
-    await broker.settlePush(once, notMade ? { status: 'not-made' } : { status: 'unknown' }).catch(() => undefined);
+    await broker.settlePush(once, claimId, notMade ? { status: 'not-made' } : { status: 'unknown' }).catch(() => undefined);
     throw err;
   }
   // kept unsettled when Redis fails now: a repeat then answers 409 (under way, then unknown), never a second push
-  await broker.settlePush(once, { status: 'made', answer: JSON.stringify(data) }).catch(() => undefined);
+  await broker.settlePush(once, claimId, { status: 'made', answer: JSON.stringify(data) }).catch(() => undefined);
   return { data, repeated: false };
 }
 

@@ -307,8 +307,8 @@ export class RedisBroker implements Broker {
   }
 
   /** Late in Redis (past the deadline), a claim does nothing: a caller answered 503 leaves no key behind to refuse its retry. */
-  async claimPush(once: PushOnce): Promise<PushClaim> {
-    const reply = (await this.calls.runBeforeDeadline(CLAIM_PUSH, [this.names.pushKey(once.key)], [String(once.windowMs), String(this.longestPushMs)])) as
+  async claimPush(once: PushOnce, claimId: string): Promise<PushClaim> {
+    const reply = (await this.calls.runBeforeDeadline(CLAIM_PUSH, [this.names.pushKey(once.key)], [String(once.windowMs), String(this.longestPushMs), claimId])) as
       | ['claimed']
       | ['under-way', number]
       | ['unknown']
@@ -324,8 +324,8 @@ export class RedisBroker implements Broker {
     }
   }
 
-  async settlePush(once: PushOnce, outcome: PushOutcome): Promise<void> {
-    const args = outcome.status === 'made' ? ['made', outcome.answer] : [outcome.status];
+  async settlePush(once: PushOnce, claimId: string, outcome: PushOutcome): Promise<void> {
+    const args = outcome.status === 'made' ? [claimId, 'made', outcome.answer] : [claimId, outcome.status];
     await this.calls.runScriptBounded(SETTLE_PUSH, [this.names.pushKey(once.key)], args);
   }
 

@@ -118,14 +118,15 @@ return { seq, epoch }
 `);
 
 /**
- * The value of a push's idempotency key while its push is under way: `under-way:<ms>`, until when (Redis's
- * clock) it may be; past that, still unsettled, it counts as outcome unknown. A push ended with its outcome
- * unknown is `unknown`; one made, its answer (JSON, starting with '{'). '' (a claim of an older roomcast,
- * which did not say how long it may take) counts as outcome unknown.
+ * The value of a push's idempotency key while its push is under way: `under-way:<ms>:<claim id>`, until when
+ * (Redis's clock) it may be, and the claim's id, which only its own settle gives; past that time, still
+ * unsettled, it counts as outcome unknown. A push ended with its outcome unknown is `unknown`; one made, its
+ * answer (JSON, starting with '{'). '' (a claim of an older roomcast, which did not say how long it may
+ * take) counts as outcome unknown.
  */
 const PUSH_KEY_STATES = `
 local function underWayUntil(value)
-  local untilMs = string.match(value, '^under%-way:(%d+)$')
+  local untilMs = string.match(value, '^under%-way:(%d+)')
   return untilMs and tonumber(untilMs)
 end
 local function unsettled(value)
@@ -135,12 +136,13 @@ end
 
 /**
  * Claims an idempotency key for a push to a connection or a user. KEYS: the
- * key's. ARGV: its window (ms), the longest the push may take (ms), deadline.
- * Returns { 'claimed' } after keeping it (under way) for the window, or what it
- * holds: { 'under-way', ms it may still take }, { 'unknown' }, { 'done', answer }.
+ * key's. ARGV: its window (ms), the longest the push may take (ms), the claim's
+ * id, deadline. Returns { 'claimed' } after keeping it (under way) for the
+ * window, or what it holds: { 'under-way', ms it may still take }, { 'unknown' },
+ * { 'done', answer }.
  */
-export const CLAIM_PUSH = script(`${deadlineCheck(3)}${PUSH_KEY_STATES}
-if redis.call('SET', KEYS[1], 'under-way:' .. (now + tonumber(ARGV[2])), 'NX', 'PX', ARGV[1]) then return { 'claimed' } end
+export const CLAIM_PUSH = script(`${deadlineCheck(4)}${PUSH_KEY_STATES}
+if redis.call('SET', KEYS[1], 'under-way:' .. (now + tonumber(ARGV[2])) .. ':' .. ARGV[3], 'NX', 'PX', ARGV[1]) then return { 'claimed' } end
 local kept = redis.call('GET', KEYS[1])
 -- false: it expired between the SET and the GET, a moment ago; as good as under way
 if not kept then return { 'under-way', 0 } end
@@ -151,21 +153,16 @@ return { 'done', kept }
 `);
 
 /**
- * Settles a claimed key. KEYS: the key's. ARGV: 'made' and the push's answer,
- * 'not-made' (the key is freed), or 'unknown'. As Broker.settlePush says: a key
- * settled made, or one that expired meanwhile, is left alone; 'unknown' only
- * replaces a claim under way.
+ * Settles a claimed key. KEYS: the key's. ARGV: the claim's id, then 'made' and
+ * the push's answer, 'not-made' (the key is freed), or 'unknown'. As
+ * Broker.settlePush says: only that claim, still under way, is changed; a key
+ * settled, claimed anew by another request, or expired meanwhile is left alone.
  */
-export const SETTLE_PUSH = script(`${PUSH_KEY_STATES}
+export const SETTLE_PUSH = script(`
 local kept = redis.call('GET', KEYS[1])
-if not kept or not unsettled(kept) then return 0 end
-if ARGV[1] == 'not-made' then return redis.call('DEL', KEYS[1]) end
-if ARGV[1] == 'made' then
-  redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
-  return 1
-end
-if underWayUntil(kept) == nil then return 0 end
-redis.call('SET', KEYS[1], 'unknown', 'KEEPTTL')
+if not kept or string.match(kept, '^under%-way:%d+:(.+)$') ~= ARGV[1] then return 0 end
+if ARGV[2] == 'not-made' then return redis.call('DEL', KEYS[1]) end
+redis.call('SET', KEYS[1], ARGV[2] == 'made' and ARGV[3] or 'unknown', 'KEEPTTL')
 return 1
 `);
 
