@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TestClient } from './helpers/client.js';
-import { countStatsReads, EventStream, readEvents, type StreamEvent } from './helpers/event-stream.js';
+import { countStatsReads, EventStream, openStreamRequests, readEvents, type StreamEvent } from './helpers/event-stream.js';
 import { call, post, RawHttp } from './helpers/http.js';
 import { serverPerSuite } from './helpers/server.js';
-import { within } from './helpers/until.js';
+import { until, within } from './helpers/until.js';
 
 describe('admin pages over HTTP', () => {
   const server = serverPerSuite({ apiKey: 'adm1n' });
@@ -78,19 +78,22 @@ describe('GET /stats/stream', () => {
 
   it('stops reading once a client that pipelined a stream behind another closes its connection', async () => {
     const reads = countStatsReads(server.broker);
+    const streams = openStreamRequests(server.logic.app.server);
     try {
       const http = await RawHttp.connect(server.logicUrl);
       // the second stream waits behind the first, which never ends: Node gives its answer no socket, so no close of its own
       const stream = 'GET /stats/stream HTTP/1.1\r\nHost: roomcast\r\nAuthorization: Bearer adm1n\r\n\r\n';
       http.send(stream + stream);
       await http.waitFor('event: stats');
+      assert.equal(streams.count, 2, 'the server holds both streams');
       http.close();
-      await sleep(300); // the server sees the connection gone
+      await until('the server to see both streams gone with the connection', () => (streams.count === 0 ? true : undefined));
       const readsWhenLeft = reads.count;
       assert.ok(readsWhenLeft >= 1, 'the streams were read');
       await sleep(2500);
       assert.equal(reads.count, readsWhenLeft, 'read on for a stream whose connection is gone');
     } finally {
+      streams.stop();
       reads.restore();
     }
   });

@@ -51,7 +51,8 @@ describe('a gateway killed while pushes run', { skip: skipWithoutRedis, timeout:
       };
       const pushing = Promise.all(Array.from({ length: PUSHERS }, pusher));
 
-      await sleep(700);
+      // the kill lands while pushes go on
+      await until('pushes accepted before the kill', () => ([...accepted.values()].reduce((n, list) => n + list.length, 0) >= 50 ? true : undefined));
       const dead = clients.filter((_c, i) => i % 2 === 0);
       gateways[0].proc.kill('SIGKILL');
       await within(gateways[0].exited, 10_000, 'the SIGKILLed gateway to exit');

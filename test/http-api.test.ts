@@ -4,9 +4,10 @@ import { after, before, describe, it } from 'node:test';
 import { extraRoutes } from '../src/logic/extra-routes.js';
 import { routes } from '../src/logic/routes.js';
 import { TestClient, isPush } from './helpers/client.js';
-import { countStatsReads, readEvents } from './helpers/event-stream.js';
+import { countStatsReads, openStreamRequests, readEvents } from './helpers/event-stream.js';
 import { call, post, postJson, RawHttp } from './helpers/http.js';
 import { serverPerSuite, withServer } from './helpers/server.js';
+import { until } from './helpers/until.js';
 
 describe('logic API', () => {
   const server = serverPerSuite({ bodyLimit: 4096 });
@@ -552,8 +553,10 @@ describe('GET /stats/stream with several viewers', () => {
 
   it('reads the totals once a second for every viewer together, and stops reading once the last one left', async () => {
     const reads = countStatsReads(server.broker);
+    const streams = openStreamRequests(server.logic.app.server);
     const first = readEvents(`${server.logicUrl}/stats/stream`, 4);
-    await sleep(300);
+    // the second viewer comes once the first one's reads have begun
+    await until('the first read for the first viewer', () => (reads.count >= 1 ? true : undefined));
     const second = await readEvents(`${server.logicUrl}/stats/stream`, 3);
     const firstEvents = (await first).events;
     const readAt = new Set(firstEvents.map((e) => e.data.at));
@@ -562,7 +565,8 @@ describe('GET /stats/stream with several viewers', () => {
     for (const e of second.events) assert.ok(readAt.has(e.data.at), `the second viewer got a read of its own (at ${String(e.data.at)})`);
     // the 4 events of the first viewer are 4 reads: fewer would mean the count below misses reads, and the checks on it prove nothing
     assert.ok(reads.count >= 4 && reads.count <= 5, `${reads.count} reads for 4 s of two viewers`);
-    await sleep(200); // the server sees both viewers gone
+    await until('the server to see both viewers gone', () => (streams.count === 0 ? true : undefined));
+    streams.stop();
     const readsWhenLeft = reads.count;
     await sleep(2500);
     assert.equal(reads.count, readsWhenLeft, 'read on with no viewer');

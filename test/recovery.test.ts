@@ -358,8 +358,7 @@ describe('resume when history cannot cover the gap', () => {
   it('past the recovery window: the old wsId comes back with recovered:false and no rooms', async () => {
     await withServer({ recoveryWindow: 200 }, async (server) => {
       const { client, since } = await awayMember(server, ['gone']);
-      await sleep(400);
-      assert.equal((await call(server.logicUrl, `/conns/${client.wsId}`)).status, 404);
+      await until('the away session to end with the window', async () => ((await call(server.logicUrl, `/conns/${client.wsId}`)).status === 404 ? true : undefined));
       const { client: again, end } = await resumeOn(server.gatewayUrl, client.welcome!.resume as string, since);
       assertResumed(end, { wsId: client.wsId, recovered: false });
       assert.deepEqual((await call(server.logicUrl, `/conns/${client.wsId}`)).body.data?.rooms, []);

@@ -28,17 +28,24 @@ function connectionOf(cluster: TestCluster, node: number, role: 'subscriber' | '
   return `roomcast:${role}:${brokerOf(cluster, node).processId}`;
 }
 
-/** Waits until the client has as many pushes as were accepted, then checks it has exactly those, in order. */
-async function assertReceivedExactly(client: TestClient, room: string, accepted: Accepted, who: string): Promise<void> {
-  const total = accepted.room.length + accepted.all.length;
-  await client.collect(isPush, total).catch(() => undefined);
-  // a little longer, so a duplicate would have arrived too
-  await sleep(100);
+/**
+ * Waits for the markers pushed to the room and to all once the pushes stopped, then checks the client had, before
+ * them, exactly the pushes accepted, in order: a duplicate or a push out of order would have come before its marker.
+ */
+async function assertReceivedExactly(client: TestClient, room: string, accepted: Accepted, markers: { room: number; all: number }, who: string): Promise<void> {
+  await client.next((f) => isPush(f) && f.room === room && f.seq === markers.room, 15_000);
+  await client.next((f) => isPush(f) && f.room === undefined && f.seq === markers.all, 15_000);
   const pushes = client.frames.filter(isPush);
   const seqsOf = (frames: Frame[]): number[] => frames.map((f) => f.seq as number);
   assert.deepEqual(seqsOf(pushes.filter((f) => f.room === room)), accepted.room, `${who}: the room pushes`);
   assert.deepEqual(seqsOf(pushes.filter((f) => f.room === undefined)), accepted.all, `${who}: the pushes to all`);
-  assert.equal(pushes.length, total, `${who}: nothing else`);
+  assert.equal(pushes.length, accepted.room.length + accepted.all.length, `${who}: nothing else`);
+}
+
+/** The id of the Redis connection named `name` (CLIENT LIST), or undefined while there is none. */
+async function connectionId(name: string): Promise<string | undefined> {
+  const list = String(await redis.command(['CLIENT', 'LIST']));
+  return list.split('\n').find((line) => line.includes(` name=${name} `))?.match(/^id=(\d+)/)?.[1];
 }
 
 /** The values of the pushes among the frames, in order. */
@@ -64,14 +71,26 @@ describe('a gateway whose subscriber connection is cut', { skip: skipWithoutRedi
         await c.next((f) => f.op === 'joined');
       }
       const pushing = pushUntilStopped(cluster.logicUrl, 'gap', 6);
-      for (let cut = 0; cut < 5; cut++) {
-        await sleep(250);
-        await redis.killClient(connectionOf(cluster, 0, 'subscriber'));
+      const subscriber = connectionOf(cluster, 0, 'subscriber');
+      // each cut, and the stop after the last, waits for the subscriber to be connected again and 25 more pushes accepted
+      let cutId: string | undefined;
+      for (let cut = 0; cut <= 5; cut++) {
+        const pushedBefore = pushing.count();
+        const id = await until(`the subscriber connected again and 25 pushes accepted, after ${cut} cuts`, async () => {
+          const now = await connectionId(subscriber);
+          return now !== undefined && now !== cutId && pushing.count() >= pushedBefore + 25 ? now : undefined;
+        });
+        if (cut === 5) break;
+        await redis.command(['CLIENT', 'KILL', 'ID', id]);
+        cutId = id;
       }
-      await sleep(300);
       const accepted = await pushing.stop();
       assert.ok(accepted.room.length + accepted.all.length > 100, 'pushes went on while the subscriber was cut');
-      for (const [i, c] of clients.entries()) await assertReceivedExactly(c, 'gap', accepted, `client ${i} (node ${i < 2 ? 0 : 1})`);
+      const markers = {
+        room: (await post(cluster.logicUrl, '/push/room', { val: 'marker', tag: 2, id: 'gap' })).body.data?.seq as number,
+        all: (await post(cluster.logicUrl, '/push/all', { val: 'marker', tag: 2 })).body.data?.seq as number,
+      };
+      for (const [i, c] of clients.entries()) await assertReceivedExactly(c, 'gap', accepted, markers, `client ${i} (node ${i < 2 ? 0 : 1})`);
       for (const c of clients) assert.equal(c.ws.readyState, WebSocket.OPEN);
       assert.equal((await call(cluster.logicUrl, '/stats')).body.data?.missedMessageCloses, 0);
     } finally {
@@ -85,7 +104,7 @@ describe('a gateway whose subscriber connection is cut', { skip: skipWithoutRedi
     try {
       const { client, since } = await member(nodeOf(cluster, 0), ['no-history']);
       const pushing = pushUntilStopped(cluster.logicUrl, 'no-history', 2);
-      await sleep(100);
+      await until('pushes accepted before the cut', () => (pushing.count() >= 5 ? true : undefined));
       await redis.killClient(connectionOf(cluster, 0, 'subscriber'));
       const code = await client.closeCode();
       await pushing.stop();

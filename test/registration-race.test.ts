@@ -6,7 +6,6 @@
  * connection, not be taken for a command to an away or unknown session.
  */
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import type { RedisBroker } from '../src/broker/redis/broker.js';
 import { CloseCode } from '../src/protocol/close-codes.js';
@@ -18,15 +17,20 @@ import { skipWithoutRedis } from './helpers/redis.js';
 describe('a command by wsId sent before the gateway registered the connection in Redis', { skip: skipWithoutRedis }, () => {
   const env = relayedClusterPerSuite(1);
 
-  /** Connects a client while its registration is held, sends `command` meanwhile, then lets the registration through after 300 ms. */
+  /**
+   * Connects a client while its registration is held, sends `command` meanwhile, and lets the registration through
+   * once the logic has looked the wsId up in Redis and found no node for it.
+   */
   async function beforeRegistration(command: (client: TestClient) => Promise<ApiAnswer>): Promise<{ client: TestClient; answer: ApiAnswer }> {
     const broker = env.cluster.gateways[0].node.broker as RedisBroker;
     const registration = env.relay.hold((name, text) => name === `roomcast:commands:${broker.processId}` && text.includes(broker.names.connKey('')));
     const client = await TestClient.connect(env.cluster.gatewayUrls[0]);
     try {
       await registration.held;
+      const connKey = broker.names.connKey(client.wsId);
+      const lookedUp = env.relay.answered((_name, words) => words[0]?.toUpperCase() === 'GET' && words[1] === connKey);
       const answering = command(client);
-      await sleep(300);
+      await lookedUp;
       registration.release();
       return { client, answer: await answering };
     } finally {

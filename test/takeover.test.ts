@@ -357,8 +357,10 @@ describe('a resume while the node holding the session is frozen (real processes 
       frozen.kill('SIGCONT');
       const resumed = await until('connected again', () => states.find((s) => s.state === 'connected' && s.recovered !== undefined), 15_000);
       assert.equal(resumed.recovered, true, JSON.stringify(states));
+      // a push after them all marks the end: anything lost, twice or out of order shows before it
+      await pushToAll('marker');
+      sent.push('marker');
       await untilLength('messages', messages, sent.length);
-      await sleep(200);
       assert.deepEqual(
         messages.map((m) => m.data),
         sent,

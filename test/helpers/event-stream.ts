@@ -1,3 +1,4 @@
+import type { IncomingMessage, Server } from 'node:http';
 import type { Broker } from '../../src/broker/broker.js';
 import { within } from './until.js';
 
@@ -79,5 +80,20 @@ export function countStatsReads(broker: Broker): { readonly count: number; resto
     counter.count++;
     return readStats();
   };
+  return counter;
+}
+
+/**
+ * Counts the GET /stats/stream requests `server` has open, from their arrival to their close (the close the
+ * server follows to let a viewer go), until `stop`: a test waits for 0 rather than for the server to have seen it.
+ */
+export function openStreamRequests(server: Server): { readonly count: number; stop(): void } {
+  const counter = { count: 0, stop: () => server.off('request', onRequest) };
+  const onRequest = (req: IncomingMessage): void => {
+    if (req.url !== '/stats/stream') return;
+    counter.count++;
+    req.once('close', () => counter.count--);
+  };
+  server.on('request', onRequest);
   return counter;
 }

@@ -24,8 +24,11 @@ export interface Accepted {
   all: number[];
 }
 
-/** Pushes to `room` and to all (one in three) until `stop()`, which resolves with the accepted seqs of each, in accept order. */
-export function pushUntilStopped(logicUrl: string, room: string, callers = 4): { stop(): Promise<Accepted> } {
+/**
+ * Pushes to `room` and to all (one in three) until `stop()`, which resolves with the accepted seqs of each, in accept
+ * order; `count()` is how many were accepted so far, so a test can wait until pushes went on rather than for a time.
+ */
+export function pushUntilStopped(logicUrl: string, room: string, callers = 4): { count(): number; stop(): Promise<Accepted> } {
   const accepted: Accepted = { room: [], all: [] };
   let stopped = false;
   let n = 0;
@@ -39,6 +42,7 @@ export function pushUntilStopped(logicUrl: string, room: string, callers = 4): {
   };
   const running = Promise.all(Array.from({ length: callers }, caller));
   return {
+    count: () => accepted.room.length + accepted.all.length,
     async stop() {
       stopped = true;
       await running;
