@@ -24,6 +24,7 @@ import { weakSecretWarning } from './gateway/auth.js';
 import { signClientToken } from './token.js';
 import { VERSION } from './version.js';
 import { errorMessage } from './error-message.js';
+import { listenOn } from './listen-error.js';
 
 /** Hard ceiling for a graceful shutdown (PROTOCOL: exit within 5 s). */
 const SHUTDOWN_DEADLINE_MS = 4500;
@@ -123,7 +124,7 @@ interface ServerOnBroker {
 
 /** Runs one server on its own broker connection; `where` names it in the start line once it listens. */
 async function serveOnBroker<S extends ServerOnBroker>(
-  config: CommonConfig,
+  config: CommonConfig & { port: number },
   role: ProcessRole,
   make: (broker: Broker, log: Logger) => S,
   where: (port: number, server: S) => Record<string, unknown>,
@@ -132,7 +133,7 @@ async function serveOnBroker<S extends ServerOnBroker>(
   await serve(config.logLevel, warnings, async (log) => {
     const broker = await createBroker(config, log, role);
     const server = make(broker, log);
-    const { port } = await server.listen();
+    const { port } = await listenOn(() => server.listen(), config.port, '--port');
     return {
       where: { ...where(port, server), engine: broker.engine },
       async close() {

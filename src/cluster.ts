@@ -10,6 +10,7 @@ import { createBroker } from './broker/create.js';
 import { gatewayPart, logicPart, type ServerConfig } from './config.js';
 import { createGateway, createLogic, gatewayUrl, logicUrl } from './standalone.js';
 import { errorMessage } from './error-message.js';
+import { listenOn } from './listen-error.js';
 
 interface ListeningMessage {
   type: 'roomcast:listening';
@@ -46,7 +47,7 @@ async function runWorker(config: ServerConfig, log: Logger): Promise<ClusterHand
   try {
     const broker = await createBroker(config, log, 'gateway');
     const gateway = createGateway(gatewayPart(config), broker, log);
-    const { port } = await gateway.listen();
+    const { port } = await listenOn(() => gateway.listen(), config.gatewayPort, '--gateway-port');
     process.send?.({ type: 'roomcast:listening', port } satisfies ListeningMessage);
     return {
       async close() {
@@ -134,7 +135,7 @@ async function runPrimary(config: ServerConfig, log: Logger): Promise<ClusterHan
   };
 
   const logic = createLogic(logicPart(config), broker, log, () => (listeningWorkers.size > 0 ? undefined : 'no gateway worker is listening'));
-  const logicPort = (await logic.listen()).port;
+  const logicPort = (await listenOn(() => logic.listen(), config.logicPort, '--logic-port')).port;
   try {
     const ports = await Promise.all(Array.from({ length: config.workers }, () => fork(true)));
     gatewayPort = ports[0];

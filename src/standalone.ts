@@ -7,6 +7,7 @@ import type { Broker } from './broker/broker.js';
 import { createBroker } from './broker/create.js';
 import { gatewayPart, logicPart, type GatewayConfig, type LogicConfig, type ServerConfig } from './config.js';
 import { GatewayServer } from './gateway/server.js';
+import { listenOn } from './listen-error.js';
 import { LogicServer } from './logic/server.js';
 import { WatchedTlsFiles } from './tls-reload.js';
 import { VERSION } from './version.js';
@@ -101,9 +102,9 @@ export async function startStandalone(config: ServerConfig, log: Logger): Promis
   let gatewayPort: number;
   let logicPort: number;
   try {
-    gatewayPort = (await gateway.listen()).port;
+    gatewayPort = (await listenOn(() => gateway.listen(), config.gatewayPort, '--gateway-port')).port;
     gatewayListening = true;
-    logicPort = (await logic.listen()).port;
+    logicPort = (await listenOn(() => logic.listen(), config.logicPort, '--logic-port')).port;
   } catch (err) {
     await Promise.allSettled([gateway.close(), logic.close()]);
     await broker.close();

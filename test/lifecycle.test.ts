@@ -74,13 +74,33 @@ describe('a start on a port in use', () => {
     }
   });
 
+  it('says what to do: stop the other process, or choose another port with the flag that sets that one', async () => {
+    const { port, holder } = await holdPort();
+    try {
+      const busy = String(port);
+      const commands: [string[], string][] = [
+        [['start', '--gateway-port', busy, '--logic-port', '0'], '--gateway-port'],
+        [['start', '--gateway-port', '0', '--logic-port', busy], '--logic-port'],
+        [['gateway', '--port', busy], '--port'],
+        [['logic', '--port', busy], '--port'],
+      ];
+      for (const [command, flag] of commands) {
+        const args = [...command, '--host', '127.0.0.1'];
+        const line = await failedStart(args);
+        assert.match(line, new RegExp(`another process holds port ${port} \\(a roomcast still running\\?\\): stop it, or choose another port with ${flag}$`), args.join(' '));
+      }
+    } finally {
+      holder.close();
+    }
+  });
+
   it('with --log-level silent, still says why on stderr, in one line, and nothing on stdout', async () => {
     const { port, holder } = await holdPort();
     try {
       const { code, stdout, stderr } = await runCli(['logic', '--port', String(port), '--host', '127.0.0.1', '--log-level', 'silent'], {}, undefined, 15_000);
       assert.equal(code, 1);
       assert.equal(stdout, '');
-      assert.match(stderr, new RegExp(`^error: could not start: .*EADDRINUSE.*:${port}\\n$`));
+      assert.match(stderr, new RegExp(`^error: could not start: .*EADDRINUSE.*:${port}: .*choose another port with --port\\n$`));
     } finally {
       holder.close();
     }
@@ -144,7 +164,10 @@ describe('roomcast start --workers: the workers live and die with the primary', 
     try {
       for (const ports of [['--gateway-port', String(port), '--logic-port', '0'], ['--gateway-port', '0', '--logic-port', String(port)]]) {
         const args = ['start', '--host', '127.0.0.1', ...ports, '--workers', '2', '--broker', redis.url];
-        assert.match(await failedStart(args), new RegExp(`^could not start: .*EADDRINUSE.*:${port}`), args.join(' '));
+        const line = await failedStart(args);
+        assert.match(line, new RegExp(`^could not start: .*EADDRINUSE.*:${port}`), args.join(' '));
+        const flag = ports[1] === String(port) ? '--gateway-port' : '--logic-port';
+        assert.match(line, new RegExp(`choose another port with ${flag}$`), args.join(' '));
       }
     } finally {
       holder.close();
