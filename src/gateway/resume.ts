@@ -206,7 +206,7 @@ async function resumeSession(node: GatewayNode, conn: Connection, request: Resum
   // closed meanwhile (its client left, or a shutdown): nothing is claimed, the session stays as it is
   if (!conn.isOpen) return;
   const claim = node.tokens.verify(request.token, conn.uid);
-  if (claim === undefined || claim.wsId === conn.wsId) return refuse('bad_resume', 'the resume token is forged, foreign or expired');
+  if (claim === undefined || claim.wsId === conn.wsId) return refuse('bad_resume', 'the resume token is forged, foreign or expired, or was signed with a secret this server does not have (as after a restart of the memory engine without --resume-secret)');
   const { wsId } = claim;
   let taken;
   try {
