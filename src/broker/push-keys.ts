@@ -23,9 +23,9 @@ const ENTRY_OVERHEAD_BYTES = 96;
 /** The bound by default: at ~200 bytes a key, over 300,000 keys (1,000 keyed pushes a second over a 5-minute window). */
 export const DEFAULT_PUSH_KEYS_MAX_BYTES = 64 * 1024 * 1024;
 
-function costOf(key: string, answer: string): number {
-  // strings of ASCII (keys) or JSON of ASCII-safe fields: a byte a character, as V8 holds one-byte strings
-  return key.length + answer.length + ENTRY_OVERHEAD_BYTES;
+function costOf(key: string, { answer, claimId }: KeptPush): number {
+  // strings of ASCII (keys, claim ids) or JSON of ASCII-safe fields: a byte a character, as V8 holds one-byte strings
+  return key.length + answer.length + claimId.length + ENTRY_OVERHEAD_BYTES;
 }
 
 export class PushKeys {
@@ -86,9 +86,9 @@ export class PushKeys {
   }
 
   private add(key: string, kept: KeptPush): void {
-    this.evictPast(this.maxBytes - costOf(key, kept.answer));
+    this.evictPast(this.maxBytes - costOf(key, kept));
     this.kept.set(key, kept);
-    this.bytes += costOf(key, kept.answer);
+    this.bytes += costOf(key, kept);
   }
 
   /** Drops the oldest keys until the kept ones count for at most `bytes`. */
@@ -102,6 +102,6 @@ export class PushKeys {
 
   private drop(key: string, kept: KeptPush): void {
     this.kept.delete(key);
-    this.bytes -= costOf(key, kept.answer);
+    this.bytes -= costOf(key, kept);
   }
 }
