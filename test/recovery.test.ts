@@ -17,8 +17,8 @@ import { pushInTurn } from './helpers/pushes.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { withNodeBehind } from './helpers/subscriber-away.js';
 import { until } from './helpers/until.js';
-import { assertResumed, awayMember, dropConnection, member, resumeEnd, resumeOn, type Position } from './helpers/resume.js';
-import { serverPerSuite, withServer } from './helpers/server.js';
+import { assertResumed, awayMember, dropConnection, member, resumeEnd, resumeOn, resumesEnded, resumeUntilReplaying, type Position } from './helpers/resume.js';
+import { capturedLog, serverPerSuite, withServer } from './helpers/server.js';
 import { JWT_SECRET, signToken } from './helpers/tokens.js';
 
 describe('resume on one process', () => {
@@ -536,6 +536,11 @@ describe('resume with client auth', () => {
   });
 });
 
+/** Frames queued to clients by pushes, live ones held for a resume too (GET /stats). */
+async function deliveriesOf(server: { logicUrl: string }): Promise<number> {
+  return (await call(server.logicUrl, '/stats')).body.data?.deliveries as number;
+}
+
 describe('resume of a large backlog', () => {
   it('replays 2 MB of missed pushes, twice the send-buffer limit, pacing itself to the client', async () => {
     await withServer({ historySize: 1000 }, async (server) => {
@@ -555,6 +560,7 @@ describe('resume of a large backlog', () => {
   });
 
   it('a second resume frame sent during the replay is refused and leaves the held live pushes alone: every push once, in seq order', async () => {
+    const { log, lines } = capturedLog('debug');
     await withServer({}, async (server) => {
       const { client, since } = await awayMember(server, ['twice']);
       // far more than the socket buffers take: the replay stalls until the client reads
@@ -562,13 +568,13 @@ describe('resume of a large backlog', () => {
       const missed: number[] = [];
       for (let i = 0; i < 400; i++) missed.push((await post(server.logicUrl, '/push/room', { val, tag: 2, id: 'twice' })).body.data?.seq as number);
       const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
-      again.ws.pause();
-      again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
-      await sleep(300);
+      await resumeUntilReplaying(again, client.welcome!.resume as string, since);
+      const deliveries = await deliveriesOf(server);
       const live = await post(server.logicUrl, '/push/room', { val: 'live', tag: 3, id: 'twice' });
-      await sleep(100);
+      await until('the live push to reach the resuming connection, which holds it', async () => ((await deliveriesOf(server)) > deliveries ? true : undefined));
       again.send({ op: 'resume', token: client.welcome!.resume, since, id: 2 });
-      await sleep(200);
+      await until('the server to refuse the second resume', () => (lines.some((l) => l.msg === 'resume refused' && l.id === 2) ? true : undefined));
+      assert.equal(await resumesEnded(server), 0, 'the live push and the second resume came while the replay waited for the client');
       again.ws.resume();
       await again.collect(isPush, missed.length + 1, 15_000);
       // anything sent twice would be in by the time the PONG is
@@ -577,7 +583,7 @@ describe('resume of a large backlog', () => {
       assert.deepEqual(got, [...missed, 'resumed  true', live.body.data?.seq, 'error 2 bad_request']);
       assert.equal(again.frames.at(-1)?.message, 'resume must be the first frame after the welcome');
       await again.closeAndWait();
-    });
+    }, log);
   });
 
   it('a resume larger than --max-payload (500 rooms with long ids) is taken as the first frame; any other frame that large closes with 1009', async () => {

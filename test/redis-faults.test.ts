@@ -168,13 +168,20 @@ describe('this process stalled (GC, CPU) past a deadline while Redis answered in
 
   it('a push read right after the stall, while the answer to a question of the time waits unread, is not refused as "Redis has not answered"', async () => {
     // Redis counts as not answering once a TIME has waited 1.5 s
-    const cluster = await startCluster(redisEngine(redis.url, { commandTimeoutMs: 1500 }), 1);
+    const brokers: RedisBroker[] = [];
+    const relay = await RedisRelay.start(redis.port);
+    const cluster = await startCluster(redisEngine(relay.url, { commandTimeoutMs: 1500 }, brokers), 1);
     const { client } = await member(nodeOf(cluster, 0), ['r']);
     const send = await rawRequestSender(cluster.logicUrl);
+    // the logic API's command connection, which the push goes out on
+    const logicCommands = `roomcast:commands:${(brokers.at(-1) as RedisBroker).processId}`;
     try {
       // Redis holds every command for 1 s, less than the 1.5 s: the TIME asked meanwhile (every 500 ms) waits, and is answered in time
       await redis.command(['CLIENT', 'PAUSE', '1000', 'ALL']);
-      await sleep(600);
+      const time = relay.hold((name, text) => name === logicCommands && text.toUpperCase().includes('\r\nTIME\r\n'));
+      await time.held;
+      // held only until seen: it goes on to the paused Redis, and the stall below begins in this same tick, so the TIME waits through it
+      time.release();
       const body = 'val=after-the-stall&tag=2&id=r';
       const answer = send(`POST /push/room HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
       // the push is read before the TIME's answer, which arrives during the stall, when that TIME has waited more than 1.5 s by the clock
@@ -184,6 +191,7 @@ describe('this process stalled (GC, CPU) past a deadline while Redis answered in
     } finally {
       await client.closeAndWait();
       await cluster.close();
+      await relay.close();
     }
   });
 });

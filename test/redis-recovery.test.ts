@@ -15,6 +15,7 @@ import { TestClient, isPush, type Frame } from './helpers/client.js';
 import { nodeOf, redisEngine, startCluster, type TestCluster } from './helpers/cluster.js';
 import { call, post } from './helpers/http.js';
 import { pushUntilStopped, type Accepted } from './helpers/pushes.js';
+import { RedisRelay } from './helpers/redis-relay.js';
 import { RedisServer, skipWithoutRedis } from './helpers/redis.js';
 import { assertResumed, awayMember, dropConnection, member, resumeOn, type Position } from './helpers/resume.js';
 import { stallFor, until } from './helpers/until.js';
@@ -401,7 +402,9 @@ async function clientId(admin: { sendCommand(args: string[]): Promise<unknown> }
 describe('a room closed while Redis is stopped, and Redis then restarted', { skip: skipWithoutRedis, timeout: 60_000 }, () => {
   it('the gateway does not resubscribe to the room it has no members in when the connection comes back: the UNSUBSCRIBE lost with the connection is sent again', async () => {
     const own = await RedisServer.start();
-    const cluster = await startCluster(redisEngine(own.url), 1);
+    // the relay shows the UNSUBSCRIBE on its way to Redis
+    const relay = await RedisRelay.start(own.port);
+    const cluster = await startCluster(redisEngine(relay.url), 1);
     const channel = brokerOf(cluster, 0).names.roomChannel('emptied');
     const subscribers = async (): Promise<number> => ((await own.command(['PUBSUB', 'NUMSUB', channel])) as [string, number])[1];
     let frozen = false;
@@ -411,8 +414,12 @@ describe('a room closed while Redis is stopped, and Redis then restarted', { ski
       own.freeze();
       frozen = true;
       // the last member leaves: the UNSUBSCRIBE goes out and waits, unanswered, and is lost with the connection
+      const subscriber = connectionOf(cluster, 0, 'subscriber');
+      const unsubscribe = relay.hold((name, text) => name === subscriber && text.toUpperCase().includes('UNSUBSCRIBE') && text.includes(channel));
       await client.closeAndWait();
-      await sleep(200);
+      await unsubscribe.held;
+      // held only until seen: it goes on to the frozen Redis
+      unsubscribe.release();
       await own.kill();
       frozen = false;
       await own.restart();
@@ -423,6 +430,7 @@ describe('a room closed while Redis is stopped, and Redis then restarted', { ski
     } finally {
       if (frozen) own.thaw();
       await cluster.close();
+      await relay.close();
       await own.stop();
     }
   });

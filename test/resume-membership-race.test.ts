@@ -1,24 +1,25 @@
 /** Joins and leaves by wsId that land while a resume replays (PROTOCOL.md §4): each membership frame once, no push after its `left`. */
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { TestClient, isPush, type Frame } from './helpers/client.js';
-import { post } from './helpers/http.js';
+import { call, post } from './helpers/http.js';
 import { pushToRoom } from './helpers/pushes.js';
-import { awayMember } from './helpers/resume.js';
-import { withServer } from './helpers/server.js';
+import { awayMember, resumesEnded, resumeUntilReplaying, type Position } from './helpers/resume.js';
+import { withServer, type TestServer } from './helpers/server.js';
 
 /** Large pushes: 200 of them pass what the kernel buffers for a client that stops reading, so the replay waits for it. */
 const LARGE_VAL = 'v'.repeat(40 * 1024);
 
 const shown = (f: Frame): string => (isPush(f) ? `push ${f.room ?? '*'} ${f.seq}` : `${f.op} ${f.room ?? ''}`.trim());
 
-/** A new connection that sends the resume and stops reading: the replay waits for it. */
-async function stalledResume(gatewayUrl: string, client: TestClient, since: unknown): Promise<TestClient> {
-  const again = await TestClient.connect(gatewayUrl, { quiet: true });
-  again.ws.pause();
-  again.send({ op: 'resume', token: client.welcome!.resume, since, id: 1 });
-  await sleep(300);
+/** A new connection that sends the resume and stops reading once the replay has begun: the replay waits for it. */
+async function stalledResume(server: TestServer, client: TestClient, since: Record<string, Position>, rooms: string[]): Promise<TestClient> {
+  const again = await TestClient.connect(server.gatewayUrl, { quiet: true });
+  await resumeUntilReplaying(again, client.welcome!.resume as string, since);
+  // the connection holds the session and its rooms, and the replay has not ended
+  const info = await call(server.logicUrl, `/conns/${client.wsId}`);
+  assert.deepEqual([info.body.data?.state, info.body.data?.rooms], ['connected', rooms], info.text);
+  assert.equal(await resumesEnded(server), 0, 'no resume has ended yet');
   return again;
 }
 
@@ -27,11 +28,12 @@ describe('membership changes by wsId during a resume', () => {
     await withServer({}, async (server) => {
       const { client, since } = await awayMember(server, ['stay', 'quit']);
       const missed = await pushToRoom(server.logicUrl, 'quit', 200, 1, LARGE_VAL);
-      const again = await stalledResume(server.gatewayUrl, client, since);
+      const again = await stalledResume(server, client, since, ['stay', 'quit']);
       const left = await post(server.logicUrl, '/room/leave', { id: 'quit', wsId: client.wsId });
       assert.deepEqual(left.body.data?.changed, true, left.text);
       const after = await post(server.logicUrl, '/push/room', { val: 'after the leave', tag: 3, id: 'quit' });
       assert.equal(after.status, 200);
+      assert.equal(await resumesEnded(server), 0, 'the leave and the push came while the replay waited for the client');
       again.ws.resume();
       await again.collect((f) => f.op === 'resumed', 1, 15_000);
       // anything sent twice would be in by the time the PONG is
@@ -46,10 +48,11 @@ describe('membership changes by wsId during a resume', () => {
     await withServer({}, async (server) => {
       const { client, since } = await awayMember(server, ['stay']);
       const missed = await pushToRoom(server.logicUrl, 'stay', 200, 1, LARGE_VAL);
-      const again = await stalledResume(server.gatewayUrl, client, since);
+      const again = await stalledResume(server, client, since, ['stay']);
       const joined = await post(server.logicUrl, '/room/join', { id: 'late', wsId: client.wsId });
       assert.deepEqual(joined.body.data?.changed, true, joined.text);
       const after = await post(server.logicUrl, '/push/room', { val: 'after the join', tag: 3, id: 'late' });
+      assert.equal(await resumesEnded(server), 0, 'the join and the push came while the replay waited for the client');
       again.ws.resume();
       await again.collect((f) => f.op === 'resumed', 1, 15_000);
       await again.ping();

@@ -239,7 +239,11 @@ describe('SDK token refresh before exp: what replaces or ends the pending ask', 
       await client.setToken(await signToken({ sub: 'sdk-user', expiresIn: 60 }));
       const accepted = expiryOf(client.wsId)!;
       asks.answer[0](await signToken({ sub: 'sdk-user', expiresIn: 30 }));
-      await sleep(300);
+      // the client would send the late answer in the microtasks its resolution starts: all run before this
+      await new Promise((resolve) => setImmediate(resolve));
+      // the server takes a connection's tokens one after another: once it has answered a later one (refused: another
+      // user's, so it changes nothing), a refresh with the late answer sent before it would have been applied
+      await assert.rejects(client.setToken(await signToken({ sub: 'someone-else', expiresIn: 60 })), /for user someone-else, this connection is user sdk-user/);
       assert.equal(expiryOf(client.wsId), accepted, 'the server holds the token setToken() gave');
       assert.deepEqual(log, ['connecting', 'connected']);
     } finally {

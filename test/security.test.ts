@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { SignJWT } from 'jose';
+import { decodeJwt, SignJWT } from 'jose';
 import { WebSocket } from 'ws';
 import { TestClient, isPush, type Closed } from './helpers/client.js';
 import { call, post } from './helpers/http.js';
@@ -157,8 +157,11 @@ describe('client auth required (HMAC secret)', () => {
   });
 
   it('closes with 4001 when the token expires, unless the client refreshed it first', async () => {
-    const expiring = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'erin', expiresIn: 2 })}`);
-    const refreshing = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'erin', expiresIn: 2 })}`);
+    // exp is in whole seconds: the token of the one that expires ends a second after the other's, so its 4001 says the other's exp is past
+    const refreshedToken = await signToken({ sub: 'erin', expiresIn: 2 });
+    const { exp } = decodeJwt(refreshedToken);
+    const refreshing = await TestClient.connect(`${server.gatewayUrl}?token=${refreshedToken}`);
+    const expiring = await TestClient.connect(`${server.gatewayUrl}?token=${await signToken({ sub: 'erin', exp: exp! + 1 })}`);
     refreshing.send({ op: 'refresh', token: await signToken({ sub: 'erin', expiresIn: 60 }), id: 'r' });
     assert.equal((await refreshing.next((f) => f.op === 'reply')).uid, 'erin');
     refreshing.send({ op: 'refresh', token: await signToken({ sub: 'mallory', expiresIn: 60 }), id: 'm' });
@@ -167,8 +170,9 @@ describe('client auth required (HMAC secret)', () => {
     assert.match(String(refused.message), /for user mallory, this connection is user erin/);
     const closed = await expiring.closedWithin();
     assert.equal(closed.code, 4001);
-    await sleep(300);
     assert.equal(refreshing.ws.readyState, WebSocket.OPEN);
+    // and the server still serves it
+    assert.deepEqual(await refreshing.ping(), { type: 1, data: 'PONG' });
     assert.ok((await stats(server)).auth.expired >= 1);
     await refreshing.closeAndWait();
   });

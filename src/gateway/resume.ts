@@ -6,6 +6,7 @@
  * Live frames are held from the welcome on, so nothing reaches the client
  * before the replay; held pushes the replay already covered are dropped.
  */
+import type { Logger } from 'pino';
 import type { HistoryEntry, StreamPosition } from '../broker/broker.js';
 import type { AuthMode } from '../config.js';
 import { errorFrame, joinedFrame, leftFrame, resumedFrame, type ReplyId } from '../protocol/frames.js';
@@ -169,9 +170,9 @@ async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allA
   return { position: replay.position, complete: replay.complete, replay };
 }
 
-export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean, auth: AuthMode): Promise<void> {
+export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean, auth: AuthMode, log: Logger): Promise<void> {
   try {
-    await resumeSession(node, conn, request, firstFrame, auth);
+    await resumeSession(node, conn, request, firstFrame, auth, log);
   } finally {
     // only a resume as the first frame reads it; a late one must leave it to the first, which may still be under way
     if (firstFrame) conn.welcomeAll = undefined;
@@ -187,8 +188,10 @@ function retryLater(node: GatewayNode, conn: Connection, err: unknown, keepSessi
   node.counters.resumeRetryCloses++;
 }
 
-async function resumeSession(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean, auth: AuthMode): Promise<void> {
+async function resumeSession(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean, auth: AuthMode, log: Logger): Promise<void> {
   const refuse = (code: 'bad_request' | 'bad_resume', message: string): void => {
+    // the client only sees an error frame (behind a replay still under way, for a late resume): say why here too
+    log.debug({ wsId: conn.wsId, id: request.id, code, reason: message }, 'resume refused');
     // a late resume must leave the hold alone: it may be the one of a resume still replaying
     if (firstFrame) conn.releaseHeld();
     conn.send(encodeTextFrame(errorFrame(request.id, code, message)));

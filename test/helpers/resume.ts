@@ -2,8 +2,9 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket } from 'ws';
-import { TestClient, type Closed, type Frame } from './client.js';
+import { TestClient, isPush, type Closed, type Frame } from './client.js';
 import { call, post } from './http.js';
+import { within } from './until.js';
 
 export interface Position {
   seq: number;
@@ -59,6 +60,33 @@ export async function resumeOn(url: string, token: string, since: Record<string,
   return { client, frames, end };
 }
 
+/**
+ * Sends the resume op on a connection just welcomed, and stops reading (`client.ws.pause()`) in the tick
+ * the first replayed push arrives: the replay is then under way, and one larger than the socket buffers
+ * waits for the client until `client.ws.resume()`. Fails when the resume ends, or errs, before any push.
+ */
+export async function resumeUntilReplaying(client: TestClient, token: string, since: Record<string, Position>): Promise<void> {
+  const replaying = new Promise<void>((resolve, reject) => {
+    const onMessage = (data: Buffer): void => {
+      const frame = JSON.parse(data.toString()) as Frame;
+      if (!isPush(frame) && frame.op !== 'resumed' && frame.op !== 'error') return;
+      client.ws.off('message', onMessage);
+      if (!isPush(frame)) return reject(new Error(`the resume ended before it replayed anything: ${JSON.stringify(frame).slice(0, 300)}`));
+      client.ws.pause();
+      resolve();
+    };
+    client.ws.on('message', onMessage);
+  });
+  client.send({ op: 'resume', token, since, id: 1 });
+  await within(replaying, 15_000, 'the first push of the replay');
+}
+
+/** How many resumes the server has ended with `resumed` (GET /stats). */
+export async function resumesEnded(server: { logicUrl: string }): Promise<number> {
+  const stats = await call(server.logicUrl, '/stats');
+  assert.equal(stats.status, 200, stats.text);
+  return stats.body.data?.resumes as number;
+}
 
 /** What a resume came to: the `resumed` or `error` frame, or the close the server answered it with. */
 export type ResumeEnd = { frame: Frame; closed?: undefined } | { frame?: undefined; closed: Closed };

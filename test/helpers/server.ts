@@ -1,8 +1,9 @@
 /** Starts a real roomcast (gateway + logic on real sockets) inside the test process. */
 import { after, before } from 'node:test';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
 import { DEFAULTS, type ServerConfig } from '../../src/config.js';
 import { startStandalone, type RunningServer } from '../../src/standalone.js';
+import type { LogLine } from './process.js';
 
 export type TestServer = RunningServer;
 
@@ -17,14 +18,21 @@ export function testConfig(overrides: Partial<ServerConfig> = {}): ServerConfig 
   };
 }
 
-export async function startServer(overrides: Partial<ServerConfig> = {}): Promise<TestServer> {
+/** `log` replaces the logger at --log-level (see capturedLog). */
+export async function startServer(overrides: Partial<ServerConfig> = {}, log?: Logger): Promise<TestServer> {
   const config = testConfig(overrides);
-  return startStandalone(config, pino({ level: config.logLevel }));
+  return startStandalone(config, log ?? pino({ level: config.logLevel }));
+}
+
+/** A logger at `level` that keeps each line it writes, parsed, in `lines`: a test waits for what the server said. */
+export function capturedLog(level: string): { log: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  return { log: pino({ level }, { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) }), lines };
 }
 
 /** Runs `body` with a server of its own, and closes the server when `body` ends, however it ends. */
-export async function withServer<T>(overrides: Partial<ServerConfig>, body: (server: TestServer) => Promise<T>): Promise<T> {
-  const server = await startServer(overrides);
+export async function withServer<T>(overrides: Partial<ServerConfig>, body: (server: TestServer) => Promise<T>, log?: Logger): Promise<T> {
+  const server = await startServer(overrides, log);
   try {
     return await body(server);
   } finally {

@@ -8,12 +8,15 @@ export interface TokenClaims {
   rooms?: unknown;
   /** Seconds from now; negative for an expired token. */
   expiresIn?: number;
+  /** The exp claim itself (seconds since the epoch), instead of expiresIn. */
+  exp?: number;
 }
 
 export async function signToken(claims: TokenClaims, secret = JWT_SECRET): Promise<string> {
   const jwt = new SignJWT({ ...(claims.rooms === undefined ? {} : { rooms: claims.rooms }) }).setProtectedHeader({ alg: 'HS256' }).setIssuedAt();
   if (claims.sub !== undefined) jwt.setSubject(claims.sub);
   if (claims.expiresIn !== undefined) jwt.setExpirationTime(Math.floor(Date.now() / 1000) + claims.expiresIn);
+  if (claims.exp !== undefined) jwt.setExpirationTime(claims.exp);
   return jwt.sign(new TextEncoder().encode(secret));
 }
 
