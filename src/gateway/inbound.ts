@@ -126,7 +126,7 @@ export function handleInbound(ctx: InboundContext, conn: Connection, data: Buffe
       return;
     }
     case 'resume':
-      resume(ctx.node, conn, frame, firstFrame, ctx.auth, ctx.log).catch((err: unknown) => ctx.log.error({ err, wsId: conn.wsId }, 'resume failed'));
+      resume(ctx, conn, frame, firstFrame).catch((err: unknown) => ctx.log.error({ err, wsId: conn.wsId }, 'resume failed'));
       return;
   }
 }

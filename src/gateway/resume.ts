@@ -170,9 +170,16 @@ async function resumeStream({ node, conn, since, sessionRooms, allWentLive, allA
   return { position: replay.position, complete: replay.complete, replay };
 }
 
-export async function resume(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean, auth: AuthMode, log: Logger): Promise<void> {
+/** What a resume needs of its gateway: the node, its --auth mode (which bounds what a token takes back) and its log. */
+export interface ResumeContext {
+  node: GatewayNode;
+  auth: AuthMode;
+  log: Logger;
+}
+
+export async function resume(ctx: ResumeContext, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
   try {
-    await resumeSession(node, conn, request, firstFrame, auth, log);
+    await resumeSession(ctx, conn, request, firstFrame);
   } finally {
     // only a resume as the first frame reads it; a late one must leave it to the first, which may still be under way
     if (firstFrame) conn.welcomeAll = undefined;
@@ -188,7 +195,7 @@ function retryLater(node: GatewayNode, conn: Connection, err: unknown, keepSessi
   node.counters.resumeRetryCloses++;
 }
 
-async function resumeSession(node: GatewayNode, conn: Connection, request: ResumeRequest, firstFrame: boolean, auth: AuthMode, log: Logger): Promise<void> {
+async function resumeSession({ node, auth, log }: ResumeContext, conn: Connection, request: ResumeRequest, firstFrame: boolean): Promise<void> {
   const refuse = (code: 'bad_request' | 'bad_resume', message: string): void => {
     // the client only sees an error frame (behind a replay still under way, for a late resume): say why here too
     log.debug({ wsId: conn.wsId, id: request.id, code, reason: message }, 'resume refused');
