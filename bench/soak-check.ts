@@ -64,13 +64,14 @@ export function checkClient(client: SoakClient, pushes: Map<string, Push>, byStr
   if (resets.length === 0) return { required: 0, delivered: 0, violations: [`${name} never connected`] };
   const lastReset = resets[resets.length - 1];
 
-  // order and duplicates within each stretch between resets (a `joined` frame starts a room's count again); a stretch
-  // begins at the drop before its reset, as what the new connection sent before `connected` (a replay in the new epoch,
-  // pushes to all before a refused resume: client/README.md) belongs to it
+  // order and duplicates within each stretch between resets (a `joined` frame starts a room's count again); a reset
+  // ends the stretch at the drop before it, and every retry up to it is a stretch of its own: what a connection sent
+  // before `connected` (pushes to all before a resume refused or closed with 1013, a replay in a new epoch:
+  // client/README.md) is of that connection, whose epoch may differ from the next one's after a Redis restart
   const boundaries = client.connects.flatMap((c, i) => {
     if (!c.reset) return [];
     const previous = i === 0 ? -Infinity : client.connects[i - 1].t;
-    return [client.drops.find((d) => d.t > previous && d.t <= c.t)?.t ?? c.t];
+    return [...client.drops.filter((d) => d.t > previous && d.t <= c.t).map((d) => d.t), c.t];
   });
   let nextReset = 0;
   const lastSeq = new Map<string, number>();
