@@ -18,6 +18,7 @@ import { routes, type AnyRoute } from '../src/logic/routes.js';
 import { anchorsOf, bareRoomcastLines, commandLines, flagsNamed, relativeLinks } from './helpers/doc-links.js';
 import { shapeMismatches, shapesIn } from './helpers/doc-shapes.js';
 import { defaultsByCommand, parseDefault, tableAt, tableRows } from './helpers/doc-tables.js';
+import { SOAK_OPTIONS } from '../bench/soak-options.js';
 
 const root = new URL('../../', import.meta.url).pathname;
 const readDoc = (path: string): string => readFileSync(join(root, path), 'utf8');
@@ -45,6 +46,7 @@ const OTHER_PROGRAMS_FLAGS: Record<string, string[]> = {
   'redis-server': ['--appendonly', '--appendfsync', '--save'],
   docker: ['--rm', '--build'],
   curl: ['--cacert'],
+  'bench/soak.ts': Object.keys(SOAK_OPTIONS).map((name) => `--${name}`),
 };
 
 /** The row of a route in the reference's route table: its input column and its answer column. */

@@ -116,6 +116,17 @@ async function sendPaced<T>(conn: Connection, items: readonly T[], frameOf: (ite
   }
 }
 
+/**
+ * True when nothing was published to a room after the client's position in it. For a room the session left while
+ * the client was away, a publication after `since` may have come before the leave, while it was a member: the
+ * session keeps no record of where it left, so any publication after `since` (or another epoch) makes the resume
+ * say recovered:false rather than claim a push it never replayed.
+ */
+async function nothingAfter(node: GatewayNode, room: string, since: StreamPosition): Promise<boolean> {
+  const now = node.position(room) ?? (await node.broker.streamPosition(room));
+  return now.epoch === since.epoch && now.seq <= since.seq;
+}
+
 /** True when the client's position in `*` is at or past the one in this connection's welcome (same epoch). */
 function reachedWelcome(conn: Connection, start: StreamPosition | undefined): boolean {
   const welcome = conn.welcomeAll;
@@ -277,6 +288,7 @@ async function resumeSession({ node, auth, log }: ResumeContext, conn: Connectio
     const replayedTo = new Map([...streams].map(([stream, position]) => [stream, position.seq]));
     // rooms the session had left before this resume took it; one left during the resume has its own `left` held
     const gone = [...since.keys()].filter((room) => room !== ALL_STREAM && !restored.has(room));
+    if (recovered && !(await settleAll(gone.map((room) => nothingAfter(node, room, since.get(room)!)))).every(Boolean)) recovered = false;
     await sendPaced(conn, gone, (room) => encodeTextFrame(leftFrame(room)));
     node.counters.resumes++;
     conn.enqueue(encodeTextFrame(resumedFrame(wsId, node.tokens.issue(wsId, conn.uid), recovered, streams)));
