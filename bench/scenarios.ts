@@ -4,6 +4,7 @@
  * target gets the very same sequence of pushes.
  */
 import type { PushPlan } from './pusher.js';
+import { seededRandom } from './seeded-random.js';
 
 export const SCENARIO_NAMES = ['fanout', 'rooms', 'all', 'idle', 'hold', 'resume', 'churn'] as const;
 export type ScenarioName = (typeof SCENARIO_NAMES)[number];
@@ -89,18 +90,6 @@ export interface Scenario {
   framesFor(i: number): number;
   /** churn only: its pushes go on at a steady rate for as long as the cycles take (`pushes` is the warm-up's plan). */
   churn?: ChurnPlan;
-}
-
-/** mulberry32: a small, fast, seeded PRNG; uniform enough to pick rooms. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function buildScenario(name: ScenarioName, sizes: ScenarioSizes, seed: number): Scenario {

@@ -16,6 +16,7 @@ import { SOAK_OPTIONS } from './soak-options.js';
 import { checkClient, type Push } from './soak-check.js';
 import { SoakClient } from './soak-client.js';
 import { redisCommand, redisProcess, roomcastProcess, type SoakProcess } from './soak-processes.js';
+import { seededRandom } from './seeded-random.js';
 
 const { values } = parseArgs({ options: SOAK_OPTIONS });
 const seconds = Number(values.seconds);
@@ -35,19 +36,7 @@ function say(text: string): void {
   process.stdout.write(`${text}\n`);
 }
 
-/** mulberry32: a small seeded generator, so a seed replays the same draws. */
-function seeded(s: number): () => number {
-  let a = s >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const rng = seeded(seed);
+const rng = seededRandom(seed);
 const t0 = performance.now();
 const now = (): number => performance.now() - t0;
 const rooms = Array.from({ length: roomCount }, (_, i) => `soak-r${i}`);
