@@ -12,13 +12,14 @@
  * too) is its reset: pushes sent before it may be lost (§7: recovered:false says
  * something could not be replayed). Pushes sent after it to a room it was `in`
  * must all have arrived, once, in seq order. A frame of a push to a room the
- * client was `out` of must never arrive.
+ * client was `out` of must never arrive. A frame of a push to a user (`POST
+ * /push/user`) must never reach a client connected as another user, or as none.
  */
 import type { MembershipOp, SoakClient } from './soak-client.js';
 
 export interface Push {
   data: string;
-  /** Room id, `*`, or `conn`. */
+  /** Room id, `*`, `conn`, or `user:<uid>`. */
   stream: string;
   sent: number;
   answered?: number;
@@ -87,7 +88,15 @@ export function checkClient(client: SoakClient, pushes: Map<string, Push>, byStr
       seen.clear();
     }
     while (joinIndex < joins.length && joins[joinIndex].t <= frame.t) lastSeq.delete(joins[joinIndex++].room);
-    if (frame.stream === 'conn') continue;
+    if (frame.stream === 'conn') {
+      // pushes to one connection and to a user arrive alike: the soak's vals tell them apart
+      const push = pushes.get(frame.data);
+      if (push === undefined) wrong.push(`${short(frame.data)} to one connection: no such push`);
+      else if (push.stream.startsWith('user:') && push.stream !== `user:${client.user ?? ''}`) {
+        wrong.push(`${short(frame.data)} to ${push.stream} reached a client of ${client.user === undefined ? 'no user' : `user:${client.user}`}`);
+      } else if (push.stream !== 'conn' && !push.stream.startsWith('user:')) wrong.push(`${short(frame.data)} of ${push.stream} arrived as a push to one connection`);
+      continue;
+    }
     delivered++;
     if (seen.has(frame.data)) wrong.push(`${frame.stream} ${short(frame.data)} (seq ${frame.seq}) arrived twice`);
     seen.add(frame.data);
@@ -115,7 +124,7 @@ export function checkClient(client: SoakClient, pushes: Map<string, Push>, byStr
   let required = 0;
   const missing: string[] = [];
   for (const [stream, list] of byStream) {
-    if (stream === 'conn') continue;
+    if (stream === 'conn' || stream.startsWith('user:')) continue;
     for (const push of list) {
       if (push.seq === undefined || push.answered === undefined || push.sent <= lastReset) continue;
       if (stream !== '*' && membership(client, stream, push.sent, push.answered) !== 'in') continue;

@@ -59,10 +59,14 @@ export class SoakClient {
     private readonly server: Server,
     private readonly pickGatewayPort: (connection: number) => number,
     private readonly now: () => number,
+    /** The user (the token's `sub`) it connects as, with `--auth optional`; undefined: no token. */
+    readonly user: string | undefined,
+    token: string | undefined,
   ) {
     server.on('connection', (socket) => this.accept(socket));
     this.client = new RoomcastClient(`ws://127.0.0.1:${(server.address() as AddressInfo).port}/connect`, {
       reconnect: { initialDelayMs: 200, maxDelayMs: 3000, factor: 2 },
+      token,
     });
     this.client.on('message', ({ room, seq, data }) => {
       this.received.push({ t: now(), stream: room ?? (seq === undefined ? 'conn' : '*'), seq, data });
@@ -77,11 +81,11 @@ export class SoakClient {
     this.client.on('error', () => undefined);
   }
 
-  static async start(id: number, pickGatewayPort: (connection: number) => number, now: () => number): Promise<SoakClient> {
+  static async start(id: number, pickGatewayPort: (connection: number) => number, now: () => number, user?: { sub: string; token: string }): Promise<SoakClient> {
     const server = createServer();
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
-    return new SoakClient(id, server, pickGatewayPort, now);
+    return new SoakClient(id, server, pickGatewayPort, now, user?.sub, user?.token);
   }
 
   get connected(): boolean {

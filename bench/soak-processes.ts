@@ -1,7 +1,7 @@
 /** The real processes of the soak (bench/soak.ts): a redis-server and roomcast gateway/logic processes, on fixed loopback ports, each logging to a file. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, readFileSync } from 'node:fs';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -77,13 +77,7 @@ export class SoakProcess {
   /** Resident set size in bytes, or undefined when not running. */
   rss(): number | undefined {
     const pid = this.pid;
-    if (pid === undefined) return undefined;
-    try {
-      const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-      return match === null ? undefined : Number(match[1]) * 1024;
-    } catch {
-      return undefined;
-    }
+    return pid === undefined ? undefined : rssOf(pid);
   }
 }
 
@@ -106,6 +100,40 @@ export function roomcastProcess(name: string, role: 'gateway' | 'logic', port: n
   // the gateway answers plain HTTP on its port (426 or 404), the logic API /healthz
   const probe = role === 'gateway' ? `http://127.0.0.1:${port}/` : `http://127.0.0.1:${port}/healthz`;
   return new SoakProcess(name, port, process.execPath, [CLI, role, '--host', '127.0.0.1', '--port', String(port), ...args], logPath, () => httpAnswers(probe));
+}
+
+/** `roomcast start` (gateway and logic in one process, or a primary with --workers) on 127.0.0.1: ready once both ports answer. */
+export function roomcastStart(name: string, gatewayPort: number, logicPort: number, args: string[], logPath: (run: number) => string): SoakProcess {
+  const ports = ['--host', '127.0.0.1', '--gateway-port', String(gatewayPort), '--logic-port', String(logicPort)];
+  const ready = async (): Promise<boolean> => (await httpAnswers(`http://127.0.0.1:${gatewayPort}/`)) && (await httpAnswers(`http://127.0.0.1:${logicPort}/healthz`));
+  return new SoakProcess(name, gatewayPort, process.execPath, [CLI, 'start', ...ports, ...args], logPath, ready);
+}
+
+/** The pids of the running processes whose parent is `pid` (the workers of a --workers primary). */
+export function childPids(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // the fields after the command name, which may hold spaces and parentheses: state, ppid, ...
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid && fields[0] !== 'Z') children.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return children;
+}
+
+/** Resident set size in bytes of any process, or undefined when it is gone. */
+export function rssOf(pid: number): number | undefined {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? undefined : Number(match[1]) * 1024;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs one Redis command inline on a connection of its own; resolves with the raw answer. */

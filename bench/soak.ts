@@ -1,12 +1,14 @@
 /**
  * A randomized soak over real processes: a redis-server, two `roomcast gateway`
- * and one `roomcast logic` on loopback, and SDK clients in this process, each
+ * and one `roomcast logic` on loopback (or `roomcast start --workers N` on the
+ * redis-server, or one `roomcast start` on the memory engine), and SDK clients in this process, each
  * behind a relay of its own. Seeded random actions (the same seed draws the same
  * schedule; what each action finds depends on timing), then a settle, then the
  * invariants of bench/soak-check.ts, the server's counts, the processes' exits
  * and logs, and the gateways' memory. Exits 1 when any invariant failed.
  *
  *   node dist/bench/soak.js --seconds 180 --clients 200 [--seed N] [--out DIR] [--no-process-kills]
+ *     [--engine redis|memory] [--workers N] [--auth off|optional]
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,7 +17,8 @@ import { freePort } from './local-redis.js';
 import { SOAK_OPTIONS } from './soak-options.js';
 import { checkClient, type Push } from './soak-check.js';
 import { SoakClient } from './soak-client.js';
-import { redisCommand, redisProcess, roomcastProcess, type SoakProcess } from './soak-processes.js';
+import { childPids, redisCommand, redisProcess, roomcastProcess, roomcastStart, rssOf, type SoakProcess } from './soak-processes.js';
+import { signClientToken } from '../src/token.js';
 import { seededRandom } from './seeded-random.js';
 
 const { values } = parseArgs({ options: SOAK_OPTIONS });
@@ -27,6 +30,15 @@ const seed = values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : N
 for (const [name, v] of Object.entries({ seconds, clients: clientCount, rooms: roomCount, 'max-actions': maxActions, seed })) {
   if (!Number.isInteger(v) || v < 0 || (name !== 'seed' && v === 0)) throw new Error(`--${name} must be a positive integer, got ${String(v)}`);
 }
+const engine = values.engine;
+const workerCount = Number(values.workers);
+const auth = values.auth;
+if (engine !== 'redis' && engine !== 'memory') throw new Error(`--engine must be redis or memory, got ${JSON.stringify(engine)}`);
+if (!Number.isInteger(workerCount) || workerCount < 0 || workerCount > 16) throw new Error(`--workers must be an integer from 0 to 16, got ${JSON.stringify(values.workers)}`);
+if (engine === 'memory' && workerCount > 0) throw new Error('--workers needs --engine redis (the workers reach each other only through Redis)');
+if (auth !== 'off' && auth !== 'optional') throw new Error(`--auth must be off or optional, got ${JSON.stringify(auth)}`);
+// a restart of the memory engine loses every session and room by design: nothing to check across it
+const processKills = !values['no-process-kills'] && engine === 'redis';
 if (clientCount > 2000) throw new Error('--clients must be at most 2000 (each holds a relay and two sockets in this process)');
 const outDir = values.out ?? `/tmp/roomcast-soak-${seed}`;
 mkdirSync(outDir, { recursive: true });
@@ -43,28 +55,53 @@ const rooms = Array.from({ length: roomCount }, (_, i) => `soak-r${i}`);
 const counts = new Map<string, number>();
 const count = (what: string, n = 1): void => void counts.set(what, (counts.get(what) ?? 0) + n);
 
-say(`soak: seed ${seed}, ${seconds} s, ${clientCount} clients, ${roomCount} rooms, logs in ${outDir}`);
+const deployment = engine === 'memory' ? 'one `roomcast start` on the memory engine' : workerCount > 0 ? `\`roomcast start --workers ${workerCount}\` on Redis` : '2 gateways and a logic process on Redis';
+say(`soak: seed ${seed}, ${seconds} s, ${clientCount} clients, ${roomCount} rooms, ${deployment}, auth ${auth}, logs in ${outDir}`);
 
 // processes
 const [redisPort, gw0Port, gw1Port, logicPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
-const redis = redisProcess(redisPort, (run) => `${outDir}/redis.${run}.log`);
-const broker = `redis://127.0.0.1:${redisPort}`;
-const gatewayArgs = ['--broker', broker, '--allow-client-join', '--send-buffer-limit', '131072'];
-const gateways = [gw0Port, gw1Port].map((port, i) => roomcastProcess(`gateway${i}`, 'gateway', port, gatewayArgs, (run) => `${outDir}/gateway${i}.${run}.log`));
-const logic = roomcastProcess('logic', 'logic', logicPort, ['--broker', broker, '--max-val-size', '16384'], (run) => `${outDir}/logic.${run}.log`);
-const all: SoakProcess[] = [redis, ...gateways, logic];
-await redis.start();
-await Promise.all([...gateways, logic].map((p) => p.start()));
+const redis = engine === 'redis' ? redisProcess(redisPort, (run) => `${outDir}/redis.${run}.log`) : undefined;
+const brokerArgs = redis === undefined ? [] : ['--broker', `redis://127.0.0.1:${redisPort}`];
+const jwtSecret = 'soak-secret-soak-secret-soak-secret';
+const authArgs = auth === 'optional' ? ['--auth', 'optional', '--jwt-secret', jwtSecret] : [];
+const gatewayArgs = [...brokerArgs, '--allow-client-join', '--send-buffer-limit', '131072', ...authArgs];
+const logicArgs = [...brokerArgs, '--max-val-size', '16384'];
+const logPath = (name: string) => (run: number) => `${outDir}/${name}.${run}.log`;
+/** The gateways the soak kills and restarts, each on its own port: only in the deployment of separate processes. */
+const gateways: SoakProcess[] = [];
+/** The roomcast processes (not Redis) the soak ends with SIGTERM and whose logs it reads. */
+const roomcasts: SoakProcess[] = [];
+/** The `roomcast start` process, whose workers are the gateways with --workers. */
+let primary: SoakProcess | undefined;
+if (engine === 'redis' && workerCount === 0) {
+  gateways.push(...[gw0Port, gw1Port].map((port, i) => roomcastProcess(`gateway${i}`, 'gateway', port, gatewayArgs, logPath(`gateway${i}`))));
+  roomcasts.push(...gateways, roomcastProcess('logic', 'logic', logicPort, logicArgs, logPath('logic')));
+} else {
+  const workerArgs = workerCount > 0 ? ['--workers', String(workerCount)] : [];
+  primary = roomcastStart('start', gw0Port, logicPort, [...gatewayArgs, '--max-val-size', '16384', ...workerArgs], logPath('start'));
+  roomcasts.push(primary);
+}
+const all: SoakProcess[] = [...(redis === undefined ? [] : [redis]), ...roomcasts];
+await redis?.start();
+await Promise.all(roomcasts.map((p) => p.start()));
 const logicUrl = `http://127.0.0.1:${logicPort}`;
 
-// clients
+// clients: with --auth optional, every other one connects as one of a few users
+const users = ['ann', 'bob', 'cid', 'dee', 'eve'];
+async function userOf(clientId: number): Promise<{ sub: string; token: string } | undefined> {
+  if (auth === 'off' || clientId % 2 === 1) return undefined;
+  const sub = users[(clientId / 2) % users.length];
+  return { sub, token: await signClientToken({ secret: jwtSecret, sub, rooms: undefined, ttlSeconds: 0, audience: undefined, issuer: undefined }) };
+}
 const pickGateway = (clientId: number) => (connection: number) => {
+  if (gateways.length === 0) return gw0Port;
   const first = gateways[(clientId + connection) % 2];
   return first.up ? first.port : gateways[(clientId + connection + 1) % 2].port;
 };
+const startClient = async (id: number): Promise<SoakClient> => SoakClient.start(id, pickGateway(id), now, await userOf(id));
 let nextClientId = 0;
 const clients: SoakClient[] = [];
-for (let i = 0; i < clientCount; i++) clients.push(await SoakClient.start(nextClientId++, pickGateway(i), now));
+for (let i = 0; i < clientCount; i++) clients.push(await startClient(nextClientId++));
 const retired: SoakClient[] = [];
 await waitFor(() => clients.every((c) => c.connected), 60_000, 'every client to connect');
 say(`soak: ${clientCount} clients connected at ${Math.round(now())} ms`);
@@ -90,8 +127,12 @@ async function api(path: string, body: Record<string, unknown>): Promise<{ statu
   }
 }
 
-async function push(stream: string, size: number, wsId?: string): Promise<void> {
-  const data = `${stream === 'conn' ? 'c' : 'p'}${pushNumber++}.`.padEnd(Math.max(8, size), 'x');
+/** Pushes to one connection answered 404 while its client still held the wsId (not closed for good): on the memory engine nothing ends such a session. */
+const connPushesGone = new Map<string, { client: number; first: number; pushes: number }>();
+
+async function push(stream: string, size: number, holder?: SoakClient): Promise<void> {
+  const wsId = holder?.client.wsId;
+  const data = `${stream === 'conn' ? 'c' : stream.startsWith('user:') ? 'u' : 'p'}${pushNumber++}.`.padEnd(Math.max(8, size), 'x');
   const record: Push = { data, stream, sent: now() };
   pushes.set(data, record);
   if (!byStream.has(stream)) byStream.set(stream, []);
@@ -102,15 +143,22 @@ async function push(stream: string, size: number, wsId?: string): Promise<void> 
       ? await api('/push/all', { val: data, tag: 7 })
       : stream === 'conn'
         ? await api('/push/conn', { val: data, tag: 7, wsId })
-        : await api('/push/room', { val: data, tag: 7, id: stream });
+        : stream.startsWith('user:')
+          ? await api('/push/user', { val: data, tag: 7, uid: stream.slice('user:'.length) })
+          : await api('/push/room', { val: data, tag: 7, id: stream });
   pushesInFlight--;
   record.answered = now();
   if (answer.status >= 200 && answer.status < 300) {
     record.seq = answer.data?.seq as number | undefined;
-    count(`push ${stream === '*' || stream === 'conn' ? stream : 'room'} 2xx`);
+    count(`push ${stream === '*' || stream === 'conn' ? stream : stream.startsWith('user:') ? 'user' : 'room'} 2xx`);
   } else if (answer.status >= 400 && answer.status < 500) {
     record.refused = true;
     count(`push ${answer.status}`);
+    if (answer.status === 404 && holder !== undefined && holder.closedAt === undefined && holder.client.wsId === wsId) {
+      count('push conn 404 to a wsId its client holds');
+      const gone = connPushesGone.get(wsId!) ?? { client: holder.id, first: now(), pushes: 0 };
+      connPushesGone.set(wsId!, { ...gone, pushes: gone.pushes + 1 });
+    }
   } else count(`push ${answer.status === 0 ? 'no answer' : answer.status}`);
 }
 
@@ -146,14 +194,26 @@ async function membershipOp(client: SoakClient, kind: 'join' | 'leave', room: st
 
 // disruptions, one at a time
 let disrupting = false;
-const restarts = { gateway: 0, redis: 0, clientKill: 0 };
+const restarts = { gateway: 0, worker: 0, redis: 0, clientKill: 0 };
 const disruptions: { t: number; what: string }[] = [];
 
 async function disrupt(what: 'gateway' | 'redis' | 'clientKill', a: number, b: number): Promise<void> {
   if (disrupting) return void count(`${what} skipped`);
   disrupting = true;
   try {
-    if (what === 'gateway') {
+    if (what === 'gateway' && primary !== undefined) {
+      // --workers: SIGKILL one worker; the primary forks another (src/cluster.ts)
+      const pids = primary.pid === undefined ? [] : childPids(primary.pid);
+      if (pids.length === 0) return void count('worker kill skipped: no worker');
+      const pid = pids[Math.floor(a * pids.length)];
+      disruptions.push({ t: now(), what: `SIGKILL worker ${pid}` });
+      process.kill(pid, 'SIGKILL');
+      restarts.worker++;
+      // until it is replaced (1 s, doubling for a worker that dies young), and a little after
+      await waitFor(() => primary!.pid !== undefined && childPids(primary!.pid).filter((p) => p !== pid).length >= workerCount, 60_000, 'a worker to replace the one killed');
+      disruptions.push({ t: now(), what: 'worker replaced' });
+      await sleep(b * 3000);
+    } else if (what === 'gateway') {
       const gateway = gateways[a < 0.5 ? 0 : 1];
       disruptions.push({ t: now(), what: `SIGKILL ${gateway.name}` });
       await gateway.stop('SIGKILL');
@@ -163,9 +223,9 @@ async function disrupt(what: 'gateway' | 'redis' | 'clientKill', a: number, b: n
       restarts.gateway++;
     } else if (what === 'redis') {
       disruptions.push({ t: now(), what: 'SIGKILL redis' });
-      await redis.stop('SIGKILL');
+      await redis!.stop('SIGKILL');
       await sleep(500 + b * 2500);
-      await redis.start();
+      await redis!.start();
       disruptions.push({ t: now(), what: 'redis up' });
       restarts.redis++;
       // give the processes time to find Redis again before the next disruption
@@ -187,9 +247,15 @@ async function disrupt(what: 'gateway' | 'redis' | 'clientKill', a: number, b: n
 // memory
 const rssSamples: { t: number; name: string; rss: number }[] = [];
 const sampler = setInterval(() => {
-  for (const p of [...gateways, logic]) {
+  for (const p of roomcasts) {
     const rss = p.rss();
     if (rss !== undefined) rssSamples.push({ t: now(), name: `${p.name}#${p.logFiles().length}`, rss });
+  }
+  if (workerCount > 0 && primary?.pid !== undefined) {
+    for (const pid of childPids(primary.pid)) {
+      const rss = rssOf(pid);
+      if (rss !== undefined) rssSamples.push({ t: now(), name: `worker ${pid}`, rss });
+    }
   }
 }, 2000);
 
@@ -198,6 +264,7 @@ const actionWeights: [string, number][] = [
   ['push room', 40],
   ['push all', 4],
   ['push conn', 4],
+  ['push user', auth === 'optional' ? 4 : 0],
   ['api join', 10],
   ['api leave', 7],
   ['client join', 10],
@@ -205,9 +272,9 @@ const actionWeights: [string, number][] = [
   ['destroy', 2.5],
   ['pause', 1.5],
   ['close for good', 0.4],
-  ['kill gateway', values['no-process-kills'] ? 0 : 0.08],
-  ['restart redis', values['no-process-kills'] ? 0 : 0.03],
-  ['client kill', 0.06],
+  ['kill gateway', processKills ? 0.08 : 0],
+  ['restart redis', processKills ? 0.03 : 0],
+  ['client kill', engine === 'redis' ? 0.06 : 0],
 ];
 const totalWeight = actionWeights.reduce((s, [, w]) => s + w, 0);
 function pick(r: number): string {
@@ -240,8 +307,12 @@ while (now() < deadline && actions < maxActions) {
       if (pushesInFlight >= 16) count('push skipped');
       else track(push(action === 'push all' ? '*' : room, Math.floor(a * 1500)));
       break;
+    case 'push user':
+      if (pushesInFlight >= 16) count('push skipped');
+      else track(push(`user:${users[Math.floor(d * users.length)]}`, Math.floor(a * 1500)));
+      break;
     case 'push conn':
-      if (pushesInFlight < 16 && client.client.wsId !== undefined) track(push('conn', Math.floor(a * 1500), client.client.wsId));
+      if (pushesInFlight < 16 && client.client.wsId !== undefined) track(push('conn', Math.floor(a * 1500), client));
       break;
     case 'api join':
     case 'api leave':
@@ -257,15 +328,14 @@ while (now() < deadline && actions < maxActions) {
     case 'pause':
       client.pause(1000 + a * 7000);
       // a burst to the connection alone, which cannot leave the send buffer while it does not read: closes it with 4000
-      if (d < 0.5 && client.client.wsId !== undefined) for (let i = 0; i < 40; i++) track(push('conn', 16000, client.client.wsId));
+      if (d < 0.5 && client.client.wsId !== undefined) for (let i = 0; i < 40; i++) track(push('conn', 16000, client));
       break;
     case 'close for good': {
       const index = clients.indexOf(client);
       if (client.opInFlight || client.closedAt !== undefined) break;
       retired.push(client);
       track(client.closeForGood());
-      const id = nextClientId++;
-      track(SoakClient.start(id, pickGateway(id), now).then((fresh) => void (clients[index] = fresh)));
+      track(startClient(nextClientId++).then((fresh) => void (clients[index] = fresh)));
       break;
     }
     case 'kill gateway':
@@ -288,6 +358,12 @@ for (const p of all) if (!p.up) await p.start();
 const live = (): SoakClient[] => clients.filter((c) => c.closedAt === undefined);
 for (const c of live()) c.resumeReading();
 const violations: string[] = [];
+// with Redis a session can be lost under the client (a Redis restart that lost its record, its gateway killed): counted only
+if (engine === 'memory') {
+  for (const [wsId, gone] of connPushesGone) {
+    violations.push(`client ${gone.client}: ${gone.pushes} pushes to its wsId ${wsId} answered 404, the first at ${Math.round(gone.first)} ms, while it held the wsId`);
+  }
+}
 await waitFor(() => live().every((c) => c.connected) && pushesInFlight === 0 && pending.size === 0, 90_000, 'every client to reconnect').catch((err: Error) =>
   violations.push(`${err.message}: ${live().filter((c) => !c.connected).length} clients not connected 90 s after the last action`),
 );
@@ -327,8 +403,8 @@ if (stats?.rooms !== roomsHeld.size) violations.push(`/stats says ${String(stats
 for (const c of [...live(), ...retired]) c.client.close();
 await sleep(1500);
 for (const c of [...live(), ...retired]) c.destroy();
-for (const p of [gateways[0], gateways[1], logic]) await p.stop('SIGTERM');
-await redis.stop('SIGKILL');
+for (const p of roomcasts) await p.stop('SIGTERM');
+await redis?.stop('SIGKILL');
 for (const p of all) {
   for (const e of p.endings) {
     const fine = e.expected || (p !== redis && e.code === 0);
@@ -336,7 +412,7 @@ for (const p of all) {
   }
 }
 const logFindings = new Map<string, number>();
-for (const p of [...gateways, logic]) {
+for (const p of roomcasts) {
   for (const file of p.logFiles()) {
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       if (/uncaught|unhandled/i.test(line)) violations.push(`${file}: ${line.slice(0, 300)}`);
@@ -374,8 +450,8 @@ const resets = live().reduce((s, c) => s + c.connects.filter((x) => x.reset).len
 const reconnects = [...live(), ...retired].reduce((s, c) => s + c.connects.length - 1, 0);
 say(`\n=== soak report (seed ${seed}) ===`);
 const pushKinds = (kind: (s: string) => boolean): number => [...byStream].filter(([s]) => kind(s)).reduce((n, [, l]) => n + l.length, 0);
-say(`actions ${actions}; pushes ${pushes.size} (rooms ${pushKinds((s) => s !== '*' && s !== 'conn')}, all ${pushKinds((s) => s === '*')}, conn ${pushKinds((s) => s === 'conn')}); frames received ${frames}; room/all deliveries checked ${delivered}; required deliveries ${required}`);
-say(`restarts: gateway ${restarts.gateway}, redis ${restarts.redis}, CLIENT KILL pubsub ${restarts.clientKill}; client reconnects ${reconnects}, of which not recovered ${resets}; clients closed for good ${retired.length}`);
+say(`actions ${actions}; pushes ${pushes.size} (rooms ${pushKinds((s) => s !== '*' && s !== 'conn' && !s.startsWith('user:'))}, all ${pushKinds((s) => s === '*')}, conn ${pushKinds((s) => s === 'conn')}, user ${pushKinds((s) => s.startsWith('user:'))}); frames received ${frames}; room/all deliveries checked ${delivered}; required deliveries ${required}`);
+say(`restarts: gateway ${restarts.gateway}, worker ${restarts.worker}, redis ${restarts.redis}, CLIENT KILL pubsub ${restarts.clientKill}; client reconnects ${reconnects}, of which not recovered ${resets}; clients closed for good ${retired.length}`);
 say(`close codes seen by clients: ${[...closeCodes].sort((x, y) => x[0] - y[0]).map(([k, v]) => `${k}×${v}`).join(' ')}`);
 say(`counts: ${[...counts].sort().map(([k, v]) => `${k}=${v}`).join(', ')}`);
 say(`server stats at the end: connections ${String(stats?.connections)}, rooms ${String(stats?.rooms)}, slowConsumerCloses ${String(stats?.slowConsumerCloses)}, missedMessageCloses ${String(stats?.missedMessageCloses)}, resumes ${String(stats?.resumes)}`);

@@ -434,7 +434,8 @@ export class GatewayNode implements GatewayHandler {
   /**
    * A command for a connection whose close handshake is under way. Joins and
    * leaves change its rooms here, which its close hands to the away session
-   * (a change made to the session in the broker meanwhile would be written over).
+   * (a change made to the session in the broker meanwhile would be written over);
+   * a push or info finds it away when its close keeps the session.
    */
   private async applyWhileClosing(conn: Connection, cmd: ConnCommand): Promise<ReplyTo<ConnCommand> | undefined> {
     switch (cmd.op) {
@@ -443,9 +444,33 @@ export class GatewayNode implements GatewayHandler {
       case 'join':
       case 'leave':
         return this.applyCommand(conn, cmd);
-      default:
-        return undefined;
+      case 'push':
+        return this.closeKeepsSession(conn) ? { delivered: false } : undefined;
+      case 'info':
+        return this.closeKeepsSession(conn) ? this.describeAway(conn) : undefined;
     }
+  }
+
+  /**
+   * Whether the close under way (one the server started, as 4000 for a client
+   * that stopped reading) leaves the session away: then, to the API, it is away
+   * already, on either engine, rather than gone until the client answers the
+   * close (or the grace to do so ends).
+   */
+  private closeKeepsSession(conn: Connection): boolean {
+    return this.broker.recoveryWindowMs > 0 && conn.closeCode !== undefined && keepsSession(conn.closeCode);
+  }
+
+  /** A closing connection's session as it will be away: its window starts once the socket is gone, within the close grace. */
+  private describeAway(conn: Connection): ConnInfo {
+    const rooms = new Set([...conn.rooms.keys(), ...(this.unrestored.get(conn)?.keys() ?? [])]);
+    return {
+      wsId: conn.wsId,
+      state: 'away',
+      ...(conn.uid === undefined ? {} : { uid: conn.uid }),
+      rooms: [...rooms],
+      awayUntil: new Date(Date.now() + this.broker.recoveryWindowMs).toISOString(),
+    };
   }
 
   /**

@@ -251,6 +251,15 @@ async function resumeSession({ node, auth, log }: ResumeContext, conn: Connectio
   if (!node.adopt(conn, wsId)) return refuse('bad_resume', contended);
 
   let recovered = taken.status === 'taken';
+  // a room the session joined past the client's position in it (same epoch) was left and joined again by wsId
+  // while the client did not hear it: what came between may have come while it was out, so it is replayed from
+  // that join, and what the client missed before the leave is not (the session keeps no record of where it left)
+  for (const [room, at] of sessionRooms) {
+    const known = since.get(room);
+    if (at === undefined || known === undefined || at.epoch !== known.epoch || at.seq <= known.seq) continue;
+    since.set(room, at);
+    recovered = false;
+  }
   // past the grace period, pushes to all already went out live: from here on they are held, after this position
   const allWentLive = !conn.holding;
   const allAtHold = node.position(ALL_STREAM);
