@@ -191,7 +191,12 @@ describe('SDK against a gateway that closes at once or never welcomes', () => {
         client.close();
         const seen = server.connections;
         await sleep(300);
-        assert.equal(server.connections, seen, 'no connection after close()');
+        // a handshake in flight as the client closed may still reach the server (the client aborts it, but its request
+        // may be there already); one started after close() would need a timer still set, which the check below finds
+        assert.ok(server.connections <= seen + 1, `${server.connections - seen} connections after close()`);
+        const settled = server.connections;
+        await sleep(300);
+        assert.equal(server.connections, settled, 'no connection after close()');
         assert.equal(client.state, 'closed');
         assert.equal(states.at(-1)?.state, 'closed');
         assert.ok(activeTimers() <= timersBefore, `${activeTimers()} timers, ${timersBefore} before`);

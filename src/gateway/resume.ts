@@ -123,7 +123,8 @@ async function sendPaced<T>(conn: Connection, items: readonly T[], frameOf: (ite
  * say recovered:false rather than claim a push it never replayed.
  */
 async function nothingAfter(node: GatewayNode, room: string, since: StreamPosition): Promise<boolean> {
-  const now = node.position(room) ?? (await node.broker.streamPosition(room));
+  // the broker's, not this node's view: a node still filling a gap (cut off from Redis a moment ago) may lag behind it
+  const now = await node.broker.streamPosition(room);
   return now.epoch === since.epoch && now.seq <= since.seq;
 }
 
