@@ -6,7 +6,7 @@
  * (refused past it, as for a connection); info shows it as away; kick ends it;
  * a push to the connection is not kept (it has no stream to replay from).
  */
-import type { CommandReplies, ConnCommand, ReplyTo, StreamPosition } from './broker.js';
+import type { CommandReplies, ConnCommand, ConnInfo, ReplyTo, StreamPosition } from './broker.js';
 
 export const DEFAULT_RECOVERY_WINDOW_MS = 2 * 60_000;
 
@@ -48,14 +48,13 @@ export async function commandAway<C extends ConnCommand>(
       reply = { kicked: await store.end(cmd.wsId) };
       break;
     case 'info':
-      reply = {
-        wsId: cmd.wsId,
-        state: 'away',
-        ...(session.uid === undefined ? {} : { uid: session.uid }),
-        rooms: session.rooms,
-        awayUntil: new Date(session.expiresAt).toISOString(),
-      };
+      reply = awayInfo(cmd.wsId, session);
       break;
   }
   return reply as ReplyTo<C>;
+}
+
+/** What GET /conns/:wsId shows of a session that is away. */
+export function awayInfo(wsId: string, { uid, rooms, expiresAt }: { uid: string | undefined; rooms: string[]; expiresAt: number }): ConnInfo {
+  return { wsId, state: 'away', ...(uid === undefined ? {} : { uid }), rooms, awayUntil: new Date(expiresAt).toISOString() };
 }

@@ -22,6 +22,7 @@ import {
   type UserPush,
   type YieldAnswer,
 } from '../broker/broker.js';
+import { awayInfo } from '../broker/away.js';
 import { nodeMemberPage, type MemberPage } from '../broker/room-page.js';
 import { keepsSession, type CloseCodeName } from '../protocol/close-codes.js';
 import { joinedFrame, leftFrame, publicationFrame, pushFrame, welcomeFrame } from '../protocol/frames.js';
@@ -464,13 +465,7 @@ export class GatewayNode implements GatewayHandler {
   /** A closing connection's session as it will be away: its window starts once the socket is gone, within the close grace. */
   private describeAway(conn: Connection): ConnInfo {
     const rooms = new Set([...conn.rooms.keys(), ...(this.unrestored.get(conn)?.keys() ?? [])]);
-    return {
-      wsId: conn.wsId,
-      state: 'away',
-      ...(conn.uid === undefined ? {} : { uid: conn.uid }),
-      rooms: [...rooms],
-      awayUntil: new Date(Date.now() + this.broker.recoveryWindowMs).toISOString(),
-    };
+    return awayInfo(conn.wsId, { uid: conn.uid, rooms: [...rooms], expiresAt: Date.now() + this.broker.recoveryWindowMs });
   }
 
   /**
