@@ -71,9 +71,9 @@ export async function pushOnceByClaim<T extends object>(
   try {
     claim = await broker.claimPush(once, claimId);
   } catch (err) {
-    // Redis may have made the claim without the answer reaching here: not made by this request, it would
-    // read as under way until the bound; unknown at once instead (never a claim settled made)
-    await broker.settlePush(once, claimId, { status: 'unknown' }).catch(() => undefined);
+    // Redis may have made the claim without the answer reaching here; this request made no push, so its
+    // claim (and only its own: the claim id) is freed, or it would read as under way until the bound
+    await broker.settlePush(once, claimId, { status: 'not-made' }).catch(() => undefined);
     throw err;
   }
   if (claim.status === 'done') return { data: JSON.parse(claim.answer) as T, repeated: true };
