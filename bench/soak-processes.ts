@@ -1,11 +1,12 @@
 /** The real processes of the soak (bench/soak.ts): a redis-server and roomcast gateway/logic processes, on fixed loopback ports, each logging to a file. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { redisAnswersPing, redisServerArgs } from './local-redis.js';
+import { readProcSample } from './proc-stats.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 
@@ -109,28 +110,10 @@ export function roomcastStart(name: string, gatewayPort: number, logicPort: numb
   return new SoakProcess(name, gatewayPort, process.execPath, [CLI, 'start', ...ports, ...args], logPath, ready);
 }
 
-/** The pids of the running processes whose parent is `pid` (the workers of a --workers primary). */
-export function childPids(pid: number): number[] {
-  const children: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      // the fields after the command name, which may hold spaces and parentheses: state, ppid, ...
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid && fields[0] !== 'Z') children.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return children;
-}
-
 /** Resident set size in bytes of any process, or undefined when it is gone. */
 export function rssOf(pid: number): number | undefined {
   try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match === null ? undefined : Number(match[1]) * 1024;
+    return readProcSample(pid).rssBytes;
   } catch {
     return undefined;
   }

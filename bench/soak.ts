@@ -17,7 +17,8 @@ import { freePort } from './local-redis.js';
 import { SOAK_OPTIONS } from './soak-options.js';
 import { checkClient, type Push } from './soak-check.js';
 import { SoakClient } from './soak-client.js';
-import { childPids, redisCommand, redisProcess, roomcastProcess, roomcastStart, rssOf, type SoakProcess } from './soak-processes.js';
+import { childPids } from './proc-stats.js';
+import { redisCommand, redisProcess, roomcastProcess, roomcastStart, rssOf, type SoakProcess } from './soak-processes.js';
 import { signClientToken } from '../src/token.js';
 import { seededRandom } from './seeded-random.js';
 
